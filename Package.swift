@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Targets follow the layers of DESIGN.md; dependencies point down the list only.
+let package = Package(
+    name: "runsc",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "runsc", targets: ["runsc"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .target(name: "CShim", path: "Sources/CShim"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .target(name: "State", dependencies: ["CLZ4", "CZstd", "CShim"]),
+        .target(name: "OCI"),
+        .target(name: "Platform", dependencies: ["CShim"]),
+        .target(name: "Sentry", dependencies: [
+            "State", "Platform", "CShim",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Boot", dependencies: [
+            "Sentry", "OCI", "CSeccomp", "State",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "runsc", dependencies: [
+            "Boot", "OCI", "State",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim"],
+                          path: "Sources/Bench"),
+        .testTarget(name: "StateTests", dependencies: ["State"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform", "CShim"]),
+        .testTarget(name: "SentryTests", dependencies: ["Sentry", "State"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "State"]),
+    ]
+)

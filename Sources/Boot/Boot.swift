@@ -1,0 +1,1 @@
+// The Boot layer; see DESIGN.md.

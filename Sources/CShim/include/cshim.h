@@ -1,0 +1,4 @@
+#ifndef RUNSC_CSHIM_H
+#define RUNSC_CSHIM_H
+/* C that Swift cannot call directly; one header per concern, all included here. */
+#endif

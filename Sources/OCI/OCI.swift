@@ -1,0 +1,1 @@
+// The OCI layer; see DESIGN.md.

@@ -1,0 +1,1 @@
+// The Platform layer; see DESIGN.md.

@@ -1,0 +1,1 @@
+// The Sentry layer; see DESIGN.md.

@@ -1,0 +1,1 @@
+// The State layer; see DESIGN.md.
