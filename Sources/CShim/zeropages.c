@@ -1,0 +1,45 @@
+#include "zeropages.h"
+
+#include <string.h>
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+bool cshim_is_zero(const void *data, size_t length) {
+    const uint8_t *p = data;
+    /* A page in use usually has data in its first bytes: test those first. */
+    if (length >= 8 && load64(p) != 0) return false;
+    while (length >= 64) {
+        uint64_t any = load64(p) | load64(p + 8) | load64(p + 16) | load64(p + 24)
+                     | load64(p + 32) | load64(p + 40) | load64(p + 48) | load64(p + 56);
+        if (any != 0) return false;
+        p += 64;
+        length -= 64;
+    }
+    while (length >= 8) {
+        if (load64(p) != 0) return false;
+        p += 8;
+        length -= 8;
+    }
+    while (length > 0) {
+        if (*p != 0) return false;
+        p++;
+        length--;
+    }
+    return true;
+}
+
+size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap) {
+    const uint8_t *page = base;
+    size_t present = 0;
+    for (size_t i = 0; i < pageCount; i++, page += pageSize) {
+        if (!cshim_is_zero(page, pageSize)) {
+            bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+            present++;
+        }
+    }
+    return present;
+}
