@@ -1,1 +1,0 @@
-// The OCI layer; see DESIGN.md.
