@@ -1,1 +1,0 @@
-// The Sentry layer; see DESIGN.md.
