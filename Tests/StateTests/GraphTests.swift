@@ -227,6 +227,18 @@ func makeKernel() -> Kernel {
         }
         #expect(depth == 200_000)
         #expect(cursor.tid == 200_000)
+        unlink(head)
+        unlink(chain)
+    }
+
+    /// Releasing a long chain would recurse once per link: take it apart iteratively.
+    private func unlink(_ head: Task) {
+        var next = head.children.first
+        head.children = []
+        while let current = next {
+            next = current.children.first
+            current.children = []
+        }
     }
 
     @Test func anUnregisteredTypeIsRefusedAtSaveNamingThePath() throws {

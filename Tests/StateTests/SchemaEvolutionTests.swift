@@ -147,35 +147,51 @@ func registry<T: Savable>(_ type: T.Type) -> StateRegistry {
 
     @Test func aValueOutOfRangeNamesItsPath() throws {
         let kernel = makeKernel()
-        kernel.tasks[2].fdTable.level = 1 << 40
+        kernel.counters["read"] = 300
         let image = try StateEncoder.encode(root: kernel)
-        var narrow = StateRegistry()
-        narrow.register(Kernel.self)
-        narrow.register(Task.self)
-        narrow.register(NarrowFDTable.self)
         do {
+            var narrow = registry(NarrowKernel.self)
+            narrow.register(Task.self)
+            narrow.register(FDTable.self)
             _ = try StateDecoder(registry: narrow).decode(image)
             Issue.record("an out-of-range value loaded")
         } catch let error as StateError {
+            #expect(error.pathDescription == "test.Kernel.counters[read]")
+            #expect(error.description.contains("300 does not fit in UInt8"))
+        }
+    }
+
+    @Test func aBadValueDeepInTheGraphNamesItsPathFromTheRoot() throws {
+        let kernel = makeKernel()
+        kernel.tasks[2].fdTable.level = 1 << 40
+        let image = try StateEncoder.encode(root: kernel)
+        var corrupting = testRegistry()
+        corrupting.registerMigration(for: "test.FDTable") { record in
+            if record.value("level") == .int(1 << 40) { record.set("level", .string("x")) }
+        }
+        do {
+            _ = try StateDecoder(registry: corrupting).decode(image)
+            Issue.record("a bad value loaded")
+        } catch let error as StateError {
             #expect(error.pathDescription == "test.Kernel.tasks[2].fdTable.level")
-            #expect(error.description.contains("does not fit in Int32"))
+            #expect(error.description.hasSuffix("expected int, found string"))
         }
     }
 }
 
-/// The FD table of a build whose `level` is narrower.
-final class NarrowFDTable: Savable {
-    static let savedTypeName = "test.FDTable"
-    var descriptors: [Int32: String] = [:]
-    var level: Int32 = 0
+/// The kernel of a build whose counters are narrower and which dropped the rest.
+final class NarrowKernel: Savable {
+    static let savedTypeName = "test.Kernel"
+    var counters: [String: UInt8] = [:]
 
     func save(to sink: inout SaveSink) throws {
-        try sink.save("descriptors", descriptors)
-        try sink.save("level", level)
+        try sink.save("counters", counters)
     }
 
     func load(from source: inout LoadSource) throws {
-        descriptors = try source.load("descriptors")
-        level = try source.load("level")
+        counters = try source.load("counters")
+        for field in ["tasks", "hostname", "note"] {
+            source.skip(field)
+        }
     }
 }

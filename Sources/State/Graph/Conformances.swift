@@ -124,7 +124,8 @@ extension Array: SavableValue where Element: SavableValue {
     }
 
     public func saveState(to writer: inout StateWriter) throws {
-        if let bytes = self as? [UInt8] {
+        // Checked on the type, not with `as?`: an empty array casts to any array type.
+        if Element.self == UInt8.self, let bytes = self as? [UInt8] {
             writer.writeBytes(bytes)
         } else {
             try writer.writeArray(self)

@@ -30,8 +30,8 @@ extension Savable {
         }
         let object = try context.object(id: id)
         guard let typed = object as? Self else {
-            throw StateError.mismatch(expected: Self.savedTypeName,
-                                      found: type(of: object).savedTypeName)
+            throw StateError.mismatch(expected: "\(Self.savedTypeName) (\(Self.self))",
+                                      found: "\(type(of: object).savedTypeName) (\(type(of: object)))")
         }
         return typed
     }

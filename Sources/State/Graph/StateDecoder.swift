@@ -131,6 +131,14 @@ public struct LoadSource {
         return try decode(index, name)
     }
 
+    /// Drops a field this build no longer has, on purpose: the one way to say
+    /// that losing its value is fine.
+    public mutating func skip(_ name: String) {
+        guard let index = schema.index(of: name), !consumed[index] else { return }
+        consumed[index] = true
+        consumedCount += 1
+    }
+
     /// Whether the image has this field (to branch on the format of older images).
     public func contains(_ name: String) -> Bool { schema.index(of: name) != nil }
 
