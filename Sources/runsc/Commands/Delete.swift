@@ -1,0 +1,30 @@
+import ArgumentParser
+import OCI
+
+/// `runsc delete`: destroy a container and remove its state.
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a container and its state.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.customShort("f"), .long], help: "Kill the container if it is running; succeed if it does not exist.")
+    var force = false
+
+    @Argument(help: ArgumentHelp("The container to delete.", valueName: "container-id"))
+    var id: String
+
+    func run() throws {
+        _ = try global.configure()
+        let store = try global.store()
+        let containerID = try ContainerID(id)
+        if force && !store.exists(containerID) {
+            // As runc does: a create that died before writing its state leaves a directory; --force clears it.
+            try? store.remove(containerID)
+            return
+        }
+        _ = try store.load(containerID)
+        throw RunscError.notBuilt(
+            "delete", "the sandbox control server does not exist, so container \"\(containerID)\" cannot be stopped and deleted")
+    }
+}

@@ -1,0 +1,70 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Routes swift-log output for this process: to `--log FILE`, to stderr with
+/// `--debug` alone, or nowhere, so stdout stays clean for JSON and container output.
+enum LogSetup {
+    static func bootstrap(file: String?, debug: Bool) throws {
+        let level: Logger.Level = debug ? .debug : .info
+        if let file {
+            let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw RunscError("cannot open log file \(file): \(String(cString: strerror(errno)))")
+            }
+            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: fd, logLevel: level) }
+        } else if debug {
+            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: STDERR_FILENO, logLevel: level) }
+        } else {
+            LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+        }
+    }
+}
+
+/// One line per message, written with a single write(2) so lines from the sandbox and the CLI do not interleave.
+struct FileLogHandler: LogHandler {
+    let label: String
+    let fd: Int32
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, fd: Int32, logLevel: Logger.Level) {
+        self.label = label
+        self.fd = fd
+        self.logLevel = logLevel
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+        let fields = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+        let text = "\(Self.timestamp()) \(event.level) \(label) [\(getpid())]: \(event.message)\(fields)\n"
+        _ = text.utf8CString.withUnsafeBufferPointer { buffer in
+            write(fd, buffer.baseAddress, buffer.count - 1)
+        }
+    }
+
+    /// UTC, to the microsecond: logs from several hosts (a migration) sort together.
+    static func timestamp() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))."
+            + "\(pad(Int32(now.tv_nsec / 1000), 6))Z"
+    }
+}
