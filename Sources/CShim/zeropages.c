@@ -43,3 +43,31 @@ size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageS
     }
     return present;
 }
+
+size_t cshim_gather_nonzero_pages(const void *source, size_t pageCount, size_t pageSize,
+                                  uint8_t *bitmap, void *target) {
+    const uint8_t *page = source;
+    uint8_t *out = target;
+    size_t present = 0;
+    for (size_t i = 0; i < pageCount; i++, page += pageSize) {
+        if (!cshim_is_zero(page, pageSize)) {
+            bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+            memcpy(out, page, pageSize);
+            out += pageSize;
+            present++;
+        }
+    }
+    return present;
+}
+
+void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
+                         const uint8_t *bitmap, void *target) {
+    const uint8_t *in = source;
+    uint8_t *page = target;
+    for (size_t i = 0; i < pageCount; i++, page += pageSize) {
+        if (bitmap[i / 8] & (1u << (i % 8))) {
+            memcpy(page, in, pageSize);
+            in += pageSize;
+        }
+    }
+}

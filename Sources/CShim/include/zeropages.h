@@ -18,4 +18,20 @@ bool cshim_is_zero(const void *data, size_t length);
  */
 size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap);
 
+/*
+ * Copies each non-zero page of `pageCount` pages at `source` to `target`,
+ * one after another, marking it in `bitmap` as above (zeroed by the caller);
+ * returns how many pages were copied. Scanning and copying a page together
+ * reads it from memory once.
+ */
+size_t cshim_gather_nonzero_pages(const void *source, size_t pageCount, size_t pageSize,
+                                  uint8_t *bitmap, void *target);
+
+/*
+ * The inverse: copies the pages stored one after another at `source` to the
+ * pages of `target` marked in `bitmap`, leaving unmarked pages untouched.
+ */
+void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
+                         const uint8_t *bitmap, void *target);
+
 #endif
