@@ -1,7 +1,9 @@
 #ifndef RUNSC_CSHIM_H
 #define RUNSC_CSHIM_H
 /* C that Swift cannot call directly; one header per concern, all included here. */
+#include "cpus.h"
 #include "hash64.h"
 #include "renameat.h"
 #include "zeropages.h"
+#include "ptrace_stub.h"
 #endif

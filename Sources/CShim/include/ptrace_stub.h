@@ -1,0 +1,144 @@
+#ifndef RUNSC_CSHIM_PTRACE_STUB_H
+#define RUNSC_CSHIM_PTRACE_STUB_H
+/*
+ * The ptrace platform's C half: creating stub processes (fork in a
+ * multithreaded process must stay in C) and thin wrappers over the variadic
+ * ptrace, waitpid's status macros and siginfo's unions, which Swift cannot
+ * call or read. Every wrapper returns 0 (or a value >= 0) on success and
+ * -errno on failure, so Swift never reads the global errno.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <elf.h>
+#include <sched.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Where the stub's code page lives in every stub: the last page below the
+ * 47-bit user limit. The host stack could only be there if its ASLR offset
+ * were zero; application mappings must stay below it. */
+#define CSHIM_STUB_ADDRESS 0x7fffffffe000ULL
+#define CSHIM_STUB_PAGE_SIZE 4096ULL
+/* The one host FD a stub keeps: the MemoryFile. */
+#define CSHIM_STUB_MEMFD 3
+/* Sent with tgkill to kick a running stub thread back to its tracer. A stub
+ * never has children, so a real SIGCHLD cannot be confused with it. */
+#define CSHIM_STUB_INTERRUPT_SIGNAL SIGCHLD
+
+/* Address of the stub's `syscall; int3` pair that injected calls run on. */
+uint64_t cshim_stub_syscall_address(void);
+
+/*
+ * Creates a stub process on a long-lived factory thread (so the stub's parent
+ * thread, and with it PR_SET_PDEATHSIG, outlives any Sentry thread). The stub
+ * keeps only `memfd` (as CSHIM_STUB_MEMFD) and the stub page, has unmapped
+ * everything else, and waits in group-stop, not yet traced: the caller
+ * attaches with PTRACE_ATTACH and becomes its tracer. Returns the pid or
+ * -errno (the child's failure is reported as its errno).
+ */
+pid_t cshim_stub_create(int memfd);
+
+/* The calling thread's kernel thread ID, cached per thread. */
+pid_t cshim_current_tid(void);
+
+/* Size in bytes of the XSAVE area for the features enabled in XCR0 (CPUID
+ * leaf 0xD, sub-leaf 0, EBX); 512 + 64 if XSAVE is unavailable. */
+uint32_t cshim_xsave_size(void);
+
+/* CPUs the calling thread may run on, written to `cpus`; returns the count. */
+int cshim_allowed_cpus(int *cpus, int capacity);
+/* Names the calling thread (first 15 bytes), as ps and /proc show it. */
+void cshim_name_current_thread(const char *name);
+/* Pins thread `tid` (0: the calling thread) to `cpu`. */
+int cshim_pin_thread(pid_t tid, int cpu);
+
+static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
+
+static inline int cshim_ptrace_attach(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_ATTACH, tid, 0, 0));
+}
+
+/* TRACESYSGOOD tells syscall stops from SIGTRAP faults; EXITKILL kills the
+ * stub if its tracer thread dies. */
+static inline int cshim_ptrace_set_options(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_SETOPTIONS, tid, 0,
+        (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)));
+}
+
+static inline int cshim_ptrace_get_regs(pid_t tid, struct user_regs_struct *regs) {
+    return cshim_ptrace_result(ptrace(PTRACE_GETREGS, tid, 0, regs));
+}
+
+static inline int cshim_ptrace_set_regs(pid_t tid, const struct user_regs_struct *regs) {
+    return cshim_ptrace_result(ptrace(PTRACE_SETREGS, tid, 0, regs));
+}
+
+/* Reads the XSAVE area; on success *length is what the kernel wrote. */
+static inline int cshim_ptrace_get_xstate(pid_t tid, void *buffer, size_t *length) {
+    struct iovec iov = { buffer, *length };
+    long r = ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &iov);
+    if (r < 0) return -errno;
+    *length = iov.iov_len;
+    return 0;
+}
+
+static inline int cshim_ptrace_set_xstate(pid_t tid, const void *buffer, size_t length) {
+    struct iovec iov = { (void *)buffer, length };
+    return cshim_ptrace_result(ptrace(PTRACE_SETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &iov));
+}
+
+/* Resumes with PTRACE_SYSEMU: the next syscall stops before running and is
+ * never run by the host. Pending signals are suppressed (data 0). */
+static inline int cshim_ptrace_sysemu(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_SYSEMU, tid, 0, 0));
+}
+
+/* Resumes without syscall stops (for injected calls, which run for real). */
+static inline int cshim_ptrace_cont(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_CONT, tid, 0, 0));
+}
+
+/* The fault's signal, si_code and si_addr of the current signal-delivery-stop. */
+static inline int cshim_ptrace_get_fault(pid_t tid, int *signo, int *code, uint64_t *address) {
+    siginfo_t info;
+    if (ptrace(PTRACE_GETSIGINFO, tid, 0, &info) < 0) return -errno;
+    *signo = info.si_signo;
+    *code = info.si_code;
+    *address = (uint64_t)(uintptr_t)info.si_addr;
+    return 0;
+}
+
+/* waitpid(tid, __WALL), retrying EINTR. */
+static inline int cshim_wait_thread(pid_t tid, int *status) {
+    for (;;) {
+        pid_t r = waitpid(tid, status, __WALL);
+        if (r >= 0) return 0;
+        if (errno != EINTR) return -errno;
+    }
+}
+
+static inline int cshim_status_stopped(int status) { return WIFSTOPPED(status); }
+static inline int cshim_status_stop_signal(int status) { return WSTOPSIG(status); }
+/* The PTRACE_EVENT_* of a stop, 0 for none. */
+static inline int cshim_status_event(int status) { return (status >> 16) & 0xff; }
+static inline int cshim_status_exited(int status) { return WIFEXITED(status); }
+static inline int cshim_status_exit_code(int status) { return WEXITSTATUS(status); }
+static inline int cshim_status_signaled(int status) { return WIFSIGNALED(status); }
+static inline int cshim_status_term_signal(int status) { return WTERMSIG(status); }
+
+static inline int cshim_tgkill(pid_t tgid, pid_t tid, int sig) {
+    return cshim_ptrace_result(syscall(SYS_tgkill, tgid, tid, sig));
+}
+
+static inline int cshim_kill(pid_t pid, int sig) {
+    return cshim_ptrace_result(kill(pid, sig));
+}
+
+#endif

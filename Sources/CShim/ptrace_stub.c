@@ -1,0 +1,247 @@
+/*
+ * Stub processes for the ptrace platform.
+ *
+ * A stub is forked from a dedicated factory thread, so that its parent thread
+ * (the one PR_SET_PDEATHSIG watches) lives as long as the Sentry. The child
+ * runs only async-signal-safe C and raw syscalls: it keeps the MemoryFile as
+ * CSHIM_STUB_MEMFD and closes every other FD, resets signal state, copies
+ * the stub code to CSHIM_STUB_ADDRESS and jumps there. The stub code unmaps
+ * everything below itself (the host binary, libraries, stack, vDSO and vvar)
+ * and stops itself with SIGSTOP. The requesting Sentry thread then attaches
+ * and becomes the stub's tracer.
+ */
+#define _GNU_SOURCE
+#include "ptrace_stub.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+/*
+ * The stub page. Position independent, needs no stack: entry at offset 0,
+ * then `syscall; int3` at cshim_stub_code_syscall for injected calls (the
+ * int3 returns control to the tracer after the call). On a setup failure the
+ * stub exits with the errno as its status.
+ */
+__asm__(
+    ".pushsection .text.cshim_stub, \"ax\", @progbits\n"
+    ".balign 16\n"
+    ".globl cshim_stub_code_start\n"
+    ".hidden cshim_stub_code_start\n"
+    "cshim_stub_code_start:\n"
+    "    mov $11, %eax\n"                 /* munmap(0, CSHIM_STUB_ADDRESS) */
+    "    xor %edi, %edi\n"
+    "    movabs $0x7fffffffe000, %rsi\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jnz 1f\n"
+    "    mov $39, %eax\n"                 /* kill(getpid(), SIGSTOP) */
+    "    syscall\n"
+    "    mov %rax, %rdi\n"
+    "    mov $19, %esi\n"
+    "    mov $62, %eax\n"
+    "    syscall\n"
+    "    int3\n"
+    ".globl cshim_stub_code_syscall\n"
+    ".hidden cshim_stub_code_syscall\n"
+    "cshim_stub_code_syscall:\n"
+    "    syscall\n"
+    "    int3\n"
+    "1:\n"
+    "    mov %rax, %rdi\n"                /* exit_group(-rax) */
+    "    neg %rdi\n"
+    "    mov $231, %eax\n"
+    "    syscall\n"
+    "    ud2\n"
+    ".globl cshim_stub_code_end\n"
+    ".hidden cshim_stub_code_end\n"
+    "cshim_stub_code_end:\n"
+    ".popsection\n");
+
+extern const char cshim_stub_code_start[];
+extern const char cshim_stub_code_syscall[];
+extern const char cshim_stub_code_end[];
+
+uint64_t cshim_stub_syscall_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_syscall - cshim_stub_code_start);
+}
+
+/* The kernel's struct sigaction for rt_sigaction (glibc's differs). */
+struct stub_kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+static void __attribute__((noreturn)) stub_fail(long err) {
+    syscall(SYS_exit_group, err > 0 && err < 256 ? err : EIO);
+    __builtin_unreachable();
+}
+
+/* Runs in the child after fork: raw syscalls only, never returns. */
+static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent) {
+    if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) stub_fail(errno);
+    if (syscall(SYS_getppid) != parent) stub_fail(ESRCH);
+    /* Out of the terminal's process group: Ctrl-C is for the Sentry. */
+    syscall(SYS_setsid);
+
+    struct stub_kernel_sigaction dfl = { SIG_DFL, 0, NULL, 0 };
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+    }
+    uint64_t empty = 0;
+    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, 8) != 0) stub_fail(errno);
+
+    if (memfd != CSHIM_STUB_MEMFD && syscall(SYS_dup2, memfd, CSHIM_STUB_MEMFD) < 0) stub_fail(errno);
+    if (syscall(SYS_fcntl, CSHIM_STUB_MEMFD, F_GETFD) < 0) stub_fail(errno);
+    if (syscall(SYS_close_range, 0, CSHIM_STUB_MEMFD - 1, 0) != 0) stub_fail(errno);
+    if (syscall(SYS_close_range, CSHIM_STUB_MEMFD + 1, ~0U, 0) != 0) stub_fail(errno);
+
+    long page = syscall(SYS_mmap, CSHIM_STUB_ADDRESS, CSHIM_STUB_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (page == -1) stub_fail(errno);
+    if ((uint64_t)page != CSHIM_STUB_ADDRESS) stub_fail(EEXIST);
+    size_t size = (size_t)(cshim_stub_code_end - cshim_stub_code_start);
+    /* A byte loop, not memcpy: nothing from libc that could touch locks. */
+    volatile char *dst = (volatile char *)(uintptr_t)page;
+    for (size_t i = 0; i < size; i++) dst[i] = cshim_stub_code_start[i];
+    if (syscall(SYS_mprotect, page, CSHIM_STUB_PAGE_SIZE, PROT_READ | PROT_EXEC) != 0) stub_fail(errno);
+
+    ((void (*)(void))(uintptr_t)page)();
+    stub_fail(EFAULT);
+}
+
+/* Forks one stub and waits until it has stopped itself (or failed). */
+static pid_t stub_fork(int memfd) {
+    pid_t parent = getpid();
+    /* Raw clone: fork() would run pthread_atfork handlers in a multithreaded process. */
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL);
+    if (pid < 0) return -errno;
+    if (pid == 0) stub_child(memfd, parent);
+
+    int status = 0;
+    for (;;) {
+        if (waitpid((pid_t)pid, &status, WUNTRACED | __WALL) >= 0) break;
+        if (errno != EINTR) {
+            int err = errno;
+            kill((pid_t)pid, SIGKILL);
+            waitpid((pid_t)pid, &status, __WALL);
+            return -err;
+        }
+    }
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP) return (pid_t)pid;
+    if (WIFSTOPPED(status)) {
+        kill((pid_t)pid, SIGKILL);
+        waitpid((pid_t)pid, &status, __WALL);
+        return -EPROTO;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return -WEXITSTATUS(status);
+    return -ECHILD;
+}
+
+/* One request at a time; `factory_serial` serialises requesters. */
+static pthread_once_t factory_once = PTHREAD_ONCE_INIT;
+static int factory_start_error;
+static pthread_mutex_t factory_serial = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t factory_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t factory_cond = PTHREAD_COND_INITIALIZER;
+static struct {
+    int pending;
+    int done;
+    int memfd;
+    pid_t result;
+} factory_request;
+
+static void *factory_main(void *unused) {
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        pthread_mutex_lock(&factory_mutex);
+        while (!factory_request.pending) pthread_cond_wait(&factory_cond, &factory_mutex);
+        int memfd = factory_request.memfd;
+        pthread_mutex_unlock(&factory_mutex);
+
+        pid_t result = stub_fork(memfd);
+
+        pthread_mutex_lock(&factory_mutex);
+        factory_request.pending = 0;
+        factory_request.result = result;
+        factory_request.done = 1;
+        pthread_cond_broadcast(&factory_cond);
+        pthread_mutex_unlock(&factory_mutex);
+    }
+    return NULL;
+}
+
+static void factory_start(void) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    factory_start_error = pthread_create(&thread, &attr, factory_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (factory_start_error == 0) pthread_setname_np(thread, "stub-factory");
+}
+
+pid_t cshim_stub_create(int memfd) {
+    if (memfd < 0) return -EBADF;
+    pthread_once(&factory_once, factory_start);
+    if (factory_start_error != 0) return -factory_start_error;
+
+    pthread_mutex_lock(&factory_serial);
+    pthread_mutex_lock(&factory_mutex);
+    factory_request.memfd = memfd;
+    factory_request.done = 0;
+    factory_request.pending = 1;
+    pthread_cond_broadcast(&factory_cond);
+    while (!factory_request.done) pthread_cond_wait(&factory_cond, &factory_mutex);
+    pid_t result = factory_request.result;
+    pthread_mutex_unlock(&factory_mutex);
+    pthread_mutex_unlock(&factory_serial);
+    return result;
+}
+
+static __thread pid_t cached_tid;
+
+pid_t cshim_current_tid(void) {
+    if (cached_tid == 0) cached_tid = (pid_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+uint32_t cshim_xsave_size(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx) || ebx == 0) return 512 + 64;
+    return ebx;
+}
+
+int cshim_allowed_cpus(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -errno;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+    }
+    return count;
+}
+
+int cshim_pin_thread(pid_t tid, int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+void cshim_name_current_thread(const char *name) {
+    char buffer[16];
+    strncpy(buffer, name, sizeof(buffer) - 1);
+    buffer[sizeof(buffer) - 1] = 0;
+    prctl(PR_SET_NAME, buffer, 0, 0, 0);
+}

@@ -1,0 +1,212 @@
+import CShim
+import Glibc
+import Synchronization
+
+/// Runs one application thread: one stub thread driven by one dedicated
+/// Sentry thread (a real pthread such as `DedicatedThread`, never Swift's
+/// cooperative pool, whose jobs hop between threads).
+///
+/// Threading: a `Context` is created on, and used only from, the thread
+/// that traces its stub thread (today: the thread that created the
+/// `AddressSpace`). Other threads get an `Interrupter` to kick it.
+///
+/// The stub thread and the driving thread are pinned to one CPU: a wake-up
+/// across CPUs costs tens of microseconds on VMs, ten times a same-CPU
+/// switch.
+public final class Context {
+    public let addressSpace: AddressSpace
+    /// The CPU this thread and its stub thread are pinned to, nil if pinning failed.
+    public let cpu: Int32?
+    private let thread: StubThread
+    /// The FP state currently loaded in the stub thread, valid when
+    /// `floatingPointCacheValid`: a switch writes FP only when it differs.
+    private var floatingPointCache: [UInt8] = []
+    private var floatingPointCacheValid = false
+
+    /// Claims the stub thread traced by the calling thread and pins both to one CPU.
+    public init(addressSpace: AddressSpace) throws(PlatformError) {
+        self.addressSpace = addressSpace
+        thread = try addressSpace.callingThread()
+        cpu = CPUPlacement.pin(caller: true, stubThread: thread.tid)
+    }
+
+    /// A handle any thread may use to kick this context out of the application.
+    public var interrupter: Interrupter { Interrupter(pid: thread.pid, tid: thread.tid) }
+
+    /// The stub thread's host TID (diagnostics and tests).
+    public var stubThreadID: Int32 { thread.tid }
+
+    /// Runs the application with `registers` and `floatingPoint` until it
+    /// makes a syscall, faults, is interrupted or dies; then both hold the
+    /// thread's state at that stop (unchanged for `.died`). FP is written to
+    /// the host only when it differs from what the stub thread holds.
+    public func switchToApp(registers: inout Registers, floatingPoint: inout FloatingPointState) throws(PlatformError) -> StopReason {
+        try thread.checkTracer()
+        if thread.swallowedInterrupt.exchange(false, ordering: .relaxed) { return .interrupted }
+        try loadFloatingPoint(floatingPoint)
+        switch try run(&registers) {
+        case .gone(let reason):
+            return reason
+        case .stopped(let status):
+            try storeFloatingPoint(into: &floatingPoint)
+            return try classify(status, registers)
+        }
+    }
+
+    /// Like `switchToApp(registers:floatingPoint:)` but leaves FP state in
+    /// the stub thread: cheaper when the Sentry does not need it at this
+    /// stop. Read it later with `floatingPointState()`.
+    public func switchToApp(registers: inout Registers) throws(PlatformError) -> StopReason {
+        try thread.checkTracer()
+        if thread.swallowedInterrupt.exchange(false, ordering: .relaxed) { return .interrupted }
+        floatingPointCacheValid = false
+        switch try run(&registers) {
+        case .gone(let reason): return reason
+        case .stopped(let status): return try classify(status, registers)
+        }
+    }
+
+    /// Reads the FP state of the stopped stub thread.
+    public func floatingPointState() throws(PlatformError) -> FloatingPointState {
+        try thread.checkTracer()
+        var state = FloatingPointState(bytes: [UInt8](repeating: 0, count: FloatingPointState.hostSize))
+        try storeFloatingPoint(into: &state)
+        return state
+    }
+
+    /// Sets the FP state the stub thread runs with next.
+    public func setFloatingPointState(_ state: FloatingPointState) throws(PlatformError) {
+        try thread.checkTracer()
+        try loadFloatingPoint(state)
+    }
+
+    private enum Outcome {
+        /// Stopped with this wait status; `registers` hold the stop's state.
+        case stopped(Int32)
+        case gone(StopReason)
+    }
+
+    /// One SYSEMU round trip: set registers, resume, wait, read registers.
+    private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
+        let tid = thread.tid
+        // Selectors come from the stub: the application cannot choose them.
+        registers.cs = thread.initialRegisters.cs
+        registers.ss = thread.initialRegisters.ss
+        registers.ds = thread.initialRegisters.ds
+        registers.es = thread.initialRegisters.es
+        registers.fs = thread.initialRegisters.fs
+        registers.gs = thread.initialRegisters.gs
+        var host = registers.host
+        var result = cshim_ptrace_set_regs(tid, &host)
+        if result == -ESRCH { return .gone(try collectDeath()) }
+        try PlatformError.check(result, .setRegisters)
+        result = cshim_ptrace_sysemu(tid)
+        if result == -ESRCH { return .gone(try collectDeath()) }
+        try PlatformError.check(result, .resume)
+        var status: Int32 = 0
+        result = cshim_wait_thread(tid, &status)
+        if result == -ECHILD { return .gone(.died(.reaped)) }
+        try PlatformError.check(result, .wait)
+        if cshim_status_stopped(status) == 0 { return .gone(.died(Self.exitStatus(status))) }
+        try PlatformError.check(cshim_ptrace_get_regs(tid, &host), .getRegisters)
+        registers = Registers(host)
+        return .stopped(status)
+    }
+
+    private func classify(_ status: Int32, _ registers: Registers) throws(PlatformError) -> StopReason {
+        if cshim_status_event(status) != 0 { return .interrupted }
+        let signal = cshim_status_stop_signal(status)
+        if signal == SIGTRAP | 0x80 { return .syscall(number: registers.syscallNumber) }
+        if signal == CSHIM_STUB_INTERRUPT_SIGNAL { return .interrupted }
+        switch signal {
+        case SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP:
+            var signo: Int32 = 0
+            var code: Int32 = 0
+            var address: UInt64 = 0
+            try PlatformError.check(cshim_ptrace_get_fault(thread.tid, &signo, &code, &address), .getSignalInfo)
+            // si_code > 0 means the kernel raised it for an instruction; <= 0
+            // means someone sent it (kill, tgkill), which is no fault.
+            if code > 0 { return .fault(Fault(signal: signo, code: code, address: address)) }
+            return .interrupted
+        default:
+            // Any other host signal is suppressed (we resume with signal 0);
+            // the Sentry just looks at its own state again.
+            return .interrupted
+        }
+    }
+
+    /// The stub thread vanished under a ptrace call: collect how it ended.
+    private func collectDeath() throws(PlatformError) -> StopReason {
+        var status: Int32 = 0
+        let result = cshim_wait_thread(thread.tid, &status)
+        if result == -ECHILD { return .died(.reaped) }
+        try PlatformError.check(result, .wait)
+        if cshim_status_stopped(status) != 0 {
+            throw PlatformError(.wait, errno: EPROTO, detail: "stub thread \(thread.tid) stopped after ESRCH")
+        }
+        return .died(Self.exitStatus(status))
+    }
+
+    private static func exitStatus(_ status: Int32) -> ExitStatus {
+        if cshim_status_exited(status) != 0 { return .exited(code: cshim_status_exit_code(status)) }
+        return .killed(signal: cshim_status_term_signal(status))
+    }
+
+    private func loadFloatingPoint(_ state: FloatingPointState) throws(PlatformError) {
+        if floatingPointCacheValid && Self.sameBytes(state.bytes, floatingPointCache) { return }
+        let result = state.bytes.withUnsafeBytes { raw in
+            cshim_ptrace_set_xstate(thread.tid, raw.baseAddress, raw.count)
+        }
+        try PlatformError.check(result, .setFloatingPoint)
+        floatingPointCache = state.bytes
+        floatingPointCacheValid = true
+    }
+
+    private func storeFloatingPoint(into state: inout FloatingPointState) throws(PlatformError) {
+        if state.bytes.count != FloatingPointState.hostSize {
+            state.bytes = [UInt8](repeating: 0, count: FloatingPointState.hostSize)
+        }
+        let tid = thread.tid
+        var length = 0
+        let result = state.bytes.withUnsafeMutableBytes { raw -> Int32 in
+            length = raw.count
+            return cshim_ptrace_get_xstate(tid, raw.baseAddress, &length)
+        }
+        try PlatformError.check(result, .getFloatingPoint)
+        if length != state.bytes.count { state.bytes.removeLast(state.bytes.count - length) }
+        // Copy into our own buffer (no shared storage), so neither side's
+        // next write forces a copy-on-write allocation.
+        if floatingPointCache.count != state.bytes.count {
+            floatingPointCache = [UInt8](repeating: 0, count: state.bytes.count)
+        }
+        floatingPointCache.withUnsafeMutableBytes { cache in
+            state.bytes.withUnsafeBytes { source in
+                cache.copyMemory(from: source)
+            }
+        }
+        floatingPointCacheValid = true
+    }
+
+    private static func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                guard let xs = x.baseAddress, let ys = y.baseAddress else { return true }
+                return xs == ys || memcmp(xs, ys, x.count) == 0
+            }
+        }
+    }
+}
+
+/// Kicks a running application thread back to its Sentry thread, which sees
+/// `.interrupted` (now, or at its next switch if it is not in the app). Any
+/// thread may use it; kicks coalesce.
+public struct Interrupter: Sendable, Hashable {
+    public let pid: Int32
+    public let tid: Int32
+
+    public func interrupt() {
+        // ESRCH: the stub is gone; its Context reports `.died` instead.
+        _ = cshim_tgkill(pid, tid, CSHIM_STUB_INTERRUPT_SIGNAL)
+    }
+}

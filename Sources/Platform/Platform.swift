@@ -1,1 +1,0 @@
-// The Platform layer; see DESIGN.md.

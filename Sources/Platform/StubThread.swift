@@ -1,0 +1,98 @@
+import CShim
+import Synchronization
+
+/// One traced thread of a stub process and the Sentry thread that traces it.
+/// ptrace accepts requests for a tracee only from its tracer thread, so every
+/// ptrace call here checks that the caller is `tracer`.
+final class StubThread: Sendable {
+    let pid: Int32
+    let tid: Int32
+    /// The kernel TID of the Sentry thread that is this thread's tracer.
+    let tracer: Int32
+    /// Registers the stub had when attached: the template for injected calls
+    /// (valid selectors and flags).
+    let initialRegisters: Registers
+    /// Set when an injected call swallowed an interrupt signal, so the next
+    /// switch reports `.interrupted` instead of losing the kick.
+    let swallowedInterrupt = Atomic<Bool>(false)
+
+    private init(pid: Int32, tid: Int32, tracer: Int32, initialRegisters: Registers) {
+        self.pid = pid
+        self.tid = tid
+        self.tracer = tracer
+        self.initialRegisters = initialRegisters
+    }
+
+    /// Attaches the calling thread to `tid`, which must be in group-stop (as
+    /// a new stub is), and sets the trace options.
+    static func attach(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
+        try PlatformError.check(cshim_ptrace_attach(tid), .attach)
+        // PTRACE_ATTACH queues a SIGSTOP and wakes the group-stopped tracee,
+        // which reports a stop. A SIGSTOP may still be pending afterwards;
+        // injected calls and switches swallow it.
+        while true {
+            var status: Int32 = 0
+            try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
+            if cshim_status_stopped(status) != 0 { break }
+            throw PlatformError(.attach, errno: ESRCH, detail: "stub exited while attaching (status \(status))")
+        }
+        try PlatformError.check(cshim_ptrace_set_options(tid), .setOptions)
+        var regs = user_regs_struct()
+        try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
+        return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
+    }
+
+    func checkTracer() throws(PlatformError) {
+        let caller = cshim_current_tid()
+        if caller != tracer {
+            throw PlatformError(.ownership, errno: EPERM,
+                                detail: "stub thread \(tid) is traced by thread \(tracer), called from \(caller)")
+        }
+    }
+
+    /// Runs one system call in the stub on its `syscall; int3` pair and
+    /// returns the raw result (-errno on failure). The thread must be
+    /// stopped; its registers are left clobbered, so a `Context` always sets
+    /// all registers before the application runs again.
+    func inject(_ number: Int, _ args: UInt64...) throws(PlatformError) -> Int64 {
+        try checkTracer()
+        var regs = initialRegisters
+        regs.rip = cshim_stub_syscall_address()
+        regs.rax = UInt64(number)
+        regs.origRax = UInt64(bitPattern: -1)
+        let slots: [WritableKeyPath<Registers, UInt64>] = [\.rdi, \.rsi, \.rdx, \.r10, \.r8, \.r9]
+        for (slot, value) in zip(slots, args) { regs[keyPath: slot] = value }
+        while true {
+            var host = regs.host
+            try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
+            let result = Int64(bitPattern: UInt64(try runToTrap().rax))
+            // An interrupt signal arriving mid-call can make the kernel ask for
+            // a restart; the call has not happened, so run it again.
+            if (-516 ... -512).contains(result) { continue }
+            return result
+        }
+    }
+
+    /// Continues the thread until it traps on the int3 after the stub's
+    /// syscall and returns its registers there, swallowing signals that
+    /// arrive meanwhile.
+    private func runToTrap() throws(PlatformError) -> user_regs_struct {
+        let trapAddress = cshim_stub_syscall_address() + 3
+        while true {
+            try PlatformError.check(cshim_ptrace_cont(tid), .inject)
+            var status: Int32 = 0
+            try PlatformError.check(cshim_wait_thread(tid, &status), .inject)
+            if cshim_status_stopped(status) == 0 {
+                throw PlatformError(.inject, errno: ESRCH, detail: "stub died during an injected call (status \(status))")
+            }
+            let signal = cshim_status_stop_signal(status)
+            if signal == CSHIM_STUB_INTERRUPT_SIGNAL {
+                swallowedInterrupt.store(true, ordering: .relaxed)
+            }
+            guard signal == SIGTRAP, cshim_status_event(status) == 0 else { continue }
+            var regs = user_regs_struct()
+            try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .inject)
+            if UInt64(regs.rip) == trapAddress { return regs }
+        }
+    }
+}
