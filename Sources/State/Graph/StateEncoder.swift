@@ -7,13 +7,16 @@ public final class StateEncoder {
     private var schemaStates: [SchemaState] = []
     private var schemaIndexByType: [ObjectIdentifier: Int] = [:]
     private var typeNameOwners: [String: Any.Type] = [:]
-    private var objectIDs: [ObjectIdentifier: UInt32] = [:]
+    private var objectIDs = ObjectIDTable()
     private var objects: [any Savable] = []
     /// For each object, who first referenced it and through which field: only
     /// read to name the path in an error.
-    private var referrers: [(parent: UInt32, field: String)] = []
+    private var referrers: [(parent: UInt32, schema: Int32, field: Int32)] = []
     var currentObject: UInt32 = 0
-    var currentField: String = ""
+    /// The field being written, as schema and field index: cheaper to keep
+    /// current than a name, and only turned into names for an error.
+    var currentSchema: Int32 = -1
+    var currentField: Int32 = -1
     private let registry: StateRegistry?
 
     private enum SchemaState { case undefined, defining, defined }
@@ -59,12 +62,11 @@ public final class StateEncoder {
     }
 
     func objectID(for object: any Savable) -> UInt32 {
-        let key = ObjectIdentifier(object)
-        if let id = objectIDs[key] { return id }
+        if let id = objectIDs.id(for: object) { return id }
         objects.append(object)
-        referrers.append((currentObject, currentField))
+        referrers.append((currentObject, currentSchema, currentField))
         let id = UInt32(objects.count)
-        objectIDs[key] = id
+        objectIDs.insert(object, id: id)
         return id
     }
 
@@ -78,6 +80,7 @@ public final class StateEncoder {
         currentObject = id
         do {
             var sink = try beginFields(schemaIndex: index)
+            currentSchema = -1
             try object.save(to: &sink)
             try endFields(sink)
         } catch let error as StateError {
@@ -89,9 +92,9 @@ public final class StateEncoder {
         switch schemaStates[index] {
         case .undefined:
             schemaStates[index] = .defining
-            return SaveSink(encoder: self, schema: schemas[index], defining: true)
+            return SaveSink(encoder: self, schema: schemas[index], schemaIndex: index, defining: true)
         case .defined:
-            return SaveSink(encoder: self, schema: schemas[index], defining: false)
+            return SaveSink(encoder: self, schema: schemas[index], schemaIndex: index, defining: false)
         case .defining:
             throw StateError(.schemaViolation(
                 "\(schemas[index].name) contains itself by value; make it a Savable class"))
@@ -130,12 +133,14 @@ public final class StateEncoder {
         var current = id
         var steps = 0
         while current != 0, steps < referrers.count {
-            let (parent, field) = referrers[Int(current) - 1]
+            let (parent, schema, field) = referrers[Int(current) - 1]
             if parent == 0 {
                 components.insert(type(of: objects[Int(current) - 1]).savedTypeName, at: 0)
                 break
             }
-            components.insert(field, at: 0)
+            if schema >= 0, Int(schema) < schemas.count, Int(field) < schemas[Int(schema)].names.count {
+                components.insert(schemas[Int(schema)].names[Int(field)], at: 0)
+            }
             current = parent
             steps += 1
         }
@@ -147,12 +152,14 @@ public final class StateEncoder {
 public struct SaveSink {
     let encoder: StateEncoder
     let schema: TypeSchema
+    let schemaIndex: Int32
     let defining: Bool
     var cursor = 0
 
-    init(encoder: StateEncoder, schema: TypeSchema, defining: Bool) {
+    init(encoder: StateEncoder, schema: TypeSchema, schemaIndex: Int, defining: Bool) {
         self.encoder = encoder
         self.schema = schema
+        self.schemaIndex = Int32(schemaIndex)
         self.defining = defining
     }
 
@@ -166,10 +173,11 @@ public struct SaveSink {
                 "\(schema.name) saved field \"\(name)\" where an earlier value saved "
                     + (cursor < schema.names.count ? "\"\(schema.names[cursor])\"" : "no more fields")))
         }
+        let outer = (encoder.currentSchema, encoder.currentField)
+        encoder.currentSchema = schemaIndex
+        encoder.currentField = Int32(cursor)
         cursor += 1
-        let outerField = encoder.currentField
-        encoder.currentField = name
-        defer { encoder.currentField = outerField }
+        defer { (encoder.currentSchema, encoder.currentField) = outer }
         var writer = StateWriter(encoder: encoder)
         do {
             try value.saveState(to: &writer)
