@@ -280,3 +280,16 @@ func makeKernel() -> Kernel {
         }
     }
 }
+
+@Suite struct Summary {
+    @Test func summaryCountsObjectsByTypeWithoutTheKernelsTypes() throws {
+        let summary = try StateSummary(bytes: StateEncoder.encode(root: makeKernel()))
+        #expect(summary.rootType == "test.Kernel")
+        #expect(summary.objectCount == 8)
+        let byName = Dictionary(uniqueKeysWithValues: summary.types.map { ($0.name, $0) })
+        #expect(byName["test.Task"]?.objects == 4)
+        #expect(byName["test.FDTable"]?.objects == 3)
+        #expect(byName["test.Registers"]?.role == "struct")
+        #expect(byName["test.Task"]?.fields.contains("parent: &test.Task?") == true)
+    }
+}
