@@ -177,7 +177,7 @@ public struct BundleError: Error, Sendable, Equatable, CustomStringConvertible {
             if let syntax = JSONSyntaxError.firstError(in: bytes) {
                 self.init(.malformedJSON, file: file, reason: "malformed JSON at \(syntax)")
             } else {
-                self.init(.malformedJSON, file: file, reason: "malformed JSON: \(context.debugDescription)")
+                self.init(.malformedJSON, file: file, reason: "cannot decode: \(context.debugDescription)")
             }
         case .dataCorrupted(let context):
             self.init(.invalidField, file: file, field: Self.fieldPath(context.codingPath), reason: context.debugDescription)

@@ -69,6 +69,13 @@ extension Spec {
             self.hostID = hostID
             self.size = size
         }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            containerID = try c.decodeInteger(UInt32.self, forKey: .containerID)
+            hostID = try c.decodeInteger(UInt32.self, forKey: .hostID)
+            size = try c.decodeInteger(UInt32.self, forKey: .size)
+        }
     }
 
     /// The subset of cgroup resources we read; each field decodes on its own so one
@@ -169,7 +176,7 @@ extension Spec {
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             defaultAction = try c.decodeIfPresent(String.self, forKey: .defaultAction) ?? ""
-            defaultErrnoRet = try c.decodeIfPresent(UInt32.self, forKey: .defaultErrnoRet)
+            defaultErrnoRet = try c.decodeIntegerIfPresent(UInt32.self, forKey: .defaultErrnoRet)
             architectures = try c.decodeIfPresent([String].self, forKey: .architectures)
             syscalls = try c.decodeIfPresent([Syscall].self, forKey: .syscalls) ?? []
         }
@@ -191,7 +198,7 @@ extension Spec {
                 let c = try decoder.container(keyedBy: CodingKeys.self)
                 names = try c.decodeIfPresent([String].self, forKey: .names) ?? []
                 action = try c.decodeIfPresent(String.self, forKey: .action) ?? ""
-                errnoRet = try c.decodeIfPresent(UInt32.self, forKey: .errnoRet)
+                errnoRet = try c.decodeIntegerIfPresent(UInt32.self, forKey: .errnoRet)
                 args = try c.decodeIfPresent([Arg].self, forKey: .args)
             }
         }

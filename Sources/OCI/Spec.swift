@@ -97,10 +97,10 @@ public struct Spec: Codable, Sendable, Equatable {
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            uid = try c.decodeIfPresent(UInt32.self, forKey: .uid) ?? 0
-            gid = try c.decodeIfPresent(UInt32.self, forKey: .gid) ?? 0
+            uid = try c.decodeIntegerIfPresent(UInt32.self, forKey: .uid) ?? 0
+            gid = try c.decodeIntegerIfPresent(UInt32.self, forKey: .gid) ?? 0
             additionalGids = try c.decodeIfPresent([UInt32].self, forKey: .additionalGids)
-            umask = try c.decodeIfPresent(UInt32.self, forKey: .umask)
+            umask = try c.decodeIntegerIfPresent(UInt32.self, forKey: .umask)
         }
     }
 
@@ -134,6 +134,13 @@ public struct Spec: Codable, Sendable, Equatable {
             self.type = type
             self.hard = hard
             self.soft = soft
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            type = try c.decode(String.self, forKey: .type)
+            hard = try c.decodeInteger(UInt64.self, forKey: .hard)
+            soft = try c.decodeInteger(UInt64.self, forKey: .soft)
         }
     }
 
@@ -174,5 +181,27 @@ public struct Spec: Codable, Sendable, Equatable {
             source = try c.decodeIfPresent(String.self, forKey: .source)
             options = try c.decodeIfPresent([String].self, forKey: .options)
         }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// Decodes an integer, naming the field when the number does not fit: JSONDecoder
+    /// reports an out-of-range number (a uid of -1) without saying where it was.
+    func decodeIntegerIfPresent<T: FixedWidthInteger & Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard contains(key), try !decodeNil(forKey: key) else { return nil }
+        return try decodeInteger(type, forKey: key)
+    }
+
+    func decodeInteger<T: FixedWidthInteger & Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        if let value = try? decode(T.self, forKey: key) { return value }
+        let range = "\(T.min)...\(T.max)"
+        if let number = try? decode(Int64.self, forKey: key) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "\(number) is out of range \(range)")
+        }
+        if let number = try? decode(Double.self, forKey: key) {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: self, debugDescription: "\(number) is not an integer in \(range)")
+        }
+        return try decode(T.self, forKey: key)
     }
 }
