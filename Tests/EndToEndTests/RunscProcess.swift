@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// Runs the built `runsc` binary as a user would, capturing its output.
+struct RunscProcess {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The binary under test: `RUNSC_BINARY` (set by scripts/test), else the one next to
+    /// this test executable (right for any --scratch-path), else `.build/debug/runsc`.
+    static func binary() throws -> String {
+        var candidates: [String] = []
+        if let path = ProcessInfo.processInfo.environment["RUNSC_BINARY"], !path.isEmpty {
+            candidates.append(path)
+        }
+        if let testExecutable = CommandLine.arguments.first {
+            var products = URL(fileURLWithPath: testExecutable).deletingLastPathComponent()
+            // On Darwin the tests run inside a .xctest bundle: Contents/MacOS/<name>.
+            if products.path.hasSuffix("/Contents/MacOS") {
+                products = products.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            }
+            candidates.append(products.appendingPathComponent("runsc").path)
+        }
+        let repository = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(repository.appendingPathComponent(".build/debug/runsc").path)
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw MissingBinary(searched: candidates)
+        }
+        return found
+    }
+
+    struct MissingBinary: Error, CustomStringConvertible {
+        var searched: [String]
+        var description: String {
+            "no runsc binary (build it with `swift build`, or set RUNSC_BINARY); looked at: \(searched.joined(separator: ", "))"
+        }
+    }
+
+    /// Runs `runsc arguments...` in `directory`; output goes through files so a chatty process cannot block on a full pipe.
+    static func run(_ arguments: [String], in directory: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let scratch = FileManager.default.temporaryDirectory
+            .appendingPathComponent("runsc-e2e-output-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let stdoutURL = scratch.appendingPathComponent("stdout")
+        let stderrURL = scratch.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        let stdout = try FileHandle(forWritingTo: stdoutURL)
+        let stderr = try FileHandle(forWritingTo: stderrURL)
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        try stdout.close()
+        try stderr.close()
+        return Result(
+            status: process.terminationStatus,
+            stdout: String(decoding: try Data(contentsOf: stdoutURL), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: stderrURL), as: UTF8.self))
+    }
+}
+
+/// A scratch directory for one test: a state root and room for bundles.
+final class Workspace {
+    let path: String
+    var stateRoot: String { path + "/state" }
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("runsc-e2e-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// `runsc --root <state> arguments...`, as a container engine calls it.
+    func runsc(_ arguments: String..., in directory: String? = nil) throws -> RunscProcess.Result {
+        try RunscProcess.run(["--root", stateRoot] + arguments, in: directory ?? path)
+    }
+
+    /// A bundle written by `runsc spec` itself, with an empty rootfs.
+    func makeBundle(_ name: String = "bundle", command: [String] = []) throws -> String {
+        let bundle = path + "/" + name
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
+        let result = try RunscProcess.run(["spec", "--bundle", bundle] + (command.isEmpty ? [] : ["--"] + command))
+        #expect(result.status == 0, "runsc spec failed: \(result.stderr)")
+        return bundle
+    }
+
+    func read(_ relativePath: String) throws -> String {
+        String(decoding: try Data(contentsOf: URL(fileURLWithPath: path + "/" + relativePath)), as: UTF8.self)
+    }
+}
+
+extension RunscProcess.Result {
+    /// True when stderr is exactly one `runsc: ...` line: an error a user can read, not a crash report.
+    var isCleanError: Bool {
+        status != 0 && stderr.hasPrefix("runsc: ") && stderr.hasSuffix("\n")
+            && stderr.dropLast().split(separator: "\n").count == 1
+    }
+}
