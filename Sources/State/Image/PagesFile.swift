@@ -1,0 +1,154 @@
+import CShim
+
+/// `pages.img`: the MemoryFile's used ranges as independent frames, each
+/// covering up to `chunkSize` bytes of memory with its all-zero pages left
+/// out (a restored MemoryFile is a fresh memfd, zero already). Frames are
+/// scanned and compressed on worker threads and written in order.
+enum PagesFile {
+    /// Writes the pages of `ranges` (page-aligned offsets into `memory`) to `fd`.
+    static func write(fd: Int32, path: String, memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>],
+                      pageSize: Int, options: FrameOptions) throws -> FramedFileSummary {
+        let options = try options.validated()
+        let extents = try splitIntoExtents(ranges, memorySize: memory.count, pageSize: pageSize,
+                                           span: options.chunkSize)
+        let sink = try FramedFileSink(fd: fd, path: path, header: FileHeader(kind: .pages, pageSize: UInt32(pageSize)))
+        let pool = BufferPool(limit: 2 * options.window + 2)
+        let source = SharedMemory(base: memory.baseAddress)
+        let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: options.window) {
+            extent, context in
+            try sealPages(extent, source: source, pageSize: pageSize, options: options, pool: pool,
+                          context: context, path: path)
+        }
+        defer { queue.shutdown() }
+        func drainOne() throws {
+            guard let sealed = try queue.next() else { return }
+            try sink.append(sealed.header, frame: sealed.frame)
+            pool.give(sealed.frame)
+        }
+        for extent in extents {
+            while queue.isFull { try drainOne() }
+            queue.submit(extent)
+        }
+        while queue.inFlight > 0 { try drainOne() }
+        return try sink.finish()
+    }
+
+    /// Reads every frame of the pages file on `fd` into `memory`, decompressing
+    /// on `workers` threads; pages not in the file are left untouched.
+    static func read(fd: Int32, path: String, into memory: UnsafeMutableRawBufferPointer?, pageSize: Int,
+                     workers: Int) throws -> FramedFileSummary {
+        let source = try FramedFileSource(fd: fd, path: path, kind: .pages)
+        guard Int(source.header.pageSize) == pageSize else {
+            throw ImageError.corruptFile(path: path, offset: 12,
+                                         reason: "page size \(source.header.pageSize) differs from the manifest's \(pageSize)")
+        }
+        let target = SharedMemory(base: memory?.baseAddress.map { UnsafeRawPointer($0) })
+        let limit = UInt64(memory?.count ?? Int.max)
+        let scatter = memory != nil
+        let pool = BufferPool(limit: 2 * max(2 * workers + 2, 2) + 2)
+        try decodeFrames(from: source, workers: workers, pool: pool, transform: { header, index, offset, raw in
+            try placePages(header, raw: raw, pageSize: pageSize, target: scatter ? target : nil, limit: limit,
+                           corrupt: { .corruptFrame(path: path, frame: index, offset: offset, reason: $0) })
+        }, consume: { _, _ in })
+        guard let digest = source.digest else {
+            throw ImageError.corruptFile(path: path, offset: source.position, reason: "no trailer")
+        }
+        return source.sequence.summary(size: source.size, digest: digest)
+    }
+
+    /// Checks and sorts `ranges`, then cuts them into extents of at most `span` bytes.
+    static func splitIntoExtents(_ ranges: [Range<UInt64>], memorySize: Int, pageSize: Int,
+                                 span: Int) throws -> [Range<UInt64>] {
+        let page = UInt64(pageSize)
+        let sorted = ranges.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        var extents: [Range<UInt64>] = []
+        var previousEnd: UInt64 = 0
+        for range in sorted {
+            guard range.lowerBound % page == 0, range.upperBound % page == 0 else {
+                throw ImageError.invalidArgument("range \(range) is not page-aligned (page size \(pageSize))")
+            }
+            guard range.upperBound <= UInt64(memorySize) else {
+                throw ImageError.invalidArgument("range \(range) lies beyond the memory's \(memorySize) bytes")
+            }
+            guard range.lowerBound >= previousEnd else {
+                throw ImageError.invalidArgument("range \(range) overlaps another range (ending at \(previousEnd))")
+            }
+            previousEnd = range.upperBound
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = min(start + UInt64(span), range.upperBound)
+                extents.append(start..<end)
+                start = end
+            }
+        }
+        return extents
+    }
+}
+
+/// The caller's memory mapping, shared with worker threads.
+///
+/// `@unchecked Sendable`: workers read disjoint extents while the writer's
+/// caller keeps the mapping alive and unchanged (the kernel is paused), and
+/// write disjoint frames (checked not to overlap before they are queued)
+/// while the reader's caller keeps the destination alive.
+struct SharedMemory: @unchecked Sendable {
+    let base: UnsafeRawPointer?
+}
+
+/// Scans one extent, gathers its non-zero pages behind a bitmap and seals
+/// them as a frame; nil when every page is zero.
+private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: Int, options: FrameOptions,
+                       pool: BufferPool, context: CodecContext, path: String) throws -> SealedFrame? {
+    guard let base = source.base else { return nil }
+    let pages = Int(extent.upperBound - extent.lowerBound) / pageSize
+    let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
+    let fullLength = layout.length(presentPages: pages)
+    let out = pool.take(capacity: frameCapacity(rawLength: fullLength, options: options))
+    let inPlace = options.compression == .none
+    let scratch = inPlace ? out : pool.take(capacity: fullLength)
+    defer { if !inPlace { pool.give(scratch) } }
+    let payloadStart = inPlace ? FrameFormat.frameHeaderSize : 0
+    let bitmap = (scratch.base + payloadStart).bindMemory(to: UInt8.self, capacity: layout.bitmapBytes)
+    bitmap.initialize(repeating: 0, count: layout.bitmapBytes)
+    let present = cshim_gather_nonzero_pages(base + Int(extent.lowerBound), pages, pageSize, bitmap,
+                                             scratch.base + payloadStart + layout.bitmapBytes)
+    guard present > 0 else {
+        pool.give(out)
+        return nil
+    }
+    let raw = scratch.slice(payloadStart..<payloadStart + layout.length(presentPages: present))
+    do {
+        let header = try sealFrame(raw: raw, rawInPlace: inPlace, into: out, options: options,
+                                   offset: extent.lowerBound, span: pages * pageSize, context: context)
+        return SealedFrame(header: header, frame: out)
+    } catch {
+        pool.give(out)
+        throw ImageError.invalidArgument("compressing \(path) at memory offset \(extent.lowerBound): \(error)")
+    }
+}
+
+/// Checks a decoded pages frame (bitmap agrees with the data; range inside
+/// the destination) and, given a target, copies its pages into place.
+private func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory?,
+                        limit: UInt64, corrupt: (String) -> ImageError) throws {
+    let span = UInt64(header.span)
+    guard header.offset <= limit, span <= limit - header.offset else {
+        throw corrupt("memory range \(header.offset)+\(span) lies beyond the destination's \(limit) bytes")
+    }
+    let pages = Int(span) / pageSize
+    let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
+    guard raw.count >= layout.bitmapBytes else { throw corrupt("frame is shorter than its page bitmap") }
+    let bitmap = UnsafeRawBufferPointer(rebasing: raw[0..<layout.bitmapBytes])
+    var present = 0
+    for byte in bitmap { present += byte.nonzeroBitCount }
+    if pages % 8 != 0, let last = bitmap.last, last >> UInt8(pages % 8) != 0 {
+        throw corrupt("page bitmap marks pages beyond the frame's span")
+    }
+    guard raw.count == layout.length(presentPages: present) else {
+        throw corrupt("page bitmap marks \(present) pages but the frame holds \((raw.count - layout.bitmapBytes) / pageSize)")
+    }
+    guard let destination = target?.base, let rawBase = raw.baseAddress else { return }
+    cshim_scatter_pages(rawBase + layout.bitmapBytes, pages, pageSize,
+                        rawBase.assumingMemoryBound(to: UInt8.self),
+                        UnsafeMutableRawPointer(mutating: destination + Int(header.offset)))
+}
