@@ -1,0 +1,113 @@
+import Logging
+import Platform
+import State
+import Synchronization
+
+/// The root of everything the Sentry knows about a sandbox: namespaces, clocks,
+/// the MemoryFile, the tasks. A checkpoint saves the object graph reachable
+/// from here; host-only parts (the syscall table, statistics, the logger,
+/// the exit notification) are rebuilt by `afterLoad` and the Loader.
+public final class Kernel: Savable, @unchecked Sendable {
+    public static let savedTypeName = "sentry.Kernel"
+
+    public private(set) var pidNamespace = PIDNamespace()
+    public private(set) var uts = UTSNamespace()
+    public private(set) var clocks = Clocks()
+    public private(set) var memoryFile = MemoryFile()
+    public var vfs: VirtualFilesystem?
+    /// The container's init process (PID 1).
+    public internal(set) var initThreadGroup: ThreadGroup?
+    /// A random identity for /proc/sys/kernel/random/boot_id, fixed per kernel.
+    public private(set) var bootID: [UInt8] = []
+
+    /// Host-only.
+    public let syscalls = SyscallTable.standard
+    public private(set) var statistics = SyscallStatistics(countingEnabled: false)
+    public var logger = Logger(label: "sentry")
+    // `exitWaiters` is guarded by its lock.
+    private let exitNotice = Mutex<[@Sendable (ExitReason) -> Void]>([])
+
+    public init() {}
+
+    /// A fresh kernel over `memoryFile`.
+    public init(memoryFile: MemoryFile, hostName: String, countSyscalls: Bool = false, logger: Logger? = nil) {
+        self.memoryFile = memoryFile
+        uts = UTSNamespace(hostName: hostName)
+        statistics = SyscallStatistics(countingEnabled: countSyscalls)
+        if let logger { self.logger = logger }
+        var random = [UInt8](repeating: 0, count: 16)
+        Random.fill(&random)
+        bootID = random
+    }
+
+    /// Creates a thread group with one task (not started) in `mm`. The first
+    /// group created is init.
+    public func createProcess(mm: MemoryManager, credentials: Credentials, limits: Limits,
+                              registers: Registers, name: String) throws(SyscallError) -> Task {
+        let task = try Task(kernel: self, group: nil, mm: mm, credentials: credentials)
+        let group = ThreadGroup(id: task.id, kernel: self, parent: nil, limits: limits)
+        pidNamespace.register(group, id: task.id)
+        task.threadGroup = group
+        task.registers = registers
+        task.name = String(name.utf8.prefix(15)) ?? ""
+        group.add(task)
+        if initThreadGroup == nil { initThreadGroup = group }
+        return task
+    }
+
+    /// Runs `body` once when init's thread group has exited (at once if it has).
+    public func onInitExit(_ body: @escaping @Sendable (ExitReason) -> Void) {
+        if let status = initThreadGroup?.exitStatus {
+            body(status)
+            return
+        }
+        exitNotice.withLock { $0.append(body) }
+        // The group may have finished between the check and the append.
+        if let status = initThreadGroup?.exitStatus { notifyExit(status) }
+    }
+
+    /// Called when a thread group finishes.
+    func threadGroupFinished(_ group: ThreadGroup, _ reason: ExitReason) {
+        pidNamespace.release(groupID: group.id)
+        if group === initThreadGroup {
+            // Init's death ends the container: every other process is killed.
+            for other in pidNamespace.allThreadGroups where other !== group {
+                other.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
+            }
+            notifyExit(reason)
+        }
+    }
+
+    private func notifyExit(_ reason: ExitReason) {
+        let waiters = exitNotice.withLock { waiters in
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in waiters { waiter(reason) }
+    }
+
+    /// Sends `signal` to every process (runsc kill, Ctrl-C forwarded to init).
+    public func signalInit(_ signal: Signal) {
+        initThreadGroup?.kill(with: signal)
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("pidNamespace", pidNamespace)
+        try sink.save("uts", uts)
+        try sink.save("clocks", clocks)
+        try sink.save("memoryFile", memoryFile)
+        try sink.save("vfs", vfs)
+        try sink.save("initThreadGroup", initThreadGroup)
+        try sink.save("bootID", bootID)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        pidNamespace = try source.load("pidNamespace")
+        uts = try source.load("uts")
+        clocks = try source.load("clocks")
+        memoryFile = try source.load("memoryFile")
+        vfs = try source.load("vfs")
+        initThreadGroup = try source.load("initThreadGroup")
+        bootID = try source.load("bootID")
+    }
+}

@@ -1,0 +1,163 @@
+import Glibc
+import Logging
+import Platform
+
+/// The task's life on its dedicated pthread: switch to the application, handle
+/// what stopped it (a syscall, a fault, an interrupt), repeat until it exits.
+extension Task {
+    /// Starts the task on a new pthread. For the first task of an MM the thread
+    /// also creates the stub process (ptrace ties the stub to its creator).
+    public func start() throws(SyscallError) {
+        do {
+            thread = try DedicatedThread(name: "task-\(id)") { [self] in
+                self.runOnOwnThread()
+            }
+        } catch {
+            throw .eagain
+        }
+    }
+
+    private func runOnOwnThread() {
+        guard let kernel, let mm else { return }
+        var addressSpace: AddressSpace?
+        do {
+            let space = try AddressSpace(memoryFile: kernel.memoryFile.fd)
+            addressSpace = space
+            mm.attach(PlatformAddressSpace(space))
+            let context = try Context(addressSpace: space)
+            setInterrupter(context.interrupter)
+            try context.setFloatingPointState(floatingPoint)
+            try loop(context, kernel: kernel, mm: mm)
+        } catch {
+            kernel.logger.error("task \(id): platform failure: \(error)")
+            threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
+        }
+        setInterrupter(nil)
+        exitTask(addressSpace: addressSpace)
+    }
+
+    private func loop(_ context: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
+        var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        while !mustExit {
+            let stop = try context.switchToApp(registers: &registers)
+            let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+            userTime += now - clockMark
+            clockMark = now
+            switch stop {
+            case .syscall(let number):
+                let result = dispatch(number, kernel: kernel)
+                if let result { registers.setSyscallReturn(result) }
+            case .fault(let fault):
+                handle(fault, mm: mm)
+            case .interrupted:
+                break
+            case .died(let status):
+                kernel.logger.debug("task \(id): stub died: \(status)")
+                threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
+            }
+            let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+            systemTime += after - clockMark
+            clockMark = after
+        }
+    }
+
+    /// Runs syscall `number`; returns rax, or nil when the registers were set
+    /// otherwise (a restart rewinds rip and leaves rax as the syscall number).
+    func dispatch(_ number: Int, kernel: Kernel) -> Int64? {
+        let arguments = SyscallArguments(registers.rdi, registers.rsi, registers.rdx,
+                                         registers.r10, registers.r8, registers.r9)
+        kernel.statistics.count(number)
+        guard let entry = kernel.syscalls.entry(number) else {
+            if kernel.statistics.firstUnimplemented(number) {
+                kernel.logger.warning("unimplemented syscall \(SyscallTable.name(of: number)) (\(number))")
+            }
+            return SyscallError.enosys.returnValue
+        }
+        do {
+            return try entry.handler(self, arguments)
+        } catch {
+            if error.isRestartCode {
+                // With no signal handlers yet, every interrupted call restarts
+                // (ERESTART_RESTARTBLOCK handlers arrange their own restart).
+                if mustExit { return error.returnValue }
+                registers.rip &-= 2
+                registers.rax = registers.origRax
+                return nil
+            }
+            return error.returnValue
+        }
+    }
+
+    /// A fault either maps memory (lazily allocated pages) or is fatal: with no
+    /// signal handlers yet, the signal's default action ends the process.
+    private func handle(_ fault: Fault, mm: MemoryManager) {
+        let signal: Signal
+        if fault.signal == SIGSEGV || fault.signal == SIGBUS {
+            switch mm.handleFault(at: fault.address) {
+            case .mapped: return
+            case .segmentationFault: signal = .segmentationFault
+            case .busError: signal = .busError
+            }
+        } else {
+            signal = Signal(rawValue: fault.signal)
+        }
+        kernel?.logger.debug("task \(id): \(signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
+        let core = signal.defaultDumpsCore && (threadGroup?.limits[.core].soft ?? 0) > 0
+        threadGroup?.beginExit(.killed(signal: signal.rawValue, coreDumped: core))
+    }
+
+    /// The thread is done: it leaves its group, and the last one out releases
+    /// the process's memory and reports the exit.
+    private func exitTask(addressSpace: AddressSpace?) {
+        guard let group = threadGroup, let kernel else { return }
+        if clearChildTID != 0, let mm, group.members.count > 1 {
+            try? mm.copyOut(UnsafeRawBufferPointer(start: [UInt32(0)], count: 4), to: clearChildTID)
+        }
+        kernel.pidNamespace.release(taskID: id)
+        let last = group.remove(self, exitCode: exitCode ?? 0)
+        guard last else { return }
+        if let mm {
+            mm.syncAll()
+            mm.release()
+        }
+        addressSpace?.release()
+        fdTable.removeAll()
+        if let reason = group.exitStatus { kernel.threadGroupFinished(group, reason) }
+    }
+}
+
+/// The platform's address space as the MM's mapper: errors become EFAULT-ish
+/// SyscallErrors (a fault handler turns them into SIGBUS).
+final class PlatformAddressSpace: AddressSpaceMapper {
+    let space: AddressSpace
+
+    init(_ space: AddressSpace) {
+        self.space = space
+    }
+
+    func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
+        do {
+            try space.map(address: address, length: length, fileOffset: fileOffset,
+                          protection: AddressSpace.Protection(rawValue: Int32(protection.rawValue)))
+        } catch {
+            throw SyscallError.fromHost(error.errno)
+        }
+    }
+
+    func unmap(address: UInt64, length: UInt64) throws(SyscallError) {
+        do {
+            try space.unmap(address: address, length: length)
+        } catch {
+            throw SyscallError.fromHost(error.errno)
+        }
+    }
+
+    func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
+        do {
+            try space.protect(address: address, length: length,
+                              protection: AddressSpace.Protection(rawValue: Int32(protection.rawValue)))
+        } catch {
+            throw SyscallError.fromHost(error.errno)
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Platform
+import State
+import Synchronization
+
+/// One application thread: its registers, its view of the process (thread
+/// group, memory, files, credentials) and its signal state. The registers are
+/// copied in at every trap, so a Task at rest is a complete description of
+/// the thread and can be saved.
+///
+/// A task runs on one dedicated pthread of its own (`start()`), which drives
+/// its stub thread through the platform; see Task+Run.swift.
+public final class Task: Savable, @unchecked Sendable {
+    public static let savedTypeName = "sentry.Task"
+
+    // Immutable after creation (or load): id, kernel, threadGroup.
+    // The rest is touched only by the task's own thread, except where noted.
+    public private(set) var id: Int32 = 0
+    public internal(set) var kernel: Kernel?
+    public internal(set) var threadGroup: ThreadGroup?
+    public internal(set) var mm: MemoryManager?
+    public internal(set) var credentials = Credentials()
+    public var fdTable = FDTable()
+    public var fsContext = FSContext()
+
+    public var registers = Registers()
+    public var floatingPoint = FloatingPointState.initial()
+    public var signalMask = SignalSet.empty
+    public var alternateSignalStack = SignalStack()
+    /// set_tid_address: zeroed (and futex-woken) when the thread exits.
+    public var clearChildTID: UInt64 = 0
+    public var robustList: UInt64 = 0
+    /// The name prctl(PR_SET_NAME) and /proc/self/comm show (at most 15 bytes).
+    public var name = ""
+    /// What prctl sets: parent-death signal, dumpable, no_new_privs, ...
+    public var controls = TaskControls()
+    /// CPU time spent in the application and in the Sentry, in nanoseconds.
+    public internal(set) var userTime: Int64 = 0
+    public internal(set) var systemTime: Int64 = 0
+    /// Set by exit(2): the thread leaves with this code.
+    var exitCode: Int32?
+
+    /// Host-only: how to kick the task out of the application or a wait.
+    private let interruptLock = Mutex<Interrupter?>(nil)
+    let blocker = Blocker()
+    var thread: DedicatedThread?
+
+    public init() {}
+
+    /// A new task in `group`, which it joins; its ID comes from the kernel's namespace.
+    init(kernel: Kernel, group: ThreadGroup?, mm: MemoryManager, credentials: Credentials) throws(SyscallError) {
+        self.kernel = kernel
+        self.mm = mm
+        self.credentials = credentials
+        id = try kernel.pidNamespace.allocateID(for: self)
+        threadGroup = group
+    }
+
+    /// The thread group's ID (getpid).
+    public var processID: Int32 { threadGroup?.id ?? id }
+
+    /// Kicks the task out of the application or a Sentry wait, so it looks at
+    /// its state again (exit, checkpoint). Any thread may call this.
+    public func interrupt() {
+        interruptLock.withLock { $0?.interrupt() }
+        blocker.interrupt()
+    }
+
+    func setInterrupter(_ interrupter: Interrupter?) {
+        interruptLock.withLock { $0 = interrupter }
+    }
+
+    /// Whether the task must leave at its next stop.
+    var mustExit: Bool {
+        exitCode != nil || (threadGroup?.isExiting ?? true)
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("id", id)
+        try sink.save("kernel", kernel)
+        try sink.save("threadGroup", threadGroup)
+        try sink.save("mm", mm)
+        try sink.save("credentials", credentials)
+        try sink.save("fdTable", fdTable)
+        try sink.save("fsContext", fsContext)
+        try sink.save("registers", registers)
+        try sink.save("floatingPoint", floatingPoint)
+        try sink.save("signalMask", signalMask)
+        try sink.save("alternateSignalStack", alternateSignalStack)
+        try sink.save("clearChildTID", clearChildTID)
+        try sink.save("robustList", robustList)
+        try sink.save("name", name)
+        try sink.save("controls", controls)
+        try sink.save("userTime", userTime)
+        try sink.save("systemTime", systemTime)
+        try sink.save("exitCode", exitCode)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        id = try source.load("id")
+        kernel = try source.load("kernel")
+        threadGroup = try source.load("threadGroup")
+        mm = try source.load("mm")
+        credentials = try source.load("credentials")
+        fdTable = try source.load("fdTable")
+        fsContext = try source.load("fsContext")
+        registers = try source.load("registers")
+        floatingPoint = try source.load("floatingPoint")
+        signalMask = try source.load("signalMask")
+        alternateSignalStack = try source.load("alternateSignalStack")
+        clearChildTID = try source.load("clearChildTID")
+        robustList = try source.load("robustList")
+        name = try source.load("name")
+        controls = try source.load("controls")
+        userTime = try source.load("userTime")
+        systemTime = try source.load("systemTime")
+        exitCode = try source.load("exitCode")
+    }
+}

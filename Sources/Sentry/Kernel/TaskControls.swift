@@ -1,0 +1,36 @@
+import State
+
+/// Per-task flags that prctl(2) reads and writes.
+public struct TaskControls: SavableStruct, Equatable, Sendable {
+    public static let savedTypeName = "sentry.TaskControls"
+
+    public var parentDeathSignal: Int32 = 0
+    public var dumpable: Int32 = 1
+    public var keepCapabilities = false
+    public var noNewPrivileges = false
+    public var childSubreaper = false
+    public var timerSlack: UInt64 = 50_000
+    public var securebits: UInt32 = 0
+
+    public init() {}
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("parentDeathSignal", parentDeathSignal)
+        try sink.save("dumpable", dumpable)
+        try sink.save("keepCapabilities", keepCapabilities)
+        try sink.save("noNewPrivileges", noNewPrivileges)
+        try sink.save("childSubreaper", childSubreaper)
+        try sink.save("timerSlack", timerSlack)
+        try sink.save("securebits", securebits)
+    }
+
+    public init(from source: inout LoadSource) throws {
+        parentDeathSignal = try source.load("parentDeathSignal")
+        dumpable = try source.load("dumpable")
+        keepCapabilities = try source.load("keepCapabilities")
+        noNewPrivileges = try source.load("noNewPrivileges")
+        childSubreaper = try source.load("childSubreaper")
+        timerSlack = try source.load("timerSlack")
+        securebits = try source.load("securebits")
+    }
+}

@@ -1,0 +1,120 @@
+import State
+import Synchronization
+
+/// A process: the tasks that share a PID, signal dispositions, limits and an
+/// exit status. The first task is the leader; its TID is the group's ID.
+public final class ThreadGroup: Savable, @unchecked Sendable {
+    public static let savedTypeName = "sentry.ThreadGroup"
+
+    // Guarded by `lock`: tasks, exitReason, limits.
+    let lock = Mutex<Void>(())
+    public private(set) var id: Int32 = 0
+    public internal(set) var kernel: Kernel?
+    var tasks: [Task] = []
+    public internal(set) var leader: Task?
+    public internal(set) var parent: ThreadGroup?
+    public internal(set) var signalHandlers = SignalHandlers()
+    var storedLimits = Limits()
+    public internal(set) var processGroupID: Int32 = 0
+    public internal(set) var sessionID: Int32 = 0
+    /// Set when the group starts exiting (exit_group, a fatal signal); the
+    /// status the group reports when its last task is gone.
+    var exitReason: ExitReason?
+    /// Set when the last task is gone.
+    public internal(set) var finished = false
+
+    public init() {}
+
+    init(id: Int32, kernel: Kernel, parent: ThreadGroup?, limits: Limits) {
+        self.id = id
+        self.kernel = kernel
+        self.parent = parent
+        self.storedLimits = limits
+        processGroupID = id
+        sessionID = id
+    }
+
+    public var limits: Limits {
+        get { lock.withLock { _ in storedLimits } }
+        set { lock.withLock { _ in storedLimits = newValue } }
+    }
+
+    public var members: [Task] { lock.withLock { _ in tasks } }
+
+    /// The status the group exited with, once it is finished.
+    public var exitStatus: ExitReason? { lock.withLock { _ in finished ? exitReason : nil } }
+
+    /// Whether the group is exiting (every task leaves at its next stop).
+    public var isExiting: Bool { lock.withLock { _ in exitReason != nil } }
+
+    /// Starts the group's exit with `reason` (the first reason wins, as in
+    /// Linux's group_exit_code) and kicks every task out of the application.
+    public func beginExit(_ reason: ExitReason) {
+        let members = lock.withLock { _ -> [Task] in
+            if exitReason == nil { exitReason = reason }
+            return tasks
+        }
+        for task in members { task.interrupt() }
+    }
+
+    /// Kills the group with `signal`'s default action (no handlers are run
+    /// yet: delivery to handlers comes with the signals work).
+    public func kill(with signal: Signal) {
+        guard signal.isValid else { return }
+        let action = signalHandlers.action(for: signal)
+        if !signal.isUncatchable {
+            if action.handler == SignalAction.ignoreHandler { return }
+            if action.handler == SignalAction.defaultHandler && signal.defaultIgnored { return }
+        }
+        let core = signal.defaultDumpsCore && limits[.core].soft > 0
+        beginExit(.killed(signal: signal.rawValue, coreDumped: core))
+    }
+
+    func add(_ task: Task) {
+        lock.withLock { _ in
+            tasks.append(task)
+            if leader == nil { leader = task }
+        }
+    }
+
+    /// Removes an exited task; returns true if it was the last one.
+    func remove(_ task: Task, exitCode: Int32) -> Bool {
+        lock.withLock { _ in
+            tasks.removeAll { $0 === task }
+            guard tasks.isEmpty else { return false }
+            // A group whose last thread called exit() exits with that code.
+            if exitReason == nil { exitReason = .exited(code: exitCode) }
+            finished = true
+            return true
+        }
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished) }
+        try sink.save("id", id)
+        try sink.save("kernel", kernel)
+        try sink.save("tasks", state.0)
+        try sink.save("leader", leader)
+        try sink.save("parent", parent)
+        try sink.save("signalHandlers", signalHandlers)
+        try sink.save("limits", state.1)
+        try sink.save("processGroupID", processGroupID)
+        try sink.save("sessionID", sessionID)
+        try sink.save("exitReason", state.2)
+        try sink.save("finished", state.3)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        id = try source.load("id")
+        kernel = try source.load("kernel")
+        tasks = try source.load("tasks")
+        leader = try source.load("leader")
+        parent = try source.load("parent")
+        signalHandlers = try source.load("signalHandlers")
+        storedLimits = try source.load("limits")
+        processGroupID = try source.load("processGroupID")
+        sessionID = try source.load("sessionID")
+        exitReason = try source.load("exitReason")
+        finished = try source.load("finished")
+    }
+}

@@ -1,0 +1,44 @@
+import State
+
+/// What the MM needs from a file to map it: the VFS's file objects adopt this.
+///
+/// Private mappings copy the file's bytes into MemoryFile pages when first
+/// touched (so the stub never sees a host file); shared mappings go through
+/// the file's `sharedPages`, one per file, so two mappings of one file see the
+/// same bytes, and write back on msync, munmap and exit.
+public protocol MappableFile: Savable {
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read
+    /// (fewer at end of file; the MM zero-fills the rest).
+    func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError) -> Int
+    /// Writes back bytes of a shared mapping at `offset`; never extends the file.
+    func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError)
+    /// The file's current size, to bound write-back.
+    func sizeForMapping() throws(SyscallError) -> UInt64
+    /// The pages every MAP_SHARED mapping of this file shares. The file keeps
+    /// one for its lifetime (create it lazily with `SharedMemory(memoryFile:)`).
+    func sharedPages(memoryFile: MemoryFile) -> SharedMemory
+    /// The name /proc/self/maps shows.
+    var mappingName: String { get }
+}
+
+/// A saved reference to a file a VMA maps: the file is saved as the object it
+/// is (its own type), referenced from the VMA.
+struct MappedFileReference: SavableValue, @unchecked Sendable {
+    let file: any MappableFile
+
+    static var stateKind: StateKind { .object("sentry.MappableFile") }
+
+    func saveState(to writer: inout StateWriter) throws {
+        writer.writeObject(file)
+    }
+
+    static func decodeState(_ state: StateValue, context: LoadContext) throws -> MappedFileReference {
+        guard case .object(let id) = state else {
+            throw StateError.invalidValue("expected a reference to a mappable file, found \(state)")
+        }
+        guard let file = try context.object(id: id) as? any MappableFile else {
+            throw StateError.invalidValue("object \(id) is not a mappable file")
+        }
+        return MappedFileReference(file: file)
+    }
+}

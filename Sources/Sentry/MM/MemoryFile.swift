@@ -1,0 +1,126 @@
+import CShim
+import Glibc
+import State
+import Synchronization
+
+/// Every byte of application memory lives in one memfd: the stubs map ranges of
+/// it, the Sentry maps all of it (so copyIn/copyOut are memcpy), and a
+/// checkpoint saves its used ranges. This class is that file plus the page
+/// allocator over it.
+///
+/// Saved: the used ranges (what `pages.img` must hold) and the capacity. Not
+/// saved: the host FD and the Sentry's mapping, which `afterLoad` recreates
+/// empty for the restore to fill.
+public final class MemoryFile: Savable, @unchecked Sendable {
+    public static let savedTypeName = "sentry.MemoryFile"
+
+    /// Sparse size of the memfd; only touched pages cost memory.
+    public static let defaultCapacity: UInt64 = 1 << 36
+
+    // Guarded by `lock`.
+    private let lock = Mutex<Void>(())
+    private var used = RangeSet()
+    /// Where the next first-fit search starts: allocations mostly grow upward.
+    private var searchHint: UInt64 = 0
+    public private(set) var capacity: UInt64 = MemoryFile.defaultCapacity
+
+    /// Host-only: the memfd and the Sentry's mapping of it.
+    public private(set) var fd: Int32 = -1
+    public private(set) var base: UnsafeMutableRawPointer?
+
+    public init() {}
+
+    /// Creates the memfd and maps it into the Sentry.
+    public static func create(capacity: UInt64 = MemoryFile.defaultCapacity) throws(SyscallError) -> MemoryFile {
+        let file = MemoryFile()
+        file.capacity = capacity
+        try file.openHostFile()
+        return file
+    }
+
+    private func openHostFile() throws(SyscallError) {
+        let memfd = cshim_memfd_create("runsc-memory", CSHIM_MFD_CLOEXEC)
+        guard memfd >= 0 else { throw SyscallError.fromHost(-memfd) }
+        guard ftruncate(memfd, off_t(capacity)) == 0 else {
+            let error = SyscallError.hostErrno()
+            close(memfd)
+            throw error
+        }
+        let mapping = mmap(nil, Int(capacity), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0)
+        guard let mapping, mapping != MAP_FAILED else {
+            let error = SyscallError.hostErrno()
+            close(memfd)
+            throw error
+        }
+        fd = memfd
+        base = mapping
+    }
+
+    deinit {
+        if let base { munmap(base, Int(capacity)) }
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Allocates `length` bytes (a page multiple) of zeroed memory; returns the file offset.
+    public func allocate(_ length: UInt64) throws(SyscallError) -> UInt64 {
+        guard length > 0, Page.isAligned(length) else { throw .einval }
+        return try lock.withLock { _ throws(SyscallError) -> UInt64 in
+            let offset = used.firstGap(length: length, from: searchHint, limit: capacity)
+                ?? used.firstGap(length: length, from: 0, limit: capacity)
+            guard let offset else { throw SyscallError.enomem }
+            used.insert(offset..<offset + length)
+            searchHint = offset + length
+            return offset
+        }
+    }
+
+    /// Returns pages to the allocator and to the host: punched holes read as
+    /// zero when they are allocated again.
+    public func free(offset: UInt64, length: UInt64) {
+        guard length > 0 else { return }
+        lock.withLock { _ in
+            used.remove(offset..<offset + length)
+            searchHint = min(searchHint, offset)
+        }
+        // MADV_REMOVE on a shared memfd mapping punches a hole in the file.
+        if let pointer = pointer(at: offset) { _ = madvise(pointer, Int(length), MADV_REMOVE) }
+    }
+
+    /// The Sentry's pointer to file offset `offset`.
+    public func pointer(at offset: UInt64) -> UnsafeMutableRawPointer? {
+        guard let base, offset < capacity else { return nil }
+        return base + Int(offset)
+    }
+
+    /// The used ranges, for the checkpoint's pages image.
+    public var usedRanges: [Range<UInt64>] { lock.withLock { _ in used.ranges } }
+
+    /// Bytes currently allocated.
+    public var usedBytes: UInt64 { lock.withLock { _ in used.totalLength } }
+
+    public func save(to sink: inout SaveSink) throws {
+        let ranges = usedRanges
+        try sink.save("capacity", capacity)
+        try sink.save("used", ranges.flatMap { [$0.lowerBound, $0.upperBound] })
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        capacity = try source.load("capacity")
+        let flat: [UInt64] = try source.load("used")
+        guard flat.count % 2 == 0 else { throw StateError.invalidValue("MemoryFile.used has an odd count") }
+        var set = RangeSet()
+        for index in stride(from: 0, to: flat.count, by: 2) {
+            let lower = flat[index], upper = flat[index + 1]
+            guard lower <= upper, upper <= capacity, Page.isAligned(lower), Page.isAligned(upper) else {
+                throw StateError.invalidValue("MemoryFile.used range \(lower)..<\(upper) is invalid")
+            }
+            set.insert(lower..<upper)
+        }
+        used = set
+    }
+
+    /// A fresh, empty memfd of the saved capacity; the restore writes the pages into it.
+    public func afterLoad() throws {
+        do { try openHostFile() } catch { throw StateError.invalidValue("MemoryFile: cannot create memfd: \(error)") }
+    }
+}

@@ -1,0 +1,100 @@
+import Glibc
+
+/// The Sentry's reads and writes of application memory: memcpy through the
+/// Sentry's own mapping of the MemoryFile, checked against the VMAs' protections
+/// as Linux's copy_from_user/copy_to_user are.
+extension MemoryManager {
+    /// Calls `body` with the Sentry's view of each piece of `address..<address+count`,
+    /// in order, populating pages as needed. EFAULT if any byte is unmapped or
+    /// lacks `access` (`.read` needs any protection, `.write` needs PROT_WRITE);
+    /// `force` ignores protections (the ELF loader writing read-only segments).
+    public func withMemory(at address: UInt64, count: Int, access: Protection, force: Bool = false,
+                           _ body: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError) {
+        guard count > 0 else { return }
+        let (end, overflow) = address.addingReportingOverflow(UInt64(count))
+        guard !overflow, end <= MemoryManager.maxAddress else { throw .efault }
+        // Pieces are gathered under the lock and used after it: `body` may block
+        // (a read from a pipe), and the Sentry's mapping of the MemoryFile
+        // stays valid whatever the application does meanwhile.
+        let pieces = try lock.withLock { _ throws(SyscallError) -> [UnsafeMutableRawBufferPointer] in
+            guard let memoryFile else { throw SyscallError.efault }
+            var pieces: [UnsafeMutableRawBufferPointer] = []
+            var cursor = address
+            while cursor < end {
+                guard let index = vmaIndexLocked(containing: cursor) else { throw SyscallError.efault }
+                let vma = vmas[index]
+                if !force {
+                    if access.contains(.write) && !vma.protection.contains(.write) { throw SyscallError.efault }
+                    if vma.protection.isEmpty { throw SyscallError.efault }
+                }
+                let pieceEnd = min(end, vma.end)
+                for (range, offset) in try backingRunsLocked(cursor..<pieceEnd, in: vma) {
+                    guard let pointer = memoryFile.pointer(at: offset) else { throw SyscallError.efault }
+                    pieces.append(UnsafeMutableRawBufferPointer(start: pointer, count: range.count))
+                }
+                cursor = pieceEnd
+            }
+            return pieces
+        }
+        for piece in pieces { try body(piece) }
+    }
+
+    /// Copies `count` bytes from application memory.
+    public func copyIn(from address: UInt64, count: Int) throws(SyscallError) -> [UInt8] {
+        guard count >= 0 else { throw .einval }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var failure: SyscallError?
+        bytes.withUnsafeMutableBytes { destination in
+            do throws(SyscallError) { try copyIn(from: address, into: destination) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// Copies application memory into `destination`.
+    public func copyIn(from address: UInt64, into destination: UnsafeMutableRawBufferPointer) throws(SyscallError) {
+        guard let base = destination.baseAddress else { return }
+        var done = 0
+        try withMemory(at: address, count: destination.count, access: .read) { piece throws(SyscallError) in
+            if let source = piece.baseAddress { memcpy(base + done, source, piece.count) }
+            done += piece.count
+        }
+    }
+
+    /// Copies `source` into application memory.
+    public func copyOut(_ source: UnsafeRawBufferPointer, to address: UInt64, force: Bool = false) throws(SyscallError) {
+        guard let base = source.baseAddress else { return }
+        var done = 0
+        try withMemory(at: address, count: source.count, access: .write, force: force) { piece throws(SyscallError) in
+            if let destination = piece.baseAddress { memcpy(destination, base + done, piece.count) }
+            done += piece.count
+        }
+    }
+
+    /// Zeroes application memory (bss tails).
+    public func zero(at address: UInt64, count: Int, force: Bool = false) throws(SyscallError) {
+        try withMemory(at: address, count: count, access: .write, force: force) { piece throws(SyscallError) in
+            if let destination = piece.baseAddress { memset(destination, 0, piece.count) }
+        }
+    }
+
+    /// Reads a NUL-terminated string of at most `maxLength` bytes (the NUL not
+    /// counted): ENAMETOOLONG if no NUL comes first, EFAULT if memory ends first.
+    public func copyInString(from address: UInt64, maxLength: Int) throws(SyscallError) -> String {
+        var bytes: [UInt8] = []
+        var cursor = address
+        while bytes.count <= maxLength {
+            // Read up to the end of the page, so a string at the end of a mapping is not an EFAULT.
+            let pageRemaining = Int(Page.size - (cursor & Page.mask))
+            let chunk = min(pageRemaining, maxLength + 1 - bytes.count)
+            let piece = try copyIn(from: cursor, count: chunk)
+            if let nul = piece.firstIndex(of: 0) {
+                bytes.append(contentsOf: piece[..<nul])
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes.append(contentsOf: piece)
+            cursor += UInt64(chunk)
+        }
+        throw .enametoolong
+    }
+}

@@ -1,0 +1,394 @@
+import Glibc
+import State
+import Synchronization
+
+/// An application address space as the Sentry keeps it: the VMAs, the private
+/// pages behind them (MemoryFile offsets), brk, and where argv and envp live.
+///
+/// Pages are allocated when first touched (by the application, through a
+/// fault, or by the Sentry through copyIn/copyOut) and mapped into the stub
+/// only on a fault, so the stub's mappings are a cache that a restore starts
+/// empty. Saved: everything but `addressSpace` and `mappedInStub`.
+public final class MemoryManager: Savable, @unchecked Sendable {
+    public static let savedTypeName = "sentry.MemoryManager"
+
+    /// Lowest address a mapping may use (vm.mmap_min_addr).
+    public static let minAddress: UInt64 = 0x10000
+    /// One past the highest user address: the platform's stub page sits there.
+    public static let maxAddress: UInt64 = 0x7fff_ffff_e000
+    /// Linux's default vm.max_map_count.
+    public static let maxMapCount = 65530
+    /// Faults map this much around the faulting page, so that sequential
+    /// touches of a large mapping cost one trap per window, not per page.
+    static let faultWindow: UInt64 = 64 * Page.size
+
+    // Guarded by `lock`.
+    let lock = Mutex<Void>(())
+    var vmas: [VMA] = []
+    var privatePages: [PrivatePages] = []
+    public internal(set) var memoryFile: MemoryFile?
+    /// Top-down mmap allocations start below this.
+    public internal(set) var mmapBase: UInt64 = 0x7f00_0000_0000
+    public internal(set) var brkStart: UInt64 = 0
+    public internal(set) var brk: UInt64 = 0
+    public internal(set) var stackTop: UInt64 = 0
+    public internal(set) var argvRange: Range<UInt64> = 0..<0
+    public internal(set) var envRange: Range<UInt64> = 0..<0
+    /// The auxiliary vector as given to the application, for /proc/self/auxv.
+    public internal(set) var auxv: [UInt64] = []
+    /// The path of the executable, for /proc/self/exe.
+    public internal(set) var executablePath = ""
+
+    /// Host-only: the stub this MM is mapped into, and what it has mapped.
+    var addressSpace: (any AddressSpaceMapper)?
+    var mappedInStub = RangeSet()
+
+    public init() {}
+
+    public init(memoryFile: MemoryFile) {
+        self.memoryFile = memoryFile
+    }
+
+    /// Attaches the host address space (at start, and after a restore).
+    public func attach(_ addressSpace: any AddressSpaceMapper) {
+        lock.withLock { _ in
+            self.addressSpace = addressSpace
+            mappedInStub = RangeSet()
+        }
+    }
+
+    /// A snapshot of the VMAs, lowest first (for /proc/self/maps).
+    public var mappings: [VMA] { lock.withLock { _ in vmas } }
+
+    /// A snapshot of the private page runs, lowest first.
+    public var privatePageRuns: [PrivatePages] { lock.withLock { _ in privatePages } }
+
+    /// Records where the ELF loader put things.
+    public func setLayout(brkStart: UInt64, stackTop: UInt64, mmapBase: UInt64,
+                          argv: Range<UInt64>, env: Range<UInt64>, auxv: [UInt64], executablePath: String) {
+        lock.withLock { _ in
+            self.brkStart = brkStart
+            self.brk = brkStart
+            self.stackTop = stackTop
+            self.mmapBase = mmapBase
+            self.argvRange = argv
+            self.envRange = env
+            self.auxv = auxv
+            self.executablePath = executablePath
+        }
+    }
+
+    /// Frees every page and mapping (the last task using this MM exited).
+    public func release() {
+        let shared: [SharedMemory] = lock.withLock { _ in
+            for run in privatePages { memoryFile?.free(offset: run.offset, length: run.end - run.start) }
+            privatePages = []
+            var shared: [SharedMemory] = []
+            for vma in vmas {
+                if let memory = vma.sharedMemory, vma.isAnonymous, !shared.contains(where: { $0 === memory }) {
+                    shared.append(memory)
+                }
+            }
+            vmas = []
+            mappedInStub = RangeSet()
+            return shared
+        }
+        for memory in shared { memory.release() }
+    }
+
+    // MARK: Saving
+
+    public func save(to sink: inout SaveSink) throws {
+        let state = lock.withLock { _ in
+            (vmas, privatePages, memoryFile, mmapBase, brkStart, brk, stackTop, argvRange, envRange, auxv, executablePath)
+        }
+        try sink.save("vmas", state.0)
+        try sink.save("privatePages", state.1)
+        try sink.save("memoryFile", state.2)
+        try sink.save("mmapBase", state.3)
+        try sink.save("brkStart", state.4)
+        try sink.save("brk", state.5)
+        try sink.save("stackTop", state.6)
+        try sink.save("argv", [state.7.lowerBound, state.7.upperBound])
+        try sink.save("env", [state.8.lowerBound, state.8.upperBound])
+        try sink.save("auxv", state.9)
+        try sink.save("executablePath", state.10)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        vmas = try source.load("vmas")
+        privatePages = try source.load("privatePages")
+        memoryFile = try source.load("memoryFile")
+        mmapBase = try source.load("mmapBase")
+        brkStart = try source.load("brkStart")
+        brk = try source.load("brk")
+        stackTop = try source.load("stackTop")
+        argvRange = try Self.loadRange(&source, "argv")
+        envRange = try Self.loadRange(&source, "env")
+        auxv = try source.load("auxv")
+        executablePath = try source.load("executablePath")
+        for (previous, next) in zip(vmas, vmas.dropFirst()) where previous.end > next.start {
+            throw StateError.invalidValue("VMAs overlap at \(next.start)")
+        }
+        for (previous, next) in zip(privatePages, privatePages.dropFirst()) where previous.end > next.start {
+            throw StateError.invalidValue("private pages overlap at \(next.start)")
+        }
+    }
+
+    private static func loadRange(_ source: inout LoadSource, _ name: String) throws -> Range<UInt64> {
+        let bounds: [UInt64] = try source.load(name)
+        guard bounds.count == 2, bounds[0] <= bounds[1] else {
+            throw StateError.invalidValue("\(name) is not a range")
+        }
+        return bounds[0]..<bounds[1]
+    }
+}
+
+// MARK: - VMA bookkeeping (lock held)
+
+extension MemoryManager {
+    /// Index of the first VMA whose end is above `address`.
+    func firstVMAIndexLocked(endingAfter address: UInt64) -> Int {
+        var low = 0, high = vmas.count
+        while low < high {
+            let mid = (low + high) / 2
+            if vmas[mid].end > address { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+
+    func vmaIndexLocked(containing address: UInt64) -> Int? {
+        let index = firstVMAIndexLocked(endingAfter: address)
+        return index < vmas.count && vmas[index].start <= address ? index : nil
+    }
+
+    func isFreeLocked(_ range: Range<UInt64>) -> Bool {
+        let index = firstVMAIndexLocked(endingAfter: range.lowerBound)
+        return index >= vmas.count || vmas[index].start >= range.upperBound
+    }
+
+    /// Whether every page of `range` is inside some VMA.
+    func isFullyMappedLocked(_ range: Range<UInt64>) -> Bool {
+        var cursor = range.lowerBound
+        var index = firstVMAIndexLocked(endingAfter: cursor)
+        while cursor < range.upperBound {
+            guard index < vmas.count, vmas[index].start <= cursor else { return false }
+            cursor = vmas[index].end
+            index += 1
+        }
+        return true
+    }
+
+    /// The highest free range of `length` below `mmapBase` (top-down, as Linux).
+    func findGapLocked(length: UInt64) -> UInt64? {
+        var ceiling = mmapBase
+        var index = firstVMAIndexLocked(endingAfter: ceiling) - 1
+        if index + 1 < vmas.count, vmas[index + 1].start < ceiling { ceiling = vmas[index + 1].start }
+        while true {
+            let floor = index >= 0 ? vmas[index].end : MemoryManager.minAddress
+            if ceiling >= floor, ceiling - floor >= length { return ceiling - length }
+            guard index >= 0 else { return nil }
+            ceiling = min(ceiling, vmas[index].start)
+            index -= 1
+        }
+    }
+
+    /// Inserts `vma` into a free range, merging with neighbours that continue it.
+    func insertVMALocked(_ vma: VMA) {
+        var index = firstVMAIndexLocked(endingAfter: vma.start)
+        vmas.insert(vma, at: index)
+        if index + 1 < vmas.count, vmas[index].canMerge(with: vmas[index + 1]) {
+            vmas[index].end = vmas[index + 1].end
+            vmas.remove(at: index + 1)
+        }
+        if index > 0, vmas[index - 1].canMerge(with: vmas[index]) {
+            vmas[index - 1].end = vmas[index].end
+            vmas.remove(at: index)
+            index -= 1
+        }
+    }
+
+    /// Removes every mapping in `range`: splits VMAs at its edges, frees the
+    /// private pages, unmaps the stub.
+    func removeRangeLocked(_ range: Range<UInt64>) {
+        guard !range.isEmpty else { return }
+        var index = firstVMAIndexLocked(endingAfter: range.lowerBound)
+        var replacement: [VMA] = []
+        let first = index
+        while index < vmas.count, vmas[index].start < range.upperBound {
+            let vma = vmas[index]
+            if vma.start < range.lowerBound { replacement.append(vma.clipped(to: vma.start..<range.lowerBound)) }
+            if vma.end > range.upperBound { replacement.append(vma.clipped(to: range.upperBound..<vma.end)) }
+            index += 1
+        }
+        vmas.replaceSubrange(first..<index, with: replacement)
+        freePrivatePagesLocked(in: range)
+        unmapStubLocked(range)
+    }
+
+    func unmapStubLocked(_ range: Range<UInt64>) {
+        guard mappedInStub.overlaps(range) else { return }
+        mappedInStub.remove(range)
+        try? addressSpace?.unmap(address: range.lowerBound, length: range.upperBound - range.lowerBound)
+    }
+
+    /// Splits VMAs so that `range`'s edges are VMA boundaries; returns the
+    /// indices of the VMAs inside `range`.
+    func splitLocked(at range: Range<UInt64>) -> Range<Int> {
+        for edge in [range.lowerBound, range.upperBound] {
+            if let index = vmaIndexLocked(containing: edge), vmas[index].start < edge {
+                let vma = vmas[index]
+                vmas[index] = vma.clipped(to: vma.start..<edge)
+                vmas.insert(vma.clipped(to: edge..<vma.end), at: index + 1)
+            }
+        }
+        let first = firstVMAIndexLocked(endingAfter: range.lowerBound)
+        var last = first
+        while last < vmas.count, vmas[last].start < range.upperBound { last += 1 }
+        return first..<last
+    }
+
+    /// Merges neighbours that became identical (after mprotect).
+    func coalesceLocked(around indices: Range<Int>) {
+        var index = max(indices.lowerBound - 1, 0)
+        var end = min(indices.upperBound + 1, vmas.count)
+        while index + 1 < end {
+            if vmas[index].canMerge(with: vmas[index + 1]) {
+                vmas[index].end = vmas[index + 1].end
+                vmas.remove(at: index + 1)
+                end -= 1
+            } else {
+                index += 1
+            }
+        }
+    }
+}
+
+// MARK: - Private pages (lock held)
+
+extension MemoryManager {
+    func firstPrivateIndexLocked(endingAfter address: UInt64) -> Int {
+        var low = 0, high = privatePages.count
+        while low < high {
+            let mid = (low + high) / 2
+            if privatePages[mid].end > address { high = mid } else { low = mid + 1 }
+        }
+        return low
+    }
+
+    func freePrivatePagesLocked(in range: Range<UInt64>) {
+        var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        let first = index
+        var replacement: [PrivatePages] = []
+        while index < privatePages.count, privatePages[index].start < range.upperBound {
+            let run = privatePages[index]
+            let cutStart = max(run.start, range.lowerBound), cutEnd = min(run.end, range.upperBound)
+            memoryFile?.free(offset: run.offset + (cutStart - run.start), length: cutEnd - cutStart)
+            if run.start < cutStart {
+                replacement.append(PrivatePages(start: run.start, end: cutStart, offset: run.offset))
+            }
+            if run.end > cutEnd {
+                replacement.append(PrivatePages(start: cutEnd, end: run.end, offset: run.offset + (cutEnd - run.start)))
+            }
+            index += 1
+        }
+        privatePages.replaceSubrange(first..<index, with: replacement)
+    }
+
+    /// Gives every page of `range` (inside the private `vma`) MemoryFile
+    /// backing: zero for anonymous memory, the file's bytes for a file mapping.
+    func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) {
+        guard let memoryFile else { throw .enomem }
+        var cursor = range.lowerBound
+        var index = firstPrivateIndexLocked(endingAfter: cursor)
+        while cursor < range.upperBound {
+            if index < privatePages.count, privatePages[index].start <= cursor {
+                cursor = privatePages[index].end
+                index += 1
+                continue
+            }
+            let gapEnd = min(range.upperBound, index < privatePages.count ? privatePages[index].start : range.upperBound)
+            let length = gapEnd - cursor
+            let offset = try memoryFile.allocate(length)
+            if let file = vma.mappedFile, let pointer = memoryFile.pointer(at: offset) {
+                let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: Int(length))
+                do {
+                    try Self.fill(buffer, from: file, at: vma.fileOffset + (cursor - vma.start))
+                } catch {
+                    memoryFile.free(offset: offset, length: length)
+                    throw error
+                }
+            }
+            insertPrivateLocked(PrivatePages(start: cursor, end: gapEnd, offset: offset), at: index)
+            index = firstPrivateIndexLocked(endingAfter: gapEnd)
+            cursor = gapEnd
+        }
+    }
+
+    /// Reads a file's bytes into fresh pages; past the end of file reads as zero.
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer, from file: any MappableFile,
+                     at offset: UInt64) throws(SyscallError) {
+        var done = 0
+        while done < buffer.count {
+            let count = try file.readForMapping(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
+                                                at: offset + UInt64(done))
+            if count <= 0 { break }
+            done += count
+        }
+    }
+
+    private func insertPrivateLocked(_ run: PrivatePages, at position: Int) {
+        var index = position
+        privatePages.insert(run, at: index)
+        if index + 1 < privatePages.count, privatePages[index].end == privatePages[index + 1].start,
+           privatePages[index].offset + (run.end - run.start) == privatePages[index + 1].offset {
+            privatePages[index].end = privatePages[index + 1].end
+            privatePages.remove(at: index + 1)
+        }
+        if index > 0 {
+            let previous = privatePages[index - 1]
+            if previous.end == privatePages[index].start,
+               previous.offset + (previous.end - previous.start) == privatePages[index].offset {
+                privatePages[index - 1].end = privatePages[index].end
+                privatePages.remove(at: index)
+                index -= 1
+            }
+        }
+    }
+
+    /// The MemoryFile runs backing `range` (which must be populated): (address range, file offset).
+    func backingRunsLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) -> [(Range<UInt64>, UInt64)] {
+        if let shared = vma.sharedMemory {
+            var runs: [(Range<UInt64>, UInt64)] = []
+            var page = Page.roundDown(range.lowerBound)
+            while page < range.upperBound {
+                let objectOffset = vma.sharedOffset + (page - vma.start)
+                let file = vma.mappedFile
+                let fileOffset = objectOffset
+                let offset = try shared.page(objectOffset >> Page.shift) { buffer throws(SyscallError) in
+                    if let file { try Self.fill(buffer, from: file, at: fileOffset) }
+                }
+                let lower = max(page, range.lowerBound), upper = min(page + Page.size, range.upperBound)
+                let memoryOffset = offset + (lower - page)
+                if let last = runs.last, last.0.upperBound == lower,
+                   last.1 + UInt64(last.0.count) == memoryOffset {
+                    runs[runs.count - 1].0 = last.0.lowerBound..<upper
+                } else {
+                    runs.append((lower..<upper, memoryOffset))
+                }
+                page += Page.size
+            }
+            return runs
+        }
+        try populatePrivateLocked(Page.roundDown(range.lowerBound)..<(Page.roundUp(range.upperBound) ?? range.upperBound), in: vma)
+        var runs: [(Range<UInt64>, UInt64)] = []
+        var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        while index < privatePages.count, privatePages[index].start < range.upperBound {
+            let run = privatePages[index]
+            let lower = max(run.start, range.lowerBound), upper = min(run.end, range.upperBound)
+            runs.append((lower..<upper, run.offset + (lower - run.start)))
+            index += 1
+        }
+        return runs
+    }
+}

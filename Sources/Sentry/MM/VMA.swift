@@ -1,0 +1,137 @@
+import State
+
+/// Page protections, as `mmap`'s PROT_* bits.
+public struct Protection: OptionSet, Hashable, Sendable, SavableValue {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let read = Protection(rawValue: 1)
+    public static let write = Protection(rawValue: 2)
+    public static let execute = Protection(rawValue: 4)
+    public static let none: Protection = []
+    public static let all: Protection = [.read, .write, .execute]
+}
+
+/// One virtual memory area: a page-aligned range with one protection and one
+/// backing, as a line of /proc/self/maps shows it.
+public struct VMA: SavableStruct, Sendable {
+    public static let savedTypeName = "sentry.VMA"
+
+    public var start: UInt64
+    public var end: UInt64
+    public var protection: Protection
+    /// What `mprotect` may add: a shared mapping of a read-only file may never become writable.
+    public var maxProtection: Protection
+    public var shared: Bool
+    public var growsDown: Bool = false
+    /// The file mapped, if any; `fileOffset` is the file offset at `start`.
+    var file: MappedFileReference?
+    public var fileOffset: UInt64 = 0
+    /// For shared mappings: the pages all mappings share; `sharedOffset` is
+    /// the byte offset within them at `start`.
+    public var sharedMemory: SharedMemory?
+    public var sharedOffset: UInt64 = 0
+    /// "[heap]", "[stack]", or empty; file mappings show the file's name.
+    public var name: String = ""
+
+    public var range: Range<UInt64> { start..<end }
+    public var length: UInt64 { end - start }
+    public var mappedFile: (any MappableFile)? { file?.file }
+    public var isAnonymous: Bool { file == nil }
+
+    init(start: UInt64, end: UInt64, protection: Protection, maxProtection: Protection = .all,
+         shared: Bool, file: (any MappableFile)? = nil, fileOffset: UInt64 = 0,
+         sharedMemory: SharedMemory? = nil, sharedOffset: UInt64 = 0, name: String = "") {
+        self.start = start
+        self.end = end
+        self.protection = protection
+        self.maxProtection = maxProtection
+        self.shared = shared
+        self.file = file.map(MappedFileReference.init)
+        self.fileOffset = fileOffset
+        self.sharedMemory = sharedMemory
+        self.sharedOffset = sharedOffset
+        self.name = name
+    }
+
+    /// The part of this VMA within `range` (which must overlap it), with
+    /// offsets adjusted.
+    func clipped(to range: Range<UInt64>) -> VMA {
+        var copy = self
+        let newStart = max(start, range.lowerBound)
+        copy.start = newStart
+        copy.end = min(end, range.upperBound)
+        copy.fileOffset = fileOffset + (newStart - start)
+        copy.sharedOffset = sharedOffset + (newStart - start)
+        return copy
+    }
+
+    /// Whether `next` continues this VMA exactly, so the two can merge.
+    func canMerge(with next: VMA) -> Bool {
+        end == next.start && protection == next.protection && maxProtection == next.maxProtection
+            && shared == next.shared && growsDown == next.growsDown && name == next.name
+            && file?.file === next.file?.file && (file == nil || fileOffset + length == next.fileOffset)
+            && sharedMemory === next.sharedMemory && (sharedMemory == nil || sharedOffset + length == next.sharedOffset)
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("start", start)
+        try sink.save("end", end)
+        try sink.save("protection", protection.rawValue)
+        try sink.save("maxProtection", maxProtection.rawValue)
+        try sink.save("shared", shared)
+        try sink.save("growsDown", growsDown)
+        try sink.save("file", file)
+        try sink.save("fileOffset", fileOffset)
+        try sink.save("sharedMemory", sharedMemory)
+        try sink.save("sharedOffset", sharedOffset)
+        try sink.save("name", name)
+    }
+
+    public init(from source: inout LoadSource) throws {
+        start = try source.load("start")
+        end = try source.load("end")
+        guard start < end, Page.isAligned(start), Page.isAligned(end) else {
+            throw StateError.invalidValue("VMA \(start)..<\(end) is not a page range")
+        }
+        protection = Protection(rawValue: try source.load("protection"))
+        maxProtection = Protection(rawValue: try source.load("maxProtection"))
+        shared = try source.load("shared")
+        growsDown = try source.load("growsDown")
+        file = try source.load("file")
+        fileOffset = try source.load("fileOffset")
+        sharedMemory = try source.load("sharedMemory")
+        sharedOffset = try source.load("sharedOffset")
+        name = try source.load("name")
+    }
+}
+
+/// A run of private pages: application addresses `start..<end` are backed by
+/// MemoryFile bytes from `offset`, owned by the MM that holds this.
+public struct PrivatePages: SavableStruct, Sendable, Equatable {
+    public static let savedTypeName = "sentry.PrivatePages"
+    public var start: UInt64
+    public var end: UInt64
+    public var offset: UInt64
+
+    init(start: UInt64, end: UInt64, offset: UInt64) {
+        self.start = start
+        self.end = end
+        self.offset = offset
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("start", start)
+        try sink.save("end", end)
+        try sink.save("offset", offset)
+    }
+
+    public init(from source: inout LoadSource) throws {
+        start = try source.load("start")
+        end = try source.load("end")
+        offset = try source.load("offset")
+        guard start < end, Page.isAligned(start), Page.isAligned(end), Page.isAligned(offset) else {
+            throw StateError.invalidValue("private pages \(start)..<\(end) are not a page range")
+        }
+    }
+}

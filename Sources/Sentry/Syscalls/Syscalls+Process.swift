@@ -1,0 +1,432 @@
+import Glibc
+
+/// Process and thread identity, exit, limits, arch_prctl, prctl, uname,
+/// sysinfo, scheduling queries, robust lists.
+extension SyscallTable {
+    mutating func registerProcess() {
+        register(60, Process.exit)
+        register(231, Process.exitGroup)
+        register(39) { task, _ throws(SyscallError) in Int64(task.processID) }              // getpid
+        register(186) { task, _ throws(SyscallError) in Int64(task.id) }                    // gettid
+        register(110) { task, _ throws(SyscallError) in Int64(task.threadGroup?.parent?.id ?? 0) } // getppid
+        register(102) { task, _ throws(SyscallError) in Int64(task.credentials.realUID) }   // getuid
+        register(107) { task, _ throws(SyscallError) in Int64(task.credentials.effectiveUID) } // geteuid
+        register(104) { task, _ throws(SyscallError) in Int64(task.credentials.realGID) }   // getgid
+        register(108) { task, _ throws(SyscallError) in Int64(task.credentials.effectiveGID) } // getegid
+        register(118, Process.getresuid)
+        register(120, Process.getresgid)
+        register(115, Process.getgroups)
+        register(111) { task, _ throws(SyscallError) in Int64(task.threadGroup?.processGroupID ?? 0) } // getpgrp
+        register(121, Process.getpgid)
+        register(124, Process.getsid)
+        register(218, Process.setTIDAddress)
+        register(158, Process.archPrctl)
+        register(157, Process.prctl)
+        register(63, Process.uname)
+        register(99, Process.sysinfo)
+        register(302, Process.prlimit64)
+        register(97, Process.getrlimit)
+        register(160, Process.setrlimit)
+        register(24) { _, _ throws(SyscallError) in sched_yield(); return 0 }               // sched_yield
+        register(204, Process.schedGetaffinity)
+        register(203, Process.schedSetaffinity)
+        register(309, Process.getcpu)
+        register(273, Process.setRobustList)
+        register(274, Process.getRobustList)
+        register(334, failingWith: .enosys)                                                 // rseq
+        register(98, Process.getrusage)
+        register(100, Process.times)
+        register(140, Process.getpriority)
+        register(141, Process.setpriority)
+        register(145) { task, args throws(SyscallError) in                                  // sched_getscheduler
+            try Process.checkSelf(task, args.int(0)); return 0
+        }
+        register(143, Process.schedGetparam)
+        register(146) { _, args throws(SyscallError) in                                     // sched_get_priority_max
+            guard [0, 3, 5].contains(args.int(0)) || [1, 2].contains(args.int(0)) else { throw .einval }
+            return [1, 2].contains(args.int(0)) ? 99 : 0
+        }
+        register(147) { _, args throws(SyscallError) in                                     // sched_get_priority_min
+            guard [0, 3, 5].contains(args.int(0)) || [1, 2].contains(args.int(0)) else { throw .einval }
+            return [1, 2].contains(args.int(0)) ? 1 : 0
+        }
+    }
+}
+
+enum Process {
+    static func exit(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        task.exitCode = args.int(0) & 0xff
+        return 0
+    }
+
+    static func exitGroup(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let code = args.int(0) & 0xff
+        task.exitCode = code
+        task.threadGroup?.beginExit(.exited(code: code))
+        return 0
+    }
+
+    static func getresuid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let c = task.credentials
+        try task.copyOut(value: c.realUID, to: args.pointer(0))
+        try task.copyOut(value: c.effectiveUID, to: args.pointer(1))
+        try task.copyOut(value: c.savedUID, to: args.pointer(2))
+        return 0
+    }
+
+    static func getresgid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let c = task.credentials
+        try task.copyOut(value: c.realGID, to: args.pointer(0))
+        try task.copyOut(value: c.effectiveGID, to: args.pointer(1))
+        try task.copyOut(value: c.savedGID, to: args.pointer(2))
+        return 0
+    }
+
+    static func getgroups(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let size = args.int(0)
+        let groups = task.credentials.supplementaryGIDs
+        guard size >= 0 else { throw .einval }
+        if size == 0 { return Int64(groups.count) }
+        guard Int(size) >= groups.count else { throw .einval }
+        var bytes: [UInt8] = []
+        for gid in groups { withUnsafeBytes(of: gid) { bytes.append(contentsOf: $0) } }
+        try task.copyOut(bytes, to: args.pointer(1))
+        return Int64(groups.count)
+    }
+
+    /// The thread group `pid` names: 0 or our own ID is us; others are looked up.
+    static func group(_ task: Task, _ pid: Int32) throws(SyscallError) -> ThreadGroup {
+        guard pid >= 0 else { throw .esrch }
+        if pid == 0 || pid == task.processID, let own = task.threadGroup { return own }
+        guard let group = task.kernel?.pidNamespace.threadGroup(pid) else { throw .esrch }
+        return group
+    }
+
+    static func checkSelf(_ task: Task, _ pid: Int32) throws(SyscallError) {
+        guard pid >= 0 else { throw .einval }
+        if pid != 0 && task.kernel?.pidNamespace.task(pid) == nil { throw .esrch }
+    }
+
+    static func getpgid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        Int64(try group(task, args.int(0)).processGroupID)
+    }
+
+    static func getsid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        Int64(try group(task, args.int(0)).sessionID)
+    }
+
+    static func setTIDAddress(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        task.clearChildTID = args.pointer(0)
+        return Int64(task.id)
+    }
+
+    static let archSetGS: Int32 = 0x1001, archSetFS: Int32 = 0x1002
+    static let archGetFS: Int32 = 0x1003, archGetGS: Int32 = 0x1004
+    static let archGetCPUID: Int32 = 0x1011, archSetCPUID: Int32 = 0x1012
+
+    static func archPrctl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let address = args.pointer(1)
+        switch args.int(0) {
+        case archSetFS:
+            guard address < MemoryManager.maxAddress else { throw .eperm }
+            task.registers.fsBase = address
+        case archSetGS:
+            guard address < MemoryManager.maxAddress else { throw .eperm }
+            task.registers.gsBase = address
+        case archGetFS:
+            try task.copyOut(value: task.registers.fsBase, to: address)
+        case archGetGS:
+            try task.copyOut(value: task.registers.gsBase, to: address)
+        case archGetCPUID:
+            return 1
+        case archSetCPUID:
+            throw .enodev
+        default:
+            throw .einval
+        }
+        return 0
+    }
+
+    static func prctl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let option = args.int(0)
+        switch option {
+        case 1: // PR_SET_PDEATHSIG
+            let signal = args.int(1)
+            guard signal == 0 || Signal(rawValue: signal).isValid else { throw .einval }
+            task.controls.parentDeathSignal = signal
+        case 2: // PR_GET_PDEATHSIG
+            try task.copyOut(value: task.controls.parentDeathSignal, to: args.pointer(1))
+        case 3: // PR_GET_DUMPABLE
+            return Int64(task.controls.dumpable)
+        case 4: // PR_SET_DUMPABLE
+            guard args.uint64(1) <= 1 else { throw .einval }
+            task.controls.dumpable = args.int(1)
+        case 7: // PR_GET_KEEPCAPS
+            return task.controls.keepCapabilities ? 1 : 0
+        case 8: // PR_SET_KEEPCAPS
+            guard args.uint64(1) <= 1 else { throw .einval }
+            task.controls.keepCapabilities = args.uint64(1) == 1
+        case 15: // PR_SET_NAME: up to 15 bytes, silently truncated
+            let raw = try copyInPrefix(task, from: args.pointer(1), maxCount: 16)
+            let bytes = raw.prefix { $0 != 0 }.prefix(15)
+            task.name = String(decoding: bytes, as: UTF8.self)
+        case 16: // PR_GET_NAME
+            var bytes = Array(task.name.utf8.prefix(15))
+            bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
+            try task.copyOut(bytes, to: args.pointer(1))
+        case 23: // PR_CAPBSET_READ
+            let capability = args.uint64(1)
+            guard capability < UInt64(CapabilitySets.names.count) else { throw .einval }
+            return task.credentials.boundingCaps & (1 << capability) != 0 ? 1 : 0
+        case 24: // PR_CAPBSET_DROP
+            guard args.uint64(1) < UInt64(CapabilitySets.names.count) else { throw .einval }
+            guard task.credentials.hasCapability(8) else { throw .eperm }
+        case 27: // PR_GET_SECUREBITS
+            return Int64(task.controls.securebits)
+        case 29: // PR_SET_TIMERSLACK
+            task.controls.timerSlack = args.uint64(1) == 0 ? 50_000 : args.uint64(1)
+        case 30: // PR_GET_TIMERSLACK
+            return Int64(bitPattern: task.controls.timerSlack)
+        case 36: // PR_SET_CHILD_SUBREAPER
+            task.controls.childSubreaper = args.uint64(1) != 0
+        case 37: // PR_GET_CHILD_SUBREAPER
+            try task.copyOut(value: Int32(task.controls.childSubreaper ? 1 : 0), to: args.pointer(1))
+        case 38: // PR_SET_NO_NEW_PRIVS
+            guard args.uint64(1) == 1, args.uint64(2) == 0, args.uint64(3) == 0, args.uint64(4) == 0 else {
+                throw .einval
+            }
+            task.controls.noNewPrivileges = true
+        case 39: // PR_GET_NO_NEW_PRIVS
+            guard args.uint64(1) == 0, args.uint64(2) == 0, args.uint64(3) == 0, args.uint64(4) == 0 else {
+                throw .einval
+            }
+            return task.controls.noNewPrivileges ? 1 : 0
+        case 42: // PR_GET_THP_DISABLE
+            return 0
+        default:
+            throw .einval
+        }
+        return 0
+    }
+
+    /// Reads up to `maxCount` bytes, stopping at the end of readable memory
+    /// (strncpy_from_user semantics for short names).
+    static func copyInPrefix(_ task: Task, from address: UInt64, maxCount: Int) throws(SyscallError) -> [UInt8] {
+        let firstPage = Int(Page.size - (address & Page.mask))
+        if firstPage >= maxCount { return try task.copyIn(from: address, count: maxCount) }
+        let head = try task.copyIn(from: address, count: firstPage)
+        if head.contains(0) { return head }
+        return head + ((try? task.copyIn(from: address + UInt64(firstPage), count: maxCount - firstPage)) ?? [])
+    }
+
+    /// The kernel version we claim, as gVisor does (glibc needs >= 3.2).
+    static let release = "4.4.0"
+    static let version = "#1 SMP Sun Jan 10 15:06:54 PST 2016"
+
+    static func uname(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let uts = task.kernel?.uts
+        let fields = ["Linux", uts?.hostName ?? "localhost", release, version, "x86_64", uts?.domainName ?? "(none)"]
+        var bytes: [UInt8] = []
+        for field in fields {
+            let value = Array(field.utf8.prefix(64))
+            bytes += value + [UInt8](repeating: 0, count: 65 - value.count)
+        }
+        try task.copyOut(bytes, to: args.pointer(0))
+        return 0
+    }
+
+    static func sysinfo(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let total = UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0)) * Page.size
+        let used = task.kernel?.memoryFile.usedBytes ?? 0
+        var info = RawSysinfo()
+        info.uptime = (task.kernel?.clocks.monotonic() ?? 0) / 1_000_000_000
+        info.totalram = total
+        info.freeram = total > used ? total - used : 0
+        info.procs = UInt16(truncatingIfNeeded: task.kernel?.pidNamespace.allTasks.count ?? 1)
+        info.memUnit = 1
+        try task.copyOut(value: info, to: args.pointer(0))
+        return 0
+    }
+
+    /// struct sysinfo on x86_64 (112 bytes).
+    struct RawSysinfo: BitwiseCopyable {
+        var uptime: Int64 = 0
+        var loads: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var totalram: UInt64 = 0
+        var freeram: UInt64 = 0
+        var sharedram: UInt64 = 0
+        var bufferram: UInt64 = 0
+        var totalswap: UInt64 = 0
+        var freeswap: UInt64 = 0
+        var procs: UInt16 = 0
+        var padding: (UInt16, UInt32) = (0, 0)
+        var totalhigh: UInt64 = 0
+        var freehigh: UInt64 = 0
+        var memUnit: UInt32 = 0
+        var tail: UInt32 = 0
+    }
+
+    /// struct rusage on x86_64: two timevals and fourteen longs (144 bytes).
+    struct RawUsage: BitwiseCopyable {
+        var userSeconds: Int64 = 0
+        var userMicroseconds: Int64 = 0
+        var systemSeconds: Int64 = 0
+        var systemMicroseconds: Int64 = 0
+        var maxRSS: Int64 = 0
+        var rest: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    }
+
+    /// struct rlimit64 / struct rlimit on x86_64: two u64s.
+    struct RawLimit: BitwiseCopyable {
+        var soft: UInt64
+        var hard: UInt64
+    }
+
+    /// Linux's nr_open: RLIMIT_NOFILE can never go above it.
+    static let maxOpenFiles: UInt64 = 1_048_576
+
+    static func prlimit64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard let resource = Limits.Resource(rawValue: Int(args.uint(1))) else { throw .einval }
+        var newLimit: RawLimit?
+        if args.pointer(2) != 0 { newLimit = try task.copyIn(RawLimit.self, from: args.pointer(2)) }
+        let group = try Process.group(task, args.int(0))
+        return try setLimit(task, group, resource, newLimit, old: args.pointer(3))
+    }
+
+    static func getrlimit(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard let resource = Limits.Resource(rawValue: Int(args.uint(0))), let group = task.threadGroup else {
+            throw .einval
+        }
+        let limit = group.limits[resource]
+        try task.copyOut(value: RawLimit(soft: limit.soft, hard: limit.hard), to: args.pointer(1))
+        return 0
+    }
+
+    static func setrlimit(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard let resource = Limits.Resource(rawValue: Int(args.uint(0))), let group = task.threadGroup else {
+            throw .einval
+        }
+        let newLimit = try task.copyIn(RawLimit.self, from: args.pointer(1))
+        return try setLimit(task, group, resource, newLimit, old: 0)
+    }
+
+    static func setLimit(_ task: Task, _ group: ThreadGroup, _ resource: Limits.Resource,
+                         _ newLimit: RawLimit?, old: UInt64) throws(SyscallError) -> Int64 {
+        let current = group.limits[resource]
+        if let newLimit {
+            guard newLimit.soft <= newLimit.hard else { throw .einval }
+            if newLimit.hard > current.hard && !task.credentials.hasCapability(24) { throw .eperm }
+            if resource == .nofile && newLimit.hard > maxOpenFiles { throw .eperm }
+        }
+        if old != 0 { try task.copyOut(value: RawLimit(soft: current.soft, hard: current.hard), to: old) }
+        if let newLimit {
+            var limits = group.limits
+            limits[resource] = Limits.Limit(soft: newLimit.soft, hard: newLimit.hard)
+            group.limits = limits
+        }
+        return 0
+    }
+
+    static var cpuCount: Int { max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1) }
+
+    static func schedGetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        try checkSelf(task, args.int(0))
+        let size = args.uint64(1)
+        let needed = UInt64((cpuCount + 63) / 64 * 8)
+        guard size >= needed, size & 7 == 0 else { throw .einval }
+        var mask = [UInt8](repeating: 0, count: Int(needed))
+        for cpu in 0..<cpuCount { mask[cpu / 8] |= 1 << UInt8(cpu % 8) }
+        try task.copyOut(mask, to: args.pointer(2))
+        return Int64(needed)
+    }
+
+    static func schedSetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        try checkSelf(task, args.int(0))
+        let size = min(Int(truncatingIfNeeded: args.uint64(1)), 1024)
+        guard size > 0 else { throw .einval }
+        let mask = try task.copyIn(from: args.pointer(2), count: size)
+        guard mask.contains(where: { $0 != 0 }) else { throw .einval }
+        return 0
+    }
+
+    static func getcpu(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        if args.pointer(0) != 0 { try task.copyOut(value: UInt32(0), to: args.pointer(0)) }
+        if args.pointer(1) != 0 { try task.copyOut(value: UInt32(0), to: args.pointer(1)) }
+        return 0
+    }
+
+    /// sizeof(struct robust_list_head) on x86_64.
+    static let robustListHeadSize: UInt64 = 24
+
+    static func setRobustList(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard args.uint64(1) == robustListHeadSize else { throw .einval }
+        task.robustList = args.pointer(0)
+        return 0
+    }
+
+    static func getRobustList(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let target: Task
+        if args.int(0) == 0 {
+            target = task
+        } else {
+            guard let found = task.kernel?.pidNamespace.task(args.int(0)) else { throw .esrch }
+            target = found
+        }
+        try task.copyOut(value: target.robustList, to: args.pointer(1))
+        try task.copyOut(value: robustListHeadSize, to: args.pointer(2))
+        return 0
+    }
+
+    static func getrusage(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let who = args.int(0)
+        guard who == 0 || who == -1 || who == 1 else { throw .einval }
+        var usage = RawUsage()
+        if who != -1 {
+            let tasks = who == 1 ? [task] : (task.threadGroup?.members ?? [task])
+            let user = tasks.reduce(Int64(0)) { $0 + $1.userTime }
+            let system = tasks.reduce(Int64(0)) { $0 + $1.systemTime }
+            usage.userSeconds = user / 1_000_000_000
+            usage.userMicroseconds = user % 1_000_000_000 / 1000
+            usage.systemSeconds = system / 1_000_000_000
+            usage.systemMicroseconds = system % 1_000_000_000 / 1000
+            usage.maxRSS = Int64((task.kernel?.memoryFile.usedBytes ?? 0) / 1024)
+        }
+        try task.copyOut(value: usage, to: args.pointer(1))
+        return 0
+    }
+
+    /// Clock ticks per second (AT_CLKTCK, times(2)).
+    static let ticksPerSecond: Int64 = 100
+
+    static func times(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let tasks = task.threadGroup?.members ?? [task]
+        let toTicks = { (nanoseconds: Int64) in nanoseconds / (1_000_000_000 / ticksPerSecond) }
+        if args.pointer(0) != 0 {
+            let user = toTicks(tasks.reduce(0) { $0 + $1.userTime })
+            let system = toTicks(tasks.reduce(0) { $0 + $1.systemTime })
+            try task.copyOut(value: (user, system, Int64(0), Int64(0)), to: args.pointer(0))
+        }
+        return toTicks(task.kernel?.clocks.monotonic() ?? 0)
+    }
+
+    static func getpriority(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard (0...2).contains(args.int(0)) else { throw .einval }
+        if args.int(0) == 0 { _ = try group(task, args.int(1)) }
+        return 20
+    }
+
+    static func setpriority(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard (0...2).contains(args.int(0)) else { throw .einval }
+        if args.int(0) == 0 { _ = try group(task, args.int(1)) }
+        if args.int(2) < 0 && !task.credentials.hasCapability(23) { throw .eacces }
+        return 0
+    }
+
+    static func schedGetparam(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        try checkSelf(task, args.int(0))
+        guard args.pointer(1) != 0 else { throw .einval }
+        try task.copyOut(value: Int32(0), to: args.pointer(1))
+        return 0
+    }
+}

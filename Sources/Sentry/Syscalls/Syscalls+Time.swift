@@ -1,0 +1,138 @@
+import Glibc
+
+/// clock_gettime, clock_getres, gettimeofday, time, nanosleep, clock_nanosleep.
+/// With no vDSO every time call traps here, so monotonic time is the Sentry's
+/// virtual clock (continuing across restore) and realtime is the host's.
+extension SyscallTable {
+    mutating func registerTime() {
+        register(228, Time.clockGettime)
+        register(229, Time.clockGetres)
+        register(96, Time.gettimeofday)
+        register(201, Time.time)
+        register(35, Time.nanosleep)
+        register(230, Time.clockNanosleep)
+    }
+}
+
+enum Time {
+    static let realtime: Int32 = 0, monotonic: Int32 = 1, processCPU: Int32 = 2, threadCPU: Int32 = 3
+    static let monotonicRaw: Int32 = 4, realtimeCoarse: Int32 = 5, monotonicCoarse: Int32 = 6
+    static let boottime: Int32 = 7, realtimeAlarm: Int32 = 8, boottimeAlarm: Int32 = 9, tai: Int32 = 11
+    static let nanosecondsPerSecond: Int64 = 1_000_000_000
+    /// CONFIG_HZ=250: the coarse clocks tick every 4 ms.
+    static let coarseResolution: Int64 = 4_000_000
+
+    struct Timespec: BitwiseCopyable {
+        var seconds: Int64
+        var nanoseconds: Int64
+
+        init(seconds: Int64, nanoseconds: Int64) {
+            self.seconds = seconds
+            self.nanoseconds = nanoseconds
+        }
+
+        init(_ total: Int64) {
+            seconds = total / nanosecondsPerSecond
+            nanoseconds = total % nanosecondsPerSecond
+            if nanoseconds < 0 {
+                seconds -= 1
+                nanoseconds += nanosecondsPerSecond
+            }
+        }
+
+        var isValid: Bool { seconds >= 0 && nanoseconds >= 0 && nanoseconds < nanosecondsPerSecond }
+
+        /// Total nanoseconds, saturating instead of overflowing.
+        var total: Int64 {
+            let (product, overflow) = seconds.multipliedReportingOverflow(by: nanosecondsPerSecond)
+            if overflow { return .max }
+            let (sum, overflowSum) = product.addingReportingOverflow(nanoseconds)
+            return overflowSum ? .max : sum
+        }
+    }
+
+    /// The current value of `clock` in nanoseconds; EINVAL for an unknown clock.
+    static func now(_ task: Task, _ clock: Int32) throws(SyscallError) -> Int64 {
+        guard let clocks = task.kernel?.clocks else { throw .einval }
+        switch clock {
+        case realtime, realtimeCoarse, realtimeAlarm, tai: return clocks.realtime()
+        case monotonic, monotonicRaw, monotonicCoarse, boottime, boottimeAlarm: return clocks.monotonic()
+        case processCPU: return (task.threadGroup?.members ?? [task]).reduce(0) { $0 + $1.userTime + $1.systemTime }
+        case threadCPU: return task.userTime + task.systemTime
+        default: throw .einval
+        }
+    }
+
+    static func clockGettime(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let value = try now(task, args.int(0))
+        try task.copyOut(value: Timespec(value), to: args.pointer(1))
+        return 0
+    }
+
+    static func clockGetres(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let clock = args.int(0)
+        _ = try now(task, clock)
+        let resolution = clock == realtimeCoarse || clock == monotonicCoarse ? coarseResolution : 1
+        if args.pointer(1) != 0 { try task.copyOut(value: Timespec(resolution), to: args.pointer(1)) }
+        return 0
+    }
+
+    static func gettimeofday(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        if args.pointer(0) != 0 {
+            let value = Timespec(try now(task, realtime))
+            try task.copyOut(value: (value.seconds, value.nanoseconds / 1000), to: args.pointer(0))
+        }
+        if args.pointer(1) != 0 { try task.copyOut(value: (Int32(0), Int32(0)), to: args.pointer(1)) }
+        return 0
+    }
+
+    static func time(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let seconds = try now(task, realtime) / nanosecondsPerSecond
+        if args.pointer(0) != 0 { try task.copyOut(value: seconds, to: args.pointer(0)) }
+        return seconds
+    }
+
+    static func nanosleep(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let request = try task.copyIn(Timespec.self, from: args.pointer(0))
+        guard request.isValid else { throw .einval }
+        try sleep(task, clock: monotonic, until: (try now(task, monotonic)).addingSaturating(request.total),
+                  remainder: args.pointer(1))
+        return 0
+    }
+
+    static func clockNanosleep(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let clock = args.int(0), flags = args.int(1)
+        guard [realtime, monotonic, boottime, tai, processCPU, realtimeAlarm, boottimeAlarm].contains(clock) else {
+            throw clock == threadCPU ? .einval : (clock < 0 ? .einval : .eopnotsupp)
+        }
+        let request = try task.copyIn(Timespec.self, from: args.pointer(2))
+        guard request.isValid else { throw .einval }
+        let absolute = flags & 1 != 0
+        let deadline = absolute ? request.total : (try now(task, clock)).addingSaturating(request.total)
+        try sleep(task, clock: clock, until: deadline, remainder: absolute ? 0 : args.pointer(3))
+        return 0
+    }
+
+    /// Sleeps until `clock` reads `deadline`. Interrupts that are not for an
+    /// exit are spurious until signal delivery exists: the sleep goes on.
+    static func sleep(_ task: Task, clock: Int32, until deadline: Int64, remainder: UInt64) throws(SyscallError) {
+        while true {
+            let current = try now(task, clock)
+            if current >= deadline { return }
+            let hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
+            if task.blocker.sleep(untilHostMonotonic: hostDeadline), task.mustExit {
+                if remainder != 0 {
+                    try? task.copyOut(value: Timespec(max(deadline - (try now(task, clock)), 0)), to: remainder)
+                }
+                throw .eintr
+            }
+        }
+    }
+}
+
+extension Int64 {
+    func addingSaturating(_ other: Int64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? (other > 0 ? .max : .min) : sum
+    }
+}
