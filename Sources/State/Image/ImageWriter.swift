@@ -91,7 +91,8 @@ public final class ImageWriter {
             }
             let manifest = ImageManifest(
                 formatVersion: ImageManifest.currentFormatVersion, runtimeVersion: info.runtimeVersion,
-                created: info.created, containerIDs: info.containerIDs, compression: options.compression,
+                created: Date(timeIntervalSince1970: info.created.timeIntervalSince1970.rounded(.down)),
+                containerIDs: info.containerIDs, compression: options.compression,
                 compressionLevel: options.compression == .zstd ? options.level : nil,
                 architecture: info.architecture, cpuFeatures: info.cpuFeatures, pageSize: info.pageSize,
                 files: files.mapValues(ImageFileEntry.init), metadata: info.metadata)
