@@ -162,7 +162,11 @@ private func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, con
         throw corrupt("stored data checksum mismatch")
     }
     var raw = job.stored
-    if header.codec != .none {
+    if header.codec == .none {
+        guard header.rawChecksum == header.storedChecksum else {
+            throw corrupt("uncompressed data checksum mismatch")
+        }
+    } else {
         raw = pool.take(capacity: Int(header.rawLength))
         do {
             try header.codec.decompress(job.stored.bytes, into: raw.mutableSlice(0..<Int(header.rawLength)),
@@ -172,9 +176,9 @@ private func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, con
             throw corrupt((error as? CodecFailure)?.reason ?? "\(error)")
         }
         raw.count = Int(header.rawLength)
-    }
-    guard Checksum.of(raw.bytes) == header.rawChecksum else {
-        throw corrupt("uncompressed data checksum mismatch")
+        guard Checksum.of(raw.bytes) == header.rawChecksum else {
+            throw corrupt("uncompressed data checksum mismatch")
+        }
     }
     try transform(header, job.index, job.headerOffset, raw.bytes)
     return DecodedFrame(header: header, index: job.index, raw: raw, stored: job.stored)

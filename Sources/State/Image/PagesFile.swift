@@ -4,9 +4,12 @@ import CShim
 /// covering up to `chunkSize` bytes of memory with its all-zero pages left
 /// out (a restored MemoryFile is a fresh memfd, zero already). Frames are
 /// scanned and compressed on worker threads and written in order.
-enum PagesFile {
+///
+/// `ImageWriter` and `ImageReader` are the usual way in; these are public for
+/// the benchmark and for tools that stream pages elsewhere (a socket, lazily).
+public enum PagesFile {
     /// Writes the pages of `ranges` (page-aligned offsets into `memory`) to `fd`.
-    static func write(fd: Int32, path: String, memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>],
+    public static func write(fd: Int32, path: String, memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>],
                       pageSize: Int, options: FrameOptions) throws -> FramedFileSummary {
         let options = try options.validated()
         let extents = try splitIntoExtents(ranges, memorySize: memory.count, pageSize: pageSize,
@@ -34,8 +37,9 @@ enum PagesFile {
     }
 
     /// Reads every frame of the pages file on `fd` into `memory`, decompressing
-    /// on `workers` threads; pages not in the file are left untouched.
-    static func read(fd: Int32, path: String, into memory: UnsafeMutableRawBufferPointer?, pageSize: Int,
+    /// on `workers` threads; pages not in the file are left untouched. With
+    /// `memory` nil, only checks every frame.
+    public static func read(fd: Int32, path: String, into memory: UnsafeMutableRawBufferPointer?, pageSize: Int,
                      workers: Int) throws -> FramedFileSummary {
         let source = try FramedFileSource(fd: fd, path: path, kind: .pages)
         guard Int(source.header.pageSize) == pageSize else {

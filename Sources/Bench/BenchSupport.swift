@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One named benchmark: `runsc-bench NAME` runs it.
+struct BenchSection: Sendable {
+    var name: String
+    var summary: String
+    /// Lines for `--help`, e.g. `--mib N   buffer size (default 1024)`.
+    var options: [String] = []
+    var run: @Sendable (BenchOptions) throws -> Void
+}
+
+/// `--name value` pairs after the section names.
+struct BenchOptions {
+    private var values: [String: String] = [:]
+
+    init(_ arguments: [String]) {
+        var index = 0
+        while index < arguments.count {
+            let key = String(arguments[index].drop { $0 == "-" })
+            if index + 1 < arguments.count && !arguments[index + 1].hasPrefix("--") {
+                values[key] = arguments[index + 1]
+                index += 2
+            } else {
+                values[key] = "true"
+                index += 1
+            }
+        }
+    }
+
+    func int(_ name: String, default fallback: Int) -> Int {
+        values[name].flatMap { Int($0) } ?? fallback
+    }
+
+    func string(_ name: String, default fallback: String) -> String {
+        values[name] ?? fallback
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    let line = "runsc-bench: " + message + "\n"
+    _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// The best (shortest) of `repeats` timings of `body`: the machine is shared,
+/// and the best run is the one least disturbed by others.
+func bestTime(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    for _ in 0..<max(repeats, 1) {
+        let start = now()
+        try body()
+        best = min(best, now() - start)
+    }
+    return best
+}
+
+/// A plain text table with right-aligned numbers.
+struct Table {
+    var columns: [String]
+    var rows: [[String]] = []
+
+    mutating func add(_ row: [String]) { rows.append(row) }
+
+    func render() -> String {
+        let widths = columns.indices.map { column in
+            ([columns[column]] + rows.map { column < $0.count ? $0[column] : "" }).map(\.count).max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return index == 0 ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }
+        return ([line(columns), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line))
+            .joined(separator: "\n")
+    }
+}
+
+func padded(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
+func format(_ value: Double, decimals: Int = 0) -> String {
+    var scale = 1.0
+    for _ in 0..<decimals { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    return decimals == 0 ? String(Int(rounded)) : String(rounded)
+}
+
+/// Runs `body(index)` for `0..<count` on `count` pthreads and waits for all.
+func onThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
+    final class Box {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+    var threads: [pthread_t] = []
+    for index in 0..<count {
+        let box = Unmanaged.passRetained(Box { body(index) })
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            guard let argument else { return nil }
+            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().run()
+            return nil
+        }, box.toOpaque())
+        if created == 0 {
+            threads.append(thread)
+        } else {
+            box.takeRetainedValue().run()
+        }
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}

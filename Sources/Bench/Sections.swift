@@ -1,0 +1,4 @@
+/// Every benchmark section; add yours here (one file per section).
+let benchSections: [BenchSection] = [
+    .stateCodecs,
+]
