@@ -53,6 +53,11 @@ private func runStateCodecs(_ options: BenchOptions) throws {
         row("zero-page scan", threads: threads, seconds: seconds)
     }
 
+    for threads in Set([1, cores]).sorted() {
+        let seconds = bestTime(repeats) { checksumInParallel(source, threads: threads) }
+        row("checksum (h64)", threads: threads, seconds: seconds)
+    }
+
     let all = [0..<UInt64(size)]
     let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
     defer { close(devNull) }
@@ -175,6 +180,16 @@ private func countZeroPages(_ buffer: PageBuffer, pages: Int, pageSize: Int, thr
         UnsafeMutablePointer<Int>(bitPattern: resultsAddress)![index] = countZero(start, pages: count, pageSize: pageSize)
     }
     return (0..<threads).reduce(0) { $0 + results[$1] }
+}
+
+/// Checksums `threads` contiguous shares of the buffer, one per thread.
+private func checksumInParallel(_ buffer: PageBuffer, threads: Int) {
+    let share = buffer.size / threads
+    let baseAddress = Int(bitPattern: buffer.base)
+    onThreads(threads) { index in
+        let start = UnsafeRawPointer(bitPattern: baseAddress)! + index * share
+        _ = Checksum.of(UnsafeRawBufferPointer(start: start, count: share))
+    }
 }
 
 private func countZero(_ start: UnsafeRawPointer, pages: Int, pageSize: Int) -> Int {

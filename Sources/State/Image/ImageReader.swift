@@ -24,7 +24,9 @@ public final class ImageReader {
     private let pages: ImageFile
     private let manifestSize: UInt64
 
-    public init(directory: String, workers: Int? = nil) throws {
+    /// With `verifyData`, also decodes every frame now (`verify()`), for
+    /// callers that want all checks before deciding anything.
+    public init(directory: String, workers: Int? = nil, verifyData: Bool = false) throws {
         self.directory = directory
         self.workers = max(workers ?? availableProcessors(), 0)
         guard ImageDirectory.fileType(directory) == S_IFDIR else {
@@ -45,6 +47,7 @@ public final class ImageReader {
         files[ImageManifest.pagesFileName] = try Self.check(pages, kind: .pages, manifest: manifest,
                                                             name: ImageManifest.pagesFileName)
         self.files = files
+        if verifyData { try verify() }
     }
 
     /// The encoded object graph. Every frame is checked before its bytes are
