@@ -1,4 +1,5 @@
 /// Every benchmark section; add yours here (one file per section).
 let benchSections: [BenchSection] = [
     .stateCodecs,
+    .stateGraph,
 ]

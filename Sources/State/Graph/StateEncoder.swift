@@ -72,10 +72,11 @@ public final class StateEncoder {
 
     private func encodeObject(_ object: any Savable, id: UInt32) throws {
         let type = type(of: object)
-        if let registry, !registry.knows(type.savedTypeName) {
+        let known = schemas.count
+        let index = try schemaIndex(for: type, name: type.savedTypeName, isObject: true)
+        if index >= known, let registry, !registry.knows(type.savedTypeName) {
             throw StateError(.unregisteredType(type.savedTypeName), path: path(to: id))
         }
-        let index = try schemaIndex(for: type, name: type.savedTypeName, isObject: true)
         output.appendVarint(UInt64(index))
         currentObject = id
         do {
