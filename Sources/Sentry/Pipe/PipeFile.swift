@@ -1,0 +1,65 @@
+import State
+
+/// One end of a pipe, as pipe(2) returns it.
+public final class PipeFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
+    override public class var savedTypeName: String { "pipe.File" }
+
+    public private(set) var pipe = Pipe()
+    public private(set) var isReadEnd = true
+
+    public required init() { super.init() }
+
+    init(pipe: Pipe, isReadEnd: Bool, flags: UInt32) {
+        self.pipe = pipe
+        self.isReadEnd = isReadEnd
+        super.init(location: nil, flags: flags)
+    }
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("pipe", pipe)
+        try sink.save("isReadEnd", isReadEnd)
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        pipe = try source.load("pipe")
+        isReadEnd = try source.load("isReadEnd")
+    }
+
+    override public var isSeekable: Bool { false }
+
+    override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
+        guard position == nil else { throw .espipe }
+        guard isReadEnd else { throw .ebadf }
+        return try pipe.read(count: count, nonBlocking: isNonBlocking, waiter: waiter)
+    }
+
+    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
+        guard position == nil else { throw .espipe }
+        guard !isReadEnd else { throw .ebadf }
+        return try pipe.write(bytes, nonBlocking: isNonBlocking, waiter: waiter)
+    }
+
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        var result = FileAttributes()
+        result.device = DeviceNumber.make(major: 0, minor: 12)
+        result.inodeNumber = pipe.inodeNumber
+        result.mode = FileType.fifo.rawValue | 0o600
+        result.blockSize = 4096
+        result.accessTime = pipe.creationTime
+        result.modificationTime = pipe.creationTime
+        result.changeTime = pipe.creationTime
+        return result
+    }
+
+    override public func truncate(to length: Int64) throws(SyscallError) { throw .einval }
+
+    override public func readableByteCount() throws(SyscallError) -> Int { pipe.availableBytes }
+
+    override public func released() {
+        pipe.endClosed(readEnd: isReadEnd)
+    }
+}

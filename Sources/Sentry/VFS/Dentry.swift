@@ -1,0 +1,64 @@
+import State
+
+/// A name in a filesystem's tree: the link from a parent directory to an
+/// inode. Mounts are keyed by dentry, so a dentry's identity must stay stable
+/// while it is a mount point. `children` is the whole directory for in-memory
+/// filesystems and a cache for hostfs.
+public final class Dentry: Savable, @unchecked Sendable { // guarded by VirtualFilesystem.lock
+    public static let savedTypeName = "vfs.Dentry"
+
+    public var name = ""
+    /// nil for a filesystem's root.
+    public var parent: Dentry?
+    public var inode = Inode()
+    public var children: [String: Dentry] = [:]
+    /// Unlinked or replaced: still usable through open files, never found by lookup.
+    public var isDeleted = false
+
+    public required init() {}
+
+    public init(name: String, parent: Dentry?, inode: Inode) {
+        self.name = name
+        self.parent = parent
+        self.inode = inode
+    }
+
+    public var filesystem: Filesystem? { inode.filesystem }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("name", name)
+        try sink.save("parent", parent)
+        try sink.save("inode", inode)
+        try sink.save("children", children)
+        try sink.save("isDeleted", isDeleted)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        name = try source.load("name")
+        parent = try source.load("parent")
+        inode = try source.load("inode")
+        children = try source.load("children")
+        isDeleted = try source.load("isDeleted")
+    }
+
+    /// Whether `self` is `other` or below it (rename must not move a directory into itself).
+    public func isDescendant(of other: Dentry) -> Bool {
+        var current: Dentry? = self
+        while let dentry = current {
+            if dentry === other { return true }
+            current = dentry.parent
+        }
+        return false
+    }
+
+    /// The names from the filesystem root down to this dentry.
+    public var pathComponents: [String] {
+        var names: [String] = []
+        var current: Dentry? = self
+        while let dentry = current, let parent = dentry.parent {
+            names.append(dentry.name)
+            current = parent
+        }
+        return names.reversed()
+    }
+}

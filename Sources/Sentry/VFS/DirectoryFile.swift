@@ -1,0 +1,71 @@
+import State
+
+/// An open directory of any filesystem: getdents64 walks "." and "..", then
+/// the inode's entries. The offset counts entries returned so far (a cookie
+/// Linux also lets a filesystem choose), so it survives a checkpoint as a number.
+public final class DirectoryFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
+    override public class var savedTypeName: String { "vfs.DirectoryFile" }
+
+    override public var isSeekable: Bool { true }
+
+    override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] { throw .eisdir }
+
+    override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
+        -> (written: Int, end: Int64) {
+        throw .eisdir
+    }
+
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        try lock.withLock { _ throws(SyscallError) -> Int64 in
+            switch whence {
+            case LinuxFile.seekSet:
+                guard offset >= 0 else { throw .einval }
+                self.offset = offset
+            case LinuxFile.seekCurrent:
+                guard self.offset + offset >= 0 else { throw .einval }
+                self.offset += offset
+            default: throw .einval
+            }
+            return self.offset
+        }
+    }
+
+    override public func readDirectory(capacity: Int) throws(SyscallError) -> [UInt8] {
+        guard let location else { throw .enotdir }
+        let entries = try VFSLock.shared.withLock { _ throws(SyscallError) -> [DirectoryEntry] in
+            let dentry = location.dentry
+            guard !dentry.isDeleted else { return [] }
+            let selfNumber = try dentry.inode.attributes().inodeNumber
+            let parent = VirtualFilesystem.parentForDotDot(of: location)
+            let parentNumber = (try? parent.dentry.inode.attributes().inodeNumber) ?? selfNumber
+            return [DirectoryEntry(name: ".", inodeNumber: selfNumber, type: .directory),
+                    DirectoryEntry(name: "..", inodeNumber: parentNumber, type: .directory)]
+                + (try dentry.inode.listEntries(in: dentry))
+        }
+        return lock.withLock { _ -> [UInt8] in
+            var out: [UInt8] = []
+            var index = Int(max(0, offset))
+            while index < entries.count {
+                let record = Self.encode(entries[index], nextOffset: Int64(index + 1))
+                guard out.count + record.count <= capacity else { break }
+                out += record
+                index += 1
+            }
+            offset = Int64(index)
+            return out
+        }
+    }
+
+    /// One `linux_dirent64`: ino, off, reclen, type, NUL-terminated name, padded to 8.
+    static func encode(_ entry: DirectoryEntry, nextOffset: Int64) -> [UInt8] {
+        let name = Array(entry.name.utf8)
+        let length = (19 + name.count + 1 + 7) & ~7
+        var record = [UInt8](repeating: 0, count: length)
+        record.put(entry.inodeNumber, at: 0)
+        record.put(nextOffset, at: 8)
+        record.put(UInt16(length), at: 16)
+        record[18] = entry.type.directoryEntryType
+        record.replaceSubrange(19..<(19 + name.count), with: name)
+        return record
+    }
+}

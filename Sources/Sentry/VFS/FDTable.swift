@@ -1,0 +1,127 @@
+import State
+import Synchronization
+
+/// A process's file descriptors: each number refers to a shared open file
+/// description and carries its own close-on-exec flag. Shared by threads
+/// (CLONE_FILES), copied by fork.
+public final class FDTable: Savable, @unchecked Sendable { // `entries` is guarded by `lock`
+    public static let savedTypeName = "vfs.FDTable"
+
+    public struct Entry: SavableStruct, @unchecked Sendable { // the file has its own locks
+        public static let savedTypeName = "vfs.FDTable.Entry"
+        public var file: FileDescription
+        public var closeOnExec: Bool
+
+        public init(file: FileDescription, closeOnExec: Bool) {
+            self.file = file
+            self.closeOnExec = closeOnExec
+        }
+
+        public func save(to sink: inout SaveSink) throws {
+            try sink.save("file", file)
+            try sink.save("closeOnExec", closeOnExec)
+        }
+
+        public init(from source: inout LoadSource) throws {
+            file = try source.load("file")
+            closeOnExec = try source.load("closeOnExec")
+        }
+    }
+
+    private let lock = Mutex(())
+    private var entries: [Int32: Entry] = [:]
+
+    public required init() {}
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("entries", lock.withLock { _ in entries })
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        let loaded: [Int32: Entry] = try source.load("entries")
+        lock.withLock { _ in entries = loaded }
+    }
+
+    /// The description behind `fd`, or EBADF.
+    public func get(_ fd: Int32) throws(SyscallError) -> FileDescription {
+        guard let entry = lock.withLock({ _ in entries[fd] }) else { throw .ebadf }
+        return entry.file
+    }
+
+    public func entry(_ fd: Int32) -> Entry? {
+        lock.withLock { _ in entries[fd] }
+    }
+
+    /// Installs `file` at the lowest free number ≥ `minimum`, below `limit` (RLIMIT_NOFILE).
+    public func install(_ file: FileDescription, closeOnExec: Bool, minimum: Int32 = 0,
+                        limit: Int32 = 1024) throws(SyscallError) -> Int32 {
+        let fd = try lock.withLock { _ throws(SyscallError) -> Int32 in
+            var candidate = max(0, minimum)
+            while entries[candidate] != nil { candidate += 1 }
+            guard candidate < limit else { throw .emfile }
+            entries[candidate] = Entry(file: file, closeOnExec: closeOnExec)
+            return candidate
+        }
+        file.retainReference()
+        return fd
+    }
+
+    /// dup2/dup3: puts `file` at `fd`, closing what was there.
+    public func install(_ file: FileDescription, at fd: Int32, closeOnExec: Bool,
+                        limit: Int32 = 1024) throws(SyscallError) {
+        guard fd >= 0, fd < limit else { throw .ebadf }
+        file.retainReference()
+        let replaced = lock.withLock { _ in
+            let old = entries[fd]
+            entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
+            return old
+        }
+        replaced?.file.releaseReference()
+    }
+
+    /// close(2).
+    public func remove(_ fd: Int32) throws(SyscallError) {
+        guard let removed = lock.withLock({ _ in entries.removeValue(forKey: fd) }) else { throw .ebadf }
+        removed.file.releaseReference()
+    }
+
+    public func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(SyscallError) {
+        try lock.withLock { _ throws(SyscallError) in
+            guard entries[fd] != nil else { throw .ebadf }
+            entries[fd]?.closeOnExec = value
+        }
+    }
+
+    /// execve: closes every close-on-exec descriptor.
+    public func closeOnExec() {
+        let closed = lock.withLock { _ -> [Entry] in
+            let doomed = entries.filter { $0.value.closeOnExec }
+            for fd in doomed.keys { entries[fd] = nil }
+            return Array(doomed.values)
+        }
+        for entry in closed { entry.file.releaseReference() }
+    }
+
+    /// Process exit: closes everything.
+    public func removeAll() {
+        let closed = lock.withLock { _ -> [Entry] in
+            defer { entries = [:] }
+            return Array(entries.values)
+        }
+        for entry in closed { entry.file.releaseReference() }
+    }
+
+    /// fork without CLONE_FILES: the same descriptions under the same numbers.
+    public func fork() -> FDTable {
+        let copy = FDTable()
+        let snapshot = lock.withLock { _ in entries }
+        for entry in snapshot.values { entry.file.retainReference() }
+        copy.entries = snapshot
+        return copy
+    }
+
+    /// The open descriptors in ascending order (for /proc/[pid]/fd).
+    public var descriptors: [(fd: Int32, entry: Entry)] {
+        lock.withLock { _ in entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+    }
+}

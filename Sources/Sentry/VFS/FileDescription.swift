@@ -1,0 +1,193 @@
+import State
+import Synchronization
+
+/// The lock every VFS metadata operation holds: path walks, creation, removal,
+/// rename, mount and directory listing. One lock keeps rename and walk
+/// consistent across mounts (gVisor's tmpfs also serialises metadata per
+/// filesystem); file data has per-inode locks taken after it, never before.
+public enum VFSLock {
+    public static let shared = Mutex(())
+}
+
+/// An open file: what open(2) returns and dup(2) shares. Holds the offset and
+/// the status flags; the FD table holds the close-on-exec flag. Subclassed per
+/// kind of file (tmpfs regular file, host file, pipe end, device).
+open class FileDescription: Savable, @unchecked Sendable { // offset and flags are guarded by `lock`
+    open class var savedTypeName: String { "vfs.FileDescription" }
+
+    /// Serialises offset updates, like Linux's f_pos_lock.
+    public let lock = Mutex(())
+    /// The access mode and the status flags (O_APPEND, O_NONBLOCK, ...).
+    public var statusFlags: UInt32 = 0
+    public var offset: Int64 = 0
+    /// Where it was opened; nil for pipes and other anonymous files.
+    public var location: VirtualPath?
+    /// How many FD table slots refer to it; the last close calls `released()`.
+    private let referenceCount = Mutex(0)
+
+    public required init() {}
+
+    public init(location: VirtualPath?, flags: UInt32) {
+        self.location = location
+        self.statusFlags = flags & ~(LinuxFile.create | LinuxFile.exclusive | LinuxFile.noControllingTerminal
+            | LinuxFile.truncate | LinuxFile.closeOnExec)
+    }
+
+    open func save(to sink: inout SaveSink) throws {
+        try sink.save("statusFlags", statusFlags)
+        try sink.save("offset", offset)
+        try sink.save("location", location)
+        try sink.save("references", referenceCount.withLock { $0 })
+    }
+
+    open func load(from source: inout LoadSource) throws {
+        statusFlags = try source.load("statusFlags")
+        offset = try source.load("offset")
+        location = try source.load("location")
+        let references: Int = try source.load("references")
+        referenceCount.withLock { $0 = references }
+    }
+
+    open func afterLoad() throws {}
+
+    // MARK: Flags
+
+    public var flags: UInt32 { lock.withLock { _ in statusFlags } }
+    public var isPathOnly: Bool { flags & LinuxFile.pathOnly != 0 }
+    public var isReadable: Bool {
+        let flags = self.flags
+        return flags & LinuxFile.pathOnly == 0 && flags & LinuxFile.accessModeMask != LinuxFile.writeOnly
+    }
+    public var isWritable: Bool {
+        let flags = self.flags
+        let mode = flags & LinuxFile.accessModeMask
+        return flags & LinuxFile.pathOnly == 0 && (mode == LinuxFile.writeOnly || mode == LinuxFile.readWrite)
+    }
+    public var isNonBlocking: Bool { flags & LinuxFile.nonBlocking != 0 }
+    public var isAppending: Bool { flags & LinuxFile.append != 0 }
+
+    /// F_SETFL: only the settable status flags change.
+    open func setStatusFlags(_ newFlags: UInt32) throws(SyscallError) {
+        lock.withLock { _ in
+            statusFlags = (statusFlags & ~LinuxFile.settableStatusFlags) | (newFlags & LinuxFile.settableStatusFlags)
+        }
+    }
+
+    open var inode: Inode? { location?.dentry.inode }
+
+    // MARK: References (the FD table's)
+
+    public func retainReference() {
+        referenceCount.withLock { $0 += 1 }
+    }
+
+    public func releaseReference() {
+        let remaining = referenceCount.withLock { count -> Int in
+            count -= 1
+            return count
+        }
+        if remaining == 0 { released() }
+    }
+
+    /// The last FD referring to this description was closed.
+    open func released() {}
+
+    // MARK: Data
+
+    /// Whether pread/pwrite and lseek make sense (false for pipes: ESPIPE).
+    open var isSeekable: Bool { true }
+
+    /// read(2) (`position == nil`, at and advancing the offset) or pread(2).
+    /// May block on `waiter` when the file is not non-blocking.
+    open func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
+        if let position { return try readData(count: count, at: position) }
+        return try lock.withLock { _ throws(SyscallError) -> [UInt8] in
+            let data = try readData(count: count, at: offset)
+            offset += Int64(data.count)
+            return data
+        }
+    }
+
+    /// write(2) or pwrite(2); with O_APPEND a write(2) goes to the end.
+    open func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
+        if let position { return try writeData(bytes, at: position, append: false).written }
+        return try lock.withLock { _ throws(SyscallError) -> Int in
+            let result = try writeData(bytes, at: offset, append: statusFlags & LinuxFile.append != 0)
+            offset = result.end
+            return result.written
+        }
+    }
+
+    /// Positional read for seekable files.
+    open func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] { throw .einval }
+
+    /// Positional write; with `append` the data goes to the current end. Returns
+    /// the count written and the offset after it.
+    open func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
+        -> (written: Int, end: Int64) {
+        throw .einval
+    }
+
+    /// lseek(2) for files whose size is their attributes' size.
+    open func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        guard isSeekable else { throw .espipe }
+        let size: Int64
+        switch whence {
+        case LinuxFile.seekEnd, LinuxFile.seekData, LinuxFile.seekHole: size = try attributes().size
+        default: size = 0
+        }
+        return try lock.withLock { _ throws(SyscallError) -> Int64 in
+            let target: Int64
+            switch whence {
+            case LinuxFile.seekSet: target = offset
+            case LinuxFile.seekCurrent:
+                let (sum, overflow) = self.offset.addingReportingOverflow(offset)
+                guard !overflow else { throw .eoverflow }
+                target = sum
+            case LinuxFile.seekEnd:
+                let (sum, overflow) = size.addingReportingOverflow(offset)
+                guard !overflow else { throw .eoverflow }
+                target = sum
+            case LinuxFile.seekData:
+                guard offset >= 0, offset < size else { throw .enxio }
+                target = offset
+            case LinuxFile.seekHole:
+                guard offset >= 0, offset < size else { throw .enxio }
+                target = size
+            default: throw .einval
+            }
+            guard target >= 0 else { throw .einval }
+            self.offset = target
+            return target
+        }
+    }
+
+    open func attributes() throws(SyscallError) -> FileAttributes {
+        guard let inode else { throw .ebadf }
+        return try inode.attributes()
+    }
+
+    /// ftruncate(2): the syscall layer checked that the file is writable.
+    open func truncate(to length: Int64) throws(SyscallError) {
+        guard let inode else { throw .einval }
+        guard inode.type == .regular else { throw .einval }
+        try inode.setAttributes(AttributeChange(size: length))
+    }
+
+    open func sync() throws(SyscallError) {}
+
+    /// getdents64: encoded `linux_dirent64` records that fit in `capacity` bytes.
+    open func readDirectory(capacity: Int) throws(SyscallError) -> [UInt8] { throw .enotdir }
+
+    /// FIONREAD: bytes readable without blocking.
+    open func readableByteCount() throws(SyscallError) -> Int {
+        let size = try attributes().size
+        return Int(max(0, size - lock.withLock { _ in offset }))
+    }
+
+    /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
+    open var hostTerminalFD: Int32? { nil }
+
+    /// For mmap: the file's host-independent content, where the file supports it.
+    open var isMappable: Bool { false }
+}

@@ -1,0 +1,18 @@
+import State
+
+/// Every savable type of the VFS, pipes and the filesystems, for the kernel's
+/// StateRegistry: `VFSStateTypes.register(in: &registry)`.
+public enum VFSStateTypes {
+    public static let all: [any Savable.Type] = [
+        VirtualFilesystem.self, Mount.self, Dentry.self, Inode.self, Filesystem.self, SyntheticDirectory.self,
+        FileDescription.self, DirectoryFile.self, PathFile.self, FDTable.self, FSContext.self,
+        TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
+        DeviceInode.self, DeviceFile.self,
+        HostStdioFile.self,
+        Pipe.self, PipeFile.self,
+    ]
+
+    public static func register(in registry: inout StateRegistry) {
+        for type in all { registry.register(type) }
+    }
+}

@@ -1,0 +1,119 @@
+import Glibc
+import State
+
+/// The container's stdin, stdout or stderr: host FDs 256, 257 and 258, where
+/// the Loader put them and where a restore puts the new ones. The number is
+/// saved (the stable exception to "never save host FDs"); the offset is the
+/// host file's own, so a log appended to across a restore stays whole.
+/// Blocking waits poll the host FD together with the task's waiter, so a
+/// checkpoint can interrupt a read of an idle stdin.
+public final class HostStdioFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
+    override public class var savedTypeName: String { "hostfs.StdioFile" }
+
+    public static let standardInput: Int32 = 256
+    public static let standardOutput: Int32 = 257
+    public static let standardError: Int32 = 258
+
+    public private(set) var hostFD: Int32 = standardInput
+
+    public required init() { super.init() }
+
+    public init(hostFD: Int32, location: VirtualPath? = nil, flags: UInt32) {
+        self.hostFD = hostFD
+        super.init(location: location, flags: flags)
+    }
+
+    /// The three stdio descriptions for FDs 0, 1, 2 of the init process.
+    public static func standardFiles() -> [FileDescription] {
+        [HostStdioFile(hostFD: standardInput, flags: LinuxFile.readOnly),
+         HostStdioFile(hostFD: standardOutput, flags: LinuxFile.writeOnly),
+         HostStdioFile(hostFD: standardError, flags: LinuxFile.writeOnly)]
+    }
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("hostFD", hostFD)
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        let number: Int32 = try source.load("hostFD")
+        guard (Self.standardInput...Self.standardError).contains(number) else {
+            throw StateError.invalidValue("stdio host FD \(number) is not 256, 257 or 258")
+        }
+        hostFD = number
+    }
+
+    override public var isSeekable: Bool { true }
+
+    override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
+        if let position { return try Host.read(hostFD, count: count, at: position) }
+        while true {
+            if Host.isReady(hostFD, events: Int16(POLLIN)) {
+                do {
+                    return try Host.read(hostFD, count: count, at: nil)
+                } catch .eagain {
+                    continue
+                }
+            }
+            if isNonBlocking { throw .eagain }
+            guard let waiter else { return try Host.read(hostFD, count: count, at: nil) }
+            try waiter.wait(hostFD: hostFD, events: Int16(POLLIN))
+        }
+    }
+
+    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
+        if let position { return try Host.write(hostFD, bytes, at: position) }
+        var written = 0
+        while written < bytes.count {
+            if !Host.isReady(hostFD, events: Int16(POLLOUT)) {
+                if isNonBlocking {
+                    if written > 0 { return written }
+                    throw .eagain
+                }
+                if let waiter {
+                    do {
+                        try waiter.wait(hostFD: hostFD, events: Int16(POLLOUT))
+                    } catch {
+                        if written > 0 { return written }
+                        throw error
+                    }
+                    continue
+                }
+            }
+            do {
+                written += try Host.write(hostFD, Array(bytes[written...]), at: nil)
+            } catch .eagain {
+                continue
+            } catch {
+                if written > 0 { return written }
+                throw error
+            }
+        }
+        return written
+    }
+
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        Int64(try Host.retrying { lseek(hostFD, off_t(offset), whence) })
+    }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        Host.attributes(from: try Host.stat(hostFD))
+    }
+
+    override public func truncate(to length: Int64) throws(SyscallError) {
+        _ = try Host.retrying { ftruncate(hostFD, off_t(length)) }
+    }
+
+    override public func sync() throws(SyscallError) {
+        if fsync(hostFD) < 0, errno != EINVAL, errno != EROFS { throw Host.lastError }
+    }
+
+    override public func readableByteCount() throws(SyscallError) -> Int {
+        var count: Int32 = 0
+        _ = try Host.retrying { ioctl(hostFD, UInt(FIONREAD), &count) }
+        return Int(count)
+    }
+
+    override public var hostTerminalFD: Int32? { isatty(hostFD) == 1 ? hostFD : nil }
+}
