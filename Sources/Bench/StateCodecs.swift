@@ -35,12 +35,13 @@ private func runStateCodecs(_ options: BenchOptions) throws {
           + "\(counts.random * 100 / pages)% random pages, \(cores) thread(s) for 'all', zstd level \(level), "
           + "best of \(repeats)")
 
-    var table = Table(columns: ["operation", "threads", "MB/s", "x memcpy", "output MiB", "ratio"])
-    let memcpyTime = bestTime(repeats) { memcpy(target.base, source.base, size) }
-    let memcpyRate = megabytes / memcpyTime
-    func row(_ name: String, threads: Int, seconds: Double, output: UInt64? = nil) {
-        let rate = megabytes / seconds
+    var table = Table(columns: ["operation", "threads", "MB/s", "x memcpy", "MB/s per CPU", "output MiB", "ratio"])
+    let memcpyTime = bestTiming(repeats) { memcpy(target.base, source.base, size) }
+    let memcpyRate = megabytes / memcpyTime.wall
+    func row(_ name: String, threads: Int, seconds: Timing, output: UInt64? = nil) {
+        let rate = megabytes / seconds.wall
         table.add([name, String(threads), format(rate), format(rate / memcpyRate, decimals: 2),
+                   format(megabytes / seconds.cpu),
                    output.map { format(Double($0) / 1048576, decimals: 1) } ?? "",
                    output.map { format(Double(size) / Double(max($0, 1)), decimals: 2) } ?? ""])
     }
@@ -48,13 +49,13 @@ private func runStateCodecs(_ options: BenchOptions) throws {
 
     for threads in Set([1, cores]).sorted() {
         var found = 0
-        let seconds = bestTime(repeats) { found = countZeroPages(source, pages: pages, pageSize: pageSize, threads: threads) }
+        let seconds = bestTiming(repeats) { found = countZeroPages(source, pages: pages, pageSize: pageSize, threads: threads) }
         precondition(found == counts.zero, "zero-page scan found \(found) zero pages, expected \(counts.zero)")
         row("zero-page scan", threads: threads, seconds: seconds)
     }
 
     for threads in Set([1, cores]).sorted() {
-        let seconds = bestTime(repeats) { checksumInParallel(source, threads: threads) }
+        let seconds = bestTiming(repeats) { checksumInParallel(source, threads: threads) }
         row("checksum (h64)", threads: threads, seconds: seconds)
     }
 
@@ -68,7 +69,7 @@ private func runStateCodecs(_ options: BenchOptions) throws {
         for threads in Set([1, cores]).sorted() {
             let workers = threads == 1 ? 0 : threads
             let frameOptions = FrameOptions(compression: codec, level: level, workers: workers)
-            let seconds = try bestTime(repeats) {
+            let seconds = try bestTiming(repeats) {
                 lseek(devNull, 0, SEEK_SET)
                 encodedSize = try PagesFile.write(fd: devNull, path: "/dev/null", memory: source.bytes, ranges: all,
                                                   pageSize: pageSize, options: frameOptions).size
@@ -83,7 +84,7 @@ private func runStateCodecs(_ options: BenchOptions) throws {
         memset(target.base, 0, size)
         for threads in Set([1, cores]).sorted() {
             let workers = threads == 1 ? 0 : threads
-            let seconds = try bestTime(repeats) {
+            let seconds = try bestTiming(repeats) {
                 _ = try PagesFile.read(fd: fd, path: encodedPath, into: target.mutableBytes, pageSize: pageSize,
                                        workers: workers)
             }
@@ -94,7 +95,8 @@ private func runStateCodecs(_ options: BenchOptions) throws {
         }
     }
     print(table.render())
-    print("MB/s counts the whole buffer (zero pages included) per second; compression writes to /dev/null, "
+    print("MB/s counts the whole buffer (zero pages included) per wall-clock second; 'MB/s per CPU' per second "
+          + "of CPU time of all threads (what one unshared CPU would do). Compression writes to /dev/null, "
           + "decompression reads a file in /dev/shm into a pre-faulted buffer.")
 }
 
