@@ -21,6 +21,7 @@ public final class Dentry: Savable, @unchecked Sendable { // guarded by VirtualF
         self.name = name
         self.parent = parent
         self.inode = inode
+        inode.didAttach(to: self)
     }
 
     public var filesystem: Filesystem? { inode.filesystem }
@@ -39,6 +40,10 @@ public final class Dentry: Savable, @unchecked Sendable { // guarded by VirtualF
         inode = try source.load("inode")
         children = try source.load("children")
         isDeleted = try source.load("isDeleted")
+    }
+
+    public func afterLoad() throws {
+        inode.didAttach(to: self)
     }
 
     /// Whether `self` is `other` or below it (rename must not move a directory into itself).

@@ -65,6 +65,10 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
 
     open func afterLoad() throws {}
 
+    /// A dentry now names this inode (made, or loaded from an image): hostfs
+    /// inodes find their host file through it.
+    open func didAttach(to dentry: Dentry) {}
+
     public var type: FileType? { FileType(mode: lock.withLock { _ in mode }) }
     public var isDirectory: Bool { type == .directory }
     public var isSymlink: Bool { type == .symlink }

@@ -135,6 +135,16 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         VFSLock.shared.withLock { _ in lockedPathString(of: path, root: root) }
     }
 
+    /// The path of `path` from the top of its mount tree (for /proc/self/maps).
+    public static func absolutePath(of path: VirtualPath) -> String? {
+        VFSLock.shared.withLock { _ in
+            var top = path.mount
+            while let parent = top.parent { top = parent }
+            let name = lockedPathString(of: path, root: VirtualPath(mount: top, dentry: top.root))
+            return path.dentry.isDeleted ? name.map { $0 + " (deleted)" } : name
+        }
+    }
+
     static func lockedPathString(of path: VirtualPath, root: VirtualPath) -> String? {
         var names: [String] = []
         var current = path

@@ -4,6 +4,9 @@ import Glibc
 /// turns the host errno into the errno the application sees. This is also the
 /// list a host seccomp filter must allow for files.
 enum Host {
+    /// O_PATH, which Glibc's Swift overlay does not export.
+    static let pathOnly: Int32 = 0o10000000
+
     /// The current host errno as a Linux errno (the numbers are Linux's on both sides).
     static var lastError: SyscallError { SyscallError(rawValue: errno) ?? .eio }
 

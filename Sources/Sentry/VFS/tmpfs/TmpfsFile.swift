@@ -1,5 +1,5 @@
-/// An open tmpfs regular file.
-public final class TmpfsFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
+/// An open tmpfs regular file; also what mmap maps.
+public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "tmpfs.File" }
 
     private var file: TmpfsRegularFile? { location?.dentry.inode as? TmpfsRegularFile }
@@ -17,4 +17,33 @@ public final class TmpfsFile: FileDescription, @unchecked Sendable { // guarded 
     }
 
     override public var isMappable: Bool { true }
+
+    public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
+        -> Int {
+        guard let file else { throw .ebadf }
+        let bytes = file.read(count: buffer.count, at: Int64(clamping: offset))
+        buffer.copyBytes(from: bytes)
+        return bytes.count
+    }
+
+    public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
+        guard let file else { throw .ebadf }
+        let size = UInt64(file.currentSize)
+        guard offset < size else { return }
+        let count = Int(min(UInt64(buffer.count), size - offset))
+        _ = try file.write(Array(buffer.prefix(count)), at: Int64(offset), append: false)
+    }
+
+    public func sizeForMapping() throws(SyscallError) -> UInt64 {
+        guard let file else { throw .ebadf }
+        return UInt64(file.currentSize)
+    }
+
+    public func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
+        file?.sharedPages(memoryFile: memoryFile) ?? SharedMemory(memoryFile: memoryFile)
+    }
+
+    public var mappingName: String {
+        location.flatMap { VirtualFilesystem.absolutePath(of: $0) } ?? ""
+    }
 }

@@ -8,24 +8,29 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
 
     private var size: Int64 = 0
     private var pages: [Int64: [UInt8]] = [:]
+    /// The page cache MAP_SHARED mappings share, made on the first one.
+    private var shared: SharedMemory?
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         let (size, pages) = lock.withLock { _ in (self.size, self.pages) }
         try sink.save("size", size)
         try sink.save("pages", pages)
+        try sink.save("shared", lock.withLock { _ in shared })
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         let size: Int64 = try source.load("size")
         let pages: [Int64: [UInt8]] = try source.load("pages")
+        let shared: SharedMemory? = try source.load("shared", default: nil)
         guard size >= 0, pages.allSatisfy({ $0.key >= 0 && $0.value.count == Self.pageSize }) else {
             throw StateError.invalidValue("tmpfs file with size \(size) and malformed pages")
         }
         lock.withLock { _ in
             self.size = size
             self.pages = pages
+            self.shared = shared
         }
     }
 
@@ -112,6 +117,15 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     }
 
     public var currentSize: Int64 { lock.withLock { _ in size } }
+
+    func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
+        lock.withLock { _ in
+            if let shared { return shared }
+            let made = SharedMemory(memoryFile: memoryFile)
+            shared = made
+            return made
+        }
+    }
 
     /// Drops pages past the new end and zeroes the tail of the last one, so a
     /// later growth reads zeros.

@@ -1,0 +1,131 @@
+import Glibc
+import State
+import Testing
+@testable import Sentry
+
+/// A host directory laid out as a tiny rootfs, removed at deinit.
+final class HostTree {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/hostfs-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw SyscallError.eio }
+        path = String(cString: made)
+        try run("mkdir -p \(path)/etc \(path)/bin \(path)/data && printf 'root:x:0:0\\n' > \(path)/etc/passwd"
+            + " && printf hello > \(path)/data/greeting && ln -s /etc/passwd \(path)/bin/abs"
+            + " && ln -s ../../../../../../etc/passwd \(path)/bin/rel && ln -s /bin \(path)/linkdir")
+    }
+
+    deinit { _ = try? run("rm -rf \(path)") }
+
+    func run(_ command: String) throws {
+        guard system(command) == 0 else { throw SyscallError.eio }
+    }
+
+    func makeVFS(readOnly: Bool) throws -> (VirtualFilesystem, PathContext) {
+        let vfs = VirtualFilesystem()
+        let rootfs = try HostFilesystem.make(hostPath: path, readOnly: readOnly,
+                                             deviceNumber: vfs.allocateDeviceNumber())
+        let root = vfs.mountRoot(rootfs, readOnly: readOnly)
+        try vfs.mount(TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber()), at: "/tmp")
+        return (vfs, PathContext(root: root, workingDirectory: root, credentials: .root))
+    }
+}
+
+@Suite(.serialized) struct HostfsTests {
+    func read(_ vfs: VirtualFilesystem, _ context: PathContext, _ path: String) throws -> String {
+        let file = try vfs.open(path, from: context.root, context: context, flags: LinuxFile.readOnly, mode: 0,
+                                umask: 0)
+        return String(decoding: try file.read(count: 4096, at: nil, waiter: nil), as: UTF8.self)
+    }
+
+    @Test func symlinksResolveInsideTheRootfs() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: true)
+        #expect(try read(vfs, context, "/bin/abs") == "root:x:0:0\n")
+        #expect(try read(vfs, context, "/bin/rel") == "root:x:0:0\n")
+        #expect(try read(vfs, context, "/linkdir/abs") == "root:x:0:0\n")
+        #expect(try vfs.readLink("/bin/abs", from: context.root, context: context) == "/etc/passwd")
+        #expect(try vfs.lookup("/linkdir", from: context.root, context: context, followFinal: false)
+            .inode.attributes().type == .symlink)
+    }
+
+    @Test func readOnlyRootfsRefusesWritesWithEROFS() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: true)
+        #expect(errnoOf { _ = try vfs.open("/data/new", from: context.root, context: context,
+                                           flags: LinuxFile.writeOnly | LinuxFile.create, mode: 0o644, umask: 0) }
+            == .erofs)
+        #expect(errnoOf { _ = try vfs.open("/data/greeting", from: context.root, context: context,
+                                           flags: LinuxFile.writeOnly, mode: 0, umask: 0) } == .erofs)
+        #expect(errnoOf { try vfs.makeDirectory("/d", from: context.root, context: context, mode: 0o755, umask: 0) }
+            == .erofs)
+        #expect(errnoOf { try vfs.makeDirectory("/etc", from: context.root, context: context, mode: 0o755, umask: 0) }
+            == .eexist)
+        #expect(errnoOf { try vfs.remove("/data/greeting", from: context.root, context: context, directory: false) }
+            == .erofs)
+        let tmp = try vfs.open("/tmp/ok", from: context.root, context: context,
+                               flags: LinuxFile.writeOnly | LinuxFile.create, mode: 0o644, umask: 0)
+        #expect(try tmp.write([1], at: nil, waiter: nil) == 1)
+    }
+
+    @Test func writableRootfsWritesGoToTheHostDirectory() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: false)
+        try vfs.makeDirectory("/data/sub", from: context.root, context: context, mode: 0o755, umask: 0o022)
+        let file = try vfs.open("/data/sub/out", from: context.root, context: context,
+                                flags: LinuxFile.writeOnly | LinuxFile.create, mode: 0o640, umask: 0o022)
+        #expect(try file.write(Array("written".utf8), at: nil, waiter: nil) == 7)
+        var host_ = Glibc.stat()
+        #expect(stat(host.path + "/data/sub/out", &host_) == 0)
+        #expect(host_.st_size == 7)
+        #expect(host_.st_mode & 0o777 == 0o640)
+        try vfs.rename("/data/sub/out", from: context.root, to: "/data/moved", from: context.root, context: context,
+                       flags: 0)
+        #expect(try read(vfs, context, "/data/moved") == "written")
+        try vfs.makeSymlink(target: "moved", at: "/data/ln", from: context.root, context: context)
+        #expect(try read(vfs, context, "/data/ln") == "written")
+        try vfs.remove("/data/ln", from: context.root, context: context, directory: false)
+        try vfs.remove("/data/sub", from: context.root, context: context, directory: true)
+        #expect(access(host.path + "/data/sub", F_OK) != 0)
+        #expect(errnoOf { try vfs.remove("/data/missing", from: context.root, context: context, directory: false) }
+            == .enoent)
+        let listing = try vfs.open("/", from: context.root, context: context,
+                                   flags: LinuxFile.readOnly | LinuxFile.directory, mode: 0, umask: 0)
+        #expect(try listing.readDirectory(capacity: 4096).count > 0)
+    }
+
+    @Test func openFilesReopenAfterRestoreAndRefuseChangedOnes() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: false)
+        let table = FDTable()
+        let file = try vfs.open("/data/greeting", from: context.root, context: context, flags: LinuxFile.readOnly,
+                                mode: 0, umask: 0)
+        _ = try file.read(count: 2, at: nil, waiter: nil)
+        _ = try table.install(file, closeOnExec: false)
+        let holder = SaveHolder()
+        holder.vfs = vfs
+        holder.table = table
+        holder.fsContext = FSContext(root: context.root)
+        var registry = vfsRegistry()
+        registry.register(SaveHolder.self)
+        let image = try StateEncoder.encode(root: holder, registry: registry)
+
+        let restored = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
+        try restored.vfs.reattachHostFilesystems()
+        #expect(try restored.table.get(0).read(count: 100, at: nil, waiter: nil) == Array("llo".utf8))
+
+        try host.run("printf 'changed!' > \(host.path)/data/greeting")
+        let changed = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
+        #expect(throws: HostReopenError.self) { try changed.vfs.reattachHostFilesystems() }
+
+        try host.run("rm \(host.path)/data/greeting")
+        let gone = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
+        do {
+            try gone.vfs.reattachHostFilesystems()
+            Issue.record("a deleted file reopened")
+        } catch let error as HostReopenError {
+            #expect(error.description == "restore: /data/greeting: the file is gone")
+        }
+    }
+}
