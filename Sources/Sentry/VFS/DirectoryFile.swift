@@ -30,6 +30,7 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
         }
     }
 
+    /// EINVAL when not even the next entry fits in `capacity`, as getdents64.
     override public func readDirectory(capacity: Int) throws(SyscallError) -> [UInt8] {
         guard let location else { throw .enotdir }
         let entries = try VFSLock.shared.withLock { _ throws(SyscallError) -> [DirectoryEntry] in
@@ -42,7 +43,7 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
                     DirectoryEntry(name: "..", inodeNumber: parentNumber, type: .directory)]
                 + (try dentry.inode.listEntries(in: dentry))
         }
-        return lock.withLock { _ -> [UInt8] in
+        let result = lock.withLock { _ -> [UInt8] in
             var out: [UInt8] = []
             var index = Int(max(0, offset))
             while index < entries.count {
@@ -54,6 +55,8 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
             offset = Int64(index)
             return out
         }
+        if result.isEmpty, Int(max(0, lock.withLock { _ in offset })) < entries.count { throw .einval }
+        return result
     }
 
     /// One `linux_dirent64`: ino, off, reclen, type, NUL-terminated name, padded to 8.

@@ -1,0 +1,202 @@
+import Glibc
+
+/// Descriptor-level calls: dup family, fcntl, ioctl, lseek, fsync,
+/// ftruncate/truncate (fs/fcntl.c, fs/ioctl.c, fs/open.c).
+extension SyscallTable {
+    mutating func registerFileDescriptor() {
+        register(32, DescriptorSyscalls.dup)
+        register(33, DescriptorSyscalls.dup2)
+        register(292, DescriptorSyscalls.dup3)
+        register(72, DescriptorSyscalls.fcntl)
+        register(16, DescriptorSyscalls.ioctl)
+        register(8, DescriptorSyscalls.lseek)
+        register(74, DescriptorSyscalls.fsync)
+        register(75, DescriptorSyscalls.fsync)
+        register(77, DescriptorSyscalls.ftruncate)
+        register(76, DescriptorSyscalls.truncate)
+    }
+}
+
+enum DescriptorSyscalls {
+    static let dupFD: Int32 = 0, getFD: Int32 = 1, setFD: Int32 = 2, getFL: Int32 = 3, setFL: Int32 = 4
+    static let getLock: Int32 = 5, setLock: Int32 = 6, setLockWait: Int32 = 7, setOwner: Int32 = 8
+    static let getOwner: Int32 = 9, dupFDCloseOnExec: Int32 = 1030, setPipeSize: Int32 = 1031
+    static let getPipeSize: Int32 = 1032
+    static let closeOnExecFlag: UInt64 = 1
+    static let readLock: Int16 = 0, writeLock: Int16 = 1, unlock: Int16 = 2
+
+    static let tcgets: UInt32 = 0x5401, tcsets: UInt32 = 0x5402, tcsetsw: UInt32 = 0x5403
+    static let tcsetsf: UInt32 = 0x5404, tiocgpgrp: UInt32 = 0x540f, tiocspgrp: UInt32 = 0x5410
+    static let tiocgwinsz: UInt32 = 0x5413, tiocswinsz: UInt32 = 0x5414, fionread: UInt32 = 0x541b
+    static let fionbio: UInt32 = 0x5421, fionclex: UInt32 = 0x5450, fioclex: UInt32 = 0x5451
+
+    static func dup(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        return Int64(try task.fdTable.install(file, closeOnExec: false, limit: task.fileDescriptorLimit))
+    }
+
+    static func dup2(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let old = args.int(0), new = args.int(1)
+        let file = try task.fdTable.get(old)
+        if old == new { return Int64(new) }
+        try task.fdTable.install(file, at: new, closeOnExec: false, limit: task.fileDescriptorLimit)
+        return Int64(new)
+    }
+
+    static func dup3(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let old = args.int(0), new = args.int(1), flags = args.uint(2)
+        guard flags & ~LinuxFile.closeOnExec == 0 else { throw .einval }
+        guard old != new else { throw .einval }
+        let file = try task.fdTable.get(old)
+        try task.fdTable.install(file, at: new, closeOnExec: flags & LinuxFile.closeOnExec != 0,
+                                 limit: task.fileDescriptorLimit)
+        return Int64(new)
+    }
+
+    static func fcntl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let fd = args.int(0), command = args.int(1)
+        let file = try task.fdTable.get(fd)
+        switch command {
+        case dupFD, dupFDCloseOnExec:
+            let minimum = args.int(2)
+            guard minimum >= 0, minimum < task.fileDescriptorLimit else { throw .einval }
+            return Int64(try task.fdTable.install(file, closeOnExec: command == dupFDCloseOnExec, minimum: minimum,
+                                                  limit: task.fileDescriptorLimit))
+        case getFD:
+            return task.fdTable.entry(fd)?.closeOnExec == true ? 1 : 0
+        case setFD:
+            try task.fdTable.setCloseOnExec(fd, args.uint64(2) & closeOnExecFlag != 0)
+            return 0
+        case getFL:
+            return Int64(file.flags & ~LinuxFile.closeOnExec)
+        case setFL:
+            guard !file.isPathOnly else { throw .ebadf }
+            try file.setStatusFlags(args.uint(2))
+            return 0
+        case getLock, setLock, setLockWait:
+            return try recordLock(task, file, command: command, address: args.pointer(2))
+        case getOwner, setOwner:
+            return 0
+        case getPipeSize:
+            guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
+            return Int64(pipe.bufferCapacity)
+        case setPipeSize:
+            guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
+            let privileged = task.credentials.hasCapability(24)
+            return Int64(try pipe.setCapacity(Int(Int64(bitPattern: args.uint64(2))), privileged: privileged))
+        default:
+            throw .einval
+        }
+    }
+
+    /// F_GETLK/F_SETLK(W), basic: one process owns the container's files, so
+    /// no lock ever conflicts; the request is checked as Linux checks it.
+    private static func recordLock(_ task: Task, _ file: FileDescription, command: Int32,
+                                   address: UInt64) throws(SyscallError) -> Int64 {
+        guard !file.isPathOnly else { throw .ebadf }
+        var lock = try task.copyIn(from: address, count: 32)
+        let type = Int16(truncatingIfNeeded: Int(lock[0]) | Int(lock[1]) << 8)
+        let whence = Int16(truncatingIfNeeded: Int(lock[2]) | Int(lock[3]) << 8)
+        guard (readLock...unlock).contains(type), (0...2).contains(whence) else { throw .einval }
+        if command == getLock {
+            guard type != unlock else { throw .einval }
+            lock[0] = UInt8(unlock)
+            lock[1] = 0
+            try task.copyOut(lock, to: address)
+            return 0
+        }
+        if type == readLock, !file.isReadable { throw .ebadf }
+        if type == writeLock, !file.isWritable { throw .ebadf }
+        return 0
+    }
+
+    static func ioctl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let fd = args.int(0), request = args.uint(1), argument = args.pointer(2)
+        let file = try task.fdTable.get(fd)
+        guard !file.isPathOnly else { throw .ebadf }
+        switch request {
+        case fioclex, fionclex:
+            try task.fdTable.setCloseOnExec(fd, request == fioclex)
+            return 0
+        case fionbio:
+            let on = try task.copyIn(Int32.self, from: argument) != 0
+            let flags = file.flags
+            try file.setStatusFlags(on ? flags | LinuxFile.nonBlocking : flags & ~LinuxFile.nonBlocking)
+            return 0
+        case fionread:
+            if file is DirectoryFile { throw .enotty }
+            let count = try file.readableByteCount()
+            try task.copyOut(value: Int32(clamping: count), to: argument)
+            return 0
+        case tcgets, tiocgwinsz:
+            guard let host = file.hostTerminalFD else { throw .enotty }
+            let size = request == tcgets ? 36 : 8
+            var buffer = [UInt8](repeating: 0, count: size)
+            let result = buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress.map { Glibc.ioctl(host, UInt(request), $0) } ?? -1
+            }
+            guard result == 0 else { throw SyscallError(rawValue: errno) ?? .enotty }
+            try task.copyOut(buffer, to: argument)
+            return 0
+        case tcsets, tcsetsw, tcsetsf, tiocswinsz:
+            guard let host = file.hostTerminalFD else { throw .enotty }
+            var buffer = try task.copyIn(from: argument, count: request == tiocswinsz ? 8 : 36)
+            let result = buffer.withUnsafeMutableBytes { raw in
+                raw.baseAddress.map { Glibc.ioctl(host, UInt(request), $0) } ?? -1
+            }
+            guard result == 0 else { throw SyscallError(rawValue: errno) ?? .enotty }
+            return 0
+        case tiocgpgrp:
+            guard file.hostTerminalFD != nil else { throw .enotty }
+            try task.copyOut(value: task.processID, to: argument)
+            return 0
+        case tiocspgrp:
+            guard file.hostTerminalFD != nil else { throw .enotty }
+            return 0
+        default:
+            throw .enotty
+        }
+    }
+
+    static func lseek(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        let whence = args.int(2)
+        guard (LinuxFile.seekSet...LinuxFile.seekHole).contains(whence) else { throw .einval }
+        guard !file.isPathOnly else { throw .ebadf }
+        return try file.seek(args.int64(1), whence: whence)
+    }
+
+    static func fsync(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        try file.sync()
+        return 0
+    }
+
+    static func ftruncate(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let length = args.int64(1)
+        guard length >= 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        guard file.isWritable, try file.attributes().type == .regular else { throw .einval }
+        try file.truncate(to: length)
+        return 0
+    }
+
+    /// truncate(2): EINVAL for a negative length, then the lookup's errors,
+    /// EISDIR, EINVAL for other non-regular files, EROFS, EACCES.
+    static func truncate(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let length = args.int64(1)
+        guard length >= 0 else { throw .einval }
+        let path = try FileSyscalls.path(task, args.pointer(0))
+        let (location, context) = try FileSyscalls.lookup(task, dirfd: LinuxFile.atCurrentDirectory, path: path,
+                                                          follow: true, emptyPath: false)
+        let type = try location.inode.attributes().type
+        if type == .directory { throw .eisdir }
+        guard type == .regular else { throw .einval }
+        guard location.mount.isWritable else { throw .erofs }
+        guard location.inode.mayAccess(context.credentials, want: LinuxFile.mayWrite) else { throw .eacces }
+        try location.inode.setAttributes(AttributeChange(size: length))
+        return 0
+    }
+}

@@ -1,0 +1,105 @@
+/// read, write, their vectored and positional forms (fs/read_write.c).
+extension SyscallTable {
+    mutating func registerFileReadWrite() {
+        register(0, ReadWriteSyscalls.read)
+        register(1, ReadWriteSyscalls.write)
+        register(17, ReadWriteSyscalls.pread64)
+        register(18, ReadWriteSyscalls.pwrite64)
+        register(19, ReadWriteSyscalls.readv)
+        register(20, ReadWriteSyscalls.writev)
+        register(295, ReadWriteSyscalls.preadv)
+        register(296, ReadWriteSyscalls.pwritev)
+    }
+}
+
+enum ReadWriteSyscalls {
+    static func read(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        return try readInto(task, file, [IOVec(base: args.pointer(1), length: args.uint64(2))], at: nil)
+    }
+
+    static func write(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        return try writeFrom(task, file, [IOVec(base: args.pointer(1), length: args.uint64(2))], at: nil)
+    }
+
+    static func pread64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let position = args.int64(3)
+        guard position >= 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        return try readInto(task, file, [IOVec(base: args.pointer(1), length: args.uint64(2))], at: position)
+    }
+
+    static func pwrite64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let position = args.int64(3)
+        guard position >= 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        return try writeFrom(task, file, [IOVec(base: args.pointer(1), length: args.uint64(2))], at: position)
+    }
+
+    static func readv(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
+        return try readInto(task, file, vectors, at: nil)
+    }
+
+    static func writev(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
+        return try writeFrom(task, file, vectors, at: nil)
+    }
+
+    static func preadv(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let position = args.int64(3)
+        guard position >= 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
+        return try readInto(task, file, vectors, at: position)
+    }
+
+    static func pwritev(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let position = args.int64(3)
+        guard position >= 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
+        return try writeFrom(task, file, vectors, at: position)
+    }
+
+    /// One read of the vectors' total (so a pipe is read once), scattered
+    /// into them. EBADF unless open for reading; ESPIPE for a positional read
+    /// of an unseekable file.
+    static func readInto(_ task: Task, _ file: FileDescription, _ vectors: [IOVec],
+                         at position: Int64?) throws(SyscallError) -> Int64 {
+        guard file.isReadable else { throw .ebadf }
+        if position != nil, !file.isSeekable { throw .espipe }
+        let total = min(vectors.reduce(0) { $0 + Int(clamping: $1.length) }, FileSyscalls.chunk)
+        let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter)
+        var copied = 0
+        for vector in vectors where copied < data.count {
+            let length = min(Int(clamping: vector.length), data.count - copied)
+            try task.copyOut(data[copied..<(copied + length)], to: vector.base)
+            copied += length
+        }
+        return Int64(data.count)
+    }
+
+    /// Gathers the vectors and writes them at once (PIPE_BUF atomicity holds
+    /// for writev too). EPIPE also sends SIGPIPE.
+    static func writeFrom(_ task: Task, _ file: FileDescription, _ vectors: [IOVec],
+                          at position: Int64?) throws(SyscallError) -> Int64 {
+        guard file.isWritable else { throw .ebadf }
+        if position != nil, !file.isSeekable { throw .espipe }
+        var data: [UInt8] = []
+        for vector in vectors where data.count < FileSyscalls.chunk {
+            let length = min(Int(clamping: vector.length), FileSyscalls.chunk - data.count)
+            guard length > 0 else { continue }
+            data += try task.copyIn(from: vector.base, count: length)
+        }
+        do {
+            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter))
+        } catch .epipe {
+            task.sendPipeSignal()
+            throw .epipe
+        }
+    }
+}

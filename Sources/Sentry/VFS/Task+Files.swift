@@ -1,0 +1,73 @@
+import Synchronization
+
+/// What the file syscalls need from a task: its credentials as the VFS checks
+/// them, where paths start, its FD limit, and how it blocks.
+extension Task {
+    /// Linux's capability numbers that bypass file permission checks.
+    private static let capChown = 0, capDACOverride = 1, capDACReadSearch = 2, capFowner = 3, capFsetid = 4
+
+    public var fileCredentials: FileCredentials {
+        let credentials = self.credentials
+        return FileCredentials(uid: credentials.effectiveUID, gid: credentials.effectiveGID,
+                               groups: credentials.supplementaryGIDs,
+                               overridesPermissions: credentials.hasCapability(Self.capDACOverride),
+                               ownsEverything: credentials.hasCapability(Self.capFowner),
+                               mayChown: credentials.hasCapability(Self.capChown),
+                               mayKeepSetGroupID: credentials.hasCapability(Self.capFsetid))
+    }
+
+    /// The kernel's VFS; EIO if the kernel was built without one.
+    public func virtualFilesystem() throws(SyscallError) -> VirtualFilesystem {
+        guard let vfs = kernel?.vfs else { throw .eio }
+        return vfs
+    }
+
+    /// Root, working directory, credentials and PID for a path walk.
+    public func pathContext() throws(SyscallError) -> PathContext {
+        PathContext(root: try fsContext.root(), workingDirectory: try fsContext.workingDirectory(),
+                    credentials: fileCredentials, processID: processID, threadID: id)
+    }
+
+    /// RLIMIT_NOFILE's soft limit, the bound on new descriptor numbers.
+    public var fileDescriptorLimit: Int32 {
+        guard let limit = threadGroup?.limits[.nofile].soft else { return 1024 }
+        return Int32(clamping: limit)
+    }
+
+    /// The waiter blocking file operations sleep on. `interrupt()` of the task
+    /// must also interrupt it (see `interruptFileWait`).
+    public var fileWaiter: Waiter {
+        FileWaiters.table.withLock { table in
+            let key = ObjectIdentifier(self)
+            if let waiter = table[key] { return waiter }
+            let waiter = Waiter()
+            table[key] = waiter
+            return waiter
+        }
+    }
+
+    /// Kicks the task out of a blocking file operation (ERESTARTSYS); the
+    /// interrupt stays set until `clearFileWaitInterrupt()`.
+    public func interruptFileWait() {
+        FileWaiters.table.withLock { $0[ObjectIdentifier(self)] }?.interrupt()
+    }
+
+    public func clearFileWaitInterrupt() {
+        FileWaiters.table.withLock { $0[ObjectIdentifier(self)] }?.clearInterrupt()
+    }
+
+    /// Drops the task's waiter when it exits.
+    public func releaseFileWaiter() {
+        _ = FileWaiters.table.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }
+    }
+
+    /// A write to a pipe with no reader: SIGPIPE to the writer.
+    func sendPipeSignal() {
+        threadGroup?.kill(with: .pipe)
+    }
+}
+
+/// Per-task waiters, until Task holds its own (host-only, never saved).
+enum FileWaiters {
+    static let table = Mutex<[ObjectIdentifier: Waiter]>([:])
+}

@@ -1,0 +1,52 @@
+/// procfs's view of a running kernel: thread groups, their memory maps,
+/// argv and files. Holds the kernel weakly (the kernel owns the VFS).
+public final class KernelProcSource: ProcSource, @unchecked Sendable { // immutable after init
+    private weak var kernel: Kernel?
+
+    public init(kernel: Kernel) {
+        self.kernel = kernel
+    }
+
+    public func processIDs() -> [Int32] {
+        guard let kernel else { return [] }
+        return kernel.pidNamespace.allThreadGroups.filter { !$0.finished }.map(\.id).sorted()
+    }
+
+    public func snapshot(of processID: Int32) -> ProcessSnapshot? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        let credentials = leader.credentials
+        var commandLine: [UInt8] = []
+        var executable = ""
+        var maps = ""
+        if let mm = leader.mm {
+            let range = mm.argvRange
+            if range.count > 0, range.count <= 1 << 20 {
+                commandLine = (try? leader.copyIn(from: range.lowerBound, count: range.count)) ?? []
+            }
+            executable = mm.executablePath
+            maps = mm.mappings.map(Self.mapsLine).joined()
+        }
+        return ProcessSnapshot(
+            processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
+            uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
+            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
+            fdTable: leader.fdTable, root: try? leader.fsContext.root(),
+            workingDirectory: try? leader.fsContext.workingDirectory())
+    }
+
+    /// One line of /proc/[pid]/maps, as fs/proc/task_mmu.c prints it.
+    static func mapsLine(_ vma: VMA) -> String {
+        let permissions = (vma.protection.contains(.read) ? "r" : "-") + (vma.protection.contains(.write) ? "w" : "-")
+            + (vma.protection.contains(.execute) ? "x" : "-") + (vma.shared ? "s" : "p")
+        let name = vma.mappedFile?.mappingName ?? vma.name
+        let head = hex(vma.start, width: 8) + "-" + hex(vma.end, width: 8) + " " + permissions + " "
+            + hex(vma.fileOffset, width: 8) + " 00:00 0"
+        return name.isEmpty ? head + "\n" : head + String(repeating: " ", count: max(1, 73 - head.count)) + name + "\n"
+    }
+
+    private static func hex(_ value: UInt64, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+}

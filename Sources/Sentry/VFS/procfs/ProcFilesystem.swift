@@ -1,0 +1,275 @@
+import Glibc
+import State
+
+/// A minimal /proc: self, [pid]/{cmdline,comm,exe,cwd,root,fd/,maps,status},
+/// meminfo, cpuinfo. Directories and links are made per lookup from
+/// the `source`; a file's text is generated when it is opened and kept by
+/// the open file (and saved with it), as Linux's seq files behave.
+public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
+    override public class var savedTypeName: String { "procfs.Filesystem" }
+    override public var typeName: String { "proc" }
+    override public var magic: Int64 { 0x9fa0 }
+
+    public var source: ProcSource?
+
+    public static func make(deviceNumber: UInt64) -> ProcFilesystem {
+        let filesystem = ProcFilesystem()
+        filesystem.deviceNumber = deviceNumber
+        let inode = ProcNode()
+        inode.initialize(filesystem: filesystem, mode: FileType.directory.rawValue | 0o555, uid: 0, gid: 0)
+        inode.kind = .root
+        filesystem.root = Dentry(name: "", parent: nil, inode: inode)
+        return filesystem
+    }
+}
+
+/// Every procfs inode: what it is (`kind`) and for which process.
+public final class ProcNode: Inode, @unchecked Sendable { // immutable after creation
+    override public class var savedTypeName: String { "procfs.Node" }
+
+    public enum Kind: String, SavableValue, Sendable {
+        case root, selfLink, processDirectory, fdDirectory, fdLink, exeLink, cwdLink, rootLink
+        case cmdline, comm, maps, status, meminfo, cpuinfo
+    }
+
+    public var kind = Kind.root
+    public var processID: Int32 = 0
+    public var fd: Int32 = 0
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("kind", kind)
+        try sink.save("processID", processID)
+        try sink.save("fd", fd)
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        kind = try source.load("kind")
+        processID = try source.load("processID")
+        fd = try source.load("fd")
+    }
+
+    private var source: ProcSource? { (filesystem as? ProcFilesystem)?.source }
+
+    private func snapshot() throws(SyscallError) -> ProcessSnapshot {
+        guard let snapshot = source?.snapshot(of: processID) else { throw .esrch }
+        return snapshot
+    }
+
+    private func child(_ name: String, _ kind: Kind, in directory: Dentry, processID: Int32? = nil,
+                       fd: Int32 = 0) -> Dentry {
+        let node = ProcNode()
+        node.kind = kind
+        node.processID = processID ?? self.processID
+        node.fd = fd
+        let mode: UInt32
+        switch kind {
+        case .root, .processDirectory: mode = FileType.directory.rawValue | 0o555
+        case .fdDirectory: mode = FileType.directory.rawValue | 0o500
+        case .selfLink: mode = FileType.symlink.rawValue | 0o777
+        case .fdLink, .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
+        default: mode = FileType.regular.rawValue | 0o444
+        }
+        if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: 0, gid: 0) }
+        return Dentry(name: name, parent: directory, inode: node)
+    }
+
+    private static let processFiles: [(String, Kind)] = [
+        ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("exe", .exeLink), ("fd", .fdDirectory),
+        ("maps", .maps), ("root", .rootLink), ("status", .status),
+    ]
+    private static let rootFiles: [(String, Kind)] = [("cpuinfo", .cpuinfo), ("meminfo", .meminfo)]
+
+    override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
+        switch kind {
+        case .root:
+            if name == "self" { return child(name, .selfLink, in: directory) }
+            if let entry = Self.rootFiles.first(where: { $0.0 == name }) { return child(name, entry.1, in: directory) }
+            guard let pid = Int32(name), source?.snapshot(of: pid) != nil else { return nil }
+            return child(name, .processDirectory, in: directory, processID: pid)
+        case .processDirectory:
+            guard let entry = Self.processFiles.first(where: { $0.0 == name }) else { return nil }
+            return child(name, entry.1, in: directory)
+        case .fdDirectory:
+            guard let number = Int32(name), try snapshot().fdTable?.entry(number) != nil else { return nil }
+            return child(name, .fdLink, in: directory, fd: number)
+        default:
+            throw .enotdir
+        }
+    }
+
+    override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
+        switch kind {
+        case .root:
+            var entries = Self.rootFiles.map { DirectoryEntry(name: $0.0, inodeNumber: 0, type: .regular) }
+            entries.append(DirectoryEntry(name: "self", inodeNumber: 0, type: .symlink))
+            entries += (source?.processIDs() ?? []).map {
+                DirectoryEntry(name: String($0), inodeNumber: 0, type: .directory)
+            }
+            return entries
+        case .processDirectory:
+            return Self.processFiles.map { name, kind in
+                let type: FileType = switch kind {
+                case .fdDirectory: .directory
+                case .cwdLink, .exeLink, .rootLink: .symlink
+                default: .regular
+                }
+                return DirectoryEntry(name: name, inodeNumber: 0, type: type)
+            }
+        case .fdDirectory:
+            return (try snapshot().fdTable?.descriptors ?? []).map {
+                DirectoryEntry(name: String($0.fd), inodeNumber: 0, type: .symlink)
+            }
+        default:
+            throw .enotdir
+        }
+    }
+
+    override public func readLink(context: PathContext?) throws(SyscallError) -> String {
+        switch kind {
+        case .selfLink:
+            guard let context else { throw .enoent }
+            return String(context.processID)
+        case .exeLink: return try snapshot().executablePath
+        case .cwdLink, .rootLink, .fdLink:
+            guard let target = try magicTarget() else { throw .enoent }
+            if let location = target.location {
+                return VirtualFilesystem.absolutePath(of: location) ?? "/"
+            }
+            if let pipe = target.file as? PipeFile { return "pipe:[\(pipe.pipe.inodeNumber)]" }
+            if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
+            return "anon_inode:[unknown]"
+        default: throw .einval
+        }
+    }
+
+    override public func magicLinkTarget(context: PathContext) throws(SyscallError) -> VirtualPath? {
+        switch kind {
+        case .cwdLink, .rootLink, .fdLink:
+            guard let target = try magicTarget(), let location = target.location else {
+                if kind == .fdLink { throw .enoent }
+                return nil
+            }
+            return location
+        default: return nil
+        }
+    }
+
+    /// The place or file a magic link stands for.
+    private func magicTarget() throws(SyscallError) -> (location: VirtualPath?, file: FileDescription?)? {
+        let snapshot = try snapshot()
+        switch kind {
+        case .cwdLink: return (snapshot.workingDirectory, nil)
+        case .rootLink: return (snapshot.root, nil)
+        case .fdLink:
+            guard let file = snapshot.fdTable?.entry(fd)?.file else { throw .enoent }
+            return (file.location, file)
+        default: return nil
+        }
+    }
+
+    override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+        switch kind {
+        case .root, .processDirectory, .fdDirectory: return DirectoryFile(location: location, flags: flags)
+        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink: throw .eloop
+        default:
+            if flags & LinuxFile.accessModeMask != LinuxFile.readOnly { throw .eacces }
+            let file = ProcDataFile(location: location, flags: flags)
+            file.setContent(try content())
+            return file
+        }
+    }
+
+    /// The text of a data file, generated now.
+    private func content() throws(SyscallError) -> [UInt8] {
+        switch kind {
+        case .cmdline: return try snapshot().commandLine
+        case .comm: return Array((try snapshot().name + "\n").utf8)
+        case .maps: return Array(try snapshot().maps.utf8)
+        case .status:
+            let process = try snapshot()
+            return Array("""
+            Name:\t\(process.name)
+            State:\t\(process.state)
+            Tgid:\t\(process.processID)
+            Pid:\t\(process.processID)
+            PPid:\t\(process.parentProcessID)
+            Uid:\t\(process.uids.real)\t\(process.uids.effective)\t\(process.uids.effective)\t\(process.uids.effective)
+            Gid:\t\(process.gids.real)\t\(process.gids.effective)\t\(process.gids.effective)\t\(process.gids.effective)
+            Threads:\t\(process.threadCount)
+
+            """.utf8)
+        case .meminfo: return Array(Self.memoryInformation().utf8)
+        case .cpuinfo: return Self.hostFile("/proc/cpuinfo")
+        default: throw .einval
+        }
+    }
+
+    private static func memoryInformation() -> String {
+        let page = UInt64(max(1, sysconf(Int32(_SC_PAGESIZE))))
+        let total = UInt64(max(0, sysconf(Int32(_SC_PHYS_PAGES)))) * page / 1024
+        let free = UInt64(max(0, sysconf(Int32(_SC_AVPHYS_PAGES)))) * page / 1024
+        func line(_ name: String, _ kilobytes: UInt64) -> String {
+            let value = String(kilobytes)
+            return name + ":" + String(repeating: " ", count: max(1, 16 - name.count - value.count + 7)) + value
+                + " kB\n"
+        }
+        return line("MemTotal", total) + line("MemFree", free) + line("MemAvailable", free)
+            + line("Buffers", 0) + line("Cached", 0) + line("SwapTotal", 0) + line("SwapFree", 0)
+    }
+
+    /// CPU facts come from the host, as gVisor's come from CPUID.
+    private static func hostFile(_ path: String) -> [UInt8] {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = Glibc.read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            out += buffer[..<count]
+        }
+        return out
+    }
+}
+
+/// An open procfs data file: the text generated at open, read like a file.
+public final class ProcDataFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
+    override public class var savedTypeName: String { "procfs.DataFile" }
+    private var content: [UInt8] = []
+
+    func setContent(_ bytes: [UInt8]) {
+        lock.withLock { _ in content = bytes }
+    }
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("content", lock.withLock { _ in content })
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        let bytes: [UInt8] = try source.load("content")
+        lock.withLock { _ in content = bytes }
+    }
+
+    /// Called with `lock` held by FileDescription.read.
+    override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
+        guard position >= 0 else { throw .einval }
+        guard position < Int64(content.count) else { return [] }
+        let start = Int(position)
+        return Array(content[start..<min(content.count, start + count)])
+    }
+
+    override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
+        -> (written: Int, end: Int64) {
+        throw .eacces
+    }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        guard let inode else { throw .ebadf }
+        return try inode.attributes()
+    }
+}

@@ -1,0 +1,42 @@
+/// What procfs shows of a process, taken at the moment a file is opened.
+public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are guarded by their own locks
+    public var processID: Int32
+    public var parentProcessID: Int32
+    public var name: String
+    public var state: String = "S (sleeping)"
+    public var uids: (real: UInt32, effective: UInt32)
+    public var gids: (real: UInt32, effective: UInt32)
+    public var threadCount: Int
+    public var commandLine: [UInt8]
+    public var executablePath: String
+    /// /proc/[pid]/maps, already formatted.
+    public var maps: String
+    public var fdTable: FDTable?
+    public var root: VirtualPath?
+    public var workingDirectory: VirtualPath?
+
+    public init(processID: Int32, parentProcessID: Int32, name: String, uids: (UInt32, UInt32),
+                gids: (UInt32, UInt32), threadCount: Int, commandLine: [UInt8], executablePath: String,
+                maps: String, fdTable: FDTable?, root: VirtualPath?, workingDirectory: VirtualPath?) {
+        self.processID = processID
+        self.parentProcessID = parentProcessID
+        self.name = name
+        self.uids = uids
+        self.gids = gids
+        self.threadCount = threadCount
+        self.commandLine = commandLine
+        self.executablePath = executablePath
+        self.maps = maps
+        self.fdTable = fdTable
+        self.root = root
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// Where procfs learns about processes: the kernel (see `KernelProcSource`).
+/// Not saved; the kernel attaches it again after a restore.
+public protocol ProcSource: AnyObject, Sendable {
+    /// Thread-group IDs in the container's PID namespace, ascending.
+    func processIDs() -> [Int32]
+    func snapshot(of processID: Int32) -> ProcessSnapshot?
+}
