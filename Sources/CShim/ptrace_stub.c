@@ -4,7 +4,8 @@
  * A stub is forked from a dedicated factory thread, so that its parent thread
  * (the one PR_SET_PDEATHSIG watches) lives as long as the Sentry. The child
  * runs only async-signal-safe C and raw syscalls: it keeps the MemoryFile as
- * CSHIM_STUB_MEMFD and closes every other FD, resets signal state, copies
+ * CSHIM_STUB_MEMFD and closes every other FD, resets signal state, drops the
+ * inherited rseq registration, copies
  * the stub code to CSHIM_STUB_ADDRESS and jumps there. The stub code unmaps
  * everything below itself (the host binary, libraries, stack, vDSO and vvar)
  * and stops itself with SIGSTOP. The requesting Sentry thread then attaches
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/rseq.h>
 
 /*
  * The stub page. Position independent, needs no stack: entry at offset 0,
@@ -77,6 +79,25 @@ struct stub_kernel_sigaction {
     uint64_t mask;
 };
 
+/*
+ * The child inherits the forking thread's rseq registration, whose area is in
+ * that thread's TLS, which the stub unmaps; the kernel would then raise
+ * SIGSEGV on the next return to user mode that updates it. The registration
+ * must be undone with the exact length glibc used (__rseq_size, or the
+ * original 32 bytes for glibc versions that report a smaller feature size).
+ */
+static int stub_unregister_rseq(void) {
+    if (__rseq_size == 0) return 0;
+    void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+    unsigned int lengths[2] = { __rseq_size, 32 };
+    int err = 0;
+    for (int i = 0; i < 2; i++) {
+        if (syscall(SYS_rseq, area, lengths[i], 1 /* RSEQ_FLAG_UNREGISTER */, RSEQ_SIG) == 0) return 0;
+        err = errno;
+    }
+    return err;
+}
+
 static void __attribute__((noreturn)) stub_fail(long err) {
     syscall(SYS_exit_group, err > 0 && err < 256 ? err : EIO);
     __builtin_unreachable();
@@ -86,6 +107,8 @@ static void __attribute__((noreturn)) stub_fail(long err) {
 static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent) {
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) stub_fail(errno);
     if (syscall(SYS_getppid) != parent) stub_fail(ESRCH);
+    int rseq_error = stub_unregister_rseq();
+    if (rseq_error != 0) stub_fail(rseq_error);
     /* Out of the terminal's process group: Ctrl-C is for the Sentry. */
     syscall(SYS_setsid);
 

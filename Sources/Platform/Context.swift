@@ -43,13 +43,17 @@ public final class Context {
     public func switchToApp(registers: inout Registers, floatingPoint: inout FloatingPointState) throws(PlatformError) -> StopReason {
         try thread.checkTracer()
         if thread.swallowedInterrupt.exchange(false, ordering: .relaxed) { return .interrupted }
-        try loadFloatingPoint(floatingPoint)
-        switch try run(&registers) {
-        case .gone(let reason):
-            return reason
-        case .stopped(let status):
-            try storeFloatingPoint(into: &floatingPoint)
-            return try classify(status, registers)
+        do throws(PlatformError) {
+            try loadFloatingPoint(floatingPoint)
+            switch try run(&registers) {
+            case .gone(let reason):
+                return reason
+            case .stopped(let status):
+                try storeFloatingPoint(into: &floatingPoint)
+                return try classify(status, registers)
+            }
+        } catch where error.errno == ESRCH {
+            return try collectDeath()
         }
     }
 
@@ -60,9 +64,13 @@ public final class Context {
         try thread.checkTracer()
         if thread.swallowedInterrupt.exchange(false, ordering: .relaxed) { return .interrupted }
         floatingPointCacheValid = false
-        switch try run(&registers) {
-        case .gone(let reason): return reason
-        case .stopped(let status): return try classify(status, registers)
+        do throws(PlatformError) {
+            switch try run(&registers) {
+            case .gone(let reason): return reason
+            case .stopped(let status): return try classify(status, registers)
+            }
+        } catch where error.errno == ESRCH {
+            return try collectDeath()
         }
     }
 
@@ -87,6 +95,7 @@ public final class Context {
     }
 
     /// One SYSEMU round trip: set registers, resume, wait, read registers.
+    /// ESRCH from a ptrace call means the thread died; callers collect it.
     private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
         let tid = thread.tid
         // Selectors come from the stub: the application cannot choose them.
@@ -97,14 +106,10 @@ public final class Context {
         registers.fs = thread.initialRegisters.fs
         registers.gs = thread.initialRegisters.gs
         var host = registers.host
-        var result = cshim_ptrace_set_regs(tid, &host)
-        if result == -ESRCH { return .gone(try collectDeath()) }
-        try PlatformError.check(result, .setRegisters)
-        result = cshim_ptrace_sysemu(tid)
-        if result == -ESRCH { return .gone(try collectDeath()) }
-        try PlatformError.check(result, .resume)
+        try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .setRegisters)
+        try PlatformError.check(cshim_ptrace_sysemu(tid), .resume)
         var status: Int32 = 0
-        result = cshim_wait_thread(tid, &status)
+        let result = cshim_wait_thread(tid, &status)
         if result == -ECHILD { return .gone(.died(.reaped)) }
         try PlatformError.check(result, .wait)
         if cshim_status_stopped(status) == 0 { return .gone(.died(Self.exitStatus(status))) }

@@ -89,10 +89,29 @@ final class StubThread: Sendable {
             if signal == CSHIM_STUB_INTERRUPT_SIGNAL {
                 swallowedInterrupt.store(true, ordering: .relaxed)
             }
-            guard signal == SIGTRAP, cshim_status_event(status) == 0 else { continue }
+            guard cshim_status_event(status) == 0 else { continue }
             var regs = user_regs_struct()
             try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .inject)
-            if UInt64(regs.rip) == trapAddress { return regs }
+            if signal == SIGTRAP && UInt64(regs.rip) == trapAddress { return regs }
+            try failOnFault(signal, rip: UInt64(regs.rip))
+        }
+    }
+
+    /// A fault while running our own stub code means the stub is broken;
+    /// suppressing it would only re-run the faulting instruction forever.
+    private func failOnFault(_ signal: Int32, rip: UInt64) throws(PlatformError) {
+        switch signal {
+        case SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP:
+            var signo: Int32 = 0
+            var code: Int32 = 0
+            var address: UInt64 = 0
+            try PlatformError.check(cshim_ptrace_get_fault(tid, &signo, &code, &address), .getSignalInfo)
+            if code > 0 {
+                throw PlatformError(.inject, errno: EFAULT,
+                                    detail: "stub faulted: signal \(signo) code \(code) address \(address) rip \(rip)")
+            }
+        default:
+            return
         }
     }
 }

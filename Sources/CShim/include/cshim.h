@@ -5,5 +5,6 @@
 #include "hash64.h"
 #include "renameat.h"
 #include "zeropages.h"
+#include "memfd.h"
 #include "ptrace_stub.h"
 #endif

@@ -1,0 +1,103 @@
+import CShim
+import Glibc
+import Platform
+import Testing
+
+/// What a stub process holds of the host: nothing but our page and the MemoryFile.
+@Suite struct StubProcessTests {
+    @Test func stubMapsOnlyItsCodePageAndMemoryFileRanges() throws {
+        let maps = try onTracerThread { () throws -> String in
+            let fixture = try StubFixture(code: X86.spin)
+            return readProcFile("/proc/\(fixture.addressSpace.pid)/maps")
+        }
+        let lines = maps.split(separator: "\n").map(String.init)
+        #expect(!lines.isEmpty)
+        var memoryFileMappings = 0
+        var sawStubPage = false
+        for line in lines {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            let range = fields[0]
+            let name = fields.count >= 6 ? fields[5...].joined(separator: " ") : ""
+            if range.hasPrefix("7fffffffe000-7ffffffff000") {
+                sawStubPage = true
+                #expect(fields[1] == "r-xp", "stub page must be read+execute only: \(line)")
+            } else if name.hasPrefix("/memfd:platform-test") {
+                memoryFileMappings += 1
+                #expect(fields[1].hasSuffix("s"), "MemoryFile mappings are shared: \(line)")
+            } else {
+                #expect(name == "[vsyscall]", "unexpected host mapping in the stub: \(line)")
+            }
+        }
+        #expect(sawStubPage)
+        #expect(memoryFileMappings == 2)
+        #expect(!maps.contains("[vdso]"))
+        #expect(!maps.contains("[vvar]"))
+        #expect(!maps.contains("[stack]"))
+    }
+
+    @Test func stubKeepsOnlyTheMemoryFileDescriptor() throws {
+        let (entries, target) = try onTracerThread { () throws -> ([String], String) in
+            let fixture = try StubFixture(code: X86.spin)
+            let pid = fixture.addressSpace.pid
+            return (directoryEntries("/proc/\(pid)/fd"), readLink("/proc/\(pid)/fd/\(AddressSpace.memoryFileDescriptor)"))
+        }
+        #expect(entries == ["\(AddressSpace.memoryFileDescriptor)"])
+        #expect(target.hasPrefix("/memfd:platform-test"))
+    }
+
+    @Test func releaseKillsAndReapsTheStub() throws {
+        let pid = try onTracerThread { () throws -> Int32 in
+            let fixture = try StubFixture(code: X86.spin)
+            fixture.addressSpace.release()
+            return fixture.addressSpace.pid
+        }
+        #expect(kill(pid, 0) == -1 && errno == ESRCH)
+    }
+
+    @Test func injectionFromANonTracerThreadIsRefused() throws {
+        let error = try onTracerThread { () throws -> PlatformError? in
+            let fixture = try StubFixture(code: X86.spin)
+            let space = fixture.addressSpace
+            return try onTracerThread { () -> PlatformError? in
+                do throws(PlatformError) {
+                    try space.map(address: 0x30000, length: 0x1000, fileOffset: 0, protection: .read)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        #expect(error?.operation == .ownership)
+    }
+
+    @Test func theStubPageCannotBeMappedOver() throws {
+        let error = try onTracerThread { () throws -> PlatformError? in
+            let fixture = try StubFixture(code: X86.spin)
+            do throws(PlatformError) {
+                try fixture.addressSpace.map(address: AddressSpace.stubPageAddress, length: 0x1000,
+                                             fileOffset: 0, protection: .read)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(error?.operation == .validate)
+        #expect(error?.errno == EINVAL)
+    }
+
+    @Test func contextPinsItselfAndTheStubThreadToOneCPU() throws {
+        let (cpu, stubMask, ownMask) = try onTracerThread { () throws -> (Int32?, String, String) in
+            let fixture = try StubFixture(code: X86.spin)
+            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/status")
+            let own = readProcFile("/proc/thread-self/status")
+            func mask(_ text: String) -> String {
+                text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+                    .map { String($0.split(separator: "\t").last ?? "") } ?? ""
+            }
+            return (fixture.context.cpu, mask(status), mask(own))
+        }
+        let pinned = try #require(cpu)
+        #expect(stubMask == "\(pinned)")
+        #expect(ownMask == "\(pinned)")
+    }
+}
