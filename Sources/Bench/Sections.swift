@@ -2,4 +2,5 @@
 let benchSections: [BenchSection] = [
     .stateCodecs,
     .stateGraph,
+    .platform,
 ]
