@@ -111,6 +111,8 @@ static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent) {
     if (rseq_error != 0) stub_fail(rseq_error);
     /* Out of the terminal's process group: Ctrl-C is for the Sentry. */
     syscall(SYS_setsid);
+    static const char name[16] = "runsc-stub";
+    syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 
     struct stub_kernel_sigaction dfl = { SIG_DFL, 0, NULL, 0 };
     for (int sig = 1; sig <= 64; sig++) {
