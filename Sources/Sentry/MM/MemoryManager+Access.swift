@@ -71,6 +71,15 @@ extension MemoryManager {
         }
     }
 
+    /// Copies `bytes` into application memory.
+    public func copyOut(_ bytes: [UInt8], to address: UInt64, force: Bool = false) throws(SyscallError) {
+        var failure: SyscallError?
+        bytes.withUnsafeBytes { raw in
+            do throws(SyscallError) { try copyOut(raw, to: address, force: force) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
     /// Zeroes application memory (bss tails).
     public func zero(at address: UInt64, count: Int, force: Bool = false) throws(SyscallError) {
         try withMemory(at: address, count: count, access: .write, force: force) { piece throws(SyscallError) in

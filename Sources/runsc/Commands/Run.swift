@@ -1,5 +1,10 @@
 import ArgumentParser
+import Boot
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `runsc run`: create and start a container from a bundle, then wait for it unless detached.
 struct RunCommand: ParsableCommand {
@@ -26,6 +31,23 @@ struct RunCommand: ParsableCommand {
         try CommandSupport.checkPIDFile(pidFile)
         let bundle = try CommandSupport.bundle(bundle)
         logger.debug("run: bundle valid", metadata: ["id": "\(id)", "rootfs": "\(bundle.rootfs)"])
-        throw RunscError.notBuilt("run", "the sandbox (Boot and Sentry) does not exist, so container \"\(id)\" cannot start")
+        if detach {
+            throw RunscError.notBuilt("run --detach", "the sandbox process does not exist yet; run in the foreground")
+        }
+        // The Loader moves the stdio it is given to host FDs 256-258 and closes
+        // it: give it copies, so runsc keeps its own stderr for messages.
+        let stdio = [dup(0), dup(1), dup(2)]
+        guard !stdio.contains(where: { $0 < 0 }) else { throw RunscError("cannot duplicate stdio") }
+        let args = LoaderArgs(containerID: "\(id)", spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
+                              configuration: .init(countSyscalls: global.debug))
+        let loader: Loader
+        do {
+            loader = try Loader(args: args, logger: logger)
+        } catch {
+            for fd in stdio { close(fd) }
+            throw RunscError("cannot start container \"\(id)\": \(error)")
+        }
+        let status = try loader.run()
+        throw ExitCode(status)
     }
 }

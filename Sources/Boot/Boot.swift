@@ -1,1 +1,0 @@
-// The Boot layer; see DESIGN.md.

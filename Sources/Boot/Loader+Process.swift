@@ -1,0 +1,68 @@
+import OCI
+import Sentry
+
+/// How the spec's process becomes the init process's credentials, limits,
+/// environment and executable, as runsc derives them.
+extension Loader {
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func credentials(for process: Spec.Process) -> Credentials {
+        var capabilities: CapabilitySets?
+        if let caps = process.capabilities {
+            capabilities = CapabilitySets(effective: CapabilitySets.mask(caps.effective),
+                                          permitted: CapabilitySets.mask(caps.permitted),
+                                          inheritable: CapabilitySets.mask(caps.inheritable),
+                                          bounding: CapabilitySets.mask(caps.bounding),
+                                          ambient: CapabilitySets.mask(caps.ambient))
+        }
+        return Credentials(uid: process.user.uid, gid: process.user.gid,
+                           supplementaryGIDs: process.user.additionalGids ?? [], capabilities: capabilities)
+    }
+
+    static func limits(for process: Spec.Process) throws(LoaderError) -> Limits {
+        var limits = Limits()
+        for rlimit in process.rlimits {
+            guard let resource = Limits.Resource.allCases.first(where: { $0.specName == rlimit.type }) else {
+                throw LoaderError("unknown rlimit type \(rlimit.type)")
+            }
+            guard rlimit.soft <= rlimit.hard else {
+                throw LoaderError("rlimit \(rlimit.type): soft limit \(rlimit.soft) exceeds hard limit \(rlimit.hard)")
+            }
+            limits[resource] = Limits.Limit(soft: rlimit.soft, hard: rlimit.hard)
+        }
+        return limits
+    }
+
+    /// The spec's environment, plus HOME from the rootfs's /etc/passwd when
+    /// it is not set (runsc does this; "/" if the user has no entry).
+    static func environment(for process: Spec.Process, rootfs: HostRootfs) -> [String] {
+        var env = process.env
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) {
+            env.append("HOME=" + homeDirectory(uid: process.user.uid, rootfs: rootfs))
+        }
+        return env
+    }
+
+    static func homeDirectory(uid: UInt32, rootfs: HostRootfs) -> String {
+        guard let passwd = try? rootfs.read("/etc/passwd", limit: 1 << 20) else { return "/" }
+        for line in String(decoding: passwd, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 6, UInt32(fields[2]) == uid { return String(fields[5]) }
+        }
+        return "/"
+    }
+
+    /// args[0] as a container path: as given if it has a slash, else the first
+    /// executable match in the environment's PATH.
+    static func executablePath(_ name: String, env: [String], cwd: String,
+                               rootfs: HostRootfs) throws(LoaderError) -> String {
+        if name.contains("/") { return name }
+        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? defaultPath
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let base = directory.isEmpty ? cwd : String(directory)
+            let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
+            if rootfs.isExecutableFile(candidate, cwd: cwd) { return candidate }
+        }
+        throw LoaderError("executable \"\(name)\" not found in PATH \(path)")
+    }
+}

@@ -1,0 +1,125 @@
+import Dispatch
+import Glibc
+import Logging
+import OCI
+import Sentry
+import Synchronization
+
+/// Turns an OCI bundle into a running sandbox, as gVisor's runsc/boot/loader.go:
+/// moves stdio to host FDs 256-258, creates the MemoryFile and the Kernel,
+/// derives the init process's credentials, limits and environment from the
+/// spec, loads its executable; `run()` starts it and waits for its exit.
+/// (Restore, which builds the Kernel from an image instead, comes with the
+/// checkpoint work.)
+public final class Loader: @unchecked Sendable {
+    // Set in init, read-only afterwards.
+    public let containerID: String
+    public let kernel: Kernel
+    public let initTask: Task
+    let logger: Logger
+    let countSyscalls: Bool
+
+    public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {
+        self.logger = logger
+        containerID = args.containerID
+        countSyscalls = args.configuration.countSyscalls
+        guard let process = args.spec.process, let name = process.args.first else {
+            throw LoaderError("the spec has no process to run")
+        }
+        let rootfs = HostRootfs(directory: args.rootfs)
+
+        let memoryFile: MemoryFile
+        do {
+            memoryFile = try MemoryFile.create()
+        } catch {
+            throw LoaderError("cannot create the memory file: \(error)")
+        }
+        var kernelLogger = logger
+        kernelLogger[metadataKey: "container"] = "\(args.containerID)"
+        kernel = Kernel(memoryFile: memoryFile, hostName: args.spec.hostname ?? "localhost",
+                        countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
+
+        let credentials = Loader.credentials(for: process)
+        let limits = try Loader.limits(for: process)
+        let env = Loader.environment(for: process, rootfs: rootfs)
+        let cwd = process.cwd.isEmpty ? "/" : process.cwd
+        let path = try Loader.executablePath(name, env: env, cwd: cwd, rootfs: rootfs)
+        let bytes: [UInt8]
+        do {
+            bytes = try rootfs.read(path, cwd: cwd)
+        } catch {
+            throw LoaderError("cannot read executable \(path): \(error)")
+        }
+
+        let mm = MemoryManager(memoryFile: memoryFile)
+        let image: ELFLoader.Image
+        do {
+            image = try ELFLoader.load(bytes, path: path, argv: process.args, envp: env, into: mm,
+                                       credentials: credentials, stackLimit: limits[.stack].soft)
+        } catch {
+            throw LoaderError("cannot load \(path): \(error)")
+        }
+        let baseName = path.split(separator: "/").last.map(String.init) ?? path
+        do {
+            initTask = try kernel.createProcess(mm: mm, credentials: credentials, limits: limits,
+                                                registers: image.registers, name: baseName)
+        } catch {
+            throw LoaderError("cannot create the init process: \(error)")
+        }
+        initTask.controls.noNewPrivileges = process.noNewPrivileges
+
+        try Loader.moveStdio(args.stdioFDs)
+        for (fd, file) in HostStdioFile.standardFiles().enumerated() {
+            do {
+                try initTask.fdTable.install(file, at: Int32(fd), closeOnExec: false)
+            } catch {
+                throw LoaderError("cannot install stdio FD \(fd): \(error)")
+            }
+        }
+    }
+
+    /// Signals runsc forwards to the container instead of dying of them.
+    static let forwardedSignals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+
+    /// Starts init and waits for it; returns the exit status a shell would
+    /// report (the code, or 128+N when killed by signal N). Signals sent to
+    /// this process meanwhile go to the container.
+    public func run() throws(LoaderError) -> Int32 {
+        let exited = DispatchSemaphore(value: 0)
+        let status = ExitBox()
+        kernel.onInitExit { reason in
+            status.set(reason)
+            exited.signal()
+        }
+        let forwarder = try SignalForwarder(signals: Loader.forwardedSignals) { [kernel, logger] signal in
+            logger.debug("forwarding signal \(signal) to the container")
+            kernel.signalInit(Signal(rawValue: signal))
+        }
+        defer { forwarder.stop() }
+        do {
+            try initTask.start()
+        } catch {
+            throw LoaderError("cannot start the init task: \(error)")
+        }
+        exited.wait()
+        if countSyscalls { logSyscallCounts() }
+        return status.get()?.shellStatus ?? 128 + SIGKILL
+    }
+
+    /// Counts per syscall (with `countSyscalls`), most frequent first.
+    public var syscallCounts: [(name: String, count: UInt64)] { kernel.statistics.summary() }
+
+    private func logSyscallCounts() {
+        for (name, count) in kernel.statistics.summary() {
+            logger.debug("syscall \(name): \(count)")
+        }
+    }
+}
+
+/// The init process's exit reason, handed from the task thread to `run()`.
+private final class ExitBox: Sendable {
+    private let reason = Mutex<ExitReason?>(nil)
+
+    func set(_ value: ExitReason) { reason.withLock { $0 = value } }
+    func get() -> ExitReason? { reason.withLock { $0 } }
+}

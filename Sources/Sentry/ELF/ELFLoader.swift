@@ -1,0 +1,172 @@
+import Platform
+
+/// Why exec failed: the errno the application (or runsc) sees, and what was wrong.
+public struct ExecError: Error, Sendable, CustomStringConvertible {
+    public var errno: SyscallError
+    public var message: String
+
+    public init(_ errno: SyscallError, _ message: String) {
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String { "\(message) (\(errno))" }
+}
+
+/// Loads a static (ET_EXEC) or static-PIE (ET_DYN) x86_64 executable into an
+/// empty MemoryManager and builds the initial stack as Linux's
+/// load_elf_binary/create_elf_tables do: strings, AT_RANDOM bytes, auxv,
+/// envp, argv, argc, with rsp 16-byte aligned at argc.
+public enum ELFLoader {
+    /// Where ET_DYN executables are placed (Linux's ELF_ET_DYN_BASE without randomization).
+    public static let dynamicBase: UInt64 = 0x5555_5555_4000
+    /// MAX_ARG_STRLEN: one argument or environment string at most 32 pages.
+    public static let maxArgumentLength = 32 * 4096
+    static let stackGuardGap: UInt64 = 256 * Page.size
+    static let minimumMmapGap: UInt64 = 128 << 20
+
+    public enum AuxvType {
+        public static let null: UInt64 = 0, phdr: UInt64 = 3, phent: UInt64 = 4, phnum: UInt64 = 5
+        public static let pagesz: UInt64 = 6, base: UInt64 = 7, flags: UInt64 = 8, entry: UInt64 = 9
+        public static let uid: UInt64 = 11, euid: UInt64 = 12, gid: UInt64 = 13, egid: UInt64 = 14
+        public static let platform: UInt64 = 15, hwcap: UInt64 = 16, clktck: UInt64 = 17
+        public static let secure: UInt64 = 23, random: UInt64 = 25, hwcap2: UInt64 = 26
+        public static let execfn: UInt64 = 31, minsigstksz: UInt64 = 51
+    }
+
+    /// What the new program starts with.
+    public struct Image: Sendable {
+        public var registers: Registers
+        public var auxv: [(UInt64, UInt64)]
+        public var stackPointer: UInt64
+    }
+
+    /// Loads `bytes` (the whole executable file) as `path` with `argv` and `envp`.
+    public static func load(_ bytes: [UInt8], path: String, argv: [String], envp: [String],
+                            into mm: MemoryManager, credentials: Credentials,
+                            stackLimit: UInt64) throws(ExecError) -> Image {
+        let elf: ELFFile
+        do {
+            elf = try ELFFile(bytes: bytes)
+        } catch {
+            throw ExecError(.enoexec, "\(path): \(error)")
+        }
+        let loads = elf.loadSegments
+        let lowest = Page.roundDown(loads[0].virtualAddress)
+        var bias: UInt64 = 0
+        if elf.type == .shared { bias = dynamicBase &- lowest }
+        let highest = loads.map { $0.virtualAddress + $0.memorySize }.max() ?? 0
+        guard highest &+ bias <= MemoryManager.maxAddress, lowest &+ bias >= MemoryManager.minAddress else {
+            throw ExecError(.enoexec, "\(path): segments do not fit the address space")
+        }
+
+        var end: UInt64 = 0
+        for segment in loads {
+            try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
+            end = max(end, segment.virtualAddress + segment.memorySize + bias)
+        }
+        guard let brkStart = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
+
+        // The stack: rlimit-sized (8 MiB by default), faulted in lazily.
+        let stackSize = min(max(stackLimit == Limits.infinity ? 8 << 20 : Page.roundUp(stackLimit) ?? (8 << 20),
+                                128 << 10), 1 << 30)
+        let stackTop = MemoryManager.maxAddress
+        var stackRequest = MemoryManager.MappingRequest(address: stackTop - stackSize, length: stackSize,
+                                                        protection: elf.executableStack ? .all : [.read, .write],
+                                                        shared: false)
+        stackRequest.fixed = true
+        stackRequest.growsDown = true
+        stackRequest.name = "[stack]"
+        do throws(SyscallError) {
+            _ = try mm.map(stackRequest)
+        } catch {
+            throw ExecError(error, "\(path): cannot map the stack")
+        }
+        let gap = min(max(stackSize + stackGuardGap, minimumMmapGap), MemoryManager.maxAddress / 6 * 5)
+        let mmapBase = Page.roundDown(stackTop - gap)
+
+        let phdr = programHeaderAddress(elf, bias: bias)
+        let entry = elf.entry &+ bias
+        let phnum = UInt64(elf.programHeaders.count)
+        let builder = StackBuilder(mm: mm, top: stackTop)
+        let layout: StackBuilder.Layout
+        do throws(SyscallError) {
+            layout = try builder.build(argv: argv, envp: envp, execfn: path) { execfn, random, platform in
+                auxiliaryVector(phdr: phdr, phnum: phnum, entry: entry, credentials: credentials,
+                                execfn: execfn, random: random, platform: platform)
+            }
+        } catch {
+            throw ExecError(error, "\(path): cannot build the initial stack")
+        }
+        mm.setLayout(brkStart: brkStart, stackTop: stackTop, mmapBase: mmapBase, argv: layout.argv,
+                     env: layout.env, auxv: layout.auxv.flatMap { [$0.0, $0.1] }, executablePath: path)
+        let registers = Registers(rip: elf.entry &+ bias, rsp: layout.stackPointer)
+        return Image(registers: registers, auxv: layout.auxv, stackPointer: layout.stackPointer)
+    }
+
+    /// Maps one PT_LOAD segment: file bytes from the start of its first page
+    /// (as a file mmap would show them), zero to the end of memsz.
+    static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, bytes: [UInt8],
+                           into mm: MemoryManager, path: String) throws(ExecError) {
+        let address = segment.virtualAddress + bias
+        let start = Page.roundDown(address)
+        guard let end = Page.roundUp(address + segment.memorySize), end > start else { return }
+        var request = MemoryManager.MappingRequest(address: start, length: end - start,
+                                                   protection: segment.protection, shared: false)
+        request.fixed = true
+        request.name = path
+        do throws(SyscallError) {
+            _ = try mm.map(request)
+            let fileStart = Int(Page.roundDown(segment.offset))
+            let fileEnd = Int(segment.offset + segment.fileSize)
+            if fileEnd > fileStart {
+                var failure: SyscallError?
+                bytes[fileStart..<fileEnd].withUnsafeBytes { raw in
+                    do throws(SyscallError) { try mm.copyOut(raw, to: start, force: true) } catch { failure = error }
+                }
+                if let failure { throw failure }
+            }
+        } catch {
+            throw ExecError(error, "\(path): cannot load segment at \(String(address, radix: 16))")
+        }
+    }
+
+    /// The auxiliary vector, in the order Linux's create_elf_tables writes it
+    /// (no AT_SYSINFO_EHDR: there is no host vDSO).
+    static func auxiliaryVector(phdr: UInt64, phnum: UInt64, entry: UInt64, credentials: Credentials,
+                                execfn: UInt64, random: UInt64, platform: UInt64) -> [(UInt64, UInt64)] {
+        var auxv: [(UInt64, UInt64)] = []
+        auxv.append((AuxvType.hwcap, HostAuxv.value(AuxvType.hwcap)))
+        auxv.append((AuxvType.pagesz, Page.size))
+        auxv.append((AuxvType.clktck, 100))
+        auxv.append((AuxvType.phdr, phdr))
+        auxv.append((AuxvType.phent, UInt64(ELFFile.programHeaderSize)))
+        auxv.append((AuxvType.phnum, phnum))
+        auxv.append((AuxvType.base, 0))
+        auxv.append((AuxvType.flags, 0))
+        auxv.append((AuxvType.entry, entry))
+        auxv.append((AuxvType.uid, UInt64(credentials.realUID)))
+        auxv.append((AuxvType.euid, UInt64(credentials.effectiveUID)))
+        auxv.append((AuxvType.gid, UInt64(credentials.realGID)))
+        auxv.append((AuxvType.egid, UInt64(credentials.effectiveGID)))
+        auxv.append((AuxvType.secure, 0))
+        auxv.append((AuxvType.random, random))
+        auxv.append((AuxvType.hwcap2, HostAuxv.value(AuxvType.hwcap2)))
+        auxv.append((AuxvType.execfn, execfn))
+        auxv.append((AuxvType.platform, platform))
+        auxv.append((AuxvType.minsigstksz, HostAuxv.value(AuxvType.minsigstksz)))
+        return auxv
+    }
+
+    /// AT_PHDR: PT_PHDR's address, or where the PT_LOAD covering e_phoff puts the table.
+    static func programHeaderAddress(_ elf: ELFFile, bias: UInt64) -> UInt64 {
+        if let header = elf.programHeaders.first(where: { $0.type == ELFFile.ProgramHeader.programHeaders }) {
+            return header.virtualAddress &+ bias
+        }
+        for segment in elf.loadSegments
+        where segment.offset <= elf.programHeaderOffset && elf.programHeaderOffset < segment.offset + segment.fileSize {
+            return segment.virtualAddress + (elf.programHeaderOffset - segment.offset) + bias
+        }
+        return 0
+    }
+}

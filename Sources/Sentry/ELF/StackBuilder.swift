@@ -1,0 +1,76 @@
+/// Builds a new program's initial stack in one buffer and copies it out once.
+/// From the top of the stack down, as Linux lays it out: a NULL word, the
+/// executable's name (AT_EXECFN), the environment strings, the argument
+/// strings, the platform string, 16 random bytes (AT_RANDOM), then (16-byte
+/// aligned) argc, argv[], NULL, envp[], NULL, auxv pairs, AT_NULL.
+struct StackBuilder {
+    let mm: MemoryManager
+    let top: UInt64
+
+    struct Layout {
+        var stackPointer: UInt64
+        var argv: Range<UInt64>
+        var env: Range<UInt64>
+        var auxv: [(UInt64, UInt64)]
+    }
+
+    static let platform = "x86_64"
+
+    /// `auxv` gets the addresses of AT_EXECFN, AT_RANDOM and AT_PLATFORM and
+    /// returns the vector without AT_NULL.
+    func build(argv: [String], envp: [String], execfn: String,
+               auxv makeAuxv: (UInt64, UInt64, UInt64) -> [(UInt64, UInt64)]) throws(SyscallError) -> Layout {
+        var strings: [UInt8] = []     // the bytes from `cursor` up, prepended as the cursor moves down
+        var cursor = top - 8
+        func push(_ text: String) throws(SyscallError) -> UInt64 {
+            let bytes = Array(text.utf8) + [0]
+            guard bytes.count <= ELFLoader.maxArgumentLength else { throw .e2big }
+            cursor -= UInt64(bytes.count)
+            strings.insert(contentsOf: bytes, at: 0)
+            return cursor
+        }
+        let execfnAddress = try push(execfn)
+        let envEnd = cursor
+        var envAddresses: [UInt64] = []
+        for value in envp.reversed() { envAddresses.insert(try push(value), at: 0) }
+        let argvEnd = cursor
+        var argvAddresses: [UInt64] = []
+        for value in argv.reversed() { argvAddresses.insert(try push(value), at: 0) }
+        let argvStart = cursor
+        guard top - cursor <= 6 << 20 else { throw .e2big }
+
+        var pad = Int(cursor & 15)
+        cursor -= UInt64(pad)
+        strings.insert(contentsOf: [UInt8](repeating: 0, count: pad), at: 0)
+        let platformAddress = try push(StackBuilder.platform)
+        var random = [UInt8](repeating: 0, count: 16)
+        Random.fill(&random)
+        cursor -= 16
+        let randomAddress = cursor
+        strings.insert(contentsOf: random, at: 0)
+
+        let auxv = makeAuxv(execfnAddress, randomAddress, platformAddress) + [(ELFLoader.AuxvType.null, 0)]
+        let words = 1 + argv.count + 1 + envp.count + 1 + auxv.count * 2
+        var stackPointer = cursor - UInt64(words * 8)
+        pad = Int(stackPointer & 15)
+        stackPointer -= UInt64(pad)
+
+        var table: [UInt64] = [UInt64(argv.count)] + argvAddresses + [0] + envAddresses + [0]
+        for (key, value) in auxv { table += [key, value] }
+        var image: [UInt8] = []
+        image.reserveCapacity(Int(top - stackPointer))
+        for word in table { withUnsafeBytes(of: word.littleEndian) { image.append(contentsOf: $0) } }
+        // Between the table and the strings: alignment padding (zero).
+        let gap = Int(cursor - stackPointer) - image.count
+        image += [UInt8](repeating: 0, count: gap)
+        image += strings
+        image += [UInt8](repeating: 0, count: Int(top - stackPointer) - image.count)
+
+        var failure: SyscallError?
+        image.withUnsafeBytes { raw in
+            do throws(SyscallError) { try mm.copyOut(raw, to: stackPointer, force: true) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return Layout(stackPointer: stackPointer, argv: argvStart..<argvEnd, env: argvEnd..<envEnd, auxv: auxv)
+    }
+}
