@@ -1,1 +1,0 @@
-// The State layer; see DESIGN.md.
