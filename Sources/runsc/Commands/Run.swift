@@ -48,6 +48,7 @@ struct RunCommand: ParsableCommand {
             throw RunscError("cannot start container \"\(id)\": \(error)")
         }
         let status = try loader.run()
-        throw ExitCode(status)
+        // ExitCode(0) would make the entry point print an empty line.
+        if status != 0 { throw ExitCode(status) }
     }
 }
