@@ -66,6 +66,7 @@ public struct SyscallTable: Sendable {
         table.registerTime()
         table.registerRandom()
         table.registerSignal()
+        table.registerFiles()
         return table
     }()
 
