@@ -116,15 +116,14 @@ import Testing
         #expect(badCompression.status == 64)
     }
 
-    @Test func listAndStatefileAreNotBuiltYet() throws {
+    @Test func listIsNotBuiltYet() throws {
         let workspace = try Workspace()
-        for arguments in [["list"], ["list", "--format", "json"], ["statefile", workspace.path], ["statefile", "--json", workspace.path]] {
+        for arguments in [["list"], ["list", "--format", "json"]] {
             let result = try RunscProcess.run(["--root", workspace.stateRoot] + arguments)
             #expect(result.status == 1)
             #expect(result.isCleanError)
             #expect(result.stderr.contains("not built yet"), "\(arguments): \(result.stderr)")
             #expect(result.stdout.isEmpty)
         }
-        #expect(try workspace.runsc("statefile", "no-such-image").stderr.contains("no such file"))
     }
 }
