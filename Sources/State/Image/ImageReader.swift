@@ -155,12 +155,12 @@ public struct ImageSummary: Sendable, Codable, Equatable, CustomStringConvertibl
     public var description: String {
         var lines = ["image \(directory): format \(manifest.formatVersion), \(manifest.compression.rawValue)"
                      + (manifest.compressionLevel.map { " level \($0)" } ?? "") + ", \(totalSize) bytes on disk"]
-        lines.append(pad("file", 12) + pad("size", 14) + pad("frames", 8) + pad("data", 14) + pad("memory", 14) + "ratio")
-        lines.append(pad(ImageManifest.fileName, 12) + pad(String(manifestSize), 14))
+        lines.append(pad("file", 14) + pad("size", 14) + pad("frames", 8) + pad("data", 14) + pad("memory", 14) + "ratio")
+        lines.append(pad(ImageManifest.fileName, 14) + pad(String(manifestSize), 14))
         for name in [ImageManifest.stateFileName, ImageManifest.pagesFileName] {
             guard let file = files[name] else { continue }
             let ratio = (file.compressionRatio * 100).rounded() / 100
-            lines.append(pad(name, 12) + pad(String(file.size), 14) + pad(String(file.frames), 8)
+            lines.append(pad(name, 14) + pad(String(file.size), 14) + pad(String(file.frames), 8)
                          + pad(String(file.uncompressedBytes), 14) + pad(String(file.spanBytes), 14) + "\(ratio)")
         }
         return lines.joined(separator: "\n")
