@@ -35,16 +35,16 @@ extension Loader {
 
     /// The spec's environment, plus HOME from the rootfs's /etc/passwd when
     /// it is not set (runsc does this; "/" if the user has no entry).
-    static func environment(for process: Spec.Process, rootfs: HostRootfs) -> [String] {
+    static func environment(for process: Spec.Process, files: ContainerFiles) -> [String] {
         var env = process.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) {
-            env.append("HOME=" + homeDirectory(uid: process.user.uid, rootfs: rootfs))
+            env.append("HOME=" + homeDirectory(uid: process.user.uid, files: files))
         }
         return env
     }
 
-    static func homeDirectory(uid: UInt32, rootfs: HostRootfs) -> String {
-        guard let passwd = try? rootfs.read("/etc/passwd", limit: 1 << 20) else { return "/" }
+    static func homeDirectory(uid: UInt32, files: ContainerFiles) -> String {
+        guard let passwd = try? files.read("/etc/passwd", limit: 1 << 20) else { return "/" }
         for line in String(decoding: passwd, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             if fields.count >= 6, UInt32(fields[2]) == uid { return String(fields[5]) }
@@ -54,14 +54,13 @@ extension Loader {
 
     /// args[0] as a container path: as given if it has a slash, else the first
     /// executable match in the environment's PATH.
-    static func executablePath(_ name: String, env: [String], cwd: String,
-                               rootfs: HostRootfs) throws(LoaderError) -> String {
+    static func executablePath(_ name: String, env: [String], files: ContainerFiles) throws(LoaderError) -> String {
         if name.contains("/") { return name }
         let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? defaultPath
         for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
-            let base = directory.isEmpty ? cwd : String(directory)
+            let base = directory.isEmpty ? "." : String(directory)
             let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
-            if rootfs.isExecutableFile(candidate, cwd: cwd) { return candidate }
+            if files.isExecutableFile(candidate) { return candidate }
         }
         throw LoaderError("executable \"\(name)\" not found in PATH \(path)")
     }

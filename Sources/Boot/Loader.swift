@@ -26,7 +26,6 @@ public final class Loader: @unchecked Sendable {
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }
-        let rootfs = HostRootfs(directory: args.rootfs)
 
         let memoryFile: MemoryFile
         do {
@@ -38,20 +37,35 @@ public final class Loader: @unchecked Sendable {
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
         kernel = Kernel(memoryFile: memoryFile, hostName: args.spec.hostname ?? "localhost",
                         countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
+        do {
+            kernel.vfs = try VirtualFilesystem.makeContainerTree(
+                rootfs: args.rootfs, readOnly: args.spec.root?.readonly ?? false, terminal: process.terminal,
+                mounts: try Loader.containerMounts(args.spec), proc: KernelProcSource(kernel: kernel))
+        } catch let error as LoaderError {
+            throw error
+        } catch {
+            throw LoaderError("cannot build the container's filesystem from \(args.rootfs): \(error)")
+        }
 
         let credentials = Loader.credentials(for: process)
         let limits = try Loader.limits(for: process)
-        let env = Loader.environment(for: process, rootfs: rootfs)
-        let cwd = process.cwd.isEmpty ? "/" : process.cwd
-        let path = try Loader.executablePath(name, env: env, cwd: cwd, rootfs: rootfs)
+        let mm = MemoryManager(memoryFile: memoryFile)
+        do {
+            initTask = try kernel.createProcess(mm: mm, credentials: credentials, limits: limits, name: name)
+        } catch {
+            throw LoaderError("cannot create the init process: \(error)")
+        }
+        initTask.controls.noNewPrivileges = process.noNewPrivileges
+        let files = try Loader.setUpFilesystemContext(initTask, cwd: process.cwd, umask: process.user.umask)
+
+        let env = Loader.environment(for: process, files: files)
+        let path = try Loader.executablePath(name, env: env, files: files)
         let bytes: [UInt8]
         do {
-            bytes = try rootfs.read(path, cwd: cwd)
+            bytes = try files.read(path)
         } catch {
             throw LoaderError("cannot read executable \(path): \(error)")
         }
-
-        let mm = MemoryManager(memoryFile: memoryFile)
         let image: ELFLoader.Image
         do {
             image = try ELFLoader.load(bytes, path: path, argv: process.args, envp: env, into: mm,
@@ -59,14 +73,9 @@ public final class Loader: @unchecked Sendable {
         } catch {
             throw LoaderError("cannot load \(path): \(error)")
         }
-        let baseName = path.split(separator: "/").last.map(String.init) ?? path
-        do {
-            initTask = try kernel.createProcess(mm: mm, credentials: credentials, limits: limits,
-                                                registers: image.registers, name: baseName)
-        } catch {
-            throw LoaderError("cannot create the init process: \(error)")
-        }
-        initTask.controls.noNewPrivileges = process.noNewPrivileges
+        initTask.registers = image.registers
+        initTask.name = String(decoding: (path.split(separator: "/").last.map(String.init) ?? path).utf8.prefix(15),
+                               as: UTF8.self)
 
         try Loader.moveStdio(args.stdioFDs)
         for (fd, file) in HostStdioFile.standardFiles().enumerated() {
@@ -75,6 +84,27 @@ public final class Loader: @unchecked Sendable {
             } catch {
                 throw LoaderError("cannot install stdio FD \(fd): \(error)")
             }
+        }
+    }
+
+    /// Gives `task` the container's root and working directory (which must
+    /// exist), and returns the view of the files the Loader reads through.
+    static func setUpFilesystemContext(_ task: Task, cwd: String, umask: UInt32?) throws(LoaderError) -> ContainerFiles {
+        do {
+            guard let vfs = task.kernel?.vfs else { throw LoaderError("the kernel has no filesystem") }
+            let root = try vfs.rootPath()
+            let context = PathContext(root: root, workingDirectory: root, credentials: task.fileCredentials,
+                                      processID: task.processID, threadID: task.id)
+            let directory = try vfs.lookup(cwd.isEmpty ? "/" : cwd, from: root, context: context)
+            guard directory.inode.type == .directory else {
+                throw LoaderError("the working directory \(cwd) is not a directory")
+            }
+            task.fsContext = FSContext(root: root, workingDirectory: directory, umask: umask ?? 0o022)
+            return ContainerFiles(vfs: vfs, context: try task.pathContext())
+        } catch let error as LoaderError {
+            throw error
+        } catch {
+            throw LoaderError("the working directory \(cwd) cannot be used: \(error)")
         }
     }
 

@@ -43,7 +43,7 @@ public final class Kernel: Savable, @unchecked Sendable {
     /// Creates a thread group with one task (not started) in `mm`. The first
     /// group created is init.
     public func createProcess(mm: MemoryManager, credentials: Credentials, limits: Limits,
-                              registers: Registers, name: String) throws(SyscallError) -> Task {
+                              registers: Registers = Registers(), name: String) throws(SyscallError) -> Task {
         let task = try Task(kernel: self, group: nil, mm: mm, credentials: credentials)
         let group = ThreadGroup(id: task.id, kernel: self, parent: nil, limits: limits)
         pidNamespace.register(group, id: task.id)

@@ -80,6 +80,8 @@ extension Task {
                 // With no signal handlers yet, every interrupted call restarts
                 // (ERESTART_RESTARTBLOCK handlers arrange their own restart).
                 if mustExit { return error.returnValue }
+                clearFileWaitInterrupt()
+                blocker.clear()
                 registers.rip &-= 2
                 registers.rax = registers.origRax
                 return nil
@@ -114,6 +116,7 @@ extension Task {
             try? mm.copyOut(UnsafeRawBufferPointer(start: [UInt32(0)], count: 4), to: clearChildTID)
         }
         kernel.pidNamespace.release(taskID: id)
+        releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)
         guard last else { return }
         if let mm {

@@ -63,6 +63,7 @@ public final class Task: Savable, @unchecked Sendable {
     public func interrupt() {
         interruptLock.withLock { $0?.interrupt() }
         blocker.interrupt()
+        interruptFileWait()
     }
 
     func setInterrupter(_ interrupter: Interrupter?) {

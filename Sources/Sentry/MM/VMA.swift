@@ -61,8 +61,8 @@ public struct VMA: SavableStruct, Sendable {
         let newStart = max(start, range.lowerBound)
         copy.start = newStart
         copy.end = min(end, range.upperBound)
-        copy.fileOffset = fileOffset + (newStart - start)
-        copy.sharedOffset = sharedOffset + (newStart - start)
+        if file != nil { copy.fileOffset = fileOffset + (newStart - start) }
+        if sharedMemory != nil { copy.sharedOffset = sharedOffset + (newStart - start) }
         return copy
     }
 
