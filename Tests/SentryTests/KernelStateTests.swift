@@ -1,0 +1,64 @@
+import State
+import Testing
+@testable import Sentry
+
+@Suite struct KernelState {
+    /// A kernel with an init process loaded from an ELF image, as the Loader builds it.
+    func makeKernel() throws -> (Kernel, Task) {
+        let memoryFile = try MemoryFile.create(capacity: 1 << 30)
+        let kernel = Kernel(memoryFile: memoryFile, hostName: "box")
+        let mm = MemoryManager(memoryFile: memoryFile)
+        let image = try ELFLoader.load(makeELF(), path: "/bin/prog", argv: ["prog"], envp: ["A=1"], into: mm,
+                                       credentials: Credentials(), stackLimit: 8 << 20)
+        var limits = Limits()
+        limits[.nofile] = Limits.Limit(soft: 64, hard: 128)
+        let task = try kernel.createProcess(mm: mm, credentials: Credentials(uid: 5, gid: 6), limits: limits,
+                                            registers: image.registers, name: "prog")
+        task.registers.rax = 0x1234
+        task.signalMask = SignalSet(rawValue: 0x4000)
+        return (kernel, task)
+    }
+
+    @Test func initIsPID1() throws {
+        let (kernel, task) = try makeKernel()
+        #expect(task.id == 1)
+        #expect(task.processID == 1)
+        #expect(kernel.initThreadGroup?.leader === task)
+    }
+
+    @Test func aKernelSavesAndLoadsWithItsTasksMemoryAndRegisters() throws {
+        let (kernel, task) = try makeKernel()
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let loaded = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        let restored = try #require(loaded.pidNamespace.task(1))
+        #expect(restored.registers == task.registers)
+        #expect(restored.signalMask == task.signalMask)
+        #expect(restored.credentials.effectiveUID == 5)
+        #expect(restored.threadGroup?.limits[.nofile] == Limits.Limit(soft: 64, hard: 128))
+        #expect(restored.threadGroup === loaded.initThreadGroup)
+        #expect(restored.kernel === loaded)
+        #expect(loaded.uts.hostName == "box")
+        let mm = try #require(restored.mm)
+        #expect(mm.mappings.map(\.range) == task.mm?.mappings.map(\.range))
+        #expect(mm.privatePageRuns == task.mm?.privatePageRuns)
+        #expect(mm.memoryFile === loaded.memoryFile)
+        #expect(loaded.memoryFile.usedRanges == kernel.memoryFile.usedRanges)
+    }
+
+    @Test func monotonicTimeContinuesAfterALoad() throws {
+        let (kernel, _) = try makeKernel()
+        let before = kernel.clocks.monotonic()
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let loaded = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        let after = loaded.clocks.monotonic()
+        #expect(after >= before)
+        #expect(after - before < 5_000_000_000)
+    }
+
+    @Test func exitReasonsEncodeAsWaitStatusesAndShellStatuses() {
+        #expect(ExitReason.exited(code: 3).waitStatus == 0x300)
+        #expect(ExitReason.exited(code: 3).shellStatus == 3)
+        #expect(ExitReason.killed(signal: 11, coreDumped: true).waitStatus == 0x8b)
+        #expect(ExitReason.killed(signal: 11, coreDumped: false).shellStatus == 139)
+    }
+}
