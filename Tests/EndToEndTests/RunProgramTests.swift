@@ -34,7 +34,7 @@ import Testing
         #expect(sandbox.result.stdout.contains("env HOME=/home/me\n"), "\(sandbox.result.stdout)")
     }
 
-    @Test(arguments: ["brk_growth", "mmap_large", "errno_cases"])
+    @Test(arguments: ["brk_growth", "mmap_large", "errno_cases", "mmap_file"])
     func memoryProgramsMatchANativeRun(_ name: String) throws {
         let sandbox = try SandboxRun(["/bin/" + name])
         let native = try Fixtures.runNatively(name)

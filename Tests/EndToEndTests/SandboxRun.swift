@@ -120,7 +120,7 @@ struct SetupError: Error, CustomStringConvertible {
 /// does it; a test compiles what is missing or stale itself).
 enum Fixtures {
     static let programs = ["hello", "exit_code", "args_env", "brk_growth", "mmap_large", "segfault", "spin",
-                           "errno_cases"]
+                           "errno_cases", "mmap_file"]
     static let busybox = "/bin/busybox"
 
     static var directory: String {
