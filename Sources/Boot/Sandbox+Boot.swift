@@ -1,0 +1,48 @@
+import Logging
+import OCI
+
+extension Sandbox {
+    /// Everything `runsc boot` builds before it tells the CLI it is ready.
+    public struct Booted: Sendable {
+        public let sandbox: Sandbox
+        public let server: ControlServer
+    }
+
+    /// Builds the container (kernel and init process, not started), claims
+    /// its state directory, records this process, and serves the control
+    /// socket. On failure nothing is left in the state directory.
+    public static func boot(args: LoaderArgs, id: ContainerID, bundle: String, store: ContainerStore,
+                            logger: Logger) throws(LoaderError) -> Booted {
+        let loader = try Loader(args: args, logger: logger)
+        guard let process = SandboxProcess.current() else {
+            throw LoaderError("cannot read this process's start time from /proc/self/stat")
+        }
+        var state = ContainerState(id: id.rawValue, status: .creating, pid: process.pid, bundle: bundle,
+                                   annotations: args.spec.annotations)
+        do {
+            try store.create(state)
+        } catch {
+            throw LoaderError("\(error)")
+        }
+        let directory = store.directory(for: id)
+        do {
+            try process.write(to: directory)
+            state.status = .created
+            let sandbox = Sandbox(loader: loader, store: store, state: state, logger: logger)
+            let server = try ControlServer(directory: directory, logger: logger) { request in sandbox.handle(request) }
+            do {
+                try store.save(state)
+            } catch {
+                server.stop()
+                throw LoaderError("\(error)")
+            }
+            return Booted(sandbox: sandbox, server: server)
+        } catch let error as LoaderError {
+            try? store.remove(id)
+            throw error
+        } catch {
+            try? store.remove(id)
+            throw LoaderError("cannot serve the control socket: \(error)")
+        }
+    }
+}
