@@ -24,6 +24,7 @@ struct Runsc: ParsableCommand {
             RestoreCommand.self,
             SpecCommand.self,
             StatefileCommand.self,
+            BootCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions

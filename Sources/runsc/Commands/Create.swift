@@ -1,7 +1,9 @@
 import ArgumentParser
 import OCI
 
-/// `runsc create`: set up a container from a bundle without starting its program (`start` does that).
+/// `runsc create`: set up a container from a bundle without starting its
+/// program (`start` does that). The sandbox process it spawns holds the
+/// container and outlives this command.
 struct CreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "create", abstract: "Create a container from an OCI bundle without starting it.")
@@ -19,10 +21,27 @@ struct CreateCommand: ParsableCommand {
 
     func run() throws {
         let logger = try global.configure()
-        let id = try CommandSupport.newContainerID(id, in: try global.store())
+        _ = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id)
+        logger.debug("created", metadata: ["id": "\(id)"])
+    }
+
+    /// What `create` and `run` share: checks, the sandbox, the PID file. Returns the handle of the created container.
+    static func create(global: GlobalOptions, bundle: String?, pidFile: String?, id rawID: String) throws -> ContainerHandle {
+        let store = try global.store()
+        ContainerHandle.reclaimIfStale(rawID, in: store)
+        let id = try CommandSupport.newContainerID(rawID, in: store)
         try CommandSupport.checkPIDFile(pidFile)
         let bundle = try CommandSupport.bundle(bundle)
-        logger.debug("create: bundle valid", metadata: ["id": "\(id)", "rootfs": "\(bundle.rootfs)"])
-        throw RunscError.notBuilt("create", "the sandbox (Boot and Sentry) does not exist, so container \"\(id)\" cannot be created")
+        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id)
+        let handle = try ContainerHandle.open(rawID, in: store)
+        if let pidFile {
+            do {
+                try CommandSupport.writePIDFile(pidFile, pid: pid)
+            } catch {
+                try? handle.destroy()
+                throw error
+            }
+        }
+        return handle
     }
 }

@@ -1,7 +1,8 @@
 import ArgumentParser
 import OCI
 
-/// `runsc delete`: destroy a container and remove its state.
+/// `runsc delete`: destroy a container and remove its state. A running
+/// container is refused unless `--force`, which kills it.
 struct DeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete", abstract: "Delete a container and its state.")
@@ -23,8 +24,13 @@ struct DeleteCommand: ParsableCommand {
             try? store.remove(containerID)
             return
         }
-        _ = try store.load(containerID)
-        throw RunscError.notBuilt(
-            "delete", "the sandbox control server does not exist, so container \"\(containerID)\" cannot be stopped and deleted")
+        let handle = try ContainerHandle.open(id, in: store)
+        if !force && handle.isSandboxAlive {
+            let status = try handle.currentState().container.status
+            if status == .running || status == .paused {
+                throw RunscError("cannot delete container \"\(containerID)\": it is \(status.rawValue); stop it first or use --force")
+            }
+        }
+        try handle.destroy()
     }
 }

@@ -21,8 +21,7 @@ struct KillCommand: ParsableCommand {
     func run() throws {
         _ = try global.configure()
         let number = try Signals.parse(signal)
-        let (id, _) = try CommandSupport.existingContainer(id, in: try global.store())
-        throw RunscError.notBuilt(
-            "kill", "the sandbox control server does not exist, so \(Signals.name(of: number)) cannot be sent to \"\(id)\"")
+        let handle = try ContainerHandle.open(id, in: try global.store())
+        _ = try handle.call(.signal(signal: number, all: all), command: "kill")
     }
 }

@@ -2,11 +2,10 @@ import ArgumentParser
 import Boot
 import OCI
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// `runsc run`: create and start a container from a bundle, then wait for it unless detached.
+/// `runsc run`: create and start a container from a bundle. Detached, it
+/// returns once the container runs; in the foreground it forwards the
+/// signals it receives to the container, waits for it, deletes it, and exits
+/// with its status (the code, or 128+N for signal N).
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run", abstract: "Create and start a container from an OCI bundle.")
@@ -27,28 +26,34 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let logger = try global.configure()
-        let id = try CommandSupport.newContainerID(id, in: try global.store())
-        try CommandSupport.checkPIDFile(pidFile)
-        let bundle = try CommandSupport.bundle(bundle)
-        logger.debug("run: bundle valid", metadata: ["id": "\(id)", "rootfs": "\(bundle.rootfs)"])
-        if detach {
-            throw RunscError.notBuilt("run --detach", "the sandbox process does not exist yet; run in the foreground")
-        }
-        // The Loader moves the stdio it is given to host FDs 256-258 and closes
-        // it: give it copies, so runsc keeps its own stderr for messages.
-        let stdio = [dup(0), dup(1), dup(2)]
-        guard !stdio.contains(where: { $0 < 0 }) else { throw RunscError("cannot duplicate stdio") }
-        let args = LoaderArgs(containerID: "\(id)", spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
-                              configuration: .init(countSyscalls: global.debug))
-        let loader: Loader
+        // Blocked before the sandbox exists, so a Ctrl-C in between is forwarded, not fatal to runsc alone.
+        if !detach { SignalRelay.block() }
+        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id)
         do {
-            loader = try Loader(args: args, logger: logger)
+            _ = try handle.call(.start, command: "run")
         } catch {
-            for fd in stdio { close(fd) }
-            throw RunscError("cannot start container \"\(id)\": \(error)")
+            try? handle.destroy()
+            throw error
         }
-        let status = try loader.run()
+        logger.debug("started", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
+        if detach { return }
+
+        try SignalRelay.start { [handle, logger] signal in
+            logger.debug("forwarding \(Signals.name(of: signal)) to the container")
+            _ = try? handle.call(.signal(signal: signal, all: false), command: "kill")
+        }
+        let response: ControlResponse
+        do {
+            response = try handle.call(.wait, command: "run")
+        } catch {
+            try? handle.destroy()
+            throw error
+        }
+        try? handle.destroy()
+        guard case .exited(let status) = response else {
+            throw RunscError("run: container \"\(handle.id)\": unexpected answer \(response)")
+        }
         // ExitCode(0) would make the entry point print an empty line.
-        if status != 0 { throw ExitCode(status) }
+        if status.shellStatus != 0 { throw ExitCode(status.shellStatus) }
     }
 }

@@ -13,7 +13,7 @@ struct StartCommand: ParsableCommand {
 
     func run() throws {
         _ = try global.configure()
-        let (id, _) = try CommandSupport.existingContainer(id, in: try global.store())
-        throw RunscError.notBuilt("start", "the sandbox control server does not exist, so container \"\(id)\" cannot start")
+        let handle = try ContainerHandle.open(id, in: try global.store())
+        _ = try handle.call(.start, command: "start")
     }
 }

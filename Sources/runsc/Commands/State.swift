@@ -1,7 +1,8 @@
 import ArgumentParser
 import OCI
 
-/// `runsc state`: print a container's OCI state JSON.
+/// `runsc state`: print a container's OCI state JSON, as its sandbox reports it
+/// ("stopped" when the sandbox process is gone).
 struct StateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "state", abstract: "Print the OCI state of a container as JSON.")
@@ -13,8 +14,8 @@ struct StateCommand: ParsableCommand {
 
     func run() throws {
         _ = try global.configure()
-        let (id, _) = try CommandSupport.existingContainer(id, in: try global.store())
-        throw RunscError.notBuilt(
-            "state", "the sandbox control server does not exist, so the status of container \"\(id)\" cannot be checked")
+        let handle = try ContainerHandle.open(id, in: try global.store())
+        let bytes = try handle.currentState().container.encodedJSON()
+        print(String(decoding: bytes, as: UTF8.self), terminator: "")
     }
 }

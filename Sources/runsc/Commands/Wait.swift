@@ -1,7 +1,11 @@
 import ArgumentParser
+import Boot
+import FoundationEssentials
 import OCI
 
-/// `runsc wait`: block until a container (or one of its processes) exits, then print its status.
+/// `runsc wait`: block until a container exits, then print its exit status
+/// as gVisor's runsc does: `{"id":"ID","exitStatus":N}`, N being the code or
+/// 128+N for signal N.
 struct WaitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wait", abstract: "Wait for a container or one of its processes to exit.")
@@ -17,13 +21,28 @@ struct WaitCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The container to wait for.", valueName: "container-id"))
     var id: String
 
+    struct Result: Codable {
+        var id: String
+        var exitStatus: Int32
+    }
+
     func run() throws {
         _ = try global.configure()
         if pid != nil && rootpid != nil { throw RunscError("--pid and --rootpid cannot both be given") }
         for value in [pid, rootpid].compactMap({ $0 }) where value <= 0 {
             throw RunscError("PID \(value) is not valid: PIDs are positive")
         }
-        let (id, _) = try CommandSupport.existingContainer(id, in: try global.store())
-        throw RunscError.notBuilt("wait", "the sandbox control server does not exist, so container \"\(id)\" cannot be waited for")
+        let handle = try ContainerHandle.open(id, in: try global.store())
+        if pid != nil || rootpid != nil {
+            throw RunscError("wait: --pid and --rootpid are not supported yet (exec does not exist); wait for the container")
+        }
+        let response = try handle.call(.wait, command: "wait")
+        guard case .exited(let status) = response else {
+            throw RunscError("wait: container \"\(handle.id)\": unexpected answer \(response)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = try encoder.encode(Result(id: handle.id.rawValue, exitStatus: status.shellStatus))
+        print(String(decoding: json, as: UTF8.self))
     }
 }

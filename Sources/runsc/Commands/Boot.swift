@@ -1,0 +1,87 @@
+import ArgumentParser
+import Boot
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `runsc boot` (hidden): the sandbox process that `create` and `run` spawn.
+/// It builds the container, serves its control socket until `delete`, and
+/// tells its parent on the ready pipe that it is ready, or why it failed.
+struct BootCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boot", abstract: "Run a container's sandbox (started by create and run).",
+        shouldDisplay: false)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: ArgumentHelp("The bundle directory, absolute.", valueName: "dir"))
+    var bundle: String
+
+    @Option(help: ArgumentHelp("Where to report readiness or the error.", valueName: "fd"))
+    var readyFd: Int32
+
+    @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
+    var id: String
+
+    func run() throws {
+        // Its own session: the terminal's Ctrl-C reaches the foreground runsc,
+        // which forwards it; a detached sandbox outlives its parent's session.
+        _ = setsid()
+        // A write to a closed host pipe must be an EPIPE for the Sentry, not the sandbox's death.
+        signal(SIGPIPE, SIG_IGN)
+        let booted: Sandbox.Booted
+        do {
+            let logger = try global.configure()
+            let id = try ContainerID(id)
+            let bundle = try Bundle.load(directory: bundle)
+            // The Loader moves what it is given to FDs 256-258 and closes it; our own 0-2 are replaced below.
+            let stdio = [dup(0), dup(1), dup(2)]
+            guard !stdio.contains(where: { $0 < 0 }) else {
+                throw RunscError("cannot duplicate stdio: \(SandboxLauncher.errnoText())")
+            }
+            let args = LoaderArgs(containerID: id.rawValue, spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
+                                  configuration: .init(countSyscalls: global.debug))
+            booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: try global.store(),
+                                      logger: logger)
+        } catch {
+            report("\(error)")
+            Glibc.exit(1)
+        }
+        detachFromCallerStdio()
+        report(SandboxLauncher.readyMessage)
+        _ = chdir("/")
+        booted.sandbox.waitForShutdown()
+        booted.server.stop()
+        Glibc.exit(0)
+    }
+
+    /// Writes `message` on the ready pipe and closes it: the parent reads to end of file.
+    private func report(_ message: String) {
+        let bytes = Array(message.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(readyFd, $0.baseAddress.map { $0 + offset }, bytes.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { break }
+            offset += written
+        }
+        close(readyFd)
+    }
+
+    /// The container's stdio now lives at 256-258; the sandbox's own 0-2 point
+    /// at /dev/null so nothing of ours lands in the container's output (stderr
+    /// stays for `--debug` without `--log`, which logs there).
+    private func detachFromCallerStdio() {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { return }
+        let keepStderr = global.debug && global.log == nil
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where !(fd == STDERR_FILENO && keepStderr) {
+            _ = dup2(null, fd)
+        }
+        close(null)
+    }
+}

@@ -1,0 +1,128 @@
+import Boot
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Starts the sandbox process (`runsc boot`, our own binary) with posix_spawn
+/// (never fork in Swift), hands it this process's stdio as the container's,
+/// and waits on a pipe until it says it is ready or why it failed.
+enum SandboxLauncher {
+    /// The FD number the sandbox finds its end of the ready pipe at.
+    static let readyFD: Int32 = 3
+    /// What the sandbox writes on the ready pipe when the container is created.
+    static let readyMessage = "ready"
+
+    /// Spawns the sandbox for container `id` and returns its PID once it
+    /// serves the control socket. If it fails, its message is the error and
+    /// nothing of the container remains in `store`.
+    static func launch(global: GlobalOptions, store: ContainerStore, bundle: Bundle, id: ContainerID) throws -> Int32 {
+        let executable = try ownExecutable()
+        var pipeFDs: [Int32] = [-1, -1]
+        // pipe2 is not exported to Swift; nothing else is spawned meanwhile, so plain pipe and the
+        // close-on-exec copies below are as good.
+        guard pipe(&pipeFDs) == 0 else { throw RunscError("cannot create the ready pipe: \(errnoText())") }
+        // Above the FD the child sees it at, so the dup2 below always copies (and clears close-on-exec).
+        let readEnd = fcntl(pipeFDs[0], F_DUPFD_CLOEXEC, 10)
+        let writeEnd = fcntl(pipeFDs[1], F_DUPFD_CLOEXEC, 10)
+        close(pipeFDs[0])
+        close(pipeFDs[1])
+        guard readEnd >= 0, writeEnd >= 0 else { throw RunscError("cannot set up the ready pipe: \(errnoText())") }
+        defer { close(readEnd) }
+
+        var arguments = [executable, "--root", store.root, "--platform", global.platform]
+        if let log = global.log { arguments += ["--log", log] }
+        if global.debug { arguments.append("--debug") }
+        arguments += ["boot", "--bundle", bundle.directory, "--ready-fd", String(readyFD), id.rawValue]
+
+        let pid: pid_t
+        do {
+            pid = try spawn(executable, arguments, readyWriteEnd: writeEnd)
+        } catch {
+            close(writeEnd)
+            throw error
+        }
+        close(writeEnd)
+        let message = readAll(readEnd)
+        if message == readyMessage { return pid }
+
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // The sandbox cleans up after itself; this covers one that crashed before it could.
+        if let record = SandboxProcess.read(from: store.directory(for: id)), record.pid == pid {
+            try? store.remove(id)
+        }
+        if !message.isEmpty { throw RunscError("cannot create container \"\(id)\": \(message)") }
+        throw RunscError("cannot create container \"\(id)\": the sandbox process \(pid) \(describe(status)) before it was ready")
+    }
+
+    private static func spawn(_ executable: String, _ arguments: [String], readyWriteEnd: Int32) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, readyWriteEnd, readyFD)
+
+        // The sandbox starts with no signal blocked and default dispositions,
+        // whatever this process blocked to forward signals.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in SignalRelay.forwarded + [SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard result == 0 else {
+            throw RunscError("cannot start the sandbox process \(executable): \(String(cString: strerror(result)))")
+        }
+        return pid
+    }
+
+    /// This binary, so the sandbox runs exactly the code of the command that started it.
+    private static func ownExecutable() throws -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { throw RunscError("cannot find the runsc executable (/proc/self/exe): \(errnoText())") }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func readAll(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 16 {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self).trimmingTrailingNewlines()
+    }
+
+    private static func describe(_ status: Int32) -> String {
+        let signal = status & 0x7f
+        if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
+        return "was killed by \(Signals.name(of: signal))"
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}
+
+extension String {
+    func trimmingTrailingNewlines() -> String {
+        var text = self
+        while text.hasSuffix("\n") { text.removeLast() }
+        return text
+    }
+}
