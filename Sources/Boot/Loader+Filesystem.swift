@@ -12,7 +12,15 @@ extension Loader {
             let options = mount.options ?? []
             let readOnly = options.contains("ro")
             let destination = "/" + mount.destination.split(separator: "/").joined(separator: "/")
-            switch mount.type ?? (options.contains("bind") || options.contains("rbind") ? "bind" : "") {
+            let type = mount.type ?? ""
+            if type == "bind" || options.contains("bind") || options.contains("rbind") {
+                guard let source = mount.source else {
+                    throw LoaderError("bind mount at \(destination) has no source")
+                }
+                mounts.append(ContainerMount(destination: destination, kind: .host(path: source), readOnly: readOnly))
+                continue
+            }
+            switch type {
             case "proc":
                 mounts.append(ContainerMount(destination: destination, kind: .proc, readOnly: readOnly))
             case "tmpfs" where destination == "/dev":
@@ -22,11 +30,6 @@ extension Loader {
                                              readOnly: readOnly))
             case "sysfs":
                 mounts.append(ContainerMount(destination: destination, kind: .sysfsPlaceholder, readOnly: true))
-            case "bind", "none" where options.contains("bind") || options.contains("rbind"):
-                guard let source = mount.source else {
-                    throw LoaderError("bind mount at \(destination) has no source")
-                }
-                mounts.append(ContainerMount(destination: destination, kind: .host(path: source), readOnly: readOnly))
             default:
                 continue
             }

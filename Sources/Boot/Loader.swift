@@ -115,6 +115,9 @@ public final class Loader: @unchecked Sendable {
     /// report (the code, or 128+N when killed by signal N). Signals sent to
     /// this process meanwhile go to the container.
     public func run() throws(LoaderError) -> Int32 {
+        // A write to a closed host pipe (`runsc run ... | head -1`) must be an
+        // EPIPE for the container, not a SIGPIPE that kills the sandbox.
+        signal(SIGPIPE, SIG_IGN)
         let exited = DispatchSemaphore(value: 0)
         let status = ExitBox()
         kernel.onInitExit { reason in

@@ -12,6 +12,12 @@ import Testing
         #expect(sandbox.result.stdout == "hello, world\n")
     }
 
+    @Test func aStaticPIEExecutableRuns() throws {
+        let sandbox = try SandboxRun(["hello-pie"])
+        #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")
+        #expect(sandbox.result.stdout == "hello, world\n")
+    }
+
     @Test func argumentsAndEnvironmentReachTheProgramInOrder() throws {
         let sandbox = try SandboxRun(["args_env", "one", "two words", ""], env: ["PATH=/bin", "LANG=C.UTF-8"])
         #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")

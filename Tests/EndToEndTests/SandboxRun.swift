@@ -19,6 +19,7 @@ final class SandboxRun {
         for name in Fixtures.programs {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: rootfs + "/bin/" + name)
         }
+        try FileManager.default.copyItem(atPath: try Fixtures.staticPIE("hello"), toPath: rootfs + "/bin/hello-pie")
         if busybox { try FileManager.default.copyItem(atPath: Fixtures.busybox, toPath: rootfs + "/bin/busybox") }
         for (path, contents) in files {
             let full = rootfs + "/" + path
@@ -66,8 +67,8 @@ final class RunningRunsc {
     init(arguments: [String], scratch: String) throws {
         stdoutPath = scratch + "/stdout"
         stderrPath = scratch + "/stderr"
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         stdout = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
@@ -128,9 +129,14 @@ enum Fixtures {
             .deletingLastPathComponent().appendingPathComponent("fixtures").path
     }
 
-    static func binary(_ name: String) throws -> String {
+    /// `name`.c built as a static-PIE executable (ET_DYN, loaded at a bias).
+    static func staticPIE(_ name: String) throws -> String {
+        try binary(name, output: name + "-pie", flags: ["-static-pie"])
+    }
+
+    static func binary(_ name: String, output: String? = nil, flags: [String] = ["-static"]) throws -> String {
         let source = directory + "/" + name + ".c"
-        let binary = directory + "/bin/" + name
+        let binary = directory + "/bin/" + (output ?? name)
         let manager = FileManager.default
         let sourceDate = (try? manager.attributesOfItem(atPath: source)[.modificationDate] as? Date) ?? .distantPast
         let binaryDate = (try? manager.attributesOfItem(atPath: binary)[.modificationDate] as? Date) ?? nil
@@ -138,7 +144,7 @@ enum Fixtures {
         try manager.createDirectory(atPath: directory + "/bin", withIntermediateDirectories: true)
         // Compile to a private name and rename, so parallel tests never see half a binary.
         let temporary = binary + ".\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let result = try run("/usr/bin/gcc", ["-static", "-O2", "-Wall", "-Werror", "-o", temporary, source])
+        let result = try run("/usr/bin/gcc", flags + ["-O2", "-Wall", "-Werror", "-o", temporary, source])
         guard result.status == 0 else { throw SetupError("gcc \(name).c failed: \(result.stderr)") }
         guard rename(temporary, binary) == 0 else { throw SetupError("cannot rename \(temporary)") }
         return binary
@@ -158,8 +164,8 @@ enum Fixtures {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let out = scratch.appendingPathComponent("stdout"), err = scratch.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
         process.standardOutput = outHandle
         process.standardError = errHandle

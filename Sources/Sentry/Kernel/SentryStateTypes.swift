@@ -3,10 +3,10 @@ import State
 /// Every savable type of the kernel proper (tasks, memory, clocks) plus the
 /// VFS's, for the checkpoint's StateRegistry: `SentryStateTypes.register(in: &registry)`.
 public enum SentryStateTypes {
-    public static let kernelTypes: [any Savable.Type] = [
-        Kernel.self, Task.self, ThreadGroup.self, PIDNamespace.self, UTSNamespace.self, Credentials.self,
-        Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self,
-    ]
+    public static var kernelTypes: [any Savable.Type] {
+        [Kernel.self, Task.self, ThreadGroup.self, PIDNamespace.self, UTSNamespace.self, Credentials.self,
+         Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self]
+    }
 
     public static func register(in registry: inout StateRegistry) {
         for type in kernelTypes { registry.register(type) }

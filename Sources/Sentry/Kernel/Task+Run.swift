@@ -113,7 +113,7 @@ extension Task {
     private func exitTask(addressSpace: AddressSpace?) {
         guard let group = threadGroup, let kernel else { return }
         if clearChildTID != 0, let mm, group.members.count > 1 {
-            try? mm.copyOut(UnsafeRawBufferPointer(start: [UInt32(0)], count: 4), to: clearChildTID)
+            try? mm.copyOut([UInt8](repeating: 0, count: 4), to: clearChildTID)
         }
         kernel.pidNamespace.release(taskID: id)
         releaseFileWaiter()

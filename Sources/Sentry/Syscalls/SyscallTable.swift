@@ -55,6 +55,8 @@ public struct SyscallEntry: Sendable {
 /// has `registerMemory`); `standard` lists the families, one line each.
 public struct SyscallTable: Sendable {
     public private(set) var entries: [Int: SyscallEntry] = [:]
+    /// The same entries indexed by number: the per-syscall lookup is an array load.
+    private var byNumber: [SyscallEntry?] = []
 
     public init() {}
 
@@ -72,7 +74,11 @@ public struct SyscallTable: Sendable {
 
     /// Registers `handler` for syscall `number`; the name comes from the kernel headers.
     public mutating func register(_ number: Int, _ handler: @escaping SyscallHandler) {
-        entries[number] = SyscallEntry(number: number, name: SyscallTable.name(of: number), handler: handler)
+        let entry = SyscallEntry(number: number, name: SyscallTable.name(of: number), handler: handler)
+        entries[number] = entry
+        guard number >= 0 else { return }
+        if number >= byNumber.count { byNumber += [SyscallEntry?](repeating: nil, count: number + 1 - byNumber.count) }
+        byNumber[number] = entry
     }
 
     /// Registers a syscall that returns a fixed errno (e.g. `rseq` → ENOSYS) without logging.
@@ -84,7 +90,9 @@ public struct SyscallTable: Sendable {
         SyscallNames.byNumber[number] ?? "syscall_\(number)"
     }
 
-    public func entry(_ number: Int) -> SyscallEntry? { entries[number] }
+    public func entry(_ number: Int) -> SyscallEntry? {
+        number >= 0 && number < byNumber.count ? byNumber[number] : nil
+    }
 }
 
 /// Per-kernel syscall statistics: counts for `--debug`, and the set of
