@@ -61,6 +61,9 @@ extension Task {
         }
     }
 
+    /// restart_syscall(2).
+    static let restartSyscallNumber: UInt64 = 219
+
     /// Runs syscall `number`; returns rax, or nil when the registers were set
     /// otherwise (a restart rewinds rip and leaves rax as the syscall number).
     func dispatch(_ number: Int, kernel: Kernel) -> Int64? {
@@ -77,13 +80,14 @@ extension Task {
             return try entry.handler(self, arguments)
         } catch {
             if error.isRestartCode {
-                // With no signal handlers yet, every interrupted call restarts
-                // (ERESTART_RESTARTBLOCK handlers arrange their own restart).
+                // With no signal handlers yet, every interrupted call restarts:
+                // the syscall instruction runs again, or restart_syscall for
+                // ERESTART_RESTARTBLOCK (which resumes `restartBlock`).
                 if mustExit { return error.returnValue }
                 clearFileWaitInterrupt()
                 blocker.clear()
                 registers.rip &-= 2
-                registers.rax = registers.origRax
+                registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
                 return nil
             }
             return error.returnValue

@@ -36,6 +36,8 @@ public final class Task: Savable, @unchecked Sendable {
     /// CPU time spent in the application and in the Sentry, in nanoseconds.
     public internal(set) var userTime: Int64 = 0
     public internal(set) var systemTime: Int64 = 0
+    /// What restart_syscall resumes (set with ERESTART_RESTARTBLOCK).
+    public var restartBlock: RestartBlock?
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
 
@@ -94,6 +96,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("userTime", userTime)
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
+        try sink.save("restartBlock", restartBlock)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -115,5 +118,6 @@ public final class Task: Savable, @unchecked Sendable {
         userTime = try source.load("userTime")
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
+        restartBlock = try source.load("restartBlock")
     }
 }

@@ -11,6 +11,7 @@ extension SyscallTable {
         register(201, Time.time)
         register(35, Time.nanosleep)
         register(230, Time.clockNanosleep)
+        register(219, Time.restartSyscall)
     }
 }
 
@@ -113,19 +114,36 @@ enum Time {
         return 0
     }
 
-    /// Sleeps until `clock` reads `deadline`. Interrupts that are not for an
-    /// exit are spurious until signal delivery exists: the sleep goes on.
+    /// Sleeps until `clock` reads `deadline`. Interrupted for an exit it is
+    /// EINTR (nobody sees it); interrupted otherwise (a checkpoint) it returns
+    /// ERESTART_RESTARTBLOCK with the deadline kept in the task, so
+    /// restart_syscall sleeps only what remains, even after a restore.
     static func sleep(_ task: Task, clock: Int32, until deadline: Int64, remainder: UInt64) throws(SyscallError) {
         while true {
             let current = try now(task, clock)
             if current >= deadline { return }
             let hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
-            if task.blocker.sleep(untilHostMonotonic: hostDeadline), task.mustExit {
+            guard task.blocker.sleep(untilHostMonotonic: hostDeadline) else { continue }
+            if task.mustExit {
                 if remainder != 0 {
                     try? task.copyOut(value: Timespec(max(deadline - (try now(task, clock)), 0)), to: remainder)
                 }
                 throw .eintr
             }
+            task.restartBlock = .sleep(clock: clock, deadline: deadline, remainder: remainder)
+            throw .erestartRestartblock
+        }
+    }
+
+    /// restart_syscall(2): resumes what the interrupted call left in the task;
+    /// EINTR when there is nothing to resume, as Linux's do_no_restart_syscall.
+    static func restartSyscall(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard let block = task.restartBlock else { throw .eintr }
+        task.restartBlock = nil
+        switch block {
+        case .sleep(let clock, let deadline, let remainder):
+            try sleep(task, clock: clock, until: deadline, remainder: remainder)
+            return 0
         }
     }
 }

@@ -1,0 +1,28 @@
+import State
+
+/// What restart_syscall(2) resumes after a call returned ERESTART_RESTARTBLOCK
+/// (Linux's task->restart_block): a sleep keeps its absolute deadline, so a
+/// nanosleep interrupted by a checkpoint sleeps only the time that remained.
+public enum RestartBlock: Equatable, Sendable, SavableValue {
+    /// Sleep on `clock` until `deadline` (ns); write what remains to `remainder` if interrupted again.
+    case sleep(clock: Int32, deadline: Int64, remainder: UInt64)
+
+    public static let stateKind = StateKind.enumeration("sentry.RestartBlock")
+
+    public func saveState(to writer: inout StateWriter) throws {
+        switch self {
+        case .sleep(let clock, let deadline, let remainder):
+            try writer.writeEnumCase("sleep", clock, deadline, remainder)
+        }
+    }
+
+    public static func decodeState(_ state: StateValue, context: LoadContext) throws -> RestartBlock {
+        switch state {
+        case .enumCase("sleep", let payload) where payload.count == 3:
+            return .sleep(clock: try context.value(payload[0]), deadline: try context.value(payload[1]),
+                          remainder: try context.value(payload[2]))
+        default:
+            throw StateError.invalidValue("bad RestartBlock \(state)")
+        }
+    }
+}
