@@ -159,6 +159,13 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         #expect(image.registers.rip == ELFLoader.dynamicBase + 64 + 56)
     }
 
+    @Test func aStaticPIELinkedAboveTheDynamicBaseIsMovedDown() throws {
+        let (mm, _) = try makeMM()
+        let image = try ELFLoader.load(makeELF(type: 3, base: 0x6000_0000_0000), path: "/p", argv: ["p"], envp: [],
+                                       into: mm, credentials: Credentials(), stackLimit: 8 << 20)
+        #expect(image.registers.rip == ELFLoader.dynamicBase + 64 + 56)
+    }
+
     @Test func segmentsAreMappedWithTheirProtectionsAndTheStackIsReadWrite() throws {
         let (mm, _) = try load()
         let mappings = mm.mappings

@@ -63,7 +63,7 @@ public enum ELFLoader {
         var end: UInt64 = 0
         for segment in loads {
             try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
-            end = max(end, segment.virtualAddress + segment.memorySize + bias)
+            end = max(end, segment.virtualAddress &+ segment.memorySize &+ bias)
         }
         guard let brkStart = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
 
@@ -108,7 +108,8 @@ public enum ELFLoader {
     /// (as a file mmap would show them), zero to the end of memsz.
     static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, bytes: [UInt8],
                            into mm: MemoryManager, path: String) throws(ExecError) {
-        let address = segment.virtualAddress + bias
+        // Wrapping: a static-PIE's bias is dynamicBase minus its lowest address, modulo 2^64.
+        let address = segment.virtualAddress &+ bias
         let start = Page.roundDown(address)
         guard let end = Page.roundUp(address + segment.memorySize), end > start else { return }
         var request = MemoryManager.MappingRequest(address: start, length: end - start,
@@ -165,7 +166,7 @@ public enum ELFLoader {
         }
         for segment in elf.loadSegments
         where segment.offset <= elf.programHeaderOffset && elf.programHeaderOffset < segment.offset + segment.fileSize {
-            return segment.virtualAddress + (elf.programHeaderOffset - segment.offset) + bias
+            return segment.virtualAddress &+ (elf.programHeaderOffset - segment.offset) &+ bias
         }
         return 0
     }
