@@ -77,6 +77,10 @@ public final class Loader: @unchecked Sendable {
         initTask.name = String(decoding: (path.split(separator: "/").last.map(String.init) ?? path).utf8.prefix(15),
                                as: UTF8.self)
 
+        // A write to a closed host pipe (`runsc run ... | head -1`) must be an
+        // EPIPE for the container, not a SIGPIPE that kills the sandbox.
+        signal(SIGPIPE, SIG_IGN)
+        Loader.quietChildStops()
         try Loader.moveStdio(args.stdioFDs)
         for (fd, file) in HostStdioFile.standardFiles().enumerated() {
             do {
@@ -115,9 +119,6 @@ public final class Loader: @unchecked Sendable {
     /// report (the code, or 128+N when killed by signal N). Signals sent to
     /// this process meanwhile go to the container.
     public func run() throws(LoaderError) -> Int32 {
-        // A write to a closed host pipe (`runsc run ... | head -1`) must be an
-        // EPIPE for the container, not a SIGPIPE that kills the sandbox.
-        signal(SIGPIPE, SIG_IGN)
         let exited = DispatchSemaphore(value: 0)
         let status = ExitBox()
         kernel.onInitExit { reason in
@@ -137,6 +138,17 @@ public final class Loader: @unchecked Sendable {
         exited.wait()
         if countSyscalls { logSyscallCounts() }
         return status.get()?.shellStatus ?? 128 + SIGKILL
+    }
+
+    /// SA_NOCLDSTOP on SIGCHLD's default action: every ptrace stop of a stub
+    /// would otherwise queue a SIGCHLD notification to this process, a cost
+    /// paid on every application syscall. wait4 on the stubs is unaffected.
+    static func quietChildStops() {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = SIG_DFL
+        action.sa_flags = SA_NOCLDSTOP
+        sigemptyset(&action.sa_mask)
+        sigaction(SIGCHLD, &action, nil)
     }
 
     /// Counts per syscall (with `countSyscalls`), most frequent first.
