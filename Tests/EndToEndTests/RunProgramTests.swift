@@ -40,8 +40,8 @@ import Testing
         #expect(sandbox.result.stdout.contains("env HOME=/home/me\n"), "\(sandbox.result.stdout)")
     }
 
-    @Test(arguments: ["brk_growth", "mmap_large", "errno_cases", "mmap_file"])
-    func memoryProgramsMatchANativeRun(_ name: String) throws {
+    @Test(arguments: ["brk_growth", "mmap_large", "errno_cases", "mmap_file", "process_info"])
+    func programsMatchANativeRun(_ name: String) throws {
         let sandbox = try SandboxRun(["/bin/" + name])
         let native = try Fixtures.runNatively(name)
         #expect(sandbox.result.status == native.status, "\(sandbox.result.stderr)")

@@ -121,7 +121,7 @@ struct SetupError: Error, CustomStringConvertible {
 /// does it; a test compiles what is missing or stale itself).
 enum Fixtures {
     static let programs = ["hello", "exit_code", "args_env", "brk_growth", "mmap_large", "segfault", "spin",
-                           "errno_cases", "mmap_file"]
+                           "errno_cases", "mmap_file", "process_info"]
     static let busybox = "/bin/busybox"
 
     static var directory: String {

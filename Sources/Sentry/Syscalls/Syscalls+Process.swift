@@ -259,7 +259,8 @@ enum Process {
         var totalswap: UInt64 = 0
         var freeswap: UInt64 = 0
         var procs: UInt16 = 0
-        var padding: (UInt16, UInt32) = (0, 0)
+        var padding16: UInt16 = 0
+        var padding32: UInt32 = 0
         var totalhigh: UInt64 = 0
         var freehigh: UInt64 = 0
         var memUnit: UInt32 = 0
