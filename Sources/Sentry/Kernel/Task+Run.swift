@@ -50,7 +50,9 @@ extension Task {
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:
-                break
+                // Interrupts are rare (exit, checkpoint): keep the Task's FP
+                // state current then, so a saved task is complete.
+                floatingPoint = try context.floatingPointState()
             case .died(let status):
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
