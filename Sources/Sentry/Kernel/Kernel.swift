@@ -26,6 +26,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     public var logger = Logger(label: "sentry")
     // `exitWaiters` is guarded by its lock.
     private let exitNotice = Mutex<[@Sendable (ExitReason) -> Void]>([])
+    /// Where running tasks park during a checkpoint (Kernel+Pause.swift).
+    let pauseGate = PauseGate()
 
     public init() {}
 

@@ -8,11 +8,15 @@ extension Task {
     /// Starts the task on a new pthread. For the first task of an MM the thread
     /// also creates the stub process (ptrace ties the stub to its creator).
     public func start() throws(SyscallError) {
+        // Known to the pause gate before its thread exists, so a checkpoint
+        // starting meanwhile waits for it to park.
+        kernel?.pauseGate.enter(self)
         do {
             thread = try DedicatedThread(name: "task-\(id)") { [self] in
                 self.runOnOwnThread()
             }
         } catch {
+            kernel?.pauseGate.leave(self)
             throw .eagain
         }
     }
@@ -34,11 +38,16 @@ extension Task {
         }
         setInterrupter(nil)
         exitTask(addressSpace: addressSpace)
+        kernel.pauseGate.leave(self)
     }
 
     private func loop(_ context: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
         while !mustExit {
+            if kernel.pauseGate.isRequested {
+                try park(context, kernel: kernel)
+                continue
+            }
             let stop = try context.switchToApp(registers: &registers)
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
@@ -61,6 +70,17 @@ extension Task {
             systemTime += after - clockMark
             clockMark = after
         }
+    }
+
+    /// Rests for a checkpoint: the registers are current (this is a stop
+    /// between switches, any interrupted syscall already rewound); the FP
+    /// state is read from the stub so the Task is complete. Kicks that
+    /// brought the task here are forgotten so the next wait is not cut short.
+    private func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
+        floatingPoint = try context.floatingPointState()
+        blocker.clear()
+        clearFileWaitInterrupt()
+        kernel.pauseGate.park(self)
     }
 
     /// restart_syscall(2).
