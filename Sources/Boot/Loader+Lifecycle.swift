@@ -4,12 +4,14 @@ import Sentry
 /// `init` and started later (`runsc create` then `runsc start`), signalled
 /// from `runsc kill`, and waited for from `runsc wait`.
 extension Loader {
-    /// Starts the init task and returns at once.
+    /// Starts the init task (a restored kernel: every task it had) and returns at once.
     public func start() throws(LoaderError) {
-        do {
-            try initTask.start()
-        } catch {
-            throw LoaderError("cannot start the init task: \(error)")
+        for task in restoredTasks.isEmpty ? [initTask] : restoredTasks {
+            do {
+                try task.start()
+            } catch {
+                throw LoaderError("cannot start task \(task.id): \(error)")
+            }
         }
     }
 

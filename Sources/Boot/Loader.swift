@@ -9,20 +9,45 @@ import Synchronization
 /// moves stdio to host FDs 256-258, creates the MemoryFile and the Kernel,
 /// derives the init process's credentials, limits and environment from the
 /// spec, loads its executable; `run()` starts it and waits for its exit.
-/// (Restore, which builds the Kernel from an image instead, comes with the
-/// checkpoint work.)
+/// `Loader.restore` (Loader+Restore.swift) builds the Kernel from a
+/// checkpoint image instead, and creates no process.
 public final class Loader: @unchecked Sendable {
     // Set in init, read-only afterwards.
     public let containerID: String
     public let kernel: Kernel
     public let initTask: Task
+    /// The container's rootfs on this host; a checkpoint records it so a
+    /// restore can move the root filesystem to its new bundle.
+    public let rootfs: String
+    /// The spec's digest, recorded in images (Checkpoint.swift).
+    let specDigest: String
+    /// The tasks a restored kernel starts with; empty for a fresh boot (init alone starts).
+    let restoredTasks: [Task]
+    /// One checkpoint at a time.
+    let checkpointLock = Mutex<Void>(())
     let logger: Logger
     let countSyscalls: Bool
+
+    /// A Loader over a kernel built elsewhere (a restore).
+    init(containerID: String, kernel: Kernel, initTask: Task, rootfs: String, specDigest: String,
+         restoredTasks: [Task], logger: Logger) {
+        self.containerID = containerID
+        self.kernel = kernel
+        self.initTask = initTask
+        self.rootfs = rootfs
+        self.specDigest = specDigest
+        self.restoredTasks = restoredTasks
+        self.logger = logger
+        countSyscalls = false
+    }
 
     public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {
         self.logger = logger
         containerID = args.containerID
         countSyscalls = args.configuration.countSyscalls
+        rootfs = args.rootfs
+        specDigest = Loader.digest(of: args.spec)
+        restoredTasks = []
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }

@@ -11,9 +11,15 @@ extension Sandbox {
     /// Builds the container (kernel and init process, not started), claims
     /// its state directory, records this process, and serves the control
     /// socket. On failure nothing is left in the state directory.
+    /// With `imagePath`, the kernel is restored from that checkpoint image (no new init process).
     public static func boot(args: LoaderArgs, id: ContainerID, bundle: String, store: ContainerStore,
-                            logger: Logger) throws(LoaderError) -> Booted {
-        let loader = try Loader(args: args, logger: logger)
+                            logger: Logger, restoringFrom imagePath: String? = nil) throws(LoaderError) -> Booted {
+        let loader: Loader
+        if let imagePath {
+            loader = try Loader.restore(image: imagePath, args: args, logger: logger)
+        } else {
+            loader = try Loader(args: args, logger: logger)
+        }
         guard let process = SandboxProcess.current() else {
             throw LoaderError("cannot read this process's start time from /proc/self/stat")
         }

@@ -14,14 +14,14 @@ public final class Sandbox: Sendable {
     private let logger: Logger
     private let shutdownRequested = DispatchSemaphore(value: 0)
 
-    private struct Status {
+    struct Status {
         var container: ContainerState
         var exit: ExitStatus?
         /// Woken when init exits.
         var waiters: [DispatchSemaphore] = []
     }
 
-    private let status: Mutex<Status>
+    let status: Mutex<Status>
     /// Serializes state-file writes, so the last write holds the latest status.
     private let persisting = Mutex<Void>(())
 
@@ -57,9 +57,8 @@ public final class Sandbox: Sendable {
         case .shutdown:
             stopContainer()
             return ControlServer.Reply(.ok) { [shutdownRequested] in shutdownRequested.signal() }
-        case .checkpoint:
-            return ControlServer.Reply(.failure(ControlFailure(
-                .notSupported, "checkpoint is not supported by this sandbox yet")))
+        case .checkpoint(let request):
+            return ControlServer.Reply(checkpoint(request))
         case .restore:
             return ControlServer.Reply(.failure(ControlFailure(
                 .notSupported, "restore into a running sandbox is not supported by this sandbox yet")))
@@ -169,7 +168,7 @@ public final class Sandbox: Sendable {
     }
 
     /// Writes the current status to the state directory; a failure is logged, the socket stays the authority.
-    private func persist() {
+    func persist() {
         persisting.withLock { _ in
             let state = status.withLock { $0.container }
             do {

@@ -51,11 +51,11 @@ struct ContainerHandle {
 
     /// Sends `request`; a sandbox that is gone makes this a stale-state error
     /// (after cleaning up), a refusal becomes the sandbox's message.
-    func call(_ request: ControlRequest, command: String) throws -> ControlResponse {
+    func call(_ request: ControlRequest, command: String, timeout: Int = answerTimeout) throws -> ControlResponse {
         guard isSandboxAlive else { throw cleanUpStale() }
         let response: ControlResponse
         do {
-            response = try ControlClient(directory: directory, timeout: Self.answerTimeout).call(request)
+            response = try ControlClient(directory: directory, timeout: timeout).call(request)
         } catch {
             if !isSandboxAlive { throw cleanUpStale() }
             throw RunscError("\(command): container \"\(id)\": sandbox process \(sandboxPID): \(error)")

@@ -19,7 +19,8 @@ enum SandboxLauncher {
     /// Spawns the sandbox for container `id` and returns its PID once it
     /// serves the control socket. If it fails, its message is the error and
     /// nothing of the container remains in `store`.
-    static func launch(global: GlobalOptions, store: ContainerStore, bundle: Bundle, id: ContainerID) throws -> Int32 {
+    static func launch(global: GlobalOptions, store: ContainerStore, bundle: Bundle, id: ContainerID,
+                       imagePath: String? = nil) throws -> Int32 {
         let executable = try ownExecutable()
         var pipeFDs: [Int32] = [-1, -1]
         // pipe2 is not exported to Swift; nothing else is spawned meanwhile, so plain pipe and the
@@ -36,7 +37,9 @@ enum SandboxLauncher {
         var arguments = [executable, "--root", store.root, "--platform", global.platform]
         if let log = global.log { arguments += ["--log", log] }
         if global.debug { arguments.append("--debug") }
-        arguments += ["boot", "--bundle", bundle.directory, "--ready-fd", String(readyFD), id.rawValue]
+        arguments += ["boot", "--bundle", bundle.directory, "--ready-fd", String(readyFD)]
+        if let imagePath { arguments += ["--image-path", imagePath] }
+        arguments.append(id.rawValue)
 
         let pid: pid_t
         do {

@@ -32,8 +32,8 @@ public enum ControlRequest: Codable, Sendable, Equatable {
     case wait
     /// `runsc delete`: kill what still runs, answer, and end the sandbox process.
     case shutdown
-    /// `runsc checkpoint`: save the kernel to an image. Answered with
-    /// `.failure(.notSupported)` until the checkpoint engine exists.
+    /// `runsc checkpoint`: save the kernel to an image, then stop the
+    /// container or leave it running; answered with `.checkpointed`.
     case checkpoint(CheckpointRequest)
     /// Restore into this sandbox (reserved: restore currently boots a new
     /// sandbox from the image, so this is answered with `.notSupported`).
@@ -87,6 +87,8 @@ public enum ControlResponse: Codable, Sendable, Equatable {
     case state(SandboxState)
     /// The answer to `.wait`: init has exited.
     case exited(ExitStatus)
+    /// The answer to `.checkpoint`: the image is complete.
+    case checkpointed(CheckpointSummary)
     /// The request was refused or failed; nothing was changed unless the message says so.
     case failure(ControlFailure)
 }

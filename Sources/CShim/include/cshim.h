@@ -7,4 +7,5 @@
 #include "zeropages.h"
 #include "memfd.h"
 #include "ptrace_stub.h"
+#include "xstate.h"
 #endif

@@ -24,6 +24,10 @@ struct BootCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to report readiness or the error.", valueName: "fd"))
     var readyFd: Int32
 
+    @Option(help: ArgumentHelp("Restore this checkpoint image instead of starting the bundle's process.",
+                               valueName: "dir"))
+    var imagePath: String?
+
     @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
     var id: String
 
@@ -46,7 +50,7 @@ struct BootCommand: ParsableCommand {
             let args = LoaderArgs(containerID: id.rawValue, spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
                                   configuration: .init(countSyscalls: global.debug))
             booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: try global.store(),
-                                      logger: logger)
+                                      logger: logger, restoringFrom: imagePath)
         } catch {
             report("\(error)")
             Glibc.exit(1)

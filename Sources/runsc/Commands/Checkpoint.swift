@@ -1,5 +1,12 @@
 import ArgumentParser
+import Boot
 import OCI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// `runsc checkpoint`: save a running container to an image directory.
 struct CheckpointCommand: ParsableCommand {
@@ -26,10 +33,28 @@ struct CheckpointCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The container to checkpoint.", valueName: "container-id"))
     var id: String
 
+    /// Seconds to wait for the sandbox to write the image (a large container takes a while).
+    static let saveTimeout = 3600
+
     func run() throws {
-        _ = try global.configure()
+        let logger = try global.configure()
         guard !imagePath.isEmpty else { throw RunscError("--image-path must not be empty") }
-        let (id, _) = try CommandSupport.existingContainer(id, in: try global.store())
-        throw RunscError.notBuilt("checkpoint", "the Sentry does not exist, so container \"\(id)\" cannot be saved")
+        let handle = try ContainerHandle.open(id, in: try global.store())
+        let request = CheckpointRequest(imagePath: CommandSupport.absolutePath(imagePath),
+                                        compression: compression.rawValue, leaveRunning: leaveRunning)
+        let progress = isatty(STDERR_FILENO) != 0 ? CheckpointProgress(container: handle.id.rawValue) : nil
+        let response: ControlResponse
+        do {
+            response = try handle.call(.checkpoint(request), command: "checkpoint", timeout: Self.saveTimeout)
+        } catch {
+            progress?.finish(nil)
+            throw error
+        }
+        guard case .checkpointed(let summary) = response else {
+            progress?.finish(nil)
+            throw RunscError("checkpoint: container \"\(handle.id)\": unexpected answer \(response)")
+        }
+        progress?.finish(summary)
+        logger.debug("checkpointed", metadata: ["id": "\(handle.id)", "summary": "\(summary)"])
     }
 }

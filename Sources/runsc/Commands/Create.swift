@@ -26,13 +26,15 @@ struct CreateCommand: ParsableCommand {
     }
 
     /// What `create` and `run` share: checks, the sandbox, the PID file. Returns the handle of the created container.
-    static func create(global: GlobalOptions, bundle: String?, pidFile: String?, id rawID: String) throws -> ContainerHandle {
+    /// With `imagePath`, the sandbox restores the image instead of creating init (`runsc restore`).
+    static func create(global: GlobalOptions, bundle: String?, pidFile: String?, id rawID: String,
+                       imagePath: String? = nil) throws -> ContainerHandle {
         let store = try global.store()
         ContainerHandle.reclaimIfStale(rawID, in: store)
         let id = try CommandSupport.newContainerID(rawID, in: store)
         try CommandSupport.checkPIDFile(pidFile)
         let bundle = try CommandSupport.bundle(bundle)
-        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id)
+        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath)
         let handle = try ContainerHandle.open(rawID, in: store)
         if let pidFile {
             do {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Boot
 import OCI
 
 #if canImport(Glibc)
@@ -7,7 +8,9 @@ import Glibc
 import Musl
 #endif
 
-/// `runsc restore`: create a container from a checkpoint image; its program continues where it stopped.
+/// `runsc restore`: create a container from a checkpoint image; its program
+/// continues where it stopped. In the foreground it waits like `run` and exits
+/// with the container's status.
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Create and start a container from a checkpoint image.")
@@ -31,15 +34,21 @@ struct RestoreCommand: ParsableCommand {
 
     func run() throws {
         let logger = try global.configure()
-        let id = try CommandSupport.newContainerID(id, in: try global.store())
+        guard !imagePath.isEmpty else { throw RunscError("--image-path must not be empty") }
         var info = stat()
-        guard !imagePath.isEmpty, stat(imagePath, &info) == 0 else {
-            throw RunscError("--image-path \(imagePath): no such directory")
-        }
+        guard stat(imagePath, &info) == 0 else { throw RunscError("--image-path \(imagePath): no such directory") }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw RunscError("--image-path \(imagePath): not a directory") }
-        try CommandSupport.checkPIDFile(pidFile)
-        let bundle = try CommandSupport.bundle(bundle)
-        logger.debug("restore: arguments valid", metadata: ["id": "\(id)", "rootfs": "\(bundle.rootfs)"])
-        throw RunscError.notBuilt("restore", "the Sentry does not exist, so container \"\(id)\" cannot be restored")
+        if !detach { SignalRelay.block() }
+        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id,
+                                              imagePath: CommandSupport.absolutePath(imagePath))
+        do {
+            _ = try handle.call(.start, command: "restore")
+        } catch {
+            try? handle.destroy()
+            throw error
+        }
+        logger.debug("restored", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
+        if detach { return }
+        try RunCommand.waitInForeground(handle, logger: logger, command: "restore")
     }
 }

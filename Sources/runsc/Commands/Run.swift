@@ -1,5 +1,6 @@
 import ArgumentParser
 import Boot
+import Logging
 import OCI
 
 /// `runsc run`: create and start a container from a bundle. Detached, it
@@ -37,21 +38,26 @@ struct RunCommand: ParsableCommand {
         }
         logger.debug("started", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
         if detach { return }
+        try RunCommand.waitInForeground(handle, logger: logger, command: "run")
+    }
 
+    /// Forwards signals to the container, waits for it, deletes it, and exits
+    /// with its status (shared with a foreground `restore`).
+    static func waitInForeground(_ handle: ContainerHandle, logger: Logger, command: String) throws {
         try SignalRelay.start { [handle, logger] signal in
             logger.debug("forwarding \(Signals.name(of: signal)) to the container")
             _ = try? handle.call(.signal(signal: signal, all: false), command: "kill")
         }
         let response: ControlResponse
         do {
-            response = try handle.call(.wait, command: "run")
+            response = try handle.call(.wait, command: command)
         } catch {
             try? handle.destroy()
             throw error
         }
         try? handle.destroy()
         guard case .exited(let status) = response else {
-            throw RunscError("run: container \"\(handle.id)\": unexpected answer \(response)")
+            throw RunscError("\(command): container \"\(handle.id)\": unexpected answer \(response)")
         }
         // ExitCode(0) would make the entry point print an empty line.
         if status.shellStatus != 0 { throw ExitCode(status.shellStatus) }

@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import OCI
+import Platform
+import Sentry
+import State
+
+/// `runsc checkpoint` inside the sandbox: pause the kernel (every task at
+/// rest with its registers in the Task), save the object graph to
+/// `state.img` and the MemoryFile's used ranges to `pages.img`, publish the
+/// image atomically, then stop the container or let it run on. Any failure
+/// resumes the container and leaves no image that looks complete.
+extension Loader {
+    /// The runtime version written into images (and printed by `runsc --version`).
+    public static let runtimeVersion = "0.1.0-dev"
+
+    /// Manifest metadata keys.
+    static let specDigestKey = "specDigest"
+    static let rootfsKey = "rootfs"
+
+    public func checkpoint(to imagePath: String, compression: Compression,
+                           leaveRunning: Bool) throws(CheckpointError) -> CheckpointSummary {
+        try checkpointLock.withLock { _ throws(CheckpointError) -> CheckpointSummary in
+            let started = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+            do {
+                try kernel.pause()
+            } catch {
+                throw CheckpointError("\(error)")
+            }
+            let summary: CheckpointSummary
+            do throws(CheckpointError) {
+                summary = try save(to: imagePath, compression: compression, started: started)
+            } catch {
+                kernel.resume()
+                throw error
+            }
+            if !leaveRunning {
+                // Killed while parked: each task leaves at its next stop,
+                // before it runs another application instruction.
+                for group in kernel.pidNamespace.allThreadGroups {
+                    group.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
+                }
+            }
+            kernel.resume()
+            logger.info("checkpoint \(imagePath): \(summary)")
+            return summary
+        }
+    }
+
+    private func save(to imagePath: String, compression: Compression,
+                      started: Int64) throws(CheckpointError) -> CheckpointSummary {
+        let memoryFile = kernel.memoryFile
+        guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }
+        let info = ImageInfo(runtimeVersion: Loader.runtimeVersion, containerIDs: [containerID],
+                             cpuFeatures: CPUFeatures.current.manifestEntries,
+                             metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs])
+        do {
+            let state = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+            let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true)
+            let stateSummary = try writer.writeState(state)
+            let ranges = memoryFile.usedRanges
+            let memory = UnsafeRawBufferPointer(start: base, count: Int(memoryFile.capacity))
+            let pagesSummary = try writer.writePages(memory: memory, ranges: ranges)
+            let manifest = try writer.commit()
+            let size = manifest.files.values.reduce(0) { $0 + $1.size }
+            return CheckpointSummary(
+                memoryBytes: ranges.reduce(0) { $0 + ($1.upperBound - $1.lowerBound) },
+                stateBytes: stateSummary.uncompressedBytes, pagesBytes: pagesSummary.uncompressedBytes,
+                imageBytes: size,
+                nanoseconds: UInt64(max(0, Clocks.hostNanoseconds(CLOCK_MONOTONIC) - started)))
+        } catch {
+            throw CheckpointError("cannot write the image to \(imagePath): \(error)")
+        }
+    }
+
+    /// A stable digest of the spec (FNV-1a over its canonical JSON), so an
+    /// image says which configuration it was taken under.
+    static func digest(of spec: Spec) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = (try? encoder.encode(spec)).map { [UInt8]($0) } ?? []
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return "fnv1a64:" + String(hash, radix: 16)
+    }
+}
+
+/// What a checkpoint wrote, for the command line's report.
+public struct CheckpointSummary: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// Application memory in use (the MemoryFile's used ranges).
+    public var memoryBytes: UInt64
+    public var stateBytes: UInt64
+    /// Page bytes stored after zero-page elision, before compression.
+    public var pagesBytes: UInt64
+    /// The image's size on disk.
+    public var imageBytes: UInt64
+    /// From the pause to the published image.
+    public var nanoseconds: UInt64
+
+    public init(memoryBytes: UInt64, stateBytes: UInt64, pagesBytes: UInt64, imageBytes: UInt64, nanoseconds: UInt64) {
+        self.memoryBytes = memoryBytes
+        self.stateBytes = stateBytes
+        self.pagesBytes = pagesBytes
+        self.imageBytes = imageBytes
+        self.nanoseconds = nanoseconds
+    }
+
+    public var description: String {
+        func mib(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
+        return "\(mib(memoryBytes)) of memory saved as a \(mib(imageBytes)) image in "
+            + String(format: "%.3f s", Double(nanoseconds) / 1e9)
+    }
+}
+
+/// Why a checkpoint failed; the container is still running.
+public struct CheckpointError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

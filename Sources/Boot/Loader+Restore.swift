@@ -1,0 +1,116 @@
+import Glibc
+import Logging
+import OCI
+import Platform
+import Sentry
+import State
+
+/// The Loader's restore path (gVisor's loader.go restore): instead of a new
+/// init process, the Kernel comes from an image. The image is checked before
+/// anything is built (manifest, frames, architecture, CPU features); pages
+/// go into a fresh MemoryFile, decompressed in parallel; host filesystems
+/// are reattached (the root moved to the new bundle's rootfs) and their open
+/// files reopened by path; the new stdio takes host FDs 256-258. Stubs are
+/// created when the tasks start, and their mappings come back lazily
+/// through the fault path. CLOCK_MONOTONIC continues from the saved value
+/// (Clocks.afterLoad).
+extension Loader {
+    public static func restore(image imagePath: String, args: LoaderArgs,
+                               logger: Logger = Logger(label: "boot")) throws(LoaderError) -> Loader {
+        let reader: ImageReader
+        do {
+            reader = try ImageReader(directory: imagePath)
+        } catch {
+            throw LoaderError("cannot restore from \(imagePath): \(error)")
+        }
+        let manifest = reader.manifest
+        try checkCompatible(manifest, imagePath: imagePath)
+        if let saved = manifest.metadata[specDigestKey], saved != digest(of: args.spec) {
+            logger.warning("the bundle's spec differs from the one the image was taken with; the image's mounts and process are used")
+        }
+
+        let kernel: Kernel
+        do {
+            let state = try reader.readState()
+            kernel = try StateDecoder(registry: SentryStateTypes.registry).decode(state, as: Kernel.self)
+        } catch {
+            throw LoaderError("cannot restore from \(imagePath): the kernel state is unreadable: \(error)")
+        }
+        try loadPages(reader, into: kernel.memoryFile, imagePath: imagePath)
+
+        var kernelLogger = logger
+        kernelLogger[metadataKey: "container"] = "\(args.containerID)"
+        kernel.logger = kernelLogger
+        try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs)
+
+        let tasks = kernel.pidNamespace.allThreadGroups.filter { !$0.finished }.flatMap(\.members)
+        guard let initGroup = kernel.initThreadGroup, let initTask = initGroup.leader ?? tasks.first,
+              !tasks.isEmpty, initGroup.exitStatus == nil else {
+            throw LoaderError("cannot restore from \(imagePath): the image holds no running process")
+        }
+        for task in tasks {
+            try fitFloatingPoint(task, imagePath: imagePath)
+        }
+
+        signal(SIGPIPE, SIG_IGN)
+        quietChildStops()
+        try moveStdio(args.stdioFDs)
+        logger.debug("restored \(tasks.count) task(s) from \(imagePath)")
+        return Loader(containerID: args.containerID, kernel: kernel, initTask: initTask, rootfs: args.rootfs,
+                      specDigest: digest(of: args.spec), restoredTasks: tasks, logger: logger)
+    }
+
+    private static func checkCompatible(_ manifest: ImageManifest, imagePath: String) throws(LoaderError) {
+        guard manifest.architecture == ImageInfo.hostArchitecture else {
+            throw LoaderError("cannot restore from \(imagePath): the image is for \(manifest.architecture), "
+                + "this host is \(ImageInfo.hostArchitecture)")
+        }
+        do {
+            try CPUFeatures.current.check(canRestore: CPUFeatures(manifestEntries: manifest.cpuFeatures))
+        } catch {
+            throw LoaderError("cannot restore from \(imagePath): \(error)")
+        }
+    }
+
+    /// Fills the new MemoryFile (created empty by its afterLoad) from `pages.img`.
+    private static func loadPages(_ reader: ImageReader, into memoryFile: MemoryFile,
+                                  imagePath: String) throws(LoaderError) {
+        guard let base = memoryFile.base else {
+            throw LoaderError("cannot restore from \(imagePath): the memory file is not mapped")
+        }
+        guard reader.requiredMemorySize <= memoryFile.capacity else {
+            throw LoaderError("cannot restore from \(imagePath): pages.img reaches \(reader.requiredMemorySize) bytes, "
+                + "past the saved memory file's \(memoryFile.capacity)")
+        }
+        do {
+            try reader.readPages(into: UnsafeMutableRawBufferPointer(start: base, count: Int(memoryFile.capacity)))
+        } catch {
+            throw LoaderError("cannot restore from \(imagePath): \(error)")
+        }
+    }
+
+    /// Host files: the root hostfs moves from the saved rootfs to this bundle's;
+    /// other host mounts keep their paths. procfs shows this kernel again.
+    private static func reattachFiles(_ kernel: Kernel, savedRootfs: String?, rootfs: String) throws(LoaderError) {
+        guard let vfs = kernel.vfs else { throw LoaderError("cannot restore: the image has no filesystem") }
+        do {
+            try vfs.reattachHostFilesystems { path in path == savedRootfs ? rootfs : path }
+        } catch {
+            throw LoaderError("cannot restore: \(error)")
+        }
+        for procfs in vfs.procFilesystems { procfs.source = KernelProcSource(kernel: kernel) }
+    }
+
+    /// A saved XSAVE area smaller than this host's (a subset of its
+    /// features, checked above) is padded: the components it lacks read as
+    /// their initial state, which XSTATE_BV already says.
+    private static func fitFloatingPoint(_ task: Task, imagePath: String) throws(LoaderError) {
+        let size = task.floatingPoint.bytes.count
+        guard size >= 576, size <= FloatingPointState.hostSize else {
+            throw LoaderError("cannot restore from \(imagePath): task \(task.id) has an XSAVE area of \(size) bytes")
+        }
+        if size < FloatingPointState.hostSize {
+            task.floatingPoint.bytes += [UInt8](repeating: 0, count: FloatingPointState.hostSize - size)
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import OCI
+import State
+
+/// The sandbox's answer to `runsc checkpoint`: only a running container can
+/// be saved; without `leaveRunning` it is stopped once the image is
+/// complete (its exit is reported as a SIGKILL, as `runc checkpoint` does).
+extension Sandbox {
+    func checkpoint(_ request: CheckpointRequest) -> ControlResponse {
+        let current = status.withLock { $0.container.status }
+        guard current == .running else {
+            return .failure(ControlFailure(.invalidState, "cannot checkpoint a container that is \(current.rawValue)"))
+        }
+        guard let compression = Compression(rawValue: request.compression) else {
+            return .failure(ControlFailure(.badRequest,
+                                           "unknown compression \"\(request.compression)\" (none, lz4 or zstd)"))
+        }
+        guard request.imagePath.hasPrefix("/") else {
+            return .failure(ControlFailure(.badRequest, "the image path \(request.imagePath) is not absolute"))
+        }
+        do {
+            let summary = try loader.checkpoint(to: request.imagePath, compression: compression,
+                                                leaveRunning: request.leaveRunning)
+            return .checkpointed(summary)
+        } catch {
+            return .failure(ControlFailure(.failed, error.description))
+        }
+    }
+}

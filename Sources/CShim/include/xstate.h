@@ -1,0 +1,11 @@
+#ifndef CSHIM_XSTATE_H
+#define CSHIM_XSTATE_H
+
+#include <stdint.h>
+
+/* The XSAVE feature mask the host kernel enables (XCR0, read with xgetbv):
+ * the FP/SIMD state components a saved task's XSAVE area may hold, which a
+ * restoring host must also enable. 0x3 (x87, SSE) if XSAVE is unavailable. */
+uint64_t cshim_xsave_features(void);
+
+#endif
