@@ -42,6 +42,13 @@ public final class Kernel: Savable, @unchecked Sendable {
         bootID = random
     }
 
+    /// Sets what a loaded kernel does not carry (host-only services): the
+    /// restore path calls this before starting the tasks again.
+    public func configureHost(countSyscalls: Bool, logger: Logger) {
+        statistics = SyscallStatistics(countingEnabled: countSyscalls)
+        self.logger = logger
+    }
+
     /// Creates a thread group with one task (not started) in `mm`. The first
     /// group created is init.
     public func createProcess(mm: MemoryManager, credentials: Credentials, limits: Limits,
