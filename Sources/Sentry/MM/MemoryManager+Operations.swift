@@ -117,13 +117,17 @@ extension MemoryManager {
     }
 
     /// brk: grows or shrinks the heap; returns the new break, or the old one
-    /// when the request cannot be met (Linux's convention; no errno).
-    public func setBreak(_ requested: UInt64) -> UInt64 {
+    /// when the request cannot be met (Linux's convention; no errno): the
+    /// heap may not exceed `dataLimit` (RLIMIT_DATA) nor the mappings
+    /// `addressSpaceLimit` (RLIMIT_AS).
+    public func setBreak(_ requested: UInt64, dataLimit: UInt64 = .max, addressSpaceLimit: UInt64 = .max) -> UInt64 {
         lock.withLock { _ in
             guard requested >= brkStart, requested <= MemoryManager.maxAddress,
                   let newEnd = Page.roundUp(requested), let oldEnd = Page.roundUp(brk) else { return brk }
             if newEnd > oldEnd {
-                guard isFreeLocked(oldEnd..<newEnd), vmas.count < MemoryManager.maxMapCount else { return brk }
+                guard isFreeLocked(oldEnd..<newEnd), vmas.count < MemoryManager.maxMapCount,
+                      requested - brkStart <= dataLimit,
+                      vmas.reduce(0, { $0 + $1.length }) + (newEnd - oldEnd) <= addressSpaceLimit else { return brk }
                 insertVMALocked(VMA(start: oldEnd, end: newEnd, protection: [.read, .write], shared: false,
                                     name: "[heap]"))
             } else if newEnd < oldEnd {

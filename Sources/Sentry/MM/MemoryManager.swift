@@ -60,6 +60,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// A snapshot of the VMAs, lowest first (for /proc/self/maps).
     public var mappings: [VMA] { lock.withLock { _ in vmas } }
 
+    /// Bytes of address space mapped (what RLIMIT_AS bounds).
+    public var mappedBytes: UInt64 { lock.withLock { _ in vmas.reduce(0) { $0 + $1.length } } }
+
     /// A snapshot of the private page runs, lowest first.
     public var privatePageRuns: [PrivatePages] { lock.withLock { _ in privatePages } }
 

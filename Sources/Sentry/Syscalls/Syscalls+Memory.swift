@@ -31,7 +31,9 @@ enum Memory {
         | 0x8000 | 0x10000 | 0x20000 | 0x40000 | 0x80000 | 0x100000 | (0x3f << 26)
 
     static func brk(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        Int64(bitPattern: try task.memory().setBreak(args.pointer(0)))
+        let limits = task.threadGroup?.limits ?? Limits()
+        return Int64(bitPattern: try task.memory().setBreak(args.pointer(0), dataLimit: limits[.data].soft,
+                                                            addressSpaceLimit: limits[.addressSpace].soft))
     }
 
     static func mmap(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
@@ -64,7 +66,12 @@ enum Memory {
             request.backing = .file(file.file, offset: offset)
         }
         if request.fixedNoReplace && !Page.isAligned(address) { throw .einval }
-        return Int64(bitPattern: try task.memory().map(request))
+        let mm = try task.memory()
+        // RLIMIT_AS, as may_expand_vm checks it (a MAP_FIXED replacement counts in full).
+        let limit = task.threadGroup?.limits[.addressSpace].soft ?? Limits.infinity
+        let (total, overflow) = mm.mappedBytes.addingReportingOverflow(aligned)
+        if limit != Limits.infinity, overflow || total > limit { throw .enomem }
+        return Int64(bitPattern: try mm.map(request))
     }
 
     static func munmap(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
