@@ -51,8 +51,10 @@ final class SandboxRun {
     func start() throws -> RunningRunsc {
         var arguments = ["--root", workspace.stateRoot]
         if debug { arguments.append("--debug") }
-        arguments += ["run", "--bundle", bundle, "c\(UInt32.random(in: 0...UInt32.max))"]
-        return try RunningRunsc(arguments: arguments, scratch: workspace.path)
+        let id = "c\(UInt32.random(in: 0...UInt32.max))"
+        arguments += ["run", "--bundle", bundle, id]
+        return try RunningRunsc(arguments: arguments, scratch: workspace.path,
+                                cleanup: ["--root", workspace.stateRoot, "delete", "--force", id])
     }
 }
 
@@ -63,8 +65,11 @@ final class RunningRunsc {
     let stderrPath: String
     private let stdout: FileHandle
     private let stderr: FileHandle
+    /// What removes the container if runsc has to be killed (its sandbox would spin on).
+    private let cleanup: [String]
 
-    init(arguments: [String], scratch: String) throws {
+    init(arguments: [String], scratch: String, cleanup: [String]) throws {
+        self.cleanup = cleanup
         stdoutPath = scratch + "/stdout"
         stderrPath = scratch + "/stderr"
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -100,6 +105,7 @@ final class RunningRunsc {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+            _ = try? RunscProcess.run(cleanup)
             Issue.record("runsc did not exit within \(timeout) s")
         }
         process.waitUntilExit()
