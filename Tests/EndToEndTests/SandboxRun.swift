@@ -84,6 +84,15 @@ final class RunningRunsc {
         try process.run()
     }
 
+    /// A test that failed midway must not leave runsc or its sandbox behind.
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            _ = try? RunscProcess.run(cleanup)
+        }
+    }
+
     func output() -> String {
         (try? String(decoding: Data(contentsOf: URL(fileURLWithPath: stdoutPath)), as: UTF8.self)) ?? ""
     }
