@@ -67,6 +67,12 @@ enum SandboxLauncher {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, readyWriteEnd, readyFD)
+        // The sandbox outlives us: it must not hold what our caller gave us
+        // beyond stdio (Foundation's Process, for one, waits for a socket it
+        // passes to close before it reports our exit).
+        for fd in inheritableFDs() where fd > STDERR_FILENO && fd != readyFD {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
 
         // The sandbox starts with no signal blocked and default dispositions,
         // whatever this process blocked to forward signals.
@@ -91,6 +97,21 @@ enum SandboxLauncher {
             throw RunscError("cannot start the sandbox process \(executable): \(String(cString: strerror(result)))")
         }
         return pid
+    }
+
+    /// Our open FDs without close-on-exec, which a spawned process would inherit.
+    private static func inheritableFDs() -> [Int32] {
+        guard let directory = opendir("/proc/self/fd") else { return [] }
+        var fds: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name) { fds.append(fd) }
+        }
+        closedir(directory)
+        return fds.filter { fd in
+            let flags = fcntl(fd, F_GETFD)
+            return flags >= 0 && flags & FD_CLOEXEC == 0
+        }
     }
 
     /// This binary, so the sandbox runs exactly the code of the command that started it.
