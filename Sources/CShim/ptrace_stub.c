@@ -256,6 +256,11 @@ int cshim_allowed_cpus(int *cpus, int capacity) {
     return count;
 }
 
+int cshim_current_cpu(void) {
+    int cpu = sched_getcpu();
+    return cpu < 0 ? -errno : cpu;
+}
+
 int cshim_pin_thread(pid_t tid, int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
     cpu_set_t set;

@@ -1,18 +1,23 @@
 import CShim
 import Synchronization
 
-/// Chooses CPUs for (Sentry thread, stub thread) pairs round-robin over the
-/// CPUs the process may use, so pairs spread out while each pair shares one.
+/// Chooses a CPU for each (Sentry thread, stub thread) pair, so that a pair
+/// shares one CPU (a cross-CPU wake-up costs ten times a same-CPU switch here).
+/// The first pair goes where the host scheduler put the Sentry thread, which
+/// is where it found room: starting every sandbox on CPU 0 stacked them on one
+/// CPU. Later pairs of the same process go round-robin from there.
 enum CPUPlacement {
-    private static let next = Atomic<Int>(0)
+    private static let pairs = Atomic<Int>(0)
 
-    /// Pins the calling thread and `stubThread` to the next CPU; nil if the
-    /// host refused (pinning is a speed-up, never required).
+    /// Pins the calling thread and `stubThread` to one CPU; nil if the host
+    /// refused (pinning is a speed-up, never required).
     static func pin(caller: Bool, stubThread: Int32) -> Int32? {
         var cpus = [Int32](repeating: 0, count: 1024)
-        let count = cshim_allowed_cpus(&cpus, Int32(cpus.count))
+        let count = Int(cshim_allowed_cpus(&cpus, Int32(cpus.count)))
         guard count > 0 else { return nil }
-        let cpu = cpus[next.wrappingAdd(1, ordering: .relaxed).oldValue % Int(count)]
+        let current = cshim_current_cpu()
+        let start = cpus[0..<count].firstIndex(of: current) ?? 0
+        let cpu = cpus[(start + pairs.wrappingAdd(1, ordering: .relaxed).oldValue) % count]
         if caller && cshim_pin_thread(0, cpu) != 0 { return nil }
         if cshim_pin_thread(stubThread, cpu) != 0 { return nil }
         return cpu

@@ -56,6 +56,9 @@ uint32_t cshim_xsave_size(void);
 int cshim_allowed_cpus(int *cpus, int capacity);
 /* Names the calling thread (first 15 bytes), as ps and /proc show it. */
 void cshim_name_current_thread(const char *name);
+/* The CPU the calling thread runs on now, or -errno. */
+int cshim_current_cpu(void);
+
 /* Pins thread `tid` (0: the calling thread) to `cpu`. */
 int cshim_pin_thread(pid_t tid, int cpu);
 
