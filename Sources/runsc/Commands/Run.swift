@@ -29,7 +29,7 @@ struct RunCommand: ParsableCommand {
         let logger = try global.configure()
         // Blocked before the sandbox exists, so a Ctrl-C in between is forwarded, not fatal to runsc alone.
         if !detach { SignalRelay.block() }
-        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id)
+        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id, logger: logger)
         do {
             _ = try handle.call(.start, command: "run")
         } catch {
