@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+/// A bundle whose rootfs holds the checkpoint fixtures in /bin, and the
+/// `runsc` calls a checkpoint/restore session makes, each container's
+/// output going to a file of the workspace.
+final class CheckpointSession {
+    static let programs = ["ckpt_counter", "ckpt_block"]
+
+    let workspace: Workspace
+    let bundle: String
+    private var containers: [(root: String, id: String)] = []
+
+    init(_ args: [String]) throws {
+        workspace = try Workspace()
+        bundle = try workspace.makeBundle()
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/bin", withIntermediateDirectories: true)
+        for name in Self.programs {
+            try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: bundle + "/rootfs/bin/" + name)
+        }
+        try SandboxRun.setProcess(in: bundle + "/config.json", args: args,
+                                  env: ["PATH=/usr/local/bin:/usr/bin:/bin"], user: 0)
+    }
+
+    deinit {
+        for (root, id) in containers {
+            _ = try? RunscProcess.run(["--root", root, "delete", "--force", id])
+        }
+    }
+
+    func path(_ name: String) -> String { workspace.path + "/" + name }
+
+    /// `runsc --root <state> arguments...`.
+    func runsc(_ arguments: String...) throws -> RunscProcess.Result {
+        try RunscProcess.run(["--root", workspace.stateRoot] + arguments)
+    }
+
+    /// Starts `runsc arguments...` with stdout to `output` (created empty),
+    /// stderr to `output.err`, stdin from `stdin`. Spawned directly rather
+    /// than with Foundation's Process, which takes a detached command for
+    /// running as long as the sandbox it leaves behind holds its descriptors.
+    func launch(_ arguments: [String], output: String, stdin: FileHandle? = nil, root: String? = nil) throws -> Spawned {
+        let argv = [try RunscProcess.binary(), "--root", root ?? workspace.stateRoot] + arguments
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let flags = O_WRONLY | O_CREAT | O_TRUNC
+        if let stdin {
+            posix_spawn_file_actions_adddup2(&actions, stdin.fileDescriptor, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 1, path(output), flags, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, path(output + ".err"), flags, 0o644)
+        var pointers: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        pointers.append(nil)
+        defer { for pointer in pointers { free(pointer) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, nil, pointers, environ)
+        guard result == 0 else { throw SetupError("posix_spawn runsc: \(result)") }
+        if let id = arguments.last { containers.append((root ?? workspace.stateRoot, id)) }
+        return Spawned(pid: pid)
+    }
+
+    /// A spawned `runsc`.
+    struct Spawned {
+        let pid: pid_t
+
+        /// Waits for it; returns its exit status (128+N if killed by signal N).
+        func wait() -> Int32 {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            if status & 0x7f == 0 { return (status >> 8) & 0xff }
+            return 128 + (status & 0x7f)
+        }
+    }
+
+    /// `runsc run --detach`: returns once the container runs.
+    func runDetached(_ id: String, output: String, stdin: FileHandle? = nil) throws {
+        let status = try launch(["run", "--detach", "--bundle", bundle, id], output: output, stdin: stdin).wait()
+        #expect(status == 0, "run --detach: \(errors(of: output))")
+    }
+
+    /// `runsc restore` in the foreground: waits for the container and returns its status.
+    func restore(_ id: String, image: String, output: String, stdin: FileHandle? = nil,
+                 root: String? = nil) throws -> Int32 {
+        try launch(["restore", "--image-path", path(image), "--bundle", bundle, id],
+                   output: output, stdin: stdin, root: root).wait()
+    }
+
+    /// `runsc restore --detach`.
+    func restoreDetached(_ id: String, image: String, output: String) throws -> RunscProcess.Result {
+        let status = try launch(["restore", "--detach", "--image-path", path(image), "--bundle", bundle, id],
+                                output: output).wait()
+        return RunscProcess.Result(status: status, stdout: read(output), stderr: errors(of: output))
+    }
+
+    func checkpoint(_ id: String, image: String, _ options: String...) throws -> RunscProcess.Result {
+        try RunscProcess.run(["--root", workspace.stateRoot, "checkpoint", "--image-path", path(image)] + options + [id])
+    }
+
+    func read(_ output: String) -> String {
+        (try? String(contentsOfFile: path(output), encoding: .utf8)) ?? ""
+    }
+
+    func errors(of output: String) -> String { read(output + ".err") }
+
+    func lines(_ output: String) -> [String] {
+        read(output).split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+    }
+
+    /// Waits until `output` has at least `count` lines.
+    func waitForLines(_ count: Int, in output: String, timeout: Double = 30) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while lines(output).count < count {
+            guard Date() < deadline else {
+                throw SetupError("\(output) has \(lines(output).count) lines after \(timeout) s, expected \(count)")
+            }
+            usleep(10_000)
+        }
+    }
+
+    func status(_ id: String) throws -> String {
+        let result = try runsc("state", id)
+        guard let data = result.stdout.data(using: .utf8),
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let status = object["status"] as? String else {
+            throw SetupError("state \(id): \(result.stderr)")
+        }
+        return status
+    }
+
+    /// `runsc wait`'s exit status.
+    func wait(_ id: String) throws -> Int? {
+        let result = try runsc("wait", id)
+        guard let data = result.stdout.data(using: .utf8),
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["exitStatus"] as? Int
+    }
+}
