@@ -16,6 +16,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
 
     /// Sparse size of the memfd; only touched pages cost memory.
     public static let defaultCapacity: UInt64 = 1 << 36
+    /// The largest capacity a loaded image may ask for (the x86-64 user address space).
+    public static let maximumCapacity: UInt64 = 1 << 47
 
     // Guarded by `lock`.
     private let lock = Mutex<Void>(())
@@ -106,6 +108,9 @@ public final class MemoryFile: Savable, @unchecked Sendable {
 
     public func load(from source: inout LoadSource) throws {
         capacity = try source.load("capacity")
+        guard capacity > 0, capacity <= MemoryFile.maximumCapacity, Page.isAligned(capacity) else {
+            throw StateError.invalidValue("MemoryFile.capacity \(capacity) is not a page multiple in 1...\(MemoryFile.maximumCapacity)")
+        }
         let flat: [UInt64] = try source.load("used")
         guard flat.count % 2 == 0 else { throw StateError.invalidValue("MemoryFile.used has an odd count") }
         var set = RangeSet()
