@@ -43,7 +43,43 @@ final class FakeProcSource: ProcSource, @unchecked Sendable {
         #expect(try tree.vfs.lookup("/proc/self/cwd", from: tree.root, context: context) == tree.root)
         #expect(errnoOf { _ = try tree.vfs.lookup("/proc/8", from: tree.root, context: context) } == .enoent)
         #expect(try tree.names("/proc/7/fd") == [".", "..", "3"])
+        #expect(try read("/proc/self/stat").hasPrefix("7 (app) S 0 "))
+        #expect(try read("/proc/uptime").hasSuffix("\n"))
         #expect(errnoOf { _ = try tree.vfs.open("/proc/self/status", from: tree.root, context: context,
                                                 flags: LinuxFile.writeOnly, mode: 0, umask: 0) } == .eacces)
+    }
+
+    /// glibc's readdir skips entries whose d_ino is 0, so every name needs a
+    /// number, and the one getdents64 reports is the one stat reports.
+    @Test func listedEntriesHaveTheInodeNumbersStatReports() throws {
+        let tree = try TestTree()
+        let proc = ProcFilesystem.make(deviceNumber: tree.vfs.allocateDeviceNumber())
+        let source = FakeProcSource()
+        source.root = tree.root
+        proc.source = source
+        try tree.vfs.mount(proc, at: "/proc")
+        let context = PathContext(root: tree.root, workingDirectory: tree.root, credentials: .root, processID: 7)
+        for directory in ["/proc", "/proc/7"] {
+            let location = try tree.vfs.lookup(directory, from: tree.root, context: context)
+            let entries = try VFSLock.shared.withLock { _ throws(SyscallError) in
+                try location.inode.listEntries(in: location.dentry)
+            }
+            #expect(!entries.isEmpty)
+            for entry in entries {
+                #expect(entry.inodeNumber != 0, "\(directory)/\(entry.name)")
+                let child = try tree.vfs.lookup(directory + "/" + entry.name, from: tree.root, context: context,
+                                                followFinal: false)
+                #expect(try child.inode.attributes().inodeNumber == entry.inodeNumber, "\(entry.name)")
+            }
+        }
+    }
+
+    @Test func mountsShowTheMountTableEscaped() {
+        let filesystem = TmpfsFilesystem.make(deviceNumber: DeviceNumber.make(major: 0, minor: 9), rootMode: 0o1777)
+        let root = Mount(filesystem: filesystem, parent: nil, mountpoint: nil, target: "/", readOnly: true)
+        let child = Mount(filesystem: filesystem, parent: root, mountpoint: nil, target: "/a dir", readOnly: false)
+        #expect(ProcMountTable.mounts([root, child]) == "tmpfs / tmpfs ro 0 0\ntmpfs /a\\040dir tmpfs rw 0 0\n")
+        #expect(ProcMountTable.mountInformation([root, child])
+            == "1 1 0:9 / / ro - tmpfs tmpfs rw\n2 1 0:9 / /a\\040dir rw - tmpfs tmpfs rw\n")
     }
 }

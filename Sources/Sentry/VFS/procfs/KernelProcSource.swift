@@ -19,7 +19,12 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         var commandLine: [UInt8] = []
         var executable = ""
         var maps = ""
+        var memory: (virtual: UInt64, resident: UInt64, brk: Range<UInt64>, stack: UInt64,
+                     argv: Range<UInt64>, env: Range<UInt64>) = (0, 0, 0..<0, 0, 0..<0, 0..<0)
         if let mm = leader.mm {
+            let resident = mm.privatePageRuns.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
+            memory = (mm.mappedBytes, resident, mm.brkStart..<max(mm.brkStart, mm.brk), mm.stackTop,
+                      mm.argvRange, mm.envRange)
             let range = mm.argvRange
             if range.count > 0, range.count <= 1 << 20 {
                 commandLine = (try? leader.copyIn(from: range.lowerBound, count: range.count)) ?? []
@@ -27,12 +32,30 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             executable = mm.executablePath
             maps = mm.mappings.map(Self.mapsLine).joined()
         }
-        return ProcessSnapshot(
+        var snapshot = ProcessSnapshot(
             processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
             uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
             threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
+        snapshot.processGroupID = group.processGroupID
+        snapshot.sessionID = group.sessionID
+        snapshot.virtualBytes = memory.virtual
+        snapshot.residentBytes = memory.resident
+        snapshot.breakRange = memory.brk
+        snapshot.stackTop = memory.stack
+        snapshot.argumentRange = memory.argv
+        snapshot.environmentRange = memory.env
+        return snapshot
+    }
+
+    public func mounts() -> [Mount] {
+        guard let vfs = kernel?.vfs else { return [] }
+        return VFSLock.shared.withLock { _ in vfs.mounts }
+    }
+
+    public func uptime() -> Int64 {
+        kernel?.clocks.monotonic() ?? 0
     }
 
     /// One line of /proc/[pid]/maps, as fs/proc/task_mmu.c prints it.

@@ -1,8 +1,9 @@
 import Glibc
 import State
 
-/// A minimal /proc: self, [pid]/{cmdline,comm,exe,cwd,root,fd/,maps,status},
-/// meminfo, cpuinfo. Directories and links are made per lookup from
+/// A minimal /proc: self, mounts, [pid]/{cmdline,comm,exe,cwd,root,fd/,maps,
+/// mounts,mountinfo,stat,statm,status}, meminfo, cpuinfo, uptime, loadavg,
+/// version. Directories and links are made per lookup from
 /// the `source`; a file's text is generated when it is opened and kept by
 /// the open file (and saved with it), as Linux's seq files behave.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
@@ -27,9 +28,10 @@ public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source`
 public final class ProcNode: Inode, @unchecked Sendable { // immutable after creation
     override public class var savedTypeName: String { "procfs.Node" }
 
-    public enum Kind: String, SavableValue, Sendable {
+    public enum Kind: String, SavableValue, Sendable, CaseIterable {
         case root, selfLink, processDirectory, fdDirectory, fdLink, exeLink, cwdLink, rootLink
         case cmdline, comm, maps, status, meminfo, cpuinfo
+        case mountsLink, mounts, mountinfo, stat, statm, uptime, loadavg, version
     }
 
     public var kind = Kind.root
@@ -67,19 +69,40 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         switch kind {
         case .root, .processDirectory: mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
-        case .selfLink: mode = FileType.symlink.rawValue | 0o777
+        case .selfLink, .mountsLink: mode = FileType.symlink.rawValue | 0o777
         case .fdLink, .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
         default: mode = FileType.regular.rawValue | 0o444
         }
         if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: 0, gid: 0) }
+        node.inodeNumber = Self.inodeNumber(kind, processID: node.processID, fd: fd)
         return Dentry(name: name, parent: directory, inode: node)
+    }
+
+    /// The same number for a name at every lookup and in getdents64 (never 0:
+    /// glibc's readdir skips entries whose d_ino is 0): the kind's ordinal,
+    /// the PID above it and the FD below it.
+    static func inodeNumber(_ kind: Kind, processID: Int32 = 0, fd: Int32 = 0) -> UInt64 {
+        let ordinal = UInt64(Kind.allCases.firstIndex(of: kind) ?? 0) + 1
+        return UInt64(UInt32(bitPattern: processID)) << 32 | ordinal << 24 | UInt64(UInt32(bitPattern: fd) & 0xff_ffff)
+    }
+
+    private static func entryType(_ kind: Kind) -> FileType {
+        switch kind {
+        case .root, .processDirectory, .fdDirectory: .directory
+        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: .symlink
+        default: .regular
+        }
     }
 
     private static let processFiles: [(String, Kind)] = [
         ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("exe", .exeLink), ("fd", .fdDirectory),
-        ("maps", .maps), ("root", .rootLink), ("status", .status),
+        ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("root", .rootLink), ("stat", .stat),
+        ("statm", .statm), ("status", .status),
     ]
-    private static let rootFiles: [(String, Kind)] = [("cpuinfo", .cpuinfo), ("meminfo", .meminfo)]
+    private static let rootFiles: [(String, Kind)] = [
+        ("cpuinfo", .cpuinfo), ("loadavg", .loadavg), ("meminfo", .meminfo), ("mounts", .mountsLink),
+        ("uptime", .uptime), ("version", .version),
+    ]
 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         switch kind {
@@ -102,24 +125,25 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
         switch kind {
         case .root:
-            var entries = Self.rootFiles.map { DirectoryEntry(name: $0.0, inodeNumber: 0, type: .regular) }
-            entries.append(DirectoryEntry(name: "self", inodeNumber: 0, type: .symlink))
+            var entries = Self.rootFiles.map { name, kind in
+                DirectoryEntry(name: name, inodeNumber: Self.inodeNumber(kind), type: Self.entryType(kind))
+            }
+            entries.append(DirectoryEntry(name: "self", inodeNumber: Self.inodeNumber(.selfLink), type: .symlink))
             entries += (source?.processIDs() ?? []).map {
-                DirectoryEntry(name: String($0), inodeNumber: 0, type: .directory)
+                DirectoryEntry(name: String($0), inodeNumber: Self.inodeNumber(.processDirectory, processID: $0),
+                               type: .directory)
             }
             return entries
         case .processDirectory:
             return Self.processFiles.map { name, kind in
-                let type: FileType = switch kind {
-                case .fdDirectory: .directory
-                case .cwdLink, .exeLink, .rootLink: .symlink
-                default: .regular
-                }
-                return DirectoryEntry(name: name, inodeNumber: 0, type: type)
+                DirectoryEntry(name: name, inodeNumber: Self.inodeNumber(kind, processID: processID),
+                               type: Self.entryType(kind))
             }
         case .fdDirectory:
             return (try snapshot().fdTable?.descriptors ?? []).map {
-                DirectoryEntry(name: String($0.fd), inodeNumber: 0, type: .symlink)
+                DirectoryEntry(name: String($0.fd), inodeNumber: Self.inodeNumber(.fdLink, processID: processID,
+                                                                                  fd: $0.fd),
+                               type: .symlink)
             }
         default:
             throw .enotdir
@@ -131,6 +155,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .selfLink:
             guard let context else { throw .enoent }
             return String(context.processID)
+        case .mountsLink: return "self/mounts"
         case .exeLink: return try snapshot().executablePath
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget() else { throw .enoent }
@@ -172,7 +197,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         switch kind {
         case .root, .processDirectory, .fdDirectory: return DirectoryFile(location: location, flags: flags)
-        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink: throw .eloop
+        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: throw .eloop
         default:
             if flags & LinuxFile.accessModeMask != LinuxFile.readOnly { throw .eacces }
             let file = ProcDataFile(location: location, flags: flags)
@@ -202,8 +227,26 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             """.utf8)
         case .meminfo: return Array(Self.memoryInformation().utf8)
         case .cpuinfo: return Self.hostFile("/proc/cpuinfo")
+        case .mounts: return Array(ProcMountTable.mounts(source?.mounts() ?? []).utf8)
+        case .mountinfo: return Array(ProcMountTable.mountInformation(source?.mounts() ?? []).utf8)
+        case .stat: return Array(ProcProcessStatistics.stat(try snapshot()).utf8)
+        case .statm: return Array(ProcProcessStatistics.statm(try snapshot()).utf8)
+        case .uptime:
+            let centiseconds = max(0, source?.uptime() ?? 0) / 10_000_000
+            let text = "\(centiseconds / 100).\(Self.twoDigits(centiseconds % 100))"
+            return Array("\(text) \(text)\n".utf8)
+        case .loadavg:
+            let running = source?.processIDs().count ?? 1
+            let last = source?.processIDs().last ?? 1
+            return Array("0.00 0.00 0.00 1/\(running) \(last)\n".utf8)
+        case .version:
+            return Array("Linux version \(Process.release) (root@runsc) (gcc) \(Process.version)\n".utf8)
         default: throw .einval
         }
+    }
+
+    private static func twoDigits(_ value: Int64) -> String {
+        value < 10 ? "0\(value)" : String(value)
     }
 
     private static func memoryInformation() -> String {

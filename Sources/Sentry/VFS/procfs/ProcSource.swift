@@ -14,6 +14,17 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var fdTable: FDTable?
     public var root: VirtualPath?
     public var workingDirectory: VirtualPath?
+    public var processGroupID: Int32 = 0
+    public var sessionID: Int32 = 0
+    /// Bytes of address space mapped (stat's vsize, statm's size).
+    public var virtualBytes: UInt64 = 0
+    /// Bytes of memory the process has touched (stat's and statm's rss).
+    public var residentBytes: UInt64 = 0
+    /// Where the program break started and where it is now.
+    public var breakRange: Range<UInt64> = 0..<0
+    public var stackTop: UInt64 = 0
+    public var argumentRange: Range<UInt64> = 0..<0
+    public var environmentRange: Range<UInt64> = 0..<0
 
     public init(processID: Int32, parentProcessID: Int32, name: String, uids: (UInt32, UInt32),
                 gids: (UInt32, UInt32), threadCount: Int, commandLine: [UInt8], executablePath: String,
@@ -39,4 +50,13 @@ public protocol ProcSource: AnyObject, Sendable {
     /// Thread-group IDs in the container's PID namespace, ascending.
     func processIDs() -> [Int32]
     func snapshot(of processID: Int32) -> ProcessSnapshot?
+    /// The mount table in mount order, for /proc/[pid]/mounts and mountinfo.
+    func mounts() -> [Mount]
+    /// Nanoseconds since the kernel booted, for /proc/uptime and stat's start times.
+    func uptime() -> Int64
+}
+
+extension ProcSource {
+    public func mounts() -> [Mount] { [] }
+    public func uptime() -> Int64 { 0 }
 }

@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+/// What a program inside the sandbox sees under /proc: directory listings,
+/// the mount table and the per-process statistics ps and df parse.
+@Suite struct ProcfsSessionTests {
+    func busybox(_ arguments: String...) throws -> RunscProcess.Result {
+        let sandbox = try SandboxRun(["/bin/busybox"] + arguments, files: ["etc/passwd": BusyboxAppletTests.passwd],
+                                     busybox: true)
+        return sandbox.result
+    }
+
+    var hasBusybox: Bool { FileManager.default.isExecutableFile(atPath: Fixtures.busybox) }
+
+    @Test func procDirectoriesListTheirEntries() throws {
+        guard hasBusybox else { return }
+        let result = try busybox("ls", "/proc", "/proc/1", "/proc/self/fd")
+        #expect(result.status == 0, "\(result.stderr)")
+        let names = Set(result.stdout.split(separator: "\n").map(String.init))
+        for name in ["1", "self", "meminfo", "mounts", "uptime", "cmdline", "exe", "fd", "stat", "statm", "0", "2"] {
+            #expect(names.contains(name), "\(name) missing from \(result.stdout)")
+        }
+    }
+
+    @Test func psListsTheInitProcess() throws {
+        guard hasBusybox else { return }
+        let result = try busybox("ps")
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(lines.first?.first == "PID")
+        #expect(lines.dropFirst().contains { $0.first == "1" && $0.contains("root") && $0.last == "ps" },
+                "\(result.stdout)")
+    }
+
+    @Test func mountsListTheContainerTreeAndDfReadsThem() throws {
+        guard hasBusybox else { return }
+        let mounts = try busybox("cat", "/proc/mounts", "/proc/self/mountinfo")
+        #expect(mounts.status == 0, "\(mounts.stderr)")
+        #expect(mounts.stdout.contains("proc /proc proc rw 0 0\n"), "\(mounts.stdout)")
+        #expect(mounts.stdout.contains("tmpfs /tmp tmpfs rw 0 0\n"))
+        #expect(mounts.stdout.contains(" / / ro - 9p none ro\n"))
+        let df = try busybox("df")
+        #expect(df.status == 0, "\(df.stderr)")
+        #expect(df.stdout.split(separator: "\n").contains { $0.hasSuffix(" /tmp") }, "\(df.stdout)")
+        let mount = try busybox("mount")
+        #expect(mount.stdout.contains("tmpfs on /tmp type tmpfs (rw)\n"), "\(mount.stdout)")
+    }
+
+    @Test func statFilesHaveLinuxsLayout() throws {
+        guard hasBusybox else { return }
+        let result = try busybox("cat", "/proc/self/stat", "/proc/self/statm", "/proc/uptime", "/proc/loadavg",
+                                 "/proc/version")
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        try #require(lines.count == 5, "\(result.stdout)")
+        #expect(lines[0].count == 52)
+        #expect(Array(lines[0].prefix(4)) == ["1", "(busybox)", "S", "0"])
+        #expect(lines[1].count == 7 && lines[1].allSatisfy { UInt64($0) != nil })
+        #expect(lines[2].count == 2 && lines[2].allSatisfy { Double($0) != nil })
+        #expect(lines[3].count == 5 && lines[3][3] == "1/1")
+        #expect(lines[4].starts(with: ["Linux", "version"]))
+    }
+}
