@@ -3,4 +3,5 @@ let benchSections: [BenchSection] = [
     .stateCodecs,
     .stateGraph,
     .platform,
+    .checkpoint,
 ]
