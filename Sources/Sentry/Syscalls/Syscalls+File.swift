@@ -9,6 +9,7 @@ extension SyscallTable {
         registerFileDescriptor()
         registerFileAttributes()
         registerFilePipe()
+        registerFileSplice()
     }
 }
 
