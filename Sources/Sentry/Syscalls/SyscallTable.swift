@@ -68,6 +68,7 @@ public struct SyscallTable: Sendable {
         table.registerTime()
         table.registerRandom()
         table.registerSignal()
+        table.registerFutex()
         table.registerFiles()
         return table
     }()

@@ -1,4 +1,4 @@
-/// The namespace calls: getdents64, getcwd, chdir, fchdir, mkdir, rmdir,
+/// The namespace calls: getdents64, getcwd, chdir, fchdir, chroot, mkdir, rmdir,
 /// unlink, rename, link, symlink, readlink and their *at forms (fs/namei.c, fs/readdir.c).
 extension SyscallTable {
     mutating func registerFileDirectory() {
@@ -6,6 +6,7 @@ extension SyscallTable {
         register(79, DirectorySyscalls.getcwd)
         register(80, DirectorySyscalls.chdir)
         register(81, DirectorySyscalls.fchdir)
+        register(161, DirectorySyscalls.chroot)
         register(83, DirectorySyscalls.mkdir)
         register(258, DirectorySyscalls.mkdirat)
         register(84, DirectorySyscalls.rmdir)
@@ -62,6 +63,22 @@ enum DirectorySyscalls {
         let file = try task.fdTable.get(args.int(0))
         guard let location = file.location else { throw .enotdir }
         try enter(task, location, try task.pathContext())
+        return 0
+    }
+
+    static let capSysChroot = 18
+
+    /// chroot(2): lookup errors, ENOTDIR, EACCES without search permission,
+    /// then EPERM without CAP_SYS_CHROOT, as ksys_chroot checks them. The
+    /// working directory stays where it was.
+    static func chroot(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let path = try FileSyscalls.path(task, args.pointer(0))
+        let (location, context) = try FileSyscalls.lookup(task, dirfd: atFDCWD, path: path, follow: true,
+                                                          emptyPath: false)
+        guard location.inode.isDirectory else { throw .enotdir }
+        guard location.inode.mayAccess(context.credentials, want: LinuxFile.mayExecute) else { throw .eacces }
+        guard task.credentials.hasCapability(capSysChroot) else { throw .eperm }
+        task.fsContext.setRoot(location)
         return 0
     }
 

@@ -31,6 +31,7 @@ extension SyscallTable {
         register(204, Process.schedGetaffinity)
         register(203, Process.schedSetaffinity)
         register(309, Process.getcpu)
+        register(252, Process.ioprioGet)
         register(273, Process.setRobustList)
         register(274, Process.getRobustList)
         register(334, failingWith: .enosys)                                                 // rseq
@@ -330,6 +331,22 @@ enum Process {
     }
 
     static var cpuCount: Int { max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1) }
+
+    static let ioprioWhoProcess: Int32 = 1, ioprioWhoProcessGroup: Int32 = 2, ioprioWhoUser: Int32 = 3
+
+    /// ioprio_get(2): nobody sets an I/O priority here, so every task has
+    /// Linux's default, IOPRIO_CLASS_NONE level 0 (0). EINVAL for an unknown
+    /// `which`, ESRCH for a task that does not exist.
+    static func ioprioGet(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let which = args.int(0), who = args.int(1)
+        switch which {
+        case ioprioWhoProcess:
+            guard who == 0 || task.kernel?.pidNamespace.task(who) != nil else { throw .esrch }
+        case ioprioWhoProcessGroup, ioprioWhoUser: break
+        default: throw .einval
+        }
+        return 0
+    }
 
     static func schedGetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         try checkSelf(task, args.int(0))

@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// Fixtures for syscalls busybox applets tripped over (futex from glibc's
+/// pthread_once, chroot, ioprio_get), compared with a native run, and the
+/// applets themselves.
+@Suite struct SyscallFixtureTests {
+    /// Runs fixture `name` (copied into the rootfs's /bin) in a sandbox.
+    static func runInSandbox(_ name: String) throws -> RunscProcess.Result {
+        let sandbox = try SandboxRun(["/bin/" + name], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        return try sandbox.start().finish(timeout: 60)
+    }
+
+    @Test func futexChrootAndIoprioMatchANativeRun() throws {
+        let result = try Self.runInSandbox("futex_chroot")
+        let native = try Fixtures.runNatively("futex_chroot")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    @Test func appletsThatUsedToAbortOnFutexRun() throws {
+        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        let hostid = try SandboxRun(["/bin/busybox", "hostid"], busybox: true).result
+        #expect(hostid.status == 0, "\(hostid.stderr)")
+        #expect(hostid.stdout.count == 9 && UInt32(hostid.stdout.dropLast(), radix: 16) != nil, "\(hostid.stdout)")
+        let ionice = try SandboxRun(["/bin/busybox", "ionice"], busybox: true).result
+        #expect(ionice.status == 0, "\(ionice.stderr)")
+        #expect(ionice.stdout == "none: prio 0\n")
+    }
+
+    /// The default spec grants no CAP_SYS_CHROOT.
+    @Test func chrootWithoutTheCapabilityIsRefused() throws {
+        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        let result = try SandboxRun(["/bin/busybox", "chroot", "/", "/bin/busybox", "true"], busybox: true).result
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("Operation not permitted"), "\(result.stderr)")
+    }
+}
