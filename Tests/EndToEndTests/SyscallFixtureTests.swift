@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// Fixtures for syscalls busybox applets tripped over (futex from glibc's
-/// pthread_once, chroot, ioprio_get), compared with a native run, and the
-/// applets themselves.
+/// pthread_once, chroot, ioprio_get, mknod), compared with a native run, and
+/// the applets themselves.
 @Suite struct SyscallFixtureTests {
     /// Runs fixture `name` (copied into the rootfs's /bin) in a sandbox.
     static func runInSandbox(_ name: String) throws -> RunscProcess.Result {
@@ -12,9 +12,10 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
-    @Test func futexChrootAndIoprioMatchANativeRun() throws {
-        let result = try Self.runInSandbox("futex_chroot")
-        let native = try Fixtures.runNatively("futex_chroot")
+    @Test(arguments: ["futex_chroot", "mknod_cases"])
+    func fixtureMatchesANativeRun(_ name: String) throws {
+        let result = try Self.runInSandbox(name)
+        let native = try Fixtures.runNatively(name)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
     }

@@ -1,5 +1,5 @@
-/// The namespace calls: getdents64, getcwd, chdir, fchdir, chroot, mkdir, rmdir,
-/// unlink, rename, link, symlink, readlink and their *at forms (fs/namei.c, fs/readdir.c).
+/// The namespace calls: getdents64, getcwd, chdir, fchdir, chroot, mkdir, mknod,
+/// rmdir, unlink, rename, link, symlink, readlink and their *at forms (fs/namei.c, fs/readdir.c).
 extension SyscallTable {
     mutating func registerFileDirectory() {
         register(217, DirectorySyscalls.getdents64)
@@ -9,6 +9,8 @@ extension SyscallTable {
         register(161, DirectorySyscalls.chroot)
         register(83, DirectorySyscalls.mkdir)
         register(258, DirectorySyscalls.mkdirat)
+        register(133, DirectorySyscalls.mknod)
+        register(259, DirectorySyscalls.mknodat)
         register(84, DirectorySyscalls.rmdir)
         register(87, DirectorySyscalls.unlink)
         register(263, DirectorySyscalls.unlinkat)
@@ -102,6 +104,32 @@ enum DirectorySyscalls {
         let (start, context) = try FileSyscalls.start(task, dirfd: dirfd, path: path)
         try task.virtualFilesystem().makeDirectory(path, from: start, context: context, mode: mode,
                                                    umask: task.fsContext.umask)
+        return 0
+    }
+
+    static let capMknod = 27
+
+    static func mknod(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        try mknodAt(task, dirfd: atFDCWD, pathAddress: args.pointer(0), mode: args.uint(1))
+    }
+
+    static func mknodat(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        try mknodAt(task, dirfd: args.int(0), pathAddress: args.pointer(1), mode: args.uint(2))
+    }
+
+    /// The type is checked before the path, as may_mknod runs first: EPERM
+    /// for a directory, EINVAL for no known type.
+    private static func mknodAt(_ task: Task, dirfd: Int32, pathAddress: UInt64,
+                                mode: UInt32) throws(SyscallError) -> Int64 {
+        let type = mode & LinuxFile.typeMask
+        if type == FileType.directory.rawValue { throw .eperm }
+        guard type == 0 || [.regular, .characterDevice, .blockDevice, .fifo, .socket].contains(FileType(mode: type))
+        else { throw .einval }
+        let path = try FileSyscalls.path(task, pathAddress)
+        let (start, context) = try FileSyscalls.start(task, dirfd: dirfd, path: path)
+        try task.virtualFilesystem().makeNode(path, from: start, context: context, mode: mode,
+                                              umask: task.fsContext.umask,
+                                              mayMakeDevices: task.credentials.hasCapability(capMknod))
         return 0
     }
 

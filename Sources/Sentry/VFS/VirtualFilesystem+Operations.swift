@@ -130,6 +130,23 @@ extension VirtualFilesystem {
         }
     }
 
+    /// mknod(2)/mknodat(2), the type already checked by the syscall. A regular
+    /// file is created. Device nodes need CAP_MKNOD (`mayMakeDevices`) and,
+    /// like FIFOs and sockets, then get EPERM: no filesystem here stores them,
+    /// which is Linux's answer for a filesystem without ->mknod.
+    public func makeNode(_ path: String, from start: VirtualPath, context: PathContext, mode: UInt32, umask: UInt32,
+                         mayMakeDevices: Bool) throws(SyscallError) {
+        try VFSLock.shared.withLock { _ throws(SyscallError) in
+            let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
+            let type = FileType(mode: mode & LinuxFile.typeMask)
+            if type == .characterDevice || type == .blockDevice, !mayMakeDevices { throw .eperm }
+            guard mode & LinuxFile.typeMask == 0 || type == .regular else { throw .eperm }
+            _ = try directory.inode.createFile(name, in: directory.dentry,
+                                               mode: FileType.regular.rawValue | (mode & ~umask & 0o7777),
+                                               credentials: context.credentials)
+        }
+    }
+
     /// symlink(2)/symlinkat(2).
     public func makeSymlink(target: String, at path: String, from start: VirtualPath,
                             context: PathContext) throws(SyscallError) {
