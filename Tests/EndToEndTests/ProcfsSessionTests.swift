@@ -32,6 +32,23 @@ import Testing
                 "\(result.stdout)")
     }
 
+    @Test func topAndThreadListingsShowTheInitProcess() throws {
+        guard hasBusybox else { return }
+        let top = try busybox("top", "-b", "-n", "1")
+        #expect(top.status == 0, "\(top.stderr)")
+        #expect(top.stdout.hasPrefix("Mem: "), "\(top.stdout)")
+        #expect(top.stdout.contains("/bin/busybox top -b -n 1"))
+        let threads = try busybox("ps", "-T")
+        #expect(threads.stdout.contains("/bin/busybox ps -T"), "\(threads.stdout)")
+        let listing = try busybox("ls", "/proc/1/task", "/proc/self/task/1")
+        #expect(listing.stdout.hasPrefix("/proc/1/task:\n1\n"), "\(listing.stdout)")
+        #expect(listing.stdout.contains("\nstat\n"))
+        let stat = try busybox("cat", "/proc/stat")
+        let lines = stat.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("cpu  ") == true, "\(stat.stdout)")
+        #expect(lines.contains { $0.hasPrefix("btime ") })
+    }
+
     @Test func mountsListTheContainerTreeAndDfReadsThem() throws {
         guard hasBusybox else { return }
         let mounts = try busybox("cat", "/proc/mounts", "/proc/self/mountinfo")

@@ -38,6 +38,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
+        snapshot.threadIDs = group.members.map(\.id).sorted()
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
         snapshot.virtualBytes = memory.virtual

@@ -2,8 +2,8 @@ import Glibc
 import State
 
 /// A minimal /proc: self, mounts, [pid]/{cmdline,comm,exe,cwd,root,fd/,maps,
-/// mounts,mountinfo,stat,statm,status}, meminfo, cpuinfo, uptime, loadavg,
-/// version. Directories and links are made per lookup from
+/// mounts,mountinfo,stat,statm,status,task/[tid]/}, meminfo, cpuinfo, stat,
+/// uptime, loadavg, version. Directories and links are made per lookup from
 /// the `source`; a file's text is generated when it is opened and kept by
 /// the open file (and saved with it), as Linux's seq files behave.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
@@ -32,10 +32,12 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case root, selfLink, processDirectory, fdDirectory, fdLink, exeLink, cwdLink, rootLink
         case cmdline, comm, maps, status, meminfo, cpuinfo
         case mountsLink, mounts, mountinfo, stat, statm, uptime, loadavg, version
+        case taskDirectory, threadDirectory, systemStat
     }
 
     public var kind = Kind.root
     public var processID: Int32 = 0
+    /// The FD an fd/N link names, or the thread ID of a task/[tid] directory.
     public var fd: Int32 = 0
 
     override public func save(to sink: inout SaveSink) throws {
@@ -67,7 +69,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         node.fd = fd
         let mode: UInt32
         switch kind {
-        case .root, .processDirectory: mode = FileType.directory.rawValue | 0o555
+        case .root, .processDirectory, .taskDirectory, .threadDirectory: mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
         case .selfLink, .mountsLink: mode = FileType.symlink.rawValue | 0o777
         case .fdLink, .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
@@ -88,7 +90,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
     private static func entryType(_ kind: Kind) -> FileType {
         switch kind {
-        case .root, .processDirectory, .fdDirectory: .directory
+        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory: .directory
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: .symlink
         default: .regular
         }
@@ -97,11 +99,13 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     private static let processFiles: [(String, Kind)] = [
         ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("exe", .exeLink), ("fd", .fdDirectory),
         ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("root", .rootLink), ("stat", .stat),
-        ("statm", .statm), ("status", .status),
+        ("statm", .statm), ("status", .status), ("task", .taskDirectory),
     ]
+    /// A thread's directory shows its process's files (threads share them until clone exists).
+    private static let threadFiles = processFiles.filter { $0.1 != .taskDirectory }
     private static let rootFiles: [(String, Kind)] = [
         ("cpuinfo", .cpuinfo), ("loadavg", .loadavg), ("meminfo", .meminfo), ("mounts", .mountsLink),
-        ("uptime", .uptime), ("version", .version),
+        ("stat", .systemStat), ("uptime", .uptime), ("version", .version),
     ]
 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
@@ -111,9 +115,13 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             if let entry = Self.rootFiles.first(where: { $0.0 == name }) { return child(name, entry.1, in: directory) }
             guard let pid = Int32(name), source?.snapshot(of: pid) != nil else { return nil }
             return child(name, .processDirectory, in: directory, processID: pid)
-        case .processDirectory:
-            guard let entry = Self.processFiles.first(where: { $0.0 == name }) else { return nil }
+        case .processDirectory, .threadDirectory:
+            let files = kind == .processDirectory ? Self.processFiles : Self.threadFiles
+            guard let entry = files.first(where: { $0.0 == name }) else { return nil }
             return child(name, entry.1, in: directory)
+        case .taskDirectory:
+            guard let thread = Int32(name), try snapshot().threadIDs.contains(thread) else { return nil }
+            return child(name, .threadDirectory, in: directory, fd: thread)
         case .fdDirectory:
             guard let number = Int32(name), try snapshot().fdTable?.entry(number) != nil else { return nil }
             return child(name, .fdLink, in: directory, fd: number)
@@ -134,10 +142,16 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
                                type: .directory)
             }
             return entries
-        case .processDirectory:
-            return Self.processFiles.map { name, kind in
+        case .processDirectory, .threadDirectory:
+            return (kind == .processDirectory ? Self.processFiles : Self.threadFiles).map { name, kind in
                 DirectoryEntry(name: name, inodeNumber: Self.inodeNumber(kind, processID: processID),
                                type: Self.entryType(kind))
+            }
+        case .taskDirectory:
+            return try snapshot().threadIDs.map {
+                DirectoryEntry(name: String($0), inodeNumber: Self.inodeNumber(.threadDirectory, processID: processID,
+                                                                               fd: $0),
+                               type: .directory)
             }
         case .fdDirectory:
             return (try snapshot().fdTable?.descriptors ?? []).map {
@@ -196,7 +210,8 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         switch kind {
-        case .root, .processDirectory, .fdDirectory: return DirectoryFile(location: location, flags: flags)
+        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory:
+            return DirectoryFile(location: location, flags: flags)
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: throw .eloop
         default:
             if flags & LinuxFile.accessModeMask != LinuxFile.readOnly { throw .eacces }
@@ -239,6 +254,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             let running = source?.processIDs().count ?? 1
             let last = source?.processIDs().last ?? 1
             return Array("0.00 0.00 0.00 1/\(running) \(last)\n".utf8)
+        case .systemStat: return Array(ProcProcessStatistics.system(source).utf8)
         case .version:
             return Array("Linux version \(Process.release) (root@runsc) (gcc) \(Process.version)\n".utf8)
         default: throw .einval

@@ -1,7 +1,29 @@
-/// /proc/[pid]/stat and statm in fs/proc/array.c's layout, which ps and top
-/// parse by position. Times the Sentry does not account are 0.
+import Glibc
+
+/// /proc/[pid]/stat and statm in fs/proc/array.c's layout, and /proc/stat in
+/// fs/proc/stat.c's, which ps and top parse by position. Times the Sentry
+/// does not account are 0.
 enum ProcProcessStatistics {
     static let pageSize: UInt64 = 4096
+    /// USER_HZ: the unit of every time in these files.
+    static let ticksPerSecond: Int64 = 100
+
+    /// /proc/stat: each CPU idle since boot (the Sentry does not account
+    /// CPU time per CPU), boot time, and the process counts.
+    static func system(_ source: ProcSource?) -> String {
+        let uptime = max(0, source?.uptime() ?? 0)
+        let idle = uptime / (1_000_000_000 / ticksPerSecond)
+        let cpus = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let bootTime = Int64(now.tv_sec) - uptime / 1_000_000_000
+        let processes = source?.processIDs() ?? []
+        var text = "cpu  0 0 0 \(idle * Int64(cpus)) 0 0 0 0 0 0\n"
+        for cpu in 0..<cpus { text += "cpu\(cpu) 0 0 0 \(idle) 0 0 0 0 0 0\n" }
+        text += "intr 0\nctxt 0\nbtime \(bootTime)\nprocesses \(processes.last ?? 0)\n"
+        text += "procs_running \(max(1, processes.count))\nprocs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n"
+        return text
+    }
 
     /// The 52 fields of /proc/[pid]/stat.
     static func stat(_ process: ProcessSnapshot) -> String {

@@ -14,6 +14,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var fdTable: FDTable?
     public var root: VirtualPath?
     public var workingDirectory: VirtualPath?
+    /// The thread group's task IDs, for /proc/[pid]/task.
+    public var threadIDs: [Int32] = []
     public var processGroupID: Int32 = 0
     public var sessionID: Int32 = 0
     /// Bytes of address space mapped (stat's vsize, statm's size).
