@@ -43,7 +43,10 @@ extension Loader {
         kernel.logger = kernelLogger
         try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs)
 
+        var seen = Set<ObjectIdentifier>()
+        // A task listed twice (a hostile image) must not get two threads.
         let tasks = kernel.pidNamespace.allThreadGroups.filter { !$0.finished }.flatMap(\.members)
+            .filter { seen.insert(ObjectIdentifier($0)).inserted }
         guard let initGroup = kernel.initThreadGroup, let initTask = initGroup.leader ?? tasks.first,
               !tasks.isEmpty, initGroup.exitStatus == nil else {
             throw LoaderError("cannot restore from \(imagePath): the image holds no running process")

@@ -39,12 +39,14 @@ final class CheckpointSession {
     /// stderr to `output.err`, stdin from `stdin`. Spawned directly rather
     /// than with Foundation's Process, which takes a detached command for
     /// running as long as the sandbox it leaves behind holds its descriptors.
-    func launch(_ arguments: [String], output: String, stdin: FileHandle? = nil, root: String? = nil) throws -> Spawned {
+    /// With `append`, `output` is opened O_APPEND and kept, as a shell's `>>` does.
+    func launch(_ arguments: [String], output: String, stdin: FileHandle? = nil, root: String? = nil,
+                append: Bool = false) throws -> Spawned {
         let argv = [try RunscProcess.binary(), "--root", root ?? workspace.stateRoot] + arguments
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        let flags = O_WRONLY | O_CREAT | O_TRUNC
+        let flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)
         if let stdin {
             posix_spawn_file_actions_adddup2(&actions, stdin.fileDescriptor, 0)
         } else {
@@ -83,9 +85,9 @@ final class CheckpointSession {
 
     /// `runsc restore` in the foreground: waits for the container and returns its status.
     func restore(_ id: String, image: String, output: String, stdin: FileHandle? = nil,
-                 root: String? = nil) throws -> Int32 {
+                 root: String? = nil, append: Bool = false) throws -> Int32 {
         try launch(["restore", "--image-path", path(image), "--bundle", bundle, id],
-                   output: output, stdin: stdin, root: root).wait()
+                   output: output, stdin: stdin, root: root, append: append).wait()
     }
 
     /// `runsc restore --detach`.

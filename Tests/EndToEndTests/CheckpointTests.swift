@@ -34,6 +34,17 @@ import Testing
         #expect(session.lines("before") + session.lines("after") == expected)
     }
 
+    @Test func aLogTheContainerAppendsToStaysWholeAcrossARestore() throws {
+        let expected = try Self.straightRun()
+        let session = try CheckpointSession(Self.counter)
+        try session.runDetached("c1", output: "log")
+        try session.waitForLines(7, in: "log")
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "log", append: true) == 0)
+        #expect(!session.read("log").contains("\0"), "no NUL bytes where a saved offset would have left a gap")
+        #expect(session.lines("log") == expected)
+    }
+
     @Test func migrationRestoresUnderAnotherRootAfterTheOriginalIsGone() throws {
         let expected = try Self.straightRun()
         let session = try CheckpointSession(Self.counter)
