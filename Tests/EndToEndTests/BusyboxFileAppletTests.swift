@@ -18,7 +18,7 @@ import Testing
         ["od", "-c", "f"], ["tr", "a-z", "A-Z", "f"], ["cut", "-c", "1-3", "f"], ["uniq", "-c", "f"],
         ["tail", "-n", "1", "f"], ["md5sum", "f"], ["seq", "3"], ["expr", "3", "+", "4"], ["test", "-d", "d"],
         ["test", "-f", "d"], ["basename", "a/t", "t"], ["chmod", "600", "f"], ["stat", "-c", "%a", "f"],
-        ["rm", "-rf", "x", "a"], ["ls"],
+        ["fallocate", "-l", "8192", "fa"], ["stat", "-c", "%s %b", "fa"], ["rm", "-rf", "x", "a"], ["ls"],
     ]
 
     @Test func aFileSessionMatchesANativeRun() throws {

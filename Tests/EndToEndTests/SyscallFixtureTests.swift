@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 /// Fixtures for syscalls busybox applets tripped over (futex from glibc's
-/// pthread_once, chroot, ioprio_get, mknod), compared with a native run, and
-/// the applets themselves.
+/// pthread_once, chroot, ioprio_get, mknod, fallocate, capget), compared with
+/// a native run, and the applets themselves.
 @Suite struct SyscallFixtureTests {
     /// Runs fixture `name` (copied into the rootfs's /bin) in a sandbox.
     static func runInSandbox(_ name: String) throws -> RunscProcess.Result {
@@ -12,7 +12,7 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
-    @Test(arguments: ["futex_chroot", "mknod_cases"])
+    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try Self.runInSandbox(name)
         let native = try Fixtures.runNatively(name)
@@ -28,6 +28,16 @@ import Testing
         let ionice = try SandboxRun(["/bin/busybox", "ionice"], busybox: true).result
         #expect(ionice.status == 0, "\(ionice.stderr)")
         #expect(ionice.stdout == "none: prio 0\n")
+    }
+
+    /// capget and PR_CAP_AMBIENT show the default spec's capabilities.
+    @Test func setprivDumpsTheSpecsCapabilities() throws {
+        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        let result = try SandboxRun(["/bin/busybox", "setpriv", "--dump"], busybox: true).result
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Inheritable capabilities: [none]\nAmbient capabilities: [none]\n"),
+                "\(result.stdout)")
+        #expect(result.stdout.hasSuffix("Capability bounding set: kill,net_bind_service,audit_write\n"))
     }
 
     /// The default spec grants no CAP_SYS_CHROOT.

@@ -3,6 +3,7 @@
 /* C that Swift cannot call directly; one header per concern, all included here. */
 #include "cpus.h"
 #include "hash64.h"
+#include "fallocate.h"
 #include "renameat.h"
 #include "zeropages.h"
 #include "memfd.h"

@@ -69,6 +69,7 @@ public struct SyscallTable: Sendable {
         table.registerRandom()
         table.registerSignal()
         table.registerFutex()
+        table.registerCapability()
         table.registerFiles()
         return table
     }()

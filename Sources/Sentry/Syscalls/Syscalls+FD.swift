@@ -1,7 +1,7 @@
 import Glibc
 
 /// Descriptor-level calls: dup family, fcntl, ioctl, lseek, fsync,
-/// ftruncate/truncate (fs/fcntl.c, fs/ioctl.c, fs/open.c).
+/// ftruncate/truncate, fallocate (fs/fcntl.c, fs/ioctl.c, fs/open.c).
 extension SyscallTable {
     mutating func registerFileDescriptor() {
         register(32, DescriptorSyscalls.dup)
@@ -14,6 +14,7 @@ extension SyscallTable {
         register(75, DescriptorSyscalls.fsync)
         register(77, DescriptorSyscalls.ftruncate)
         register(76, DescriptorSyscalls.truncate)
+        register(285, DescriptorSyscalls.fallocate)
     }
 }
 
@@ -180,6 +181,30 @@ enum DescriptorSyscalls {
         guard !file.isPathOnly else { throw .ebadf }
         guard file.isWritable, try file.attributes().type == .regular else { throw .einval }
         try file.truncate(to: length)
+        return 0
+    }
+
+    /// FALLOC_FL_KEEP_SIZE … FALLOC_FL_UNSHARE_RANGE: the modes Linux knows.
+    static let fallocateModes: Int32 = 0x7f
+
+    /// fallocate(2), in vfs_fallocate's order: EINVAL for a bad range,
+    /// EOPNOTSUPP for an unknown mode, EBADF unless open for writing, ESPIPE
+    /// for a pipe, EISDIR, ENODEV for other non-regular files, EFBIG past the
+    /// largest offset; the filesystem decides the rest.
+    static func fallocate(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        let mode = args.int(1), offset = args.int64(2), length = args.int64(3)
+        guard offset >= 0, length > 0 else { throw .einval }
+        guard mode & ~fallocateModes == 0 else { throw .eopnotsupp }
+        guard file.isWritable else { throw .ebadf }
+        if file is PipeFile { throw .espipe }
+        let type = try file.attributes().type
+        if type == .fifo { throw .espipe }
+        if type == .directory { throw .eisdir }
+        guard type == .regular else { throw .enodev }
+        guard offset <= Int64.max - length else { throw .efbig }
+        try file.allocate(mode: mode, offset: offset, length: length)
         return 0
     }
 

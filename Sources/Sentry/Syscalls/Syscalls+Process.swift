@@ -204,6 +204,11 @@ enum Process {
             return task.controls.noNewPrivileges ? 1 : 0
         case 42: // PR_GET_THP_DISABLE
             return 0
+        case 47: // PR_CAP_AMBIENT: IS_SET (1) reads the set; raising and clearing need capset
+            let capability = args.uint64(2)
+            guard args.uint64(1) == 1, capability < UInt64(CapabilitySets.names.count), args.uint64(3) == 0,
+                  args.uint64(4) == 0 else { throw .einval }
+            return task.credentials.ambientCaps & (1 << capability) != 0 ? 1 : 0
         default:
             throw .einval
         }

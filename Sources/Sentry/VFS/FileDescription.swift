@@ -176,6 +176,19 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
 
     open func sync() throws(SyscallError) {}
 
+    /// fallocate(2) after the syscall's checks. In-memory files have no
+    /// blocks to reserve: mode 0 only grows the size, FALLOC_FL_KEEP_SIZE (1)
+    /// does nothing, and the modes that punch or shift ranges are EOPNOTSUPP.
+    open func allocate(mode: Int32, offset: Int64, length: Int64) throws(SyscallError) {
+        switch mode {
+        case 0:
+            let end = offset + length
+            if end > (try attributes().size) { try truncate(to: end) }
+        case 1: return
+        default: throw .eopnotsupp
+        }
+    }
+
     /// getdents64: encoded `linux_dirent64` records that fit in `capacity` bytes.
     open func readDirectory(capacity: Int) throws(SyscallError) -> [UInt8] { throw .enotdir }
 

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import State
 import Synchronization
@@ -142,6 +143,11 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     override public func sync() throws(SyscallError) {
         _ = try Host.retrying { fsync(descriptor) }
+    }
+
+    /// The host file system reserves the blocks (or refuses the mode).
+    override public func allocate(mode: Int32, offset: Int64, length: Int64) throws(SyscallError) {
+        _ = try Host.retrying { cshim_fallocate(descriptor, mode, offset, length) }
     }
 
     override public var isMappable: Bool { true }
