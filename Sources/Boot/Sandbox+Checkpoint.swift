@@ -1,3 +1,4 @@
+import Dispatch
 import OCI
 import State
 
@@ -20,9 +21,25 @@ extension Sandbox {
         do {
             let summary = try loader.checkpoint(to: request.imagePath, compression: compression,
                                                 leaveRunning: request.leaveRunning)
+            if !request.leaveRunning { waitUntilStopped() }
             return .checkpointed(summary)
         } catch {
             return .failure(ControlFailure(.failed, error.description))
+        }
+    }
+
+    /// The answer comes once the container is stopped, so a `delete` or
+    /// `state` right after `checkpoint` sees it stopped (freeing a large
+    /// address space takes a moment). Bounded like `shutdown`.
+    private func waitUntilStopped() {
+        let gate = DispatchSemaphore(value: 0)
+        let pending = status.withLock { state -> Bool in
+            if state.exit != nil { return false }
+            state.waiters.append(gate)
+            return true
+        }
+        if pending && gate.wait(timeout: .now() + Sandbox.shutdownGrace) == .timedOut {
+            logger.warning("the container did not stop within \(Sandbox.shutdownGrace) of its checkpoint")
         }
     }
 }

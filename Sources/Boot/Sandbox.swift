@@ -11,7 +11,7 @@ import Synchronization
 public final class Sandbox: Sendable {
     public let loader: Loader
     public let store: ContainerStore
-    private let logger: Logger
+    let logger: Logger
     private let shutdownRequested = DispatchSemaphore(value: 0)
 
     struct Status {
