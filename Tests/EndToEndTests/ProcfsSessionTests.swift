@@ -49,6 +49,17 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("btime ") })
     }
 
+    @Test func sysctlAndEnvironShowTheContainersNames() throws {
+        guard hasBusybox else { return }
+        let sysctl = try busybox("sysctl", "kernel.hostname", "kernel.ostype")
+        #expect(sysctl.status == 0, "\(sysctl.stderr)")
+        #expect(sysctl.stdout == "kernel.hostname = runsc\nkernel.ostype = Linux\n")
+        let environ = try busybox("cat", "/proc/self/environ")
+        #expect(environ.stdout == "PATH=/usr/local/bin:/usr/bin:/bin\0HOME=/root\0", "\(environ.stdout.debugDescription)")
+        let filesystems = try busybox("cat", "/proc/filesystems")
+        #expect(filesystems.stdout.contains("nodev\tproc\n"))
+    }
+
     @Test func mountsListTheContainerTreeAndDfReadsThem() throws {
         guard hasBusybox else { return }
         let mounts = try busybox("cat", "/proc/mounts", "/proc/self/mountinfo")

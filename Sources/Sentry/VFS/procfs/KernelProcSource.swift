@@ -17,6 +17,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
               let leader = group.leader ?? group.members.first else { return nil }
         let credentials = leader.credentials
         var commandLine: [UInt8] = []
+        var environment: [UInt8] = []
         var executable = ""
         var maps = ""
         var memory: (virtual: UInt64, resident: UInt64, brk: Range<UInt64>, stack: UInt64,
@@ -29,6 +30,10 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             if range.count > 0, range.count <= 1 << 20 {
                 commandLine = (try? leader.copyIn(from: range.lowerBound, count: range.count)) ?? []
             }
+            let envRange = mm.envRange
+            if envRange.count > 0, envRange.count <= 1 << 20 {
+                environment = (try? leader.copyIn(from: envRange.lowerBound, count: envRange.count)) ?? []
+            }
             executable = mm.executablePath
             maps = mm.mappings.map(Self.mapsLine).joined()
         }
@@ -38,6 +43,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
+        snapshot.environment = environment
         snapshot.threadIDs = group.members.map(\.id).sorted()
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
@@ -57,6 +63,11 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
 
     public func uptime() -> Int64 {
         kernel?.clocks.monotonic() ?? 0
+    }
+
+    public func hostNames() -> (host: String, domain: String) {
+        guard let uts = kernel?.uts else { return ("localhost", "(none)") }
+        return (uts.hostName, uts.domainName)
     }
 
     /// One line of /proc/[pid]/maps, as fs/proc/task_mmu.c prints it.

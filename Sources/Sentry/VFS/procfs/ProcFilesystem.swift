@@ -1,9 +1,9 @@
 import Glibc
 import State
 
-/// A minimal /proc: self, mounts, [pid]/{cmdline,comm,exe,cwd,root,fd/,maps,
-/// mounts,mountinfo,stat,statm,status,task/[tid]/}, meminfo, cpuinfo, stat,
-/// uptime, loadavg, version. Directories and links are made per lookup from
+/// A minimal /proc: self, mounts, [pid]/{cmdline,comm,environ,exe,cwd,root,
+/// fd/,maps,mounts,mountinfo,stat,statm,status,task/[tid]/}, meminfo, cpuinfo,
+/// filesystems, stat, uptime, loadavg, version, and sys/kernel's names. Directories and links are made per lookup from
 /// the `source`; a file's text is generated when it is opened and kept by
 /// the open file (and saved with it), as Linux's seq files behave.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
@@ -33,6 +33,8 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case cmdline, comm, maps, status, meminfo, cpuinfo
         case mountsLink, mounts, mountinfo, stat, statm, uptime, loadavg, version
         case taskDirectory, threadDirectory, systemStat
+        case environ, filesystems, sysDirectory, sysKernelDirectory
+        case kernelHostname, kernelDomainname, kernelOsrelease, kernelOstype, kernelVersion, kernelPidMax
     }
 
     public var kind = Kind.root
@@ -69,13 +71,17 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         node.fd = fd
         let mode: UInt32
         switch kind {
-        case .root, .processDirectory, .taskDirectory, .threadDirectory: mode = FileType.directory.rawValue | 0o555
+        case .root, .processDirectory, .taskDirectory, .threadDirectory, .sysDirectory, .sysKernelDirectory:
+            mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
         case .selfLink, .mountsLink: mode = FileType.symlink.rawValue | 0o777
         case .fdLink, .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
+        case .environ: mode = FileType.regular.rawValue | 0o400
         default: mode = FileType.regular.rawValue | 0o444
         }
-        if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: 0, gid: 0) }
+        // Like Linux, a process's environment is readable by its owner only.
+        let owner = kind == .environ ? source?.snapshot(of: node.processID)?.uids.effective ?? 0 : 0
+        if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: owner, gid: 0) }
         node.inodeNumber = Self.inodeNumber(kind, processID: node.processID, fd: fd)
         return Dentry(name: name, parent: directory, inode: node)
     }
@@ -90,23 +96,40 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
     private static func entryType(_ kind: Kind) -> FileType {
         switch kind {
-        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory: .directory
+        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
+             .sysKernelDirectory: .directory
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: .symlink
         default: .regular
         }
     }
 
     private static let processFiles: [(String, Kind)] = [
-        ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("exe", .exeLink), ("fd", .fdDirectory),
+        ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("environ", .environ), ("exe", .exeLink),
+        ("fd", .fdDirectory),
         ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("root", .rootLink), ("stat", .stat),
         ("statm", .statm), ("status", .status), ("task", .taskDirectory),
     ]
     /// A thread's directory shows its process's files (threads share them until clone exists).
     private static let threadFiles = processFiles.filter { $0.1 != .taskDirectory }
     private static let rootFiles: [(String, Kind)] = [
-        ("cpuinfo", .cpuinfo), ("loadavg", .loadavg), ("meminfo", .meminfo), ("mounts", .mountsLink),
-        ("stat", .systemStat), ("uptime", .uptime), ("version", .version),
+        ("cpuinfo", .cpuinfo), ("filesystems", .filesystems), ("loadavg", .loadavg), ("meminfo", .meminfo),
+        ("mounts", .mountsLink), ("stat", .systemStat), ("sys", .sysDirectory), ("uptime", .uptime),
+        ("version", .version),
     ]
+    private static let sysFiles: [(String, Kind)] = [("kernel", .sysKernelDirectory)]
+    private static let sysKernelFiles: [(String, Kind)] = [
+        ("domainname", .kernelDomainname), ("hostname", .kernelHostname), ("osrelease", .kernelOsrelease),
+        ("ostype", .kernelOstype), ("pid_max", .kernelPidMax), ("version", .kernelVersion),
+    ]
+
+    /// The fixed entries of a directory that lists only fixed entries.
+    private var fixedFiles: [(String, Kind)]? {
+        switch kind {
+        case .sysDirectory: Self.sysFiles
+        case .sysKernelDirectory: Self.sysKernelFiles
+        default: nil
+        }
+    }
 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         switch kind {
@@ -118,6 +141,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .processDirectory, .threadDirectory:
             let files = kind == .processDirectory ? Self.processFiles : Self.threadFiles
             guard let entry = files.first(where: { $0.0 == name }) else { return nil }
+            return child(name, entry.1, in: directory)
+        case .sysDirectory, .sysKernelDirectory:
+            guard let entry = fixedFiles?.first(where: { $0.0 == name }) else { return nil }
             return child(name, entry.1, in: directory)
         case .taskDirectory:
             guard let thread = Int32(name), try snapshot().threadIDs.contains(thread) else { return nil }
@@ -146,6 +172,10 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             return (kind == .processDirectory ? Self.processFiles : Self.threadFiles).map { name, kind in
                 DirectoryEntry(name: name, inodeNumber: Self.inodeNumber(kind, processID: processID),
                                type: Self.entryType(kind))
+            }
+        case .sysDirectory, .sysKernelDirectory:
+            return (fixedFiles ?? []).map { name, kind in
+                DirectoryEntry(name: name, inodeNumber: Self.inodeNumber(kind), type: Self.entryType(kind))
             }
         case .taskDirectory:
             return try snapshot().threadIDs.map {
@@ -210,7 +240,8 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         switch kind {
-        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory:
+        case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
+             .sysKernelDirectory:
             return DirectoryFile(location: location, flags: flags)
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: throw .eloop
         default:
@@ -255,6 +286,15 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             let last = source?.processIDs().last ?? 1
             return Array("0.00 0.00 0.00 1/\(running) \(last)\n".utf8)
         case .systemStat: return Array(ProcProcessStatistics.system(source).utf8)
+        case .environ: return try snapshot().environment
+        case .filesystems:
+            return Array("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\t9p\n".utf8)
+        case .kernelHostname: return Array((source?.hostNames().host ?? "localhost").utf8) + [0x0a]
+        case .kernelDomainname: return Array((source?.hostNames().domain ?? "(none)").utf8) + [0x0a]
+        case .kernelOsrelease: return Array("\(Process.release)\n".utf8)
+        case .kernelOstype: return Array("Linux\n".utf8)
+        case .kernelVersion: return Array("\(Process.version)\n".utf8)
+        case .kernelPidMax: return Array("\(PIDNamespace.maxID)\n".utf8)
         case .version:
             return Array("Linux version \(Process.release) (root@runsc) (gcc) \(Process.version)\n".utf8)
         default: throw .einval

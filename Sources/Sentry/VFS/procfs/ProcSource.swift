@@ -14,6 +14,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var fdTable: FDTable?
     public var root: VirtualPath?
     public var workingDirectory: VirtualPath?
+    /// The environment block as the process's stack holds it, NUL-separated.
+    public var environment: [UInt8] = []
     /// The thread group's task IDs, for /proc/[pid]/task.
     public var threadIDs: [Int32] = []
     public var processGroupID: Int32 = 0
@@ -56,9 +58,12 @@ public protocol ProcSource: AnyObject, Sendable {
     func mounts() -> [Mount]
     /// Nanoseconds since the kernel booted, for /proc/uptime and stat's start times.
     func uptime() -> Int64
+    /// The UTS namespace's host and domain names, for /proc/sys/kernel.
+    func hostNames() -> (host: String, domain: String)
 }
 
 extension ProcSource {
     public func mounts() -> [Mount] { [] }
     public func uptime() -> Int64 { 0 }
+    public func hostNames() -> (host: String, domain: String) { ("localhost", "(none)") }
 }
