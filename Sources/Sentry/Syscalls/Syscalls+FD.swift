@@ -1,7 +1,8 @@
 import Glibc
 
 /// Descriptor-level calls: dup family, fcntl, ioctl, lseek, fsync,
-/// ftruncate/truncate, fallocate (fs/fcntl.c, fs/ioctl.c, fs/open.c).
+/// ftruncate/truncate, fallocate, fadvise64, readahead (fs/fcntl.c,
+/// fs/ioctl.c, fs/open.c, mm/fadvise.c, mm/readahead.c).
 extension SyscallTable {
     mutating func registerFileDescriptor() {
         register(32, DescriptorSyscalls.dup)
@@ -15,6 +16,8 @@ extension SyscallTable {
         register(77, DescriptorSyscalls.ftruncate)
         register(76, DescriptorSyscalls.truncate)
         register(285, DescriptorSyscalls.fallocate)
+        register(221, DescriptorSyscalls.fadvise64)
+        register(187, DescriptorSyscalls.readahead)
     }
 }
 
@@ -205,6 +208,31 @@ enum DescriptorSyscalls {
         guard type == .regular else { throw .enodev }
         guard offset <= Int64.max - length else { throw .efbig }
         try file.allocate(mode: mode, offset: offset, length: length)
+        return 0
+    }
+
+    /// POSIX_FADV_NORMAL … POSIX_FADV_NOREUSE.
+    static let fadviseAdvices: ClosedRange<Int32> = 0...5
+
+    /// posix_fadvise(2): only advice, which the Sentry's files (in memory, or
+    /// read through the host's page cache) have no use for. ESPIPE for a
+    /// pipe, then EINVAL for a negative length or an unknown advice, as
+    /// generic_fadvise.
+    static func fadvise64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        if file is PipeFile { throw .espipe }
+        if try file.attributes().type == .fifo { throw .espipe }
+        guard args.int64(2) >= 0, fadviseAdvices.contains(args.int(3)) else { throw .einval }
+        return 0
+    }
+
+    /// readahead(2): EBADF unless open for reading, EINVAL for anything but a
+    /// regular file; otherwise nothing to do, as for fadvise64.
+    static func readahead(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly, file.isReadable else { throw .ebadf }
+        guard try file.attributes().type == .regular else { throw .einval }
         return 0
     }
 
