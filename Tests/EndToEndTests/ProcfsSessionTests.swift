@@ -22,6 +22,22 @@ import Testing
         }
     }
 
+    /// /proc/[pid] belongs to the process's user, so a non-root process may
+    /// list its own fd/; each link's mode says how the file is open.
+    @Test func aNonRootProcessListsItsOwnDescriptors() throws {
+        guard hasBusybox else { return }
+        let sandbox = try SandboxRun(["/bin/busybox", "ls", "-ln", "/proc/self/fd", "/proc/self/environ"], user: 1000,
+                                     files: ["etc/passwd": "me:x:1000:1000::/home/me:/bin/sh\n"], busybox: true)
+        let result = sandbox.result
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            .filter { $0.count > 2 }
+        #expect(lines.contains { $0.first == "-r--------" && $0[2] == "1000" && $0.last == "/proc/self/environ" },
+                "\(result.stdout)")
+        #expect(lines.contains { $0.first == "lr-x------" && $0[2] == "1000" && $0.contains("0") })
+        #expect(lines.contains { $0.first == "l-wx------" && $0[2] == "1000" && $0.contains("1") })
+    }
+
     @Test func psListsTheInitProcess() throws {
         guard hasBusybox else { return }
         let result = try busybox("ps")
@@ -55,7 +71,8 @@ import Testing
         #expect(sysctl.status == 0, "\(sysctl.stderr)")
         #expect(sysctl.stdout == "kernel.hostname = runsc\nkernel.ostype = Linux\n")
         let environ = try busybox("cat", "/proc/self/environ")
-        #expect(environ.stdout == "PATH=/usr/local/bin:/usr/bin:/bin\0HOME=/root\0", "\(environ.stdout.debugDescription)")
+        #expect(environ.stdout == "PATH=/usr/local/bin:/usr/bin:/bin\0HOME=/root\0",
+                "\(environ.stdout.debugDescription)")
         let filesystems = try busybox("cat", "/proc/filesystems")
         #expect(filesystems.stdout.contains("nodev\tproc\n"))
     }

@@ -8,7 +8,8 @@ import Testing
     /// Runs fixture `name` (copied into the rootfs's /bin) in a sandbox.
     static func runInSandbox(_ name: String) throws -> RunscProcess.Result {
         let sandbox = try SandboxRun(["/bin/" + name], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name),
+                                         toPath: sandbox.bundle + "/rootfs/bin/" + name)
         return try sandbox.start().finish(timeout: 60)
     }
 

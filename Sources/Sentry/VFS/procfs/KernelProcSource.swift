@@ -65,6 +65,18 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         kernel?.clocks.monotonic() ?? 0
     }
 
+    public func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        return (leader.credentials.effectiveUID, leader.credentials.effectiveGID)
+    }
+
+    public func fdTable(of processID: Int32) -> FDTable? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        return leader.fdTable
+    }
+
     public func hostNames() -> (host: String, domain: String) {
         guard let uts = kernel?.uts else { return ("localhost", "(none)") }
         return (uts.hostName, uts.domainName)

@@ -75,13 +75,20 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
         case .selfLink, .mountsLink: mode = FileType.symlink.rawValue | 0o777
-        case .fdLink, .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
+        case .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
+        case .fdLink:
+            // As proc_fd_link: r-x for a readable file, -wx for a writable one.
+            let file = source?.fdTable(of: node.processID)?.entry(fd)?.file
+            mode = FileType.symlink.rawValue | (file?.isReadable == true ? 0o500 : 0)
+                | (file?.isWritable == true ? 0o300 : 0)
         case .environ: mode = FileType.regular.rawValue | 0o400
         default: mode = FileType.regular.rawValue | 0o444
         }
-        // Like Linux, a process's environment is readable by its owner only.
-        let owner = kind == .environ ? source?.snapshot(of: node.processID)?.uids.effective ?? 0 : 0
-        if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: owner, gid: 0) }
+        // A process's files belong to its effective user and group (so its fd/
+        // and environ are its own); the rest of /proc is root's.
+        let owner: (uid: UInt32, gid: UInt32) = node.processID != 0
+            ? source?.owner(of: node.processID) ?? (0, 0) : (0, 0)
+        if let filesystem { node.initialize(filesystem: filesystem, mode: mode, uid: owner.uid, gid: owner.gid) }
         node.inodeNumber = Self.inodeNumber(kind, processID: node.processID, fd: fd)
         return Dentry(name: name, parent: directory, inode: node)
     }
@@ -149,7 +156,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             guard let thread = Int32(name), try snapshot().threadIDs.contains(thread) else { return nil }
             return child(name, .threadDirectory, in: directory, fd: thread)
         case .fdDirectory:
-            guard let number = Int32(name), try snapshot().fdTable?.entry(number) != nil else { return nil }
+            guard let number = Int32(name), source?.fdTable(of: processID)?.entry(number) != nil else { return nil }
             return child(name, .fdLink, in: directory, fd: number)
         default:
             throw .enotdir

@@ -60,9 +60,19 @@ public protocol ProcSource: AnyObject, Sendable {
     func uptime() -> Int64
     /// The UTS namespace's host and domain names, for /proc/sys/kernel.
     func hostNames() -> (host: String, domain: String)
+    /// Who owns the process's /proc files: its effective user and group.
+    func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)?
+    /// The process's FD table, without the cost of a whole snapshot.
+    func fdTable(of processID: Int32) -> FDTable?
 }
 
 extension ProcSource {
+    public func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)? {
+        snapshot(of: processID).map { ($0.uids.effective, $0.gids.effective) }
+    }
+
+    public func fdTable(of processID: Int32) -> FDTable? { snapshot(of: processID)?.fdTable }
+
     public func mounts() -> [Mount] { [] }
     public func uptime() -> Int64 { 0 }
     public func hostNames() -> (host: String, domain: String) { ("localhost", "(none)") }
