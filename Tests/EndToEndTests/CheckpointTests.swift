@@ -6,8 +6,8 @@ import Testing
 /// of a straight run), programs blocked in a system call, tmpfs contents,
 /// and the refusals that must leave nothing half-done.
 @Suite(.serialized) struct CheckpointTests {
-    /// 24 lines, 40 ms apart, over 4 MiB of memory.
-    static let counter = ["/bin/ckpt_counter", "24", "40", "4"]
+    /// 24 lines, 80 ms apart (room for a checkpoint on a loaded machine), over 4 MiB of memory.
+    static let counter = ["/bin/ckpt_counter", "24", "80", "4"]
 
     static func straightRun() throws -> [String] {
         let native = try Fixtures.runNatively("ckpt_counter", Array(counter.dropFirst()))
@@ -15,7 +15,7 @@ import Testing
         return native.stdout.split(separator: "\n").map(String.init)
     }
 
-    @Test(arguments: [("none", 3), ("lz4", 6), ("lz4", 15), ("zstd", 9)])
+    @Test(arguments: [("none", 3), ("lz4", 6), ("lz4", 12), ("zstd", 9)])
     func restoredCounterContinuesWhereItStopped(compression: String, after lines: Int) throws {
         let expected = try Self.straightRun()
         let session = try CheckpointSession(Self.counter)
@@ -94,7 +94,7 @@ import Testing
     }
 
     @Test func aProgramInNanosleepSleepsOnlyWhatRemained() throws {
-        let session = try CheckpointSession(["/bin/ckpt_block", "sleep", "1500"])
+        let session = try CheckpointSession(["/bin/ckpt_block", "sleep", "3000"])
         try session.runDetached("c1", output: "before")
         try session.waitForLines(1, in: "before")
         usleep(300_000)
