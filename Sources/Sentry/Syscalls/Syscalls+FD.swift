@@ -1,6 +1,6 @@
 import Glibc
 
-/// Descriptor-level calls: dup family, fcntl, ioctl, lseek, fsync,
+/// Descriptor-level calls: dup family, fcntl, ioctl, lseek, fsync, sync, syncfs,
 /// ftruncate/truncate, fallocate, fadvise64, readahead (fs/fcntl.c,
 /// fs/ioctl.c, fs/open.c, mm/fadvise.c, mm/readahead.c).
 extension SyscallTable {
@@ -13,6 +13,8 @@ extension SyscallTable {
         register(8, DescriptorSyscalls.lseek)
         register(74, DescriptorSyscalls.fsync)
         register(75, DescriptorSyscalls.fsync)
+        register(162, DescriptorSyscalls.sync)
+        register(306, DescriptorSyscalls.syncfs)
         register(77, DescriptorSyscalls.ftruncate)
         register(76, DescriptorSyscalls.truncate)
         register(285, DescriptorSyscalls.fallocate)
@@ -174,6 +176,20 @@ enum DescriptorSyscalls {
         let file = try task.fdTable.get(args.int(0))
         guard !file.isPathOnly else { throw .ebadf }
         try file.sync()
+        return 0
+    }
+
+    /// sync(2) never fails.
+    static func sync(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        Host.syncAll()
+        return 0
+    }
+
+    /// syncfs(2): EBADF for a bad or O_PATH descriptor, else everything is synced.
+    static func syncfs(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        Host.syncAll()
         return 0
     }
 

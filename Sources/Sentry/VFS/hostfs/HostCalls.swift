@@ -23,6 +23,13 @@ enum Host {
         try retrying { openat(directory, name, flags | O_CLOEXEC, mode_t(mode)) }
     }
 
+    /// sync(2) and syncfs(2) of the container: the host's sync, as a runc
+    /// container's would be (tmpfs data has nowhere to go; hostfs writes sit
+    /// in the host's page cache).
+    static func syncAll() {
+        Glibc.sync()
+    }
+
     static func stat(_ fd: Int32) throws(SyscallError) -> Glibc.stat {
         var result = Glibc.stat()
         _ = try retrying { fstat(fd, &result) }
