@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import OCI
 import Platform
@@ -109,9 +112,20 @@ public struct CheckpointSummary: Codable, Sendable, Equatable, CustomStringConve
     }
 
     public var description: String {
-        func mib(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
-        return "\(mib(memoryBytes)) of memory saved as a \(mib(imageBytes)) image in "
-            + String(format: "%.3f s", Double(nanoseconds) / 1e9)
+        "\(Self.decimal(memoryBytes, unit: 1 << 20, places: 1)) MiB of memory saved as a "
+            + "\(Self.decimal(imageBytes, unit: 1 << 20, places: 1)) MiB image in "
+            + "\(Self.decimal(nanoseconds, unit: 1_000_000_000, places: 3)) s"
+    }
+
+    /// `value / unit` rounded to `places` decimals, in integer arithmetic (no
+    /// Foundation formatting, whose ICU data costs every runsc start).
+    static func decimal(_ value: UInt64, unit: UInt64, places: Int) -> String {
+        var scale: UInt64 = 1
+        for _ in 0..<places { scale *= 10 }
+        let scaled = (value.multipliedReportingOverflow(by: scale).partialValue + unit / 2) / unit
+        let fraction = String(scaled % scale)
+        let padding = String(repeating: "0", count: max(0, places - fraction.count))
+        return places == 0 ? String(scaled) : "\(scaled / scale).\(padding)\(fraction)"
     }
 }
 
