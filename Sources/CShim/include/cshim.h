@@ -9,4 +9,5 @@
 #include "memfd.h"
 #include "ptrace_stub.h"
 #include "xstate.h"
+#include "pidfd.h"
 #endif
