@@ -2,9 +2,9 @@ import Foundation
 import Testing
 
 /// A checkpoint cut short by SIGKILL of the process that writes the image
-/// (the sandbox, not the CLI that asked for it) must leave nothing that
-/// restores or looks like an image, and its leftovers must not stop a later
-/// checkpoint to the same path.
+/// (the sandbox) must leave nothing that restores or looks like an image,
+/// and its leftovers must not stop a later checkpoint to the same path;
+/// SIGKILL of the CLI that asked for it must not cut the save short.
 @Suite(.serialized) struct CheckpointKillTests {
     /// Enough touched memory that a zstd save takes a moment even on a fast machine.
     static let touched = ["/bin/ckpt_touch", "384"]
@@ -48,6 +48,37 @@ import Testing
         #expect(session.lines("third").first?.hasPrefix("tick") == true, "\(session.lines("third"))")
         #expect(try session.runsc("kill", "c3", "KILL").status == 0)
         #expect(try session.wait("c3") == 137)
+    }
+
+    /// The CLI only asks: the sandbox writes the image, so killing the CLI
+    /// midway neither stops the save nor leaves a broken image.
+    @Test func aCheckpointCommandKilledMidwayStillLeavesACompleteImage() throws {
+        let session = try CheckpointSession(Self.touched)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("ckpt_touch"),
+                                         toPath: session.bundle + "/rootfs/bin/ckpt_touch")
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before", timeout: 120)
+
+        let checkpoint = try session.launch(["checkpoint", "--compression", "zstd", "--image-path",
+                                             session.path("image"), "c1"], output: "checkpoint")
+        let caught = try waitForPagesBeingWritten(session, checkpoint: checkpoint)
+        #expect(kill(checkpoint.pid, SIGKILL) == 0)
+        _ = checkpoint.wait()
+        try #require(caught, "the checkpoint finished before it could be killed: \(session.errors(of: "checkpoint"))")
+
+        let deadline = Date().addingTimeInterval(120)
+        while try session.status("c1") != "stopped" {
+            guard Date() < deadline else { throw SetupError("c1 never stopped after its checkpoint") }
+            usleep(20_000)
+        }
+        #expect(try session.runsc("statefile", session.path("image")).status == 0)
+        #expect(try temporaries(session).isEmpty)
+        let restored = try session.restoreDetached("c2", image: "image", output: "after")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        try session.waitForLines(1, in: "after", timeout: 120)
+        #expect(session.lines("after").first?.hasPrefix("tick") == true, "\(session.lines("after"))")
+        #expect(try session.runsc("kill", "c2", "KILL").status == 0)
+        #expect(try session.wait("c2") == 137)
     }
 
     /// The sandbox process (the container state's `pid`).
