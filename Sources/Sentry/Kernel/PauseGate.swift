@@ -5,34 +5,13 @@ import Synchronization
 /// every task whose thread runs (so a pause knows whom to wait for) and
 /// which of them have parked; host-only, never saved.
 final class PauseGate: @unchecked Sendable {
-    // `requested`, `running` and `parked` are guarded by `mutex`.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    // `requested`, `running` and `parked` are guarded by `condition`'s lock.
+    private let condition = HostCondition()
     private var requested = false
     private var running: [ObjectIdentifier: Task] = [:]
     private var parked: Set<ObjectIdentifier> = []
     /// `requested`, readable without the lock: tasks look at it at every stop.
     private let flag = Atomic<Bool>(false)
-
-    init() {
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
 
     /// Whether tasks must park at their next stop.
     var isRequested: Bool { flag.load(ordering: .acquiring) }
@@ -40,25 +19,25 @@ final class PauseGate: @unchecked Sendable {
     /// A task's thread is about to run (called before the thread exists, so a
     /// pause that starts meanwhile waits for it).
     func enter(_ task: Task) {
-        withLock { running[ObjectIdentifier(task)] = task }
+        condition.withLock { running[ObjectIdentifier(task)] = task }
     }
 
     /// A task's thread is done.
     func leave(_ task: Task) {
-        withLock {
+        condition.withLock {
             running[ObjectIdentifier(task)] = nil
             parked.remove(ObjectIdentifier(task))
-            pthread_cond_broadcast(condition)
+            condition.broadcast()
         }
     }
 
     /// Called by the task's own thread: waits until the pause is over.
     func park(_ task: Task) {
         let key = ObjectIdentifier(task)
-        withLock {
+        condition.withLock {
             parked.insert(key)
-            pthread_cond_broadcast(condition)
-            while requested { pthread_cond_wait(condition, mutex) }
+            condition.broadcast()
+            while requested { condition.wait() }
             parked.remove(key)
         }
     }
@@ -67,7 +46,7 @@ final class PauseGate: @unchecked Sendable {
     /// Tasks still out after `timeout` nanoseconds fail the pause, which is undone.
     func pause(timeoutNanoseconds: Int64) throws(KernelPauseError) {
         let deadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC) + timeoutNanoseconds
-        pthread_mutex_lock(mutex)
+        condition.lock()
         requested = true
         flag.store(true, ordering: .releasing)
         while true {
@@ -77,35 +56,27 @@ final class PauseGate: @unchecked Sendable {
             if now >= deadline {
                 requested = false
                 flag.store(false, ordering: .releasing)
-                pthread_cond_broadcast(condition)
-                pthread_mutex_unlock(mutex)
+                condition.broadcast()
+                condition.unlock()
                 throw KernelPauseError(stuckTasks: pending.map(\.id).sorted())
             }
             // Kicks are idempotent and coalesce; repeat them in case a task
             // was between its check and a wait when the first one came.
-            pthread_mutex_unlock(mutex)
+            condition.unlock()
             for task in pending { task.interrupt() }
-            pthread_mutex_lock(mutex)
-            let wake = min(deadline, now + 20_000_000)
-            var time = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
-            _ = pthread_cond_timedwait(condition, mutex, &time)
+            condition.lock()
+            _ = condition.wait(untilHostMonotonic: min(deadline, now + 20_000_000))
         }
-        pthread_mutex_unlock(mutex)
+        condition.unlock()
     }
 
     /// Lets parked tasks go on.
     func resume() {
-        withLock {
+        condition.withLock {
             requested = false
             flag.store(false, ordering: .releasing)
-            pthread_cond_broadcast(condition)
+            condition.broadcast()
         }
-    }
-
-    private func withLock<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
     }
 }
 
