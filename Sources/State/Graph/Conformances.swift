@@ -1,44 +1,29 @@
-/// Savable forms of the standard library's types. Integers of every width are
-/// saved as 64-bit varints and range-checked on load, so an image can never
-/// trap a narrowing conversion.
+/// Savable forms of the standard library's types. Integers of every width (up
+/// to 64 bits) are saved as 64-bit varints, signed or not, and range-checked on
+/// load, so an image can never trap a narrowing conversion.
 
-extension SavableValue where Self: FixedWidthInteger & SignedInteger {
-    public static var stateKind: StateKind { .int }
+extension SavableValue where Self: FixedWidthInteger {
+    public static var stateKind: StateKind { isSigned ? .int : .uint }
 
     public func saveState(to writer: inout StateWriter) throws {
-        writer.writeInt(Int64(self))
+        if Self.isSigned {
+            writer.writeInt(Int64(truncatingIfNeeded: self))
+        } else {
+            writer.writeUInt(UInt64(truncatingIfNeeded: self))
+        }
     }
 
     public static func decodeState(_ state: StateValue, context: LoadContext) throws -> Self {
+        let exact: Self?
         switch state {
-        case .int(let value):
-            guard let exact = Self(exactly: value) else {
-                throw StateError.invalidValue("\(value) does not fit in \(Self.self)")
-            }
-            return exact
-        default:
-            throw StateError.mismatch(expected: "int", found: state.kindName)
+        case .int(let value) where isSigned: exact = Self(exactly: value)
+        case .uint(let value) where !isSigned: exact = Self(exactly: value)
+        default: throw StateError.mismatch(expected: stateKind.description, found: state.kindName)
         }
-    }
-}
-
-extension SavableValue where Self: FixedWidthInteger & UnsignedInteger {
-    public static var stateKind: StateKind { .uint }
-
-    public func saveState(to writer: inout StateWriter) throws {
-        writer.writeUInt(UInt64(self))
-    }
-
-    public static func decodeState(_ state: StateValue, context: LoadContext) throws -> Self {
-        switch state {
-        case .uint(let value):
-            guard let exact = Self(exactly: value) else {
-                throw StateError.invalidValue("\(value) does not fit in \(Self.self)")
-            }
-            return exact
-        default:
-            throw StateError.mismatch(expected: "uint", found: state.kindName)
+        guard let exact else {
+            throw StateError.invalidValue("\(state.integerDescription) does not fit in \(Self.self)")
         }
+        return exact
     }
 }
 

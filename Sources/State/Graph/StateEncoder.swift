@@ -105,9 +105,7 @@ public final class StateEncoder {
     func endFields(_ sink: SaveSink) throws {
         let schema = sink.schema
         if sink.defining {
-            if let index = schemas.firstIndex(where: { $0 === schema }) {
-                schemaStates[index] = .defined
-            }
+            schemaStates[Int(sink.schemaIndex)] = .defined
         } else if sink.cursor != schema.names.count {
             throw StateError(.schemaViolation(
                 "\(schema.name) saved \(sink.cursor) fields here but \(schema.names.count) for an earlier value: "

@@ -17,6 +17,14 @@ public enum StateValue: Sendable, Equatable {
     case record(typeIndex: Int, values: [StateValue])
     case enumCase(String, payload: [StateValue])
 
+    var integerDescription: String {
+        switch self {
+        case .int(let value): String(value)
+        case .uint(let value): String(value)
+        default: kindName
+        }
+    }
+
     public var kindName: String {
         switch self {
         case .null: "nil"
