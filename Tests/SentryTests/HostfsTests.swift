@@ -128,4 +128,19 @@ final class HostTree {
             #expect(error.description == "restore: /data/greeting: the file is gone")
         }
     }
+
+    /// chmod acts on the name it resolved: a symlink renamed over that name
+    /// since (by another thread, or on the host) is not followed out of the rootfs.
+    @Test func chmodDoesNotFollowASymlinkSwappedInAfterTheLookup() throws {
+        let host = try HostTree()
+        let outside = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: false)
+        let location = try vfs.lookup("/data/greeting", from: context.root, context: context, followFinal: false)
+        try location.inode.setAttributes(AttributeChange(mode: 0o600))
+        var status = Glibc.stat()
+        #expect(stat(host.path + "/data/greeting", &status) == 0 && status.st_mode & 0o777 == 0o600)
+        try host.run("chmod 644 \(outside.path)/etc/passwd && ln -sf \(outside.path)/etc/passwd \(host.path)/data/greeting")
+        _ = errnoOf { try location.inode.setAttributes(AttributeChange(mode: 0o777)) }
+        #expect(stat(outside.path + "/etc/passwd", &status) == 0 && status.st_mode & 0o777 == 0o644)
+    }
 }

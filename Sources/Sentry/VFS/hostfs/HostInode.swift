@@ -130,7 +130,12 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             _ = try Host.retrying { ftruncate(fd, off_t(size)) }
         }
         if let mode = change.mode {
-            _ = try Host.retrying { fchmodat(parentFD, name, mode_t(mode & LinuxFile.permissionMask), 0) }
+            // NOFOLLOW: the name was resolved before this call without the
+            // VFS lock, so a rename may have put a symlink there since; a
+            // following chmod would reach outside the rootfs.
+            _ = try Host.retrying {
+                fchmodat(parentFD, name, mode_t(mode & LinuxFile.permissionMask), AT_SYMLINK_NOFOLLOW)
+            }
         }
         if change.uid != nil || change.gid != nil {
             let uid = change.uid.map { uid_t($0) } ?? uid_t.max
