@@ -102,9 +102,9 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
                 let page = cursor / Int64(Self.pageSize)
                 let within = Int(cursor % Int64(Self.pageSize))
                 let length = min(Self.pageSize - within, bytes.count - index)
-                var data = pages[page] ?? [UInt8](repeating: 0, count: Self.pageSize)
-                data.replaceSubrange(within..<(within + length), with: bytes[index..<(index + length)])
-                pages[page] = data
+                // In place: a copy out of the dictionary and back would copy the whole page each time.
+                pages[page, default: [UInt8](repeating: 0, count: Self.pageSize)]
+                    .replaceSubrange(within..<(within + length), with: bytes[index..<(index + length)])
                 cursor += Int64(length)
                 index += length
             }
