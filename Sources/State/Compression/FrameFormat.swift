@@ -136,11 +136,6 @@ struct FrameHeader: Equatable {
         let checksum = Checksum.of(UnsafeRawBufferPointer(rebasing: raw[0..<48]))
         raw.storeBytes(of: checksum.littleEndian, toByteOffset: 48, as: UInt64.self)
     }
-
-    /// The largest stored length a frame of `rawLength` bytes may honestly have.
-    static func maxStoredLength(codec: Compression, rawLength: Int) -> Int {
-        codec.maxCompressedSize(rawLength)
-    }
 }
 
 struct Trailer: Equatable {
@@ -217,7 +212,7 @@ enum FrameRecord {
                 throw corrupt("stored length \(storedLength) differs from uncompressed length \(rawLength) for codec none")
             }
         case .lz4, .zstd:
-            guard storedLength > 0, storedLength <= FrameHeader.maxStoredLength(codec: codec, rawLength: rawLength) else {
+            guard storedLength > 0, storedLength <= codec.maxCompressedSize(rawLength) else {
                 throw corrupt("stored length \(storedLength) is impossible for \(rawLength) bytes of \(codec.rawValue)")
             }
             if codec == .lz4 && rawLength / FrameFormat.lz4MaxRatio > storedLength {
