@@ -44,6 +44,12 @@ final class BufferPool: Sendable {
         self.limit = limit
     }
 
+    /// A pool sized for `window` frames in flight, each holding up to two
+    /// buffers (stored and uncompressed), plus the owner's current one.
+    convenience init(window: Int) {
+        self.init(limit: 2 * window + 2)
+    }
+
     func take(capacity: Int) -> ByteBuffer {
         let reused = idle.withLock { buffers -> ByteBuffer? in
             guard let index = buffers.lastIndex(where: { $0.capacity >= capacity }) else { return nil }

@@ -16,7 +16,7 @@ public final class FrameWriter {
     public init(fd: Int32, path: String, options: FrameOptions = FrameOptions()) throws {
         let options = try options.validated()
         self.options = options
-        pool = BufferPool(limit: 2 * options.window + 2)
+        pool = BufferPool(window: options.window)
         sink = try FramedFileSink(fd: fd, path: path, header: FileHeader(kind: .state, pageSize: 0))
         let pool = self.pool
         queue = OrderedWorkQueue(workers: options.workers, window: options.window) { job, context in
@@ -124,7 +124,7 @@ public final class FrameReader {
         guard source.digest == nil, source.position == UInt64(FrameFormat.fileHeaderSize) else {
             throw ImageError.misuse("a FrameReader reads its stream once")
         }
-        let pool = BufferPool(limit: 2 * max(2 * workers + 2, 2) + 2)
+        let pool = BufferPool(window: FrameOptions.window(workers: workers))
         try decodeFrames(from: source, workers: workers, pool: pool,
                          transform: { _, _, _, _ in },
                          consume: { _, raw in try body(raw) })

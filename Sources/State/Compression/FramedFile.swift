@@ -53,7 +53,9 @@ public struct FrameOptions: Sendable, Equatable {
     }
 
     /// Jobs in flight: enough to keep every worker busy while the owner does I/O.
-    var window: Int { max(2 * workers + 2, 2) }
+    var window: Int { Self.window(workers: workers) }
+
+    static func window(workers: Int) -> Int { max(2 * workers + 2, 2) }
 }
 
 /// Compresses `raw` into `out` as one frame (header, then stored data).
@@ -120,14 +122,12 @@ final class FramedFileSink {
     func finish() throws -> FramedFileSummary {
         let trailer = Trailer(frameCount: UInt64(sequence.frameCount), totalSpan: sequence.totalSpan,
                               totalRaw: sequence.totalRaw, totalStored: sequence.totalStored,
-                              headersChecksum: 0)
+                              headersChecksum: sequence.headersChecksumValue)
         var bytes = [UInt8](repeating: 0, count: FrameFormat.trailerSize)
-        var complete = trailer
-        complete.headersChecksum = sequence.headersChecksumValue
-        bytes.withUnsafeMutableBytes { complete.encode(into: $0) }
+        bytes.withUnsafeMutableBytes { trailer.encode(into: $0) }
         let position = written
         let digest = try bytes.withUnsafeBytes { (raw) -> UInt64 in
-            try sequence.finish(complete, bytes: raw, at: position)
+            try sequence.finish(trailer, bytes: raw, at: position)
         }
         try bytes.withUnsafeBytes { (raw) in try writeAll(fd: fd, path: path, raw) }
         written += UInt64(bytes.count)

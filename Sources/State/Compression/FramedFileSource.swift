@@ -130,7 +130,7 @@ func decodeFrames(from source: FramedFileSource, workers: Int, pool: BufferPool,
                   transform: @escaping (FrameHeader, Int, UInt64, UnsafeRawBufferPointer) throws -> Void,
                   consume: (FrameHeader, UnsafeRawBufferPointer) throws -> Void) throws {
     let path = source.path
-    let queue = OrderedWorkQueue<StoredFrame, DecodedFrame>(workers: workers, window: max(2 * workers + 2, 2)) {
+    let queue = OrderedWorkQueue<StoredFrame, DecodedFrame>(workers: workers, window: FrameOptions.window(workers: workers)) {
         job, context in
         try decodeFrame(job, path: path, pool: pool, context: context, transform: transform)
     }

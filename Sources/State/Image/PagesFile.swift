@@ -15,7 +15,7 @@ public enum PagesFile {
         let extents = try splitIntoExtents(ranges, memorySize: memory.count, pageSize: pageSize,
                                            span: options.chunkSize)
         let sink = try FramedFileSink(fd: fd, path: path, header: FileHeader(kind: .pages, pageSize: UInt32(pageSize)))
-        let pool = BufferPool(limit: 2 * options.window + 2)
+        let pool = BufferPool(window: options.window)
         let source = SharedMemory(base: memory.baseAddress)
         let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: options.window) {
             extent, context in
@@ -48,10 +48,9 @@ public enum PagesFile {
         }
         let target = SharedMemory(base: memory?.baseAddress.map { UnsafeRawPointer($0) })
         let limit = UInt64(memory?.count ?? Int.max)
-        let scatter = memory != nil
-        let pool = BufferPool(limit: 2 * max(2 * workers + 2, 2) + 2)
+        let pool = BufferPool(window: FrameOptions.window(workers: workers))
         try decodeFrames(from: source, workers: workers, pool: pool, transform: { header, index, offset, raw in
-            try placePages(header, raw: raw, pageSize: pageSize, target: scatter ? target : nil, limit: limit,
+            try placePages(header, raw: raw, pageSize: pageSize, target: target, limit: limit,
                            corrupt: { .corruptFrame(path: path, frame: index, offset: offset, reason: $0) })
         }, consume: { _, _ in })
         guard let digest = source.digest else {
@@ -132,8 +131,8 @@ private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: 
 }
 
 /// Checks a decoded pages frame (bitmap agrees with the data; range inside
-/// the destination) and, given a target, copies its pages into place.
-private func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory?,
+/// the destination) and, given a target mapping, copies its pages into place.
+private func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory,
                         limit: UInt64, corrupt: (String) -> ImageError) throws {
     let span = UInt64(header.span)
     guard header.offset <= limit, span <= limit - header.offset else {
@@ -151,7 +150,7 @@ private func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, page
     guard raw.count == layout.length(presentPages: present) else {
         throw corrupt("page bitmap marks \(present) pages but the frame holds \((raw.count - layout.bitmapBytes) / pageSize)")
     }
-    guard let destination = target?.base, let rawBase = raw.baseAddress else { return }
+    guard let destination = target.base, let rawBase = raw.baseAddress else { return }
     cshim_scatter_pages(rawBase + layout.bitmapBytes, pages, pageSize,
                         rawBase.assumingMemoryBound(to: UInt8.self),
                         UnsafeMutableRawPointer(mutating: destination + Int(header.offset)))
