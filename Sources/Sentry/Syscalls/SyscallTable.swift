@@ -54,8 +54,7 @@ public struct SyscallEntry: Sendable {
 /// Each family registers itself from its own file (`Syscalls+Memory.swift`
 /// has `registerMemory`); `standard` lists the families, one line each.
 public struct SyscallTable: Sendable {
-    public private(set) var entries: [Int: SyscallEntry] = [:]
-    /// The same entries indexed by number: the per-syscall lookup is an array load.
+    /// Entries indexed by number: the per-syscall lookup is an array load.
     private var byNumber: [SyscallEntry?] = []
 
     public init() {}
@@ -77,7 +76,6 @@ public struct SyscallTable: Sendable {
     /// Registers `handler` for syscall `number`; the name comes from the kernel headers.
     public mutating func register(_ number: Int, _ handler: @escaping SyscallHandler) {
         let entry = SyscallEntry(number: number, name: SyscallTable.name(of: number), handler: handler)
-        entries[number] = entry
         guard number >= 0 else { return }
         if number >= byNumber.count { byNumber += [SyscallEntry?](repeating: nil, count: number + 1 - byNumber.count) }
         byNumber[number] = entry
