@@ -127,7 +127,8 @@ extension MemoryManager {
             if newEnd > oldEnd {
                 guard isFreeLocked(oldEnd..<newEnd), vmas.count < MemoryManager.maxMapCount,
                       requested - brkStart <= dataLimit,
-                      vmas.reduce(0, { $0 + $1.length }) + (newEnd - oldEnd) <= addressSpaceLimit else { return brk }
+                      addressSpaceLimit == .max || mappedBytesLocked + (newEnd - oldEnd) <= addressSpaceLimit
+                else { return brk }
                 insertVMALocked(VMA(start: oldEnd, end: newEnd, protection: [.read, .write], shared: false,
                                     name: "[heap]"))
             } else if newEnd < oldEnd {

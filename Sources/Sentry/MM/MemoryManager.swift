@@ -61,7 +61,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     public var mappings: [VMA] { lock.withLock { _ in vmas } }
 
     /// Bytes of address space mapped (what RLIMIT_AS bounds).
-    public var mappedBytes: UInt64 { lock.withLock { _ in vmas.reduce(0) { $0 + $1.length } } }
+    public var mappedBytes: UInt64 { lock.withLock { _ in mappedBytesLocked } }
+
+    var mappedBytesLocked: UInt64 { vmas.reduce(0) { $0 + $1.length } }
 
     /// A snapshot of the private page runs, lowest first.
     public var privatePageRuns: [PrivatePages] { lock.withLock { _ in privatePages } }

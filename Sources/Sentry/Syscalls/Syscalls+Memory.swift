@@ -68,9 +68,12 @@ enum Memory {
         if request.fixedNoReplace && !Page.isAligned(address) { throw .einval }
         let mm = try task.memory()
         // RLIMIT_AS, as may_expand_vm checks it (a MAP_FIXED replacement counts in full).
+        // Summing the VMAs takes the MM's lock: only when there is a limit.
         let limit = task.threadGroup?.limits[.addressSpace].soft ?? Limits.infinity
-        let (total, overflow) = mm.mappedBytes.addingReportingOverflow(aligned)
-        if limit != Limits.infinity, overflow || total > limit { throw .enomem }
+        if limit != Limits.infinity {
+            let (total, overflow) = mm.mappedBytes.addingReportingOverflow(aligned)
+            if overflow || total > limit { throw .enomem }
+        }
         return Int64(bitPattern: try mm.map(request))
     }
 
