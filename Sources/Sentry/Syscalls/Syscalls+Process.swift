@@ -43,14 +43,8 @@ extension SyscallTable {
             try Process.checkSelf(task, args.int(0)); return 0
         }
         register(143, Process.schedGetparam)
-        register(146) { _, args throws(SyscallError) in                                     // sched_get_priority_max
-            guard [0, 3, 5].contains(args.int(0)) || [1, 2].contains(args.int(0)) else { throw .einval }
-            return [1, 2].contains(args.int(0)) ? 99 : 0
-        }
-        register(147) { _, args throws(SyscallError) in                                     // sched_get_priority_min
-            guard [0, 3, 5].contains(args.int(0)) || [1, 2].contains(args.int(0)) else { throw .einval }
-            return [1, 2].contains(args.int(0)) ? 1 : 0
-        }
+        register(146) { _, args throws(SyscallError) in try Process.priorityBound(args.int(0), realtime: 99) } // sched_get_priority_max
+        register(147) { _, args throws(SyscallError) in try Process.priorityBound(args.int(0), realtime: 1) }  // sched_get_priority_min
     }
 }
 
@@ -406,9 +400,7 @@ enum Process {
         guard who == 0 || who == -1 || who == 1 else { throw .einval }
         var usage = RawUsage()
         if who != -1 {
-            let tasks = who == 1 ? [task] : (task.threadGroup?.members ?? [task])
-            let user = tasks.reduce(Int64(0)) { $0 + $1.userTime }
-            let system = tasks.reduce(Int64(0)) { $0 + $1.systemTime }
+            let (user, system) = who == 1 ? (task.userTime, task.systemTime) : task.processCPUTime
             usage.userSeconds = user / 1_000_000_000
             usage.userMicroseconds = user % 1_000_000_000 / 1000
             usage.systemSeconds = system / 1_000_000_000
@@ -423,12 +415,10 @@ enum Process {
     static let ticksPerSecond: Int64 = 100
 
     static func times(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let tasks = task.threadGroup?.members ?? [task]
         let toTicks = { (nanoseconds: Int64) in nanoseconds / (1_000_000_000 / ticksPerSecond) }
         if args.pointer(0) != 0 {
-            let user = toTicks(tasks.reduce(0) { $0 + $1.userTime })
-            let system = toTicks(tasks.reduce(0) { $0 + $1.systemTime })
-            try task.copyOut(value: (user, system, Int64(0), Int64(0)), to: args.pointer(0))
+            let (user, system) = task.processCPUTime
+            try task.copyOut(value: (toTicks(user), toTicks(system), Int64(0), Int64(0)), to: args.pointer(0))
         }
         return toTicks(task.kernel?.clocks.monotonic() ?? 0)
     }
@@ -444,6 +434,16 @@ enum Process {
         if args.int(0) == 0 { _ = try group(task, args.int(1)) }
         if args.int(2) < 0 && !task.credentials.hasCapability(23) { throw .eacces }
         return 0
+    }
+
+    /// sched_get_priority_max/min: SCHED_FIFO and SCHED_RR (1, 2) have
+    /// `realtime`; SCHED_OTHER, BATCH and IDLE (0, 3, 5) have 0.
+    static func priorityBound(_ policy: Int32, realtime: Int64) throws(SyscallError) -> Int64 {
+        switch policy {
+        case 1, 2: return realtime
+        case 0, 3, 5: return 0
+        default: throw .einval
+        }
     }
 
     static func schedGetparam(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
