@@ -11,29 +11,23 @@ struct CreateCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: [.customShort("b"), .long], help: ArgumentHelp("The bundle directory (default: current directory).", valueName: "dir"))
-    var bundle: String?
-
-    @Option(help: ArgumentHelp("Write the container's init PID to this file.", valueName: "file"))
-    var pidFile: String?
-
-    @Argument(help: ArgumentHelp("A name for the new container.", valueName: "container-id"))
-    var id: String
+    @OptionGroup var container: CreateOptions
 
     func run() throws {
         let logger = try global.configure()
-        _ = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id, logger: logger)
+        _ = try CreateCommand.create(global: global, container, logger: logger)
     }
 
-    /// What `create` and `run` share: checks, the sandbox, the PID file. Returns the handle of the created container.
+    /// What `create`, `run` and `restore` share: checks, the sandbox, the PID file. Returns the handle of the created container.
     /// With `imagePath`, the sandbox restores the image instead of creating init (`runsc restore`).
-    static func create(global: GlobalOptions, bundle: String?, pidFile: String?, id rawID: String,
+    static func create(global: GlobalOptions, _ options: CreateOptions,
                        imagePath: String? = nil, logger: Logger? = nil) throws -> ContainerHandle {
+        let (pidFile, rawID) = (options.pidFile, options.id)
         let store = try global.store()
         ContainerHandle.reclaimIfStale(rawID, in: store)
         let id = try CommandSupport.newContainerID(rawID, in: store)
         try CommandSupport.checkPIDFile(pidFile)
-        let bundle = try CommandSupport.bundle(bundle)
+        let bundle = try CommandSupport.bundle(options.bundle)
         logger?.debug("starting the sandbox", metadata: ["id": "\(id)", "bundle": "\(bundle.directory)"])
         let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath)
         logger?.debug("sandbox ready", metadata: ["id": "\(id)", "pid": "\(pid)"])
@@ -48,4 +42,29 @@ struct CreateCommand: ParsableCommand {
         }
         return handle
     }
+
+    /// `create`, then `start`; a container that does not start is destroyed (`run`, `restore`).
+    static func createAndStart(global: GlobalOptions, _ options: CreateOptions, imagePath: String? = nil,
+                               command: String, logger: Logger) throws -> ContainerHandle {
+        let handle = try create(global: global, options, imagePath: imagePath, logger: logger)
+        do {
+            _ = try handle.call(.start, command: command)
+        } catch {
+            try? handle.destroy()
+            throw error
+        }
+        return handle
+    }
+}
+
+/// The options of `create`, `run` and `restore`.
+struct CreateOptions: ParsableArguments {
+    @Option(name: [.customShort("b"), .long], help: ArgumentHelp("The bundle directory (default: current directory).", valueName: "dir"))
+    var bundle: String?
+
+    @Option(help: ArgumentHelp("Write the container's init PID to this file.", valueName: "file"))
+    var pidFile: String?
+
+    @Argument(help: ArgumentHelp("A name for the new container.", valueName: "container-id"))
+    var id: String
 }

@@ -20,17 +20,10 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The image directory written by `runsc checkpoint`.", valueName: "dir"))
     var imagePath: String
 
-    @Option(name: [.customShort("b"), .long], help: ArgumentHelp("The bundle directory (default: current directory).", valueName: "dir"))
-    var bundle: String?
+    @OptionGroup var container: CreateOptions
 
     @Flag(name: [.customShort("d"), .long], help: "Return once the container is restored instead of waiting for it.")
     var detach = false
-
-    @Option(help: ArgumentHelp("Write the container's init PID to this file.", valueName: "file"))
-    var pidFile: String?
-
-    @Argument(help: ArgumentHelp("A name for the restored container.", valueName: "container-id"))
-    var id: String
 
     func run() throws {
         let logger = try global.configure()
@@ -39,14 +32,8 @@ struct RestoreCommand: ParsableCommand {
         guard stat(imagePath, &info) == 0 else { throw RunscError("--image-path \(imagePath): no such directory") }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw RunscError("--image-path \(imagePath): not a directory") }
         if !detach { SignalRelay.block() }
-        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id,
-                                              imagePath: CommandSupport.absolutePath(imagePath))
-        do {
-            _ = try handle.call(.start, command: "restore")
-        } catch {
-            try? handle.destroy()
-            throw error
-        }
+        let handle = try CreateCommand.createAndStart(global: global, container, imagePath: CommandSupport.absolutePath(imagePath),
+                                                      command: "restore", logger: logger)
         logger.debug("restored", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
         if detach { return }
         try RunCommand.waitInForeground(handle, logger: logger, command: "restore")

@@ -13,29 +13,16 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: [.customShort("b"), .long], help: ArgumentHelp("The bundle directory (default: current directory).", valueName: "dir"))
-    var bundle: String?
+    @OptionGroup var container: CreateOptions
 
     @Flag(name: [.customShort("d"), .long], help: "Return once the container has started instead of waiting for it.")
     var detach = false
-
-    @Option(help: ArgumentHelp("Write the container's init PID to this file.", valueName: "file"))
-    var pidFile: String?
-
-    @Argument(help: ArgumentHelp("A name for the new container.", valueName: "container-id"))
-    var id: String
 
     func run() throws {
         let logger = try global.configure()
         // Blocked before the sandbox exists, so a Ctrl-C in between is forwarded, not fatal to runsc alone.
         if !detach { SignalRelay.block() }
-        let handle = try CreateCommand.create(global: global, bundle: bundle, pidFile: pidFile, id: id, logger: logger)
-        do {
-            _ = try handle.call(.start, command: "run")
-        } catch {
-            try? handle.destroy()
-            throw error
-        }
+        let handle = try CreateCommand.createAndStart(global: global, container, command: "run", logger: logger)
         logger.debug("started", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
         if detach { return }
         try RunCommand.waitInForeground(handle, logger: logger, command: "run")
