@@ -143,4 +143,15 @@ final class HostTree {
         _ = errnoOf { try location.inode.setAttributes(AttributeChange(mode: 0o777)) }
         #expect(stat(outside.path + "/etc/passwd", &status) == 0 && status.st_mode & 0o777 == 0o644)
     }
+
+    /// An open after the name became a FIFO (renamed over it since the
+    /// lookup) fails instead of blocking on, or handing out, a non-regular host file.
+    @Test func openRefusesANonRegularFileSwappedInAfterTheLookup() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: false)
+        let location = try vfs.lookup("/data/greeting", from: context.root, context: context)
+        try host.run("rm \(host.path)/data/greeting && mkfifo \(host.path)/data/greeting")
+        // The inode's open, as openResolved reaches it when the swap lands after its access check.
+        #expect(errnoOf { _ = try location.inode.open(at: location, flags: LinuxFile.readOnly) } == .enxio)
+    }
 }

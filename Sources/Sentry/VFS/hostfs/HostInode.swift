@@ -125,7 +125,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         let parentFD = try filesystem.directoryFD(parent)
         let name = dentry.name
         if let size = change.size {
-            let fd = try Host.openAt(parentFD, name, O_WRONLY | O_NOFOLLOW)
+            let fd = try Host.openAt(parentFD, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK)
             defer { close(fd) }
             _ = try Host.retrying { ftruncate(fd, off_t(size)) }
         }
@@ -167,8 +167,16 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         case .directory: return DirectoryFile(location: location, flags: flags)
         case .regular:
             guard let filesystem = hostFilesystem, let parent = location.dentry.parent else { throw .eio }
+            // The lookup's VFS lock is gone: a rename may have put a FIFO or a
+            // device node (a hard link to one in the rootfs) under the name
+            // since. O_NONBLOCK keeps a FIFO from blocking the open (regular
+            // files ignore it); anything but a regular file is refused.
             let fd = try Host.openAt(try filesystem.directoryFD(parent), location.dentry.name,
-                                     HostFile.hostFlags(for: flags))
+                                     HostFile.hostFlags(for: flags) | O_NONBLOCK)
+            guard let status = try? Host.stat(fd), status.st_mode & S_IFMT == S_IFREG else {
+                close(fd)
+                throw .enxio
+            }
             return HostFile(hostFD: fd, location: location, flags: flags)
         default: throw .enxio
         }
