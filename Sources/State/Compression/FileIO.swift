@@ -30,15 +30,20 @@ struct ImageFile: ~Copyable {
     }
 
     func size() throws -> UInt64 {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ImageError.io(path: path, operation: "stat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw ImageError.io(path: path, operation: "open", errno: EISDIR) }
-        return UInt64(info.st_size)
+        try regularFileSize(fd: fd, path: path)
     }
 
     func sync() throws {
         guard retryingEINTR({ fsync(fd) }) == 0 else { throw ImageError.io(path: path, operation: "fsync", errno: errno) }
     }
+}
+
+/// The size of the file open on `fd`, which must be a regular file.
+func regularFileSize(fd: Int32, path: String) throws -> UInt64 {
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw ImageError.io(path: path, operation: "stat", errno: errno) }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw ImageError.io(path: path, operation: "open", errno: EISDIR) }
+    return UInt64(max(info.st_size, 0))
 }
 
 /// Writes all of `bytes` to `fd` at its current offset.

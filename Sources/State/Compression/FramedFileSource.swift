@@ -22,9 +22,7 @@ final class FramedFileSource {
     init(fd: Int32, path: String, kind: FrameKind) throws {
         self.fd = fd
         self.path = path
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ImageError.io(path: path, operation: "stat", errno: errno) }
-        size = UInt64(max(info.st_size, 0))
+        size = try regularFileSize(fd: fd, path: path)
         let minimum = UInt64(FrameFormat.fileHeaderSize + FrameFormat.trailerSize)
         guard size >= minimum else {
             throw ImageError.corruptFile(path: path, offset: size, reason: "file is \(size) bytes, shorter than an empty framed file (\(minimum))")
