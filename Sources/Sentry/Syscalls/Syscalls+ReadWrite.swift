@@ -93,7 +93,9 @@ enum ReadWriteSyscalls {
         for vector in vectors where data.count < FileSyscalls.chunk {
             let length = min(Int(clamping: vector.length), FileSyscalls.chunk - data.count)
             guard length > 0 else { continue }
-            data += try task.copyIn(from: vector.base, count: length)
+            let piece = try task.copyIn(from: vector.base, count: length)
+            // The first (for write(2) the only) piece is taken as is, not copied a second time.
+            if data.isEmpty { data = piece } else { data += piece }
         }
         do {
             return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter))
