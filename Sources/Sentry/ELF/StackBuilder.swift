@@ -20,34 +20,38 @@ struct StackBuilder {
     /// returns the vector without AT_NULL.
     func build(argv: [String], envp: [String], execfn: String,
                auxv makeAuxv: (UInt64, UInt64, UInt64) -> [(UInt64, UInt64)]) throws(SyscallError) -> Layout {
-        var strings: [UInt8] = []     // the bytes from `cursor` up, prepended as the cursor moves down
+        // The bytes from `cursor` up, a piece per push, each below the one before
+        // (prepending to one buffer instead would be quadratic in the strings).
+        var pieces: [[UInt8]] = []
         var cursor = top - 8
         func push(_ text: String) throws(SyscallError) -> UInt64 {
             let bytes = Array(text.utf8) + [0]
             guard bytes.count <= ELFLoader.maxArgumentLength else { throw .e2big }
             cursor -= UInt64(bytes.count)
-            strings.insert(contentsOf: bytes, at: 0)
+            pieces.append(bytes)
             return cursor
         }
         let execfnAddress = try push(execfn)
         let envEnd = cursor
         var envAddresses: [UInt64] = []
-        for value in envp.reversed() { envAddresses.insert(try push(value), at: 0) }
+        for value in envp.reversed() { envAddresses.append(try push(value)) }
+        envAddresses.reverse()
         let argvEnd = cursor
         var argvAddresses: [UInt64] = []
-        for value in argv.reversed() { argvAddresses.insert(try push(value), at: 0) }
+        for value in argv.reversed() { argvAddresses.append(try push(value)) }
+        argvAddresses.reverse()
         let argvStart = cursor
         guard top - cursor <= 6 << 20 else { throw .e2big }
 
         var pad = Int(cursor & 15)
         cursor -= UInt64(pad)
-        strings.insert(contentsOf: [UInt8](repeating: 0, count: pad), at: 0)
+        pieces.append([UInt8](repeating: 0, count: pad))
         let platformAddress = try push(StackBuilder.platform)
         var random = [UInt8](repeating: 0, count: 16)
         Random.fill(&random)
         cursor -= 16
         let randomAddress = cursor
-        strings.insert(contentsOf: random, at: 0)
+        pieces.append(random)
 
         let auxv = makeAuxv(execfnAddress, randomAddress, platformAddress) + [(ELFLoader.AuxvType.null, 0)]
         let words = 1 + argv.count + 1 + envp.count + 1 + auxv.count * 2
@@ -63,7 +67,7 @@ struct StackBuilder {
         // Between the table and the strings: alignment padding (zero).
         let gap = Int(cursor - stackPointer) - image.count
         image += [UInt8](repeating: 0, count: gap)
-        image += strings
+        for piece in pieces.reversed() { image += piece }
         image += [UInt8](repeating: 0, count: Int(top - stackPointer) - image.count)
 
         var failure: SyscallError?
