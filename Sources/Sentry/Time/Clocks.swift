@@ -29,11 +29,6 @@ public final class Clocks: Savable, @unchecked Sendable {
         Clocks.hostNanoseconds(CLOCK_REALTIME)
     }
 
-    /// Converts an application monotonic time to the host's (for timed waits).
-    public func hostMonotonic(fromSentry nanoseconds: Int64) -> Int64 {
-        nanoseconds &- monotonicOffset
-    }
-
     public static func hostNanoseconds(_ clock: clockid_t) -> Int64 {
         var now = timespec()
         clock_gettime(clock, &now)
