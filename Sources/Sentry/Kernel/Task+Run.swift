@@ -130,8 +130,7 @@ extension Task {
             signal = Signal(rawValue: fault.signal)
         }
         kernel?.logger.debug("task \(id): \(signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
-        let core = signal.defaultDumpsCore && (threadGroup?.limits[.core].soft ?? 0) > 0
-        threadGroup?.beginExit(.killed(signal: signal.rawValue, coreDumped: core))
+        threadGroup?.beginExit(killedBy: signal)
     }
 
     /// The thread is done: it leaves its group, and the last one out releases

@@ -66,6 +66,12 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
             if action.handler == SignalAction.ignoreHandler { return }
             if action.handler == SignalAction.defaultHandler && signal.defaultIgnored { return }
         }
+        beginExit(killedBy: signal)
+    }
+
+    /// Starts the exit `signal`'s default action makes, a core dump noted
+    /// when the signal dumps one and RLIMIT_CORE allows it.
+    func beginExit(killedBy signal: Signal) {
         let core = signal.defaultDumpsCore && limits[.core].soft > 0
         beginExit(.killed(signal: signal.rawValue, coreDumped: core))
     }
