@@ -1,4 +1,5 @@
 import Glibc
+import State
 import Synchronization
 import Testing
 @testable import Sentry
@@ -92,6 +93,15 @@ import Testing
         _ = try writer.write([UInt8](repeating: 0, count: 6000), at: nil, waiter: nil)
         #expect(errnoOf { _ = try writer.pipe.setCapacity(4096, privileged: false) } == .ebusy)
         #expect(errnoOf { _ = try writer.pipe.setCapacity(1 << 21, privileged: false) } == .eperm)
+    }
+
+    /// A capacity only a privileged F_SETPIPE_SZ may set survives a save and load.
+    @Test func privilegedCapacityRoundTripsThroughAnImage() throws {
+        let (_, writer) = Pipe.makePair()
+        #expect(try writer.pipe.setCapacity(1 << 21, privileged: true) == 1 << 21)
+        let image = try StateEncoder.encode(root: writer.pipe, registry: vfsRegistry())
+        let loaded = try StateDecoder(registry: vfsRegistry()).decode(image, as: Pipe.self)
+        #expect(loaded.bufferCapacity == 1 << 21)
     }
 }
 

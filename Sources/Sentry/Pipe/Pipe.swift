@@ -59,7 +59,8 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         let capacity: Int = try source.load("capacity")
         let readers: Int = try source.load("readers")
         let writers: Int = try source.load("writers")
-        guard capacity >= 4096, capacity <= Self.maximumCapacity, pending.count <= capacity,
+        // A privileged F_SETPIPE_SZ goes past maximumCapacity, up to 2 GiB.
+        guard capacity >= 4096, capacity <= 1 << 31, pending.count <= capacity,
               readers >= 0, writers >= 0 else {
             throw StateError.invalidValue("pipe with \(pending.count) bytes, capacity \(capacity), "
                 + "\(readers) readers, \(writers) writers")
