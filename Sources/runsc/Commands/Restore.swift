@@ -20,10 +20,10 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The image directory written by `runsc checkpoint`.", valueName: "dir"))
     var imagePath: String
 
-    @OptionGroup var container: CreateOptions
-
     @Flag(name: [.customShort("d"), .long], help: "Return once the container is restored instead of waiting for it.")
     var detach = false
+
+    @OptionGroup var container: CreateOptions
 
     func run() throws {
         let logger = try global.configure()

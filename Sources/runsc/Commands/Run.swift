@@ -13,10 +13,10 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @OptionGroup var container: CreateOptions
-
     @Flag(name: [.customShort("d"), .long], help: "Return once the container has started instead of waiting for it.")
     var detach = false
+
+    @OptionGroup var container: CreateOptions
 
     func run() throws {
         let logger = try global.configure()
