@@ -104,6 +104,8 @@ enum Signals {
     static func kill(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let pid = args.int(0), signal = Signal(rawValue: args.int(1))
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
+        // -INT_MIN does not exist; Linux's kill answers ESRCH before negating.
+        guard pid != .min else { throw .esrch }
         let targets: [ThreadGroup]
         if pid > 0 {
             guard let group = task.kernel?.pidNamespace.threadGroup(pid) else { throw .esrch }
