@@ -58,9 +58,7 @@ public final class PIDNamespace: Savable, @unchecked Sendable {
     }
 
     public func save(to sink: inout SaveSink) throws {
-        let next: Int32 = lock.withLock { _ in nextID }
-        let taskSnapshot: [Int32: Task] = lock.withLock { _ in tasks }
-        let groupSnapshot: [Int32: ThreadGroup] = lock.withLock { _ in threadGroups }
+        let (next, taskSnapshot, groupSnapshot) = lock.withLock { _ in (nextID, tasks, threadGroups) }
         try sink.save("nextID", next)
         try sink.save("tasks", taskSnapshot)
         try sink.save("threadGroups", groupSnapshot)
