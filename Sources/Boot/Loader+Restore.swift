@@ -41,7 +41,7 @@ extension Loader {
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
         kernel.logger = kernelLogger
-        try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs)
+        try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs, spec: args.spec)
 
         var seen = Set<ObjectIdentifier>()
         // A task listed twice (a hostile image) must not get two threads.
@@ -93,11 +93,21 @@ extension Loader {
     }
 
     /// Host files: the root hostfs moves from the saved rootfs to this bundle's;
-    /// other host mounts keep their paths. procfs shows this kernel again.
-    private static func reattachFiles(_ kernel: Kernel, savedRootfs: String?, rootfs: String) throws(LoaderError) {
+    /// other host mounts keep their paths only if this bundle's spec bind-mounts
+    /// them too (an image must not choose what of the host a container sees).
+    /// procfs shows this kernel again.
+    private static func reattachFiles(_ kernel: Kernel, savedRootfs: String?, rootfs: String,
+                                      spec: Spec) throws(LoaderError) {
         guard let vfs = kernel.vfs else { throw LoaderError("cannot restore: the image has no filesystem") }
+        let allowed = Set(try containerMounts(spec).compactMap { mount -> String? in
+            if case .host(let path) = mount.kind { return path }
+            return nil
+        })
         do {
-            try vfs.reattachHostFilesystems { path in path == savedRootfs ? rootfs : path }
+            try vfs.reattachHostFilesystems { path in
+                if path == savedRootfs { return rootfs }
+                return allowed.contains(path) ? path : nil
+            }
         } catch {
             throw LoaderError("cannot restore: \(error)")
         }

@@ -111,6 +111,14 @@ final class HostTree {
         registry.register(SaveHolder.self)
         let image = try StateEncoder.encode(root: holder, registry: registry)
 
+        let refused = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
+        do {
+            try refused.vfs.reattachHostFilesystems { _ in nil }
+            Issue.record("a host directory the restoring bundle does not mount was attached")
+        } catch let error as HostReopenError {
+            #expect(error.reason.contains("the bundle's spec does not"))
+        }
+
         let restored = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
         try restored.vfs.reattachHostFilesystems()
         #expect(try restored.table.get(0).read(count: 100, at: nil, waiter: nil) == Array("llo".utf8))

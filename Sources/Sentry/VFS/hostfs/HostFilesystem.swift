@@ -122,13 +122,20 @@ extension VirtualFilesystem {
     /// After a restore: attaches every hostfs to its host directory (`relocate`
     /// maps the saved path to this host's, e.g. the new bundle's rootfs) and
     /// reopens the files that were open.
-    public func reattachHostFilesystems(relocate: (String) -> String = { $0 }) throws {
+    /// `relocate` maps each saved host path to the one to use now, or to nil
+    /// to refuse it: an image names host directories, and only the restoring
+    /// bundle may say which of them the container gets.
+    public func reattachHostFilesystems(relocate: (String) -> String? = { $0 }) throws {
         let filesystems = VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? HostFilesystem } }
         for filesystem in filesystems {
+            guard let target = relocate(filesystem.hostPath) else {
+                throw HostReopenError(path: filesystem.hostPath,
+                                      reason: "the image mounts this host directory but the bundle's spec does not")
+            }
             do {
-                try filesystem.attach(hostPath: relocate(filesystem.hostPath))
+                try filesystem.attach(hostPath: target)
             } catch {
-                throw HostReopenError(path: relocate(filesystem.hostPath), reason: "cannot open the rootfs: \(String(cString: strerror(error.rawValue)))")
+                throw HostReopenError(path: target, reason: "cannot open the rootfs: \(String(cString: strerror(error.rawValue)))")
             }
         }
         for filesystem in filesystems { try filesystem.reopenRestoredFiles() }
