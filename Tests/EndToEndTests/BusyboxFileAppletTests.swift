@@ -23,7 +23,7 @@ import Testing
     ]
 
     @Test func aFileSessionMatchesANativeRun() throws {
-        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let sandbox = try SandboxRun(["/bin/busybox", "true"], busybox: true, start: false)
         let configPath = sandbox.bundle + "/config.json"
         let rootfs = sandbox.bundle + "/rootfs"
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func pathAppletsSeeTheContainersTree() throws {
-        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let sandbox = try SandboxRun(["/bin/busybox", "true"],
                                      files: ["etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"],
                                      busybox: true, start: false)

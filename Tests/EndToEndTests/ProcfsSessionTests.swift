@@ -13,7 +13,7 @@ import Testing
     var hasBusybox: Bool { FileManager.default.isExecutableFile(atPath: Fixtures.busybox) }
 
     @Test func procDirectoriesListTheirEntries() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let result = try busybox("ls", "/proc", "/proc/1", "/proc/self/fd")
         #expect(result.status == 0, "\(result.stderr)")
         let names = Set(result.stdout.split(separator: "\n").map(String.init))
@@ -25,7 +25,7 @@ import Testing
     /// /proc/[pid] belongs to the process's user, so a non-root process may
     /// list its own fd/; each link's mode says how the file is open.
     @Test func aNonRootProcessListsItsOwnDescriptors() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let sandbox = try SandboxRun(["/bin/busybox", "ls", "-ln", "/proc/self/fd", "/proc/self/environ"], user: 1000,
                                      files: ["etc/passwd": "me:x:1000:1000::/home/me:/bin/sh\n"], busybox: true)
         let result = sandbox.result
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func psListsTheInitProcess() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let result = try busybox("ps")
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
@@ -49,7 +49,7 @@ import Testing
     }
 
     @Test func topAndThreadListingsShowTheInitProcess() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let top = try busybox("top", "-b", "-n", "1")
         #expect(top.status == 0, "\(top.stderr)")
         #expect(top.stdout.hasPrefix("Mem: "), "\(top.stdout)")
@@ -66,7 +66,7 @@ import Testing
     }
 
     @Test func sysctlAndEnvironShowTheContainersNames() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let sysctl = try busybox("sysctl", "kernel.hostname", "kernel.ostype")
         #expect(sysctl.status == 0, "\(sysctl.stderr)")
         #expect(sysctl.stdout == "kernel.hostname = runsc\nkernel.ostype = Linux\n")
@@ -78,7 +78,7 @@ import Testing
     }
 
     @Test func mountsListTheContainerTreeAndDfReadsThem() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let mounts = try busybox("cat", "/proc/mounts", "/proc/self/mountinfo")
         #expect(mounts.status == 0, "\(mounts.stderr)")
         #expect(mounts.stdout.contains("proc /proc proc rw 0 0\n"), "\(mounts.stdout)")
@@ -92,7 +92,7 @@ import Testing
     }
 
     @Test func statFilesHaveLinuxsLayout() throws {
-        guard hasBusybox else { return }
+        try #require(hasBusybox, "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let result = try busybox("cat", "/proc/self/stat", "/proc/self/statm", "/proc/uptime", "/proc/loadavg",
                                  "/proc/version")
         #expect(result.status == 0, "\(result.stderr)")

@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func appletsThatUsedToAbortOnFutexRun() throws {
-        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let hostid = try SandboxRun(["/bin/busybox", "hostid"], busybox: true).result
         #expect(hostid.status == 0, "\(hostid.stderr)")
         #expect(hostid.stdout.count == 9 && UInt32(hostid.stdout.dropLast(), radix: 16) != nil, "\(hostid.stdout)")
@@ -33,7 +33,7 @@ import Testing
 
     /// capget and PR_CAP_AMBIENT show the default spec's capabilities.
     @Test func setprivDumpsTheSpecsCapabilities() throws {
-        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let result = try SandboxRun(["/bin/busybox", "setpriv", "--dump"], busybox: true).result
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Inheritable capabilities: [none]\nAmbient capabilities: [none]\n"),
@@ -43,7 +43,7 @@ import Testing
 
     /// The default spec grants no CAP_SYS_CHROOT.
     @Test func chrootWithoutTheCapabilityIsRefused() throws {
-        guard FileManager.default.isExecutableFile(atPath: Fixtures.busybox) else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let result = try SandboxRun(["/bin/busybox", "chroot", "/", "/bin/busybox", "true"], busybox: true).result
         #expect(result.status == 1)
         #expect(result.stderr.contains("Operation not permitted"), "\(result.stderr)")
