@@ -25,6 +25,7 @@ extension Loader {
                            leaveRunning: Bool) throws(CheckpointError) -> CheckpointSummary {
         try checkpointLock.withLock { _ throws(CheckpointError) -> CheckpointSummary in
             let started = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+            var timer = PhaseTimer()
             do {
                 try kernel.pause()
             } catch {
@@ -32,7 +33,8 @@ extension Loader {
             }
             let summary: CheckpointSummary
             do throws(CheckpointError) {
-                summary = try save(to: imagePath, compression: compression, started: started)
+                timer.mark("pause")
+                summary = try save(to: imagePath, compression: compression, started: started, timer: &timer)
             } catch {
                 kernel.resume()
                 throw error
@@ -45,13 +47,15 @@ extension Loader {
                 }
             }
             kernel.resume()
+            timer.mark("resume")
             logger.info("checkpoint \(imagePath): \(summary)")
+            logger.debug("checkpoint phases: \(timer.description)")
             return summary
         }
     }
 
     private func save(to imagePath: String, compression: Compression,
-                      started: Int64) throws(CheckpointError) -> CheckpointSummary {
+                      started: Int64, timer: inout PhaseTimer) throws(CheckpointError) -> CheckpointSummary {
         let memoryFile = kernel.memoryFile
         guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }
         let info = ImageInfo(runtimeVersion: Loader.runtimeVersion, containerIDs: [containerID],
@@ -59,12 +63,16 @@ extension Loader {
                              metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs])
         do {
             let state = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+            timer.mark("encode")
             let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true)
             let stateSummary = try writer.writeState(state)
+            timer.mark("state.img")
             let ranges = memoryFile.usedRanges
             let memory = UnsafeRawBufferPointer(start: base, count: Int(memoryFile.capacity))
             let pagesSummary = try writer.writePages(memory: memory, ranges: ranges)
+            timer.mark("pages.img")
             let manifest = try writer.commit()
+            timer.mark("commit")
             let size = manifest.files.values.reduce(0) { $0 + $1.size }
             return CheckpointSummary(
                 memoryBytes: ranges.reduce(0) { $0 + ($1.upperBound - $1.lowerBound) },

@@ -21,7 +21,12 @@ extension Sandbox {
         do {
             let summary = try loader.checkpoint(to: request.imagePath, compression: compression,
                                                 leaveRunning: request.leaveRunning)
-            if !request.leaveRunning { waitUntilStopped() }
+            if !request.leaveRunning {
+                var timer = PhaseTimer()
+                waitUntilStopped()
+                timer.mark("stop")
+                logger.debug("checkpoint: \(timer.description)")
+            }
             return .checkpointed(summary)
         } catch {
             return .failure(ControlFailure(.failed, error.description))
