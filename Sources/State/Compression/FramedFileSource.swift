@@ -150,7 +150,7 @@ func decodeFrames(from source: FramedFileSource, workers: Int, pool: BufferPool,
     while queue.inFlight > 0 { try drainOne() }
 }
 
-private func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: CodecContext,
+func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: CodecContext,
                          transform: (FrameHeader, Int, UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> DecodedFrame {
     func corrupt(_ reason: String) -> ImageError {
         .corruptFrame(path: path, frame: job.index, offset: job.headerOffset, reason: reason)

@@ -132,7 +132,7 @@ private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: 
 
 /// Checks a decoded pages frame (bitmap agrees with the data; range inside
 /// the destination) and, given a target mapping, copies its pages into place.
-private func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory,
+func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory,
                         limit: UInt64, corrupt: (String) -> ImageError) throws {
     let span = UInt64(header.span)
     guard header.offset <= limit, span <= limit - header.offset else {
