@@ -145,14 +145,14 @@ public func availableProcessors() -> Int {
     max(Int(cshim_available_cpus()), 1)
 }
 
-private final class ThreadBody {
+final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
 /// Starts a joinable pthread running `body`; nil if the system refuses one
 /// (the queue then runs with fewer workers).
-private func spawnThread(_ body: @escaping () -> Void) -> pthread_t? {
+func spawnThread(_ body: @escaping () -> Void) -> pthread_t? {
     let box = Unmanaged.passRetained(ThreadBody(body))
     var thread = pthread_t()
     let result = pthread_create(&thread, nil, { argument in
