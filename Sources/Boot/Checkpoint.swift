@@ -62,6 +62,7 @@ extension Loader {
                              cpuFeatures: CPUFeatures.current.manifestEntries,
                              metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs])
         do {
+            try memoryFile.finishLoading()
             let state = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
             timer.mark("encode")
             let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true)

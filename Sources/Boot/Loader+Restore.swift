@@ -36,7 +36,7 @@ extension Loader {
         } catch {
             throw LoaderError("cannot restore from \(imagePath): the kernel state is unreadable: \(error)")
         }
-        try loadPages(reader, into: kernel.memoryFile, imagePath: imagePath)
+        try loadPages(reader, into: kernel.memoryFile, imagePath: imagePath, logger: logger)
 
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
@@ -75,9 +75,12 @@ extension Loader {
         }
     }
 
-    /// Fills the new MemoryFile (created empty by its afterLoad) from `pages.img`.
-    private static func loadPages(_ reader: ImageReader, into memoryFile: MemoryFile,
-                                  imagePath: String) throws(LoaderError) {
+    /// Checks all of `pages.img` and starts loading it into the new
+    /// MemoryFile (created empty by its afterLoad) in the background: the
+    /// program runs again before a large memory is all in place, and any
+    /// access to a range not yet loaded loads it first (MemoryFile.ensureLoaded).
+    private static func loadPages(_ reader: ImageReader, into memoryFile: MemoryFile, imagePath: String,
+                                  logger: Logger) throws(LoaderError) {
         guard let base = memoryFile.base else {
             throw LoaderError("cannot restore from \(imagePath): the memory file is not mapped")
         }
@@ -85,11 +88,22 @@ extension Loader {
             throw LoaderError("cannot restore from \(imagePath): pages.img reaches \(reader.requiredMemorySize) bytes, "
                 + "past the saved memory file's \(memoryFile.capacity)")
         }
+        let loader: PagesLoader
         do {
-            try reader.readPages(into: UnsafeMutableRawBufferPointer(start: base, count: Int(memoryFile.capacity)))
+            loader = try reader.pagesLoader(into: UnsafeMutableRawBufferPointer(start: base, count: Int(memoryFile.capacity))) {
+                result in
+                switch result {
+                case .success(let nanoseconds):
+                    logger.debug("restore: memory loaded in the background in \(nanoseconds / 1_000_000) ms")
+                case .failure(let error):
+                    logger.error("restore: the container's memory cannot be loaded, accesses to it fail: \(error)")
+                }
+            }
         } catch {
             throw LoaderError("cannot restore from \(imagePath): \(error)")
         }
+        memoryFile.beginLoading(loader)
+        loader.start(workers: reader.workers)
     }
 
     /// Host files: the root hostfs moves from the saved rootfs to this bundle's;

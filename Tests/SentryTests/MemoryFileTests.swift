@@ -1,3 +1,4 @@
+import Glibc
 import State
 import Testing
 @testable import Sentry
@@ -9,13 +10,13 @@ import Testing
         let b = try file.allocate(Page.size)
         #expect(a != b)
         #expect(b >= a + 3 * Page.size || b + Page.size <= a)
-        let pointer = try #require(file.pointer(at: a))
+        let pointer = try #require(file.pointer(at: a, count: 3 * Page.size))
         pointer.storeBytes(of: 0xdead_beef, as: UInt32.self)
         file.free(offset: a, length: 3 * Page.size)
         #expect(file.usedBytes == Page.size)
         let c = try file.allocate(2 * Page.size)
         #expect(c == a)
-        let reused = try #require(file.pointer(at: c))
+        let reused = try #require(file.pointer(at: c, count: 2 * Page.size))
         #expect(reused.load(as: UInt32.self) == 0)
     }
 
@@ -40,4 +41,55 @@ import Testing
         #expect(loaded.usedRanges == file.usedRanges)
         #expect(loaded.fd >= 0)
     }
+}
+
+/// A restored MemoryFile whose pages still load in the background: every
+/// access waits for its range, and a free never lets old contents come back.
+@Suite struct MemoryFileBackgroundLoad {
+    @Test func accessesWaitForTheirRangeAndFreedPagesStayZero() throws {
+        let pages: UInt64 = 64
+        let original = try MemoryFile.create(capacity: 1 << 24)
+        let offset = try original.allocate(pages * Page.size)
+        let source = try #require(original.pointer(at: offset, count: pages * Page.size))
+        for page in 0..<Int(pages) {
+            (source + page * Int(Page.size)).initializeMemory(as: UInt8.self, repeating: UInt8(page + 1),
+                                                              count: Int(Page.size))
+        }
+        let image = "/tmp/runsc-memoryfile-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { removeTree(image) }
+        let writer = try ImageWriter(directory: image, info: ImageInfo(runtimeVersion: "test", containerIDs: ["c"]),
+                                     chunkSize: Int(8 * Page.size))
+        try writer.writeState([0])
+        try writer.writePages(memory: UnsafeRawBufferPointer(start: original.base, count: Int(original.capacity)),
+                              ranges: original.usedRanges)
+        try writer.commit()
+
+        let restored = try MemoryFile.create(capacity: 1 << 24)
+        #expect(try restored.allocate(pages * Page.size) == offset)
+        let base = try #require(restored.base)
+        let loader = try ImageReader(directory: image).pagesLoader(
+            into: UnsafeMutableRawBufferPointer(start: base, count: Int(restored.capacity))) { _ in }
+        restored.beginLoading(loader)  // not started: only accesses load
+
+        let fifth = try #require(restored.pointer(at: offset + 5 * Page.size, count: 10))
+        #expect(fifth.load(as: UInt8.self) == 6)
+        restored.free(offset: offset + 16 * Page.size, length: 16 * Page.size)
+        try loader.finishLoading()
+        let again = try restored.allocate(16 * Page.size)
+        #expect(again == offset + 16 * Page.size)
+        let reused = try #require(restored.pointer(at: again, count: 16 * Page.size))
+        #expect(UnsafeRawBufferPointer(start: reused, count: Int(16 * Page.size)).allSatisfy { $0 == 0 })
+        let last = try #require(restored.pointer(at: offset + (pages - 1) * Page.size, count: Page.size))
+        #expect(last.load(as: UInt8.self) == UInt8(pages))
+    }
+}
+
+private func removeTree(_ path: String) {
+    guard let directory = opendir(path) else { return }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { unlink(path + "/" + name) }
+    }
+    closedir(directory)
+    rmdir(path)
 }

@@ -29,6 +29,10 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// Host-only: the memfd and the Sentry's mapping of it.
     public private(set) var fd: Int32 = -1
     public private(set) var base: UnsafeMutableRawPointer?
+    /// While a restore still loads pages in the background: every access to
+    /// the file's memory (the Sentry's, a stub mapping, a free) first makes
+    /// sure its range is in place. Set once, before any task runs.
+    private var pendingLoad: PagesLoader?
 
     public init() {}
 
@@ -59,6 +63,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     }
 
     deinit {
+        pendingLoad?.stop()
         if let base { munmap(base, Int(capacity)) }
         if fd >= 0 { close(fd) }
     }
@@ -84,14 +89,45 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             used.remove(offset..<offset + length)
             searchHint = min(searchHint, offset)
         }
-        // MADV_REMOVE on a shared memfd mapping punches a hole in the file.
-        if let pointer = pointer(at: offset) { _ = madvise(pointer, Int(length), MADV_REMOVE) }
+        // MADV_REMOVE on a shared memfd mapping punches a hole in the file;
+        // the pointer waits for a restore's load of the range first, which
+        // would otherwise write old contents into pages allocated again.
+        if let pointer = pointer(at: offset, count: length) { _ = madvise(pointer, Int(length), MADV_REMOVE) }
     }
 
-    /// The Sentry's pointer to file offset `offset`.
-    public func pointer(at offset: UInt64) -> UnsafeMutableRawPointer? {
-        guard let base, offset < capacity else { return nil }
+    /// The Sentry's pointer to the `count` bytes at file offset `offset`,
+    /// once they hold their contents; nil if outside the file or if a
+    /// restore could not load them.
+    public func pointer(at offset: UInt64, count: UInt64) -> UnsafeMutableRawPointer? {
+        guard let base, offset < capacity, ensureLoaded(offset: offset, length: count) else { return nil }
         return base + Int(offset)
+    }
+
+    /// Hands the rest of a restore's pages to `loader`, which the caller
+    /// starts; until it is done, accesses wait for the ranges they touch.
+    public func beginLoading(_ loader: PagesLoader) {
+        pendingLoad = loader
+    }
+
+    /// Makes sure `offset..<offset+length` holds its restored contents
+    /// (loading it now if the background has not got there); false if it
+    /// cannot be loaded (the loader has logged why).
+    public func ensureLoaded(offset: UInt64, length: UInt64) -> Bool {
+        guard let loader = pendingLoad, !loader.isComplete else { return true }
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        do {
+            try loader.ensureLoaded(offset..<(overflow ? UInt64.max : end))
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Waits for (and helps) a restore's background load to finish: a
+    /// checkpoint saves the whole file.
+    public func finishLoading() throws(ImageError) {
+        guard let loader = pendingLoad, !loader.isComplete else { return }
+        try loader.finishLoading()
     }
 
     /// The used ranges, for the checkpoint's pages image.

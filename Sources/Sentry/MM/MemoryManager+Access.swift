@@ -29,7 +29,7 @@ extension MemoryManager {
                 }
                 let pieceEnd = min(end, vma.end)
                 for (range, offset) in try backingRunsLocked(cursor..<pieceEnd, in: vma) {
-                    guard let pointer = memoryFile.pointer(at: offset) else { throw SyscallError.efault }
+                    guard let pointer = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { throw SyscallError.efault }
                     pieces.append(UnsafeMutableRawBufferPointer(start: pointer, count: range.count))
                 }
                 cursor = pieceEnd

@@ -31,6 +31,9 @@ extension MemoryManager {
             if vma.sharedMemory != nil { window = Page.roundDown(address)..<Page.roundDown(address) + Page.size }
             do {
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
+                    guard memoryFile?.ensureLoaded(offset: offset, length: UInt64(range.count)) ?? true else {
+                        return .busError
+                    }
                     try addressSpace.map(address: range.lowerBound, length: UInt64(range.count),
                                          fileOffset: offset, protection: vma.protection)
                     mappedInStub.insert(range)

@@ -310,7 +310,7 @@ extension MemoryManager {
             let pageCount = vma.length >> Page.shift
             for (page, offset) in shared.presentPages(in: firstPage..<firstPage + pageCount) {
                 let fileOffset = page << Page.shift
-                guard fileOffset < size, let pointer = memoryFile.pointer(at: offset) else { continue }
+                guard fileOffset < size, let pointer = memoryFile.pointer(at: offset, count: Page.size) else { continue }
                 let count = Int(min(Page.size, size - fileOffset))
                 try? file.writeFromMapping(UnsafeRawBufferPointer(start: pointer, count: count), at: fileOffset)
             }

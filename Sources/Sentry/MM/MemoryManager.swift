@@ -315,7 +315,7 @@ extension MemoryManager {
             let gapEnd = min(range.upperBound, index < privatePages.count ? privatePages[index].start : range.upperBound)
             let length = gapEnd - cursor
             let offset = try memoryFile.allocate(length)
-            if let file = vma.mappedFile, let pointer = memoryFile.pointer(at: offset) {
+            if let file = vma.mappedFile, let pointer = memoryFile.pointer(at: offset, count: length) {
                 let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: Int(length))
                 do {
                     try Self.fill(buffer, from: file, at: vma.fileOffset + (cursor - vma.start))

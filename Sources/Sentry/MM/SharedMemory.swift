@@ -26,7 +26,7 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             if let offset = pages[index] { return offset }
             let offset = try memoryFile.allocate(Page.size)
-            if let pointer = memoryFile.pointer(at: offset) {
+            if let pointer = memoryFile.pointer(at: offset, count: Page.size) {
                 do throws(SyscallError) {
                     try fill(UnsafeMutableRawBufferPointer(start: pointer, count: Int(Page.size)))
                 } catch {

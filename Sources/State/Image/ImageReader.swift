@@ -70,6 +70,21 @@ public final class ImageReader {
         return summary
     }
 
+    /// Checks all of `pages.img` now and returns a loader that fills `memory`
+    /// in the background once started (the restore's way: the program runs
+    /// while its memory arrives). `onFinish` hears of the end or the first failure.
+    public func pagesLoader(into memory: UnsafeMutableRawBufferPointer,
+                            onFinish: @escaping @Sendable (Result<Int64, ImageError>) -> Void) throws -> PagesLoader {
+        guard let expected = manifest.files[ImageManifest.pagesFileName]?.digest else {
+            throw ImageError.badManifest(path: directory + "/" + ImageManifest.fileName,
+                                         reason: "files has no entry for \(ImageManifest.pagesFileName)")
+        }
+        let fd = fcntl(pages.fd, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw ImageError.io(path: pages.path, operation: "dup", errno: errno) }
+        return try PagesLoader(fd: fd, path: pages.path, digest: expected, pageSize: manifest.pageSize,
+                               memory: memory, workers: max(workers, 1), onFinish: onFinish)
+    }
+
     /// The bytes of memory a destination must have to hold every saved page.
     public var requiredMemorySize: UInt64 {
         files[ImageManifest.pagesFileName]?.endOffset ?? 0

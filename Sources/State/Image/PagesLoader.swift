@@ -1,0 +1,290 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
+
+/// Fills a restored MemoryFile from `pages.img` while the restored program
+/// already runs, as gVisor's asynchronous page loading does: a gibibyte of
+/// memory takes longer to decompress and to fault into a fresh memfd than the
+/// rest of a restore together, and a program rarely needs most of it at once.
+///
+/// Everything that can be wrong with the file is found before the program
+/// runs: `init` walks every header to the trailer, checks the digest the
+/// manifest records, and checks every frame's stored checksum. Then `start`
+/// loads frames on worker threads in file order, and a thread that needs a
+/// range first (`ensureLoaded`: the Sentry before it touches or maps memory)
+/// loads the frames covering it itself or waits for the worker already on
+/// them. A frame that still fails (a hostile image whose checksums match
+/// garbage) fails every later access to its range.
+///
+/// `@unchecked Sendable`: `frameStates`, `loadedCount`, `failure`, `stopping`
+/// and `busyWorkers` are guarded by `mutex`; `complete` is atomic; the rest
+/// is immutable after `init`. Workers write disjoint frames into the
+/// destination, which the owner keeps mapped until `stop()` returns.
+public final class PagesLoader: @unchecked Sendable {
+    /// One frame: where its header is in the file and what memory it covers.
+    struct Frame {
+        let header: FrameHeader
+        let index: Int
+        let headerOffset: UInt64
+        var memory: Range<UInt64> { header.offset..<header.offset + UInt64(header.span) }
+        var dataOffset: UInt64 { headerOffset + UInt64(FrameFormat.frameHeaderSize) }
+    }
+
+    private enum FrameState: UInt8 { case pending, loading, loaded, failed }
+
+    public let path: String
+    private let fd: Int32
+    private let pageSize: Int
+    private let target: SharedMemory
+    private let limit: UInt64
+    /// Sorted by memory offset, never overlapping (FrameSequence checked it).
+    private let frames: [Frame]
+    private let pool: BufferPool
+    private let started = monotonicNanoseconds()
+
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let changed: UnsafeMutablePointer<pthread_cond_t>
+    private var frameStates: [FrameState]
+    private var loadedCount = 0
+    private var nextPending = 0
+    private var failure: ImageError?
+    private var stopping = false
+    private var threads: [pthread_t] = []
+    private let complete = Atomic<Bool>(false)
+    /// Called once, on the thread that loads the last frame, with the
+    /// nanoseconds since `init` began (or the first failure).
+    private let onFinish: @Sendable (Result<Int64, ImageError>) -> Void
+
+    /// Checks the pages file open on `fd` (which the loader now owns) against
+    /// `digest`, for a destination of `memory.count` bytes.
+    init(fd: Int32, path: String, digest expected: String, pageSize: Int, memory: UnsafeMutableRawBufferPointer,
+         workers: Int, onFinish: @escaping @Sendable (Result<Int64, ImageError>) -> Void) throws {
+        let limit = UInt64(memory.count)
+        let pool = BufferPool(window: FrameOptions.window(workers: workers))
+        // All checks before the object exists: a failed init never runs deinit.
+        do {
+            frames = try Self.walk(fd: fd, path: path, digest: expected, pageSize: pageSize, limit: limit)
+            try Self.checkStoredData(frames, fd: fd, path: path, workers: workers, pool: pool)
+        } catch {
+            close(fd)
+            throw error
+        }
+        self.fd = fd
+        self.path = path
+        self.pageSize = pageSize
+        self.onFinish = onFinish
+        self.limit = limit
+        self.pool = pool
+        target = SharedMemory(base: memory.baseAddress.map { UnsafeRawPointer($0) })
+        frameStates = Array(repeating: .pending, count: frames.count)
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        changed = .allocate(capacity: 1)
+        changed.initialize(to: pthread_cond_t())
+        pthread_cond_init(changed, nil)
+        if frames.isEmpty { finish() }
+    }
+
+    deinit {
+        stop()
+        close(fd)
+        pthread_cond_destroy(changed)
+        changed.deallocate()
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// Whether every frame is in place (no more waiting on any range).
+    public var isComplete: Bool { complete.load(ordering: .acquiring) }
+
+    /// Starts `workers` threads loading the frames in file order.
+    public func start(workers: Int) {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard threads.isEmpty, !stopping else { return }
+        for _ in 0..<max(workers, 1) {
+            guard let thread = spawnThread({ [self] in workerLoop() }) else { break }
+            threads.append(thread)
+        }
+    }
+
+    /// Returns once every frame overlapping `range` (memory offsets) is in
+    /// place, loading pending ones on this thread; throws if one failed.
+    public func ensureLoaded(_ range: Range<UInt64>) throws(ImageError) {
+        if isComplete || range.isEmpty { return }
+        var index = firstFrame(endingAfter: range.lowerBound)
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while index < frames.count, frames[index].memory.lowerBound < range.upperBound {
+            switch frameStates[index] {
+            case .loaded:
+                index += 1
+            case .failed:
+                throw failure ?? .corruptFile(path: path, offset: frames[index].headerOffset, reason: "frame failed to load")
+            case .loading:
+                pthread_cond_wait(changed, mutex)
+            case .pending:
+                frameStates[index] = .loading
+                pthread_mutex_unlock(mutex)
+                let result = load(frames[index], context: CodecContext())
+                pthread_mutex_lock(mutex)
+                settle(index, result)
+            }
+        }
+    }
+
+    /// Loads everything still pending on this thread too, and returns when
+    /// all is in place (a checkpoint of a restored container needs it all).
+    public func finishLoading() throws(ImageError) {
+        try ensureLoaded(0..<UInt64.max)
+    }
+
+    /// Stops the workers after the frames they are on; frames not loaded stay
+    /// pending. The owner calls this before unmapping the destination.
+    public func stop() {
+        pthread_mutex_lock(mutex)
+        stopping = true
+        pthread_cond_broadcast(changed)
+        let joining = threads
+        threads = []
+        pthread_mutex_unlock(mutex)
+        for thread in joining { pthread_join(thread, nil) }
+    }
+
+    private func workerLoop() {
+        let context = CodecContext()
+        pthread_mutex_lock(mutex)
+        while !stopping {
+            while nextPending < frames.count && frameStates[nextPending] != .pending { nextPending += 1 }
+            guard nextPending < frames.count else { break }
+            let index = nextPending
+            frameStates[index] = .loading
+            pthread_mutex_unlock(mutex)
+            let result = load(frames[index], context: context)
+            pthread_mutex_lock(mutex)
+            settle(index, result)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Records a frame's outcome (mutex held) and wakes waiters.
+    private func settle(_ index: Int, _ result: ImageError?) {
+        if let result {
+            frameStates[index] = .failed
+            if failure == nil {
+                failure = result
+                onFinish(.failure(result))
+            }
+        } else {
+            frameStates[index] = .loaded
+            loadedCount += 1
+            if loadedCount == frames.count { finish() }
+        }
+        pthread_cond_broadcast(changed)
+    }
+
+    private func finish() {
+        complete.store(true, ordering: .releasing)
+        onFinish(.success(monotonicNanoseconds() - started))
+    }
+
+    /// Reads, checks, decompresses and places one frame; the error if any.
+    private func load(_ frame: Frame, context: CodecContext) -> ImageError? {
+        let length = Int(frame.header.storedLength)
+        let stored = pool.take(capacity: length)
+        defer { pool.give(stored) }
+        do {
+            guard try readExactly(fd: fd, path: path, at: frame.dataOffset,
+                                  into: stored.mutableSlice(0..<length)) else {
+                throw ImageError.corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset,
+                                              reason: "the file shrank after it was checked")
+            }
+            stored.count = length
+            let job = StoredFrame(header: frame.header, index: frame.index, headerOffset: frame.headerOffset,
+                                  stored: stored)
+            let decoded = try decodeFrame(job, path: path, pool: pool, context: context) {
+                [path, pageSize, target, limit] header, index, offset, raw in
+                try placePages(header, raw: raw, pageSize: pageSize, target: target, limit: limit,
+                               corrupt: { .corruptFrame(path: path, frame: index, offset: offset, reason: $0) })
+            }
+            if decoded.raw !== decoded.stored { pool.give(decoded.raw) }
+            return nil
+        } catch let error as ImageError {
+            return error
+        } catch {
+            return .corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset, reason: "\(error)")
+        }
+    }
+
+    /// The first frame whose memory ends after `offset`.
+    private func firstFrame(endingAfter offset: UInt64) -> Int {
+        var low = 0, high = frames.count
+        while low < high {
+            let middle = (low + high) / 2
+            if frames[middle].memory.upperBound <= offset { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// Every header to the trailer, the digest against the manifest's, and
+    /// every frame inside the destination.
+    private static func walk(fd: Int32, path: String, digest expected: String, pageSize: Int,
+                             limit: UInt64) throws -> [Frame] {
+        let source = try FramedFileSource(fd: fd, path: path, kind: .pages)
+        guard Int(source.header.pageSize) == pageSize else {
+            throw ImageError.corruptFile(path: path, offset: 12,
+                                         reason: "page size \(source.header.pageSize) differs from the manifest's \(pageSize)")
+        }
+        var frames: [Frame] = []
+        while let (header, dataOffset, index) = try source.nextFrame() {
+            let frame = Frame(header: header, index: index,
+                              headerOffset: dataOffset - UInt64(FrameFormat.frameHeaderSize))
+            guard frame.memory.upperBound <= limit else {
+                throw ImageError.corruptFrame(path: path, frame: index, offset: frame.headerOffset,
+                                              reason: "memory range \(header.offset)+\(header.span) lies beyond the destination's \(limit) bytes")
+            }
+            frames.append(frame)
+        }
+        let actual = Checksum.digestString(source.digest ?? 0)
+        guard source.digest != nil, actual == expected else {
+            throw ImageError.digestMismatch(path: path, expected: expected, actual: actual)
+        }
+        return frames
+    }
+
+    /// Every frame's stored checksum, on `workers` threads, without decompressing.
+    private static func checkStoredData(_ frames: [Frame], fd: Int32, path: String, workers: Int,
+                                        pool: BufferPool) throws {
+        let queue = OrderedWorkQueue<Frame, Void>(workers: workers, window: FrameOptions.window(workers: workers)) {
+            frame, _ in
+            let length = Int(frame.header.storedLength)
+            let stored = pool.take(capacity: length)
+            defer { pool.give(stored) }
+            guard try readExactly(fd: fd, path: path, at: frame.dataOffset, into: stored.mutableSlice(0..<length)) else {
+                throw ImageError.corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset,
+                                              reason: "file ends inside the frame's data (truncated)")
+            }
+            stored.count = length
+            guard Checksum.of(stored.bytes) == frame.header.storedChecksum else {
+                throw ImageError.corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset,
+                                              reason: "stored data checksum mismatch")
+            }
+        }
+        defer { queue.shutdown() }
+        for frame in frames {
+            while queue.isFull { try queue.next() }
+            queue.submit(frame)
+        }
+        while queue.inFlight > 0 { try queue.next() }
+    }
+}
+
+private func monotonicNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import State
+
+/// The restore's background page loading: what the program touches first is
+/// loaded first, everything arrives exactly once, and a bad image is refused
+/// before anything is loaded.
+@Suite("Pages loader")
+struct PagesLoaderTests {
+    static let pages = 256
+
+    /// A lz4 image of mixed memory in 16-page frames, with a hole.
+    func writeImage(in scratch: ScratchDirectory, codec: Compression = .lz4) throws -> (String, TestMemory) {
+        let memory = mixedMemory(pages: Self.pages, seed: 41)
+        memory.mutableBytes[(100 * 4096)..<(120 * 4096)].initializeMemory(as: UInt8.self, repeating: 0)
+        let image = scratch.file("img")
+        let writer = try ImageWriter(directory: image, compression: codec, info: testInfo(), workers: 2,
+                                     chunkSize: 16 * 4096)
+        try writer.writeState([1, 2, 3])
+        try writer.writePages(memory: memory.bytes,
+                              ranges: [0..<UInt64(100 * 4096), UInt64(120 * 4096)..<UInt64(Self.pages * 4096)])
+        try writer.commit()
+        return (image, memory)
+    }
+
+    @Test(arguments: Compression.allCases)
+    func backgroundLoadFillsEverything(codec: Compression) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch, codec: codec)
+        let restored = TestMemory(pages: Self.pages)
+        let outcome = Mutex<Result<Int64, ImageError>?>(nil)
+        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { result in
+            outcome.withLock { $0 = result }
+        }
+        loader.start(workers: 2)
+        try loader.finishLoading()
+        #expect(loader.isComplete)
+        #expect(restored.equals(expected))
+        #expect(outcome.withLock { (try? $0?.get()) != nil })
+    }
+
+    @Test func aRangeIsInPlaceBeforeTheBackgroundGetsThere() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch)
+        let restored = TestMemory(pages: Self.pages)
+        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { _ in }
+        // Not started: only what is asked for is loaded, and exactly that.
+        let asked = UInt64(200 * 4096)..<UInt64(201 * 4096 + 10)
+        try loader.ensureLoaded(asked)
+        #expect(!loader.isComplete)
+        let frame = 200 * 4096..<202 * 4096
+        #expect(memcmp(restored.pointer + frame.lowerBound, expected.pointer + frame.lowerBound, frame.count) == 0)
+        #expect(restored.bytes[0..<4096].allSatisfy { $0 == 0 }, "frames not asked for are not loaded yet")
+        try loader.ensureLoaded(UInt64(100 * 4096)..<UInt64(120 * 4096))
+        try loader.finishLoading()
+        #expect(restored.equals(expected))
+    }
+
+    @Test func manyThreadsAskingAtOnceEachFrameLoadsOnce() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch)
+        for _ in 0..<20 {
+            let restored = TestMemory(pages: Self.pages)
+            let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { _ in }
+            loader.start(workers: 1)
+            let failures = Mutex(0)
+            let threads = (0..<4).map { seed in
+                Thread {
+                    var random = SeededBytes(seed: UInt64(seed))
+                    for _ in 0..<50 {
+                        let page = UInt64.random(in: 0..<UInt64(Self.pages), using: &random)
+                        do { try loader.ensureLoaded(page * 4096..<(page + 1) * 4096) } catch {
+                            failures.withLock { $0 += 1 }
+                        }
+                    }
+                }
+            }
+            threads.forEach { $0.start() }
+            try loader.finishLoading()
+            while threads.contains(where: { !$0.isFinished }) { usleep(1000) }
+            #expect(failures.withLock { $0 } == 0)
+            #expect(restored.equals(expected))
+        }
+    }
+
+    @Test func stoppingMidwayLeavesTheRestPendingAndLoadable() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch)
+        let restored = TestMemory(pages: Self.pages)
+        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { _ in }
+        loader.start(workers: 2)
+        loader.stop()
+        try loader.finishLoading()
+        #expect(restored.equals(expected))
+    }
+
+    @Test func aDamagedFrameIsRefusedBeforeAnythingLoads() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, _) = try writeImage(in: scratch)
+        let pagesPath = image + "/pages.img"
+        var bytes = try readFile(pagesPath)
+        bytes[bytes.count - 200] ^= 0x10  // inside the last frame's data
+        try writeFile(pagesPath, bytes)
+        let restored = TestMemory(pages: Self.pages)
+        let reader = try ImageReader(directory: image)
+        let error = #expect(throws: ImageError.self) {
+            _ = try reader.pagesLoader(into: restored.mutableBytes) { _ in }
+        }
+        #expect(error?.description.contains("checksum") == true)
+        #expect(restored.bytes.allSatisfy { $0 == 0 })
+    }
+
+    @Test func aDestinationTooSmallIsRefused() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, _) = try writeImage(in: scratch)
+        let small = TestMemory(pages: Self.pages / 2)
+        let error = #expect(throws: ImageError.self) {
+            _ = try ImageReader(directory: image).pagesLoader(into: small.mutableBytes) { _ in }
+        }
+        #expect(error?.description.contains("beyond the destination") == true)
+    }
+}
