@@ -17,6 +17,7 @@ import State
 extension Loader {
     public static func restore(image imagePath: String, args: LoaderArgs,
                                logger: Logger = Logger(label: "boot")) throws(LoaderError) -> Loader {
+        var timer = PhaseTimer()
         let reader: ImageReader
         do {
             reader = try ImageReader(directory: imagePath)
@@ -29,6 +30,7 @@ extension Loader {
             logger.warning("the bundle's spec differs from the one the image was taken with; the image's mounts and process are used")
         }
 
+        timer.mark("image checks")
         let kernel: Kernel
         do {
             let state = try reader.readState()
@@ -36,7 +38,9 @@ extension Loader {
         } catch {
             throw LoaderError("cannot restore from \(imagePath): the kernel state is unreadable: \(error)")
         }
+        timer.mark("state")
         try loadPages(reader, into: kernel.memoryFile, imagePath: imagePath, logger: logger)
+        timer.mark("pages.img checks")
 
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
@@ -58,7 +62,8 @@ extension Loader {
         signal(SIGPIPE, SIG_IGN)
         quietChildStops()
         try moveStdio(args.stdioFDs)
-        logger.debug("restored \(tasks.count) task(s) from \(imagePath)")
+        timer.mark("files and tasks")
+        logger.debug("restored \(tasks.count) task(s) from \(imagePath): \(timer.description)")
         return Loader(containerID: args.containerID, kernel: kernel, initTask: initTask, rootfs: args.rootfs,
                       specDigest: digest(of: args.spec), restoredTasks: tasks, logger: logger)
     }

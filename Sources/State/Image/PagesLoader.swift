@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CShim
 import Synchronization
 
 /// Fills a restored MemoryFile from `pages.img` while the restored program
@@ -156,6 +157,9 @@ public final class PagesLoader: @unchecked Sendable {
     }
 
     private func workerLoop() {
+        // Below the restored program and the rest of the restore: they need
+        // the CPU now, and what they touch they load themselves.
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(cshim_current_tid()), 10)
         let context = CodecContext()
         pthread_mutex_lock(mutex)
         while !stopping {
