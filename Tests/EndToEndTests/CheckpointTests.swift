@@ -93,6 +93,30 @@ import Testing
         #expect(session.lines("first") + session.lines("fourth") == expected)
     }
 
+    /// The restored program runs while its 192 MiB still load in the
+    /// background: what it saved reads back as saved, and memory it maps
+    /// afresh over saved memory reads as zero (a late load must not land there).
+    @Test func aProgramRunningWhileItsMemoryLoadsSeesItAsSaved() throws {
+        let args = ["/bin/ckpt_remap", "40", "128", "10"]
+        let native = try Fixtures.runNatively("ckpt_remap", Array(args.dropFirst()))
+        #expect(native.status == 0)
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        #expect(expected.count == 41 && expected.dropFirst().allSatisfy { $0.hasSuffix(" ok") }, "\(expected)")
+        let session = try CheckpointSession(args)
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(3, in: "before")
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        // A checkpoint right after a restore waits for the rest of the memory.
+        let restored = try session.restoreDetached("c3", image: "image", output: "third")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        let again = try session.checkpoint("c3", image: "again")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try session.restore("c4", image: "again", output: "fourth") == 0)
+        #expect(session.lines("before") + session.lines("third") + session.lines("fourth") == expected)
+    }
+
     @Test func aProgramInNanosleepSleepsOnlyWhatRemained() throws {
         let session = try CheckpointSession(["/bin/ckpt_block", "sleep", "3000"])
         try session.runDetached("c1", output: "before")
