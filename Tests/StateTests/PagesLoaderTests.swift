@@ -87,6 +87,22 @@ struct PagesLoaderTests {
         }
     }
 
+    @Test func aDiscardDropsWholeFramesAndLoadsTheOnesItCuts() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch)
+        let restored = TestMemory(pages: Self.pages)
+        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { _ in }
+        // Frames are 16 pages from 0: pages 8..<40 cut frame 0..<16, hold
+        // 16..<32 whole and cut 32..<48.
+        loader.discard(UInt64(8 * 4096)..<UInt64(40 * 4096))
+        try loader.finishLoading()
+        let dropped = restored.bytes[(16 * 4096)..<(32 * 4096)]
+        #expect(dropped.allSatisfy { $0 == 0 }, "a frame wholly inside the discarded range is never written")
+        expected.mutableBytes[(16 * 4096)..<(32 * 4096)].initializeMemory(as: UInt8.self, repeating: 0)
+        #expect(restored.equals(expected), "every other frame, including the two the range cuts, is loaded")
+    }
+
     @Test func stoppingMidwayLeavesTheRestPendingAndLoadable() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

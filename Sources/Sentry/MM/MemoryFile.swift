@@ -85,14 +85,15 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// zero when they are allocated again.
     public func free(offset: UInt64, length: UInt64) {
         guard length > 0 else { return }
+        // Before the pages can be allocated again: a restore's load must not
+        // land in them (what it has not reached of the range it drops), and
+        // MADV_REMOVE on a shared memfd mapping punches the hole.
+        pendingLoad?.discard(offset..<offset + length)
+        if let base, offset < capacity { _ = madvise(base + Int(offset), Int(length), MADV_REMOVE) }
         lock.withLock { _ in
             used.remove(offset..<offset + length)
             searchHint = min(searchHint, offset)
         }
-        // MADV_REMOVE on a shared memfd mapping punches a hole in the file;
-        // the pointer waits for a restore's load of the range first, which
-        // would otherwise write old contents into pages allocated again.
-        if let pointer = pointer(at: offset, count: length) { _ = madvise(pointer, Int(length), MADV_REMOVE) }
     }
 
     /// The Sentry's pointer to the `count` bytes at file offset `offset`,

@@ -117,6 +117,24 @@ public final class PagesLoader: @unchecked Sendable {
     /// place, loading pending ones on this thread; throws if one failed.
     public func ensureLoaded(_ range: Range<UInt64>) throws(ImageError) {
         if isComplete || range.isEmpty { return }
+        if let failed = settle(range, discarding: false) {
+            throw failure ?? .corruptFile(path: path, offset: frames[failed].headerOffset, reason: "frame failed to load")
+        }
+    }
+
+    /// For a range about to be freed (its pages become holes): frames lying
+    /// wholly inside are dropped instead of loaded, the others are loaded,
+    /// so that no load lands in the range afterwards.
+    public func discard(_ range: Range<UInt64>) {
+        if isComplete || range.isEmpty { return }
+        _ = settle(range, discarding: true)
+    }
+
+    /// Brings every frame overlapping `range` to rest: loaded (or dropped,
+    /// when `discarding` and it lies inside `range`) or failed. Returns a
+    /// failed frame's index when not discarding; a discard goes on past
+    /// failures, since a failed frame writes nothing.
+    private func settle(_ range: Range<UInt64>, discarding: Bool) -> Int? {
         var index = firstFrame(endingAfter: range.lowerBound)
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -125,10 +143,16 @@ public final class PagesLoader: @unchecked Sendable {
             case .loaded:
                 index += 1
             case .failed:
-                throw failure ?? .corruptFile(path: path, offset: frames[index].headerOffset, reason: "frame failed to load")
+                if !discarding { return index }
+                index += 1
             case .loading:
                 pthread_cond_wait(changed, mutex)
             case .pending:
+                let memory = frames[index].memory
+                if discarding && range.lowerBound <= memory.lowerBound && memory.upperBound <= range.upperBound {
+                    settle(index, nil)
+                    continue
+                }
                 frameStates[index] = .loading
                 pthread_mutex_unlock(mutex)
                 let result = load(frames[index], context: CodecContext())
@@ -136,6 +160,7 @@ public final class PagesLoader: @unchecked Sendable {
                 settle(index, result)
             }
         }
+        return nil
     }
 
     /// Loads everything still pending on this thread too, and returns when
