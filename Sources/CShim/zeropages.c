@@ -52,20 +52,19 @@ size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageS
     return present;
 }
 
-size_t cshim_gather_nonzero_pages(const void *source, size_t pageCount, size_t pageSize,
-                                  uint8_t *bitmap, void *target) {
+size_t cshim_gather_marked_pages(const void *source, size_t pageCount, size_t pageSize,
+                                 const uint8_t *bitmap, void *target) {
     const uint8_t *page = source;
     uint8_t *out = target;
-    size_t present = 0;
+    size_t copied = 0;
     for (size_t i = 0; i < pageCount; i++, page += pageSize) {
-        if (!cshim_is_zero(page, pageSize)) {
-            bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+        if (bitmap[i / 8] & (1u << (i % 8))) {
             memcpy(out, page, pageSize);
             out += pageSize;
-            present++;
+            copied++;
         }
     }
-    return present;
+    return copied;
 }
 
 /* Faults in the present pages' runs with one madvise each: the kernel fills
@@ -93,4 +92,10 @@ void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
             in += pageSize;
         }
     }
+}
+
+void cshim_place_all_pages(const void *source, size_t length, void *target) {
+    if (length == 0) return;
+    (void)madvise(target, length, CSHIM_MADV_POPULATE_WRITE);
+    memcpy(target, source, length);
 }

@@ -111,7 +111,7 @@ struct CompressionTests {
             try bytes.withUnsafeMutableBytes { raw in
                 guard case .frame(var header) = try FrameRecord.decode(
                     UnsafeRawBufferPointer(rebasing: raw[frameStart..<frameStart + FrameFormat.frameHeaderSize]),
-                    path: path, frame: 0, at: UInt64(frameStart)) else {
+                    path: path, frame: 0, at: UInt64(frameStart), version: FrameFormat.version) else {
                     Issue.record("no frame")
                     return
                 }

@@ -19,13 +19,12 @@ bool cshim_is_zero(const void *data, size_t length);
 size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap);
 
 /*
- * Copies each non-zero page of `pageCount` pages at `source` to `target`,
- * one after another, marking it in `bitmap` as above (zeroed by the caller);
- * returns how many pages were copied. Scanning and copying a page together
- * reads it from memory once.
+ * Copies the pages of `source` marked in `bitmap` (as found by
+ * cshim_mark_nonzero_pages) to `target`, one after another; returns how many.
+ * For an extent with some zero pages, once the scan has already been done.
  */
-size_t cshim_gather_nonzero_pages(const void *source, size_t pageCount, size_t pageSize,
-                                  uint8_t *bitmap, void *target);
+size_t cshim_gather_marked_pages(const void *source, size_t pageCount, size_t pageSize,
+                                 const uint8_t *bitmap, void *target);
 
 /*
  * The inverse: copies the pages stored one after another at `source` to the
@@ -33,5 +32,12 @@ size_t cshim_gather_nonzero_pages(const void *source, size_t pageCount, size_t p
  */
 void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
                          const uint8_t *bitmap, void *target);
+
+/*
+ * Copies `length` bytes of whole pages to `target` (page-aligned), faulting
+ * the destination in with one madvise first: a frame whose pages are all
+ * present.
+ */
+void cshim_place_all_pages(const void *source, size_t length, void *target);
 
 #endif

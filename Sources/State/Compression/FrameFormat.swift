@@ -7,11 +7,13 @@ import CLZ4
 ///       0 magic "RUNSCIMG"   8 u16 format version   10 u8 kind   11 u8 0
 ///      12 u32 page size (pages files; 0 otherwise)   16 u64 0   24 u64 checksum of bytes 0..<24
 ///     frame header (56 bytes), then `stored length` bytes of data
-///       0 magic "RSFR"   4 u8 codec   5..<8 0
+///       0 magic "RSFR"   4 u8 codec   5 u8 flags (version 1: 0)   6..<8 0
 ///       8 u64 offset (state: position in the uncompressed stream; pages: offset in the memory file)
 ///      16 u32 span (state: = uncompressed length; pages: bytes of memory the frame covers)
 ///      20 u32 uncompressed length   24 u32 stored length   28 u32 0
-///      32 u64 checksum of the uncompressed data   40 u64 checksum of the stored data
+///      32 u64 checksum of the uncompressed data (version 2: only for codec none,
+///             where it equals the next field; 0 for lz4 and zstd)
+///      40 u64 checksum of the stored data
 ///      48 u64 checksum of bytes 0..<48
 ///     trailer (56 bytes), then end of file
 ///       0 magic "RSTR"   4 u32 0   8 u64 frame count   16 u64 total span
@@ -24,9 +26,17 @@ import CLZ4
 /// every frame header and the trailer: because frame headers carry their
 /// data's checksums, it commits to every byte while costing one walk over
 /// the headers to check.
+///
+/// Version 2 differs from 1 in two ways. Compressed frames carry no checksum
+/// of their uncompressed data: the stored checksum already covers every byte
+/// on disk and both decompressors are memory-safe and deterministic, so a
+/// second hash over every byte of memory only cost time. And a pages frame
+/// may carry the flag `allPagesPresent`: its data is then exactly `span`
+/// bytes of pages with no bitmap, so the writer compresses straight from the
+/// memory instead of gathering a copy.
 enum FrameFormat {
-    static let version: UInt16 = 1
-    static let readableVersions: [Int] = [1]
+    static let version: UInt16 = 2
+    static let readableVersions: [Int] = [1, 2]
     static let fileMagic: [UInt8] = Array("RUNSCIMG".utf8)
     static let frameMagic: UInt32 = 0x5246_5352  // "RSFR"
     static let trailerMagic: UInt32 = 0x5254_5352  // "RSTR"
@@ -58,15 +68,29 @@ enum FrameKind: UInt8, Sendable {
     }
 }
 
+/// Per-frame flags (frame header byte 5, version 2 on). A reader refuses
+/// bits it does not know: they would change how the data is laid out.
+struct FrameFlags: OptionSet, Equatable, Sendable {
+    let rawValue: UInt8
+
+    /// Pages frames only: every page of the span is stored, in order, with no
+    /// bitmap (uncompressed length = span).
+    static let allPagesPresent = FrameFlags(rawValue: 1 << 0)
+
+    static let known: FrameFlags = [.allPagesPresent]
+}
+
 struct FileHeader: Equatable {
     var kind: FrameKind
     var pageSize: UInt32
+    /// The layout version the file's frames follow (`FrameFormat.version` when writing).
+    var version: UInt16 = FrameFormat.version
 
     func encoded() -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: FrameFormat.fileHeaderSize)
         bytes.withUnsafeMutableBytes { raw in
             for (index, byte) in FrameFormat.fileMagic.enumerated() { raw[index] = byte }
-            raw.storeBytes(of: FrameFormat.version.littleEndian, toByteOffset: 8, as: UInt16.self)
+            raw.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt16.self)
             raw[10] = kind.rawValue
             raw.storeBytes(of: pageSize.littleEndian, toByteOffset: 12, as: UInt32.self)
             let checksum = Checksum.of(UnsafeRawBufferPointer(rebasing: raw[0..<24]))
@@ -109,23 +133,36 @@ struct FileHeader: Equatable {
                 throw ImageError.corruptFile(path: path, offset: 12, reason: "page size \(pageSize) is not a power of two in 4096...65536")
             }
         }
-        return FileHeader(kind: kind, pageSize: pageSize)
+        return FileHeader(kind: kind, pageSize: pageSize, version: UInt16(version))
     }
 }
 
 struct FrameHeader: Equatable {
     var codec: Compression
+    var flags: FrameFlags = []
     var offset: UInt64
     var span: UInt32
     var rawLength: UInt32
     var storedLength: UInt32
     var rawChecksum: UInt64
     var storedChecksum: UInt64
+    /// The version of the file the frame belongs to, which decides what
+    /// `rawChecksum` means.
+    var version: UInt16 = FrameFormat.version
+
+    /// Whether `rawChecksum` is the checksum of the uncompressed data, to be
+    /// checked after decompressing (version 1, and codec none where it is
+    /// the stored checksum); version 2 compressed frames leave it 0.
+    var checksRaw: Bool { version < 2 || codec == .none }
+
+    /// Whether a pages frame stores its whole span with no bitmap.
+    var allPagesPresent: Bool { flags.contains(.allPagesPresent) }
 
     /// Writes the 56-byte header (with its own checksum) at the start of `raw`.
     func encode(into raw: UnsafeMutableRawBufferPointer) {
         raw.storeBytes(of: FrameFormat.frameMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
         raw.storeBytes(of: UInt32(codec.code).littleEndian, toByteOffset: 4, as: UInt32.self)
+        raw[5] = flags.rawValue
         raw.storeBytes(of: offset.littleEndian, toByteOffset: 8, as: UInt64.self)
         raw.storeBytes(of: span.littleEndian, toByteOffset: 16, as: UInt32.self)
         raw.storeBytes(of: rawLength.littleEndian, toByteOffset: 20, as: UInt32.self)
@@ -167,7 +204,7 @@ enum FrameRecord {
     /// checksum, codec, reserved fields, and lengths within the format's limits
     /// (so no later allocation trusts an unchecked size).
     static func decode(_ raw: UnsafeRawBufferPointer, path: String, frame: Int,
-                       at position: UInt64) throws -> FrameRecord {
+                       at position: UInt64, version: UInt16) throws -> FrameRecord {
         func corrupt(_ reason: String) -> ImageError {
             .corruptFrame(path: path, frame: frame, offset: position, reason: reason)
         }
@@ -188,18 +225,29 @@ enum FrameRecord {
                                     totalStored: raw.loadLE(UInt64.self, at: 32),
                                     headersChecksum: raw.loadLE(UInt64.self, at: 40)))
         }
-        let codecWord = raw.loadLE(UInt32.self, at: 4)
-        guard codecWord <= UInt32(UInt8.max), let codec = Compression(code: UInt8(codecWord)) else {
-            throw corrupt("unknown codec \(codecWord & 0xff) or non-zero reserved bytes")
+        guard let codec = Compression(code: raw[4]) else { throw corrupt("unknown codec \(raw[4])") }
+        let flags = FrameFlags(rawValue: raw[5])
+        if version < 2 {
+            guard flags.isEmpty else { throw corrupt("reserved header bytes are not zero") }
+        } else {
+            guard FrameFlags.known.isSuperset(of: flags) else {
+                throw corrupt("unknown frame flags 0x\(String(flags.subtracting(.known).rawValue, radix: 16))")
+            }
         }
-        guard raw.loadLE(UInt32.self, at: 28) == 0 else { throw corrupt("reserved header bytes are not zero") }
-        let header = FrameHeader(codec: codec,
+        guard raw[6] == 0, raw[7] == 0, raw.loadLE(UInt32.self, at: 28) == 0 else {
+            throw corrupt("reserved header bytes are not zero")
+        }
+        let header = FrameHeader(codec: codec, flags: flags,
                                  offset: raw.loadLE(UInt64.self, at: 8),
                                  span: raw.loadLE(UInt32.self, at: 16),
                                  rawLength: raw.loadLE(UInt32.self, at: 20),
                                  storedLength: raw.loadLE(UInt32.self, at: 24),
                                  rawChecksum: raw.loadLE(UInt64.self, at: 32),
-                                 storedChecksum: raw.loadLE(UInt64.self, at: 40))
+                                 storedChecksum: raw.loadLE(UInt64.self, at: 40),
+                                 version: version)
+        if !header.checksRaw {
+            guard header.rawChecksum == 0 else { throw corrupt("uncompressed data checksum is set (version \(version) leaves it 0)") }
+        }
         let rawLength = Int(header.rawLength)
         let storedLength = Int(header.storedLength)
         guard rawLength > 0 else { throw corrupt("frame is empty") }

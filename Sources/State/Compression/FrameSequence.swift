@@ -37,6 +37,9 @@ struct FrameSequence {
         let span = UInt64(header.span)
         switch kind {
         case .state:
+            guard header.flags.isEmpty else {
+                throw corrupt("frame flags 0x\(String(header.flags.rawValue, radix: 16)) are meaningless in a state file")
+            }
             guard header.offset == nextOffset else {
                 throw corrupt("stream offset \(header.offset), expected \(nextOffset) (a frame is missing or out of order)")
             }
@@ -56,12 +59,18 @@ struct FrameSequence {
             }
             guard header.offset <= UInt64.max - span else { throw corrupt("memory range overflows") }
             let pages = Int(span / page)
-            let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
             let raw = Int(header.rawLength)
-            guard raw > layout.bitmapBytes, (raw - layout.bitmapBytes) % pageSize == 0,
-                  (raw - layout.bitmapBytes) / pageSize <= pages,
-                  raw - layout.bitmapBytes <= FrameFormat.maxPayload else {
-                throw corrupt("uncompressed length \(raw) does not fit \(pages) pages plus a \(layout.bitmapBytes)-byte bitmap")
+            if header.allPagesPresent {
+                guard UInt64(raw) == span, raw <= FrameFormat.maxPayload else {
+                    throw corrupt("uncompressed length \(raw) of a frame with every page present differs from its span \(span) (or exceeds \(FrameFormat.maxPayload))")
+                }
+            } else {
+                let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
+                guard raw > layout.bitmapBytes, (raw - layout.bitmapBytes) % pageSize == 0,
+                      (raw - layout.bitmapBytes) / pageSize <= pages,
+                      raw - layout.bitmapBytes <= FrameFormat.maxPayload else {
+                    throw corrupt("uncompressed length \(raw) does not fit \(pages) pages plus a \(layout.bitmapBytes)-byte bitmap")
+                }
             }
         }
         nextOffset = header.offset + span
@@ -97,7 +106,8 @@ struct FrameSequence {
 
 /// A pages frame's uncompressed data: a bitmap of which pages of its span are
 /// stored (bit i of byte i/8, least significant first), then those pages in
-/// order. All-zero pages are left out.
+/// order. All-zero pages are left out. A frame flagged `allPagesPresent` has
+/// no bitmap: every page of its span follows in order.
 struct PagesPayloadLayout {
     let pages: Int
     let pageSize: Int

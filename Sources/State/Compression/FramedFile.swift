@@ -61,12 +61,12 @@ public struct FrameOptions: Sendable, Equatable {
 /// Compresses `raw` into `out` as one frame (header, then stored data).
 /// Data that does not shrink is stored with `none`, so random pages cost a
 /// copy rather than a slower decompression. When `rawInPlace`, `raw` already
-/// sits right after the header in `out`.
+/// sits right after the header in `out`. Only the stored data is hashed
+/// (format version 2): for `none` that is the uncompressed data too.
 func sealFrame(raw: UnsafeRawBufferPointer, rawInPlace: Bool, into out: ByteBuffer,
-               options: FrameOptions, offset: UInt64, span: Int,
+               options: FrameOptions, offset: UInt64, span: Int, flags: FrameFlags = [],
                context: CodecContext) throws -> FrameHeader {
     let headerSize = FrameFormat.frameHeaderSize
-    let rawChecksum = Checksum.of(raw)
     var codec = options.compression
     var storedLength = raw.count
     if codec != .none && !rawInPlace {
@@ -81,9 +81,10 @@ func sealFrame(raw: UnsafeRawBufferPointer, rawInPlace: Bool, into out: ByteBuff
             (out.base + headerSize).copyMemory(from: source, byteCount: raw.count)
         }
     }
-    let storedChecksum = codec == .none ? rawChecksum : Checksum.of(out.slice(headerSize..<headerSize + storedLength))
-    let header = FrameHeader(codec: codec, offset: offset, span: UInt32(span), rawLength: UInt32(raw.count),
-                             storedLength: UInt32(storedLength), rawChecksum: rawChecksum,
+    let storedChecksum = Checksum.of(out.slice(headerSize..<headerSize + storedLength))
+    let header = FrameHeader(codec: codec, flags: flags, offset: offset, span: UInt32(span),
+                             rawLength: UInt32(raw.count), storedLength: UInt32(storedLength),
+                             rawChecksum: codec == .none ? storedChecksum : 0,
                              storedChecksum: storedChecksum)
     header.encode(into: out.mutableSlice(0..<headerSize))
     out.count = headerSize + storedLength

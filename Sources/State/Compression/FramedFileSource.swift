@@ -58,7 +58,7 @@ final class FramedFileSource {
             throw ImageError.corruptFile(path: path, offset: start, reason: "file ends inside frame \(index)'s header (truncated)")
         }
         let record = try bytes.withUnsafeBytes { (raw) -> FrameRecord in
-            try FrameRecord.decode(raw, path: path, frame: index, at: start)
+            try FrameRecord.decode(raw, path: path, frame: index, at: start, version: header.version)
         }
         switch record {
         case .trailer(let trailer):
@@ -161,7 +161,7 @@ func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: Co
     }
     var raw = job.stored
     if header.codec == .none {
-        guard header.rawChecksum == header.storedChecksum else {
+        guard !header.checksRaw || header.rawChecksum == header.storedChecksum else {
             throw corrupt("uncompressed data checksum mismatch")
         }
     } else {
@@ -174,8 +174,11 @@ func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: Co
             throw corrupt((error as? CodecFailure)?.reason ?? "\(error)")
         }
         raw.count = Int(header.rawLength)
-        guard Checksum.of(raw.bytes) == header.rawChecksum else {
-            throw corrupt("uncompressed data checksum mismatch")
+        if header.checksRaw {
+            guard Checksum.of(raw.bytes) == header.rawChecksum else {
+                pool.give(raw)
+                throw corrupt("uncompressed data checksum mismatch")
+            }
         }
     }
     try transform(header, job.index, job.headerOffset, raw.bytes)

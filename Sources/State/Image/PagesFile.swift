@@ -98,45 +98,66 @@ struct SharedMemory: @unchecked Sendable {
     let base: UnsafeRawPointer?
 }
 
-/// Scans one extent, gathers its non-zero pages behind a bitmap and seals
-/// them as a frame; nil when every page is zero.
+/// Scans one extent for zero pages and seals the rest as a frame; nil when
+/// every page is zero. An extent without zero pages (most memory in use) is
+/// compressed straight from the mapping as an `allPagesPresent` frame, with
+/// no copy; otherwise its non-zero pages are gathered behind a bitmap.
 private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: Int, options: FrameOptions,
                        pool: BufferPool, context: CodecContext, path: String) throws -> SealedFrame? {
     guard let base = source.base else { return nil }
-    let pages = Int(extent.upperBound - extent.lowerBound) / pageSize
+    let memory = base + Int(extent.lowerBound)
+    let span = Int(extent.upperBound - extent.lowerBound)
+    let pages = span / pageSize
     let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
-    let fullLength = layout.length(presentPages: pages)
-    let out = pool.take(capacity: frameCapacity(rawLength: fullLength, options: options))
-    let inPlace = options.compression == .none
-    let scratch = inPlace ? out : pool.take(capacity: fullLength)
-    defer { if !inPlace { pool.give(scratch) } }
-    let payloadStart = inPlace ? FrameFormat.frameHeaderSize : 0
-    let bitmap = (scratch.base + payloadStart).bindMemory(to: UInt8.self, capacity: layout.bitmapBytes)
-    bitmap.initialize(repeating: 0, count: layout.bitmapBytes)
-    let present = cshim_gather_nonzero_pages(base + Int(extent.lowerBound), pages, pageSize, bitmap,
-                                             scratch.base + payloadStart + layout.bitmapBytes)
-    guard present > 0 else {
-        pool.give(out)
-        return nil
-    }
-    let raw = scratch.slice(payloadStart..<payloadStart + layout.length(presentPages: present))
-    do {
-        let header = try sealFrame(raw: raw, rawInPlace: inPlace, into: out, options: options,
-                                   offset: extent.lowerBound, span: pages * pageSize, context: context)
-        return SealedFrame(header: header, frame: out)
-    } catch {
-        pool.give(out)
-        throw ImageError.invalidArgument("compressing \(path) at memory offset \(extent.lowerBound): \(error)")
+    return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: layout.bitmapBytes) { bitmap in
+        guard let bitmapBase = bitmap.baseAddress else { return nil }
+        bitmapBase.initialize(repeating: 0, count: layout.bitmapBytes)
+        let present = cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase)
+        guard present > 0 else { return nil }
+        let fullLength = layout.length(presentPages: pages)
+        let out = pool.take(capacity: frameCapacity(rawLength: fullLength, options: options))
+        do {
+            let header: FrameHeader
+            if present == pages {
+                header = try sealFrame(raw: UnsafeRawBufferPointer(start: memory, count: span), rawInPlace: false,
+                                       into: out, options: options, offset: extent.lowerBound, span: span,
+                                       flags: .allPagesPresent, context: context)
+            } else {
+                let inPlace = options.compression == .none
+                let scratch = inPlace ? out : pool.take(capacity: fullLength)
+                defer { if !inPlace { pool.give(scratch) } }
+                let payload = scratch.base + (inPlace ? FrameFormat.frameHeaderSize : 0)
+                payload.copyMemory(from: bitmapBase, byteCount: layout.bitmapBytes)
+                let copied = cshim_gather_marked_pages(memory, pages, pageSize, bitmapBase,
+                                                       payload + layout.bitmapBytes)
+                let raw = UnsafeRawBufferPointer(start: payload, count: layout.length(presentPages: copied))
+                header = try sealFrame(raw: raw, rawInPlace: inPlace, into: out, options: options,
+                                       offset: extent.lowerBound, span: span, context: context)
+            }
+            return SealedFrame(header: header, frame: out)
+        } catch {
+            pool.give(out)
+            throw ImageError.invalidArgument("compressing \(path) at memory offset \(extent.lowerBound): \(error)")
+        }
     }
 }
 
-/// Checks a decoded pages frame (bitmap agrees with the data; range inside
-/// the destination) and, given a target mapping, copies its pages into place.
+/// Checks a decoded pages frame (bitmap agrees with the data, or an
+/// `allPagesPresent` frame holds exactly its span; range inside the
+/// destination) and, given a target mapping, copies its pages into place.
 func placePages(_ header: FrameHeader, raw: UnsafeRawBufferPointer, pageSize: Int, target: SharedMemory,
                         limit: UInt64, corrupt: (String) -> ImageError) throws {
     let span = UInt64(header.span)
     guard header.offset <= limit, span <= limit - header.offset else {
         throw corrupt("memory range \(header.offset)+\(span) lies beyond the destination's \(limit) bytes")
+    }
+    if header.allPagesPresent {
+        guard UInt64(raw.count) == span else {
+            throw corrupt("frame with every page present holds \(raw.count) bytes for a span of \(span)")
+        }
+        guard let destination = target.base, let rawBase = raw.baseAddress else { return }
+        cshim_place_all_pages(rawBase, raw.count, UnsafeMutableRawPointer(mutating: destination + Int(header.offset)))
+        return
     }
     let pages = Int(span) / pageSize
     let layout = PagesPayloadLayout(pages: pages, pageSize: pageSize)
