@@ -6,6 +6,7 @@
 #include "fallocate.h"
 #include "renameat.h"
 #include "zeropages.h"
+#include "writeback.h"
 #include "memfd.h"
 #include "ptrace_stub.h"
 #include "xstate.h"

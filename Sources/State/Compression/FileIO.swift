@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CShim
 
 /// The image layer's host calls, in one place: each retries `EINTR`, finishes
 /// short transfers, and turns failures into `ImageError.io` naming the path.
@@ -60,6 +61,14 @@ func writeAll(fd: Int32, path: String, _ bytes: UnsafeRawBufferPointer) throws {
         cursor += written
         left -= written
     }
+}
+
+/// Starts writing `fd`'s dirty pages in `from..<to` to disk without waiting.
+/// Best effort: a file that cannot (a pipe, some file systems) is simply
+/// written back at the final fsync.
+func startWriteback(fd: Int32, from: UInt64, to: UInt64) {
+    guard to > from else { return }
+    _ = retryingEINTR { cshim_start_writeback(fd, Int64(from), Int64(to - from)) }
 }
 
 /// Reads exactly `buffer.count` bytes at `offset`; false if the file ends first.
