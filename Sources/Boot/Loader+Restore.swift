@@ -56,6 +56,9 @@ extension Loader {
             throw LoaderError("cannot restore from \(imagePath): the image holds no running process")
         }
         for task in tasks {
+            guard task.kernel === kernel, task.mm != nil, task.threadGroup != nil else {
+                throw LoaderError("cannot restore from \(imagePath): task \(task.id) lacks its kernel, memory or thread group")
+            }
             try fitFloatingPoint(task, imagePath: imagePath)
         }
 

@@ -1,4 +1,6 @@
+import Dispatch
 import State
+import Synchronization
 import Testing
 @testable import Sentry
 
@@ -60,5 +62,23 @@ import Testing
         #expect(ExitReason.exited(code: 3).shellStatus == 3)
         #expect(ExitReason.killed(signal: 11, coreDumped: true).waitStatus == 0x8b)
         #expect(ExitReason.killed(signal: 11, coreDumped: false).shellStatus == 139)
+    }
+}
+
+/// A task that cannot run (a damaged image gave it no memory) must end the
+/// container, not leave it waiting for a task that never exits.
+@Suite struct TaskWithoutMemory {
+    @Test func exitsAsKilledInsteadOfHanging() throws {
+        let (kernel, task) = try KernelState().makeKernel()
+        task.mm = nil
+        let exited = DispatchSemaphore(value: 0)
+        let reason = Mutex<ExitReason?>(nil)
+        kernel.onInitExit { exit in
+            reason.withLock { $0 = exit }
+            exited.signal()
+        }
+        try task.start()
+        #expect(exited.wait(timeout: .now() + 10) == .success)
+        #expect(reason.withLock { $0 } == .killed(signal: 9, coreDumped: false))
     }
 }

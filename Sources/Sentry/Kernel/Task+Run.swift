@@ -22,7 +22,16 @@ extension Task {
     }
 
     private func runOnOwnThread() {
-        guard let kernel, let mm else { return }
+        guard let kernel else { return }
+        guard let mm else {
+            // Nothing to run (the loader refuses such an image): exit, so
+            // the container ends instead of waiting for this task forever.
+            kernel.logger.error("task \(id): no memory to run in")
+            threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
+            exitTask(addressSpace: nil)
+            kernel.pauseGate.leave(self)
+            return
+        }
         var addressSpace: AddressSpace?
         do {
             let space = try AddressSpace(memoryFile: kernel.memoryFile.fd)
