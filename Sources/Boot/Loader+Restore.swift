@@ -44,7 +44,7 @@ extension Loader {
 
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
-        kernel.logger = kernelLogger
+        kernel.configureHost(countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
         try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs, spec: args.spec)
 
         var seen = Set<ObjectIdentifier>()
@@ -68,7 +68,8 @@ extension Loader {
         timer.mark("files and tasks")
         logger.debug("restored \(tasks.count) task(s) from \(imagePath): \(timer.description)")
         return Loader(containerID: args.containerID, kernel: kernel, initTask: initTask, rootfs: args.rootfs,
-                      specDigest: digest(of: args.spec), restoredTasks: tasks, logger: logger)
+                      specDigest: digest(of: args.spec), restoredTasks: tasks,
+                      countSyscalls: args.configuration.countSyscalls, logger: logger)
     }
 
     private static func checkCompatible(_ manifest: ImageManifest, imagePath: String) throws(LoaderError) {

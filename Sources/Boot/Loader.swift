@@ -30,7 +30,7 @@ public final class Loader: @unchecked Sendable {
 
     /// A Loader over a kernel built elsewhere (a restore).
     init(containerID: String, kernel: Kernel, initTask: Task, rootfs: String, specDigest: String,
-         restoredTasks: [Task], logger: Logger) {
+         restoredTasks: [Task], countSyscalls: Bool, logger: Logger) {
         self.containerID = containerID
         self.kernel = kernel
         self.initTask = initTask
@@ -38,7 +38,7 @@ public final class Loader: @unchecked Sendable {
         self.specDigest = specDigest
         self.restoredTasks = restoredTasks
         self.logger = logger
-        countSyscalls = false
+        self.countSyscalls = countSyscalls
     }
 
     public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {

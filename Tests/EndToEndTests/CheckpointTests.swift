@@ -106,8 +106,14 @@ import Testing
         try session.runDetached("c1", output: "before")
         try session.waitForLines(3, in: "before")
         #expect(try session.checkpoint("c1", image: "image").status == 0)
-        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let log = session.path("restore.log")
+        let status = try session.launch(["--log", log, "--debug", "restore", "--image-path", session.path("image"),
+                                         "--bundle", session.bundle, "c2"], output: "after").wait()
+        #expect(status == 0, "\(session.errors(of: "after"))")
         #expect(session.lines("before") + session.lines("after") == expected)
+        let logged = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(logged.contains("pages.img checks"), "the restore's phases are in the --debug log")
+        #expect(logged.contains("syscall mmap: "), "a restored sandbox counts syscalls under --debug too")
         // A checkpoint right after a restore waits for the rest of the memory.
         let restored = try session.restoreDetached("c3", image: "image", output: "third")
         #expect(restored.status == 0, "\(restored.stderr)")
