@@ -15,9 +15,10 @@ public enum PagesFile {
         let extents = try splitIntoExtents(ranges, memorySize: memory.count, pageSize: pageSize,
                                            span: options.chunkSize)
         let sink = try FramedFileSink(fd: fd, path: path, header: FileHeader(kind: .pages, pageSize: UInt32(pageSize)))
-        let pool = BufferPool(window: options.window)
+        let window = writeWindow(options)
+        let pool = BufferPool(window: window)
         let source = SharedMemory(base: memory.baseAddress)
-        let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: options.window) {
+        let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: window) {
             extent, context in
             try sealPages(extent, source: source, pageSize: pageSize, options: options, pool: pool,
                           context: context, path: path)
@@ -34,6 +35,14 @@ public enum PagesFile {
         }
         while queue.inFlight > 0 { try drainOne() }
         return try sink.finish()
+    }
+
+    /// Frames in flight while writing: a worker seals a frame in well under a
+    /// millisecond, so the usual window runs dry whenever the thread writing
+    /// the file stalls for a moment (the disk's queue is full, say) and the
+    /// workers idle. A deeper one costs a megabyte of buffer per frame.
+    static func writeWindow(_ options: FrameOptions) -> Int {
+        max(options.window, 8 * options.workers)
     }
 
     /// Reads every frame of the pages file on `fd` into `memory`, decompressing
