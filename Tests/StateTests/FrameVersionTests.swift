@@ -26,25 +26,15 @@ struct FrameVersionTests {
     }
 
     @Test func versionOneStillChecksTheUncompressedData() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = mixedMemory(pages: 4, seed: 41)
-        let path = scratch.file("v1")
-        try writeFile(path, buildFramedFile(kind: .pages, version: 1, codec: .lz4,
-                                            frames: [bitmapFrame(memory, firstPage: 0, pages: 4)]) { $0.rawChecksum ^= 1 })
-        let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 4)) }
-        #expect(error?.description.contains("uncompressed data checksum mismatch") == true)
+        let reason = try refusal(version: 1, codec: .lz4, bitmapFrame(mixedMemory(pages: 4, seed: 41), firstPage: 0, pages: 4)) {
+            $0.rawChecksum ^= 1
+        }
+        #expect(reason?.contains("uncompressed data checksum mismatch") == true)
     }
 
     @Test func versionOneRefusesFrameFlags() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = allPresentMemory(pages: 4, seed: 42)
-        let path = scratch.file("v1")
-        try writeFile(path, buildFramedFile(kind: .pages, version: 1, codec: .lz4,
-                                            frames: [wholeFrame(memory, firstPage: 0, pages: 4)]))
-        let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 4)) }
-        #expect(frameError(error)?.contains("reserved header bytes are not zero") == true)
+        let reason = try refusal(version: 1, codec: .lz4, wholeFrame(allPresentMemory(pages: 4, seed: 42), firstPage: 0, pages: 4))
+        #expect(reason?.contains("reserved header bytes are not zero") == true)
     }
 
     @Test(arguments: ["counter-v1", "tmpfs-v1"])
@@ -96,40 +86,25 @@ struct FrameVersionTests {
     // MARK: hostile version 2 frames
 
     @Test func anAllPresentFlagOnABitmapFrameIsRefused() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = mixedMemory(pages: 8, seed: 45)
-        let path = scratch.file("lie")
-        try writeFile(path, buildFramedFile(kind: .pages, version: 2, codec: .lz4,
-                                            frames: [bitmapFrame(memory, firstPage: 0, pages: 8)]) { $0.flags = .allPagesPresent })
-        let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 8)) }
-        #expect(frameError(error)?.contains("differs from its span") == true)
+        let reason = try refusal(version: 2, codec: .lz4, bitmapFrame(mixedMemory(pages: 8, seed: 45), firstPage: 0, pages: 8)) {
+            $0.flags = .allPagesPresent
+        }
+        #expect(reason?.contains("differs from its span") == true)
     }
 
     @Test func aBitmapLessFrameWithoutTheFlagIsRefused() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = allPresentMemory(pages: 8, seed: 46)
-        let path = scratch.file("lie")
-        try writeFile(path, buildFramedFile(kind: .pages, version: 2, codec: .lz4,
-                                            frames: [wholeFrame(memory, firstPage: 0, pages: 8)]) { $0.flags = [] })
-        let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 8)) }
-        #expect(frameError(error)?.contains("does not fit 8 pages plus a 1-byte bitmap") == true)
+        let reason = try refusal(version: 2, codec: .lz4, wholeFrame(allPresentMemory(pages: 8, seed: 46), firstPage: 0, pages: 8)) {
+            $0.flags = []
+        }
+        #expect(reason?.contains("does not fit 8 pages plus a 1-byte bitmap") == true)
     }
 
-    @Test func unknownFrameFlagsAreRefused() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = allPresentMemory(pages: 4, seed: 47)
-        for flags: UInt8 in [0x02, 0x81] {
-            let path = scratch.file("flags\(flags)")
-            try writeFile(path, buildFramedFile(kind: .pages, version: 2, codec: .lz4,
-                                                frames: [wholeFrame(memory, firstPage: 0, pages: 4)]) {
-                $0.flags = FrameFlags(rawValue: flags)
-            })
-            let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 4)) }
-            #expect(frameError(error)?.contains("unknown frame flags 0x\(String(flags & 0xfe, radix: 16))") == true)
+    @Test(arguments: [UInt8(0x02), 0x81])
+    func unknownFrameFlagsAreRefused(flags: UInt8) throws {
+        let reason = try refusal(version: 2, codec: .lz4, wholeFrame(allPresentMemory(pages: 4, seed: 47), firstPage: 0, pages: 4)) {
+            $0.flags = FrameFlags(rawValue: flags)
         }
+        #expect(reason?.contains("unknown frame flags 0x\(String(flags & 0xfe, radix: 16))") == true)
     }
 
     @Test func theAllPresentFlagIsRefusedInAStateFile() throws {
@@ -148,14 +123,10 @@ struct FrameVersionTests {
     }
 
     @Test func aCompressedFrameWithAnUncompressedChecksumIsRefused() throws {
-        let scratch = try ScratchDirectory()
-        defer { scratch.remove() }
-        let memory = allPresentMemory(pages: 4, seed: 49)
-        let path = scratch.file("lie")
-        try writeFile(path, buildFramedFile(kind: .pages, version: 2, codec: .zstd,
-                                            frames: [wholeFrame(memory, firstPage: 0, pages: 4)]) { $0.rawChecksum = 1 })
-        let error = #expect(throws: ImageError.self) { try readPages(path, into: TestMemory(pages: 4)) }
-        #expect(frameError(error)?.contains("uncompressed data checksum is set") == true)
+        let reason = try refusal(version: 2, codec: .zstd, wholeFrame(allPresentMemory(pages: 4, seed: 49), firstPage: 0, pages: 4)) {
+            $0.rawChecksum = 1
+        }
+        #expect(reason?.contains("uncompressed data checksum is set") == true)
     }
 
     @Test func placePagesChecksAnAllPresentFrameOnItsOwn() throws {
@@ -276,6 +247,20 @@ func frameHeaders(_ path: String, kind: FrameKind) throws -> [FrameHeader] {
     var headers: [FrameHeader] = []
     while let (header, _, _) = try source.nextFrame() { headers.append(header) }
     return headers
+}
+
+/// Writes a pages file of one frame (as `tweak` leaves its header) and reads
+/// it; the reason it was refused, which must be an error about frame 0.
+func refusal(version: UInt16, codec: Compression, _ frame: BuiltFrame,
+             tweak: (inout FrameHeader) -> Void = { _ in }) throws -> String? {
+    let scratch = try ScratchDirectory()
+    defer { scratch.remove() }
+    let path = scratch.file("pages")
+    try writeFile(path, buildFramedFile(kind: .pages, version: version, codec: codec, frames: [frame], tweak: tweak))
+    let error = #expect(throws: ImageError.self) {
+        try readPages(path, into: TestMemory(pages: (Int(frame.offset) + frame.span) / 4096))
+    }
+    return frameError(error)
 }
 
 /// The reason of a `.corruptFrame` error about frame 0, nil for any other outcome.
