@@ -136,6 +136,7 @@ public final class PagesLoader: @unchecked Sendable {
     /// failures, since a failed frame writes nothing.
     private func settle(_ range: Range<UInt64>, discarding: Bool) -> Int? {
         var index = firstFrame(endingAfter: range.lowerBound)
+        var context: CodecContext?
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while index < frames.count, frames[index].memory.lowerBound < range.upperBound {
@@ -155,7 +156,9 @@ public final class PagesLoader: @unchecked Sendable {
                 }
                 frameStates[index] = .loading
                 pthread_mutex_unlock(mutex)
-                let result = load(frames[index], context: CodecContext())
+                let codec = context ?? CodecContext()
+                context = codec
+                let result = load(frames[index], context: codec)
                 pthread_mutex_lock(mutex)
                 settle(index, result)
             }
