@@ -120,9 +120,9 @@ struct ImageTests {
         let image = try writeSmallImage(in: scratch, codec: .lz4)
         let manifestPath = image + "/manifest.json"
         let text = String(decoding: try readFile(manifestPath), as: UTF8.self)
-        try writeFile(manifestPath, Array(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 99").utf8))
+        try writeFile(manifestPath, Array(text.replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : 99").utf8))
         let error = #expect(throws: ImageError.self) { try ImageReader(directory: image) }
-        #expect(error == .unsupportedFormatVersion(path: manifestPath, found: 99, supported: [1]))
+        #expect(error == .unsupportedFormatVersion(path: manifestPath, found: 99, supported: [1, 2]))
         #expect(error?.description.contains("reads version(s) 1") == true)
     }
 

@@ -5,11 +5,14 @@ import FoundationEssentials
 /// page size with the host; the reader checks the other files' sizes and
 /// digests against `files`.
 public struct ImageManifest: Codable, Sendable, Equatable {
-    /// The version this build writes.
-    public static let currentFormatVersion = 1
+    /// The version this build writes. 2: state.img and pages.img are framed
+    /// files of version 2 (FrameFormat: no uncompressed checksum on
+    /// compressed frames, pages frames with every page present), so a build
+    /// that reads only 1 refuses the image at its manifest.
+    public static let currentFormatVersion = 2
     /// Every version this build reads; older ones stay here while their
     /// golden images under `fixtures/snapshots/` still restore.
-    public static let readableFormatVersions = [1]
+    public static let readableFormatVersions = [1, 2]
     public static let fileName = "manifest.json"
     public static let stateFileName = "state.img"
     public static let pagesFileName = "pages.img"
