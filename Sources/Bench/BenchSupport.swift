@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import State
 
 /// One named benchmark: `runsc-bench NAME` runs it.
 struct BenchSection: Sendable {
@@ -119,23 +120,12 @@ func format(_ value: Double, decimals: Int = 0) -> String {
 
 /// Runs `body(index)` for `0..<count` on `count` pthreads and waits for all.
 func onThreads(_ count: Int, _ body: @escaping (Int) -> Void) {
-    final class Box {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
-    }
     var threads: [pthread_t] = []
     for index in 0..<count {
-        let box = Unmanaged.passRetained(Box { body(index) })
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
-        if created == 0 {
+        if let thread = try? HostThread.start({ body(index) }) {
             threads.append(thread)
         } else {
-            box.takeRetainedValue().run()
+            body(index)
         }
     }
     for thread in threads { pthread_join(thread, nil) }

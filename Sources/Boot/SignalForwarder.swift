@@ -1,4 +1,5 @@
 import Glibc
+import State
 import Synchronization
 
 /// Forwards signals sent to runsc (Ctrl-C, `kill`) to the container: they are
@@ -19,20 +20,13 @@ final class SignalForwarder: Sendable {
         pthread_sigmask(SIG_BLOCK, &set, &old)
         previousMask = old
         let body = Body(set: set, handler: handler)
-        let box = Unmanaged.passRetained(body).toOpaque()
-        var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box)
-        guard result == 0 else {
-            Unmanaged<Body>.fromOpaque(box).release()
+        do {
+            thread = try HostThread.start { body.run() }
+        } catch {
             var restore = old
             pthread_sigmask(SIG_SETMASK, &restore, nil)
-            throw LoaderError("cannot start the signal forwarding thread: errno \(result)")
+            throw LoaderError("cannot start the signal forwarding thread: \(error)")
         }
-        self.thread = thread
         body.owner = self
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import State
 
 /// Forwards the signals a foreground `runsc run` receives (Ctrl-C, `kill`) to
 /// the container through the control socket. The sandbox is in its own
@@ -20,20 +21,11 @@ enum SignalRelay {
 
     /// Starts forwarding each blocked signal to `handler`, which runs on the relay thread.
     static func start(_ handler: @escaping @Sendable (Int32) -> Void) throws {
-        let box = Unmanaged.passRetained(Body(handler)).toOpaque()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        var thread = pthread_t()
-        let result = pthread_create(&thread, &attributes, { raw in
-            guard let raw else { return nil }
-            Unmanaged<Body>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, box)
-        guard result == 0 else {
-            Unmanaged<Body>.fromOpaque(box).release()
-            throw RunscError("cannot start the signal forwarding thread: \(String(cString: strerror(result)))")
+        let body = Body(handler)
+        do {
+            try HostThread.start(detached: true) { body.run() }
+        } catch {
+            throw RunscError("cannot start the signal forwarding thread: \(error)")
         }
     }
 

@@ -1,3 +1,5 @@
+import State
+
 /// Where a task waits inside the Sentry (nanosleep, and later futexes and
 /// pipes): a host condition variable that `interrupt()` wakes, so exit and
 /// checkpoint can pull a task out of any wait. Host-only, never saved.

@@ -1,4 +1,5 @@
 import Glibc
+import State
 import Synchronization
 
 /// Where tasks wait while the kernel is paused for a checkpoint. It knows

@@ -15,15 +15,14 @@ import CShim
 /// would starve every other task of that pool.
 ///
 /// `@unchecked Sendable`: all mutable state (`pending`, `pendingHead`,
-/// `finished`, `stopping`) is guarded by `mutex`; `submitted` and `taken` are
+/// `finished`, `stopping`) is guarded by `changed`'s lock; `submitted` and `taken` are
 /// touched by the owner thread only.
 final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
     typealias Work = (Job, CodecContext) throws -> Output
 
     let window: Int
     private let work: Work
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let changed: UnsafeMutablePointer<pthread_cond_t>
+    private let changed = HostCondition()
     private var pending: [(sequence: Int, job: Job)] = []
     private var pendingHead = 0
     private var finished: [Int: Result<Output, any Error>] = [:]
@@ -38,24 +37,14 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
     init(workers: Int, window: Int, work: @escaping Work) {
         self.work = work
         self.window = max(window, 1)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        changed = .allocate(capacity: 1)
-        changed.initialize(to: pthread_cond_t())
-        pthread_cond_init(changed, nil)
         for _ in 0..<max(workers, 0) {
-            guard let thread = spawnThread({ [self] in workerLoop() }) else { break }
+            guard let thread = try? HostThread.start({ [self] in workerLoop() }) else { break }
             threads.append(thread)
         }
     }
 
     deinit {
         shutdown()
-        pthread_cond_destroy(changed)
-        changed.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     var inFlight: Int { submitted - taken }
@@ -71,10 +60,10 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
             finished[sequence] = result
             return
         }
-        pthread_mutex_lock(mutex)
+        changed.lock()
         pending.append((sequence, job))
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        changed.broadcast()
+        changed.unlock()
     }
 
     /// The result of the oldest job not yet taken; waits for it if needed.
@@ -87,12 +76,12 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
             }
             return try result.get()
         }
-        pthread_mutex_lock(mutex)
+        changed.lock()
         while finished[sequence] == nil && sequence < submitted {
-            pthread_cond_wait(changed, mutex)
+            changed.wait()
         }
         let result = finished.removeValue(forKey: sequence)
-        pthread_mutex_unlock(mutex)
+        changed.unlock()
         guard let result else { throw CodecFailure("no job in flight") }
         return try result.get()
     }
@@ -100,12 +89,12 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
     /// Stops the workers (dropping queued jobs) and joins them. Idempotent.
     func shutdown() {
         guard !threads.isEmpty else { return }
-        pthread_mutex_lock(mutex)
+        changed.lock()
         stopping = true
         pending.removeAll()
         pendingHead = 0
-        pthread_cond_broadcast(changed)
-        pthread_mutex_unlock(mutex)
+        changed.broadcast()
+        changed.unlock()
         for thread in threads {
             pthread_join(thread, nil)
         }
@@ -115,10 +104,10 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
 
     private func workerLoop() {
         let context = CodecContext()
-        pthread_mutex_lock(mutex)
+        changed.lock()
         while true {
             while pendingHead == pending.count && !stopping {
-                pthread_cond_wait(changed, mutex)
+                changed.wait()
             }
             if stopping { break }
             let (sequence, job) = pending[pendingHead]
@@ -127,15 +116,15 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
                 pending.removeAll(keepingCapacity: true)
                 pendingHead = 0
             }
-            pthread_mutex_unlock(mutex)
+            changed.unlock()
             let result = Result { try work(job, context) }
-            pthread_mutex_lock(mutex)
+            changed.lock()
             if !stopping {
                 finished[sequence] = result
-                pthread_cond_broadcast(changed)
+                changed.broadcast()
             }
         }
-        pthread_mutex_unlock(mutex)
+        changed.unlock()
     }
 }
 
@@ -143,26 +132,4 @@ final class OrderedWorkQueue<Job, Output>: @unchecked Sendable {
 /// limits it), at least 1.
 public func availableProcessors() -> Int {
     max(Int(cshim_available_cpus()), 1)
-}
-
-final class ThreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
-}
-
-/// Starts a joinable pthread running `body`; nil if the system refuses one
-/// (the queue then runs with fewer workers).
-func spawnThread(_ body: @escaping () -> Void) -> pthread_t? {
-    let box = Unmanaged.passRetained(ThreadBody(body))
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { argument in
-        guard let argument else { return nil }
-        Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().run()
-        return nil
-    }, box.toOpaque())
-    guard result == 0 else {
-        box.release()
-        return nil
-    }
-    return thread
 }

@@ -20,9 +20,9 @@ import Synchronization
 /// them. A frame that still fails (a hostile image whose checksums match
 /// garbage) fails every later access to its range.
 ///
-/// `@unchecked Sendable`: `frameStates`, `loadedCount`, `failure`, `stopping`
-/// and `busyWorkers` are guarded by `mutex`; `complete` is atomic; the rest
-/// is immutable after `init`. Workers write disjoint frames into the
+/// `@unchecked Sendable`: `frameStates`, `loadedCount`, `nextPending`,
+/// `failure`, `stopping` and `threads` are guarded by `changed`'s lock;
+/// `complete` is atomic; the rest is immutable after `init`. Workers write disjoint frames into the
 /// destination, which the owner keeps mapped until `stop()` returns.
 public final class PagesLoader: @unchecked Sendable {
     /// One frame: where its header is in the file and what memory it covers.
@@ -46,8 +46,7 @@ public final class PagesLoader: @unchecked Sendable {
     private let pool: BufferPool
     private let started = monotonicNanoseconds()
 
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let changed: UnsafeMutablePointer<pthread_cond_t>
+    private let changed = HostCondition()
     private var frameStates: [FrameState]
     private var loadedCount = 0
     private var nextPending = 0
@@ -81,22 +80,12 @@ public final class PagesLoader: @unchecked Sendable {
         self.pool = pool
         target = SharedMemory(base: memory.baseAddress.map { UnsafeRawPointer($0) })
         frameStates = Array(repeating: .pending, count: frames.count)
-        mutex = .allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        changed = .allocate(capacity: 1)
-        changed.initialize(to: pthread_cond_t())
-        pthread_cond_init(changed, nil)
         if frames.isEmpty { finish() }
     }
 
     deinit {
         stop()
         close(fd)
-        pthread_cond_destroy(changed)
-        changed.deallocate()
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
     }
 
     /// Whether every frame is in place (no more waiting on any range).
@@ -104,11 +93,11 @@ public final class PagesLoader: @unchecked Sendable {
 
     /// Starts `workers` threads loading the frames in file order.
     public func start(workers: Int) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        changed.lock()
+        defer { changed.unlock() }
         guard threads.isEmpty, !stopping else { return }
         for _ in 0..<max(workers, 1) {
-            guard let thread = spawnThread({ [self] in workerLoop() }) else { break }
+            guard let thread = try? HostThread.start({ [self] in workerLoop() }) else { break }
             threads.append(thread)
         }
     }
@@ -137,8 +126,8 @@ public final class PagesLoader: @unchecked Sendable {
     private func settle(_ range: Range<UInt64>, discarding: Bool) -> Int? {
         var index = firstFrame(endingAfter: range.lowerBound)
         var context: CodecContext?
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
+        changed.lock()
+        defer { changed.unlock() }
         while index < frames.count, frames[index].memory.lowerBound < range.upperBound {
             switch frameStates[index] {
             case .loaded:
@@ -147,7 +136,7 @@ public final class PagesLoader: @unchecked Sendable {
                 if !discarding { return index }
                 index += 1
             case .loading:
-                pthread_cond_wait(changed, mutex)
+                changed.wait()
             case .pending:
                 let memory = frames[index].memory
                 if discarding && range.lowerBound <= memory.lowerBound && memory.upperBound <= range.upperBound {
@@ -155,11 +144,11 @@ public final class PagesLoader: @unchecked Sendable {
                     continue
                 }
                 frameStates[index] = .loading
-                pthread_mutex_unlock(mutex)
+                changed.unlock()
                 let codec = context ?? CodecContext()
                 context = codec
                 let result = load(frames[index], context: codec)
-                pthread_mutex_lock(mutex)
+                changed.lock()
                 settle(index, result)
             }
         }
@@ -175,12 +164,12 @@ public final class PagesLoader: @unchecked Sendable {
     /// Stops the workers after the frames they are on; frames not loaded stay
     /// pending. The owner calls this before unmapping the destination.
     public func stop() {
-        pthread_mutex_lock(mutex)
+        changed.lock()
         stopping = true
-        pthread_cond_broadcast(changed)
+        changed.broadcast()
         let joining = threads
         threads = []
-        pthread_mutex_unlock(mutex)
+        changed.unlock()
         for thread in joining { pthread_join(thread, nil) }
     }
 
@@ -189,21 +178,21 @@ public final class PagesLoader: @unchecked Sendable {
         // the CPU now, and what they touch they load themselves.
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(cshim_current_tid()), 10)
         let context = CodecContext()
-        pthread_mutex_lock(mutex)
+        changed.lock()
         while !stopping {
             while nextPending < frames.count && frameStates[nextPending] != .pending { nextPending += 1 }
             guard nextPending < frames.count else { break }
             let index = nextPending
             frameStates[index] = .loading
-            pthread_mutex_unlock(mutex)
+            changed.unlock()
             let result = load(frames[index], context: context)
-            pthread_mutex_lock(mutex)
+            changed.lock()
             settle(index, result)
         }
-        pthread_mutex_unlock(mutex)
+        changed.unlock()
     }
 
-    /// Records a frame's outcome (mutex held) and wakes waiters.
+    /// Records a frame's outcome (lock held) and wakes waiters.
     private func settle(_ index: Int, _ result: ImageError?) {
         if let result {
             frameStates[index] = .failed
@@ -216,7 +205,7 @@ public final class PagesLoader: @unchecked Sendable {
             loadedCount += 1
             if loadedCount == frames.count { finish() }
         }
-        pthread_cond_broadcast(changed)
+        changed.broadcast()
     }
 
     private func finish() {
