@@ -132,6 +132,61 @@ struct PagesLoaderTests {
         #expect(restored.bytes.allSatisfy { $0 == 0 })
     }
 
+    /// A hostile image can carry checksums that match data which does not
+    /// decompress: the up-front checks pass, and the frame fails when it is
+    /// loaded, for whoever asks for its range, without harm to the others.
+    @Test func aFrameThatChecksOutButDoesNotDecompressFailsItsRangeOnly() throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let (image, expected) = try writeImage(in: scratch)
+        let pagesPath = image + "/pages.img"
+        let original = try ImageFile.openForReading(pagesPath)
+        let source = try FramedFileSource(fd: original.fd, path: pagesPath, kind: .pages)
+        let forgedPath = scratch.file("forged.img")
+        let forged = try ImageFile.create(forgedPath)
+        let sink = try FramedFileSink(fd: forged.fd, path: forgedPath, header: source.header)
+        var victim: Range<UInt64>?
+        while let (header, dataOffset, index) = try source.nextFrame() {
+            let length = Int(header.storedLength)
+            let frame = ByteBuffer(capacity: FrameFormat.frameHeaderSize + length)
+            let data = frame.mutableSlice(FrameFormat.frameHeaderSize..<FrameFormat.frameHeaderSize + length)
+            #expect(try readExactly(fd: original.fd, path: pagesPath, at: dataOffset, into: data))
+            var rewritten = header
+            if index == 2 {
+                #expect(header.codec == .lz4)
+                data.initializeMemory(as: UInt8.self, repeating: 0xff)
+                rewritten.storedChecksum = Checksum.of(UnsafeRawBufferPointer(data))
+                victim = header.offset..<header.offset + UInt64(header.span)
+            }
+            rewritten.encode(into: frame.mutableSlice(0..<FrameFormat.frameHeaderSize))
+            frame.count = FrameFormat.frameHeaderSize + length
+            try sink.append(rewritten, frame: frame)
+        }
+        let summary = try sink.finish()
+        try forged.sync()
+        try FileManager.default.removeItem(atPath: pagesPath)
+        try FileManager.default.moveItem(atPath: forgedPath, toPath: pagesPath)
+        let manifestPath = image + "/manifest.json"
+        var manifest = try ImageManifest.decode(try readFile(manifestPath), path: manifestPath)
+        manifest.files["pages.img"]?.digest = summary.digest
+        try writeFile(manifestPath, try manifest.encoded())
+
+        let bad = try #require(victim)
+        let restored = TestMemory(pages: Self.pages)
+        let outcome = Mutex<Result<Int64, ImageError>?>(nil)
+        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { result in
+            outcome.withLock { $0 = $0 ?? result }
+        }
+        loader.start(workers: 2)
+        #expect(throws: ImageError.self) { try loader.ensureLoaded(bad.lowerBound..<bad.lowerBound + 1) }
+        #expect(throws: ImageError.self) { try loader.finishLoading() }
+        try loader.ensureLoaded(0..<bad.lowerBound)
+        try loader.ensureLoaded(bad.upperBound..<UInt64(Self.pages * 4096))
+        #expect(memcmp(restored.pointer, expected.pointer, Int(bad.lowerBound)) == 0)
+        #expect(outcome.withLock { if case .failure = $0 { true } else { false } })
+        #expect(!loader.isComplete)
+    }
+
     @Test func aDestinationTooSmallIsRefused() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }
