@@ -31,14 +31,23 @@ struct PagesLoaderTests {
         let (image, expected) = try writeImage(in: scratch, codec: codec)
         let restored = TestMemory(pages: Self.pages)
         let outcome = Mutex<Result<Int64, ImageError>?>(nil)
-        let loader = try ImageReader(directory: image).pagesLoader(into: restored.mutableBytes) { result in
+        let reader = try ImageReader(directory: image)
+        let loader = try reader.pagesLoader(into: restored.mutableBytes) { result in
             outcome.withLock { $0 = result }
         }
+        #expect(Self.openDescriptors(of: image + "/pages.img") == 2, "the reader's and the loader's")
         loader.start(workers: 2)
         try loader.finishLoading()
         #expect(loader.isComplete)
         #expect(restored.equals(expected))
         #expect(outcome.withLock { (try? $0?.get()) != nil })
+        #expect(Self.openDescriptors(of: image + "/pages.img") == 1, "a loader done with the image closes it")
+    }
+
+    /// How many of this process's descriptors are open on `path`.
+    static func openDescriptors(of path: String) -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0)) == path }.count
     }
 
     @Test func aRangeIsInPlaceBeforeTheBackgroundGetsThere() throws {

@@ -60,6 +60,11 @@ final class BufferPool: Sendable {
         return buffer
     }
 
+    /// Frees the idle buffers (a long-lived owner is done with the pool).
+    func removeAll() {
+        idle.withLock { $0.removeAll() }
+    }
+
     func give(_ buffer: ByteBuffer) {
         idle.withLock { buffers in
             if buffers.count < limit { buffers.append(buffer) }

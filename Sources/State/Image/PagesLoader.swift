@@ -37,7 +37,9 @@ public final class PagesLoader: @unchecked Sendable {
     private enum FrameState: UInt8 { case pending, loading, loaded, failed }
 
     public let path: String
-    private let fd: Int32
+    /// Closed once every frame is in place: the loader lives as long as the
+    /// MemoryFile, the image's file and buffers need not.
+    private var fd: Int32
     private let pageSize: Int
     private let target: SharedMemory
     private let limit: UInt64
@@ -85,7 +87,7 @@ public final class PagesLoader: @unchecked Sendable {
 
     deinit {
         stop()
-        close(fd)
+        if fd >= 0 { close(fd) }
     }
 
     /// Whether every frame is in place (no more waiting on any range).
@@ -208,7 +210,11 @@ public final class PagesLoader: @unchecked Sendable {
         changed.broadcast()
     }
 
+    /// Every frame is settled, so no load reads the file again.
     private func finish() {
+        close(fd)
+        fd = -1
+        pool.removeAll()
         complete.store(true, ordering: .releasing)
         onFinish(.success(monotonicNanoseconds() - started))
     }
