@@ -70,7 +70,7 @@ extension Loader {
             timer.mark("state.img")
             let ranges = memoryFile.usedRanges
             let memory = UnsafeRawBufferPointer(start: base, count: Int(memoryFile.capacity))
-            let pagesSummary = try writer.writePages(memory: memory, ranges: ranges)
+            let pagesSummary = try writer.writePages(memory: memory, ranges: ranges, file: memoryFile.fd)
             timer.mark("pages.img")
             let manifest = try writer.commit()
             timer.mark("commit")

@@ -1,6 +1,9 @@
+#define _GNU_SOURCE
 #include "zeropages.h"
 
+#include <errno.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
 #define CSHIM_MADV_POPULATE_WRITE 23
@@ -40,14 +43,38 @@ bool cshim_is_zero(const void *data, size_t length) {
     return true;
 }
 
-size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap) {
-    const uint8_t *page = base;
+static size_t mark_run(const uint8_t *base, size_t first, size_t end, size_t pageSize, uint8_t *bitmap) {
     size_t present = 0;
-    for (size_t i = 0; i < pageCount; i++, page += pageSize) {
-        if (!cshim_is_zero(page, pageSize)) {
+    for (size_t i = first; i < end; i++) {
+        if (!cshim_is_zero(base + i * pageSize, pageSize)) {
             bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
             present++;
         }
+    }
+    return present;
+}
+
+size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap,
+                                int fd, uint64_t fileOffset) {
+    if (fd < 0) return mark_run(base, 0, pageCount, pageSize, bitmap);
+    size_t present = 0, page = 0;
+    while (page < pageCount) {
+        /* Each call returns its own answer; the file position it also moves
+         * is used by nobody (the memory file is only mapped and pread). */
+        off_t data = lseek(fd, (off_t)(fileOffset + page * pageSize), SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO) break; /* no data past here: the rest is a hole */
+            return present + mark_run(base, page, pageCount, pageSize, bitmap);
+        }
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0) return present + mark_run(base, page, pageCount, pageSize, bitmap);
+        size_t first = (size_t)(((uint64_t)data - fileOffset) / pageSize);
+        size_t end = (size_t)(((uint64_t)hole - fileOffset + pageSize - 1) / pageSize);
+        if (first >= pageCount) break;
+        if (end > pageCount) end = pageCount;
+        if (first < page) first = page;
+        present += mark_run(base, first, end, pageSize, bitmap);
+        page = end > first ? end : first + 1;
     }
     return present;
 }

@@ -56,6 +56,47 @@ struct ImageTests {
         #expect(restored.equals(memory))
     }
 
+    /// A checkpoint reads the memory file through a shared mapping, where
+    /// reading a hole allocates a page: holes are found with SEEK_DATA and
+    /// never read, so a sparse memory stays sparse (and is saved right).
+    @Test(arguments: [Compression.lz4, .none])
+    func holesOfTheMemoryFileAreSkippedWithoutAllocatingThem(codec: Compression) throws {
+        let scratch = try ScratchDirectory()
+        defer { scratch.remove() }
+        let size = 64 << 20
+        let backing = "/dev/shm/runsc-image-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(backing, O_RDWR | O_CREAT | O_EXCL, 0o600)
+        try #require(fd >= 0)
+        unlink(backing)
+        defer { close(fd) }
+        #expect(ftruncate(fd, off_t(size)) == 0)
+        let mapping = try #require(mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
+        try #require(mapping != MAP_FAILED)
+        defer { munmap(mapping, size) }
+        var random = SeededBytes(seed: 13)
+        let written = [3, 4, 5, 700, 4095, 9000, 16383]
+        for page in written {
+            random.bytes(4096).withUnsafeBytes { (mapping + page * 4096).copyMemory(from: $0.baseAddress!, byteCount: 4096) }
+        }
+        func allocatedBytes() -> Int {
+            var info = stat()
+            return fstat(fd, &info) == 0 ? Int(info.st_blocks) * 512 : -1
+        }
+        #expect(allocatedBytes() == written.count * 4096)
+
+        let image = scratch.file("img")
+        let writer = try ImageWriter(directory: image, compression: codec, info: testInfo(), workers: 2)
+        try writer.writeState([1])
+        let memory = UnsafeRawBufferPointer(start: mapping, count: size)
+        try writer.writePages(memory: memory, ranges: [0..<UInt64(size)], file: fd)
+        try writer.commit()
+        #expect(allocatedBytes() == written.count * 4096, "the scan allocated the holes it read")
+
+        let restored = TestMemory(pages: size / 4096)
+        try ImageReader(directory: image).readPages(into: restored.mutableBytes)
+        #expect(memcmp(restored.pointer, mapping, size) == 0)
+    }
+
     @Test func chunkSizedAndEmptyRangesRoundTrip() throws {
         let scratch = try ScratchDirectory()
         defer { scratch.remove() }

@@ -15,8 +15,13 @@ bool cshim_is_zero(const void *data, size_t length);
  * Marks each non-zero page of `pageCount` pages of `pageSize` bytes in `bitmap`
  * (bit i of byte i/8, least significant first; the caller zeroes the bitmap)
  * and returns how many pages are non-zero.
+ *
+ * With `fd` >= 0, `base` maps that file from `fileOffset`: its holes (found
+ * with SEEK_DATA/SEEK_HOLE) count as zero without being read, since reading
+ * a hole through a shared mapping would allocate a page for it.
  */
-size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap);
+size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap,
+                                int fd, uint64_t fileOffset);
 
 /*
  * Copies the pages of `source` marked in `bitmap` (as found by

@@ -69,12 +69,15 @@ public final class ImageWriter {
 
     /// Stores the pages of `ranges` (page-aligned byte ranges of `memory`, the
     /// MemoryFile's mapping) as `pages.img`, leaving out all-zero pages. The
-    /// memory must not change until this returns.
+    /// memory must not change until this returns. `file`, the file `memory`
+    /// maps from its start, lets the holes be skipped without reading them
+    /// (which would allocate them).
     @discardableResult
-    public func writePages(memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>]) throws -> FramedFileSummary {
+    public func writePages(memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>],
+                           file: Int32 = -1) throws -> FramedFileSummary {
         try writeFile(ImageManifest.pagesFileName) { fd, path in
             try PagesFile.write(fd: fd, path: path, memory: memory, ranges: ranges, pageSize: info.pageSize,
-                                options: options)
+                                options: options, memoryFile: file)
         }
     }
 

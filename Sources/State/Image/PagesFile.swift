@@ -9,8 +9,10 @@ import CShim
 /// the benchmark and for tools that stream pages elsewhere (a socket, lazily).
 public enum PagesFile {
     /// Writes the pages of `ranges` (page-aligned offsets into `memory`) to `fd`.
+    /// `memoryFile`, when `memory` maps a file from its start (the
+    /// MemoryFile's memfd), lets the scan skip the file's holes unread.
     public static func write(fd: Int32, path: String, memory: UnsafeRawBufferPointer, ranges: [Range<UInt64>],
-                      pageSize: Int, options: FrameOptions) throws -> FramedFileSummary {
+                      pageSize: Int, options: FrameOptions, memoryFile: Int32 = -1) throws -> FramedFileSummary {
         let options = try options.validated()
         let extents = try splitIntoExtents(ranges, memorySize: memory.count, pageSize: pageSize,
                                            span: options.chunkSize)
@@ -20,8 +22,8 @@ public enum PagesFile {
         let source = SharedMemory(base: memory.baseAddress)
         let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: window) {
             extent, context in
-            try sealPages(extent, source: source, pageSize: pageSize, options: options, pool: pool,
-                          context: context, path: path)
+            try sealPages(extent, source: source, memoryFile: memoryFile, pageSize: pageSize, options: options,
+                          pool: pool, context: context, path: path)
         }
         defer { queue.shutdown() }
         func drainOne() throws {
@@ -111,8 +113,9 @@ struct SharedMemory: @unchecked Sendable {
 /// every page is zero. An extent without zero pages (most memory in use) is
 /// compressed straight from the mapping as an `allPagesPresent` frame, with
 /// no copy; otherwise its non-zero pages are gathered behind a bitmap.
-private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: Int, options: FrameOptions,
-                       pool: BufferPool, context: CodecContext, path: String) throws -> SealedFrame? {
+private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, memoryFile: Int32, pageSize: Int,
+                       options: FrameOptions, pool: BufferPool, context: CodecContext,
+                       path: String) throws -> SealedFrame? {
     guard let base = source.base else { return nil }
     let memory = base + Int(extent.lowerBound)
     let span = Int(extent.upperBound - extent.lowerBound)
@@ -121,7 +124,7 @@ private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, pageSize: 
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: layout.bitmapBytes) { bitmap in
         guard let bitmapBase = bitmap.baseAddress else { return nil }
         bitmapBase.initialize(repeating: 0, count: layout.bitmapBytes)
-        let present = cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase)
+        let present = cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase, memoryFile, extent.lowerBound)
         guard present > 0 else { return nil }
         let fullLength = layout.length(presentPages: pages)
         let out = pool.take(capacity: frameCapacity(rawLength: fullLength, options: options))
