@@ -55,28 +55,20 @@ static size_t mark_run(const uint8_t *base, size_t first, size_t end, size_t pag
 }
 
 size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap,
-                                int fd, uint64_t fileOffset) {
-    if (fd < 0) return mark_run(base, 0, pageCount, pageSize, bitmap);
-    size_t present = 0, page = 0;
-    while (page < pageCount) {
-        /* Each call returns its own answer; the file position it also moves
-         * is used by nobody (the memory file is only mapped and pread). */
-        off_t data = lseek(fd, (off_t)(fileOffset + page * pageSize), SEEK_DATA);
-        if (data < 0) {
-            if (errno == ENXIO) break; /* no data past here: the rest is a hole */
-            return present + mark_run(base, page, pageCount, pageSize, bitmap);
-        }
-        off_t hole = lseek(fd, data, SEEK_HOLE);
-        if (hole < 0) return present + mark_run(base, page, pageCount, pageSize, bitmap);
-        size_t first = (size_t)(((uint64_t)data - fileOffset) / pageSize);
-        size_t end = (size_t)(((uint64_t)hole - fileOffset + pageSize - 1) / pageSize);
-        if (first >= pageCount) break;
+                                const size_t *runs, size_t runCount) {
+    if (runs == NULL) return mark_run(base, 0, pageCount, pageSize, bitmap);
+    size_t present = 0;
+    for (size_t r = 0; r < runCount; r++) {
+        size_t first = runs[2 * r], end = runs[2 * r + 1];
         if (end > pageCount) end = pageCount;
-        if (first < page) first = page;
-        present += mark_run(base, first, end, pageSize, bitmap);
-        page = end > first ? end : first + 1;
+        if (first < end) present += mark_run(base, first, end, pageSize, bitmap);
     }
     return present;
+}
+
+int64_t cshim_seek_data(int fd, uint64_t offset, bool hole) {
+    off_t result = lseek(fd, (off_t)offset, hole ? SEEK_HOLE : SEEK_DATA);
+    return result < 0 ? -(int64_t)errno : (int64_t)result;
 }
 
 size_t cshim_gather_marked_pages(const void *source, size_t pageCount, size_t pageSize,

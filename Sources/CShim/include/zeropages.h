@@ -16,12 +16,20 @@ bool cshim_is_zero(const void *data, size_t length);
  * (bit i of byte i/8, least significant first; the caller zeroes the bitmap)
  * and returns how many pages are non-zero.
  *
- * With `fd` >= 0, `base` maps that file from `fileOffset`: its holes (found
- * with SEEK_DATA/SEEK_HOLE) count as zero without being read, since reading
- * a hole through a shared mapping would allocate a page for it.
+ * With `runs` (`runCount` pairs of page indices: first, end), only the pages
+ * of those runs are read and the others count as zero: the caller knows them
+ * to be holes of the file `base` maps, which reading through a shared
+ * mapping would allocate.
  */
 size_t cshim_mark_nonzero_pages(const void *base, size_t pageCount, size_t pageSize, uint8_t *bitmap,
-                                int fd, uint64_t fileOffset);
+                                const size_t *runs, size_t runCount);
+
+/*
+ * lseek(2) with SEEK_DATA (`hole` false) or SEEK_HOLE (`hole` true), which
+ * Glibc's Swift overlay does not name: the offset, or -errno (-ENXIO: no
+ * data at or after `offset`).
+ */
+int64_t cshim_seek_data(int fd, uint64_t offset, bool hole);
 
 /*
  * Copies the pages of `source` marked in `bitmap` (as found by

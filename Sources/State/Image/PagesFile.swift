@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CShim
 
 /// `pages.img`: the MemoryFile's used ranges as independent frames, each
@@ -20,9 +25,10 @@ public enum PagesFile {
         let window = writeWindow(options)
         let pool = BufferPool(window: window)
         let source = SharedMemory(base: memory.baseAddress)
+        let dataRuns = memoryFile >= 0 ? FileDataRuns(of: memoryFile, within: ranges) : nil
         let queue = OrderedWorkQueue<Range<UInt64>, SealedFrame?>(workers: options.workers, window: window) {
             extent, context in
-            try sealPages(extent, source: source, memoryFile: memoryFile, pageSize: pageSize, options: options,
+            try sealPages(extent, source: source, dataRuns: dataRuns, pageSize: pageSize, options: options,
                           pool: pool, context: context, path: path)
         }
         defer { queue.shutdown() }
@@ -109,11 +115,65 @@ struct SharedMemory: @unchecked Sendable {
     let base: UnsafeRawPointer?
 }
 
+/// Where a file has data, within the ranges a checkpoint saves: found once
+/// with SEEK_DATA/SEEK_HOLE (each call walks the file's pages up to its
+/// answer, so asking per extent would cost a walk to the end of every dense
+/// region), then looked up per extent. The pages outside are holes, read as
+/// zero without touching them.
+struct FileDataRuns: Sendable {
+    /// Sorted, disjoint byte ranges.
+    let runs: [Range<UInt64>]
+
+    /// Nil when the file cannot say, or has no holes to speak of (as many
+    /// bytes allocated as the ranges hold: the walk would cost ~10 ms per GiB
+    /// for nothing); then every page is read.
+    init?(of fd: Int32, within ranges: [Range<UInt64>]) {
+        var info = stat()
+        let wanted = ranges.reduce(UInt64(0)) { $0 + ($1.upperBound - $1.lowerBound) }
+        guard fstat(fd, &info) == 0, UInt64(max(info.st_blocks, 0)) * 512 < wanted else { return nil }
+        var runs: [Range<UInt64>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            var position = range.lowerBound
+            while position < range.upperBound {
+                let data = cshim_seek_data(fd, position, false)
+                if data == -Int64(ENXIO) { break }
+                guard data >= 0 else { return nil }
+                if UInt64(data) >= range.upperBound { break }
+                let hole = cshim_seek_data(fd, UInt64(data), true)
+                guard hole > data else { return nil }
+                runs.append(UInt64(data)..<min(UInt64(hole), range.upperBound))
+                position = UInt64(hole)
+            }
+        }
+        self.runs = runs
+    }
+
+    /// The data runs inside `extent` as page-index pairs (first, end) relative to its start.
+    func pageRuns(in extent: Range<UInt64>, pageSize: Int) -> [Int] {
+        var low = 0, high = runs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if runs[middle].upperBound <= extent.lowerBound { low = middle + 1 } else { high = middle }
+        }
+        var pairs: [Int] = []
+        let page = UInt64(pageSize)
+        var index = low
+        while index < runs.count, runs[index].lowerBound < extent.upperBound {
+            let lower = max(runs[index].lowerBound, extent.lowerBound) - extent.lowerBound
+            let upper = min(runs[index].upperBound, extent.upperBound) - extent.lowerBound
+            pairs.append(Int(lower / page))
+            pairs.append(Int((upper + page - 1) / page))
+            index += 1
+        }
+        return pairs
+    }
+}
+
 /// Scans one extent for zero pages and seals the rest as a frame; nil when
 /// every page is zero. An extent without zero pages (most memory in use) is
 /// compressed straight from the mapping as an `allPagesPresent` frame, with
 /// no copy; otherwise its non-zero pages are gathered behind a bitmap.
-private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, memoryFile: Int32, pageSize: Int,
+private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, dataRuns: FileDataRuns?, pageSize: Int,
                        options: FrameOptions, pool: BufferPool, context: CodecContext,
                        path: String) throws -> SealedFrame? {
     guard let base = source.base else { return nil }
@@ -124,7 +184,14 @@ private func sealPages(_ extent: Range<UInt64>, source: SharedMemory, memoryFile
     return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: layout.bitmapBytes) { bitmap in
         guard let bitmapBase = bitmap.baseAddress else { return nil }
         bitmapBase.initialize(repeating: 0, count: layout.bitmapBytes)
-        let present = cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase, memoryFile, extent.lowerBound)
+        let present: Int
+        if let runs = dataRuns?.pageRuns(in: extent, pageSize: pageSize) {
+            present = runs.withUnsafeBufferPointer { pairs in
+                cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase, pairs.baseAddress, pairs.count / 2)
+            }
+        } else {
+            present = cshim_mark_nonzero_pages(memory, pages, pageSize, bitmapBase, nil, 0)
+        }
         guard present > 0 else { return nil }
         let fullLength = layout.length(presentPages: pages)
         let out = pool.take(capacity: frameCapacity(rawLength: fullLength, options: options))
