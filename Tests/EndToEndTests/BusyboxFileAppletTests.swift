@@ -76,6 +76,22 @@ import Testing
     }
 
     /// f ("hello", "world") and d/e/g ("x").
+    /// `rm -r` reads a directory in batches and removes as it goes: a
+    /// directory larger than one batch must go entirely.
+    @Test func removingALargeDirectoryRemovesAllOfIt() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let sandbox = try SandboxRun(["/bin/busybox", "rm", "-r", "/w/big"], busybox: true, start: false)
+        let big = sandbox.bundle + "/rootfs/w/big"
+        try FileManager.default.createDirectory(atPath: big, withIntermediateDirectories: true)
+        for index in 0..<2000 {
+            FileManager.default.createFile(atPath: big + "/file-with-a-longish-name-\(index)", contents: nil)
+        }
+        try Self.setProcess(in: sandbox.bundle + "/config.json", args: ["/bin/busybox", "rm", "-r", "/w/big"], cwd: "/")
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: big))
+    }
+
     static func makeStartingTree(at path: String) throws {
         try FileManager.default.createDirectory(atPath: path + "/d/e", withIntermediateDirectories: true)
         try Data("hello\nworld\n".utf8).write(to: URL(fileURLWithPath: path + "/f"))

@@ -59,6 +59,35 @@ import Testing
         #expect(errnoOf { _ = try tree.stat("/tmp/d") } == .enoent)
     }
 
+    /// `rm -r` reads a batch of entries, removes them, reads on: no entry
+    /// may be skipped because the ones before it are gone.
+    @Test func removingWhatWasReadSkipsNothing() throws {
+        let tree = try TestTree()
+        try tree.mkdir("/tmp/d")
+        let names = (0..<300).map { "file-with-a-longish-name-\($0)" }
+        for name in names { try tree.write("/tmp/d/" + name, "x") }
+        let directory = try tree.open("/tmp/d", LinuxFile.readOnly | LinuxFile.directory)
+        var seen: [String] = []
+        while true {
+            let batch = try directory.readDirectory(capacity: 2048)
+            if batch.isEmpty { break }
+            var offset = 0
+            while offset + 19 < batch.count {
+                let length = Int(batch[offset + 16]) | Int(batch[offset + 17]) << 8
+                let name = String(decoding: batch[(offset + 19)..<(offset + length)].prefix { $0 != 0 }, as: UTF8.self)
+                offset += length
+                guard name != "." && name != ".." else { continue }
+                seen.append(name)
+                try tree.vfs.remove("/tmp/d/" + name, from: tree.root, context: tree.context, directory: false)
+            }
+        }
+        #expect(seen.sorted() == names.sorted())
+        #expect(try tree.names("/tmp/d") == [".", ".."])
+        _ = try directory.seek(0, whence: LinuxFile.seekSet)
+        try tree.write("/tmp/d/new", "x")
+        #expect(try directory.readDirectory(capacity: 2048).count > 0, "rewinddir lists afresh")
+    }
+
     @Test func listingShowsDotsThenNamesInOrder() throws {
         let tree = try TestTree()
         try tree.write("/tmp/b", "")

@@ -3,8 +3,17 @@ import State
 /// An open directory of any filesystem: getdents64 walks "." and "..", then
 /// the inode's entries. The offset counts entries returned so far (a cookie
 /// Linux also lets a filesystem choose), so it survives a checkpoint as a number.
+///
+/// One pass over the directory (from offset 0 to the end) walks one listing,
+/// taken at its first read: a program that removes what it has read (`rm -r`)
+/// would otherwise see the entries after them shift under its offset and
+/// skip them. Entries added or removed during a pass may or may not show, as
+/// POSIX allows for readdir.
 public final class DirectoryFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "vfs.DirectoryFile" }
+
+    /// The current pass's listing; host-only (a restore lists again).
+    private var listing: [DirectoryEntry]?
 
     override public var isSeekable: Bool { true }
 
@@ -33,17 +42,15 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
     /// EINVAL when not even the next entry fits in `capacity`, as getdents64.
     override public func readDirectory(capacity: Int) throws(SyscallError) -> [UInt8] {
         guard let location else { throw .enotdir }
-        let entries = try VFSLock.shared.withLock { _ throws(SyscallError) -> [DirectoryEntry] in
-            let dentry = location.dentry
-            guard !dentry.isDeleted else { return [] }
-            let selfNumber = try dentry.inode.attributes().inodeNumber
-            let parent = VirtualFilesystem.parentForDotDot(of: location)
-            let parentNumber = (try? parent.dentry.inode.attributes().inodeNumber) ?? selfNumber
-            return [DirectoryEntry(name: ".", inodeNumber: selfNumber, type: .directory),
-                    DirectoryEntry(name: "..", inodeNumber: parentNumber, type: .directory)]
-                + (try dentry.inode.listEntries(in: dentry))
+        // A read from offset 0 (a new pass, or after rewinddir) lists afresh.
+        let entries: [DirectoryEntry]
+        if let current = lock.withLock({ _ in offset == 0 ? nil : listing }) {
+            entries = current
+        } else {
+            entries = try Self.list(location)
         }
         let result = lock.withLock { _ -> [UInt8] in
+            listing = entries
             var out: [UInt8] = []
             var index = Int(max(0, offset))
             while index < entries.count {
@@ -57,6 +64,20 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
         }
         if result.isEmpty, Int(max(0, lock.withLock { _ in offset })) < entries.count { throw .einval }
         return result
+    }
+
+    /// ".", ".." and the inode's entries, as they are now.
+    private static func list(_ location: VirtualPath) throws(SyscallError) -> [DirectoryEntry] {
+        try VFSLock.shared.withLock { _ throws(SyscallError) -> [DirectoryEntry] in
+            let dentry = location.dentry
+            guard !dentry.isDeleted else { return [] }
+            let selfNumber = try dentry.inode.attributes().inodeNumber
+            let parent = VirtualFilesystem.parentForDotDot(of: location)
+            let parentNumber = (try? parent.dentry.inode.attributes().inodeNumber) ?? selfNumber
+            return [DirectoryEntry(name: ".", inodeNumber: selfNumber, type: .directory),
+                    DirectoryEntry(name: "..", inodeNumber: parentNumber, type: .directory)]
+                + (try dentry.inode.listEntries(in: dentry))
+        }
     }
 
     /// One `linux_dirent64`: ino, off, reclen, type, NUL-terminated name, padded to 8.
