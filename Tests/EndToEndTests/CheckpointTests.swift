@@ -97,11 +97,11 @@ import Testing
     /// background: what it saved reads back as saved, and memory it maps
     /// afresh over saved memory reads as zero (a late load must not land there).
     @Test func aProgramRunningWhileItsMemoryLoadsSeesItAsSaved() throws {
-        let args = ["/bin/ckpt_remap", "40", "128", "10"]
+        let args = ["/bin/ckpt_remap", "80", "128", "10"]
         let native = try Fixtures.runNatively("ckpt_remap", Array(args.dropFirst()))
         #expect(native.status == 0)
         let expected = native.stdout.split(separator: "\n").map(String.init)
-        #expect(expected.count == 41 && expected.dropFirst().allSatisfy { $0.hasSuffix(" ok") }, "\(expected)")
+        #expect(expected.count == 81 && expected.dropFirst().allSatisfy { $0.hasSuffix(" ok") }, "\(expected)")
         let session = try CheckpointSession(args)
         try session.runDetached("c1", output: "before")
         try session.waitForLines(3, in: "before")
