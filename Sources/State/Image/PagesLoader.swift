@@ -21,9 +21,11 @@ import Synchronization
 /// garbage) fails every later access to its range.
 ///
 /// `@unchecked Sendable`: `frameStates`, `loadedCount`, `nextPending`,
-/// `failure`, `stopping` and `threads` are guarded by `changed`'s lock;
-/// `complete` is atomic; the rest is immutable after `init`. Workers write disjoint frames into the
-/// destination, which the owner keeps mapped until `stop()` returns.
+/// `failures`, `stopping`, `threads` and `fd` are guarded by `changed`'s lock
+/// (`fd` is read unlocked only while a frame is loading, so before `finish`);
+/// `complete` is atomic; the rest is immutable after `init`. Workers write
+/// disjoint frames into the destination, which the owner keeps mapped until
+/// `stop()` returns.
 public final class PagesLoader: @unchecked Sendable {
     /// One frame: where its header is in the file and what memory it covers.
     struct Frame {
@@ -52,7 +54,8 @@ public final class PagesLoader: @unchecked Sendable {
     private var frameStates: [FrameState]
     private var loadedCount = 0
     private var nextPending = 0
-    private var failure: ImageError?
+    /// Why each failed frame failed, by index.
+    private var failures: [Int: ImageError] = [:]
     private var stopping = false
     private var threads: [pthread_t] = []
     private let complete = Atomic<Bool>(false)
@@ -108,9 +111,7 @@ public final class PagesLoader: @unchecked Sendable {
     /// place, loading pending ones on this thread; throws if one failed.
     public func ensureLoaded(_ range: Range<UInt64>) throws(ImageError) {
         if isComplete || range.isEmpty { return }
-        if let failed = settle(range, discarding: false) {
-            throw failure ?? .corruptFile(path: path, offset: frames[failed].headerOffset, reason: "frame failed to load")
-        }
+        if let failure = settle(range, discarding: false) { throw failure }
     }
 
     /// For a range about to be freed (its pages become holes): frames lying
@@ -122,10 +123,10 @@ public final class PagesLoader: @unchecked Sendable {
     }
 
     /// Brings every frame overlapping `range` to rest: loaded (or dropped,
-    /// when `discarding` and it lies inside `range`) or failed. Returns a
-    /// failed frame's index when not discarding; a discard goes on past
-    /// failures, since a failed frame writes nothing.
-    private func settle(_ range: Range<UInt64>, discarding: Bool) -> Int? {
+    /// when `discarding` and it lies inside `range`) or failed. Returns why
+    /// a frame failed when not discarding; a discard goes on past failures,
+    /// since a failed frame writes nothing.
+    private func settle(_ range: Range<UInt64>, discarding: Bool) -> ImageError? {
         var index = firstFrame(endingAfter: range.lowerBound)
         var context: CodecContext?
         changed.lock()
@@ -135,7 +136,10 @@ public final class PagesLoader: @unchecked Sendable {
             case .loaded:
                 index += 1
             case .failed:
-                if !discarding { return index }
+                if !discarding {
+                    return failures[index] ?? .corruptFrame(path: path, frame: frames[index].index,
+                                                            offset: frames[index].headerOffset, reason: "it failed to load")
+                }
                 index += 1
             case .loading:
                 changed.wait()
@@ -198,10 +202,8 @@ public final class PagesLoader: @unchecked Sendable {
     private func settle(_ index: Int, _ result: ImageError?) {
         if let result {
             frameStates[index] = .failed
-            if failure == nil {
-                failure = result
-                onFinish(.failure(result))
-            }
+            if failures.isEmpty { onFinish(.failure(result)) }
+            failures[index] = result
         } else {
             frameStates[index] = .loaded
             loadedCount += 1
