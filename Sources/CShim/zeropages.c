@@ -113,8 +113,12 @@ void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
     }
 }
 
+void cshim_prefault_for_write(void *target, size_t length) {
+    if (length > 0) (void)madvise(target, length, CSHIM_MADV_POPULATE_WRITE);
+}
+
 void cshim_place_all_pages(const void *source, size_t length, void *target) {
     if (length == 0) return;
-    (void)madvise(target, length, CSHIM_MADV_POPULATE_WRITE);
+    cshim_prefault_for_write(target, length);
     memcpy(target, source, length);
 }

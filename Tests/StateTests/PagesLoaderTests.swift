@@ -10,10 +10,14 @@ import Testing
 struct PagesLoaderTests {
     static let pages = 256
 
-    /// A lz4 image of mixed memory in 16-page frames, with a hole.
+    /// An image in 16-page frames: mixed memory (frames with a bitmap) up to
+    /// a hole at pages 100..<120, then pages with no zero among them from 128
+    /// (frames decompressed straight into place).
     func writeImage(in scratch: ScratchDirectory, codec: Compression = .lz4) throws -> (String, TestMemory) {
         let memory = mixedMemory(pages: Self.pages, seed: 41)
         memory.mutableBytes[(100 * 4096)..<(120 * 4096)].initializeMemory(as: UInt8.self, repeating: 0)
+        var random = SeededBytes(seed: 42)
+        for page in 128..<Self.pages { memory.fill(page: page, with: random.text(4096)) }
         let image = scratch.file("img")
         let writer = try ImageWriter(directory: image, compression: codec, info: testInfo(), workers: 2,
                                      chunkSize: 16 * 4096)

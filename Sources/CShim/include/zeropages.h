@@ -53,4 +53,11 @@ void cshim_scatter_pages(const void *source, size_t pageCount, size_t pageSize,
  */
 void cshim_place_all_pages(const void *source, size_t length, void *target);
 
+/*
+ * Faults in `length` bytes at `target` (page-aligned) for writing with one
+ * madvise, before something writes them all (a frame decompressed in place):
+ * cheaper than a fault per page. Best effort.
+ */
+void cshim_prefault_for_write(void *target, size_t length);
+
 #endif

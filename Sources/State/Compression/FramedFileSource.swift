@@ -150,8 +150,13 @@ func decodeFrames(from source: FramedFileSource, workers: Int, pool: BufferPool,
     while queue.inFlight > 0 { try drainOne() }
 }
 
+/// Checks one frame and decompresses it into a pool buffer for `transform`,
+/// or, given `destination` (exactly its uncompressed length), straight into
+/// the data's final place (a restore writing pages into the MemoryFile),
+/// saving a copy; `transform` is then not called, the data being placed.
 func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: CodecContext,
-                         transform: (FrameHeader, Int, UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> DecodedFrame {
+                 into destination: UnsafeMutableRawBufferPointer? = nil,
+                 transform: (FrameHeader, Int, UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> DecodedFrame {
     func corrupt(_ reason: String) -> ImageError {
         .corruptFrame(path: path, frame: job.index, offset: job.headerOffset, reason: reason)
     }
@@ -164,6 +169,21 @@ func decodeFrame(_ job: StoredFrame, path: String, pool: BufferPool, context: Co
         guard !header.checksRaw || header.rawChecksum == header.storedChecksum else {
             throw corrupt("uncompressed data checksum mismatch")
         }
+    } else if let destination {
+        guard destination.count == Int(header.rawLength) else {
+            throw corrupt("uncompressed length \(header.rawLength) does not fit its \(destination.count)-byte place")
+        }
+        do {
+            try header.codec.decompress(job.stored.bytes, into: destination, context: context)
+        } catch {
+            throw corrupt((error as? CodecFailure)?.reason ?? "\(error)")
+        }
+        if header.checksRaw {
+            guard Checksum.of(UnsafeRawBufferPointer(destination)) == header.rawChecksum else {
+                throw corrupt("uncompressed data checksum mismatch")
+            }
+        }
+        return DecodedFrame(header: header, index: job.index, raw: job.stored, stored: job.stored)
     } else {
         raw = pool.take(capacity: Int(header.rawLength))
         do {

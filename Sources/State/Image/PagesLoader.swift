@@ -235,7 +235,8 @@ public final class PagesLoader: @unchecked Sendable {
             stored.count = length
             let job = StoredFrame(header: frame.header, index: frame.index, headerOffset: frame.headerOffset,
                                   stored: stored)
-            let decoded = try decodeFrame(job, path: path, pool: pool, context: context) {
+            let decoded = try decodeFrame(job, path: path, pool: pool, context: context,
+                                          into: directPlace(for: frame.header)) {
                 [path, pageSize, target, limit] header, index, offset, raw in
                 try placePages(header, raw: raw, pageSize: pageSize, target: target, limit: limit,
                                corrupt: { .corruptFrame(path: path, frame: index, offset: offset, reason: $0) })
@@ -247,6 +248,17 @@ public final class PagesLoader: @unchecked Sendable {
         } catch {
             return .corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset, reason: "\(error)")
         }
+    }
+
+    /// Where a compressed frame with every page present decompresses
+    /// straight to (its place in the destination, faulted in first); nil for
+    /// the others, which go through a buffer and `placePages`.
+    private func directPlace(for header: FrameHeader) -> UnsafeMutableRawBufferPointer? {
+        guard header.allPagesPresent, header.codec != .none, header.rawLength == header.span,
+              let base = target.base else { return nil }
+        let place = UnsafeMutableRawPointer(mutating: base + Int(header.offset))
+        cshim_prefault_for_write(place, Int(header.span))
+        return UnsafeMutableRawBufferPointer(start: place, count: Int(header.span))
     }
 
     /// The first frame whose memory ends after `offset`.
