@@ -95,11 +95,25 @@ final class FramedFileSource {
         buffer.count = length
     }
 
-    /// Walks every header to the trailer without reading data; returns totals and digest.
-    func scan() throws -> FramedFileSummary {
-        while try nextFrame() != nil {}
-        return sequence.summary(size: size, digest: digest ?? 0)
+    /// Walks every header to the trailer without reading data; returns totals
+    /// and digest, and where each frame is (for a reader that loads frames
+    /// in its own order, as a restore's background load does).
+    func scan() throws -> (summary: FramedFileSummary, frames: [FrameLocation]) {
+        var frames: [FrameLocation] = []
+        while let (header, dataOffset, index) = try nextFrame() {
+            frames.append(FrameLocation(header: header, index: index,
+                                        headerOffset: dataOffset - UInt64(FrameFormat.frameHeaderSize)))
+        }
+        return (sequence.summary(size: size, digest: digest ?? 0), frames)
     }
+}
+
+/// A frame's checked header and where it lies in its file.
+struct FrameLocation: Sendable {
+    let header: FrameHeader
+    let index: Int
+    let headerOffset: UInt64
+    var dataOffset: UInt64 { headerOffset + UInt64(FrameFormat.frameHeaderSize) }
 }
 
 /// A frame read from disk, on its way to a worker.

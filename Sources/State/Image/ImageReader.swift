@@ -22,6 +22,8 @@ public final class ImageReader {
     public var workers: Int
     private let state: ImageFile
     private let pages: ImageFile
+    /// Every frame of `pages.img`, from the header walk at open.
+    private let pagesFrames: [FrameLocation]
     private let manifestSize: UInt64
 
     /// With `verifyData`, also decodes every frame now (`verify()`), for
@@ -43,10 +45,12 @@ public final class ImageReader {
         pages = try ImageFile.openForReading(directory + "/" + ImageManifest.pagesFileName)
         var files: [String: FramedFileSummary] = [:]
         files[ImageManifest.stateFileName] = try Self.check(state, kind: .state, manifest: manifest,
-                                                            name: ImageManifest.stateFileName)
-        files[ImageManifest.pagesFileName] = try Self.check(pages, kind: .pages, manifest: manifest,
-                                                            name: ImageManifest.pagesFileName)
+                                                            name: ImageManifest.stateFileName).summary
+        let (pagesSummary, pagesFrames) = try Self.check(pages, kind: .pages, manifest: manifest,
+                                                         name: ImageManifest.pagesFileName)
+        files[ImageManifest.pagesFileName] = pagesSummary
         self.files = files
+        self.pagesFrames = pagesFrames
         if verifyData { try verify() }
     }
 
@@ -70,18 +74,15 @@ public final class ImageReader {
         return summary
     }
 
-    /// Checks all of `pages.img` now and returns a loader that fills `memory`
-    /// in the background once started (the restore's way: the program runs
-    /// while its memory arrives). `onFinish` hears of the end or the first failure.
+    /// Checks the data of all of `pages.img` now (its headers and digest were
+    /// checked at open) and returns a loader that fills `memory` in the
+    /// background once started (the restore's way: the program runs while
+    /// its memory arrives). `onFinish` hears of the end or the first failure.
     public func pagesLoader(into memory: UnsafeMutableRawBufferPointer,
                             onFinish: @escaping @Sendable (Result<Int64, ImageError>) -> Void) throws -> PagesLoader {
-        guard let expected = manifest.files[ImageManifest.pagesFileName]?.digest else {
-            throw ImageError.badManifest(path: directory + "/" + ImageManifest.fileName,
-                                         reason: "files has no entry for \(ImageManifest.pagesFileName)")
-        }
         let fd = fcntl(pages.fd, F_DUPFD_CLOEXEC, 0)
         guard fd >= 0 else { throw ImageError.io(path: pages.path, operation: "dup", errno: errno) }
-        return try PagesLoader(fd: fd, path: pages.path, digest: expected, pageSize: manifest.pageSize,
+        return try PagesLoader(fd: fd, path: pages.path, frames: pagesFrames, pageSize: manifest.pageSize,
                                memory: memory, workers: max(workers, 1), onFinish: onFinish)
     }
 
@@ -133,7 +134,7 @@ public final class ImageReader {
     /// Size against the manifest, then a walk over every header to the trailer
     /// and the digest against the manifest.
     private static func check(_ file: borrowing ImageFile, kind: FrameKind, manifest: ImageManifest,
-                              name: String) throws -> FramedFileSummary {
+                              name: String) throws -> (summary: FramedFileSummary, frames: [FrameLocation]) {
         guard let expected = manifest.files[name] else {
             throw ImageError.badManifest(path: file.path, reason: "files has no entry for \(name)")
         }
@@ -146,11 +147,11 @@ public final class ImageReader {
             throw ImageError.corruptFile(path: file.path, offset: 12,
                                          reason: "page size \(source.header.pageSize) differs from the manifest's \(manifest.pageSize)")
         }
-        let summary = try source.scan()
+        let (summary, frames) = try source.scan()
         guard summary.digest == expected.digest else {
             throw ImageError.digestMismatch(path: file.path, expected: expected.digest, actual: summary.digest)
         }
-        return summary
+        return (summary, frames)
     }
 }
 

@@ -12,8 +12,9 @@ import Synchronization
 /// rest of a restore together, and a program rarely needs most of it at once.
 ///
 /// Everything that can be wrong with the file is found before the program
-/// runs: `init` walks every header to the trailer, checks the digest the
-/// manifest records, and checks every frame's stored checksum. Then `start`
+/// runs: the ImageReader walked every header to the trailer and checked the
+/// digest the manifest records when it opened the image, and `init` checks
+/// every frame's stored checksum. Then `start`
 /// loads frames on worker threads in file order, and a thread that needs a
 /// range first (`ensureLoaded`: the Sentry before it touches or maps memory)
 /// loads the frames covering it itself or waits for the worker already on
@@ -27,15 +28,6 @@ import Synchronization
 /// disjoint frames into the destination, which the owner keeps mapped until
 /// `stop()` returns.
 public final class PagesLoader: @unchecked Sendable {
-    /// One frame: where its header is in the file and what memory it covers.
-    struct Frame {
-        let header: FrameHeader
-        let index: Int
-        let headerOffset: UInt64
-        var memory: Range<UInt64> { header.offset..<header.offset + UInt64(header.span) }
-        var dataOffset: UInt64 { headerOffset + UInt64(FrameFormat.frameHeaderSize) }
-    }
-
     private enum FrameState: UInt8 { case pending, loading, loaded, failed }
 
     public let path: String
@@ -46,7 +38,7 @@ public final class PagesLoader: @unchecked Sendable {
     private let target: SharedMemory
     private let limit: UInt64
     /// Sorted by memory offset, never overlapping (FrameSequence checked it).
-    private let frames: [Frame]
+    private let frames: [FrameLocation]
     private let pool: BufferPool
     private let started = monotonicNanoseconds()
 
@@ -63,21 +55,27 @@ public final class PagesLoader: @unchecked Sendable {
     /// nanoseconds since `init` began (or the first failure).
     private let onFinish: @Sendable (Result<Int64, ImageError>) -> Void
 
-    /// Checks the pages file open on `fd` (which the loader now owns) against
-    /// `digest`, for a destination of `memory.count` bytes.
-    init(fd: Int32, path: String, digest expected: String, pageSize: Int, memory: UnsafeMutableRawBufferPointer,
+    /// Takes the pages file open on `fd` (which the loader now owns) and its
+    /// `frames` as the header walk found them (in memory order, never
+    /// overlapping: FrameSequence checked), and checks that every frame fits
+    /// a destination of `memory.count` bytes and that its data checks out.
+    init(fd: Int32, path: String, frames: [FrameLocation], pageSize: Int, memory: UnsafeMutableRawBufferPointer,
          workers: Int, onFinish: @escaping @Sendable (Result<Int64, ImageError>) -> Void) throws {
         let limit = UInt64(memory.count)
         let pool = BufferPool(window: FrameOptions.window(workers: workers))
         // All checks before the object exists: a failed init never runs deinit.
         do {
-            frames = try Self.walk(fd: fd, path: path, digest: expected, pageSize: pageSize, limit: limit)
+            for frame in frames where frame.memory.upperBound > limit {
+                throw ImageError.corruptFrame(path: path, frame: frame.index, offset: frame.headerOffset,
+                                              reason: "memory range \(frame.header.offset)+\(frame.header.span) lies beyond the destination's \(limit) bytes")
+            }
             try Self.checkStoredData(frames, fd: fd, path: path, workers: workers, pool: pool)
         } catch {
             close(fd)
             throw error
         }
         self.fd = fd
+        self.frames = frames
         self.path = path
         self.pageSize = pageSize
         self.onFinish = onFinish
@@ -222,7 +220,7 @@ public final class PagesLoader: @unchecked Sendable {
     }
 
     /// Reads, checks, decompresses and places one frame; the error if any.
-    private func load(_ frame: Frame, context: CodecContext) -> ImageError? {
+    private func load(_ frame: FrameLocation, context: CodecContext) -> ImageError? {
         let length = Int(frame.header.storedLength)
         let stored = pool.take(capacity: length)
         defer { pool.give(stored) }
@@ -271,36 +269,10 @@ public final class PagesLoader: @unchecked Sendable {
         return low
     }
 
-    /// Every header to the trailer, the digest against the manifest's, and
-    /// every frame inside the destination.
-    private static func walk(fd: Int32, path: String, digest expected: String, pageSize: Int,
-                             limit: UInt64) throws -> [Frame] {
-        let source = try FramedFileSource(fd: fd, path: path, kind: .pages)
-        guard Int(source.header.pageSize) == pageSize else {
-            throw ImageError.corruptFile(path: path, offset: 12,
-                                         reason: "page size \(source.header.pageSize) differs from the manifest's \(pageSize)")
-        }
-        var frames: [Frame] = []
-        while let (header, dataOffset, index) = try source.nextFrame() {
-            let frame = Frame(header: header, index: index,
-                              headerOffset: dataOffset - UInt64(FrameFormat.frameHeaderSize))
-            guard frame.memory.upperBound <= limit else {
-                throw ImageError.corruptFrame(path: path, frame: index, offset: frame.headerOffset,
-                                              reason: "memory range \(header.offset)+\(header.span) lies beyond the destination's \(limit) bytes")
-            }
-            frames.append(frame)
-        }
-        let actual = Checksum.digestString(source.digest ?? 0)
-        guard source.digest != nil, actual == expected else {
-            throw ImageError.digestMismatch(path: path, expected: expected, actual: actual)
-        }
-        return frames
-    }
-
     /// Every frame's stored checksum, on `workers` threads, without decompressing.
-    private static func checkStoredData(_ frames: [Frame], fd: Int32, path: String, workers: Int,
+    private static func checkStoredData(_ frames: [FrameLocation], fd: Int32, path: String, workers: Int,
                                         pool: BufferPool) throws {
-        let queue = OrderedWorkQueue<Frame, Void>(workers: workers, window: FrameOptions.window(workers: workers)) {
+        let queue = OrderedWorkQueue<FrameLocation, Void>(workers: workers, window: FrameOptions.window(workers: workers)) {
             frame, _ in
             let length = Int(frame.header.storedLength)
             let stored = pool.take(capacity: length)
@@ -328,4 +300,9 @@ private func monotonicNanoseconds() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
+extension FrameLocation {
+    /// The memory a pages frame covers.
+    var memory: Range<UInt64> { header.offset..<header.offset + UInt64(header.span) }
 }
