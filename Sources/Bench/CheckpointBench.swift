@@ -35,17 +35,24 @@ private struct CheckpointMeasurement {
     var imageBytes: UInt64 = 0
     var failure: String?
 
-    /// The best of each figure over `rounds`; the first failure wins.
-    static func best(of rounds: [CheckpointMeasurement]) -> CheckpointMeasurement {
-        if let failed = rounds.first(where: { $0.failure != nil }) { return failed }
-        var best = rounds.first ?? CheckpointMeasurement(failure: "no round ran")
-        for round in rounds.dropFirst() {
-            best.checkpoint = min(best.checkpoint, round.checkpoint)
-            best.restore = min(best.restore, round.restore)
-            if let loaded = round.memoryLoaded { best.memoryLoaded = min(best.memoryLoaded ?? loaded, loaded) }
-            best.imageBytes = round.imageBytes
+    /// The best of each figure over `repeats` rounds of `measure`; a failing
+    /// round ends it (a tool that fails here fails every time) and is the result.
+    static func best(of repeats: Int, _ measure: () -> CheckpointMeasurement) -> CheckpointMeasurement {
+        var best: CheckpointMeasurement?
+        for _ in 0..<max(repeats, 1) {
+            let round = measure()
+            if round.failure != nil { return round }
+            guard var current = best else {
+                best = round
+                continue
+            }
+            current.checkpoint = min(current.checkpoint, round.checkpoint)
+            current.restore = min(current.restore, round.restore)
+            if let loaded = round.memoryLoaded { current.memoryLoaded = min(current.memoryLoaded ?? loaded, loaded) }
+            current.imageBytes = round.imageBytes
+            best = current
         }
-        return best
+        return best ?? CheckpointMeasurement(failure: "no round ran")
     }
 }
 
@@ -80,19 +87,19 @@ func runCheckpointBench(_ options: BenchOptions) throws {
         try ProcessRunner.check([runsc, "spec", "--bundle", bundle, "--", "/bin/ckpt_touch", String(size)])
         var rows: [(runtime: String, compression: String, CheckpointMeasurement)] = []
         for compression in compressions {
-            rows.append(("ours", compression, CheckpointMeasurement.best(of: (0..<repeats).map { _ in
+            rows.append(("ours", compression, CheckpointMeasurement.best(of: repeats) {
                 measureOurs(runsc: runsc, size: size, compression: compression, bundle: bundle, work: work)
-            })))
+            }))
         }
         if others.contains("gvisor") {
-            rows.append(("gvisor", "flate", CheckpointMeasurement.best(of: (0..<repeats).map { _ in
+            rows.append(("gvisor", "flate", CheckpointMeasurement.best(of: repeats) {
                 measureGVisor(gvisor, size: size, bundle: bundle, work: work)
-            })))
+            }))
         }
         if others.contains("criu") {
-            rows.append(("criu", "raw", CheckpointMeasurement.best(of: (0..<repeats).map { _ in
+            rows.append(("criu", "raw", CheckpointMeasurement.best(of: repeats) {
                 measureCRIU(criu, size: size, workload: workload, work: work)
-            })))
+            }))
         }
         let ours = rows.first { $0.runtime == "ours" && $0.compression == reference && $0.2.failure == nil }?.2
         for (runtime, compression, measurement) in rows {
