@@ -62,7 +62,9 @@ extension Loader {
                              cpuFeatures: CPUFeatures.current.manifestEntries,
                              metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs])
         do {
+            // A restored container's memory may still be loading.
             try memoryFile.finishLoading()
+            timer.mark("memory load")
             let state = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
             timer.mark("encode")
             let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true)
