@@ -136,6 +136,21 @@ import Testing
         #expect(session.lines("after") == ["slept"])
     }
 
+    /// poll(2) restarts through restart_syscall with its deadline kept: the
+    /// restored program times out once, after its full timeout and no later.
+    @Test func aProgramInPollWaitsOnlyWhatRemained() throws {
+        let session = try CheckpointSession(["/bin/ckpt_block", "poll", "3000"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        let started = Date()
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(session.lines("before") == ["ready"])
+        #expect(session.lines("after") == ["poll returned 0, revents 0, after the timeout"])
+    }
+
     @Test func aProgramReadingAnEmptyPipeIsStillWaitingAfterRestore() throws {
         let session = try CheckpointSession(["/bin/ckpt_block", "pipe"])
         try session.runDetached("c1", output: "before")

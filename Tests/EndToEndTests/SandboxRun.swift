@@ -47,14 +47,14 @@ final class SandboxRun {
         try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
     }
 
-    /// Starts `runsc run` without waiting.
-    func start() throws -> RunningRunsc {
+    /// Starts `runsc run` without waiting; the container's stdin is `stdin` (default /dev/null).
+    func start(stdin: FileHandle = .nullDevice) throws -> RunningRunsc {
         var arguments = ["--root", workspace.stateRoot]
         if debug { arguments.append("--debug") }
         let id = "c\(UInt32.random(in: 0...UInt32.max))"
         arguments += ["run", "--bundle", bundle, id]
         return try RunningRunsc(arguments: arguments, scratch: workspace.path,
-                                cleanup: ["--root", workspace.stateRoot, "delete", "--force", id])
+                                cleanup: ["--root", workspace.stateRoot, "delete", "--force", id], stdin: stdin)
     }
 }
 
@@ -68,7 +68,7 @@ final class RunningRunsc {
     /// What removes the container if runsc has to be killed (its sandbox would spin on).
     private let cleanup: [String]
 
-    init(arguments: [String], scratch: String, cleanup: [String]) throws {
+    init(arguments: [String], scratch: String, cleanup: [String], stdin: FileHandle = .nullDevice) throws {
         self.cleanup = cleanup
         stdoutPath = scratch + "/stdout"
         stderrPath = scratch + "/stderr"
@@ -80,7 +80,7 @@ final class RunningRunsc {
         process.arguments = arguments
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = stdin
         try process.run()
     }
 
@@ -165,12 +165,14 @@ enum Fixtures {
         return binary
     }
 
-    static func runNatively(_ name: String, _ arguments: [String] = []) throws -> RunscProcess.Result {
-        try run(try binary(name), arguments)
+    static func runNatively(_ name: String, _ arguments: [String] = [], stdin: FileHandle = .nullDevice) throws
+        -> RunscProcess.Result {
+        try run(try binary(name), arguments, stdin: stdin)
     }
 
     /// Runs a host program, capturing its output.
-    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) throws -> RunscProcess.Result {
+    static func run(_ executable: String, _ arguments: [String], in directory: String? = nil,
+                    stdin: FileHandle = .nullDevice) throws -> RunscProcess.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -184,7 +186,7 @@ enum Fixtures {
         let outHandle = try FileHandle(forWritingTo: out), errHandle = try FileHandle(forWritingTo: err)
         process.standardOutput = outHandle
         process.standardError = errHandle
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = stdin
         try process.run()
         process.waitUntilExit()
         try outHandle.close()

@@ -6,6 +6,9 @@ import State
 public enum RestartBlock: Equatable, Sendable, SavableValue {
     /// Sleep on `clock` until `deadline` (ns); write what remains to `remainder` if interrupted again.
     case sleep(clock: Int32, deadline: Int64, remainder: UInt64)
+    /// poll(2) again on the `count` pollfds at `fds`, until CLOCK_MONOTONIC
+    /// reads `deadline` (ns), or without end when nil (Linux's do_restart_poll).
+    case poll(fds: UInt64, count: UInt32, deadline: Int64?)
 
     public static let stateKind = StateKind.enumeration("sentry.RestartBlock")
 
@@ -13,6 +16,8 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
         switch self {
         case .sleep(let clock, let deadline, let remainder):
             try writer.writeEnumCase("sleep", clock, deadline, remainder)
+        case .poll(let fds, let count, let deadline):
+            try writer.writeEnumCase("poll", fds, count, deadline)
         }
     }
 
@@ -21,6 +26,9 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
         case .enumCase("sleep", let payload) where payload.count == 3:
             return .sleep(clock: try context.value(payload[0]), deadline: try context.value(payload[1]),
                           remainder: try context.value(payload[2]))
+        case .enumCase("poll", let payload) where payload.count == 3:
+            return .poll(fds: try context.value(payload[0]), count: try context.value(payload[1]),
+                         deadline: try context.value(payload[2]))
         default:
             throw StateError.invalidValue("bad RestartBlock \(state)")
         }

@@ -170,6 +170,36 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         }
     }
 
+    // MARK: Readiness
+
+    /// pipe_poll: readable with bytes buffered, hung up once every writer is
+    /// gone; writable with room left, in error once every reader is gone.
+    func readiness(reading: Bool, writing: Bool) -> PollEvents {
+        lock.withLock { _ in
+            var ready: PollEvents = []
+            let buffered = bytes.count - head
+            if reading {
+                if buffered > 0 { ready.formUnion(.readable) }
+                if writers == 0 { ready.insert(.hangUp) }
+            }
+            if writing {
+                if buffered < capacity { ready.formUnion(.writable) }
+                if readers == 0 { ready.insert(.error) }
+            }
+            return ready
+        }
+    }
+
+    /// The queues a change of `mask`'s events is announced on: bytes arriving
+    /// wake readers, room wakes writers, and an end closing wakes both (so
+    /// either queue hears of a hang-up or error).
+    func waitSources(for mask: PollEvents) -> [WaitSource] {
+        var sources: [WaitSource] = []
+        if !mask.isDisjoint(with: PollEvents.readable.union(.readBand)) { sources.append(.queue(readQueue)) }
+        if !mask.isDisjoint(with: PollEvents.writable.union(.writeBand)) { sources.append(.queue(writeQueue)) }
+        return sources.isEmpty ? [.queue(readQueue)] : sources
+    }
+
     /// One end's last description closed.
     func endClosed(readEnd: Bool) {
         lock.withLock { _ in

@@ -59,6 +59,14 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
 
     override public func readableByteCount() throws(SyscallError) -> Int { pipe.availableBytes }
 
+    override public func readiness(for mask: PollEvents) -> PollEvents {
+        pipe.readiness(reading: isReadEnd, writing: !isReadEnd).intersection(mask.union(.unmaskable))
+    }
+
+    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
+        pipe.waitSources(for: mask)
+    }
+
     override public func released() {
         pipe.endClosed(readEnd: isReadEnd)
     }

@@ -7,6 +7,7 @@ extension SyscallTable {
         registerFileStat()
         registerFileDirectory()
         registerFileDescriptor()
+        registerFilePoll()
         registerFileAttributes()
         registerFilePipe()
         registerFileSplice()

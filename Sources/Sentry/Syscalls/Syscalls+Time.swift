@@ -144,6 +144,8 @@ enum Time {
         case .sleep(let clock, let deadline, let remainder):
             try sleep(task, clock: clock, until: deadline, remainder: remainder)
             return 0
+        case .poll(let fds, let count, let deadline):
+            return try PollSyscalls.restart(task, fds: fds, count: count, deadline: deadline)
         }
     }
 }

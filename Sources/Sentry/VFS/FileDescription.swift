@@ -198,6 +198,19 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         return Int(max(0, size - lock.withLock { _ in offset }))
     }
 
+    // MARK: Readiness (poll, and later epoll and select on the same answers)
+
+    /// The events among `mask` that are ready now; errors and hang-ups are
+    /// reported even if not asked for. Files that never block (regular files,
+    /// directories, most devices and procfs) are always readable and writable.
+    open func readiness(for mask: PollEvents) -> PollEvents {
+        PollEvents.alwaysReady.intersection(mask.union(.unmaskable))
+    }
+
+    /// What a waiter must listen to to learn that one of `mask` may have
+    /// become ready; nothing for files that are always ready.
+    open func waitSources(for mask: PollEvents) -> [WaitSource] { [] }
+
     /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
     open var hostTerminalFD: Int32? { nil }
 

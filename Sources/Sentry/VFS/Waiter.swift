@@ -63,12 +63,13 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
         flags.withLock { $0.pending = false }
     }
 
-    /// Sleeps until `notify()` (returns true), `interrupt()` (throws ERESTARTSYS)
-    /// or the timeout (returns false). With `hostFD`, also returns true when
-    /// that host file has one of `events` (POLLIN, POLLOUT) ready.
+    /// Sleeps until `notify()` (returns true), `interrupt()` (throws
+    /// ERESTARTSYS), one of `hostFDs` has one of its events ready (returns
+    /// true) or the host's CLOCK_MONOTONIC reaches `deadline` in ns (returns
+    /// false). poll(2) of many files sleeps here once, on every queue it
+    /// joined (they notify) and every host FD behind them (polled together).
     @discardableResult
-    public func wait(hostFD: Int32? = nil, events: Int16 = Int16(POLLIN),
-                     timeoutMilliseconds: Int32 = -1) throws(SyscallError) -> Bool {
+    public func wait(hostFDs: [pollfd] = [], untilHostMonotonic deadline: Int64? = nil) throws(SyscallError) -> Bool {
         while true {
             let (wasPending, wasInterrupted) = flags.withLock { flags -> (Bool, Bool) in
                 let pending = flags.pending
@@ -79,17 +80,27 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
             if wasPending { return true }
             var fds: [pollfd] = []
             if eventFD >= 0 { fds.append(pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)) }
-            if let hostFD { fds.append(pollfd(fd: hostFD, events: events, revents: 0)) }
-            // Without an eventfd (FD exhaustion at creation) the flags are polled every few milliseconds.
-            let timeout = eventFD >= 0 ? timeoutMilliseconds
-                : (timeoutMilliseconds < 0 ? 5 : min(5, timeoutMilliseconds))
+            fds += hostFDs
+            var timeout = Self.milliseconds(until: deadline)
+            if timeout == 0 { return false }
+            // Without a self-pipe (FD exhaustion at creation) the flags are polled every few milliseconds.
+            if eventFD < 0 { timeout = timeout < 0 ? 5 : min(5, timeout) }
             let result = poll(&fds, nfds_t(fds.count), timeout)
             if result < 0, errno != EINTR { throw .eintr }
-            if result == 0, eventFD >= 0, timeoutMilliseconds >= 0 { return false }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == eventFD { drain() } else { return true }
             }
         }
+    }
+
+    /// Host poll(2)'s timeout for `deadline`: -1 for none, rounded up so a
+    /// wait never ends before its deadline.
+    private static func milliseconds(until deadline: Int64?) -> Int32 {
+        guard let deadline else { return -1 }
+        let remaining = deadline.subtractingReportingOverflow(Clocks.hostNanoseconds(CLOCK_MONOTONIC))
+        if remaining.overflow { return deadline > 0 ? Int32.max : 0 }
+        guard remaining.partialValue > 0 else { return 0 }
+        return Int32(clamping: remaining.partialValue / 1_000_000 + (remaining.partialValue % 1_000_000 == 0 ? 0 : 1))
     }
 
     private func kick() {
@@ -101,6 +112,49 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
     private func drain() {
         var bytes = [UInt8](repeating: 0, count: 64)
         while read(eventFD, &bytes, bytes.count) > 0 {}
+    }
+}
+
+/// Something a waiter listens to for readiness: a Sentry object's queue (it
+/// notifies) or a host FD (polled with the waiter's own self-pipe).
+public enum WaitSource {
+    case queue(WaitQueue)
+    case hostFD(Int32, events: PollEvents)
+}
+
+/// The sources one wait listens to at once (poll(2) over many files): the
+/// waiter joins each queue; the host FDs are polled by `wait`. `leave()`
+/// undoes the joins and must follow every `add`.
+public struct WaitSet {
+    public let waiter: Waiter
+    private var queues: [WaitQueue] = []
+    private var hostFDs: [pollfd] = []
+
+    public init(waiter: Waiter) {
+        self.waiter = waiter
+    }
+
+    public mutating func add(_ sources: [WaitSource]) {
+        for source in sources {
+            switch source {
+            case .queue(let queue):
+                queue.add(waiter)
+                queues.append(queue)
+            case .hostFD(let fd, let events):
+                hostFDs.append(pollfd(fd: fd, events: Int16(truncatingIfNeeded: events.rawValue), revents: 0))
+            }
+        }
+    }
+
+    /// `Waiter.wait` on every source; true if woken, false at the deadline.
+    public func wait(untilHostMonotonic deadline: Int64?) throws(SyscallError) -> Bool {
+        try waiter.wait(hostFDs: hostFDs, untilHostMonotonic: deadline)
+    }
+
+    public mutating func leave() {
+        for queue in queues { queue.remove(waiter) }
+        queues.removeAll()
+        hostFDs.removeAll()
     }
 }
 
@@ -123,4 +177,31 @@ public final class WaitQueue: @unchecked Sendable { // `waiters` is guarded by i
         let current = waiters.withLock { Array($0.values) }
         for waiter in current { waiter.notify() }
     }
+}
+
+/// poll(2)'s event bits (include/uapi/asm-generic/poll.h, as x86_64 uses
+/// them unchanged): what a file reports ready in `FileDescription.readiness`.
+/// 32 bits wide, as epoll's events are.
+public struct PollEvents: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let input = PollEvents(rawValue: 0x001)
+    public static let priority = PollEvents(rawValue: 0x002)
+    public static let output = PollEvents(rawValue: 0x004)
+    public static let error = PollEvents(rawValue: 0x008)
+    public static let hangUp = PollEvents(rawValue: 0x010)
+    public static let invalid = PollEvents(rawValue: 0x020)
+    public static let readNormal = PollEvents(rawValue: 0x040)
+    public static let readBand = PollEvents(rawValue: 0x080)
+    public static let writeNormal = PollEvents(rawValue: 0x100)
+    public static let writeBand = PollEvents(rawValue: 0x200)
+
+    /// What a file without a poll operation reports (DEFAULT_POLLMASK): it
+    /// never blocks, so it is always readable and writable.
+    public static let alwaysReady: PollEvents = [.input, .output, .readNormal, .writeNormal]
+    public static let readable: PollEvents = [.input, .readNormal]
+    public static let writable: PollEvents = [.output, .writeNormal]
+    /// Reported whether asked for or not (poll's `filter` always includes them).
+    public static let unmaskable: PollEvents = [.error, .hangUp]
 }

@@ -58,7 +58,7 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
             }
             if isNonBlocking { throw .eagain }
             guard let waiter else { return try Host.read(hostFD, count: count, at: nil) }
-            try waiter.wait(hostFD: hostFD, events: Int16(POLLIN))
+            try waiter.wait(hostFDs: [pollfd(fd: hostFD, events: Int16(POLLIN), revents: 0)])
         }
     }
 
@@ -73,7 +73,7 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
                 }
                 if let waiter {
                     do {
-                        try waiter.wait(hostFD: hostFD, events: Int16(POLLOUT))
+                        try waiter.wait(hostFDs: [pollfd(fd: hostFD, events: Int16(POLLOUT), revents: 0)])
                     } catch {
                         if written > 0 { return written }
                         throw error
@@ -113,6 +113,17 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         var count: Int32 = 0
         _ = try Host.retrying { ioctl(hostFD, UInt(FIONREAD), &count) }
         return Int(count)
+    }
+
+    /// The host file's own readiness (a pipe, terminal or file at 0-2), asked without waiting.
+    override public func readiness(for mask: PollEvents) -> PollEvents {
+        var entry = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
+        guard poll(&entry, 1, 0) > 0 else { return [] }
+        return PollEvents(rawValue: UInt32(UInt16(bitPattern: entry.revents))).intersection(mask.union(.unmaskable))
+    }
+
+    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
+        [.hostFD(hostFD, events: mask)]
     }
 
     override public var hostTerminalFD: Int32? { isatty(hostFD) == 1 ? hostFD : nil }

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// poll, ppoll, select and pselect6 on the file kinds a container has,
+/// compared with native runs, and the programs that needed them: busybox
+/// sh's `read` builtin polls its input before reading.
+@Suite struct PollTests {
+    @Test func pollCasesMatchANativeRun() throws {
+        let result = try SyscallFixtureTests.runInSandbox("poll_cases")
+        let native = try Fixtures.runNatively("poll_cases")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// stdin is a pipe from the test that gets its line only after a delay:
+    /// the poll waits on the host pipe, then reads what came.
+    @Test func pollOnStdinWaitsForAHostPipe() throws {
+        let native = try Self.withDelayedInput { stdin in try Fixtures.runNatively("poll_cases", ["stdin"], stdin: stdin) }
+        let sandbox = try SandboxRun(["/bin/poll_cases", "stdin"], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("poll_cases"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/poll_cases")
+        let input = Pipe()
+        let running = try sandbox.start(stdin: input.fileHandleForReading)
+        try running.waitForOutput("waiting for stdin", timeout: 30)
+        usleep(300_000)
+        input.fileHandleForWriting.write(Data("line from the test\n".utf8))
+        try input.fileHandleForWriting.close()
+        let result = try running.finish(timeout: 60)
+        #expect(native.stdout == "waiting for stdin\nstdin poll: 1 revents=0x11 waited=yes\nstdin read: line from the test\n")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    @Test func busyboxShellReadsALineFromAFile() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let script = "echo abc >/tmp/x; read l </tmp/x; echo \"[$l]\""
+        let result = try SandboxRun(["/bin/busybox", "sh", "-c", script], busybox: true).result
+        let native = try Fixtures.run(Fixtures.busybox, ["sh", "-c", script.replacingOccurrences(of: "/tmp/x", with: "/tmp/poll-read-\(getpid())")])
+        #expect(native.stdout == "[abc]\n")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    @Test func busyboxShellReadsALineFromAPipe() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let script = "read first; read second; echo \"[$first] [$second]\""
+        let native = try Self.withDelayedInput { stdin in try Fixtures.run(Fixtures.busybox, ["sh", "-c", script], stdin: stdin) }
+        let sandbox = try SandboxRun(["/bin/busybox", "sh", "-c", script], busybox: true, start: false)
+        let result = try Self.withDelayedInput { stdin in try sandbox.start(stdin: stdin).finish(timeout: 60) }
+        #expect(native.stdout == "[line from the test] []\n")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// Runs `body` with a pipe as stdin that receives one line 300 ms later, then EOF.
+    static func withDelayedInput(_ body: (FileHandle) throws -> RunscProcess.Result) throws -> RunscProcess.Result {
+        let input = Pipe()
+        let writer = input.fileHandleForWriting
+        let thread = Thread {
+            usleep(300_000)
+            writer.write(Data("line from the test\n".utf8))
+            try? writer.close()
+        }
+        thread.start()
+        defer { try? input.fileHandleForReading.close() }
+        return try body(input.fileHandleForReading)
+    }
+}
