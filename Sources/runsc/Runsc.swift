@@ -24,6 +24,12 @@ struct Runsc: ParsableCommand {
             RestoreCommand.self,
             SpecCommand.self,
             StatefileCommand.self,
+            ExecCommand.self,
+            PsCommand.self,
+            PauseCommand.self,
+            ResumeCommand.self,
+            EventsCommand.self,
+            FeaturesCommand.self,
             BootCommand.self,
         ])
 

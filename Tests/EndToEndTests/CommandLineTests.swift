@@ -4,6 +4,7 @@ import Testing
 @Suite struct CommandLineTests {
     static let subcommands = [
         "run", "create", "start", "state", "kill", "delete", "list", "wait", "checkpoint", "restore", "spec", "statefile",
+        "exec", "ps", "pause", "resume", "events", "features",
     ]
 
     @Test func helpListsEverySubcommand() throws {
@@ -26,6 +27,27 @@ import Testing
         let result = try RunscProcess.run(["run"])
         #expect(result.status == 64)
         #expect(result.stderr.hasPrefix("runsc: Missing expected argument"))
+    }
+
+    /// The OCI commands that do not exist yet, with arguments runc's callers
+    /// (podman, containerd) pass: a plain refusal, not a parser error.
+    @Test(arguments: [
+        ["exec", "--pid-file", "/tmp/exec.pid", "--process", "/tmp/process.json", "--detach", "--console-socket",
+         "/tmp/console.sock", "c1"],
+        ["exec", "-t", "c1", "sh", "-c", "true"],
+        ["ps", "--format", "json", "c1"],
+        ["pause", "c1"],
+        ["resume", "c1"],
+        ["events", "--stats", "c1"],
+        ["events", "--interval", "5s", "c1"],
+        ["features"],
+    ])
+    func commandsNotBuiltYetSaySo(_ arguments: [String]) throws {
+        let workspace = try Workspace()
+        let result = try RunscProcess.run(["--root", workspace.stateRoot] + arguments)
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("runsc: \(arguments[0]): not built yet: ") && result.isCleanError,
+                "\(result.stderr)")
     }
 
     @Test func unknownSubcommandsFail() throws {
