@@ -1,9 +1,11 @@
+import Glibc
+
 /// A mount the spec asks for, in the Sentry's terms (the Loader converts
 /// the OCI spec's mounts; the Sentry does not depend on OCI).
 public struct ContainerMount: Sendable {
     public enum Kind: Sendable {
         case tmpfs(mode: UInt32)
-        /// A host directory (bind mount), read-only or not.
+        /// A host directory or file (bind mount), read-only or not.
         case host(path: String)
         case proc, devfs, sysfsPlaceholder
     }
@@ -25,7 +27,7 @@ extension VirtualFilesystem {
     /// something there, then the spec's other mounts in order.
     public static func makeContainerTree(rootfs: String, readOnly: Bool, terminal: Bool,
                                          mounts: [ContainerMount] = [],
-                                         proc: ProcSource? = nil) throws(SyscallError) -> VirtualFilesystem {
+                                         proc: ProcSource? = nil) throws -> VirtualFilesystem {
         let vfs = VirtualFilesystem()
         let root = try HostFilesystem.make(hostPath: rootfs, readOnly: readOnly,
                                            deviceNumber: vfs.allocateDeviceNumber())
@@ -41,25 +43,40 @@ extension VirtualFilesystem {
             all.append(ContainerMount(destination: "/tmp", kind: .tmpfs(mode: 0o1777)))
         }
         for mount in all {
-            let filesystem: Filesystem
-            switch mount.kind {
-            case .tmpfs(let mode):
-                filesystem = TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber(), rootMode: mode)
-            case .host(let path):
-                filesystem = try HostFilesystem.make(hostPath: path, readOnly: mount.readOnly,
-                                                     deviceNumber: vfs.allocateDeviceNumber())
-            case .devfs:
-                filesystem = try Devfs.make(deviceNumber: vfs.allocateDeviceNumber(), terminal: terminal)
-            case .proc:
-                let procfs = ProcFilesystem.make(deviceNumber: vfs.allocateDeviceNumber())
-                procfs.source = proc
-                filesystem = procfs
-            case .sysfsPlaceholder:
-                filesystem = TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber(), rootMode: 0o555)
+            do throws(SyscallError) {
+                try vfs.mount(mount, terminal: terminal, proc: proc)
+            } catch {
+                throw ContainerMountError(mount: mount, error: error)
             }
-            try vfs.mount(filesystem, at: normalized(mount.destination), readOnly: mount.readOnly)
         }
         return vfs
+    }
+
+    /// Builds one of the spec's mounts and mounts it.
+    private func mount(_ mount: ContainerMount, terminal: Bool, proc: ProcSource?) throws(SyscallError) {
+        let filesystem: Filesystem
+        var root: Dentry?
+        switch mount.kind {
+        case .tmpfs(let mode):
+            filesystem = TmpfsFilesystem.make(deviceNumber: allocateDeviceNumber(), rootMode: mode)
+        case .host(let path):
+            if try Host.statAt(AT_FDCWD, path, flags: 0).st_mode & S_IFMT == S_IFDIR {
+                filesystem = try HostFilesystem.make(hostPath: path, readOnly: mount.readOnly,
+                                                     deviceNumber: allocateDeviceNumber())
+            } else {
+                (filesystem, root) = try HostFilesystem.makeSingleFile(
+                    hostPath: path, readOnly: mount.readOnly, deviceNumber: allocateDeviceNumber())
+            }
+        case .devfs:
+            filesystem = try Devfs.make(deviceNumber: allocateDeviceNumber(), terminal: terminal)
+        case .proc:
+            let procfs = ProcFilesystem.make(deviceNumber: allocateDeviceNumber())
+            procfs.source = proc
+            filesystem = procfs
+        case .sysfsPlaceholder:
+            filesystem = TmpfsFilesystem.make(deviceNumber: allocateDeviceNumber(), rootMode: 0o555)
+        }
+        try self.mount(filesystem, at: Self.normalized(mount.destination), root: root, readOnly: mount.readOnly)
     }
 
     private static func normalized(_ path: String) -> String {
@@ -69,5 +86,17 @@ extension VirtualFilesystem {
     /// The procfs mounted in this tree, to attach the kernel after a restore.
     public var procFilesystems: [ProcFilesystem] {
         VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? ProcFilesystem } }
+    }
+}
+
+/// One of the spec's mounts could not be made: says which, and why.
+public struct ContainerMountError: Error, CustomStringConvertible {
+    public let mount: ContainerMount
+    public let error: SyscallError
+
+    public var description: String {
+        var source = ""
+        if case .host(let path) = mount.kind { source = " from \(path)" }
+        return "mount at \(mount.destination)\(source): \(String(cString: strerror(error.rawValue)))"
     }
 }

@@ -5,6 +5,7 @@ import State
 public enum VFSStateTypes {
     public static let all: [any Savable.Type] = [
         VirtualFilesystem.self, Mount.self, Dentry.self, Inode.self, Filesystem.self, SyntheticDirectory.self,
+        SyntheticFile.self,
         FileDescription.self, DirectoryFile.self, PathFile.self, FDTable.self, FSContext.self,
         TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
         DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self,

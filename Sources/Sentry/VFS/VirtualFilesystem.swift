@@ -68,26 +68,34 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
     }
 
     /// Mounts `filesystem` at absolute `target`, as the Loader does for the
-    /// spec's mounts. A missing mountpoint is created as a synthetic directory
-    /// (the rootfs on the host is not touched), as runsc does.
+    /// spec's mounts, showing it from `root` (default: its root; a
+    /// single-file bind mount shows one file). A missing mountpoint is
+    /// created as a synthetic directory or file (the rootfs on the host is
+    /// not touched), as runsc does; a file goes only on a file and a
+    /// directory only on a directory (ENOTDIR), as Linux's graft_tree wants.
     @discardableResult
-    public func mount(_ filesystem: Filesystem, at target: String, readOnly: Bool = false,
+    public func mount(_ filesystem: Filesystem, at target: String, root: Dentry? = nil, readOnly: Bool = false,
                       flags: UInt64 = 0) throws(SyscallError) -> Mount {
-        try VFSLock.shared.withLock { _ throws(SyscallError) -> Mount in
+        let mountRoot = root ?? filesystem.root
+        let isDirectory = mountRoot.inode.isDirectory
+        return try VFSLock.shared.withLock { _ throws(SyscallError) -> Mount in
             guard let rootMount else { throw .enoent }
             let root = VirtualPath(mount: rootMount, dentry: rootMount.root)
             let context = PathContext(root: root, workingDirectory: root, credentials: .root)
             var current = root
             var symlinks = 0
-            for name in target.split(separator: "/").map(String.init) {
+            let names = target.split(separator: "/").map(String.init)
+            for (index, name) in names.enumerated() {
                 guard current.inode.isDirectory else { throw .enotdir }
                 let next: VirtualPath
                 do throws(SyscallError) {
                     next = try lockedStep(from: current, name: name, context: context)
                 } catch .enoent {
-                    let inode = SyntheticDirectory()
+                    let isLast = index == names.count - 1
+                    let inode: Inode = isLast && !isDirectory ? SyntheticFile() : SyntheticDirectory()
                     inode.initialize(filesystem: current.dentry.inode.filesystem ?? filesystem,
-                                     mode: FileType.directory.rawValue | 0o755, uid: 0, gid: 0)
+                                     mode: isLast && !isDirectory ? FileType.regular.rawValue | 0o644
+                                         : FileType.directory.rawValue | 0o755, uid: 0, gid: 0)
                     let dentry = Dentry(name: name, parent: current.dentry, inode: inode)
                     current.dentry.children[name] = dentry
                     next = VirtualPath(mount: current.mount, dentry: dentry)
@@ -95,9 +103,10 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
                 current = try lockedFollowIfSymlink(next, parent: current, context: context,
                                                     symlinks: &symlinks)
             }
-            guard current.inode.isDirectory else { throw .enotdir }
+            guard current.inode.isDirectory == isDirectory else { throw .enotdir }
             let mount = Mount(filesystem: filesystem, parent: current.mount, mountpoint: current.dentry,
                               target: target, readOnly: readOnly)
+            mount.root = mountRoot
             mount.flags = flags
             mounts.append(mount)
             mountIndex[MountKey(mount: ObjectIdentifier(current.mount), dentry: ObjectIdentifier(current.dentry))]
@@ -202,5 +211,15 @@ public final class SyntheticDirectory: Inode, @unchecked Sendable { // guarded b
             guard let type = child.inode.type else { return nil }
             return DirectoryEntry(name: child.name, inodeNumber: child.inode.inodeNumber, type: type)
         }
+    }
+}
+
+/// The mountpoint made for a single-file bind mount whose destination did
+/// not exist: an empty file, always covered by the mounted one.
+public final class SyntheticFile: Inode, @unchecked Sendable { // guarded by Inode.lock
+    override public class var savedTypeName: String { "vfs.SyntheticFile" }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        lock.withLock { _ in baseAttributes() }
     }
 }

@@ -82,6 +82,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         guard let filesystem = location?.dentry.filesystem as? HostFilesystem else {
             throw HostReopenError(path: display, reason: "not on a host filesystem")
         }
+        if let name = filesystem.singleFileName, savedPath != [name] {
+            throw HostReopenError(path: display, reason: "not the file of its single-file mount")
+        }
         let fd: Int32
         do {
             fd = try filesystem.openBeneath(savedPath, flags: Self.hostFlags(for: flags))

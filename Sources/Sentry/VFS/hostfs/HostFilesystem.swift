@@ -15,6 +15,10 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     override public var typeName: String { "9p" }
 
     public private(set) var hostPath = ""
+    /// For a single-file bind mount (/etc/resolv.conf): the one name of the
+    /// directory at `hostPath` the container sees; its dentry is the mount's
+    /// root, and nothing else of the directory is reachable.
+    public private(set) var singleFileName: String?
     private let hostLock = Mutex(())
     /// Host.pathOnly FD of the rootfs directory; -1 until attached.
     private var rootFD: Int32 = -1
@@ -36,6 +40,37 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         return filesystem
     }
 
+    /// A hostfs showing the one host file at `path`, and the dentry to mount:
+    /// the file, looked up in a hostfs over its directory.
+    public static func makeSingleFile(hostPath path: String, readOnly: Bool, deviceNumber: UInt64)
+        throws(SyscallError) -> (filesystem: HostFilesystem, root: Dentry) {
+        let (directory, name) = splitFilePath(path)
+        guard !name.isEmpty, name != ".", name != ".." else { throw .einval }
+        let filesystem = try make(hostPath: directory, readOnly: readOnly, deviceNumber: deviceNumber)
+        filesystem.singleFileName = name
+        let file = try VFSLock.shared.withLock { _ throws(SyscallError) -> Dentry in
+            guard let dentry = try filesystem.root.inode.lookup(name, in: filesystem.root) else { throw .enoent }
+            return dentry
+        }
+        guard file.inode.type == .regular else { throw file.inode.isDirectory ? .eisdir : .einval }
+        return (filesystem, file)
+    }
+
+    /// "/a/b/c" as ("/a/b", "c"); a name without a directory is in the current one.
+    static func splitFilePath(_ path: String) -> (directory: String, name: String) {
+        let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+        guard let slash = trimmed.lastIndex(of: "/") else { return (".", trimmed) }
+        let directory = String(trimmed[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(trimmed[trimmed.index(after: slash)...]))
+    }
+
+    /// The host path a restoring bundle must bind-mount for this filesystem
+    /// to be attached again: its directory, or its one file.
+    public var mountSource: String {
+        guard let singleFileName else { return hostPath }
+        return (hostPath == "/" ? "" : hostPath) + "/" + singleFileName
+    }
+
     deinit {
         if rootFD >= 0 { close(rootFD) }
     }
@@ -43,11 +78,19 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("hostPath", hostPath)
+        try sink.save("singleFileName", singleFileName)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         hostPath = try source.load("hostPath")
+        let name: String? = try source.load("singleFileName", default: nil)
+        if let name {
+            guard !name.isEmpty, name != ".", name != "..", !name.contains("/"), !name.contains("\0") else {
+                throw StateError.invalidValue("single-file host mount of \(name.debugDescription)")
+            }
+        }
+        singleFileName = name
     }
 
     /// Opens the rootfs directory; a restore calls it with the new bundle's rootfs.
@@ -126,11 +169,29 @@ extension VirtualFilesystem {
     /// to refuse it: an image names host directories, and only the restoring
     /// bundle may say which of them the container gets.
     public func reattachHostFilesystems(relocate: (String) -> String? = { $0 }) throws {
-        let filesystems = VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? HostFilesystem } }
+        let (filesystems, exposesMore) = VFSLock.shared.withLock { _ in
+            let all = mounts.compactMap { $0.filesystem as? HostFilesystem }
+            // A single-file filesystem may be mounted only at its file.
+            let wrong = mounts.first { mount in
+                guard let host = mount.filesystem as? HostFilesystem, let name = host.singleFileName else { return false }
+                return mount.root !== host.root.children[name]
+            }
+            return (all, wrong.map { ($0.filesystem as? HostFilesystem)?.mountSource ?? "" })
+        }
+        if let exposesMore {
+            throw HostReopenError(path: exposesMore, reason: "the image mounts more of the host than this file")
+        }
         for filesystem in filesystems {
-            guard let target = relocate(filesystem.hostPath) else {
-                throw HostReopenError(path: filesystem.hostPath,
-                                      reason: "the image mounts this host directory but the bundle's spec does not")
+            guard var target = relocate(filesystem.mountSource) else {
+                throw HostReopenError(path: filesystem.mountSource,
+                                      reason: "the image mounts this host path but the bundle's spec does not")
+            }
+            if let name = filesystem.singleFileName {
+                let (directory, targetName) = HostFilesystem.splitFilePath(target)
+                guard targetName == name else {
+                    throw HostReopenError(path: target, reason: "the image mounted a file named \(name)")
+                }
+                target = directory
             }
             do {
                 try filesystem.attach(hostPath: target)

@@ -191,7 +191,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         do throws(SyscallError) {
             found = Host.attributes(from: try Host.statAt(try filesystem.directoryFD(directory), name))
         } catch .enoent {
-            if let cached, cached.inode is SyntheticDirectory { return cached }
+            if let cached, cached.inode is SyntheticDirectory || cached.inode is SyntheticFile { return cached }
             if let cached { forget(cached, in: directory) }
             return nil
         }
@@ -236,7 +236,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             seen.insert(name)
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
-        for (name, child) in directory.children where child.inode is SyntheticDirectory && !seen.contains(name) {
+        for (name, child) in directory.children where (child.inode is SyntheticDirectory || child.inode is SyntheticFile) && !seen.contains(name) {
             entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: .directory))
         }
         return entries.sorted { $0.name < $1.name }
@@ -276,7 +276,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
 
     override public func remove(_ child: Dentry, from directory: Dentry, isDirectory: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
-        if child.inode is SyntheticDirectory { throw .ebusy }
+        if child.inode is SyntheticDirectory || child.inode is SyntheticFile { throw .ebusy }
         let parentFD = try filesystem.directoryFD(directory)
         _ = try Host.retrying { unlinkat(parentFD, child.name, isDirectory ? AT_REMOVEDIR : 0) }
         forget(child, in: directory)

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// Bind mounts of single host files, as Docker and podman always add them
+/// (/etc/resolv.conf, /etc/hosts): read-only and read-write, onto a file the
+/// rootfs has or lacks, kept across a checkpoint, and a missing source named.
+@Suite struct BindMountTests {
+    /// Adds `mounts` (destination, host source, options) to the bundle's spec.
+    static func addBindMounts(_ mounts: [(String, String, [String])], to bundle: String) throws {
+        let path = bundle + "/config.json"
+        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+            as? [String: Any] else { throw SetupError("config.json is not an object") }
+        var list = spec["mounts"] as? [[String: Any]] ?? []
+        for (destination, source, options) in mounts {
+            list.append(["destination": destination, "type": "bind", "source": source, "options": ["rbind"] + options])
+        }
+        spec["mounts"] = list
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func singleFilesAreMountedReadOnlyAndReadWrite() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let script = "read r </etc/resolv.conf; read h </etc/hosts; echo \"$r|$h\"; echo 10.0.0.2 added >>/etc/hosts; "
+            + "echo changed >/etc/resolv.conf || echo refused; echo /etc/*"
+        let sandbox = try SandboxRun(["/bin/busybox", "sh", "-c", script], files: ["etc/hosts": "rootfs hosts\n"],
+                                     busybox: true, start: false)
+        let resolv = sandbox.workspace.path + "/resolv.conf", hosts = sandbox.workspace.path + "/hosts"
+        try Data("nameserver 10.0.0.1\n".utf8).write(to: URL(fileURLWithPath: resolv))
+        try Data("127.0.0.1 localhost\n".utf8).write(to: URL(fileURLWithPath: hosts))
+        try Self.addBindMounts([("/etc/resolv.conf", resolv, ["ro"]), ("/etc/hosts", hosts, ["rw"])], to: sandbox.bundle)
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "nameserver 10.0.0.1|127.0.0.1 localhost\nrefused\n/etc/hosts /etc/resolv.conf\n")
+        #expect(result.stderr.contains("Read-only file system"), "\(result.stderr)")
+        #expect(try String(contentsOfFile: hosts, encoding: .utf8) == "127.0.0.1 localhost\n10.0.0.2 added\n")
+        #expect(try String(contentsOfFile: resolv, encoding: .utf8) == "nameserver 10.0.0.1\n")
+        #expect(try String(contentsOfFile: sandbox.bundle + "/rootfs/etc/hosts", encoding: .utf8) == "rootfs hosts\n")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.bundle + "/rootfs/etc/resolv.conf"),
+                "the rootfs on the host is not touched")
+    }
+
+    @Test func aMissingSourceIsNamedWithItsMount() throws {
+        let sandbox = try SandboxRun(["/bin/hello"], start: false)
+        let missing = sandbox.workspace.path + "/no-such-resolv.conf"
+        try Self.addBindMounts([("/etc/resolv.conf", missing, ["ro"])], to: sandbox.bundle)
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.isCleanError, "\(result.stderr)")
+        #expect(result.stderr.contains("/etc/resolv.conf") && result.stderr.contains(missing)
+            && result.stderr.contains("No such file or directory"), "\(result.stderr)")
+    }
+
+    /// A file open through a single-file mount is reopened at restore.
+    @Test func aFileOpenThroughASingleFileMountIsReopenedAfterRestore() throws {
+        let session = try CheckpointSession(["/bin/ckpt_block", "hold", "/etc/hosts"])
+        let hosts = session.path("hosts")
+        try Data("127.0.0.1 localhost\n".utf8).write(to: URL(fileURLWithPath: hosts))
+        try Self.addBindMounts([("/etc/hosts", hosts, ["ro"])], to: session.bundle)
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") == ["ready"])
+        #expect(session.lines("after") == ["rest: 0.0.1 localhost"])
+    }
+}
