@@ -82,6 +82,15 @@ import Testing
         #expect(text.contains("id=c1"))
     }
 
+    /// A clean exit logs no error: the control server's shutdown is not one.
+    @Test func aCleanExitIsQuietInTheDebugLog() throws {
+        let result = try SandboxRun(["/bin/hello"], debug: true).result
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("debug"), "the debug log goes to stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("stops accepting"), "\(result.stderr)")
+        #expect(!result.stderr.contains(" error "), "\(result.stderr)")
+    }
+
     @Test func anUnwritableLogFileIsAClearError() throws {
         let workspace = try Workspace()
         let result = try workspace.runsc("--log", workspace.path + "/no/such/dir/log", "spec")

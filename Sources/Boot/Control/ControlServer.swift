@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import Synchronization
 
 /// The sandbox's side of the control socket: a dedicated thread accepts, and
 /// each connection gets a thread of its own, so a `wait` that blocks until the
@@ -21,6 +22,8 @@ public final class ControlServer: Sendable {
     private let listener: Int32
     private let handler: Handler
     private let logger: Logger
+    /// Set by `stop()`: the accept that fails next is the shutdown, not an error.
+    private let stopping = Atomic(false)
     /// How long a client may take to send its request.
     static let requestTimeout = 10
 
@@ -39,6 +42,7 @@ public final class ControlServer: Sendable {
 
     /// Stops accepting (shutdown wakes the blocked accept).
     public func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
         shutdown(listener, Int32(SHUT_RDWR))
     }
 
@@ -46,12 +50,15 @@ public final class ControlServer: Sendable {
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 {
-                switch errno {
+                let error = errno
+                switch error {
                 case EINTR, ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    if errno != EINTR && errno != ECONNABORTED { usleep(10_000) }
+                    if error != EINTR && error != ECONNABORTED { usleep(10_000) }
                     continue
                 default:
-                    logger.debug("control server stops accepting: errno \(errno)")
+                    if !stopping.load(ordering: .sequentiallyConsistent) {
+                        logger.error("control server stops accepting: \(String(cString: strerror(error)))")
+                    }
                     close(listener)
                     return
                 }
