@@ -136,10 +136,12 @@ import Testing
         #expect(session.lines("after") == ["slept"])
     }
 
-    /// poll(2) restarts through restart_syscall with its deadline kept: the
-    /// restored program times out once, after its full timeout and no later.
-    @Test func aProgramInPollWaitsOnlyWhatRemained() throws {
-        let session = try CheckpointSession(["/bin/ckpt_block", "poll", "3000"])
+    /// poll(2) restarts through restart_syscall with its deadline kept, ppoll
+    /// with the time left written back into its timespec: the restored
+    /// program times out once, and not before its full timeout.
+    @Test(arguments: ["poll", "ppoll"])
+    func aProgramInPollWaitsOnlyWhatRemained(_ call: String) throws {
+        let session = try CheckpointSession(["/bin/ckpt_block", call, "3000"])
         try session.runDetached("c1", output: "before")
         try session.waitForLines(1, in: "before")
         usleep(300_000)

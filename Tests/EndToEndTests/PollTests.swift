@@ -15,10 +15,10 @@ import Testing
     /// stdin is a pipe from the test that gets its line only after a delay:
     /// the poll waits on the host pipe, then reads what came.
     @Test func pollOnStdinWaitsForAHostPipe() throws {
-        let native = try Self.withDelayedInput { stdin in try Fixtures.runNatively("poll_cases", ["stdin"], stdin: stdin) }
+        let binary = try Fixtures.binary("poll_cases")
+        let native = try Self.withDelayedInput { stdin in try Fixtures.run(binary, ["stdin"], stdin: stdin) }
         let sandbox = try SandboxRun(["/bin/poll_cases", "stdin"], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("poll_cases"),
-                                         toPath: sandbox.bundle + "/rootfs/bin/poll_cases")
+        try FileManager.default.copyItem(atPath: binary, toPath: sandbox.bundle + "/rootfs/bin/poll_cases")
         let input = Pipe()
         let running = try sandbox.start(stdin: input.fileHandleForReading)
         try running.waitForOutput("waiting for stdin", timeout: 30)

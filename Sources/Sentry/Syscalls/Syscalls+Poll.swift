@@ -50,16 +50,12 @@ enum PollSyscalls {
         let timeout = args.int(2)
         let deadline = timeout < 0 ? nil
             : try Time.now(task, Time.monotonic).addingSaturating(Int64(timeout) * nanosecondsPerMillisecond)
-        return try restartablePoll(task, fds: args.pointer(0), count: args.uint(1), deadline: deadline)
+        return try restart(task, fds: args.pointer(0), count: args.uint(1), deadline: deadline)
     }
 
-    /// restart_syscall after an interrupted poll: the same files, the same deadline.
+    /// poll, and restart_syscall after an interrupted poll: the same files,
+    /// the same deadline, kept in the restart block if interrupted again.
     static func restart(_ task: Task, fds: UInt64, count: UInt32, deadline: Int64?) throws(SyscallError) -> Int64 {
-        try restartablePoll(task, fds: fds, count: count, deadline: deadline)
-    }
-
-    private static func restartablePoll(_ task: Task, fds: UInt64, count: UInt32, deadline: Int64?)
-        throws(SyscallError) -> Int64 {
         do {
             return try pollFiles(task, fds: fds, count: count, deadline: deadline)
         } catch .erestartnohand {
