@@ -138,8 +138,7 @@ enum PollSyscalls {
         -> Int64 {
         let requested = args.int(0)
         guard requested >= 0 else { throw .einval }
-        // Bits past the FD table's size are ignored; RLIMIT_NOFILE bounds ours.
-        let count = Int(min(requested, max(0, task.fileDescriptorLimit)))
+        let count = min(Int(requested), fileTableSize(task))
         let words = (count + 63) / 64
         let addresses = [args.pointer(1), args.pointer(2), args.pointer(3)]
         var sets = [[UInt64]]()
@@ -187,6 +186,16 @@ enum PollSyscalls {
             try task.copyOut(set.withUnsafeBytes { Array($0) }, to: address)
         }
         return Int64(total)
+    }
+
+    /// fdt->max_fds, which select's `n` is cut to (bits above it are
+    /// ignored): 64 slots, else the smallest 128 × 2^k above the highest FD.
+    /// Linux's table never shrinks; ours follows the FDs open now.
+    private static func fileTableSize(_ task: Task) -> Int {
+        guard let highest = task.fdTable.descriptors.map(\.fd).max(), highest >= 64 else { return 64 }
+        var size = 128
+        while size <= Int(highest) { size <<= 1 }
+        return size
     }
 
     // MARK: The wait they share
