@@ -81,7 +81,11 @@ enum PollSyscalls {
         let size = Int(count) * MemoryLayout<PollFD>.stride
         let raw = count == 0 ? [] : try task.copyIn(from: address, count: size)
         var entries = raw.withUnsafeBytes { raw in
-            (0..<Int(count)).map { raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<PollFD>.stride, as: PollFD.self) }
+            (0..<Int(count)).map { index in
+                var entry = raw.loadUnaligned(fromByteOffset: index * MemoryLayout<PollFD>.stride, as: PollFD.self)
+                entry.revents = 0
+                return entry
+            }
         }
         let ready = try wait(task, deadline: deadline) { () -> [Interest] in
             entries.map { entry in
