@@ -67,8 +67,14 @@ enum Host {
 
     /// Whether `fd` is ready for `events` right now.
     static func isReady(_ fd: Int32, events: Int16) -> Bool {
+        readyEvents(fd, events: events) != 0
+    }
+
+    /// The host's poll(2) of one FD without waiting: which of `events` (and
+    /// POLLERR, POLLHUP, POLLNVAL) it has now.
+    static func readyEvents(_ fd: Int32, events: Int16) -> Int16 {
         var entry = pollfd(fd: fd, events: events, revents: 0)
-        return poll(&entry, 1, 0) > 0
+        return poll(&entry, 1, 0) > 0 ? entry.revents : 0
     }
 
     static func attributes(from host: Glibc.stat) -> FileAttributes {

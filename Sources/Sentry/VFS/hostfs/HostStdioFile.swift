@@ -117,9 +117,8 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
 
     /// The host file's own readiness (a pipe, terminal or file at 0-2), asked without waiting.
     override public func readiness(for mask: PollEvents) -> PollEvents {
-        var entry = pollfd(fd: hostFD, events: Int16(truncatingIfNeeded: mask.rawValue), revents: 0)
-        guard poll(&entry, 1, 0) > 0 else { return [] }
-        return PollEvents(rawValue: UInt32(UInt16(bitPattern: entry.revents))).intersection(mask.union(.unmaskable))
+        let ready = Host.readyEvents(hostFD, events: Int16(truncatingIfNeeded: mask.rawValue))
+        return PollEvents(rawValue: UInt32(UInt16(bitPattern: ready))).intersection(mask.union(.unmaskable))
     }
 
     override public func waitSources(for mask: PollEvents) -> [WaitSource] {
