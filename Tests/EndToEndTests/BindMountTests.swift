@@ -62,4 +62,20 @@ import Testing
         #expect(session.lines("before") == ["ready"])
         #expect(session.lines("after") == ["rest: 0.0.1 localhost"])
     }
+
+    /// An image names the host file; only a bundle that mounts that file gets it.
+    @Test func aRestoreWhoseBundleDoesNotMountTheFileIsRefused() throws {
+        let session = try CheckpointSession(["/bin/ckpt_block", "hold", "/etc/hosts"])
+        let hosts = session.path("hosts")
+        try Data("127.0.0.1 localhost\n".utf8).write(to: URL(fileURLWithPath: hosts))
+        let original = try Data(contentsOf: URL(fileURLWithPath: session.bundle + "/config.json"))
+        try Self.addBindMounts([("/etc/hosts", hosts, ["ro"])], to: session.bundle)
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        try original.write(to: URL(fileURLWithPath: session.bundle + "/config.json"))
+        let result = try session.restoreDetached("c2", image: "image", output: "after")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains(hosts) && result.stderr.contains("the bundle's spec does not"), "\(result.stderr)")
+    }
 }
