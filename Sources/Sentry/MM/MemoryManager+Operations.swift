@@ -46,6 +46,10 @@ extension MemoryManager {
         default:
             sharedMemory = nil
         }
+        // Named before the MM's lock is taken: a file's name takes the VFS lock,
+        // and procfs walks take the MM's lock under the VFS lock.
+        var name = request.name
+        if name.isEmpty, case .file(let file, _) = request.backing { name = file.mappingName }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             let address: UInt64
             let hint = Page.roundDown(request.address)
@@ -66,13 +70,12 @@ extension MemoryManager {
             removeRangeLocked(address..<address + length)
             var vma = VMA(start: address, end: address + length, protection: request.protection,
                           maxProtection: request.maxProtection, shared: request.shared,
-                          sharedMemory: sharedMemory, name: request.name)
+                          sharedMemory: sharedMemory, name: name)
             vma.growsDown = request.growsDown
             if case .file(let file, let offset) = request.backing {
                 vma.file = MappedFileReference(file: file)
                 vma.fileOffset = offset
                 vma.sharedOffset = offset
-                if vma.name.isEmpty { vma.name = file.mappingName }
             }
             insertVMALocked(vma)
             return address

@@ -131,10 +131,11 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
 
     /// The target of a symlink. `context` is the caller, for procfs's
     /// /proc/self, whose target depends on who asks.
+    /// Called with the VFS lock held, like the directory operations below.
     open func readLink(context: PathContext?) throws(SyscallError) -> String { throw .einval }
 
     /// For magic links (procfs's fd/N, exe): the place the link stands for,
-    /// followed without reading the target as a path.
+    /// followed without reading the target as a path. VFS lock held.
     open func magicLinkTarget(context: PathContext) throws(SyscallError) -> VirtualPath? { nil }
 
     // MARK: Directory operations (VFS lock held; `directory` is this inode's dentry)
