@@ -128,7 +128,8 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         throw .einval
     }
 
-    /// lseek(2) for files whose size is their attributes' size.
+    /// lseek(2) for files whose size is their attributes' size. A position
+    /// past INT64_MAX is EINVAL, as Linux's (its sum wraps negative).
     open func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
         guard isSeekable else { throw .espipe }
         let size: Int64
@@ -142,11 +143,11 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             case LinuxFile.seekSet: target = offset
             case LinuxFile.seekCurrent:
                 let (sum, overflow) = self.offset.addingReportingOverflow(offset)
-                guard !overflow else { throw .eoverflow }
+                guard !overflow else { throw .einval }
                 target = sum
             case LinuxFile.seekEnd:
                 let (sum, overflow) = size.addingReportingOverflow(offset)
-                guard !overflow else { throw .eoverflow }
+                guard !overflow else { throw .einval }
                 target = sum
             case LinuxFile.seekData:
                 guard offset >= 0, offset < size else { throw .enxio }

@@ -367,6 +367,12 @@ public final class ProcDataFile: FileDescription, @unchecked Sendable { // guard
         lock.withLock { _ in content = bytes }
     }
 
+    /// seq_lseek: SEEK_SET and SEEK_CUR only.
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        guard whence == LinuxFile.seekSet || whence == LinuxFile.seekCurrent else { throw .einval }
+        return try super.seek(offset, whence: whence)
+    }
+
     /// Called with `lock` held by FileDescription.read.
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
