@@ -11,7 +11,9 @@ import Synchronization
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
 
-    /// Guards the attributes below and a subclass's data.
+    /// Guards the attributes below and a subclass's data. Lock order (see
+    /// VFSLock): taken under the VFS lock, a FileDescription's, the MM's or
+    /// a SharedMemory's; takes only the MemoryFile's.
     public let lock = Mutex(())
     public var filesystem: Filesystem?
     public var inodeNumber: UInt64 = 0

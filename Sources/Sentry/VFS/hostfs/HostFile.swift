@@ -11,7 +11,8 @@ import Synchronization
 public final class HostFile: FileDescription, MappableFile, @unchecked Sendable { // offset guarded by FileDescription.lock, the FD by `hostFD`
     override public class var savedTypeName: String { "hostfs.File" }
 
-    /// Its own lock: read paths take it while FileDescription.lock is held.
+    /// Its own lock: read paths take it while FileDescription.lock is held,
+    /// MM fills while the MM's is (file data in VFSLock's order).
     private let hostFD = Mutex<Int32>(-1)
     /// Filled at save time, checked at reopen.
     private var savedPath: [String] = []
