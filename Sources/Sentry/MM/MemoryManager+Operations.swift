@@ -163,6 +163,12 @@ extension MemoryManager {
             if flags.contains(.dontUnmap) && (vma.shared || !vma.isAnonymous || oldLength != newLength) {
                 throw SyscallError.einval
             }
+            // vma_to_resize: the offsets of the new range must not wrap (a fault would compute past 2^64).
+            func wraps(_ offset: UInt64) -> Bool {
+                let (first, overflow) = offset.addingReportingOverflow(oldAddress - vma.start)
+                return overflow || first.addingReportingOverflow(newLength).overflow
+            }
+            if wraps(vma.fileOffset) || wraps(vma.sharedOffset) { throw SyscallError.einval }
             if flags.contains(.fixed) {
                 let (newEnd, overflowNew) = newAddress.addingReportingOverflow(newLength)
                 guard !overflowNew, newEnd <= MemoryManager.maxAddress, newAddress >= MemoryManager.minAddress

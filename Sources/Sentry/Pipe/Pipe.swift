@@ -77,7 +77,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             self.writers = writers
         }
         let loaded = inodeNumber
-        Self.inodeCounter.withLock { $0 = max($0, loaded + 1) }
+        Self.inodeCounter.withLock { $0 = max($0, loaded == .max ? loaded : loaded + 1) }
     }
 
     /// Bytes waiting to be read (FIONREAD).

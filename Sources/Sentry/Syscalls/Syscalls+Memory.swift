@@ -52,7 +52,8 @@ enum Memory {
         if !anonymous { file = try task.mappableFile(fd: fd) }
         guard length > 0 else { throw .einval }
         guard let aligned = Page.roundUp(length), aligned <= MemoryManager.maxAddress else { throw .enomem }
-        if !anonymous, offset.addingReportingOverflow(aligned).overflow { throw .eoverflow }
+        // file_mmap_ok: a file's bytes end at INT64_MAX.
+        if !anonymous, offset > UInt64(Int64.max) || aligned > UInt64(Int64.max) - offset { throw .eoverflow }
         let type = flags & mapTypeMask
         guard type == mapShared || type == mapPrivate || type == mapSharedValidate else { throw .einval }
         if type == mapSharedValidate && flags & ~mapKnownFlags != 0 { throw .eopnotsupp }
