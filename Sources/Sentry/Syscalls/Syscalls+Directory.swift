@@ -29,10 +29,20 @@ extension SyscallTable {
 enum DirectorySyscalls {
     static let atFDCWD = LinuxFile.atCurrentDirectory
 
+    /// Entries are asked for only as far as the buffer is writable, so a
+    /// fault does not move the offset past entries never delivered (EFAULT
+    /// when not even one fits there, where a short buffer is EINVAL).
     static func getdents64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let file = try task.fdTable.get(args.int(0))
-        let capacity = Int(min(args.uint64(2), UInt64(Int32.max)))
-        let records = try file.readDirectory(capacity: capacity)
+        let requested = Int(min(args.uint64(2), UInt64(Int32.max)))
+        let capacity = try task.memory().writablePrefix(
+            of: [IOVec(base: args.pointer(1), length: UInt64(requested))], limit: requested)
+        let records: [UInt8]
+        do {
+            records = try file.readDirectory(capacity: capacity)
+        } catch .einval where capacity < requested {
+            throw .efault
+        }
         try task.copyOut(records, to: args.pointer(1))
         return Int64(records.count)
     }
