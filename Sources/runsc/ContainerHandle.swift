@@ -60,10 +60,8 @@ struct ContainerHandle {
         guard pid > 0 else { return nil }
         var status: Int32 = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
-        let signal = status & 0x7f
-        if signal == 0 { return "exited with status \((status >> 8) & 0xff) without reporting the container's end" }
-        let fault = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT].contains(signal)
-        return "was killed by \(Signals.name(of: signal))"
+        let fault = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT].contains(status & 0x7f)
+        return SandboxLauncher.describe(status)
             + (fault ? " (a fault in the sandbox; what failed is in the log, or on stderr without --log)" : "")
     }
 
@@ -76,7 +74,9 @@ struct ContainerHandle {
             response = try ControlClient(directory: directory, timeout: timeout).call(request)
         } catch {
             // A sandbox that died mid-call closed the socket a moment before it is gone.
-            if sandboxPID > 0 { _ = cshim_wait_for_exit(sandboxPID, 1000) }
+            if error == .closed, sandboxPID > 0 {
+                _ = cshim_wait_for_exit(sandboxPID, 1000)
+            }
             if !isSandboxAlive { throw cleanUpStale() }
             throw RunscError("\(command): container \"\(id)\": sandbox process \(sandboxPID): \(error)")
         }

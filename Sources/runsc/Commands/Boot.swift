@@ -67,7 +67,7 @@ struct BootCommand: ParsableCommand {
         report(SandboxLauncher.readyMessage)
         _ = chdir("/")
         if global.debug, let value = getenv(Self.testTrapVariable), let delay = UInt32(String(cString: value)) {
-            usleep(delay * 1000)
+            usleep(min(delay, 60_000) * 1000)
             fatalError("\(Self.testTrapVariable) is set: the sandbox traps on purpose (a test hook)")
         }
         booted.sandbox.waitForShutdown()
