@@ -18,7 +18,9 @@ import Synchronization
 /// 4. `SharedMemory.lock` (MM faults fill shared pages).
 /// 5. File data: `Inode.lock`, `HostFile.hostFD`, `HostInode.fdLock`/`shared`
 ///    (read under FileDescription.lock, MM and SharedMemory fills).
-/// 6. `MemoryFile.lock`, `Pipe.lock` then `WaitQueue.waiters` then `Waiter.flags`.
+/// 6. `MemoryFile.lock`; State's `PagesLoader` lock (a restore's pages loaded
+///    on the spot under the MM's, calling back into no Sentry lock);
+///    `Pipe.lock` then `WaitQueue.waiters` then `Waiter.flags`.
 /// 7. Leaves that call nothing: counters, `FileDescription.referenceCount`,
 ///    `HostFilesystem.hostLock`, `UTSNamespace`, `SignalHandlers`,
 ///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `FileWaiters.table`.
