@@ -18,6 +18,28 @@ import Testing
         #expect(sandbox.result.stdout == "hello, world\n")
     }
 
+    /// execve's EACCES, as runc reports it: a 0644 copy of a working program is not run.
+    @Test func aFileWithoutExecutePermissionIsRefusedNamingIt() throws {
+        let sandbox = try SandboxRun(["/bin/hello-noexec"], start: false)
+        let target = sandbox.bundle + "/rootfs/bin/hello-noexec"
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hello"), toPath: target)
+        chmod(target, 0o644)
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+        #expect(result.isCleanError, "\(result.stderr)")
+        #expect(result.stderr.contains("/bin/hello-noexec: permission denied"), "\(result.stderr)")
+    }
+
+    /// Only the spec's mounts: nothing hides the rootfs's own /tmp.
+    @Test func aProgramInTheRootfsTmpRunsWhenTheSpecMountsNothingThere() throws {
+        let sandbox = try SandboxRun(["/tmp/hello"], start: false, tmpfsAtTmp: false)
+        try FileManager.default.createDirectory(atPath: sandbox.bundle + "/rootfs/tmp", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hello"), toPath: sandbox.bundle + "/rootfs/tmp/hello")
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "hello, world\n")
+    }
+
     @Test func argumentsAndEnvironmentReachTheProgramInOrder() throws {
         let sandbox = try SandboxRun(["args_env", "one", "two words", ""], env: ["PATH=/bin", "LANG=C.UTF-8"])
         #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")

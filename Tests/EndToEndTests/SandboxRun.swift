@@ -10,10 +10,10 @@ final class SandboxRun {
 
     init(_ args: [String], env: [String] = ["PATH=/usr/local/bin:/usr/bin:/bin"], user: UInt32 = 0,
          files: [String: String] = [:], executable: [String] = [], busybox: Bool = false, debug: Bool = false,
-         start: Bool = true) throws {
+         start: Bool = true, tmpfsAtTmp: Bool = true) throws {
         workspace = try Workspace()
         self.debug = debug
-        bundle = try workspace.makeBundle()
+        bundle = try workspace.makeBundle(tmpfsAtTmp: tmpfsAtTmp)
         let rootfs = bundle + "/rootfs"
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         for name in Fixtures.programs {

@@ -21,8 +21,8 @@ public struct ContainerMount: Sendable {
 
 extension VirtualFilesystem {
     /// The container's tree as runsc builds it: hostfs over the rootfs at /,
-    /// devfs at /dev, procfs at /proc, a tmpfs at /tmp unless the spec mounts
-    /// something there, then the spec's other mounts in order.
+    /// devfs at /dev, procfs at /proc, then the spec's other mounts in order.
+    /// Nothing else: as runc, /tmp is the rootfs's unless the spec mounts a tmpfs there.
     public static func makeContainerTree(rootfs: String, readOnly: Bool, terminal: Bool,
                                          mounts: [ContainerMount] = [],
                                          proc: ProcSource? = nil) throws(SyscallError) -> VirtualFilesystem {
@@ -36,9 +36,6 @@ extension VirtualFilesystem {
         }
         if !all.contains(where: { normalized($0.destination) == "/proc" }) {
             all.insert(ContainerMount(destination: "/proc", kind: .proc), at: 1)
-        }
-        if !all.contains(where: { normalized($0.destination) == "/tmp" }) {
-            all.append(ContainerMount(destination: "/tmp", kind: .tmpfs(mode: 0o1777)))
         }
         for mount in all {
             let filesystem: Filesystem
