@@ -32,6 +32,24 @@ final class SandboxRun {
         if start { result = try self.start().finish(timeout: 60) }
     }
 
+    /// Makes the spec's rootfs writable and creates `rootfs/<directory>`.
+    func makeRootfsWritable(directory: String) throws {
+        try Self.makeRootfsWritable(bundle: bundle, directory: directory)
+    }
+
+    static func makeRootfsWritable(bundle: String, directory: String) throws {
+        let configPath = bundle + "/config.json"
+        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+            as? [String: Any], var root = spec["root"] as? [String: Any] else {
+            throw SetupError("config.json has no root")
+        }
+        root["readonly"] = false
+        spec["root"] = root
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + directory,
+                                                withIntermediateDirectories: true)
+    }
+
     /// Rewrites the spec's process (args, env, user; no terminal).
     static func setProcess(in configPath: String, args: [String], env: [String], user: UInt32) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: configPath))

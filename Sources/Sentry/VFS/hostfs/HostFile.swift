@@ -160,12 +160,17 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
     }
 
+    /// Bytes the file already holds are not written again: Linux writes back
+    /// only dirty pages, so a write-back of unchanged pages (at exit after a
+    /// checkpoint wrote them) must not change the file's modification time.
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
         let fd = descriptor
         let size = UInt64(max(0, try Host.stat(fd).st_size))
-        guard offset < size else { return }
+        guard offset < size, let position = Int64(exactly: offset) else { return }
         let count = Int(min(UInt64(buffer.count), size - offset))
-        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(offset)) }
+        let current = try Host.read(fd, count: count, at: position)
+        if current.count == count, current.elementsEqual(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { return }
+        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(position)) }
     }
 
     public func sizeForMapping() throws(SyscallError) -> UInt64 {

@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+
+/// Files in states a checkpoint must carry across a restore: a rootfs file
+/// the program writes through a shared mapping, an open file that was deleted.
+/// Each prints the lines of a straight native run.
+@Suite(.serialized) struct CheckpointFileTests {
+    static let original = "0123456789abcdefghijklmnopqrstuvwxyz\n"
+
+    @Test func aRootfsFileWrittenThroughMapSharedRestores() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("mapshared-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: scratch, contents: Data(Self.original.utf8))
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let native = try Fixtures.runNatively("ckpt_files", ["mapshared", scratch])
+        #expect(native.status == 0, "\(native.stdout)")
+
+        let session = try CheckpointSession(["/bin/ckpt_files", "mapshared", "/data/mapped"])
+        try session.makeRootfsWritable(directory: "data")
+        let mapped = session.bundle + "/rootfs/data/mapped"
+        FileManager.default.createFile(atPath: mapped, contents: Data(Self.original.utf8))
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+        let contents = try String(contentsOfFile: mapped, encoding: .utf8)
+        #expect(contents == (try String(contentsOfFile: scratch, encoding: .utf8)))
+    }
+}
