@@ -21,6 +21,20 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// files_cases in a tmpfs (/tmp) and in a writable host directory of the rootfs,
+    /// against a native run in the host's /tmp.
+    @Test(arguments: [("/tmp", false), ("/data", true)])
+    func fileCallsMatchANativeRun(_ directory: String, hostDirectory: Bool) throws {
+        let name = "files_cases"
+        let sandbox = try SandboxRun(["/bin/" + name, directory], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        if hostDirectory { try sandbox.makeRootfsWritable(directory: directory) }
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively(name, [FileManager.default.temporaryDirectory.path])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
     @Test func appletsThatUsedToAbortOnFutexRun() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let hostid = try SandboxRun(["/bin/busybox", "hostid"], busybox: true).result

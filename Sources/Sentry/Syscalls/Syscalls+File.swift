@@ -10,6 +10,7 @@ extension SyscallTable {
         registerFileAttributes()
         registerFilePipe()
         registerFileSplice()
+        registerExtendedAttributes()
     }
 }
 
