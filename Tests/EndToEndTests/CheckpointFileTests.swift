@@ -27,4 +27,27 @@ import Testing
         let contents = try String(contentsOfFile: mapped, encoding: .utf8)
         #expect(contents == (try String(contentsOfFile: scratch, encoding: .utf8)))
     }
+
+    /// A FIFO on tmpfs and on a host directory, bytes in flight, open ends and all.
+    @Test(arguments: [("/tmp", false), ("/data", true)])
+    func aFifoWithBytesInFlightRestores(_ directory: String, hostDirectory: Bool) throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fifo-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let native = try Fixtures.runNatively("ckpt_files", ["fifo", scratch])
+        #expect(native.status == 0, "\(native.stdout)")
+
+        let session = try CheckpointSession(["/bin/ckpt_files", "fifo", directory])
+        if hostDirectory { try session.makeRootfsWritable(directory: directory) }
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        if hostDirectory {
+            #expect(!FileManager.default.fileExists(atPath: session.bundle + "/rootfs" + directory + "/fifo"),
+                    "the FIFO is the sandbox's alone")
+        }
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+    }
 }

@@ -9,7 +9,7 @@ public enum VFSStateTypes {
         TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
         DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self,
         HostStdioFile.self, HostFilesystem.self, HostInode.self, HostFile.self,
-        Pipe.self, PipeFile.self,
+        Pipe.self, PipeFile.self, NamedPipeInode.self,
     ]
 
     public static func register(in registry: inout StateRegistry) {

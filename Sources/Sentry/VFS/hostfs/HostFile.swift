@@ -136,6 +136,24 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return result
     }
 
+    /// Through the host FD, so an unlinked file's attributes still change.
+    override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
+        let fd = descriptor
+        if let size = change.size { try truncate(to: size) }
+        if let mode = change.mode {
+            _ = try Host.retrying { fchmod(fd, mode_t(mode & LinuxFile.permissionMask)) }
+        }
+        if change.uid != nil || change.gid != nil {
+            let uid = change.uid.map { uid_t($0) } ?? uid_t.max
+            let gid = change.gid.map { gid_t($0) } ?? gid_t.max
+            _ = try Host.retrying { fchown(fd, uid, gid) }
+        }
+        if change.accessTime != nil || change.modificationTime != nil {
+            var times = [change.accessTime, change.modificationTime].map(HostInode.hostTime)
+            _ = try Host.retrying { futimens(fd, &times) }
+        }
+    }
+
     override public func truncate(to length: Int64) throws(SyscallError) {
         guard length >= 0 else { throw .einval }
         _ = try Host.retrying { ftruncate(descriptor, off_t(length)) }

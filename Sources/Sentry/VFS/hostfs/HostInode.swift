@@ -143,12 +143,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             _ = try Host.retrying { fchownat(parentFD, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
         }
         if change.accessTime != nil || change.modificationTime != nil {
-            let omit = timespec(tv_sec: 0, tv_nsec: Int((1 << 30) - 2))
-            var times = [change.accessTime, change.modificationTime].map { time in
-                time.map { timespec(tv_sec: Int($0.seconds), tv_nsec: Int($0.nanoseconds)) } ?? omit
-            }
+            var times = [change.accessTime, change.modificationTime].map(Self.hostTime)
             _ = try Host.retrying { utimensat(parentFD, name, &times, AT_SYMLINK_NOFOLLOW) }
         }
+    }
+
+    /// A time for utimensat/futimens; nil leaves it as it is (UTIME_OMIT).
+    static func hostTime(_ time: FileTime?) -> timespec {
+        guard let time else { return timespec(tv_sec: 0, tv_nsec: Int(AttributeSyscalls.utimeOmit)) }
+        return timespec(tv_sec: Int(truncatingIfNeeded: time.seconds), tv_nsec: Int(truncatingIfNeeded: time.nanoseconds))
     }
 
     override public func readLink(context: PathContext?) throws(SyscallError) -> String {
@@ -187,6 +190,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         guard let filesystem = hostFilesystem else { throw .eio }
         let cached = directory.children[name]
+        if let cached, cached.inode is NamedPipeInode { return cached }
         let found: FileAttributes
         do throws(SyscallError) {
             found = Host.attributes(from: try Host.statAt(try filesystem.directoryFD(directory), name))
@@ -236,8 +240,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             seen.insert(name)
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
-        for (name, child) in directory.children where child.inode is SyntheticDirectory && !seen.contains(name) {
-            entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: .directory))
+        for (name, child) in directory.children where !(child.inode is HostInode) && !seen.contains(name) {
+            guard let type = child.inode.type else { continue }
+            entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
         }
         return entries.sorted { $0.name < $1.name }
     }
@@ -264,6 +269,19 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         }
     }
 
+    /// The FIFO exists only in the sandbox: a child of the directory's dentry
+    /// that lookups find before asking the host.
+    override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
+                                       credentials: FileCredentials) throws(SyscallError) -> Dentry {
+        guard let filesystem = hostFilesystem else { throw .eio }
+        if filesystem.isReadOnly { throw .erofs }
+        let inode = NamedPipeInode()
+        inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: credentials.gid)
+        let dentry = Dentry(name: name, parent: directory, inode: inode)
+        directory.children[name] = dentry
+        return dentry
+    }
+
     override public func makeLink(_ name: String, in directory: Dentry,
                                   to existing: Dentry) throws(SyscallError) -> Dentry {
         guard let filesystem = hostFilesystem, let existingParent = existing.parent,
@@ -277,6 +295,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     override public func remove(_ child: Dentry, from directory: Dentry, isDirectory: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if child.inode is SyntheticDirectory { throw .ebusy }
+        if let node = child.inode as? NamedPipeInode {
+            directory.children[child.name] = nil
+            child.isDeleted = true
+            node.lock.withLock { _ in
+                node.linkCount = 0
+                node.changeTime = FileTime.now()
+            }
+            return
+        }
         let parentFD = try filesystem.directoryFD(directory)
         _ = try Host.retrying { unlinkat(parentFD, child.name, isDirectory ? AT_REMOVEDIR : 0) }
         forget(child, in: directory)
@@ -286,6 +313,8 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                                 replacing replaced: Dentry?, exchange: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if exchange { throw .einval }
+        // A FIFO on a host mount is the sandbox's alone: mv copies it (mkfifo, unlink).
+        if child.inode is NamedPipeInode || replaced?.inode is NamedPipeInode { throw .exdev }
         let fromFD = try filesystem.directoryFD(directory)
         let toFD = try filesystem.directoryFD(newDirectory)
         _ = try Host.retrying { renameat(fromFD, child.name, toFD, newName) }
