@@ -29,7 +29,7 @@ extension Loader {
                 mounts.append(ContainerMount(destination: destination, kind: .tmpfs(mode: tmpfsMode(options)),
                                              readOnly: readOnly))
             case "sysfs":
-                mounts.append(ContainerMount(destination: destination, kind: .sysfsPlaceholder, readOnly: true))
+                mounts.append(ContainerMount(destination: destination, kind: .sysfs, readOnly: true))
             default:
                 continue
             }

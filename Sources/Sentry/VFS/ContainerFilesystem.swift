@@ -5,7 +5,7 @@ public struct ContainerMount: Sendable {
         case tmpfs(mode: UInt32)
         /// A host directory (bind mount), read-only or not.
         case host(path: String)
-        case proc, devfs, sysfsPlaceholder
+        case proc, devfs, sysfs
     }
 
     public var destination: String
@@ -51,8 +51,8 @@ extension VirtualFilesystem {
                 let procfs = ProcFilesystem.make(deviceNumber: vfs.allocateDeviceNumber())
                 procfs.source = proc
                 filesystem = procfs
-            case .sysfsPlaceholder:
-                filesystem = TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber(), rootMode: 0o555)
+            case .sysfs:
+                filesystem = SysfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber())
             }
             try vfs.mount(filesystem, at: normalized(mount.destination), readOnly: mount.readOnly)
         }

@@ -7,7 +7,7 @@ public enum VFSStateTypes {
         VirtualFilesystem.self, Mount.self, Dentry.self, Inode.self, Filesystem.self, SyntheticDirectory.self,
         FileDescription.self, DirectoryFile.self, PathFile.self, FDTable.self, FSContext.self,
         TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
-        DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self,
+        DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self, SysfsFilesystem.self, SysfsNode.self,
         HostStdioFile.self, HostFilesystem.self, HostInode.self, HostFile.self,
         Pipe.self, PipeFile.self, NamedPipeInode.self,
     ]
