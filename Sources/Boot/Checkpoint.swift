@@ -35,6 +35,7 @@ extension Loader {
             do throws(CheckpointError) {
                 timer.mark("pause")
                 kernel.writeBackSharedMappings()
+                HostFile.beginCheckpoint()
                 summary = try save(to: imagePath, compression: compression, started: started, timer: &timer)
             } catch {
                 kernel.resume()

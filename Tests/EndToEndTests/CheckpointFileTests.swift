@@ -50,4 +50,43 @@ import Testing
         #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
         #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
     }
+
+    /// A host file deleted while open travels in the image (CRIU's ghost files) and
+    /// comes back with its bytes, offset and mode; tmpfs files are saved whole anyway.
+    @Test(arguments: [("/data", true), ("/tmp", false)])
+    func aDeletedOpenFileRestoresWithItsContents(_ directory: String, hostDirectory: Bool) throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ghost-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let native = try Fixtures.runNatively("ckpt_files", ["ghost", scratch])
+        #expect(native.status == 0, "\(native.stdout)")
+
+        let session = try CheckpointSession(["/bin/ckpt_files", "ghost", directory])
+        if hostDirectory { try session.makeRootfsWritable(directory: directory) }
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+        if hostDirectory {
+            let left = try FileManager.default.contentsOfDirectory(atPath: session.bundle + "/rootfs" + directory)
+            #expect(left.isEmpty, "the restored file has no name on the host: \(left)")
+        }
+    }
+
+    /// Above the image's budget for deleted files the checkpoint is refused, saying
+    /// why, and the container runs on.
+    @Test func aDeletedFileOverTheLimitIsRefusedClearly() throws {
+        let session = try CheckpointSession(["/bin/ckpt_files", "ghost", "/data", "65"])
+        try session.makeRootfsWritable(directory: "data")
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 1)
+        #expect(saved.isCleanError, "\(saved.stderr)")
+        #expect(saved.stderr.contains("/data/ghost") && saved.stderr.contains("at most 64 MiB"), "\(saved.stderr)")
+        #expect(try session.status("c1") == "running")
+        #expect(!FileManager.default.fileExists(atPath: session.path("image")))
+    }
 }

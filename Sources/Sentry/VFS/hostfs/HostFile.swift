@@ -7,7 +7,9 @@ import Synchronization
 /// mode, read and written at our offset (pread/pwrite; O_APPEND writes go
 /// through the host's append). Saved as how to open it again: its path below
 /// the rootfs, and the size and modification time it had at the checkpoint,
-/// so a restore refuses a file that is gone or changed.
+/// so a restore refuses a file that is gone or changed. A file the container
+/// deleted while holding it open is saved with its contents instead (CRIU's
+/// ghost files) and restored as an unlinked file only the container sees.
 public final class HostFile: FileDescription, MappableFile, @unchecked Sendable { // offset guarded by FileDescription.lock, the FD by `hostFD`
     override public class var savedTypeName: String { "hostfs.File" }
 
@@ -18,6 +20,18 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     private var savedSize: Int64 = 0
     private var savedModification = FileTime(seconds: 0, nanoseconds: 0)
     private var savedInode: UInt64 = 0
+    /// A deleted file's contents, from the image, until the reopen makes the file again.
+    private var savedGhost: [UInt8]?
+
+    /// The most bytes of deleted files' contents one image carries.
+    public static let ghostLimit = 64 << 20
+    /// Bytes of deleted files saved in the checkpoint being written.
+    private static let ghostBytesSaved = Mutex(0)
+
+    /// Starts counting deleted files' bytes against `ghostLimit` for a new image.
+    public static func beginCheckpoint() {
+        ghostBytesSaved.withLock { $0 = 0 }
+    }
 
     public required init() { super.init() }
 
@@ -48,15 +62,38 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         let fd = descriptor
-        guard let location, !location.dentry.isDeleted else {
-            throw StateError.invalidValue("hostfs: an open file was deleted; it cannot be reopened after a restore")
-        }
+        guard let location else { throw StateError.invalidValue("hostfs: an open file without a location") }
         let host = try Host.stat(fd)
+        var ghost: [UInt8]?
+        if location.dentry.isDeleted { ghost = try Self.ghostContents(fd: fd, size: Int64(host.st_size), location) }
         try sink.save("path", location.dentry.pathComponents)
         try sink.save("size", Int64(host.st_size))
         try sink.save("modificationTime", FileTime(seconds: Int64(host.st_mtim.tv_sec),
                                                    nanoseconds: Int64(host.st_mtim.tv_nsec)))
         try sink.save("hostInode", UInt64(host.st_ino))
+        try sink.save("ghost", ghost)
+    }
+
+    /// The whole of a deleted file, counted against the image's `ghostLimit`.
+    private static func ghostContents(fd: Int32, size: Int64, _ location: VirtualPath) throws -> [UInt8] {
+        let name = "/" + location.dentry.pathComponents.joined(separator: "/")
+        let admitted = ghostBytesSaved.withLock { used -> Bool in
+            guard size >= 0, size <= Int64(ghostLimit - used) else { return false }
+            used += Int(size)
+            return true
+        }
+        guard admitted else {
+            throw StateError.invalidValue("hostfs: the deleted file \(name), still open, holds \(size) bytes; an image "
+                + "carries at most \(ghostLimit >> 20) MiB of deleted files' contents")
+        }
+        var contents: [UInt8] = []
+        contents.reserveCapacity(Int(size))
+        while contents.count < Int(size) {
+            let chunk = try Host.read(fd, count: min(1 << 20, Int(size) - contents.count), at: Int64(contents.count))
+            if chunk.isEmpty { break }
+            contents += chunk
+        }
+        return contents
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -65,6 +102,10 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         savedSize = try source.load("size")
         savedModification = try source.load("modificationTime")
         savedInode = try source.load("hostInode")
+        savedGhost = try source.load("ghost", default: nil)
+        if let ghost = savedGhost, ghost.count > Self.ghostLimit || Int64(ghost.count) != savedSize {
+            throw StateError.invalidValue("hostfs: a deleted file of \(savedSize) bytes saved with \(ghost.count)")
+        }
     }
 
     override public func afterLoad() throws {
@@ -81,6 +122,18 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         let display = "/" + savedPath.joined(separator: "/")
         guard let filesystem = location?.dentry.filesystem as? HostFilesystem else {
             throw HostReopenError(path: display, reason: "not on a host filesystem")
+        }
+        if let ghost = savedGhost {
+            let fd: Int32
+            do {
+                fd = try makeGhost(ghost, in: filesystem)
+            } catch {
+                throw HostReopenError(path: display + " (deleted)",
+                                      reason: "cannot make it again: \(String(cString: strerror(error.rawValue)))")
+            }
+            savedGhost = nil
+            replaceDescriptor(with: fd)
+            return
         }
         let fd: Int32
         do {
@@ -99,11 +152,50 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             throw HostReopenError(path: display, reason: "the file changed since the checkpoint (size \(savedSize) "
                 + "→ \(host.st_size), modified \(savedModification.seconds) → \(modification.seconds))")
         }
+        replaceDescriptor(with: fd)
+    }
+
+    private func replaceDescriptor(with fd: Int32) {
         let old = hostFD.withLock { current -> Int32 in
             defer { current = fd }
             return current
         }
         if old >= 0 { close(old) }
+    }
+
+    /// A deleted file made again from its saved contents: an unnamed host file
+    /// (O_TMPFILE beside the mount's root, else a memfd) with the inode's mode,
+    /// owner and modification time, so only this description reaches it.
+    private func makeGhost(_ contents: [UInt8], in filesystem: HostFilesystem) throws(SyscallError) -> Int32 {
+        let (mode, uid, gid) = location.map { path in path.inode.lock.withLock { _ in
+            (path.inode.mode, path.inode.uid, path.inode.gid) } } ?? (0o600, 0, 0)
+        let fd: Int32
+        let temporaryFile = Int32(bitPattern: LinuxFile.temporaryFile)
+        if let unnamed = try? Host.openAt(filesystem.rootDescriptor, ".", temporaryFile | O_RDWR, mode & 0o7777) {
+            fd = unnamed
+        } else {
+            let memfd = cshim_memfd_create("runsc-ghost", CSHIM_MFD_CLOEXEC)
+            guard memfd >= 0 else { throw SyscallError(rawValue: -memfd) ?? .eio }
+            fd = memfd
+        }
+        do throws(SyscallError) {
+            var written = 0
+            while written < contents.count {
+                let chunk = Array(contents[written..<min(contents.count, written + (1 << 20))])
+                let count = try Host.write(fd, chunk, at: Int64(written))
+                guard count > 0 else { throw .eio }
+                written += count
+            }
+            _ = try Host.retrying { fchmod(fd, mode_t(mode & LinuxFile.permissionMask)) }
+            _ = fchown(fd, uid, gid)
+            var times = [HostInode.hostTime(nil), HostInode.hostTime(savedModification)]
+            _ = try Host.retrying { futimens(fd, &times) }
+            if isAppending { _ = try Host.retrying { fcntl(fd, F_SETFL, O_APPEND) } }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
     }
 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
