@@ -75,6 +75,25 @@ import Testing
         }
     }
 
+    /// A removed directory held open is restored as one: empty, no links, nothing can be made in it.
+    @Test(arguments: [("/data", true), ("/tmp", false)])
+    func aDeletedOpenDirectoryRestores(_ directory: String, hostDirectory: Bool) throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("gone-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let native = try Fixtures.runNatively("ckpt_files", ["deleteddir", scratch])
+        #expect(native.status == 0, "\(native.stdout)")
+
+        let session = try CheckpointSession(["/bin/ckpt_files", "deleteddir", directory])
+        if hostDirectory { try session.makeRootfsWritable(directory: directory) }
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+    }
+
     /// Above the image's budget for deleted files the checkpoint is refused, saying
     /// why, and the container runs on.
     @Test func aDeletedFileOverTheLimitIsRefusedClearly() throws {

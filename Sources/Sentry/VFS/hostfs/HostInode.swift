@@ -215,7 +215,25 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     private func forget(_ child: Dentry, in directory: Dentry) {
         directory.children[child.name] = nil
         child.isDeleted = true
-        (child.inode as? HostInode)?.forgetPathFD()
+        (child.inode as? HostInode)?.keepAttributesOnceDeleted()
+    }
+
+    /// A removed name's inode answers from its own fields from now on (and
+    /// after a restore): the last attributes the host had, with no links.
+    func keepAttributesOnceDeleted() {
+        let last = cachedPathFD.flatMap { try? Host.stat($0) }.map(Host.attributes(from:))
+        lock.withLock { _ in
+            if let last {
+                mode = last.mode
+                uid = last.uid
+                gid = last.gid
+                accessTime = last.accessTime
+                modificationTime = last.modificationTime
+                changeTime = last.changeTime
+            }
+            linkCount = 0
+        }
+        forgetPathFD()
     }
 
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
