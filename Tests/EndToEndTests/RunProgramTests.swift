@@ -40,6 +40,36 @@ import Testing
         #expect(result.stdout == "hello, world\n")
     }
 
+    /// GNU ls -l asks every file for ACLs and SELinux labels (the xattr calls):
+    /// it must list as natively, without an error per file. Run through the
+    /// host's ld.so with the libraries `ldd` names (skipped where there is no GNU ls).
+    @Test func gnuLsLongListingPrintsNoErrors() throws {
+        let ldd = try Fixtures.run("/usr/bin/ldd", ["/bin/ls"])
+        try #require(ldd.status == 0, "no dynamically linked /bin/ls to try")
+        let libraries = ldd.stdout.split(separator: "\n").compactMap { line -> String? in
+            line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first { $0.hasPrefix("/") }.map(String.init)
+        }
+        let loader = try #require(libraries.first { $0.contains("ld-linux") })
+        let sandbox = try SandboxRun([loader, "/bin/ls", "-lan", "--time-style=+%s", "/data"], start: false)
+        let rootfs = sandbox.bundle + "/rootfs"
+        for library in libraries + ["/bin/ls"] {
+            let target = rootfs + library
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            let source = URL(fileURLWithPath: library).resolvingSymlinksInPath().path
+            if !FileManager.default.fileExists(atPath: target) { try FileManager.default.copyItem(atPath: source, toPath: target) }
+        }
+        try FileManager.default.createDirectory(atPath: rootfs + "/data/sub", withIntermediateDirectories: true)
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: rootfs + "/data/file"))
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.run("/bin/ls", ["-lan", "--time-style=+%s", rootfs + "/data"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        let entries = { (text: String) in text.split(separator: "\n").filter { $0.hasSuffix(" file") || $0.hasSuffix(" sub") } }
+        #expect(entries(result.stdout) == entries(native.stdout), "\(result.stdout)")
+        #expect(entries(result.stdout).count == 2)
+    }
+
     @Test func argumentsAndEnvironmentReachTheProgramInOrder() throws {
         let sandbox = try SandboxRun(["args_env", "one", "two words", ""], env: ["PATH=/bin", "LANG=C.UTF-8"])
         #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")
