@@ -75,6 +75,23 @@ import Testing
         }
     }
 
+    /// An open of a FIFO waiting for a writer is interrupted by the checkpoint
+    /// and waits again after the restore (it never returns without a writer).
+    @Test func anOpenWaitingForAFifoWriterIsCheckpointedAndWaitsAgain() throws {
+        let session = try CheckpointSession(["/bin/ckpt_files", "fifoblock", "/tmp"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        usleep(200_000)
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let restored = try session.restoreDetached("c2", image: "image", output: "after")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        usleep(500_000)
+        #expect(try session.status("c2") == "running")
+        #expect(session.lines("before") == ["ready"])
+        #expect(session.lines("after").isEmpty, "\(session.read("after"))")
+    }
+
     /// A removed directory held open is restored as one: empty, no links, nothing can be made in it.
     @Test(arguments: [("/data", true), ("/tmp", false)])
     func aDeletedOpenDirectoryRestores(_ directory: String, hostDirectory: Bool) throws {

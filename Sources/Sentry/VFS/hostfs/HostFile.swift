@@ -59,6 +59,17 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     private var descriptor: Int32 { hostFD.withLock { $0 } }
 
+    /// The host FD again for a new description with `flags`, when this one's
+    /// host access covers it (the host file has no name to open it by).
+    /// Both share the host's description, so the append flag must agree.
+    func duplicateHostDescriptor(for flags: UInt32) throws(SyscallError) -> Int32 {
+        let mine = self.flags & LinuxFile.accessModeMask, wanted = flags & LinuxFile.accessModeMask
+        guard mine == wanted || mine == LinuxFile.readWrite,
+              (flags & LinuxFile.append != 0) == isAppending else { throw .eacces }
+        let fd = descriptor
+        return try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+    }
+
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         let fd = descriptor
@@ -133,6 +144,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             }
             savedGhost = nil
             replaceDescriptor(with: fd)
+            (location?.inode as? HostInode)?.remember(self)
             return
         }
         let fd: Int32
@@ -153,6 +165,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
                 + "→ \(host.st_size), modified \(savedModification.seconds) → \(modification.seconds))")
         }
         replaceDescriptor(with: fd)
+        (location?.inode as? HostInode)?.remember(self)
     }
 
     private func replaceDescriptor(with fd: Int32) {

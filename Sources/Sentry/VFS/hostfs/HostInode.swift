@@ -14,6 +14,14 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     private let fdLock = Mutex<Int32>(-1)
     /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
     private let shared = Mutex<SharedMemory?>(nil)
+    /// Not saved: the last description opened on this file, which a reopen
+    /// through /proc/self/fd/N shares once the name is gone (a restored file
+    /// registers again when it is reopened).
+    private let lastOpened = Mutex(WeakHostFile())
+
+    struct WeakHostFile {
+        weak var file: HostFile?
+    }
 
     deinit {
         let fd = fdLock.withLock { $0 }
@@ -170,6 +178,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         case .directory: return DirectoryFile(location: location, flags: flags)
         case .regular:
             guard let filesystem = hostFilesystem, let parent = location.dentry.parent else { throw .eio }
+            // Reached through a magic link after its name was removed: the name
+            // may now be another file's, and the host file has no other name.
+            guard !location.dentry.isDeleted else { return try reopenDeleted(at: location, flags: flags) }
             // The lookup's VFS lock is gone: a rename may have put a FIFO or a
             // device node (a hard link to one in the rootfs) under the name
             // since. O_NONBLOCK keeps a FIFO from blocking the open (regular
@@ -180,9 +191,24 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                 close(fd)
                 throw .enxio
             }
-            return HostFile(hostFD: fd, location: location, flags: flags)
+            let file = HostFile(hostFD: fd, location: location, flags: flags)
+            remember(file)
+            return file
         default: throw .enxio
         }
+    }
+
+    func remember(_ file: HostFile) {
+        lastOpened.withLock { $0.file = file }
+    }
+
+    /// A new description of a file whose name was removed, as Linux's reopen
+    /// through a magic link: the host file is reached through an open one.
+    private func reopenDeleted(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+        guard let open = lastOpened.withLock({ $0.file }) else { throw .enoent }
+        let file = HostFile(hostFD: try open.duplicateHostDescriptor(for: flags), location: location, flags: flags)
+        remember(file)
+        return file
     }
 
     // MARK: Directory operations
