@@ -28,9 +28,16 @@ import Testing
         let name = "files_cases"
         let sandbox = try SandboxRun(["/bin/" + name, directory], start: false)
         try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
-        if hostDirectory { try sandbox.makeRootfsWritable(directory: directory) }
+        let nativeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: nativeDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: nativeDirectory) }
+        if hostDirectory {
+            try sandbox.makeRootfsWritable(directory: directory)
+            #expect(mkfifo(sandbox.bundle + "/rootfs" + directory + "/existing-fifo", 0o644) == 0)
+            #expect(mkfifo(nativeDirectory + "/existing-fifo", 0o644) == 0)
+        }
         let result = try sandbox.start().finish(timeout: 60)
-        let native = try Fixtures.runNatively(name, [FileManager.default.temporaryDirectory.path])
+        let native = try Fixtures.runNatively(name, [nativeDirectory])
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
     }

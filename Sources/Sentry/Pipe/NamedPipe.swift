@@ -31,6 +31,11 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
     /// fifo_open: counts the ends this description has; the open syscall
     /// then waits for the partner of a blocking one-ended open.
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+        try Self.open(pipe, at: location, flags: flags)
+    }
+
+    /// A new description of the FIFO whose pipe is `pipe` (also a FIFO the rootfs has on the host).
+    static func open(_ pipe: Pipe, at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         let accessMode = flags & LinuxFile.accessModeMask
         let reads = accessMode == LinuxFile.readOnly || accessMode == LinuxFile.readWrite
         let writes = accessMode == LinuxFile.writeOnly || accessMode == LinuxFile.readWrite

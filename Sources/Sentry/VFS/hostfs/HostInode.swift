@@ -23,6 +23,10 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         weak var file: HostFile?
     }
 
+    /// A FIFO of the rootfs is a Sentry pipe, made at its first open: the
+    /// host's FIFO is never opened. Saved with the bytes in flight.
+    private let fifo = Mutex<Pipe?>(nil)
+
     deinit {
         let fd = fdLock.withLock { $0 }
         if fd >= 0 { close(fd) }
@@ -32,12 +36,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         try super.save(to: &sink)
         try sink.save("hostDevice", hostDevice)
         try sink.save("hostInode", hostInode)
+        try sink.save("fifo", fifo.withLock { $0 })
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         hostDevice = try source.load("hostDevice")
         hostInode = try source.load("hostInode")
+        let pipe: Pipe? = try source.load("fifo", default: nil)
+        fifo.withLock { $0 = pipe }
     }
 
     func adopt(_ attributes: FileAttributes, filesystem: HostFilesystem) {
@@ -194,6 +201,14 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             let file = HostFile(hostFD: fd, location: location, flags: flags)
             remember(file)
             return file
+        case .fifo:
+            let pipe = fifo.withLock { pipe in
+                if let pipe { return pipe }
+                let made = Pipe.makeNamed()
+                pipe = made
+                return made
+            }
+            return try NamedPipeInode.open(pipe, at: location, flags: flags)
         default: throw .enxio
         }
     }
@@ -313,6 +328,11 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         }
     }
 
+    /// Set in the inode numbers of nodes only the sandbox has, so none equals
+    /// a host file's (whose numbers this filesystem shows) and fools a
+    /// hard-link check (tar, cp -a, du).
+    static let sandboxOnlyInodeBit: UInt64 = 1 << 62
+
     /// The FIFO exists only in the sandbox: a child of the directory's dentry
     /// that lookups find before asking the host.
     override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
@@ -321,6 +341,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         if filesystem.isReadOnly { throw .erofs }
         let inode = NamedPipeInode()
         inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: credentials.gid)
+        inode.inodeNumber |= Self.sandboxOnlyInodeBit
         let dentry = Dentry(name: name, parent: directory, inode: inode)
         directory.children[name] = dentry
         return dentry
