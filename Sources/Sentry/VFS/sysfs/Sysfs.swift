@@ -67,6 +67,9 @@ public final class SysfsNode: Inode, @unchecked Sendable { // immutable after cr
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         path = try source.load("path")
+        guard Self.tree[path] != nil || Self.tree[Array(path.dropLast())]?.contains(path.last ?? "") == true else {
+            throw StateError.invalidValue("sysfs has no /\(path.joined(separator: "/"))")
+        }
     }
 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
