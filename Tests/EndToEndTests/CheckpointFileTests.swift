@@ -75,6 +75,23 @@ import Testing
         }
     }
 
+    /// A tmpfs file's user attribute is saved with the filesystem.
+    @Test func aTmpfsExtendedAttributeRestores() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("xattr-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let native = try Fixtures.runNatively("ckpt_files", ["xattr", scratch])
+        #expect(native.status == 0, "\(native.stdout)")
+
+        let session = try CheckpointSession(["/bin/ckpt_files", "xattr", "/tmp"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+    }
+
     /// An open of a FIFO waiting for a writer is interrupted by the checkpoint
     /// and waits again after the restore (it never returns without a writer).
     @Test func anOpenWaitingForAFifoWriterIsCheckpointedAndWaitsAgain() throws {

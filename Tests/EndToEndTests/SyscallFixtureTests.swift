@@ -26,7 +26,9 @@ import Testing
     @Test(arguments: [("/tmp", false), ("/data", true)])
     func fileCallsMatchANativeRun(_ directory: String, hostDirectory: Bool) throws {
         let name = "files_cases"
-        let sandbox = try SandboxRun(["/bin/" + name, directory], start: false)
+        // tmpfs stores user attributes, as the host's /tmp does; hostfs has none.
+        let extra = hostDirectory ? [] : ["stored-xattrs"]
+        let sandbox = try SandboxRun(["/bin/" + name, directory] + extra, start: false)
         try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
         let nativeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: nativeDirectory, withIntermediateDirectories: true)
@@ -37,7 +39,7 @@ import Testing
             #expect(mkfifo(nativeDirectory + "/existing-fifo", 0o644) == 0)
         }
         let result = try sandbox.start().finish(timeout: 60)
-        let native = try Fixtures.runNatively(name, [nativeDirectory])
+        let native = try Fixtures.runNatively(name, [nativeDirectory] + extra)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
     }

@@ -139,10 +139,12 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         child.isDeleted = true
         let inode = child.inode
         let isDirectory = inode.isDirectory
-        inode.lock.withLock { _ in
+        let unlinked = inode.lock.withLock { _ -> Bool in
             inode.linkCount = isDirectory ? 0 : max(0, inode.linkCount - 1)
             inode.changeTime = FileTime.now()
+            return inode.linkCount == 0
         }
+        if unlinked { (inode.filesystem as? TmpfsFilesystem)?.dropExtendedAttributes(of: inode) }
         if isDirectory { adjustLinks(-1) }
     }
 
