@@ -233,15 +233,11 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             guard let context else { throw .enoent }
             return String(context.processID)
         case .mountsLink: return "self/mounts"
-        case .namespaceLink:
-            _ = try snapshot()
-            guard fd >= 0, Int(fd) < Self.namespaces.count else { throw .enoent }
-            let namespace = Self.namespaces[Int(fd)]
-            let type = namespace.name.hasSuffix("_for_children") ? String(namespace.name.dropLast(13)) : namespace.name
-            return "\(type):[\(namespace.inode)]"
+        case .namespaceLink: return try namespaceLink().name
         case .exeLink: return try snapshot().executablePath
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget() else { throw .enoent }
+            if let namespace = target.location?.inode as? NamespaceInode { return namespace.linkName }
             if let location = target.location {
                 return VirtualFilesystem.absolutePath(of: location) ?? "/"
             }
@@ -252,8 +248,20 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         }
     }
 
+    /// The text of an ns/ link ("net:[4026531840]") and the number in it.
+    private func namespaceLink() throws(SyscallError) -> (name: String, inode: UInt64) {
+        _ = try snapshot()
+        guard fd >= 0, Int(fd) < Self.namespaces.count else { throw .enoent }
+        let namespace = Self.namespaces[Int(fd)]
+        let type = namespace.name.hasSuffix("_for_children") ? String(namespace.name.dropLast(13)) : namespace.name
+        return ("\(type):[\(namespace.inode)]", namespace.inode)
+    }
+
     override public func magicLinkTarget(context: PathContext) throws(SyscallError) -> VirtualPath? {
         switch kind {
+        case .namespaceLink:
+            let link = try namespaceLink()
+            return NamespaceFilesystem.target(linkName: link.name, inodeNumber: link.inode)
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget(), let location = target.location else {
                 if kind == .fdLink { throw .enoent }
