@@ -22,15 +22,25 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     private var savedInode: UInt64 = 0
     /// A deleted file's contents, from the image, until the reopen makes the file again.
     private var savedGhost: [UInt8]?
+    /// Not saved: the host file is one a restore made for a deleted file. Its
+    /// host FD may be shared with other descriptions of it, so O_APPEND is
+    /// done here rather than by the host.
+    private var isGhost = false
 
     /// The most bytes of deleted files' contents one image carries.
     public static let ghostLimit = 64 << 20
-    /// Bytes of deleted files saved in the checkpoint being written.
-    private static let ghostBytesSaved = Mutex(0)
+    /// What the checkpoint being written has saved of deleted files: bytes, and
+    /// the inodes counted (two descriptions of one file count once).
+    private static let ghostBudget = Mutex(GhostBudget())
+
+    private struct GhostBudget {
+        var bytes = 0
+        var inodes = Set<ObjectIdentifier>()
+    }
 
     /// Starts counting deleted files' bytes against `ghostLimit` for a new image.
     public static func beginCheckpoint() {
-        ghostBytesSaved.withLock { $0 = 0 }
+        ghostBudget.withLock { $0 = GhostBudget() }
     }
 
     public required init() { super.init() }
@@ -59,15 +69,28 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     private var descriptor: Int32 { hostFD.withLock { $0 } }
 
-    /// The host FD again for a new description with `flags`, when this one's
-    /// host access covers it (the host file has no name to open it by).
-    /// Both share the host's description, so the append flag must agree.
-    func duplicateHostDescriptor(for flags: UInt32) throws(SyscallError) -> Int32 {
-        let mine = self.flags & LinuxFile.accessModeMask, wanted = flags & LinuxFile.accessModeMask
-        guard mine == wanted || mine == LinuxFile.readWrite,
-              (flags & LinuxFile.append != 0) == isAppending else { throw .eacces }
+    /// A new description with `flags` of this file, whose name is gone: it
+    /// shares the host FD's file (there is no name to open it by), so this
+    /// one's host access must cover `flags` and the append flag agree, unless
+    /// it is a restored deleted file (read-write, append done here).
+    func reopenShared(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> HostFile {
+        if !isGhost {
+            let mine = self.flags & LinuxFile.accessModeMask, wanted = flags & LinuxFile.accessModeMask
+            guard mine == wanted || mine == LinuxFile.readWrite,
+                  (flags & LinuxFile.append != 0) == isAppending else { throw .eacces }
+        }
         let fd = descriptor
-        return try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+        let file = HostFile(hostFD: try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }, location: location,
+                            flags: flags)
+        file.isGhost = isGhost
+        return file
+    }
+
+    /// The host FD of a restored deleted file, again, for another description of it.
+    func duplicateGhostDescriptor() -> Int32? {
+        guard isGhost else { return nil }
+        let fd = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        return fd >= 0 ? fd : nil
     }
 
     override public func save(to sink: inout SaveSink) throws {
@@ -88,9 +111,10 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// The whole of a deleted file, counted against the image's `ghostLimit`.
     private static func ghostContents(fd: Int32, size: Int64, _ location: VirtualPath) throws -> [UInt8] {
         let name = "/" + location.dentry.pathComponents.joined(separator: "/")
-        let admitted = ghostBytesSaved.withLock { used -> Bool in
-            guard size >= 0, size <= Int64(ghostLimit - used) else { return false }
-            used += Int(size)
+        let admitted = ghostBudget.withLock { budget -> Bool in
+            guard budget.inodes.insert(ObjectIdentifier(location.dentry.inode)).inserted else { return true }
+            guard size >= 0, size <= Int64(ghostLimit - budget.bytes) else { return false }
+            budget.bytes += Int(size)
             return true
         }
         guard admitted else {
@@ -136,13 +160,19 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         }
         if let ghost = savedGhost {
             let fd: Int32
-            do {
-                fd = try makeGhost(ghost, in: filesystem)
+            do throws(SyscallError) {
+                // Another description of the same deleted file may have made it already.
+                if let shared = (location?.inode as? HostInode)?.restoredGhostDescriptor() {
+                    fd = shared
+                } else {
+                    fd = try makeGhost(ghost, in: filesystem)
+                }
             } catch {
                 throw HostReopenError(path: display + " (deleted)",
                                       reason: "cannot make it again: \(String(cString: strerror(error.rawValue)))")
             }
             savedGhost = nil
+            isGhost = true
             replaceDescriptor(with: fd)
             (location?.inode as? HostInode)?.remember(self)
             return
@@ -178,7 +208,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     /// A deleted file made again from its saved contents: an unnamed host file
     /// (O_TMPFILE beside the mount's root, else a memfd) with the inode's mode,
-    /// owner and modification time, so only this description reaches it.
+    /// owner and modification time, so only the container reaches it.
     private func makeGhost(_ contents: [UInt8], in filesystem: HostFilesystem) throws(SyscallError) -> Int32 {
         let (mode, uid, gid) = location.map { path in path.inode.lock.withLock { _ in
             (path.inode.mode, path.inode.uid, path.inode.gid) } } ?? (0o600, 0, 0)
@@ -203,7 +233,6 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             _ = fchown(fd, uid, gid)
             var times = [HostInode.hostTime(nil), HostInode.hostTime(savedModification)]
             _ = try Host.retrying { futimens(fd, &times) }
-            if isAppending { _ = try Host.retrying { fcntl(fd, F_SETFL, O_APPEND) } }
         } catch {
             close(fd)
             throw error
@@ -220,7 +249,8 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         if position == nil, isAppending {
             return try lock.withLock { _ throws(SyscallError) -> Int in
                 let fd = descriptor
-                let written = try Host.write(fd, bytes, at: nil)
+                let end = isGhost ? Int64(try Host.stat(fd).st_size) : nil
+                let written = try Host.write(fd, bytes, at: end)
                 offset = Int64(try Host.stat(fd).st_size)
                 return written
             }

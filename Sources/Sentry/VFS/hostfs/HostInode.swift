@@ -221,9 +221,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     /// through a magic link: the host file is reached through an open one.
     private func reopenDeleted(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         guard let open = lastOpened.withLock({ $0.file }) else { throw .enoent }
-        let file = HostFile(hostFD: try open.duplicateHostDescriptor(for: flags), location: location, flags: flags)
+        let file = try open.reopenShared(at: location, flags: flags)
         remember(file)
         return file
+    }
+
+    /// After a restore: the host file already made for this deleted file by
+    /// another of its descriptions, so all of them share it as before.
+    func restoredGhostDescriptor() -> Int32? {
+        lastOpened.withLock { $0.file }?.duplicateGhostDescriptor()
     }
 
     // MARK: Directory operations
