@@ -26,6 +26,21 @@ struct ContainerFiles {
         return bytes
     }
 
+    /// execve's checks before reading the file: a regular file with execute
+    /// permission (EACCES otherwise, as runc reports "permission denied").
+    func checkExecutable(_ path: String) throws(LoaderError) {
+        let location: VirtualPath
+        do {
+            location = try vfs.lookup(path, from: context.workingDirectory, context: context)
+        } catch {
+            throw LoaderError("cannot execute \(path): \(error)")
+        }
+        guard location.inode.type == .regular,
+              (try? vfs.checkAccess(location, mode: ContainerFiles.executeAccess, context: context)) != nil else {
+            throw LoaderError("cannot execute \(path): permission denied (EACCES)")
+        }
+    }
+
     /// Whether `path` is a regular file the process may execute.
     func isExecutableFile(_ path: String) -> Bool {
         guard let location = try? vfs.lookup(path, from: context.workingDirectory, context: context),

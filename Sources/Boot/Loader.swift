@@ -86,6 +86,7 @@ public final class Loader: @unchecked Sendable {
 
         let env = Loader.environment(for: process, files: files)
         let path = try Loader.executablePath(name, env: env, files: files)
+        try files.checkExecutable(path)
         let bytes: [UInt8]
         do {
             bytes = try files.read(path)

@@ -13,7 +13,7 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
-    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases"])
+    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases", "proc_cases"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try Self.runInSandbox(name)
         let native = try Fixtures.runNatively(name)
@@ -30,6 +30,29 @@ import Testing
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
         #expect(result.stdout.hasSuffix("done\n"))
+    }
+
+    /// files_cases in a tmpfs (/tmp) and in a writable host directory of the rootfs,
+    /// against a native run in the host's /tmp.
+    @Test(arguments: [("/tmp", false), ("/data", true)])
+    func fileCallsMatchANativeRun(_ directory: String, hostDirectory: Bool) throws {
+        let name = "files_cases"
+        // tmpfs stores user attributes, as the host's /tmp does; hostfs has none.
+        let extra = hostDirectory ? [] : ["stored-xattrs"]
+        let sandbox = try SandboxRun(["/bin/" + name, directory] + extra, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        let nativeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: nativeDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: nativeDirectory) }
+        if hostDirectory {
+            try sandbox.makeRootfsWritable(directory: directory)
+            #expect(mkfifo(sandbox.bundle + "/rootfs" + directory + "/existing-fifo", 0o644) == 0)
+            #expect(mkfifo(nativeDirectory + "/existing-fifo", 0o644) == 0)
+        }
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively(name, [nativeDirectory] + extra)
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
     }
 
     @Test func appletsThatUsedToAbortOnFutexRun() throws {

@@ -113,6 +113,11 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// The last FD referring to this description was closed.
     open func released() {}
 
+    /// After open(2) made the description and before it gets an FD: a FIFO
+    /// opened for one end only blocks here until the other end is opened.
+    /// Throwing undoes what the open counted.
+    open func waitUntilOpen(waiter: Waiter?) throws(SyscallError) {}
+
     // MARK: Data
 
     /// Whether pread/pwrite and lseek make sense (false for pipes: ESPIPE).
@@ -187,6 +192,13 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     open func attributes() throws(SyscallError) -> FileAttributes {
         guard let inode else { throw .ebadf }
         return try inode.attributes()
+    }
+
+    /// fchmod/fchown/futimens after the VFS's permission checks: the inode's
+    /// change, unless the file reaches its data another way (a host FD).
+    open func setAttributes(_ change: AttributeChange) throws(SyscallError) {
+        guard let inode else { throw .ebadf }
+        try inode.setAttributes(change)
     }
 
     /// ftruncate(2): the syscall layer checked that the file is writable.

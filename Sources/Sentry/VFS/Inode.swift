@@ -157,6 +157,10 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     open func makeSymlink(_ name: String, in directory: Dentry, target: String,
                           credentials: FileCredentials) throws(SyscallError) -> Dentry { throw .enotdir }
 
+    /// mknod(2) of a FIFO: `mode` has S_IFIFO and the permissions after the umask.
+    open func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
+                            credentials: FileCredentials) throws(SyscallError) -> Dentry { throw .eperm }
+
     /// A new name for `existing` (same filesystem, not a directory).
     open func makeLink(_ name: String, in directory: Dentry, to existing: Dentry) throws(SyscallError) -> Dentry {
         throw .enotdir

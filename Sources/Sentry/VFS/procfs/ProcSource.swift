@@ -30,6 +30,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var stackTop: UInt64 = 0
     public var argumentRange: Range<UInt64> = 0..<0
     public var environmentRange: Range<UInt64> = 0..<0
+    public var limits = Limits()
+    public var oomScoreAdjustment: Int32 = 0
 
     public init(processID: Int32, parentProcessID: Int32, name: String, uids: (UInt32, UInt32),
                 gids: (UInt32, UInt32), threadCount: Int, commandLine: [UInt8], executablePath: String,
@@ -70,6 +72,10 @@ public protocol ProcSource: AnyObject, Sendable {
     func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)?
     /// The process's FD table, without the cost of a whole snapshot.
     func fdTable(of processID: Int32) -> FDTable?
+    /// /proc/[pid]/smaps, formatted; nil when the process is gone.
+    func smaps(of processID: Int32) -> String?
+    /// A write to /proc/[pid]/oom_score_adj, already parsed and range-checked.
+    func setOOMScoreAdjustment(of processID: Int32, to value: Int32) throws(SyscallError)
 }
 
 extension ProcSource {
@@ -81,6 +87,8 @@ extension ProcSource {
 
     public func maps(of processID: Int32) -> String? { snapshot(of: processID)?.maps }
 
+    public func smaps(of processID: Int32) -> String? { nil }
+    public func setOOMScoreAdjustment(of processID: Int32, to value: Int32) throws(SyscallError) { throw .esrch }
     public func mounts() -> [Mount] { [] }
     public func uptime() -> Int64 { 0 }
     public func hostNames() -> (host: String, domain: String) { ("localhost", "(none)") }
