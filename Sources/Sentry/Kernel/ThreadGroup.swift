@@ -6,7 +6,9 @@ import Synchronization
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
 
-    // Guarded by `lock`: tasks, exitReason, limits.
+    // Guarded by `lock`: tasks, exitReason, limits, the pending signals (the
+    // group's and its tasks') and the tasks' signal masks. Lock order: this
+    // lock before `signalHandlers`' lock.
     let lock = Mutex<Void>(())
     public private(set) var id: Int32 = 0
     public internal(set) var kernel: Kernel?
@@ -14,6 +16,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public internal(set) var leader: Task?
     public internal(set) var parent: ThreadGroup?
     public internal(set) var signalHandlers = SignalHandlers()
+    /// Signals sent to the process as a whole; guarded by `lock`.
+    var sharedPendingSignals = SignalQueue()
     var storedLimits = Limits()
     public internal(set) var processGroupID: Int32 = 0
     public internal(set) var sessionID: Int32 = 0
@@ -57,18 +61,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         for task in members { task.interrupt() }
     }
 
-    /// Kills the group with `signal`'s default action (no handlers are run
-    /// yet: delivery to handlers comes with the signals work).
-    public func kill(with signal: Signal) {
-        guard signal.isValid else { return }
-        let action = signalHandlers.action(for: signal)
-        if !signal.isUncatchable {
-            if action.handler == SignalAction.ignoreHandler { return }
-            if action.handler == SignalAction.defaultHandler && signal.defaultIgnored { return }
-        }
-        beginExit(killedBy: signal)
-    }
-
     /// Starts the exit `signal`'s default action makes, a core dump noted
     /// when the signal dumps one and RLIMIT_CORE allows it.
     func beginExit(killedBy signal: Signal) {
@@ -96,7 +88,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     }
 
     public func save(to sink: inout SaveSink) throws {
-        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished) }
+        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, sharedPendingSignals) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
@@ -108,6 +100,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("sessionID", sessionID)
         try sink.save("exitReason", state.2)
         try sink.save("finished", state.3)
+        try sink.save("sharedPendingSignals", state.4)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -122,5 +115,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         sessionID = try source.load("sessionID")
         exitReason = try source.load("exitReason")
         finished = try source.load("finished")
+        sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
     }
 }
