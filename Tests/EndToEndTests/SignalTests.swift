@@ -14,6 +14,20 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// Faults that must kill whatever the handler (blocked, ignored), frames
+    /// that cannot be built or returned through, and a handler that moves
+    /// the saved rip past a faulting instruction.
+    @Test(arguments: ["blocked", "ignored", "norestorer", "badfp", "skip"])
+    func uncatchableFaultsAndBadFramesEndAsOnLinux(_ mode: String) throws {
+        let sandbox = try SandboxRun(["/bin/signal_fatal", mode], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("signal_fatal"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/signal_fatal")
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively("signal_fatal", [mode])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
     /// After each "ready N" line the program gets SIGUSR1 from outside:
     /// `runsc kill` in the sandbox, kill(2) natively.
     @Test(arguments: ["restart", "eintr"])
