@@ -12,7 +12,9 @@ extension ThreadGroup {
     /// before it is unblocked: sig_ignored); a standard signal already pending
     /// coalesces; a real-time one past RLIMIT_SIGPENDING fails with EAGAIN
     /// unless kill(2) sent it (then it is pending without its siginfo).
-    func send(_ info: SignalInfo, to target: Task? = nil) throws(SyscallError) {
+    /// A `sender` that takes the signal itself is not kicked: it is in the
+    /// Sentry and delivers it on its way back to the application.
+    func send(_ info: SignalInfo, to target: Task? = nil, from sender: Task? = nil) throws(SyscallError) {
         let signal = info.signal
         guard signal.isValid else { return }
         if signal == .kill {
@@ -38,7 +40,7 @@ extension ThreadGroup {
             sharedPendingSignals.enqueue(info, keepInfo: keepInfo)
             return tasks.first { !$0.signalMask.contains(signal) }
         }
-        wake?.interrupt()
+        if let wake, wake !== sender { wake.interrupt() }
     }
 
     /// Sends `signal` from outside the container (runsc kill, a forwarded

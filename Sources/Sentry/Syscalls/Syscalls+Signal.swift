@@ -195,7 +195,7 @@ enum Signals {
         guard signal.rawValue != 0 else { return 0 }
         let info = SignalInfo(signal: signal, code: LinuxSignal.SI_USER, senderPID: task.processID,
                               senderUID: task.credentials.realUID)
-        for group in targets { try group.send(info) }
+        for group in targets { try group.send(info, from: task) }
         return 0
     }
 
@@ -219,7 +219,7 @@ enum Signals {
         guard !claimsKernelOrigin(raw) || pid == task.processID else { throw .eperm }
         guard let group = task.kernel?.pidNamespace.threadGroup(pid) else { throw .esrch }
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
-        if signal.rawValue != 0 { try group.send(SignalInfo(raw, signal: signal)) }
+        if signal.rawValue != 0 { try group.send(SignalInfo(raw, signal: signal), from: task) }
         return 0
     }
 
@@ -247,7 +247,7 @@ enum Signals {
         let info = raw.map { SignalInfo($0, signal: signal) }
             ?? SignalInfo(signal: signal, code: LinuxSignal.SI_TKILL, senderPID: task.processID,
                           senderUID: task.credentials.realUID)
-        try group.send(info, to: target)
+        try group.send(info, to: target, from: task)
         return 0
     }
 }

@@ -64,7 +64,7 @@ extension Task {
     /// A write to a pipe with no reader: SIGPIPE to the writer.
     func sendPipeSignal() {
         try? threadGroup?.send(SignalInfo(signal: .pipe, code: LinuxSignal.SI_USER, senderPID: processID,
-                                          senderUID: credentials.realUID), to: self)
+                                          senderUID: credentials.realUID), to: self, from: self)
     }
 }
 
