@@ -12,6 +12,11 @@ public enum LinuxSignal {
     public static let SA_RESTART: UInt64 = 0x1000_0000
     public static let SA_NODEFER: UInt64 = 0x4000_0000
     public static let SA_RESETHAND: UInt64 = 0x8000_0000
+    public static let SA_EXPOSE_TAGBITS: UInt64 = 0x0000_0800
+    /// The flags rt_sigaction keeps; it clears the others, so a program can
+    /// tell which flags this kernel knows (UAPI_SA_FLAGS).
+    public static let UAPI_SA_FLAGS: UInt64 = SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_ONSTACK | SA_RESTART
+        | SA_NODEFER | SA_RESETHAND | SA_EXPOSE_TAGBITS | SA_RESTORER
 
     // si_code: who sent the signal.
     public static let SI_USER: Int32 = 0

@@ -43,7 +43,7 @@ enum Signals {
         var newAction: SignalAction?
         if args.pointer(1) != 0 {
             let raw = try task.copyIn(RawAction.self, from: args.pointer(1))
-            newAction = SignalAction(handler: raw.handler, flags: raw.flags, restorer: raw.restorer,
+            newAction = SignalAction(handler: raw.handler, flags: raw.flags & LinuxSignal.UAPI_SA_FLAGS, restorer: raw.restorer,
                                      mask: SignalSet(rawValue: raw.mask & ~SignalSet.unblockable.rawValue))
         }
         let signal = Signal(rawValue: args.int(0))
