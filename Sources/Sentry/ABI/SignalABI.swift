@@ -74,8 +74,19 @@ public enum LinuxSignal {
     public static let mxcsrOffset = 24
     public static let mxcsrMaskOffset = 28
 
+    /// x86 trap numbers and page-fault error bits (asm/trapnr.h,
+    /// asm/trap_pf.h) a sigcontext reports in trapno and err.
+    public static let X86_TRAP_GP: UInt64 = 13
+    public static let X86_TRAP_PF: UInt64 = 14
+    public static let X86_PF_PROT: UInt64 = 1
+    public static let X86_PF_USER: UInt64 = 4
+
     /// The x86-64 ABI's red zone below rsp, which a frame must not overwrite.
     public static let redZone: UInt64 = 128
+    /// The eflags a handler starts without (trap, direction, resume).
+    public static let X86_EFLAGS_TF: UInt64 = 0x100
+    public static let X86_EFLAGS_DF: UInt64 = 0x400
+    public static let X86_EFLAGS_RF: UInt64 = 0x1_0000
     /// The eflags bits rt_sigreturn takes from the frame (signal.c FIX_EFLAGS:
     /// AC, OF, DF, TF, SF, ZF, AF, PF, CF, RF).
     public static let FIX_EFLAGS: UInt64 = 0x4_0000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x1_0000

@@ -63,8 +63,7 @@ extension Task {
             clockMark = now
             switch stop {
             case .syscall(let number):
-                let result = dispatch(number, kernel: kernel)
-                if let result { registers.setSyscallReturn(result) }
+                registers.setSyscallReturn(dispatch(number, kernel: kernel))
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:
@@ -77,11 +76,9 @@ extension Task {
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
-            if case .syscall = stop {
-                try returnToUser(context, afterSyscall: true)
-            } else {
-                try returnToUser(context, afterSyscall: false)
-            }
+            var afterSyscall = false
+            if case .syscall = stop { afterSyscall = true }
+            try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             systemTime += after - clockMark
             clockMark = after
@@ -104,7 +101,7 @@ extension Task {
 
     /// Runs syscall `number`; returns rax. An interrupted call leaves its
     /// restart code there, which `returnToUser` settles as Linux does.
-    func dispatch(_ number: Int, kernel: Kernel) -> Int64? {
+    func dispatch(_ number: Int, kernel: Kernel) -> Int64 {
         let arguments = SyscallArguments(registers.rdi, registers.rsi, registers.rdx,
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
@@ -130,18 +127,18 @@ extension Task {
         if fault.signal == SIGSEGV && fault.code == LinuxSignal.SI_KERNEL {
             // A general protection fault (a non-canonical address, a privileged instruction).
             info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
-            context.trapNumber = Task.trapGeneralProtection
+            context.trapNumber = LinuxSignal.X86_TRAP_GP
         } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
             switch mm.handleFault(at: fault.address) {
             case .mapped: return
             case .segmentationFault(let code):
                 info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)
-                context.errorCode = Task.pageFaultUser | (code == LinuxSignal.SEGV_ACCERR ? Task.pageFaultPresent : 0)
+                context.errorCode = LinuxSignal.X86_PF_USER | (code == LinuxSignal.SEGV_ACCERR ? LinuxSignal.X86_PF_PROT : 0)
             case .busError:
                 info = SignalInfo(signal: .busError, code: LinuxSignal.BUS_ADRERR, address: fault.address)
-                context.errorCode = Task.pageFaultUser
+                context.errorCode = LinuxSignal.X86_PF_USER
             }
-            context.trapNumber = Task.trapPageFault
+            context.trapNumber = LinuxSignal.X86_TRAP_PF
             context.address = fault.address
         } else {
             info = SignalInfo(signal: Signal(rawValue: fault.signal), code: fault.code, address: fault.address)
@@ -150,12 +147,6 @@ extension Task {
         faultContext = context
         forceSignal(info)
     }
-
-    /// x86 trap numbers and page-fault error bits a sigcontext reports.
-    static let trapPageFault: UInt64 = 14
-    static let trapGeneralProtection: UInt64 = 13
-    static let pageFaultPresent: UInt64 = 1
-    static let pageFaultUser: UInt64 = 4
 
     /// The thread is done: it leaves its group, and the last one out releases
     /// the process's memory and reports the exit.

@@ -242,7 +242,7 @@ extension Task {
         registers.rip = action.handler
         registers.rsp = frame
         registers.cs = Registers.userCodeSelector
-        registers.eflags &= ~(Task.eflagsDirection | Task.eflagsResume | Task.eflagsTrap)
+        registers.eflags &= ~(LinuxSignal.X86_EFLAGS_DF | LinuxSignal.X86_EFLAGS_RF | LinuxSignal.X86_EFLAGS_TF)
         // The handler starts with the initial FP state (fpu__clear_user_states).
         floatingPoint = FloatingPointState.initial(size: fp.bytes.count)
         try context.setFloatingPointState(floatingPoint)
@@ -254,10 +254,6 @@ extension Task {
         if alternateSignalStack.flags & LinuxSignal.SS_AUTODISARM != 0 { alternateSignalStack = SignalStack() }
         return true
     }
-
-    static let eflagsTrap: UInt64 = 0x100
-    static let eflagsDirection: UInt64 = 0x400
-    static let eflagsResume: UInt64 = 0x1_0000
 
     /// Writes the FP area and the frame below the stack (get_sigframe);
     /// returns the frame's address, nil when it cannot be built.
