@@ -28,6 +28,18 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// kill(-1) signals every process but the caller and init: with the
+    /// caller alone in the container that is none (ESRCH). Not comparable
+    /// with a native run, which would signal the whole host.
+    @Test func killOfEveryProcessSparesTheCaller() throws {
+        let sandbox = try SandboxRun(["/bin/signal_fatal", "killall"], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("signal_fatal"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/signal_fatal")
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "kill(-1, SIGUSR1): -1 No such process, handled 0\n")
+    }
+
     /// After each "ready N" line the program gets SIGUSR1 from outside:
     /// `runsc kill` in the sandbox, kill(2) natively.
     @Test(arguments: ["restart", "eintr"])
