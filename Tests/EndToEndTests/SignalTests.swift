@@ -17,7 +17,7 @@ import Testing
     /// Faults that must kill whatever the handler (blocked, ignored), frames
     /// that cannot be built or returned through, and a handler that moves
     /// the saved rip past a faulting instruction.
-    @Test(arguments: ["blocked", "ignored", "norestorer", "badfp", "skip"])
+    @Test(arguments: ["blocked", "ignored", "norestorer", "badfp", "mxcsr17", "skip"])
     func uncatchableFaultsAndBadFramesEndAsOnLinux(_ mode: String) throws {
         let sandbox = try SandboxRun(["/bin/signal_fatal", mode], start: false)
         try FileManager.default.copyItem(atPath: try Fixtures.binary("signal_fatal"),

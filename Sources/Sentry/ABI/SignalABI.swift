@@ -70,9 +70,6 @@ public enum LinuxSignal {
     public static let fxSoftwareBytesOffset = 464
     /// XFEATURE_MASK_FPSSE: the x87 and SSE components.
     public static let XFEATURE_MASK_FPSSE: UInt64 = 0x3
-    /// Offsets in the FXSAVE region: MXCSR and MXCSR_MASK.
-    public static let mxcsrOffset = 24
-    public static let mxcsrMaskOffset = 28
 
     /// x86 trap numbers and page-fault error bits (asm/trapnr.h,
     /// asm/trap_pf.h) a sigcontext reports in trapno and err.

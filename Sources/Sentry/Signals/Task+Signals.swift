@@ -1,3 +1,4 @@
+import Glibc
 import Platform
 import State
 
@@ -169,8 +170,15 @@ extension Task {
     /// a default action ends the process, a handler gets a frame.
     func returnToUser(_ context: Context, afterSyscall: Bool) throws(PlatformError) {
         if floatingPointNeedsLoad {
-            try context.setFloatingPointState(floatingPoint)
             floatingPointNeedsLoad = false
+            do {
+                try context.setFloatingPointState(floatingPoint)
+            } catch where error.errno == EINVAL {
+                // The host refused what the frame held (an MXCSR bit this
+                // CPU lacks): a bad frame, as XRSTOR's fault is on Linux.
+                floatingPoint = try context.floatingPointState()
+                forceSignal(SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, senderPID: 0, senderUID: 0))
+            }
         }
         if mustExit { return }
         var restart: SyscallError?
@@ -360,7 +368,9 @@ extension Task {
 
     /// The FP state a frame holds (fpu__restore_sig): the full XSAVE area when
     /// its magic words and sizes hold, else only the legacy FXSAVE region (a
-    /// frame written without XSAVE). Nil for what XRSTOR would fault on.
+    /// frame written without XSAVE). Nil for a header XRSTOR would fault on;
+    /// an MXCSR bit this CPU lacks is refused by the host when the state is
+    /// loaded (`returnToUser`), against the CPU's own MXCSR_MASK.
     private func restoreFloatingPoint(from address: UInt64) -> FloatingPointState? {
         let hostSize = FloatingPointState.hostSize
         if address == 0 { return FloatingPointState.initial(size: hostSize) }
@@ -385,8 +395,6 @@ extension Task {
                 target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(count)))
             }
             for offset in LinuxSignal.fxSoftwareBytesOffset..<legacy { target[offset] = 0 }
-            let mxcsr = target.load(fromByteOffset: LinuxSignal.mxcsrOffset, as: UInt32.self)
-            guard mxcsr & ~Task.mxcsrMask == 0 else { return false }
             var bv = LinuxSignal.XFEATURE_MASK_FPSSE
             if fullState {
                 bv = target.load(fromByteOffset: legacy, as: UInt64.self)
@@ -400,10 +408,6 @@ extension Task {
         }
         return valid ? state : nil
     }
-
-    /// The MXCSR bits that exist (MXCSR_MASK's architectural default): a
-    /// frame setting another one would make FXRSTOR/XRSTOR fault.
-    static let mxcsrMask: UInt32 = 0xffff
 
     /// sigaltstack's change (do_sigaltstack): EPERM while running on the
     /// current alternate stack, EINVAL for an unknown mode, ENOMEM below
