@@ -51,6 +51,8 @@ import Testing
         try session.runDetached("s1", output: "out")
         for ready in 1...3 {
             try Self.waitFor("ready \(ready)", in: session, output: "out")
+            // Let the program reach its blocking call after printing the mark.
+            usleep(100_000)
             #expect(try session.runsc("kill", "s1", "USR1").status == 0)
         }
         #expect(try session.wait("s1") == Int(native.status))
