@@ -48,6 +48,6 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "CShim"]),
         .testTarget(name: "SentryTests", dependencies: ["Sentry", "State"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "State"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "State", "Platform"]),
     ]
 )

@@ -5,7 +5,7 @@ import Testing
 /// `runsc` calls a checkpoint/restore session makes, each container's
 /// output going to a file of the workspace.
 final class CheckpointSession {
-    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files"]
+    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint"]
 
     let workspace: Workspace
     let bundle: String

@@ -17,7 +17,7 @@ import Testing
         let task = try kernel.createProcess(mm: mm, credentials: Credentials(uid: 5, gid: 6), limits: limits,
                                             registers: image.registers, name: "prog")
         task.registers.rax = 0x1234
-        task.signalMask = SignalSet(rawValue: 0x4000)
+        task.setSignalMask(SignalSet(rawValue: 0x4000))
         return (kernel, task)
     }
 
@@ -45,6 +45,54 @@ import Testing
         #expect(mm.privatePageRuns == task.mm?.privatePageRuns)
         #expect(mm.memoryFile === loaded.memoryFile)
         #expect(loaded.memoryFile.usedRanges == kernel.memoryFile.usedRanges)
+    }
+
+    /// Pending signals keep their order and siginfo, a standard signal
+    /// coalesces, and the queues, the sigsuspend mask and the altstack are saved.
+    @Test func pendingSignalsSaveWithTheirSiginfo() throws {
+        let (kernel, task) = try makeKernel()
+        let group = try #require(task.threadGroup)
+        let realtime = Signal(rawValue: LinuxSignal.SIGRTMIN + 1)
+        task.setSignalMask(SignalSet(rawValue: realtime.mask | Signal.user1.mask))
+        for value in [7, 8] as [UInt64] {
+            var info = SignalInfo(signal: realtime, code: LinuxSignal.SI_QUEUE, senderPID: 1, senderUID: 0)
+            info.fields[1] = value
+            try group.send(info)
+        }
+        try group.send(SignalInfo(signal: .user1, code: LinuxSignal.SI_USER, senderPID: 1, senderUID: 0), to: task)
+        try group.send(SignalInfo(signal: .user1, code: LinuxSignal.SI_USER, senderPID: 2, senderUID: 0), to: task)
+        task.savedSignalMask = SignalSet(rawValue: 0x10)
+        task.alternateSignalStack = SignalStack(base: 0x7000_0000, flags: 0, size: 0x10000)
+
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let loaded = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        let restored = try #require(loaded.pidNamespace.task(1))
+        #expect(restored.savedSignalMask == SignalSet(rawValue: 0x10))
+        #expect(restored.alternateSignalStack == task.alternateSignalStack)
+        #expect(restored.pendingSignals.entries.count == 1, "the second SIGUSR1 coalesced")
+        #expect(restored.pendingSignalSet.contains(realtime))
+        let first = try #require(restored.dequeueSignal(from: SignalSet(rawValue: realtime.mask)))
+        let second = try #require(restored.dequeueSignal(from: SignalSet(rawValue: realtime.mask)))
+        #expect(first.fields[1] == 7 && second.fields[1] == 8 && first.code == LinuxSignal.SI_QUEUE)
+        #expect(!restored.pendingSignalSet.contains(realtime))
+        #expect(restored.dequeueSignal(from: SignalSet(rawValue: Signal.user1.mask))?.senderPID == 1)
+    }
+
+    /// Past RLIMIT_SIGPENDING a queued real-time signal fails with EAGAIN,
+    /// while kill(2)'s is still made pending, without its siginfo.
+    @Test func realtimeSignalsPastTheLimitFailOrLoseTheirInfo() throws {
+        let (_, task) = try makeKernel()
+        let group = try #require(task.threadGroup)
+        group.limits[.sigpending] = Limits.Limit(soft: 1, hard: 1)
+        let signal = Signal(rawValue: LinuxSignal.SIGRTMIN + 2)
+        task.setSignalMask(SignalSet(rawValue: signal.mask))
+        try group.send(SignalInfo(signal: signal, code: LinuxSignal.SI_QUEUE, senderPID: 1, senderUID: 0))
+        #expect(throws: SyscallError.eagain) {
+            try group.send(SignalInfo(signal: signal, code: LinuxSignal.SI_QUEUE, senderPID: 1, senderUID: 0))
+        }
+        try group.send(SignalInfo(signal: signal, code: LinuxSignal.SI_USER, senderPID: 1, senderUID: 0))
+        #expect(task.dequeueSignal(from: SignalSet(rawValue: signal.mask))?.code == LinuxSignal.SI_QUEUE)
+        #expect(task.dequeueSignal(from: SignalSet(rawValue: signal.mask)) == nil)
     }
 
     @Test func monotonicTimeContinuesAfterALoad() throws {

@@ -81,8 +81,8 @@ func anonymous(_ length: UInt64, at address: UInt64 = 0, fixed: Bool = false,
         #expect(mapper.maps[0].address == base)
         #expect(mapper.maps[0].length == MemoryManager.faultWindow)
         #expect(mapper.maps[0].protection == .read)
-        #expect(mm.handleFault(at: base + 0x1234) == .segmentationFault(code: MemoryManager.segvAccessError))
-        #expect(mm.handleFault(at: 0x10) == .segmentationFault(code: MemoryManager.segvMapError))
+        #expect(mm.handleFault(at: base + 0x1234) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
+        #expect(mm.handleFault(at: 0x10) == .segmentationFault(code: LinuxSignal.SEGV_MAPERR))
     }
 
     @Test func copyOutThenCopyInRoundTripsAcrossVMAs() throws {

@@ -63,18 +63,22 @@ extension Task {
             clockMark = now
             switch stop {
             case .syscall(let number):
-                let result = dispatch(number, kernel: kernel)
-                if let result { registers.setSyscallReturn(result) }
+                registers.setSyscallReturn(dispatch(number, kernel: kernel))
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:
-                // Interrupts are rare (exit, checkpoint): keep the Task's FP
-                // state current then, so a saved task is complete.
+                // Interrupts are rare (exit, checkpoint, a signal): keep the
+                // Task's FP state current then, so a saved task is complete.
                 floatingPoint = try context.floatingPointState()
+                clearFileWaitInterrupt()
+                blocker.clear()
             case .died(let status):
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            var afterSyscall = false
+            if case .syscall = stop { afterSyscall = true }
+            try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             systemTime += after - clockMark
             clockMark = after
@@ -95,9 +99,9 @@ extension Task {
     /// restart_syscall(2).
     static let restartSyscallNumber: UInt64 = 219
 
-    /// Runs syscall `number`; returns rax, or nil when the registers were set
-    /// otherwise (a restart rewinds rip and leaves rax as the syscall number).
-    func dispatch(_ number: Int, kernel: Kernel) -> Int64? {
+    /// Runs syscall `number`; returns rax. An interrupted call leaves its
+    /// restart code there, which `returnToUser` settles as Linux does.
+    func dispatch(_ number: Int, kernel: Kernel) -> Int64 {
         let arguments = SyscallArguments(registers.rdi, registers.rsi, registers.rdx,
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
@@ -110,36 +114,38 @@ extension Task {
         do {
             return try entry.handler(self, arguments)
         } catch {
-            if error.isRestartCode {
-                // With no signal handlers yet, every interrupted call restarts:
-                // the syscall instruction runs again, or restart_syscall for
-                // ERESTART_RESTARTBLOCK (which resumes `restartBlock`).
-                if mustExit { return error.returnValue }
-                clearFileWaitInterrupt()
-                blocker.clear()
-                registers.rip &-= 2
-                registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
-                return nil
-            }
             return error.returnValue
         }
     }
 
-    /// A fault either maps memory (lazily allocated pages) or is fatal: with no
-    /// signal handlers yet, the signal's default action ends the process.
+    /// A fault either maps memory (lazily allocated pages) or raises its
+    /// signal for the task (force_sig_fault): the handler runs if there is
+    /// one, and a blocked or ignored fault signal kills.
     private func handle(_ fault: Fault, mm: MemoryManager) {
-        let signal: Signal
-        if fault.signal == SIGSEGV || fault.signal == SIGBUS {
+        let info: SignalInfo
+        var context = FaultContext(trapNumber: 0, errorCode: 0, address: 0)
+        if fault.signal == SIGSEGV && fault.code == LinuxSignal.SI_KERNEL {
+            // A general protection fault (a non-canonical address, a privileged instruction).
+            info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
+            context.trapNumber = LinuxSignal.X86_TRAP_GP
+        } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
             switch mm.handleFault(at: fault.address) {
             case .mapped: return
-            case .segmentationFault: signal = .segmentationFault
-            case .busError: signal = .busError
+            case .segmentationFault(let code):
+                info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)
+                context.errorCode = LinuxSignal.X86_PF_USER | (code == LinuxSignal.SEGV_ACCERR ? LinuxSignal.X86_PF_PROT : 0)
+            case .busError:
+                info = SignalInfo(signal: .busError, code: LinuxSignal.BUS_ADRERR, address: fault.address)
+                context.errorCode = LinuxSignal.X86_PF_USER
             }
+            context.trapNumber = LinuxSignal.X86_TRAP_PF
+            context.address = fault.address
         } else {
-            signal = Signal(rawValue: fault.signal)
+            info = SignalInfo(signal: Signal(rawValue: fault.signal), code: fault.code, address: fault.address)
         }
-        kernel?.logger.debug("task \(id): \(signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
-        threadGroup?.beginExit(killedBy: signal)
+        kernel?.logger.debug("task \(id): \(info.signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
+        faultContext = context
+        forceSignal(info)
     }
 
     /// The thread is done: it leaves its group, and the last one out releases

@@ -24,7 +24,13 @@ public final class Task: Savable, @unchecked Sendable {
 
     public var registers = Registers()
     public var floatingPoint = FloatingPointState.initial()
-    public var signalMask = SignalSet.empty
+    /// Blocked signals; written under `threadGroup.lock` (senders read it).
+    public internal(set) var signalMask = SignalSet.empty
+    /// Signals sent to this thread (tkill, faults); guarded by `threadGroup.lock`.
+    public internal(set) var pendingSignals = SignalQueue()
+    /// The mask rt_sigsuspend replaced, put back when its handler returns
+    /// (Linux's saved_sigmask with TIF_RESTORE_SIGMASK).
+    var savedSignalMask: SignalSet?
     public var alternateSignalStack = SignalStack()
     /// set_tid_address: zeroed (and futex-woken) when the thread exits.
     public var clearChildTID: UInt64 = 0
@@ -49,6 +55,10 @@ public final class Task: Savable, @unchecked Sendable {
     /// A leaf (see VFSLock).
     private let interruptLock = Mutex<Interrupter?>(nil)
     let blocker = Blocker()
+    /// Host-only: rt_sigreturn set `floatingPoint` for the stub thread to load.
+    var floatingPointNeedsLoad = false
+    /// Host-only: the fault being delivered, for the frame's sigcontext.
+    var faultContext: FaultContext?
     var thread: DedicatedThread?
 
     public init() {}
@@ -94,6 +104,8 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("floatingPoint", floatingPoint)
         try sink.save("signalMask", signalMask)
         try sink.save("alternateSignalStack", alternateSignalStack)
+        try sink.save("pendingSignals", pendingSignals)
+        try sink.save("savedSignalMask", savedSignalMask)
         try sink.save("clearChildTID", clearChildTID)
         try sink.save("robustList", robustList)
         try sink.save("name", name)
@@ -116,6 +128,8 @@ public final class Task: Savable, @unchecked Sendable {
         floatingPoint = try source.load("floatingPoint")
         signalMask = try source.load("signalMask")
         alternateSignalStack = try source.load("alternateSignalStack")
+        pendingSignals = try source.load("pendingSignals", default: SignalQueue())
+        savedSignalMask = try source.load("savedSignalMask", default: nil)
         clearChildTID = try source.load("clearChildTID")
         robustList = try source.load("robustList")
         name = try source.load("name")

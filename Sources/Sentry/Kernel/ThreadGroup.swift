@@ -6,9 +6,11 @@ import Synchronization
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
 
-    // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment.
-    // A leaf (tasks are interrupted after it is let go), taken under the VFS
-    // lock by procfs (see VFSLock).
+    // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment,
+    // the pending signals (the group's and its tasks') and the tasks' signal
+    // masks. Lock order: taken under the VFS lock by procfs (see VFSLock);
+    // this lock before `signalHandlers`' lock; tasks are interrupted after it
+    // is let go.
     let lock = Mutex<Void>(())
     public private(set) var id: Int32 = 0
     public internal(set) var kernel: Kernel?
@@ -16,6 +18,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public internal(set) var leader: Task?
     public internal(set) var parent: ThreadGroup?
     public internal(set) var signalHandlers = SignalHandlers()
+    /// Signals sent to the process as a whole; guarded by `lock`.
+    var sharedPendingSignals = SignalQueue()
     var storedLimits = Limits()
     public internal(set) var processGroupID: Int32 = 0
     public internal(set) var sessionID: Int32 = 0
@@ -65,18 +69,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         for task in members { task.interrupt() }
     }
 
-    /// Kills the group with `signal`'s default action (no handlers are run
-    /// yet: delivery to handlers comes with the signals work).
-    public func kill(with signal: Signal) {
-        guard signal.isValid else { return }
-        let action = signalHandlers.action(for: signal)
-        if !signal.isUncatchable {
-            if action.handler == SignalAction.ignoreHandler { return }
-            if action.handler == SignalAction.defaultHandler && signal.defaultIgnored { return }
-        }
-        beginExit(killedBy: signal)
-    }
-
     /// Starts the exit `signal`'s default action makes, a core dump noted
     /// when the signal dumps one and RLIMIT_CORE allows it.
     func beginExit(killedBy signal: Signal) {
@@ -104,7 +96,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     }
 
     public func save(to sink: inout SaveSink) throws {
-        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment) }
+        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
@@ -117,6 +109,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("exitReason", state.2)
         try sink.save("finished", state.3)
         try sink.save("oomScoreAdjustment", state.4)
+        try sink.save("sharedPendingSignals", state.5)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -136,5 +129,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
             throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000")
         }
         storedOOMScoreAdjustment = adjustment
+        sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
     }
 }

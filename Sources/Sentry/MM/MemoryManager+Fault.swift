@@ -10,20 +10,17 @@ extension MemoryManager {
         case busError
     }
 
-    public static let segvMapError: Int32 = 1
-    public static let segvAccessError: Int32 = 2
-
     /// Maps the window around `address` into the stub, allocating pages as
     /// needed. A fault on a page already mapped is a protection violation: the
     /// stub's mappings always carry the VMA's full protection.
     public func handleFault(at address: UInt64) -> FaultResolution {
         lock.withLock { _ in
             guard let index = vmaIndexLocked(containing: address) else {
-                return .segmentationFault(code: MemoryManager.segvMapError)
+                return .segmentationFault(code: LinuxSignal.SEGV_MAPERR)
             }
             let vma = vmas[index]
             if vma.protection.isEmpty || mappedInStub.contains(address) {
-                return .segmentationFault(code: MemoryManager.segvAccessError)
+                return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
             }
             guard let addressSpace else { return .busError }
             let aligned = address & ~(MemoryManager.faultWindow - 1)

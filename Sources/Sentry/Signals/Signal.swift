@@ -22,6 +22,9 @@ public struct Signal: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let terminate = Signal(rawValue: 15)
     public static let child = Signal(rawValue: 17)
     public static let stop = Signal(rawValue: 19)
+    public static let user1 = Signal(rawValue: 10)
+    public static let user2 = Signal(rawValue: 12)
+    public static let badSystemCall = Signal(rawValue: 31)
 
     public var isValid: Bool { rawValue >= 1 && rawValue <= Signal.count }
 
@@ -50,6 +53,10 @@ public struct SignalSet: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let empty = SignalSet(rawValue: 0)
     /// What can never be blocked.
     public static let unblockable = SignalSet(rawValue: Signal.kill.mask | Signal.stop.mask)
+
+    /// The signals a fault raises, which dequeue first (SYNCHRONOUS_MASK).
+    public static let synchronous = SignalSet(rawValue: Signal.segmentationFault.mask | Signal.busError.mask
+        | Signal.illegalInstruction.mask | Signal.trap.mask | Signal.floatingPoint.mask | Signal.badSystemCall.mask)
 
     public func contains(_ signal: Signal) -> Bool { rawValue & signal.mask != 0 }
 }

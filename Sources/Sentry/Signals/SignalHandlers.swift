@@ -76,16 +76,13 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
     }
 }
 
-/// A `stack_t` for sigaltstack.
+/// A task's alternate signal stack (sigaltstack), as Linux keeps it:
+/// sas_ss_sp, sas_ss_size and the flags as the program gave them.
 public struct SignalStack: SavableStruct, Equatable, Sendable {
     public static let savedTypeName = "sentry.SignalStack"
 
-    public static let onStack: Int32 = 1      // SS_ONSTACK
-    public static let disabled: Int32 = 2     // SS_DISABLE
-    public static let autoDisarm: Int32 = 1 << 31  // SS_AUTODISARM
-
     public var base: UInt64 = 0
-    public var flags: Int32 = SignalStack.disabled
+    public var flags: Int32 = LinuxSignal.SS_DISABLE
     public var size: UInt64 = 0
 
     public init() {}
@@ -96,8 +93,20 @@ public struct SignalStack: SavableStruct, Equatable, Sendable {
         self.size = size
     }
 
-    public func contains(_ address: UInt64) -> Bool {
-        flags & SignalStack.disabled == 0 && address > base && address - base <= size
+    /// __on_sig_stack: whether `sp` lies in the stack (which grows down).
+    public func contains(_ sp: UInt64) -> Bool {
+        sp > base && sp - base <= size
+    }
+
+    /// on_sig_stack: with SS_AUTODISARM the task is never considered on it.
+    public func isOn(_ sp: UInt64) -> Bool {
+        flags & LinuxSignal.SS_AUTODISARM == 0 && contains(sp)
+    }
+
+    /// sas_ss_flags: SS_DISABLE without a stack, SS_ONSTACK when `sp` is on it.
+    public func flags(at sp: UInt64) -> Int32 {
+        if size == 0 { return LinuxSignal.SS_DISABLE }
+        return isOn(sp) ? LinuxSignal.SS_ONSTACK : 0
     }
 
     public func save(to sink: inout SaveSink) throws {

@@ -115,21 +115,22 @@ enum Time {
     }
 
     /// Sleeps until `clock` reads `deadline`. Interrupted for an exit it is
-    /// EINTR (nobody sees it); interrupted otherwise (a checkpoint) it returns
-    /// ERESTART_RESTARTBLOCK with the deadline kept in the task, so
-    /// restart_syscall sleeps only what remains, even after a restore.
+    /// EINTR (nobody sees it); interrupted otherwise (a signal, a checkpoint)
+    /// it returns ERESTART_RESTARTBLOCK with the deadline kept in the task:
+    /// EINTR if a handler runs, else restart_syscall sleeps only what
+    /// remains, even after a restore.
     static func sleep(_ task: Task, clock: Int32, until deadline: Int64, remainder: UInt64) throws(SyscallError) {
         while true {
             let current = try now(task, clock)
             if current >= deadline { return }
             let hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
             guard task.blocker.sleep(untilHostMonotonic: hostDeadline) else { continue }
-            if task.mustExit {
-                if remainder != 0 {
-                    try? task.copyOut(value: Timespec(max(deadline - (try now(task, clock)), 0)), to: remainder)
-                }
-                throw .eintr
+            // What remains is written at every interruption, as Linux's
+            // do_nanosleep: a handler's EINTR reports it.
+            if remainder != 0 {
+                try? task.copyOut(value: Timespec(max(deadline - (try now(task, clock)), 0)), to: remainder)
             }
+            if task.mustExit { throw .eintr }
             task.restartBlock = .sleep(clock: clock, deadline: deadline, remainder: remainder)
             throw .erestartRestartblock
         }

@@ -63,7 +63,8 @@ extension Task {
 
     /// A write to a pipe with no reader: SIGPIPE to the writer.
     func sendPipeSignal() {
-        threadGroup?.kill(with: .pipe)
+        try? threadGroup?.send(SignalInfo(signal: .pipe, code: LinuxSignal.SI_USER, senderPID: processID,
+                                          senderUID: credentials.realUID), to: self, from: self)
     }
 }
 

@@ -1,0 +1,452 @@
+import Glibc
+import Platform
+import State
+
+/// Signal generation: Linux's send_signal_locked. Lock order: a group's
+/// `lock` may be held while taking its `SignalHandlers` lock, never the
+/// reverse; the tasks' signal masks and pending queues are guarded by their
+/// group's `lock`.
+extension ThreadGroup {
+    /// Queues `info` for the group (`target` nil: any thread not blocking it
+    /// takes it) or for one of its tasks, and kicks a thread that can take it.
+    /// An ignored signal is dropped unless blocked (its handler may change
+    /// before it is unblocked: sig_ignored); a standard signal already pending
+    /// coalesces; a real-time one past RLIMIT_SIGPENDING fails with EAGAIN
+    /// unless kill(2) sent it (then it is pending without its siginfo).
+    /// A `sender` that takes the signal itself is not kicked: it is in the
+    /// Sentry and delivers it on its way back to the application.
+    func send(_ info: SignalInfo, to target: Task? = nil, from sender: Task? = nil) throws(SyscallError) {
+        let signal = info.signal
+        guard signal.isValid else { return }
+        if signal == .kill {
+            beginExit(killedBy: .kill)
+            return
+        }
+        let wake = try lock.withLock { _ throws(SyscallError) -> Task? in
+            guard exitReason == nil, let receiver = target ?? tasks.first else { return nil }
+            if !receiver.signalMask.contains(signal) && signalHandlers.action(for: signal).ignores(signal) {
+                return nil
+            }
+            let queued = target?.pendingSignals ?? sharedPendingSignals
+            if queued.coalesces(signal) { return nil }
+            let overridesLimit = signal.rawValue < LinuxSignal.SIGRTMIN && info.code >= 0
+            let keepInfo = overridesLimit || UInt64(queuedSignalInfoCountLocked) < storedLimits[.sigpending].soft
+            if !keepInfo && signal.rawValue >= LinuxSignal.SIGRTMIN && info.code != LinuxSignal.SI_USER {
+                throw .eagain
+            }
+            if let target {
+                target.pendingSignals.enqueue(info, keepInfo: keepInfo)
+                return target.signalMask.contains(signal) ? nil : target
+            }
+            sharedPendingSignals.enqueue(info, keepInfo: keepInfo)
+            return tasks.first { !$0.signalMask.contains(signal) }
+        }
+        if let wake, wake !== sender { wake.interrupt() }
+    }
+
+    /// Sends `signal` from outside the container (runsc kill, a forwarded
+    /// Ctrl-C): SI_USER from PID 0, as Linux shows a sender in an ancestor
+    /// namespace.
+    public func kill(with signal: Signal) {
+        try? send(SignalInfo(signal: signal, code: LinuxSignal.SI_USER, senderPID: 0, senderUID: 0))
+    }
+
+    /// Every siginfo queued in the group, what RLIMIT_SIGPENDING bounds.
+    /// Linux counts per user; a container has one process per user for now.
+    var queuedSignalInfoCountLocked: Int {
+        tasks.reduce(sharedPendingSignals.entries.count) { $0 + $1.pendingSignals.entries.count }
+    }
+
+    /// Drops pending instances of `signal` everywhere (its handler became SIG_IGN).
+    func flushPendingLocked(_ signal: Signal) {
+        let set = SignalSet(rawValue: signal.mask)
+        sharedPendingSignals.flush(set)
+        for task in tasks { task.pendingSignals.flush(set) }
+    }
+}
+
+extension SignalAction {
+    /// sig_handler_ignored: SIG_IGN, or SIG_DFL for a signal whose default is to ignore.
+    func ignores(_ signal: Signal) -> Bool {
+        handler == SignalAction.ignoreHandler || (handler == SignalAction.defaultHandler && signal.defaultIgnored)
+    }
+
+    var hasHandler: Bool { handler != SignalAction.defaultHandler && handler != SignalAction.ignoreHandler }
+}
+
+/// Dequeueing, the return to user mode, frames and rt_sigreturn.
+extension Task {
+    /// Sets the blocked mask (SIGKILL and SIGSTOP are never blocked). What it
+    /// unblocks is delivered at the return to user mode.
+    func setSignalMask(_ mask: SignalSet) {
+        let unblockable = SignalSet.unblockable.rawValue
+        guard let group = threadGroup else {
+            signalMask = SignalSet(rawValue: mask.rawValue & ~unblockable)
+            return
+        }
+        group.lock.withLock { _ in signalMask = SignalSet(rawValue: mask.rawValue & ~unblockable) }
+    }
+
+    /// Signals pending for this task or its group and not blocked
+    /// (Linux's TIF_SIGPENDING, what ends pause and sigsuspend).
+    var hasDeliverableSignal: Bool {
+        guard let group = threadGroup else { return false }
+        return group.lock.withLock { _ in
+            (pendingSignals.pending.rawValue | group.sharedPendingSignals.pending.rawValue) & ~signalMask.rawValue != 0
+        }
+    }
+
+    /// The signals pending for this task or its group (rt_sigpending).
+    var pendingSignalSet: SignalSet {
+        guard let group = threadGroup else { return .empty }
+        return group.lock.withLock { _ in
+            SignalSet(rawValue: pendingSignals.pending.rawValue | group.sharedPendingSignals.pending.rawValue)
+        }
+    }
+
+    /// Takes the next signal in neither `blocked` nor ignored, the task's own
+    /// queue first (dequeue_signal). A handler with SA_RESETHAND goes back to
+    /// SIG_DFL as it is taken.
+    func dequeueSignal(blocked: SignalSet) -> (SignalInfo, SignalAction)? {
+        guard let group = threadGroup else { return nil }
+        return group.lock.withLock { _ -> (SignalInfo, SignalAction)? in
+            while true {
+                let info: SignalInfo
+                if let signal = pendingSignals.next(blocked: blocked) {
+                    info = pendingSignals.dequeue(signal)
+                } else if let signal = group.sharedPendingSignals.next(blocked: blocked) {
+                    info = group.sharedPendingSignals.dequeue(signal)
+                } else {
+                    return nil
+                }
+                let action = group.signalHandlers.action(for: info.signal)
+                if action.ignores(info.signal) && !info.signal.isUncatchable { continue }
+                if action.hasHandler && action.flags & LinuxSignal.SA_RESETHAND != 0 {
+                    var reset = action
+                    reset.handler = SignalAction.defaultHandler
+                    group.signalHandlers.setAction(reset, for: info.signal)
+                }
+                return (info, action)
+            }
+        }
+    }
+
+    /// Takes the signals in `set` only, whatever the mask (rt_sigtimedwait).
+    func dequeueSignal(from set: SignalSet) -> SignalInfo? {
+        guard let group = threadGroup else { return nil }
+        let others = SignalSet(rawValue: ~set.rawValue)
+        return group.lock.withLock { _ -> SignalInfo? in
+            if let signal = pendingSignals.next(blocked: others) { return pendingSignals.dequeue(signal) }
+            if let signal = group.sharedPendingSignals.next(blocked: others) {
+                return group.sharedPendingSignals.dequeue(signal)
+            }
+            return nil
+        }
+    }
+
+    /// force_sig_info: a signal the task cannot escape (a fault, a bad
+    /// frame). Blocked or ignored, or with `resetHandler`, its handler
+    /// becomes SIG_DFL and it is unblocked, so the default action ends the
+    /// process instead of a loop on the faulting instruction.
+    func forceSignal(_ info: SignalInfo, resetHandler: Bool = false) {
+        guard let group = threadGroup else { return }
+        group.lock.withLock { _ in
+            let signal = info.signal
+            var action = group.signalHandlers.action(for: signal)
+            let blocked = signalMask.contains(signal)
+            if resetHandler || blocked || action.handler == SignalAction.ignoreHandler {
+                action.handler = SignalAction.defaultHandler
+                group.signalHandlers.setAction(action, for: signal)
+                signalMask.rawValue &= ~signal.mask
+            }
+            if !pendingSignals.coalesces(signal) { pendingSignals.enqueue(info, keepInfo: true) }
+        }
+    }
+
+    /// The one point where the task goes back to the application (after a
+    /// syscall, a fault or an interrupt): loads an FP state rt_sigreturn
+    /// restored, settles an interrupted syscall as Linux does (restart, or
+    /// EINTR when a handler runs), and delivers every deliverable signal:
+    /// a default action ends the process, a handler gets a frame.
+    func returnToUser(_ context: Context, afterSyscall: Bool) throws(PlatformError) {
+        if floatingPointNeedsLoad {
+            floatingPointNeedsLoad = false
+            do {
+                try context.setFloatingPointState(floatingPoint)
+            } catch where error.errno == EINVAL {
+                // The host refused what the frame held (an MXCSR bit this
+                // CPU lacks): a bad frame, as XRSTOR's fault is on Linux.
+                floatingPoint = try context.floatingPointState()
+                forceSignal(SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, senderPID: 0, senderUID: 0))
+            }
+        }
+        if mustExit { return }
+        var restart: SyscallError?
+        if afterSyscall, Int64(bitPattern: registers.origRax) >= 0,
+           let error = SyscallError.restartCode(inReturnValue: registers.rax) {
+            restart = error
+            clearFileWaitInterrupt()
+            blocker.clear()
+        }
+        var handlerRan = false
+        while !mustExit, let next = dequeueSignal(blocked: signalMask) {
+            let (info, action) = next
+            guard action.hasHandler else {
+                threadGroup?.beginExit(killedBy: info.signal)
+                return
+            }
+            if let error = restart {
+                settleRestart(error, handler: action)
+                restart = nil
+            }
+            if try deliver(info, action, context: context) { handlerRan = true }
+        }
+        if let restart { rewindForRestart(restart) }
+        if !handlerRan, let saved = savedSignalMask {
+            setSignalMask(saved)
+            savedSignalMask = nil
+        }
+        faultContext = nil
+    }
+
+    /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
+    /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
+    private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
+        switch error {
+        case .erestartsys where action.flags & LinuxSignal.SA_RESTART != 0, .erestartnointr:
+            registers.rax = registers.origRax
+            registers.rip &-= Task.syscallInstructionSize
+        default:
+            registers.setSyscallReturn(SyscallError.eintr.returnValue)
+        }
+    }
+
+    /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK
+    /// through restart_syscall (which resumes `restartBlock`).
+    func rewindForRestart(_ error: SyscallError) {
+        registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
+        registers.rip &-= Task.syscallInstructionSize
+    }
+
+    /// The length of the `syscall` instruction, what a restart rewinds.
+    static let syscallInstructionSize: UInt64 = 2
+
+    /// Builds the rt_sigframe for `info` and points the registers at the
+    /// handler (x64_setup_rt_frame). A frame that cannot be written (no
+    /// SA_RESTORER, a stack that does not fit or is not writable) is a
+    /// SIGSEGV with the default action, as Linux's force_sigsegv; returns
+    /// whether the handler will run.
+    private func deliver(_ info: SignalInfo, _ action: SignalAction, context: Context) throws(PlatformError) -> Bool {
+        let fp = try context.floatingPointState()
+        guard let frame = buildFrame(info, action, fp: fp) else {
+            forceSignal(SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, senderPID: 0, senderUID: 0),
+                        resetHandler: true)
+            return false
+        }
+        registers.rdi = UInt64(bitPattern: Int64(info.signal.rawValue))
+        registers.rsi = frame &+ UInt64(MemoryLayout<RawSignalFrame>.offset(of: \.info) ?? 0)
+        registers.rdx = frame &+ UInt64(MemoryLayout<RawSignalFrame>.offset(of: \.uc) ?? 0)
+        registers.rax = 0
+        registers.rip = action.handler
+        registers.rsp = frame
+        registers.cs = Registers.userCodeSelector
+        registers.eflags &= ~(LinuxSignal.X86_EFLAGS_DF | LinuxSignal.X86_EFLAGS_RF | LinuxSignal.X86_EFLAGS_TF)
+        // The handler starts with the initial FP state (fpu__clear_user_states).
+        floatingPoint = FloatingPointState.initial(size: fp.bytes.count)
+        try context.setFloatingPointState(floatingPoint)
+        // signal_delivered: block sa_mask and, without SA_NODEFER, the signal.
+        var blocked = signalMask.rawValue | action.mask.rawValue
+        if action.flags & LinuxSignal.SA_NODEFER == 0 { blocked |= info.signal.mask }
+        setSignalMask(SignalSet(rawValue: blocked))
+        savedSignalMask = nil
+        if alternateSignalStack.flags & LinuxSignal.SS_AUTODISARM != 0 { alternateSignalStack = SignalStack() }
+        return true
+    }
+
+    /// Writes the FP area and the frame below the stack (get_sigframe);
+    /// returns the frame's address, nil when it cannot be built.
+    private func buildFrame(_ info: SignalInfo, _ action: SignalAction, fp: FloatingPointState) -> UInt64? {
+        guard action.flags & LinuxSignal.SA_RESTORER != 0 else { return nil }
+        let stack = alternateSignalStack
+        let nested = stack.isOn(registers.rsp)
+        var sp = registers.rsp &- LinuxSignal.redZone
+        var entering = false
+        if action.flags & LinuxSignal.SA_ONSTACK != 0 && stack.flags(at: sp) == 0 {
+            sp = stack.base &+ stack.size
+            entering = true
+        }
+        let xstateSize = UInt64(fp.bytes.count)
+        let (below, wrapped) = sp.subtractingReportingOverflow(xstateSize + LinuxSignal.FP_XSTATE_MAGIC2_SIZE)
+        guard !wrapped else { return nil }
+        let fpAddress = below & ~(LinuxSignal.xsaveAlignment - 1)
+        let frameSize = UInt64(MemoryLayout<RawSignalFrame>.size)
+        guard fpAddress >= frameSize + 16 else { return nil }
+        let frameAddress = ((fpAddress - frameSize) & ~15) - 8
+        if (nested || entering) && !stack.contains(frameAddress) { return nil }
+
+        var area = fp.bytes
+        guard area.count >= LinuxSignal.fxsaveSize + LinuxSignal.xsaveHeaderSize,
+              let size32 = UInt32(exactly: xstateSize) else { return nil }
+        let software = RawFPXSoftwareBytes(magic1: LinuxSignal.FP_XSTATE_MAGIC1,
+                                           extendedSize: size32 + UInt32(LinuxSignal.FP_XSTATE_MAGIC2_SIZE),
+                                           xfeatures: FloatingPointState.hostFeatures, xstateSize: size32)
+        area.withUnsafeMutableBytes { bytes in
+            bytes.storeBytes(of: software, toByteOffset: LinuxSignal.fxSoftwareBytesOffset, as: RawFPXSoftwareBytes.self)
+            // The x87 and SSE bits are always set in a frame, for legacy readers.
+            let bv = bytes.load(fromByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
+            bytes.storeBytes(of: bv | LinuxSignal.XFEATURE_MASK_FPSSE, toByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
+        }
+        withUnsafeBytes(of: LinuxSignal.FP_XSTATE_MAGIC2.littleEndian) { area.append(contentsOf: $0) }
+
+        let mask = (savedSignalMask ?? signalMask).rawValue
+        var frame = RawSignalFrame()
+        frame.pretcode = action.restorer
+        frame.uc.flags = LinuxSignal.UC_FP_XSTATE | LinuxSignal.UC_SIGCONTEXT_SS | LinuxSignal.UC_STRICT_RESTORE_SS
+        frame.uc.stack = Signals.RawStack(base: stack.base, flags: stack.flags, size: stack.size)
+        frame.uc.mcontext = sigcontext(fpstate: fpAddress, mask: mask)
+        frame.uc.sigmask = mask
+        if action.flags & LinuxSignal.SA_SIGINFO != 0 { frame.info = info.raw }
+        do {
+            try copyOut(area, to: fpAddress)
+            try copyOut(value: frame, to: frameAddress)
+        } catch {
+            return nil
+        }
+        return frameAddress
+    }
+
+    private func sigcontext(fpstate: UInt64, mask: UInt64) -> RawSigcontext {
+        let r = registers
+        var context = RawSigcontext(
+            r8: r.r8, r9: r.r9, r10: r.r10, r11: r.r11, r12: r.r12, r13: r.r13, r14: r.r14, r15: r.r15,
+            di: r.rdi, si: r.rsi, bp: r.rbp, bx: r.rbx, dx: r.rdx, ax: r.rax, cx: r.rcx, sp: r.rsp,
+            ip: r.rip, flags: r.eflags,
+            cs: UInt16(truncatingIfNeeded: r.cs), gs: UInt16(truncatingIfNeeded: r.gs),
+            fs: UInt16(truncatingIfNeeded: r.fs), ss: UInt16(truncatingIfNeeded: r.ss))
+        if let fault = faultContext {
+            context.trapno = fault.trapNumber
+            context.err = fault.errorCode
+            context.cr2 = fault.address
+        }
+        context.oldmask = mask
+        context.fpstate = fpstate
+        return context
+    }
+
+    /// rt_sigreturn: restores the mask, the registers (only the eflags bits a
+    /// program may change; selectors stay the user ones), the FP state after
+    /// checking its magic words and sizes, and the alternate stack. A frame
+    /// that cannot be read or restored is a SIGSEGV (signal_fault).
+    func signalReturn() -> Int64 {
+        let frameAddress = registers.rsp &- 8
+        guard let frame = try? copyIn(RawSignalFrame.self, from: frameAddress) else { return badSignalFrame() }
+        setSignalMask(SignalSet(rawValue: frame.uc.sigmask))
+        restartBlock = nil
+        let sc = frame.uc.mcontext
+        registers.r8 = sc.r8; registers.r9 = sc.r9; registers.r10 = sc.r10; registers.r11 = sc.r11
+        registers.r12 = sc.r12; registers.r13 = sc.r13; registers.r14 = sc.r14; registers.r15 = sc.r15
+        registers.rdi = sc.di; registers.rsi = sc.si; registers.rbp = sc.bp; registers.rbx = sc.bx
+        registers.rdx = sc.dx; registers.rax = sc.ax; registers.rcx = sc.cx; registers.rsp = sc.sp
+        registers.rip = sc.ip
+        registers.eflags = (registers.eflags & ~LinuxSignal.FIX_EFLAGS) | (sc.flags & LinuxSignal.FIX_EFLAGS)
+        registers.cs = Registers.userCodeSelector
+        registers.ss = Registers.userDataSelector
+        // No syscall to restart from here on.
+        registers.origRax = UInt64.max
+        guard let restored = restoreFloatingPoint(from: sc.fpstate) else { return badSignalFrame() }
+        floatingPoint = restored
+        floatingPointNeedsLoad = true
+        let stack = frame.uc.stack
+        _ = try? changeAlternateStack(to: SignalStack(base: stack.base, flags: stack.flags, size: stack.size))
+        return Int64(bitPattern: registers.rax)
+    }
+
+    private func badSignalFrame() -> Int64 {
+        forceSignal(SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, senderPID: 0, senderUID: 0))
+        return 0
+    }
+
+    /// The FP state a frame holds (fpu__restore_sig): the full XSAVE area when
+    /// its magic words and sizes hold, else only the legacy FXSAVE region (a
+    /// frame written without XSAVE). Nil for a header XRSTOR would fault on;
+    /// an MXCSR bit this CPU lacks is refused by the host when the state is
+    /// loaded (`returnToUser`), against the CPU's own MXCSR_MASK.
+    private func restoreFloatingPoint(from address: UInt64) -> FloatingPointState? {
+        let hostSize = FloatingPointState.hostSize
+        if address == 0 { return FloatingPointState.initial(size: hostSize) }
+        let legacy = LinuxSignal.fxsaveSize
+        guard let software = try? copyIn(RawFPXSoftwareBytes.self,
+                                         from: address &+ UInt64(LinuxSignal.fxSoftwareBytesOffset)) else { return nil }
+        let minimum = legacy + LinuxSignal.xsaveHeaderSize
+        var fullState = software.magic1 == LinuxSignal.FP_XSTATE_MAGIC1
+            && Int(software.xstateSize) >= minimum && Int(software.xstateSize) <= hostSize
+            && software.xstateSize <= software.extendedSize
+        if fullState {
+            guard let magic2 = try? copyIn(UInt32.self, from: address &+ UInt64(software.xstateSize)) else { return nil }
+            fullState = magic2 == LinuxSignal.FP_XSTATE_MAGIC2
+        }
+        var state = FloatingPointState.initial(size: hostSize)
+        let count = fullState ? Int(software.xstateSize) : legacy
+        guard let bytes = try? copyIn(from: address, count: count) else { return nil }
+        let restoredFeatures = fullState
+            ? software.xfeatures & FloatingPointState.hostFeatures : LinuxSignal.XFEATURE_MASK_FPSSE
+        let valid = state.bytes.withUnsafeMutableBytes { target -> Bool in
+            bytes.withUnsafeBytes { source in
+                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(count)))
+            }
+            for offset in LinuxSignal.fxSoftwareBytesOffset..<legacy { target[offset] = 0 }
+            var bv = LinuxSignal.XFEATURE_MASK_FPSSE
+            if fullState {
+                bv = target.load(fromByteOffset: legacy, as: UInt64.self)
+                let header = UnsafeRawBufferPointer(rebasing: target[(legacy + 8)..<minimum])
+                guard bv & ~FloatingPointState.hostFeatures == 0, header.allSatisfy({ $0 == 0 }) else { return false }
+            } else {
+                for offset in legacy..<minimum { target[offset] = 0 }
+            }
+            target.storeBytes(of: bv & restoredFeatures, toByteOffset: legacy, as: UInt64.self)
+            return true
+        }
+        return valid ? state : nil
+    }
+
+    /// sigaltstack's change (do_sigaltstack): EPERM while running on the
+    /// current alternate stack, EINVAL for an unknown mode, ENOMEM below
+    /// MINSIGSTKSZ. Linux keeps the flags as given.
+    func changeAlternateStack(to new: SignalStack) throws(SyscallError) {
+        let current = alternateSignalStack
+        guard !current.isOn(registers.rsp) else { throw .eperm }
+        let mode = new.flags & ~LinuxSignal.SS_AUTODISARM
+        guard mode == 0 || mode == LinuxSignal.SS_DISABLE || mode == LinuxSignal.SS_ONSTACK else { throw .einval }
+        if new == current { return }
+        if mode == LinuxSignal.SS_DISABLE {
+            alternateSignalStack = SignalStack(base: 0, flags: new.flags, size: 0)
+            return
+        }
+        guard new.size >= LinuxSignal.MINSIGSTKSZ else { throw .enomem }
+        alternateSignalStack = new
+    }
+}
+
+extension SyscallError {
+    /// The restart code a syscall left in rax, if any (what Linux's
+    /// signal code switches on: ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+    /// ERESTART_RESTARTBLOCK).
+    static func restartCode(inReturnValue rax: UInt64) -> SyscallError? {
+        let (errno, overflow) = Int64(0).subtractingReportingOverflow(Int64(bitPattern: rax))
+        guard !overflow, let raw = Int32(exactly: errno) else { return nil }
+        switch SyscallError(rawValue: raw) {
+        case .erestartsys: return .erestartsys
+        case .erestartnointr: return .erestartnointr
+        case .erestartnohand: return .erestartnohand
+        case .erestartRestartblock: return .erestartRestartblock
+        default: return nil
+        }
+    }
+}
+
+/// What a fault leaves for the frame's sigcontext (trapno, err, cr2); host-only.
+struct FaultContext {
+    var trapNumber: UInt64
+    var errorCode: UInt64
+    var address: UInt64
+}
