@@ -286,18 +286,31 @@ enum PollSyscalls {
         }
     }
 
-    /// Runs `body` with the signal mask at `address` in force, then puts the
-    /// task's own back (set_user_sigmask; with no handler to run first, the
-    /// mask is restored as the call returns).
+    /// Runs `body` with the signal mask at `address` in force (set_user_sigmask).
+    /// The task's own mask comes back as the call returns, unless a signal
+    /// interrupted it: then it stays saved until the handler has run, as
+    /// Linux's restore_saved_sigmask_unless, so the handler runs under the
+    /// temporary mask (returnToUser puts it back when no handler runs).
     private static func withSignalMask(_ task: Task, at address: UInt64, size: UInt64,
                                        _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
         guard address != 0 else { return try body() }
-        guard size == Signals.setSize else { throw .einval }
-        let mask = try task.copyIn(UInt64.self, from: address) & ~SignalSet.unblockable.rawValue
+        guard size == LinuxSignal.sigsetSize else { throw .einval }
+        let mask = try task.copyIn(UInt64.self, from: address)
         let saved = task.signalMask
-        task.signalMask = SignalSet(rawValue: mask)
-        defer { task.signalMask = saved }
-        return try body()
+        task.savedSignalMask = saved
+        task.setSignalMask(SignalSet(rawValue: mask))
+        do {
+            let result = try body()
+            task.savedSignalMask = nil
+            task.setSignalMask(saved)
+            return result
+        } catch {
+            if error != .eintr && !error.isRestartCode {
+                task.savedSignalMask = nil
+                task.setSignalMask(saved)
+            }
+            throw error
+        }
     }
 
     /// poll_select_finish: writes the time left into the caller's timeout
