@@ -39,4 +39,65 @@ import Testing
         #expect(status == 0, "\(session.errors(of: "after"))")
         #expect(session.lines("after") == ["after: \(Self.directoryCount + 8) failures: 0"])
     }
+
+    /// A bundle running `memory_touch arguments...` under `memoryLimit`
+    /// bytes, with `tmpfs` mounted at /data with these options.
+    static func runMemoryTouch(_ arguments: [String], memoryLimit: Int? = nil,
+                               tmpfsOptions: [String]? = nil) throws -> RunscProcess.Result {
+        let run = try SandboxRun(["/bin/memory_touch"] + arguments, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("memory_touch"),
+                                         toPath: run.bundle + "/rootfs/bin/memory_touch")
+        let configPath = run.bundle + "/config.json"
+        let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
+        guard var spec = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              var linux = spec["linux"] as? [String: Any], var mounts = spec["mounts"] as? [[String: Any]] else {
+            throw SetupError("config.json has no linux section")
+        }
+        if let memoryLimit { linux["resources"] = ["memory": ["limit": memoryLimit]] }
+        if let tmpfsOptions {
+            mounts.append(["destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": tmpfsOptions])
+        }
+        spec["linux"] = linux
+        spec["mounts"] = mounts
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+        return try run.start().finish(timeout: 120)
+    }
+
+    @Test func touchingMoreThanTheMemoryLimitIsOOMKilledAndLessRuns() throws {
+        let limit = 256 << 20
+        let small = try Self.runMemoryTouch(["anon", "128"], memoryLimit: limit)
+        #expect(small.status == 0, "\(small.stderr)")
+        #expect(small.stdout.hasSuffix("touched 128 MiB\n"))
+        let large = try Self.runMemoryTouch(["anon", "512"], memoryLimit: limit)
+        #expect(large.status == 137, "\(large.stdout)")
+        #expect(large.stdout.hasPrefix("mapped 512 MiB\n"), "mmap overcommits, as Linux does")
+        #expect(!large.stdout.contains("touched 256 MiB"))
+    }
+
+    @Test func writingTmpfsPastTheMemoryLimitIsOOMKilled() throws {
+        let result = try Self.runMemoryTouch(["tmpfs", "/data/big", "512"], memoryLimit: 128 << 20,
+                                             tmpfsOptions: ["nosuid"])
+        #expect(result.status == 137, "\(result.stdout)")
+        #expect(!result.stdout.contains("wrote"))
+    }
+
+    /// The same write on a host tmpfs of the same size (as root), or Linux's known answer.
+    @Test func tmpfsSizeStopsWritesWithENOSPCAsLinuxTmpfs() throws {
+        let sandbox = try Self.runMemoryTouch(["tmpfs", "/data/big", "1024"], tmpfsOptions: ["nosuid", "size=64m"])
+        var expected = "write after \(64 << 20) bytes: ENOSPC\n"
+        if getuid() == 0 {
+            let mountpoint = FileManager.default.temporaryDirectory.appendingPathComponent("tmpfs-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: mountpoint) }
+            let mounted = try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mountpoint])
+            if mounted.status == 0 {
+                defer { _ = try? Fixtures.run("/bin/umount", [mountpoint]) }
+                let native = try Fixtures.runNatively("memory_touch", ["tmpfs", mountpoint + "/big", "1024"])
+                #expect(native.status == 1)
+                expected = native.stdout
+            }
+        }
+        #expect(sandbox.status == 1)
+        #expect(sandbox.stdout == expected)
+    }
 }

@@ -75,6 +75,7 @@ extension Task {
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            killIfOutOfMemory(kernel)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             systemTime += after - clockMark
             clockMark = after
@@ -133,13 +134,28 @@ extension Task {
             switch mm.handleFault(at: fault.address) {
             case .mapped: return
             case .segmentationFault: signal = .segmentationFault
-            case .busError: signal = .busError
+            case .busError:
+                // A page the memory limit refused: the OOM kill, not SIGBUS.
+                if let kernel, killIfOutOfMemory(kernel) { return }
+                signal = .busError
             }
         } else {
             signal = Signal(rawValue: fault.signal)
         }
         kernel?.logger.debug("task \(id): \(signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
         threadGroup?.beginExit(killedBy: signal)
+    }
+
+    /// After a syscall or a fault that needed a page the container's memory
+    /// limit refused: the process is killed with SIGKILL, as Linux's memory
+    /// cgroup OOM killer does to a process of the cgroup (here the one that
+    /// asked; a container has one process until fork exists).
+    @discardableResult
+    private func killIfOutOfMemory(_ kernel: Kernel) -> Bool {
+        guard kernel.memoryFile.takeChargeFailure() else { return false }
+        kernel.logger.info("task \(id): out of memory (limit \(kernel.memoryFile.limit) bytes): killed")
+        threadGroup?.beginExit(killedBy: .kill)
+        return true
     }
 
     /// The thread is done: it leaves its group, and the last one out releases

@@ -368,11 +368,12 @@ extension MemoryManager {
             var page = Page.roundDown(range.lowerBound)
             while page < range.upperBound {
                 let objectOffset = vma.sharedOffset + (page - vma.start)
-                let file = vma.mappedFile
+                let file = shared.holdsContents ? nil : vma.mappedFile
                 let fileOffset = objectOffset
                 let offset = try shared.page(objectOffset >> Page.shift) { buffer throws(SyscallError) in
                     if let file { try Self.fill(buffer, from: file, at: fileOffset) }
                 }
+                shared.noteMapped()
                 let lower = max(page, range.lowerBound), upper = min(page + Page.size, range.upperBound)
                 let memoryOffset = offset + (lower - page)
                 if let last = runs.last, last.0.upperBound == lower,

@@ -2,20 +2,28 @@ import State
 import Synchronization
 
 /// Pages shared by every mapping of one object: a MAP_SHARED|MAP_ANONYMOUS
-/// region, or a file's shared page cache. Keyed by page index within the
-/// object; the MemoryFile offsets it holds are owned here, not by any MM.
+/// region, a host file's shared page cache, or a tmpfs file's data itself
+/// (`holdsContents`: nothing to fill a page from, nothing to write back).
+/// Keyed by page index within the object; the MemoryFile offsets it holds
+/// are owned here, not by any MM.
 public final class SharedMemory: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SharedMemory"
 
-    // Guarded by `lock`.
+    // Guarded by `lock` (taken under an MM's or a tmpfs inode's lock, never the other way).
     private let lock = Mutex<Void>(())
     private var pages: [UInt64: UInt64] = [:]
     public private(set) var memoryFile: MemoryFile?
+    /// The pages are the object's contents (a tmpfs file), not a cache of them.
+    public private(set) var holdsContents = false
+    /// Not saved: a stub may map these pages (set when a fault maps one), so
+    /// a page dropped from the object is zeroed, never freed for reuse.
+    private var mayBeMapped = false
 
     public init() {}
 
-    public init(memoryFile: MemoryFile) {
+    public init(memoryFile: MemoryFile, holdsContents: Bool = false) {
         self.memoryFile = memoryFile
+        self.holdsContents = holdsContents
     }
 
     /// The MemoryFile offset of page `index`, allocating (and filling with
@@ -39,6 +47,36 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
+    /// The MemoryFile offset of page `index` if it exists.
+    func existingPage(_ index: UInt64) -> UInt64? {
+        lock.withLock { _ in pages[index] }
+    }
+
+    /// How many pages exist.
+    var pageCount: UInt64 { lock.withLock { _ in UInt64(pages.count) } }
+
+    /// Notes that a stub maps (some of) these pages from now on.
+    func noteMapped() {
+        lock.withLock { _ in mayBeMapped = true }
+    }
+
+    /// Drops the pages from `index` on (a file truncated); returns how many.
+    /// Pages a stub may still map are zeroed and kept, not freed.
+    func removePages(from index: UInt64) -> UInt64 {
+        let (dropped, keep) = lock.withLock { _ in
+            let dropped = pages.filter { $0.key >= index }
+            if !mayBeMapped {
+                for key in dropped.keys { pages[key] = nil }
+            }
+            return (dropped, mayBeMapped)
+        }
+        for offset in dropped.values {
+            if keep { memoryFile?.zero(offset: offset, length: Page.size) }
+            else { memoryFile?.free(offset: offset, length: Page.size) }
+        }
+        return keep ? 0 : UInt64(dropped.count)
+    }
+
     /// Pages present among `indices`, in order: (index, MemoryFile offset).
     func presentPages(in indices: Range<UInt64>) -> [(UInt64, UInt64)] {
         lock.withLock { _ in
@@ -49,24 +87,36 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
-    /// Frees every page (the last mapping is gone).
-    func release() {
+    /// Frees every page (the last mapping, or the tmpfs file, is gone); returns how many.
+    @discardableResult
+    func release() -> UInt64 {
         let all = lock.withLock { _ in
             let all = pages
             pages = [:]
             return all
         }
         for offset in all.values { memoryFile?.free(offset: offset, length: Page.size) }
+        return UInt64(all.count)
     }
 
     public func save(to sink: inout SaveSink) throws {
         let snapshot = lock.withLock { _ in pages }
         try sink.save("pages", snapshot)
         try sink.save("memoryFile", memoryFile)
+        try sink.save("holdsContents", holdsContents)
     }
 
     public func load(from source: inout LoadSource) throws {
         pages = try source.load("pages")
         memoryFile = try source.load("memoryFile")
+        holdsContents = try source.load("holdsContents", default: false)
+        for offset in pages.values where !Page.isAligned(offset) {
+            throw StateError.invalidValue("SharedMemory page at offset \(offset) is not page-aligned")
+        }
+    }
+
+    /// An older image's tmpfs page cache becomes the file's contents.
+    func becomeContents() {
+        lock.withLock { _ in holdsContents = true }
     }
 }

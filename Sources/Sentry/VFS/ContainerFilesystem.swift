@@ -2,7 +2,8 @@
 /// the OCI spec's mounts; the Sentry does not depend on OCI).
 public struct ContainerMount: Sendable {
     public enum Kind: Sendable {
-        case tmpfs(mode: UInt32)
+        /// A tmpfs; `size` in bytes and `inodes` bound it (nil: no bound).
+        case tmpfs(mode: UInt32, size: UInt64? = nil, inodes: UInt64? = nil)
         /// A host directory (bind mount), read-only or not.
         case host(path: String)
         case proc, devfs, sysfsPlaceholder
@@ -43,8 +44,9 @@ extension VirtualFilesystem {
         for mount in all {
             let filesystem: Filesystem
             switch mount.kind {
-            case .tmpfs(let mode):
-                filesystem = TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber(), rootMode: mode)
+            case .tmpfs(let mode, let size, let inodes):
+                filesystem = TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber(), rootMode: mode,
+                                                  sizeLimit: size, inodeLimit: inodes)
             case .host(let path):
                 filesystem = try HostFilesystem.make(hostPath: path, readOnly: mount.readOnly,
                                                      deviceNumber: vfs.allocateDeviceNumber())

@@ -119,6 +119,8 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
     private func add(_ inode: Inode, name: String, in directory: Dentry, mode: UInt32,
                      credentials: FileCredentials) throws(SyscallError) -> Dentry {
         guard let filesystem else { throw .eio }
+        // nr_inodes=: every new name but a hard link takes an inode.
+        if let tmpfs = filesystem as? TmpfsFilesystem, !tmpfs.chargeInode() { throw .enospc }
         let (parentMode, parentGID) = lock.withLock { _ in (self.mode, self.gid) }
         let gid = parentMode & LinuxFile.setGroupID != 0 ? parentGID : credentials.gid
         inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: gid)
@@ -134,10 +136,12 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         child.isDeleted = true
         let inode = child.inode
         let isDirectory = inode.isDirectory
-        inode.lock.withLock { _ in
+        let unlinked = inode.lock.withLock { _ in
             inode.linkCount = isDirectory ? 0 : max(0, inode.linkCount - 1)
             inode.changeTime = FileTime.now()
+            return inode.linkCount == 0
         }
+        if unlinked { (filesystem as? TmpfsFilesystem)?.releaseInode() }
         if isDirectory { adjustLinks(-1) }
     }
 
