@@ -44,9 +44,13 @@ import Testing
     /// bytes, with `tmpfs` mounted at /data with these options.
     static func runMemoryTouch(_ arguments: [String], memoryLimit: Int? = nil,
                                tmpfsOptions: [String]? = nil) throws -> RunscProcess.Result {
-        let run = try SandboxRun(["/bin/memory_touch"] + arguments, start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("memory_touch"),
-                                         toPath: run.bundle + "/rootfs/bin/memory_touch")
+        try runFixture("memory_touch", arguments, memoryLimit: memoryLimit, tmpfsOptions: tmpfsOptions)
+    }
+
+    static func runFixture(_ name: String, _ arguments: [String], memoryLimit: Int? = nil,
+                           tmpfsOptions: [String]? = nil) throws -> RunscProcess.Result {
+        let run = try SandboxRun(["/bin/" + name] + arguments, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: run.bundle + "/rootfs/bin/" + name)
         let configPath = run.bundle + "/config.json"
         let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
         guard var spec = try JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -81,23 +85,41 @@ import Testing
         #expect(!result.stdout.contains("wrote"))
     }
 
+    /// Runs `body` with the path of a host tmpfs mounted with `options`
+    /// (as root); nil when it cannot be mounted here.
+    static func withHostTmpfs<T>(_ options: String, _ body: (String?) throws -> T) throws -> T {
+        guard getuid() == 0 else { return try body(nil) }
+        let mountpoint = FileManager.default.temporaryDirectory.appendingPathComponent("tmpfs-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: mountpoint) }
+        guard try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", mountpoint]).status == 0 else {
+            return try body(nil)
+        }
+        defer { _ = try? Fixtures.run("/bin/umount", [mountpoint]) }
+        return try body(mountpoint)
+    }
+
     /// The same write on a host tmpfs of the same size (as root), or Linux's known answer.
     @Test func tmpfsSizeStopsWritesWithENOSPCAsLinuxTmpfs() throws {
         let sandbox = try Self.runMemoryTouch(["tmpfs", "/data/big", "1024"], tmpfsOptions: ["nosuid", "size=64m"])
-        var expected = "write after \(64 << 20) bytes: ENOSPC\n"
-        if getuid() == 0 {
-            let mountpoint = FileManager.default.temporaryDirectory.appendingPathComponent("tmpfs-\(UUID())").path
-            try FileManager.default.createDirectory(atPath: mountpoint, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: mountpoint) }
-            let mounted = try Fixtures.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mountpoint])
-            if mounted.status == 0 {
-                defer { _ = try? Fixtures.run("/bin/umount", [mountpoint]) }
-                let native = try Fixtures.runNatively("memory_touch", ["tmpfs", mountpoint + "/big", "1024"])
-                #expect(native.status == 1)
-                expected = native.stdout
-            }
+        let expected = try Self.withHostTmpfs("size=64m") { mountpoint in
+            guard let mountpoint else { return "write after \(64 << 20) bytes: ENOSPC\n" }
+            let native = try Fixtures.runNatively("memory_touch", ["tmpfs", mountpoint + "/big", "1024"])
+            #expect(native.status == 1)
+            return native.stdout
         }
         #expect(sandbox.status == 1)
         #expect(sandbox.stdout == expected)
+    }
+
+    /// MAP_SHARED of a tmpfs file maps the file's own pages, as on Linux.
+    @Test func aSharedMappingOfATmpfsFileIsCoherentWithReadAndWrite() throws {
+        let sandbox = try Self.runFixture("tmpfs_mmap", ["/data"], tmpfsOptions: ["size=1m"])
+        let native = try Self.withHostTmpfs("size=1m") { mountpoint in
+            try Fixtures.runNatively("tmpfs_mmap", [mountpoint ?? "/dev/shm"])
+        }
+        #expect(native.status == 135 && native.stdout.contains("pread reads: stored"))
+        #expect(sandbox.status == native.status)
+        #expect(sandbox.stdout == native.stdout)
     }
 }

@@ -1,6 +1,14 @@
 import State
 import Synchronization
 
+/// What bounds an object's pages besides the container's memory limit: a
+/// tmpfs mount's `size=`. Called under the SharedMemory's lock: takes only leaf locks.
+protocol PageQuota: AnyObject, Sendable {
+    /// Takes `count` pages; false when they do not fit.
+    func chargePages(_ count: UInt64) -> Bool
+    func releasePages(_ count: UInt64)
+}
+
 /// Pages shared by every mapping of one object: a MAP_SHARED|MAP_ANONYMOUS
 /// region, a host file's shared page cache, or a tmpfs file's data itself
 /// (`holdsContents`: nothing to fill a page from, nothing to write back).
@@ -18,6 +26,8 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     /// Not saved: a stub may map these pages (set when a fault maps one), so
     /// a page dropped from the object is zeroed, never freed for reuse.
     private var mayBeMapped = false
+    /// Not saved (its owner sets it again after a load): what a new page is charged to.
+    private var quota: (any PageQuota)?
 
     public init() {}
 
@@ -33,12 +43,20 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         guard let memoryFile else { throw .enomem }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             if let offset = pages[index] { return offset }
-            let offset = try memoryFile.allocate(Page.size)
+            if let quota, !quota.chargePages(1) { throw SyscallError.enospc }
+            let offset: UInt64
+            do throws(SyscallError) {
+                offset = try memoryFile.allocate(Page.size)
+            } catch {
+                quota?.releasePages(1)
+                throw error
+            }
             if let pointer = memoryFile.pointer(at: offset, count: Page.size) {
                 do throws(SyscallError) {
                     try fill(UnsafeMutableRawBufferPointer(start: pointer, count: Int(Page.size)))
                 } catch {
                     memoryFile.free(offset: offset, length: Page.size)
+                    quota?.releasePages(1)
                     throw error
                 }
             }
@@ -55,26 +73,31 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     /// How many pages exist.
     var pageCount: UInt64 { lock.withLock { _ in UInt64(pages.count) } }
 
+    /// Charges new pages to `quota` from now on.
+    func setQuota(_ quota: any PageQuota) {
+        lock.withLock { _ in self.quota = quota }
+    }
+
     /// Notes that a stub maps (some of) these pages from now on.
     func noteMapped() {
         lock.withLock { _ in mayBeMapped = true }
     }
 
-    /// Drops the pages from `index` on (a file truncated); returns how many.
-    /// Pages a stub may still map are zeroed and kept, not freed.
-    func removePages(from index: UInt64) -> UInt64 {
-        let (dropped, keep) = lock.withLock { _ in
+    /// Drops the pages from `index` on (a file truncated). Pages a stub may
+    /// still map are zeroed and kept, not freed (no reverse map to unmap them).
+    func removePages(from index: UInt64) {
+        let (dropped, keep, quota) = lock.withLock { _ in
             let dropped = pages.filter { $0.key >= index }
             if !mayBeMapped {
                 for key in dropped.keys { pages[key] = nil }
             }
-            return (dropped, mayBeMapped)
+            return (dropped, mayBeMapped, self.quota)
         }
         for offset in dropped.values {
             if keep { memoryFile?.zero(offset: offset, length: Page.size) }
             else { memoryFile?.free(offset: offset, length: Page.size) }
         }
-        return keep ? 0 : UInt64(dropped.count)
+        if !keep { quota?.releasePages(UInt64(dropped.count)) }
     }
 
     /// Pages present among `indices`, in order: (index, MemoryFile offset).
@@ -87,16 +110,15 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
-    /// Frees every page (the last mapping, or the tmpfs file, is gone); returns how many.
-    @discardableResult
-    func release() -> UInt64 {
-        let all = lock.withLock { _ in
+    /// Frees every page (the last mapping, or the tmpfs file, is gone).
+    func release() {
+        let (all, quota) = lock.withLock { _ in
             let all = pages
             pages = [:]
-            return all
+            return (all, self.quota)
         }
         for offset in all.values { memoryFile?.free(offset: offset, length: Page.size) }
-        return UInt64(all.count)
+        quota?.releasePages(UInt64(all.count))
     }
 
     public func save(to sink: inout SaveSink) throws {

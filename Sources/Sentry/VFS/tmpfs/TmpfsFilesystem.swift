@@ -6,7 +6,7 @@ import Synchronization
 /// pages.img with the rest, mapped by MAP_SHARED as the same pages), and the
 /// tree in the Sentry, saved in the checkpoint image, so /tmp survives a
 /// restore. Bounded by the mount's `size=` and `nr_inodes=` as Linux's tmpfs.
-public final class TmpfsFilesystem: Filesystem, @unchecked Sendable { // tree guarded by VFSLock.shared, usage by `usage`
+public final class TmpfsFilesystem: Filesystem, PageQuota, @unchecked Sendable { // tree guarded by VFSLock.shared, usage by `usage`
     override public class var savedTypeName: String { "tmpfs.Filesystem" }
     override public var typeName: String { "tmpfs" }
     /// TMPFS_MAGIC.

@@ -24,8 +24,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     deinit {
         // The last name and the last open file are gone: the data goes, as
         // Linux's tmpfs frees an evicted inode's pages.
-        let freed = data?.release() ?? 0
-        (filesystem as? TmpfsFilesystem)?.releasePages(freed)
+        data?.release()
     }
 
     override public func save(to sink: inout SaveSink) throws {
@@ -56,6 +55,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         let (contents, legacy) = lock.withLock { _ in (data, data == nil && (!legacyPages.isEmpty || legacyShared != nil)) }
         // Whatever the image says, a file's data is never filled from or written back to the file.
         contents?.becomeContents()
+        if let contents, let filesystem = filesystem as? TmpfsFilesystem { contents.setQuota(filesystem) }
         if legacy { (filesystem as? TmpfsFilesystem)?.registerLegacy(self) }
     }
 
@@ -65,13 +65,17 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         try lock.withLock { _ throws(SyscallError) in
             let contents = legacyShared ?? SharedMemory(memoryFile: memoryFile, holdsContents: true)
             contents.becomeContents()
+            if let filesystem {
+                // An older image's mapped pages: its tmpfs had no size= to exceed.
+                _ = filesystem.chargePages(contents.pageCount)
+                contents.setQuota(filesystem)
+            }
             for (index, bytes) in legacyPages.sorted(by: { $0.key < $1.key }) {
                 let page = UInt64(index)
                 if contents.existingPage(page) != nil { continue }
                 let offset = try contents.page(page) { buffer throws(SyscallError) in buffer.copyBytes(from: bytes) }
                 guard memoryFile.pointer(at: offset, count: Page.size) != nil else { throw .eio }
             }
-            _ = filesystem?.chargePages(contents.pageCount)
             data = contents
             legacyPages = [:]
             legacyShared = nil
@@ -151,8 +155,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
             let (end, overflow) = start.addingReportingOverflow(Int64(bytes.count))
             guard !overflow, end <= Self.maximumSize else { throw .efbig }
             guard !bytes.isEmpty else { return (0, start) }
-            guard let memoryFile = filesystem?.memoryFile else { throw .enospc }
-            let contents = data ?? SharedMemory(memoryFile: memoryFile, holdsContents: true)
+            guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
+            let contents = data ?? Self.makeContents(memoryFile, filesystem)
             data = contents
             var done = 0
             var failure: SyscallError?
@@ -164,20 +168,11 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
                     let within = Int(cursor % Int64(Self.pageSize))
                     let length = min(Self.pageSize - within, bytes.count - done)
                     let offset: UInt64
-                    if let existing = contents.existingPage(index) {
-                        offset = existing
-                    } else {
-                        guard filesystem?.chargePages(1) ?? false else {
-                            failure = .enospc
-                            return
-                        }
-                        do throws(SyscallError) {
-                            offset = try contents.page(index) { _ throws(SyscallError) in }
-                        } catch {
-                            filesystem?.releasePages(1)
-                            failure = error
-                            return
-                        }
+                    do throws(SyscallError) {
+                        offset = try contents.page(index) { _ throws(SyscallError) in }
+                    } catch {
+                        failure = error
+                        return
                     }
                     guard let target = memoryFile.pointer(at: offset, count: Page.size) else {
                         failure = .eio
@@ -203,10 +198,17 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
         lock.withLock { _ in
             if let data { return data }
-            let made = SharedMemory(memoryFile: memoryFile, holdsContents: true)
+            let made = Self.makeContents(memoryFile, filesystem as? TmpfsFilesystem)
             data = made
             return made
         }
+    }
+
+    /// A file's first page: its data, charged to its mount's `size=`.
+    private static func makeContents(_ memoryFile: MemoryFile, _ filesystem: TmpfsFilesystem?) -> SharedMemory {
+        let contents = SharedMemory(memoryFile: memoryFile, holdsContents: true)
+        if let filesystem { contents.setQuota(filesystem) }
+        return contents
     }
 
     /// Drops pages past the new end and zeroes the tail of the last one, so a
@@ -215,7 +217,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         if newSize < size, let data {
             let pageSize = Int64(Self.pageSize)
             let keptPages = UInt64((newSize + pageSize - 1) / pageSize)
-            (filesystem as? TmpfsFilesystem)?.releasePages(data.removePages(from: keptPages))
+            data.removePages(from: keptPages)
             let within = Int(newSize % pageSize)
             if within != 0, let offset = data.existingPage(UInt64(newSize / pageSize)),
                let pointer = data.memoryFile?.pointer(at: offset, count: Page.size) {
