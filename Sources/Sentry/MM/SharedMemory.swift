@@ -1,3 +1,4 @@
+import CShim
 import State
 import Synchronization
 
@@ -65,6 +66,64 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
+    /// The MemoryFile offsets of pages `indices`, allocating the missing ones
+    /// (zeroed; one allocation and one prefault per run of missing pages, as a
+    /// large write needs). Stops at the first page that cannot be had: the
+    /// offsets got so far, and why it stopped.
+    func pages(_ indices: Range<UInt64>) -> (offsets: [UInt64], failure: SyscallError?) {
+        guard let memoryFile else { return ([], .enomem) }
+        return lock.withLock { _ in
+            var offsets: [UInt64] = []
+            offsets.reserveCapacity(indices.count)
+            var index = indices.lowerBound
+            while index < indices.upperBound {
+                if let offset = pages[index] {
+                    offsets.append(offset)
+                    index += 1
+                    continue
+                }
+                var runEnd = index + 1
+                while runEnd < indices.upperBound, pages[runEnd] == nil { runEnd += 1 }
+                // The whole run at once, or page by page to get as far as fits.
+                var next = index
+                var chunk = runEnd - index
+                while next < runEnd {
+                    let length = min(chunk, runEnd - next)
+                    do throws(SyscallError) {
+                        let start = try allocateRunLocked(length, memoryFile)
+                        for page in 0..<length {
+                            pages[next + page] = start + page * Page.size
+                            offsets.append(start + page * Page.size)
+                        }
+                        next += length
+                    } catch {
+                        if length == 1 { return (offsets, error) }
+                        chunk = 1
+                    }
+                }
+                index = runEnd
+            }
+            return (offsets, nil)
+        }
+    }
+
+    /// `count` contiguous zeroed pages, charged to the quota, faulted in
+    /// with one call when there are several (the caller writes them all).
+    private func allocateRunLocked(_ count: UInt64, _ memoryFile: MemoryFile) throws(SyscallError) -> UInt64 {
+        if let quota, !quota.chargePages(count) { throw SyscallError.enospc }
+        let length = count * Page.size
+        do throws(SyscallError) {
+            let start = try memoryFile.allocate(length)
+            if count > 1, let pointer = memoryFile.pointer(at: start, count: length) {
+                cshim_prefault_for_write(pointer, Int(length))
+            }
+            return start
+        } catch {
+            quota?.releasePages(count)
+            throw error
+        }
+    }
+
     /// The MemoryFile offset of page `index` if it exists.
     func existingPage(_ index: UInt64) -> UInt64? {
         lock.withLock { _ in pages[index] }
@@ -93,9 +152,10 @@ public final class SharedMemory: Savable, @unchecked Sendable {
             }
             return (dropped, mayBeMapped, self.quota)
         }
-        for offset in dropped.values {
-            if keep { memoryFile?.zero(offset: offset, length: Page.size) }
-            else { memoryFile?.free(offset: offset, length: Page.size) }
+        if keep {
+            for offset in dropped.values { memoryFile?.zero(offset: offset, length: Page.size) }
+        } else {
+            freeRuns(Array(dropped.values))
         }
         if !keep { quota?.releasePages(UInt64(dropped.count)) }
     }
@@ -117,8 +177,24 @@ public final class SharedMemory: Savable, @unchecked Sendable {
             pages = [:]
             return (all, self.quota)
         }
-        for offset in all.values { memoryFile?.free(offset: offset, length: Page.size) }
+        freeRuns(Array(all.values))
         quota?.releasePages(UInt64(all.count))
+    }
+
+    /// Frees pages, one call per run of adjacent offsets (a large file's
+    /// pages mostly are: `pages(_:)` allocates runs).
+    private func freeRuns(_ offsets: [UInt64]) {
+        guard let memoryFile else { return }
+        var run: Range<UInt64>?
+        for offset in offsets.sorted() {
+            if let current = run, current.upperBound == offset {
+                run = current.lowerBound..<offset + Page.size
+                continue
+            }
+            if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
+            run = offset..<offset + Page.size
+        }
+        if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
     }
 
     public func save(to sink: inout SaveSink) throws {

@@ -158,31 +158,24 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
             guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
             let contents = data ?? Self.makeContents(memoryFile, filesystem)
             data = contents
+            let pageSize = Int64(Self.pageSize)
+            let (offsets, failure) = contents.pages(UInt64(start / pageSize)..<UInt64((end - 1) / pageSize + 1))
             var done = 0
-            var failure: SyscallError?
+            var copyFailure: SyscallError?
             bytes.withUnsafeBytes { source in
                 guard let base = source.baseAddress else { return }
-                while done < bytes.count {
-                    let cursor = start + Int64(done)
-                    let index = UInt64(cursor / Int64(Self.pageSize))
-                    let within = Int(cursor % Int64(Self.pageSize))
+                for offset in offsets {
+                    let within = Int((start + Int64(done)) % pageSize)
                     let length = min(Self.pageSize - within, bytes.count - done)
-                    let offset: UInt64
-                    do throws(SyscallError) {
-                        offset = try contents.page(index) { _ throws(SyscallError) in }
-                    } catch {
-                        failure = error
-                        return
-                    }
                     guard let target = memoryFile.pointer(at: offset, count: Page.size) else {
-                        failure = .eio
+                        copyFailure = .eio
                         return
                     }
                     (target + within).copyMemory(from: base + done, byteCount: length)
                     done += length
                 }
             }
-            if done == 0, let failure { throw failure }
+            if done == 0, let failure = copyFailure ?? failure { throw failure }
             let written = start + Int64(done)
             if written > size { size = written }
             let now = FileTime.now()
