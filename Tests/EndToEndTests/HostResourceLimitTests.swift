@@ -51,6 +51,12 @@ import Testing
                            tmpfsOptions: [String]? = nil) throws -> RunscProcess.Result {
         let run = try SandboxRun(["/bin/" + name] + arguments, start: false)
         try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: run.bundle + "/rootfs/bin/" + name)
+        return try start(run, memoryLimit: memoryLimit, tmpfsOptions: tmpfsOptions)
+    }
+
+    /// Runs `run` with the spec's memory limit and a tmpfs at /data.
+    static func start(_ run: SandboxRun, memoryLimit: Int? = nil,
+                      tmpfsOptions: [String]? = nil) throws -> RunscProcess.Result {
         let configPath = run.bundle + "/config.json"
         let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
         guard var spec = try JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -121,5 +127,21 @@ import Testing
         #expect(native.status == 135 && native.stdout.contains("pread reads: stored"))
         #expect(sandbox.status == native.status)
         #expect(sandbox.stdout == native.stdout)
+    }
+
+    @Test func tmpfsInodeCountStopsCreationsWithENOSPCAsLinuxTmpfs() throws {
+        let names = ["a", "b", "c"]
+        let run = try SandboxRun(["/bin/busybox", "mkdir"] + names.map { "/data/" + $0 }, busybox: true, start: false)
+        let sandbox = try Self.start(run, tmpfsOptions: ["nr_inodes=3"])
+        let native = try Self.withHostTmpfs("nr_inodes=3") { mountpoint -> RunscProcess.Result? in
+            guard let mountpoint else { return nil }
+            return try Fixtures.run(Fixtures.busybox, ["mkdir"] + names.map { mountpoint + "/" + $0 })
+        }
+        #expect(sandbox.status == 1)
+        #expect(sandbox.stderr.contains("'/data/c': No space left on device"), "\(sandbox.stderr)")
+        if let native {
+            #expect(native.status == sandbox.status)
+            #expect(native.stderr.contains("/c': No space left on device"), "\(native.stderr)")
+        }
     }
 }

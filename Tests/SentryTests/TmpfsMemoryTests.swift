@@ -39,6 +39,21 @@ import Testing
         #expect(try file.read(count: 8192, at: 0, waiter: nil) == Array(bytes.prefix(4097)))
     }
 
+    /// A checkpoint saves the bytes with the memory (pages.img), not in the object graph.
+    @Test func theObjectGraphDoesNotCarryFileData() throws {
+        let (vfs, context, memoryFile) = try Self.tree()
+        let file = try Self.create(vfs, context, "/tmp/f")
+        #expect(try file.write([UInt8](repeating: 7, count: 1 << 20), at: 0, waiter: nil) == 1 << 20)
+        let holder = SaveHolder()
+        holder.vfs = vfs
+        holder.memoryFile = memoryFile
+        var registry = vfsRegistry()
+        registry.register(SaveHolder.self)
+        let bytes = try StateEncoder.encode(root: holder, registry: registry)
+        #expect(bytes.count < 64 * 1024, "\(bytes.count) bytes of state for a 1 MiB file")
+        #expect(memoryFile.usedRanges.reduce(0) { $0 + $1.count } == 1 << 20)
+    }
+
     @Test func writesStopAtTheMountSizeWithENOSPC() throws {
         let (vfs, context, _) = try Self.tree(size: 64 * 1024)
         let file = try Self.create(vfs, context, "/tmp/f")
