@@ -52,11 +52,7 @@ extension Loader {
             guard parts.count == 2, ["size", "nr_blocks", "nr_inodes"].contains(parts[0]) else { continue }
             let value: UInt64?
             if parts[0] == "size", parts[1].hasSuffix("%") {
-                let pages = UInt64(clamping: sysconf(Int32(_SC_PHYS_PAGES))), pageSize = UInt64(clamping: sysconf(Int32(_SC_PAGESIZE)))
-                value = UInt64(parts[1].dropLast()).map { percent in
-                    let (bytes, overflow) = pages.multipliedReportingOverflow(by: pageSize)
-                    return overflow ? .max : bytes / 100 * percent
-                }
+                value = UInt64(parts[1].dropLast()).map(shareOfMemory)
             } else {
                 value = memoryParse(parts[1])
             }
@@ -66,12 +62,20 @@ extension Loader {
             switch parts[0] {
             case "size": size = value
             case "nr_blocks":
-                let (bytes, overflow) = value.multipliedReportingOverflow(by: 4096)
+                let (bytes, overflow) = value.multipliedReportingOverflow(by: Page.size)
                 size = overflow ? .max : bytes
             default: inodes = value
             }
         }
         return (size == 0 ? nil : size, inodes == 0 ? nil : inodes)
+    }
+
+    /// `percent` of the host's RAM in bytes, as tmpfs's `size=N%` (its bytes for an overflow).
+    static func shareOfMemory(_ percent: UInt64) -> UInt64 {
+        let pages = UInt64(clamping: sysconf(Int32(_SC_PHYS_PAGES)))
+        let (product, overflow) = pages.multipliedReportingOverflow(by: percent)
+        let (bytes, tooLarge) = product.multipliedReportingOverflow(by: Page.size)
+        return overflow || tooLarge ? .max : bytes / 100
     }
 
     /// Linux's memparse: a decimal number with an optional K, M, G, T, P or E suffix.

@@ -144,4 +144,19 @@ import Testing
             #expect(native.stderr.contains("/c': No space left on device"), "\(native.stderr)")
         }
     }
+
+    /// size= as a share of RAM gives the same statfs figures as a host tmpfs mounted so.
+    @Test func tmpfsSizeInPercentShowsInStatfsAsLinuxTmpfs() throws {
+        let run = try SandboxRun(["/bin/busybox", "df", "-k", "/data"], busybox: true, start: false)
+        let sandbox = try Self.start(run, tmpfsOptions: ["size=10%"])
+        #expect(sandbox.status == 0, "\(sandbox.stderr)")
+        let figures = { (output: String) in output.split(separator: "\n").last?.split(separator: " ").dropLast().dropFirst() }
+        let native = try Self.withHostTmpfs("size=10%") { mountpoint -> RunscProcess.Result? in
+            guard let mountpoint else { return nil }
+            return try Fixtures.run(Fixtures.busybox, ["df", "-k", mountpoint])
+        }
+        if let native {
+            #expect(figures(sandbox.stdout).map(Array.init) == figures(native.stdout).map(Array.init))
+        }
+    }
 }

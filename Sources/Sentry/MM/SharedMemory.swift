@@ -44,14 +44,7 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         guard let memoryFile else { throw .enomem }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             if let offset = pages[index] { return offset }
-            if let quota, !quota.chargePages(1) { throw SyscallError.enospc }
-            let offset: UInt64
-            do throws(SyscallError) {
-                offset = try memoryFile.allocate(Page.size)
-            } catch {
-                quota?.releasePages(1)
-                throw error
-            }
+            let offset = try allocateRunLocked(1, memoryFile)
             if let pointer = memoryFile.pointer(at: offset, count: Page.size) {
                 do throws(SyscallError) {
                     try fill(UnsafeMutableRawBufferPointer(start: pointer, count: Int(Page.size)))
