@@ -61,9 +61,6 @@ final class HostDirectoryCache: Sendable {
         return min(defaultLimit, Int(clamping: limit.rlim_cur / 4))
     }
 
-    /// How many directories hold a cached FD (dead inodes not yet swept included).
-    var count: Int { state.withLock { $0.entries.count } }
-
     /// Records a use of `inode`'s cached FD.
     func touch(_ inode: HostInode) {
         state.withLock { state in
