@@ -39,6 +39,17 @@ import Testing
         #expect(try file.read(count: 8192, at: 0, waiter: nil) == Array(bytes.prefix(4097)))
     }
 
+    @Test func filesNearTheLargestSizeTruncateAndWriteWithoutOverflow() throws {
+        let (vfs, context, _) = try Self.tree()
+        let file = try Self.create(vfs, context, "/tmp/f")
+        #expect(try file.write([1], at: 0, waiter: nil) == 1)
+        try file.truncate(to: .max)
+        #expect(try file.write([2, 3], at: .max - 2, waiter: nil) == 2)
+        try file.truncate(to: .max - 1)
+        #expect(try file.read(count: 4, at: .max - 3, waiter: nil) == [0, 2])
+        #expect(errnoOf { _ = try file.write([4, 5], at: .max - 1, waiter: nil) } == .efbig)
+    }
+
     /// A checkpoint saves the bytes with the memory (pages.img), not in the object graph.
     @Test func theObjectGraphDoesNotCarryFileData() throws {
         let (vfs, context, memoryFile) = try Self.tree()

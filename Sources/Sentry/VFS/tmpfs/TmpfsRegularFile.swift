@@ -209,7 +209,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     private func resize(to newSize: Int64) {
         if newSize < size, let data {
             let pageSize = Int64(Self.pageSize)
-            let keptPages = UInt64((newSize + pageSize - 1) / pageSize)
+            // Rounded up without newSize + pageSize - 1, which overflows near MAX_LFS_FILESIZE.
+            let keptPages = UInt64(newSize / pageSize + (newSize % pageSize == 0 ? 0 : 1))
             data.removePages(from: keptPages)
             let within = Int(newSize % pageSize)
             if within != 0, let offset = data.existingPage(UInt64(newSize / pageSize)),
