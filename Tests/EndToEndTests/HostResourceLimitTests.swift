@@ -5,7 +5,8 @@ import Testing
 /// file descriptors (a walk over a large rootfs) and memory (the spec's
 /// memory limit, tmpfs sizes).
 @Suite(.serialized) struct HostResourceLimitTests {
-    /// More directories than the sandbox's host RLIMIT_NOFILE here (20,000).
+    /// More than the sandbox's host RLIMIT_NOFILE here (20,000; runsc
+    /// inherits the test's): directories walked, files mapped.
     static let directoryCount = 21_000
 
     /// A rootfs directory `many` with `directoryCount` subdirectories, the
@@ -158,5 +159,21 @@ import Testing
         if let native {
             #expect(figures(sandbox.stdout).map(Array.init) == figures(native.stdout).map(Array.init))
         }
+    }
+
+    /// Mappings that outlive their FDs hold no host FD: 21,000 of them (more
+    /// than the sandbox's host limit, far more than the program's
+    /// RLIMIT_NOFILE of 1024) work as natively, and the program can still open files.
+    @Test func mappingsWhoseFDsWereClosedHoldNoHostFDs() throws {
+        let count = "\(Self.directoryCount)"
+        let run = try SandboxRun(["/bin/mmap_many", "/mapped", count], start: false)
+        let rootfs = run.bundle + "/rootfs"
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("mmap_many"), toPath: rootfs + "/bin/mmap_many")
+        try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }).write(to: URL(fileURLWithPath: rootfs + "/mapped"))
+        let native = try Fixtures.runNatively("mmap_many", [rootfs + "/mapped", count])
+        #expect(native.status == 0 && native.stdout.hasSuffix("open ok\n"))
+        let sandbox = try run.start().finish(timeout: 300)
+        #expect(sandbox.status == 0, "\(sandbox.stderr)")
+        #expect(sandbox.stdout == native.stdout)
     }
 }

@@ -92,6 +92,9 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// The last FD referring to this description was closed.
     open func released() {}
 
+    /// Whether an FD refers to it (a mapping may keep a description with none).
+    public var hasReferences: Bool { referenceCount.withLock { $0 > 0 } }
+
     // MARK: Data
 
     /// Whether pread/pwrite and lseek make sense (false for pipes: ESPIPE).

@@ -1,10 +1,11 @@
 import Glibc
 import Synchronization
 
-/// One host directory FD (O_PATH), closed when its last holder lets go: the
-/// cache may evict it while a host call on another thread still uses it, and
-/// the number must not be closed (and reused by another open) under that call.
-final class HostDirectoryDescriptor: Sendable {
+/// One host FD (a directory's O_PATH FD, an open file's), closed when its
+/// last holder lets go: a cache may drop it while a host call on another
+/// thread still uses it, and the number must not be closed (and reused by
+/// another open) under that call.
+final class HostDescriptor: Sendable {
     let fd: Int32
 
     init(_ fd: Int32) {

@@ -12,7 +12,10 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public class var savedTypeName: String { "hostfs.File" }
 
     /// Its own lock: read paths take it while FileDescription.lock is held.
-    private let hostFD = Mutex<Int32>(-1)
+    /// nil once no FD refers to the file (`released`): a mapping that keeps
+    /// it opens the file again for each access, so the host FDs the
+    /// application holds stay within its RLIMIT_NOFILE.
+    private let hostFD = Mutex<HostDescriptor?>(nil)
     /// Filled at save time, checked at reopen.
     private var savedPath: [String] = []
     private var savedSize: Int64 = 0
@@ -22,13 +25,8 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     public required init() { super.init() }
 
     init(hostFD: Int32, location: VirtualPath, flags: UInt32) {
-        self.hostFD.withLock { $0 = hostFD }
+        self.hostFD.withLock { $0 = HostDescriptor(hostFD) }
         super.init(location: location, flags: flags)
-    }
-
-    deinit {
-        let fd = hostFD.withLock { $0 }
-        if fd >= 0 { close(fd) }
     }
 
     /// The host open flags for the application's: access mode and append only.
@@ -43,15 +41,34 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return result | O_NOFOLLOW
     }
 
-    private var descriptor: Int32 { hostFD.withLock { $0 } }
+    /// Runs `body` with the host FD: the one held, or (for a file only a
+    /// mapping keeps) the file opened again by name, if it is still the same file.
+    private func withDescriptor<T>(_ body: (Int32) throws(SyscallError) -> T) throws(SyscallError) -> T {
+        if let held = hostFD.withLock({ $0 }) { return try held.withFD(body) }
+        guard let location, !location.dentry.isDeleted, let parent = location.dentry.parent,
+              let filesystem = location.dentry.filesystem as? HostFilesystem,
+              let inode = location.dentry.inode as? HostInode else { throw .eio }
+        let name = location.dentry.name
+        let fd = try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
+            try Host.openAt(parentFD, name, Self.hostFlags(for: flags) | O_NONBLOCK)
+        }
+        defer { close(fd) }
+        let status = try Host.stat(fd)
+        guard status.st_mode & S_IFMT == S_IFREG, UInt64(status.st_ino) == inode.hostInode,
+              UInt64(status.st_dev) == inode.hostDevice else { throw .eio }
+        return try body(fd)
+    }
+
+    override public func released() {
+        hostFD.withLock { $0 = nil }
+    }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let fd = descriptor
         guard let location, !location.dentry.isDeleted else {
             throw StateError.invalidValue("hostfs: an open file was deleted; it cannot be reopened after a restore")
         }
-        let host = try Host.stat(fd)
+        let host = try withDescriptor { fd throws(SyscallError) in try Host.stat(fd) }
         try sink.save("path", location.dentry.pathComponents)
         try sink.save("size", Int64(host.st_size))
         try sink.save("modificationTime", FileTime(seconds: Int64(host.st_mtim.tv_sec),
@@ -99,25 +116,25 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             throw HostReopenError(path: display, reason: "the file changed since the checkpoint (size \(savedSize) "
                 + "→ \(host.st_size), modified \(savedModification.seconds) → \(modification.seconds))")
         }
-        let old = hostFD.withLock { current -> Int32 in
-            defer { current = fd }
-            return current
-        }
-        if old >= 0 { close(old) }
+        let reopened = HostDescriptor(fd)
+        // A file only mappings keep is opened when they need it.
+        let kept = hasReferences ? reopened : nil
+        hostFD.withLock { $0 = kept }
     }
 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
-        return try Host.read(descriptor, count: count, at: position)
+        return try withDescriptor { fd throws(SyscallError) in try Host.read(fd, count: count, at: position) }
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
         if position == nil, isAppending {
             return try lock.withLock { _ throws(SyscallError) -> Int in
-                let fd = descriptor
-                let written = try Host.write(fd, bytes, at: nil)
-                offset = Int64(try Host.stat(fd).st_size)
-                return written
+                try withDescriptor { fd throws(SyscallError) in
+                    let written = try Host.write(fd, bytes, at: nil)
+                    offset = Int64(try Host.stat(fd).st_size)
+                    return written
+                }
             }
         }
         return try super.write(bytes, at: position, waiter: waiter)
@@ -126,28 +143,30 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
         -> (written: Int, end: Int64) {
         guard position >= 0 else { throw .einval }
-        let written = try Host.write(descriptor, bytes, at: position)
+        let written = try withDescriptor { fd throws(SyscallError) in try Host.write(fd, bytes, at: position) }
         return (written, position + Int64(written))
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
-        var result = Host.attributes(from: try Host.stat(descriptor))
+        var result = try withDescriptor { fd throws(SyscallError) in Host.attributes(from: try Host.stat(fd)) }
         result.device = location?.dentry.filesystem?.deviceNumber ?? result.device
         return result
     }
 
     override public func truncate(to length: Int64) throws(SyscallError) {
         guard length >= 0 else { throw .einval }
-        _ = try Host.retrying { ftruncate(descriptor, off_t(length)) }
+        _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { ftruncate(fd, off_t(length)) } }
     }
 
     override public func sync() throws(SyscallError) {
-        _ = try Host.retrying { fsync(descriptor) }
+        _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { fsync(fd) } }
     }
 
     /// The host file system reserves the blocks (or refuses the mode).
     override public func allocate(mode: Int32, offset: Int64, length: Int64) throws(SyscallError) {
-        _ = try Host.retrying { cshim_fallocate(descriptor, mode, offset, length) }
+        _ = try withDescriptor { fd throws(SyscallError) in
+            try Host.retrying { cshim_fallocate(fd, mode, offset, length) }
+        }
     }
 
     override public var isMappable: Bool { true }
@@ -156,20 +175,22 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
-        let fd = descriptor
-        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        try withDescriptor { fd throws(SyscallError) in
+            try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        }
     }
 
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
-        let fd = descriptor
-        let size = UInt64(max(0, try Host.stat(fd).st_size))
-        guard offset < size else { return }
-        let count = Int(min(UInt64(buffer.count), size - offset))
-        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(offset)) }
+        try withDescriptor { fd throws(SyscallError) in
+            let size = UInt64(max(0, try Host.stat(fd).st_size))
+            guard offset < size else { return }
+            let count = Int(min(UInt64(buffer.count), size - offset))
+            _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(offset)) }
+        }
     }
 
     public func sizeForMapping() throws(SyscallError) -> UInt64 {
-        UInt64(max(0, try Host.stat(descriptor).st_size))
+        try withDescriptor { fd throws(SyscallError) in UInt64(max(0, try Host.stat(fd).st_size)) }
     }
 
     public func sharedPages(memoryFile: MemoryFile) -> SharedMemory {

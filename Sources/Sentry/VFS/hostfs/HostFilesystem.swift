@@ -17,7 +17,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     public private(set) var hostPath = ""
     private let hostLock = Mutex(())
     /// Host.pathOnly FD of the rootfs directory; nil until attached.
-    private var rootFD: HostDirectoryDescriptor?
+    private var rootFD: HostDescriptor?
     /// Not saved: the FDs of the directories below the root that lookups use.
     let directories = HostDirectoryCache()
     /// Files loaded from an image, waiting to be reopened.
@@ -52,14 +52,14 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
 
     /// Opens the rootfs directory; a restore calls it with the new bundle's rootfs.
     public func attach(hostPath path: String) throws(SyscallError) {
-        let root = HostDirectoryDescriptor(try Host.openAt(AT_FDCWD, path, Host.pathOnly | O_DIRECTORY))
+        let root = HostDescriptor(try Host.openAt(AT_FDCWD, path, Host.pathOnly | O_DIRECTORY))
         hostLock.withLock { _ in
             rootFD = root
             hostPath = path
         }
     }
 
-    func rootDirectory() throws(SyscallError) -> HostDirectoryDescriptor {
+    func rootDirectory() throws(SyscallError) -> HostDescriptor {
         guard let root = hostLock.withLock({ _ in rootFD }) else { throw .eio }
         return root
     }
@@ -84,10 +84,10 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     /// at worst), one component at a time, as a restore reopens a file
     /// (`openBeneath`), and each directory on the way is cached. Iterative: a
     /// directory may be tens of thousands of levels deep.
-    func directory(_ dentry: Dentry) throws(SyscallError) -> HostDirectoryDescriptor {
+    func directory(_ dentry: Dentry) throws(SyscallError) -> HostDescriptor {
         var missing: [(name: String, inode: HostInode)] = []
         var current = dentry
-        var start: HostDirectoryDescriptor
+        var start: HostDescriptor
         while true {
             guard let parent = current.parent else {
                 start = try rootDirectory()
@@ -105,7 +105,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         for (name, inode) in missing.reversed() {
             let parent = start
             let opened = try parent.withFD { fd throws(SyscallError) in try Self.openDirectory(name, in: fd) }
-            start = inode.cacheDirectory(HostDirectoryDescriptor(opened))
+            start = inode.cacheDirectory(HostDescriptor(opened))
             directories.didCache(inode)
         }
         return start
@@ -127,7 +127,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         var current = try rootDirectory()
         for name in components.dropLast() {
             let parent = current
-            current = HostDirectoryDescriptor(try parent.withFD { fd throws(SyscallError) in
+            current = HostDescriptor(try parent.withFD { fd throws(SyscallError) in
                 try Self.openDirectory(name, in: fd)
             })
         }

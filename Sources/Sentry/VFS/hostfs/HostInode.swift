@@ -13,7 +13,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     public private(set) var hostDevice: UInt64 = 0
     public private(set) var hostInode: UInt64 = 0
     /// Taken with no other lock that HostDirectoryCache or this inode uses held.
-    private let fdLock = Mutex<HostDirectoryDescriptor?>(nil)
+    private let fdLock = Mutex<HostDescriptor?>(nil)
     /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
     private let shared = Mutex<SharedMemory?>(nil)
 
@@ -41,10 +41,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
     }
 
-    var cachedDirectory: HostDirectoryDescriptor? { fdLock.withLock { $0 } }
+    var cachedDirectory: HostDescriptor? { fdLock.withLock { $0 } }
 
     /// Keeps `directory` unless another thread cached one first; returns the one kept.
-    func cacheDirectory(_ directory: HostDirectoryDescriptor) -> HostDirectoryDescriptor {
+    func cacheDirectory(_ directory: HostDescriptor) -> HostDescriptor {
         fdLock.withLock { current in
             if let current { return current }
             current = directory
