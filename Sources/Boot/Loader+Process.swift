@@ -33,6 +33,13 @@ extension Loader {
         return limits
     }
 
+    /// The spec's linux.resources.memory.limit in bytes (what the MemoryFile
+    /// may hold); none, zero or negative (-1 is runc's "unlimited") is no limit.
+    static func memoryLimit(_ spec: Spec) -> UInt64 {
+        guard let limit = spec.linux?.resources?.memory?.limit, limit > 0 else { return .max }
+        return UInt64(limit)
+    }
+
     /// The spec's environment, plus HOME from the rootfs's /etc/passwd when
     /// it is not set (runsc does this; "/" if the user has no entry).
     static func environment(for process: Spec.Process, files: ContainerFiles) -> [String] {

@@ -39,6 +39,7 @@ extension Loader {
             throw LoaderError("cannot restore from \(imagePath): the kernel state is unreadable: \(error)")
         }
         timer.mark("state")
+        kernel.memoryFile.limit = memoryLimit(args.spec)
         try loadPages(reader, into: kernel.memoryFile, imagePath: imagePath, logger: logger)
         timer.mark("pages.img checks")
 

@@ -56,6 +56,7 @@ public final class Loader: @unchecked Sendable {
         let memoryFile: MemoryFile
         do {
             memoryFile = try MemoryFile.create()
+            memoryFile.limit = Loader.memoryLimit(args.spec)
         } catch {
             throw LoaderError("cannot create the memory file: \(error)")
         }
@@ -67,6 +68,7 @@ public final class Loader: @unchecked Sendable {
             kernel.vfs = try VirtualFilesystem.makeContainerTree(
                 rootfs: args.rootfs, readOnly: args.spec.root?.readonly ?? false, terminal: process.terminal,
                 mounts: try Loader.containerMounts(args.spec), proc: KernelProcSource(kernel: kernel))
+            try kernel.vfs?.attachMemoryFile(memoryFile)
         } catch let error as LoaderError {
             throw error
         } catch {

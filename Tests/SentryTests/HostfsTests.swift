@@ -28,6 +28,7 @@ final class HostTree {
                                              deviceNumber: vfs.allocateDeviceNumber())
         let root = vfs.mountRoot(rootfs, readOnly: readOnly)
         try vfs.mount(TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber()), at: "/tmp")
+        try vfs.attachMemoryFile(TestTree.memoryFile())
         return (vfs, PathContext(root: root, workingDirectory: root, credentials: .root))
     }
 }

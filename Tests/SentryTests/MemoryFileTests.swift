@@ -28,6 +28,24 @@ import Testing
         #expect(throws: SyscallError.einval) { try file.allocate(0) }
     }
 
+    @Test func theLimitCountsWhatIsAllocatedAndFreedExactly() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        file.limit = 4 * Page.size
+        let a = try file.allocate(3 * Page.size)
+        #expect(throws: SyscallError.enomem) { try file.allocate(2 * Page.size) }
+        #expect(file.takeChargeFailure(), "a refusal by the limit is noted")
+        _ = try file.allocate(Page.size)
+        // Freeing more than was allocated, or twice, gives back only what was there.
+        file.free(offset: a, length: 8 * Page.size)
+        file.free(offset: a, length: 3 * Page.size)
+        #expect(file.usedBytes == 0)
+        _ = try file.allocate(4 * Page.size)
+        #expect(!file.takeChargeFailure())
+        file.limit = .max
+        #expect(throws: SyscallError.enomem) { try file.allocate(1 << 24) }
+        #expect(!file.takeChargeFailure(), "running out of capacity is not the limit")
+    }
+
     @Test func usedRangesSurviveSaveAndLoad() throws {
         let file = try MemoryFile.create(capacity: 1 << 24)
         _ = try file.allocate(2 * Page.size)

@@ -12,6 +12,16 @@ struct TestTree {
         root = vfs.mountRoot(rootfs)
         try vfs.mount(Devfs.make(deviceNumber: vfs.allocateDeviceNumber(), terminal: false), at: "/dev")
         try vfs.mount(TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber()), at: "/tmp")
+        try vfs.attachMemoryFile(TestTree.memoryFile())
+    }
+
+    /// tmpfs data lives in a MemoryFile: one per process of tests is enough.
+    static func memoryFile() throws -> MemoryFile {
+        try sharedMemoryFile.get()
+    }
+
+    private static let sharedMemoryFile = Result { () throws(SyscallError) -> MemoryFile in
+        try MemoryFile.create(capacity: 1 << 32)
     }
 
     var context: PathContext {
@@ -75,5 +85,8 @@ func errnoOf(_ body: () throws -> Void) -> SyscallError? {
 func vfsRegistry() -> StateRegistry {
     var registry = StateRegistry()
     VFSStateTypes.register(in: &registry)
+    // tmpfs data lives in the MemoryFile.
+    registry.register(MemoryFile.self)
+    registry.register(SharedMemory.self)
     return registry
 }

@@ -159,11 +159,20 @@ import Testing
         holder.vfs = tree.vfs
         holder.table = table
         holder.fsContext = FSContext(root: tree.root)
+        holder.memoryFile = try TestTree.memoryFile()
 
         var registry = vfsRegistry()
         registry.register(SaveHolder.self)
         let bytes = try StateEncoder.encode(root: holder, registry: registry)
         let loaded = try StateDecoder(registry: registry).decode(bytes, as: SaveHolder.self)
+        // tmpfs data is memory: what pages.img would carry.
+        for range in holder.memoryFile.usedRanges {
+            let count = range.upperBound - range.lowerBound
+            let from = try #require(holder.memoryFile.pointer(at: range.lowerBound, count: count))
+            let to = try #require(loaded.memoryFile.pointer(at: range.lowerBound, count: count))
+            to.copyMemory(from: from, byteCount: Int(count))
+        }
+        try loaded.vfs.attachMemoryFile(loaded.memoryFile)
 
         let root = try loaded.fsContext.root()
         let context = PathContext(root: root, workingDirectory: root, credentials: .root)
@@ -189,6 +198,7 @@ final class SaveHolder: Savable, @unchecked Sendable {
     var vfs = VirtualFilesystem()
     var table = FDTable()
     var fsContext = FSContext()
+    var memoryFile = MemoryFile()
 
     init() {}
 
@@ -196,11 +206,13 @@ final class SaveHolder: Savable, @unchecked Sendable {
         try sink.save("vfs", vfs)
         try sink.save("table", table)
         try sink.save("fsContext", fsContext)
+        try sink.save("memoryFile", memoryFile)
     }
 
     func load(from source: inout LoadSource) throws {
         vfs = try source.load("vfs")
         table = try source.load("table")
         fsContext = try source.load("fsContext")
+        memoryFile = try source.load("memoryFile")
     }
 }

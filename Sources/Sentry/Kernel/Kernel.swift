@@ -119,4 +119,14 @@ public final class Kernel: Savable, @unchecked Sendable {
         initThreadGroup = try source.load("initThreadGroup")
         bootID = try source.load("bootID")
     }
+
+    /// Runs after every other object's (children first): the MemoryFile is
+    /// open again, so tmpfs data can go into it.
+    public func afterLoad() throws {
+        do {
+            try vfs?.attachMemoryFile(memoryFile)
+        } catch {
+            throw StateError.invalidValue("tmpfs data cannot be moved into the memory file: \(error)")
+        }
+    }
 }

@@ -76,6 +76,7 @@ extension Task {
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            killIfOutOfMemory(kernel)
             var afterSyscall = false
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)
@@ -135,6 +136,8 @@ extension Task {
                 info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)
                 context.errorCode = LinuxSignal.X86_PF_USER | (code == LinuxSignal.SEGV_ACCERR ? LinuxSignal.X86_PF_PROT : 0)
             case .busError:
+                // A page the memory limit refused: the OOM kill, not SIGBUS.
+                if let kernel, killIfOutOfMemory(kernel) { return }
                 info = SignalInfo(signal: .busError, code: LinuxSignal.BUS_ADRERR, address: fault.address)
                 context.errorCode = LinuxSignal.X86_PF_USER
             }
@@ -146,6 +149,18 @@ extension Task {
         kernel?.logger.debug("task \(id): \(info.signal.rawValue) at \(String(fault.address, radix: 16)), rip \(String(registers.rip, radix: 16))")
         faultContext = context
         forceSignal(info)
+    }
+
+    /// After a syscall or a fault that needed a page the container's memory
+    /// limit refused: the process is killed with SIGKILL, as Linux's memory
+    /// cgroup OOM killer does to a process of the cgroup (here the one that
+    /// asked; a container has one process until fork exists).
+    @discardableResult
+    private func killIfOutOfMemory(_ kernel: Kernel) -> Bool {
+        guard kernel.memoryFile.takeChargeFailure() else { return false }
+        kernel.logger.info("task \(id): out of memory (limit \(kernel.memoryFile.limit) bytes): killed")
+        threadGroup?.beginExit(killedBy: .kill)
+        return true
     }
 
     /// The thread is done: it leaves its group, and the last one out releases

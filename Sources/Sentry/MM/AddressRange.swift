@@ -69,18 +69,23 @@ public struct RangeSet: Equatable, Sendable {
         ranges.replaceSubrange(start..<end, with: [lower..<upper])
     }
 
-    public mutating func remove(_ range: Range<UInt64>) {
-        guard !range.isEmpty else { return }
+    /// Removes `range`; returns how many of its values were in the set.
+    @discardableResult
+    public mutating func remove(_ range: Range<UInt64>) -> UInt64 {
+        guard !range.isEmpty else { return 0 }
         let start = firstIndex(endingAfter: range.lowerBound)
         var end = start
         var replacement: [Range<UInt64>] = []
+        var removed: UInt64 = 0
         while end < ranges.count, ranges[end].lowerBound < range.upperBound {
             let existing = ranges[end]
             if existing.lowerBound < range.lowerBound { replacement.append(existing.lowerBound..<range.lowerBound) }
             if existing.upperBound > range.upperBound { replacement.append(range.upperBound..<existing.upperBound) }
+            removed += min(existing.upperBound, range.upperBound) - max(existing.lowerBound, range.lowerBound)
             end += 1
         }
         ranges.replaceSubrange(start..<end, with: replacement)
+        return removed
     }
 
     /// The lowest free range of `length` at or after `from` and below `limit`.

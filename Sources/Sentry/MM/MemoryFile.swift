@@ -25,7 +25,21 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     private var used = RangeSet()
     /// Where the next first-fit search starts: allocations mostly grow upward.
     private var searchHint: UInt64 = 0
+    /// Bytes in `used`.
+    private var usedTotal: UInt64 = 0
     public private(set) var capacity: UInt64 = MemoryFile.defaultCapacity
+    /// Not saved: the container's memory limit (the spec's
+    /// linux.resources.memory.limit, which the restoring bundle gives again),
+    /// over anonymous memory, shared memory and tmpfs data together. An
+    /// allocation past it fails, and the failure is noted for the task that
+    /// made it: Linux's memory cgroup answers an uncharged page with the OOM
+    /// killer, and so does the task (`Task.killIfOutOfMemory`).
+    public var limit: UInt64 {
+        get { lock.withLock { _ in limitBytes } }
+        set { lock.withLock { _ in limitBytes = newValue } }
+    }
+    private var limitBytes: UInt64 = .max
+    private let chargeFailed = Atomic<Bool>(false)
 
     /// Host-only: the memfd and the Sentry's mapping of it.
     public private(set) var fd: Int32 = -1
@@ -73,10 +87,15 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     public func allocate(_ length: UInt64) throws(SyscallError) -> UInt64 {
         guard length > 0, Page.isAligned(length) else { throw .einval }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
+            guard length <= limitBytes, usedTotal <= limitBytes - length else {
+                chargeFailed.store(true, ordering: .relaxed)
+                throw SyscallError.enomem
+            }
             let offset = used.firstGap(length: length, from: searchHint, limit: capacity)
                 ?? used.firstGap(length: length, from: 0, limit: capacity)
             guard let offset else { throw SyscallError.enomem }
             used.insert(offset..<offset + length)
+            usedTotal += length
             searchHint = offset + length
             return offset
         }
@@ -92,8 +111,19 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         pendingLoad?.discard(offset..<offset + length)
         if let base, offset < capacity { _ = madvise(base + Int(offset), Int(length), MADV_REMOVE) }
         lock.withLock { _ in
-            used.remove(offset..<offset + length)
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            usedTotal -= used.remove(offset..<(overflow ? UInt64.max : end))
             searchHint = min(searchHint, offset)
+        }
+    }
+
+    /// Zeroes allocated pages (punches them: they cost nothing until touched)
+    /// without freeing them.
+    public func zero(offset: UInt64, length: UInt64) {
+        guard length > 0 else { return }
+        pendingLoad?.discard(offset..<offset + length)
+        if let base, offset < capacity, length <= capacity - offset {
+            _ = madvise(base + Int(offset), Int(length), MADV_REMOVE)
         }
     }
 
@@ -136,7 +166,13 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     public var usedRanges: [Range<UInt64>] { lock.withLock { _ in used.ranges } }
 
     /// Bytes currently allocated.
-    public var usedBytes: UInt64 { lock.withLock { _ in used.totalLength } }
+    public var usedBytes: UInt64 { lock.withLock { _ in usedTotal } }
+
+    /// Whether an allocation failed on the memory limit since the last call
+    /// (and forgets it): the caller's process is the one to kill.
+    public func takeChargeFailure() -> Bool {
+        chargeFailed.exchange(false, ordering: .relaxed)
+    }
 
     public func save(to sink: inout SaveSink) throws {
         let ranges = usedRanges
@@ -160,6 +196,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             set.insert(lower..<upper)
         }
         used = set
+        usedTotal = set.totalLength
     }
 
     /// A fresh, empty memfd of the saved capacity; the restore writes the pages into it.

@@ -313,7 +313,7 @@ extension MemoryManager {
     func writeBackSharedFiles(_ targets: [VMA]) {
         guard let memoryFile else { return }
         for vma in targets {
-            guard let file = vma.mappedFile, let shared = vma.sharedMemory,
+            guard let file = vma.mappedFile, let shared = vma.sharedMemory, !shared.holdsContents,
                   let size = try? file.sizeForMapping() else { continue }
             let firstPage = vma.sharedOffset >> Page.shift
             let pageCount = vma.length >> Page.shift

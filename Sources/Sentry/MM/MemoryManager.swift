@@ -366,15 +366,20 @@ extension MemoryManager {
     /// The MemoryFile runs backing `range` (which must be populated): (address range, file offset).
     func backingRunsLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) -> [(Range<UInt64>, UInt64)] {
         if let shared = vma.sharedMemory {
+            // A file whose pages are its data (tmpfs) has none past its end:
+            // touching one there is SIGBUS, as on Linux.
+            let end = shared.holdsContents ? try vma.mappedFile?.sizeForMapping() : nil
             var runs: [(Range<UInt64>, UInt64)] = []
             var page = Page.roundDown(range.lowerBound)
             while page < range.upperBound {
                 let objectOffset = vma.sharedOffset + (page - vma.start)
-                let file = vma.mappedFile
+                if let end, objectOffset >= end { throw .efault }
+                let file = shared.holdsContents ? nil : vma.mappedFile
                 let fileOffset = objectOffset
                 let offset = try shared.page(objectOffset >> Page.shift) { buffer throws(SyscallError) in
                     if let file { try Self.fill(buffer, from: file, at: fileOffset) }
                 }
+                shared.noteMapped()
                 let lower = max(page, range.lowerBound), upper = min(page + Page.size, range.upperBound)
                 let memoryOffset = offset + (lower - page)
                 if let last = runs.last, last.0.upperBound == lower,

@@ -1,22 +1,42 @@
+import CShim
 import State
 import Synchronization
 
+/// What bounds an object's pages besides the container's memory limit: a
+/// tmpfs mount's `size=`. Called under the SharedMemory's lock: takes only leaf locks.
+protocol PageQuota: AnyObject, Sendable {
+    /// Takes `count` pages; false when they do not fit.
+    func chargePages(_ count: UInt64) -> Bool
+    func releasePages(_ count: UInt64)
+}
+
 /// Pages shared by every mapping of one object: a MAP_SHARED|MAP_ANONYMOUS
-/// region, or a file's shared page cache. Keyed by page index within the
-/// object; the MemoryFile offsets it holds are owned here, not by any MM.
+/// region, a host file's shared page cache, or a tmpfs file's data itself
+/// (`holdsContents`: nothing to fill a page from, nothing to write back).
+/// Keyed by page index within the object; the MemoryFile offsets it holds
+/// are owned here, not by any MM.
 public final class SharedMemory: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SharedMemory"
 
-    // Guarded by `lock`. Taken under the MM's; takes file data locks (the
-    // fill) and the MemoryFile's (see VFSLock).
+    // Guarded by `lock`. Taken under an MM's or a tmpfs inode's lock, never
+    // the other way; takes file data locks (the fill) and the MemoryFile's
+    // (see VFSLock).
     private let lock = Mutex<Void>(())
     private var pages: [UInt64: UInt64] = [:]
     public private(set) var memoryFile: MemoryFile?
+    /// The pages are the object's contents (a tmpfs file), not a cache of them.
+    public private(set) var holdsContents = false
+    /// Not saved: a stub may map these pages (set when a fault maps one), so
+    /// a page dropped from the object is zeroed, never freed for reuse.
+    private var mayBeMapped = false
+    /// Not saved (its owner sets it again after a load): what a new page is charged to.
+    private var quota: (any PageQuota)?
 
     public init() {}
 
-    public init(memoryFile: MemoryFile) {
+    public init(memoryFile: MemoryFile, holdsContents: Bool = false) {
         self.memoryFile = memoryFile
+        self.holdsContents = holdsContents
     }
 
     /// The MemoryFile offset of page `index`, allocating (and filling with
@@ -26,18 +46,113 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         guard let memoryFile else { throw .enomem }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             if let offset = pages[index] { return offset }
-            let offset = try memoryFile.allocate(Page.size)
+            let offset = try allocateRunLocked(1, memoryFile)
             if let pointer = memoryFile.pointer(at: offset, count: Page.size) {
                 do throws(SyscallError) {
                     try fill(UnsafeMutableRawBufferPointer(start: pointer, count: Int(Page.size)))
                 } catch {
                     memoryFile.free(offset: offset, length: Page.size)
+                    quota?.releasePages(1)
                     throw error
                 }
             }
             pages[index] = offset
             return offset
         }
+    }
+
+    /// The MemoryFile offsets of pages `indices`, allocating the missing ones
+    /// (zeroed; one allocation and one prefault per run of missing pages, as a
+    /// large write needs). Stops at the first page that cannot be had: the
+    /// offsets got so far, and why it stopped.
+    func pages(_ indices: Range<UInt64>) -> (offsets: [UInt64], failure: SyscallError?) {
+        guard let memoryFile else { return ([], .enomem) }
+        return lock.withLock { _ in
+            var offsets: [UInt64] = []
+            offsets.reserveCapacity(indices.count)
+            var index = indices.lowerBound
+            while index < indices.upperBound {
+                if let offset = pages[index] {
+                    offsets.append(offset)
+                    index += 1
+                    continue
+                }
+                var runEnd = index + 1
+                while runEnd < indices.upperBound, pages[runEnd] == nil { runEnd += 1 }
+                // The whole run at once, or page by page to get as far as fits.
+                var next = index
+                var chunk = runEnd - index
+                while next < runEnd {
+                    let length = min(chunk, runEnd - next)
+                    do throws(SyscallError) {
+                        let start = try allocateRunLocked(length, memoryFile)
+                        for page in 0..<length {
+                            pages[next + page] = start + page * Page.size
+                            offsets.append(start + page * Page.size)
+                        }
+                        next += length
+                    } catch {
+                        if length == 1 { return (offsets, error) }
+                        chunk = 1
+                    }
+                }
+                index = runEnd
+            }
+            return (offsets, nil)
+        }
+    }
+
+    /// `count` contiguous zeroed pages, charged to the quota, faulted in
+    /// with one call when there are several (the caller writes them all).
+    private func allocateRunLocked(_ count: UInt64, _ memoryFile: MemoryFile) throws(SyscallError) -> UInt64 {
+        if let quota, !quota.chargePages(count) { throw SyscallError.enospc }
+        let length = count * Page.size
+        do throws(SyscallError) {
+            let start = try memoryFile.allocate(length)
+            if count > 1, let pointer = memoryFile.pointer(at: start, count: length) {
+                cshim_prefault_for_write(pointer, Int(length))
+            }
+            return start
+        } catch {
+            quota?.releasePages(count)
+            throw error
+        }
+    }
+
+    /// The MemoryFile offset of page `index` if it exists.
+    func existingPage(_ index: UInt64) -> UInt64? {
+        lock.withLock { _ in pages[index] }
+    }
+
+    /// How many pages exist.
+    var pageCount: UInt64 { lock.withLock { _ in UInt64(pages.count) } }
+
+    /// Charges new pages to `quota` from now on.
+    func setQuota(_ quota: any PageQuota) {
+        lock.withLock { _ in self.quota = quota }
+    }
+
+    /// Notes that a stub maps (some of) these pages from now on.
+    func noteMapped() {
+        lock.withLock { _ in mayBeMapped = true }
+    }
+
+    /// Drops the pages from `index` on (a file truncated). Pages a stub may
+    /// still map are zeroed and kept, not freed (no reverse map to unmap them).
+    func removePages(from index: UInt64) {
+        let (dropped, keep, quota) = lock.withLock { _ in
+            let dropped = pages.filter { $0.key >= index }
+            if !mayBeMapped {
+                for key in dropped.keys { pages[key] = nil }
+            }
+            return (dropped, mayBeMapped, self.quota)
+        }
+        if keep {
+            for offset in dropped.values { memoryFile?.zero(offset: offset, length: Page.size) }
+        } else {
+            freeRuns(Array(dropped.values))
+        }
+        if !keep { quota?.releasePages(UInt64(dropped.count)) }
     }
 
     /// Pages present among `indices`, in order: (index, MemoryFile offset).
@@ -50,24 +165,51 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
-    /// Frees every page (the last mapping is gone).
+    /// Frees every page (the last mapping, or the tmpfs file, is gone).
     func release() {
-        let all = lock.withLock { _ in
+        let (all, quota) = lock.withLock { _ in
             let all = pages
             pages = [:]
-            return all
+            return (all, self.quota)
         }
-        for offset in all.values { memoryFile?.free(offset: offset, length: Page.size) }
+        freeRuns(Array(all.values))
+        quota?.releasePages(UInt64(all.count))
+    }
+
+    /// Frees pages, one call per run of adjacent offsets (a large file's
+    /// pages mostly are: `pages(_:)` allocates runs).
+    private func freeRuns(_ offsets: [UInt64]) {
+        guard let memoryFile else { return }
+        var run: Range<UInt64>?
+        for offset in offsets.sorted() {
+            if let current = run, current.upperBound == offset {
+                run = current.lowerBound..<offset + Page.size
+                continue
+            }
+            if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
+            run = offset..<offset + Page.size
+        }
+        if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
     }
 
     public func save(to sink: inout SaveSink) throws {
         let snapshot = lock.withLock { _ in pages }
         try sink.save("pages", snapshot)
         try sink.save("memoryFile", memoryFile)
+        try sink.save("holdsContents", holdsContents)
     }
 
     public func load(from source: inout LoadSource) throws {
         pages = try source.load("pages")
         memoryFile = try source.load("memoryFile")
+        holdsContents = try source.load("holdsContents", default: false)
+        for offset in pages.values where !Page.isAligned(offset) {
+            throw StateError.invalidValue("SharedMemory page at offset \(offset) is not page-aligned")
+        }
+    }
+
+    /// An older image's tmpfs page cache becomes the file's contents.
+    func becomeContents() {
+        lock.withLock { _ in holdsContents = true }
     }
 }

@@ -4,7 +4,8 @@ import Glibc
 /// the OCI spec's mounts; the Sentry does not depend on OCI).
 public struct ContainerMount: Sendable {
     public enum Kind: Sendable {
-        case tmpfs(mode: UInt32)
+        /// A tmpfs; `size` in bytes and `inodes` bound it (nil: no bound).
+        case tmpfs(mode: UInt32, size: UInt64? = nil, inodes: UInt64? = nil)
         /// A host directory or file (bind mount), read-only or not.
         case host(path: String)
         case proc, devfs, sysfs
@@ -54,8 +55,9 @@ extension VirtualFilesystem {
         let filesystem: Filesystem
         var root: Dentry?
         switch mount.kind {
-        case .tmpfs(let mode):
-            filesystem = TmpfsFilesystem.make(deviceNumber: allocateDeviceNumber(), rootMode: mode)
+        case .tmpfs(let mode, let size, let inodes):
+            filesystem = TmpfsFilesystem.make(deviceNumber: allocateDeviceNumber(), rootMode: mode,
+                                              sizeLimit: size, inodeLimit: inodes)
         case .host(let path):
             if try Host.statAt(AT_FDCWD, path, flags: 0).st_mode & S_IFMT == S_IFDIR {
                 filesystem = try HostFilesystem.make(hostPath: path, readOnly: mount.readOnly,

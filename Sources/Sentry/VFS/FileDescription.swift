@@ -118,6 +118,9 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// Throwing undoes what the open counted.
     open func waitUntilOpen(waiter: Waiter?) throws(SyscallError) {}
 
+    /// Whether an FD refers to it (a mapping may keep a description with none).
+    public var hasReferences: Bool { referenceCount.withLock { $0 > 0 } }
+
     // MARK: Data
 
     /// Whether pread/pwrite and lseek make sense (false for pipes: ESPIPE).

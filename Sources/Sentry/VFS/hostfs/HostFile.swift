@@ -15,7 +15,10 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     /// Its own lock: read paths take it while FileDescription.lock is held,
     /// MM fills while the MM's is (file data in VFSLock's order).
-    private let hostFD = Mutex<Int32>(-1)
+    /// nil once no FD refers to the file (`released`): a mapping that keeps
+    /// it opens the file again for each access, so the host FDs the
+    /// application holds stay within its RLIMIT_NOFILE.
+    private let hostFD = Mutex<HostDescriptor?>(nil)
     /// Filled at save time, checked at reopen.
     private var savedPath: [String] = []
     private var savedSize: Int64 = 0
@@ -47,13 +50,8 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     public required init() { super.init() }
 
     init(hostFD: Int32, location: VirtualPath, flags: UInt32) {
-        self.hostFD.withLock { $0 = hostFD }
+        self.hostFD.withLock { $0 = HostDescriptor(hostFD) }
         super.init(location: location, flags: flags)
-    }
-
-    deinit {
-        let fd = hostFD.withLock { $0 }
-        if fd >= 0 { close(fd) }
     }
 
     /// The host open flags for the application's: access mode and append only.
@@ -68,7 +66,30 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return result | O_NOFOLLOW
     }
 
-    private var descriptor: Int32 { hostFD.withLock { $0 } }
+    /// Runs `body` with the host FD: the one held, or (for a file only a
+    /// mapping keeps) the file opened again by name, if it is still the same file.
+    private func withDescriptor<T>(_ body: (Int32) throws(SyscallError) -> T) throws(SyscallError) -> T {
+        if let held = hostFD.withLock({ $0 }) { return try held.withFD(body) }
+        guard let location, !location.dentry.isDeleted, let parent = location.dentry.parent,
+              let filesystem = location.dentry.filesystem as? HostFilesystem,
+              let inode = location.dentry.inode as? HostInode else { throw .eio }
+        let name = location.dentry.name
+        let fd = try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
+            try Host.openAt(parentFD, name, Self.hostFlags(for: flags) | O_NONBLOCK)
+        }
+        defer { close(fd) }
+        let status = try Host.stat(fd)
+        guard status.st_mode & S_IFMT == S_IFREG, UInt64(status.st_ino) == inode.hostInode,
+              UInt64(status.st_dev) == inode.hostDevice else { throw .eio }
+        return try body(fd)
+    }
+
+    /// A file with no name to open it by again (deleted, or restored from a
+    /// checkpoint's copy) keeps its host FD for its mappings.
+    override public func released() {
+        guard !isGhost, let location, !location.dentry.isDeleted else { return }
+        hostFD.withLock { $0 = nil }
+    }
 
     /// A new description with `flags` of this file, whose name is gone: it
     /// shares the host FD's file (there is no name to open it by), so this
@@ -80,9 +101,8 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             guard mine == wanted || mine == LinuxFile.readWrite,
                   (flags & LinuxFile.append != 0) == isAppending else { throw .eacces }
         }
-        let fd = descriptor
-        let file = HostFile(hostFD: try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }, location: location,
-                            flags: flags)
+        let duplicate = try withDescriptor { fd throws(SyscallError) in try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) } }
+        let file = HostFile(hostFD: duplicate, location: location, flags: flags)
         file.isGhost = isGhost
         return file
     }
@@ -90,17 +110,26 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// The host FD of a restored deleted file, again, for another description of it.
     func duplicateGhostDescriptor() -> Int32? {
         guard isGhost else { return nil }
-        let fd = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard let held = hostFD.withLock({ $0 }) else { return nil }
+        let fd = fcntl(held.fd, F_DUPFD_CLOEXEC, 0)
         return fd >= 0 ? fd : nil
     }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let fd = descriptor
         guard let location else { throw StateError.invalidValue("hostfs: an open file without a location") }
-        let host = try Host.stat(fd)
+        let host: stat
         var ghost: [UInt8]?
-        if location.dentry.isDeleted { ghost = try Self.ghostContents(fd: fd, size: Int64(host.st_size), location) }
+        if location.dentry.isDeleted {
+            // A deleted file keeps its host FD (`released`): there is no name to open.
+            guard let held = hostFD.withLock({ $0 }) else {
+                throw StateError.invalidValue("hostfs: a deleted file has no host FD left to save it from")
+            }
+            host = try Host.stat(held.fd)
+            ghost = try withExtendedLifetime(held) { try Self.ghostContents(fd: held.fd, size: Int64(host.st_size), location) }
+        } else {
+            host = try withDescriptor { fd throws(SyscallError) in try Host.stat(fd) }
+        }
         try sink.save("path", location.dentry.pathComponents)
         try sink.save("size", Int64(host.st_size))
         try sink.save("modificationTime", FileTime(seconds: Int64(host.st_mtim.tv_sec),
@@ -202,12 +231,12 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         (location?.inode as? HostInode)?.remember(self)
     }
 
+    /// A file only mappings keep is opened when they need it, unless it has
+    /// no name to be opened by.
     private func replaceDescriptor(with fd: Int32) {
-        let old = hostFD.withLock { current -> Int32 in
-            defer { current = fd }
-            return current
-        }
-        if old >= 0 { close(old) }
+        let reopened = HostDescriptor(fd)
+        let kept = hasReferences || isGhost ? reopened : nil
+        hostFD.withLock { $0 = kept }
     }
 
     /// A deleted file made again from its saved contents: an unnamed host file
@@ -218,7 +247,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             (path.inode.mode, path.inode.uid, path.inode.gid) } } ?? (0o600, 0, 0)
         let fd: Int32
         let temporaryFile = Int32(bitPattern: LinuxFile.temporaryFile)
-        if let unnamed = try? Host.openAt(filesystem.rootDescriptor, ".", temporaryFile | O_RDWR, mode & 0o7777) {
+        if let unnamed = try? filesystem.rootDirectory().withFD({ root throws(SyscallError) in
+            try Host.openAt(root, ".", temporaryFile | O_RDWR, mode & 0o7777)
+        }) {
             fd = unnamed
         } else {
             let memfd = cshim_memfd_create("runsc-ghost", CSHIM_MFD_CLOEXEC)
@@ -246,17 +277,18 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
-        return try Host.read(descriptor, count: count, at: position)
+        return try withDescriptor { fd throws(SyscallError) in try Host.read(fd, count: count, at: position) }
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
         if position == nil, isAppending {
             return try lock.withLock { _ throws(SyscallError) -> Int in
-                let fd = descriptor
-                let end = isGhost ? Int64(try Host.stat(fd).st_size) : nil
-                let written = try Host.write(fd, bytes, at: end)
-                offset = Int64(try Host.stat(fd).st_size)
-                return written
+                try withDescriptor { fd throws(SyscallError) in
+                    let end = isGhost ? Int64(try Host.stat(fd).st_size) : nil
+                    let written = try Host.write(fd, bytes, at: end)
+                    offset = Int64(try Host.stat(fd).st_size)
+                    return written
+                }
             }
         }
         return try super.write(bytes, at: position, waiter: waiter)
@@ -265,20 +297,23 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
         -> (written: Int, end: Int64) {
         guard position >= 0 else { throw .einval }
-        let written = try Host.write(descriptor, bytes, at: position)
+        let written = try withDescriptor { fd throws(SyscallError) in try Host.write(fd, bytes, at: position) }
         return (written, position + Int64(written))
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
-        var result = Host.attributes(from: try Host.stat(descriptor))
+        var result = try withDescriptor { fd throws(SyscallError) in Host.attributes(from: try Host.stat(fd)) }
         result.device = location?.dentry.filesystem?.deviceNumber ?? result.device
         return result
     }
 
     /// Through the host FD, so an unlinked file's attributes still change.
     override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
-        let fd = descriptor
         if let size = change.size { try truncate(to: size) }
+        try withDescriptor { fd throws(SyscallError) in try Self.setAttributes(change, fd: fd) }
+    }
+
+    private static func setAttributes(_ change: AttributeChange, fd: Int32) throws(SyscallError) {
         if let mode = change.mode {
             _ = try Host.retrying { fchmod(fd, mode_t(mode & LinuxFile.permissionMask)) }
         }
@@ -295,16 +330,16 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     override public func truncate(to length: Int64) throws(SyscallError) {
         guard length >= 0 else { throw .einval }
-        _ = try Host.retrying { ftruncate(descriptor, off_t(length)) }
+        _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { ftruncate(fd, off_t(length)) } }
     }
 
     override public func sync() throws(SyscallError) {
-        _ = try Host.retrying { fsync(descriptor) }
+        _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { fsync(fd) } }
     }
 
     /// The host file system reserves the blocks (or refuses the mode).
     override public func allocate(mode: Int32, offset: Int64, length: Int64) throws(SyscallError) {
-        _ = try Host.retrying { cshim_fallocate(descriptor, mode, offset, length) }
+        _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { cshim_fallocate(fd, mode, offset, length) } }
     }
 
     override public var isMappable: Bool { true }
@@ -313,27 +348,29 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
-        let fd = descriptor
         // Past INT64_MAX (a mapping grown by mremap) is past the end of any file.
         guard let position = off_t(exactly: offset) else { return 0 }
-        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, position) }
+        return try withDescriptor { fd throws(SyscallError) in
+            try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, position) }
+        }
     }
 
     /// Bytes the file already holds are not written again: Linux writes back
     /// only dirty pages, so a write-back of unchanged pages (at exit after a
     /// checkpoint wrote them) must not change the file's modification time.
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
-        let fd = descriptor
-        let size = UInt64(max(0, try Host.stat(fd).st_size))
-        guard offset < size, let position = Int64(exactly: offset) else { return }
-        let count = Int(min(UInt64(buffer.count), size - offset))
-        let current = try Host.read(fd, count: count, at: position)
-        if current.count == count, current.elementsEqual(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { return }
-        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(position)) }
+        try withDescriptor { fd throws(SyscallError) in
+            let size = UInt64(max(0, try Host.stat(fd).st_size))
+            guard offset < size, let position = Int64(exactly: offset) else { return }
+            let count = Int(min(UInt64(buffer.count), size - offset))
+            let current = try Host.read(fd, count: count, at: position)
+            if current.count == count, current.elementsEqual(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { return }
+            _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(position)) }
+        }
     }
 
     public func sizeForMapping() throws(SyscallError) -> UInt64 {
-        UInt64(max(0, try Host.stat(descriptor).st_size))
+        try withDescriptor { fd throws(SyscallError) in UInt64(max(0, try Host.stat(fd).st_size)) }
     }
 
     public func sharedPages(memoryFile: MemoryFile) -> SharedMemory {

@@ -21,8 +21,10 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     public private(set) var singleFileName: String?
     /// A leaf (see VFSLock).
     private let hostLock = Mutex(())
-    /// Host.pathOnly FD of the rootfs directory; -1 until attached.
-    private var rootFD: Int32 = -1
+    /// Host.pathOnly FD of the rootfs directory; nil until attached.
+    private var rootFD: HostDescriptor?
+    /// Not saved: the FDs of the directories below the root that lookups use.
+    let directories = HostDirectoryCache()
     /// Files loaded from an image, waiting to be reopened.
     private var restoredFiles: [HostFile] = []
 
@@ -33,7 +35,9 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         filesystem.deviceNumber = deviceNumber
         filesystem.isReadOnly = readOnly
         try filesystem.attach(hostPath: path)
-        let attributes = Host.attributes(from: try Host.stat(filesystem.rootFD))
+        let attributes = try filesystem.rootDirectory().withFD { fd throws(SyscallError) in
+            Host.attributes(from: try Host.stat(fd))
+        }
         guard attributes.type == .directory else { throw .enotdir }
         let inode = HostInode()
         inode.adopt(attributes, filesystem: filesystem)
@@ -72,10 +76,6 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         return (hostPath == "/" ? "" : hostPath) + "/" + singleFileName
     }
 
-    deinit {
-        if rootFD >= 0 { close(rootFD) }
-    }
-
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("hostPath", hostPath)
@@ -96,15 +96,17 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
 
     /// Opens the rootfs directory; a restore calls it with the new bundle's rootfs.
     public func attach(hostPath path: String) throws(SyscallError) {
-        let fd = try Host.openAt(AT_FDCWD, path, Host.pathOnly | O_DIRECTORY)
+        let root = HostDescriptor(try Host.openAt(AT_FDCWD, path, Host.pathOnly | O_DIRECTORY))
         hostLock.withLock { _ in
-            if rootFD >= 0 { close(rootFD) }
-            rootFD = fd
+            rootFD = root
             hostPath = path
         }
     }
 
-    var rootDescriptor: Int32 { hostLock.withLock { _ in rootFD } }
+    func rootDirectory() throws(SyscallError) -> HostDescriptor {
+        guard let root = hostLock.withLock({ _ in rootFD }) else { throw .eio }
+        return root
+    }
 
     func registerRestored(_ file: HostFile) {
         hostLock.withLock { _ in restoredFiles.append(file) }
@@ -120,38 +122,67 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         for file in files { try file.reopen() }
     }
 
-    /// An Host.pathOnly FD for the directory at `dentry`, cached on its inode.
-    func directoryFD(_ dentry: Dentry) throws(SyscallError) -> Int32 {
-        guard let parent = dentry.parent else {
-            let fd = rootDescriptor
-            guard fd >= 0 else { throw .eio }
-            return fd
+    /// The Host.pathOnly FD of the directory at `dentry`, cached on its inode
+    /// (within `directories`' bound). A directory whose FD is not cached is
+    /// opened again by name from its nearest ancestor that has one (the root
+    /// at worst), one component at a time, as a restore reopens a file
+    /// (`openBeneath`), and each directory on the way is cached. Iterative: a
+    /// directory may be tens of thousands of levels deep.
+    func directory(_ dentry: Dentry) throws(SyscallError) -> HostDescriptor {
+        var missing: [(name: String, inode: HostInode)] = []
+        var current = dentry
+        var start: HostDescriptor
+        while true {
+            guard let parent = current.parent else {
+                start = try rootDirectory()
+                break
+            }
+            guard let inode = current.inode as? HostInode else { throw .enoent }
+            if let cached = inode.cachedDirectory {
+                directories.touch(inode)
+                start = cached
+                break
+            }
+            missing.append((current.name, inode))
+            current = parent
         }
-        guard let inode = dentry.inode as? HostInode else { throw .enoent }
-        if let cached = inode.cachedPathFD { return cached }
-        let parentFD = try directoryFD(parent)
-        let fd = try Host.openAt(parentFD, dentry.name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
-        return inode.cachePathFD(fd)
+        for (name, inode) in missing.reversed() {
+            let parent = start
+            let opened = try parent.withFD { fd throws(SyscallError) in try Self.openDirectory(name, in: fd) }
+            start = inode.cacheDirectory(HostDescriptor(opened))
+            directories.didCache(inode)
+        }
+        return start
+    }
+
+    /// Opens the directory `name` in `parent` without following a symlink
+    /// there: every host directory the Sentry opens beneath a mount's root
+    /// goes through this one step.
+    static func openDirectory(_ name: String, in parent: Int32) throws(SyscallError) -> Int32 {
+        guard !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")) else {
+            throw .enoent
+        }
+        return try Host.openAt(parent, name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
     }
 
     /// Opens `components` below the root, each step with O_NOFOLLOW: how a
     /// restore finds a file again.
     func openBeneath(_ components: [String], flags: Int32) throws(SyscallError) -> Int32 {
-        var current = rootDescriptor
-        guard current >= 0 else { throw .eio }
-        var opened: [Int32] = []
-        defer { for fd in opened { close(fd) } }
+        var current = try rootDirectory()
         for name in components.dropLast() {
-            current = try Host.openAt(current, name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
-            opened.append(current)
+            let parent = current
+            current = HostDescriptor(try parent.withFD { fd throws(SyscallError) in
+                try Self.openDirectory(name, in: fd)
+            })
         }
-        return try Host.openAt(current, components.last ?? ".", flags | O_NOFOLLOW)
+        return try current.withFD { fd throws(SyscallError) in
+            try Host.openAt(fd, components.last ?? ".", flags | O_NOFOLLOW)
+        }
     }
 
     override public func statistics() throws(SyscallError) -> FilesystemStatistics {
         var host = statvfs()
-        let fd = rootDescriptor
-        _ = try Host.retrying { fstatvfs(fd, &host) }
+        _ = try rootDirectory().withFD { fd throws(SyscallError) in try Host.retrying { fstatvfs(fd, &host) } }
         let blockSize = Int64(host.f_bsize)
         var result = FilesystemStatistics(type: 0x0102_1997, blockSize: blockSize, blocks: UInt64(host.f_blocks),
                                           freeBlocks: UInt64(host.f_bfree), availableBlocks: UInt64(host.f_bavail),

@@ -4,15 +4,17 @@ import Synchronization
 
 /// A file of the rootfs. Its attributes are the host's, read when asked; its
 /// identity (host device and inode) lets a lookup notice that the host file
-/// under a cached name was replaced. Directories keep an Host.pathOnly FD (not
-/// saved, reopened on demand after a restore).
-public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by `fdLock`, the rest by VFSLock.shared
+/// under a cached name was replaced. A directory may keep a Host.pathOnly FD
+/// (not saved), held while its filesystem's HostDirectoryCache keeps it and
+/// reopened on demand after an eviction or a restore.
+public final class HostInode: Inode, @unchecked Sendable { // directory FD guarded by `fdLock`, the rest by VFSLock.shared
     override public class var savedTypeName: String { "hostfs.Inode" }
 
     public private(set) var hostDevice: UInt64 = 0
     public private(set) var hostInode: UInt64 = 0
-    /// File data in VFSLock's order: taken under the VFS lock, a leaf.
-    private let fdLock = Mutex<Int32>(-1)
+    /// File data in VFSLock's order: taken under the VFS lock, with no other
+    /// lock that HostDirectoryCache or this inode uses held; a leaf.
+    private let fdLock = Mutex<HostDescriptor?>(nil)
     /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
     private let shared = Mutex<SharedMemory?>(nil)
     /// Not saved: the last description opened on this file, which a reopen
@@ -27,11 +29,6 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     /// A FIFO of the rootfs is a Sentry pipe, made at its first open: the
     /// host's FIFO is never opened. Saved with the bytes in flight.
     private let fifo = Mutex<Pipe?>(nil)
-
-    deinit {
-        let fd = fdLock.withLock { $0 }
-        if fd >= 0 { close(fd) }
-    }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
@@ -60,28 +57,24 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         }
     }
 
-    var cachedPathFD: Int32? {
-        let fd = fdLock.withLock { $0 }
-        return fd >= 0 ? fd : nil
-    }
+    var cachedDirectory: HostDescriptor? { fdLock.withLock { $0 } }
 
-    /// Keeps `fd` unless another thread cached one first; returns the one kept.
-    func cachePathFD(_ fd: Int32) -> Int32 {
-        let kept = fdLock.withLock { current -> Int32 in
-            if current >= 0 { return current }
-            current = fd
-            return fd
+    /// Keeps `directory` unless another thread cached one first; returns the one kept.
+    func cacheDirectory(_ directory: HostDescriptor) -> HostDescriptor {
+        fdLock.withLock { current in
+            if let current { return current }
+            current = directory
+            return directory
         }
-        if kept != fd { close(fd) }
-        return kept
     }
 
-    func forgetPathFD() {
-        let fd = fdLock.withLock { current -> Int32 in
-            defer { current = -1 }
+    /// Drops the cached FD; it closes once no call uses it any more.
+    func forgetDirectory() {
+        let dropped = fdLock.withLock { current in
+            defer { current = nil }
             return current
         }
-        if fd >= 0 { close(fd) }
+        if dropped != nil { hostFilesystem?.directories.didForget(self) }
     }
 
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
@@ -98,12 +91,17 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     /// The host's stat of the file behind `dentry`, not following a final symlink.
     func hostAttributes(of dentry: Dentry) throws(SyscallError) -> FileAttributes {
         guard let filesystem = hostFilesystem else { throw .eio }
-        if let fd = cachedPathFD { return Host.attributes(from: try Host.stat(fd)) }
-        guard let parent = dentry.parent else {
-            return Host.attributes(from: try Host.stat(try filesystem.directoryFD(dentry)))
+        if let directory = cachedDirectory {
+            return try directory.withFD { fd throws(SyscallError) in Host.attributes(from: try Host.stat(fd)) }
         }
-        let parentFD = try filesystem.directoryFD(parent)
-        return Host.attributes(from: try Host.statAt(parentFD, dentry.name))
+        guard let parent = dentry.parent else {
+            return try filesystem.directory(dentry).withFD { fd throws(SyscallError) in
+                Host.attributes(from: try Host.stat(fd))
+            }
+        }
+        return try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
+            Host.attributes(from: try Host.statAt(parentFD, dentry.name))
+        }
     }
 
     /// The dentry naming this inode (hostfs makes one inode per name); weak
@@ -138,7 +136,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             throw .eperm
         }
         if filesystem.isReadOnly { throw .erofs }
-        let parentFD = try filesystem.directoryFD(parent)
+        let parentDirectory = try filesystem.directory(parent)
+        defer { withExtendedLifetime(parentDirectory) {} }
+        let parentFD = parentDirectory.fd
         let name = dentry.name
         if let size = change.size {
             let fd = try Host.openAt(parentFD, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK)
@@ -175,7 +175,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             throw .einval
         }
         guard type == .symlink else { throw .einval }
-        let parentFD = try filesystem.directoryFD(parent)
+        let parentDirectory = try filesystem.directory(parent)
+        defer { withExtendedLifetime(parentDirectory) {} }
+        let parentFD = parentDirectory.fd
         var buffer = [CChar](repeating: 0, count: LinuxFile.pathMax)
         let count = try Host.retrying { readlinkat(parentFD, dentry.name, &buffer, buffer.count) }
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -193,8 +195,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             // device node (a hard link to one in the rootfs) under the name
             // since. O_NONBLOCK keeps a FIFO from blocking the open (regular
             // files ignore it); anything but a regular file is refused.
-            let fd = try Host.openAt(try filesystem.directoryFD(parent), location.dentry.name,
-                                     HostFile.hostFlags(for: flags) | O_NONBLOCK)
+            let fd = try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
+                try Host.openAt(parentFD, location.dentry.name, HostFile.hostFlags(for: flags) | O_NONBLOCK)
+            }
             guard let status = try? Host.stat(fd), status.st_mode & S_IFMT == S_IFREG else {
                 close(fd)
                 throw .enxio
@@ -241,7 +244,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         if let cached, cached.inode is NamedPipeInode { return cached }
         let found: FileAttributes
         do throws(SyscallError) {
-            found = Host.attributes(from: try Host.statAt(try filesystem.directoryFD(directory), name))
+            found = try filesystem.directory(directory).withFD { fd throws(SyscallError) in
+                Host.attributes(from: try Host.statAt(fd, name))
+            }
         } catch .enoent {
             if let cached, cached.inode is SyntheticDirectory || cached.inode is SyntheticFile { return cached }
             if let cached { forget(cached, in: directory) }
@@ -269,7 +274,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     /// A removed name's inode answers from its own fields from now on (and
     /// after a restore): the last attributes the host had, with no links.
     func keepAttributesOnceDeleted() {
-        let last = cachedPathFD.flatMap { try? Host.stat($0) }.map(Host.attributes(from:))
+        // A directory's cached FD still reaches it; a file keeps what its last lookup saw.
+        let last = cachedDirectory.flatMap { directory in try? directory.withFD { fd throws(SyscallError) in try Host.stat(fd) } }
+            .map(Host.attributes(from:))
         lock.withLock { _ in
             if let last {
                 mode = last.mode
@@ -281,12 +288,14 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             }
             linkCount = 0
         }
-        forgetPathFD()
+        forgetDirectory()
     }
 
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
         guard let filesystem = hostFilesystem else { throw .eio }
-        let fd = try Host.openAt(try filesystem.directoryFD(directory), ".", O_RDONLY | O_DIRECTORY)
+        let fd = try filesystem.directory(directory).withFD { directoryFD throws(SyscallError) in
+            try Host.openAt(directoryFD, ".", O_RDONLY | O_DIRECTORY)
+        }
         guard let stream = fdopendir(fd) else {
             close(fd)
             throw Host.lastError
@@ -358,7 +367,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                                   to existing: Dentry) throws(SyscallError) -> Dentry {
         guard let filesystem = hostFilesystem, let existingParent = existing.parent,
               existing.inode.filesystem === filesystem else { throw .exdev }
-        let fromFD = try filesystem.directoryFD(existingParent)
+        let fromDirectory = try filesystem.directory(existingParent)
+        defer { withExtendedLifetime(fromDirectory) {} }
+        let fromFD = fromDirectory.fd
         return try create(name, in: directory, credentials: nil) { parentFD throws(SyscallError) in
             _ = try Host.retrying { linkat(fromFD, existing.name, parentFD, name, 0) }
         }
@@ -376,7 +387,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             }
             return
         }
-        let parentFD = try filesystem.directoryFD(directory)
+        let parentDirectory = try filesystem.directory(directory)
+        defer { withExtendedLifetime(parentDirectory) {} }
+        let parentFD = parentDirectory.fd
         _ = try Host.retrying { unlinkat(parentFD, child.name, isDirectory ? AT_REMOVEDIR : 0) }
         forget(child, in: directory)
     }
@@ -387,8 +400,12 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         if exchange { throw .einval }
         // A FIFO on a host mount is the sandbox's alone: mv copies it (mkfifo, unlink).
         if child.inode is NamedPipeInode || replaced?.inode is NamedPipeInode { throw .exdev }
-        let fromFD = try filesystem.directoryFD(directory)
-        let toFD = try filesystem.directoryFD(newDirectory)
+        let fromDirectory = try filesystem.directory(directory)
+        defer { withExtendedLifetime(fromDirectory) {} }
+        let fromFD = fromDirectory.fd
+        let toDirectory = try filesystem.directory(newDirectory)
+        defer { withExtendedLifetime(toDirectory) {} }
+        let toFD = toDirectory.fd
         _ = try Host.retrying { renameat(fromFD, child.name, toFD, newName) }
         if let replaced { forget(replaced, in: newDirectory) }
         directory.children[child.name] = nil
@@ -403,7 +420,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                         _ make: (Int32) throws(SyscallError) -> Void) throws(SyscallError) -> Dentry {
         guard let filesystem = hostFilesystem else { throw .eio }
         if filesystem.isReadOnly { throw .erofs }
-        let parentFD = try filesystem.directoryFD(directory)
+        let parentDirectory = try filesystem.directory(directory)
+        defer { withExtendedLifetime(parentDirectory) {} }
+        let parentFD = parentDirectory.fd
         try make(parentFD)
         if let credentials, credentials.uid != 0 || credentials.gid != 0 {
             _ = fchownat(parentFD, name, credentials.uid, credentials.gid, AT_SYMLINK_NOFOLLOW)

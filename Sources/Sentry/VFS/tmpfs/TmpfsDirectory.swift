@@ -124,6 +124,8 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
     private func add(_ inode: Inode, name: String, in directory: Dentry, mode: UInt32,
                      credentials: FileCredentials) throws(SyscallError) -> Dentry {
         guard let filesystem else { throw .eio }
+        // nr_inodes=: every new name but a hard link takes an inode.
+        if let tmpfs = filesystem as? TmpfsFilesystem, !tmpfs.chargeInode() { throw .enospc }
         let (parentMode, parentGID) = lock.withLock { _ in (self.mode, self.gid) }
         let gid = parentMode & LinuxFile.setGroupID != 0 ? parentGID : credentials.gid
         inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: gid)
@@ -145,7 +147,10 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
             inode.changeTime = FileTime.now()
             return inode.linkCount == 0
         }
-        if unlinked { (inode.filesystem as? TmpfsFilesystem)?.dropExtendedAttributes(of: inode) }
+        if unlinked {
+            (inode.filesystem as? TmpfsFilesystem)?.dropExtendedAttributes(of: inode)
+            (filesystem as? TmpfsFilesystem)?.releaseInode()
+        }
         if isDirectory { adjustLinks(-1) }
     }
 

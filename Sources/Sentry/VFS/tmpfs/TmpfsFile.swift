@@ -7,7 +7,7 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard let file else { throw .ebadf }
         guard position >= 0 else { throw .einval }
-        return file.read(count: count, at: position)
+        return try file.read(count: count, at: position)
     }
 
     override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
@@ -21,7 +21,7 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
         guard let file else { throw .ebadf }
-        let bytes = file.read(count: buffer.count, at: Int64(clamping: offset))
+        let bytes = try file.read(count: buffer.count, at: Int64(clamping: offset))
         buffer.copyBytes(from: bytes)
         return bytes.count
     }

@@ -1,36 +1,84 @@
+import Glibc
 import State
 
-/// A tmpfs file's bytes, kept in 4 KiB pages so a sparse file (ftruncate to a
-/// large size, a write far past the end) costs only what was written.
+/// A tmpfs file's bytes, in MemoryFile pages allocated when first written
+/// (a sparse file costs only what was written). The pages are the
+/// SharedMemory every MAP_SHARED mapping of the file maps, so read, write
+/// and the mappings see one copy; they count against the mount's `size=`
+/// and the container's memory limit, and a checkpoint saves them in
+/// pages.img with the rest of the memory.
 public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarded by Inode.lock
     override public class var savedTypeName: String { "tmpfs.RegularFile" }
-    static let pageSize = 4096
+    static let pageSize = Int(Page.size)
 
     private var size: Int64 = 0
-    private var pages: [Int64: [UInt8]] = [:]
-    /// The page cache MAP_SHARED mappings share, made on the first one.
-    private var shared: SharedMemory?
+    /// nil until the first page is written (the filesystem's MemoryFile is
+    /// attached after the inode may be made), or for a file loaded from an
+    /// older image until its data moves in (`moveLegacyData`).
+    private var data: SharedMemory?
+    /// From an image that kept the bytes in state.img: the bytes, and the
+    /// page cache MAP_SHARED mappings had (which wins where both have a page).
+    private var legacyPages: [Int64: [UInt8]] = [:]
+    private var legacyShared: SharedMemory?
+
+    deinit {
+        // The last name and the last open file are gone: the data goes, as
+        // Linux's tmpfs frees an evicted inode's pages.
+        data?.release()
+    }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let (size, pages) = lock.withLock { _ in (self.size, self.pages) }
+        let (size, data) = lock.withLock { _ in (self.size, self.data) }
         try sink.save("size", size)
-        try sink.save("pages", pages)
-        try sink.save("shared", lock.withLock { _ in shared })
+        try sink.save("data", data)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         let size: Int64 = try source.load("size")
-        let pages: [Int64: [UInt8]] = try source.load("pages")
+        let data: SharedMemory? = try source.load("data", default: nil)
+        let pages: [Int64: [UInt8]] = try source.load("pages", default: [:])
         let shared: SharedMemory? = try source.load("shared", default: nil)
         guard size >= 0, pages.allSatisfy({ $0.key >= 0 && $0.value.count == Self.pageSize }) else {
             throw StateError.invalidValue("tmpfs file with size \(size) and malformed pages")
         }
         lock.withLock { _ in
             self.size = size
-            self.pages = pages
-            self.shared = shared
+            self.data = data
+            legacyPages = pages
+            legacyShared = shared
+        }
+    }
+
+    override public func afterLoad() throws {
+        let (contents, legacy) = lock.withLock { _ in (data, data == nil && (!legacyPages.isEmpty || legacyShared != nil)) }
+        // Whatever the image says, a file's data is never filled from or written back to the file.
+        contents?.becomeContents()
+        if let contents, let filesystem = filesystem as? TmpfsFilesystem { contents.setQuota(filesystem) }
+        if legacy { (filesystem as? TmpfsFilesystem)?.registerLegacy(self) }
+    }
+
+    /// Moves an older image's bytes (and mapped pages) into MemoryFile pages.
+    func moveLegacyData(into memoryFile: MemoryFile) throws(SyscallError) {
+        let filesystem = filesystem as? TmpfsFilesystem
+        try lock.withLock { _ throws(SyscallError) in
+            let contents = legacyShared ?? SharedMemory(memoryFile: memoryFile, holdsContents: true)
+            contents.becomeContents()
+            if let filesystem {
+                // An older image's mapped pages: its tmpfs had no size= to exceed.
+                _ = filesystem.chargePages(contents.pageCount)
+                contents.setQuota(filesystem)
+            }
+            for (index, bytes) in legacyPages.sorted(by: { $0.key < $1.key }) {
+                let page = UInt64(index)
+                if contents.existingPage(page) != nil { continue }
+                let offset = try contents.page(page) { buffer throws(SyscallError) in buffer.copyBytes(from: bytes) }
+                guard memoryFile.pointer(at: offset, count: Page.size) != nil else { throw .eio }
+            }
+            data = contents
+            legacyPages = [:]
+            legacyShared = nil
         }
     }
 
@@ -38,7 +86,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         lock.withLock { _ in
             var result = baseAttributes()
             result.size = size
-            result.blocks = Int64(pages.count) * Int64(Self.pageSize / 512)
+            result.blocks = Int64(data?.pageCount ?? 0) * Int64(Self.pageSize / 512)
             return result
         }
     }
@@ -65,80 +113,109 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     static let maximumSize = Int64.max
 
     /// Up to `count` bytes from `position` (fewer at the end of the file).
-    public func read(count: Int, at position: Int64) -> [UInt8] {
-        lock.withLock { _ in
+    public func read(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
+        try lock.withLock { _ throws(SyscallError) -> [UInt8] in
             guard position < size, count > 0 else { return [] }
-            let end = position + min(Int64(count), size - position)
-            var out = [UInt8]()
-            out.reserveCapacity(Int(end - position))
-            var cursor = position
-            while cursor < end {
-                let page = cursor / Int64(Self.pageSize)
-                let within = Int(cursor % Int64(Self.pageSize))
-                let length = Int(min(Int64(Self.pageSize - within), end - cursor))
-                if let bytes = pages[page] {
-                    out.append(contentsOf: bytes[within..<(within + length)])
-                } else {
-                    out.append(contentsOf: repeatElement(0, count: length))
+            let total = Int(min(Int64(count), size - position))
+            var out = [UInt8](repeating: 0, count: total)
+            var failure: SyscallError?
+            out.withUnsafeMutableBytes { buffer in
+                guard let base = buffer.baseAddress, let data else { return }
+                var done = 0
+                while done < total {
+                    let cursor = position + Int64(done)
+                    let within = Int(cursor % Int64(Self.pageSize))
+                    let length = min(Self.pageSize - within, total - done)
+                    if let offset = data.existingPage(UInt64(cursor / Int64(Self.pageSize))) {
+                        guard let source = data.memoryFile?.pointer(at: offset, count: Page.size) else {
+                            failure = .eio
+                            return
+                        }
+                        (base + done).copyMemory(from: source + within, byteCount: length)
+                    }
+                    done += length
                 }
-                cursor += Int64(length)
             }
+            if let failure { throw failure }
             accessTime = FileTime.now()
             return out
         }
     }
 
-    /// Writes at `position`, or at the end when `append`; returns the count and the end offset.
+    /// Writes at `position`, or at the end when `append`; returns the count
+    /// and the end offset. Past the mount's `size=` the write stops short
+    /// (ENOSPC if nothing fit), as Linux's tmpfs; a page the container's
+    /// memory limit refuses is ENOMEM (and the task is OOM-killed).
     public func write(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
         -> (written: Int, end: Int64) {
-        try lock.withLock { _ throws(SyscallError) -> (written: Int, end: Int64) in
+        let filesystem = filesystem as? TmpfsFilesystem
+        return try lock.withLock { _ throws(SyscallError) -> (written: Int, end: Int64) in
             let start = append ? size : position
             guard start >= 0 else { throw .einval }
             let (end, overflow) = start.addingReportingOverflow(Int64(bytes.count))
             guard !overflow, end <= Self.maximumSize else { throw .efbig }
-            var cursor = start
-            var index = 0
-            while index < bytes.count {
-                let page = cursor / Int64(Self.pageSize)
-                let within = Int(cursor % Int64(Self.pageSize))
-                let length = min(Self.pageSize - within, bytes.count - index)
-                // In place: a copy out of the dictionary and back would copy the whole page each time.
-                pages[page, default: [UInt8](repeating: 0, count: Self.pageSize)]
-                    .replaceSubrange(within..<(within + length), with: bytes[index..<(index + length)])
-                cursor += Int64(length)
-                index += length
+            guard !bytes.isEmpty else { return (0, start) }
+            guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
+            let contents = data ?? Self.makeContents(memoryFile, filesystem)
+            data = contents
+            let pageSize = Int64(Self.pageSize)
+            let (offsets, failure) = contents.pages(UInt64(start / pageSize)..<UInt64((end - 1) / pageSize + 1))
+            var done = 0
+            var copyFailure: SyscallError?
+            bytes.withUnsafeBytes { source in
+                guard let base = source.baseAddress else { return }
+                for offset in offsets {
+                    let within = Int((start + Int64(done)) % pageSize)
+                    let length = min(Self.pageSize - within, bytes.count - done)
+                    guard let target = memoryFile.pointer(at: offset, count: Page.size) else {
+                        copyFailure = .eio
+                        return
+                    }
+                    (target + within).copyMemory(from: base + done, byteCount: length)
+                    done += length
+                }
             }
-            if end > size { size = end }
+            if done == 0, let failure = copyFailure ?? failure { throw failure }
+            let written = start + Int64(done)
+            if written > size { size = written }
             let now = FileTime.now()
             modificationTime = now
             changeTime = now
-            return (bytes.count, end)
+            return (done, written)
         }
     }
 
     public var currentSize: Int64 { lock.withLock { _ in size } }
 
+    /// The pages every MAP_SHARED mapping shares: the file's data itself.
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
         lock.withLock { _ in
-            if let shared { return shared }
-            let made = SharedMemory(memoryFile: memoryFile)
-            shared = made
+            if let data { return data }
+            let made = Self.makeContents(memoryFile, filesystem as? TmpfsFilesystem)
+            data = made
             return made
         }
+    }
+
+    /// A file's first page: its data, charged to its mount's `size=`.
+    private static func makeContents(_ memoryFile: MemoryFile, _ filesystem: TmpfsFilesystem?) -> SharedMemory {
+        let contents = SharedMemory(memoryFile: memoryFile, holdsContents: true)
+        if let filesystem { contents.setQuota(filesystem) }
+        return contents
     }
 
     /// Drops pages past the new end and zeroes the tail of the last one, so a
     /// later growth reads zeros.
     private func resize(to newSize: Int64) {
-        if newSize < size {
+        if newSize < size, let data {
             let pageSize = Int64(Self.pageSize)
-            // Rounded up without `newSize + pageSize - 1`, which wraps near INT64_MAX (a sparse file may be that big).
-            let keptPages = newSize / pageSize + (newSize % pageSize == 0 ? 0 : 1)
-            pages = pages.filter { $0.key < keptPages }
+            // Rounded up without newSize + pageSize - 1, which overflows near MAX_LFS_FILESIZE.
+            let keptPages = UInt64(newSize / pageSize + (newSize % pageSize == 0 ? 0 : 1))
+            data.removePages(from: keptPages)
             let within = Int(newSize % pageSize)
-            if within != 0, var last = pages[newSize / pageSize] {
-                for index in within..<Self.pageSize { last[index] = 0 }
-                pages[newSize / pageSize] = last
+            if within != 0, let offset = data.existingPage(UInt64(newSize / pageSize)),
+               let pointer = data.memoryFile?.pointer(at: offset, count: Page.size) {
+                (pointer + within).initializeMemory(as: UInt8.self, repeating: 0, count: Self.pageSize - within)
             }
         }
         size = newSize
