@@ -45,7 +45,10 @@ extension Kernel {
                 argv = [interpreter] + (argument.map { [$0] } ?? []) + [name] + argv.dropFirst()
                 guard let vfs else { throw ExecError(.eio, "\(filename): the kernel has no filesystem") }
                 do {
-                    file = try vfs.lookup(interpreter, from: context.workingDirectory, context: context)
+                    // An empty name (a bare "#!") walks nowhere: the working
+                    // directory, which then cannot be executed (EACCES), as Linux.
+                    file = interpreter.isEmpty ? context.workingDirectory
+                        : try vfs.lookup(interpreter, from: context.workingDirectory, context: context)
                 } catch {
                     throw ExecError(error, "\(name): interpreter \(interpreter)")
                 }
