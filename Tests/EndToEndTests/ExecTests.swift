@@ -20,6 +20,14 @@ import Testing
         #expect(result.stdout.contains("chain ran: s1 s2"), "\(result.stdout)")
     }
 
+    /// The default spec mounts /dev/shm noexec: nothing on it runs (the
+    /// host's own /dev/shm may not be noexec, so no native run here).
+    @Test func aScriptOnANoexecMountIsEACCES() throws {
+        let result = try Self.run(["/bin/exec_cases", "noexec", "/dev/shm"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "noexec mount: -1 Permission denied\n")
+    }
+
     /// Runs exec_cases with busybox and a writable root with a /scratch directory.
     static func run(_ args: [String]) throws -> RunscProcess.Result {
         let sandbox = try SandboxRun(args, files: ["scratch/.keep": ""], busybox: true, start: false)
