@@ -37,7 +37,11 @@ extension Kernel {
         var name = filename
         for depth in 0... {
             if depth > Kernel.maxInterpreterDepth { throw ExecError(.eloop, "\(filename): too many interpreters") }
-            try Kernel.checkExecutable(file, name: name, context: context)
+            do throws(ExecError) {
+                try Kernel.checkExecutable(file, name: name, context: context)
+            } catch {
+                throw depth == 0 ? error : ExecError(error.errno, "\(filename): interpreter \"\(name)\": \(error.message)")
+            }
             if depth == 0 { try Kernel.checkArgumentSpace(argv: argv, envp: envp, filename: filename, stackLimit: stackLimit) }
             let header = try Kernel.read(file, name: name, limit: Kernel.binaryParameterBufferSize)
             if header.starts(with: [0x23, 0x21]) { // "#!"

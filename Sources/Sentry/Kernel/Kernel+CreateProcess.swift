@@ -52,14 +52,14 @@ extension Kernel {
         } catch {
             throw ExecError(error, "the working directory \(args.workingDirectory) cannot be used")
         }
-        let location = try findExecutable(args.filename, envp: args.envp, vfs: vfs, context: context)
-        let loaded = try loadExecutable(args.filename, at: location, argv: args.argv, envp: args.envp,
+        let (location, path) = try findExecutable(args.filename, envp: args.envp, vfs: vfs, context: context)
+        let loaded = try loadExecutable(path, at: location, argv: args.argv, envp: args.envp,
                                         context: context, credentials: args.credentials,
                                         stackLimit: args.limits[.stack].soft)
         let task: Task
         do throws(SyscallError) {
             task = try createProcess(mm: loaded.mm, credentials: args.credentials, limits: args.limits,
-                                     registers: loaded.registers, name: Kernel.commandName(args.filename))
+                                     registers: loaded.registers, name: Kernel.commandName(path))
         } catch {
             loaded.mm.release()
             throw ExecError(error, "cannot create a process for \(args.filename)")
@@ -69,13 +69,14 @@ extension Kernel {
         return task
     }
 
-    /// The file `name` stands for: the path itself when it has a slash, else
-    /// the first executable regular file of that name in envp's PATH.
+    /// The file `name` stands for and the path exec is given for it (runc
+    /// execs what it found): `name` itself when it has a slash, else the
+    /// first executable regular file of that name in envp's PATH.
     func findExecutable(_ name: String, envp: [String], vfs: VirtualFilesystem,
-                        context: PathContext) throws(ExecError) -> VirtualPath {
+                        context: PathContext) throws(ExecError) -> (VirtualPath, String) {
         if name.contains("/") {
             do {
-                return try vfs.lookup(name, from: context.workingDirectory, context: context)
+                return (try vfs.lookup(name, from: context.workingDirectory, context: context), name)
             } catch {
                 throw ExecError(error, "\(name): cannot execute")
             }
@@ -86,7 +87,7 @@ extension Kernel {
             let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
             guard let location = try? vfs.lookup(candidate, from: context.workingDirectory, context: context),
                   (try? Kernel.checkExecutable(location, name: candidate, context: context)) != nil else { continue }
-            return location
+            return (location, candidate)
         }
         throw ExecError(.enoent, "executable \"\(name)\" not found in PATH \(path)")
     }
