@@ -43,6 +43,24 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
+    /// The container's process may itself be a `#!` script: the Loader's
+    /// init goes through the same loader as execve.
+    @Test func aScriptIsTheContainersProcess() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let script = "#!/bin/busybox sh\necho \"${0##*/} $# $1\"\n"
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("exec-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try Data(script.utf8).write(to: URL(fileURLWithPath: scratch + "/init.sh"))
+        chmod(scratch + "/init.sh", 0o755)
+        let native = try Fixtures.run(scratch + "/init.sh", ["one arg"])
+        let result = try SandboxRun(["/bin/init.sh", "one arg"], files: ["bin/init.sh": script],
+                                    executable: ["bin/init.sh"], busybox: true).result
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout == "init.sh 1 one arg\n")
+    }
+
     @Test func busyboxShellExecsAnApplet() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let script = "exec /bin/busybox echo hi"
