@@ -92,7 +92,7 @@ extension Kernel {
     /// quarter of RLIMIT_STACK (capped at 3/4 of _STK_LIM, at least ARG_MAX).
     static func checkArgumentSpace(argv: [String], envp: [String], filename: String,
                                    stackLimit: UInt64) throws(ExecError) {
-        let limit = max(min(stackLimit / 4, defaultStackLimit / 4 * 3), minimumArgumentSpace)
+        let limit = argumentSpace(stackLimit: stackLimit)
         var total = UInt64(8 * (argv.count + envp.count))
         for string in [filename] + argv + envp {
             let size = UInt64(string.utf8.count) + 1
@@ -102,6 +102,11 @@ extension Kernel {
             total += size
         }
         guard total <= limit else { throw ExecError(.e2big, "\(filename): arguments take \(total) bytes, more than \(limit)") }
+    }
+
+    /// The bytes argv and envp may take with their pointers, from RLIMIT_STACK.
+    static func argumentSpace(stackLimit: UInt64) -> UInt64 {
+        max(min(stackLimit / 4, defaultStackLimit / 4 * 3), minimumArgumentSpace)
     }
 
     /// binfmt_script's reading of the first line: the interpreter, then one

@@ -46,11 +46,12 @@ enum Exec {
         } catch {
             throw error.errno
         }
-        var argv = try strings(task, argvAddress)
-        let envp = try strings(task, envpAddress)
+        let stackLimit = task.threadGroup?.limits[.stack].soft ?? Kernel.defaultStackLimit
+        var budget = Kernel.argumentSpace(stackLimit: stackLimit)
+        var argv = try strings(task, argvAddress, budget: &budget)
+        let envp = try strings(task, envpAddress, budget: &budget)
         // Linux runs a program given no argv with argv[0] "" (so argc is 1).
         if argv.isEmpty { argv = [""] }
-        let stackLimit = task.threadGroup?.limits[.stack].soft ?? Kernel.defaultStackLimit
         let loaded: LoadedExecutable
         do throws(ExecError) {
             loaded = try kernel.loadExecutable(filename, at: location, argv: argv, envp: envp, context: context,
@@ -64,14 +65,30 @@ enum Exec {
     }
 
     /// argv or envp: a NULL pointer is an empty list; a string longer than
-    /// MAX_ARG_STRLEN is E2BIG (not ENAMETOOLONG).
-    static func strings(_ task: Task, _ address: UInt64) throws(SyscallError) -> [String] {
+    /// MAX_ARG_STRLEN is E2BIG (not ENAMETOOLONG), and so is going over
+    /// `budget` (what the strings and their pointers may take), checked as
+    /// each string is copied so a huge argv costs the Sentry no more than that.
+    static func strings(_ task: Task, _ address: UInt64, budget: inout UInt64) throws(SyscallError) -> [String] {
         guard address != 0 else { return [] }
-        do throws(SyscallError) {
-            return try task.copyInStringArray(from: address, maxCount: maxStrings,
-                                              maxLength: ELFLoader.maxArgumentLength - 1)
-        } catch .enametoolong {
-            throw .e2big
+        var strings: [String] = []
+        var cursor = address
+        while true {
+            let pointer = try task.copyIn(UInt64.self, from: cursor)
+            if pointer == 0 { return strings }
+            guard strings.count < maxStrings else { throw .e2big }
+            let string: String
+            do throws(SyscallError) {
+                string = try task.copyInString(from: pointer, maxLength: ELFLoader.maxArgumentLength - 1)
+            } catch .enametoolong {
+                throw .e2big
+            }
+            let cost = UInt64(string.utf8.count) + 1 + 8
+            guard cost <= budget else { throw .e2big }
+            budget -= cost
+            strings.append(string)
+            let (next, overflow) = cursor.addingReportingOverflow(8)
+            guard !overflow else { throw .efault }
+            cursor = next
         }
     }
 }
