@@ -34,6 +34,8 @@ extension Loader {
             let summary: CheckpointSummary
             do throws(CheckpointError) {
                 timer.mark("pause")
+                kernel.writeBackSharedMappings()
+                HostFile.beginCheckpoint()
                 summary = try save(to: imagePath, compression: compression, started: started, timer: &timer)
             } catch {
                 kernel.resume()

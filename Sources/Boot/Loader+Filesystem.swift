@@ -3,7 +3,7 @@ import Sentry
 
 /// The container's mount tree from the spec, as runsc builds it.
 extension Loader {
-    /// The spec's mounts in the Sentry's terms. /dev, /proc and /tmp get the
+    /// The spec's mounts in the Sentry's terms. /dev and /proc get the
     /// Sentry's own filesystems when the spec does not say otherwise; mounts
     /// the Sentry has no filesystem for (devpts, mqueue, cgroup) are skipped.
     static func containerMounts(_ spec: Spec) throws(LoaderError) -> [ContainerMount] {
@@ -31,8 +31,7 @@ extension Loader {
                 mounts.append(ContainerMount(destination: destination, kind: .tmpfs(mode: tmpfsMode(options)),
                                              readOnly: readOnly, flags: flags))
             case "sysfs":
-                mounts.append(ContainerMount(destination: destination, kind: .sysfsPlaceholder, readOnly: true,
-                                             flags: flags))
+                mounts.append(ContainerMount(destination: destination, kind: .sysfs, readOnly: true, flags: flags))
             default:
                 continue
             }
@@ -40,7 +39,7 @@ extension Loader {
         return mounts
     }
 
-    /// tmpfs's `mode=` option (octal), 1777 by default as for /tmp.
+    /// tmpfs's `mode=` option (octal), 1777 by default as Linux's tmpfs.
     static func tmpfsMode(_ options: [String]) -> UInt32 {
         for option in options where option.hasPrefix("mode=") {
             if let mode = UInt32(option.dropFirst(5), radix: 8) { return mode }

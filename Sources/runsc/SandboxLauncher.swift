@@ -134,7 +134,8 @@ enum SandboxLauncher {
         return String(decoding: bytes, as: UTF8.self).trimmingTrailingNewlines()
     }
 
-    private static func describe(_ status: Int32) -> String {
+    /// A sandbox's wait status in words: "exited with status N" or "was killed by SIGX".
+    static func describe(_ status: Int32) -> String {
         let signal = status & 0x7f
         if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
         return "was killed by \(Signals.name(of: signal))"

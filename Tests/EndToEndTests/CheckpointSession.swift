@@ -5,7 +5,7 @@ import Testing
 /// `runsc` calls a checkpoint/restore session makes, each container's
 /// output going to a file of the workspace.
 final class CheckpointSession {
-    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap"]
+    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files"]
 
     let workspace: Workspace
     let bundle: String
@@ -29,6 +29,11 @@ final class CheckpointSession {
     }
 
     func path(_ name: String) -> String { workspace.path + "/" + name }
+
+    /// Makes the spec's rootfs writable and creates `rootfs/<directory>` for the program's files.
+    func makeRootfsWritable(directory: String) throws {
+        try SandboxRun.makeRootfsWritable(bundle: bundle, directory: directory)
+    }
 
     /// `runsc --root <state> arguments...`.
     func runsc(_ arguments: String...) throws -> RunscProcess.Result {

@@ -18,6 +18,58 @@ import Testing
         #expect(sandbox.result.stdout == "hello, world\n")
     }
 
+    /// execve's EACCES, as runc reports it: a 0644 copy of a working program is not run.
+    @Test func aFileWithoutExecutePermissionIsRefusedNamingIt() throws {
+        let sandbox = try SandboxRun(["/bin/hello-noexec"], start: false)
+        let target = sandbox.bundle + "/rootfs/bin/hello-noexec"
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hello"), toPath: target)
+        chmod(target, 0o644)
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
+        #expect(result.isCleanError, "\(result.stderr)")
+        #expect(result.stderr.contains("/bin/hello-noexec: permission denied"), "\(result.stderr)")
+    }
+
+    /// Only the spec's mounts: nothing hides the rootfs's own /tmp.
+    @Test func aProgramInTheRootfsTmpRunsWhenTheSpecMountsNothingThere() throws {
+        let sandbox = try SandboxRun(["/tmp/hello"], start: false, tmpfsAtTmp: false)
+        try FileManager.default.createDirectory(atPath: sandbox.bundle + "/rootfs/tmp", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hello"), toPath: sandbox.bundle + "/rootfs/tmp/hello")
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "hello, world\n")
+    }
+
+    /// GNU ls -l asks every file for ACLs and SELinux labels (the xattr calls):
+    /// it must list as natively, without an error per file. Run through the
+    /// host's ld.so with the libraries `ldd` names (skipped where there is no GNU ls).
+    @Test func gnuLsLongListingPrintsNoErrors() throws {
+        let ldd = try Fixtures.run("/usr/bin/ldd", ["/bin/ls"])
+        try #require(ldd.status == 0, "no dynamically linked /bin/ls to try")
+        let libraries = ldd.stdout.split(separator: "\n").compactMap { line -> String? in
+            line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first { $0.hasPrefix("/") }.map(String.init)
+        }
+        let loader = try #require(libraries.first { $0.contains("ld-linux") })
+        let sandbox = try SandboxRun([loader, "/bin/ls", "-lan", "--time-style=+%s", "/data"], start: false)
+        let rootfs = sandbox.bundle + "/rootfs"
+        for library in libraries + ["/bin/ls"] {
+            let target = rootfs + library
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            let source = URL(fileURLWithPath: library).resolvingSymlinksInPath().path
+            if !FileManager.default.fileExists(atPath: target) { try FileManager.default.copyItem(atPath: source, toPath: target) }
+        }
+        try FileManager.default.createDirectory(atPath: rootfs + "/data/sub", withIntermediateDirectories: true)
+        try Data("hello\n".utf8).write(to: URL(fileURLWithPath: rootfs + "/data/file"))
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.run("/bin/ls", ["-lan", "--time-style=+%s", rootfs + "/data"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+        let entries = { (text: String) in text.split(separator: "\n").filter { $0.hasSuffix(" file") || $0.hasSuffix(" sub") } }
+        #expect(entries(result.stdout) == entries(native.stdout), "\(result.stdout)")
+        #expect(entries(result.stdout).count == 2)
+    }
+
     @Test func argumentsAndEnvironmentReachTheProgramInOrder() throws {
         let sandbox = try SandboxRun(["args_env", "one", "two words", ""], env: ["PATH=/bin", "LANG=C.UTF-8"])
         #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")

@@ -67,11 +67,24 @@ final class Workspace {
     }
 
     /// A bundle written by `runsc spec` itself, with an empty rootfs.
-    func makeBundle(_ name: String = "bundle", command: [String] = []) throws -> String {
+    /// With `tmpfsAtTmp`, the spec also mounts a tmpfs at /tmp, as engines do for
+    /// `--tmpfs /tmp` (the fixtures write there; the default spec's rootfs is read-only).
+    func makeBundle(_ name: String = "bundle", command: [String] = [], tmpfsAtTmp: Bool = true) throws -> String {
         let bundle = path + "/" + name
         try FileManager.default.createDirectory(atPath: bundle + "/rootfs", withIntermediateDirectories: true)
         let result = try RunscProcess.run(["spec", "--bundle", bundle] + (command.isEmpty ? [] : ["--"] + command))
         #expect(result.status == 0, "runsc spec failed: \(result.stderr)")
+        if tmpfsAtTmp {
+            let configPath = bundle + "/config.json"
+            guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+                as? [String: Any], var mounts = spec["mounts"] as? [[String: Any]] else {
+                throw SetupError("config.json has no mounts")
+            }
+            mounts.append(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid", "nodev", "mode=1777"]])
+            spec["mounts"] = mounts
+            try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+        }
         return bundle
     }
 

@@ -10,10 +10,10 @@ final class SandboxRun {
 
     init(_ args: [String], env: [String] = ["PATH=/usr/local/bin:/usr/bin:/bin"], user: UInt32 = 0,
          files: [String: String] = [:], executable: [String] = [], busybox: Bool = false, debug: Bool = false,
-         start: Bool = true) throws {
+         start: Bool = true, tmpfsAtTmp: Bool = true) throws {
         workspace = try Workspace()
         self.debug = debug
-        bundle = try workspace.makeBundle()
+        bundle = try workspace.makeBundle(tmpfsAtTmp: tmpfsAtTmp)
         let rootfs = bundle + "/rootfs"
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         for name in Fixtures.programs {
@@ -30,6 +30,24 @@ final class SandboxRun {
         }
         try Self.setProcess(in: bundle + "/config.json", args: args, env: env, user: user)
         if start { result = try self.start().finish(timeout: 60) }
+    }
+
+    /// Makes the spec's rootfs writable and creates `rootfs/<directory>`.
+    func makeRootfsWritable(directory: String) throws {
+        try Self.makeRootfsWritable(bundle: bundle, directory: directory)
+    }
+
+    static func makeRootfsWritable(bundle: String, directory: String) throws {
+        let configPath = bundle + "/config.json"
+        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+            as? [String: Any], var root = spec["root"] as? [String: Any] else {
+            throw SetupError("config.json has no root")
+        }
+        root["readonly"] = false
+        spec["root"] = root
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+        try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + directory,
+                                                withIntermediateDirectories: true)
     }
 
     /// Rewrites the spec's process (args, env, user; no terminal).
@@ -68,7 +86,9 @@ final class RunningRunsc {
     /// What removes the container if runsc has to be killed (its sandbox would spin on).
     private let cleanup: [String]
 
-    init(arguments: [String], scratch: String, cleanup: [String], stdin: FileHandle = .nullDevice) throws {
+    /// `environment` is added to this process's own.
+    init(arguments: [String], scratch: String, cleanup: [String], stdin: FileHandle = .nullDevice,
+         environment: [String: String] = [:]) throws {
         self.cleanup = cleanup
         stdoutPath = scratch + "/stdout"
         stderrPath = scratch + "/stderr"
@@ -78,6 +98,9 @@ final class RunningRunsc {
         stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = stdin

@@ -13,10 +13,44 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
-    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases"])
+    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases", "proc_cases"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try Self.runInSandbox(name)
         let native = try Fixtures.runNatively(name)
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// Inputs that used to trap the Sentry and kill the container (issue 8):
+    /// /proc/self after a file mapping, lseek past INT64_MAX, mmap/mprotect
+    /// with unknown prot bits, a pipe read into a faulting buffer.
+    @Test func inputsThatUsedToCrashTheSandboxMatchANativeRun() throws {
+        let result = try Self.runInSandbox("crash_regressions")
+        let native = try Fixtures.runNatively("crash_regressions")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout.hasSuffix("done\n"))
+    }
+
+    /// files_cases in a tmpfs (/tmp) and in a writable host directory of the rootfs,
+    /// against a native run in the host's /tmp.
+    @Test(arguments: [("/tmp", false), ("/data", true)])
+    func fileCallsMatchANativeRun(_ directory: String, hostDirectory: Bool) throws {
+        let name = "files_cases"
+        // tmpfs stores user attributes, as the host's /tmp does; hostfs has none.
+        let extra = hostDirectory ? [] : ["stored-xattrs"]
+        let sandbox = try SandboxRun(["/bin/" + name, directory] + extra, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        let nativeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("files-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: nativeDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: nativeDirectory) }
+        if hostDirectory {
+            try sandbox.makeRootfsWritable(directory: directory)
+            #expect(mkfifo(sandbox.bundle + "/rootfs" + directory + "/existing-fifo", 0o644) == 0)
+            #expect(mkfifo(nativeDirectory + "/existing-fifo", 0o644) == 0)
+        }
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively(name, [nativeDirectory] + extra)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
     }

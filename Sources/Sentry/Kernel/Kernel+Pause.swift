@@ -16,6 +16,20 @@ extension Kernel {
         pauseGate.resume()
     }
 
+    /// Writes every process's MAP_SHARED file pages back to their files, as
+    /// msync would: a checkpoint does it while paused, so the host files it
+    /// records (size, modification time) already hold the container's writes
+    /// and the write-back at exit finds nothing left to change.
+    public func writeBackSharedMappings() {
+        var seen = Set<ObjectIdentifier>()
+        for group in pidNamespace.allThreadGroups {
+            for task in group.members {
+                guard let mm = task.mm, seen.insert(ObjectIdentifier(mm)).inserted else { continue }
+                mm.syncAll()
+            }
+        }
+    }
+
     /// Whether a pause is in effect or being brought about.
     public var isPaused: Bool { pauseGate.isRequested }
 }

@@ -6,7 +6,9 @@ import Synchronization
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
 
-    // Guarded by `lock`: tasks, exitReason, limits.
+    // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment.
+    // A leaf (tasks are interrupted after it is let go), taken under the VFS
+    // lock by procfs (see VFSLock).
     let lock = Mutex<Void>(())
     public private(set) var id: Int32 = 0
     public internal(set) var kernel: Kernel?
@@ -22,6 +24,12 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     var exitReason: ExitReason?
     /// Set when the last task is gone.
     public internal(set) var finished = false
+    /// /proc/[pid]/oom_score_adj: kept and shown; the Sentry kills nothing by it.
+    public var oomScoreAdjustment: Int32 {
+        get { lock.withLock { _ in storedOOMScoreAdjustment } }
+        set { lock.withLock { _ in storedOOMScoreAdjustment = newValue } }
+    }
+    var storedOOMScoreAdjustment: Int32 = 0
 
     public init() {}
 
@@ -96,7 +104,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     }
 
     public func save(to sink: inout SaveSink) throws {
-        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished) }
+        let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
@@ -108,6 +116,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("sessionID", sessionID)
         try sink.save("exitReason", state.2)
         try sink.save("finished", state.3)
+        try sink.save("oomScoreAdjustment", state.4)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -122,5 +131,10 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         sessionID = try source.load("sessionID")
         exitReason = try source.load("exitReason")
         finished = try source.load("finished")
+        let adjustment: Int32 = try source.load("oomScoreAdjustment", default: 0)
+        guard ProcNode.oomScoreAdjustmentRange.contains(adjustment) else {
+            throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000")
+        }
+        storedOOMScoreAdjustment = adjustment
     }
 }

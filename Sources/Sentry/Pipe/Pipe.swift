@@ -11,6 +11,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     /// /proc/sys/fs/pipe-max-size's default: the most an unprivileged F_SETPIPE_SZ may ask.
     public static let maximumCapacity = 1 << 20
 
+    /// Takes only the wait queues' locks (notify); see VFSLock for the order.
     private let lock = Mutex(())
     /// Bytes not yet read start at `head`.
     private var bytes: [UInt8] = []
@@ -22,7 +23,13 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     public private(set) var creationTime = FileTime(seconds: 0, nanoseconds: 0)
     private let readQueue = WaitQueue()
     private let writeQueue = WaitQueue()
+    /// Opens of each end so far (Linux's r_counter, w_counter), for a FIFO open
+    /// waiting for its partner; not saved: at a checkpoint no open is waiting.
+    private var readerOpens = 0
+    private var writerOpens = 0
+    private let openQueue = WaitQueue()
 
+    /// A leaf.
     private static let inodeCounter = Mutex<UInt64>(1)
 
     public required init() {}
@@ -40,6 +47,17 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         let status = flags & (LinuxFile.nonBlocking | LinuxFile.direct)
         return (PipeFile(pipe: pipe, isReadEnd: true, flags: LinuxFile.readOnly | status),
                 PipeFile(pipe: pipe, isReadEnd: false, flags: LinuxFile.writeOnly | status))
+    }
+
+    /// The pipe of a FIFO: made with no end open; `openEnds` adds them.
+    public static func makeNamed() -> Pipe {
+        let pipe = Pipe()
+        pipe.inodeNumber = inodeCounter.withLock { next in
+            defer { next += 1 }
+            return next
+        }
+        pipe.creationTime = FileTime.now()
+        return pipe
     }
 
     public func save(to sink: inout SaveSink) throws {
@@ -75,7 +93,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             self.writers = writers
         }
         let loaded = inodeNumber
-        Self.inodeCounter.withLock { $0 = max($0, loaded + 1) }
+        Self.inodeCounter.withLock { $0 = max($0, loaded == .max ? loaded : loaded + 1) }
     }
 
     /// Bytes waiting to be read (FIONREAD).
@@ -200,7 +218,8 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         return sources.isEmpty ? [.queue(readQueue)] : sources
     }
 
-    /// One end's last description closed.
+    /// One end's last description closed. When no end is left open the
+    /// buffered bytes go, as Linux frees a FIFO's pipe at its last close.
     func endClosed(readEnd: Bool) {
         lock.withLock { _ in
             if readEnd {
@@ -208,9 +227,58 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             } else {
                 writers = max(0, writers - 1)
             }
+            if readers == 0, writers == 0 {
+                bytes = []
+                head = 0
+            }
         }
         readQueue.notifyAll()
         writeQueue.notifyAll()
+    }
+
+    // MARK: FIFO opens (fs/pipe.c fifo_open)
+
+    /// Counts a new description of a FIFO with the ends it has and wakes
+    /// the opens waiting for a partner. ENXIO for a non-blocking write-only
+    /// open without a reader, before anything is counted.
+    func openEnds(read: Bool, write: Bool, nonBlocking: Bool) throws(SyscallError) {
+        try lock.withLock { _ throws(SyscallError) in
+            if write, !read, nonBlocking, readers == 0 { throw .enxio }
+            if read {
+                readers += 1
+                readerOpens += 1
+            }
+            if write {
+                writers += 1
+                writerOpens += 1
+            }
+        }
+        openQueue.notifyAll()
+        readQueue.notifyAll()
+        writeQueue.notifyAll()
+    }
+
+    /// A blocking read-only (write-only) open of a FIFO waits until a writer
+    /// (reader) is there or has come and gone since (wait_for_partner). An
+    /// interrupted wait uncounts the end and throws ERESTARTSYS.
+    func waitForPartner(ofReadEnd readEnd: Bool, waiter: Waiter) throws(SyscallError) {
+        let start = lock.withLock { _ in readEnd ? writerOpens : readerOpens }
+        while true {
+            let present = lock.withLock { _ -> Bool in
+                let (count, opens) = readEnd ? (writers, writerOpens) : (readers, readerOpens)
+                if count > 0 || opens != start { return true }
+                openQueue.add(waiter)
+                return false
+            }
+            if present { return }
+            defer { openQueue.remove(waiter) }
+            do {
+                try waiter.wait()
+            } catch {
+                endClosed(readEnd: readEnd)
+                throw error
+            }
+        }
     }
 
     /// Drops consumed bytes once they are most of the buffer (lock held).

@@ -1,30 +1,49 @@
 import State
 
-/// One end of a pipe, as pipe(2) returns it.
+/// One end of a pipe, as pipe(2) returns it, or a description of a FIFO
+/// (which O_RDWR makes both ends at once).
 public final class PipeFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "pipe.File" }
 
     public private(set) var pipe = Pipe()
     public private(set) var isReadEnd = true
+    public private(set) var isWriteEnd = false
 
     public required init() { super.init() }
 
     init(pipe: Pipe, isReadEnd: Bool, flags: UInt32) {
         self.pipe = pipe
         self.isReadEnd = isReadEnd
+        self.isWriteEnd = !isReadEnd
         super.init(location: nil, flags: flags)
+    }
+
+    /// A FIFO's description at `location`, its ends already counted by the pipe.
+    init(fifo pipe: Pipe, location: VirtualPath, reads: Bool, writes: Bool, flags: UInt32) {
+        self.pipe = pipe
+        self.isReadEnd = reads
+        self.isWriteEnd = writes
+        super.init(location: location, flags: flags)
     }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("pipe", pipe)
         try sink.save("isReadEnd", isReadEnd)
+        try sink.save("isWriteEnd", isWriteEnd)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         pipe = try source.load("pipe")
         isReadEnd = try source.load("isReadEnd")
+        isWriteEnd = try source.load("isWriteEnd", default: !isReadEnd)
+    }
+
+    /// A blocking FIFO open waits for its partner end.
+    override public func waitUntilOpen(waiter: Waiter?) throws(SyscallError) {
+        guard location != nil, isReadEnd != isWriteEnd, let waiter, !isNonBlocking else { return }
+        try pipe.waitForPartner(ofReadEnd: isReadEnd, waiter: waiter)
     }
 
     override public var isSeekable: Bool { false }
@@ -37,13 +56,14 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
         guard position == nil else { throw .espipe }
-        guard !isReadEnd else { throw .ebadf }
+        guard isWriteEnd else { throw .ebadf }
         return try pipe.write(bytes, nonBlocking: isNonBlocking, waiter: waiter)
     }
 
     override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
+        if let inode { return try inode.attributes() }
         var result = FileAttributes()
         result.device = DeviceNumber.make(major: 0, minor: 12)
         result.inodeNumber = pipe.inodeNumber
@@ -68,6 +88,7 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
     }
 
     override public func released() {
-        pipe.endClosed(readEnd: isReadEnd)
+        if isReadEnd { pipe.endClosed(readEnd: true) }
+        if isWriteEnd { pipe.endClosed(readEnd: false) }
     }
 }

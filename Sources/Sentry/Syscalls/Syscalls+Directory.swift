@@ -29,10 +29,20 @@ extension SyscallTable {
 enum DirectorySyscalls {
     static let atFDCWD = LinuxFile.atCurrentDirectory
 
+    /// Entries are asked for only as far as the buffer is writable, so a
+    /// fault does not move the offset past entries never delivered (EFAULT
+    /// when not even one fits there, where a short buffer is EINVAL).
     static func getdents64(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let file = try task.fdTable.get(args.int(0))
-        let capacity = Int(min(args.uint64(2), UInt64(Int32.max)))
-        let records = try file.readDirectory(capacity: capacity)
+        let requested = Int(min(args.uint64(2), UInt64(Int32.max)))
+        let capacity = try task.memory().writablePrefix(
+            of: [IOVec(base: args.pointer(1), length: UInt64(requested))], limit: requested)
+        let records: [UInt8]
+        do {
+            records = try file.readDirectory(capacity: capacity)
+        } catch .einval where capacity < requested {
+            throw .efault
+        }
         try task.copyOut(records, to: args.pointer(1))
         return Int64(records.count)
     }
@@ -233,7 +243,7 @@ enum DirectorySyscalls {
         let path = try FileSyscalls.path(task, pathAddress)
         let (location, context) = try FileSyscalls.lookup(task, dirfd: dirfd, path: path, follow: false,
                                                           emptyPath: true)
-        let target = Array(try location.inode.readLink(context: context).utf8)
+        let target = Array(try VirtualFilesystem.readLink(of: location, context: context).utf8)
         let count = min(target.count, Int(Int32(truncatingIfNeeded: size)))
         try task.copyOut(target[..<count], to: buffer)
         return Int64(count)

@@ -11,6 +11,7 @@ extension SyscallTable {
         registerFileAttributes()
         registerFilePipe()
         registerFileSplice()
+        registerExtendedAttributes()
     }
 }
 

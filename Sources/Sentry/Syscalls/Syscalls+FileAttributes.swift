@@ -96,11 +96,15 @@ enum AttributeSyscalls {
         }
         guard flags & ~(LinuxFile.atSymlinkNoFollow | LinuxFile.atEmptyPath) == 0 else { throw .einval }
         let location: VirtualPath, context: PathContext
+        var file: FileDescription?
         if pathAddress == 0 {
             guard flags & LinuxFile.atSymlinkNoFollow == 0 else { throw .einval }
             context = try task.pathContext()
-            guard dirfd != atFDCWD, let fileLocation = try task.fdTable.get(dirfd).location else { throw .ebadf }
+            guard dirfd != atFDCWD else { throw .ebadf }
+            let opened = try task.fdTable.get(dirfd)
+            guard let fileLocation = opened.location else { throw .ebadf }
             location = fileLocation
+            file = opened.isPathOnly ? nil : opened
         } else {
             let path = try FileSyscalls.path(task, pathAddress)
             (location, context) = try FileSyscalls.lookup(task, dirfd: dirfd, path: path,
@@ -108,7 +112,7 @@ enum AttributeSyscalls {
                                                           emptyPath: flags & LinuxFile.atEmptyPath != 0)
         }
         try task.virtualFilesystem().setAttributes(of: location, change: change, context: context,
-                                                   timesToNowOnly: onlyNow)
+                                                   timesToNowOnly: onlyNow, file: file)
         return 0
     }
 
@@ -155,7 +159,8 @@ enum AttributeSyscalls {
     private static func changeFD(_ task: Task, _ fd: Int32, _ change: AttributeChange) throws(SyscallError) -> Int64 {
         let file = try task.fdTable.get(fd)
         guard let location = file.location, !file.isPathOnly else { throw .ebadf }
-        try task.virtualFilesystem().setAttributes(of: location, change: change, context: try task.pathContext())
+        try task.virtualFilesystem().setAttributes(of: location, change: change, context: try task.pathContext(),
+                                                   file: file)
         return 0
     }
 }

@@ -7,7 +7,7 @@ public struct ContainerMount: Sendable {
         case tmpfs(mode: UInt32)
         /// A host directory or file (bind mount), read-only or not.
         case host(path: String)
-        case proc, devfs, sysfsPlaceholder
+        case proc, devfs, sysfs
     }
 
     public var destination: String
@@ -35,8 +35,8 @@ public struct ContainerMount: Sendable {
 
 extension VirtualFilesystem {
     /// The container's tree as runsc builds it: hostfs over the rootfs at /,
-    /// devfs at /dev, procfs at /proc, a tmpfs at /tmp unless the spec mounts
-    /// something there, then the spec's other mounts in order.
+    /// devfs at /dev, procfs at /proc, then the spec's other mounts in order.
+    /// Nothing else: as runc, /tmp is the rootfs's unless the spec mounts a tmpfs there.
     public static func makeContainerTree(rootfs: String, readOnly: Bool, terminal: Bool,
                                          mounts: [ContainerMount] = [],
                                          proc: ProcSource? = nil) throws -> VirtualFilesystem {
@@ -50,9 +50,6 @@ extension VirtualFilesystem {
         }
         if !all.contains(where: { normalized($0.destination) == "/proc" }) {
             all.insert(ContainerMount(destination: "/proc", kind: .proc), at: 1)
-        }
-        if !all.contains(where: { normalized($0.destination) == "/tmp" }) {
-            all.append(ContainerMount(destination: "/tmp", kind: .tmpfs(mode: 0o1777)))
         }
         for mount in all {
             do throws(SyscallError) {
@@ -85,8 +82,8 @@ extension VirtualFilesystem {
             let procfs = ProcFilesystem.make(deviceNumber: allocateDeviceNumber())
             procfs.source = proc
             filesystem = procfs
-        case .sysfsPlaceholder:
-            filesystem = TmpfsFilesystem.make(deviceNumber: allocateDeviceNumber(), rootMode: 0o555)
+        case .sysfs:
+            filesystem = SysfsFilesystem.make(deviceNumber: allocateDeviceNumber())
         }
         try self.mount(filesystem, at: Self.normalized(mount.destination), root: root, readOnly: mount.readOnly,
                        flags: mount.flags)

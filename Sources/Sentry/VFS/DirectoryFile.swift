@@ -31,8 +31,10 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
                 guard offset >= 0 else { throw .einval }
                 self.offset = offset
             case LinuxFile.seekCurrent:
-                guard self.offset + offset >= 0 else { throw .einval }
-                self.offset += offset
+                // Past INT64_MAX Linux's sum wraps negative: EINVAL.
+                let (sum, overflow) = self.offset.addingReportingOverflow(offset)
+                guard !overflow, sum >= 0 else { throw .einval }
+                self.offset = sum
             default: throw .einval
             }
             return self.offset
@@ -70,7 +72,8 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
     private static func list(_ location: VirtualPath) throws(SyscallError) -> [DirectoryEntry] {
         try VFSLock.shared.withLock { _ throws(SyscallError) -> [DirectoryEntry] in
             let dentry = location.dentry
-            guard !dentry.isDeleted else { return [] }
+            // A removed directory has no entries to list, not even "." (iterate_dir's IS_DEADDIR).
+            guard !dentry.isDeleted else { throw .enoent }
             let selfNumber = try dentry.inode.attributes().inodeNumber
             let parent = VirtualFilesystem.parentForDotDot(of: location)
             let parentNumber = (try? parent.dentry.inode.attributes().inodeNumber) ?? selfNumber

@@ -14,6 +14,7 @@ open class Filesystem: Savable, @unchecked Sendable { // nextInodeNumber is guar
     public var deviceNumber: UInt64 = 0
     public var root = Dentry()
     public var isReadOnly = false
+    /// Inode numbers; a leaf (see VFSLock).
     private let counter = Mutex<UInt64>(1)
 
     public required init() {}
@@ -41,6 +42,23 @@ open class Filesystem: Savable, @unchecked Sendable { // nextInodeNumber is guar
     }
 
     open func afterLoad() throws {}
+
+    // MARK: Extended attributes (the xattr calls, after their argument and permission checks)
+
+    /// The value of `name` on `inode`; ENODATA when it has none.
+    open func extendedAttribute(_ name: String, of inode: Inode) throws(SyscallError) -> [UInt8] { throw .enodata }
+
+    /// The names `inode` has, in the order listxattr gives them.
+    open func extendedAttributeNames(of inode: Inode) -> [String] { [] }
+
+    /// setxattr with XATTR_CREATE/XATTR_REPLACE `flags`; EOPNOTSUPP on a filesystem
+    /// without extended attributes, as Linux answers.
+    open func setExtendedAttribute(_ name: String, of inode: Inode, to value: [UInt8],
+                                   flags: UInt32) throws(SyscallError) {
+        throw .eopnotsupp
+    }
+
+    open func removeExtendedAttribute(_ name: String, of inode: Inode) throws(SyscallError) { throw .enodata }
 
     /// statfs(2) figures; in-memory filesystems report a nominal size.
     open func statistics() throws(SyscallError) -> FilesystemStatistics {

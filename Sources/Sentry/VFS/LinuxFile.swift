@@ -63,6 +63,14 @@ public enum LinuxFile {
     public static let mayWrite: UInt32 = 2
     public static let mayRead: UInt32 = 4
 
+    /// setxattr(2)'s flags and limits (include/uapi/linux/xattr.h, limits.h).
+    public static let xattrCreate: UInt32 = 1
+    public static let xattrReplace: UInt32 = 2
+    public static let xattrNameMax = 255
+    public static let xattrSizeMax = 65536
+    /// The namespaces an attribute name may start with (xattr_permission).
+    public static let xattrNamespaces = ["user.", "trusted.", "security.", "system."]
+
     public static let pipeBufferAtomicSize = 4096
     public static let pipeDefaultCapacity = 65536
 }

@@ -8,9 +8,10 @@ public enum VFSStateTypes {
         SyntheticFile.self,
         FileDescription.self, DirectoryFile.self, PathFile.self, FDTable.self, FSContext.self,
         TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
-        DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self,
+        DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self, SysfsFilesystem.self, SysfsNode.self,
+        NamespaceFilesystem.self, NamespaceInode.self,
         HostStdioFile.self, HostFilesystem.self, HostInode.self, HostFile.self,
-        Pipe.self, PipeFile.self,
+        Pipe.self, PipeFile.self, NamedPipeInode.self,
     ]
 
     public static func register(in registry: inout StateRegistry) {

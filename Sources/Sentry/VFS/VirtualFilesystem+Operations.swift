@@ -140,6 +140,12 @@ extension VirtualFilesystem {
             let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
             let type = FileType(mode: mode & LinuxFile.typeMask)
             if type == .characterDevice || type == .blockDevice, !mayMakeDevices { throw .eperm }
+            if type == .fifo {
+                _ = try directory.inode.makeNamedPipe(name, in: directory.dentry,
+                                                      mode: FileType.fifo.rawValue | (mode & ~umask & 0o7777),
+                                                      credentials: context.credentials)
+                return
+            }
             guard mode & LinuxFile.typeMask == 0 || type == .regular else { throw .eperm }
             _ = try directory.inode.createFile(name, in: directory.dentry,
                                                mode: FileType.regular.rawValue | (mode & ~umask & 0o7777),
@@ -276,8 +282,13 @@ extension VirtualFilesystem {
 
     /// readlink(2)/readlinkat(2) of the final component, never followed.
     public func readLink(_ path: String, from start: VirtualPath, context: PathContext) throws(SyscallError) -> String {
-        let location = try lookup(path, from: start, context: context, followFinal: false)
-        return try location.inode.readLink(context: context)
+        try Self.readLink(of: try lookup(path, from: start, context: context, followFinal: false), context: context)
+    }
+
+    /// The target of the symlink at `location`, read under the VFS lock as
+    /// every `Inode.readLink` is (a walk follows links with the lock held).
+    public static func readLink(of location: VirtualPath, context: PathContext) throws(SyscallError) -> String {
+        try VFSLock.shared.withLock { _ throws(SyscallError) -> String in try location.inode.readLink(context: context) }
     }
 
     /// access(2)/faccessat(2): `mode` is F_OK (0) or R_OK|W_OK|X_OK.
@@ -291,10 +302,12 @@ extension VirtualFilesystem {
     }
 
     /// chmod/chown/utimes/truncate by path or FD: who may do it (EPERM/EACCES/EROFS), then the change.
+    /// By FD (`file`), the open file is asked and changed, which works after its name is unlinked.
     public func setAttributes(of location: VirtualPath, change: AttributeChange, context: PathContext,
-                              timesToNowOnly: Bool = false) throws(SyscallError) {
+                              timesToNowOnly: Bool = false, file: FileDescription? = nil) throws(SyscallError) {
         let credentials = context.credentials
-        let current = try location.inode.attributes()
+        let current: FileAttributes
+        if let file { current = try file.attributes() } else { current = try location.inode.attributes() }
         let isOwner = credentials.uid == current.uid || credentials.ownsEverything
         guard location.mount.isWritable else { throw .erofs }
         var change = change
@@ -332,6 +345,10 @@ extension VirtualFilesystem {
             if current.type == .directory { throw .eisdir }
             guard current.type == .regular else { throw .einval }
         }
-        try location.inode.setAttributes(change)
+        if let file {
+            try file.setAttributes(change)
+        } else {
+            try location.inode.setAttributes(change)
+        }
     }
 }

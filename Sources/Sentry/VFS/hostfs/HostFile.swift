@@ -7,17 +7,42 @@ import Synchronization
 /// mode, read and written at our offset (pread/pwrite; O_APPEND writes go
 /// through the host's append). Saved as how to open it again: its path below
 /// the rootfs, and the size and modification time it had at the checkpoint,
-/// so a restore refuses a file that is gone or changed.
+/// so a restore refuses a file that is gone or changed. A file the container
+/// deleted while holding it open is saved with its contents instead (CRIU's
+/// ghost files) and restored as an unlinked file only the container sees.
 public final class HostFile: FileDescription, MappableFile, @unchecked Sendable { // offset guarded by FileDescription.lock, the FD by `hostFD`
     override public class var savedTypeName: String { "hostfs.File" }
 
-    /// Its own lock: read paths take it while FileDescription.lock is held.
+    /// Its own lock: read paths take it while FileDescription.lock is held,
+    /// MM fills while the MM's is (file data in VFSLock's order).
     private let hostFD = Mutex<Int32>(-1)
     /// Filled at save time, checked at reopen.
     private var savedPath: [String] = []
     private var savedSize: Int64 = 0
     private var savedModification = FileTime(seconds: 0, nanoseconds: 0)
     private var savedInode: UInt64 = 0
+    /// A deleted file's contents, from the image, until the reopen makes the file again.
+    private var savedGhost: [UInt8]?
+    /// Not saved: the host file is one a restore made for a deleted file. Its
+    /// host FD may be shared with other descriptions of it, so O_APPEND is
+    /// done here rather than by the host.
+    private var isGhost = false
+
+    /// The most bytes of deleted files' contents one image carries.
+    public static let ghostLimit = 64 << 20
+    /// What the checkpoint being written has saved of deleted files: bytes, and
+    /// the inodes counted (two descriptions of one file count once).
+    private static let ghostBudget = Mutex(GhostBudget())
+
+    private struct GhostBudget {
+        var bytes = 0
+        var inodes = Set<ObjectIdentifier>()
+    }
+
+    /// Starts counting deleted files' bytes against `ghostLimit` for a new image.
+    public static func beginCheckpoint() {
+        ghostBudget.withLock { $0 = GhostBudget() }
+    }
 
     public required init() { super.init() }
 
@@ -45,18 +70,66 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     private var descriptor: Int32 { hostFD.withLock { $0 } }
 
+    /// A new description with `flags` of this file, whose name is gone: it
+    /// shares the host FD's file (there is no name to open it by), so this
+    /// one's host access must cover `flags` and the append flag agree, unless
+    /// it is a restored deleted file (read-write, append done here).
+    func reopenShared(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> HostFile {
+        if !isGhost {
+            let mine = self.flags & LinuxFile.accessModeMask, wanted = flags & LinuxFile.accessModeMask
+            guard mine == wanted || mine == LinuxFile.readWrite,
+                  (flags & LinuxFile.append != 0) == isAppending else { throw .eacces }
+        }
+        let fd = descriptor
+        let file = HostFile(hostFD: try Host.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }, location: location,
+                            flags: flags)
+        file.isGhost = isGhost
+        return file
+    }
+
+    /// The host FD of a restored deleted file, again, for another description of it.
+    func duplicateGhostDescriptor() -> Int32? {
+        guard isGhost else { return nil }
+        let fd = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        return fd >= 0 ? fd : nil
+    }
+
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         let fd = descriptor
-        guard let location, !location.dentry.isDeleted else {
-            throw StateError.invalidValue("hostfs: an open file was deleted; it cannot be reopened after a restore")
-        }
+        guard let location else { throw StateError.invalidValue("hostfs: an open file without a location") }
         let host = try Host.stat(fd)
+        var ghost: [UInt8]?
+        if location.dentry.isDeleted { ghost = try Self.ghostContents(fd: fd, size: Int64(host.st_size), location) }
         try sink.save("path", location.dentry.pathComponents)
         try sink.save("size", Int64(host.st_size))
         try sink.save("modificationTime", FileTime(seconds: Int64(host.st_mtim.tv_sec),
                                                    nanoseconds: Int64(host.st_mtim.tv_nsec)))
         try sink.save("hostInode", UInt64(host.st_ino))
+        try sink.save("ghost", ghost)
+    }
+
+    /// The whole of a deleted file, counted against the image's `ghostLimit`.
+    private static func ghostContents(fd: Int32, size: Int64, _ location: VirtualPath) throws -> [UInt8] {
+        let name = "/" + location.dentry.pathComponents.joined(separator: "/")
+        let admitted = ghostBudget.withLock { budget -> Bool in
+            guard budget.inodes.insert(ObjectIdentifier(location.dentry.inode)).inserted else { return true }
+            guard size >= 0, size <= Int64(ghostLimit - budget.bytes) else { return false }
+            budget.bytes += Int(size)
+            return true
+        }
+        guard admitted else {
+            throw StateError.invalidValue("hostfs: the deleted file \(name), still open, holds \(size) bytes; an image "
+                + "carries at most \(ghostLimit >> 20) MiB of deleted files' contents")
+        }
+        var contents: [UInt8] = []
+        contents.reserveCapacity(Int(size))
+        while contents.count < Int(size) {
+            let chunk = try Host.read(fd, count: min(1 << 20, Int(size) - contents.count), at: Int64(contents.count))
+            if chunk.isEmpty { break }
+            contents += chunk
+        }
+        return contents
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -65,6 +138,10 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         savedSize = try source.load("size")
         savedModification = try source.load("modificationTime")
         savedInode = try source.load("hostInode")
+        savedGhost = try source.load("ghost", default: nil)
+        if let ghost = savedGhost, ghost.count > Self.ghostLimit || Int64(ghost.count) != savedSize {
+            throw StateError.invalidValue("hostfs: a deleted file of \(savedSize) bytes saved with \(ghost.count)")
+        }
     }
 
     override public func afterLoad() throws {
@@ -85,6 +162,25 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         if let name = filesystem.singleFileName, savedPath != [name] {
             throw HostReopenError(path: display, reason: "not the file of its single-file mount")
         }
+        if let ghost = savedGhost {
+            let fd: Int32
+            do throws(SyscallError) {
+                // Another description of the same deleted file may have made it already.
+                if let shared = (location?.inode as? HostInode)?.restoredGhostDescriptor() {
+                    fd = shared
+                } else {
+                    fd = try makeGhost(ghost, in: filesystem)
+                }
+            } catch {
+                throw HostReopenError(path: display + " (deleted)",
+                                      reason: "cannot make it again: \(String(cString: strerror(error.rawValue)))")
+            }
+            savedGhost = nil
+            isGhost = true
+            replaceDescriptor(with: fd)
+            (location?.inode as? HostInode)?.remember(self)
+            return
+        }
         let fd: Int32
         do {
             fd = try filesystem.openBeneath(savedPath, flags: Self.hostFlags(for: flags))
@@ -102,11 +198,50 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             throw HostReopenError(path: display, reason: "the file changed since the checkpoint (size \(savedSize) "
                 + "→ \(host.st_size), modified \(savedModification.seconds) → \(modification.seconds))")
         }
+        replaceDescriptor(with: fd)
+        (location?.inode as? HostInode)?.remember(self)
+    }
+
+    private func replaceDescriptor(with fd: Int32) {
         let old = hostFD.withLock { current -> Int32 in
             defer { current = fd }
             return current
         }
         if old >= 0 { close(old) }
+    }
+
+    /// A deleted file made again from its saved contents: an unnamed host file
+    /// (O_TMPFILE beside the mount's root, else a memfd) with the inode's mode,
+    /// owner and modification time, so only the container reaches it.
+    private func makeGhost(_ contents: [UInt8], in filesystem: HostFilesystem) throws(SyscallError) -> Int32 {
+        let (mode, uid, gid) = location.map { path in path.inode.lock.withLock { _ in
+            (path.inode.mode, path.inode.uid, path.inode.gid) } } ?? (0o600, 0, 0)
+        let fd: Int32
+        let temporaryFile = Int32(bitPattern: LinuxFile.temporaryFile)
+        if let unnamed = try? Host.openAt(filesystem.rootDescriptor, ".", temporaryFile | O_RDWR, mode & 0o7777) {
+            fd = unnamed
+        } else {
+            let memfd = cshim_memfd_create("runsc-ghost", CSHIM_MFD_CLOEXEC)
+            guard memfd >= 0 else { throw SyscallError(rawValue: -memfd) ?? .eio }
+            fd = memfd
+        }
+        do throws(SyscallError) {
+            var written = 0
+            while written < contents.count {
+                let chunk = Array(contents[written..<min(contents.count, written + (1 << 20))])
+                let count = try Host.write(fd, chunk, at: Int64(written))
+                guard count > 0 else { throw .eio }
+                written += count
+            }
+            _ = try Host.retrying { fchmod(fd, mode_t(mode & LinuxFile.permissionMask)) }
+            _ = fchown(fd, uid, gid)
+            var times = [HostInode.hostTime(nil), HostInode.hostTime(savedModification)]
+            _ = try Host.retrying { futimens(fd, &times) }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
     }
 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
@@ -118,7 +253,8 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         if position == nil, isAppending {
             return try lock.withLock { _ throws(SyscallError) -> Int in
                 let fd = descriptor
-                let written = try Host.write(fd, bytes, at: nil)
+                let end = isGhost ? Int64(try Host.stat(fd).st_size) : nil
+                let written = try Host.write(fd, bytes, at: end)
                 offset = Int64(try Host.stat(fd).st_size)
                 return written
             }
@@ -137,6 +273,24 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         var result = Host.attributes(from: try Host.stat(descriptor))
         result.device = location?.dentry.filesystem?.deviceNumber ?? result.device
         return result
+    }
+
+    /// Through the host FD, so an unlinked file's attributes still change.
+    override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
+        let fd = descriptor
+        if let size = change.size { try truncate(to: size) }
+        if let mode = change.mode {
+            _ = try Host.retrying { fchmod(fd, mode_t(mode & LinuxFile.permissionMask)) }
+        }
+        if change.uid != nil || change.gid != nil {
+            let uid = change.uid.map { uid_t($0) } ?? uid_t.max
+            let gid = change.gid.map { gid_t($0) } ?? gid_t.max
+            _ = try Host.retrying { fchown(fd, uid, gid) }
+        }
+        if change.accessTime != nil || change.modificationTime != nil {
+            var times = [change.accessTime, change.modificationTime].map(HostInode.hostTime)
+            _ = try Host.retrying { futimens(fd, &times) }
+        }
     }
 
     override public func truncate(to length: Int64) throws(SyscallError) {
@@ -160,15 +314,22 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
         let fd = descriptor
-        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        // Past INT64_MAX (a mapping grown by mremap) is past the end of any file.
+        guard let position = off_t(exactly: offset) else { return 0 }
+        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, position) }
     }
 
+    /// Bytes the file already holds are not written again: Linux writes back
+    /// only dirty pages, so a write-back of unchanged pages (at exit after a
+    /// checkpoint wrote them) must not change the file's modification time.
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
         let fd = descriptor
         let size = UInt64(max(0, try Host.stat(fd).st_size))
-        guard offset < size else { return }
+        guard offset < size, let position = Int64(exactly: offset) else { return }
         let count = Int(min(UInt64(buffer.count), size - offset))
-        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(offset)) }
+        let current = try Host.read(fd, count: count, at: position)
+        if current.count == count, current.elementsEqual(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { return }
+        _ = try Host.retrying { pwrite(fd, buffer.baseAddress, count, off_t(position)) }
     }
 
     public func sizeForMapping() throws(SyscallError) -> UInt64 {

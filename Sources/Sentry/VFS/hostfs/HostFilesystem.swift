@@ -19,6 +19,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     /// directory at `hostPath` the container sees; its dentry is the mount's
     /// root, and nothing else of the directory is reachable.
     public private(set) var singleFileName: String?
+    /// A leaf (see VFSLock).
     private let hostLock = Mutex(())
     /// Host.pathOnly FD of the rootfs directory; -1 until attached.
     private var rootFD: Int32 = -1

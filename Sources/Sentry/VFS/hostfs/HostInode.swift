@@ -11,9 +11,22 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
 
     public private(set) var hostDevice: UInt64 = 0
     public private(set) var hostInode: UInt64 = 0
+    /// File data in VFSLock's order: taken under the VFS lock, a leaf.
     private let fdLock = Mutex<Int32>(-1)
     /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
     private let shared = Mutex<SharedMemory?>(nil)
+    /// Not saved: the last description opened on this file, which a reopen
+    /// through /proc/self/fd/N shares once the name is gone (a restored file
+    /// registers again when it is reopened).
+    private let lastOpened = Mutex(WeakHostFile())
+
+    struct WeakHostFile {
+        weak var file: HostFile?
+    }
+
+    /// A FIFO of the rootfs is a Sentry pipe, made at its first open: the
+    /// host's FIFO is never opened. Saved with the bytes in flight.
+    private let fifo = Mutex<Pipe?>(nil)
 
     deinit {
         let fd = fdLock.withLock { $0 }
@@ -24,12 +37,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         try super.save(to: &sink)
         try sink.save("hostDevice", hostDevice)
         try sink.save("hostInode", hostInode)
+        try sink.save("fifo", fifo.withLock { $0 })
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         hostDevice = try source.load("hostDevice")
         hostInode = try source.load("hostInode")
+        let pipe: Pipe? = try source.load("fifo", default: nil)
+        fifo.withLock { $0 = pipe }
     }
 
     func adopt(_ attributes: FileAttributes, filesystem: HostFilesystem) {
@@ -143,12 +159,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             _ = try Host.retrying { fchownat(parentFD, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
         }
         if change.accessTime != nil || change.modificationTime != nil {
-            let omit = timespec(tv_sec: 0, tv_nsec: Int((1 << 30) - 2))
-            var times = [change.accessTime, change.modificationTime].map { time in
-                time.map { timespec(tv_sec: Int($0.seconds), tv_nsec: Int($0.nanoseconds)) } ?? omit
-            }
+            var times = [change.accessTime, change.modificationTime].map(Self.hostTime)
             _ = try Host.retrying { utimensat(parentFD, name, &times, AT_SYMLINK_NOFOLLOW) }
         }
+    }
+
+    /// A time for utimensat/futimens; nil leaves it as it is (UTIME_OMIT).
+    static func hostTime(_ time: FileTime?) -> timespec {
+        guard let time else { return timespec(tv_sec: 0, tv_nsec: Int(AttributeSyscalls.utimeOmit)) }
+        return timespec(tv_sec: Int(truncatingIfNeeded: time.seconds), tv_nsec: Int(truncatingIfNeeded: time.nanoseconds))
     }
 
     override public func readLink(context: PathContext?) throws(SyscallError) -> String {
@@ -167,6 +186,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         case .directory: return DirectoryFile(location: location, flags: flags)
         case .regular:
             guard let filesystem = hostFilesystem, let parent = location.dentry.parent else { throw .eio }
+            // Reached through a magic link after its name was removed: the name
+            // may now be another file's, and the host file has no other name.
+            guard !location.dentry.isDeleted else { return try reopenDeleted(at: location, flags: flags) }
             // The lookup's VFS lock is gone: a rename may have put a FIFO or a
             // device node (a hard link to one in the rootfs) under the name
             // since. O_NONBLOCK keeps a FIFO from blocking the open (regular
@@ -177,9 +199,38 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                 close(fd)
                 throw .enxio
             }
-            return HostFile(hostFD: fd, location: location, flags: flags)
+            let file = HostFile(hostFD: fd, location: location, flags: flags)
+            remember(file)
+            return file
+        case .fifo:
+            let pipe = fifo.withLock { pipe in
+                if let pipe { return pipe }
+                let made = Pipe.makeNamed()
+                pipe = made
+                return made
+            }
+            return try NamedPipeInode.open(pipe, at: location, flags: flags)
         default: throw .enxio
         }
+    }
+
+    func remember(_ file: HostFile) {
+        lastOpened.withLock { $0.file = file }
+    }
+
+    /// A new description of a file whose name was removed, as Linux's reopen
+    /// through a magic link: the host file is reached through an open one.
+    private func reopenDeleted(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+        guard let open = lastOpened.withLock({ $0.file }) else { throw .enoent }
+        let file = try open.reopenShared(at: location, flags: flags)
+        remember(file)
+        return file
+    }
+
+    /// After a restore: the host file already made for this deleted file by
+    /// another of its descriptions, so all of them share it as before.
+    func restoredGhostDescriptor() -> Int32? {
+        lastOpened.withLock { $0.file }?.duplicateGhostDescriptor()
     }
 
     // MARK: Directory operations
@@ -187,6 +238,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         guard let filesystem = hostFilesystem else { throw .eio }
         let cached = directory.children[name]
+        if let cached, cached.inode is NamedPipeInode { return cached }
         let found: FileAttributes
         do throws(SyscallError) {
             found = Host.attributes(from: try Host.statAt(try filesystem.directoryFD(directory), name))
@@ -211,7 +263,25 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     private func forget(_ child: Dentry, in directory: Dentry) {
         directory.children[child.name] = nil
         child.isDeleted = true
-        (child.inode as? HostInode)?.forgetPathFD()
+        (child.inode as? HostInode)?.keepAttributesOnceDeleted()
+    }
+
+    /// A removed name's inode answers from its own fields from now on (and
+    /// after a restore): the last attributes the host had, with no links.
+    func keepAttributesOnceDeleted() {
+        let last = cachedPathFD.flatMap { try? Host.stat($0) }.map(Host.attributes(from:))
+        lock.withLock { _ in
+            if let last {
+                mode = last.mode
+                uid = last.uid
+                gid = last.gid
+                accessTime = last.accessTime
+                modificationTime = last.modificationTime
+                changeTime = last.changeTime
+            }
+            linkCount = 0
+        }
+        forgetPathFD()
     }
 
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
@@ -236,8 +306,9 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
             seen.insert(name)
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
-        for (name, child) in directory.children where (child.inode is SyntheticDirectory || child.inode is SyntheticFile) && !seen.contains(name) {
-            entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: .directory))
+        for (name, child) in directory.children where !(child.inode is HostInode) && !seen.contains(name) {
+            guard let type = child.inode.type else { continue }
+            entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
         }
         return entries.sorted { $0.name < $1.name }
     }
@@ -264,6 +335,25 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
         }
     }
 
+    /// Set in the inode numbers of nodes only the sandbox has, so none equals
+    /// a host file's (whose numbers this filesystem shows) and fools a
+    /// hard-link check (tar, cp -a, du).
+    static let sandboxOnlyInodeBit: UInt64 = 1 << 62
+
+    /// The FIFO exists only in the sandbox: a child of the directory's dentry
+    /// that lookups find before asking the host.
+    override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
+                                       credentials: FileCredentials) throws(SyscallError) -> Dentry {
+        guard let filesystem = hostFilesystem else { throw .eio }
+        if filesystem.isReadOnly { throw .erofs }
+        let inode = NamedPipeInode()
+        inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: credentials.gid)
+        inode.inodeNumber |= Self.sandboxOnlyInodeBit
+        let dentry = Dentry(name: name, parent: directory, inode: inode)
+        directory.children[name] = dentry
+        return dentry
+    }
+
     override public func makeLink(_ name: String, in directory: Dentry,
                                   to existing: Dentry) throws(SyscallError) -> Dentry {
         guard let filesystem = hostFilesystem, let existingParent = existing.parent,
@@ -277,6 +367,15 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
     override public func remove(_ child: Dentry, from directory: Dentry, isDirectory: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if child.inode is SyntheticDirectory || child.inode is SyntheticFile { throw .ebusy }
+        if let node = child.inode as? NamedPipeInode {
+            directory.children[child.name] = nil
+            child.isDeleted = true
+            node.lock.withLock { _ in
+                node.linkCount = 0
+                node.changeTime = FileTime.now()
+            }
+            return
+        }
         let parentFD = try filesystem.directoryFD(directory)
         _ = try Host.retrying { unlinkat(parentFD, child.name, isDirectory ? AT_REMOVEDIR : 0) }
         forget(child, in: directory)
@@ -286,6 +385,8 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
                                 replacing replaced: Dentry?, exchange: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if exchange { throw .einval }
+        // A FIFO on a host mount is the sandbox's alone: mv copies it (mkfifo, unlink).
+        if child.inode is NamedPipeInode || replaced?.inode is NamedPipeInode { throw .exdev }
         let fromFD = try filesystem.directoryFD(directory)
         let toFD = try filesystem.directoryFD(newDirectory)
         _ = try Host.retrying { renameat(fromFD, child.name, toFD, newName) }

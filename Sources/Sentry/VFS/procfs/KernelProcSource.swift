@@ -19,7 +19,6 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         var commandLine: [UInt8] = []
         var environment: [UInt8] = []
         var executable = ""
-        var maps = ""
         var memory: (virtual: UInt64, resident: UInt64, brk: Range<UInt64>, stack: UInt64,
                      argv: Range<UInt64>, env: Range<UInt64>) = (0, 0, 0..<0, 0, 0..<0, 0..<0)
         if let mm = leader.mm {
@@ -35,12 +34,11 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
                 environment = (try? leader.copyIn(from: envRange.lowerBound, count: envRange.count)) ?? []
             }
             executable = mm.executablePath
-            maps = mm.mappings.map(Self.mapsLine).joined()
         }
         var snapshot = ProcessSnapshot(
             processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
             uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
-            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
+            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
@@ -53,7 +51,69 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         snapshot.stackTop = memory.stack
         snapshot.argumentRange = memory.argv
         snapshot.environmentRange = memory.env
+        snapshot.limits = group.limits
+        snapshot.oomScoreAdjustment = group.oomScoreAdjustment
         return snapshot
+    }
+
+    /// The VMAs are copied under the MM's lock and named after it is let go:
+    /// a file's name takes the VFS lock, which mmap never holds with the MM's.
+    public func maps(of processID: Int32) -> String? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        return leader.mm?.mappings.map(Self.mapsLine).joined() ?? ""
+    }
+
+    public func setOOMScoreAdjustment(of processID: Int32, to value: Int32) throws(SyscallError) {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished else { throw .esrch }
+        group.oomScoreAdjustment = value
+    }
+
+    /// Each mapping's maps line and task_mmu.c's fields: the resident bytes
+    /// are the process's own pages in the range; nothing is shared, swapped
+    /// or huge.
+    public func smaps(of processID: Int32) -> String? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        guard let mm = leader.mm else { return "" }
+        let runs = mm.privatePageRuns
+        return mm.mappings.map { vma in
+            let resident = runs.reduce(UInt64(0)) { sum, run in
+                let low = max(run.start, vma.start), high = min(run.end, vma.end)
+                return high > low ? sum + (high - low) : sum
+            }
+            let anonymous = vma.mappedFile == nil ? resident : 0
+            let sizes: [(String, UInt64)] = [
+                ("Size", vma.end - vma.start), ("KernelPageSize", Page.size), ("MMUPageSize", Page.size),
+                ("Rss", resident), ("Pss", resident), ("Pss_Dirty", resident), ("Shared_Clean", 0),
+                ("Shared_Dirty", 0), ("Private_Clean", 0), ("Private_Dirty", resident), ("Referenced", resident),
+                ("Anonymous", anonymous), ("KSM", 0), ("LazyFree", 0), ("AnonHugePages", 0), ("ShmemPmdMapped", 0),
+                ("FilePmdMapped", 0), ("Shared_Hugetlb", 0), ("Private_Hugetlb", 0), ("Swap", 0), ("SwapPss", 0),
+                ("Locked", 0),
+            ]
+            var text = Self.mapsLine(vma)
+            for (name, bytes) in sizes {
+                let value = String(bytes / 1024)
+                text += name + ":" + String(repeating: " ", count: max(1, 23 - name.utf8.count - value.utf8.count))
+                    + value + " kB\n"
+            }
+            return text + "THPeligible:           0\nVmFlags: " + Self.vmFlags(vma) + "\n"
+        }.joined()
+    }
+
+    /// smaps's VmFlags for what a VMA records: access now, access allowed, shared, accounted.
+    private static func vmFlags(_ vma: VMA) -> String {
+        var flags: [String] = []
+        if vma.protection.contains(.read) { flags.append("rd") }
+        if vma.protection.contains(.write) { flags.append("wr") }
+        if vma.protection.contains(.execute) { flags.append("ex") }
+        if vma.shared { flags.append("sh") }
+        if vma.maxProtection.contains(.read) { flags.append("mr") }
+        if vma.maxProtection.contains(.write) { flags.append("mw") }
+        if vma.maxProtection.contains(.execute) { flags.append("me") }
+        if vma.shared { flags.append("ms") }
+        if !vma.shared, vma.protection.contains(.write) { flags.append("ac") }
+        return flags.map { $0 + " " }.joined()
     }
 
     public func mounts() -> [Mount] {

@@ -1,11 +1,15 @@
 import Glibc
 import State
 
-/// A minimal /proc: self, mounts, [pid]/{cmdline,comm,environ,exe,cwd,root,
-/// fd/,maps,mounts,mountinfo,stat,statm,status,task/[tid]/}, meminfo, cpuinfo,
+/// A minimal /proc: self, mounts, [pid]/{cgroup,cmdline,comm,environ,exe,cwd,root,
+/// fd/,limits,maps,mounts,mountinfo,ns/,oom_score,oom_score_adj,smaps,stat,statm,status,task/[tid]/}, meminfo, cpuinfo,
 /// filesystems, stat, uptime, loadavg, version, and sys/kernel's names. Directories and links are made per lookup from
 /// the `source`; a file's text is generated when it is opened and kept by
 /// the open file (and saved with it), as Linux's seq files behave.
+///
+/// Lookups, listings and link reads run under the VFS lock: they use only the
+/// source's `snapshot`, which never asks a file for its path. The text of
+/// `maps`, which does, is made at open, after the walk has let the lock go.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
     override public class var savedTypeName: String { "procfs.Filesystem" }
     override public var typeName: String { "proc" }
@@ -35,6 +39,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case taskDirectory, threadDirectory, systemStat
         case environ, filesystems, sysDirectory, sysKernelDirectory
         case kernelHostname, kernelDomainname, kernelOsrelease, kernelOstype, kernelVersion, kernelPidMax
+        case limits, cgroup, oomScoreAdjustment, oomScore, smaps, namespaceDirectory, namespaceLink
     }
 
     public var kind = Kind.root
@@ -74,6 +79,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .root, .processDirectory, .taskDirectory, .threadDirectory, .sysDirectory, .sysKernelDirectory:
             mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
+        case .namespaceDirectory: mode = FileType.directory.rawValue | 0o511
+        case .namespaceLink: mode = FileType.symlink.rawValue | 0o777
+        case .oomScoreAdjustment: mode = FileType.regular.rawValue | 0o644
         case .selfLink, .mountsLink: mode = FileType.symlink.rawValue | 0o777
         case .exeLink, .cwdLink, .rootLink: mode = FileType.symlink.rawValue | 0o777
         case .fdLink:
@@ -104,17 +112,29 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     private static func entryType(_ kind: Kind) -> FileType {
         switch kind {
         case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
-             .sysKernelDirectory: .directory
-        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: .symlink
+             .sysKernelDirectory, .namespaceDirectory: .directory
+        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink, .namespaceLink: .symlink
         default: .regular
         }
     }
 
     private static let processFiles: [(String, Kind)] = [
-        ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("environ", .environ), ("exe", .exeLink),
-        ("fd", .fdDirectory),
-        ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("root", .rootLink), ("stat", .stat),
-        ("statm", .statm), ("status", .status), ("task", .taskDirectory),
+        ("cgroup", .cgroup), ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("environ", .environ),
+        ("exe", .exeLink), ("fd", .fdDirectory), ("limits", .limits),
+        ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("ns", .namespaceDirectory),
+        ("oom_score", .oomScore), ("oom_score_adj", .oomScoreAdjustment), ("root", .rootLink), ("smaps", .smaps),
+        ("stat", .stat), ("statm", .statm), ("status", .status), ("task", .taskDirectory),
+    ]
+
+    /// ns/'s links and the inode numbers they show: Linux's fixed numbers of
+    /// the initial namespaces (PROC_*_INIT_INO) and, for the namespaces Linux
+    /// numbers as it makes them (net, mnt), the numbers a fresh host's first
+    /// ones get. One container sees one set of namespaces, so the numbers are
+    /// the same at every read and across a checkpoint.
+    static let namespaces: [(name: String, inode: UInt64)] = [
+        ("cgroup", 0xEFFF_FFFB), ("ipc", 0xEFFF_FFFF), ("mnt", 0xF000_0001), ("net", 0xF000_0000),
+        ("pid", 0xEFFF_FFFC), ("pid_for_children", 0xEFFF_FFFC), ("time", 0xEFFF_FFFA),
+        ("time_for_children", 0xEFFF_FFFA), ("user", 0xEFFF_FFFD), ("uts", 0xEFFF_FFFE),
     ]
     /// A thread's directory shows its process's files (threads share them until clone exists).
     private static let threadFiles = processFiles.filter { $0.1 != .taskDirectory }
@@ -158,6 +178,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .fdDirectory:
             guard let number = Int32(name), source?.fdTable(of: processID)?.entry(number) != nil else { return nil }
             return child(name, .fdLink, in: directory, fd: number)
+        case .namespaceDirectory:
+            guard let index = Self.namespaces.firstIndex(where: { $0.name == name }) else { return nil }
+            return child(name, .namespaceLink, in: directory, fd: Int32(truncatingIfNeeded: index))
         default:
             throw .enotdir
         }
@@ -190,6 +213,13 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
                                                                                fd: $0),
                                type: .directory)
             }
+        case .namespaceDirectory:
+            return Self.namespaces.enumerated().map { index, namespace in
+                DirectoryEntry(name: namespace.name,
+                               inodeNumber: Self.inodeNumber(.namespaceLink, processID: processID,
+                                                             fd: Int32(truncatingIfNeeded: index)),
+                               type: .symlink)
+            }
         case .fdDirectory:
             return (try snapshot().fdTable?.descriptors ?? []).map {
                 DirectoryEntry(name: String($0.fd), inodeNumber: Self.inodeNumber(.fdLink, processID: processID,
@@ -207,11 +237,13 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             guard let context else { throw .enoent }
             return String(context.processID)
         case .mountsLink: return "self/mounts"
+        case .namespaceLink: return try namespaceLink().name
         case .exeLink: return try snapshot().executablePath
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget() else { throw .enoent }
+            if let namespace = target.location?.inode as? NamespaceInode { return namespace.linkName }
             if let location = target.location {
-                return VirtualFilesystem.absolutePath(of: location) ?? "/"
+                return VirtualFilesystem.lockedAbsolutePath(of: location) ?? "/"
             }
             if let pipe = target.file as? PipeFile { return "pipe:[\(pipe.pipe.inodeNumber)]" }
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
@@ -220,8 +252,20 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         }
     }
 
+    /// The text of an ns/ link ("net:[4026531840]") and the number in it.
+    private func namespaceLink() throws(SyscallError) -> (name: String, inode: UInt64) {
+        _ = try snapshot()
+        guard fd >= 0, Int(fd) < Self.namespaces.count else { throw .enoent }
+        let namespace = Self.namespaces[Int(fd)]
+        let type = namespace.name.hasSuffix("_for_children") ? String(namespace.name.dropLast(13)) : namespace.name
+        return ("\(type):[\(namespace.inode)]", namespace.inode)
+    }
+
     override public func magicLinkTarget(context: PathContext) throws(SyscallError) -> VirtualPath? {
         switch kind {
+        case .namespaceLink:
+            let link = try namespaceLink()
+            return NamespaceFilesystem.target(linkName: link.name, inodeNumber: link.inode)
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget(), let location = target.location else {
                 if kind == .fdLink { throw .enoent }
@@ -248,11 +292,11 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         switch kind {
         case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
-             .sysKernelDirectory:
+             .sysKernelDirectory, .namespaceDirectory:
             return DirectoryFile(location: location, flags: flags)
-        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink: throw .eloop
+        case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink, .namespaceLink: throw .eloop
         default:
-            if flags & LinuxFile.accessModeMask != LinuxFile.readOnly { throw .eacces }
+            if flags & LinuxFile.accessModeMask != LinuxFile.readOnly, kind != .oomScoreAdjustment { throw .eacces }
             let file = ProcDataFile(location: location, flags: flags)
             file.setContent(try content())
             return file
@@ -264,7 +308,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         switch kind {
         case .cmdline: return try snapshot().commandLine
         case .comm: return Array((try snapshot().name + "\n").utf8)
-        case .maps: return Array(try snapshot().maps.utf8)
+        case .maps:
+            guard let maps = source?.maps(of: processID) else { throw .esrch }
+            return Array(maps.utf8)
         case .status:
             let process = try snapshot()
             return Array("""
@@ -294,6 +340,15 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             return Array("0.00 0.00 0.00 1/\(running) \(last)\n".utf8)
         case .systemStat: return Array(ProcProcessStatistics.system(source).utf8)
         case .environ: return try snapshot().environment
+        case .limits: return Array(ProcProcessStatistics.limits(try snapshot().limits).utf8)
+        case .cgroup:
+            _ = try snapshot()
+            return Array("0::/\n".utf8)
+        case .oomScoreAdjustment: return Array("\(try snapshot().oomScoreAdjustment)\n".utf8)
+        case .oomScore:
+            _ = try snapshot()
+            return Array("0\n".utf8)
+        case .smaps: return Array((source?.smaps(of: processID) ?? "").utf8)
         case .filesystems:
             return Array("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevtmpfs\nnodev\t9p\n".utf8)
         case .kernelHostname: return Array((source?.hostNames().host ?? "localhost").utf8) + [0x0a]
@@ -307,6 +362,22 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         default: throw .einval
         }
     }
+
+    /// A write to oom_score_adj (fs/proc/base.c): at most PROC_NUMBUF - 1
+    /// bytes, an integer with surrounding blanks, within OOM_SCORE_ADJ_MIN...MAX.
+    func write(_ bytes: [UInt8]) throws(SyscallError) -> Int {
+        guard kind == .oomScoreAdjustment, let source else { throw .eacces }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || (0x09...0x0d).contains($0) }
+        let text = String(decoding: bytes.prefix(Self.numberBufferSize - 1).drop(while: isSpace)
+            .reversed().drop(while: isSpace).reversed(), as: UTF8.self)
+        guard let value = Int32(text), Self.oomScoreAdjustmentRange.contains(value) else { throw .einval }
+        try source.setOOMScoreAdjustment(of: processID, to: value)
+        return bytes.count
+    }
+
+    /// PROC_NUMBUF and OOM_SCORE_ADJ_MIN...OOM_SCORE_ADJ_MAX.
+    static let numberBufferSize = 13
+    static let oomScoreAdjustmentRange: ClosedRange<Int32> = -1000...1000
 
     private static func twoDigits(_ value: Int64) -> String {
         value < 10 ? "0\(value)" : String(value)
@@ -361,6 +432,12 @@ public final class ProcDataFile: FileDescription, @unchecked Sendable { // guard
         lock.withLock { _ in content = bytes }
     }
 
+    /// seq_lseek: SEEK_SET and SEEK_CUR only.
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        guard whence == LinuxFile.seekSet || whence == LinuxFile.seekCurrent else { throw .einval }
+        return try super.seek(offset, whence: whence)
+    }
+
     /// Called with `lock` held by FileDescription.read.
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
@@ -369,9 +446,12 @@ public final class ProcDataFile: FileDescription, @unchecked Sendable { // guard
         return Array(content[start..<min(content.count, start + count)])
     }
 
+    /// Only oom_score_adj takes writes; each is one whole value, as Linux's.
     override public func writeData(_ bytes: [UInt8], at position: Int64, append: Bool) throws(SyscallError)
         -> (written: Int, end: Int64) {
-        throw .eacces
+        guard let node = inode as? ProcNode else { throw .eacces }
+        let written = try node.write(bytes)
+        return (written, position)
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {

@@ -5,6 +5,47 @@ import Glibc
 /// does not account are 0.
 enum ProcProcessStatistics {
     static let pageSize: UInt64 = 4096
+
+    /// /proc/[pid]/limits as proc_pid_limits prints it: each resource's
+    /// name, soft and hard value ("unlimited" for RLIM_INFINITY) and unit.
+    static func limits(_ limits: Limits) -> String {
+        func column(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.utf8.count))
+        }
+        func value(_ limit: UInt64) -> String { limit == Limits.infinity ? "unlimited" : String(limit) }
+        var out = column("Limit", 25) + " " + column("Soft Limit", 20) + " " + column("Hard Limit", 20) + " "
+            + column("Units", 10) + "\n"
+        for resource in Limits.Resource.allCases {
+            let (name, unit) = limitName(resource)
+            let limit = limits[resource]
+            out += column(name, 25) + " " + column(value(limit.soft), 20) + " " + column(value(limit.hard), 20) + " "
+            if let unit { out += column(unit, 10) }
+            out += "\n"
+        }
+        return out
+    }
+
+    /// fs/proc/base.c's lnames.
+    private static func limitName(_ resource: Limits.Resource) -> (String, String?) {
+        switch resource {
+        case .cpu: ("Max cpu time", "seconds")
+        case .fsize: ("Max file size", "bytes")
+        case .data: ("Max data size", "bytes")
+        case .stack: ("Max stack size", "bytes")
+        case .core: ("Max core file size", "bytes")
+        case .rss: ("Max resident set", "bytes")
+        case .nproc: ("Max processes", "processes")
+        case .nofile: ("Max open files", "files")
+        case .memlock: ("Max locked memory", "bytes")
+        case .addressSpace: ("Max address space", "bytes")
+        case .locks: ("Max file locks", "locks")
+        case .sigpending: ("Max pending signals", "signals")
+        case .msgqueue: ("Max msgqueue size", "bytes")
+        case .nice: ("Max nice priority", nil)
+        case .rtprio: ("Max realtime priority", nil)
+        case .rttime: ("Max realtime timeout", "us")
+        }
+    }
     /// USER_HZ: the unit of every time in these files.
     static let ticksPerSecond: Int64 = 100
 

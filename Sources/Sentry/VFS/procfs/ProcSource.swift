@@ -9,7 +9,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var threadCount: Int
     public var commandLine: [UInt8]
     public var executablePath: String
-    /// /proc/[pid]/maps, already formatted.
+    /// /proc/[pid]/maps, already formatted, from a source that has it at hand
+    /// (a test's); the kernel's source leaves it empty and answers `maps(of:)`.
     public var maps: String
     public var fdTable: FDTable?
     public var root: VirtualPath?
@@ -29,6 +30,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var stackTop: UInt64 = 0
     public var argumentRange: Range<UInt64> = 0..<0
     public var environmentRange: Range<UInt64> = 0..<0
+    public var limits = Limits()
+    public var oomScoreAdjustment: Int32 = 0
 
     public init(processID: Int32, parentProcessID: Int32, name: String, uids: (UInt32, UInt32),
                 gids: (UInt32, UInt32), threadCount: Int, commandLine: [UInt8], executablePath: String,
@@ -53,7 +56,12 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
 public protocol ProcSource: AnyObject, Sendable {
     /// Thread-group IDs in the container's PID namespace, ascending.
     func processIDs() -> [Int32]
+    /// Called with the VFS lock held (path walks): must not take it, so it
+    /// never names files (see `maps(of:)`).
     func snapshot(of processID: Int32) -> ProcessSnapshot?
+    /// /proc/[pid]/maps: names every mapped file, which takes the VFS lock,
+    /// so it is called only without it (when a file is opened).
+    func maps(of processID: Int32) -> String?
     /// The mount table in mount order, for /proc/[pid]/mounts and mountinfo.
     func mounts() -> [Mount]
     /// Nanoseconds since the kernel booted, for /proc/uptime and stat's start times.
@@ -64,6 +72,10 @@ public protocol ProcSource: AnyObject, Sendable {
     func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)?
     /// The process's FD table, without the cost of a whole snapshot.
     func fdTable(of processID: Int32) -> FDTable?
+    /// /proc/[pid]/smaps, formatted; nil when the process is gone.
+    func smaps(of processID: Int32) -> String?
+    /// A write to /proc/[pid]/oom_score_adj, already parsed and range-checked.
+    func setOOMScoreAdjustment(of processID: Int32, to value: Int32) throws(SyscallError)
 }
 
 extension ProcSource {
@@ -73,6 +85,10 @@ extension ProcSource {
 
     public func fdTable(of processID: Int32) -> FDTable? { snapshot(of: processID)?.fdTable }
 
+    public func maps(of processID: Int32) -> String? { snapshot(of: processID)?.maps }
+
+    public func smaps(of processID: Int32) -> String? { nil }
+    public func setOOMScoreAdjustment(of processID: Int32, to value: Int32) throws(SyscallError) { throw .esrch }
     public func mounts() -> [Mount] { [] }
     public func uptime() -> Int64 { 0 }
     public func hostNames() -> (host: String, domain: String) { ("localhost", "(none)") }

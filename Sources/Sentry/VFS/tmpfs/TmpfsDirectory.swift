@@ -50,6 +50,11 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
                        credentials: credentials)
     }
 
+    override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
+                                       credentials: FileCredentials) throws(SyscallError) -> Dentry {
+        try add(NamedPipeInode(), name: name, in: directory, mode: mode, credentials: credentials)
+    }
+
     override public func makeLink(_ name: String, in directory: Dentry,
                                   to existing: Dentry) throws(SyscallError) -> Dentry {
         let inode = existing.inode
@@ -134,15 +139,23 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         child.isDeleted = true
         let inode = child.inode
         let isDirectory = inode.isDirectory
-        inode.lock.withLock { _ in
-            inode.linkCount = isDirectory ? 0 : max(0, inode.linkCount - 1)
+        let unlinked = inode.lock.withLock { _ -> Bool in
+            // max(0, linkCount - 1) would trap at 0 (an image may hold one) before max sees it.
+            inode.linkCount = isDirectory || inode.linkCount == 0 ? 0 : inode.linkCount - 1
             inode.changeTime = FileTime.now()
+            return inode.linkCount == 0
         }
+        if unlinked { (inode.filesystem as? TmpfsFilesystem)?.dropExtendedAttributes(of: inode) }
         if isDirectory { adjustLinks(-1) }
     }
 
     func adjustLinks(_ delta: Int64) {
-        lock.withLock { _ in linkCount = UInt64(max(0, Int64(linkCount) + delta)) }
+        // linkCount may come from an image: no trapping conversion or sum.
+        lock.withLock { _ in
+            let current = Int64(clamping: linkCount)
+            let (sum, overflow) = current.addingReportingOverflow(delta)
+            linkCount = UInt64(max(0, overflow ? current : sum))
+        }
     }
 
     /// A change of entries updates mtime and ctime.
