@@ -1,16 +1,13 @@
 import Sentry
 
 /// The container's files as the init process sees them, for what the Loader
-/// reads before the application runs (the executable, /etc/passwd): every
+/// reads before the application runs (/etc/passwd): every
 /// lookup goes through the Sentry's VFS with the process's root, working
 /// directory and credentials, so symlinks and mounts resolve as they will
 /// for the application.
 struct ContainerFiles {
     let vfs: VirtualFilesystem
     let context: PathContext
-
-    /// access(2)'s X_OK.
-    static let executeAccess: UInt32 = 1
 
     /// The whole file at `path`, up to `limit` bytes.
     func read(_ path: String, limit: Int = 1 << 30) throws(SyscallError) -> [UInt8] {
@@ -24,27 +21,5 @@ struct ContainerFiles {
             bytes += chunk
         }
         return bytes
-    }
-
-    /// execve's checks before reading the file: a regular file with execute
-    /// permission (EACCES otherwise, as runc reports "permission denied").
-    func checkExecutable(_ path: String) throws(LoaderError) {
-        let location: VirtualPath
-        do {
-            location = try vfs.lookup(path, from: context.workingDirectory, context: context)
-        } catch {
-            throw LoaderError("cannot execute \(path): \(error)")
-        }
-        guard location.inode.type == .regular,
-              (try? vfs.checkAccess(location, mode: ContainerFiles.executeAccess, context: context)) != nil else {
-            throw LoaderError("cannot execute \(path): permission denied (EACCES)")
-        }
-    }
-
-    /// Whether `path` is a regular file the process may execute.
-    func isExecutableFile(_ path: String) -> Bool {
-        guard let location = try? vfs.lookup(path, from: context.workingDirectory, context: context),
-              location.inode.type == .regular else { return false }
-        return (try? vfs.checkAccess(location, mode: ContainerFiles.executeAccess, context: context)) != nil
     }
 }

@@ -12,28 +12,30 @@ extension Loader {
         for mount in spec.mounts {
             let options = mount.options ?? []
             let readOnly = options.contains("ro")
+            let flags = ContainerMount.flags(options: options)
             let destination = "/" + mount.destination.split(separator: "/").joined(separator: "/")
             let type = mount.type ?? ""
             if type == "bind" || options.contains("bind") || options.contains("rbind") {
                 guard let source = mount.source else {
                     throw LoaderError("bind mount at \(destination) has no source")
                 }
-                mounts.append(ContainerMount(destination: destination, kind: .host(path: source), readOnly: readOnly))
+                mounts.append(ContainerMount(destination: destination, kind: .host(path: source), readOnly: readOnly,
+                                             flags: flags))
                 continue
             }
             switch type {
             case "proc":
-                mounts.append(ContainerMount(destination: destination, kind: .proc, readOnly: readOnly))
+                mounts.append(ContainerMount(destination: destination, kind: .proc, readOnly: readOnly, flags: flags))
             case "tmpfs" where destination == "/dev":
-                mounts.append(ContainerMount(destination: destination, kind: .devfs, readOnly: readOnly))
+                mounts.append(ContainerMount(destination: destination, kind: .devfs, readOnly: readOnly, flags: flags))
             case "tmpfs":
                 let limits = try tmpfsLimits(options, destination: destination)
                 mounts.append(ContainerMount(destination: destination,
                                              kind: .tmpfs(mode: tmpfsMode(options), size: limits.size,
                                                           inodes: limits.inodes),
-                                             readOnly: readOnly))
+                                             readOnly: readOnly, flags: flags))
             case "sysfs":
-                mounts.append(ContainerMount(destination: destination, kind: .sysfs, readOnly: true))
+                mounts.append(ContainerMount(destination: destination, kind: .sysfs, readOnly: true, flags: flags))
             default:
                 continue
             }

@@ -2,10 +2,8 @@ import OCI
 import Sentry
 
 /// How the spec's process becomes the init process's credentials, limits,
-/// environment and executable, as runsc derives them.
+/// and environment, as runsc derives them.
 extension Loader {
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
     static func credentials(for process: Spec.Process) -> Credentials {
         var capabilities: CapabilitySets?
         if let caps = process.capabilities {
@@ -57,18 +55,5 @@ extension Loader {
             if fields.count >= 6, UInt32(fields[2]) == uid { return String(fields[5]) }
         }
         return "/"
-    }
-
-    /// args[0] as a container path: as given if it has a slash, else the first
-    /// executable match in the environment's PATH.
-    static func executablePath(_ name: String, env: [String], files: ContainerFiles) throws(LoaderError) -> String {
-        if name.contains("/") { return name }
-        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? defaultPath
-        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
-            let base = directory.isEmpty ? "." : String(directory)
-            let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
-            if files.isExecutableFile(candidate) { return candidate }
-        }
-        throw LoaderError("executable \"\(name)\" not found in PATH \(path)")
     }
 }

@@ -77,67 +77,42 @@ public final class Loader: @unchecked Sendable {
 
         let credentials = Loader.credentials(for: process)
         let limits = try Loader.limits(for: process)
-        let mm = MemoryManager(memoryFile: memoryFile)
+        let files = try Loader.containerFiles(kernel, credentials: credentials)
+        let stdio = FDTable()
+        for (fd, file) in HostStdioFile.standardFiles().enumerated() {
+            do {
+                try stdio.install(file, at: Int32(fd), closeOnExec: false)
+            } catch {
+                throw LoaderError("cannot install stdio FD \(fd): \(error)")
+            }
+        }
         do {
-            initTask = try kernel.createProcess(mm: mm, credentials: credentials, limits: limits, name: name)
+            initTask = try kernel.createProcess(CreateProcessArgs(
+                filename: name, argv: process.args, envp: Loader.environment(for: process, files: files),
+                workingDirectory: process.cwd, credentials: credentials, limits: limits,
+                umask: process.user.umask ?? 0o022, fdTable: stdio))
         } catch {
             throw LoaderError("cannot create the init process: \(error)")
         }
         initTask.controls.noNewPrivileges = process.noNewPrivileges
-        let files = try Loader.setUpFilesystemContext(initTask, cwd: process.cwd, umask: process.user.umask)
-
-        let env = Loader.environment(for: process, files: files)
-        let path = try Loader.executablePath(name, env: env, files: files)
-        try files.checkExecutable(path)
-        let bytes: [UInt8]
-        do {
-            bytes = try files.read(path)
-        } catch {
-            throw LoaderError("cannot read executable \(path): \(error)")
-        }
-        let image: ELFLoader.Image
-        do {
-            image = try ELFLoader.load(bytes, path: path, argv: process.args, envp: env, into: mm,
-                                       credentials: credentials, stackLimit: limits[.stack].soft)
-        } catch {
-            throw LoaderError("cannot load \(path): \(error)")
-        }
-        initTask.registers = image.registers
-        initTask.name = String(decoding: (path.split(separator: "/").last.map(String.init) ?? path).utf8.prefix(15),
-                               as: UTF8.self)
 
         // A write to a closed host pipe (`runsc run ... | head -1`) must be an
         // EPIPE for the container, not a SIGPIPE that kills the sandbox.
         signal(SIGPIPE, SIG_IGN)
         Loader.quietChildStops()
         try Loader.moveStdio(args.stdioFDs)
-        for (fd, file) in HostStdioFile.standardFiles().enumerated() {
-            do {
-                try initTask.fdTable.install(file, at: Int32(fd), closeOnExec: false)
-            } catch {
-                throw LoaderError("cannot install stdio FD \(fd): \(error)")
-            }
-        }
     }
 
-    /// Gives `task` the container's root and working directory (which must
-    /// exist), and returns the view of the files the Loader reads through.
-    static func setUpFilesystemContext(_ task: Task, cwd: String, umask: UInt32?) throws(LoaderError) -> ContainerFiles {
+    /// The container's files as a process with `credentials` sees them from
+    /// the root (for /etc/passwd before the process exists).
+    static func containerFiles(_ kernel: Kernel, credentials: Credentials) throws(LoaderError) -> ContainerFiles {
+        guard let vfs = kernel.vfs else { throw LoaderError("the kernel has no filesystem") }
         do {
-            guard let vfs = task.kernel?.vfs else { throw LoaderError("the kernel has no filesystem") }
             let root = try vfs.rootPath()
-            let context = PathContext(root: root, workingDirectory: root, credentials: task.fileCredentials,
-                                      processID: task.processID, threadID: task.id)
-            let directory = try vfs.lookup(cwd.isEmpty ? "/" : cwd, from: root, context: context)
-            guard directory.inode.type == .directory else {
-                throw LoaderError("the working directory \(cwd) is not a directory")
-            }
-            task.fsContext = FSContext(root: root, workingDirectory: directory, umask: umask ?? 0o022)
-            return ContainerFiles(vfs: vfs, context: try task.pathContext())
-        } catch let error as LoaderError {
-            throw error
+            return ContainerFiles(vfs: vfs, context: PathContext(root: root, workingDirectory: root,
+                                                                 credentials: credentials.fileCredentials))
         } catch {
-            throw LoaderError("the working directory \(cwd) cannot be used: \(error)")
+            throw LoaderError("the container's root cannot be used: \(error)")
         }
     }
 

@@ -6,6 +6,7 @@ final class RecordingMapper: AddressSpaceMapper, @unchecked Sendable {
     var maps: [(address: UInt64, length: UInt64, offset: UInt64, protection: Protection)] = []
     var unmaps: [(UInt64, UInt64)] = []
     var protects: [(UInt64, UInt64, Protection)] = []
+    var releases = 0
 
     func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
         maps.append((address, length, fileOffset, protection))
@@ -18,12 +19,16 @@ final class RecordingMapper: AddressSpaceMapper, @unchecked Sendable {
     func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
         protects.append((address, length, protection))
     }
+
+    func release() {
+        releases += 1
+    }
 }
 
 func makeMM() throws -> (MemoryManager, RecordingMapper) {
     let mm = MemoryManager(memoryFile: try MemoryFile.create(capacity: 1 << 30))
     let mapper = RecordingMapper()
-    mm.attach(mapper)
+    _ = mm.acquireAddressSpace { mapper }
     return (mm, mapper)
 }
 
@@ -32,6 +37,25 @@ func anonymous(_ length: UInt64, at address: UInt64 = 0, fixed: Bool = false,
     var request = MemoryManager.MappingRequest(address: address, length: length, protection: protection, shared: false)
     request.fixed = fixed
     return request
+}
+
+/// The MM owns its address space: created by the first task that runs in
+/// it, shared by the next ones, ended when the last one leaves.
+@Suite struct AddressSpaceOwnership {
+    @Test func theLastUserEndsTheAddressSpaceAndTheNextUserMakesANewOne() throws {
+        let (mm, first) = try makeMM()
+        let joined = mm.acquireAddressSpace { RecordingMapper() }
+        #expect(joined === first)
+        mm.releaseAddressSpace()
+        #expect(first.releases == 0)
+        mm.releaseAddressSpace()
+        #expect(first.releases == 1)
+        let second = RecordingMapper()
+        let made = mm.acquireAddressSpace { second }
+        #expect(made === second)
+        mm.releaseAddressSpace()
+        #expect(second.releases == 1 && first.releases == 1)
+    }
 }
 
 @Suite struct VMAOperations {

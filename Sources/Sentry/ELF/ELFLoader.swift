@@ -41,8 +41,9 @@ public enum ELFLoader {
         public var stackPointer: UInt64
     }
 
-    /// Loads `bytes` (the whole executable file) as `path` with `argv` and `envp`.
-    public static func load(_ bytes: [UInt8], path: String, argv: [String], envp: [String],
+    /// Loads `bytes` (the whole executable file) as `path` with `argv` and
+    /// `envp`; `execfn` is the name exec was given (AT_EXECFN), `path` by default.
+    public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
                             into mm: MemoryManager, credentials: Credentials,
                             stackLimit: UInt64) throws(ExecError) -> Image {
         let elf: ELFFile
@@ -91,7 +92,7 @@ public enum ELFLoader {
         let builder = StackBuilder(mm: mm, top: stackTop)
         let layout: StackBuilder.Layout
         do throws(SyscallError) {
-            layout = try builder.build(argv: argv, envp: envp, execfn: path) { execfn, random, platform in
+            layout = try builder.build(argv: argv, envp: envp, execfn: execfn ?? path) { execfn, random, platform in
                 auxiliaryVector(phdr: phdr, phnum: phnum, entry: entry, credentials: credentials,
                                 execfn: execfn, random: random, platform: platform)
             }

@@ -6,7 +6,7 @@ import Platform
 /// what stopped it (a syscall, a fault, an interrupt), repeat until it exits.
 extension Task {
     /// Starts the task on a new pthread. For the first task of an MM the thread
-    /// also creates the stub process (ptrace ties the stub to its creator).
+    /// also creates the MM's stub process (ptrace ties the stub to its creator).
     public func start() throws(SyscallError) {
         // Known to the pause gate before its thread exists, so a checkpoint
         // starting meanwhile waits for it to park.
@@ -28,31 +28,49 @@ extension Task {
             // the container ends instead of waiting for this task forever.
             kernel.logger.error("task \(id): no memory to run in")
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
-            exitTask(addressSpace: nil)
+            exitTask(holding: nil)
             kernel.pauseGate.leave(self)
             return
         }
-        var addressSpace: AddressSpace?
+        // The MM whose address space this thread holds a reference to.
+        var held: MemoryManager?
         do {
-            let space = try AddressSpace(memoryFile: kernel.memoryFile.fd)
-            addressSpace = space
-            mm.attach(PlatformAddressSpace(space))
-            let context = try Context(addressSpace: space)
-            setInterrupter(context.interrupter)
-            try context.setFloatingPointState(floatingPoint)
-            try loop(context, kernel: kernel, mm: mm)
+            var current = mm
+            while true {
+                let mapper = try current.acquireAddressSpace { () throws(PlatformError) -> any AddressSpaceMapper in
+                    PlatformAddressSpace(try AddressSpace(memoryFile: kernel.memoryFile.fd))
+                }
+                held = current
+                guard let platform = mapper as? PlatformAddressSpace else {
+                    throw PlatformError(.ownership, errno: EINVAL, detail: "the MM's address space is not a stub")
+                }
+                let context = try Context(addressSpace: platform.space)
+                setInterrupter(context.interrupter)
+                try context.setFloatingPointState(floatingPoint)
+                try loop(context, kernel: kernel, mm: current)
+                // An exec gave the task a new MM: it runs in a new stub, and
+                // the old MM (this process's alone: there are no threads
+                // or vfork yet) ends with its stub.
+                guard let next = self.mm, next !== current else { break }
+                setInterrupter(nil)
+                current.releaseAddressSpace()
+                current.release()
+                held = nil
+                if mustExit { break }
+                current = next
+            }
         } catch {
             kernel.logger.error("task \(id): platform failure: \(error)")
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
         }
         setInterrupter(nil)
-        exitTask(addressSpace: addressSpace)
+        exitTask(holding: held)
         kernel.pauseGate.leave(self)
     }
 
     private func loop(_ context: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-        while !mustExit {
+        while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
                 continue
@@ -163,9 +181,10 @@ extension Task {
         return true
     }
 
-    /// The thread is done: it leaves its group, and the last one out releases
-    /// the process's memory and reports the exit.
-    private func exitTask(addressSpace: AddressSpace?) {
+    /// The thread is done: it leaves its group and drops its reference to
+    /// `held`'s address space; the last one out releases the process's memory
+    /// and reports the exit.
+    private func exitTask(holding held: MemoryManager?) {
         guard let group = threadGroup, let kernel else { return }
         if clearChildTID != 0, let mm, group.members.count > 1 {
             try? mm.copyOut([UInt8](repeating: 0, count: 4), to: clearChildTID)
@@ -173,14 +192,17 @@ extension Task {
         kernel.pidNamespace.release(taskID: id)
         releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)
-        guard last else { return }
+        guard last else {
+            held?.releaseAddressSpace()
+            return
+        }
         mm?.syncAll()
         fdTable.removeAll()
         if let reason = group.exitStatus { kernel.threadGroupFinished(group, reason) }
         // Ending the stub (its exit unmaps the whole address space: 30 ms
         // for 1 GiB) and freeing the pages (a hole punched per run) are
         // invisible outside, so they come after the exit is reported.
-        addressSpace?.release()
+        held?.releaseAddressSpace()
         mm?.release()
     }
 }
@@ -192,6 +214,10 @@ final class PlatformAddressSpace: AddressSpaceMapper {
 
     init(_ space: AddressSpace) {
         self.space = space
+    }
+
+    func release() {
+        space.release()
     }
 
     func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {

@@ -41,9 +41,11 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// The path of the executable, for /proc/self/exe.
     public internal(set) var executablePath = ""
 
-    /// Host-only: the stub this MM is mapped into, and what it has mapped.
+    /// Host-only: the stub this MM is mapped into, what it has mapped, and
+    /// how many running tasks use it.
     var addressSpace: (any AddressSpaceMapper)?
     var mappedInStub = RangeSet()
+    var addressSpaceUsers = 0
 
     public init() {}
 
@@ -51,12 +53,45 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         self.memoryFile = memoryFile
     }
 
-    /// Attaches the host address space (at start, and after a restore).
-    public func attach(_ addressSpace: any AddressSpaceMapper) {
-        lock.withLock { _ in
-            self.addressSpace = addressSpace
+    /// A task starts running in this MM and holds a reference to its address
+    /// space until `releaseAddressSpace()`. The first one creates it with
+    /// `create`, on its own thread, which becomes the stub's owner (ptrace
+    /// ties a stub to the thread that created it); a restore starts with none.
+    ///
+    /// Threads (next): a second user of the same MM needs a stub thread of its
+    /// own in this stub, and only a thread tracing the stub can make one (a
+    /// clone by a traced stub thread with PTRACE_O_TRACECLONE). The address
+    /// space will get an owner thread that runs no task and creates stub
+    /// threads on request, handing each to the joining task's thread; this
+    /// call stays the one place a task joins the MM's address space.
+    public func acquireAddressSpace<Failure: Error>(
+        _ create: () throws(Failure) -> any AddressSpaceMapper
+    ) throws(Failure) -> any AddressSpaceMapper {
+        try lock.withLock { _ throws(Failure) -> any AddressSpaceMapper in
+            if let addressSpace {
+                addressSpaceUsers += 1
+                return addressSpace
+            }
+            let created = try create()
+            addressSpace = created
+            addressSpaceUsers = 1
             mappedInStub = RangeSet()
+            return created
         }
+    }
+
+    /// A task stops using this MM's address space (it exited or exec'd): the
+    /// last one ends the stub.
+    public func releaseAddressSpace() {
+        let last: (any AddressSpaceMapper)? = lock.withLock { _ in
+            addressSpaceUsers -= 1
+            guard addressSpaceUsers <= 0, let space = addressSpace else { return nil }
+            addressSpace = nil
+            addressSpaceUsers = 0
+            mappedInStub = RangeSet()
+            return space
+        }
+        last?.release()
     }
 
     /// A snapshot of the VMAs, lowest first (for /proc/self/maps).

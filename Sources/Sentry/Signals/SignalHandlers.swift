@@ -63,6 +63,19 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
         }
     }
 
+    /// execve's flush_signal_handlers: every handled signal goes back to its
+    /// default action, ignored ones stay ignored; flags, masks and restorers
+    /// are cleared.
+    public func resetForExec() {
+        lock.withLock { _ in
+            for index in actions.indices {
+                let ignored = actions[index].handler == SignalAction.ignoreHandler
+                actions[index] = SignalAction()
+                if ignored { actions[index].handler = SignalAction.ignoreHandler }
+            }
+        }
+    }
+
     public func save(to sink: inout SaveSink) throws {
         try sink.save("actions", lock.withLock { _ in actions })
     }

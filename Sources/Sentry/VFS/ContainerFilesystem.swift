@@ -14,11 +14,23 @@ public struct ContainerMount: Sendable {
     public var destination: String
     public var kind: Kind
     public var readOnly: Bool
+    /// MS_NOSUID, MS_NODEV, MS_NOEXEC from the spec's options (`flags(options:)`).
+    public var flags: UInt64
 
-    public init(destination: String, kind: Kind, readOnly: Bool = false) {
+    public init(destination: String, kind: Kind, readOnly: Bool = false, flags: UInt64 = 0) {
         self.destination = destination
         self.kind = kind
         self.readOnly = readOnly
+        self.flags = flags
+    }
+
+    /// The mount flags the spec's `nosuid`, `nodev` and `noexec` options ask for.
+    public static func flags(options: [String]) -> UInt64 {
+        var flags: UInt64 = 0
+        if options.contains("nosuid") { flags |= ProcMountTable.noSetUIDFlag }
+        if options.contains("nodev") { flags |= ProcMountTable.noDevicesFlag }
+        if options.contains("noexec") { flags |= ProcMountTable.noExecFlag }
+        return flags
     }
 }
 
@@ -75,7 +87,8 @@ extension VirtualFilesystem {
         case .sysfs:
             filesystem = SysfsFilesystem.make(deviceNumber: allocateDeviceNumber())
         }
-        try self.mount(filesystem, at: Self.normalized(mount.destination), root: root, readOnly: mount.readOnly)
+        try self.mount(filesystem, at: Self.normalized(mount.destination), root: root, readOnly: mount.readOnly,
+                       flags: mount.flags)
     }
 
     private static func normalized(_ path: String) -> String {

@@ -3,18 +3,7 @@ import Synchronization
 /// What the file syscalls need from a task: its credentials as the VFS checks
 /// them, where paths start, its FD limit, and how it blocks.
 extension Task {
-    /// Linux's capability numbers that bypass file permission checks.
-    private static let capChown = 0, capDACOverride = 1, capDACReadSearch = 2, capFowner = 3, capFsetid = 4
-
-    public var fileCredentials: FileCredentials {
-        let credentials = self.credentials
-        return FileCredentials(uid: credentials.effectiveUID, gid: credentials.effectiveGID,
-                               groups: credentials.supplementaryGIDs,
-                               overridesPermissions: credentials.hasCapability(Self.capDACOverride),
-                               ownsEverything: credentials.hasCapability(Self.capFowner),
-                               mayChown: credentials.hasCapability(Self.capChown),
-                               mayKeepSetGroupID: credentials.hasCapability(Self.capFsetid))
-    }
+    public var fileCredentials: FileCredentials { credentials.fileCredentials }
 
     /// The kernel's VFS; EIO if the kernel was built without one.
     public func virtualFilesystem() throws(SyscallError) -> VirtualFilesystem {
@@ -72,4 +61,18 @@ extension Task {
 enum FileWaiters {
     /// A leaf (see VFSLock).
     static let table = Mutex<[ObjectIdentifier: Waiter]>([:])
+}
+
+extension Credentials {
+    /// Linux's capability numbers that bypass file permission checks.
+    private static let capChown = 0, capDACOverride = 1, capDACReadSearch = 2, capFowner = 3, capFsetid = 4
+
+    /// These credentials as the VFS checks them (also before a task exists: createProcess).
+    public var fileCredentials: FileCredentials {
+        FileCredentials(uid: effectiveUID, gid: effectiveGID, groups: supplementaryGIDs,
+                        overridesPermissions: hasCapability(Self.capDACOverride),
+                        ownsEverything: hasCapability(Self.capFowner),
+                        mayChown: hasCapability(Self.capChown),
+                        mayKeepSetGroupID: hasCapability(Self.capFsetid))
+    }
 }

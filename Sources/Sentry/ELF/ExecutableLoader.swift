@@ -1,0 +1,168 @@
+import Platform
+
+/// What an exec produced: a new memory image ready to run, not yet given to a task.
+public struct LoadedExecutable {
+    public var mm: MemoryManager
+    public var registers: Registers
+    /// The file that was loaded (the interpreter's, for a script), for /proc/self/exe.
+    public var executablePath: String
+}
+
+/// One loader for every exec, as gVisor's loader.Load and Linux's
+/// exec_binprm: checks the file as do_open_execat does, rewrites the
+/// arguments of a `#!` script as binfmt_script does and goes on with its
+/// interpreter, and loads an ELF image into a new MemoryManager.
+extension Kernel {
+    /// BINPRM_BUF_SIZE: the bytes of a file a format looks at (the `#!` line).
+    static let binaryParameterBufferSize = 256
+    /// exec_binprm's `depth > 5`: a file and at most five interpreters after it.
+    static let maxInterpreterDepth = 5
+    /// _STK_LIM: the most argv and envp may take together is 3/4 of it.
+    static let defaultStackLimit: UInt64 = 8 << 20
+    /// ARG_MAX: what argv and envp may always take, whatever RLIMIT_STACK says.
+    static let minimumArgumentSpace: UInt64 = 32 * Page.size
+    /// ELFMAG: what an ELF file starts with.
+    static let elfMagic: [UInt8] = [0x7f, 0x45, 0x4c, 0x46]
+    /// The largest file the loader reads into memory.
+    static let maxExecutableSize = 1 << 30
+
+    /// Loads `filename` (already found at `location`) with `argv` and `envp`
+    /// into a new MemoryManager. The caller's memory is untouched: a failure
+    /// leaves nothing behind.
+    public func loadExecutable(_ filename: String, at location: VirtualPath, argv: [String], envp: [String],
+                               context: PathContext, credentials: Credentials,
+                               stackLimit: UInt64) throws(ExecError) -> LoadedExecutable {
+        var argv = argv
+        var file = location
+        var name = filename
+        for depth in 0... {
+            if depth > Kernel.maxInterpreterDepth { throw ExecError(.eloop, "\(filename): too many interpreters") }
+            do throws(ExecError) {
+                try Kernel.checkExecutable(file, name: name, context: context)
+            } catch {
+                throw depth == 0 ? error : ExecError(error.errno, "\(filename): interpreter \"\(name)\": \(error.message)")
+            }
+            if depth == 0 { try Kernel.checkArgumentSpace(argv: argv, envp: envp, filename: filename, stackLimit: stackLimit) }
+            let header = try Kernel.read(file, name: name, limit: Kernel.binaryParameterBufferSize)
+            if header.starts(with: [0x23, 0x21]) { // "#!"
+                let (interpreter, argument) = try Kernel.parseInterpreterLine(header, name: name)
+                argv = [interpreter] + (argument.map { [$0] } ?? []) + [name] + argv.dropFirst()
+                guard let vfs else { throw ExecError(.eio, "\(filename): the kernel has no filesystem") }
+                do {
+                    // An empty name (a bare "#!") walks nowhere: the working
+                    // directory, which then cannot be executed (EACCES), as Linux.
+                    file = interpreter.isEmpty ? context.workingDirectory
+                        : try vfs.lookup(interpreter, from: context.workingDirectory, context: context)
+                } catch {
+                    throw ExecError(error, "\(name): interpreter \(interpreter)")
+                }
+                name = interpreter
+                continue
+            }
+            guard header.starts(with: Kernel.elfMagic) else {
+                throw ExecError(.enoexec, "\(name): not an executable format")
+            }
+            let bytes = try Kernel.read(file, name: name, limit: Kernel.maxExecutableSize)
+            let mm = MemoryManager(memoryFile: memoryFile)
+            let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
+            do {
+                let image = try ELFLoader.load(bytes, path: path, execfn: filename, argv: argv, envp: envp, into: mm,
+                                               credentials: credentials, stackLimit: stackLimit)
+                return LoadedExecutable(mm: mm, registers: image.registers, executablePath: path)
+            } catch {
+                mm.release()
+                throw error
+            }
+        }
+        throw ExecError(.eloop, "\(filename): too many interpreters")
+    }
+
+    /// do_open_execat's checks: a directory or any other non-regular file, or
+    /// one on a noexec mount, is EACCES; so is a file without execute permission.
+    static func checkExecutable(_ location: VirtualPath, name: String, context: PathContext) throws(ExecError) {
+        let inode = location.inode
+        guard inode.type == .regular, location.mount.flags & ProcMountTable.noExecFlag == 0,
+              inode.mayAccess(context.credentials, want: LinuxFile.mayExecute) else {
+            throw ExecError(.eacces, "\(name): permission denied")
+        }
+    }
+
+    /// Linux's bprm_stack_limits and copy_strings: each string (with its NUL)
+    /// at most MAX_ARG_STRLEN, and all of them with their pointers at most a
+    /// quarter of RLIMIT_STACK (capped at 3/4 of _STK_LIM, at least ARG_MAX).
+    static func checkArgumentSpace(argv: [String], envp: [String], filename: String,
+                                   stackLimit: UInt64) throws(ExecError) {
+        let limit = argumentSpace(stackLimit: stackLimit)
+        var total = UInt64(8 * (argv.count + envp.count))
+        for string in [filename] + argv + envp {
+            let size = UInt64(string.utf8.count) + 1
+            guard size <= UInt64(ELFLoader.maxArgumentLength) else {
+                throw ExecError(.e2big, "\(filename): an argument is longer than \(ELFLoader.maxArgumentLength) bytes")
+            }
+            total += size
+        }
+        guard total <= limit else { throw ExecError(.e2big, "\(filename): arguments take \(total) bytes, more than \(limit)") }
+    }
+
+    /// The bytes argv and envp may take with their pointers, from RLIMIT_STACK.
+    static func argumentSpace(stackLimit: UInt64) -> UInt64 {
+        max(min(stackLimit / 4, defaultStackLimit / 4 * 3), minimumArgumentSpace)
+    }
+
+    /// binfmt_script's reading of the first line: the interpreter, then one
+    /// optional argument (the rest of the line, trimmed); ENOEXEC when there
+    /// is no interpreter or its name does not fit the buffer.
+    static func parseInterpreterLine(_ header: [UInt8], name: String) throws(ExecError) -> (String, String?) {
+        var buffer = header + [UInt8](repeating: 0, count: max(0, binaryParameterBufferSize - header.count))
+        buffer = Array(buffer.prefix(binaryParameterBufferSize))
+        let space: UInt8 = 0x20, tab: UInt8 = 0x09, newline: UInt8 = 0x0a
+        func isSpaceOrTab(_ byte: UInt8) -> Bool { byte == space || byte == tab }
+        func isTerminator(_ byte: UInt8) -> Bool { byte == space || byte == tab || byte == 0 }
+        let last = binaryParameterBufferSize - 1
+        var end: Int
+        if let newlineIndex = buffer.firstIndex(of: newline) {
+            end = newlineIndex
+        } else {
+            guard let first = (2..<last).first(where: { !isSpaceOrTab(buffer[$0]) }) else {
+                throw ExecError(.enoexec, "\(name): empty #! line")
+            }
+            guard (first..<last).contains(where: { isTerminator(buffer[$0]) }) else {
+                throw ExecError(.enoexec, "\(name): the #! interpreter's name is too long")
+            }
+            end = last
+        }
+        while end > 2, isSpaceOrTab(buffer[end - 1]) { end -= 1 }
+        guard let start = (2..<max(2, end)).first(where: { !isSpaceOrTab(buffer[$0]) }) else {
+            throw ExecError(.enoexec, "\(name): no interpreter on the #! line")
+        }
+        let separator = (start..<end).first(where: { isTerminator(buffer[$0]) })
+        let interpreterEnd = separator ?? end
+        let interpreter = String(decoding: buffer[start..<interpreterEnd], as: UTF8.self)
+        var argument: String?
+        if let separator, buffer[separator] != 0,
+           let argumentStart = (separator..<end).first(where: { !isSpaceOrTab(buffer[$0]) }) {
+            let bytes = buffer[argumentStart..<end]
+            argument = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        return (interpreter, argument)
+    }
+
+    /// Up to `limit` bytes of the file, read as the kernel does (no read
+    /// permission needed: an execute-only program runs).
+    static func read(_ location: VirtualPath, name: String, limit: Int) throws(ExecError) -> [UInt8] {
+        do throws(SyscallError) {
+            let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
+            file.retainReference()
+            defer { file.releaseReference() }
+            var bytes: [UInt8] = []
+            while bytes.count < limit {
+                let chunk = try file.read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
+                if chunk.isEmpty { break }
+                bytes += chunk
+            }
+            return bytes
+        } catch {
+            throw ExecError(error, "\(name): cannot read")
+        }
+    }
+}

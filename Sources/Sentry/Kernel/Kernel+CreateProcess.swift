@@ -1,0 +1,106 @@
+/// What a new process runs and with what, as gVisor's CreateProcessArgs: the
+/// container's init (from the spec) and, later, `runsc exec`.
+public struct CreateProcessArgs {
+    /// The program: a path, or a name searched in envp's PATH (as runc does; execve does not).
+    public var filename: String
+    public var argv: [String]
+    public var envp: [String]
+    /// Container path of the working directory; it must be a directory.
+    public var workingDirectory: String
+    public var credentials: Credentials
+    public var limits: Limits
+    public var umask: UInt32
+    /// The descriptors the process starts with (its stdio).
+    public var fdTable: FDTable
+    /// The process's root; the container's root when nil.
+    public var root: VirtualPath?
+
+    public init(filename: String, argv: [String], envp: [String], workingDirectory: String = "/",
+                credentials: Credentials, limits: Limits, umask: UInt32 = 0o022, fdTable: FDTable = FDTable(),
+                root: VirtualPath? = nil) {
+        self.filename = filename
+        self.argv = argv
+        self.envp = envp
+        self.workingDirectory = workingDirectory
+        self.credentials = credentials
+        self.limits = limits
+        self.umask = umask
+        self.fdTable = fdTable
+        self.root = root
+    }
+}
+
+extension Kernel {
+    /// runc's PATH when the environment has none.
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Creates a process running `args.filename` in the container (not
+    /// started): resolves it in the container's VFS with the process's root,
+    /// working directory and credentials, loads it through `loadExecutable`,
+    /// and returns its one task. The first process created is init.
+    public func createProcess(_ args: CreateProcessArgs) throws(ExecError) -> Task {
+        guard let vfs else { throw ExecError(.eio, "the kernel has no filesystem") }
+        let context: PathContext
+        do throws(SyscallError) {
+            let root: VirtualPath
+            if let given = args.root { root = given } else { root = try vfs.rootPath() }
+            let rootContext = PathContext(root: root, workingDirectory: root, credentials: args.credentials.fileCredentials)
+            let directory = try vfs.lookup(args.workingDirectory.isEmpty ? "/" : args.workingDirectory,
+                                           from: root, context: rootContext)
+            guard directory.inode.type == .directory else { throw .enotdir }
+            context = PathContext(root: root, workingDirectory: directory, credentials: rootContext.credentials)
+        } catch {
+            throw ExecError(error, "the working directory \(args.workingDirectory) cannot be used")
+        }
+        let (location, path) = try findExecutable(args.filename, envp: args.envp, vfs: vfs, context: context)
+        let loaded = try loadExecutable(path, at: location, argv: args.argv, envp: args.envp,
+                                        context: context, credentials: args.credentials,
+                                        stackLimit: args.limits[.stack].soft)
+        let task: Task
+        do throws(SyscallError) {
+            task = try createProcess(mm: loaded.mm, credentials: args.credentials, limits: args.limits,
+                                     registers: loaded.registers, name: Kernel.commandName(path))
+        } catch {
+            loaded.mm.release()
+            throw ExecError(error, "cannot create a process for \(args.filename)")
+        }
+        task.fsContext = FSContext(root: context.root, workingDirectory: context.workingDirectory, umask: args.umask)
+        task.fdTable = args.fdTable
+        return task
+    }
+
+    /// The file `name` stands for and the path exec is given for it (runc
+    /// execs what it found): `name` itself when it has a slash, else the
+    /// first executable regular file of that name in envp's PATH.
+    func findExecutable(_ name: String, envp: [String], vfs: VirtualFilesystem,
+                        context: PathContext) throws(ExecError) -> (VirtualPath, String) {
+        if name.contains("/") {
+            do {
+                return (try vfs.lookup(name, from: context.workingDirectory, context: context), name)
+            } catch {
+                throw ExecError(error, "\(name): cannot execute")
+            }
+        }
+        let path = envp.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) } ?? Kernel.defaultPath
+        for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let base = directory.isEmpty ? "." : String(directory)
+            let candidate = base.hasSuffix("/") ? base + name : base + "/" + name
+            guard let location = try? vfs.lookup(candidate, from: context.workingDirectory, context: context),
+                  (try? Kernel.checkExecutable(location, name: candidate, context: context)) != nil else { continue }
+            return (location, candidate)
+        }
+        throw ExecError(.enoent, "executable \"\(name)\" not found in PATH \(path)")
+    }
+
+    /// comm after an exec: the last component of the name exec was given,
+    /// cut to TASK_COMM_LEN - 1 bytes.
+    static func commandName(_ filename: String) -> String {
+        let base = filename.split(separator: "/").last.map(String.init) ?? filename
+        return String(decoding: base.utf8.prefix(Task.commandNameLength), as: UTF8.self)
+    }
+}
+
+extension Task {
+    /// TASK_COMM_LEN less its NUL: the most bytes comm holds.
+    public static let commandNameLength = 15
+}

@@ -1,0 +1,114 @@
+import Platform
+
+/// execve and execveat: the task's image is replaced by a new MM loaded
+/// through `Kernel.loadExecutable`; the run loop then moves the task to a
+/// new stub (Task+Run.swift).
+extension SyscallTable {
+    mutating func registerExec() {
+        register(59) { task, args throws(SyscallError) in                                   // execve
+            try Exec.execute(task, dirfd: LinuxFile.atCurrentDirectory, pathAddress: args.pointer(0),
+                             argvAddress: args.pointer(1), envpAddress: args.pointer(2), flags: 0)
+        }
+        register(322) { task, args throws(SyscallError) in                                  // execveat
+            try Exec.execute(task, dirfd: args.int(0), pathAddress: args.pointer(1), argvAddress: args.pointer(2),
+                             envpAddress: args.pointer(3), flags: args.uint(4))
+        }
+    }
+}
+
+enum Exec {
+    /// MAX_ARG_STRINGS: the most argv or envp entries counted.
+    static let maxStrings = 0x7fff_ffff
+
+    /// do_execveat_common, in its order: the file name, the flags, the file
+    /// and its checks, argv and envp (EFAULT, E2BIG), then the image.
+    static func execute(_ task: Task, dirfd: Int32, pathAddress: UInt64, argvAddress: UInt64, envpAddress: UInt64,
+                        flags: UInt32) throws(SyscallError) -> Int64 {
+        let path = try FileSyscalls.path(task, pathAddress)
+        let emptyPath = flags & LinuxFile.atEmptyPath != 0
+        if path.isEmpty, !emptyPath { throw .enoent }
+        guard flags & ~(LinuxFile.atSymlinkNoFollow | LinuxFile.atEmptyPath) == 0 else { throw .einval }
+        guard let kernel = task.kernel else { throw .eio }
+        let (location, context) = try FileSyscalls.lookup(task, dirfd: dirfd, path: path,
+                                                          follow: flags & LinuxFile.atSymlinkNoFollow == 0,
+                                                          emptyPath: emptyPath)
+        // A symlink that AT_SYMLINK_NOFOLLOW stopped at cannot be run.
+        if location.inode.type == .symlink { throw .eloop }
+        // The name exec records (AT_EXECFN): fd-relative names as /dev/fd/N/..., as Linux builds them.
+        let filename: String
+        if path.hasPrefix("/") || dirfd == LinuxFile.atCurrentDirectory {
+            filename = path
+        } else {
+            filename = path.isEmpty ? "/dev/fd/\(dirfd)" : "/dev/fd/\(dirfd)/\(path)"
+        }
+        do throws(ExecError) {
+            try Kernel.checkExecutable(location, name: filename, context: context)
+        } catch {
+            throw error.errno
+        }
+        let stackLimit = task.threadGroup?.limits[.stack].soft ?? Kernel.defaultStackLimit
+        var budget = Kernel.argumentSpace(stackLimit: stackLimit)
+        var argv = try strings(task, argvAddress, budget: &budget)
+        let envp = try strings(task, envpAddress, budget: &budget)
+        // Linux runs a program given no argv with argv[0] "" (so argc is 1).
+        if argv.isEmpty { argv = [""] }
+        let loaded: LoadedExecutable
+        do throws(ExecError) {
+            loaded = try kernel.loadExecutable(filename, at: location, argv: argv, envp: envp, context: context,
+                                               credentials: task.credentials, stackLimit: stackLimit)
+        } catch {
+            kernel.logger.debug("task \(task.id): execve \(filename): \(error)")
+            throw error.errno
+        }
+        task.replaceImage(with: loaded, filename: filename, nameFromFile: filename.hasPrefix("/dev/fd/") && filename != path)
+        return 0
+    }
+
+    /// argv or envp: a NULL pointer is an empty list; a string longer than
+    /// MAX_ARG_STRLEN is E2BIG (not ENAMETOOLONG), and so is going over
+    /// `budget` (what the strings and their pointers may take), checked as
+    /// each string is copied so a huge argv costs the Sentry no more than that.
+    static func strings(_ task: Task, _ address: UInt64, budget: inout UInt64) throws(SyscallError) -> [String] {
+        guard address != 0 else { return [] }
+        var strings: [String] = []
+        var cursor = address
+        while true {
+            let pointer = try task.copyIn(UInt64.self, from: cursor)
+            if pointer == 0 { return strings }
+            guard strings.count < maxStrings else { throw .e2big }
+            let string: String
+            do throws(SyscallError) {
+                string = try task.copyInString(from: pointer, maxLength: ELFLoader.maxArgumentLength - 1)
+            } catch .enametoolong {
+                throw .e2big
+            }
+            let cost = UInt64(string.utf8.count) + 1 + 8
+            guard cost <= budget else { throw .e2big }
+            budget -= cost
+            strings.append(string)
+            let (next, overflow) = cursor.addingReportingOverflow(8)
+            guard !overflow else { throw .efault }
+            cursor = next
+        }
+    }
+}
+
+extension Task {
+    /// The point of no return of an exec (begin_new_exec): the new MM, its
+    /// registers and a fresh FP state; close-on-exec FDs closed; handled
+    /// signals back to default (ignored stay ignored); no alternate stack,
+    /// robust list or clear_child_tid; comm from the file's name. The old MM
+    /// is released by the run loop once the task left its stub.
+    func replaceImage(with loaded: LoadedExecutable, filename: String, nameFromFile: Bool) {
+        mm = loaded.mm
+        registers = loaded.registers
+        floatingPoint = FloatingPointState.initial()
+        fdTable.closeOnExec()
+        threadGroup?.signalHandlers.resetForExec()
+        alternateSignalStack = SignalStack()
+        clearChildTID = 0
+        robustList = 0
+        restartBlock = nil
+        name = Kernel.commandName(nameFromFile ? loaded.executablePath : filename)
+    }
+}
