@@ -65,12 +65,17 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         savedSize = try source.load("size")
         savedModification = try source.load("modificationTime")
         savedInode = try source.load("hostInode")
+        try ImageValidation.components(savedPath, field: "path")
+        try ImageValidation.require(savedSize >= 0, field: "size", "negative size \(savedSize)")
     }
 
     override public func afterLoad() throws {
-        guard let filesystem = location?.dentry.filesystem as? HostFilesystem else {
+        try super.afterLoad()
+        guard let location, let filesystem = location.dentry.filesystem as? HostFilesystem else {
             throw StateError.invalidValue("hostfs file without a host filesystem")
         }
+        try ImageValidation.require(location.dentry.pathComponents == savedPath, field: "path",
+                                    "the path to reopen is not where the file was opened")
         filesystem.registerRestored(self)
     }
 

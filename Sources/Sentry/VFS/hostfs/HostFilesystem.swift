@@ -48,6 +48,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         hostPath = try source.load("hostPath")
+        try ImageValidation.absolutePath(hostPath, field: "hostPath")
     }
 
     /// Opens the rootfs directory; a restore calls it with the new bundle's rootfs.
@@ -86,22 +87,16 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         guard let inode = dentry.inode as? HostInode else { throw .enoent }
         if let cached = inode.cachedPathFD { return cached }
         let parentFD = try directoryFD(parent)
-        let fd = try Host.openAt(parentFD, dentry.name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
+        let fd = try Host.openBeneath(parentFD, [dentry.name], flags: Host.pathOnly | O_DIRECTORY)
         return inode.cachePathFD(fd)
     }
 
-    /// Opens `components` below the root, each step with O_NOFOLLOW: how a
+    /// Opens `components` beneath the root without following links: how a
     /// restore finds a file again.
     func openBeneath(_ components: [String], flags: Int32) throws(SyscallError) -> Int32 {
-        var current = rootDescriptor
-        guard current >= 0 else { throw .eio }
-        var opened: [Int32] = []
-        defer { for fd in opened { close(fd) } }
-        for name in components.dropLast() {
-            current = try Host.openAt(current, name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
-            opened.append(current)
-        }
-        return try Host.openAt(current, components.last ?? ".", flags | O_NOFOLLOW)
+        let root = rootDescriptor
+        guard root >= 0 else { throw .eio }
+        return try Host.openBeneath(root, components, flags: flags)
     }
 
     override public func statistics() throws(SyscallError) -> FilesystemStatistics {

@@ -168,6 +168,7 @@ public final class TmpfsSymlink: Inode, @unchecked Sendable { // guarded by Inod
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         target = try source.load("target")
+        try ImageValidation.symlinkTarget(target, field: "target")
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
