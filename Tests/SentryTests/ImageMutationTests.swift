@@ -1,0 +1,233 @@
+import Foundation
+import State
+import Testing
+@testable import Sentry
+
+/// Hostile images: every field of the golden images' object graphs is
+/// mutated (zero, -1, extremes, off by one; for strings "..", "a/b", "/etc",
+/// "", long, NUL; for references nil and an object of another type), the
+/// graph re-encoded and decoded as a restore decodes it. Each mutation must
+/// be refused with an error naming a field, or load into a kernel: never
+/// trap (a trap would end this test process) and never hang.
+///
+/// `swift test` runs every `RUNSC_MUTATION_STRIDE`-th mutation (default 7,
+/// a different offset per image); `scripts/image-mutations` runs them all.
+@Suite struct ImageMutations {
+    static var snapshots: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../fixtures/snapshots").standardized.path
+    }
+
+    static var images: [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: snapshots)) ?? []
+        return entries.filter { $0.hasSuffix("-v1") || $0.hasSuffix("-v2") }.sorted()
+    }
+
+    static var stride: Int {
+        ProcessInfo.processInfo.environment["RUNSC_MUTATION_STRIDE"].flatMap(Int.init).map { max($0, 1) } ?? 7
+    }
+
+    @Test(arguments: images)
+    func everyMutatedFieldIsRefusedByNameOrLoads(image: String) throws {
+        let bytes = try ImageReader(directory: Self.snapshots + "/" + image).readState()
+        let stream = try StateStream(bytes: bytes)
+        _ = try #require(try Self.decode(bytes).kernel, "the golden image itself must load")
+        let mutations = MutationPlan(stream: stream).mutations
+        var tally = Tally()
+        let offset = image.utf8.reduce(0) { $0 + Int($1) } % Self.stride
+        for (index, mutation) in mutations.enumerated() where index % Self.stride == offset {
+            let mutated = try stream.encoded { $0 == mutation.object ? mutation.values : nil }
+            let outcome = Self.decode(mutated)
+            switch outcome.error {
+            case nil:
+                tally.loaded += 1
+            case let error as StateError:
+                if case .invalidValue = error.reason {
+                    tally.refusedByValidation += 1
+                } else {
+                    tally.refusedAtDecode += 1
+                }
+                #expect(!error.path.isEmpty || Self.isStreamLevel(error),
+                        "\(mutation.label): refused without naming a field: \(error)")
+            case let error?:
+                Issue.record("\(mutation.label): not a StateError: \(error)")
+            }
+        }
+        print("image mutations \(image): \(mutations.count) mutations of \(MutationPlan(stream: stream).fieldCount) "
+            + "fields, \(tally.total) run (every \(Self.stride)th): refused at decode \(tally.refusedAtDecode), "
+            + "refused by validation \(tally.refusedByValidation), loaded \(tally.loaded)")
+        #expect(tally.total > 0)
+    }
+
+    struct Tally {
+        var refusedAtDecode = 0
+        var refusedByValidation = 0
+        var loaded = 0
+        var total: Int { refusedAtDecode + refusedByValidation + loaded }
+    }
+
+    /// Errors about the stream as a whole (a reference to no object, a
+    /// malformed encoding) name no field.
+    static func isStreamLevel(_ error: StateError) -> Bool {
+        switch error.reason {
+        case .malformed, .truncated, .badMagic: true
+        default: false
+        }
+    }
+
+    /// Decodes as the restore does; a loaded kernel's memory file is let go
+    /// at once (its graph has cycles, so it would outlive the test).
+    static func decode(_ bytes: [UInt8]) -> (kernel: Kernel?, error: (any Error)?) {
+        do {
+            let kernel = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+            kernel.memoryFile.release()
+            return (kernel, nil)
+        } catch {
+            return (nil, error)
+        }
+    }
+}
+
+/// Every mutation of every leaf value of a stream's objects.
+struct MutationPlan {
+    struct Mutation {
+        let object: Int
+        let values: [StateValue]
+        let label: String
+    }
+
+    let stream: StateStream
+    private(set) var mutations: [Mutation] = []
+    private(set) var fieldCount = 0
+    /// For "a reference to an object of another type": one object of each type.
+    private let sampleByType: [Int: UInt32]
+
+    init(stream: StateStream) {
+        self.stream = stream
+        var samples: [Int: UInt32] = [:]
+        for (index, object) in stream.objects.enumerated() where samples[object.typeIndex] == nil {
+            samples[object.typeIndex] = UInt32(index + 1)
+        }
+        sampleByType = samples
+        for (index, object) in stream.objects.enumerated() {
+            let typeName = stream.typeNames[object.typeIndex]
+            let names = stream.fieldNames(ofType: object.typeIndex)
+            for (field, value) in object.values.enumerated() {
+                let label = "\(typeName)#\(index + 1).\(names[field])"
+                for (variant, text) in variants(of: value, label: label) {
+                    var values = object.values
+                    values[field] = variant
+                    mutations.append(Mutation(object: index, values: values, label: text))
+                }
+            }
+        }
+    }
+
+    /// The value's mutations, and those of everything inside it.
+    private mutating func variants(of value: StateValue, label: String) -> [(StateValue, String)] {
+        var result: [(StateValue, String)] = []
+        func add(_ variant: StateValue, _ what: String) {
+            if variant != value { result.append((variant, "\(label) = \(what)")) }
+        }
+        switch value {
+        case .null:
+            fieldCount += 1
+            add(.int(0), "0")
+            add(.object(1), "the root object")
+        case .bool(let flag):
+            fieldCount += 1
+            add(.bool(!flag), "\(!flag)")
+        case .int(let number):
+            fieldCount += 1
+            for candidate in [0, -1, Int64.max, Int64.min, Int64(Int32.max), Int64(Int32.min)] {
+                add(.int(candidate), "\(candidate)")
+            }
+            if number < .max { add(.int(number + 1), "\(number + 1)") }
+            if number > .min { add(.int(number - 1), "\(number - 1)") }
+        case .uint(let number):
+            fieldCount += 1
+            for candidate in [0, UInt64.max, 1 << 63, UInt64(UInt32.max), 1 << 47] {
+                add(.uint(candidate), "\(candidate)")
+            }
+            if number < .max { add(.uint(number + 1), "\(number + 1)") }
+            if number > 0 { add(.uint(number - 1), "\(number - 1)") }
+        case .double:
+            fieldCount += 1
+            for candidate in [0, -1, Double.nan, Double.infinity] { add(.double(candidate), "\(candidate)") }
+        case .string(let text):
+            fieldCount += 1
+            let hostile = ["", ".", "..", "../..", "a/b", "/etc", "/", "a\u{0}b", String(repeating: "a", count: 256),
+                           String(repeating: "a/", count: 2100), text + "x"]
+            for candidate in hostile { add(.string(candidate), "\"\(candidate.prefix(12))\"(\(candidate.utf8.count))") }
+        case .bytes(let data):
+            fieldCount += 1
+            add(.bytes([]), "no bytes")
+            if !data.isEmpty {
+                add(.bytes(Array(data.dropLast())), "one byte fewer")
+                add(.bytes(data.map { ~$0 }), "every bit flipped")
+            }
+            add(.bytes(data + [0]), "one byte more")
+            add(.bytes(data + [UInt8](repeating: 0xff, count: 1 << 16)), "64 KiB more")
+        case .object(let id):
+            fieldCount += 1
+            add(.null, "nil")
+            add(.object(UInt32(stream.objects.count + 1)), "a missing object")
+            let ownType = Int(id) >= 1 && Int(id) <= stream.objects.count ? stream.objects[Int(id) - 1].typeIndex : -1
+            for (type, sample) in sampleByType.sorted(by: { $0.key < $1.key }) where type != ownType {
+                add(.object(sample), "a \(stream.typeNames[type])")
+            }
+        case .array(let elements):
+            fieldCount += 1
+            add(.array([]), "[]")
+            if !elements.isEmpty {
+                add(.array(Array(elements.dropLast())), "one element fewer")
+                add(.array(elements + [elements[0]]), "first element twice")
+            }
+            for (index, element) in elements.enumerated() {
+                for (variant, text) in variants(of: element, label: "\(label)[\(index)]") {
+                    var copy = elements
+                    copy[index] = variant
+                    result.append((.array(copy), text))
+                }
+            }
+        case .map(let keys, let values):
+            fieldCount += 1
+            add(.map(keys: [], values: []), "[:]")
+            for (index, key) in keys.enumerated() {
+                let name = "\(label)[\(index)]"
+                for (variant, text) in variants(of: key, label: name + ".key") {
+                    var copy = keys
+                    copy[index] = variant
+                    result.append((.map(keys: copy, values: values), text))
+                }
+                for (variant, text) in variants(of: values[index], label: name) {
+                    var copy = values
+                    copy[index] = variant
+                    result.append((.map(keys: keys, values: copy), text))
+                }
+            }
+        case .record(let typeIndex, let fields):
+            let names = stream.fieldNames(ofType: typeIndex)
+            for (index, field) in fields.enumerated() {
+                let name = index < names.count ? names[index] : "?"
+                for (variant, text) in variants(of: field, label: "\(label).\(name)") {
+                    var copy = fields
+                    copy[index] = variant
+                    result.append((.record(typeIndex: typeIndex, values: copy), text))
+                }
+            }
+        case .enumCase(let name, let payload):
+            fieldCount += 1
+            add(.enumCase("bogus", payload: payload), "case bogus")
+            if !payload.isEmpty { add(.enumCase(name, payload: []), "\(name) without payload") }
+            for (index, element) in payload.enumerated() {
+                for (variant, text) in variants(of: element, label: "\(label).\(name).\(index)") {
+                    var copy = payload
+                    copy[index] = variant
+                    result.append((.enumCase(name, payload: copy), text))
+                }
+            }
+        }
+        return result
+    }
+}
