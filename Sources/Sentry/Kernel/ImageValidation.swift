@@ -37,6 +37,11 @@ enum ImageValidation {
         }
     }
 
+    /// A thread, process, group or session ID: 1 up to pid_max.
+    static func processID(_ id: Int32, field: String) throws {
+        try require(id >= 1 && id < PIDNamespace.maxID, field: field, "\(id) is not a PID in 1..<\(PIDNamespace.maxID)")
+    }
+
     /// symlink(2)'s target: not empty, shorter than PATH_MAX, no NUL.
     static func symlinkTarget(_ target: String, field: String) throws {
         let bytes = target.utf8

@@ -68,5 +68,18 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     public func load(from source: inout LoadSource) throws {
         pages = try source.load("pages")
         memoryFile = try source.load("memoryFile")
+        for (index, offset) in pages {
+            try ImageValidation.require(Page.isAligned(offset) && index < MemoryManager.maxAddress / Page.size,
+                                        field: "pages[\(index)]", "page \(index) at offset \(offset)")
+        }
+    }
+
+    /// Every page lies inside the memory file (loaded by now).
+    public func afterLoad() throws {
+        let capacity = memoryFile?.capacity ?? 0
+        for (index, offset) in lock.withLock({ _ in pages }) {
+            try ImageValidation.require(offset < capacity, field: "pages[\(index)]",
+                                        "offset \(offset) is past the memory file's \(capacity) bytes")
+        }
     }
 }

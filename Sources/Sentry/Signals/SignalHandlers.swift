@@ -72,6 +72,12 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
         guard loaded.count == Int(Signal.count) else {
             throw StateError.invalidValue("SignalHandlers: \(loaded.count) actions, expected \(Signal.count)")
         }
+        // sigaction(2): EINVAL for a handler of SIGKILL or SIGSTOP.
+        for signal in [Signal.kill, Signal.stop] {
+            let index = Int(signal.rawValue - 1)
+            try ImageValidation.require(loaded[index].handler == SignalAction.defaultHandler, field: "actions[\(index)]",
+                                        "signal \(signal.rawValue) cannot have a handler")
+        }
         actions = loaded
     }
 }
@@ -110,5 +116,9 @@ public struct SignalStack: SavableStruct, Equatable, Sendable {
         base = try source.load("base")
         flags = try source.load("flags")
         size = try source.load("size")
+        let known = SignalStack.onStack | SignalStack.disabled | SignalStack.autoDisarm
+        try ImageValidation.require(flags & ~known == 0, field: "flags", "unknown sigaltstack flags \(flags)")
+        try ImageValidation.require(!base.addingReportingOverflow(size).overflow, field: "size",
+                                    "the stack wraps around the address space")
     }
 }
