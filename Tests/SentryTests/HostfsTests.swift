@@ -113,10 +113,10 @@ final class HostTree {
 
         let refused = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
         do {
-            try refused.vfs.reattachHostFilesystems { _ in nil }
+            try refused.vfs.reattachHostFilesystems { _, _ in nil }
             Issue.record("a host directory the restoring bundle does not mount was attached")
         } catch let error as HostReopenError {
-            #expect(error.reason.contains("the bundle's spec does not"))
+            #expect(error.reason.contains("the bundle's spec mounts no host directory"))
         }
 
         let restored = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)

@@ -117,15 +117,20 @@ extension VirtualFilesystem {
     /// After a restore: attaches every hostfs to its host directory (`relocate`
     /// maps the saved path to this host's, e.g. the new bundle's rootfs) and
     /// reopens the files that were open.
-    /// `relocate` maps each saved host path to the one to use now, or to nil
-    /// to refuse it: an image names host directories, and only the restoring
-    /// bundle may say which of them the container gets.
-    public func reattachHostFilesystems(relocate: (String) -> String? = { $0 }) throws {
-        let filesystems = VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? HostFilesystem } }
-        for filesystem in filesystems {
-            guard let target = relocate(filesystem.hostPath) else {
-                throw HostReopenError(path: filesystem.hostPath,
-                                      reason: "the image mounts this host directory but the bundle's spec does not")
+    /// `relocate` maps each host mount (its path in the container, the host
+    /// path it had) to the host directory to use now, or to nil to refuse
+    /// it: an image names host directories, and only the restoring bundle
+    /// may say which of them the container gets.
+    public func reattachHostFilesystems(relocate: (_ mountTarget: String, _ savedPath: String) -> String? = { $1 }) throws {
+        let hostMounts = VFSLock.shared.withLock { _ in
+            mounts.compactMap { mount in (mount.filesystem as? HostFilesystem).map { (mount.target, $0) } }
+        }
+        var seen = Set<ObjectIdentifier>()
+        let filesystems = hostMounts.filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+        for (mountTarget, filesystem) in filesystems {
+            guard let target = relocate(mountTarget, filesystem.hostPath) else {
+                throw HostReopenError(path: mountTarget, reason: "the image has a bind mount of \(filesystem.hostPath) "
+                    + "here, but the bundle's spec mounts no host directory at \(mountTarget)")
             }
             do {
                 try filesystem.attach(hostPath: target)
@@ -133,7 +138,7 @@ extension VirtualFilesystem {
                 throw HostReopenError(path: target, reason: "cannot open the rootfs: \(String(cString: strerror(error.rawValue)))")
             }
         }
-        for filesystem in filesystems { try filesystem.reopenRestoredFiles() }
+        for (_, filesystem) in filesystems { try filesystem.reopenRestoredFiles() }
     }
 }
 
