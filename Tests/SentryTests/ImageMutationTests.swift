@@ -231,3 +231,63 @@ struct MutationPlan {
         return result
     }
 }
+
+/// Single edits of a golden image that the kernel could not have made, each
+/// refused with the field's path and what is wrong with it.
+@Suite struct ImageValueChecks {
+    static let cases: [(type: String, path: [String], value: StateValue, expected: [String])] = [
+        ("sentry.Task", ["registers", "cs"], .uint(0x23), ["registers.cs", "not the 64-bit user code selector"]),
+        ("sentry.Task", ["registers", "fsBase"], .uint(1 << 63), ["registers.fsBase", "not a user address"]),
+        ("sentry.Task", ["id"], .int(0), ["tasks[1].id", "is not a PID"]),
+        ("sentry.Task", ["signalMask"], .uint(1 << 8), ["signalMask", "SIGKILL"]),
+        ("sentry.ThreadGroup", ["limits", "soft", "[7]"], .uint(.max), ["limits.soft[7]", "above the hard limit"]),
+        ("sentry.SignalHandlers", ["actions", "[8]", "handler"], .uint(0x401000), ["actions[8]", "cannot have a handler"]),
+        ("sentry.MemoryManager", ["vmas", "[0]", "start"], .uint(0x1000), ["vmas[0]", "outside the user address space"]),
+        ("sentry.MemoryManager", ["brk"], .uint(0), ["brk", "below its start"]),
+        ("vfs.FDTable", ["entries", "#0"], .int(2_000_000), ["entries[2000000]", "outside 0..<nr_open"]),
+        ("vfs.Mount", ["target"], .string("/proc/../.."), ["target", "not a clean absolute path"]),
+        ("sentry.PIDNamespace", ["nextID"], .int(-5), ["nextID", "is not a PID"]),
+        ("sentry.UTSNamespace", ["hostName"], .string(String(repeating: "h", count: 65)), ["hostName", "64 bytes"]),
+    ]
+
+    @Test(arguments: cases.indices)
+    func aValueTheKernelCouldNotHaveMadeIsRefusedByName(index: Int) throws {
+        let (type, path, value, expected) = Self.cases[index]
+        let bytes = try ImageReader(directory: ImageMutations.snapshots + "/counter-v2").readState()
+        let stream = try StateStream(bytes: bytes)
+        let object = try #require(stream.objects.indices.first { stream.typeNames[stream.objects[$0].typeIndex] == type })
+        let names = stream.fieldNames(ofType: stream.objects[object].typeIndex)
+        let field = try #require(names.firstIndex(of: path[0]), "\(type) has no \(path[0])")
+        var values = stream.objects[object].values
+        values[field] = try Self.setting(Array(path.dropFirst()), in: values[field], to: value, stream: stream)
+        let edited = try stream.encoded { $0 == object ? values : nil }
+        let error = try #require(ImageMutations.decode(edited).error as? StateError, "\(type).\(path) = \(value) loaded")
+        for text in expected {
+            #expect(error.description.contains(text), "\(error)")
+        }
+    }
+
+    /// `value` with the part at `path` (record field names, `[i]` array
+    /// indices, `#i` for the i-th map key) replaced.
+    static func setting(_ path: [String], in value: StateValue, to replacement: StateValue,
+                        stream: StateStream) throws -> StateValue {
+        guard let step = path.first else { return replacement }
+        let rest = Array(path.dropFirst())
+        switch value {
+        case .record(let typeIndex, var fields):
+            let index = try #require(stream.fieldNames(ofType: typeIndex).firstIndex(of: step))
+            fields[index] = try setting(rest, in: fields[index], to: replacement, stream: stream)
+            return .record(typeIndex: typeIndex, values: fields)
+        case .array(var elements):
+            let index = try #require(Int(step.dropFirst().dropLast()))
+            elements[index] = try setting(rest, in: elements[index], to: replacement, stream: stream)
+            return .array(elements)
+        case .map(var keys, let values):
+            let index = try #require(Int(step.dropFirst()))
+            keys[index] = try setting(rest, in: keys[index], to: replacement, stream: stream)
+            return .map(keys: keys, values: values)
+        default:
+            throw SyscallError.einval
+        }
+    }
+}

@@ -52,6 +52,14 @@ enum Host {
             }
             if !openat2Missing.load(ordering: .relaxed) { throw .eagain }
         }
+        return try walkBeneath(directory, components, flags: flags, mode: mode)
+    }
+
+    /// openBeneath without openat2: one level at a time, O_NOFOLLOW at each,
+    /// names already checked to be plain (no `..`, no `/`).
+    static func walkBeneath(_ directory: Int32, _ components: [String], flags: Int32,
+                            mode: UInt32 = 0) throws(SyscallError) -> Int32 {
+        for name in components where !isPlainName(name) { throw .einval }
         var current = directory
         var opened: [Int32] = []
         defer { for fd in opened { close(fd) } }
