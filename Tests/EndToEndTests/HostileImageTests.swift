@@ -1,4 +1,6 @@
 import Foundation
+import ImageMutation
+import State
 import Testing
 
 /// Images edited and resealed by an attacker: the restore refuses what the
@@ -37,5 +39,45 @@ import Testing
 
         #expect(try session.restore("c3", image: "image", output: "unchanged") == 0, "\(session.errors(of: "unchanged"))")
         #expect(session.lines("unchanged") == ["marker: inside", "marker: inside", "written: created"])
+    }
+
+    /// A sample of the mutation plan's edits of a running counter's image
+    /// (`RUNSC_RESTORE_SAMPLES`, 12 by default), each restored by runsc: it
+    /// is refused with one error line, or the container runs and ends (any
+    /// status: a corrupted register may well fault the program) within 30 s,
+    /// the sandbox itself never trapping.
+    @Test func sampledMutationsAreRefusedOrRunAndEnd() throws {
+        let session = try CheckpointSession(["/bin/ckpt_counter", "8", "20", "1"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(2, in: "before")
+        try #require(try session.checkpoint("c1", image: "image", "--compression", "none").status == 0)
+        let plan = MutationPlan(stream: try StateStream(bytes: try ImageReader(directory: session.path("image")).readState()))
+        let samples = ProcessInfo.processInfo.environment["RUNSC_RESTORE_SAMPLES"].flatMap(Int.init) ?? 12
+        let step = max(plan.mutations.count / max(samples, 1), 1)
+        var refused = 0, ran = 0
+        for index in Swift.stride(from: step / 2, to: plan.mutations.count, by: step).prefix(samples) {
+            let mutation = plan.mutations[index]
+            let name = "m\(index)"
+            try ImageSealing.reseal(session.path("image"), to: session.path(name)) { _ in try plan.encoded(mutation) }
+            let restore = try session.launch(["--log", session.path(name + ".log"), "restore", "--image-path",
+                                              session.path(name), "--bundle", session.bundle, name], output: name + ".out")
+            guard let status = restore.wait(timeout: 30) else {
+                kill(restore.pid, SIGKILL)
+                _ = restore.wait()
+                Issue.record("\(mutation.label): the restored container did not end within 30 s")
+                continue
+            }
+            let errors = session.errors(of: name + ".out")
+            let log = session.read(name + ".log")
+            #expect(!(errors + log).contains("Fatal error"), "\(mutation.label): the sandbox trapped: \(errors) \(log)")
+            if status == 1 && errors.hasPrefix("runsc: ") && errors.split(separator: "\n").count == 1 {
+                refused += 1
+            } else {
+                ran += 1
+                #expect(!errors.contains("stale"), "\(mutation.label): \(errors)")
+            }
+        }
+        print("restored mutations: \(refused + ran) of \(plan.mutations.count) sampled: refused \(refused), ran and ended \(ran)")
+        #expect(refused + ran > 0)
     }
 }

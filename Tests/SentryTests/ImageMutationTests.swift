@@ -1,4 +1,5 @@
 import Foundation
+import ImageMutation
 import State
 import Testing
 @testable import Sentry
@@ -32,11 +33,12 @@ import Testing
         let bytes = try ImageReader(directory: Self.snapshots + "/" + image).readState()
         let stream = try StateStream(bytes: bytes)
         _ = try #require(try Self.decode(bytes).kernel, "the golden image itself must load")
-        let mutations = MutationPlan(stream: stream).mutations
+        let plan = MutationPlan(stream: stream)
+        let mutations = plan.mutations
         var tally = Tally()
         let offset = image.utf8.reduce(0) { $0 + Int($1) } % Self.stride
         for (index, mutation) in mutations.enumerated() where index % Self.stride == offset {
-            let mutated = try stream.encoded { $0 == mutation.object ? mutation.values : nil }
+            let mutated = try plan.encoded(mutation)
             let outcome = Self.decode(mutated)
             switch outcome.error {
             case nil:
@@ -53,7 +55,7 @@ import Testing
                 Issue.record("\(mutation.label): not a StateError: \(error)")
             }
         }
-        print("image mutations \(image): \(mutations.count) mutations of \(MutationPlan(stream: stream).fieldCount) "
+        print("image mutations \(image): \(mutations.count) mutations of \(plan.fieldCount) "
             + "fields, \(tally.total) run (every \(Self.stride)th): refused at decode \(tally.refusedAtDecode), "
             + "refused by validation \(tally.refusedByValidation), loaded \(tally.loaded)")
         #expect(tally.total > 0)
@@ -85,150 +87,6 @@ import Testing
         } catch {
             return (nil, error)
         }
-    }
-}
-
-/// Every mutation of every leaf value of a stream's objects.
-struct MutationPlan {
-    struct Mutation {
-        let object: Int
-        let values: [StateValue]
-        let label: String
-    }
-
-    let stream: StateStream
-    private(set) var mutations: [Mutation] = []
-    private(set) var fieldCount = 0
-    /// For "a reference to an object of another type": one object of each type.
-    private let sampleByType: [Int: UInt32]
-
-    init(stream: StateStream) {
-        self.stream = stream
-        var samples: [Int: UInt32] = [:]
-        for (index, object) in stream.objects.enumerated() where samples[object.typeIndex] == nil {
-            samples[object.typeIndex] = UInt32(index + 1)
-        }
-        sampleByType = samples
-        for (index, object) in stream.objects.enumerated() {
-            let typeName = stream.typeNames[object.typeIndex]
-            let names = stream.fieldNames(ofType: object.typeIndex)
-            for (field, value) in object.values.enumerated() {
-                let label = "\(typeName)#\(index + 1).\(names[field])"
-                for (variant, text) in variants(of: value, label: label) {
-                    var values = object.values
-                    values[field] = variant
-                    mutations.append(Mutation(object: index, values: values, label: text))
-                }
-            }
-        }
-    }
-
-    /// The value's mutations, and those of everything inside it.
-    private mutating func variants(of value: StateValue, label: String) -> [(StateValue, String)] {
-        var result: [(StateValue, String)] = []
-        func add(_ variant: StateValue, _ what: String) {
-            if variant != value { result.append((variant, "\(label) = \(what)")) }
-        }
-        switch value {
-        case .null:
-            fieldCount += 1
-            add(.int(0), "0")
-            add(.object(1), "the root object")
-        case .bool(let flag):
-            fieldCount += 1
-            add(.bool(!flag), "\(!flag)")
-        case .int(let number):
-            fieldCount += 1
-            for candidate in [0, -1, Int64.max, Int64.min, Int64(Int32.max), Int64(Int32.min)] {
-                add(.int(candidate), "\(candidate)")
-            }
-            if number < .max { add(.int(number + 1), "\(number + 1)") }
-            if number > .min { add(.int(number - 1), "\(number - 1)") }
-        case .uint(let number):
-            fieldCount += 1
-            for candidate in [0, UInt64.max, 1 << 63, UInt64(UInt32.max), 1 << 47] {
-                add(.uint(candidate), "\(candidate)")
-            }
-            if number < .max { add(.uint(number + 1), "\(number + 1)") }
-            if number > 0 { add(.uint(number - 1), "\(number - 1)") }
-        case .double:
-            fieldCount += 1
-            for candidate in [0, -1, Double.nan, Double.infinity] { add(.double(candidate), "\(candidate)") }
-        case .string(let text):
-            fieldCount += 1
-            let hostile = ["", ".", "..", "../..", "a/b", "/etc", "/", "a\u{0}b", String(repeating: "a", count: 256),
-                           String(repeating: "a/", count: 2100), text + "x"]
-            for candidate in hostile { add(.string(candidate), "\"\(candidate.prefix(12))\"(\(candidate.utf8.count))") }
-        case .bytes(let data):
-            fieldCount += 1
-            add(.bytes([]), "no bytes")
-            if !data.isEmpty {
-                add(.bytes(Array(data.dropLast())), "one byte fewer")
-                add(.bytes(data.map { ~$0 }), "every bit flipped")
-            }
-            add(.bytes(data + [0]), "one byte more")
-            add(.bytes(data + [UInt8](repeating: 0xff, count: 1 << 16)), "64 KiB more")
-        case .object(let id):
-            fieldCount += 1
-            add(.null, "nil")
-            add(.object(UInt32(stream.objects.count + 1)), "a missing object")
-            let ownType = Int(id) >= 1 && Int(id) <= stream.objects.count ? stream.objects[Int(id) - 1].typeIndex : -1
-            for (type, sample) in sampleByType.sorted(by: { $0.key < $1.key }) where type != ownType {
-                add(.object(sample), "a \(stream.typeNames[type])")
-            }
-        case .array(let elements):
-            fieldCount += 1
-            add(.array([]), "[]")
-            if !elements.isEmpty {
-                add(.array(Array(elements.dropLast())), "one element fewer")
-                add(.array(elements + [elements[0]]), "first element twice")
-            }
-            for (index, element) in elements.enumerated() {
-                for (variant, text) in variants(of: element, label: "\(label)[\(index)]") {
-                    var copy = elements
-                    copy[index] = variant
-                    result.append((.array(copy), text))
-                }
-            }
-        case .map(let keys, let values):
-            fieldCount += 1
-            add(.map(keys: [], values: []), "[:]")
-            for (index, key) in keys.enumerated() {
-                let name = "\(label)[\(index)]"
-                for (variant, text) in variants(of: key, label: name + ".key") {
-                    var copy = keys
-                    copy[index] = variant
-                    result.append((.map(keys: copy, values: values), text))
-                }
-                for (variant, text) in variants(of: values[index], label: name) {
-                    var copy = values
-                    copy[index] = variant
-                    result.append((.map(keys: keys, values: copy), text))
-                }
-            }
-        case .record(let typeIndex, let fields):
-            let names = stream.fieldNames(ofType: typeIndex)
-            for (index, field) in fields.enumerated() {
-                let name = index < names.count ? names[index] : "?"
-                for (variant, text) in variants(of: field, label: "\(label).\(name)") {
-                    var copy = fields
-                    copy[index] = variant
-                    result.append((.record(typeIndex: typeIndex, values: copy), text))
-                }
-            }
-        case .enumCase(let name, let payload):
-            fieldCount += 1
-            add(.enumCase("bogus", payload: payload), "case bogus")
-            if !payload.isEmpty { add(.enumCase(name, payload: []), "\(name) without payload") }
-            for (index, element) in payload.enumerated() {
-                for (variant, text) in variants(of: element, label: "\(label).\(name).\(index)") {
-                    var copy = payload
-                    copy[index] = variant
-                    result.append((.enumCase(name, payload: copy), text))
-                }
-            }
-        }
-        return result
     }
 }
 
