@@ -163,19 +163,7 @@ extension StateStream {
         var stream = ByteWriter()
         stream.bytes.append(contentsOf: StateFormat.magic)
         stream.appendFixed32(version)
-        stream.appendVarint(UInt64(schemas.count))
-        for schema in schemas {
-            stream.appendString(schema.name)
-            stream.append(schema.isObject ? 1 : 0)
-            stream.appendVarint(UInt64(schema.names.count))
-            for (name, kind) in zip(schema.names, schema.kinds) {
-                guard let kind else {
-                    throw StateError(.schemaViolation("\(schema.name).\(name) has no recorded kind"))
-                }
-                stream.appendString(name)
-                kind.write(to: &stream)
-            }
-        }
+        try TypeSchema.write(schemas, to: &stream)
         stream.appendVarint(UInt64(objects.count))
         for (index, object) in objects.enumerated() {
             let fields = values(index) ?? object.values
