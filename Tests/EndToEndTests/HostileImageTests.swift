@@ -47,9 +47,10 @@ import Testing
     /// status: a corrupted register may well fault the program) within 30 s,
     /// the sandbox itself never trapping.
     @Test func sampledMutationsAreRefusedOrRunAndEnd() throws {
-        let session = try CheckpointSession(["/bin/ckpt_counter", "8", "20", "1"])
+        // 16 lines 100 ms apart: room for the checkpoint on a loaded machine.
+        let session = try CheckpointSession(["/bin/ckpt_counter", "16", "100", "1"])
         try session.runDetached("c1", output: "before")
-        try session.waitForLines(2, in: "before")
+        try session.waitForLines(1, in: "before")
         try #require(try session.checkpoint("c1", image: "image", "--compression", "none").status == 0)
         let plan = MutationPlan(stream: try StateStream(bytes: try ImageReader(directory: session.path("image")).readState()))
         let samples = ProcessInfo.processInfo.environment["RUNSC_RESTORE_SAMPLES"].flatMap(Int.init) ?? 12
