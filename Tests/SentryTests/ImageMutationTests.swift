@@ -43,6 +43,7 @@ import Testing
             switch outcome.error {
             case nil:
                 tally.loaded += 1
+                tally.loadedByType[String(mutation.label.prefix { $0 != "#" }), default: 0] += 1
             case let error as StateError:
                 if case .invalidValue = error.reason {
                     tally.refusedByValidation += 1
@@ -57,7 +58,9 @@ import Testing
         }
         print("image mutations \(image): \(mutations.count) mutations of \(plan.fieldCount) "
             + "fields, \(tally.total) run (every \(Self.stride)th): refused at decode \(tally.refusedAtDecode), "
-            + "refused by validation \(tally.refusedByValidation), loaded \(tally.loaded)")
+            + "refused by validation \(tally.refusedByValidation), loaded \(tally.loaded) ("
+            + tally.loadedByType.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \($0.value)" }
+                .joined(separator: ", ") + ", ...)")
         #expect(tally.total > 0)
     }
 
@@ -65,6 +68,8 @@ import Testing
         var refusedAtDecode = 0
         var refusedByValidation = 0
         var loaded = 0
+        /// Loaded mutations by the type of the object mutated: where values are accepted as they come.
+        var loadedByType: [String: Int] = [:]
         var total: Int { refusedAtDecode + refusedByValidation + loaded }
     }
 

@@ -72,6 +72,11 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
         guard loaded.count == Int(Signal.count) else {
             throw StateError.invalidValue("SignalHandlers: \(loaded.count) actions, expected \(Signal.count)")
         }
+        // rt_sigaction(2) takes SIGKILL and SIGSTOP out of every handler's mask.
+        for (index, action) in loaded.enumerated() {
+            try ImageValidation.require(!action.mask.contains(.kill) && !action.mask.contains(.stop),
+                                        field: "actions[\(index)].mask", "SIGKILL and SIGSTOP cannot be blocked")
+        }
         // sigaction(2): EINVAL for a handler of SIGKILL or SIGSTOP.
         for signal in [Signal.kill, Signal.stop] {
             let index = Int(signal.rawValue - 1)

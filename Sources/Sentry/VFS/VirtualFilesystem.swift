@@ -210,6 +210,7 @@ public struct PathContext: @unchecked Sendable { // the paths are guarded by VFS
 /// A directory that exists only in the Sentry: a mountpoint the rootfs lacks.
 public final class SyntheticDirectory: Inode, @unchecked Sendable { // guarded by Inode.lock
     override public class var savedTypeName: String { "vfs.SyntheticDirectory" }
+    override public class var loadedType: FileType? { .directory }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
         lock.withLock { _ in

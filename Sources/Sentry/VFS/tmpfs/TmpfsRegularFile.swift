@@ -4,6 +4,7 @@ import State
 /// large size, a write far past the end) costs only what was written.
 public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarded by Inode.lock
     override public class var savedTypeName: String { "tmpfs.RegularFile" }
+    override public class var loadedType: FileType? { .regular }
     static let pageSize = 4096
 
     private var size: Int64 = 0
