@@ -47,7 +47,9 @@ let package = Package(
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "CShim"]),
-        .testTarget(name: "SentryTests", dependencies: ["Sentry", "State"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "State", "Platform"]),
+        // Hostile variants of images' object graphs, shared by the tests that restore them.
+        .target(name: "ImageMutation", dependencies: ["State"], path: "Tests/ImageMutation"),
+        .testTarget(name: "SentryTests", dependencies: ["Sentry", "State", "ImageMutation"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["OCI", "State", "Platform", "ImageMutation"]),
     ]
 )

@@ -62,7 +62,8 @@ extension Loader {
         guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }
         let info = ImageInfo(runtimeVersion: Loader.runtimeVersion, containerIDs: [containerID],
                              cpuFeatures: CPUFeatures.current.manifestEntries,
-                             metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs])
+                             metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs]
+                                 .merging(processMetadata.map { [Loader.processKey: $0] } ?? [:]) { first, _ in first })
         do {
             // A restored container's memory may still be loading.
             try memoryFile.finishLoading()

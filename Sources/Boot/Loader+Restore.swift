@@ -26,9 +26,6 @@ extension Loader {
         }
         let manifest = reader.manifest
         try checkCompatible(manifest, imagePath: imagePath)
-        if let saved = manifest.metadata[specDigestKey], saved != digest(of: args.spec) {
-            logger.warning("the bundle's spec differs from the one the image was taken with; the image's mounts and process are used")
-        }
 
         timer.mark("image checks")
         let kernel: Kernel
@@ -46,7 +43,14 @@ extension Loader {
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
         kernel.configureHost(countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
-        try reattachFiles(kernel, savedRootfs: manifest.metadata[rootfsKey], rootfs: args.rootfs, spec: args.spec)
+        try reattachFiles(kernel, rootfs: args.rootfs, spec: args.spec)
+        if let vfs = kernel.vfs {
+            let differences = bundleDifferences(metadata: manifest.metadata, spec: args.spec, vfs: vfs,
+                                                mounts: try containerMounts(args.spec))
+            if !differences.isEmpty {
+                logger.warning("restore: the bundle differs from the checkpoint's: \(differences.joined(separator: "; ")); the image's process and mounts are used")
+            }
+        }
 
         var seen = Set<ObjectIdentifier>()
         // A task listed twice (a hostile image) must not get two threads.
@@ -69,7 +73,8 @@ extension Loader {
         timer.mark("files and tasks")
         logger.debug("restored \(tasks.count) task(s) from \(imagePath): \(timer.description)")
         return Loader(containerID: args.containerID, kernel: kernel, initTask: initTask, rootfs: args.rootfs,
-                      specDigest: digest(of: args.spec), restoredTasks: tasks,
+                      specDigest: digest(of: args.spec),
+                      processMetadata: manifest.metadata[processKey] ?? processMetadata(args.spec), restoredTasks: tasks,
                       countSyscalls: args.configuration.countSyscalls, logger: logger)
     }
 
@@ -117,21 +122,18 @@ extension Loader {
     }
 
     /// Host files: the root hostfs moves from the saved rootfs to this bundle's;
-    /// other host mounts keep their paths only if this bundle's spec bind-mounts
-    /// them too (an image must not choose what of the host a container sees).
-    /// procfs shows this kernel again.
-    private static func reattachFiles(_ kernel: Kernel, savedRootfs: String?, rootfs: String,
-                                      spec: Spec) throws(LoaderError) {
+    /// every other host mount to the directory this bundle's spec binds at the
+    /// same place (a migration's may differ), refused with its place when the
+    /// spec binds none there: an image must not choose what of the host a
+    /// container sees. procfs shows this kernel again.
+    private static func reattachFiles(_ kernel: Kernel, rootfs: String, spec: Spec) throws(LoaderError) {
         guard let vfs = kernel.vfs else { throw LoaderError("cannot restore: the image has no filesystem") }
-        let allowed = Set(try containerMounts(spec).compactMap { mount -> String? in
-            if case .host(let path) = mount.kind { return path }
-            return nil
-        })
+        var bound: [String: String] = [:]
+        for mount in try containerMounts(spec) {
+            if case .host(let path) = mount.kind { bound[mount.destination] = path }
+        }
         do {
-            try vfs.reattachHostFilesystems { path in
-                if path == savedRootfs { return rootfs }
-                return allowed.contains(path) ? path : nil
-            }
+            try vfs.reattachHostFilesystems { target, _ in target == "/" ? rootfs : bound[target] }
         } catch {
             throw LoaderError("cannot restore: \(error)")
         }

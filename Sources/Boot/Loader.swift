@@ -21,6 +21,9 @@ public final class Loader: @unchecked Sendable {
     public let rootfs: String
     /// The spec's digest, recorded in images (Checkpoint.swift).
     let specDigest: String
+    /// The process of the bundle the container was started from, recorded
+    /// in images (a restore compares it with its bundle's: Loader+BundleCheck).
+    let processMetadata: String?
     /// The tasks a restored kernel starts with; empty for a fresh boot (init alone starts).
     let restoredTasks: [Task]
     /// One checkpoint at a time. Outermost: held while the kernel pauses and
@@ -31,12 +34,13 @@ public final class Loader: @unchecked Sendable {
 
     /// A Loader over a kernel built elsewhere (a restore).
     init(containerID: String, kernel: Kernel, initTask: Task, rootfs: String, specDigest: String,
-         restoredTasks: [Task], countSyscalls: Bool, logger: Logger) {
+         processMetadata: String?, restoredTasks: [Task], countSyscalls: Bool, logger: Logger) {
         self.containerID = containerID
         self.kernel = kernel
         self.initTask = initTask
         self.rootfs = rootfs
         self.specDigest = specDigest
+        self.processMetadata = processMetadata
         self.restoredTasks = restoredTasks
         self.logger = logger
         self.countSyscalls = countSyscalls
@@ -48,6 +52,7 @@ public final class Loader: @unchecked Sendable {
         countSyscalls = args.configuration.countSyscalls
         rootfs = args.rootfs
         specDigest = Loader.digest(of: args.spec)
+        processMetadata = Loader.processMetadata(args.spec)
         restoredTasks = []
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")

@@ -77,6 +77,21 @@ final class CheckpointSession {
         func wait() -> Int32 {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return Self.exitStatus(status)
+        }
+
+        /// Waits at most `timeout` seconds; nil if it is still running.
+        func wait(timeout: Double) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            var status: Int32 = 0
+            while Date() < deadline {
+                if waitpid(pid, &status, WNOHANG) == pid { return Self.exitStatus(status) }
+                usleep(20_000)
+            }
+            return nil
+        }
+
+        private static func exitStatus(_ status: Int32) -> Int32 {
             if status & 0x7f == 0 { return (status >> 8) & 0xff }
             return 128 + (status & 0x7f)
         }

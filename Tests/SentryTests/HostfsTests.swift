@@ -114,10 +114,10 @@ final class HostTree {
 
         let refused = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
         do {
-            try refused.vfs.reattachHostFilesystems { _ in nil }
+            try refused.vfs.reattachHostFilesystems { _, _ in nil }
             Issue.record("a host directory the restoring bundle does not mount was attached")
         } catch let error as HostReopenError {
-            #expect(error.reason.contains("the bundle's spec does not"))
+            #expect(error.reason.contains("the bundle's spec mounts no host directory"))
         }
 
         let restored = try StateDecoder(registry: registry).decode(image, as: SaveHolder.self)
@@ -162,5 +162,35 @@ final class HostTree {
         try host.run("rm \(host.path)/data/greeting && mkfifo \(host.path)/data/greeting")
         // The inode's open, as openResolved reaches it when the swap lands after its access check.
         #expect(errnoOf { _ = try location.inode.open(at: location, flags: LinuxFile.readOnly) } == .enxio)
+    }
+}
+
+/// The one way hostfs opens a name on the host stays beneath the directory
+/// it starts from, with openat2 and with the walk used where openat2 is missing.
+@Suite struct OpenBeneathTests {
+    static func open(_ way: String, _ directory: Int32, _ names: [String], _ flags: Int32) throws(SyscallError) -> Int32 {
+        way == "walk" ? try Host.walkBeneath(directory, names, flags: flags)
+            : try Host.openBeneath(directory, names, flags: flags)
+    }
+
+    @Test(arguments: ["openat2", "walk"])
+    func namesLeadingOutOrThroughLinksAreRefused(way name: String) throws {
+        let open = { (directory: Int32, names: [String], flags: Int32) throws(SyscallError) -> Int32 in
+            try Self.open(name, directory, names, flags)
+        }
+        let tree = try HostTree()
+        let directory = Glibc.open(tree.path, Host.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        try #require(directory >= 0)
+        defer { close(directory) }
+        let fd = try open(directory, ["data", "greeting"], O_RDONLY)
+        #expect(try Host.read(fd, count: 16, at: 0) == Array("hello".utf8), "\(name)")
+        close(fd)
+        for names in [[".."], ["data", ".."], ["..", ".."], ["a/b"], ["/etc"], [""], ["."], ["a\u{0}b"],
+                      [String(repeating: "a", count: 256)]] {
+            #expect(throws: SyscallError.einval, "\(name) \(names)") { _ = try open(directory, names, O_RDONLY) }
+        }
+        for names in [["bin", "abs"], ["bin", "rel"], ["linkdir", "sh"]] {
+            #expect(throws: SyscallError.self, "\(name) \(names) follows a link") { _ = try open(directory, names, O_RDONLY) }
+        }
     }
 }

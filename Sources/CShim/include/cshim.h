@@ -12,4 +12,5 @@
 #include "xstate.h"
 #include "pidfd.h"
 #include "fatal.h"
+#include "openat2.h"
 #endif

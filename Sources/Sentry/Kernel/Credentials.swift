@@ -57,6 +57,12 @@ public final class Credentials: Savable, @unchecked Sendable {
         (realUID, effectiveUID, savedUID) = (uids[0], uids[1], uids[2])
         (realGID, effectiveGID, savedGID) = (gids[0], gids[1], gids[2])
         supplementaryGIDs = try source.load("supplementaryGIDs")
+        // (uid_t)-1 means "unchanged" to every set*id call; no credential holds it.
+        try ImageValidation.require(!uids.contains(UInt32.max), field: "uids", "(uid_t)-1 is not a user ID")
+        try ImageValidation.require(!(gids + supplementaryGIDs).contains(UInt32.max), field: "gids",
+                                    "(gid_t)-1 is not a group ID")
+        try ImageValidation.require(supplementaryGIDs.count <= 65_536, field: "supplementaryGIDs",
+                                    "more than NGROUPS_MAX groups")
         (effectiveCaps, permittedCaps, inheritableCaps, boundingCaps, ambientCaps) = (caps[0], caps[1], caps[2], caps[3], caps[4])
     }
 }

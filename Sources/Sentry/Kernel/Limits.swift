@@ -78,6 +78,13 @@ public struct Limits: SavableStruct, Equatable, Sendable {
         guard soft.count == hard.count else { throw StateError.invalidValue("Limits: soft and hard differ in count") }
         // Images from a build that knew fewer resources keep the defaults for the rest.
         for index in 0..<min(soft.count, values.count) {
+            // setrlimit(2): EINVAL for soft above hard, EPERM for NOFILE above nr_open.
+            try ImageValidation.require(soft[index] <= hard[index], field: "soft[\(index)]",
+                                        "the soft limit \(soft[index]) is above the hard limit \(hard[index])")
+            if index == Resource.nofile.rawValue {
+                try ImageValidation.require(hard[index] <= Process.maxOpenFiles, field: "hard[\(index)]",
+                                            "RLIMIT_NOFILE \(hard[index]) is above nr_open \(Process.maxOpenFiles)")
+            }
             values[index] = Limit(soft: soft[index], hard: hard[index])
         }
     }

@@ -68,5 +68,18 @@ public final class PIDNamespace: Savable, @unchecked Sendable {
         nextID = try source.load("nextID")
         tasks = try source.load("tasks")
         threadGroups = try source.load("threadGroups")
+        try ImageValidation.processID(nextID, field: "nextID")
+        for id in tasks.keys { try ImageValidation.processID(id, field: "tasks[\(id)]") }
+        for id in threadGroups.keys { try ImageValidation.processID(id, field: "threadGroups[\(id)]") }
+    }
+
+    /// Each ID names the task or group that has it.
+    public func afterLoad() throws {
+        for (id, task) in tasks {
+            try ImageValidation.require(task.id == id, field: "tasks[\(id)]", "the task's ID is \(task.id)")
+        }
+        for (id, group) in threadGroups {
+            try ImageValidation.require(group.id == id, field: "threadGroups[\(id)]", "the group's ID is \(group.id)")
+        }
     }
 }

@@ -21,6 +21,19 @@ extension Registers: SavableStruct {
     public init(from source: inout LoadSource) throws {
         self.init()
         for (name, path) in Registers.fields { self[keyPath: path] = try source.load(name) }
+        try ImageValidation.require(cs == Registers.userCodeSelector, field: "cs",
+                                    "0x\(String(cs, radix: 16)) is not the 64-bit user code selector")
+        try ImageValidation.require(ss == Registers.userDataSelector, field: "ss",
+                                    "0x\(String(ss, radix: 16)) is not the user data selector")
+        for (name, selector) in [("ds", ds), ("es", es), ("fs", fs), ("gs", gs)] {
+            try ImageValidation.require(selector == 0 || selector == Registers.userDataSelector, field: name,
+                                        "0x\(String(selector, radix: 16)) is not a user data selector")
+        }
+        // arch_prctl(ARCH_SET_FS/GS) takes only user addresses.
+        for (name, base) in [("fsBase", fsBase), ("gsBase", gsBase)] {
+            try ImageValidation.require(base < MemoryManager.maxAddress, field: name,
+                                        "0x\(String(base, radix: 16)) is not a user address")
+        }
     }
 }
 

@@ -138,5 +138,27 @@ public final class Task: Savable, @unchecked Sendable {
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
         restartBlock = try source.load("restartBlock")
+        try ImageValidation.processID(id, field: "id")
+        try ImageValidation.require(!signalMask.contains(.kill) && !signalMask.contains(.stop), field: "signalMask",
+                                    "SIGKILL and SIGSTOP cannot be blocked")
+        try ImageValidation.require(name.utf8.count < 16 && !name.utf8.contains(0), field: "name",
+                                    "\(ImageValidation.describe(name)) is not a task name (at most 15 bytes, no NUL)")
+        try ImageValidation.require(userTime >= 0 && systemTime >= 0, field: "userTime", "negative CPU time")
+    }
+
+    /// The task is one of its group's and, if it has them, of its kernel's PID namespace.
+    public func afterLoad() throws {
+        if let group = threadGroup {
+            try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
+                                        "the thread group does not list this task")
+        }
+        if let kernel {
+            try ImageValidation.require(kernel.pidNamespace.task(id) === self, field: "id",
+                                        "the PID namespace has another task as \(id)")
+            if let mm {
+                try ImageValidation.require(mm.memoryFile === kernel.memoryFile, field: "mm.memoryFile",
+                                            "not the kernel's memory file")
+            }
+        }
     }
 }

@@ -32,5 +32,8 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
         childSubreaper = try source.load("childSubreaper")
         timerSlack = try source.load("timerSlack")
         securebits = try source.load("securebits")
+        try ImageValidation.require(parentDeathSignal == 0 || Signal(rawValue: parentDeathSignal).isValid,
+                                    field: "parentDeathSignal", "\(parentDeathSignal) is not a signal")
+        try ImageValidation.require((0...2).contains(dumpable), field: "dumpable", "\(dumpable) is not 0, 1 or 2")
     }
 }

@@ -130,5 +130,20 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         }
         storedOOMScoreAdjustment = adjustment
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
+        try ImageValidation.processID(id, field: "id")
+        try ImageValidation.processID(processGroupID, field: "processGroupID")
+        try ImageValidation.processID(sessionID, field: "sessionID")
+    }
+
+    /// Every member names this group; the leader is a member.
+    public func afterLoad() throws {
+        let members = lock.withLock { _ in tasks }
+        for (index, task) in members.enumerated() {
+            try ImageValidation.require(task.threadGroup === self, field: "tasks[\(index)]",
+                                        "the task belongs to another thread group")
+        }
+        if let leader {
+            try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
+        }
     }
 }

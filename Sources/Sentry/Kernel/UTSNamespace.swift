@@ -35,5 +35,10 @@ public final class UTSNamespace: Savable, @unchecked Sendable {
     public func load(from source: inout LoadSource) throws {
         storedHostName = try source.load("hostName")
         storedDomainName = try source.load("domainName")
+        // sethostname(2)/setdomainname(2): at most 64 bytes.
+        for (name, value) in [("hostName", storedHostName), ("domainName", storedDomainName)] {
+            try ImageValidation.require(value.utf8.count <= 64 && !value.utf8.contains(0), field: name,
+                                        "\(ImageValidation.describe(value)) is longer than 64 bytes or has a NUL")
+        }
     }
 }

@@ -77,6 +77,17 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         base = mapping
     }
 
+    /// Unmaps and closes the memfd now, for a kernel that will never run (a
+    /// decoded image that is then refused): its graph has cycles, so deinit
+    /// may never come.
+    public func release() {
+        pendingLoad?.stop()
+        if let base { munmap(base, Int(capacity)) }
+        if fd >= 0 { close(fd) }
+        base = nil
+        fd = -1
+    }
+
     deinit {
         pendingLoad?.stop()
         if let base { munmap(base, Int(capacity)) }

@@ -175,6 +175,22 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         for (previous, next) in zip(privatePages, privatePages.dropFirst()) where previous.end > next.start {
             throw StateError.invalidValue("private pages overlap at \(next.start)")
         }
+        for (name, address) in [("mmapBase", mmapBase), ("brkStart", brkStart), ("brk", brk), ("stackTop", stackTop),
+                                ("argv", argvRange.upperBound), ("env", envRange.upperBound)] {
+            try ImageValidation.require(address <= MemoryManager.maxAddress, field: name,
+                                        "0x\(String(address, radix: 16)) is not a user address")
+        }
+        try ImageValidation.require(brkStart <= brk, field: "brk", "the break is below its start")
+        if !executablePath.isEmpty { try ImageValidation.absolutePath(executablePath, field: "executablePath") }
+    }
+
+    /// Private pages lie inside the memory file (loaded by now).
+    public func afterLoad() throws {
+        let (pages, capacity) = lock.withLock { _ in (privatePages, memoryFile?.capacity ?? 0) }
+        for (index, run) in pages.enumerated() {
+            try ImageValidation.require(run.offset + (run.end - run.start) <= capacity, field: "privatePages[\(index)]",
+                                        "offset \(run.offset) is past the memory file's \(capacity) bytes")
+        }
     }
 
     private static func loadRange(_ source: inout LoadSource, _ name: String) throws -> Range<UInt64> {

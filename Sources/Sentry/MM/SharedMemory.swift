@@ -203,13 +203,23 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         pages = try source.load("pages")
         memoryFile = try source.load("memoryFile")
         holdsContents = try source.load("holdsContents", default: false)
-        for offset in pages.values where !Page.isAligned(offset) {
-            throw StateError.invalidValue("SharedMemory page at offset \(offset) is not page-aligned")
+        for (index, offset) in pages {
+            try ImageValidation.require(Page.isAligned(offset) && index < MemoryManager.maxAddress / Page.size,
+                                        field: "pages[\(index)]", "page \(index) at offset \(offset)")
         }
     }
 
     /// An older image's tmpfs page cache becomes the file's contents.
     func becomeContents() {
         lock.withLock { _ in holdsContents = true }
+    }
+
+    /// Every page lies inside the memory file (loaded by now).
+    public func afterLoad() throws {
+        let capacity = memoryFile?.capacity ?? 0
+        for (index, offset) in lock.withLock({ _ in pages }) {
+            try ImageValidation.require(offset < capacity, field: "pages[\(index)]",
+                                        "offset \(offset) is past the memory file's \(capacity) bytes")
+        }
     }
 }

@@ -103,6 +103,18 @@ public struct VMA: SavableStruct, Sendable {
         sharedMemory = try source.load("sharedMemory")
         sharedOffset = try source.load("sharedOffset")
         name = try source.load("name")
+        try ImageValidation.require(start >= MemoryManager.minAddress && end <= MemoryManager.maxAddress, field: "start",
+                                    "VMA \(start)..<\(end) is outside the user address space")
+        try ImageValidation.require(protection.isSubset(of: .all) && maxProtection.isSubset(of: .all)
+                                    && protection.isSubset(of: maxProtection), field: "protection",
+                                    "protection \(protection.rawValue) beyond what \(maxProtection.rawValue) allows")
+        try ImageValidation.require(!fileOffset.addingReportingOverflow(end - start).overflow && Page.isAligned(fileOffset),
+                                    field: "fileOffset", "file offset \(fileOffset) is unaligned or overflows")
+        try ImageValidation.require(!sharedOffset.addingReportingOverflow(end - start).overflow
+                                    && Page.isAligned(sharedOffset), field: "sharedOffset",
+                                    "shared offset \(sharedOffset) is unaligned or overflows")
+        try ImageValidation.require(name.utf8.count < LinuxFile.pathMax && !name.utf8.contains(0), field: "name",
+                                    "\(ImageValidation.describe(name)) is not a mapping name")
     }
 }
 
@@ -133,5 +145,9 @@ public struct PrivatePages: SavableStruct, Sendable, Equatable {
         guard start < end, Page.isAligned(start), Page.isAligned(end), Page.isAligned(offset) else {
             throw StateError.invalidValue("private pages \(start)..<\(end) are not a page range")
         }
+        try ImageValidation.require(start >= MemoryManager.minAddress && end <= MemoryManager.maxAddress, field: "start",
+                                    "private pages \(start)..<\(end) are outside the user address space")
+        try ImageValidation.require(!offset.addingReportingOverflow(end - start).overflow, field: "offset",
+                                    "offset \(offset) overflows")
     }
 }

@@ -85,6 +85,17 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
         guard loaded.count == Int(Signal.count) else {
             throw StateError.invalidValue("SignalHandlers: \(loaded.count) actions, expected \(Signal.count)")
         }
+        // rt_sigaction(2) takes SIGKILL and SIGSTOP out of every handler's mask.
+        for (index, action) in loaded.enumerated() {
+            try ImageValidation.require(!action.mask.contains(.kill) && !action.mask.contains(.stop),
+                                        field: "actions[\(index)].mask", "SIGKILL and SIGSTOP cannot be blocked")
+        }
+        // sigaction(2): EINVAL for a handler of SIGKILL or SIGSTOP.
+        for signal in [Signal.kill, Signal.stop] {
+            let index = Int(signal.rawValue - 1)
+            try ImageValidation.require(loaded[index].handler == SignalAction.defaultHandler, field: "actions[\(index)]",
+                                        "signal \(signal.rawValue) cannot have a handler")
+        }
         actions = loaded
     }
 }
@@ -132,5 +143,9 @@ public struct SignalStack: SavableStruct, Equatable, Sendable {
         base = try source.load("base")
         flags = try source.load("flags")
         size = try source.load("size")
+        let known = LinuxSignal.SS_ONSTACK | LinuxSignal.SS_DISABLE | LinuxSignal.SS_AUTODISARM
+        try ImageValidation.require(flags & ~known == 0, field: "flags", "unknown sigaltstack flags \(flags)")
+        try ImageValidation.require(!base.addingReportingOverflow(size).overflow, field: "size",
+                                    "the stack wraps around the address space")
     }
 }

@@ -41,6 +41,7 @@ public final class Clocks: Savable, @unchecked Sendable {
 
     public func load(from source: inout LoadSource) throws {
         savedMonotonic = try source.load("monotonic")
+        try ImageValidation.require(savedMonotonic >= 0, field: "monotonic", "a negative monotonic clock")
     }
 
     /// Monotonic continues from where it was saved: no jump back, no downtime.

@@ -95,6 +95,20 @@ extension VirtualFilesystem {
         "/" + path.split(separator: "/").joined(separator: "/")
     }
 
+    /// Each mount's path and kind ("bind" for a host directory, else its
+    /// filesystem type), for comparing an image's tree with a bundle's.
+    public var mountTable: [(target: String, kind: String)] {
+        VFSLock.shared.withLock { _ in
+            mounts.map { mount in
+                switch mount.filesystem {
+                case is HostFilesystem: (mount.target, "bind")
+                case is ProcFilesystem: (mount.target, "proc")
+                default: (mount.target, "tmpfs")
+                }
+            }
+        }
+    }
+
     /// The procfs mounted in this tree, to attach the kernel after a restore.
     public var procFilesystems: [ProcFilesystem] {
         VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? ProcFilesystem } }

@@ -34,17 +34,46 @@ public final class Dentry: Savable, @unchecked Sendable { // guarded by VirtualF
         try sink.save("isDeleted", isDeleted)
     }
 
+    /// A name from an image is one level of a path, as the syscall that made
+    /// it required (hostfs opens it on the host); a filesystem root has none.
     public func load(from source: inout LoadSource) throws {
         name = try source.load("name")
         parent = try source.load("parent")
         inode = try source.load("inode")
         children = try source.load("children")
         isDeleted = try source.load("isDeleted")
+        if parent == nil {
+            try ImageValidation.require(name.isEmpty, field: "name", "a root dentry has the name \(ImageValidation.describe(name))")
+        } else {
+            try ImageValidation.name(name, field: "name")
+        }
     }
 
+    /// The tree is a tree: each child is listed under its own name and names
+    /// this dentry as its parent, parents are directories, and the way up
+    /// ends at a root within PATH_MAX levels (a cycle would hang every walk).
     public func afterLoad() throws {
+        for (key, child) in children {
+            let field = "children[\(ImageValidation.describe(key))]"
+            try ImageValidation.require(child.name == key && child.parent === self, field: field,
+                                        "the child is named \(ImageValidation.describe(child.name)) and has another parent")
+        }
+        if let parent {
+            try ImageValidation.require(parent.inode.isDirectory, field: "parent", "the parent is not a directory")
+        }
+        var depth = 0
+        var current = parent
+        while let dentry = current {
+            depth += 1
+            try ImageValidation.require(depth < Self.maximumDepth, field: "parent",
+                                        "the parents do not end at a root within \(Self.maximumDepth) levels")
+            current = dentry.parent
+        }
         inode.didAttach(to: self)
     }
+
+    /// The most levels a path of PATH_MAX bytes can have ("a/" per level).
+    static let maximumDepth = LinuxFile.pathMax / 2
 
     /// Whether `self` is `other` or below it (rename must not move a directory into itself).
     public func isDescendant(of other: Dentry) -> Bool {

@@ -41,6 +41,10 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
 
     public func load(from source: inout LoadSource) throws {
         let loaded: [Int32: Entry] = try source.load("entries")
+        for fd in loaded.keys {
+            try ImageValidation.require(fd >= 0 && UInt64(fd) < Process.maxOpenFiles, field: "entries[\(fd)]",
+                                        "FD \(fd) is outside 0..<nr_open")
+        }
         lock.withLock { _ in entries = loaded }
     }
 

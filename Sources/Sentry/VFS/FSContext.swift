@@ -36,6 +36,16 @@ public final class FSContext: Savable, @unchecked Sendable { // fields are guard
             workingPath = cwd
             self.mask = mask
         }
+        try ImageValidation.require(mask & ~0o777 == 0, field: "umask", "umask \(String(mask, radix: 8)) has bits above 0777")
+    }
+
+    public func afterLoad() throws {
+        let (root, cwd) = lock.withLock { _ in (rootPath, workingPath) }
+        for (path, field) in [(root, "root"), (cwd, "workingDirectory")] {
+            guard let path else { continue }
+            try path.validateLoaded(field: field)
+            try ImageValidation.require(path.inode.isDirectory, field: field, "not a directory")
+        }
     }
 
     /// The process's root; EINVAL only for a context that was never set up.

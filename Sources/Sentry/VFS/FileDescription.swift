@@ -67,9 +67,16 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         location = try source.load("location")
         let references: Int = try source.load("references")
         referenceCount.withLock { $0 = references }
+        try ImageValidation.require(offset >= 0, field: "offset", "negative offset \(offset)")
+        try ImageValidation.require(references >= 0, field: "references", "negative reference count \(references)")
+        try ImageValidation.require(statusFlags & ~LinuxFile.openStatusFlags == 0, field: "statusFlags",
+                                    "unknown flags 0o\(String(statusFlags & ~LinuxFile.openStatusFlags, radix: 8))")
     }
 
-    open func afterLoad() throws {}
+    /// Subclasses that override it call it first.
+    open func afterLoad() throws {
+        try location?.validateLoaded(field: "location")
+    }
 
     // MARK: Flags
 

@@ -63,7 +63,17 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
         accessTime = try source.load("accessTime")
         modificationTime = try source.load("modificationTime")
         changeTime = try source.load("changeTime")
+        let type = FileType(mode: mode)
+        try ImageValidation.require(type != nil && mode & ~(LinuxFile.typeMask | LinuxFile.permissionMask) == 0,
+                                    field: "mode", "mode 0o\(String(mode, radix: 8)) is not a file type and permissions")
+        if let expected = Self.loadedType {
+            try ImageValidation.require(type == expected, field: "mode", "a \(Self.savedTypeName) is a \(expected)")
+        }
     }
+
+    /// The one file type an inode class holds (a tmpfs directory is a
+    /// directory), checked at load; nil for classes that hold any.
+    open class var loadedType: FileType? { nil }
 
     open func afterLoad() throws {}
 

@@ -25,6 +25,11 @@ public enum LinuxFile {
     public static let pathOnly: UInt32 = 0o10000000
     public static let temporaryFile: UInt32 = 0o20200000
 
+    /// Every flag an open file description keeps (open(2)'s, less the ones
+    /// that act only at open).
+    public static let openStatusFlags: UInt32 = accessModeMask | append | nonBlocking | dataSync | async | direct
+        | largeFile | directory | noFollow | noAccessTime | sync | pathOnly | temporaryFile
+
     /// Status flags that F_SETFL may change (fs/fcntl.c SETFL_MASK).
     public static let settableStatusFlags: UInt32 = append | nonBlocking | async | direct | noAccessTime
 

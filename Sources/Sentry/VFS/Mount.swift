@@ -46,6 +46,7 @@ public final class Mount: Savable, @unchecked Sendable { // guarded by VirtualFi
         isReadOnly = try source.load("isReadOnly")
         flags = try source.load("flags")
         target = try source.load("target")
+        try ImageValidation.absolutePath(target, field: "target")
     }
 }
 
@@ -76,4 +77,17 @@ public struct VirtualPath: SavableStruct, @unchecked Sendable { // both objects 
     }
 
     public var inode: Inode { dentry.inode }
+
+    /// An image's place is beneath its mount's root (else `..` would walk
+    /// out of the mount), at most PATH_MAX levels down. Called from the
+    /// holder's afterLoad, once every dentry is loaded.
+    func validateLoaded(field: String) throws {
+        var current: Dentry? = dentry
+        for _ in 0..<Dentry.maximumDepth {
+            guard let step = current else { break }
+            if step === mount.root { return }
+            current = step.parent
+        }
+        throw StateError.invalidValue("the dentry is not beneath its mount's root", field: field)
+    }
 }

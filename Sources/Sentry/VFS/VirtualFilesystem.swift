@@ -32,7 +32,33 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         nextAnonymousMinor = try source.load("nextAnonymousMinor")
     }
 
+    /// The mount tree is a tree rooted at `rootMount`: every other mount has
+    /// a parent mount of the tree and a mountpoint, each mount's root is its
+    /// filesystem's, and its mountpoint is beneath its parent's root.
     public func afterLoad() throws {
+        guard let rootMount, rootMount.parent == nil, mounts.contains(where: { $0 === rootMount }) else {
+            throw StateError.invalidValue("the root mount is missing from the mount list or has a parent",
+                                          field: "rootMount")
+        }
+        let known = Set(mounts.map(ObjectIdentifier.init))
+        for (index, mount) in mounts.enumerated() {
+            let field = "mounts[\(index)]"
+            try ImageValidation.require(mount.root === mount.filesystem.root, field: field,
+                                        "the mount's root is not its filesystem's")
+            guard mount !== rootMount else { continue }
+            guard let parent = mount.parent, known.contains(ObjectIdentifier(parent)),
+                  let mountpoint = mount.mountpoint else {
+                throw StateError.invalidValue("a mount without a parent mount or mountpoint in the tree", field: field)
+            }
+            try VirtualPath(mount: parent, dentry: mountpoint).validateLoaded(field: field + ".mountpoint")
+            var ancestor: Mount? = parent
+            var steps = 0
+            while let step = ancestor, step !== rootMount {
+                steps += 1
+                try ImageValidation.require(steps <= mounts.count, field: field, "the mount parents form a cycle")
+                ancestor = step.parent
+            }
+        }
         mountIndex = [:]
         for mount in mounts {
             if let parent = mount.parent, let mountpoint = mount.mountpoint {
@@ -197,6 +223,7 @@ public struct PathContext: @unchecked Sendable { // the paths are guarded by VFS
 /// A directory that exists only in the Sentry: a mountpoint the rootfs lacks.
 public final class SyntheticDirectory: Inode, @unchecked Sendable { // guarded by Inode.lock
     override public class var savedTypeName: String { "vfs.SyntheticDirectory" }
+    override public class var loadedType: FileType? { .directory }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
         lock.withLock { _ in

@@ -42,19 +42,7 @@ public final class StateEncoder {
         stream.bytes.reserveCapacity(output.bytes.count + 64 * schemas.count + 32)
         stream.bytes.append(contentsOf: StateFormat.magic)
         stream.appendFixed32(StateFormat.currentVersion)
-        stream.appendVarint(UInt64(schemas.count))
-        for schema in schemas {
-            stream.appendString(schema.name)
-            stream.append(schema.isObject ? 1 : 0)
-            stream.appendVarint(UInt64(schema.names.count))
-            for (name, kind) in zip(schema.names, schema.kinds) {
-                guard let kind else {
-                    throw StateError(.schemaViolation("\(schema.name).\(name) has no recorded kind"))
-                }
-                stream.appendString(name)
-                kind.write(to: &stream)
-            }
-        }
+        try TypeSchema.write(schemas, to: &stream)
         stream.appendVarint(UInt64(objects.count))
         stream.bytes.append(contentsOf: output.bytes)
         stream.appendVarint(UInt64(rootID))

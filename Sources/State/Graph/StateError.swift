@@ -31,6 +31,11 @@ public struct StateError: Error, CustomStringConvertible, Equatable {
         StateError(.mismatch(expected: expected, found: found))
     }
     public static func invalidValue(_ message: String) -> StateError { StateError(.invalidValue(message)) }
+    /// A value the running kernel could not have produced, in the field named
+    /// (`"name"`, `"entries[5]"`): how a restore refuses a hostile image.
+    public static func invalidValue(_ message: String, field: String) -> StateError {
+        StateError(.invalidValue(message), path: [field])
+    }
 
     /// The same error one level further from where it happened.
     func within(_ component: String) -> StateError {

@@ -38,6 +38,23 @@ final class TypeSchema {
         lookup = nil
     }
 
+    /// The schema part of a stream: the count, then each type's name, flag and fields.
+    static func write(_ schemas: [TypeSchema], to stream: inout ByteWriter) throws {
+        stream.appendVarint(UInt64(schemas.count))
+        for schema in schemas {
+            stream.appendString(schema.name)
+            stream.append(schema.isObject ? 1 : 0)
+            stream.appendVarint(UInt64(schema.names.count))
+            for (name, kind) in zip(schema.names, schema.kinds) {
+                guard let kind else {
+                    throw StateError(.schemaViolation("\(schema.name).\(name) has no recorded kind"))
+                }
+                stream.appendString(name)
+                kind.write(to: &stream)
+            }
+        }
+    }
+
     func index(of field: String) -> Int? {
         if lookup == nil {
             var table: [String: Int] = [:]

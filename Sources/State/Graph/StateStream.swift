@@ -153,3 +153,79 @@ public struct StateStream {
         }
     }
 }
+
+extension StateStream {
+    /// The stream as bytes again, each object's values replaced by
+    /// `values(index)`'s (its own when that returns nil): what a tool that
+    /// edits an image's graph writes back, and how the tests make hostile
+    /// images. The schema is kept as it was.
+    public func encoded(values: (Int) -> [StateValue]? = { _ in nil }) throws -> [UInt8] {
+        var stream = ByteWriter()
+        stream.bytes.append(contentsOf: StateFormat.magic)
+        stream.appendFixed32(version)
+        try TypeSchema.write(schemas, to: &stream)
+        stream.appendVarint(UInt64(objects.count))
+        for (index, object) in objects.enumerated() {
+            let fields = values(index) ?? object.values
+            guard fields.count == schemas[object.typeIndex].names.count else {
+                throw StateError(.schemaViolation("object \(index + 1) has \(fields.count) values for "
+                    + "\(schemas[object.typeIndex].names.count) fields"))
+            }
+            stream.appendVarint(UInt64(truncatingIfNeeded: object.typeIndex))
+            for value in fields { value.write(to: &stream) }
+        }
+        stream.appendVarint(UInt64(rootID))
+        return stream.bytes
+    }
+
+    /// The names of the fields of the record or object type `index`, in stream order.
+    public func fieldNames(ofType index: Int) -> [String] { schemas[index].names }
+}
+
+extension StateValue {
+    /// Writes the value with its tag, as `read(from:)` reads it.
+    func write(to writer: inout ByteWriter) {
+        switch self {
+        case .null: writer.append(ValueTag.null.rawValue)
+        case .bool(let value): writer.append(value ? ValueTag.trueValue.rawValue : ValueTag.falseValue.rawValue)
+        case .int(let value):
+            writer.append(ValueTag.int.rawValue)
+            writer.appendSignedVarint(value)
+        case .uint(let value):
+            writer.append(ValueTag.uint.rawValue)
+            writer.appendVarint(value)
+        case .double(let value):
+            writer.append(ValueTag.double.rawValue)
+            writer.appendFixed64(value.bitPattern)
+        case .string(let value):
+            writer.append(ValueTag.string.rawValue)
+            writer.appendString(value)
+        case .bytes(let value):
+            writer.append(ValueTag.bytes.rawValue)
+            writer.appendBytes(value)
+        case .array(let elements):
+            writer.append(ValueTag.array.rawValue)
+            writer.appendVarint(UInt64(elements.count))
+            for element in elements { element.write(to: &writer) }
+        case .map(let keys, let values):
+            writer.append(ValueTag.map.rawValue)
+            writer.appendVarint(UInt64(min(keys.count, values.count)))
+            for (key, value) in zip(keys, values) {
+                key.write(to: &writer)
+                value.write(to: &writer)
+            }
+        case .object(let id):
+            writer.append(ValueTag.object.rawValue)
+            writer.appendVarint(UInt64(id))
+        case .record(let typeIndex, let values):
+            writer.append(ValueTag.record.rawValue)
+            writer.appendVarint(UInt64(truncatingIfNeeded: typeIndex))
+            for value in values { value.write(to: &writer) }
+        case .enumCase(let name, let payload):
+            writer.append(ValueTag.enumCase.rawValue)
+            writer.appendString(name)
+            writer.appendVarint(UInt64(payload.count))
+            for value in payload { value.write(to: &writer) }
+        }
+    }
+}

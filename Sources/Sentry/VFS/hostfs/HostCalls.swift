@@ -1,4 +1,6 @@
+import CShim
 import Glibc
+import Synchronization
 
 /// The host system calls the VFS makes, in one place: each retries EINTR and
 /// turns the host errno into the errno the application sees. This is also the
@@ -22,6 +24,63 @@ enum Host {
         -> Int32 {
         try retrying { openat(directory, name, flags | O_CLOEXEC, mode_t(mode)) }
     }
+
+    /// Opens `components` (names of one directory level each) beneath
+    /// `directory`, never following a symlink, a magic link or `..` out of
+    /// it: every host open hostfs makes for a name goes through here, so a
+    /// hostile name (from an image, or a bug) cannot reach outside the mount.
+    /// openat2 with RESOLVE_BENEATH where the kernel has it; elsewhere a walk
+    /// with O_NOFOLLOW at each step. No components opens `directory` itself.
+    static func openBeneath(_ directory: Int32, _ components: [String], flags: Int32,
+                            mode: UInt32 = 0) throws(SyscallError) -> Int32 {
+        for name in components where !isPlainName(name) { throw .einval }
+        let path = components.isEmpty ? "." : components.joined(separator: "/")
+        guard path.utf8.count < LinuxFile.pathMax else { throw .enametoolong }
+        if !openat2Missing.load(ordering: .relaxed) {
+            let resolve = CSHIM_RESOLVE_BENEATH | CSHIM_RESOLVE_NO_SYMLINKS | CSHIM_RESOLVE_NO_MAGICLINKS
+            let openFlags = UInt64(UInt32(bitPattern: flags | O_NOFOLLOW | O_CLOEXEC))
+            // EAGAIN: a concurrent rename made the kernel unsure the walk stayed beneath; try again.
+            for _ in 0..<openat2Attempts {
+                let fd = cshim_openat2(directory, path, openFlags, UInt64(mode), resolve)
+                if fd >= 0 { return fd }
+                switch errno {
+                case EINTR, EAGAIN: continue
+                case ENOSYS: openat2Missing.store(true, ordering: .relaxed)
+                default: throw lastError
+                }
+                break
+            }
+            if !openat2Missing.load(ordering: .relaxed) { throw .eagain }
+        }
+        return try walkBeneath(directory, components, flags: flags, mode: mode)
+    }
+
+    /// openBeneath without openat2: one level at a time, O_NOFOLLOW at each,
+    /// names already checked to be plain (no `..`, no `/`).
+    static func walkBeneath(_ directory: Int32, _ components: [String], flags: Int32,
+                            mode: UInt32 = 0) throws(SyscallError) -> Int32 {
+        for name in components where !isPlainName(name) { throw .einval }
+        var current = directory
+        var opened: [Int32] = []
+        defer { for fd in opened { close(fd) } }
+        for name in components.dropLast() {
+            current = try openAt(current, name, pathOnly | O_NOFOLLOW | O_DIRECTORY)
+            opened.append(current)
+        }
+        return try openAt(current, components.last ?? ".", flags | O_NOFOLLOW, mode)
+    }
+
+    /// A name `openBeneath` walks one level with: not empty, `.` or `..`,
+    /// no `/` or NUL, at most NAME_MAX bytes.
+    static func isPlainName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return !bytes.isEmpty && bytes.count <= LinuxFile.nameMax && name != "." && name != ".."
+            && !bytes.contains(UInt8(ascii: "/")) && !bytes.contains(0)
+    }
+
+    /// Set once openat2 answered ENOSYS (kernels before 5.6).
+    private static let openat2Missing = Atomic<Bool>(false)
+    private static let openat2Attempts = 16
 
     /// sync(2) and syncfs(2) of the container: the host's sync, as a runc
     /// container's would be (tmpfs data has nowhere to go; hostfs writes sit

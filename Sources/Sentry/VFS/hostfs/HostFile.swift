@@ -171,12 +171,17 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         if let ghost = savedGhost, ghost.count > Self.ghostLimit || Int64(ghost.count) != savedSize {
             throw StateError.invalidValue("hostfs: a deleted file of \(savedSize) bytes saved with \(ghost.count)")
         }
+        try ImageValidation.components(savedPath, field: "path")
+        try ImageValidation.require(savedSize >= 0, field: "size", "negative size \(savedSize)")
     }
 
     override public func afterLoad() throws {
-        guard let filesystem = location?.dentry.filesystem as? HostFilesystem else {
+        try super.afterLoad()
+        guard let location, let filesystem = location.dentry.filesystem as? HostFilesystem else {
             throw StateError.invalidValue("hostfs file without a host filesystem")
         }
+        try ImageValidation.require(location.dentry.pathComponents == savedPath, field: "path",
+                                    "the path to reopen is not where the file was opened")
         filesystem.registerRestored(self)
     }
 

@@ -92,6 +92,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
             }
         }
         singleFileName = name
+        try ImageValidation.absolutePath(hostPath, field: "hostPath")
     }
 
     /// Opens the rootfs directory; a restore calls it with the new bundle's rootfs.
@@ -162,21 +163,14 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         guard !name.isEmpty, name != ".", name != "..", !name.utf8.contains(UInt8(ascii: "/")) else {
             throw .enoent
         }
-        return try Host.openAt(parent, name, Host.pathOnly | O_NOFOLLOW | O_DIRECTORY)
+        return try Host.openBeneath(parent, [name], flags: Host.pathOnly | O_DIRECTORY)
     }
 
-    /// Opens `components` below the root, each step with O_NOFOLLOW: how a
+    /// Opens `components` beneath the root without following links: how a
     /// restore finds a file again.
     func openBeneath(_ components: [String], flags: Int32) throws(SyscallError) -> Int32 {
-        var current = try rootDirectory()
-        for name in components.dropLast() {
-            let parent = current
-            current = HostDescriptor(try parent.withFD { fd throws(SyscallError) in
-                try Self.openDirectory(name, in: fd)
-            })
-        }
-        return try current.withFD { fd throws(SyscallError) in
-            try Host.openAt(fd, components.last ?? ".", flags | O_NOFOLLOW)
+        try rootDirectory().withFD { root throws(SyscallError) in
+            try Host.openBeneath(root, components, flags: flags)
         }
     }
 
@@ -197,12 +191,14 @@ extension VirtualFilesystem {
     /// After a restore: attaches every hostfs to its host directory (`relocate`
     /// maps the saved path to this host's, e.g. the new bundle's rootfs) and
     /// reopens the files that were open.
-    /// `relocate` maps each saved host path to the one to use now, or to nil
-    /// to refuse it: an image names host directories, and only the restoring
-    /// bundle may say which of them the container gets.
-    public func reattachHostFilesystems(relocate: (String) -> String? = { $0 }) throws {
-        let (filesystems, exposesMore) = VFSLock.shared.withLock { _ in
-            let all = mounts.compactMap { $0.filesystem as? HostFilesystem }
+    /// `relocate` maps each host mount (its path in the container, the host
+    /// path it had: a directory, or the one file of a single-file mount) to
+    /// the host path to use now, or to nil to refuse it: an image names host
+    /// paths, and only the restoring bundle may say which of them the
+    /// container gets.
+    public func reattachHostFilesystems(relocate: (_ mountTarget: String, _ savedPath: String) -> String? = { $1 }) throws {
+        let (hostMounts, exposesMore) = VFSLock.shared.withLock { _ in
+            let all = mounts.compactMap { mount in (mount.filesystem as? HostFilesystem).map { (mount.target, $0) } }
             // A single-file filesystem may be mounted only at its file.
             let wrong = mounts.first { mount in
                 guard let host = mount.filesystem as? HostFilesystem, let name = host.singleFileName else { return false }
@@ -213,10 +209,12 @@ extension VirtualFilesystem {
         if let exposesMore {
             throw HostReopenError(path: exposesMore, reason: "the image mounts more of the host than this file")
         }
-        for filesystem in filesystems {
-            guard var target = relocate(filesystem.mountSource) else {
-                throw HostReopenError(path: filesystem.mountSource,
-                                      reason: "the image mounts this host path but the bundle's spec does not")
+        var seen = Set<ObjectIdentifier>()
+        let filesystems = hostMounts.filter { seen.insert(ObjectIdentifier($0.1)).inserted }
+        for (mountTarget, filesystem) in filesystems {
+            guard var target = relocate(mountTarget, filesystem.mountSource) else {
+                throw HostReopenError(path: mountTarget, reason: "the image has a bind mount of \(filesystem.mountSource) "
+                    + "here, but the bundle's spec mounts nothing from the host at \(mountTarget)")
             }
             if let name = filesystem.singleFileName {
                 let (directory, targetName) = HostFilesystem.splitFilePath(target)
@@ -231,7 +229,7 @@ extension VirtualFilesystem {
                 throw HostReopenError(path: target, reason: "cannot open the rootfs: \(String(cString: strerror(error.rawValue)))")
             }
         }
-        for filesystem in filesystems { try filesystem.reopenRestoredFiles() }
+        for (_, filesystem) in filesystems { try filesystem.reopenRestoredFiles() }
     }
 }
 

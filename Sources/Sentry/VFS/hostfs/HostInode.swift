@@ -141,7 +141,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         let parentFD = parentDirectory.fd
         let name = dentry.name
         if let size = change.size {
-            let fd = try Host.openAt(parentFD, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK)
+            let fd = try Host.openBeneath(parentFD, [name], flags: O_WRONLY | O_NONBLOCK)
             defer { close(fd) }
             _ = try Host.retrying { ftruncate(fd, off_t(size)) }
         }
@@ -196,7 +196,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             // since. O_NONBLOCK keeps a FIFO from blocking the open (regular
             // files ignore it); anything but a regular file is refused.
             let fd = try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
-                try Host.openAt(parentFD, location.dentry.name, HostFile.hostFlags(for: flags) | O_NONBLOCK)
+                try Host.openBeneath(parentFD, [location.dentry.name], flags: HostFile.hostFlags(for: flags) | O_NONBLOCK)
             }
             guard let status = try? Host.stat(fd), status.st_mode & S_IFMT == S_IFREG else {
                 close(fd)
@@ -325,7 +325,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     override public func createFile(_ name: String, in directory: Dentry, mode: UInt32,
                                     credentials: FileCredentials) throws(SyscallError) -> Dentry {
         try create(name, in: directory, credentials: credentials) { parentFD throws(SyscallError) in
-            let fd = try Host.openAt(parentFD, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, mode & 0o7777)
+            let fd = try Host.openBeneath(parentFD, [name], flags: O_CREAT | O_EXCL | O_WRONLY, mode: mode & 0o7777)
             close(fd)
         }
     }

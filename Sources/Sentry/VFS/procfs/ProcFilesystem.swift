@@ -59,6 +59,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         kind = try source.load("kind")
         processID = try source.load("processID")
         fd = try source.load("fd")
+        try ImageValidation.require(processID >= 0 && processID < PIDNamespace.maxID, field: "processID",
+                                    "\(processID) is not a PID")
+        try ImageValidation.require(fd >= 0, field: "fd", "negative FD \(fd)")
     }
 
     private var source: ProcSource? { (filesystem as? ProcFilesystem)?.source }

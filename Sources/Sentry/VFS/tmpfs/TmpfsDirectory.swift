@@ -3,6 +3,7 @@ import State
 /// A tmpfs directory: its entries are its dentry's children.
 public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guarded by VFSLock.shared, attributes by Inode.lock
     override public class var savedTypeName: String { "tmpfs.Directory" }
+    override public class var loadedType: FileType? { .directory }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
         lock.withLock { _ in
@@ -176,6 +177,7 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
 /// A tmpfs symlink.
 public final class TmpfsSymlink: Inode, @unchecked Sendable { // guarded by Inode.lock
     override public class var savedTypeName: String { "tmpfs.Symlink" }
+    override public class var loadedType: FileType? { .symlink }
     public var target = ""
 
     override public func save(to sink: inout SaveSink) throws {
@@ -186,6 +188,7 @@ public final class TmpfsSymlink: Inode, @unchecked Sendable { // guarded by Inod
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         target = try source.load("target")
+        try ImageValidation.symlinkTarget(target, field: "target")
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
