@@ -103,6 +103,7 @@ extension VirtualFilesystem {
                 switch mount.filesystem {
                 case is HostFilesystem: (mount.target, "bind")
                 case is ProcFilesystem: (mount.target, "proc")
+                case is SysfsFilesystem: (mount.target, "sysfs")
                 default: (mount.target, "tmpfs")
                 }
             }

@@ -34,7 +34,7 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
 
     /// The mount tree is a tree rooted at `rootMount`: every other mount has
     /// a parent mount of the tree and a mountpoint, each mount's root is its
-    /// filesystem's, and its mountpoint is beneath its parent's root.
+    /// filesystem's (or a single-file mount's one file), and its mountpoint is beneath its parent's root.
     public func afterLoad() throws {
         guard let rootMount, rootMount.parent == nil, mounts.contains(where: { $0 === rootMount }) else {
             throw StateError.invalidValue("the root mount is missing from the mount list or has a parent",
@@ -43,7 +43,11 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         let known = Set(mounts.map(ObjectIdentifier.init))
         for (index, mount) in mounts.enumerated() {
             let field = "mounts[\(index)]"
-            try ImageValidation.require(mount.root === mount.filesystem.root, field: field,
+            // A single-file bind mount's root is its one file, a child of the filesystem's root.
+            let singleFile = (mount.filesystem as? HostFilesystem)?.singleFileName.map { name in
+                mount.root.parent === mount.filesystem.root && mount.root.name == name
+            } ?? false
+            try ImageValidation.require(mount.root === mount.filesystem.root || singleFile, field: field,
                                         "the mount's root is not its filesystem's")
             guard mount !== rootMount else { continue }
             guard let parent = mount.parent, known.contains(ObjectIdentifier(parent)),

@@ -213,8 +213,9 @@ extension VirtualFilesystem {
         let filesystems = hostMounts.filter { seen.insert(ObjectIdentifier($0.1)).inserted }
         for (mountTarget, filesystem) in filesystems {
             guard var target = relocate(mountTarget, filesystem.mountSource) else {
+                let what = filesystem.singleFileName == nil ? "directory" : "file"
                 throw HostReopenError(path: mountTarget, reason: "the image has a bind mount of \(filesystem.mountSource) "
-                    + "here, but the bundle's spec mounts nothing from the host at \(mountTarget)")
+                    + "here, but the bundle's spec does not mount it: the bundle's spec mounts no host \(what) at \(mountTarget)")
             }
             if let name = filesystem.singleFileName {
                 let (directory, targetName) = HostFilesystem.splitFilePath(target)
