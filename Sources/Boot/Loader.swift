@@ -23,7 +23,8 @@ public final class Loader: @unchecked Sendable {
     let specDigest: String
     /// The tasks a restored kernel starts with; empty for a fresh boot (init alone starts).
     let restoredTasks: [Task]
-    /// One checkpoint at a time.
+    /// One checkpoint at a time. Outermost: held while the kernel pauses and
+    /// saves, which takes the Sentry's locks (their order is on VFSLock).
     let checkpointLock = Mutex<Void>(())
     let logger: Logger
     let countSyscalls: Bool
@@ -188,6 +189,7 @@ public final class Loader: @unchecked Sendable {
 
 /// The init process's exit reason, handed from the task thread to `run()`.
 private final class ExitBox: Sendable {
+    /// A leaf.
     private let reason = Mutex<ExitReason?>(nil)
 
     func set(_ value: ExitReason) { reason.withLock { $0 = value } }

@@ -23,6 +23,7 @@ public final class Sandbox: Sendable {
 
     let status: Mutex<Status>
     /// Serializes state-file writes, so the last write holds the latest status.
+    /// Taken before `status` when both are held; neither is held into the Sentry.
     private let persisting = Mutex<Void>(())
 
     /// How long `shutdown` waits for a killed container to finish before ending the sandbox anyway.

@@ -44,10 +44,27 @@ struct ContainerHandle {
         return SandboxProcess.startTime(of: pid) != nil
     }
 
-    /// Removes the state of a dead sandbox and returns the error to report.
+    /// Removes the state of a dead sandbox and returns the error to report:
+    /// how it died when it was our child (a foreground `run` or `restore`).
     func cleanUpStale() -> RunscError {
         try? store.remove(id)
+        if let death = reapDeadChild() {
+            return RunscError("container \"\(id)\": the sandbox process \(sandboxPID) \(death)")
+        }
         return RunscError("container \"\(id)\": sandbox process \(sandboxPID) is not running (stale state, cleaned up)")
+    }
+
+    /// How the sandbox died, if it was our child and is dead (reaping it).
+    private func reapDeadChild() -> String? {
+        let pid = sandboxPID
+        guard pid > 0 else { return nil }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        let signal = status & 0x7f
+        if signal == 0 { return "exited with status \((status >> 8) & 0xff) without reporting the container's end" }
+        let fault = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT].contains(signal)
+        return "was killed by \(Signals.name(of: signal))"
+            + (fault ? " (a fault in the sandbox; what failed is in the log, or on stderr without --log)" : "")
     }
 
     /// Sends `request`; a sandbox that is gone makes this a stale-state error
@@ -58,6 +75,8 @@ struct ContainerHandle {
         do {
             response = try ControlClient(directory: directory, timeout: timeout).call(request)
         } catch {
+            // A sandbox that died mid-call closed the socket a moment before it is gone.
+            if sandboxPID > 0 { _ = cshim_wait_for_exit(sandboxPID, 1000) }
             if !isSandboxAlive { throw cleanUpStale() }
             throw RunscError("\(command): container \"\(id)\": sandbox process \(sandboxPID): \(error)")
         }

@@ -68,7 +68,8 @@ final class RunningRunsc {
     /// What removes the container if runsc has to be killed (its sandbox would spin on).
     private let cleanup: [String]
 
-    init(arguments: [String], scratch: String, cleanup: [String]) throws {
+    /// `environment` is added to this process's own.
+    init(arguments: [String], scratch: String, cleanup: [String], environment: [String: String] = [:]) throws {
         self.cleanup = cleanup
         stdoutPath = scratch + "/stdout"
         stderrPath = scratch + "/stderr"
@@ -78,6 +79,9 @@ final class RunningRunsc {
         stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = FileHandle.nullDevice

@@ -21,6 +21,17 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// Inputs that used to trap the Sentry and kill the container (issue 8):
+    /// /proc/self after a file mapping, lseek past INT64_MAX, mmap/mprotect
+    /// with unknown prot bits, a pipe read into a faulting buffer.
+    @Test func inputsThatUsedToCrashTheSandboxMatchANativeRun() throws {
+        let result = try Self.runInSandbox("crash_regressions")
+        let native = try Fixtures.runNatively("crash_regressions")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout.hasSuffix("done\n"))
+    }
+
     @Test func appletsThatUsedToAbortOnFutexRun() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let hostid = try SandboxRun(["/bin/busybox", "hostid"], busybox: true).result

@@ -11,4 +11,5 @@
 #include "ptrace_stub.h"
 #include "xstate.h"
 #include "pidfd.h"
+#include "fatal.h"
 #endif

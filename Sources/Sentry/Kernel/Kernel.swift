@@ -24,7 +24,7 @@ public final class Kernel: Savable, @unchecked Sendable {
     public let syscalls = SyscallTable.standard
     public private(set) var statistics = SyscallStatistics(countingEnabled: false)
     public var logger = Logger(label: "sentry")
-    // `exitWaiters` is guarded by its lock.
+    // `exitWaiters` is guarded by its lock, a leaf: the notices run after it (see VFSLock).
     private let exitNotice = Mutex<[@Sendable (ExitReason) -> Void]>([])
     /// Where running tasks park during a checkpoint (Kernel+Pause.swift).
     let pauseGate = PauseGate()

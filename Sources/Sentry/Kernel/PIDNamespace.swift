@@ -9,7 +9,7 @@ public final class PIDNamespace: Savable, @unchecked Sendable {
     /// Linux's default pid_max.
     public static let maxID: Int32 = 4_194_304
 
-    // Guarded by `lock`.
+    // Guarded by `lock`: a leaf, taken under the VFS lock by procfs (see VFSLock).
     private let lock = Mutex<Void>(())
     private var nextID: Int32 = 1
     private var tasks: [Int32: Task] = [:]

@@ -46,6 +46,7 @@ public final class Task: Savable, @unchecked Sendable {
     var exitCode: Int32?
 
     /// Host-only: how to kick the task out of the application or a wait.
+    /// A leaf (see VFSLock).
     private let interruptLock = Mutex<Interrupter?>(nil)
     let blocker = Blocker()
     var thread: DedicatedThread?

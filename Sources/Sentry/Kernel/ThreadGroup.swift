@@ -6,7 +6,8 @@ import Synchronization
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
 
-    // Guarded by `lock`: tasks, exitReason, limits.
+    // Guarded by `lock`: tasks, exitReason, limits. A leaf (tasks are
+    // interrupted after it is let go), taken under the VFS lock by procfs (see VFSLock).
     let lock = Mutex<Void>(())
     public private(set) var id: Int32 = 0
     public internal(set) var kernel: Kernel?

@@ -5,7 +5,7 @@ import Synchronization
 public final class UTSNamespace: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.UTSNamespace"
 
-    // Guarded by `lock`.
+    // Guarded by `lock`, a leaf (see VFSLock).
     private let lock = Mutex<Void>(())
     private var storedHostName = "localhost"
     private var storedDomainName = "(none)"

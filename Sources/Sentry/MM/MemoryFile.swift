@@ -19,7 +19,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// The largest capacity a loaded image may ask for (the x86-64 user address space).
     public static let maximumCapacity: UInt64 = 1 << 47
 
-    // Guarded by `lock`.
+    // Guarded by `lock`. Innermost but for leaves: taken under the MM's,
+    // SharedMemory's and file data locks (see VFSLock).
     private let lock = Mutex<Void>(())
     private var used = RangeSet()
     /// Where the next first-fit search starts: allocations mostly grow upward.

@@ -39,6 +39,28 @@ extension MemoryManager {
         for piece in pieces { try body(piece) }
     }
 
+    /// How many of the first `limit` bytes of `vectors` the application could
+    /// write (mapped with PROT_WRITE), counted from the start: a read asks
+    /// its file for no more, so a fault cannot lose bytes already taken.
+    public func writablePrefix(of vectors: [IOVec], limit: Int) -> Int {
+        lock.withLock { _ in
+            var count = 0
+            for vector in vectors where count < limit {
+                let wanted = UInt64(min(limit - count, Int(clamping: vector.length)))
+                var cursor = vector.base
+                let (end, overflow) = vector.base.addingReportingOverflow(wanted)
+                let stop = overflow ? UInt64.max : min(end, MemoryManager.maxAddress)
+                while cursor < stop, let index = vmaIndexLocked(containing: cursor),
+                      vmas[index].protection.contains(.write) {
+                    cursor = min(stop, vmas[index].end)
+                }
+                count += Int(cursor - vector.base)
+                if cursor < end || overflow { return count }
+            }
+            return count
+        }
+    }
+
     /// Copies `count` bytes from application memory.
     public func copyIn(from address: UInt64, count: Int) throws(SyscallError) -> [UInt8] {
         guard count >= 0 else { throw .einval }

@@ -46,6 +46,10 @@ extension MemoryManager {
         default:
             sharedMemory = nil
         }
+        // Named before the MM's lock is taken: a file's name takes the VFS lock,
+        // and procfs walks take the MM's lock under the VFS lock.
+        var name = request.name
+        if name.isEmpty, case .file(let file, _) = request.backing { name = file.mappingName }
         return try lock.withLock { _ throws(SyscallError) -> UInt64 in
             let address: UInt64
             let hint = Page.roundDown(request.address)
@@ -66,13 +70,12 @@ extension MemoryManager {
             removeRangeLocked(address..<address + length)
             var vma = VMA(start: address, end: address + length, protection: request.protection,
                           maxProtection: request.maxProtection, shared: request.shared,
-                          sharedMemory: sharedMemory, name: request.name)
+                          sharedMemory: sharedMemory, name: name)
             vma.growsDown = request.growsDown
             if case .file(let file, let offset) = request.backing {
                 vma.file = MappedFileReference(file: file)
                 vma.fileOffset = offset
                 vma.sharedOffset = offset
-                if vma.name.isEmpty { vma.name = file.mappingName }
             }
             insertVMALocked(vma)
             return address
@@ -160,6 +163,12 @@ extension MemoryManager {
             if flags.contains(.dontUnmap) && (vma.shared || !vma.isAnonymous || oldLength != newLength) {
                 throw SyscallError.einval
             }
+            // vma_to_resize: the offsets of the new range must not wrap (a fault would compute past 2^64).
+            func wraps(_ offset: UInt64) -> Bool {
+                let (first, overflow) = offset.addingReportingOverflow(oldAddress - vma.start)
+                return overflow || first.addingReportingOverflow(newLength).overflow
+            }
+            if wraps(vma.fileOffset) || wraps(vma.sharedOffset) { throw SyscallError.einval }
             if flags.contains(.fixed) {
                 let (newEnd, overflowNew) = newAddress.addingReportingOverflow(newLength)
                 guard !overflowNew, newEnd <= MemoryManager.maxAddress, newAddress >= MemoryManager.minAddress

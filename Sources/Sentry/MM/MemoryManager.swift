@@ -22,7 +22,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// touches of a large mapping cost one trap per window, not per page.
     static let faultWindow: UInt64 = 64 * Page.size
 
-    // Guarded by `lock`.
+    // Guarded by `lock`. Lock order (see VFSLock): may be taken under the VFS
+    // lock (procfs), never takes it (a file's name is asked before or after);
+    // takes SharedMemory's, file data locks and the MemoryFile's.
     let lock = Mutex<Void>(())
     var vmas: [VMA] = []
     var privatePages: [PrivatePages] = []

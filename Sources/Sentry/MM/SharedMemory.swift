@@ -7,7 +7,8 @@ import Synchronization
 public final class SharedMemory: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SharedMemory"
 
-    // Guarded by `lock`.
+    // Guarded by `lock`. Taken under the MM's; takes file data locks (the
+    // fill) and the MemoryFile's (see VFSLock).
     private let lock = Mutex<Void>(())
     private var pages: [UInt64: UInt64] = [:]
     public private(set) var memoryFile: MemoryFile?

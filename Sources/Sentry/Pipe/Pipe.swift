@@ -11,6 +11,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     /// /proc/sys/fs/pipe-max-size's default: the most an unprivileged F_SETPIPE_SZ may ask.
     public static let maximumCapacity = 1 << 20
 
+    /// Takes only the wait queues' locks (notify); see VFSLock for the order.
     private let lock = Mutex(())
     /// Bytes not yet read start at `head`.
     private var bytes: [UInt8] = []
@@ -23,6 +24,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     private let readQueue = WaitQueue()
     private let writeQueue = WaitQueue()
 
+    /// A leaf.
     private static let inodeCounter = Mutex<UInt64>(1)
 
     public required init() {}
@@ -75,7 +77,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             self.writers = writers
         }
         let loaded = inodeNumber
-        Self.inodeCounter.withLock { $0 = max($0, loaded + 1) }
+        Self.inodeCounter.withLock { $0 = max($0, loaded == .max ? loaded : loaded + 1) }
     }
 
     /// Bytes waiting to be read (FIONREAD).

@@ -41,7 +41,7 @@ public struct SignalAction: SavableStruct, Equatable, Sendable {
 public final class SignalHandlers: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SignalHandlers"
 
-    // Guarded by `lock`.
+    // Guarded by `lock`, a leaf (see VFSLock).
     private let lock = Mutex<Void>(())
     private var actions = [SignalAction](repeating: SignalAction(), count: Int(Signal.count))
 

@@ -98,7 +98,7 @@ public struct SyscallTable: Sendable {
 /// Per-kernel syscall statistics: counts for `--debug`, and the set of
 /// unimplemented syscalls already logged. Host-only bookkeeping, not saved.
 public final class SyscallStatistics: @unchecked Sendable {
-    // Guarded by `lock`.
+    // Guarded by `lock`, a leaf (see VFSLock).
     private let lock = Mutex<Void>(())
     private var counts: [Int: UInt64] = [:]
     private var reportedUnimplemented: Set<Int> = []

@@ -233,7 +233,7 @@ enum DirectorySyscalls {
         let path = try FileSyscalls.path(task, pathAddress)
         let (location, context) = try FileSyscalls.lookup(task, dirfd: dirfd, path: path, follow: false,
                                                           emptyPath: true)
-        let target = Array(try location.inode.readLink(context: context).utf8)
+        let target = Array(try VirtualFilesystem.readLink(of: location, context: context).utf8)
         let count = min(target.count, Int(Int32(truncatingIfNeeded: size)))
         try task.copyOut(target[..<count], to: buffer)
         return Int64(count)

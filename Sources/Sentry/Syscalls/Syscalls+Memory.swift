@@ -26,6 +26,12 @@ enum Memory {
     static let mapAnonymous: Int32 = 0x20
     static let mapGrowsDown: Int32 = 0x100
     static let mapFixedNoReplace: Int32 = 0x100000
+    static let protRead: UInt64 = 0x1
+    static let protWrite: UInt64 = 0x2
+    static let protExec: UInt64 = 0x4
+    static let protSem: UInt64 = 0x8
+    static let protGrowsDown: UInt64 = 0x0100_0000
+    static let protGrowsUp: UInt64 = 0x0200_0000
     /// Every flag MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK plus SYNC).
     static let mapKnownFlags: Int32 = 0x0f | 0x10 | 0x20 | 0x100 | 0x800 | 0x1000 | 0x2000 | 0x4000
         | 0x8000 | 0x10000 | 0x20000 | 0x40000 | 0x80000 | 0x100000 | (0x3f << 26)
@@ -38,14 +44,16 @@ enum Memory {
 
     static func mmap(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let address = args.pointer(0), length = args.uint64(1)
-        let protection = args.int(2), flags = args.int(3), fd = args.int(4), offset = args.uint64(5)
+        // prot is an unsigned long; mmap ignores the bits it does not know (mprotect does not).
+        let protection = args.uint64(2), flags = args.int(3), fd = args.int(4), offset = args.uint64(5)
         guard Page.isAligned(offset) else { throw .einval }
         let anonymous = flags & mapAnonymous != 0
         var file: (file: any MappableFile, readable: Bool, writable: Bool)?
         if !anonymous { file = try task.mappableFile(fd: fd) }
         guard length > 0 else { throw .einval }
         guard let aligned = Page.roundUp(length), aligned <= MemoryManager.maxAddress else { throw .enomem }
-        if !anonymous, offset.addingReportingOverflow(aligned).overflow { throw .eoverflow }
+        // file_mmap_ok: a file's bytes end at INT64_MAX.
+        if !anonymous, offset > UInt64(Int64.max) || aligned > UInt64(Int64.max) - offset { throw .eoverflow }
         let type = flags & mapTypeMask
         guard type == mapShared || type == mapPrivate || type == mapSharedValidate else { throw .einval }
         if type == mapSharedValidate && flags & ~mapKnownFlags != 0 { throw .eopnotsupp }
@@ -54,13 +62,13 @@ enum Memory {
         if fixed && !Page.isAligned(address) { throw .einval }
 
         var request = MemoryManager.MappingRequest(address: address, length: aligned,
-                                                   protection: Protection(rawValue: UInt32(protection) & 7),
+                                                   protection: Self.protection(protection),
                                                    shared: shared)
         request.fixed = fixed
         request.fixedNoReplace = !fixed && flags & mapFixedNoReplace != 0
         request.growsDown = flags & mapGrowsDown != 0
         if let file {
-            if shared && protection & 2 != 0 && !file.writable { throw .eacces }
+            if shared && protection & protWrite != 0 && !file.writable { throw .eacces }
             if !file.readable { throw .eacces }
             if shared && !file.writable { request.maxProtection = [.read, .execute] }
             request.backing = .file(file.file, offset: offset)
@@ -87,16 +95,22 @@ enum Memory {
     }
 
     static func mprotect(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let address = args.pointer(0), protection = args.int(2)
-        // PROT_READ|WRITE|EXEC|SEM, PROT_GROWSDOWN, PROT_GROWSUP.
-        guard protection & ~(0xf | 0x0100_0000 | 0x0200_0000) == 0 else { throw .einval }
+        let address = args.pointer(0), protection = args.uint64(2)
+        // All 64 bits count: anything beyond PROT_READ|WRITE|EXEC|SEM and one of GROWSDOWN/GROWSUP is EINVAL.
+        let growth = protection & (protGrowsDown | protGrowsUp)
+        guard protection & ~(protRead | protWrite | protExec | protSem | protGrowsDown | protGrowsUp) == 0,
+              growth != protGrowsDown | protGrowsUp else { throw .einval }
         guard Page.isAligned(address) else { throw .einval }
         guard args.uint64(1) > 0 else { return 0 }
         guard let length = Page.roundUp(args.uint64(1)), !address.addingReportingOverflow(length).overflow
         else { throw .enomem }
-        try task.memory().protect(address: address, length: length,
-                                  protection: Protection(rawValue: UInt32(protection) & 7))
+        try task.memory().protect(address: address, length: length, protection: Self.protection(protection))
         return 0
+    }
+
+    /// The VMA protection of a prot argument: its read, write and execute bits.
+    static func protection(_ prot: UInt64) -> Protection {
+        Protection(rawValue: UInt32(truncatingIfNeeded: prot & (protRead | protWrite | protExec)))
     }
 
     static func mremap(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {

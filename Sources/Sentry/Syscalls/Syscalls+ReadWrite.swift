@@ -67,12 +67,20 @@ enum ReadWriteSyscalls {
 
     /// One read of the vectors' total (so a pipe is read once), scattered
     /// into them. EBADF unless open for reading; ESPIPE for a positional read
-    /// of an unseekable file.
+    /// of an unseekable file; EISDIR for a directory.
+    ///
+    /// The file is asked only for what the destination can take (as Linux
+    /// stops at the first fault and leaves the rest in the pipe or after the
+    /// offset), and EFAULT before any byte is taken if it can take none. Linux
+    /// would answer EAGAIN or end of file first on an empty pipe.
     static func readInto(_ task: Task, _ file: FileDescription, _ vectors: [IOVec],
                          at position: Int64?) throws(SyscallError) -> Int64 {
         guard file.isReadable else { throw .ebadf }
         if position != nil, !file.isSeekable { throw .espipe }
-        let total = min(vectors.reduce(0) { $0 + Int(clamping: $1.length) }, FileSyscalls.chunk)
+        if file is DirectoryFile { throw .eisdir }
+        let requested = min(vectors.reduce(0) { $0 + Int(clamping: $1.length) }, FileSyscalls.chunk)
+        let total = try task.memory().writablePrefix(of: vectors, limit: requested)
+        if requested > 0, total == 0 { throw .efault }
         let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter)
         var copied = 0
         for vector in vectors where copied < data.count {

@@ -29,6 +29,8 @@ enum SpliceSyscalls {
         if source is PipeFile || sourceType == .directory { throw .einval }
         if sourceType != .regular, !(destination is PipeFile) { throw .einval }
         let count = Int(min(requested, UInt64(Int32.max) & ~0xfff))
+        // rw_verify_area: a read whose end is past INT64_MAX is EINVAL (a device ignores the offset).
+        if let start = position, start.addingReportingOverflow(Int64(count)).overflow { throw .einval }
         let moved: Int
         if let start = position {
             moved = try copy(task, from: source, at: start, to: destination, at: nil, count: count)

@@ -31,8 +31,10 @@ public final class DirectoryFile: FileDescription, @unchecked Sendable { // guar
                 guard offset >= 0 else { throw .einval }
                 self.offset = offset
             case LinuxFile.seekCurrent:
-                guard self.offset + offset >= 0 else { throw .einval }
-                self.offset += offset
+                // Past INT64_MAX Linux's sum wraps negative: EINVAL.
+                let (sum, overflow) = self.offset.addingReportingOverflow(offset)
+                guard !overflow, sum >= 0 else { throw .einval }
+                self.offset = sum
             default: throw .einval
             }
             return self.offset

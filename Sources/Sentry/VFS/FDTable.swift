@@ -28,6 +28,8 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
         }
     }
 
+    /// Lock order (see VFSLock): under the VFS lock (procfs fd/), a leaf:
+    /// closed files are released after it is let go.
     private let lock = Mutex(())
     private var entries: [Int32: Entry] = [:]
 

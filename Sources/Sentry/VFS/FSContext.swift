@@ -6,6 +6,7 @@ import Synchronization
 public final class FSContext: Savable, @unchecked Sendable { // fields are guarded by `lock`
     public static let savedTypeName = "vfs.FSContext"
 
+    /// A leaf, taken under the VFS lock by walks and procfs (see VFSLock).
     private let lock = Mutex(())
     private var rootPath: VirtualPath?
     private var workingPath: VirtualPath?

@@ -5,6 +5,23 @@ import Synchronization
 /// rename, mount and directory listing. One lock keeps rename and walk
 /// consistent across mounts (gVisor's tmpfs also serialises metadata per
 /// filesystem); file data has per-inode locks taken after it, never before.
+///
+/// The Sentry's lock order, outermost first (a lock may be taken while only
+/// locks above it are held; each declaration repeats its place):
+/// 1. Boot's `Loader.checkpointLock`, then `VFSLock.shared` (held by walks, so
+///    by every inode's lookup, listEntries, readLink and magicLinkTarget, and
+///    by procfs's `ProcSource.snapshot`, which therefore never names a file).
+/// 2. Under it, each a leaf for the others here: `PIDNamespace.lock`,
+///    `ThreadGroup.lock`, `FDTable.lock`, `FSContext.lock`, `FileDescription.lock`.
+/// 3. `MemoryManager.lock` (procfs snapshots read the MM under the VFS lock,
+///    so mmap names a file before taking it, and maps are named after it).
+/// 4. `SharedMemory.lock` (MM faults fill shared pages).
+/// 5. File data: `Inode.lock`, `HostFile.hostFD`, `HostInode.fdLock`/`shared`
+///    (read under FileDescription.lock, MM and SharedMemory fills).
+/// 6. `MemoryFile.lock`, `Pipe.lock` then `WaitQueue.waiters` then `Waiter.flags`.
+/// 7. Leaves that call nothing: counters, `FileDescription.referenceCount`,
+///    `HostFilesystem.hostLock`, `UTSNamespace`, `SignalHandlers`,
+///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `FileWaiters.table`.
 public enum VFSLock {
     public static let shared = Mutex(())
 }
@@ -15,7 +32,8 @@ public enum VFSLock {
 open class FileDescription: Savable, @unchecked Sendable { // offset and flags are guarded by `lock`
     open class var savedTypeName: String { "vfs.FileDescription" }
 
-    /// Serialises offset updates, like Linux's f_pos_lock.
+    /// Serialises offset updates, like Linux's f_pos_lock. Lock order (see
+    /// VFSLock): may be taken under the VFS lock; file data locks nest inside.
     public let lock = Mutex(())
     /// The access mode and the status flags (O_APPEND, O_NONBLOCK, ...).
     public var statusFlags: UInt32 = 0
@@ -23,6 +41,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// Where it was opened; nil for pipes and other anonymous files.
     public var location: VirtualPath?
     /// How many FD table slots refer to it; the last close calls `released()`.
+    /// A leaf: released() runs after it is let go.
     private let referenceCount = Mutex(0)
 
     public required init() {}
@@ -128,7 +147,8 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         throw .einval
     }
 
-    /// lseek(2) for files whose size is their attributes' size.
+    /// lseek(2) for files whose size is their attributes' size. A position
+    /// past INT64_MAX is EINVAL, as Linux's (its sum wraps negative).
     open func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
         guard isSeekable else { throw .espipe }
         let size: Int64
@@ -142,11 +162,11 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             case LinuxFile.seekSet: target = offset
             case LinuxFile.seekCurrent:
                 let (sum, overflow) = self.offset.addingReportingOverflow(offset)
-                guard !overflow else { throw .eoverflow }
+                guard !overflow else { throw .einval }
                 target = sum
             case LinuxFile.seekEnd:
                 let (sum, overflow) = size.addingReportingOverflow(offset)
-                guard !overflow else { throw .eoverflow }
+                guard !overflow else { throw .einval }
                 target = sum
             case LinuxFile.seekData:
                 guard offset >= 0, offset < size else { throw .enxio }

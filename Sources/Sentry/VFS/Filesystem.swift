@@ -14,6 +14,7 @@ open class Filesystem: Savable, @unchecked Sendable { // nextInodeNumber is guar
     public var deviceNumber: UInt64 = 0
     public var root = Dentry()
     public var isReadOnly = false
+    /// Inode numbers; a leaf (see VFSLock).
     private let counter = Mutex<UInt64>(1)
 
     public required init() {}

@@ -11,7 +11,9 @@ import Synchronization
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
 
-    /// Guards the attributes below and a subclass's data.
+    /// Guards the attributes below and a subclass's data. Lock order (see
+    /// VFSLock): taken under the VFS lock, a FileDescription's, the MM's or
+    /// a SharedMemory's; takes only the MemoryFile's.
     public let lock = Mutex(())
     public var filesystem: Filesystem?
     public var inodeNumber: UInt64 = 0
@@ -131,10 +133,11 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
 
     /// The target of a symlink. `context` is the caller, for procfs's
     /// /proc/self, whose target depends on who asks.
+    /// Called with the VFS lock held, like the directory operations below.
     open func readLink(context: PathContext?) throws(SyscallError) -> String { throw .einval }
 
     /// For magic links (procfs's fd/N, exe): the place the link stands for,
-    /// followed without reading the target as a path.
+    /// followed without reading the target as a path. VFS lock held.
     open func magicLinkTarget(context: PathContext) throws(SyscallError) -> VirtualPath? { nil }
 
     // MARK: Directory operations (VFS lock held; `directory` is this inode's dentry)

@@ -69,5 +69,6 @@ extension Task {
 
 /// Per-task waiters, until Task holds its own (host-only, never saved).
 enum FileWaiters {
+    /// A leaf (see VFSLock).
     static let table = Mutex<[ObjectIdentifier: Waiter]>([:])
 }

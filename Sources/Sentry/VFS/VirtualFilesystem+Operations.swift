@@ -276,8 +276,13 @@ extension VirtualFilesystem {
 
     /// readlink(2)/readlinkat(2) of the final component, never followed.
     public func readLink(_ path: String, from start: VirtualPath, context: PathContext) throws(SyscallError) -> String {
-        let location = try lookup(path, from: start, context: context, followFinal: false)
-        return try location.inode.readLink(context: context)
+        try Self.readLink(of: try lookup(path, from: start, context: context, followFinal: false), context: context)
+    }
+
+    /// The target of the symlink at `location`, read under the VFS lock as
+    /// every `Inode.readLink` is (a walk follows links with the lock held).
+    public static func readLink(of location: VirtualPath, context: PathContext) throws(SyscallError) -> String {
+        try VFSLock.shared.withLock { _ throws(SyscallError) -> String in try location.inode.readLink(context: context) }
     }
 
     /// access(2)/faccessat(2): `mode` is F_OK (0) or R_OK|W_OK|X_OK.

@@ -136,13 +136,17 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
     }
 
     /// The path of `path` from the top of its mount tree (for /proc/self/maps).
+    /// Takes the VFS lock: never call it from code that runs under it (an
+    /// inode's lookup, listEntries, readLink); those use `lockedAbsolutePath`.
     public static func absolutePath(of path: VirtualPath) -> String? {
-        VFSLock.shared.withLock { _ in
-            var top = path.mount
-            while let parent = top.parent { top = parent }
-            let name = lockedPathString(of: path, root: VirtualPath(mount: top, dentry: top.root))
-            return path.dentry.isDeleted ? name.map { $0 + " (deleted)" } : name
-        }
+        VFSLock.shared.withLock { _ in lockedAbsolutePath(of: path) }
+    }
+
+    static func lockedAbsolutePath(of path: VirtualPath) -> String? {
+        var top = path.mount
+        while let parent = top.parent { top = parent }
+        let name = lockedPathString(of: path, root: VirtualPath(mount: top, dentry: top.root))
+        return path.dentry.isDeleted ? name.map { $0 + " (deleted)" } : name
     }
 
     static func lockedPathString(of path: VirtualPath, root: VirtualPath) -> String? {

@@ -15,6 +15,7 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
         var interrupted = false
     }
 
+    /// Innermost: taken under a WaitQueue's lock (see VFSLock).
     private let flags = Mutex(Flags())
     /// The self-pipe's read end, polled; -1 if it could not be made.
     private let eventFD: Int32
@@ -107,6 +108,7 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
 /// The waiters interested in one object's state (a pipe's readers, its
 /// writers). Never saved: at a checkpoint every task has left its wait.
 public final class WaitQueue: @unchecked Sendable { // `waiters` is guarded by its Mutex
+    /// Taken under a pipe's lock; takes only a Waiter's (see VFSLock).
     private let waiters = Mutex<[ObjectIdentifier: Waiter]>([:])
 
     public init() {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Boot
+import CShim
 import OCI
 
 #if canImport(Glibc)
@@ -31,7 +32,14 @@ struct BootCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
     var id: String
 
+    /// Test hook, read only under `--debug`: the sandbox traps on purpose this
+    /// many milliseconds after it is ready, so a test can see what a fault leaves.
+    static let testTrapVariable = "RUNSC_TEST_SENTRY_TRAP_MS"
+
     func run() throws {
+        // A fault never dumps the Sentry's address space and always says what failed, on stderr
+        // (the log file with --log, see detachFromCallerStdio).
+        _ = cshim_install_fatal_signal_report(STDERR_FILENO, "runsc boot: container \(id): sandbox process \(getpid())")
         // Its own session: the terminal's Ctrl-C reaches the foreground runsc,
         // which forwards it; a detached sandbox outlives its parent's session.
         _ = setsid()
@@ -58,6 +66,10 @@ struct BootCommand: ParsableCommand {
         detachFromCallerStdio()
         report(SandboxLauncher.readyMessage)
         _ = chdir("/")
+        if global.debug, let value = getenv(Self.testTrapVariable), let delay = UInt32(String(cString: value)) {
+            usleep(delay * 1000)
+            fatalError("\(Self.testTrapVariable) is set: the sandbox traps on purpose (a test hook)")
+        }
         booted.sandbox.waitForShutdown()
         booted.server.stop()
         Glibc.exit(0)
@@ -76,16 +88,22 @@ struct BootCommand: ParsableCommand {
         close(readyFd)
     }
 
-    /// The container's stdio now lives at 256-258; the sandbox's own 0-2 point
-    /// at /dev/null so nothing of ours lands in the container's output (stderr
-    /// stays for `--debug` without `--log`, which logs there).
+    /// The container's stdio now lives at 256-258; the sandbox's own 0 and 1
+    /// point at /dev/null so nothing of ours lands in the container's output.
+    /// Its stderr carries only what a crash says (Swift's "Fatal error" and
+    /// the fatal-signal line) and `--debug`'s log: it goes to the `--log` file,
+    /// else stays the caller's, where the user sees it.
     private func detachFromCallerStdio() {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard null >= 0 else { return }
-        let keepStderr = global.debug && global.log == nil
-        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] where !(fd == STDERR_FILENO && keepStderr) {
-            _ = dup2(null, fd)
-        }
+        for fd in [STDIN_FILENO, STDOUT_FILENO] { _ = dup2(null, fd) }
         close(null)
+        if let log = global.log {
+            let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                _ = dup2(fd, STDERR_FILENO)
+                close(fd)
+            }
+        }
     }
 }

@@ -11,7 +11,8 @@ import Synchronization
 public final class HostFile: FileDescription, MappableFile, @unchecked Sendable { // offset guarded by FileDescription.lock, the FD by `hostFD`
     override public class var savedTypeName: String { "hostfs.File" }
 
-    /// Its own lock: read paths take it while FileDescription.lock is held.
+    /// Its own lock: read paths take it while FileDescription.lock is held,
+    /// MM fills while the MM's is (file data in VFSLock's order).
     private let hostFD = Mutex<Int32>(-1)
     /// Filled at save time, checked at reopen.
     private var savedPath: [String] = []
@@ -157,7 +158,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
         let fd = descriptor
-        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, off_t(offset)) }
+        // Past INT64_MAX (a mapping grown by mremap) is past the end of any file.
+        guard let position = off_t(exactly: offset) else { return 0 }
+        return try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, position) }
     }
 
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {

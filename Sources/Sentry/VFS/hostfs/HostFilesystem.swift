@@ -15,6 +15,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     override public var typeName: String { "9p" }
 
     public private(set) var hostPath = ""
+    /// A leaf (see VFSLock).
     private let hostLock = Mutex(())
     /// Host.pathOnly FD of the rootfs directory; -1 until attached.
     private var rootFD: Int32 = -1

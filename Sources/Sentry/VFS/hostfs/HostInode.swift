@@ -11,6 +11,7 @@ public final class HostInode: Inode, @unchecked Sendable { // pathFD guarded by 
 
     public private(set) var hostDevice: UInt64 = 0
     public private(set) var hostInode: UInt64 = 0
+    /// File data in VFSLock's order: taken under the VFS lock, a leaf.
     private let fdLock = Mutex<Int32>(-1)
     /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
     private let shared = Mutex<SharedMemory?>(nil)

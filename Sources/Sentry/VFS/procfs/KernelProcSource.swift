@@ -19,7 +19,6 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         var commandLine: [UInt8] = []
         var environment: [UInt8] = []
         var executable = ""
-        var maps = ""
         var memory: (virtual: UInt64, resident: UInt64, brk: Range<UInt64>, stack: UInt64,
                      argv: Range<UInt64>, env: Range<UInt64>) = (0, 0, 0..<0, 0, 0..<0, 0..<0)
         if let mm = leader.mm {
@@ -35,12 +34,11 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
                 environment = (try? leader.copyIn(from: envRange.lowerBound, count: envRange.count)) ?? []
             }
             executable = mm.executablePath
-            maps = mm.mappings.map(Self.mapsLine).joined()
         }
         var snapshot = ProcessSnapshot(
             processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
             uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
-            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: maps,
+            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
@@ -54,6 +52,14 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         snapshot.argumentRange = memory.argv
         snapshot.environmentRange = memory.env
         return snapshot
+    }
+
+    /// The VMAs are copied under the MM's lock and named after it is let go:
+    /// a file's name takes the VFS lock, which mmap never holds with the MM's.
+    public func maps(of processID: Int32) -> String? {
+        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+              let leader = group.leader ?? group.members.first else { return nil }
+        return leader.mm?.mappings.map(Self.mapsLine).joined() ?? ""
     }
 
     public func mounts() -> [Mount] {

@@ -6,6 +6,10 @@ import State
 /// filesystems, stat, uptime, loadavg, version, and sys/kernel's names. Directories and links are made per lookup from
 /// the `source`; a file's text is generated when it is opened and kept by
 /// the open file (and saved with it), as Linux's seq files behave.
+///
+/// Lookups, listings and link reads run under the VFS lock: they use only the
+/// source's `snapshot`, which never asks a file for its path. The text of
+/// `maps`, which does, is made at open, after the walk has let the lock go.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
     override public class var savedTypeName: String { "procfs.Filesystem" }
     override public var typeName: String { "proc" }
@@ -211,7 +215,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget() else { throw .enoent }
             if let location = target.location {
-                return VirtualFilesystem.absolutePath(of: location) ?? "/"
+                return VirtualFilesystem.lockedAbsolutePath(of: location) ?? "/"
             }
             if let pipe = target.file as? PipeFile { return "pipe:[\(pipe.pipe.inodeNumber)]" }
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
@@ -264,7 +268,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         switch kind {
         case .cmdline: return try snapshot().commandLine
         case .comm: return Array((try snapshot().name + "\n").utf8)
-        case .maps: return Array(try snapshot().maps.utf8)
+        case .maps:
+            guard let maps = source?.maps(of: processID) else { throw .esrch }
+            return Array(maps.utf8)
         case .status:
             let process = try snapshot()
             return Array("""
@@ -359,6 +365,12 @@ public final class ProcDataFile: FileDescription, @unchecked Sendable { // guard
         try super.load(from: &source)
         let bytes: [UInt8] = try source.load("content")
         lock.withLock { _ in content = bytes }
+    }
+
+    /// seq_lseek: SEEK_SET and SEEK_CUR only.
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
+        guard whence == LinuxFile.seekSet || whence == LinuxFile.seekCurrent else { throw .einval }
+        return try super.seek(offset, whence: whence)
     }
 
     /// Called with `lock` held by FileDescription.read.

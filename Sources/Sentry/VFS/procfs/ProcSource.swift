@@ -9,7 +9,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var threadCount: Int
     public var commandLine: [UInt8]
     public var executablePath: String
-    /// /proc/[pid]/maps, already formatted.
+    /// /proc/[pid]/maps, already formatted, from a source that has it at hand
+    /// (a test's); the kernel's source leaves it empty and answers `maps(of:)`.
     public var maps: String
     public var fdTable: FDTable?
     public var root: VirtualPath?
@@ -53,7 +54,12 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
 public protocol ProcSource: AnyObject, Sendable {
     /// Thread-group IDs in the container's PID namespace, ascending.
     func processIDs() -> [Int32]
+    /// Called with the VFS lock held (path walks): must not take it, so it
+    /// never names files (see `maps(of:)`).
     func snapshot(of processID: Int32) -> ProcessSnapshot?
+    /// /proc/[pid]/maps: names every mapped file, which takes the VFS lock,
+    /// so it is called only without it (when a file is opened).
+    func maps(of processID: Int32) -> String?
     /// The mount table in mount order, for /proc/[pid]/mounts and mountinfo.
     func mounts() -> [Mount]
     /// Nanoseconds since the kernel booted, for /proc/uptime and stat's start times.
@@ -72,6 +78,8 @@ extension ProcSource {
     }
 
     public func fdTable(of processID: Int32) -> FDTable? { snapshot(of: processID)?.fdTable }
+
+    public func maps(of processID: Int32) -> String? { snapshot(of: processID)?.maps }
 
     public func mounts() -> [Mount] { [] }
     public func uptime() -> Int64 { 0 }

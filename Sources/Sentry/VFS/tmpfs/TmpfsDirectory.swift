@@ -135,14 +135,20 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         let inode = child.inode
         let isDirectory = inode.isDirectory
         inode.lock.withLock { _ in
-            inode.linkCount = isDirectory ? 0 : max(0, inode.linkCount - 1)
+            // max(0, linkCount - 1) would trap at 0 (an image may hold one) before max sees it.
+            inode.linkCount = isDirectory || inode.linkCount == 0 ? 0 : inode.linkCount - 1
             inode.changeTime = FileTime.now()
         }
         if isDirectory { adjustLinks(-1) }
     }
 
     func adjustLinks(_ delta: Int64) {
-        lock.withLock { _ in linkCount = UInt64(max(0, Int64(linkCount) + delta)) }
+        // linkCount may come from an image: no trapping conversion or sum.
+        lock.withLock { _ in
+            let current = Int64(clamping: linkCount)
+            let (sum, overflow) = current.addingReportingOverflow(delta)
+            linkCount = UInt64(max(0, overflow ? current : sum))
+        }
     }
 
     /// A change of entries updates mtime and ctime.

@@ -28,7 +28,7 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
 
     public func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError) {
         guard let file else { throw .ebadf }
-        let size = UInt64(file.currentSize)
+        let size = UInt64(max(0, file.currentSize))
         guard offset < size else { return }
         let count = Int(min(UInt64(buffer.count), size - offset))
         _ = try file.write(Array(buffer.prefix(count)), at: Int64(offset), append: false)

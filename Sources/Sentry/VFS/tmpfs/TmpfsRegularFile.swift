@@ -132,7 +132,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     private func resize(to newSize: Int64) {
         if newSize < size {
             let pageSize = Int64(Self.pageSize)
-            let keptPages = (newSize + pageSize - 1) / pageSize
+            // Rounded up without `newSize + pageSize - 1`, which wraps near INT64_MAX (a sparse file may be that big).
+            let keptPages = newSize / pageSize + (newSize % pageSize == 0 ? 0 : 1)
             pages = pages.filter { $0.key < keptPages }
             let within = Int(newSize % pageSize)
             if within != 0, var last = pages[newSize / pageSize] {

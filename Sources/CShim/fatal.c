@@ -1,0 +1,92 @@
+#define _GNU_SOURCE
+#include "fatal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static int report_fd = -1;
+static char report_prefix[128];
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT};
+
+static const char *fatal_signal_name(int sig) {
+    switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL (a Swift runtime trap: the message before this line says which)";
+    case SIGTRAP: return "SIGTRAP (a Swift runtime trap: the message before this line says which)";
+    case SIGFPE: return "SIGFPE";
+    case SIGABRT: return "SIGABRT";
+    default: return "a fatal signal";
+    }
+}
+
+/* Appends `text` to `line` at `*used`, never past `size`. */
+static void append(char *line, size_t size, size_t *used, const char *text) {
+    while (*text && *used < size) line[(*used)++] = *text++;
+}
+
+static void append_number(char *line, size_t size, size_t *used, unsigned long value, unsigned base) {
+    char digits[32];
+    int count = 0;
+    do {
+        digits[count++] = "0123456789abcdef"[value % base];
+        value /= base;
+    } while (value && count < (int)sizeof digits);
+    while (count > 0 && *used < size) line[(*used)++] = digits[--count];
+}
+
+static void fatal_signal_handler(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    int saved = errno;
+    char line[512];
+    size_t used = 0;
+    char thread[17] = {0};
+    prctl(PR_GET_NAME, thread, 0, 0, 0);
+    append(line, sizeof line, &used, report_prefix);
+    append(line, sizeof line, &used, ": fatal signal ");
+    append(line, sizeof line, &used, fatal_signal_name(sig));
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP || sig == SIGFPE) {
+        append(line, sizeof line, &used, " at address 0x");
+        append_number(line, sizeof line, &used, (unsigned long)info->si_addr, 16);
+    }
+    append(line, sizeof line, &used, " in thread \"");
+    append(line, sizeof line, &used, thread);
+    append(line, sizeof line, &used, "\" (tid ");
+    append_number(line, sizeof line, &used, (unsigned long)syscall(SYS_gettid), 10);
+    append(line, sizeof line, &used, "); the sandbox process dies, without a core dump\n");
+    if (report_fd >= 0) {
+        size_t done = 0;
+        while (done < used) {
+            ssize_t written = write(report_fd, line + done, used - done);
+            if (written < 0 && errno == EINTR) continue;
+            if (written <= 0) break;
+            done += (size_t)written;
+        }
+    }
+    errno = saved;
+    /* SA_RESETHAND restored the default action: a fault re-executes and dies;
+     * a signal sent by kill or abort is raised again. */
+    if (info->si_code <= 0) raise(sig);
+}
+
+int cshim_install_fatal_signal_report(int fd, const char *prefix) {
+    struct rlimit none = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return -errno;
+    report_fd = fd;
+    strncpy(report_prefix, prefix, sizeof report_prefix - 1);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = fatal_signal_handler;
+    action.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+        if (sigaction(fatal_signals[i], &action, NULL) != 0) return -errno;
+    }
+    return 0;
+}
