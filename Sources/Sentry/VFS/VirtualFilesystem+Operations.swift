@@ -259,7 +259,8 @@ extension VirtualFilesystem {
                 if !exchange, newSlash { throw .enotdir }
             }
             if newParent.dentry.isDescendant(of: source) { throw .einval }
-            if let target, !exchange, oldParent.dentry.isDescendant(of: target) { throw .enotempty }
+            // An exchange would move the target under itself: a loop in the tree.
+            if let target, oldParent.dentry.isDescendant(of: target) { throw exchange ? .einval : .enotempty }
             if let target, target.inode === source.inode { return }
             try lockedMayDelete(source, in: oldParent, context: context)
             if let target {
