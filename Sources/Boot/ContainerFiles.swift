@@ -13,13 +13,6 @@ struct ContainerFiles {
     func read(_ path: String, limit: Int = 1 << 30) throws(SyscallError) -> [UInt8] {
         let location = try vfs.lookup(path, from: context.workingDirectory, context: context)
         guard location.inode.type == .regular else { throw location.inode.type == .directory ? .eisdir : .eacces }
-        let file = try vfs.openResolved(location, flags: LinuxFile.readOnly, context: context)
-        var bytes: [UInt8] = []
-        while bytes.count < limit {
-            let chunk = try file.read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
-            if chunk.isEmpty { break }
-            bytes += chunk
-        }
-        return bytes
+        return try vfs.openResolved(location, flags: LinuxFile.readOnly, context: context).readPrefix(limit: limit)
     }
 }

@@ -154,13 +154,7 @@ extension Kernel {
             let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
             file.retainReference()
             defer { file.releaseReference() }
-            var bytes: [UInt8] = []
-            while bytes.count < limit {
-                let chunk = try file.read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
-                if chunk.isEmpty { break }
-                bytes += chunk
-            }
-            return bytes
+            return try file.readPrefix(limit: limit)
         } catch {
             throw ExecError(error, "\(name): cannot read")
         }

@@ -117,6 +117,18 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         if remaining == 0 { released() }
     }
 
+    /// Up to `limit` bytes from the file's start, in 1 MiB reads: how the
+    /// Sentry itself reads a whole file (an executable, /etc/passwd at boot).
+    public func readPrefix(limit: Int) throws(SyscallError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        while bytes.count < limit {
+            let chunk = try read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
+            if chunk.isEmpty { break }
+            bytes += chunk
+        }
+        return bytes
+    }
+
     /// The last FD referring to this description was closed.
     open func released() {}
 
