@@ -4,6 +4,12 @@ import State
 /// made (setuid and friends will make a new one), so tasks can share one.
 public final class Credentials: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Credentials"
+    public static let savedAs: [String: String] = [
+        "realUID": "uids", "effectiveUID": "uids", "savedUID": "uids",
+        "realGID": "gids", "effectiveGID": "gids", "savedGID": "gids",
+        "effectiveCaps": "caps", "permittedCaps": "caps", "inheritableCaps": "caps", "boundingCaps": "caps",
+        "ambientCaps": "caps",
+    ]
 
     public private(set) var realUID: UInt32 = 0
     public private(set) var effectiveUID: UInt32 = 0

@@ -9,6 +9,13 @@ import Synchronization
 /// the exit notification) are rebuilt by `afterLoad` and the Loader.
 public final class Kernel: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Kernel"
+    public static let notSaved: Set<String> = [
+        "syscalls", // host-only: the syscall table of this build
+        "statistics", // host-only: syscall counters of this run
+        "logger", // host-only: the runtime's logger
+        "exitNotice", // host-only: the runtime's callbacks for the container's exit
+        "pauseGate", // host-only: where running tasks park during a checkpoint
+    ]
 
     public private(set) var pidNamespace = PIDNamespace()
     public private(set) var uts = UTSNamespace()

@@ -3,6 +3,7 @@ import State
 /// Resource limits (getrlimit/setrlimit), per thread group as in Linux.
 public struct Limits: SavableStruct, Equatable, Sendable {
     public static let savedTypeName = "sentry.Limits"
+    public static let savedAs: [String: String] = ["values": "soft"]
 
     /// RLIM_INFINITY.
     public static let infinity = UInt64.max

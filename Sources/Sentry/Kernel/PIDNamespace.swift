@@ -5,6 +5,7 @@ import Synchronization
 /// unrelated to host PIDs, so they survive a restore on another host.
 public final class PIDNamespace: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.PIDNamespace"
+    public static let notSaved: Set<String> = ["lock"]
 
     /// Linux's default pid_max.
     public static let maxID: Int32 = 4_194_304

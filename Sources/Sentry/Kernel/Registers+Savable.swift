@@ -40,6 +40,7 @@ extension Registers: SavableStruct {
 /// The XSAVE area is saved as bytes; restore checks its size against the host's.
 extension FloatingPointState: SavableStruct {
     public static var savedTypeName: String { "sentry.FloatingPointState" }
+    public static let savedAs: [String: String] = ["bytes": "xsave"]
 
     public func save(to sink: inout SaveSink) throws {
         try sink.save("xsave", bytes)

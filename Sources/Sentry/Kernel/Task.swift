@@ -11,6 +11,13 @@ import Synchronization
 /// its stub thread through the platform; see Task+Run.swift.
 public final class Task: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Task"
+    public static let notSaved: Set<String> = [
+        "interruptLock", // a lock with the host thread to interrupt
+        "blocker", // host-only: how the task's host thread sleeps
+        "floatingPointNeedsLoad", // host-only: a restored task loads floatingPoint into its stub anyway
+        "faultContext", // host-only: set and used within one fault's delivery, never across a checkpoint
+        "thread", // host-only: the task's host thread
+    ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
     // The rest is touched only by the task's own thread, except where noted.

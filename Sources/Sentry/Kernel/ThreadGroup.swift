@@ -5,6 +5,10 @@ import Synchronization
 /// exit status. The first task is the leader; its TID is the group's ID.
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
+    public static let notSaved: Set<String> = ["lock"]
+    public static let savedAs: [String: String] = [
+        "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
+    ]
 
     // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment,
     // the pending signals (the group's and its tasks') and the tasks' signal

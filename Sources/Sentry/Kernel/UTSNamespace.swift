@@ -4,6 +4,8 @@ import Synchronization
 /// Host and domain names (uname, sethostname), from the spec's `hostname`.
 public final class UTSNamespace: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.UTSNamespace"
+    public static let notSaved: Set<String> = ["lock"]
+    public static let savedAs: [String: String] = ["storedHostName": "hostName", "storedDomainName": "domainName"]
 
     // Guarded by `lock`, a leaf (see VFSLock).
     private let lock = Mutex<Void>(())

@@ -13,6 +13,16 @@ import Synchronization
 /// empty for the restore to fill.
 public final class MemoryFile: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.MemoryFile"
+    public static let notSaved: Set<String> = [
+        "lock", // a lock
+        "searchHint", // a cache: where the next first-fit search starts
+        "usedTotal", // recomputed from used on load
+        "limitBytes", // set from the runtime's configuration at every start and restore
+        "chargeFailed", // host-only: whether a charge failed since the last OOM check
+        "fd", // host-only: the memfd, a fresh one after load
+        "base", // host-only: the memfd's mapping
+        "pendingLoad", // host-only: the restore's lazy page loader
+    ]
 
     /// Sparse size of the memfd; only touched pages cost memory.
     public static let defaultCapacity: UInt64 = 1 << 36

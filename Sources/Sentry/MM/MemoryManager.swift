@@ -11,6 +11,13 @@ import Synchronization
 /// empty. Saved: everything but `addressSpace` and `mappedInStub`.
 public final class MemoryManager: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.MemoryManager"
+    public static let notSaved: Set<String> = [
+        "lock", // a lock
+        "addressSpace", // host-only: the stub process, made again when a task runs
+        "mappedInStub", // host-only: what the stub has mapped
+        "addressSpaceUsers", // host-only: running tasks using the stub
+    ]
+    public static let savedAs: [String: String] = ["argvRange": "argv", "envRange": "env"]
 
     /// Lowest address a mapping may use (vm.mmap_min_addr).
     public static let minAddress: UInt64 = 0x10000

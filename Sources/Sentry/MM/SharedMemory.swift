@@ -17,6 +17,11 @@ protocol PageQuota: AnyObject, Sendable {
 /// are owned here, not by any MM.
 public final class SharedMemory: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SharedMemory"
+    public static let notSaved: Set<String> = [
+        "lock", // a lock
+        "mayBeMapped", // host-only: whether a stub may map these pages
+        "quota", // set again by its owner after load
+    ]
 
     // Guarded by `lock`. Taken under an MM's or a tmpfs inode's lock, never
     // the other way; takes file data locks (the fill) and the MemoryFile's

@@ -7,6 +7,15 @@ import Synchronization
 /// checkpoint no task is left waiting).
 public final class Pipe: Savable, @unchecked Sendable { // state guarded by `lock`
     public static let savedTypeName = "pipe.Pipe"
+    public static let notSaved: Set<String> = [
+        "lock", // a lock
+        "head", // bytes are saved from head on and load at 0
+        "readQueue", // host-only: waiters, none at a checkpoint
+        "writeQueue", // host-only: waiters, none at a checkpoint
+        "readerOpens", // no FIFO open waits for its partner at a checkpoint
+        "writerOpens", // no FIFO open waits for its partner at a checkpoint
+        "openQueue", // host-only: waiters, none at a checkpoint
+    ]
 
     /// /proc/sys/fs/pipe-max-size's default: the most an unprivileged F_SETPIPE_SZ may ask.
     public static let maximumCapacity = 1 << 20

@@ -40,6 +40,7 @@ public struct SignalAction: SavableStruct, Equatable, Sendable {
 /// The signal dispositions a thread group shares (CLONE_SIGHAND shares this object).
 public final class SignalHandlers: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.SignalHandlers"
+    public static let notSaved: Set<String> = ["lock"]
 
     // Guarded by `lock`, a leaf (see VFSLock).
     private let lock = Mutex<Void>(())

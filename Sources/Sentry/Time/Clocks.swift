@@ -7,6 +7,10 @@ import State
 /// CLOCK_REALTIME follows the host.
 public final class Clocks: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Clocks"
+    public static let notSaved: Set<String> = [
+        "monotonicOffset", // the host clock's offset, recomputed in afterLoad from the saved monotonic time
+    ]
+    public static let savedAs: [String: String] = ["savedMonotonic": "monotonic"]
 
     /// Added to the host's monotonic nanoseconds. Set once at boot and once
     /// per restore, read without a lock afterwards.

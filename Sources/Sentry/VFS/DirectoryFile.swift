@@ -11,6 +11,11 @@ import State
 /// POSIX allows for readdir.
 public final class DirectoryFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "vfs.DirectoryFile" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "listing", // a cache of the current pass: a restore lists again
+        ])
+    }
 
     /// The current pass's listing; host-only (a restore lists again).
     private var listing: [DirectoryEntry]?

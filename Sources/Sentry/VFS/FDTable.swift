@@ -6,6 +6,7 @@ import Synchronization
 /// (CLONE_FILES), copied by fork.
 public final class FDTable: Savable, @unchecked Sendable { // `entries` is guarded by `lock`
     public static let savedTypeName = "vfs.FDTable"
+    public static let notSaved: Set<String> = ["lock"]
 
     public struct Entry: SavableStruct, @unchecked Sendable { // the file has its own locks
         public static let savedTypeName = "vfs.FDTable.Entry"

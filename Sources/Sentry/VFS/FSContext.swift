@@ -5,6 +5,10 @@ import Synchronization
 /// by threads with CLONE_FS, copied otherwise.
 public final class FSContext: Savable, @unchecked Sendable { // fields are guarded by `lock`
     public static let savedTypeName = "vfs.FSContext"
+    public static let notSaved: Set<String> = ["lock"]
+    public static let savedAs: [String: String] = [
+        "rootPath": "root", "workingPath": "workingDirectory", "mask": "umask",
+    ]
 
     /// A leaf, taken under the VFS lock by walks and procfs (see VFSLock).
     private let lock = Mutex(())

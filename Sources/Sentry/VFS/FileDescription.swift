@@ -33,6 +33,10 @@ public enum VFSLock {
 /// kind of file (tmpfs regular file, host file, pipe end, device).
 open class FileDescription: Savable, @unchecked Sendable { // offset and flags are guarded by `lock`
     open class var savedTypeName: String { "vfs.FileDescription" }
+    open class var notSaved: Set<String> { ["lock"] }
+    open class var savedAs: [String: String] {
+        ["referenceCount": "references"]
+    }
 
     /// Serialises offset updates, like Linux's f_pos_lock. Lock order (see
     /// VFSLock): may be taken under the VFS lock; file data locks nest inside.

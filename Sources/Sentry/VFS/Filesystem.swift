@@ -5,6 +5,10 @@ import Synchronization
 /// device number, root and inode numbering. Subclassed per filesystem type.
 open class Filesystem: Savable, @unchecked Sendable { // nextInodeNumber is guarded by `counter`
     open class var savedTypeName: String { "vfs.Filesystem" }
+    open class var notSaved: Set<String> { [] }
+    open class var savedAs: [String: String] {
+        ["counter": "nextInodeNumber"]
+    }
 
     /// The name /proc/self/mounts and statfs show ("tmpfs", "proc").
     open var typeName: String { "none" }

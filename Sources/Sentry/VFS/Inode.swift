@@ -10,6 +10,8 @@ import Synchronization
 /// and the operations they support.
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
+    open class var notSaved: Set<String> { ["lock"] }
+    open class var savedAs: [String: String] { [:] }
 
     /// Guards the attributes below and a subclass's data. Lock order (see
     /// VFSLock): taken under the VFS lock, a FileDescription's, the MM's or

@@ -6,6 +6,9 @@ import Synchronization
 /// `VFSLock.shared`; methods named `locked…` expect it held.
 public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded by VFSLock.shared
     public static let savedTypeName = "vfs.VirtualFilesystem"
+    public static let notSaved: Set<String> = [
+        "mountIndex", // an index of mounts, rebuilt after load
+    ]
 
     public private(set) var rootMount: Mount?
     public private(set) var mounts: [Mount] = []

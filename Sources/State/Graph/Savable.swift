@@ -5,7 +5,7 @@
 /// which is what lets references form cycles. Fields that cannot be saved
 /// (host FDs, locks, caches) are simply not written by `save(to:)`: `afterLoad()`
 /// rebuilds them once the whole graph is loaded.
-public protocol Savable: AnyObject, SavableValue {
+public protocol Savable: AnyObject, SavableValue, DeclaresNotSaved {
     /// The name this type has in images. Never change it once an image was released.
     static var savedTypeName: String { get }
     init()
@@ -49,7 +49,7 @@ public protocol SavableValue {
 
 /// A value type with named fields (registers, a VMA, a signal mask set), recorded
 /// in the schema like an object so that it can gain fields compatibly.
-public protocol SavableStruct: SavableValue {
+public protocol SavableStruct: SavableValue, DeclaresNotSaved {
     static var savedTypeName: String { get }
     func save(to sink: inout SaveSink) throws
     init(from source: inout LoadSource) throws
@@ -109,4 +109,23 @@ extension SavableValue where Self: RawRepresentable, RawValue: SavableValue {
         }
         return value
     }
+}
+
+/// What a `Savable` or `SavableStruct` does with each stored property that
+/// `save(to:)` does not write under the property's own name: saved as another
+/// field (`savedAs`), or deliberately not saved (`notSaved`: host resources,
+/// locks, caches, what `afterLoad()` rebuilds), each with its reason in a comment.
+/// With `save(to:)` this says, in one place per type, what a checkpoint carries;
+/// a test walks every registered type's stored properties and fails on one that
+/// is accounted for nowhere. In a class hierarchy the base declares `class var`s
+/// and a subclass overrides them with `super`'s entries plus its own.
+public protocol DeclaresNotSaved {
+    static var notSaved: Set<String> { get }
+    /// Stored property name to the saved field that carries it.
+    static var savedAs: [String: String] { get }
+}
+
+extension DeclaresNotSaved {
+    public static var notSaved: Set<String> { [] }
+    public static var savedAs: [String: String] { [:] }
 }

@@ -19,6 +19,11 @@ public struct StateRegistry {
 
     public func knows(_ typeName: String) -> Bool { types[typeName] != nil }
 
+    /// Every registered type, by saved name: what a completeness test walks.
+    public var registeredTypes: [any Savable.Type] {
+        types.sorted { $0.key < $1.key }.map(\.value)
+    }
+
     func make(_ typeName: String) -> (any Savable)? { types[typeName].map { $0.init() } }
 }
 

@@ -12,6 +12,17 @@ import Synchronization
 /// ghost files) and restored as an unlinked file only the container sees.
 public final class HostFile: FileDescription, MappableFile, @unchecked Sendable { // offset guarded by FileDescription.lock, the FD by `hostFD`
     override public class var savedTypeName: String { "hostfs.File" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "hostFD", // host-only: reopened from the saved path after load
+            "isGhost", // host-only: set when a restore makes the deleted file again
+        ])
+    }
+    /// What save(to:) reads from the host file at the checkpoint lands in these on load.
+    override public class var savedAs: [String: String] {
+        super.savedAs.merging(["savedPath": "path", "savedSize": "size", "savedModification": "modificationTime",
+                               "savedInode": "hostInode", "savedGhost": "ghost"]) { $1 }
+    }
 
     /// Its own lock: read paths take it while FileDescription.lock is held,
     /// MM fills while the MM's is (file data in VFSLock's order).

@@ -12,6 +12,14 @@ import Synchronization
 /// then reopens the files that were open by their paths.
 public final class HostFilesystem: Filesystem, @unchecked Sendable { // host state guarded by `hostLock`
     override public class var savedTypeName: String { "hostfs.Filesystem" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "hostLock", // a lock
+            "rootFD", // host-only: reopened from hostPath after load
+            "directories", // host-only: a cache of directory FDs
+            "restoredFiles", // host-only: loaded files waiting to be reopened
+        ])
+    }
     override public var typeName: String { "9p" }
 
     public private(set) var hostPath = ""

@@ -9,6 +9,14 @@ import Synchronization
 /// reopened on demand after an eviction or a restore.
 public final class HostInode: Inode, @unchecked Sendable { // directory FD guarded by `fdLock`, the rest by VFSLock.shared
     override public class var savedTypeName: String { "hostfs.Inode" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "fdLock", // host-only: the directory FD, reopened on use
+            "shared", // a cache of MAP_SHARED pages, rebuilt from the host file
+            "lastOpened", // host-only: a restored file registers again when reopened
+            "currentDentry", // a weak back-reference, set again when the dentry loads
+        ])
+    }
 
     public private(set) var hostDevice: UInt64 = 0
     public private(set) var hostInode: UInt64 = 0

@@ -12,6 +12,11 @@ import State
 /// `maps`, which does, is made at open, after the walk has let the lock go.
 public final class ProcFilesystem: Filesystem, @unchecked Sendable { // `source` is set once at boot or after load
     override public class var savedTypeName: String { "procfs.Filesystem" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "source", // set again by the kernel after load
+        ])
+    }
     override public var typeName: String { "proc" }
     override public var magic: Int64 { 0x9fa0 }
 

@@ -8,6 +8,14 @@ import Synchronization
 /// restore. Bounded by the mount's `size=` and `nr_inodes=` as Linux's tmpfs.
 public final class TmpfsFilesystem: Filesystem, PageQuota, @unchecked Sendable { // tree guarded by VFSLock.shared, usage by `usage`, xattrs by their Mutex
     override public class var savedTypeName: String { "tmpfs.Filesystem" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "memoryFile", // attached again by the kernel after load
+        ])
+    }
+    override public class var savedAs: [String: String] {
+        super.savedAs.merging(["usage": "pageLimit"]) { $1 } // and inodeLimit, pagesUsed, inodesUsed
+    }
     override public var typeName: String { "tmpfs" }
     /// TMPFS_MAGIC.
     override public var magic: Int64 { 0x0102_1994 }

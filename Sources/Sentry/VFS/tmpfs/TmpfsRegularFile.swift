@@ -9,6 +9,12 @@ import State
 /// pages.img with the rest of the memory.
 public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarded by Inode.lock
     override public class var savedTypeName: String { "tmpfs.RegularFile" }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union([
+            "legacyPages", // only loaded from images of older builds
+            "legacyShared", // only loaded from images of older builds
+        ])
+    }
     override public class var loadedType: FileType? { .regular }
     static let pageSize = Int(Page.size)
 
