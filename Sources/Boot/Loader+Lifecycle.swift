@@ -13,6 +13,7 @@ extension Loader {
                 throw LoaderError("cannot start task \(task.id): \(error)")
             }
         }
+        if !restoredTasks.isEmpty { kernel.startTimers() }
     }
 
     /// Sends `signal` to init's thread group, or with `all` to every thread group in the container.

@@ -5,7 +5,8 @@ import Testing
 /// `runsc` calls a checkpoint/restore session makes, each container's
 /// output going to a file of the workspace.
 final class CheckpointSession {
-    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint"]
+    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
+                           "itimer_cases"]
 
     let workspace: Workspace
     let bundle: String

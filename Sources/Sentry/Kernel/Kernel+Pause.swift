@@ -8,12 +8,20 @@ extension Kernel {
     /// stopped within `timeout` fails the pause, and the kernel runs on.
     public func pause(timeout: Duration = .seconds(10)) throws(KernelPauseError) {
         let (seconds, attoseconds) = timeout.components
-        try pauseGate.pause(timeoutNanoseconds: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        // Timers first: none fires into the paused kernel or while it is saved.
+        timers.hold()
+        do {
+            try pauseGate.pause(timeoutNanoseconds: seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        } catch {
+            timers.release()
+            throw error
+        }
     }
 
     /// Lets the parked tasks continue where they stopped.
     public func resume() {
         pauseGate.resume()
+        timers.release()
     }
 
     /// Writes every process's MAP_SHARED file pages back to their files, as

@@ -15,6 +15,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "logger", // host-only: the runtime's logger
         "exitNotice", // host-only: the runtime's callbacks for the container's exit
         "pauseGate", // host-only: where running tasks park during a checkpoint
+        "timers", // host-only: the thread firing interval timers, restarted by startTimers
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -35,6 +36,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     private let exitNotice = Mutex<[@Sendable (ExitReason) -> Void]>([])
     /// Where running tasks park during a checkpoint (Kernel+Pause.swift).
     let pauseGate = PauseGate()
+    /// Fires the thread groups' ITIMER_REAL (IntervalTimers.swift).
+    let timers = KernelTimers()
 
     public init() {}
 

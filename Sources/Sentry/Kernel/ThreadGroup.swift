@@ -38,6 +38,10 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         set { lock.withLock { _ in storedOOMScoreAdjustment = newValue } }
     }
     var storedOOMScoreAdjustment: Int32 = 0
+    /// ITIMER_REAL (IntervalTimers.swift): the deadline on the virtual
+    /// monotonic clock (0: disarmed) and the period in ns; guarded by `lock`.
+    var realTimerDeadline: Int64 = 0
+    var realTimerInterval: Int64 = 0
 
     public init() {}
 
@@ -101,6 +105,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
 
     public func save(to sink: inout SaveSink) throws {
         let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
+        let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
@@ -114,6 +119,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("finished", state.3)
         try sink.save("oomScoreAdjustment", state.4)
         try sink.save("sharedPendingSignals", state.5)
+        try sink.save("realTimerDeadline", timer.0)
+        try sink.save("realTimerInterval", timer.1)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -134,6 +141,10 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         }
         storedOOMScoreAdjustment = adjustment
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
+        realTimerDeadline = try source.load("realTimerDeadline", default: 0)
+        realTimerInterval = try source.load("realTimerInterval", default: 0)
+        try ImageValidation.require(realTimerDeadline >= 0, field: "realTimerDeadline", "a negative timer deadline")
+        try ImageValidation.require(realTimerInterval >= 0, field: "realTimerInterval", "a negative timer interval")
         try ImageValidation.processID(id, field: "id")
         try ImageValidation.processID(processGroupID, field: "processGroupID")
         try ImageValidation.processID(sessionID, field: "sessionID")

@@ -66,6 +66,7 @@ public struct SyscallTable: Sendable {
         table.registerProcess()
         table.registerExec()
         table.registerTime()
+        table.registerTimers()
         table.registerRandom()
         table.registerSignal()
         table.registerFutex()
