@@ -36,7 +36,7 @@ import Testing
         let outcome = Mutex<SyscallError?>(nil)
         let reader = try tree.open("/tmp/fifo", LinuxFile.readOnly)
         let thread = HostThread {
-            let error = errnoOf { try reader.waitUntilOpen(waiter: waiter) }
+            let error = errnoOf { try reader.completeOpen(waiter: waiter) { _ in } }
             outcome.withLock { $0 = error }
         }
         usleep(50_000)
@@ -59,5 +59,15 @@ import Testing
         _ = try tree.open("/tmp/fifo", LinuxFile.readOnly | LinuxFile.nonBlocking)
         thread.join()
         #expect(opened.withLock { $0 })
+    }
+
+    /// An open whose FD cannot be installed (EMFILE) is released as a
+    /// close: the reader it counted is gone, so a non-blocking writer gets ENXIO.
+    @Test func anOpenRefusedAnFDLeavesNoReaderBehind() throws {
+        let tree = try TestTree()
+        try Self.makeFifo(tree, "/tmp/fifo")
+        let reader = try tree.open("/tmp/fifo", LinuxFile.readOnly | LinuxFile.nonBlocking)
+        #expect(errnoOf { try reader.completeOpen(waiter: nil) { _ throws(SyscallError) in throw .emfile } } == .emfile)
+        #expect(errnoOf { _ = try tree.open("/tmp/fifo", LinuxFile.writeOnly | LinuxFile.nonBlocking) } == .enxio)
     }
 }

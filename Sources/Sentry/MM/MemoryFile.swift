@@ -141,11 +141,9 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// Zeroes allocated pages (punches them: they cost nothing until touched)
     /// without freeing them.
     public func zero(offset: UInt64, length: UInt64) {
-        guard length > 0 else { return }
+        guard length > 0, offset < capacity, length <= capacity - offset else { return }
         pendingLoad?.discard(offset..<offset + length)
-        if let base, offset < capacity, length <= capacity - offset {
-            _ = madvise(base + Int(offset), Int(length), MADV_REMOVE)
-        }
+        if let base { _ = madvise(base + Int(offset), Int(length), MADV_REMOVE) }
     }
 
     /// The Sentry's pointer to the `count` bytes at file offset `offset`,

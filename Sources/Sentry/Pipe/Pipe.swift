@@ -269,7 +269,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
 
     /// A blocking read-only (write-only) open of a FIFO waits until a writer
     /// (reader) is there or has come and gone since (wait_for_partner). An
-    /// interrupted wait uncounts the end and throws ERESTARTSYS.
+    /// interrupted wait throws ERESTARTSYS; the open's release uncounts the end.
     func waitForPartner(ofReadEnd readEnd: Bool, waiter: Waiter) throws(SyscallError) {
         let start = lock.withLock { _ in readEnd ? writerOpens : readerOpens }
         while true {
@@ -281,12 +281,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             }
             if present { return }
             defer { openQueue.remove(waiter) }
-            do {
-                try waiter.wait()
-            } catch {
-                endClosed(readEnd: readEnd)
-                throw error
-            }
+            try waiter.wait()
         }
     }
 

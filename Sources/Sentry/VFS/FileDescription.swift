@@ -121,6 +121,18 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         if remaining == 0 { released() }
     }
 
+    /// Ends an open(2): waits as the file needs (`waitUntilOpen`: a FIFO
+    /// for its partner), then `install` gives it an FD. The description is
+    /// held meanwhile, so a failure on the way (an interrupted wait, EMFILE)
+    /// releases it as a close would, in one place (`released`).
+    public func completeOpen<T>(waiter: Waiter?,
+                                install: (FileDescription) throws(SyscallError) -> T) throws(SyscallError) -> T {
+        retainReference()
+        defer { releaseReference() }
+        try waitUntilOpen(waiter: waiter)
+        return try install(self)
+    }
+
     /// Up to `limit` bytes from the file's start, in 1 MiB reads: how the
     /// Sentry itself reads a whole file (an executable, /etc/passwd at boot).
     public func readPrefix(limit: Int) throws(SyscallError) -> [UInt8] {
@@ -138,7 +150,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
 
     /// After open(2) made the description and before it gets an FD: a FIFO
     /// opened for one end only blocks here until the other end is opened.
-    /// Throwing undoes what the open counted.
+    /// Called through `completeOpen`, whose release undoes what the open counted.
     open func waitUntilOpen(waiter: Waiter?) throws(SyscallError) {}
 
     /// Whether an FD refers to it (a mapping may keep a description with none).
