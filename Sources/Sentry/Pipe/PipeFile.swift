@@ -80,7 +80,7 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
     override public func readableByteCount() throws(SyscallError) -> Int { pipe.availableBytes }
 
     override public func readiness(for mask: PollEvents) -> PollEvents {
-        pipe.readiness(reading: isReadEnd, writing: !isReadEnd).intersection(mask.union(.unmaskable))
+        pipe.readiness(reading: isReadEnd, writing: isWriteEnd).intersection(mask.union(.unmaskable))
     }
 
     override public func waitSources(for mask: PollEvents) -> [WaitSource] {
