@@ -99,9 +99,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     }
 
     deinit {
-        pendingLoad?.stop()
-        if let base { munmap(base, Int(capacity)) }
-        if fd >= 0 { close(fd) }
+        release()
     }
 
     /// Allocates `length` bytes (a page multiple) of zeroed memory; returns the file offset.
@@ -128,9 +126,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         guard length > 0 else { return }
         // Before the pages can be allocated again: a restore's load must not
         // land in them (what it has not reached of the range it drops), and
-        // MADV_REMOVE on a shared memfd mapping punches the hole.
-        pendingLoad?.discard(offset..<offset + length)
-        if let base, offset < capacity { _ = madvise(base + Int(offset), Int(length), MADV_REMOVE) }
+        // the hole is punched (`zero`).
+        zero(offset: offset, length: length)
         lock.withLock { _ in
             let (end, overflow) = offset.addingReportingOverflow(length)
             usedTotal -= used.remove(offset..<(overflow ? UInt64.max : end))
@@ -190,7 +187,9 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// Whether an allocation failed on the memory limit since the last call
     /// (and forgets it): the caller's process is the one to kill.
     public func takeChargeFailure() -> Bool {
-        chargeFailed.exchange(false, ordering: .relaxed)
+        // Every task asks at every stop: a plain load keeps the cache line
+        // shared; only a failure is exchanged.
+        chargeFailed.load(ordering: .relaxed) && chargeFailed.exchange(false, ordering: .relaxed)
     }
 
     public func save(to sink: inout SaveSink) throws {
