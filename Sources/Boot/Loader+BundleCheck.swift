@@ -49,13 +49,12 @@ extension Loader {
             if saved.uid != now.uid || saved.gid != now.gid {
                 differences.append("process.user \(saved.uid):\(saved.gid) → \(now.uid):\(now.gid)")
             }
-            let changed = variableNames(saved.env).symmetricDifference(variableNames(now.env))
-                .union(Set(saved.env).symmetricDifference(Set(now.env)).map { String($0.prefix { $0 != "=" }) })
+            let changed = Set(Set(saved.env).symmetricDifference(Set(now.env)).map { String($0.prefix { $0 != "=" }) })
             if !changed.isEmpty { differences.append("process.env \(changed.sorted().joined(separator: ", "))") }
         }
         let imageMounts = Dictionary(vfs.mountTable.map { ($0.target, $0.kind) }, uniquingKeysWith: { first, _ in first })
         var bundleMounts = Dictionary(mounts.map { ($0.destination, category($0.kind)) }, uniquingKeysWith: { _, last in last })
-        for (implicit, kind) in [("/dev", "tmpfs"), ("/proc", "proc"), ("/tmp", "tmpfs")] where bundleMounts[implicit] == nil {
+        for (implicit, kind) in [("/dev", "tmpfs"), ("/proc", "proc")] where bundleMounts[implicit] == nil {
             bundleMounts[implicit] = kind
         }
         for (target, kind) in imageMounts.sorted(by: { $0.key < $1.key }) where target != "/" {
@@ -83,9 +82,5 @@ extension Loader {
         case .sysfs: "sysfs"
         case .tmpfs, .devfs: "tmpfs"
         }
-    }
-
-    private static func variableNames(_ env: [String]) -> Set<String> {
-        Set(env.map { String($0.prefix { $0 != "=" }) })
     }
 }

@@ -28,6 +28,16 @@ import Testing
                                        session.path("image"), "--bundle", session.bundle, "c3"], output: "same").wait()
         #expect(same == 0)
         #expect(!session.read("same.log").contains("differs"), "\(session.read("same.log"))")
+
+        // /tmp is mounted only when the spec asks (as runc): a bundle without it differs.
+        let bare = try Self.copyBundle(session, as: "bare")
+        try Self.editSpec(bare + "/config.json") { spec in
+            spec["mounts"] = (spec["mounts"] as? [[String: Any]] ?? []).filter { $0["destination"] as? String != "/tmp" }
+        }
+        let withoutTmp = try session.launch(["--log", session.path("bare.log"), "restore", "--image-path",
+                                             session.path("image"), "--bundle", bare, "c4"], output: "bare.out").wait()
+        #expect(withoutTmp == 0)
+        #expect(session.read("bare.log").contains("mount /tmp (tmpfs) is not in the bundle"), "\(session.read("bare.log"))")
     }
 
     @Test func aHostDirectoryTheImageMountedMustBeBoundAtTheSamePlace() throws {
