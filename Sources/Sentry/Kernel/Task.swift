@@ -86,6 +86,12 @@ public final class Task: Savable, @unchecked Sendable {
     /// its state again (exit, checkpoint). Any thread may call this.
     public func interrupt() {
         interruptLock.withLock { $0?.interrupt() }
+        interruptWaits()
+    }
+
+    /// Ends the task's current or next Sentry wait (it leaves with a restart
+    /// code), without the platform's kick: for the task's own thread.
+    func interruptWaits() {
         blocker.interrupt()
         interruptFileWait()
     }

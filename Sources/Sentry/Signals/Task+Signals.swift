@@ -77,14 +77,46 @@ extension SignalAction {
 /// Dequeueing, the return to user mode, frames and rt_sigreturn.
 extension Task {
     /// Sets the blocked mask (SIGKILL and SIGSTOP are never blocked). What it
-    /// unblocks is delivered at the return to user mode.
+    /// unblocks is delivered at the return to user mode; until then a wait
+    /// the task starts ends at once (recalc_sigpending's TIF_SIGPENDING), so
+    /// ppoll or pselect6 unblocking a pending signal return EINTR for it.
     func setSignalMask(_ mask: SignalSet) {
         let unblockable = SignalSet.unblockable.rawValue
         guard let group = threadGroup else {
             signalMask = SignalSet(rawValue: mask.rawValue & ~unblockable)
             return
         }
-        group.lock.withLock { _ in signalMask = SignalSet(rawValue: mask.rawValue & ~unblockable) }
+        let unblocksPending = group.lock.withLock { _ -> Bool in
+            let wasBlocked = signalMask.rawValue
+            signalMask = SignalSet(rawValue: mask.rawValue & ~unblockable)
+            let pending = pendingSignals.pending.rawValue | group.sharedPendingSignals.pending.rawValue
+            return pending & wasBlocked & ~signalMask.rawValue != 0
+        }
+        if unblocksPending { interruptWaits() }
+    }
+
+    /// Runs `body` with `mask` blocked (set_user_sigmask: sigsuspend, ppoll,
+    /// pselect6). The task's own mask comes back as the call returns, unless
+    /// a signal interrupted it: then it stays saved until the handler has run
+    /// (restore_saved_sigmask_unless), so the handler runs under the
+    /// temporary mask; `returnToUser` puts it back when no handler runs.
+    func withTemporarySignalMask(_ mask: SignalSet,
+                                 _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
+        let saved = signalMask
+        savedSignalMask = saved
+        setSignalMask(mask)
+        do {
+            let result = try body()
+            savedSignalMask = nil
+            setSignalMask(saved)
+            return result
+        } catch {
+            if error != .eintr && !error.isRestartCode {
+                savedSignalMask = nil
+                setSignalMask(saved)
+            }
+            throw error
+        }
     }
 
     /// Signals pending for this task or its group and not blocked

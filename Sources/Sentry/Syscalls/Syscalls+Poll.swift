@@ -286,31 +286,13 @@ enum PollSyscalls {
         }
     }
 
-    /// Runs `body` with the signal mask at `address` in force (set_user_sigmask).
-    /// The task's own mask comes back as the call returns, unless a signal
-    /// interrupted it: then it stays saved until the handler has run, as
-    /// Linux's restore_saved_sigmask_unless, so the handler runs under the
-    /// temporary mask (returnToUser puts it back when no handler runs).
+    /// Runs `body` with the signal mask at `address` in force, if there is one.
     private static func withSignalMask(_ task: Task, at address: UInt64, size: UInt64,
                                        _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
         guard address != 0 else { return try body() }
         guard size == LinuxSignal.sigsetSize else { throw .einval }
         let mask = try task.copyIn(UInt64.self, from: address)
-        let saved = task.signalMask
-        task.savedSignalMask = saved
-        task.setSignalMask(SignalSet(rawValue: mask))
-        do {
-            let result = try body()
-            task.savedSignalMask = nil
-            task.setSignalMask(saved)
-            return result
-        } catch {
-            if error != .eintr && !error.isRestartCode {
-                task.savedSignalMask = nil
-                task.setSignalMask(saved)
-            }
-            throw error
-        }
+        return try task.withTemporarySignalMask(SignalSet(rawValue: mask), body)
     }
 
     /// poll_select_finish: writes the time left into the caller's timeout

@@ -119,9 +119,9 @@ enum Signals {
     static func rtSigsuspend(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         guard args.uint64(1) == LinuxSignal.sigsetSize else { throw .einval }
         let mask = try task.copyIn(UInt64.self, from: args.pointer(0))
-        task.savedSignalMask = task.signalMask
-        task.setSignalMask(SignalSet(rawValue: mask))
-        return try waitForSignal(task)
+        return try task.withTemporarySignalMask(SignalSet(rawValue: mask)) { () throws(SyscallError) -> Int64 in
+            try waitForSignal(task)
+        }
     }
 
     private static func waitForSignal(_ task: Task) throws(SyscallError) -> Int64 {
