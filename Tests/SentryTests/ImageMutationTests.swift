@@ -36,6 +36,8 @@ import Testing
         let plan = MutationPlan(stream: stream)
         let mutations = plan.mutations
         var tally = Tally()
+        // A refusal whose path is an object's own path named no field of it.
+        let objectPaths = Set((1...stream.objects.count).map { stream.path(to: UInt32($0)) })
         let offset = image.utf8.reduce(0) { $0 + Int($1) } % Self.stride
         for (index, mutation) in mutations.enumerated() where index % Self.stride == offset {
             let mutated = try plan.encoded(mutation)
@@ -52,6 +54,10 @@ import Testing
                 }
                 #expect(!error.path.isEmpty || Self.isStreamLevel(error),
                         "\(mutation.label): refused without naming a field: \(error)")
+                if case .invalidValue = error.reason {
+                    // A check's own path: the object's, then the field it names.
+                    #expect(!objectPaths.contains(error.path), "\(mutation.label): a check named no field: \(error)")
+                }
             case let error?:
                 Issue.record("\(mutation.label): not a StateError: \(error)")
             }
@@ -62,6 +68,7 @@ import Testing
             + tally.loadedByType.sorted { $0.value > $1.value }.prefix(8).map { "\($0.key) \($0.value)" }
                 .joined(separator: ", ") + ", ...)")
         #expect(tally.total > 0)
+        #expect(tally.refusedByValidation > 0, "no mutation was refused by the restore's checks")
     }
 
     struct Tally {

@@ -58,7 +58,7 @@ public final class Credentials: Savable, @unchecked Sendable {
         let gids: [UInt32] = try source.load("gids")
         let caps: [UInt64] = try source.load("caps")
         guard uids.count == 3, gids.count == 3, caps.count == 5 else {
-            throw StateError.invalidValue("Credentials: wrong number of IDs or capability sets")
+            throw StateError.invalidValue("\(uids.count) uids, \(gids.count) gids and \(caps.count) capability sets, expected 3, 3 and 5", field: "uids")
         }
         (realUID, effectiveUID, savedUID) = (uids[0], uids[1], uids[2])
         (realGID, effectiveGID, savedGID) = (gids[0], gids[1], gids[2])

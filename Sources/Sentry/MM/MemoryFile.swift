@@ -201,15 +201,15 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     public func load(from source: inout LoadSource) throws {
         capacity = try source.load("capacity")
         guard capacity > 0, capacity <= MemoryFile.maximumCapacity, Page.isAligned(capacity) else {
-            throw StateError.invalidValue("MemoryFile.capacity \(capacity) is not a page multiple in 1...\(MemoryFile.maximumCapacity)")
+            throw StateError.invalidValue("\(capacity) is not a page multiple in 1...\(MemoryFile.maximumCapacity)", field: "capacity")
         }
         let flat: [UInt64] = try source.load("used")
-        guard flat.count % 2 == 0 else { throw StateError.invalidValue("MemoryFile.used has an odd count") }
+        guard flat.count % 2 == 0 else { throw StateError.invalidValue("an odd count of bounds", field: "used") }
         var set = RangeSet()
         for index in stride(from: 0, to: flat.count, by: 2) {
             let lower = flat[index], upper = flat[index + 1]
             guard lower <= upper, upper <= capacity, Page.isAligned(lower), Page.isAligned(upper) else {
-                throw StateError.invalidValue("MemoryFile.used range \(lower)..<\(upper) is invalid")
+                throw StateError.invalidValue("range \(lower)..<\(upper) is not page-aligned within the capacity", field: "used[\(index / 2)]")
             }
             set.insert(lower..<upper)
         }
@@ -219,6 +219,6 @@ public final class MemoryFile: Savable, @unchecked Sendable {
 
     /// A fresh, empty memfd of the saved capacity; the restore writes the pages into it.
     public func afterLoad() throws {
-        do { try openHostFile() } catch { throw StateError.invalidValue("MemoryFile: cannot create memfd: \(error)") }
+        do { try openHostFile() } catch { throw StateError.invalidValue("cannot create the memfd of this capacity: \(error)", field: "capacity") }
     }
 }

@@ -177,7 +177,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         auxv = try source.load("auxv")
         executablePath = try source.load("executablePath")
         for (previous, next) in zip(vmas, vmas.dropFirst()) where previous.end > next.start {
-            throw StateError.invalidValue("VMAs overlap at \(next.start)")
+            throw StateError.invalidValue("VMAs overlap at \(next.start)", field: "vmas")
         }
         for (previous, next) in zip(privatePages, privatePages.dropFirst()) where previous.end > next.start {
             throw StateError.invalidValue("private pages overlap at \(next.start)")
@@ -203,7 +203,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     private static func loadRange(_ source: inout LoadSource, _ name: String) throws -> Range<UInt64> {
         let bounds: [UInt64] = try source.load(name)
         guard bounds.count == 2, bounds[0] <= bounds[1] else {
-            throw StateError.invalidValue("\(name) is not a range")
+            throw StateError.invalidValue("not a range", field: name)
         }
         return bounds[0]..<bounds[1]
     }

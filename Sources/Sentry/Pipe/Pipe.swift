@@ -89,8 +89,8 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         // A privileged F_SETPIPE_SZ goes past maximumCapacity, up to 2 GiB.
         guard capacity >= 4096, capacity <= 1 << 31, pending.count <= capacity,
               readers >= 0, writers >= 0 else {
-            throw StateError.invalidValue("pipe with \(pending.count) bytes, capacity \(capacity), "
-                + "\(readers) readers, \(writers) writers")
+            throw StateError.invalidValue("\(pending.count) bytes, capacity \(capacity), "
+                + "\(readers) readers, \(writers) writers", field: "capacity")
         }
         inodeNumber = try source.load("inodeNumber")
         creationTime = try source.load("creationTime")

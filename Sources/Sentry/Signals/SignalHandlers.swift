@@ -84,7 +84,7 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
     public func load(from source: inout LoadSource) throws {
         let loaded: [SignalAction] = try source.load("actions")
         guard loaded.count == Int(Signal.count) else {
-            throw StateError.invalidValue("SignalHandlers: \(loaded.count) actions, expected \(Signal.count)")
+            throw StateError.invalidValue("\(loaded.count) actions, expected \(Signal.count)", field: "actions")
         }
         // rt_sigaction(2) takes SIGKILL and SIGSTOP out of every handler's mask.
         for (index, action) in loaded.enumerated() {

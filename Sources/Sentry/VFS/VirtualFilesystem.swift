@@ -41,7 +41,7 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
     public func afterLoad() throws {
         guard let rootMount, rootMount.parent == nil, mounts.contains(where: { $0 === rootMount }) else {
             throw StateError.invalidValue("the root mount is missing from the mount list or has a parent",
-                                          field: "rootMount")
+                                          field: "mounts")
         }
         let known = Set(mounts.map(ObjectIdentifier.init))
         for (index, mount) in mounts.enumerated() {

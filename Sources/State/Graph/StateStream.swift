@@ -90,7 +90,7 @@ public struct StateStream {
 
     /// The route from the root to object `id`, as field names and indices:
     /// only computed when an error needs it.
-    func path(to id: UInt32) -> [String] {
+    public func path(to id: UInt32) -> [String] {
         guard id != rootID else { return [schemas[objects[Int(rootID) - 1].typeIndex].name] }
         var via: [UInt32: (parent: UInt32, components: [String])] = [rootID: (0, [])]
         var queue: [UInt32] = [rootID]

@@ -39,7 +39,7 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         try super.load(from: &source)
         let number: Int32 = try source.load("hostFD")
         guard (Self.standardInput...Self.standardError).contains(number) else {
-            throw StateError.invalidValue("stdio host FD \(number) is not 256, 257 or 258")
+            throw StateError.invalidValue("stdio host FD \(number) is not 256, 257 or 258", field: "hostFD")
         }
         hostFD = number
     }

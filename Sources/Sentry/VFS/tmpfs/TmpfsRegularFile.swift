@@ -48,7 +48,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         let pages: [Int64: [UInt8]] = try source.load("pages", default: [:])
         let shared: SharedMemory? = try source.load("shared", default: nil)
         guard size >= 0, pages.allSatisfy({ $0.key >= 0 && $0.value.count == Self.pageSize }) else {
-            throw StateError.invalidValue("tmpfs file with size \(size) and malformed pages")
+            throw StateError.invalidValue("tmpfs file with size \(size) and malformed pages", field: "size")
         }
         lock.withLock { _ in
             self.size = size
