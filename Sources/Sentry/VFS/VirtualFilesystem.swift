@@ -46,12 +46,11 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         let known = Set(mounts.map(ObjectIdentifier.init))
         for (index, mount) in mounts.enumerated() {
             let field = "mounts[\(index)]"
-            // A single-file bind mount's root is its one file, a child of the filesystem's root.
-            let singleFile = (mount.filesystem as? HostFilesystem)?.singleFileName.map { name in
-                mount.root.parent === mount.filesystem.root && mount.root.name == name
-            } ?? false
-            try ImageValidation.require(mount.root === mount.filesystem.root || singleFile, field: field,
-                                        "the mount's root is not its filesystem's")
+            // A single-file bind mount's root is its one file, never the directory beside it.
+            let expectedRoot = (mount.filesystem as? HostFilesystem)?.singleFileName
+                .map { mount.filesystem.root.children[$0] } ?? mount.filesystem.root
+            try ImageValidation.require(mount.root === expectedRoot, field: field,
+                                        "the mount's root is not its filesystem's (or its single file)")
             guard mount !== rootMount else { continue }
             guard let parent = mount.parent, known.contains(ObjectIdentifier(parent)),
                   let mountpoint = mount.mountpoint else {

@@ -86,7 +86,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
               let inode = location.dentry.inode as? HostInode else { throw .eio }
         let name = location.dentry.name
         let fd = try filesystem.directory(parent).withFD { parentFD throws(SyscallError) in
-            try Host.openAt(parentFD, name, Self.hostFlags(for: flags) | O_NONBLOCK)
+            try Host.openBeneath(parentFD, [name], flags: Self.hostFlags(for: flags) | O_NONBLOCK)
         }
         defer { close(fd) }
         let status = try Host.stat(fd)

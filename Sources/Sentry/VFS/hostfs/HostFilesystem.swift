@@ -205,17 +205,9 @@ extension VirtualFilesystem {
     /// paths, and only the restoring bundle may say which of them the
     /// container gets.
     public func reattachHostFilesystems(relocate: (_ mountTarget: String, _ savedPath: String) -> String? = { $1 }) throws {
-        let (hostMounts, exposesMore) = VFSLock.shared.withLock { _ in
-            let all = mounts.compactMap { mount in (mount.filesystem as? HostFilesystem).map { (mount.target, $0) } }
-            // A single-file filesystem may be mounted only at its file.
-            let wrong = mounts.first { mount in
-                guard let host = mount.filesystem as? HostFilesystem, let name = host.singleFileName else { return false }
-                return mount.root !== host.root.children[name]
-            }
-            return (all, wrong.map { ($0.filesystem as? HostFilesystem)?.mountSource ?? "" })
-        }
-        if let exposesMore {
-            throw HostReopenError(path: exposesMore, reason: "the image mounts more of the host than this file")
+        // A single-file filesystem is mounted only at its file: VirtualFilesystem.afterLoad checked that.
+        let hostMounts = VFSLock.shared.withLock { _ in
+            mounts.compactMap { mount in (mount.filesystem as? HostFilesystem).map { (mount.target, $0) } }
         }
         var seen = Set<ObjectIdentifier>()
         let filesystems = hostMounts.filter { seen.insert(ObjectIdentifier($0.1)).inserted }
