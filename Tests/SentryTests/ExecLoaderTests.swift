@@ -43,6 +43,15 @@ import Testing
         #expect(task.name == "script")
     }
 
+    /// comm is the file's first 15 bytes; a character the cut splits is
+    /// dropped (it once grew into U+FFFD and the whole name was lost).
+    @Test func aLongNameIsCutToFifteenBytesOnACharacterBoundary() throws {
+        let (kernel, tree) = try Self.makeKernel()
+        try Self.put(tree, "/bin/abcdefghijklmné", makeELF(), mode: 0o755)
+        let task = try kernel.createProcess(Self.args("/bin/abcdefghijklmné", ["x"]))
+        #expect(task.name == "abcdefghijklmn")
+    }
+
     @Test func refusalsNameTheFileWithLinuxsErrno() throws {
         let (kernel, tree) = try Self.makeKernel()
         try Self.put(tree, "/bin/plain", makeELF(), mode: 0o644)

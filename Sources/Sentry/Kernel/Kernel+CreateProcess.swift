@@ -96,11 +96,21 @@ extension Kernel {
     /// cut to TASK_COMM_LEN - 1 bytes.
     static func commandName(_ filename: String) -> String {
         let base = filename.split(separator: "/").last.map(String.init) ?? filename
-        return String(decoding: base.utf8.prefix(Task.commandNameLength), as: UTF8.self)
+        return Task.commandName(base.utf8)
     }
 }
 
 extension Task {
     /// TASK_COMM_LEN less its NUL: the most bytes comm holds.
     public static let commandNameLength = 15
+
+    /// comm from `bytes`: their first `commandNameLength`, as text of at most
+    /// that many bytes (a character cut in two is dropped, not widened to
+    /// U+FFFD past the limit). The one place comm is cut: exec, process
+    /// creation and PR_SET_NAME.
+    static func commandName(_ bytes: some Sequence<UInt8>) -> String {
+        var name = String(decoding: Array(bytes.prefix(commandNameLength)), as: UTF8.self)
+        while name.utf8.count > commandNameLength { name.removeLast() }
+        return name
+    }
 }

@@ -68,7 +68,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         pidNamespace.register(group, id: task.id)
         task.threadGroup = group
         task.registers = registers
-        task.name = String(name.utf8.prefix(15)) ?? ""
+        task.name = Task.commandName(name.utf8)
         group.add(task)
         if initThreadGroup == nil { initThreadGroup = group }
         return task

@@ -163,10 +163,9 @@ enum Process {
             task.controls.keepCapabilities = args.uint64(1) == 1
         case 15: // PR_SET_NAME: up to 15 bytes, silently truncated
             let raw = try copyInPrefix(task, from: args.pointer(1), maxCount: 16)
-            let bytes = raw.prefix { $0 != 0 }.prefix(15)
-            task.name = String(decoding: bytes, as: UTF8.self)
+            task.name = Task.commandName(raw.prefix { $0 != 0 })
         case 16: // PR_GET_NAME
-            var bytes = Array(task.name.utf8.prefix(15))
+            var bytes = Array(task.name.utf8.prefix(Task.commandNameLength))
             bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
             try task.copyOut(bytes, to: args.pointer(1))
         case 23: // PR_CAPBSET_READ
