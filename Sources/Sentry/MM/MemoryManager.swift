@@ -142,7 +142,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
             mappedInStub = RangeSet()
             return shared
         }
-        for memory in shared { memory.release() }
+        for memory in shared { memory.releaseMapping() }
     }
 
     // MARK: Saving

@@ -36,6 +36,9 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     private var mayBeMapped = false
     /// Not saved (its owner sets it again after a load): what a new page is charged to.
     private var quota: (any PageQuota)?
+    /// For a MAP_SHARED|MAP_ANONYMOUS region: how many MMs map it (fork adds
+    /// one); the last MM's release frees the pages.
+    private var mappingUsers = 1
 
     public init() {}
 
@@ -170,6 +173,20 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         }
     }
 
+    /// Another MM maps this anonymous region (a fork).
+    func retainMapping() {
+        lock.withLock { _ in mappingUsers += 1 }
+    }
+
+    /// An MM mapping this anonymous region is gone; the last one frees it.
+    func releaseMapping() {
+        let last = lock.withLock { _ in
+            mappingUsers -= 1
+            return mappingUsers <= 0
+        }
+        if last { release() }
+    }
+
     /// Frees every page (the last mapping, or the tmpfs file, is gone).
     func release() {
         let (all, quota) = lock.withLock { _ in
@@ -202,12 +219,15 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         try sink.save("pages", snapshot)
         try sink.save("memoryFile", memoryFile)
         try sink.save("holdsContents", holdsContents)
+        try sink.save("mappingUsers", lock.withLock { _ in mappingUsers })
     }
 
     public func load(from source: inout LoadSource) throws {
         pages = try source.load("pages")
         memoryFile = try source.load("memoryFile")
         holdsContents = try source.load("holdsContents", default: false)
+        mappingUsers = try source.load("mappingUsers", default: 1)
+        try ImageValidation.require(mappingUsers >= 1, field: "mappingUsers", "\(mappingUsers) users of mapped memory")
         for (index, offset) in pages {
             try ImageValidation.require(Page.isAligned(offset) && index < MemoryManager.maxAddress / Page.size,
                                         field: "pages[\(index)]", "page \(index) at offset \(offset)")
