@@ -71,7 +71,7 @@ func runCheckpointBench(_ options: BenchOptions) throws {
     let criu = options.string("criu", default: "/usr/sbin/criu")
     let repeats = max(options.int("repeats", default: 3), 1)
     var template = Array("/tmp/runsc-bench-checkpoint-XXXXXX".utf8CString)
-    guard let created = mkdtemp(&template) else { throw CheckpointBenchError("mkdtemp: errno \(errno)") }
+    guard let created = mkdtemp(&template) else { throw BenchError("mkdtemp: errno \(errno)") }
     let work = String(cString: created)
     defer { _ = try? ProcessRunner.run(["/bin/rm", "-rf", work]) }
 
@@ -229,7 +229,7 @@ private func measureCRIU(_ criu: String, size: Int, workload: String, work: Stri
                                  "--pidfile", pidFile], stderr: errors)
         let deadline = now() + 120
         while fileSize(output) <= dumped {
-            guard now() < deadline else { throw CheckpointBenchError("the restored process never printed") }
+            guard now() < deadline else { throw BenchError("the restored process never printed") }
             usleep(1000)
         }
         measurement.restore = now() - startRestore
@@ -257,37 +257,12 @@ private func firstErrorLine(_ path: String) -> String? {
     return lines.first { !$0.hasSuffix("exited, status=1") } ?? lines.first
 }
 
-/// The path of `name` in this executable's directory.
-private func siblingExecutable(_ name: String) -> String {
-    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-    let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-    guard count > 0 else { return name }
-    let path = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    guard let slash = path.lastIndex(of: "/") else { return name }
-    return String(path[...slash]) + name
-}
-
 private func waitForText(_ text: String, in path: String, timeout: Double) throws {
     let deadline = now() + timeout
     while !(readText(path).contains(text)) {
-        guard now() < deadline else { throw CheckpointBenchError("\(path) never showed \"\(text)\"") }
+        guard now() < deadline else { throw BenchError("\(path) never showed \"\(text)\"") }
         usleep(1000)
     }
-}
-
-/// The whole file as text without NUL bytes (gVisor's restored output starts with a run of them).
-private func readText(_ path: String) -> String {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var contents: [UInt8] = []
-    var bytes = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = read(fd, &bytes, bytes.count)
-        guard count > 0 else { break }
-        contents += bytes[0..<count].lazy.filter { $0 != 0 }
-    }
-    return String(decoding: contents, as: UTF8.self)
 }
 
 private func fileSize(_ path: String) -> UInt64 {
@@ -314,46 +289,4 @@ private func directorySize(_ path: String) -> UInt64 {
         }
     }
     return total
-}
-
-/// Runs commands with posix_spawn (a detached `runsc` leaves a sandbox
-/// holding its stdout, so only the child's own exit is waited for).
-private enum ProcessRunner {
-    static func check(_ arguments: [String], stdout: String = "/dev/null", stderr: String? = nil) throws {
-        let status = try run(arguments, stdout: stdout, stderr: stderr)
-        guard status == 0 else {
-            throw CheckpointBenchError("\(arguments.joined(separator: " ")) exited with \(status)")
-        }
-    }
-
-    static func run(_ arguments: [String], stdout: String = "/dev/null", stderr: String? = nil) throws -> Int32 {
-        let pid = try spawn(arguments, stdout: stdout, stderr: stderr)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
-
-    /// Starts `arguments` with stdin from /dev/null; `stderr` (appended to) or this process's.
-    static func spawn(_ arguments: [String], stdout: String, stderr: String?) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        if let stderr {
-            posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        }
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-        argv.append(nil)
-        defer { for pointer in argv { free(pointer) } }
-        var pid: pid_t = 0
-        let result = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-        guard result == 0 else { throw CheckpointBenchError("cannot run \(arguments[0]): \(result)") }
-        return pid
-    }
-}
-
-private struct CheckpointBenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -100,6 +100,7 @@ private func runStateCodecs(_ options: BenchOptions) throws {
           + "decompression reads a file in /dev/shm into a pre-faulted buffer.")
 }
 
+/// A benchmark that could not run, with what went wrong.
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

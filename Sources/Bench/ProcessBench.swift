@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BenchSection {
+    /// Issue #9's process costs: the same static program
+    /// (fixtures/process_bench.c) natively, in ours and in Debian's gVisor
+    /// (ptrace platform), in one run, with the ratios.
+    static let process = BenchSection(
+        name: "process",
+        summary: "fork+exit+wait, fork+exec+wait, fork at N MiB resident, signal to self: ours vs gVisor vs native",
+        options: ["--runsc PATH       our runsc (default: beside runsc-bench)",
+                  "--gvisor PATH      Debian's gVisor runsc (default /usr/bin/runsc; 'none' to skip)",
+                  "--workload PATH    fixtures/bin/process_bench",
+                  "--hello PATH       the static program fork+exec runs (fixtures/bin/hello)",
+                  "--forks N          fork+exit rounds per run (default 300)",
+                  "--execs N          fork+exec rounds per run (default 100)",
+                  "--mib N            resident MiB for the fork-resident row (default 1024)",
+                  "--signals N        signals per run (default 20000)",
+                  "--repeats N        runs per cell, best kept (default 3)"],
+        run: runProcessBench)
+}
+
+private struct ProcessCase {
+    var name: String
+    var arguments: [String]
+    var unit: String
+    /// gVisor's time on this machine kind as the issue gives it, for the goal column.
+    var note: String
+}
+
+func runProcessBench(_ options: BenchOptions) throws {
+    let runsc = options.string("runsc", default: siblingExecutable("runsc"))
+    let gvisor = options.string("gvisor", default: "/usr/bin/runsc")
+    let workload = options.string("workload", default: "fixtures/bin/process_bench")
+    let hello = options.string("hello", default: "fixtures/bin/hello")
+    let repeats = max(options.int("repeats", default: 3), 1)
+    guard access(workload, R_OK) == 0, access(hello, R_OK) == 0 else {
+        print("process: skipped (needs \(workload) and \(hello); build the fixtures first)")
+        return
+    }
+    var template = Array("/tmp/runsc-bench-process-XXXXXX".utf8CString)
+    guard let created = mkdtemp(&template) else { throw BenchError("mkdtemp: errno \(errno)") }
+    let work = String(cString: created)
+    defer { _ = try? ProcessRunner.run(["/bin/rm", "-rf", work]) }
+    let bundle = work + "/bundle"
+    _ = try ProcessRunner.run(["/bin/mkdir", "-p", bundle + "/rootfs/bin"])
+    _ = try ProcessRunner.run(["/bin/cp", workload, bundle + "/rootfs/bin/process_bench"])
+    _ = try ProcessRunner.run(["/bin/cp", hello, bundle + "/rootfs/bin/hello"])
+
+    let mib = max(options.int("mib", default: 1024), 1)
+    let cases = [
+        ProcessCase(name: "fork+exit+wait", arguments: ["fork-exit", String(options.int("forks", default: 300))],
+                    unit: "us", note: "gVisor 1758, native 120 in the issue"),
+        ProcessCase(name: "fork+exec+wait", arguments: ["fork-exec", String(options.int("execs", default: 100)), "/bin/hello"],
+                    unit: "us", note: "gVisor 6169, native 444 in the issue"),
+        ProcessCase(name: "fork at \(mib) MiB", arguments: ["fork-resident", String(mib), "5"],
+                    unit: "ms", note: "gVisor 3.8, native 31 at 1 GiB in the issue"),
+        ProcessCase(name: "signal to self", arguments: ["signal", String(options.int("signals", default: 20000))],
+                    unit: "us", note: "gVisor 211, native 2.6 in the issue"),
+    ]
+    print("process: \(workload) natively, in \(runsc) and in \(gvisor) (ptrace platform); best of \(repeats) runs per cell; "
+          + "goal: ours at most half of gVisor")
+    var table = Table(columns: ["measure", "unit", "native", "ours", "gVisor", "ours/gVisor", "ours/native", "goal", "note"])
+    for item in cases {
+        let native = best(repeats) { try measureNative(workload, item, bundle: bundle, work: work) }
+        let ours = best(repeats) { try measureSandboxed([runsc, "--root", work + "/ours"], item, runsc: runsc, bundle: bundle, work: work) }
+        let theirs = gvisor == "none" || access(gvisor, X_OK) != 0 ? .failure("\(gvisor) is not installed")
+            : best(repeats) {
+                try measureSandboxed([gvisor, "--platform=ptrace", "--network=none", "--root", work + "/gvisor"],
+                                     item, runsc: runsc, bundle: bundle, work: work)
+            }
+        func cell(_ result: Measured) -> String {
+            switch result {
+            case .value(let value): format(value, decimals: value < 10 ? 2 : 1)
+            case .failure: "failed"
+            }
+        }
+        func ratio(_ top: Measured, _ bottom: Measured) -> String {
+            guard case .value(let a) = top, case .value(let b) = bottom, b > 0 else { return "-" }
+            return format(a / b, decimals: 2)
+        }
+        var goal = "-"
+        if case .value(let a) = ours, case .value(let b) = theirs, b > 0 { goal = a <= b / 2 ? "met" : "missed" }
+        let failures = [("native", native), ("ours", ours), ("gVisor", theirs)].compactMap { name, result -> String? in
+            if case .failure(let why) = result { return "\(name): \(why)" }
+            return nil
+        }
+        table.add([item.name, item.unit, cell(native), cell(ours), cell(theirs), ratio(ours, theirs), ratio(ours, native),
+                   goal, failures.isEmpty ? item.note : failures.joined(separator: "; ")])
+    }
+    print(table.render())
+}
+
+private enum Measured {
+    case value(Double)
+    case failure(String)
+}
+
+/// The lowest of `repeats` measurements; the first failure if none worked.
+private func best(_ repeats: Int, _ measure: () throws -> Double) -> Measured {
+    var lowest: Double?
+    var failure = ""
+    for _ in 0..<repeats {
+        do {
+            let value = try measure()
+            lowest = min(lowest ?? value, value)
+        } catch {
+            failure = "\(error)"
+        }
+    }
+    return lowest.map(Measured.value) ?? .failure(failure)
+}
+
+/// The program on the host, with the bundle's rootfs as the place /bin/hello is found.
+private func measureNative(_ workload: String, _ item: ProcessCase, bundle: String, work: String) throws -> Double {
+    let arguments = item.arguments.map { $0 == "/bin/hello" ? bundle + "/rootfs/bin/hello" : $0 }
+    let output = work + "/native.out"
+    try ProcessRunner.check([workload] + arguments, stdout: output, stderr: work + "/native.err")
+    return try parse(readText(output), item)
+}
+
+/// The program as a container's init under `runtime` (ours or gVisor, the same bundle, its spec from our `runsc spec`).
+private func measureSandboxed(_ runtime: [String], _ item: ProcessCase, runsc: String, bundle: String,
+                              work: String) throws -> Double {
+    unlink(bundle + "/config.json")
+    try ProcessRunner.check([runsc, "spec", "--bundle", bundle, "--", "/bin/process_bench"] + item.arguments)
+    let output = work + "/sandboxed.out", errors = work + "/sandboxed.err"
+    let id = "bench-process-\(getpid())"
+    defer { _ = try? ProcessRunner.run(runtime + ["delete", "--force", id]) }
+    let status = try ProcessRunner.run(runtime + ["run", "--bundle", bundle, id], stdout: output, stderr: errors)
+    guard status == 0 else {
+        let why = readText(errors).split(separator: "\n").last.map(String.init) ?? ""
+        throw BenchError("exit \(status) \(why)")
+    }
+    return try parse(readText(output), item)
+}
+
+/// "NAME VALUE UNIT" from the program's output.
+private func parse(_ output: String, _ item: ProcessCase) throws -> Double {
+    for line in output.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        if fields.count == 3, fields[2] == item.unit, let value = Double(fields[1]) { return value }
+    }
+    throw BenchError("no result in \(output.debugDescription)")
+}
