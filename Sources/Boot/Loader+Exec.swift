@@ -45,6 +45,7 @@ extension Loader {
             do {
                 try table.install(HostStdioFile.passed(hostFD: fd, flags: access), at: Int32(number), closeOnExec: false)
             } catch {
+                table.removeAll()
                 throw ExecFailure(kind: .other, message: "cannot install stdio FD \(number): \(error)")
             }
             unclaimed.removeAll { $0 == fd }

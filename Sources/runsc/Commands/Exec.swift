@@ -45,6 +45,12 @@ struct ExecCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the new process's PID (in the container) to this file.", valueName: "file"))
     var pidFile: String?
 
+    @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (not built yet).")
+    var tty = false
+
+    @Option(help: ArgumentHelp("Where to send the terminal's master (not built yet).", valueName: "path"))
+    var consoleSocket: String?
+
     @Argument(help: ArgumentHelp("The container to run in.", valueName: "container-id"))
     var id: String
 
@@ -57,6 +63,9 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         _ = try global.configure()
+        if tty || consoleSocket != nil {
+            throw RunscError.notBuilt("exec", "a terminal for the new process (--tty, --console-socket)")
+        }
         try CommandSupport.checkPIDFile(pidFile)
         if !detach { SignalRelay.block() }
         let handle = try ContainerHandle.open(id, in: try global.store())
