@@ -10,15 +10,10 @@ struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ps", abstract: "List the processes of a container.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case table
-        case json
-    }
-
     @OptionGroup var global: GlobalOptions
 
     @Option(name: [.customShort("f"), .long], help: "Output format: table or json (the PIDs).")
-    var format: Format = .table
+    var format: OutputFormat = .table
 
     @Argument(help: ArgumentHelp("The container to list.", valueName: "container-id"))
     var id: String
