@@ -18,6 +18,22 @@ import Testing
         return session
     }
 
+    /// Starts `runsc arguments...` with its stdout and stderr in the workspace's `output`, and returns at once.
+    static func launch(_ session: ContainerSession, _ arguments: [String], output: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
+        process.arguments = ["--root", session.workspace.stateRoot] + arguments
+        let path = session.workspace.path + "/" + output
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     @Test func execRunsAProgramWithTheOutputAndStatusOfANativeRun() throws {
         let session = try Self.running()
         let hello = try session.runsc("exec", "c1", "hello")
@@ -29,6 +45,17 @@ import Testing
         #expect(exited.status == (try Fixtures.runNatively("exit_code", ["42"])).status)
         #expect(exited.stderr.isEmpty, "the process's status is runsc's, without a message")
         #expect(try session.state("c1").status == .running, "init runs on after an exec'd process ends")
+    }
+
+    @Test func aSignalToRunscExecGoesToTheProcessWhoseDeathIsRunscsStatus() throws {
+        let session = try Self.running()
+        let exec = try Self.launch(session, ["exec", "c1", "spin"], output: "exec.log")
+        try session.waitFor("spinning", in: session.workspace.path + "/exec.log")
+        kill(exec.processIdentifier, SIGTERM)
+        exec.waitUntilExit()
+        let said = try session.workspace.read("exec.log")
+        #expect(exec.terminationStatus == 128 + SIGTERM, "\(said)")
+        #expect(try session.state("c1").status == .running, "init did not get the signal")
     }
 
     @Test func execTakesItsEnvironmentDirectoryAndUserFromTheSpecOrTheOptions() throws {
@@ -114,6 +141,13 @@ import Testing
         #expect(try session.workspace.read("c1.log").hasPrefix(atPause))
         #expect(try session.workspace.read("c1.log").count > atPause.count, "it counts on after resume")
         #expect(try session.runsc("resume", "c1").isCleanError, "a running container cannot be resumed")
+
+        #expect(try session.runsc("pause", "c1").status == 0)
+        #expect(try session.runsc("kill", "c1", "TERM").status == 0)
+        #expect(try session.state("c1").status == .paused, "a signal other than SIGKILL waits for the resume")
+        #expect(try session.runsc("resume", "c1").status == 0)
+        let waited = try session.runsc("wait", "c1")
+        #expect(waited.stdout == "{\"exitStatus\":143,\"id\":\"c1\"}\n", "\(waited.stderr)")
     }
 
     @Test func aPausedContainerIsCheckpointedKilledAndDeleted() throws {
@@ -169,20 +203,11 @@ import Testing
 
     @Test func aCheckpointThatStopsTheContainerEndsAWaitingExecWithAClearError() throws {
         let session = try Self.running()
-        let output = session.workspace.path + "/exec.log"
-        let exec = Process()
-        exec.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
-        exec.arguments = ["--root", session.workspace.stateRoot, "exec", "c1", "sleep_exit", "60000", "0"]
-        FileManager.default.createFile(atPath: output, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        exec.standardOutput = handle
-        exec.standardError = handle
-        try exec.run()
-        try session.waitFor("started", in: output)
+        let exec = try Self.launch(session, ["exec", "c1", "sleep_exit", "60000", "0"], output: "exec.log")
+        try session.waitFor("started", in: session.workspace.path + "/exec.log")
         let saved = try session.runsc("checkpoint", "--image-path", session.workspace.path + "/image", "c1")
         #expect(saved.status == 0, "\(saved.stderr)")
         exec.waitUntilExit()
-        try handle.close()
         #expect(exec.terminationStatus == 1)
         let said = try session.workspace.read("exec.log")
         #expect(said.contains("was checkpointed to"), "\(said)")
