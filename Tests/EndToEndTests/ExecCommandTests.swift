@@ -34,6 +34,15 @@ import Testing
         return process
     }
 
+    /// `runsc exec -d --pid-file F c1 spin`: the PID the file got.
+    static func spinDetached(_ session: ContainerSession) throws -> Int32 {
+        let pidFile = session.workspace.path + "/spin.pid"
+        let status = try session.runsc(["exec", "-d", "--pid-file", pidFile, "c1", "spin"],
+                                       output: session.workspace.path + "/spin.log")
+        try #require(status == 0)
+        return try #require(Int32(try session.workspace.read("spin.pid")))
+    }
+
     @Test func execRunsAProgramWithTheOutputAndStatusOfANativeRun() throws {
         let session = try Self.running()
         let hello = try session.runsc("exec", "c1", "hello")
@@ -99,10 +108,7 @@ import Testing
 
     @Test func psListsInitAndAnExecdProcess() throws {
         let session = try Self.running()
-        let pidFile = session.workspace.path + "/spin.pid"
-        #expect(try session.runsc(["exec", "-d", "--pid-file", pidFile, "c1", "spin"],
-                                  output: session.workspace.path + "/spin.log") == 0)
-        let pid = try #require(Int32(try session.workspace.read("spin.pid")))
+        let pid = try Self.spinDetached(session)
 
         let table = try session.runsc("ps", "c1")
         #expect(table.status == 0, "\(table.stderr)")
@@ -173,10 +179,7 @@ import Testing
     /// rest, and which comes first is a race (as in a Linux PID namespace).
     @Test func killAllEndsTheExecdProcessesToo() throws {
         let session = try Self.running()
-        let pidFile = session.workspace.path + "/spin.pid"
-        #expect(try session.runsc(["exec", "-d", "--pid-file", pidFile, "c1", "spin"],
-                                  output: session.workspace.path + "/spin.log") == 0)
-        let pid = try #require(Int32(try session.workspace.read("spin.pid")))
+        let pid = try Self.spinDetached(session)
         #expect(try session.runsc("kill", "--all", "c1", "KILL").status == 0)
         let spun = try session.runsc("wait", "--pid", String(pid), "c1")
         #expect(spun.stdout == "{\"exitStatus\":137,\"id\":\"c1\"}\n", "\(spun.stderr)")
