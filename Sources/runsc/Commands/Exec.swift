@@ -111,11 +111,14 @@ struct ExecCommand: ParsableCommand {
             if !command.isEmpty || cwd != nil || !env.isEmpty || user != nil {
                 throw RunscError("exec: --process gives the whole process; CMD, --cwd, --env and --user cannot go with it")
             }
+            let loaded: Spec.Process
             do {
-                return try Bundle.loadProcess(process)
+                loaded = try Bundle.loadProcess(process)
             } catch {
                 throw RunscError("exec: --process: \(error)")
             }
+            if loaded.terminal { throw RunscError.notBuilt("exec", "a terminal for the new process (--process with terminal true)") }
+            return loaded
         }
         guard !command.isEmpty else { throw RunscError("exec: no command given (exec ID CMD [ARG...])") }
         var spec = try Bundle.load(directory: bundle).spec.process ?? Spec.Process()
