@@ -156,6 +156,36 @@ import Testing
         #expect(waited.stdout == "{\"exitStatus\":143,\"id\":\"c1\"}\n", "\(waited.stderr)")
     }
 
+    /// A paused process uses no CPU: ps's TIME of a counting init grows by
+    /// what it ran after the resume, not by the time it spent paused.
+    @Test func timeSpentPausedIsNotCPUTime() throws {
+        let session = try Self.running(init: ["/bin/ckpt_counter", "100000", "10", "1"])
+        try session.waitFor("\n", in: session.workspace.path + "/c1.log")
+        #expect(try session.runsc("pause", "c1").status == 0)
+        let before = try Self.cpuSeconds(of: 1, in: session)
+        usleep(1_500_000)
+        #expect(try session.runsc("resume", "c1").status == 0)
+        let after = try Self.cpuSeconds(of: 1, in: session)
+        #expect(after - before < 1.0, "\(before) s before the pause, \(after) s after it")
+    }
+
+    /// The TIME column of `runsc ps` for `pid`, in seconds (Go's duration format: 1.5s, 2m3s, 250ms, 12µs).
+    static func cpuSeconds(of pid: Int32, in session: ContainerSession) throws -> Double {
+        let table = try session.runsc("ps", "c1").stdout.split(separator: "\n").dropFirst()
+        let row = try #require(table.map { $0.split(separator: " ") }.first { $0.count > 6 && $0[1] == "\(pid)" })
+        var text = Substring(row[6])
+        var seconds = 0.0
+        let units: [(String, Double)] = [("h", 3600), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9), ("m", 60), ("s", 1)]
+        while !text.isEmpty {
+            let number = text.prefix { $0.isNumber || $0 == "." }
+            text = text.dropFirst(number.count)
+            let (unit, scale) = try #require(units.first { text.hasPrefix($0.0) }, "unit in \(row[6])")
+            text = text.dropFirst(unit.count)
+            seconds += (Double(number) ?? 0) * scale
+        }
+        return seconds
+    }
+
     @Test func aPausedContainerIsCheckpointedKilledAndDeleted() throws {
         let session = try Self.running()
         #expect(try session.runsc("pause", "c1").status == 0)
