@@ -30,6 +30,10 @@ extension Loader {
         guard let name = process.args.first, !name.isEmpty else {
             throw ExecFailure(kind: .other, message: "exec: no command given")
         }
+        // Init's end kills every process it finds; one created after that would run on alone.
+        guard kernel.initThreadGroup?.isExiting == false else {
+            throw ExecFailure(kind: .other, message: "exec: the container's init has exited")
+        }
         let credentials = Loader.credentials(for: process)
         let limits: Limits
         let files: ContainerFiles

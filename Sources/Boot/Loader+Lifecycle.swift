@@ -31,13 +31,7 @@ extension Loader {
         } else {
             kernel.signalInit(signal)
         }
-        guard signal == .kill else { return false }
-        return checkpointLock.withLock { paused in
-            guard paused else { return false }
-            paused = false
-            kernel.resume()
-            return true
-        }
+        return signal == .kill && resumeContainer()
     }
 
     /// `runsc pause`: every task parks (as for a checkpoint) until `resumeContainer`.
@@ -53,12 +47,14 @@ extension Loader {
         }
     }
 
-    /// `runsc resume`.
-    public func resumeContainer() {
+    /// `runsc resume`; returns whether the container was paused.
+    @discardableResult
+    public func resumeContainer() -> Bool {
         checkpointLock.withLock { paused in
-            guard paused else { return }
+            guard paused else { return false }
             paused = false
             kernel.resume()
+            return true
         }
     }
 
