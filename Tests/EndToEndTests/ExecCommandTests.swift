@@ -234,6 +234,33 @@ import Testing
         #expect(listed.stdout == "[1]\n", "the exec'd process is gone, init is restored: \(listed.stderr)")
     }
 
+    /// runsc exec's stdio does not outlive its sandbox: a restored exec'd
+    /// process finds it hung up (its next write fails and the counter
+    /// exits), while init and the restore are unaffected.
+    @Test func anImageWithAnExecdProcessRestoresItWithItsStdioDisconnected() throws {
+        let session = try Self.running()
+        let output = session.workspace.path + "/counter.log"
+        #expect(try session.runsc(["exec", "-d", "c1", "ckpt_counter", "100000", "20", "1"], output: output) == 0)
+        try session.waitFor("\n", in: output)
+        let image = session.workspace.path + "/image"
+        let saved = try session.runsc("checkpoint", "--leave-running", "--image-path", image, "c1")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.runsc("delete", "--force", "c1").status == 0)
+        let restored = try session.runsc(["restore", "--detach", "--image-path", image, "--bundle", session.bundle, "c2"],
+                                         output: session.workspace.path + "/c2.log")
+        let log = (try? session.workspace.read("c2.log")) ?? ""
+        try #require(restored == 0, "\(log)")
+        let deadline = Date().addingTimeInterval(10)
+        var listed = ""
+        repeat {
+            listed = try session.runsc("ps", "--format", "json", "c2").stdout
+            if listed == "[1]\n" { break }
+            usleep(50_000)
+        } while Date() < deadline
+        #expect(listed == "[1]\n", "the restored counter ends at its first write")
+        #expect(try session.state("c2").status == .running)
+    }
+
     @Test func aCheckpointThatStopsTheContainerEndsAWaitingExecWithAClearError() throws {
         let session = try Self.running()
         let exec = try Self.launch(session, ["exec", "c1", "sleep_exit", "60000", "0"], output: "exec.log")
