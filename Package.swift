@@ -28,7 +28,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Boot", dependencies: [
-            "Sentry", "OCI", "CSeccomp", "State",
+            "Sentry", "OCI", "CSeccomp", "State", "CShim",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "runsc", dependencies: [

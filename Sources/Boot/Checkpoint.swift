@@ -23,13 +23,16 @@ extension Loader {
 
     public func checkpoint(to imagePath: String, compression: Compression,
                            leaveRunning: Bool) throws(CheckpointError) -> CheckpointSummary {
-        try checkpointLock.withLock { _ throws(CheckpointError) -> CheckpointSummary in
+        try checkpointLock.withLock { paused throws(CheckpointError) -> CheckpointSummary in
             let started = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             var timer = PhaseTimer()
-            do {
-                try kernel.pause()
-            } catch {
-                throw CheckpointError("\(error)")
+            // A container `runsc pause` paused is already at rest, and stays paused if left running.
+            if !paused {
+                do {
+                    try kernel.pause()
+                } catch {
+                    throw CheckpointError("\(error)")
+                }
             }
             let summary: CheckpointSummary
             do throws(CheckpointError) {
@@ -38,17 +41,22 @@ extension Loader {
                 HostFile.beginCheckpoint()
                 summary = try save(to: imagePath, compression: compression, started: started, timer: &timer)
             } catch {
-                kernel.resume()
+                if !paused { kernel.resume() }
                 throw error
             }
             if !leaveRunning {
+                // The processes runsc exec waits for end with the container: their callers learn why.
+                execProcesses.checkpointing(into: imagePath)
                 // Killed while parked: each task leaves at its next stop,
                 // before it runs another application instruction.
                 for group in kernel.pidNamespace.allThreadGroups {
                     group.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
                 }
+                paused = false
+                kernel.resume()
+            } else if !paused {
+                kernel.resume()
             }
-            kernel.resume()
             timer.mark("resume")
             logger.info("checkpoint \(imagePath): \(summary)")
             logger.debug("checkpoint phases: \(timer.description)")

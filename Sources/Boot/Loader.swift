@@ -26,9 +26,15 @@ public final class Loader: @unchecked Sendable {
     let processMetadata: String?
     /// The tasks a restored kernel starts with; empty for a fresh boot (init alone starts).
     let restoredTasks: [Task]
-    /// One checkpoint at a time. Outermost: held while the kernel pauses and
-    /// saves, which takes the Sentry's locks (their order is on VFSLock).
-    let checkpointLock = Mutex<Void>(())
+    /// One checkpoint, pause or resume at a time; the value says whether
+    /// `runsc pause` holds the kernel paused. Outermost: held while the kernel
+    /// pauses and saves, which takes the Sentry's locks (their order is on VFSLock).
+    let checkpointLock = Mutex<Bool>(false)
+    /// The processes `runsc exec` started, with their exit statuses.
+    let execProcesses = ExecProcesses()
+    /// When init and each exec'd process started (CLOCK_REALTIME ns), for
+    /// `runsc ps`; host-only, so a restored container's are not known. A leaf.
+    let startTimes = Mutex<[Int32: Int64]>([:])
     let logger: Logger
     let countSyscalls: Bool
 
@@ -44,6 +50,7 @@ public final class Loader: @unchecked Sendable {
         self.restoredTasks = restoredTasks
         self.logger = logger
         self.countSyscalls = countSyscalls
+        watchProcessExits()
     }
 
     public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {
@@ -106,6 +113,7 @@ public final class Loader: @unchecked Sendable {
         signal(SIGPIPE, SIG_IGN)
         Loader.quietChildStops()
         try Loader.moveStdio(args.stdioFDs)
+        watchProcessExits()
     }
 
     /// The container's files as a process with `credentials` sees them from
@@ -139,6 +147,7 @@ public final class Loader: @unchecked Sendable {
             kernel.signalInit(Signal(rawValue: signal))
         }
         defer { forwarder.stop() }
+        recordStart(of: initTask.processID)
         do {
             try initTask.start()
         } catch {

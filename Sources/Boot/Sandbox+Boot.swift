@@ -35,7 +35,9 @@ extension Sandbox {
             try process.write(to: directory)
             state.status = .created
             let sandbox = Sandbox(loader: loader, store: store, state: state, logger: logger)
-            let server = try ControlServer(directory: directory, logger: logger) { request in sandbox.handle(request) }
+            let server = try ControlServer(directory: directory, logger: logger) { request, files in
+                sandbox.handle(request, files: files)
+            }
             do {
                 try store.save(state)
             } catch {

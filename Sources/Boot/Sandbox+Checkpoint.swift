@@ -2,13 +2,14 @@ import Dispatch
 import OCI
 import State
 
-/// The sandbox's answer to `runsc checkpoint`: only a running container can
-/// be saved; without `leaveRunning` it is stopped once the image is
-/// complete (its exit is reported as a SIGKILL, as `runc checkpoint` does).
+/// The sandbox's answer to `runsc checkpoint`: only a running or paused
+/// container can be saved; without `leaveRunning` it is stopped once the
+/// image is complete (its exit is reported as a SIGKILL, as `runc
+/// checkpoint` does), with it a paused one stays paused.
 extension Sandbox {
     func checkpoint(_ request: CheckpointRequest) -> ControlResponse {
         let current = status.withLock { $0.container.status }
-        guard current == .running else {
+        guard current == .running || current == .paused else {
             return .failure(ControlFailure(.invalidState, "cannot checkpoint a container that is \(current.rawValue)"))
         }
         guard let compression = Compression(rawValue: request.compression) else {

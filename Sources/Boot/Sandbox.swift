@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Logging
 import OCI
 import Synchronization
@@ -43,8 +44,11 @@ public final class Sandbox: Sendable {
         shutdownRequested.wait()
     }
 
-    /// The control server's handler.
-    public func handle(_ request: ControlRequest) -> ControlServer.Reply {
+    /// The control server's handler. `files` came with the request: `exec`
+    /// takes them as the new process's stdio, every other request closes them.
+    public func handle(_ request: ControlRequest, files: [Int32]) -> ControlServer.Reply {
+        if case .exec(let exec) = request { return ControlServer.Reply(execute(exec, stdio: files)) }
+        for file in files { close(file) }
         switch request {
         case .state:
             let snapshot = status.withLock { SandboxState(container: $0.container, exit: $0.exit) }
@@ -63,6 +67,18 @@ public final class Sandbox: Sendable {
         case .restore:
             return ControlServer.Reply(.failure(ControlFailure(
                 .notSupported, "restore into a running sandbox is not supported by this sandbox yet")))
+        case .exec:
+            return ControlServer.Reply(.failure(ControlFailure(.badRequest, "exec handled above")))
+        case .waitProcess(let pid):
+            return ControlServer.Reply(waitForProcess(pid))
+        case .signalProcess(let pid, let signal):
+            return ControlServer.Reply(deliver(signal, toProcess: pid))
+        case .processes:
+            return ControlServer.Reply(.processes(loader.processes()))
+        case .pause:
+            return ControlServer.Reply(pause())
+        case .resume:
+            return ControlServer.Reply(resume())
         }
     }
 
@@ -88,11 +104,11 @@ public final class Sandbox: Sendable {
 
     private func deliver(_ signal: Int32, all: Bool) -> ControlResponse {
         let current = status.withLock { $0.container.status }
-        guard current == .created || current == .running else {
+        guard current == .created || current == .running || current == .paused else {
             return .failure(ControlFailure(.invalidState, "cannot signal a container that is \(current.rawValue)"))
         }
         do {
-            try loader.signalContainer(signal, all: all)
+            if try loader.signalContainer(signal, all: all) { resumed() }
         } catch {
             return .failure(ControlFailure(.failed, error.description))
         }
@@ -118,7 +134,7 @@ public final class Sandbox: Sendable {
         }
     }
 
-    private func waitForExit() -> ControlResponse {
+    func waitForExit() -> ControlResponse {
         let gate = DispatchSemaphore(value: 0)
         let done = status.withLock { state -> ExitStatus? in
             if let exit = state.exit { return exit }
@@ -137,7 +153,7 @@ public final class Sandbox: Sendable {
         let current = status.withLock { $0.container.status }
         guard current == .created || current == .running || current == .paused else { return }
         do {
-            try loader.signalContainer(9, all: true)
+            if try loader.signalContainer(9, all: true) { resumed() }
         } catch {
             logger.warning("cannot kill the container: \(error)")
         }

@@ -66,6 +66,31 @@ public struct Bundle: Sendable, Equatable {
         }
     }
 
+    /// Reads and decodes an OCI process JSON file (`runsc exec --process`),
+    /// with the same messages as config.json's; args must not be empty.
+    public static func loadProcess(_ path: String) throws(BundleError) -> Spec.Process {
+        let file = Paths.absolute(path)
+        let bytes: [UInt8]
+        do {
+            bytes = try HostFiles.readFile(file, limit: 1 << 20)
+        } catch {
+            throw BundleError(.configUnreadable, file: file, reason: "cannot read: \(error)")
+        }
+        let process: Spec.Process
+        do {
+            process = try JSONDecoder().decode(Spec.Process.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw BundleError(decoding: error, bytes: bytes, file: file)
+        } catch {
+            throw BundleError(.malformedJSON, file: file, reason: "cannot decode: \(error)")
+        }
+        if process.args.isEmpty { throw BundleError(.invalidField, file: file, field: "args", reason: "must not be empty") }
+        if !process.cwd.isEmpty && !process.cwd.hasPrefix("/") {
+            throw BundleError(.invalidField, file: file, field: "cwd", reason: "must be an absolute path")
+        }
+        return process
+    }
+
     /// Checks the fields this runtime needs and returns the absolute rootfs path.
     static func validate(_ spec: Spec, directory: String, file: String) throws(BundleError) -> String {
         func invalid(_ field: String, _ reason: String) -> BundleError {

@@ -1,3 +1,4 @@
+import ArgumentParser
 import OCI
 
 #if canImport(Glibc)
@@ -43,4 +44,10 @@ enum CommandSupport {
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent
     }
+}
+
+/// `--format` of `list` and `ps`, as runc spells it.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case table
+    case json
 }

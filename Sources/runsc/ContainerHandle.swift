@@ -68,10 +68,21 @@ struct ContainerHandle {
     /// Sends `request`; a sandbox that is gone makes this a stale-state error
     /// (after cleaning up), a refusal becomes the sandbox's message.
     func call(_ request: ControlRequest, command: String, timeout: Int = answerTimeout) throws -> ControlResponse {
+        let response = try exchange(request, command: command, timeout: timeout)
+        if case .failure(let failure) = response {
+            throw RunscError("\(command): container \"\(id)\": \(failure.message)")
+        }
+        return response
+    }
+
+    /// Sends `request` with `files` and returns the answer, a refusal included;
+    /// a sandbox that is gone makes this a stale-state error (after cleaning up).
+    func exchange(_ request: ControlRequest, files: [Int32] = [], command: String,
+                  timeout: Int = answerTimeout) throws -> ControlResponse {
         guard isSandboxAlive else { throw cleanUpStale() }
         let response: ControlResponse
         do {
-            response = try ControlClient(directory: directory, timeout: timeout).call(request)
+            response = try ControlClient(directory: directory, timeout: timeout).call(request, files: files)
         } catch {
             // A sandbox that died mid-call closed the socket a moment before it is gone.
             if error == .closed, sandboxPID > 0 {
@@ -79,9 +90,6 @@ struct ContainerHandle {
             }
             if !isSandboxAlive { throw cleanUpStale() }
             throw RunscError("\(command): container \"\(id)\": sandbox process \(sandboxPID): \(error)")
-        }
-        if case .failure(let failure) = response {
-            throw RunscError("\(command): container \"\(id)\": \(failure.message)")
         }
         return response
     }

@@ -9,7 +9,7 @@ import Testing
 final class ContainerSession {
     let workspace: Workspace
     let bundle: String
-    static let programs = ["hello", "spin", "sleep_exit", "exit_code"]
+    static let programs = ["hello", "spin", "sleep_exit", "exit_code", "exec_identity", "ckpt_counter"]
 
     init(_ args: [String]) throws {
         workspace = try Workspace()

@@ -4,7 +4,7 @@ import Glibc
 public struct ControlClient: Sendable {
     /// The container's state directory, which holds the socket.
     public let directory: String
-    /// Seconds to wait for the connection and for an answer (except to `.wait`, which blocks until exit).
+    /// Seconds to wait for the connection and for an answer (except to a wait, which blocks until exit).
     public var timeout: Int
 
     public init(directory: String, timeout: Int = 10) {
@@ -12,12 +12,12 @@ public struct ControlClient: Sendable {
         self.timeout = timeout
     }
 
-    /// Sends `request` and returns the sandbox's answer.
-    public func call(_ request: ControlRequest) throws(ControlError) -> ControlResponse {
+    /// Sends `request`, with `files` passed to the sandbox, and returns its answer.
+    public func call(_ request: ControlRequest, files: [Int32] = []) throws(ControlError) -> ControlResponse {
         let fd = try ControlSocket.connect(in: directory, timeout: timeout)
         defer { close(fd) }
-        try ControlSocket.send(request, on: fd)
-        if request == .wait { try ControlSocket.setTimeout(fd, SO_RCVTIMEO, seconds: 0) }
+        try ControlSocket.send(request, on: fd, files: files)
+        if request.waitsForExit { try ControlSocket.setTimeout(fd, SO_RCVTIMEO, seconds: 0) }
         return try ControlSocket.receive(ControlResponse.self, on: fd)
     }
 }

@@ -38,6 +38,28 @@ public enum ControlRequest: Codable, Sendable, Equatable {
     /// Restore into this sandbox (reserved: restore currently boots a new
     /// sandbox from the image, so this is answered with `.notSupported`).
     case restore(RestoreRequest)
+    /// `runsc exec`: start a new process in the running container, its stdio
+    /// the three descriptors sent with the request; answered with `.started`.
+    case exec(ExecRequest)
+    /// Answer when process `pid`, which `exec` started, has exited (at once if
+    /// it has), with its exit status; the status is forgotten once given.
+    case waitProcess(pid: Int32)
+    /// Deliver `signal` to process `pid` (runsc exec forwards what it receives).
+    case signalProcess(pid: Int32, signal: Int32)
+    /// `runsc ps`: the container's processes; answered with `.processes`.
+    case processes
+    /// `runsc pause`: every task stops until `resume`.
+    case pause
+    /// `runsc resume`.
+    case resume
+
+    /// Whether the answer may take as long as a process runs.
+    public var waitsForExit: Bool {
+        switch self {
+        case .wait, .waitProcess: true
+        default: false
+        }
+    }
 
     /// A short name for logs and errors.
     public var name: String {
@@ -49,6 +71,12 @@ public enum ControlRequest: Codable, Sendable, Equatable {
         case .shutdown: "shutdown"
         case .checkpoint: "checkpoint"
         case .restore: "restore"
+        case .exec: "exec"
+        case .waitProcess: "wait --pid"
+        case .signalProcess: "signal process"
+        case .processes: "ps"
+        case .pause: "pause"
+        case .resume: "resume"
         }
     }
 }
@@ -79,16 +107,61 @@ public struct RestoreRequest: Codable, Sendable, Equatable {
     }
 }
 
+/// What `runsc exec` runs: an OCI process (the command line's options
+/// already merged with the container's spec, as runc merges them).
+public struct ExecRequest: Codable, Sendable, Equatable {
+    public var process: Spec.Process
+
+    public init(process: Spec.Process) {
+        self.process = process
+    }
+}
+
+/// One process of the container, as gVisor's `runsc ps` shows it.
+public struct ContainerProcess: Codable, Sendable, Equatable {
+    public var uid: UInt32
+    public var pid: Int32
+    /// 0 for init and for processes `runsc exec` started (their parent is outside the container).
+    public var ppid: Int32
+    public var threads: [Int32]
+    /// CPU use in percent of the process's lifetime, when its start is known.
+    public var c: Int32
+    public var tty: String
+    /// Start time: "HH:MM" today, "MonDD" before; "?" when not known.
+    public var stime: String
+    /// CPU time (user and system), as Go prints a duration.
+    public var time: String
+    /// The command name (comm).
+    public var cmd: String
+
+    public init(uid: UInt32, pid: Int32, ppid: Int32, threads: [Int32], c: Int32, tty: String, stime: String,
+                time: String, cmd: String) {
+        self.uid = uid
+        self.pid = pid
+        self.ppid = ppid
+        self.threads = threads
+        self.c = c
+        self.tty = tty
+        self.stime = stime
+        self.time = time
+        self.cmd = cmd
+    }
+}
+
 /// A sandbox's answer.
 public enum ControlResponse: Codable, Sendable, Equatable {
-    /// Done (start, signal, shutdown).
+    /// Done (start, signal, shutdown, pause, resume).
     case ok
     /// The answer to `.state`.
     case state(SandboxState)
-    /// The answer to `.wait`: init has exited.
+    /// The answer to `.wait` (init has exited) and `.waitProcess`.
     case exited(ExitStatus)
     /// The answer to `.checkpoint`: the image is complete.
     case checkpointed(CheckpointSummary)
+    /// The answer to `.exec`: the new process's PID in the container.
+    case started(pid: Int32)
+    /// The answer to `.processes`, by PID.
+    case processes([ContainerProcess])
     /// The request was refused or failed; nothing was changed unless the message says so.
     case failure(ControlFailure)
 }
@@ -138,6 +211,10 @@ public struct ControlFailure: Codable, Sendable, Equatable, CustomStringConverti
         case unsupportedVersion
         /// The sandbox tried and failed.
         case failed
+        /// exec: the command is not in the container (a shell's 127).
+        case executableNotFound
+        /// exec: the command cannot be executed (a shell's 126).
+        case notExecutable
     }
 
     public var kind: Kind

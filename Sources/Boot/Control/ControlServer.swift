@@ -17,7 +17,8 @@ public final class ControlServer: Sendable {
         }
     }
 
-    public typealias Handler = @Sendable (ControlRequest) -> Reply
+    /// Handles a request and the descriptors sent with it, which it owns (and closes when it does not keep them).
+    public typealias Handler = @Sendable (ControlRequest, [Int32]) -> Reply
 
     private let listener: Int32
     private let handler: Handler
@@ -76,13 +77,15 @@ public final class ControlServer: Sendable {
     private func serve(_ connection: Int32) {
         defer { close(connection) }
         let reply: Reply
+        var files: [Int32] = []
         do {
             try ControlSocket.setTimeout(connection, SO_RCVTIMEO, seconds: Self.requestTimeout)
             try ControlSocket.setTimeout(connection, SO_SNDTIMEO, seconds: Self.requestTimeout)
-            let request = try ControlSocket.receive(ControlRequest.self, on: connection)
+            let request = try ControlSocket.receive(ControlRequest.self, on: connection, files: &files)
             logger.debug("control request \(request.name)")
-            reply = handler(request)
+            reply = handler(request, files)
         } catch let error {
+            for file in files { close(file) }
             let kind: ControlFailure.Kind = if case .versionMismatch = error { .unsupportedVersion } else { .badRequest }
             logger.debug("bad control request: \(error)")
             reply = Reply(.failure(ControlFailure(kind, error.description)))

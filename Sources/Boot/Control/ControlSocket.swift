@@ -1,3 +1,4 @@
+import CShim
 import FoundationEssentials
 import Glibc
 
@@ -65,50 +66,69 @@ public enum ControlSocket {
         }
     }
 
-    /// Writes one frame: the payload's length (4 bytes, big-endian), then the payload.
-    public static func writeFrame(_ fd: Int32, _ payload: [UInt8]) throws(ControlError) {
+    /// Writes one frame: the payload's length (4 bytes, big-endian), then the
+    /// payload; `files` (SCM_RIGHTS) go with its first bytes.
+    public static func writeFrame(_ fd: Int32, _ payload: [UInt8], files: [Int32] = []) throws(ControlError) {
         guard payload.count <= ControlProtocol.maximumFrameSize else { throw .badFrameLength(payload.count) }
+        guard files.count <= Int(CSHIM_MAX_PASSED_FDS) else { throw .badMessage("\(files.count) descriptors in one frame") }
         let length = UInt32(payload.count)
         var bytes: [UInt8] = [UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16),
                               UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
         bytes += payload
         var offset = 0
         while offset < bytes.count {
+            let attached = offset == 0 ? files : []
             let sent = bytes.withUnsafeBytes { buffer in
-                Glibc.send(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                attached.withUnsafeBufferPointer { descriptors in
+                    cshim_send_with_fds(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset,
+                                        descriptors.baseAddress, Int32(descriptors.count))
+                }
             }
             if sent < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { throw .timedOut(operation: "send", seconds: timeout(fd, SO_SNDTIMEO)) }
-                if errno == EPIPE || errno == ECONNRESET { throw .closed }
-                throw .io(operation: "send", errno: errno)
+                let code = Int32(truncatingIfNeeded: -sent)
+                if code == EAGAIN || code == EWOULDBLOCK { throw .timedOut(operation: "send", seconds: timeout(fd, SO_SNDTIMEO)) }
+                if code == EPIPE || code == ECONNRESET { throw .closed }
+                throw .io(operation: "send", errno: code)
             }
             offset += sent
         }
     }
 
     /// Reads one frame; fails on a short read or a length over the limit.
-    public static func readFrame(_ fd: Int32) throws(ControlError) -> [UInt8] {
-        let header = try readExactly(fd, 4)
+    /// Descriptors that came with it are appended to `files`, which the caller
+    /// owns (and closes) even when this throws.
+    public static func readFrame(_ fd: Int32, files: inout [Int32]) throws(ControlError) -> [UInt8] {
+        let header = try readExactly(fd, 4, files: &files)
         let length = header.reduce(0) { ($0 << 8) | Int($1) }
         guard length > 0, length <= ControlProtocol.maximumFrameSize else { throw .badFrameLength(length) }
-        return try readExactly(fd, length)
+        return try readExactly(fd, length, files: &files)
     }
 
     /// Encodes `payload` in an envelope of our version and sends it as one frame.
-    public static func send<Payload: Codable & Sendable>(_ payload: Payload, on fd: Int32) throws(ControlError) {
+    public static func send<Payload: Codable & Sendable>(_ payload: Payload, on fd: Int32,
+                                                         files: [Int32] = []) throws(ControlError) {
         let bytes: [UInt8]
         do {
             bytes = Array(try JSONEncoder().encode(ControlEnvelope(payload)))
         } catch {
             throw .badMessage("cannot encode: \(error)")
         }
-        try writeFrame(fd, bytes)
+        try writeFrame(fd, bytes, files: files)
     }
 
-    /// Reads one frame and decodes it, refusing another protocol version.
+    /// Reads one frame and decodes it, refusing another protocol version;
+    /// descriptors sent with it are closed.
     public static func receive<Payload: Codable & Sendable>(_ type: Payload.Type, on fd: Int32) throws(ControlError) -> Payload {
-        let bytes = try readFrame(fd)
+        var files: [Int32] = []
+        defer { for file in files { close(file) } }
+        return try receive(type, on: fd, files: &files)
+    }
+
+    /// Reads one frame and decodes it; descriptors sent with it are appended
+    /// to `files`, which the caller owns even when this throws.
+    public static func receive<Payload: Codable & Sendable>(_ type: Payload.Type, on fd: Int32,
+                                                            files: inout [Int32]) throws(ControlError) -> Payload {
+        let bytes = try readFrame(fd, files: &files)
         let version: Int
         do {
             version = try JSONDecoder().decode(VersionOnly.self, from: Data(bytes)).version
@@ -132,20 +152,26 @@ public enum ControlSocket {
         var version: Int
     }
 
-    private static func readExactly(_ fd: Int32, _ count: Int) throws(ControlError) -> [UInt8] {
+    private static func readExactly(_ fd: Int32, _ count: Int, files: inout [Int32]) throws(ControlError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
+        var arrived = [Int32](repeating: -1, count: Int(CSHIM_MAX_PASSED_FDS))
         while offset < count {
+            var arrivedCount: Int32 = 0
             let received = bytes.withUnsafeMutableBytes { buffer in
-                recv(fd, buffer.baseAddress.map { $0 + offset }, count - offset, 0)
+                arrived.withUnsafeMutableBufferPointer { descriptors in
+                    cshim_recv_with_fds(fd, buffer.baseAddress.map { $0 + offset }, count - offset,
+                                        descriptors.baseAddress, &arrivedCount)
+                }
             }
+            files += arrived.prefix(Int(max(0, arrivedCount)))
             if received < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK {
+                let code = Int32(truncatingIfNeeded: -received)
+                if code == EAGAIN || code == EWOULDBLOCK {
                     throw .timedOut(operation: "receive", seconds: timeout(fd, SO_RCVTIMEO))
                 }
-                if errno == ECONNRESET { throw .closed }
-                throw .io(operation: "receive", errno: errno)
+                if code == ECONNRESET { throw .closed }
+                throw .io(operation: "receive", errno: code)
             }
             if received == 0 { throw .closed }
             offset += received

@@ -14,6 +14,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "statistics", // host-only: syscall counters of this run
         "logger", // host-only: the runtime's logger
         "exitNotice", // host-only: the runtime's callbacks for the container's exit
+        "processExitNotice", // host-only: the runtime's callback for every process's exit
         "pauseGate", // host-only: where running tasks park during a checkpoint
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
     ]
@@ -34,6 +35,10 @@ public final class Kernel: Savable, @unchecked Sendable {
     public var logger = Logger(label: "sentry")
     // `exitWaiters` is guarded by its lock, a leaf: the notices run after it (see VFSLock).
     private let exitNotice = Mutex<[@Sendable (ExitReason) -> Void]>([])
+    /// Told of every thread group that finishes, with its ID: how the host
+    /// learns the status of a process that has no parent in the container
+    /// (one `runsc exec` started). A leaf, as `exitNotice`.
+    private let processExitNotice = Mutex<(@Sendable (Int32, ExitReason) -> Void)?>(nil)
     /// Where running tasks park during a checkpoint (Kernel+Pause.swift).
     let pauseGate = PauseGate()
     /// Fires the thread groups' ITIMER_REAL (IntervalTimers.swift).
@@ -85,9 +90,16 @@ public final class Kernel: Savable, @unchecked Sendable {
         if let status = initThreadGroup?.exitStatus { notifyExit(status) }
     }
 
+    /// Sets what runs, on the exiting task's thread, each time a thread group
+    /// finishes (replacing any earlier one).
+    public func onProcessExit(_ body: @escaping @Sendable (Int32, ExitReason) -> Void) {
+        processExitNotice.withLock { $0 = body }
+    }
+
     /// Called when a thread group finishes.
     func threadGroupFinished(_ group: ThreadGroup, _ reason: ExitReason) {
         pidNamespace.release(groupID: group.id)
+        if let notice = processExitNotice.withLock({ $0 }) { notice(group.id, reason) }
         if group === initThreadGroup {
             // Init's death ends the container: every other process is killed.
             for other in pidNamespace.allThreadGroups where other !== group {

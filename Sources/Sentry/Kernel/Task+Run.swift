@@ -73,6 +73,8 @@ extension Task {
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
+                // Time parked (a checkpoint, runsc pause) is no CPU time.
+                clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 continue
             }
             let stop = try context.switchToApp(registers: &registers)

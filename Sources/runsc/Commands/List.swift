@@ -8,15 +8,10 @@ struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List containers.")
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case table
-        case json
-    }
-
     @OptionGroup var global: GlobalOptions
 
     @Option(name: [.customShort("f"), .long], help: "Output format: table or json.")
-    var format: Format = .table
+    var format: OutputFormat = .table
 
     @Flag(name: [.customShort("q"), .long], help: "Print only the container IDs.")
     var quiet = false

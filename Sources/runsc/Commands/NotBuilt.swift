@@ -17,42 +17,6 @@ extension NotBuiltCommand {
     }
 }
 
-struct ExecCommand: NotBuiltCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "exec", abstract: "Run a new process in a running container (not built yet).")
-    static let missing = "a second process in a container"
-
-    @OptionGroup var global: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: .hidden) var arguments: [String] = []
-}
-
-struct PsCommand: NotBuiltCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ps", abstract: "List the processes of a container (not built yet).")
-    static let missing = "listing a container's processes"
-
-    @OptionGroup var global: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: .hidden) var arguments: [String] = []
-}
-
-struct PauseCommand: NotBuiltCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause", abstract: "Suspend every process of a container (not built yet).")
-    static let missing = "suspending a container (checkpoint --leave-running saves one without stopping it)"
-
-    @OptionGroup var global: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: .hidden) var arguments: [String] = []
-}
-
-struct ResumeCommand: NotBuiltCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Resume a paused container (not built yet).")
-    static let missing = "resuming a paused container"
-
-    @OptionGroup var global: GlobalOptions
-    @Argument(parsing: .allUnrecognized, help: .hidden) var arguments: [String] = []
-}
-
 struct EventsCommand: NotBuiltCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "Print a container's events and statistics (not built yet).")

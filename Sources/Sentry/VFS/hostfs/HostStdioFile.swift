@@ -7,14 +7,27 @@ import State
 /// host file's own, so a log appended to across a restore stays whole.
 /// Blocking waits poll the host FD together with the task's waiter, so a
 /// checkpoint can interrupt a read of an idle stdin.
+///
+/// A process `runsc exec` starts has runsc exec's own stdio, passed over the
+/// control socket at any host number (`passed`): this description owns that
+/// FD and closes it when released. It cannot outlive the sandbox, so it is
+/// saved as disconnected (`disconnectedFD`): after a restore it reads end of
+/// file and a write fails with EIO, as a hung-up terminal's.
 public final class HostStdioFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "hostfs.StdioFile" }
+    override public class var notSaved: Set<String> { super.notSaved.union(["ownsHostFD"]) }
 
     public static let standardInput: Int32 = 256
     public static let standardOutput: Int32 = 257
     public static let standardError: Int32 = 258
 
+    /// The host FD number saved for a passed FD, which no restored sandbox has.
+    public static let disconnectedFD: Int32 = -1
+
     public private(set) var hostFD: Int32 = standardInput
+    /// Host-only: the FD was passed to this sandbox for this description
+    /// alone (`passed`), which closes it when released; saved as disconnected.
+    private var ownsHostFD = false
 
     public required init() { super.init() }
 
@@ -22,6 +35,20 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         self.hostFD = hostFD
         super.init(location: location, flags: flags)
     }
+
+    /// A description owning `hostFD`, which was passed to the sandbox (a `runsc exec`'s stdio).
+    public static func passed(hostFD: Int32, flags: UInt32) -> HostStdioFile {
+        let file = HostStdioFile(hostFD: hostFD, flags: flags)
+        file.ownsHostFD = true
+        return file
+    }
+
+    override public func released() {
+        if ownsHostFD { close(hostFD) }
+    }
+
+    /// Whether the description lost its host file in a checkpoint (see the type's comment).
+    var isDisconnected: Bool { hostFD == Self.disconnectedFD }
 
     /// The three stdio descriptions for FDs 0, 1, 2 of the init process.
     public static func standardFiles() -> [FileDescription] {
@@ -32,14 +59,14 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        try sink.save("hostFD", hostFD)
+        try sink.save("hostFD", ownsHostFD ? Self.disconnectedFD : hostFD)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         let number: Int32 = try source.load("hostFD")
-        guard (Self.standardInput...Self.standardError).contains(number) else {
-            throw StateError.invalidValue("stdio host FD \(number) is not 256, 257 or 258", field: "hostFD")
+        guard (Self.standardInput...Self.standardError).contains(number) || number == Self.disconnectedFD else {
+            throw StateError.invalidValue("stdio host FD \(number) is not 256, 257, 258 or -1", field: "hostFD")
         }
         hostFD = number
     }
@@ -47,6 +74,7 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     override public var isSeekable: Bool { true }
 
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
+        if isDisconnected { return [] }
         if let position { return try Host.read(hostFD, count: count, at: position) }
         while true {
             if Host.isReady(hostFD, events: Int16(POLLIN)) {
@@ -63,6 +91,7 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
+        if isDisconnected { throw .eio }
         if let position { return try Host.write(hostFD, bytes, at: position) }
         var written = 0
         while written < bytes.count {
@@ -117,12 +146,14 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
 
     /// The host file's own readiness (a pipe, terminal or file at 0-2), asked without waiting.
     override public func readiness(for mask: PollEvents) -> PollEvents {
+        // A hung-up terminal: reads (end of file) and writes (EIO) do not block.
+        if isDisconnected { return mask.intersection([.input, .output]).union(.hangUp) }
         let ready = Host.readyEvents(hostFD, events: Int16(truncatingIfNeeded: mask.rawValue))
         return PollEvents(rawValue: UInt32(UInt16(bitPattern: ready))).intersection(mask.union(.unmaskable))
     }
 
     override public func waitSources(for mask: PollEvents) -> [WaitSource] {
-        [.hostFD(hostFD, events: mask)]
+        isDisconnected ? [] : [.hostFD(hostFD, events: mask)]
     }
 
     override public var hostTerminalFD: Int32? { isatty(hostFD) == 1 ? hostFD : nil }
