@@ -276,7 +276,7 @@ private func waitForText(_ text: String, in path: String, timeout: Double) throw
 }
 
 /// The whole file as text without NUL bytes (gVisor's restored output starts with a run of them).
-private func readText(_ path: String) -> String {
+func readText(_ path: String) -> String {
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else { return "" }
     defer { close(fd) }
@@ -318,7 +318,7 @@ private func directorySize(_ path: String) -> UInt64 {
 
 /// Runs commands with posix_spawn (a detached `runsc` leaves a sandbox
 /// holding its stdout, so only the child's own exit is waited for).
-private enum ProcessRunner {
+enum ProcessRunner {
     static func check(_ arguments: [String], stdout: String = "/dev/null", stderr: String? = nil) throws {
         let status = try run(arguments, stdout: stdout, stderr: stderr)
         guard status == 0 else {
@@ -353,7 +353,7 @@ private enum ProcessRunner {
     }
 }
 
-private struct CheckpointBenchError: Error, CustomStringConvertible {
+struct CheckpointBenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

@@ -4,4 +4,5 @@ let benchSections: [BenchSection] = [
     .stateGraph,
     .platform,
     .checkpoint,
+    .fork,
 ]
