@@ -136,6 +136,25 @@ import Testing
         #expect(file.usedBytes == 0)
     }
 
+    @Test func onceTheOtherSideIsGoneOneWriteFaultMakesTheWholeMappingWritable() throws {
+        let (parent, stub) = try makeMM()
+        let length = 4 * MemoryManager.faultWindow
+        let base = try parent.map(anonymous(length, at: 0x2400_0000, fixed: true))
+        for window in stride(from: base, to: base + length, by: Int(MemoryManager.faultWindow)) {
+            #expect(parent.handleFault(at: window) == .mapped)
+        }
+        let child = try parent.fork()
+        child.release()
+        stub.protects = []
+        #expect(parent.handleFault(at: base + length - 8) == .mapped)
+        #expect(stub.protects.count == 1)
+        #expect(stub.protects.first?.0 == base)
+        #expect(stub.protects.first?.1 == length)
+        #expect(stub.protects.first?.2 == [.read, .write])
+        #expect(parent.handleFault(at: base) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
+        parent.release()
+    }
+
     @Test func aFaultWindowMapsSharedAndOwnPagesEachWithItsProtection() throws {
         let (parent, _) = try makeMM()
         let base = try parent.map(anonymous(MemoryManager.faultWindow, at: 0x2800_0000, fixed: true))

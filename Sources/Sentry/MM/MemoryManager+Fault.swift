@@ -67,14 +67,26 @@ extension MemoryManager {
         }
     }
 
-    /// A write to a private page the stub maps without write: this MM copies
-    /// the pages around it that others still hold (the fault window, within
-    /// the VMA and the copy-on-write mapping `copyOnWrite`; only the faulting
-    /// page when the window's copies do not fit the memory limit), and the
-    /// stub may write the window's pages this MM alone holds.
+    /// A write to a private page the stub maps without write. When this MM
+    /// alone holds every page of the copy-on-write mapping `copyOnWrite` in
+    /// the VMA (the other side exited or exec'd), all of it becomes writable
+    /// in one call. Otherwise this MM copies the pages around the fault that
+    /// others still hold (the fault window, within the VMA and `copyOnWrite`;
+    /// only the faulting page when the window's copies do not fit the memory
+    /// limit), and the stub may write the window's pages it alone holds.
     private func writeFaultLocked(at address: UInt64, in vma: VMA,
                                   within copyOnWrite: Range<UInt64>) -> FaultResolution {
         guard let memoryFile else { return .busError }
+        let whole = max(vma.start, copyOnWrite.lowerBound)..<min(vma.end, copyOnWrite.upperBound)
+        if !sharesAnyPageLocked(in: whole, memoryFile) {
+            do {
+                try addressSpace?.protect(address: whole.lowerBound, length: UInt64(whole.count), protection: vma.protection)
+            } catch {
+                return .busError
+            }
+            copyOnWriteInStub.remove(whole)
+            return .mapped
+        }
         let page = Page.roundDown(address)
         let aligned = address & ~(MemoryManager.faultWindow - 1)
         var window = max(vma.start, aligned, copyOnWrite.lowerBound)
@@ -115,5 +127,18 @@ extension MemoryManager {
             index += 1
         }
         return .mapped
+    }
+
+    /// Whether another MM holds any private page of `range`.
+    private func sharesAnyPageLocked(in range: Range<UInt64>, _ memoryFile: MemoryFile) -> Bool {
+        var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        while index < privatePages.count, privatePages[index].start < range.upperBound {
+            let run = privatePages[index]
+            let lower = max(run.start, range.lowerBound), upper = min(run.end, range.upperBound)
+            let base = run.offset + (lower - run.start)
+            if !memoryFile.sharedRanges(in: base..<base + (upper - lower)).isEmpty { return true }
+            index += 1
+        }
+        return false
     }
 }
