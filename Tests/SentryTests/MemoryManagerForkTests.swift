@@ -1,4 +1,6 @@
+import Platform
 import State
+import Synchronization
 import Testing
 @testable import Sentry
 
@@ -389,5 +391,68 @@ final class ForkedPair: Savable, @unchecked Sendable {
         #expect(references.release(0..<0x6000) == [0x3000..<0x5000])
         #expect(references.release(0..<0x6000) == [0..<0x3000, 0x5000..<0x6000])
         #expect(references.runs.isEmpty)
+    }
+}
+
+/// The parent's side of a fork with a real stub: its next store to a private
+/// page faults (the fork took write away on the host) and lands in its own copy.
+@Suite struct CopyOnWriteInARealStub {
+    @Test func theParentsStoreAfterAForkFaultsAndGoesToItsOwnCopy() throws {
+        let outcome = Mutex<Result<StoresAroundAFork, any Error>?>(nil)
+        let driver = try DedicatedThread(name: "cow-test") {
+            let result = Result { try storesAroundAFork() }
+            outcome.withLock { $0 = result }
+        }
+        driver.join()
+        let stores = try #require(outcome.withLock { $0 }).get()
+        #expect(stores.faultsAfterFork == [LinuxSignal.SEGV_ACCERR])
+        #expect(stores.parent == 2)
+        #expect(stores.child == 1)
+    }
+}
+
+private struct StoresAroundAFork: Sendable {
+    var faultsAfterFork: [Int32] = []
+    var parent: UInt8 = 0
+    var child: UInt8 = 0
+}
+
+/// Runs on its own thread, the stub's tracer: the stub stores 1, calls
+/// getpid (where the fork happens), stores 2 and calls getpid again.
+private func storesAroundAFork() throws -> StoresAroundAFork {
+    let file = try MemoryFile.create(capacity: 1 << 30)
+    let mm = MemoryManager(memoryFile: file)
+    let space = try AddressSpace(memoryFile: file.fd)
+    _ = mm.acquireAddressSpace { PlatformAddressSpace(space) }
+    defer {
+        mm.releaseAddressSpace()
+        mm.release()
+    }
+    let data = try mm.map(anonymous(0x4000))
+    let code = try mm.map(anonymous(0x1000, protection: [.read, .execute]))
+    let address = (0..<8).map { UInt8(truncatingIfNeeded: data >> ($0 * 8)) }
+    let getpid: [UInt8] = [0xb8, 0x27, 0x00, 0x00, 0x00, 0x0f, 0x05]  // mov eax, 39; syscall
+    try mm.copyOut([0x48, 0xbf] + address + [0xc6, 0x07, 0x01] + getpid + [0xc6, 0x07, 0x02] + getpid,
+                   to: code, force: true)
+    let context = try Context(addressSpace: space)
+    var registers = Registers(rip: code, rsp: 0)
+    var result = StoresAroundAFork()
+    var child: MemoryManager?
+    defer { child?.release() }
+    while true {
+        let stop = try context.switchToApp(registers: &registers)
+        switch stop {
+        case .syscall(number: 39) where child == nil:
+            child = try mm.fork()
+        case .syscall(number: 39):
+            result.parent = try mm.copyIn(from: data, count: 1)[0]
+            result.child = try #require(child).copyIn(from: data, count: 1)[0]
+            return result
+        case .fault(let fault):
+            if child != nil { result.faultsAfterFork.append(fault.code) }
+            guard mm.handleFault(at: fault.address) == .mapped else { return result }
+        default:
+            return result
+        }
     }
 }
