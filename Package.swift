@@ -42,7 +42,7 @@ let package = Package(
             .unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCShims",
                           "-Xlinker", "-l_FoundationCollections"]),
         ]),
-        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim"],
+        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim", "Sentry"],
                           path: "Sources/Bench"),
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),

@@ -5,4 +5,5 @@ let benchSections: [BenchSection] = [
     .platform,
     .checkpoint,
     .process,
+    .fork,
 ]

@@ -210,19 +210,20 @@ extension Task {
 }
 
 /// The platform's address space as the MM's mapper: errors become EFAULT-ish
-/// SyscallErrors (a fault handler turns them into SIGBUS).
-final class PlatformAddressSpace: AddressSpaceMapper {
+/// SyscallErrors (a fault handler turns them into SIGBUS). Public for the
+/// benchmarks, which drive an MM with a real stub.
+public final class PlatformAddressSpace: AddressSpaceMapper {
     let space: AddressSpace
 
-    init(_ space: AddressSpace) {
+    public init(_ space: AddressSpace) {
         self.space = space
     }
 
-    func release() {
+    public func release() {
         space.release()
     }
 
-    func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
+    public func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
         do {
             try space.map(address: address, length: length, fileOffset: fileOffset,
                           protection: AddressSpace.Protection(rawValue: Int32(protection.rawValue)))
@@ -231,7 +232,7 @@ final class PlatformAddressSpace: AddressSpaceMapper {
         }
     }
 
-    func unmap(address: UInt64, length: UInt64) throws(SyscallError) {
+    public func unmap(address: UInt64, length: UInt64) throws(SyscallError) {
         do {
             try space.unmap(address: address, length: length)
         } catch {
@@ -239,7 +240,7 @@ final class PlatformAddressSpace: AddressSpaceMapper {
         }
     }
 
-    func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
+    public func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
         do {
             try space.protect(address: address, length: length,
                               protection: AddressSpace.Protection(rawValue: Int32(protection.rawValue)))

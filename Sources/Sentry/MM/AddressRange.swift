@@ -47,6 +47,31 @@ public struct RangeSet: Equatable, Sendable {
         return index < ranges.count && ranges[index].lowerBound <= value
     }
 
+    /// Whether every value of `range` is in the set.
+    public func contains(_ range: Range<UInt64>) -> Bool {
+        guard !range.isEmpty else { return true }
+        let index = firstIndex(endingAfter: range.lowerBound)
+        return index < ranges.count && ranges[index].lowerBound <= range.lowerBound
+            && ranges[index].upperBound >= range.upperBound
+    }
+
+    /// The set's range that holds `value`, if any.
+    public func range(containing value: UInt64) -> Range<UInt64>? {
+        let index = firstIndex(endingAfter: value)
+        return index < ranges.count && ranges[index].lowerBound <= value ? ranges[index] : nil
+    }
+
+    /// The parts of the set within `range`, lowest first.
+    public func intersection(with range: Range<UInt64>) -> [Range<UInt64>] {
+        var result: [Range<UInt64>] = []
+        var index = firstIndex(endingAfter: range.lowerBound)
+        while index < ranges.count, ranges[index].lowerBound < range.upperBound {
+            result.append(max(ranges[index].lowerBound, range.lowerBound)..<min(ranges[index].upperBound, range.upperBound))
+            index += 1
+        }
+        return result
+    }
+
     /// Whether any part of `range` is in the set.
     public func overlaps(_ range: Range<UInt64>) -> Bool {
         guard !range.isEmpty else { return false }

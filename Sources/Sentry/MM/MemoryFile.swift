@@ -6,17 +6,21 @@ import Synchronization
 /// Every byte of application memory lives in one memfd: the stubs map ranges of
 /// it, the Sentry maps all of it (so copyIn/copyOut are memcpy), and a
 /// checkpoint saves its used ranges. This class is that file plus the page
-/// allocator over it.
+/// allocator over it, and the count of owners of every page: a forked child
+/// shares its parent's private pages copy-on-write, so `free` drops one owner
+/// and only the last one's frees.
 ///
-/// Saved: the used ranges (what `pages.img` must hold) and the capacity. Not
-/// saved: the host FD and the Sentry's mapping, which `afterLoad` recreates
-/// empty for the restore to fill.
+/// Saved: the used ranges (what `pages.img` must hold, each page once however
+/// many owners it has) and the capacity. Not saved: the host FD and the
+/// Sentry's mapping, which `afterLoad` recreates empty for the restore to
+/// fill, and the owner counts, which the loaded owners give again.
 public final class MemoryFile: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.MemoryFile"
     public static let notSaved: Set<String> = [
         "lock", // a lock
         "searchHint", // a cache: where the next first-fit search starts
         "usedTotal", // recomputed from used on load
+        "references", // derived on load: every owner (MemoryManager, SharedMemory) retains its pages in its afterLoad
         "limitBytes", // set from the runtime's configuration at every start and restore
         "chargeFailed", // host-only: whether a charge failed since the last OOM check
         "fd", // host-only: the memfd, a fresh one after load
@@ -33,6 +37,9 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     // SharedMemory's and file data locks (see VFSLock).
     private let lock = Mutex<Void>(())
     private var used = RangeSet()
+    /// How many owners each page has; every page it counts is in `used`.
+    /// Pages of `used` it does not count (none, but an image's leaks) are never freed.
+    private var references = PageReferences()
     /// Where the next first-fit search starts: allocations mostly grow upward.
     private var searchHint: UInt64 = 0
     /// Bytes in `used`.
@@ -114,25 +121,52 @@ public final class MemoryFile: Savable, @unchecked Sendable {
                 ?? used.firstGap(length: length, from: 0, limit: capacity)
             guard let offset else { throw SyscallError.enomem }
             used.insert(offset..<offset + length)
+            references.retain(offset..<offset + length)
             usedTotal += length
             searchHint = offset + length
             return offset
         }
     }
 
-    /// Returns pages to the allocator and to the host: punched holes read as
-    /// zero when they are allocated again.
+    /// Drops one owner's hold on pages; those it was the last owner of go
+    /// back to the allocator and to the host: punched holes read as zero when
+    /// they are allocated again.
     public func free(offset: UInt64, length: UInt64) {
         guard length > 0 else { return }
-        // Before the pages can be allocated again: a restore's load must not
-        // land in them (what it has not reached of the range it drops), and
-        // the hole is punched (`zero`).
-        zero(offset: offset, length: length)
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        let freed = lock.withLock { _ in references.release(offset..<(overflow ? UInt64.max : end)) }
+        guard !freed.isEmpty else { return }
+        // Before the pages can be allocated again (they stay in `used` until
+        // then, with no owner): a restore's load must not land in them (what
+        // it has not reached of the range it drops), and the hole is punched.
+        for range in freed { zero(offset: range.lowerBound, length: UInt64(range.count)) }
         lock.withLock { _ in
-            let (end, overflow) = offset.addingReportingOverflow(length)
-            usedTotal -= used.remove(offset..<(overflow ? UInt64.max : end))
-            searchHint = min(searchHint, offset)
+            for range in freed { usedTotal -= used.remove(range) }
+            searchHint = min(searchHint, freed[0].lowerBound)
         }
+    }
+
+    /// Adds an owner to every page of `ranges`, which must all be allocated
+    /// (EFAULT, and nothing changes, if one is not): a fork sharing its
+    /// private pages with the child, and each owner taking its pages again
+    /// after a load (pages shared in the image are shared after it, and a
+    /// page two owners claim is freed only when both let go).
+    public func retain(_ ranges: [Range<UInt64>]) throws(SyscallError) {
+        try lock.withLock { _ throws(SyscallError) in
+            for range in ranges where !used.contains(range) { throw SyscallError.efault }
+            for range in ranges { references.retain(range) }
+        }
+    }
+
+    /// The parts of `range` that more than one owner holds: a write by one
+    /// of them must copy first.
+    func sharedRanges(in range: Range<UInt64>) -> [Range<UInt64>] {
+        lock.withLock { _ in references.shared(in: range) }
+    }
+
+    /// How many owners the page at `offset` has (0: free, or leaked by an image).
+    func referenceCount(at offset: UInt64) -> UInt64 {
+        lock.withLock { _ in references.count(at: offset) }
     }
 
     /// Zeroes allocated pages (punches them: they cost nothing until touched)

@@ -8,6 +8,7 @@ extension MemoryManager {
     /// in order, populating pages as needed. EFAULT if any byte is unmapped or
     /// lacks `access` (`.read` needs any protection, `.write` needs PROT_WRITE);
     /// `force` ignores protections (the ELF loader writing read-only segments).
+    /// For `.write`, private pages shared with another MM are copied first.
     public func withMemory(at address: UInt64, count: Int, access: Protection, force: Bool = false,
                            _ body: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError) {
         guard count > 0 else { return }
@@ -28,7 +29,8 @@ extension MemoryManager {
                     if vma.protection.isEmpty { throw SyscallError.efault }
                 }
                 let pieceEnd = min(end, vma.end)
-                for (range, offset) in try backingRunsLocked(cursor..<pieceEnd, in: vma) {
+                for (range, offset) in try backingRunsLocked(cursor..<pieceEnd, in: vma,
+                                                              forWriting: access.contains(.write)) {
                     guard let pointer = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { throw SyscallError.efault }
                     pieces.append(UnsafeMutableRawBufferPointer(start: pointer, count: range.count))
                 }

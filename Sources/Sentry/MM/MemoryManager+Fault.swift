@@ -1,4 +1,5 @@
-/// Application page faults: the stub touched a page it has not mapped.
+/// Application page faults: the stub touched a page it has not mapped, or
+/// wrote one it maps without write for copy-on-write.
 extension MemoryManager {
     /// What a fault turned out to be.
     public enum FaultResolution: Equatable, Sendable {
@@ -11,34 +12,133 @@ extension MemoryManager {
     }
 
     /// Maps the window around `address` into the stub, allocating pages as
-    /// needed. A fault on a page already mapped is a protection violation: the
-    /// stub's mappings always carry the VMA's full protection.
+    /// needed; private pages other MMs share are mapped without write. A
+    /// fault on a page already mapped is a write to such a page if its VMA
+    /// allows writing (the platform does not say whether a fault was a read
+    /// or a write, but a read of it could not have faulted), and otherwise a
+    /// protection violation: the stub's mappings carry the VMA's protection.
     public func handleFault(at address: UInt64) -> FaultResolution {
         lock.withLock { _ in
             guard let index = vmaIndexLocked(containing: address) else {
                 return .segmentationFault(code: LinuxSignal.SEGV_MAPERR)
             }
             let vma = vmas[index]
-            if vma.protection.isEmpty || mappedInStub.contains(address) {
+            if vma.protection.isEmpty {
                 return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
             }
-            guard let addressSpace else { return .busError }
+            if mappedInStub.contains(address) {
+                guard vma.protection.contains(.write), let copyOnWrite = copyOnWriteInStub.range(containing: address) else {
+                    return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
+                }
+                return writeFaultLocked(at: address, in: vma, within: copyOnWrite)
+            }
+            guard addressSpace != nil, let memoryFile else { return .busError }
             let aligned = address & ~(MemoryManager.faultWindow - 1)
             var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
             if vma.sharedMemory != nil { window = Page.roundDown(address)..<Page.roundDown(address) + Page.size }
             do {
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
-                    guard memoryFile?.ensureLoaded(offset: offset, length: UInt64(range.count)) ?? true else {
+                    guard memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
                         return .busError
                     }
-                    try addressSpace.map(address: range.lowerBound, length: UInt64(range.count),
-                                         fileOffset: offset, protection: vma.protection)
-                    mappedInStub.insert(range)
+                    let shared = vma.sharedMemory == nil
+                        ? memoryFile.sharedRanges(in: offset..<offset + UInt64(range.count)) : []
+                    var cursor = range.lowerBound
+                    for piece in shared {
+                        let lower = range.lowerBound + (piece.lowerBound - offset)
+                        let upper = range.lowerBound + (piece.upperBound - offset)
+                        if cursor < lower {
+                            try mapStubLocked(cursor..<lower, offset: offset + (cursor - range.lowerBound),
+                                              protection: vma.protection, copyOnWrite: false)
+                        }
+                        try mapStubLocked(lower..<upper, offset: piece.lowerBound, protection: vma.protection,
+                                          copyOnWrite: true)
+                        cursor = upper
+                    }
+                    if cursor < range.upperBound {
+                        try mapStubLocked(cursor..<range.upperBound, offset: offset + (cursor - range.lowerBound),
+                                          protection: vma.protection, copyOnWrite: false)
+                    }
                 }
             } catch {
                 return .busError
             }
             return .mapped
         }
+    }
+
+    /// A write to a private page the stub maps without write. When this MM
+    /// alone holds every page of the copy-on-write mapping `copyOnWrite` in
+    /// the VMA (the other side exited or exec'd), all of it becomes writable
+    /// in one call. Otherwise this MM copies the pages around the fault that
+    /// others still hold (the fault window, within the VMA and `copyOnWrite`;
+    /// only the faulting page when the window's copies do not fit the memory
+    /// limit), and the stub may write the window's pages it alone holds.
+    private func writeFaultLocked(at address: UInt64, in vma: VMA,
+                                  within copyOnWrite: Range<UInt64>) -> FaultResolution {
+        guard let memoryFile else { return .busError }
+        let whole = max(vma.start, copyOnWrite.lowerBound)..<min(vma.end, copyOnWrite.upperBound)
+        if !sharesAnyPageLocked(in: whole, memoryFile) {
+            do {
+                try addressSpace?.protect(address: whole.lowerBound, length: UInt64(whole.count), protection: vma.protection)
+            } catch {
+                return .busError
+            }
+            copyOnWriteInStub.remove(whole)
+            return .mapped
+        }
+        let page = Page.roundDown(address)
+        let aligned = address & ~(MemoryManager.faultWindow - 1)
+        var window = max(vma.start, aligned, copyOnWrite.lowerBound)
+            ..< min(vma.end, aligned + MemoryManager.faultWindow, copyOnWrite.upperBound)
+        do {
+            try breakCopyOnWriteLocked(window, in: vma)
+        } catch {
+            window = page..<page + Page.size
+            do { try breakCopyOnWriteLocked(window, in: vma) } catch { return .busError }
+        }
+        // What is still mapped copy-on-write in the window and held by this
+        // MM alone (a copy another MM made, or its exit, left it here) just
+        // becomes writable.
+        var index = firstPrivateIndexLocked(endingAfter: window.lowerBound)
+        while index < privatePages.count, privatePages[index].start < window.upperBound {
+            let run = privatePages[index]
+            let lower = max(run.start, window.lowerBound), upper = min(run.end, window.upperBound)
+            let base = run.offset + (lower - run.start)
+            var cursor = lower
+            var exclusive: [Range<UInt64>] = []
+            for shared in memoryFile.sharedRanges(in: base..<base + (upper - lower)) {
+                let sharedStart = lower + (shared.lowerBound - base)
+                if cursor < sharedStart { exclusive.append(cursor..<sharedStart) }
+                cursor = lower + (shared.upperBound - base)
+            }
+            if cursor < upper { exclusive.append(cursor..<upper) }
+            for piece in exclusive {
+                for mapped in copyOnWriteInStub.intersection(with: piece) {
+                    do {
+                        try addressSpace?.protect(address: mapped.lowerBound, length: UInt64(mapped.count),
+                                                  protection: vma.protection)
+                    } catch {
+                        return .busError
+                    }
+                    copyOnWriteInStub.remove(mapped)
+                }
+            }
+            index += 1
+        }
+        return .mapped
+    }
+
+    /// Whether another MM holds any private page of `range`.
+    private func sharesAnyPageLocked(in range: Range<UInt64>, _ memoryFile: MemoryFile) -> Bool {
+        var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        while index < privatePages.count, privatePages[index].start < range.upperBound {
+            let run = privatePages[index]
+            let lower = max(run.start, range.lowerBound), upper = min(run.end, range.upperBound)
+            let base = run.offset + (lower - run.start)
+            if !memoryFile.sharedRanges(in: base..<base + (upper - lower)).isEmpty { return true }
+            index += 1
+        }
+        return false
     }
 }

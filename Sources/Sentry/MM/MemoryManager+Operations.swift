@@ -105,15 +105,24 @@ extension MemoryManager {
             let indices = splitLocked(at: range)
             for index in indices { vmas[index].protection = protection }
             coalesceLocked(around: indices)
-            if mappedInStub.overlaps(range) {
-                for mapped in mappedInStub.ranges where mapped.overlaps(range) {
-                    let lower = max(mapped.lowerBound, address), upper = min(mapped.upperBound, range.upperBound)
-                    if protection.isEmpty {
-                        try? addressSpace?.unmap(address: lower, length: upper - lower)
-                        mappedInStub.remove(lower..<upper)
-                    } else {
-                        try? addressSpace?.protect(address: lower, length: upper - lower, protection: protection)
+            for mapped in mappedInStub.intersection(with: range) {
+                if protection.isEmpty {
+                    unmapStubLocked(mapped)
+                    continue
+                }
+                // Pages mapped copy-on-write stay without write until a write fault copies them.
+                var cursor = mapped.lowerBound
+                for copyOnWrite in copyOnWriteInStub.intersection(with: mapped) {
+                    if cursor < copyOnWrite.lowerBound {
+                        try? addressSpace?.protect(address: cursor, length: copyOnWrite.lowerBound - cursor,
+                                                   protection: protection)
                     }
+                    try? addressSpace?.protect(address: copyOnWrite.lowerBound, length: UInt64(copyOnWrite.count),
+                                               protection: protection.subtracting(.write))
+                    cursor = copyOnWrite.upperBound
+                }
+                if cursor < mapped.upperBound {
+                    try? addressSpace?.protect(address: cursor, length: mapped.upperBound - cursor, protection: protection)
                 }
             }
         }

@@ -8,13 +8,16 @@ import Synchronization
 /// Pages are allocated when first touched (by the application, through a
 /// fault, or by the Sentry through copyIn/copyOut) and mapped into the stub
 /// only on a fault, so the stub's mappings are a cache that a restore starts
-/// empty. Saved: everything but `addressSpace` and `mappedInStub`.
+/// empty. Private pages may be shared with other MMs (a fork): the stub maps
+/// those without write, and the first write copies them (copy-on-write).
+/// Saved: everything but the stub and what it maps.
 public final class MemoryManager: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.MemoryManager"
     public static let notSaved: Set<String> = [
         "lock", // a lock
         "addressSpace", // host-only: the stub process, made again when a task runs
         "mappedInStub", // host-only: what the stub has mapped
+        "copyOnWriteInStub", // host-only: what the stub maps without write for copy-on-write
         "addressSpaceUsers", // host-only: running tasks using the stub
     ]
     public static let savedAs: [String: String] = ["argvRange": "argv", "envRange": "env"]
@@ -52,6 +55,10 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// how many running tasks use it.
     var addressSpace: (any AddressSpaceMapper)?
     var mappedInStub = RangeSet()
+    /// Private pages the stub maps without write whatever their VMA allows,
+    /// because another MM may share them (a subset of `mappedInStub`): a
+    /// fault on one in a writable VMA is a write to copy, not a violation.
+    var copyOnWriteInStub = RangeSet()
     var addressSpaceUsers = 0
 
     public init() {}
@@ -83,6 +90,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
             addressSpace = created
             addressSpaceUsers = 1
             mappedInStub = RangeSet()
+            copyOnWriteInStub = RangeSet()
             return created
         }
     }
@@ -96,6 +104,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
             addressSpace = nil
             addressSpaceUsers = 0
             mappedInStub = RangeSet()
+            copyOnWriteInStub = RangeSet()
             return space
         }
         last?.release()
@@ -140,6 +149,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
             }
             vmas = []
             mappedInStub = RangeSet()
+            copyOnWriteInStub = RangeSet()
             return shared
         }
         for memory in shared { memory.releaseMapping() }
@@ -191,12 +201,21 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         if !executablePath.isEmpty { try ImageValidation.absolutePath(executablePath, field: "executablePath") }
     }
 
-    /// Private pages lie inside the memory file (loaded by now).
+    /// Private pages lie inside the memory file (loaded by now) and are
+    /// among its used pages; this MM holds them again, so pages that MMs
+    /// shared copy-on-write before the checkpoint are shared after it.
     public func afterLoad() throws {
-        let (pages, capacity) = lock.withLock { _ in (privatePages, memoryFile?.capacity ?? 0) }
+        let (pages, file) = lock.withLock { _ in (privatePages, memoryFile) }
+        let capacity = file?.capacity ?? 0
         for (index, run) in pages.enumerated() {
             try ImageValidation.require(run.offset + (run.end - run.start) <= capacity, field: "privatePages[\(index)]",
                                         "offset \(run.offset) is past the memory file's \(capacity) bytes")
+        }
+        guard let file else { return }
+        do {
+            try file.retain(pages.map(\.backing))
+        } catch {
+            throw StateError.invalidValue("private pages not allocated in the memory file", field: "privatePages")
         }
     }
 
@@ -294,6 +313,7 @@ extension MemoryManager {
     func unmapStubLocked(_ range: Range<UInt64>) {
         guard mappedInStub.overlaps(range) else { return }
         mappedInStub.remove(range)
+        copyOnWriteInStub.remove(range)
         try? addressSpace?.unmap(address: range.lowerBound, length: range.upperBound - range.lowerBound)
     }
 
@@ -421,8 +441,11 @@ extension MemoryManager {
         }
     }
 
-    /// The MemoryFile runs backing `range` (which must be populated): (address range, file offset).
-    func backingRunsLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) -> [(Range<UInt64>, UInt64)] {
+    /// The MemoryFile runs backing `range`, populating it: (address range,
+    /// file offset). `forWriting`: private pages this MM shares with another
+    /// are copied first (the Sentry writes only pages that are this MM's alone).
+    func backingRunsLocked(_ range: Range<UInt64>, in vma: VMA,
+                           forWriting: Bool = false) throws(SyscallError) -> [(Range<UInt64>, UInt64)] {
         if let shared = vma.sharedMemory {
             // A file whose pages are its data (tmpfs) has none past its end:
             // touching one there is SIGBUS, as on Linux.
@@ -450,7 +473,9 @@ extension MemoryManager {
             }
             return runs
         }
-        try populatePrivateLocked(Page.roundDown(range.lowerBound)..<(Page.roundUp(range.upperBound) ?? range.upperBound), in: vma)
+        let pages = Page.roundDown(range.lowerBound)..<(Page.roundUp(range.upperBound) ?? range.upperBound)
+        try populatePrivateLocked(pages, in: vma)
+        if forWriting { try breakCopyOnWriteLocked(pages, in: vma) }
         var runs: [(Range<UInt64>, UInt64)] = []
         var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
         while index < privatePages.count, privatePages[index].start < range.upperBound {
@@ -460,5 +485,82 @@ extension MemoryManager {
             index += 1
         }
         return runs
+    }
+
+    /// Gives this MM its own copy of the pages of `range` (populated, inside
+    /// the private `vma`) that other MMs hold too: a new page, the contents
+    /// copied, this MM's hold on the shared page dropped, the run pointed at
+    /// the copy, and the stub's mapping of it replaced. Pages this MM alone
+    /// holds are left as they are. A copy is charged to the memory limit: one
+    /// that does not fit is ENOMEM (noted for the OOM kill), the pages copied
+    /// before it stay copied.
+    func breakCopyOnWriteLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) {
+        guard let memoryFile else { throw .enomem }
+        var shared: [(addresses: Range<UInt64>, offset: UInt64)] = []
+        var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        while index < privatePages.count, privatePages[index].start < range.upperBound {
+            let run = privatePages[index]
+            let lower = max(run.start, range.lowerBound), upper = min(run.end, range.upperBound)
+            let base = run.offset + (lower - run.start)
+            for piece in memoryFile.sharedRanges(in: base..<base + (upper - lower)) {
+                shared.append((lower + (piece.lowerBound - base)..<lower + (piece.upperBound - base), piece.lowerBound))
+            }
+            index += 1
+        }
+        for (addresses, old) in shared {
+            let length = UInt64(addresses.count)
+            let copy = try memoryFile.allocate(length)
+            guard let source = memoryFile.pointer(at: old, count: length),
+                  let destination = memoryFile.pointer(at: copy, count: length) else {
+                memoryFile.free(offset: copy, length: length)
+                throw SyscallError.efault
+            }
+            destination.copyMemory(from: source, byteCount: Int(length))
+            guard replacePrivateBackingLocked(addresses, with: copy) else {
+                memoryFile.free(offset: copy, length: length)
+                continue
+            }
+            memoryFile.free(offset: old, length: length)
+            for mapped in mappedInStub.intersection(with: addresses) {
+                do {
+                    try mapStubLocked(mapped, offset: copy + (mapped.lowerBound - addresses.lowerBound),
+                                      protection: vma.protection, copyOnWrite: false)
+                } catch {
+                    unmapStubLocked(mapped)
+                }
+            }
+        }
+    }
+
+    /// Points `addresses` at MemoryFile `offset`; false (and nothing
+    /// changes) unless one private run holds them all.
+    private func replacePrivateBackingLocked(_ addresses: Range<UInt64>, with offset: UInt64) -> Bool {
+        let index = firstPrivateIndexLocked(endingAfter: addresses.lowerBound)
+        guard index < privatePages.count, privatePages[index].start <= addresses.lowerBound,
+              privatePages[index].end >= addresses.upperBound else { return false }
+        let run = privatePages[index]
+        var pieces: [PrivatePages] = []
+        if run.start < addresses.lowerBound {
+            pieces.append(PrivatePages(start: run.start, end: addresses.lowerBound, offset: run.offset))
+        }
+        if run.end > addresses.upperBound {
+            pieces.append(PrivatePages(start: addresses.upperBound, end: run.end,
+                                       offset: run.offset + (addresses.upperBound - run.start)))
+        }
+        privatePages.replaceSubrange(index..<index + 1, with: pieces)
+        insertPrivateLocked(PrivatePages(start: addresses.lowerBound, end: addresses.upperBound, offset: offset),
+                            at: firstPrivateIndexLocked(endingAfter: addresses.lowerBound))
+        return true
+    }
+
+    /// Maps `range` of the stub to MemoryFile `offset` with `protection`,
+    /// less write if other MMs may share the pages (`copyOnWrite`).
+    func mapStubLocked(_ range: Range<UInt64>, offset: UInt64, protection: Protection,
+                       copyOnWrite: Bool) throws(SyscallError) {
+        guard let addressSpace else { throw .efault }
+        try addressSpace.map(address: range.lowerBound, length: UInt64(range.count), fileOffset: offset,
+                             protection: copyOnWrite ? protection.subtracting(.write) : protection)
+        mappedInStub.insert(range)
+        if copyOnWrite { copyOnWriteInStub.insert(range) } else { copyOnWriteInStub.remove(range) }
     }
 }

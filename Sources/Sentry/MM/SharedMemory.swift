@@ -202,16 +202,21 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     /// pages mostly are: `pages(_:)` allocates runs).
     private func freeRuns(_ offsets: [UInt64]) {
         guard let memoryFile else { return }
-        var run: Range<UInt64>?
+        for run in Self.runs(of: offsets) { memoryFile.free(offset: run.lowerBound, length: UInt64(run.count)) }
+    }
+
+    /// The pages at `offsets` as runs of adjacent pages, lowest first; an
+    /// offset listed twice is in two runs (it is held twice).
+    private static func runs(of offsets: [UInt64]) -> [Range<UInt64>] {
+        var runs: [Range<UInt64>] = []
         for offset in offsets.sorted() {
-            if let current = run, current.upperBound == offset {
-                run = current.lowerBound..<offset + Page.size
-                continue
+            if let last = runs.last, last.upperBound == offset {
+                runs[runs.count - 1] = last.lowerBound..<offset + Page.size
+            } else {
+                runs.append(offset..<offset + Page.size)
             }
-            if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
-            run = offset..<offset + Page.size
         }
-        if let current = run { memoryFile.free(offset: current.lowerBound, length: UInt64(current.count)) }
+        return runs
     }
 
     public func save(to sink: inout SaveSink) throws {
@@ -239,12 +244,20 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         lock.withLock { _ in holdsContents = true }
     }
 
-    /// Every page lies inside the memory file (loaded by now).
+    /// Every page lies inside the memory file (loaded by now) and is one of
+    /// its used pages; this object holds each of them again.
     public func afterLoad() throws {
         let capacity = memoryFile?.capacity ?? 0
-        for (index, offset) in lock.withLock({ _ in pages }) {
+        let loaded = lock.withLock { _ in pages }
+        for (index, offset) in loaded {
             try ImageValidation.require(offset < capacity, field: "pages[\(index)]",
                                         "offset \(offset) is past the memory file's \(capacity) bytes")
+        }
+        guard let memoryFile else { return }
+        do {
+            try memoryFile.retain(Self.runs(of: Array(loaded.values)))
+        } catch {
+            throw StateError.invalidValue("a page is not one the memory file has allocated", field: "pages")
         }
     }
 }

@@ -119,7 +119,8 @@ public struct VMA: SavableStruct, Sendable {
 }
 
 /// A run of private pages: application addresses `start..<end` are backed by
-/// MemoryFile bytes from `offset`, owned by the MM that holds this.
+/// MemoryFile bytes from `offset`, held by the MM that holds this (and by
+/// other MMs it shares them with copy-on-write after a fork).
 public struct PrivatePages: SavableStruct, Sendable, Equatable {
     public static let savedTypeName = "sentry.PrivatePages"
     public var start: UInt64
@@ -131,6 +132,9 @@ public struct PrivatePages: SavableStruct, Sendable, Equatable {
         self.end = end
         self.offset = offset
     }
+
+    /// The MemoryFile bytes behind the run.
+    var backing: Range<UInt64> { offset..<offset + (end - start) }
 
     public func save(to sink: inout SaveSink) throws {
         try sink.save("start", start)
