@@ -13,4 +13,5 @@
 #include "pidfd.h"
 #include "fatal.h"
 #include "openat2.h"
+#include "confine.h"
 #endif
