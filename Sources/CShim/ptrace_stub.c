@@ -133,7 +133,6 @@ static long stub_install_filter(const struct sock_filter *allow, unsigned short 
     for (int i = 0; i < prefix_length; i++) program[i] = prefix[i];
     for (unsigned i = 0; i < count; i++) program[prefix_length + i] = allow[i];
     struct sock_fprog fprog = { (unsigned short)(prefix_length + count), program };
-    if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return errno;
     return 0;
 }
@@ -176,8 +175,11 @@ static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent, const 
     volatile char *dst = (volatile char *)(uintptr_t)page;
     for (size_t i = 0; i < size; i++) dst[i] = cshim_stub_code_start[i];
     if (syscall(SYS_mprotect, page, CSHIM_STUB_PAGE_SIZE, PROT_READ | PROT_EXEC) != 0) stub_fail(errno);
-    long filter_error = stub_install_filter(filter, filter_length);
-    if (filter_error != 0) stub_fail(filter_error);
+    if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) stub_fail(errno);
+    if (filter != NULL) {
+        long filter_error = stub_install_filter(filter, filter_length);
+        if (filter_error != 0) stub_fail(filter_error);
+    }
 
     ((void (*)(void))(uintptr_t)page)();
     stub_fail(EFAULT);
@@ -263,7 +265,7 @@ static void factory_start(void) {
 
 pid_t cshim_stub_create(int memfd, const struct sock_filter *filter, unsigned short filter_length) {
     if (memfd < 0) return -EBADF;
-    if (filter == NULL || filter_length == 0 || filter_length > CSHIM_STUB_FILTER_MAX) return -EINVAL;
+    if ((filter == NULL) != (filter_length == 0) || filter_length > CSHIM_STUB_FILTER_MAX) return -EINVAL;
     pthread_once(&factory_once, factory_start);
     if (factory_start_error != 0) return -factory_start_error;
 

@@ -26,6 +26,10 @@ public final class AddressSpace: Sendable {
     /// each new stub is made to run getppid, which its seccomp filter forbids,
     /// so a test sees the filter kill it.
     public static let testForbiddenCall = Atomic<Bool>(false)
+    /// Benchmark hook, set only by `runsc boot --debug` (RUNSC_TEST_UNFILTERED_STUBS):
+    /// new stubs install no seccomp filter (NoNewPrivs stays), so
+    /// scripts/bench-platform can measure what the filter costs.
+    public static let testUnfiltered = Atomic<Bool>(false)
 
     private struct State {
         /// Stub threads by the TID of their tracer (Sentry) thread.
@@ -38,9 +42,10 @@ public final class AddressSpace: Sendable {
     /// `memoryFileDescriptor`); the calling thread becomes its tracer. The
     /// caller keeps its own `memoryFile` descriptor.
     public init(memoryFile: Int32) throws(PlatformError) {
-        let filter = try StubFilter.program.get()
+        let filter = Self.testUnfiltered.load(ordering: .relaxed) ? [] : try StubFilter.program.get()
         let created = filter.withUnsafeBufferPointer { program in
-            cshim_stub_create(memoryFile, program.baseAddress, UInt16(truncatingIfNeeded: program.count))
+            cshim_stub_create(memoryFile, program.isEmpty ? nil : program.baseAddress,
+                              UInt16(truncatingIfNeeded: program.count))
         }
         if created < 0 { throw PlatformError(.createStub, errno: -created) }
         pid = created

@@ -48,7 +48,8 @@ uint64_t cshim_stub_syscall_address(void);
  * instruction on the stub page the stub sets NoNewPrivs and installs a
  * seccomp filter: any syscall made outside the stub page kills it, and those
  * made on it must pass `filter` (a classic BPF program of at most
- * CSHIM_STUB_FILTER_MAX instructions, read only during the call). Returns the
+ * CSHIM_STUB_FILTER_MAX instructions, read only during the call; NULL with
+ * length 0 installs none, for measuring its cost). Returns the
  * pid or -errno (the child's failure is reported as its errno).
  */
 pid_t cshim_stub_create(int memfd, const struct sock_filter *filter, unsigned short filter_length);

@@ -39,6 +39,8 @@ struct BootCommand: ParsableCommand {
     /// Test hook, read only under `--debug`: every stub attempts a host syscall
     /// its seccomp filter forbids, so a test sees the filter kill it.
     static let testStubForbiddenCallVariable = "RUNSC_TEST_STUB_FORBIDDEN_CALL"
+    /// Benchmark hook, read only under `--debug`: stubs run without their seccomp filter.
+    static let testUnfilteredStubsVariable = "RUNSC_TEST_UNFILTERED_STUBS"
 
     func run() throws {
         // First, while the process has one thread and has opened nothing of the container's.
@@ -57,6 +59,9 @@ struct BootCommand: ParsableCommand {
             confinement.log(to: logger)
             if global.debug, getenv(Self.testStubForbiddenCallVariable) != nil {
                 AddressSpace.testForbiddenCall.store(true, ordering: .relaxed)
+            }
+            if global.debug, getenv(Self.testUnfilteredStubsVariable) != nil {
+                AddressSpace.testUnfiltered.store(true, ordering: .relaxed)
             }
             let id = try ContainerID(id)
             let bundle = try Bundle.load(directory: bundle)
