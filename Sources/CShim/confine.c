@@ -14,11 +14,6 @@ int cshim_set_no_new_privs(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : -errno;
 }
 
-int cshim_no_new_privs(void) {
-    int value = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
-    return value < 0 ? -errno : value;
-}
-
 static int capabilities_get(struct __user_cap_data_struct data[2]) {
     struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
     return syscall(SYS_capget, &header, data) == 0 ? 0 : -errno;
@@ -52,15 +47,6 @@ int cshim_limit_capabilities(uint64_t keep) {
     return syscall(SYS_capset, &header, data) == 0 ? 0 : -errno;
 }
 
-uint64_t cshim_effective_capabilities(void) {
-    struct __user_cap_data_struct data[2];
-    if (capabilities_get(data) != 0) return 0;
-    return (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
-}
-
-int cshim_set_dumpable(int dumpable) {
-    return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0) == 0 ? 0 : -errno;
-}
 
 int cshim_unshare_namespace(const char *name) {
     static const struct { const char *name; int flag; } kinds[] = {

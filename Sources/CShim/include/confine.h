@@ -1,16 +1,14 @@
 #ifndef RUNSC_CSHIM_CONFINE_H
 #define RUNSC_CSHIM_CONFINE_H
-/* The sandbox process's own confinement on the host: prctl and capset are
- * variadic or raw syscalls, which Swift cannot call. Each returns 0 or -errno. */
+/* The sandbox process's own confinement on the host: prctl is variadic,
+ * capset a raw syscall, unshare and CLONE_NEW* are declared only under
+ * _GNU_SOURCE; Swift sees none of them. Each returns 0 or -errno. */
 #include <stdint.h>
 #include <linux/capability.h>
 
 /* PR_SET_NO_NEW_PRIVS: no exec by this process or its children (the stubs)
  * can gain privileges, and seccomp filters need no CAP_SYS_ADMIN. */
 int cshim_set_no_new_privs(void);
-
-/* 1 if NoNewPrivs is set on the calling thread, 0 if not, or -errno. */
-int cshim_no_new_privs(void);
 
 /* Keeps only the capabilities whose bits are set in `keep` (bit n is
  * capability n): every other one leaves the bounding set (this needs
@@ -19,16 +17,10 @@ int cshim_no_new_privs(void);
  * permitted now). Returns 0 or the first failure's -errno. */
 int cshim_limit_capabilities(uint64_t keep);
 
-/* The calling thread's effective capabilities (bit n is capability n), or 0. */
-uint64_t cshim_effective_capabilities(void);
-
 /* Moves the calling thread into a new namespace of the kind /proc/PID/ns
  * calls `name` ("mnt", "ipc", "uts", "net"; EINVAL for others). A new mount
  * namespace is a copy of the current one; its mounts are then made slaves,
  * so mounts made inside never propagate out. Returns 0 or -errno. */
 int cshim_unshare_namespace(const char *name);
-
-/* PR_SET_DUMPABLE for the calling process (see the stub's use in ptrace_stub.c). */
-int cshim_set_dumpable(int dumpable);
 
 #endif
