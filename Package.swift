@@ -22,7 +22,7 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "State", dependencies: ["CLZ4", "CZstd", "CShim"]),
         .target(name: "OCI"),
-        .target(name: "Platform", dependencies: ["CShim"]),
+        .target(name: "Platform", dependencies: ["CShim", "CSeccomp"]),
         .target(name: "Sentry", dependencies: [
             "State", "Platform", "CShim",
             .product(name: "Logging", package: "swift-log"),
@@ -32,7 +32,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "runsc", dependencies: [
-            "Boot", "OCI", "State",
+            "Boot", "OCI", "State", "Platform",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: [

@@ -6,7 +6,8 @@
  * runs only async-signal-safe C and raw syscalls: it keeps the MemoryFile as
  * CSHIM_STUB_MEMFD and closes every other FD, resets signal state, drops the
  * inherited rseq registration, copies
- * the stub code to CSHIM_STUB_ADDRESS and jumps there. The stub code unmaps
+ * the stub code to CSHIM_STUB_ADDRESS, sets NoNewPrivs, installs the stub's
+ * seccomp filter (see stub_install_filter) and jumps there. The stub code unmaps
  * everything below itself (the host binary, libraries, stack, vDSO and vvar)
  * and stops itself with SIGSTOP. The requesting Sentry thread then attaches
  * and becomes the stub's tracer.
@@ -21,6 +22,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/rseq.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 
 /*
  * The stub page. Position independent, needs no stack: entry at offset 0,
@@ -103,14 +107,50 @@ static void __attribute__((noreturn)) stub_fail(long err) {
     __builtin_unreachable();
 }
 
+/*
+ * Installs `allow` behind a prefix that kills the stub for any syscall whose
+ * instruction pointer is outside the stub page. The application's syscalls
+ * never reach the filter (PTRACE_SYSEMU stops them before seccomp runs and
+ * skips them), so it sees only what runs for real: the stub code's own calls
+ * and the Sentry's injected ones, all made from the stub page. The prefix is
+ * hand-written because libseccomp cannot compare the instruction pointer;
+ * `allow` (built with libseccomp) then checks the call and its arguments.
+ * Its jumps are relative, so it runs unchanged after the prefix.
+ */
+static long stub_install_filter(const struct sock_filter *allow, unsigned short count) {
+    enum { prefix_length = 6 };
+    struct sock_filter program[prefix_length + CSHIM_STUB_FILTER_MAX];
+    if (count == 0 || count > CSHIM_STUB_FILTER_MAX) return EINVAL;
+    const uint32_t ip_low = offsetof(struct seccomp_data, instruction_pointer);
+    const struct sock_filter prefix[prefix_length] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_low + 4),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(CSHIM_STUB_ADDRESS >> 32), 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_low),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, (uint32_t)~(CSHIM_STUB_PAGE_SIZE - 1)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)CSHIM_STUB_ADDRESS, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+    };
+    for (int i = 0; i < prefix_length; i++) program[i] = prefix[i];
+    for (unsigned i = 0; i < count; i++) program[prefix_length + i] = allow[i];
+    struct sock_fprog fprog = { (unsigned short)(prefix_length + count), program };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) != 0) return errno;
+    return 0;
+}
+
 /* Runs in the child after fork: raw syscalls only, never returns. */
-static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent) {
+static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent, const struct sock_filter *filter,
+                                                 unsigned short filter_length) {
     if (syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) stub_fail(errno);
     if (syscall(SYS_getppid) != parent) stub_fail(ESRCH);
     int rseq_error = stub_unregister_rseq();
     if (rseq_error != 0) stub_fail(rseq_error);
     /* Out of the terminal's process group: Ctrl-C is for the Sentry. */
     syscall(SYS_setsid);
+    /* The sandbox becomes non-dumpable when it drops capabilities, and the
+     * stub inherits that; tracing a non-dumpable process would need
+     * CAP_SYS_PTRACE, which would let the sandbox trace any host process.
+     * The stub holds nothing of the Sentry's, so it may be dumpable. */
+    if (syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) stub_fail(errno);
     static const char name[16] = "runsc-stub";
     syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 
@@ -135,18 +175,23 @@ static void __attribute__((noreturn)) stub_child(int memfd, pid_t parent) {
     volatile char *dst = (volatile char *)(uintptr_t)page;
     for (size_t i = 0; i < size; i++) dst[i] = cshim_stub_code_start[i];
     if (syscall(SYS_mprotect, page, CSHIM_STUB_PAGE_SIZE, PROT_READ | PROT_EXEC) != 0) stub_fail(errno);
+    if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) stub_fail(errno);
+    if (filter != NULL) {
+        long filter_error = stub_install_filter(filter, filter_length);
+        if (filter_error != 0) stub_fail(filter_error);
+    }
 
     ((void (*)(void))(uintptr_t)page)();
     stub_fail(EFAULT);
 }
 
 /* Forks one stub and waits until it has stopped itself (or failed). */
-static pid_t stub_fork(int memfd) {
+static pid_t stub_fork(int memfd, const struct sock_filter *filter, unsigned short filter_length) {
     pid_t parent = getpid();
     /* Raw clone: fork() would run pthread_atfork handlers in a multithreaded process. */
     long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL);
     if (pid < 0) return -errno;
-    if (pid == 0) stub_child(memfd, parent);
+    if (pid == 0) stub_child(memfd, parent, filter, filter_length);
 
     int status = 0;
     for (;;) {
@@ -178,6 +223,8 @@ static struct {
     int pending;
     int done;
     int memfd;
+    const struct sock_filter *filter;
+    unsigned short filter_length;
     pid_t result;
 } factory_request;
 
@@ -190,9 +237,11 @@ static void *factory_main(void *unused) {
         pthread_mutex_lock(&factory_mutex);
         while (!factory_request.pending) pthread_cond_wait(&factory_cond, &factory_mutex);
         int memfd = factory_request.memfd;
+        const struct sock_filter *filter = factory_request.filter;
+        unsigned short filter_length = factory_request.filter_length;
         pthread_mutex_unlock(&factory_mutex);
 
-        pid_t result = stub_fork(memfd);
+        pid_t result = stub_fork(memfd, filter, filter_length);
 
         pthread_mutex_lock(&factory_mutex);
         factory_request.pending = 0;
@@ -214,14 +263,17 @@ static void factory_start(void) {
     if (factory_start_error == 0) pthread_setname_np(thread, "stub-factory");
 }
 
-pid_t cshim_stub_create(int memfd) {
+pid_t cshim_stub_create(int memfd, const struct sock_filter *filter, unsigned short filter_length) {
     if (memfd < 0) return -EBADF;
+    if ((filter == NULL) != (filter_length == 0) || filter_length > CSHIM_STUB_FILTER_MAX) return -EINVAL;
     pthread_once(&factory_once, factory_start);
     if (factory_start_error != 0) return -factory_start_error;
 
     pthread_mutex_lock(&factory_serial);
     pthread_mutex_lock(&factory_mutex);
     factory_request.memfd = memfd;
+    factory_request.filter = filter;
+    factory_request.filter_length = filter_length;
     factory_request.done = 0;
     factory_request.pending = 1;
     pthread_cond_broadcast(&factory_cond);

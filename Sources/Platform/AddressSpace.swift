@@ -22,6 +22,14 @@ public final class AddressSpace: Sendable {
     public static let stubPageAddress: UInt64 = CSHIM_STUB_ADDRESS
     /// The FD number the MemoryFile has inside every stub.
     public static let memoryFileDescriptor: Int32 = CSHIM_STUB_MEMFD
+    /// Test hook, set only by `runsc boot --debug` (RUNSC_TEST_STUB_FORBIDDEN_CALL):
+    /// each new stub is made to run getppid, which its seccomp filter forbids,
+    /// so a test sees the filter kill it.
+    public static let testForbiddenCall = Atomic<Bool>(false)
+    /// Benchmark hook, set only by `runsc boot --debug` (RUNSC_TEST_UNFILTERED_STUBS):
+    /// new stubs install no seccomp filter (NoNewPrivs stays), so
+    /// scripts/bench-platform can measure what the filter costs.
+    public static let testUnfiltered = Atomic<Bool>(false)
 
     private struct State {
         /// Stub threads by the TID of their tracer (Sentry) thread.
@@ -34,7 +42,11 @@ public final class AddressSpace: Sendable {
     /// `memoryFileDescriptor`); the calling thread becomes its tracer. The
     /// caller keeps its own `memoryFile` descriptor.
     public init(memoryFile: Int32) throws(PlatformError) {
-        let created = cshim_stub_create(memoryFile)
+        let filter = Self.testUnfiltered.load(ordering: .relaxed) ? [] : try StubFilter.program.get()
+        let created = filter.withUnsafeBufferPointer { program in
+            cshim_stub_create(memoryFile, program.isEmpty ? nil : program.baseAddress,
+                              UInt16(truncatingIfNeeded: program.count))
+        }
         if created < 0 { throw PlatformError(.createStub, errno: -created) }
         pid = created
         do throws(PlatformError) {
@@ -44,6 +56,11 @@ public final class AddressSpace: Sendable {
             let echoed = try first.inject(Int(SYS_getpid))
             if echoed != Int64(created) {
                 throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(created)")
+            }
+            if Self.testForbiddenCall.load(ordering: .relaxed) {
+                let result = try first.inject(Int(SYS_getppid))
+                throw PlatformError(.createStub, errno: EPROTO,
+                                    detail: "the stub's seccomp filter let getppid through (it returned \(result))")
             }
             state = Mutex(State(threads: [first.tracer: first]))
         } catch {

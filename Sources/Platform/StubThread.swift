@@ -65,7 +65,7 @@ final class StubThread: Sendable {
         while true {
             var host = regs.host
             try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
-            let result = Int64(bitPattern: UInt64(try runToTrap().rax))
+            let result = Int64(bitPattern: UInt64(try runToTrap(number).rax))
             // An interrupt signal arriving mid-call can make the kernel ask for
             // a restart; the call has not happened, so run it again.
             if (-516 ... -512).contains(result) { continue }
@@ -75,13 +75,18 @@ final class StubThread: Sendable {
 
     /// Continues the thread until it traps on the int3 after the stub's
     /// syscall and returns its registers there, swallowing signals that
-    /// arrive meanwhile.
-    private func runToTrap() throws(PlatformError) -> user_regs_struct {
+    /// arrive meanwhile. `number` is the injected call, for the message when
+    /// the stub's seccomp filter kills it.
+    private func runToTrap(_ number: Int) throws(PlatformError) -> user_regs_struct {
         let trapAddress = cshim_stub_syscall_address() + 3
         while true {
             try PlatformError.check(cshim_ptrace_cont(tid), .inject)
             var status: Int32 = 0
             try PlatformError.check(cshim_wait_thread(tid, &status), .inject)
+            if cshim_status_signaled(status) != 0 && cshim_status_term_signal(status) == SIGSYS {
+                throw PlatformError(.inject, errno: ESRCH,
+                                    detail: "stub killed by its seccomp filter (SIGSYS) on injected syscall \(number)")
+            }
             if cshim_status_stopped(status) == 0 {
                 throw PlatformError(.inject, errno: ESRCH, detail: "stub died during an injected call (status \(status))")
             }

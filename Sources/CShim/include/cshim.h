@@ -14,4 +14,5 @@
 #include "fatal.h"
 #include "openat2.h"
 #include "scmrights.h"
+#include "confine.h"
 #endif

@@ -20,6 +20,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/filter.h>
 
 /* Where the stub's code page lives in every stub: the last page below the
  * 47-bit user limit. The host stack could only be there if its ASLR offset
@@ -32,6 +33,9 @@
  * never has children, so a real SIGCHLD cannot be confused with it. */
 #define CSHIM_STUB_INTERRUPT_SIGNAL SIGCHLD
 
+/* The most instructions a stub's allow-list filter may have. */
+#define CSHIM_STUB_FILTER_MAX 256
+
 /* Address of the stub's `syscall; int3` pair that injected calls run on. */
 uint64_t cshim_stub_syscall_address(void);
 
@@ -40,10 +44,15 @@ uint64_t cshim_stub_syscall_address(void);
  * thread, and with it PR_SET_PDEATHSIG, outlives any Sentry thread). The stub
  * keeps only `memfd` (as CSHIM_STUB_MEMFD) and the stub page, has unmapped
  * everything else, and waits in group-stop, not yet traced: the caller
- * attaches with PTRACE_ATTACH and becomes its tracer. Returns the pid or
- * -errno (the child's failure is reported as its errno).
+ * attaches with PTRACE_ATTACH and becomes its tracer. Before its first
+ * instruction on the stub page the stub sets NoNewPrivs and installs a
+ * seccomp filter: any syscall made outside the stub page kills it, and those
+ * made on it must pass `filter` (a classic BPF program of at most
+ * CSHIM_STUB_FILTER_MAX instructions, read only during the call; NULL with
+ * length 0 installs none, for measuring its cost). Returns the
+ * pid or -errno (the child's failure is reported as its errno).
  */
-pid_t cshim_stub_create(int memfd);
+pid_t cshim_stub_create(int memfd, const struct sock_filter *filter, unsigned short filter_length);
 
 /* The calling thread's kernel thread ID, cached per thread. */
 pid_t cshim_current_tid(void);

@@ -2,6 +2,7 @@ import ArgumentParser
 import Boot
 import CShim
 import OCI
+import Platform
 
 #if canImport(Glibc)
 import Glibc
@@ -35,8 +36,15 @@ struct BootCommand: ParsableCommand {
     /// Test hook, read only under `--debug`: the sandbox traps on purpose this
     /// many milliseconds after it is ready, so a test can see what a fault leaves.
     static let testTrapVariable = "RUNSC_TEST_SENTRY_TRAP_MS"
+    /// Test hook, read only under `--debug`: every stub attempts a host syscall
+    /// its seccomp filter forbids, so a test sees the filter kill it.
+    static let testStubForbiddenCallVariable = "RUNSC_TEST_STUB_FORBIDDEN_CALL"
+    /// Benchmark hook, read only under `--debug`: stubs run without their seccomp filter.
+    static let testUnfilteredStubsVariable = "RUNSC_TEST_UNFILTERED_STUBS"
 
     func run() throws {
+        // First, while the process has one thread and has opened nothing of the container's.
+        let confinement = Confinement.apply()
         // A fault never dumps the Sentry's address space and always says what failed, on stderr
         // (the log file with --log, see detachFromCallerStdio).
         _ = cshim_install_fatal_signal_report(STDERR_FILENO, "runsc boot: container \(id): sandbox process \(getpid())")
@@ -48,6 +56,13 @@ struct BootCommand: ParsableCommand {
         let booted: Sandbox.Booted
         do {
             let logger = try global.configure()
+            confinement.log(to: logger)
+            if global.debug, getenv(Self.testStubForbiddenCallVariable) != nil {
+                AddressSpace.testForbiddenCall.store(true, ordering: .relaxed)
+            }
+            if global.debug, getenv(Self.testUnfilteredStubsVariable) != nil {
+                AddressSpace.testUnfiltered.store(true, ordering: .relaxed)
+            }
             let id = try ContainerID(id)
             let bundle = try Bundle.load(directory: bundle)
             // The Loader moves what it is given to FDs 256-258 and closes it; our own 0-2 are replaced below.

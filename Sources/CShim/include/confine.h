@@ -1,0 +1,26 @@
+#ifndef RUNSC_CSHIM_CONFINE_H
+#define RUNSC_CSHIM_CONFINE_H
+/* The sandbox process's own confinement on the host: prctl is variadic,
+ * capset a raw syscall, unshare and CLONE_NEW* are declared only under
+ * _GNU_SOURCE; Swift sees none of them. Each returns 0 or -errno. */
+#include <stdint.h>
+#include <linux/capability.h>
+
+/* PR_SET_NO_NEW_PRIVS: no exec by this process or its children (the stubs)
+ * can gain privileges, and seccomp filters need no CAP_SYS_ADMIN. */
+int cshim_set_no_new_privs(void);
+
+/* Keeps only the capabilities whose bits are set in `keep` (bit n is
+ * capability n): every other one leaves the bounding set (this needs
+ * CAP_SETPCAP, so it runs first), the ambient set is cleared, the inheritable
+ * set emptied, and permitted and effective become `keep` (within what is
+ * permitted now). Returns 0 or the first failure's -errno. */
+int cshim_limit_capabilities(uint64_t keep);
+
+/* Moves the calling thread into a new namespace of the kind /proc/PID/ns
+ * calls `name` ("mnt", "ipc", "uts", "net"; EINVAL for others). A new mount
+ * namespace is a copy of the current one; its mounts are then made slaves,
+ * so mounts made inside never propagate out. Returns 0 or -errno. */
+int cshim_unshare_namespace(const char *name);
+
+#endif

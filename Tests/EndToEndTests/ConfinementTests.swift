@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// The sandbox process and its stubs, seen from the host while a container
+/// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
+/// documents, the stubs under seccomp, and new mount, IPC, UTS and network
+/// namespaces for both.
+@Suite struct ConfinementTests {
+    /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
+    /// CAP_FSETID, as Sources/Boot/Confinement.swift documents each.
+    static let keptCapabilities: UInt64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4)
+    static let newNamespaces = ["mnt", "ipc", "uts", "net"]
+    /// getppid's number on x86_64 (SYS_getppid), which the test hook injects.
+    static let getppidNumber = 110
+
+    @Test func theSandboxAndItsStubsRunConfined() throws {
+        let session = try ContainerSession(["/bin/spin"])
+        let log = session.workspace.path + "/out.log"
+        #expect(try session.runsc(["run", "-d", "-b", session.bundle, "confined"], output: log) == 0)
+        try session.waitFor("spinning\n", in: log)
+        let sandbox = try #require(try session.state("confined").pid)
+        let stubs = Self.children(of: sandbox, named: "runsc-stub")
+        #expect(!stubs.isEmpty, "no stub among the sandbox's children")
+
+        let sandboxStatus = try Self.status(of: sandbox)
+        #expect(sandboxStatus["NoNewPrivs"] == "1")
+        #expect(sandboxStatus["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities, "\(sandboxStatus)")
+        #expect(sandboxStatus["CapBnd"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
+        for stub in stubs {
+            let status = try Self.status(of: stub)
+            #expect(status["Seccomp"] == "2", "stub \(stub): \(status)")
+            #expect(status["NoNewPrivs"] == "1")
+            #expect(status["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
+        }
+        for namespace in Self.newNamespaces {
+            let host = try Self.namespace(namespace, of: getpid())
+            let ours = try Self.namespace(namespace, of: sandbox)
+            #expect(ours != host, "the sandbox shares the host's \(namespace) namespace")
+            for stub in stubs {
+                #expect(try Self.namespace(namespace, of: stub) == ours, "stub \(stub) left the sandbox's \(namespace) namespace")
+            }
+        }
+    }
+
+    /// `runsc boot --debug`'s test hook makes every new stub run getppid on
+    /// its code page, an injected call its filter does not allow.
+    @Test func aStubsForbiddenHostCallKillsIt() throws {
+        let sandbox = try SandboxRun(["/bin/spin"], start: false)
+        let log = sandbox.workspace.path + "/runsc.log"
+        let id = "forbidden\(UInt32.random(in: 0...UInt32.max))"
+        let result = try RunningRunsc(arguments: ["--root", sandbox.workspace.stateRoot, "--debug", "--log", log,
+                                                  "run", "--bundle", sandbox.bundle, id],
+                                      scratch: sandbox.workspace.path,
+                                      cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
+                                      environment: ["RUNSC_TEST_STUB_FORBIDDEN_CALL": "1"]).finish(timeout: 60)
+        #expect(result.status != 0)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect((result.stderr + text).contains("stub killed by its seccomp filter (SIGSYS) on injected syscall \(Self.getppidNumber)"),
+                "\(result.stderr)\n\(text.suffix(2000))")
+    }
+
+    /// `/proc/PID/status` as name: value.
+    static func status(of pid: Int32) throws -> [String: String] {
+        let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return fields
+    }
+
+    static func namespace(_ name: String, of pid: Int32) throws -> String {
+        try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(name)")
+    }
+
+    /// Host processes whose parent is `parent` and whose comm is `name`.
+    static func children(of parent: Int32, named name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return false }
+            let comm = stat[stat.index(after: open)..<close]
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return comm == name && fields.count > 1 && Int32(fields[1]) == parent
+        }
+    }
+}
