@@ -36,7 +36,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             executable = mm.executablePath
         }
         var snapshot = ProcessSnapshot(
-            processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
+            processID: group.id, parentProcessID: group.parentID, name: leader.name,
             uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
             threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
