@@ -186,11 +186,14 @@ public final class Task: Savable, @unchecked Sendable {
             try ImageValidation.require(parent.vforkChild === self, field: "vforkParent",
                                         "the vfork parent does not wait for this task")
         }
-        if let group = threadGroup {
+        // A zombie's leader has exited: it is no member and has no ID of its
+        // own any more, and is kept for what wait and procfs show of it.
+        let exitedLeader = threadGroup.map { $0.isZombie && $0.leader === self && $0.members.isEmpty } ?? false
+        if let group = threadGroup, !exitedLeader {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
                                         "the thread group does not list this task")
         }
-        if let kernel {
+        if let kernel, !exitedLeader {
             try ImageValidation.require(kernel.pidNamespace.task(id) === self, field: "id",
                                         "the PID namespace has another task as \(id)")
             if let mm {

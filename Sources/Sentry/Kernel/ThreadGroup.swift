@@ -212,7 +212,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
             try ImageValidation.require(task.threadGroup === self, field: "tasks[\(index)]",
                                         "the task belongs to another thread group")
         }
-        if let leader {
+        // A zombie keeps its exited leader, no member any more.
+        if let leader, !isZombie {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
     }
