@@ -51,6 +51,11 @@ extension Kernel {
     /// Init's exit kills every other process, as a PID namespace's does.
     func threadGroupFinished(_ group: ThreadGroup, _ reason: ExitReason) {
         let isInit = group === initThreadGroup
+        // Its timers end with it (exit_itimers): a zombie's would fire for nobody until the reap.
+        group.lock.withLock { _ in
+            group.realTimerDeadline = 0
+            group.realTimerInterval = 0
+        }
         let notices = processTree.withLock { _ -> ExitNotices in
             var notices = ExitNotices()
             reparentChildrenLocked(of: group, isInit: isInit, notices: &notices)
