@@ -21,6 +21,22 @@ import Testing
         #expect(expected.last == "zombie state -")
     }
 
+    /// The parent waits for its vfork child's exec across the restore.
+    @Test func aVforkParentWaitingForItsChildSurvivesARestore() throws {
+        let arguments = ["12", "100", "vfork"]
+        let native = try Fixtures.runNatively("unblocked_exec", [try Fixtures.binary("ckpt_children")] + arguments)
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        let session = try CheckpointSession(["/bin/ckpt_children"] + arguments)
+        try session.runDetached("v1", output: "before")
+        try session.waitForLines(4, in: "before")
+        let saved = try session.checkpoint("v1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("v2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        #expect(expected.suffix(2) == ["parent back from vfork", "vfork child exited 5"])
+    }
+
     @Test func aPipelineWithASlowProducerSurvivesARestore() throws {
         try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
         let script = "{ seq 1 100000; sleep 1; seq 100001 200000; sleep 1; seq 200001 300000; } | grep 7 | wc -l"
