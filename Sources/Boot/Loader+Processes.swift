@@ -22,7 +22,7 @@ extension Loader {
             }
             let start = starts[group.id]
             return ContainerProcess(
-                uid: leader.credentials.realUID, pid: group.id, ppid: group.parent?.id ?? 0,
+                uid: leader.credentials.realUID, pid: group.id, ppid: group.parentID,
                 threads: members.map(\.id).sorted(), c: start.map { Loader.percentCPU(cpu, since: $0, now: now) } ?? 0,
                 tty: "?", stime: start.map { Loader.startTime($0, now: now) } ?? "?",
                 time: Loader.goDuration(cpu), cmd: leader.name)

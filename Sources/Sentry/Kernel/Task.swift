@@ -17,6 +17,8 @@ public final class Task: Savable, @unchecked Sendable {
         "floatingPointNeedsLoad", // host-only: a restored task loads floatingPoint into its stub anyway
         "faultContext", // host-only: set and used within one fault's delivery, never across a checkpoint
         "thread", // host-only: the task's host thread
+        "context", // host-only: the platform context the task's thread runs it in
+        "waitingForChild", // host-only: a saved task is never inside a wait
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -67,6 +69,16 @@ public final class Task: Savable, @unchecked Sendable {
     /// Host-only: the fault being delivered, for the frame's sigcontext.
     var faultContext: FaultContext?
     var thread: DedicatedThread?
+    /// Host-only: the platform context while the task's thread runs it (fork reads the FP state through it).
+    var context: Context?
+    /// Host-only: the task sleeps in wait4/waitid; guarded by the kernel's
+    /// `processTree` lock, so a child's exit cannot be missed between the
+    /// look at the children and the sleep.
+    var waitingForChild = false
+    /// vfork: the child this task waits for until it execs or exits, and
+    /// in the child the parent waiting; guarded by the kernel's `processTree` lock.
+    var vforkChild: Task?
+    var vforkParent: Task?
 
     public init() {}
 
@@ -127,6 +139,9 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
         try sink.save("restartBlock", restartBlock)
+        let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
+        try sink.save("vforkChild", vfork.0)
+        try sink.save("vforkParent", vfork.1)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -151,6 +166,8 @@ public final class Task: Savable, @unchecked Sendable {
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
         restartBlock = try source.load("restartBlock")
+        vforkChild = try source.load("vforkChild", default: nil)
+        vforkParent = try source.load("vforkParent", default: nil)
         try ImageValidation.processID(id, field: "id")
         try ImageValidation.require(!signalMask.contains(.kill) && !signalMask.contains(.stop), field: "signalMask",
                                     "SIGKILL and SIGSTOP cannot be blocked")
@@ -161,11 +178,22 @@ public final class Task: Savable, @unchecked Sendable {
 
     /// The task is one of its group's and, if it has them, of its kernel's PID namespace.
     public func afterLoad() throws {
-        if let group = threadGroup {
+        if let child = vforkChild {
+            try ImageValidation.require(child.vforkParent === self && child !== self, field: "vforkChild",
+                                        "the vfork child does not name this task as its parent")
+        }
+        if let parent = vforkParent {
+            try ImageValidation.require(parent.vforkChild === self, field: "vforkParent",
+                                        "the vfork parent does not wait for this task")
+        }
+        // A zombie's leader has exited: it is no member and has no ID of its
+        // own any more, and is kept for what wait and procfs show of it.
+        let exitedLeader = threadGroup.map { $0.isZombie && $0.leader === self && $0.members.isEmpty } ?? false
+        if let group = threadGroup, !exitedLeader {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
                                         "the thread group does not list this task")
         }
-        if let kernel {
+        if let kernel, !exitedLeader {
             try ImageValidation.require(kernel.pidNamespace.task(id) === self, field: "id",
                                         "the PID namespace has another task as \(id)")
             if let mm {

@@ -65,6 +65,8 @@ public struct SyscallTable: Sendable {
         table.registerMemory()
         table.registerProcess()
         table.registerExec()
+        table.registerClone()
+        table.registerWait()
         table.registerTime()
         table.registerTimers()
         table.registerRandom()
