@@ -75,6 +75,11 @@ extension Task {
                 try park(context, kernel: kernel)
                 continue
             }
+            // A process restored stopped waits for SIGCONT before it runs.
+            if threadGroup?.isStopped == true {
+                try returnToUser(context, afterSyscall: false)
+                continue
+            }
             let stop = try context.switchToApp(registers: &registers)
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
@@ -108,7 +113,7 @@ extension Task {
     /// between switches, any interrupted syscall already rewound); the FP
     /// state is read from the stub so the Task is complete. Kicks that
     /// brought the task here are forgotten so the next wait is not cut short.
-    private func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
+    func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
         floatingPoint = try context.floatingPointState()
         blocker.clear()
         clearFileWaitInterrupt()

@@ -8,6 +8,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let notSaved: Set<String> = ["lock"]
     public static let savedAs: [String: String] = [
         "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
+        "storedProcessGroupID": "processGroupID", "storedSessionID": "sessionID",
     ]
 
     // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment,
@@ -25,8 +26,22 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     /// Signals sent to the process as a whole; guarded by `lock`.
     var sharedPendingSignals = SignalQueue()
     var storedLimits = Limits()
-    public internal(set) var processGroupID: Int32 = 0
-    public internal(set) var sessionID: Int32 = 0
+    /// The process group and session (ThreadGroup+ProcessGroup.swift);
+    /// guarded by `lock`, changed by setpgid and setsid under the PID
+    /// namespace's `processGroupLock`.
+    public internal(set) var processGroupID: Int32 {
+        get { lock.withLock { _ in storedProcessGroupID } }
+        set { lock.withLock { _ in storedProcessGroupID = newValue } }
+    }
+    public internal(set) var sessionID: Int32 {
+        get { lock.withLock { _ in storedSessionID } }
+        set { lock.withLock { _ in storedSessionID = newValue } }
+    }
+    var storedProcessGroupID: Int32 = 0
+    var storedSessionID: Int32 = 0
+    /// Stopped, continued, and what the parent's wait has yet to see
+    /// (ThreadGroup+JobControl.swift); guarded by `lock`.
+    var jobControl = JobControlState()
     /// Set when the group starts exiting (exit_group, a fatal signal); the
     /// status the group reports when its last task is gone.
     var exitReason: ExitReason?
@@ -50,8 +65,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         self.kernel = kernel
         self.parent = parent
         self.storedLimits = limits
-        processGroupID = id
-        sessionID = id
+        storedProcessGroupID = id
+        storedSessionID = id
     }
 
     public var limits: Limits {
@@ -106,6 +121,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public func save(to sink: inout SaveSink) throws {
         let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
         let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval) }
+        let job = lock.withLock { _ in (storedProcessGroupID, storedSessionID, jobControl) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
@@ -113,14 +129,15 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("parent", parent)
         try sink.save("signalHandlers", signalHandlers)
         try sink.save("limits", state.1)
-        try sink.save("processGroupID", processGroupID)
-        try sink.save("sessionID", sessionID)
+        try sink.save("processGroupID", job.0)
+        try sink.save("sessionID", job.1)
         try sink.save("exitReason", state.2)
         try sink.save("finished", state.3)
         try sink.save("oomScoreAdjustment", state.4)
         try sink.save("sharedPendingSignals", state.5)
         try sink.save("realTimerDeadline", timer.0)
         try sink.save("realTimerInterval", timer.1)
+        try sink.save("jobControl", job.2)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -131,8 +148,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         parent = try source.load("parent")
         signalHandlers = try source.load("signalHandlers")
         storedLimits = try source.load("limits")
-        processGroupID = try source.load("processGroupID")
-        sessionID = try source.load("sessionID")
+        storedProcessGroupID = try source.load("processGroupID")
+        storedSessionID = try source.load("sessionID")
         exitReason = try source.load("exitReason")
         finished = try source.load("finished")
         let adjustment: Int32 = try source.load("oomScoreAdjustment", default: 0)
@@ -143,11 +160,12 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
         realTimerDeadline = try source.load("realTimerDeadline", default: 0)
         realTimerInterval = try source.load("realTimerInterval", default: 0)
+        jobControl = try source.load("jobControl", default: JobControlState())
         try ImageValidation.require(realTimerDeadline >= 0, field: "realTimerDeadline", "a negative timer deadline")
         try ImageValidation.require(realTimerInterval >= 0, field: "realTimerInterval", "a negative timer interval")
         try ImageValidation.processID(id, field: "id")
-        try ImageValidation.processID(processGroupID, field: "processGroupID")
-        try ImageValidation.processID(sessionID, field: "sessionID")
+        try ImageValidation.processID(storedProcessGroupID, field: "processGroupID")
+        try ImageValidation.processID(storedSessionID, field: "sessionID")
     }
 
     /// Every member names this group; the leader is a member.

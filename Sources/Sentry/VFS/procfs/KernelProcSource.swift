@@ -45,6 +45,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         snapshot.threadIDs = group.members.map(\.id).sorted()
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
+        if group.isStopped { snapshot.state = "T (stopped)" }
         snapshot.virtualBytes = memory.virtual
         snapshot.residentBytes = memory.resident
         snapshot.breakRange = memory.brk
