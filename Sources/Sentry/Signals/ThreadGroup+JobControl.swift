@@ -97,6 +97,29 @@ extension ThreadGroup {
         notifyParentOfJobControl(code: LinuxSignal.CLD_STOPPED, status: signal.rawValue)
     }
 
+    /// What the parent's wait with WUNTRACED reports (wait_task_stopped):
+    /// the signal of a stop not reported yet, as status (signal << 8) | 0x7f
+    /// or waitid's CLD_STOPPED with si_status the signal. The report is
+    /// consumed unless `keep` (WNOWAIT).
+    func takeStopReport(keep: Bool) -> Signal? {
+        lock.withLock { _ in
+            guard jobControl.stopUnreported, let signal = jobControl.stopSignal else { return nil }
+            if !keep { jobControl.stopUnreported = false }
+            return signal
+        }
+    }
+
+    /// What the parent's wait with WCONTINUED reports (wait_task_continued):
+    /// whether a continue is unreported, as status 0xffff or waitid's
+    /// CLD_CONTINUED with si_status SIGCONT; consumed unless `keep`.
+    func takeContinueReport(keep: Bool) -> Bool {
+        lock.withLock { _ in
+            guard jobControl.continueUnreported else { return false }
+            if !keep { jobControl.continueUnreported = false }
+            return true
+        }
+    }
+
     /// do_notify_parent_cldstop: SIGCHLD to the parent, unless it ignores
     /// SIGCHLD or asked for none on stop and continue (SA_NOCLDSTOP).
     private func notifyParentOfJobControl(code: Int32, status: Int32) {
