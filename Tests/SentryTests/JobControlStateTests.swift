@@ -59,11 +59,14 @@ import Testing
     /// The parent gets SIGCHLD with CLD_STOPPED, then CLD_CONTINUED, and
     /// its wait sees each once; a continue clears an unreported stop.
     @Test func stopAndContinueReachTheParent() throws {
-        let (_, initTask, child) = try makeFamily()
+        let (kernel, initTask, child) = try makeFamily()
         let group = try #require(child.threadGroup)
         initTask.setSignalMask(SignalSet(rawValue: Signal.child.mask))
+        let proc = KernelProcSource(kernel: kernel)
+        #expect(proc.snapshot(of: 2)?.state == "S (sleeping)")
         group.beginStop(.stop, takenBy: child)
         #expect(group.isStopped)
+        #expect(proc.snapshot(of: 2)?.state == "T (stopped)", "/proc/2/stat and status show T")
         let stopped = try #require(initTask.dequeueSignal(from: SignalSet(rawValue: Signal.child.mask)))
         #expect(stopped.code == LinuxSignal.CLD_STOPPED)
         #expect(stopped.senderPID == 2 && stopped.senderUID == 7)
@@ -77,6 +80,7 @@ import Testing
         let continued = try #require(initTask.dequeueSignal(from: SignalSet(rawValue: Signal.child.mask)))
         #expect(continued.code == LinuxSignal.CLD_CONTINUED)
         #expect(Int32(truncatingIfNeeded: continued.fields[1]) == Signal.cont.rawValue)
+        #expect(proc.snapshot(of: 2)?.state == "S (sleeping)")
         #expect(group.takeContinueReport(keep: false))
         #expect(!group.takeContinueReport(keep: false))
 
