@@ -78,6 +78,8 @@ extension Task {
             // A process restored stopped waits for SIGCONT before it runs.
             if threadGroup?.isStopped == true {
                 try returnToUser(context, afterSyscall: false)
+                clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                stoppedNanoseconds = 0
                 continue
             }
             let stop = try context.switchToApp(registers: &registers)
@@ -104,7 +106,8 @@ extension Task {
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-            systemTime += after - clockMark
+            systemTime += after - clockMark - stoppedNanoseconds
+            stoppedNanoseconds = 0
             clockMark = after
         }
     }

@@ -1,3 +1,4 @@
+import Glibc
 import Platform
 import State
 
@@ -153,6 +154,8 @@ extension Task {
     /// saved registers are complete and the call restarts after SIGCONT.
     func waitWhileStopped(_ context: Context, restart: inout SyscallError?) throws(PlatformError) {
         guard let kernel, let group = threadGroup else { return }
+        let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        defer { stoppedNanoseconds += Clocks.hostNanoseconds(CLOCK_MONOTONIC) - start }
         while group.isStopped && !mustExit {
             if kernel.pauseGate.isRequested {
                 if let pending = restart {
