@@ -5,7 +5,7 @@ import Testing
 
 /// Process groups, sessions, stop and continue between two processes of
 /// one kernel, the second made init's child in init's session and group as
-/// fork will make it (no fork yet: the end-to-end tests have init alone).
+/// fork makes it, neither running.
 @Suite struct ProcessGroupsAndStops {
     /// Init (PID 1) and its child (PID 2), neither running.
     func makeFamily() throws -> (Kernel, Task, Task) {
@@ -16,10 +16,12 @@ import Testing
                                                 limits: Limits(), registers: registers, name: "init")
         let child = try kernel.createProcess(mm: MemoryManager(memoryFile: memoryFile), credentials: Credentials(uid: 7, gid: 7),
                                              limits: Limits(), registers: registers, name: "child")
-        let group = try #require(child.threadGroup)
-        group.parent = initTask.threadGroup
-        group.processGroupID = 1
-        group.sessionID = 1
+        let group = try #require(child.threadGroup), parent = try #require(initTask.threadGroup)
+        kernel.processTree.withLock { _ in
+            group.parent = parent
+            parent.children.append(group)
+        }
+        group.inheritJobControl(from: parent)
         return (kernel, initTask, child)
     }
 
@@ -36,8 +38,6 @@ import Testing
     @Test func setpgidOfAChildFollowsLinux() throws {
         let (_, initTask, child) = try makeFamily()
         let group = try #require(child.threadGroup)
-        #expect(setpgid(initTask, 2, 0) == .eacces, "exec'd since its fork")
-        group.lock.withLock { _ in group.jobControl.forkedWithoutExec = true }
         #expect(setpgid(initTask, 2, 0) == nil)
         #expect(group.processGroupID == 2)
         #expect(setpgid(initTask, 2, 77) == .eperm, "no such group")
@@ -45,6 +45,8 @@ import Testing
         #expect(group.processGroupID == 1)
         #expect(setpgid(child, 1, 0) == .esrch, "neither the caller nor its child")
         #expect(setpgid(initTask, 3, 0) == .esrch)
+        group.execed()
+        #expect(setpgid(initTask, 2, 0) == .eacces, "exec'd since its fork")
         group.sessionID = 5
         #expect(setpgid(initTask, 2, 0) == .eperm, "a child in another session")
         group.sessionID = 1
@@ -68,7 +70,7 @@ import Testing
         #expect(group.isStopped)
         #expect(proc.snapshot(of: 2)?.state == "T (stopped)", "/proc/2/stat and status show T")
         let stopped = try #require(initTask.dequeueSignal(from: SignalSet(rawValue: Signal.child.mask)))
-        #expect(stopped.code == LinuxSignal.CLD_STOPPED)
+        #expect(stopped.code == LinuxProcess.CLD_STOPPED)
         #expect(stopped.senderPID == 2 && stopped.senderUID == 7)
         #expect(Int32(truncatingIfNeeded: stopped.fields[1]) == Signal.stop.rawValue)
         #expect(group.takeStopReport(keep: true) == .stop)
@@ -78,7 +80,7 @@ import Testing
         try group.send(SignalInfo(signal: .cont, code: LinuxSignal.SI_USER, senderPID: 1, senderUID: 0))
         #expect(!group.isStopped)
         let continued = try #require(initTask.dequeueSignal(from: SignalSet(rawValue: Signal.child.mask)))
-        #expect(continued.code == LinuxSignal.CLD_CONTINUED)
+        #expect(continued.code == LinuxProcess.CLD_CONTINUED)
         #expect(Int32(truncatingIfNeeded: continued.fields[1]) == Signal.cont.rawValue)
         #expect(proc.snapshot(of: 2)?.state == "S (sleeping)")
         #expect(group.takeContinueReport(keep: false))

@@ -25,10 +25,6 @@ public enum LinuxSignal {
     public static let SI_TIMER: Int32 = -2
     public static let SI_TKILL: Int32 = -6
 
-    // si_code of SIGCHLD.
-    public static let CLD_STOPPED: Int32 = 5
-    public static let CLD_CONTINUED: Int32 = 6
-
     // si_code of faults.
     public static let ILL_ILLOPC: Int32 = 1
     public static let ILL_ILLOPN: Int32 = 2

@@ -16,6 +16,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "exitNotice", // host-only: the runtime's callbacks for the container's exit
         "pauseGate", // host-only: where running tasks park during a checkpoint
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
+        "processTree", // a lock (Kernel+ProcessTree.swift)
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -38,6 +39,12 @@ public final class Kernel: Savable, @unchecked Sendable {
     let pauseGate = PauseGate()
     /// Fires the thread groups' ITIMER_REAL (IntervalTimers.swift).
     let timers = KernelTimers()
+    /// Linux's tasklist_lock: guards the thread groups' parent and children
+    /// links, zombie state, exit signals and subreaper marks, and the tasks'
+    /// waits for children and vfork children. Taken before any ThreadGroup's
+    /// `lock` and under the VFS lock (procfs), never the reverse; signals and
+    /// wake-ups it decides on are sent after it is let go.
+    let processTree = Mutex<Void>(())
 
     public init() {}
 
@@ -59,12 +66,12 @@ public final class Kernel: Savable, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Creates a thread group with one task (not started) in `mm`. The first
-    /// group created is init.
+    /// Creates a thread group with one task (not started) in `mm`, without a
+    /// parent (fork links it, Task+Clone.swift). The first group created is init.
     public func createProcess(mm: MemoryManager, credentials: Credentials, limits: Limits,
                               registers: Registers = Registers(), name: String) throws(SyscallError) -> Task {
         let task = try Task(kernel: self, group: nil, mm: mm, credentials: credentials)
-        let group = ThreadGroup(id: task.id, kernel: self, parent: nil, limits: limits)
+        let group = ThreadGroup(id: task.id, kernel: self, limits: limits)
         pidNamespace.register(group, id: task.id)
         task.threadGroup = group
         task.registers = registers
@@ -85,19 +92,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         if let status = initThreadGroup?.exitStatus { notifyExit(status) }
     }
 
-    /// Called when a thread group finishes.
-    func threadGroupFinished(_ group: ThreadGroup, _ reason: ExitReason) {
-        pidNamespace.release(groupID: group.id)
-        if group === initThreadGroup {
-            // Init's death ends the container: every other process is killed.
-            for other in pidNamespace.allThreadGroups where other !== group {
-                other.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
-            }
-            notifyExit(reason)
-        }
-    }
-
-    private func notifyExit(_ reason: ExitReason) {
+    func notifyExit(_ reason: ExitReason) {
         let waiters = exitNotice.withLock { waiters in
             defer { waiters = [] }
             return waiters

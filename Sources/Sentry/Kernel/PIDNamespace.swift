@@ -5,7 +5,7 @@ import Synchronization
 /// unrelated to host PIDs, so they survive a restore on another host.
 public final class PIDNamespace: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.PIDNamespace"
-    public static let notSaved: Set<String> = ["lock", "processGroupLock"]
+    public static let notSaved: Set<String> = ["lock"]
 
     /// Linux's default pid_max.
     public static let maxID: Int32 = 4_194_304
@@ -15,9 +15,6 @@ public final class PIDNamespace: Savable, @unchecked Sendable {
     private var nextID: Int32 = 1
     private var tasks: [Int32: Task] = [:]
     private var threadGroups: [Int32: ThreadGroup] = [:]
-    /// Serializes setpgid and setsid, whose checks look at every process
-    /// (Linux's tasklist_lock for them). Taken before any ThreadGroup's lock.
-    let processGroupLock = Mutex<Void>(())
 
     public init() {}
 

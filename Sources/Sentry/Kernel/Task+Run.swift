@@ -45,6 +45,7 @@ extension Task {
                     throw PlatformError(.ownership, errno: EINVAL, detail: "the MM's address space is not a stub")
                 }
                 let context = try Context(addressSpace: platform.space)
+                self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
                 try loop(context, kernel: kernel, mm: current)
@@ -64,6 +65,7 @@ extension Task {
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
         }
         setInterrupter(nil)
+        context = nil
         exitTask(holding: held)
         kernel.pauseGate.leave(self)
     }
@@ -82,6 +84,7 @@ extension Task {
                 stoppedNanoseconds = 0
                 continue
             }
+            if waitForVforkChild() { continue }
             let stop = try context.switchToApp(registers: &registers)
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
@@ -197,6 +200,7 @@ extension Task {
         if clearChildTID != 0, let mm, group.members.count > 1 {
             try? mm.copyOut([UInt8](repeating: 0, count: 4), to: clearChildTID)
         }
+        endVfork()
         kernel.pidNamespace.release(taskID: id)
         releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)

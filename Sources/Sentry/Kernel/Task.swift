@@ -18,6 +18,8 @@ public final class Task: Savable, @unchecked Sendable {
         "faultContext", // host-only: set and used within one fault's delivery, never across a checkpoint
         "thread", // host-only: the task's host thread
         "stoppedNanoseconds", // host-only: what the run loop leaves out of the CPU time it counts next
+        "context", // host-only: the platform context the task's thread runs it in
+        "waitingForChild", // host-only: a saved task is never inside a wait
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -71,6 +73,16 @@ public final class Task: Savable, @unchecked Sendable {
     /// Host-only: time slept stopped (SIGSTOP) since the run loop last
     /// counted CPU time, which it leaves out.
     var stoppedNanoseconds: Int64 = 0
+    /// Host-only: the platform context while the task's thread runs it (fork reads the FP state through it).
+    var context: Context?
+    /// Host-only: the task sleeps in wait4/waitid; guarded by the kernel's
+    /// `processTree` lock, so a child's exit cannot be missed between the
+    /// look at the children and the sleep.
+    var waitingForChild = false
+    /// vfork: the child this task waits for until it execs or exits, and
+    /// in the child the parent waiting; guarded by the kernel's `processTree` lock.
+    var vforkChild: Task?
+    var vforkParent: Task?
 
     public init() {}
 
@@ -131,6 +143,9 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
         try sink.save("restartBlock", restartBlock)
+        let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
+        try sink.save("vforkChild", vfork.0)
+        try sink.save("vforkParent", vfork.1)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -155,6 +170,8 @@ public final class Task: Savable, @unchecked Sendable {
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
         restartBlock = try source.load("restartBlock")
+        vforkChild = try source.load("vforkChild", default: nil)
+        vforkParent = try source.load("vforkParent", default: nil)
         try ImageValidation.processID(id, field: "id")
         try ImageValidation.require(!signalMask.contains(.kill) && !signalMask.contains(.stop), field: "signalMask",
                                     "SIGKILL and SIGSTOP cannot be blocked")
@@ -165,6 +182,14 @@ public final class Task: Savable, @unchecked Sendable {
 
     /// The task is one of its group's and, if it has them, of its kernel's PID namespace.
     public func afterLoad() throws {
+        if let child = vforkChild {
+            try ImageValidation.require(child.vforkParent === self && child !== self, field: "vforkChild",
+                                        "the vfork child does not name this task as its parent")
+        }
+        if let parent = vforkParent {
+            try ImageValidation.require(parent.vforkChild === self, field: "vforkParent",
+                                        "the vfork parent does not wait for this task")
+        }
         if let group = threadGroup {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
                                         "the thread group does not list this task")

@@ -4,11 +4,11 @@ import State
 public struct TaskControls: SavableStruct, Equatable, Sendable {
     public static let savedTypeName = "sentry.TaskControls"
 
+    /// Sent when the parent exits; written under the kernel's `processTree` lock.
     public var parentDeathSignal: Int32 = 0
     public var dumpable: Int32 = 1
     public var keepCapabilities = false
     public var noNewPrivileges = false
-    public var childSubreaper = false
     public var timerSlack: UInt64 = 50_000
     public var securebits: UInt32 = 0
 
@@ -19,7 +19,6 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
         try sink.save("dumpable", dumpable)
         try sink.save("keepCapabilities", keepCapabilities)
         try sink.save("noNewPrivileges", noNewPrivileges)
-        try sink.save("childSubreaper", childSubreaper)
         try sink.save("timerSlack", timerSlack)
         try sink.save("securebits", securebits)
     }
@@ -29,7 +28,9 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
         dumpable = try source.load("dumpable")
         keepCapabilities = try source.load("keepCapabilities")
         noNewPrivileges = try source.load("noNewPrivileges")
-        childSubreaper = try source.load("childSubreaper")
+        // PR_SET_CHILD_SUBREAPER is the process's now (ThreadGroup.isChildSubreaper).
+        // Images from before had one process, with no descendants to reparent.
+        source.skip("childSubreaper")
         timerSlack = try source.load("timerSlack")
         securebits = try source.load("securebits")
         try ImageValidation.require(parentDeathSignal == 0 || Signal(rawValue: parentDeathSignal).isValid,

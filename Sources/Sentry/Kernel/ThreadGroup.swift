@@ -21,7 +21,19 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public internal(set) var kernel: Kernel?
     var tasks: [Task] = []
     public internal(set) var leader: Task?
-    public internal(set) var parent: ThreadGroup?
+    /// The process tree (Kernel+ProcessTree.swift): `parent`, `children`,
+    /// `exitSignal`, `isChildSubreaper` and `isZombie` are guarded by the
+    /// kernel's `processTree` lock. Children are kept oldest first (new and
+    /// reparented ones at the end), the order wait finds them in.
+    var parent: ThreadGroup?
+    var children: [ThreadGroup] = []
+    /// What the parent is sent at the exit (clone's CSIGNAL); 0 for none.
+    var exitSignal = Signal.child
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants are reparented here, not to init.
+    var isChildSubreaper = false
+    /// Exited, reported to the parent, not yet reaped: `exitReason` and the
+    /// CPU times stay for wait; the PID stays taken until the reap.
+    var isZombie = false
     public internal(set) var signalHandlers = SignalHandlers()
     /// Signals sent to the process as a whole; guarded by `lock`.
     var sharedPendingSignals = SignalQueue()
@@ -57,13 +69,18 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     /// monotonic clock (0: disarmed) and the period in ns; guarded by `lock`.
     var realTimerDeadline: Int64 = 0
     var realTimerInterval: Int64 = 0
+    /// CPU time in ns of the group's exited tasks, and of its reaped children
+    /// (what RUSAGE_CHILDREN and a waiting parent add up); guarded by `lock`.
+    var exitedUserTime: Int64 = 0
+    var exitedSystemTime: Int64 = 0
+    var childrenUserTime: Int64 = 0
+    var childrenSystemTime: Int64 = 0
 
     public init() {}
 
-    init(id: Int32, kernel: Kernel, parent: ThreadGroup?, limits: Limits) {
+    init(id: Int32, kernel: Kernel, limits: Limits) {
         self.id = id
         self.kernel = kernel
-        self.parent = parent
         self.storedLimits = limits
         storedProcessGroupID = id
         storedSessionID = id
@@ -106,10 +123,12 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         }
     }
 
-    /// Removes an exited task; returns true if it was the last one.
+    /// Removes an exited task, keeping its CPU time; returns true if it was the last one.
     func remove(_ task: Task, exitCode: Int32) -> Bool {
         lock.withLock { _ in
             tasks.removeAll { $0 === task }
+            exitedUserTime = exitedUserTime.addingSaturating(task.userTime)
+            exitedSystemTime = exitedSystemTime.addingSaturating(task.systemTime)
             guard tasks.isEmpty else { return false }
             // A group whose last thread called exit() exits with that code.
             if exitReason == nil { exitReason = .exited(code: exitCode) }
@@ -122,11 +141,17 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
         let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval) }
         let job = lock.withLock { _ in (storedProcessGroupID, storedSessionID, jobControl) }
+        let times = lock.withLock { _ in [exitedUserTime, exitedSystemTime, childrenUserTime, childrenSystemTime] }
+        let tree = withProcessTree { (parent, children, exitSignal, isChildSubreaper, isZombie) }
         try sink.save("id", id)
         try sink.save("kernel", kernel)
         try sink.save("tasks", state.0)
         try sink.save("leader", leader)
-        try sink.save("parent", parent)
+        try sink.save("parent", tree.0)
+        try sink.save("children", tree.1)
+        try sink.save("exitSignal", tree.2)
+        try sink.save("isChildSubreaper", tree.3)
+        try sink.save("isZombie", tree.4)
         try sink.save("signalHandlers", signalHandlers)
         try sink.save("limits", state.1)
         try sink.save("processGroupID", job.0)
@@ -138,6 +163,10 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("realTimerDeadline", timer.0)
         try sink.save("realTimerInterval", timer.1)
         try sink.save("jobControl", job.2)
+        try sink.save("exitedUserTime", times[0])
+        try sink.save("exitedSystemTime", times[1])
+        try sink.save("childrenUserTime", times[2])
+        try sink.save("childrenSystemTime", times[3])
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -146,6 +175,19 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         tasks = try source.load("tasks")
         leader = try source.load("leader")
         parent = try source.load("parent")
+        children = try source.load("children", default: [])
+        exitSignal = try source.load("exitSignal", default: .child)
+        isChildSubreaper = try source.load("isChildSubreaper", default: false)
+        isZombie = try source.load("isZombie", default: false)
+        exitedUserTime = try source.load("exitedUserTime", default: 0)
+        exitedSystemTime = try source.load("exitedSystemTime", default: 0)
+        childrenUserTime = try source.load("childrenUserTime", default: 0)
+        childrenSystemTime = try source.load("childrenSystemTime", default: 0)
+        try ImageValidation.require(exitSignal.rawValue == 0 || exitSignal.isValid, field: "exitSignal",
+                                    "\(exitSignal.rawValue) is not a signal")
+        try ImageValidation.require(
+            [exitedUserTime, exitedSystemTime, childrenUserTime, childrenSystemTime].allSatisfy { $0 >= 0 },
+            field: "exitedUserTime", "negative CPU time")
         signalHandlers = try source.load("signalHandlers")
         storedLimits = try source.load("limits")
         storedProcessGroupID = try source.load("processGroupID")
@@ -168,8 +210,21 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try ImageValidation.processID(storedSessionID, field: "sessionID")
     }
 
-    /// Every member names this group; the leader is a member.
+    /// Every member names this group; the leader is a member; a zombie has
+    /// no tasks and has finished; parent and children name each other.
     public func afterLoad() throws {
+        try ImageValidation.require(!isZombie || (finished && tasks.isEmpty && exitReason != nil), field: "isZombie",
+                                    "a zombie with tasks or without an exit status")
+        for (index, child) in children.enumerated() {
+            try ImageValidation.require(child.parent === self && child !== self, field: "children[\(index)]",
+                                        "the child has another parent")
+            try ImageValidation.require(!children[..<index].contains { $0 === child }, field: "children[\(index)]",
+                                        "a child listed twice")
+        }
+        if let parent {
+            try ImageValidation.require(parent.children.contains { $0 === self }, field: "parent",
+                                        "the parent does not list this group as its child")
+        }
         let members = lock.withLock { _ in tasks }
         for (index, task) in members.enumerated() {
             try ImageValidation.require(task.threadGroup === self, field: "tasks[\(index)]",

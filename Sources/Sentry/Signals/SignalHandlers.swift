@@ -64,6 +64,13 @@ public final class SignalHandlers: Savable, @unchecked Sendable {
         }
     }
 
+    /// fork without CLONE_SIGHAND: the child's own copy of the dispositions.
+    public func copy() -> SignalHandlers {
+        let copy = SignalHandlers()
+        copy.actions = lock.withLock { _ in actions }
+        return copy
+    }
+
     /// execve's flush_signal_handlers: every handled signal goes back to its
     /// default action, ignored ones stay ignored; flags, masks and restorers
     /// are cleared.

@@ -77,7 +77,7 @@ extension ThreadGroup {
     /// SIGCHLD with CLD_CONTINUED.
     func continued() {
         for task in members { task.interrupt() }
-        notifyParentOfJobControl(code: LinuxSignal.CLD_CONTINUED, status: Signal.cont.rawValue)
+        notifyParentOfJobControl(code: LinuxProcess.CLD_CONTINUED, status: Signal.cont.rawValue)
     }
 
     /// do_signal_stop for `signal`, taken by `task` with the default
@@ -95,7 +95,7 @@ extension ThreadGroup {
         }
         guard let others else { return }
         for other in others { other.interrupt() }
-        notifyParentOfJobControl(code: LinuxSignal.CLD_STOPPED, status: signal.rawValue)
+        notifyParentOfJobControl(code: LinuxProcess.CLD_STOPPED, status: signal.rawValue)
     }
 
     /// What the parent's wait with WUNTRACED reports (wait_task_stopped):
@@ -121,29 +121,63 @@ extension ThreadGroup {
         }
     }
 
-    /// do_notify_parent_cldstop: SIGCHLD to the parent, unless it ignores
-    /// SIGCHLD or asked for none on stop and continue (SA_NOCLDSTOP).
+    /// do_notify_parent_cldstop: the parent's waits look again, and it
+    /// gets SIGCHLD unless it ignores SIGCHLD or asked for none on stop
+    /// and continue (SA_NOCLDSTOP).
     private func notifyParentOfJobControl(code: Int32, status: Int32) {
-        guard let parent else { return }
+        let (tellParent, waiters) = withProcessTree { () -> (ThreadGroup?, [Task]) in
+            (self.parent, self.parent?.members.filter { $0.waitingForChild } ?? [])
+        }
+        for waiter in waiters { waiter.blocker.interrupt() }
+        guard let parent = tellParent else { return }
         let action = parent.signalHandlers.action(for: .child)
         guard action.handler != SignalAction.ignoreHandler,
               action.flags & LinuxSignal.SA_NOCLDSTOP == 0 else { return }
-        let (user, system) = members.reduce((Int64(0), Int64(0))) { ($0.0 + $1.userTime, $0.1 + $1.systemTime) }
-        let ticks = 1_000_000_000 / Process.ticksPerSecond
-        let info = SignalInfo(childStatus: code, pid: id, uid: leader?.credentials.realUID ?? 0, status: status,
-                              userTicks: user / ticks, systemTicks: system / ticks)
-        try? parent.send(info)
+        let (user, system) = liveCPUTime
+        try? parent.send(SignalInfo(child: .child, code: code, pid: id, uid: leader?.credentials.realUID ?? 0,
+                                    status: status, userTime: user, systemTime: system))
     }
+
+    /// The CPU time a stop or continue reports: the live tasks' and the exited ones', in ns.
+    var liveCPUTime: (user: Int64, system: Int64) {
+        let (user, system) = lock.withLock { _ in (exitedUserTime, exitedSystemTime) }
+        return members.reduce((user: user, system: system)) {
+            (user: $0.user.addingSaturating($1.userTime), system: $0.system.addingSaturating($1.systemTime))
+        }
+    }
+
+    /// wait_task_stopped and wait_task_continued, for `waitableEventLocked`:
+    /// an unreported stop with WSTOPPED (WUNTRACED), else an unreported
+    /// continue with WCONTINUED; consumed unless WNOWAIT.
+    func jobControlEvent(options: Int32) -> ChildEvent? {
+        let keep = options & LinuxProcess.WNOWAIT != 0
+        let uid = leader?.credentials.realUID ?? 0
+        if options & LinuxProcess.WSTOPPED != 0, let signal = takeStopReport(keep: keep) {
+            let (user, system) = liveCPUTime
+            return ChildEvent(pid: id, uid: uid, code: LinuxProcess.CLD_STOPPED, status: signal.rawValue,
+                              waitStatus: signal.rawValue << 8 | Self.stoppedWaitStatus, userTime: user, systemTime: system)
+        }
+        if options & LinuxProcess.WCONTINUED != 0, takeContinueReport(keep: keep) {
+            let (user, system) = liveCPUTime
+            return ChildEvent(pid: id, uid: uid, code: LinuxProcess.CLD_CONTINUED, status: Signal.cont.rawValue,
+                              waitStatus: Self.continuedWaitStatus, userTime: user, systemTime: system)
+        }
+        return nil
+    }
+
+    /// The low byte of a stopped child's wait status (WIFSTOPPED), and a continued child's whole status (WIFCONTINUED).
+    static let stoppedWaitStatus: Int32 = 0x7f
+    static let continuedWaitStatus: Int32 = 0xffff
 }
 
 extension SignalInfo {
-    /// A SIGCHLD's siginfo (_sigchld): the child's PID and real UID, its
-    /// status (exit code or signal) and its CPU times in clock ticks.
-    init(childStatus code: Int32, pid: Int32, uid: UInt32, status: Int32, userTicks: Int64, systemTicks: Int64) {
-        self.init(signal: .child, code: code, senderPID: pid, senderUID: uid)
+    /// A SIGCHLD-style siginfo (_sigchld): the child's PID and real UID, its
+    /// status (exit code or signal) and its CPU times (ns) in clock ticks.
+    init(child signal: Signal, code: Int32, pid: Int32, uid: UInt32, status: Int32, userTime: Int64, systemTime: Int64) {
+        self.init(signal: signal, code: code, senderPID: pid, senderUID: uid)
         fields[1] = UInt64(UInt32(bitPattern: status))
-        fields[2] = UInt64(bitPattern: userTicks)
-        fields[3] = UInt64(bitPattern: systemTicks)
+        fields[2] = UInt64(bitPattern: userTime / Process.nanosecondsPerTick)
+        fields[3] = UInt64(bitPattern: systemTime / Process.nanosecondsPerTick)
     }
 }
 

@@ -66,6 +66,8 @@ public struct SyscallTable: Sendable {
         table.registerProcess()
         table.registerProcessGroup()
         table.registerExec()
+        table.registerClone()
+        table.registerWait()
         table.registerTime()
         table.registerTimers()
         table.registerRandom()

@@ -111,5 +111,6 @@ extension Task {
         robustList = 0
         restartBlock = nil
         name = Kernel.commandName(nameFromFile ? loaded.executablePath : filename)
+        endVfork()
     }
 }

@@ -8,7 +8,7 @@ extension SyscallTable {
         register(231, Process.exitGroup)
         register(39) { task, _ throws(SyscallError) in Int64(task.processID) }              // getpid
         register(186) { task, _ throws(SyscallError) in Int64(task.id) }                    // gettid
-        register(110) { task, _ throws(SyscallError) in Int64(task.threadGroup?.parent?.id ?? 0) } // getppid
+        register(110) { task, _ throws(SyscallError) in Int64(task.threadGroup?.parentID ?? 0) }  // getppid
         register(102) { task, _ throws(SyscallError) in Int64(task.credentials.realUID) }   // getuid
         register(107) { task, _ throws(SyscallError) in Int64(task.credentials.effectiveUID) } // geteuid
         register(104) { task, _ throws(SyscallError) in Int64(task.credentials.realGID) }   // getgid
@@ -148,7 +148,12 @@ enum Process {
         case 1: // PR_SET_PDEATHSIG
             let signal = args.int(1)
             guard signal == 0 || Signal(rawValue: signal).isValid else { throw .einval }
-            task.controls.parentDeathSignal = signal
+            // Written under the process tree lock: a parent's exit reads it from its own thread.
+            if let kernel = task.kernel {
+                kernel.processTree.withLock { _ in task.controls.parentDeathSignal = signal }
+            } else {
+                task.controls.parentDeathSignal = signal
+            }
         case 2: // PR_GET_PDEATHSIG
             try task.copyOut(value: task.controls.parentDeathSignal, to: args.pointer(1))
         case 3: // PR_GET_DUMPABLE
@@ -182,9 +187,9 @@ enum Process {
         case 30: // PR_GET_TIMERSLACK
             return Int64(bitPattern: task.controls.timerSlack)
         case 36: // PR_SET_CHILD_SUBREAPER
-            task.controls.childSubreaper = args.uint64(1) != 0
+            task.threadGroup?.childSubreaper = args.uint64(1) != 0
         case 37: // PR_GET_CHILD_SUBREAPER
-            try task.copyOut(value: Int32(task.controls.childSubreaper ? 1 : 0), to: args.pointer(1))
+            try task.copyOut(value: Int32(task.threadGroup?.childSubreaper == true ? 1 : 0), to: args.pointer(1))
         case 38: // PR_SET_NO_NEW_PRIVS
             guard args.uint64(1) == 1, args.uint64(2) == 0, args.uint64(3) == 0, args.uint64(4) == 0 else {
                 throw .einval
@@ -275,6 +280,14 @@ enum Process {
         var maxRSS: Int64 = 0
         var rest: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+        /// CPU times given in nanoseconds.
+        init(userTime: Int64, systemTime: Int64) {
+            userSeconds = userTime / 1_000_000_000
+            userMicroseconds = userTime % 1_000_000_000 / 1000
+            systemSeconds = systemTime / 1_000_000_000
+            systemMicroseconds = systemTime % 1_000_000_000 / 1000
+        }
     }
 
     /// struct rlimit64 / struct rlimit on x86_64: two u64s.
@@ -397,13 +410,13 @@ enum Process {
     static func getrusage(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let who = args.int(0)
         guard who == 0 || who == -1 || who == 1 else { throw .einval }
-        var usage = RawUsage()
-        if who != -1 {
+        var usage: RawUsage
+        if who == -1 {
+            let (user, system) = task.threadGroup?.reapedChildrenCPUTime ?? (0, 0)
+            usage = RawUsage(userTime: user, systemTime: system)
+        } else {
             let (user, system) = who == 1 ? (task.userTime, task.systemTime) : task.processCPUTime
-            usage.userSeconds = user / 1_000_000_000
-            usage.userMicroseconds = user % 1_000_000_000 / 1000
-            usage.systemSeconds = system / 1_000_000_000
-            usage.systemMicroseconds = system % 1_000_000_000 / 1000
+            usage = RawUsage(userTime: user, systemTime: system)
             usage.maxRSS = Int64((task.kernel?.memoryFile.usedBytes ?? 0) / 1024)
         }
         try task.copyOut(value: usage, to: args.pointer(1))
@@ -412,12 +425,15 @@ enum Process {
 
     /// Clock ticks per second (AT_CLKTCK, times(2)).
     static let ticksPerSecond: Int64 = 100
+    static let nanosecondsPerTick: Int64 = 1_000_000_000 / ticksPerSecond
 
     static func times(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let toTicks = { (nanoseconds: Int64) in nanoseconds / (1_000_000_000 / ticksPerSecond) }
+        let toTicks = { (nanoseconds: Int64) in nanoseconds / nanosecondsPerTick }
         if args.pointer(0) != 0 {
             let (user, system) = task.processCPUTime
-            try task.copyOut(value: (toTicks(user), toTicks(system), Int64(0), Int64(0)), to: args.pointer(0))
+            let (childUser, childSystem) = task.threadGroup?.reapedChildrenCPUTime ?? (0, 0)
+            try task.copyOut(value: (toTicks(user), toTicks(system), toTicks(childUser), toTicks(childSystem)),
+                             to: args.pointer(0))
         }
         return toTicks(task.kernel?.clocks.monotonic() ?? 0)
     }

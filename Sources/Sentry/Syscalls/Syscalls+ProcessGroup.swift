@@ -15,12 +15,13 @@ enum ProcessGroups {
     /// EPERM for a session leader, and for joining a group that does not
     /// exist in the caller's session.
     static func setpgid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        guard let caller = task.threadGroup, let namespace = task.kernel?.pidNamespace else { throw .esrch }
+        guard let caller = task.threadGroup, let kernel = task.kernel else { throw .esrch }
+        let namespace = kernel.pidNamespace
         let pid = args.int(0) == 0 ? caller.id : args.int(0)
         let processGroup = args.int(1) == 0 ? pid : args.int(1)
         guard processGroup >= 0 else { throw .einval }
-        try namespace.processGroupLock.withLock { _ throws(SyscallError) in
-            guard let target = namespace.task(pid), let group = target.threadGroup, !group.finished else {
+        try kernel.processTree.withLock { _ throws(SyscallError) in
+            guard let target = namespace.task(pid), let group = target.threadGroup, !group.isZombie else {
                 throw .esrch
             }
             guard group.leader === target else { throw .einval }
@@ -46,8 +47,9 @@ enum ProcessGroups {
     /// whose leader has gone); else the caller leads a new session and
     /// group with its ID, and has no controlling terminal.
     static func setsid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        guard let caller = task.threadGroup, let namespace = task.kernel?.pidNamespace else { throw .esrch }
-        try namespace.processGroupLock.withLock { _ throws(SyscallError) in
+        guard let caller = task.threadGroup, let kernel = task.kernel else { throw .esrch }
+        let namespace = kernel.pidNamespace
+        try kernel.processTree.withLock { _ throws(SyscallError) in
             guard !caller.isSessionLeader else { throw .eperm }
             guard ThreadGroup.processGroupExists(caller.id, in: namespace) == nil else { throw .eperm }
             caller.becomeSessionLeader()

@@ -9,19 +9,22 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
 
     public func processIDs() -> [Int32] {
         guard let kernel else { return [] }
-        return kernel.pidNamespace.allThreadGroups.filter { !$0.finished }.map(\.id).sorted()
+        return kernel.pidNamespace.allThreadGroups.filter { !$0.finished || $0.zombie }.map(\.id).sorted()
     }
 
     public func snapshot(of processID: Int32) -> ProcessSnapshot? {
-        guard let group = kernel?.pidNamespace.threadGroup(processID), !group.finished,
+        guard let group = kernel?.pidNamespace.threadGroup(processID),
               let leader = group.leader ?? group.members.first else { return nil }
+        // A zombie shows its identity and state, nothing of its memory (released at its exit).
+        let zombie = group.zombie
+        guard !group.finished || zombie else { return nil }
         let credentials = leader.credentials
         var commandLine: [UInt8] = []
         var environment: [UInt8] = []
         var executable = ""
         var memory: (virtual: UInt64, resident: UInt64, brk: Range<UInt64>, stack: UInt64,
                      argv: Range<UInt64>, env: Range<UInt64>) = (0, 0, 0..<0, 0, 0..<0, 0..<0)
-        if let mm = leader.mm {
+        if !zombie, let mm = leader.mm {
             let resident = mm.privatePageRuns.reduce(UInt64(0)) { $0 + ($1.end - $1.start) }
             memory = (mm.mappedBytes, resident, mm.brkStart..<max(mm.brkStart, mm.brk), mm.stackTop,
                       mm.argvRange, mm.envRange)
@@ -36,13 +39,14 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             executable = mm.executablePath
         }
         var snapshot = ProcessSnapshot(
-            processID: group.id, parentProcessID: group.parent?.id ?? 0, name: leader.name,
+            processID: group.id, parentProcessID: group.parentID, name: leader.name,
             uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
-            threadCount: group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
+            threadCount: zombie ? 1 : group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
-        snapshot.threadIDs = group.members.map(\.id).sorted()
+        snapshot.threadIDs = zombie ? [group.id] : group.members.map(\.id).sorted()
+        if zombie { snapshot.state = "Z (zombie)" }
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
         if group.isStopped { snapshot.state = "T (stopped)" }

@@ -1,0 +1,156 @@
+import Platform
+
+/// What fork, vfork, clone and clone3 ask for (Linux's kernel_clone_args).
+struct CloneRequest {
+    var flags: UInt64
+    /// Sent to the parent at the child's exit; 0 for none.
+    var exitSignal: Signal
+    /// The child's stack pointer; 0 keeps the parent's.
+    var stack: UInt64 = 0
+    var parentTID: UInt64 = 0
+    var childTID: UInt64 = 0
+    var tls: UInt64 = 0
+}
+
+/// Process creation (copy_process for a new thread group). Threads
+/// (CLONE_THREAD) and address spaces shared outside vfork come with the
+/// next issue: they answer ENOSYS, as does a shared FD table.
+extension Task {
+    /// Creates the child process and starts it; returns its PID. The child
+    /// has a copy of the memory, the descriptors (sharing their open file
+    /// descriptions), the fs context (shared with CLONE_FS), the handlers,
+    /// mask, limits and alternate stack, no pending signals, and returns 0.
+    /// With CLONE_VFORK the parent does not go back to the application
+    /// before the child execs or exits (`waitForVforkChild`).
+    func clone(_ request: CloneRequest) throws(SyscallError) -> Int32 {
+        let flags = request.flags
+        try Task.checkCloneFlags(flags, isInit: threadGroup != nil && threadGroup === kernel?.initThreadGroup)
+        guard let kernel, let group = threadGroup, let mm else { throw .einval }
+        if flags & LinuxProcess.CLONE_SETTLS != 0, request.tls >= MemoryManager.maxAddress { throw .eperm }
+        // A process being killed makes no children (fatal_signal_pending).
+        if mustExit { throw .erestartnointr }
+        let floatingPoint = try currentFloatingPoint()
+        let childMM = try mm.fork()
+        var childRegisters = registers
+        childRegisters.rax = 0
+        if request.stack != 0 { childRegisters.rsp = request.stack }
+        if flags & LinuxProcess.CLONE_SETTLS != 0 { childRegisters.fsBase = request.tls }
+        let child: Task
+        do {
+            child = try kernel.createProcess(mm: childMM, credentials: credentials, limits: group.limits,
+                                             registers: childRegisters, name: name)
+        } catch {
+            childMM.release()
+            throw error
+        }
+        guard let childGroup = child.threadGroup else { throw .eagain }
+        childGroup.signalHandlers = group.signalHandlers.copy()
+        if flags & LinuxProcess.CLONE_CLEAR_SIGHAND != 0 { childGroup.signalHandlers.resetForExec() }
+        childGroup.inheritJobControl(from: group)
+        childGroup.oomScoreAdjustment = group.oomScoreAdjustment
+        child.floatingPoint = floatingPoint
+        child.signalMask = signalMask
+        child.alternateSignalStack = alternateSignalStack
+        child.fdTable = fdTable.fork()
+        child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
+        child.controls = controls
+        child.controls.parentDeathSignal = 0
+        if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
+        // Written in the child's memory (schedule_tail); a bad address is ignored, as Linux does.
+        if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 {
+            try? childMM.copyOut(withUnsafeBytes(of: child.id) { Array($0) }, to: request.childTID)
+        }
+        kernel.processTree.withLock { _ in
+            // CLONE_PARENT: a sibling, which the grandparent is told about as this process would be.
+            let parent = flags & LinuxProcess.CLONE_PARENT != 0 ? group.parent : group
+            childGroup.exitSignal = flags & LinuxProcess.CLONE_PARENT != 0 ? group.exitSignal : request.exitSignal
+            childGroup.parent = parent
+            parent?.children.append(childGroup)
+            if flags & LinuxProcess.CLONE_VFORK != 0 {
+                child.vforkParent = self
+                vforkChild = child
+            }
+        }
+        if flags & LinuxProcess.CLONE_PARENT_SETTID != 0 { try? copyOut(value: child.id, to: request.parentTID) }
+        do {
+            try child.start()
+        } catch {
+            child.abandonUnstarted()
+            throw error
+        }
+        return child.id
+    }
+
+    /// copy_process's checks of the flags, in its order, then what this
+    /// kernel does not do yet.
+    static func checkCloneFlags(_ flags: UInt64, isInit: Bool) throws(SyscallError) {
+        let both = { (a: UInt64, b: UInt64) in flags & (a | b) == a | b }
+        if both(LinuxProcess.CLONE_NEWNS, LinuxProcess.CLONE_FS) { throw .einval }
+        if both(LinuxProcess.CLONE_NEWUSER, LinuxProcess.CLONE_FS) { throw .einval }
+        if flags & LinuxProcess.CLONE_THREAD != 0 && flags & LinuxProcess.CLONE_SIGHAND == 0 { throw .einval }
+        if flags & LinuxProcess.CLONE_SIGHAND != 0 && flags & LinuxProcess.CLONE_VM == 0 { throw .einval }
+        // Init cannot make siblings (SIGNAL_UNKILLABLE).
+        if flags & LinuxProcess.CLONE_PARENT != 0 && isInit { throw .einval }
+        if flags & LinuxProcess.CLONE_PIDFD != 0 && flags & LinuxProcess.CLONE_THREAD != 0 { throw .einval }
+        // No pidfds exist yet: CLONE_PIDFD cannot be honoured.
+        if flags & LinuxProcess.CLONE_PIDFD != 0 { throw .einval }
+        // No namespaces can be made in the container.
+        if flags & (LinuxProcess.namespaceFlags | LinuxProcess.CLONE_NEWTIME) != 0 { throw .einval }
+        // Threads, and memory or descriptors shared between processes, come with the next issue.
+        if flags & (LinuxProcess.CLONE_THREAD | LinuxProcess.CLONE_SIGHAND | LinuxProcess.CLONE_FILES) != 0 {
+            throw .enosys
+        }
+        if flags & LinuxProcess.CLONE_VM != 0 && flags & LinuxProcess.CLONE_VFORK == 0 { throw .enosys }
+    }
+
+    /// The FP state of the stub thread now (the Task's copy is current only at interrupts).
+    private func currentFloatingPoint() throws(SyscallError) -> FloatingPointState {
+        guard let context else { return floatingPoint }
+        do {
+            return try context.floatingPointState()
+        } catch {
+            throw .eagain
+        }
+    }
+
+    /// A child whose thread could not start: it leaves the tree and its
+    /// resources go, as if it had never been made.
+    private func abandonUnstarted() {
+        guard let kernel, let group = threadGroup else { return }
+        kernel.processTree.withLock { _ in
+            group.parent?.children.removeAll { $0 === group }
+            group.parent = nil
+            if let parent = vforkParent, parent.vforkChild === self { parent.vforkChild = nil }
+            vforkParent = nil
+        }
+        kernel.pidNamespace.release(taskID: id)
+        kernel.pidNamespace.release(groupID: group.id)
+        fdTable.removeAll()
+        mm?.release()
+    }
+
+    /// The vfork link ends (the child execs or exits, or either side exits):
+    /// the parent goes back to the application.
+    func endVfork() {
+        guard let kernel else { return }
+        let parent = kernel.processTree.withLock { _ -> Task? in
+            if let child = vforkChild, child.vforkParent === self { child.vforkParent = nil }
+            vforkChild = nil
+            guard let parent = vforkParent else { return nil }
+            vforkParent = nil
+            if parent.vforkChild === self { parent.vforkChild = nil }
+            return parent
+        }
+        parent?.blocker.interrupt()
+    }
+
+    /// The vfork parent's wait before it returns to the application: one
+    /// sleep, ended by the child's exec or exit, a checkpoint or an exit
+    /// (other signals wait, as Linux's killable wait_for_vfork_done);
+    /// returns whether the task waited, so the run loop looks again.
+    func waitForVforkChild() -> Bool {
+        guard let kernel, kernel.processTree.withLock({ _ in vforkChild != nil }) else { return false }
+        _ = blocker.sleep(untilHostMonotonic: .max)
+        return true
+    }
+}
