@@ -3,7 +3,8 @@ import Testing
 
 /// Job control in the sandbox, compared with native runs: process groups
 /// and sessions as the container's init (a session leader, so natively
-/// under setsid(1)) sees them, and stop and continue driven from outside
+/// under setsid(1)) sees them, a parent's wait for its stopped and
+/// continued children, and stop and continue driven from outside
 /// by `runsc kill` (kill(2) natively): a stopped process sleeps, SIGKILL
 /// still ends it, and a checkpoint of it restores stopped.
 @Suite(.serialized) struct JobControlTests {
@@ -13,6 +14,21 @@ import Testing
                                          toPath: sandbox.bundle + "/rootfs/bin/jobctl_cases")
         let result = try sandbox.start().finish(timeout: 60)
         let native = try Fixtures.run("/usr/bin/setsid", ["-w", try Fixtures.binary("jobctl_cases"), "groups"])
+        #expect(native.status == 0, "\(native.stderr)")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// A parent's view of its children's stops and continues (WUNTRACED,
+    /// WCONTINUED, waitid's WSTOPPED with WNOWAIT, SIGCHLD's CLD_STOPPED and
+    /// CLD_CONTINUED, SA_NOCLDSTOP), setpgid of a child before and after
+    /// its exec, kill to a group of two children.
+    @Test func aParentSeesItsChildrenStopAndContinueAsOnLinux() throws {
+        let sandbox = try SandboxRun(["/bin/jobctl_cases", "wait"], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("jobctl_cases"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/jobctl_cases")
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.run("/usr/bin/setsid", ["-w", try Fixtures.binary("jobctl_cases"), "wait"])
         #expect(native.status == 0, "\(native.stderr)")
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
