@@ -15,7 +15,7 @@ import Testing
                                          toPath: session.bundle + "/rootfs/bin/ckpt_touch")
         try session.runDetached("c1", output: "before")
         try session.waitForLines(1, in: "before", timeout: 120)
-        let sandbox = try sandboxPID(session, "c1")
+        let sandbox = try session.sandboxPID("c1")
 
         let checkpoint = try session.launch(["checkpoint", "--compression", "zstd", "--image-path",
                                              session.path("image"), "c1"], output: "checkpoint")
@@ -79,17 +79,6 @@ import Testing
         #expect(session.lines("after").first?.hasPrefix("tick") == true, "\(session.lines("after"))")
         #expect(try session.runsc("kill", "c2", "KILL").status == 0)
         #expect(try session.wait("c2") == 137)
-    }
-
-    /// The sandbox process (the container state's `pid`).
-    private func sandboxPID(_ session: CheckpointSession, _ id: String) throws -> pid_t {
-        let result = try session.runsc("state", id)
-        guard let data = result.stdout.data(using: .utf8),
-              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let pid = object["pid"] as? Int, pid > 0 else {
-            throw SetupError("state \(id): \(result.stdout) \(result.stderr)")
-        }
-        return pid_t(pid)
     }
 
     /// Polls (no timing assumption) until the sandbox is writing `pages.img`

@@ -6,7 +6,7 @@ import Testing
 /// output going to a file of the workspace.
 final class CheckpointSession {
     static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
-                           "itimer_cases", "ckpt_children"]
+                           "itimer_cases", "ckpt_children", "jobctl_cases"]
 
     let workspace: Workspace
     let bundle: String
@@ -151,6 +151,17 @@ final class CheckpointSession {
             throw SetupError("state \(id): \(result.stderr)")
         }
         return status
+    }
+
+    /// The sandbox process (the container state's `pid`).
+    func sandboxPID(_ id: String) throws -> pid_t {
+        let result = try runsc("state", id)
+        guard let data = result.stdout.data(using: .utf8),
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let pid = object["pid"] as? Int, pid > 0 else {
+            throw SetupError("state \(id): \(result.stdout) \(result.stderr)")
+        }
+        return pid_t(pid)
     }
 
     /// `runsc wait`'s exit status.

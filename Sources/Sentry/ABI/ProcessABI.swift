@@ -65,6 +65,8 @@ public enum LinuxProcess {
     public static let CLD_EXITED: Int32 = 1
     public static let CLD_KILLED: Int32 = 2
     public static let CLD_DUMPED: Int32 = 3
+    public static let CLD_STOPPED: Int32 = 5
+    public static let CLD_CONTINUED: Int32 = 6
 }
 
 /// clone3's argument (struct clone_args), VER2 layout.

@@ -165,13 +165,9 @@ extension ThreadGroup {
     /// si_utime/si_stime in clock ticks.
     func childExitInfo(signal: Signal) -> SignalInfo? {
         guard let reason = lock.withLock({ _ in exitReason }) else { return nil }
-        var info = SignalInfo(signal: signal, code: reason.childCode, senderPID: id,
-                              senderUID: leader?.credentials.realUID ?? 0)
         let (user, system) = totalCPUTime
-        info.fields[1] = UInt64(UInt32(bitPattern: reason.childStatus))
-        info.fields[2] = UInt64(bitPattern: user / Process.nanosecondsPerTick)
-        info.fields[3] = UInt64(bitPattern: system / Process.nanosecondsPerTick)
-        return info
+        return SignalInfo(child: signal, code: reason.childCode, pid: id, uid: leader?.credentials.realUID ?? 0,
+                          status: reason.childStatus, userTime: user, systemTime: system)
     }
 }
 

@@ -46,8 +46,7 @@ extension Task {
         guard let childGroup = child.threadGroup else { throw .eagain }
         childGroup.signalHandlers = group.signalHandlers.copy()
         if flags & LinuxProcess.CLONE_CLEAR_SIGHAND != 0 { childGroup.signalHandlers.resetForExec() }
-        childGroup.processGroupID = group.processGroupID
-        childGroup.sessionID = group.sessionID
+        childGroup.inheritJobControl(from: group)
         childGroup.oomScoreAdjustment = group.oomScoreAdjustment
         child.floatingPoint = floatingPoint
         child.signalMask = signalMask

@@ -79,6 +79,13 @@ extension Task {
                 clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 continue
             }
+            // A process restored stopped waits for SIGCONT before it runs.
+            if threadGroup?.isStopped == true {
+                try returnToUser(context, afterSyscall: false)
+                clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                stoppedNanoseconds = 0
+                continue
+            }
             if waitForVforkChild() { continue }
             let stop = try context.switchToApp(registers: &registers)
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -104,7 +111,8 @@ extension Task {
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-            systemTime += after - clockMark
+            systemTime += after - clockMark - stoppedNanoseconds
+            stoppedNanoseconds = 0
             clockMark = after
         }
     }
@@ -113,7 +121,7 @@ extension Task {
     /// between switches, any interrupted syscall already rewound); the FP
     /// state is read from the stub so the Task is complete. Kicks that
     /// brought the task here are forgotten so the next wait is not cut short.
-    private func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
+    func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
         floatingPoint = try context.floatingPointState()
         blocker.clear()
         clearFileWaitInterrupt()

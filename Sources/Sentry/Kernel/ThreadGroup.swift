@@ -8,6 +8,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let notSaved: Set<String> = ["lock"]
     public static let savedAs: [String: String] = [
         "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
+        "storedProcessGroupID": "processGroupID", "storedSessionID": "sessionID",
     ]
 
     // Guarded by `lock`: tasks, exitReason, limits, the OOM score adjustment,
@@ -37,8 +38,22 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     /// Signals sent to the process as a whole; guarded by `lock`.
     var sharedPendingSignals = SignalQueue()
     var storedLimits = Limits()
-    public internal(set) var processGroupID: Int32 = 0
-    public internal(set) var sessionID: Int32 = 0
+    /// The process group and session (ThreadGroup+ProcessGroup.swift);
+    /// guarded by `lock`, changed by setpgid and setsid under the PID
+    /// namespace's `processGroupLock`.
+    public internal(set) var processGroupID: Int32 {
+        get { lock.withLock { _ in storedProcessGroupID } }
+        set { lock.withLock { _ in storedProcessGroupID = newValue } }
+    }
+    public internal(set) var sessionID: Int32 {
+        get { lock.withLock { _ in storedSessionID } }
+        set { lock.withLock { _ in storedSessionID = newValue } }
+    }
+    var storedProcessGroupID: Int32 = 0
+    var storedSessionID: Int32 = 0
+    /// Stopped, continued, and what the parent's wait has yet to see
+    /// (ThreadGroup+JobControl.swift); guarded by `lock`.
+    var jobControl = JobControlState()
     /// Set when the group starts exiting (exit_group, a fatal signal); the
     /// status the group reports when its last task is gone.
     var exitReason: ExitReason?
@@ -67,8 +82,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         self.id = id
         self.kernel = kernel
         self.storedLimits = limits
-        processGroupID = id
-        sessionID = id
+        storedProcessGroupID = id
+        storedSessionID = id
     }
 
     public var limits: Limits {
@@ -125,6 +140,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public func save(to sink: inout SaveSink) throws {
         let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
         let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval) }
+        let job = lock.withLock { _ in (storedProcessGroupID, storedSessionID, jobControl) }
         let times = lock.withLock { _ in [exitedUserTime, exitedSystemTime, childrenUserTime, childrenSystemTime] }
         let tree = withProcessTree { (parent, children, exitSignal, isChildSubreaper, isZombie) }
         try sink.save("id", id)
@@ -138,14 +154,15 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("isZombie", tree.4)
         try sink.save("signalHandlers", signalHandlers)
         try sink.save("limits", state.1)
-        try sink.save("processGroupID", processGroupID)
-        try sink.save("sessionID", sessionID)
+        try sink.save("processGroupID", job.0)
+        try sink.save("sessionID", job.1)
         try sink.save("exitReason", state.2)
         try sink.save("finished", state.3)
         try sink.save("oomScoreAdjustment", state.4)
         try sink.save("sharedPendingSignals", state.5)
         try sink.save("realTimerDeadline", timer.0)
         try sink.save("realTimerInterval", timer.1)
+        try sink.save("jobControl", job.2)
         try sink.save("exitedUserTime", times[0])
         try sink.save("exitedSystemTime", times[1])
         try sink.save("childrenUserTime", times[2])
@@ -173,8 +190,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
             field: "exitedUserTime", "negative CPU time")
         signalHandlers = try source.load("signalHandlers")
         storedLimits = try source.load("limits")
-        processGroupID = try source.load("processGroupID")
-        sessionID = try source.load("sessionID")
+        storedProcessGroupID = try source.load("processGroupID")
+        storedSessionID = try source.load("sessionID")
         exitReason = try source.load("exitReason")
         finished = try source.load("finished")
         let adjustment: Int32 = try source.load("oomScoreAdjustment", default: 0)
@@ -185,11 +202,12 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
         realTimerDeadline = try source.load("realTimerDeadline", default: 0)
         realTimerInterval = try source.load("realTimerInterval", default: 0)
+        jobControl = try source.load("jobControl", default: JobControlState())
         try ImageValidation.require(realTimerDeadline >= 0, field: "realTimerDeadline", "a negative timer deadline")
         try ImageValidation.require(realTimerInterval >= 0, field: "realTimerInterval", "a negative timer interval")
         try ImageValidation.processID(id, field: "id")
-        try ImageValidation.processID(processGroupID, field: "processGroupID")
-        try ImageValidation.processID(sessionID, field: "sessionID")
+        try ImageValidation.processID(storedProcessGroupID, field: "processGroupID")
+        try ImageValidation.processID(storedSessionID, field: "sessionID")
     }
 
     /// Every member names this group; the leader is a member; a zombie has

@@ -21,7 +21,11 @@ public struct Signal: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let alarm = Signal(rawValue: 14)
     public static let terminate = Signal(rawValue: 15)
     public static let child = Signal(rawValue: 17)
+    public static let cont = Signal(rawValue: 18)
     public static let stop = Signal(rawValue: 19)
+    public static let terminalStop = Signal(rawValue: 20)
+    public static let terminalInput = Signal(rawValue: 21)
+    public static let terminalOutput = Signal(rawValue: 22)
     public static let user1 = Signal(rawValue: 10)
     public static let user2 = Signal(rawValue: 12)
     public static let badSystemCall = Signal(rawValue: 31)
@@ -41,6 +45,14 @@ public struct Signal: RawRepresentable, Hashable, Sendable, SavableValue {
         [17, 18, 23, 28].contains(rawValue)
     }
 
+    /// Whether the default action stops the process (sig_kernel_stop:
+    /// SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU).
+    public var defaultStops: Bool { (19...22).contains(rawValue) }
+
+    /// The stops a terminal sends, which an orphaned process group ignores
+    /// (nobody is left to continue it).
+    public var isTerminalStop: Bool { (20...22).contains(rawValue) }
+
     /// SIGKILL and SIGSTOP can be neither caught nor blocked.
     public var isUncatchable: Bool { rawValue == 9 || rawValue == 19 }
 }
@@ -55,6 +67,10 @@ public struct SignalSet: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let unblockable = SignalSet(rawValue: Signal.kill.mask | Signal.stop.mask)
 
     /// The signals a fault raises, which dequeue first (SYNCHRONOUS_MASK).
+    /// The signals whose default action stops (what SIGCONT discards).
+    public static let stopSignals = SignalSet(rawValue: Signal.stop.mask | Signal.terminalStop.mask
+        | Signal.terminalInput.mask | Signal.terminalOutput.mask)
+
     public static let synchronous = SignalSet(rawValue: Signal.segmentationFault.mask | Signal.busError.mask
         | Signal.illegalInstruction.mask | Signal.trap.mask | Signal.floatingPoint.mask | Signal.badSystemCall.mask)
 

@@ -22,8 +22,11 @@ extension ThreadGroup {
             beginExit(killedBy: .kill)
             return
         }
+        var continued = false
+        defer { if continued { self.continued() } }
         let wake = try lock.withLock { _ throws(SyscallError) -> Task? in
             guard exitReason == nil, let receiver = target ?? tasks.first else { return nil }
+            continued = prepareJobControlLocked(signal)
             if !receiver.signalMask.contains(signal) && signalHandlers.action(for: signal).ignores(signal) {
                 return nil
             }
@@ -59,7 +62,11 @@ extension ThreadGroup {
 
     /// Drops pending instances of `signal` everywhere (its handler became SIG_IGN).
     func flushPendingLocked(_ signal: Signal) {
-        let set = SignalSet(rawValue: signal.mask)
+        flushPendingLocked(SignalSet(rawValue: signal.mask))
+    }
+
+    /// Drops pending instances of the signals in `set` everywhere.
+    func flushPendingLocked(_ set: SignalSet) {
         sharedPendingSignals.flush(set)
         for task in tasks { task.pendingSignals.flush(set) }
     }
@@ -221,9 +228,17 @@ extension Task {
             blocker.clear()
         }
         var handlerRan = false
-        while !mustExit, let next = dequeueSignal(blocked: signalMask) {
-            let (info, action) = next
+        while !mustExit {
+            if threadGroup?.isStopped == true {
+                try waitWhileStopped(context, restart: &restart)
+                continue
+            }
+            guard let (info, action) = dequeueSignal(blocked: signalMask) else { break }
             guard action.hasHandler else {
+                if info.signal.defaultStops {
+                    threadGroup?.beginStop(info.signal, takenBy: self)
+                    continue
+                }
                 threadGroup?.beginExit(killedBy: info.signal)
                 return
             }

@@ -105,6 +105,7 @@ extension Task {
         floatingPoint = FloatingPointState.initial()
         fdTable.closeOnExec()
         threadGroup?.signalHandlers.resetForExec()
+        threadGroup?.execed()
         alternateSignalStack = SignalStack()
         clearChildTID = 0
         robustList = 0

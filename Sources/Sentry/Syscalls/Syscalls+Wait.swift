@@ -31,11 +31,12 @@ struct ChildEvent {
 
 extension ThreadGroup {
     /// The one place that decides what a waiter sees of this child with
-    /// `options`: its exit once it is a zombie (WEXITED); nil while it has
-    /// nothing to report. Stops and continues (WSTOPPED, WCONTINUED) go here.
-    /// Under the process tree lock.
+    /// `options`: its exit once it is a zombie (WEXITED); else a stop or a
+    /// continue not reported yet (WSTOPPED, WCONTINUED: jobControlEvent);
+    /// nil while it has nothing to report. Under the process tree lock.
     func waitableEventLocked(options: Int32) -> ChildEvent? {
-        guard isZombie, options & LinuxProcess.WEXITED != 0,
+        guard isZombie else { return jobControlEvent(options: options) }
+        guard options & LinuxProcess.WEXITED != 0,
               let reason = lock.withLock({ _ in exitReason }) else { return nil }
         let (user, system) = totalCPUTime
         return ChildEvent(pid: id, uid: leader?.credentials.realUID ?? 0, code: reason.childCode,

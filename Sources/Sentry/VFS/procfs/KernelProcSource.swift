@@ -49,6 +49,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         if zombie { snapshot.state = "Z (zombie)" }
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
+        if group.isStopped { snapshot.state = "T (stopped)" }
         snapshot.virtualBytes = memory.virtual
         snapshot.residentBytes = memory.resident
         snapshot.breakRange = memory.brk
