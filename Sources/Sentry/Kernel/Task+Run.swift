@@ -95,6 +95,7 @@ extension Task {
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
             killIfOutOfMemory(kernel)
+            if threadGroup?.hasArmedCPUTimers == true { checkCPUTimers() }
             var afterSyscall = false
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)

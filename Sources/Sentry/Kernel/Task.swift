@@ -96,6 +96,15 @@ public final class Task: Savable, @unchecked Sendable {
         interruptFileWait()
     }
 
+    /// Kicks the task out of the application only, not out of a Sentry
+    /// wait (a CPU-time timer may be due); false before it has a stub thread.
+    func kickOutOfApplication() -> Bool {
+        interruptLock.withLock { interrupter in
+            interrupter?.interrupt()
+            return interrupter != nil
+        }
+    }
+
     func setInterrupter(_ interrupter: Interrupter?) {
         interruptLock.withLock { $0 = interrupter }
     }

@@ -21,6 +21,8 @@ public struct Signal: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let alarm = Signal(rawValue: 14)
     public static let terminate = Signal(rawValue: 15)
     public static let child = Signal(rawValue: 17)
+    public static let virtualAlarm = Signal(rawValue: 26)
+    public static let profilingAlarm = Signal(rawValue: 27)
     public static let stop = Signal(rawValue: 19)
     public static let user1 = Signal(rawValue: 10)
     public static let user2 = Signal(rawValue: 12)

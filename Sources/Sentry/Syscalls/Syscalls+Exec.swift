@@ -105,6 +105,7 @@ extension Task {
         floatingPoint = FloatingPointState.initial()
         fdTable.closeOnExec()
         threadGroup?.signalHandlers.resetForExec()
+        threadGroup?.deletePosixTimers()
         alternateSignalStack = SignalStack()
         clearChildTID = 0
         robustList = 0

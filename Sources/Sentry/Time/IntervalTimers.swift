@@ -1,9 +1,11 @@
 import Glibc
 import State
 
-/// The host thread behind ITIMER_REAL (Linux's hrtimer for it_real_fn): it
-/// sleeps until the earliest armed deadline on the virtual CLOCK_MONOTONIC,
-/// queues SIGALRM to the groups that are due, and ends when nothing is armed.
+/// The host thread behind ITIMER_REAL (Linux's hrtimer for it_real_fn) and
+/// the POSIX timers on wall clocks (SignalTimers.swift): it sleeps until the
+/// earliest armed deadline on the virtual CLOCK_MONOTONIC, queues the
+/// signals of what is due, kicks processes whose CPU-time timers may be due
+/// out of the application, and ends when nothing is armed.
 /// A checkpoint holds it (`hold`) before pausing the tasks, so nothing fires
 /// into a paused kernel; it fires what came due right after `release`.
 /// Host-only, never saved: a restored kernel starts it again (`Kernel.startTimers`).
@@ -52,6 +54,7 @@ final class KernelTimers: @unchecked Sendable {
                 continue
             }
             let now = kernel.clocks.monotonic()
+            let realtime = kernel.clocks.realtime()
             var earliest: Int64?
             for group in kernel.pidNamespace.allThreadGroups {
                 let (fired, next) = group.expireRealTimer(now: now)
@@ -59,6 +62,10 @@ final class KernelTimers: @unchecked Sendable {
                     try? group.send(SignalInfo(signal: .alarm, code: LinuxSignal.SI_KERNEL))
                 }
                 if let next { earliest = min(earliest ?? next, next) }
+                let due = group.expireWallTimers(monotonic: now, realtime: realtime)
+                for signal in due.signals { group.sendTimerSignal(signal) }
+                for task in due.kicks { _ = task.kickOutOfApplication() }
+                if let next = due.next { earliest = min(earliest ?? next, next) }
             }
             guard let earliest else {
                 running = false
