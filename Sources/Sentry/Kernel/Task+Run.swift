@@ -73,6 +73,7 @@ extension Task {
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
+                clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 continue
             }
             let stop = try context.switchToApp(registers: &registers)
@@ -100,7 +101,8 @@ extension Task {
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-            systemTime += after - clockMark
+            // A sleep in the Sentry is neither the task's user nor its system time.
+            systemTime += max(0, after - clockMark - BlockedTime.take())
             clockMark = after
         }
     }

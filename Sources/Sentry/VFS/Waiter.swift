@@ -86,7 +86,9 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
             if timeout == 0 { return false }
             // Without a self-pipe (FD exhaustion at creation) the flags are polled every few milliseconds.
             if eventFD < 0 { timeout = timeout < 0 ? 5 : min(5, timeout) }
+            let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             let result = poll(&fds, nfds_t(fds.count), timeout)
+            BlockedTime.addSince(start)
             if result < 0, errno != EINTR { throw .eintr }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == eventFD { drain() } else { return true }
