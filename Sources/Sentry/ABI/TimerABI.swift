@@ -13,6 +13,18 @@ enum TimerABI {
     /// Timer IDs are ints; the next one wraps to 0 past this (posix_timer_add).
     static let maximumTimerID: Int32 = .max
 
+    // A CPU clock of a process or thread as a negative clockid
+    // (include/linux/posix-timers_types.h): ~pid << 3, the per-thread
+    // bit, and which time it counts. glibc's timer_create names its own
+    // CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID this way, pid 0.
+    static let CPUCLOCK_PROF: Int32 = 0
+    static let CPUCLOCK_VIRT: Int32 = 1
+    static let CPUCLOCK_SCHED: Int32 = 2
+    static let CPUCLOCK_MAX: Int32 = 3
+    static let CPUCLOCK_CLOCK_MASK: Int32 = 3
+    static let CPUCLOCK_PERTHREAD_MASK: Int32 = 4
+    static let CPUCLOCK_PID_SHIFT: Int32 = 3
+
     // signalfd4's flags (O_CLOEXEC and O_NONBLOCK).
     static let SFD_CLOEXEC: UInt32 = 0o2000000
     static let SFD_NONBLOCK: UInt32 = 0o4000

@@ -24,11 +24,9 @@ enum PosixTimerSyscalls {
     /// EAGAIN past RLIMIT_SIGPENDING; EINVAL for a bad sigevent; EFAULT for
     /// the ID (the timer is gone again).
     static func timerCreate(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let clock = args.int(0)
         let event: RawSignalEvent? = args.pointer(1) == 0 ? nil : try task.copyIn(RawSignalEvent.self, from: args.pointer(1))
         guard let group = task.threadGroup, let kernel = task.kernel else { throw .einval }
-        guard (try? Time.now(task, clock)) != nil else { throw .einval }
-        guard SignalTimers.timerClocks.contains(clock) else { throw .eopnotsupp }
+        let clock = try timerClock(task, args.int(0))
         if let event { try check(event, group) }
         let id = try group.createTimer(clock: clock, event: event, creator: task)
         do {
@@ -38,6 +36,25 @@ enum PosixTimerSyscalls {
             throw error
         }
         return 0
+    }
+
+    /// The clock a timer runs on: a known clock with timers (EINVAL for an
+    /// unknown one, EOPNOTSUPP for one without timers, the alarm clocks
+    /// included: there is no RTC), or a CPU clock. Of the negative CPU
+    /// clocks, the caller's own process or thread, counting user and system
+    /// time, is supported; another's, or user time alone, is EINVAL.
+    private static func timerClock(_ task: Task, _ raw: Int32) throws(SyscallError) -> Int32 {
+        guard raw < 0 else {
+            guard (try? Time.now(task, raw)) != nil else { throw .einval }
+            guard SignalTimers.timerClocks.contains(raw) else { throw .eopnotsupp }
+            return raw
+        }
+        let perThread = raw & TimerABI.CPUCLOCK_PERTHREAD_MASK != 0
+        let kind = raw & TimerABI.CPUCLOCK_CLOCK_MASK
+        let pid = ~(raw >> TimerABI.CPUCLOCK_PID_SHIFT)
+        guard kind == TimerABI.CPUCLOCK_SCHED || kind == TimerABI.CPUCLOCK_PROF,
+              pid == 0 || pid == (perThread ? task.id : task.processID) else { throw .einval }
+        return perThread ? Time.threadCPU : Time.processCPU
     }
 
     /// good_sigevent: SIGEV_THREAD_ID names a thread of this process; a
