@@ -85,6 +85,16 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
 
     override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
 
+    /// fstat of an anonymous inode: mode 0600 without a file type, empty.
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        var attributes = FileAttributes()
+        attributes.mode = SignalFile.anonymousInodeMode
+        return attributes
+    }
+
+    /// alloc_anon_inode's i_mode (S_IRUSR | S_IWUSR).
+    static let anonymousInodeMode: UInt32 = 0o600
+
     /// POLLIN while a signal of the mask is pending for the target.
     override public func readiness(for mask: PollEvents) -> PollEvents {
         guard let target, target.pendingSignalSet.rawValue & currentMask.rawValue != 0 else { return [] }
