@@ -2,10 +2,10 @@ import Foundation
 import Testing
 
 /// Timers that send signals beyond ITIMER_REAL (ITIMER_VIRTUAL, ITIMER_PROF,
-/// POSIX timers) and signalfd, each compared with a native run, and timers
+/// POSIX timers), signalfd and timerfd, each compared with a native run, and timers
 /// running across a checkpoint.
 @Suite(.serialized) struct SignalTimerTests {
-    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases"])
+    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases", "timerfd_cases"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try SyscallFixtureTests.runInSandbox(name)
         let native = try Fixtures.runNatively(name)
@@ -16,9 +16,9 @@ import Testing
 
     /// Checkpointed after "armed" and restored: a busy loop's ITIMER_VIRTUAL
     /// (its CPU time is saved with the task), a periodic POSIX timer taken
-    /// with sigwaitinfo mid-period, and a signalfd with a queued real-time
-    /// signal and a timer's signal to come. The output equals the straight run.
-    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases"])
+    /// with sigwaitinfo mid-period, a signalfd with a queued real-time
+    /// signal and a timer's signal to come, and a periodic timerfd. The output equals the straight run.
+    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases", "timerfd_cases"])
     func aTimerRunningAcrossACheckpointMatchesTheStraightRun(_ name: String) throws {
         let native = try Fixtures.runNatively(name, ["checkpoint"])
         #expect(native.status == 0)

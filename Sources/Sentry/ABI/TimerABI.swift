@@ -25,6 +25,14 @@ enum TimerABI {
     static let CPUCLOCK_PERTHREAD_MASK: Int32 = 4
     static let CPUCLOCK_PID_SHIFT: Int32 = 3
 
+    // timerfd's flags (fs/timerfd.c, uapi/linux/timerfd.h).
+    static let TFD_CLOEXEC: UInt32 = 0o2000000
+    static let TFD_NONBLOCK: UInt32 = 0o4000
+    static let TFD_TIMER_ABSTIME: Int32 = 1
+    static let TFD_TIMER_CANCEL_ON_SET: Int32 = 2
+    /// The capability the alarm clocks need (uapi/linux/capability.h).
+    static let CAP_WAKE_ALARM = 35
+
     // signalfd4's flags (O_CLOEXEC and O_NONBLOCK).
     static let SFD_CLOEXEC: UInt32 = 0o2000000
     static let SFD_NONBLOCK: UInt32 = 0o4000

@@ -104,7 +104,7 @@ enum PosixTimerSyscalls {
         return 0
     }
 
-    private static func itimerspec(_ setting: (remaining: Int64, interval: Int64)) -> Itimerspec {
+    static func itimerspec(_ setting: (remaining: Int64, interval: Int64)) -> Itimerspec {
         Itimerspec(interval: Time.Timespec(setting.interval), value: Time.Timespec(setting.remaining))
     }
 }

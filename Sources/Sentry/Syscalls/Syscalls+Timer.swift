@@ -8,6 +8,7 @@ extension SyscallTable {
         register(36, IntervalTimerSyscalls.getitimer)
         register(38, IntervalTimerSyscalls.setitimer)
         registerPosixTimers()
+        registerTimerFD()
     }
 }
 

@@ -15,6 +15,18 @@ final class KernelTimers: @unchecked Sendable {
     private let condition = HostCondition()
     private var running = false
     private var held = false
+    /// The armed timerfds (TimerFile.swift), dropped once disarmed or closed.
+    private var files: [ObjectIdentifier: TimerFile] = [:]
+
+    /// A timerfd was armed (or restored armed): the thread looks at it.
+    func add(_ file: TimerFile) {
+        condition.withLock { files[ObjectIdentifier(file)] = file }
+    }
+
+    /// A timerfd was closed.
+    func remove(_ file: TimerFile) {
+        _ = condition.withLock { files.removeValue(forKey: ObjectIdentifier(file)) }
+    }
 
     /// A deadline changed: wakes the thread to look again, starting it if needed.
     func rearm(_ kernel: Kernel) {
@@ -66,6 +78,13 @@ final class KernelTimers: @unchecked Sendable {
                 for signal in due.signals { group.sendTimerSignal(signal) }
                 for task in due.kicks { _ = task.kickOutOfApplication() }
                 if let next = due.next { earliest = min(earliest ?? next, next) }
+            }
+            for (key, file) in files {
+                guard let next = file.expire(monotonic: now, realtime: realtime) else {
+                    files.removeValue(forKey: key)
+                    continue
+                }
+                earliest = min(earliest ?? next, next)
             }
             guard let earliest else {
                 running = false
