@@ -70,13 +70,7 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
     private func waitForSignal(_ target: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
         guard let waiter, let group = target.threadGroup else { return target.dequeueSignal(from: currentMask) }
-        group.signalWaiters.add(waiter)
-        defer { group.signalWaiters.remove(waiter) }
-        while true {
-            waiter.reset()
-            if let info = target.dequeueSignal(from: currentMask) { return info }
-            try waiter.wait()
-        }
+        return try waiter.wait(on: group.signalWaiters) { target.dequeueSignal(from: currentMask) }
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {

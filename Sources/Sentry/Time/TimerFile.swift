@@ -132,13 +132,8 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             guard let taken = takeTicks() else { throw .eagain }
             return withUnsafeBytes(of: taken) { Array($0) }
         }
-        readers.add(waiter)
-        defer { readers.remove(waiter) }
-        while true {
-            waiter.reset()
-            if let taken = takeTicks() { return withUnsafeBytes(of: taken) { Array($0) } }
-            try waiter.wait()
-        }
+        let taken = try waiter.wait(on: readers) { takeTicks() }
+        return withUnsafeBytes(of: taken) { Array($0) }
     }
 
     private func takeTicks() -> UInt64? {

@@ -118,6 +118,20 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
     }
 }
 
+extension Waiter {
+    /// Sleeps on `queue` until `take` gives a value (signalfd, timerfd: the
+    /// queue is notified when one may have come); an interrupt throws ERESTARTSYS.
+    func wait<T>(on queue: WaitQueue, for take: () -> T?) throws(SyscallError) -> T {
+        queue.add(self)
+        defer { queue.remove(self) }
+        while true {
+            reset()
+            if let value = take() { return value }
+            try wait()
+        }
+    }
+}
+
 /// Something a waiter listens to for readiness: a Sentry object's queue (it
 /// notifies) or a host FD (polled with the waiter's own self-pipe).
 public enum WaitSource {
