@@ -10,8 +10,10 @@ import State
 /// into a paused kernel; it fires what came due right after `release`.
 /// Host-only, never saved: a restored kernel starts it again (`Kernel.startTimers`).
 final class KernelTimers: @unchecked Sendable {
-    // `running` and `held` are guarded by `condition`'s lock. Lock order:
-    // this lock before a thread group's (a firing sends under it).
+    // `running`, `held` and `files` are guarded by `condition`'s lock. Lock
+    // order: this lock before a thread group's and a timerfd's
+    // FileDescription.lock (a firing sends or counts under it), and so
+    // before the WaitQueues they notify; callers take it holding neither.
     private let condition = HostCondition()
     private var running = false
     private var held = false
