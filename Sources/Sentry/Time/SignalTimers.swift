@@ -370,7 +370,11 @@ extension ThreadGroup {
 
     /// Sets `cpuTimersArmed` and `cpuKickAt`: the nearest CPU deadline cannot
     /// come before that much wall time has passed with every thread running.
-    /// Returns whether the kick came earlier than before (the timer thread must look again).
+    /// Returns whether the timer thread must look again: the timers were
+    /// just armed, or the kick came more than a tick earlier (a check at
+    /// every stop moves it by the jitter of the accounting, and waking the
+    /// thread each time doubled a trap's cost; a tick late is Linux's own
+    /// granularity for CPU timers).
     @discardableResult
     func armCPUKickLocked(clocks: Clocks) -> Bool {
         guard signalTimers.hasArmedCPUTimer else {
@@ -389,7 +393,7 @@ extension ThreadGroup {
         let kick = clocks.monotonic().addingSaturating(max(0, nearest) / Int64(max(1, tasks.count)))
         let wasArmed = cpuTimersArmed.load(ordering: .relaxed)
         cpuTimersArmed.store(true, ordering: .relaxed)
-        let earlier = !wasArmed || kick < cpuKickAt
+        let earlier = !wasArmed || kick < cpuKickAt.addingSaturating(-SignalTimers.tick)
         cpuKickAt = kick
         return earlier
     }
