@@ -6,7 +6,8 @@ import Testing
 /// output going to a file of the workspace.
 final class CheckpointSession {
     static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
-                           "itimer_cases", "ckpt_children", "jobctl_cases"]
+                           "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
+                           "timerfd_cases"]
 
     let workspace: Workspace
     let bundle: String

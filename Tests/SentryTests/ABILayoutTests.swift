@@ -14,6 +14,25 @@ import Testing
         #expect(MemoryLayout<Time.Timespec>.size == 16)
     }
 
+    /// struct signalfd_siginfo (uapi/linux/signalfd.h), struct sigevent and
+    /// struct itimerspec as timer_create and timer_settime read them.
+    @Test func timerAndSignalfdStructsHaveLinuxLayout() {
+        #expect(MemoryLayout<RawSignalFDInfo>.size == 128)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.pid) == 12)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.overrun) == 32)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.int) == 44)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.ptr) == 48)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.addr) == 72)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.addrLSB) == 80)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.syscall) == 84)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.callAddr) == 88)
+        #expect(MemoryLayout<RawSignalFDInfo>.offset(of: \.arch) == 96)
+        #expect(MemoryLayout<RawSignalEvent>.size == 64)
+        #expect(MemoryLayout<RawSignalEvent>.offset(of: \.notify) == 12)
+        #expect(MemoryLayout<RawSignalEvent>.offset(of: \.threadID) == 16)
+        #expect(MemoryLayout<PosixTimerSyscalls.Itimerspec>.size == 32)
+    }
+
     @Test func sysinfoFieldsSitAtTheirCOffsets() {
         #expect(MemoryLayout<Process.RawSysinfo>.offset(of: \.procs) == 80)
         #expect(MemoryLayout<Process.RawSysinfo>.offset(of: \.totalhigh) == 88)

@@ -24,6 +24,18 @@ public enum LinuxSignal {
     public static let SI_QUEUE: Int32 = -1
     public static let SI_TIMER: Int32 = -2
     public static let SI_TKILL: Int32 = -6
+    public static let SI_SIGIO: Int32 = -5
+
+    /// How many si_codes each signal's own set has (asm-generic/siginfo.h
+    /// NSIG*): a code up to it is that signal's, past it a poll code or none.
+    public static let NSIGILL: Int32 = 11
+    public static let NSIGFPE: Int32 = 15
+    public static let NSIGSEGV: Int32 = 10
+    public static let NSIGBUS: Int32 = 5
+    public static let NSIGTRAP: Int32 = 6
+    public static let NSIGCHLD: Int32 = 6
+    public static let NSIGPOLL: Int32 = 6
+    public static let NSIGSYS: Int32 = 2
 
     // si_code of faults.
     public static let ILL_ILLOPC: Int32 = 1

@@ -1,3 +1,4 @@
+import Glibc
 import State
 
 /// Where a task waits inside the Sentry (nanosleep, and later futexes and
@@ -11,7 +12,9 @@ final class Blocker: @unchecked Sendable {
     /// Sleeps until the host's CLOCK_MONOTONIC reaches `deadline` (ns), or
     /// until interrupted; returns true if interrupted. Consumes the interrupt.
     func sleep(untilHostMonotonic deadline: Int64) -> Bool {
-        condition.withLock {
+        let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        defer { BlockedTime.addSince(start) }
+        return condition.withLock {
             while !interrupted {
                 if !condition.wait(untilHostMonotonic: deadline) { return false }
             }

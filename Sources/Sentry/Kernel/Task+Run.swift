@@ -83,7 +83,7 @@ extension Task {
             if threadGroup?.isStopped == true {
                 try returnToUser(context, afterSyscall: false)
                 clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-                stoppedNanoseconds = 0
+                _ = BlockedTime.take()
                 continue
             }
             if waitForVforkChild() { continue }
@@ -107,12 +107,13 @@ extension Task {
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
             killIfOutOfMemory(kernel)
+            if threadGroup?.hasArmedCPUTimers == true { checkCPUTimers() }
             var afterSyscall = false
             if case .syscall = stop { afterSyscall = true }
             try returnToUser(context, afterSyscall: afterSyscall)
             let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-            systemTime += after - clockMark - stoppedNanoseconds
-            stoppedNanoseconds = 0
+            // A sleep in the Sentry is neither the task's user nor its system time.
+            systemTime += max(0, after - clockMark - BlockedTime.take())
             clockMark = after
         }
     }

@@ -17,7 +17,6 @@ public final class Task: Savable, @unchecked Sendable {
         "floatingPointNeedsLoad", // host-only: a restored task loads floatingPoint into its stub anyway
         "faultContext", // host-only: set and used within one fault's delivery, never across a checkpoint
         "thread", // host-only: the task's host thread
-        "stoppedNanoseconds", // host-only: what the run loop leaves out of the CPU time it counts next
         "context", // host-only: the platform context the task's thread runs it in
         "waitingForChild", // host-only: a saved task is never inside a wait
     ]
@@ -70,9 +69,6 @@ public final class Task: Savable, @unchecked Sendable {
     /// Host-only: the fault being delivered, for the frame's sigcontext.
     var faultContext: FaultContext?
     var thread: DedicatedThread?
-    /// Host-only: time slept stopped (SIGSTOP) since the run loop last
-    /// counted CPU time, which it leaves out.
-    var stoppedNanoseconds: Int64 = 0
     /// Host-only: the platform context while the task's thread runs it (fork reads the FP state through it).
     var context: Context?
     /// Host-only: the task sleeps in wait4/waitid; guarded by the kernel's
@@ -110,6 +106,15 @@ public final class Task: Savable, @unchecked Sendable {
     func interruptWaits() {
         blocker.interrupt()
         interruptFileWait()
+    }
+
+    /// Kicks the task out of the application only, not out of a Sentry
+    /// wait (a CPU-time timer may be due); false before it has a stub thread.
+    func kickOutOfApplication() -> Bool {
+        interruptLock.withLock { interrupter in
+            interrupter?.interrupt()
+            return interrupter != nil
+        }
     }
 
     func setInterrupter(_ interrupter: Interrupter?) {

@@ -5,7 +5,11 @@ import Synchronization
 /// exit status. The first task is the leader; its TID is the group's ID.
 public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.ThreadGroup"
-    public static let notSaved: Set<String> = ["lock"]
+    public static let notSaved: Set<String> = [
+        "lock",
+        "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
+        "signalWaiters", // host-only: signalfd readers wait here, none across a checkpoint
+    ]
     public static let savedAs: [String: String] = [
         "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
         "storedProcessGroupID": "processGroupID", "storedSessionID": "sessionID",
@@ -75,6 +79,16 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     var exitedSystemTime: Int64 = 0
     var childrenUserTime: Int64 = 0
     var childrenSystemTime: Int64 = 0
+    /// ITIMER_VIRTUAL, ITIMER_PROF and the POSIX timers (SignalTimers.swift); guarded by `lock`.
+    var signalTimers = SignalTimers()
+    /// Whether a CPU-time timer is armed: the one thing each trap reads
+    /// (relaxed) before looking at them; written under `lock`.
+    let cpuTimersArmed = Atomic<Bool>(false)
+    /// When the timer thread kicks the process to look at its CPU timers
+    /// (virtual CLOCK_MONOTONIC ns); guarded by `lock`.
+    var cpuKickAt: Int64 = 0
+    /// Woken when a signal becomes pending (signalfd's readiness).
+    let signalWaiters = WaitQueue()
 
     public init() {}
 
@@ -139,7 +153,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
 
     public func save(to sink: inout SaveSink) throws {
         let state = lock.withLock { _ in (tasks, storedLimits, exitReason, finished, storedOOMScoreAdjustment, sharedPendingSignals) }
-        let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval) }
+        let timer = lock.withLock { _ in (realTimerDeadline, realTimerInterval, signalTimers) }
         let job = lock.withLock { _ in (storedProcessGroupID, storedSessionID, jobControl) }
         let times = lock.withLock { _ in [exitedUserTime, exitedSystemTime, childrenUserTime, childrenSystemTime] }
         let tree = withProcessTree { (parent, children, exitSignal, isChildSubreaper, isZombie) }
@@ -167,6 +181,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         try sink.save("exitedSystemTime", times[1])
         try sink.save("childrenUserTime", times[2])
         try sink.save("childrenSystemTime", times[3])
+        try sink.save("signalTimers", timer.2)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -203,6 +218,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         realTimerDeadline = try source.load("realTimerDeadline", default: 0)
         realTimerInterval = try source.load("realTimerInterval", default: 0)
         jobControl = try source.load("jobControl", default: JobControlState())
+        signalTimers = try source.load("signalTimers", default: SignalTimers())
         try ImageValidation.require(realTimerDeadline >= 0, field: "realTimerDeadline", "a negative timer deadline")
         try ImageValidation.require(realTimerInterval >= 0, field: "realTimerInterval", "a negative timer interval")
         try ImageValidation.processID(id, field: "id")
@@ -234,5 +250,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         if let leader, !isZombie {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
+        // A restored process with a CPU timer armed is kicked at once to look at it.
+        lock.withLock { _ in cpuTimersArmed.store(signalTimers.hasArmedCPUTimer, ordering: .relaxed) }
     }
 }

@@ -22,6 +22,8 @@ public struct Signal: RawRepresentable, Hashable, Sendable, SavableValue {
     public static let terminate = Signal(rawValue: 15)
     public static let child = Signal(rawValue: 17)
     public static let cont = Signal(rawValue: 18)
+    public static let virtualAlarm = Signal(rawValue: 26)
+    public static let profilingAlarm = Signal(rawValue: 27)
     public static let stop = Signal(rawValue: 19)
     public static let terminalStop = Signal(rawValue: 20)
     public static let terminalInput = Signal(rawValue: 21)

@@ -32,7 +32,8 @@ extension ThreadGroup {
             }
             let queued = target?.pendingSignals ?? sharedPendingSignals
             if queued.coalesces(signal) { return nil }
-            let overridesLimit = signal.rawValue < LinuxSignal.SIGRTMIN && info.code >= 0
+            // A timer's siginfo was reserved at timer_create.
+            let overridesLimit = (signal.rawValue < LinuxSignal.SIGRTMIN && info.code >= 0) || info.code == LinuxSignal.SI_TIMER
             let keepInfo = overridesLimit || UInt64(queuedSignalInfoCountLocked) < storedLimits[.sigpending].soft
             if !keepInfo && signal.rawValue >= LinuxSignal.SIGRTMIN && info.code != LinuxSignal.SI_USER {
                 throw .eagain
@@ -44,6 +45,7 @@ extension ThreadGroup {
             sharedPendingSignals.enqueue(info, keepInfo: keepInfo)
             return tasks.first { !$0.signalMask.contains(signal) }
         }
+        signalWaiters.notifyAll()
         if let wake, wake !== sender { wake.interrupt() }
     }
 
@@ -57,7 +59,7 @@ extension ThreadGroup {
     /// Every siginfo queued in the group, what RLIMIT_SIGPENDING bounds.
     /// Linux counts per user; a container has one process per user for now.
     var queuedSignalInfoCountLocked: Int {
-        tasks.reduce(sharedPendingSignals.entries.count) { $0 + $1.pendingSignals.entries.count }
+        tasks.reduce(sharedPendingSignals.entries.count + timerSignalReservationsLocked) { $0 + $1.pendingSignals.entries.count }
     }
 
     /// Drops pending instances of `signal` everywhere (its handler became SIG_IGN).
@@ -148,16 +150,17 @@ extension Task {
     /// SIG_DFL as it is taken.
     func dequeueSignal(blocked: SignalSet) -> (SignalInfo, SignalAction)? {
         guard let group = threadGroup else { return nil }
-        return group.lock.withLock { _ -> (SignalInfo, SignalAction)? in
+        let taken = group.lock.withLock { _ -> (SignalInfo, SignalAction)? in
             while true {
-                let info: SignalInfo
+                let queued: SignalInfo
                 if let signal = pendingSignals.next(blocked: blocked) {
-                    info = pendingSignals.dequeue(signal)
+                    queued = pendingSignals.dequeue(signal)
                 } else if let signal = group.sharedPendingSignals.next(blocked: blocked) {
-                    info = group.sharedPendingSignals.dequeue(signal)
+                    queued = group.sharedPendingSignals.dequeue(signal)
                 } else {
                     return nil
                 }
+                guard let info = group.takeTimerSignalLocked(queued) else { continue }
                 let action = group.signalHandlers.action(for: info.signal)
                 if action.ignores(info.signal) && !info.signal.isUncatchable { continue }
                 if action.hasHandler && action.flags & LinuxSignal.SA_RESETHAND != 0 {
@@ -168,19 +171,29 @@ extension Task {
                 return (info, action)
             }
         }
+        if let (info, _) = taken { timerSignalTaken(info) }
+        return taken
     }
 
     /// Takes the signals in `set` only, whatever the mask (rt_sigtimedwait).
     func dequeueSignal(from set: SignalSet) -> SignalInfo? {
         guard let group = threadGroup else { return nil }
         let others = SignalSet(rawValue: ~set.rawValue)
-        return group.lock.withLock { _ -> SignalInfo? in
-            if let signal = pendingSignals.next(blocked: others) { return pendingSignals.dequeue(signal) }
-            if let signal = group.sharedPendingSignals.next(blocked: others) {
-                return group.sharedPendingSignals.dequeue(signal)
+        let taken = group.lock.withLock { _ -> SignalInfo? in
+            while true {
+                let queued: SignalInfo
+                if let signal = pendingSignals.next(blocked: others) {
+                    queued = pendingSignals.dequeue(signal)
+                } else if let signal = group.sharedPendingSignals.next(blocked: others) {
+                    queued = group.sharedPendingSignals.dequeue(signal)
+                } else {
+                    return nil
+                }
+                if let info = group.takeTimerSignalLocked(queued) { return info }
             }
-            return nil
         }
+        if let taken { timerSignalTaken(taken) }
+        return taken
     }
 
     /// force_sig_info: a signal the task cannot escape (a fault, a bad

@@ -188,15 +188,16 @@ extension Task {
     /// saved registers are complete and the call restarts after SIGCONT.
     func waitWhileStopped(_ context: Context, restart: inout SyscallError?) throws(PlatformError) {
         guard let kernel, let group = threadGroup else { return }
-        let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
-        defer { stoppedNanoseconds += Clocks.hostNanoseconds(CLOCK_MONOTONIC) - start }
         while group.isStopped && !mustExit {
             if kernel.pauseGate.isRequested {
                 if let pending = restart {
                     rewindForRestart(pending)
                     restart = nil
                 }
+                // Time stopped or parked is no CPU time (the blocker's sleep counts itself).
+                let parked = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 try park(context, kernel: kernel)
+                BlockedTime.addSince(parked)
                 continue
             }
             _ = blocker.sleep(untilHostMonotonic: .max)

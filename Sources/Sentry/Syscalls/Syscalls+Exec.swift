@@ -106,6 +106,7 @@ extension Task {
         fdTable.closeOnExec()
         threadGroup?.signalHandlers.resetForExec()
         threadGroup?.execed()
+        threadGroup?.deletePosixTimers()
         alternateSignalStack = SignalStack()
         clearChildTID = 0
         robustList = 0

@@ -18,6 +18,7 @@ extension SyscallTable {
         register(200, Signals.tkill)
         register(234, Signals.tgkill)
         register(297, Signals.rtTgsigqueueinfo)
+        registerSignalFD()
     }
 }
 

@@ -1,12 +1,14 @@
-/// alarm, setitimer, getitimer (kernel/time/itimer.c) for ITIMER_REAL, whose
-/// SIGALRM the kernel's timer thread sends (IntervalTimers.swift).
-/// ITIMER_VIRTUAL and ITIMER_PROF need CPU-time accounting that fires; until
-/// then they are EINVAL, as an unknown `which`.
+/// alarm, setitimer, getitimer (kernel/time/itimer.c): ITIMER_REAL's
+/// SIGALRM comes from the kernel's timer thread (IntervalTimers.swift),
+/// ITIMER_VIRTUAL's SIGVTALRM and ITIMER_PROF's SIGPROF from the process's
+/// CPU time (SignalTimers.swift). The POSIX timers are in Syscalls+PosixTimer.swift.
 extension SyscallTable {
     mutating func registerTimers() {
         register(37, IntervalTimerSyscalls.alarm)
         register(36, IntervalTimerSyscalls.getitimer)
         register(38, IntervalTimerSyscalls.setitimer)
+        registerPosixTimers()
+        registerTimerFD()
     }
 }
 
@@ -18,8 +20,14 @@ enum IntervalTimerSyscalls {
     }
 
     static func getitimer(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        guard args.int(0) == IntervalTimerABI.ITIMER_REAL, let group = task.threadGroup else { throw .einval }
-        let current = group.realTimer(now: try Time.now(task, Time.monotonic))
+        guard let group = task.threadGroup else { throw .einval }
+        let current: (remaining: Int64, interval: Int64)
+        switch args.int(0) {
+        case IntervalTimerABI.ITIMER_REAL: current = group.realTimer(now: try Time.now(task, Time.monotonic))
+        case IntervalTimerABI.ITIMER_VIRTUAL: current = group.cpuIntervalTimer(profiling: false)
+        case IntervalTimerABI.ITIMER_PROF: current = group.cpuIntervalTimer(profiling: true)
+        default: throw .einval
+        }
         try task.copyOut(value: itimerval(current), to: args.pointer(1))
         return 0
     }
@@ -31,8 +39,18 @@ enum IntervalTimerSyscalls {
             let raw = try task.copyIn(Itimerval.self, from: args.pointer(1))
             new = (try nanoseconds(raw.value), try nanoseconds(raw.interval))
         }
-        guard args.int(0) == IntervalTimerABI.ITIMER_REAL, let group = task.threadGroup else { throw .einval }
-        let old = try arm(task, group, value: new.value, interval: new.interval)
+        guard let group = task.threadGroup, let kernel = task.kernel else { throw .einval }
+        let old: (remaining: Int64, interval: Int64)
+        switch args.int(0) {
+        case IntervalTimerABI.ITIMER_REAL:
+            old = try arm(task, group, value: new.value, interval: new.interval)
+        case IntervalTimerABI.ITIMER_VIRTUAL, IntervalTimerABI.ITIMER_PROF:
+            old = group.setCPUIntervalTimer(profiling: args.int(0) == IntervalTimerABI.ITIMER_PROF, value: new.value,
+                                            interval: new.interval, clocks: kernel.clocks)
+            kernel.timers.rearm(kernel)
+        default:
+            throw .einval
+        }
         if args.pointer(2) != 0 { try task.copyOut(value: itimerval(old), to: args.pointer(2)) }
         return 0
     }

@@ -1,18 +1,34 @@
 import Glibc
 import State
 
-/// The host thread behind ITIMER_REAL (Linux's hrtimer for it_real_fn): it
-/// sleeps until the earliest armed deadline on the virtual CLOCK_MONOTONIC,
-/// queues SIGALRM to the groups that are due, and ends when nothing is armed.
+/// The host thread behind ITIMER_REAL (Linux's hrtimer for it_real_fn) and
+/// the POSIX timers on wall clocks (SignalTimers.swift): it sleeps until the
+/// earliest armed deadline on the virtual CLOCK_MONOTONIC, queues the
+/// signals of what is due, kicks processes whose CPU-time timers may be due
+/// out of the application, and ends when nothing is armed.
 /// A checkpoint holds it (`hold`) before pausing the tasks, so nothing fires
 /// into a paused kernel; it fires what came due right after `release`.
 /// Host-only, never saved: a restored kernel starts it again (`Kernel.startTimers`).
 final class KernelTimers: @unchecked Sendable {
-    // `running` and `held` are guarded by `condition`'s lock. Lock order:
-    // this lock before a thread group's (a firing sends under it).
+    // `running`, `held` and `files` are guarded by `condition`'s lock. Lock
+    // order: this lock before a thread group's and a timerfd's
+    // FileDescription.lock (a firing sends or counts under it), and so
+    // before the WaitQueues they notify; callers take it holding neither.
     private let condition = HostCondition()
     private var running = false
     private var held = false
+    /// The armed timerfds (TimerFile.swift), dropped once disarmed or closed.
+    private var files: [ObjectIdentifier: TimerFile] = [:]
+
+    /// A timerfd was armed (or restored armed): the thread looks at it.
+    func add(_ file: TimerFile) {
+        condition.withLock { files[ObjectIdentifier(file)] = file }
+    }
+
+    /// A timerfd was closed.
+    func remove(_ file: TimerFile) {
+        _ = condition.withLock { files.removeValue(forKey: ObjectIdentifier(file)) }
+    }
 
     /// A deadline changed: wakes the thread to look again, starting it if needed.
     func rearm(_ kernel: Kernel) {
@@ -52,6 +68,7 @@ final class KernelTimers: @unchecked Sendable {
                 continue
             }
             let now = kernel.clocks.monotonic()
+            let realtime = kernel.clocks.realtime()
             var earliest: Int64?
             for group in kernel.pidNamespace.allThreadGroups {
                 let (fired, next) = group.expireRealTimer(now: now)
@@ -59,6 +76,17 @@ final class KernelTimers: @unchecked Sendable {
                     try? group.send(SignalInfo(signal: .alarm, code: LinuxSignal.SI_KERNEL))
                 }
                 if let next { earliest = min(earliest ?? next, next) }
+                let due = group.expireWallTimers(monotonic: now, realtime: realtime)
+                for signal in due.signals { group.sendTimerSignal(signal) }
+                for task in due.kicks { _ = task.kickOutOfApplication() }
+                if let next = due.next { earliest = min(earliest ?? next, next) }
+            }
+            for (key, file) in files {
+                guard let next = file.expire(monotonic: now, realtime: realtime) else {
+                    files.removeValue(forKey: key)
+                    continue
+                }
+                earliest = min(earliest ?? next, next)
             }
             guard let earliest else {
                 running = false

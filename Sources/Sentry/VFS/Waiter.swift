@@ -86,7 +86,9 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
             if timeout == 0 { return false }
             // Without a self-pipe (FD exhaustion at creation) the flags are polled every few milliseconds.
             if eventFD < 0 { timeout = timeout < 0 ? 5 : min(5, timeout) }
+            let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             let result = poll(&fds, nfds_t(fds.count), timeout)
+            BlockedTime.addSince(start)
             if result < 0, errno != EINTR { throw .eintr }
             for entry in fds where entry.revents != 0 {
                 if entry.fd == eventFD { drain() } else { return true }
@@ -113,6 +115,20 @@ public final class Waiter: @unchecked Sendable { // `flags` is guarded by its Mu
     private func drain() {
         var bytes = [UInt8](repeating: 0, count: 64)
         while read(eventFD, &bytes, bytes.count) > 0 {}
+    }
+}
+
+extension Waiter {
+    /// Sleeps on `queue` until `take` gives a value (signalfd, timerfd: the
+    /// queue is notified when one may have come); an interrupt throws ERESTARTSYS.
+    func wait<T>(on queue: WaitQueue, for take: () -> T?) throws(SyscallError) -> T {
+        queue.add(self)
+        defer { queue.remove(self) }
+        while true {
+            reset()
+            if let value = take() { return value }
+            try wait()
+        }
     }
 }
 

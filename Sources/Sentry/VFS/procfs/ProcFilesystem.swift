@@ -255,6 +255,8 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             }
             if let pipe = target.file as? PipeFile { return "pipe:[\(pipe.pipe.inodeNumber)]" }
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
+            if target.file is SignalFile { return "anon_inode:[signalfd]" }
+            if target.file is TimerFile { return "anon_inode:[timerfd]" }
             return "anon_inode:[unknown]"
         default: throw .einval
         }
