@@ -18,6 +18,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the log to this file (default: no log unless --debug, then stderr).", valueName: "file"))
     var log: String?
 
+    @Option(help: "The log's line format: text or json (runc's, which conmon reads).")
+    var logFormat: LogSetup.Format = .text
+
     @Flag(help: "Log at debug level.")
     var debug = false
 
@@ -31,7 +34,7 @@ struct GlobalOptions: ParsableArguments {
         guard Self.platforms.contains(platform) else {
             throw RunscError("unknown platform \"\(platform)\" (available: \(Self.platforms.joined(separator: ", ")))")
         }
-        try LogSetup.bootstrap(file: log, debug: debug)
+        try LogSetup.bootstrap(file: log, debug: debug, format: logFormat)
         var logger = Logger(label: "runsc")
         logger.logLevel = debug ? .debug : .info
         return logger

@@ -1,3 +1,5 @@
+import ArgumentParser
+import FoundationEssentials
 import Logging
 
 #if canImport(Glibc)
@@ -9,16 +11,23 @@ import Musl
 /// Routes swift-log output for this process: to `--log FILE`, to stderr with
 /// `--debug` alone, or nowhere, so stdout stays clean for JSON and container output.
 enum LogSetup {
-    static func bootstrap(file: String?, debug: Bool) throws {
+    /// `--log-format`: runc's two forms of a log line.
+    enum Format: String, ExpressibleByArgument, CaseIterable, Sendable {
+        case text
+        /// One JSON object a line, `{"level":..,"msg":..,"time":..}` and the metadata, as runc writes for conmon.
+        case json
+    }
+
+    static func bootstrap(file: String?, debug: Bool, format: Format = .text) throws {
         let level: Logger.Level = debug ? .debug : .info
         if let file {
             let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
                 throw RunscError("cannot open log file \(file): \(String(cString: strerror(errno)))")
             }
-            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: fd, logLevel: level) }
+            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: fd, logLevel: level, format: format) }
         } else if debug {
-            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: STDERR_FILENO, logLevel: level) }
+            LoggingSystem.bootstrap { label in FileLogHandler(label: label, fd: STDERR_FILENO, logLevel: level, format: format) }
         } else {
             LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
         }
@@ -30,12 +39,14 @@ struct FileLogHandler: LogHandler {
     let label: String
     let fd: Int32
     var logLevel: Logger.Level
+    let format: LogSetup.Format
     var metadata: Logger.Metadata = [:]
 
-    init(label: String, fd: Int32, logLevel: Logger.Level) {
+    init(label: String, fd: Int32, logLevel: Logger.Level, format: LogSetup.Format = .text) {
         self.label = label
         self.fd = fd
         self.logLevel = logLevel
+        self.format = format
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -45,8 +56,22 @@ struct FileLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let fields = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        let text = "\(Self.timestamp()) \(event.level) \(label) [\(getpid())]: \(event.message)\(fields)\n"
+        let text: String
+        switch format {
+        case .text:
+            let fields = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+            text = "\(Self.timestamp()) \(event.level) \(label) [\(getpid())]: \(event.message)\(fields)\n"
+        case .json:
+            var object = merged.mapValues { "\($0)" }
+            object["level"] = "\(event.level)"
+            object["msg"] = "\(event.message)"
+            object["time"] = Self.timestamp()
+            object["pid"] = "\(getpid())"
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            guard let bytes = try? encoder.encode(object) else { return }
+            text = String(decoding: bytes, as: UTF8.self) + "\n"
+        }
         _ = text.utf8CString.withUnsafeBufferPointer { buffer in
             write(fd, buffer.baseAddress, buffer.count - 1)
         }

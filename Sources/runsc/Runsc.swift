@@ -31,6 +31,7 @@ struct Runsc: ParsableCommand {
             EventsCommand.self,
             FeaturesCommand.self,
             BootCommand.self,
+            InitWaiterCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions

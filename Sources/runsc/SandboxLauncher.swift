@@ -35,7 +35,7 @@ enum SandboxLauncher {
         defer { close(readEnd) }
 
         var arguments = [executable, "--root", store.root, "--platform", global.platform]
-        if let log = global.log { arguments += ["--log", log] }
+        if let log = global.log { arguments += ["--log", log, "--log-format", global.logFormat.rawValue] }
         if global.debug { arguments.append("--debug") }
         arguments += ["boot", "--bundle", bundle.directory, "--ready-fd", String(readyFD)]
         if let imagePath { arguments += ["--image-path", imagePath] }
@@ -43,7 +43,7 @@ enum SandboxLauncher {
 
         let pid: pid_t
         do {
-            pid = try spawn(executable, arguments, readyWriteEnd: writeEnd)
+            pid = try spawn(executable, arguments, keeping: (writeEnd, readyFD))
         } catch {
             close(writeEnd)
             throw error
@@ -62,15 +62,45 @@ enum SandboxLauncher {
         throw RunscError("cannot create container \"\(id)\": the sandbox process \(pid) \(describe(status)) before it was ready")
     }
 
-    private static func spawn(_ executable: String, _ arguments: [String], readyWriteEnd: Int32) throws -> pid_t {
+    /// Spawns the process the PID file names (`runsc init-waiter`): it waits
+    /// for the container's init and exits with its status, so a caller that
+    /// waits for the PID file's process (conmon) sees the container's end;
+    /// the sandbox itself lives on until `delete`, answering `state`. It is
+    /// recorded in the state directory as `waiterFileName`, so `checkpoint`
+    /// can wait for it. Its stdio is /dev/null: it must not hold the
+    /// container's output pipes open.
+    static func launchWaiter(global: GlobalOptions, store: ContainerStore, id: ContainerID) throws -> Int32 {
+        let executable = try ownExecutable()
+        var arguments = [executable, "--root", store.root]
+        if let log = global.log { arguments += ["--log", log, "--log-format", global.logFormat.rawValue] }
+        if global.debug { arguments.append("--debug") }
+        arguments += [InitWaiterCommand.configuration.commandName ?? "init-waiter", id.rawValue]
+        let pid = try spawn(executable, arguments, keeping: nil)
+        if let startTime = SandboxProcess.startTime(of: pid) {
+            try? SandboxProcess(pid: pid, startTime: startTime).write(to: store.directory(for: id), name: waiterFileName)
+        }
+        return pid
+    }
+
+    /// The waiter's record in the container's state directory.
+    static let waiterFileName = "init-waiter.json"
+
+    /// `keeping` is an FD of ours and the number the child finds it at; without it the child's stdio is /dev/null.
+    private static func spawn(_ executable: String, _ arguments: [String], keeping: (Int32, Int32)?) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, readyWriteEnd, readyFD)
+        if let (fd, target) = keeping {
+            posix_spawn_file_actions_adddup2(&actions, fd, target)
+        } else {
+            for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
+                posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+            }
+        }
         // The sandbox outlives us: it must not hold what our caller gave us
         // beyond stdio (Foundation's Process, for one, waits for a socket it
         // passes to close before it reports our exit).
-        for fd in inheritableFDs() where fd > STDERR_FILENO && fd != readyFD {
+        for fd in inheritableFDs() where fd > STDERR_FILENO && fd != keeping?.1 {
             posix_spawn_file_actions_addclose(&actions, fd)
         }
 

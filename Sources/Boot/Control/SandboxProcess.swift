@@ -46,21 +46,21 @@ public struct SandboxProcess: Codable, Sendable, Equatable {
         return (state, start)
     }
 
-    /// Reads the record in `directory`; nil if it is missing or unreadable.
-    public static func read(from directory: String) -> SandboxProcess? {
-        guard let text = readSmallFile(directory + "/" + fileName) else { return nil }
+    /// Reads the record in `directory` (`name`: another process recorded beside the sandbox); nil if it is missing or unreadable.
+    public static func read(from directory: String, name: String = fileName) -> SandboxProcess? {
+        guard let text = readSmallFile(directory + "/" + name) else { return nil }
         return try? JSONDecoder().decode(SandboxProcess.self, from: Data(text.utf8))
     }
 
     /// Writes the record into `directory` atomically (temporary file, rename).
-    public func write(to directory: String) throws(ControlError) {
+    public func write(to directory: String, name: String = SandboxProcess.fileName) throws(ControlError) {
         let bytes: [UInt8]
         do {
             bytes = Array(try JSONEncoder().encode(self))
         } catch {
             throw .badMessage("cannot encode the sandbox record: \(error)")
         }
-        let path = directory + "/" + SandboxProcess.fileName
+        let path = directory + "/" + name
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .io(operation: "create \(temporary)", errno: errno) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Boot
+import CShim
 import OCI
 
 #if canImport(Glibc)
@@ -30,8 +31,25 @@ struct CheckpointCommand: ParsableCommand {
     @Option(help: "How to compress memory pages: none, lz4 (fast) or zstd (small).")
     var compression: Compression = .lz4
 
+    @Option(help: ArgumentHelp("Write the checkpoint's log (dump.log) in this directory, as runc does.", valueName: "dir"))
+    var workPath: String?
+
+    @Flag(help: "Accepted for runc's callers: TCP connections live inside the sandbox and are always saved.")
+    var tcpEstablished = false
+
+    @Flag(help: "Accepted for runc's callers: file locks are always saved.")
+    var fileLocks = false
+
     @Argument(help: ArgumentHelp("The container to checkpoint.", valueName: "container-id"))
     var id: String
+
+    /// The stopped container's `--pid-file` process exits before this command
+    /// returns, so a caller that reaps it (conmon) has the status by then.
+    private func waitForInitWaiter(_ handle: ContainerHandle) {
+        guard let waiter = SandboxProcess.read(from: handle.directory, name: SandboxLauncher.waiterFileName),
+              waiter.isAlive else { return }
+        _ = cshim_wait_for_exit(waiter.pid, Int32(ContainerHandle.exitTimeout * 1000))
+    }
 
     /// Seconds to wait for the sandbox to write the image (a large container takes a while).
     static let saveTimeout = 3600
@@ -55,6 +73,9 @@ struct CheckpointCommand: ParsableCommand {
             throw RunscError("checkpoint: container \"\(handle.id)\": unexpected answer \(response)")
         }
         progress?.finish(summary)
+        try CheckpointImage.markForCRIUCallers(imagePath)
+        if let workPath { CheckpointImage.log("checkpointed container \"\(handle.id)\": \(summary)\n", in: workPath, file: "dump.log") }
+        if !leaveRunning { waitForInitWaiter(handle) }
         logger.debug("checkpointed", metadata: ["id": "\(handle.id)", "summary": "\(summary)"])
     }
 }

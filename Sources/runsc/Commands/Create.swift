@@ -34,7 +34,8 @@ struct CreateCommand: ParsableCommand {
         let handle = try ContainerHandle.open(rawID, in: store)
         if let pidFile {
             do {
-                try CommandSupport.writePIDFile(pidFile, pid: pid)
+                let waiter = try SandboxLauncher.launchWaiter(global: global, store: store, id: id)
+                try CommandSupport.writePIDFile(pidFile, pid: waiter)
             } catch {
                 try? handle.destroy()
                 throw error
@@ -62,7 +63,7 @@ struct CreateOptions: ParsableArguments {
     @Option(name: [.customShort("b"), .long], help: ArgumentHelp("The bundle directory (default: current directory).", valueName: "dir"))
     var bundle: String?
 
-    @Option(help: ArgumentHelp("Write the container's init PID to this file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write to this file the PID of a process that exits with the container's init, with its status.", valueName: "file"))
     var pidFile: String?
 
     @Argument(help: ArgumentHelp("A name for the new container.", valueName: "container-id"))

@@ -23,6 +23,15 @@ struct RestoreCommand: ParsableCommand {
     @Flag(name: [.customShort("d"), .long], help: "Return once the container is restored instead of waiting for it.")
     var detach = false
 
+    @Option(help: ArgumentHelp("Write the restore's log (restore.log) in this directory, as runc does.", valueName: "dir"))
+    var workPath: String?
+
+    @Flag(help: "Accepted for runc's callers: TCP connections live inside the sandbox and are always restored.")
+    var tcpEstablished = false
+
+    @Flag(help: "Accepted for runc's callers: file locks are always restored.")
+    var fileLocks = false
+
     @OptionGroup var container: CreateOptions
 
     func run() throws {
@@ -35,6 +44,7 @@ struct RestoreCommand: ParsableCommand {
         let handle = try CreateCommand.createAndStart(global: global, container, imagePath: CommandSupport.absolutePath(imagePath),
                                                       command: "restore", logger: logger)
         logger.debug("restored", metadata: ["id": "\(handle.id)", "detached": "\(detach)"])
+        if let workPath { CheckpointImage.log("restored container \"\(handle.id)\" from \(imagePath)\n", in: workPath, file: "restore.log") }
         if detach { return }
         try RunCommand.waitInForeground(handle, logger: logger, command: "restore")
     }

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Boot
+import OCI
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `runsc init-waiter` (hidden): the process `--pid-file` names. It waits for
+/// the container's init and exits with its status (the code, or 128+N for
+/// signal N), as runc's init would; conmon reaps it and reports that status.
+/// A sandbox that goes away without answering makes it exit with
+/// `unknownStatus`.
+struct InitWaiterCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init-waiter", abstract: "Wait for a container's init and exit with its status (started by create).",
+        shouldDisplay: false)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
+    var id: String
+
+    /// No status came: the sandbox died or could not be asked.
+    static let unknownStatus: Int32 = 255
+
+    func run() throws {
+        // Its own session, like the sandbox: the caller's terminal signals are not its to take.
+        _ = setsid()
+        guard let store = try? global.store(), let containerID = try? ContainerID(id),
+              let response = try? ControlClient(directory: store.directory(for: containerID)).call(.wait),
+              case .exited(let status) = response else {
+            Glibc.exit(Self.unknownStatus)
+        }
+        Glibc.exit(status.shellStatus)
+    }
+}

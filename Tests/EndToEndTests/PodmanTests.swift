@@ -1,0 +1,231 @@
+import Foundation
+import Testing
+
+/// podman (Debian 12's 4.3.1, with conmon) drives our runsc as its OCI runtime
+/// (`podman --runtime runsc`), on an image imported from a rootfs tarball of
+/// busybox and ckpt_counter, whose lines are compared with a native run's:
+/// across a stop, a checkpoint, a restore or an import the output continues
+/// where it was. podman and criu (podman checks criu's version before a
+/// checkpoint) are installed with apt-get when missing; when that fails the
+/// suite fails saying so, unless RUNSC_SKIP_PODMAN=1.
+/// Not here yet: `run -t` and `exec -t` (no terminals in the Sentry yet),
+/// `podman exec` (its --pid-file process must exit with the exec'd process's
+/// status) and `podman top` (podman reads /proc of the PID file's process).
+@Suite(.serialized)
+struct PodmanTests {
+    static let image = "localhost/runsc-e2e-podman:latest"
+    /// ckpt_counter's arguments: many lines, 100 ms apart, 1 MiB touched.
+    static let counter = ["/bin/ckpt_counter", "3000", "100", "1"]
+
+    /// Whether podman can be used; records why not unless RUNSC_SKIP_PODMAN=1.
+    static let ready: Bool = {
+        do {
+            try installIfMissing()
+            try importImage()
+            return true
+        } catch {
+            return false
+        }
+    }()
+
+    static func available() -> Bool {
+        if ready { return true }
+        let skip = ProcessInfo.processInfo.environment["RUNSC_SKIP_PODMAN"] == "1"
+        let reason = (try? setupProblem()) ?? "unknown"
+        if !skip {
+            Issue.record("podman cannot be used here (\(reason)); set RUNSC_SKIP_PODMAN=1 to skip the podman suite")
+        }
+        return false
+    }
+
+    private static func setupProblem() throws -> String {
+        for tool in ["/usr/bin/podman", "/usr/sbin/criu"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            return "\(tool) is missing and `apt-get install -y podman criu` did not install it"
+        }
+        return "importing the image failed"
+    }
+
+    private static func installIfMissing() throws {
+        let missing = ["/usr/bin/podman", "/usr/sbin/criu"].contains { !FileManager.default.isExecutableFile(atPath: $0) }
+        guard missing else { return }
+        let installed = try Fixtures.run("/usr/bin/env", ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                                                          "podman", "criu"])
+        guard installed.status == 0 else { throw SetupError("apt-get install podman criu: \(installed.stderr)") }
+    }
+
+    /// A rootfs of busybox and ckpt_counter, tarred and `podman import`ed.
+    private static func importImage() throws {
+        let workspace = try Workspace()
+        let rootfs = workspace.path + "/rootfs"
+        try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: rootfs + "/tmp", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("ckpt_counter"), toPath: rootfs + "/bin/ckpt_counter")
+        let tarball = workspace.path + "/rootfs.tar"
+        let tar = try Fixtures.run("/bin/tar", ["-C", rootfs, "-cf", tarball, "."])
+        guard tar.status == 0 else { throw SetupError("tar: \(tar.stderr)") }
+        let imported = try Fixtures.run("/usr/bin/podman", ["import", "-q", tarball, image])
+        guard imported.status == 0 else { throw SetupError("podman import: \(imported.stderr)") }
+    }
+
+    static func podman(_ arguments: String...) throws -> RunscProcess.Result {
+        try podman(arguments)
+    }
+
+    /// Through a shell that closes every FD above stderr first: Foundation's Process waits for a
+    /// descriptor it passes to close, and conmon, which outlives `podman run -d`, would hold it.
+    static func podman(_ arguments: [String]) throws -> RunscProcess.Result {
+        let closeAndRun = "for fd in /proc/$$/fd/*; do n=${fd##*/}; [ \"$n\" -gt 2 ] && eval \"exec $n>&-\"; done; exec /usr/bin/podman \"$@\""
+        return try Fixtures.run("/bin/bash", ["-c", closeAndRun, "podman", "--runtime", try RunscProcess.binary()] + arguments)
+    }
+
+    /// A container name no other run of the suite uses.
+    static func name(_ base: String) -> String { "runsc-e2e-\(base)-\(UInt32.random(in: 0...UInt32.max))" }
+
+    /// The counter's lines as a native run prints them.
+    static let nativeLines: [String] = {
+        guard let result = try? Fixtures.runNatively("ckpt_counter", ["3000", "0", "1"]) else { return [] }
+        return result.stdout.split(separator: "\n").map(String.init)
+    }()
+
+    /// The container's log lines, once it has at least `count` of them.
+    static func waitForLines(_ container: String, atLeast count: Int, timeout: Double = 30) throws -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let logs = try podman("logs", container)
+            let lines = logs.stdout.split(separator: "\n").map(String.init)
+            if lines.count >= count { return lines }
+            guard Date() < deadline else {
+                Issue.record("\(container) printed \(lines.count) lines in \(timeout) s, not \(count): \(logs.stderr)")
+                return lines
+            }
+            usleep(100_000)
+        }
+    }
+
+    /// Every line is the native run's line of the same number: nothing lost, repeated or changed.
+    static func expectContinuous(_ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!lines.isEmpty, sourceLocation: sourceLocation)
+        #expect(Array(nativeLines.prefix(lines.count)) == lines, sourceLocation: sourceLocation)
+    }
+
+    static func exitCode(_ container: String) throws -> String {
+        try podman("inspect", container, "--format", "{{.State.ExitCode}}").stdout
+    }
+
+    static func status(_ container: String) throws -> String {
+        try podman("inspect", container, "--format", "{{.State.Status}}").stdout
+    }
+
+    @Test func runRemovePrintsWhatANativeRunPrintsWithItsStatus() throws {
+        guard Self.available() else { return }
+        let native = try Fixtures.run("/bin/busybox", ["echo", "hi"])
+        let run = try Self.podman("run", "--rm", Self.image, "/bin/busybox", "echo", "hi")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == native.stdout)
+        let failing = try Self.podman("run", "--rm", Self.image, "/bin/busybox", "sh", "-c", "exit 7")
+        #expect(failing.status == 7, "\(failing.stderr)")
+    }
+
+    @Test func detachedRunLogsAndStopsWithSIGTERMsStatus() throws {
+        guard Self.available() else { return }
+        let name = Self.name("stop")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        let run = try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter)
+        #expect(run.status == 0, "\(run.stderr)")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: 3))
+        let stop = try Self.podman("stop", name)
+        #expect(stop.status == 0, "\(stop.stderr)")
+        #expect(try Self.exitCode(name) == "143\n")
+    }
+
+    @Test func killWithUSR1EndsTheContainerWithThatSignal() throws {
+        guard Self.available() else { return }
+        let name = Self.name("kill")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 1)
+        let kill = try Self.podman("kill", "-s", "USR1", name)
+        #expect(kill.status == 0, "\(kill.stderr)")
+        let waited = try Self.podman("wait", name)
+        #expect(waited.stdout == "138\n", "\(waited.stderr)")
+    }
+
+    @Test func removeForceEndsARunningContainer() throws {
+        guard Self.available() else { return }
+        let name = Self.name("rmf")
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 1)
+        let removed = try Self.podman("rm", "-f", name)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(try Self.podman("container", "exists", name).status == 1)
+    }
+
+    @Test func pauseHoldsTheOutputAndUnpauseContinuesIt() throws {
+        guard Self.available() else { return }
+        let name = Self.name("pause")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 2)
+        #expect(try Self.podman("pause", name).status == 0)
+        #expect(try Self.status(name) == "paused\n")
+        usleep(300_000)
+        let held = try Self.waitForLines(name, atLeast: 0).count
+        usleep(500_000)
+        #expect(try Self.waitForLines(name, atLeast: 0).count == held, "a paused container prints nothing")
+        #expect(try Self.podman("unpause", name).status == 0)
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: held + 3))
+    }
+
+    @Test func checkpointAndRestoreContinueTheOutput() throws {
+        guard Self.available() else { return }
+        let name = Self.name("ckpt")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 3)
+        let checkpoint = try Self.podman("container", "checkpoint", name)
+        #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
+        #expect(try Self.status(name) == "exited\n")
+        let saved = try Self.waitForLines(name, atLeast: 0).count
+        let restore = try Self.podman("container", "restore", name)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(try Self.status(name) == "running\n")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: saved + 3))
+    }
+
+    @Test func checkpointLeavingItRunningContinuesTheOutput() throws {
+        guard Self.available() else { return }
+        let name = Self.name("leave")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        let before = try Self.waitForLines(name, atLeast: 2).count
+        let checkpoint = try Self.podman("container", "checkpoint", "--leave-running", name)
+        #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
+        #expect(try Self.status(name) == "running\n")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 3))
+    }
+
+    @Test func exportRemoveAndImportUnderAnotherNameContinuesTheOutput() throws {
+        guard Self.available() else { return }
+        let name = Self.name("export"), other = Self.name("other")
+        let workspace = try Workspace()
+        let archive = workspace.path + "/checkpoint.tar.gz"
+        defer {
+            _ = try? Self.podman("rm", "-f", name)
+            _ = try? Self.podman("rm", "-f", other)
+        }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 3)
+        let export = try Self.podman("container", "checkpoint", "--export", archive, name)
+        #expect(export.status == 0, "\(export.stderr)")
+        let saved = try Self.waitForLines(name, atLeast: 0).count
+        #expect(try Self.podman("rm", name).status == 0)
+        let restore = try Self.podman("container", "restore", "--import", archive, "--name", other)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        // The imported container's log starts where the restore did: its lines are the native run's from `saved` on.
+        let lines = try Self.waitForLines(other, atLeast: 3)
+        let first = try #require(lines.first.flatMap { Self.nativeLines.firstIndex(of: $0) })
+        #expect(first <= saved, "no line lost across the export")
+        #expect(Array(Self.nativeLines.dropFirst(first).prefix(lines.count)) == lines)
+    }
+}
