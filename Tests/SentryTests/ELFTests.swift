@@ -80,9 +80,12 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         bytes += [UInt8](repeating: 0, count: 300 - bytes.count)
         let name = Array("/lib64/ld-linux-x86-64.so.2".utf8) + [0]
         bytes.replaceSubrange(200..<228, with: name)
-        #expect(throws: ELFFile.ParseError.dynamicallyLinked(interpreter: "/lib64/ld-linux-x86-64.so.2")) {
-            try ELFFile(bytes: bytes)
-        }
+        #expect(try ELFFile(bytes: bytes).interpreter == "/lib64/ld-linux-x86-64.so.2")
+        // load_elf_binary: the name must end in NUL and take 2 to PATH_MAX bytes.
+        bytes[227] = 0x41
+        #expect(throws: ELFFile.ParseError.badInterpreter("not NUL-terminated")) { try ELFFile(bytes: bytes) }
+        let tooShort = makeELF(segments: [(3, 4, 200, 0, 1, 1), (1, 5, 0, 0x40_0000, 300, 300)])
+        #expect(throws: ELFFile.ParseError.self) { try ELFFile(bytes: tooShort + [UInt8](repeating: 0, count: 200)) }
     }
 
     @Test func badExecutablesAreENOEXECFromTheLoader() throws {
