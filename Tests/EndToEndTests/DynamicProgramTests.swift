@@ -48,4 +48,27 @@ import Testing
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout, "\(result.stderr)")
     }
+
+    /// python3 hashing with a line every 80 ms, checkpointed after four lines
+    /// and restored: the lines before and after are those of a native run.
+    @Test func python3CheckpointedMidWorkContinuesAfterRestore() throws {
+        let python = "/usr/bin/python3"
+        try #require(FileManager.default.isExecutableFile(atPath: python), "\(python) is not installed")
+        let script = "import hashlib,time\nh=b''\nfor i in range(16):\n"
+            + "    for _ in range(2000): h=hashlib.sha256(h).digest()\n"
+            + "    print(i, h.hex()[:16], flush=True); time.sleep(0.08)\n"
+        let native = try Fixtures.run(python, ["-c", script])
+        #expect(native.status == 0)
+        let session = try CheckpointSession([python, "-c", script])
+        let mounts = Self.hostDirectories.filter { FileManager.default.fileExists(atPath: $0) }.map { ($0, $0, ["ro"]) }
+        try BindMountTests.addBindMounts(mounts, to: session.bundle)
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(4, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("c2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(!session.lines("after").isEmpty, "the checkpoint came before the end")
+        #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+    }
 }
