@@ -180,6 +180,42 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         #expect(try mm.copyIn(from: 0x40_0000, count: 4) == [0x7f, 0x45, 0x4c, 0x46])
     }
 
+    /// A PT_INTERP executable starts in its interpreter, mapped just below the
+    /// mmap base, with AT_BASE at the interpreter and AT_ENTRY at the program.
+    @Test func anInterpreterIsLoadedBelowTheMmapBaseAndStartsFirst() throws {
+        var program = makeELF(segments: [(3, 4, 200, 0, 28, 28), (1, 5, 0, 0x40_0000, 300, 300)])
+        program += [UInt8](repeating: 0, count: 300 - program.count)
+        program.replaceSubrange(200..<228, with: Array("/lib64/ld-linux-x86-64.so.2".utf8) + [0])
+        let interpreter = makeELF(type: 3, base: 0)
+        let (mm, _) = try makeMM()
+        var asked: [String] = []
+        let image = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: mm,
+                                       credentials: Credentials(), stackLimit: 8 << 20) { name throws(ExecError) in
+            asked.append(name)
+            return ("/lib/ld.so", interpreter)
+        }
+        #expect(asked == ["/lib64/ld-linux-x86-64.so.2"])
+        let auxv = Dictionary(image.auxv, uniquingKeysWith: { first, _ in first })
+        typealias AT = ELFLoader.AuxvType
+        let base = try #require(auxv[AT.base])
+        #expect(base != 0 && base == mm.mmapBase)
+        #expect(image.registers.rip == base + 64 + 56, "ld.so's entry")
+        #expect(auxv[AT.entry] == 0x40_0000 + 64 + 2 * 56, "the program's entry")
+        #expect(auxv[AT.phnum] == 2)
+        #expect(mm.mappings.contains { $0.start == base && $0.name == "/lib/ld.so" })
+        #expect(try mm.copyIn(from: base, count: 4) == [0x7f, 0x45, 0x4c, 0x46])
+
+        // Without an interpreter to load, exec fails as Linux's open_exec of a missing file.
+        let (other, _) = try makeMM()
+        do {
+            _ = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: other,
+                                   credentials: Credentials(), stackLimit: 8 << 20)
+            Issue.record("loaded without its interpreter")
+        } catch {
+            #expect(error.errno == .enoent)
+        }
+    }
+
     @Test func hugeArgumentsAreE2BIG() throws {
         let (mm, _) = try makeMM()
         #expect(throws: ExecError.self) {
