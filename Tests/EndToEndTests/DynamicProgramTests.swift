@@ -9,8 +9,9 @@ import Testing
     static let hostDirectories = ["/usr", "/lib", "/lib64", "/etc"]
 
     /// A sandbox running `args` with the host's system directories bind-mounted read-only.
-    static func runWithHostSystem(_ args: [String], copying fixture: String? = nil) throws -> RunscProcess.Result {
-        let sandbox = try SandboxRun(args, start: false)
+    static func runWithHostSystem(_ args: [String], copying fixture: String? = nil,
+                                  busybox: Bool = false) throws -> RunscProcess.Result {
+        let sandbox = try SandboxRun(args, busybox: busybox, start: false)
         if let fixture {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(fixture),
                                              toPath: sandbox.bundle + "/rootfs/bin/" + fixture)
@@ -34,6 +35,7 @@ import Testing
         ["/usr/bin/sha256sum", "/etc/debian_version"],
         ["/usr/bin/sort", "/etc/passwd"],
         ["/usr/bin/ls", "-l", "/usr/lib/x86_64-linux-gnu/gconv/gconv-modules"],
+        ["/usr/bin/ls", "-l", "/usr/share/doc/coreutils"],
         ["/usr/bin/date", "-u", "-d", "@0"],
         ["/usr/bin/find", "/usr/share/doc/coreutils", "-name", "NEWS.gz"],
         ["/usr/bin/du", "-s", "/usr/share/doc/coreutils"],
@@ -47,6 +49,17 @@ import Testing
         let native = try Fixtures.run(args[0], Array(args.dropFirst()))
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout, "\(result.stderr)")
+    }
+
+    /// execve of a dynamic program from a running static one (a shell's exec)
+    /// goes through the same loader as the container's first process.
+    @Test func aStaticShellExecsADynamicProgram() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox)")
+        let result = try Self.runWithHostSystem(["/bin/busybox", "sh", "-c", "exec /usr/bin/wc -l /etc/passwd"],
+                                                busybox: true)
+        let native = try Fixtures.run("/usr/bin/wc", ["-l", "/etc/passwd"])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
     }
 
     /// python3 hashing with a line every 80 ms, checkpointed after four lines
