@@ -205,6 +205,21 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         #expect(mm.mappings.contains { $0.start == base && $0.name == "/lib/ld.so" })
         #expect(try mm.copyIn(from: base, count: 4) == [0x7f, 0x45, 0x4c, 0x46])
 
+        // An interpreter that is not an x86_64 ELF file is ELIBBAD, one of the wrong type EINVAL.
+        for (bytes, errno) in [(Array("#!/bin/sh\n".utf8) + [UInt8](repeating: 0, count: 64), SyscallError.elibbad),
+                               (makeELF(machine: 3), .elibbad), (makeELF(type: 1), .einval)] {
+            let (other, _) = try makeMM()
+            do {
+                _ = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: other,
+                                       credentials: Credentials(), stackLimit: 8 << 20) { _ throws(ExecError) in
+                    ("/lib/ld.so", bytes)
+                }
+                Issue.record("loaded with a bad interpreter")
+            } catch {
+                #expect(error.errno == errno)
+            }
+        }
+
         // Without an interpreter to load, exec fails as Linux's open_exec of a missing file.
         let (other, _) = try makeMM()
         do {

@@ -84,7 +84,12 @@ public enum ELFLoader {
         var interpreterBase: UInt64 = 0
         if let name = elf.interpreter {
             let interpreter = try readInterpreter(name)
-            let interpreterELF = try parse(interpreter.bytes, path: interpreter.path)
+            let interpreterELF: ELFFile
+            do {
+                interpreterELF = try ELFFile(bytes: interpreter.bytes)
+            } catch {
+                throw ExecError(interpreterErrno(error), "\(path): interpreter \(interpreter.path): \(error)")
+            }
             var interpreterBias: UInt64 = 0
             if interpreterELF.type == .shared {
                 // load_elf_interp maps an ET_DYN interpreter where mmap would put it: top-down below the mmap base.
@@ -121,6 +126,19 @@ public enum ELFLoader {
     /// An executable that has an interpreter cannot run without one.
     public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, bytes: [UInt8]) {
         throw ExecError(.enoent, "\(name): no interpreter available")
+    }
+
+    /// load_elf_binary's reading and checks of the interpreter: a file shorter
+    /// than an ELF header is EIO (elf_read), not ELF or not x86_64 ELIBBAD;
+    /// load_elf_interp's: neither ET_EXEC nor ET_DYN is EINVAL; anything else
+    /// wrong with it is ENOEXEC, as for an executable.
+    static func interpreterErrno(_ error: ELFFile.ParseError) -> SyscallError {
+        switch error {
+        case .tooShort: .eio
+        case .notELF, .wrongMachine: .elibbad
+        case .notExecutable: .einval
+        default: .enoexec
+        }
     }
 
     static func parse(_ bytes: [UInt8], path: String) throws(ExecError) -> ELFFile {
