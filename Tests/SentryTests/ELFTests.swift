@@ -80,9 +80,12 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         bytes += [UInt8](repeating: 0, count: 300 - bytes.count)
         let name = Array("/lib64/ld-linux-x86-64.so.2".utf8) + [0]
         bytes.replaceSubrange(200..<228, with: name)
-        #expect(throws: ELFFile.ParseError.dynamicallyLinked(interpreter: "/lib64/ld-linux-x86-64.so.2")) {
-            try ELFFile(bytes: bytes)
-        }
+        #expect(try ELFFile(bytes: bytes).interpreter == "/lib64/ld-linux-x86-64.so.2")
+        // load_elf_binary: the name must end in NUL and take 2 to PATH_MAX bytes.
+        bytes[227] = 0x41
+        #expect(throws: ELFFile.ParseError.badInterpreter("not NUL-terminated")) { try ELFFile(bytes: bytes) }
+        let tooShort = makeELF(segments: [(3, 4, 200, 0, 1, 1), (1, 5, 0, 0x40_0000, 300, 300)])
+        #expect(throws: ELFFile.ParseError.self) { try ELFFile(bytes: tooShort + [UInt8](repeating: 0, count: 200)) }
     }
 
     @Test func badExecutablesAreENOEXECFromTheLoader() throws {
@@ -175,6 +178,57 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         #expect(mappings.last?.end == MemoryManager.maxAddress)
         #expect(mappings.last?.protection == [.read, .write])
         #expect(try mm.copyIn(from: 0x40_0000, count: 4) == [0x7f, 0x45, 0x4c, 0x46])
+    }
+
+    /// A PT_INTERP executable starts in its interpreter, mapped just below the
+    /// mmap base, with AT_BASE at the interpreter and AT_ENTRY at the program.
+    @Test func anInterpreterIsLoadedBelowTheMmapBaseAndStartsFirst() throws {
+        var program = makeELF(segments: [(3, 4, 200, 0, 28, 28), (1, 5, 0, 0x40_0000, 300, 300)])
+        program += [UInt8](repeating: 0, count: 300 - program.count)
+        program.replaceSubrange(200..<228, with: Array("/lib64/ld-linux-x86-64.so.2".utf8) + [0])
+        let interpreter = makeELF(type: 3, base: 0)
+        let (mm, _) = try makeMM()
+        var asked: [String] = []
+        let image = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: mm,
+                                       credentials: Credentials(), stackLimit: 8 << 20) { name throws(ExecError) in
+            asked.append(name)
+            return ("/lib/ld.so", interpreter)
+        }
+        #expect(asked == ["/lib64/ld-linux-x86-64.so.2"])
+        let auxv = Dictionary(image.auxv, uniquingKeysWith: { first, _ in first })
+        typealias AT = ELFLoader.AuxvType
+        let base = try #require(auxv[AT.base])
+        #expect(base != 0 && base == mm.mmapBase)
+        #expect(image.registers.rip == base + 64 + 56, "ld.so's entry")
+        #expect(auxv[AT.entry] == 0x40_0000 + 64 + 2 * 56, "the program's entry")
+        #expect(auxv[AT.phnum] == 2)
+        #expect(mm.mappings.contains { $0.start == base && $0.name == "/lib/ld.so" })
+        #expect(try mm.copyIn(from: base, count: 4) == [0x7f, 0x45, 0x4c, 0x46])
+
+        // An interpreter that is not an x86_64 ELF file is ELIBBAD, one of the wrong type EINVAL.
+        for (bytes, errno) in [(Array("#!/bin/sh\n".utf8) + [UInt8](repeating: 0, count: 64), SyscallError.elibbad),
+                               (makeELF(machine: 3), .elibbad), (makeELF(type: 1), .einval)] {
+            let (other, _) = try makeMM()
+            do {
+                _ = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: other,
+                                       credentials: Credentials(), stackLimit: 8 << 20) { _ throws(ExecError) in
+                    ("/lib/ld.so", bytes)
+                }
+                Issue.record("loaded with a bad interpreter")
+            } catch {
+                #expect(error.errno == errno)
+            }
+        }
+
+        // Without an interpreter to load, exec fails as Linux's open_exec of a missing file.
+        let (other, _) = try makeMM()
+        do {
+            _ = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: other,
+                                   credentials: Credentials(), stackLimit: 8 << 20)
+            Issue.record("loaded without its interpreter")
+        } catch {
+            #expect(error.errno == .enoent)
+        }
     }
 
     @Test func hugeArgumentsAreE2BIG() throws {

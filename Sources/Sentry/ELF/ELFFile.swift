@@ -43,7 +43,7 @@ public struct ELFFile: Sendable {
         case badProgramHeaders(String)
         case badSegment(index: Int, String)
         case noLoadableSegments
-        case dynamicallyLinked(interpreter: String)
+        case badInterpreter(String)
 
         public var description: String {
             switch self {
@@ -57,7 +57,7 @@ public struct ELFFile: Sendable {
             case .badProgramHeaders(let why): "bad program headers: \(why)"
             case .badSegment(let index, let why): "bad segment \(index): \(why)"
             case .noLoadableSegments: "no PT_LOAD segments"
-            case .dynamicallyLinked(let interpreter): "dynamically linked (interpreter \(interpreter)); only static executables are supported"
+            case .badInterpreter(let why): "bad PT_INTERP: \(why)"
             }
         }
 
@@ -76,6 +76,8 @@ public struct ELFFile: Sendable {
     public var programHeaders: [ProgramHeader]
     /// Whether PT_GNU_STACK asks for an executable stack.
     public var executableStack: Bool
+    /// PT_INTERP: the program interpreter (ld.so) a dynamically linked executable names.
+    public var interpreter: String?
 
     public var loadSegments: [ProgramHeader] { programHeaders.filter { $0.type == ProgramHeader.load } }
 
@@ -106,6 +108,7 @@ public struct ELFFile: Sendable {
         }
         var headers: [ProgramHeader] = []
         var executableStack = false
+        var interpreter: String?
         for index in 0..<count {
             let base = Int(programHeaderOffset) + index * entrySize
             let header = ProgramHeader(
@@ -117,24 +120,34 @@ public struct ELFFile: Sendable {
                 memorySize: bytes.load(UInt64.self, at: base + 40),
                 alignment: bytes.load(UInt64.self, at: base + 48))
             if header.type == ProgramHeader.gnuStack { executableStack = header.flags & 1 != 0 }
-            if header.type == ProgramHeader.interpreter {
-                let end = min(header.offset.addingReportingOverflow(header.fileSize).overflow
-                              ? UInt64(bytes.count) : header.offset + header.fileSize, UInt64(bytes.count))
-                let start = min(header.offset, end)
-                let name = bytes[Int(start)..<Int(end)].prefix { $0 != 0 }
-                throw .dynamicallyLinked(interpreter: String(decoding: name, as: UTF8.self))
+            if header.type == ProgramHeader.interpreter, interpreter == nil {
+                interpreter = try ELFFile.interpreterName(header, bytes: bytes)
             }
             if header.type == ProgramHeader.load { try ELFFile.check(header, index: index, fileSize: bytes.count) }
             headers.append(header)
         }
         programHeaders = headers
         self.executableStack = executableStack
+        self.interpreter = interpreter
         let loads = headers.filter { $0.type == ProgramHeader.load }
         guard !loads.isEmpty else { throw .noLoadableSegments }
         // Linux requires PT_LOAD segments in ascending address order.
         for (previous, next) in zip(loads, loads.dropFirst()) where next.virtualAddress < previous.virtualAddress {
             throw .badProgramHeaders("PT_LOAD segments out of order")
         }
+    }
+
+    /// load_elf_binary's reading of PT_INTERP: 2 to PATH_MAX bytes inside the
+    /// file, the last one NUL; anything else is ENOEXEC. The first one counts.
+    private static func interpreterName(_ header: ProgramHeader, bytes: [UInt8]) throws(ParseError) -> String {
+        guard header.fileSize >= 2, header.fileSize <= UInt64(LinuxFile.pathMax) else {
+            throw .badInterpreter("size \(header.fileSize)")
+        }
+        let (end, overflow) = header.offset.addingReportingOverflow(header.fileSize)
+        guard !overflow, end <= UInt64(bytes.count) else { throw .badInterpreter("runs past the end of the file") }
+        let name = bytes[Int(header.offset)..<Int(end)]
+        guard name.last == 0 else { throw .badInterpreter("not NUL-terminated") }
+        return String(decoding: name.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     private static func check(_ header: ProgramHeader, index: Int, fileSize: Int) throws(ParseError) {

@@ -41,31 +41,23 @@ public enum ELFLoader {
         public var stackPointer: UInt64
     }
 
+    /// Reads a dynamically linked executable's interpreter: its path as the
+    /// sandbox names it (for the mappings' names) and its bytes.
+    public typealias InterpreterReader = (String) throws(ExecError) -> (path: String, bytes: [UInt8])
+
     /// Loads `bytes` (the whole executable file) as `path` with `argv` and
     /// `envp`; `execfn` is the name exec was given (AT_EXECFN), `path` by default.
+    /// A PT_INTERP executable also gets its interpreter, read by `readInterpreter`,
+    /// loaded just below the mmap base; it starts there with AT_BASE pointing at it.
+    /// Bases are not randomised: they are Linux's with ADDR_NO_RANDOMIZE
+    /// (`setarch -R`), so runs are deterministic and compare with native ones.
     public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
-                            into mm: MemoryManager, credentials: Credentials,
-                            stackLimit: UInt64) throws(ExecError) -> Image {
-        let elf: ELFFile
-        do {
-            elf = try ELFFile(bytes: bytes)
-        } catch {
-            throw ExecError(.enoexec, "\(path): \(error)")
-        }
-        let loads = elf.loadSegments
-        let lowest = Page.roundDown(loads[0].virtualAddress)
-        var bias: UInt64 = 0
-        if elf.type == .shared { bias = dynamicBase &- lowest }
-        let highest = loads.map { $0.virtualAddress + $0.memorySize }.max() ?? 0
-        guard highest &+ bias <= MemoryManager.maxAddress, lowest &+ bias >= MemoryManager.minAddress else {
-            throw ExecError(.enoexec, "\(path): segments do not fit the address space")
-        }
-
-        var end: UInt64 = 0
-        for segment in loads {
-            try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
-            end = max(end, segment.virtualAddress &+ segment.memorySize &+ bias)
-        }
+                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
+                            readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
+        let elf = try parse(bytes, path: path)
+        let lowest = Page.roundDown(elf.loadSegments[0].virtualAddress)
+        let bias = elf.type == .shared ? dynamicBase &- lowest : 0
+        let end = try mapImage(elf, bias: bias, bytes: bytes, into: mm, path: path)
         guard let brkStart = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
 
         // The stack: rlimit-sized (8 MiB by default), faulted in lazily.
@@ -84,25 +76,94 @@ public enum ELFLoader {
             throw ExecError(error, "\(path): cannot map the stack")
         }
         let gap = min(max(stackSize + stackGuardGap, minimumMmapGap), MemoryManager.maxAddress / 6 * 5)
-        let mmapBase = Page.roundDown(stackTop - gap)
+        var mmapBase = Page.roundDown(stackTop - gap)
 
         let phdr = programHeaderAddress(elf, bias: bias)
         let entry = elf.entry &+ bias
+        var start = entry
+        var interpreterBase: UInt64 = 0
+        if let name = elf.interpreter {
+            let interpreter = try readInterpreter(name)
+            let interpreterELF: ELFFile
+            do {
+                interpreterELF = try ELFFile(bytes: interpreter.bytes)
+            } catch {
+                throw ExecError(interpreterErrno(error), "\(path): interpreter \(interpreter.path): \(error)")
+            }
+            var interpreterBias: UInt64 = 0
+            if interpreterELF.type == .shared {
+                // load_elf_interp maps an ET_DYN interpreter where mmap would put it: top-down below the mmap base.
+                let low = Page.roundDown(interpreterELF.loadSegments[0].virtualAddress)
+                let high = interpreterELF.loadSegments.map { $0.virtualAddress &+ $0.memorySize }.max() ?? low
+                guard let span = Page.roundUp(high &- low), span < mmapBase - MemoryManager.minAddress else {
+                    throw ExecError(.enoexec, "\(interpreter.path): segments do not fit the address space")
+                }
+                interpreterBase = mmapBase - span
+                interpreterBias = interpreterBase &- low
+                mmapBase = interpreterBase
+            }
+            _ = try mapImage(interpreterELF, bias: interpreterBias, bytes: interpreter.bytes, into: mm,
+                             path: interpreter.path)
+            start = interpreterELF.entry &+ interpreterBias
+        }
         let phnum = UInt64(elf.programHeaders.count)
         let builder = StackBuilder(mm: mm, top: stackTop)
         let layout: StackBuilder.Layout
         do throws(SyscallError) {
             layout = try builder.build(argv: argv, envp: envp, execfn: execfn ?? path) { execfn, random, platform in
-                auxiliaryVector(phdr: phdr, phnum: phnum, entry: entry, credentials: credentials,
-                                execfn: execfn, random: random, platform: platform)
+                auxiliaryVector(phdr: phdr, phnum: phnum, base: interpreterBase, entry: entry,
+                                credentials: credentials, execfn: execfn, random: random, platform: platform)
             }
         } catch {
             throw ExecError(error, "\(path): cannot build the initial stack")
         }
         mm.setLayout(brkStart: brkStart, stackTop: stackTop, mmapBase: mmapBase, argv: layout.argv,
                      env: layout.env, auxv: layout.auxv.flatMap { [$0.0, $0.1] }, executablePath: path)
-        let registers = Registers(rip: elf.entry &+ bias, rsp: layout.stackPointer)
+        let registers = Registers(rip: start, rsp: layout.stackPointer)
         return Image(registers: registers, auxv: layout.auxv, stackPointer: layout.stackPointer)
+    }
+
+    /// An executable that has an interpreter cannot run without one.
+    public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, bytes: [UInt8]) {
+        throw ExecError(.enoent, "\(name): no interpreter available")
+    }
+
+    /// load_elf_binary's reading and checks of the interpreter: a file shorter
+    /// than an ELF header is EIO (elf_read), not ELF or not x86_64 ELIBBAD;
+    /// load_elf_interp's: neither ET_EXEC nor ET_DYN is EINVAL; anything else
+    /// wrong with it is ENOEXEC, as for an executable.
+    static func interpreterErrno(_ error: ELFFile.ParseError) -> SyscallError {
+        switch error {
+        case .tooShort: .eio
+        case .notELF, .wrongMachine: .elibbad
+        case .notExecutable: .einval
+        default: .enoexec
+        }
+    }
+
+    static func parse(_ bytes: [UInt8], path: String) throws(ExecError) -> ELFFile {
+        do {
+            return try ELFFile(bytes: bytes)
+        } catch {
+            throw ExecError(.enoexec, "\(path): \(error)")
+        }
+    }
+
+    /// Maps every PT_LOAD segment of `elf` at `bias`; returns the end of the highest.
+    static func mapImage(_ elf: ELFFile, bias: UInt64, bytes: [UInt8], into mm: MemoryManager,
+                         path: String) throws(ExecError) -> UInt64 {
+        let loads = elf.loadSegments
+        let lowest = Page.roundDown(loads[0].virtualAddress)
+        let highest = loads.map { $0.virtualAddress + $0.memorySize }.max() ?? 0
+        guard highest &+ bias <= MemoryManager.maxAddress, lowest &+ bias >= MemoryManager.minAddress else {
+            throw ExecError(.enoexec, "\(path): segments do not fit the address space")
+        }
+        var end: UInt64 = 0
+        for segment in loads {
+            try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
+            end = max(end, segment.virtualAddress &+ segment.memorySize &+ bias)
+        }
+        return end
     }
 
     /// Maps one PT_LOAD segment: file bytes from the start of its first page
@@ -135,7 +196,7 @@ public enum ELFLoader {
 
     /// The auxiliary vector, in the order Linux's create_elf_tables writes it
     /// (no AT_SYSINFO_EHDR: there is no host vDSO).
-    static func auxiliaryVector(phdr: UInt64, phnum: UInt64, entry: UInt64, credentials: Credentials,
+    static func auxiliaryVector(phdr: UInt64, phnum: UInt64, base: UInt64, entry: UInt64, credentials: Credentials,
                                 execfn: UInt64, random: UInt64, platform: UInt64) -> [(UInt64, UInt64)] {
         var auxv: [(UInt64, UInt64)] = []
         auxv.append((AuxvType.hwcap, HostAuxv.value(AuxvType.hwcap)))
@@ -144,7 +205,7 @@ public enum ELFLoader {
         auxv.append((AuxvType.phdr, phdr))
         auxv.append((AuxvType.phent, UInt64(ELFFile.programHeaderSize)))
         auxv.append((AuxvType.phnum, phnum))
-        auxv.append((AuxvType.base, 0))
+        auxv.append((AuxvType.base, base))
         auxv.append((AuxvType.flags, 0))
         auxv.append((AuxvType.entry, entry))
         auxv.append((AuxvType.uid, UInt64(credentials.realUID)))

@@ -67,7 +67,10 @@ extension Kernel {
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
                 let image = try ELFLoader.load(bytes, path: path, execfn: filename, argv: argv, envp: envp, into: mm,
-                                               credentials: credentials, stackLimit: stackLimit)
+                                               credentials: credentials, stackLimit: stackLimit) {
+                    interpreter throws(ExecError) in
+                    try readInterpreter(interpreter, of: path, context: context)
+                }
                 return LoadedExecutable(mm: mm, registers: image.registers, executablePath: path)
             } catch {
                 mm.release()
@@ -75,6 +78,22 @@ extension Kernel {
             }
         }
         throw ExecError(.eloop, "\(filename): too many interpreters")
+    }
+
+    /// load_elf_binary's open_exec of PT_INTERP: looked up from the working
+    /// directory like any path, checked as an executable, read whole.
+    func readInterpreter(_ interpreter: String, of path: String,
+                         context: PathContext) throws(ExecError) -> (path: String, bytes: [UInt8]) {
+        guard let vfs else { throw ExecError(.eio, "\(path): the kernel has no filesystem") }
+        let location: VirtualPath
+        do {
+            location = try vfs.lookup(interpreter, from: context.workingDirectory, context: context)
+        } catch {
+            throw ExecError(error, "\(path): interpreter \(interpreter)")
+        }
+        try Kernel.checkExecutable(location, name: interpreter, context: context)
+        let bytes = try Kernel.read(location, name: interpreter, limit: Kernel.maxExecutableSize)
+        return (VirtualFilesystem.pathString(of: location, root: context.root) ?? interpreter, bytes)
     }
 
     /// do_open_execat's checks: a directory or any other non-regular file, or

@@ -6,6 +6,7 @@ public enum SyscallError: Int32, Error, Sendable, CustomStringConvertible {
     case eisdir, einval, enfile, emfile, enotty, etxtbsy, efbig, enospc, espipe, erofs
     case emlink, epipe, edom, erange, edeadlk, enametoolong, enolck, enosys, enotempty, eloop
     case enomsg = 42, eidrm, enodata = 61, etime, eoverflow = 75, ebadfd = 77
+    case elibbad = 80
     case eilseq = 84, erestart, enotsock = 88, edestaddrreq, emsgsize, eprototype, enoprotoopt
     case eprotonosupport, esocktnosupport, eopnotsupp, epfnosupport, eafnosupport
     case eaddrinuse, eaddrnotavail, enetdown, enetunreach, enetreset, econnaborted
@@ -78,6 +79,7 @@ public enum SyscallError: Int32, Error, Sendable, CustomStringConvertible {
         62: "ETIME",
         75: "EOVERFLOW",
         77: "EBADFD",
+        80: "ELIBBAD",
         84: "EILSEQ",
         85: "ERESTART",
         88: "ENOTSOCK",
