@@ -56,7 +56,7 @@ extension Loader {
         }
     }
 
-    private func save(to imagePath: String, compression: Compression,
+    func save(to imagePath: String, compression: Compression,
                       started: Int64, timer: inout PhaseTimer) throws(CheckpointError) -> CheckpointSummary {
         let memoryFile = kernel.memoryFile
         guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }

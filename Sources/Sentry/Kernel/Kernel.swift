@@ -16,6 +16,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "exitNotice", // host-only: the runtime's callbacks for the container's exit
         "pauseGate", // host-only: where running tasks park during a checkpoint
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
+        "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -38,6 +39,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     let pauseGate = PauseGate()
     /// Fires the thread groups' ITIMER_REAL (IntervalTimers.swift).
     let timers = KernelTimers()
+    /// Counts syscalls for the save/restore test mode (SaveRestoreTrigger.swift).
+    let saveRestoreTrigger = SaveRestoreTrigger()
 
     public init() {}
 
@@ -83,6 +86,16 @@ public final class Kernel: Savable, @unchecked Sendable {
         exitNotice.withLock { $0.append(body) }
         // The group may have finished between the check and the append.
         if let status = initThreadGroup?.exitStatus { notifyExit(status) }
+    }
+
+    /// Moves the exit notices registered on `other`, a kernel this one
+    /// replaces (the save/restore test mode), here.
+    public func adoptExitNotices(from other: Kernel) {
+        let moved = other.exitNotice.withLock { notices in
+            defer { notices = [] }
+            return notices
+        }
+        exitNotice.withLock { $0.append(contentsOf: moved) }
     }
 
     /// Called when a thread group finishes.

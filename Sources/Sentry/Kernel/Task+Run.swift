@@ -48,6 +48,7 @@ extension Task {
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
                 try loop(context, kernel: kernel, mm: current)
+                if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
                 // the old MM (this process's alone: there are no threads
                 // or vfork yet) ends with its stub.
@@ -64,7 +65,12 @@ extension Task {
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
         }
         setInterrupter(nil)
-        exitTask(holding: held)
+        if kernel.pauseGate.isDiscarded {
+            // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
+            held?.releaseAddressSpace()
+        } else {
+            exitTask(holding: held)
+        }
         kernel.pauseGate.leave(self)
     }
 
@@ -73,6 +79,7 @@ extension Task {
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
+                if kernel.pauseGate.isDiscarded { return }
                 continue
             }
             let stop = try context.switchToApp(registers: &registers)
@@ -124,6 +131,7 @@ extension Task {
         let arguments = SyscallArguments(registers.rdi, registers.rsi, registers.rdx,
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
+        kernel.saveRestoreTrigger.countSyscall()
         guard let entry = kernel.syscalls.entry(number) else {
             if kernel.statistics.firstUnimplemented(number) {
                 kernel.logger.warning("unimplemented syscall \(SyscallTable.name(of: number)) (\(number))")

@@ -111,6 +111,12 @@ public final class ImageWriter {
         }
     }
 
+    /// Removes a published image directory and everything in it (a missing one is fine).
+    public static func remove(image directory: String) throws {
+        guard ImageDirectory.fileType(directory) != nil else { return }
+        try ImageDirectory.removeTree(directory)
+    }
+
     /// Removes the temporary directory; the writer cannot be used afterwards.
     public func abandon() {
         guard phase == .writing else { return }
