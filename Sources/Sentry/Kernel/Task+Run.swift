@@ -68,6 +68,7 @@ extension Task {
         if kernel.pauseGate.isDiscarded {
             // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
             held?.releaseAddressSpace()
+            releaseFileWaiter()
         } else {
             exitTask(holding: held)
         }
