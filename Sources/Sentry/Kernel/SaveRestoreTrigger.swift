@@ -44,5 +44,19 @@ extension Kernel {
         timers.stop()
         pauseGate.discard()
         memoryFile.release()
+        closeHostFiles()
+    }
+
+    /// The kernel's graph has reference cycles and is never freed: the host
+    /// FDs it holds (open and mapped host files, host directories) are closed
+    /// here, or every cycle would leak them.
+    private func closeHostFiles() {
+        for group in pidNamespace.allThreadGroups {
+            for task in group.members {
+                for file in task.fdTable.descriptions { (file as? HostFile)?.closeHostDescriptor() }
+                for vma in task.mm?.mappings ?? [] { (vma.mappedFile as? HostFile)?.closeHostDescriptor() }
+            }
+        }
+        vfs?.detachHostFilesystems()
     }
 }

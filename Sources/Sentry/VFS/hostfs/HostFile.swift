@@ -95,6 +95,12 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return try body(fd)
     }
 
+    /// Closes the host FD now, for a kernel that is thrown away (Kernel.discard):
+    /// the description is never used again.
+    func closeHostDescriptor() {
+        hostFD.withLock { $0 = nil }
+    }
+
     /// A file with no name to open it by again (deleted, or restored from a
     /// checkpoint's copy) keeps its host FD for its mappings.
     override public func released() {
