@@ -47,7 +47,7 @@ extension Loader {
                 old.writeBackSharedMappings()
                 HostFile.beginCheckpoint()
                 do {
-                    _ = try save(to: image, compression: .none, started: started, timer: &timer)
+                    _ = try save(to: image, compression: .none, durable: false, started: started, timer: &timer)
                 } catch {
                     throw LoaderError("\(error)")
                 }
