@@ -63,7 +63,8 @@ struct RunscProcess {
         while index < arguments.count, arguments[index].hasPrefix("-") {
             index += valued.contains(arguments[index]) ? 2 : 1
         }
-        guard index < arguments.count, ["run", "create", "restore"].contains(arguments[index]) else { return arguments }
+        guard index < arguments.count, ["run", "create", "restore"].contains(arguments[index]),
+              !arguments.contains("--debug-save-restore-every") else { return arguments }
         var modified = arguments
         modified.insert(contentsOf: ["--debug-save-restore-every", every], at: index + 1)
         return modified
