@@ -64,8 +64,10 @@ extension Loader {
         }
     }
 
-    private func save(to imagePath: String, compression: Compression,
-                      started: Int64, timer: inout PhaseTimer) throws(CheckpointError) -> CheckpointSummary {
+    /// Writes the paused kernel's image; `durable: false` skips the syncs
+    /// (the save/restore test mode's images never outlive the sandbox).
+    func save(to imagePath: String, compression: Compression, durable: Bool = true,
+              started: Int64, timer: inout PhaseTimer) throws(CheckpointError) -> CheckpointSummary {
         let memoryFile = kernel.memoryFile
         guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }
         let info = ImageInfo(runtimeVersion: Loader.runtimeVersion, containerIDs: [containerID],
@@ -78,7 +80,8 @@ extension Loader {
             timer.mark("memory load")
             let state = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
             timer.mark("encode")
-            let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true)
+            let writer = try ImageWriter(directory: imagePath, compression: compression, info: info, overwrite: true,
+                                         durable: durable)
             let stateSummary = try writer.writeState(state)
             timer.mark("state.img")
             let ranges = memoryFile.usedRanges

@@ -16,6 +16,7 @@ extension Loader {
             }
         }
         if !restoredTasks.isEmpty { kernel.startTimers() }
+        startSaveRestoreCycles()
     }
 
     /// Sends `signal` to init's thread group, or with `all` to every thread
@@ -26,12 +27,18 @@ extension Loader {
     public func signalContainer(_ number: Int32, all: Bool) throws(LoaderError) -> Bool {
         let signal = Signal(rawValue: number)
         guard signal.isValid else { throw LoaderError("signal \(number) is out of range 1...\(Signal.count)") }
+        // Not into a kernel a save/restore cycle is replacing.
+        checkpointLock.withLock { _ in signalKernel(signal, all: all) }
+        return signal == .kill && resumeContainer()
+    }
+
+    private func signalKernel(_ signal: Signal, all: Bool) {
+        let kernel = self.kernel
         if all {
             for group in kernel.pidNamespace.allThreadGroups { group.kill(with: signal) }
         } else {
             kernel.signalInit(signal)
         }
-        return signal == .kill && resumeContainer()
     }
 
     /// `runsc pause`: every task parks (as for a checkpoint) until `resumeContainer`.
@@ -66,7 +73,8 @@ extension Loader {
 
     /// Runs `body` once init has exited (at once if it has), with how it ended.
     public func onExit(_ body: @escaping @Sendable (ExitStatus) -> Void) {
-        kernel.onInitExit { reason in
+        kernel.onInitExit { [saveRestoreCycles] reason in
+            saveRestoreCycles?.finish()
             switch reason {
             case .exited(let code): body(.exited(code))
             case .killed(let signal, _): body(.killed(signal))

@@ -17,6 +17,27 @@ import State
 extension Loader {
     public static func restore(image imagePath: String, args: LoaderArgs,
                                logger: Logger = Logger(label: "boot")) throws(LoaderError) -> Loader {
+        let restored = try restoreKernel(image: imagePath, args: args, logger: logger)
+        signal(SIGPIPE, SIG_IGN)
+        quietChildStops()
+        try moveStdio(args.stdioFDs)
+        return Loader(args: args, restored: restored,
+                      processMetadata: restored.manifest.metadata[processKey] ?? processMetadata(args.spec),
+                      logger: logger)
+    }
+
+    /// A kernel built from an image with its tasks, not started; the
+    /// container's stdio is wherever host FDs 256-258 are. Shared by
+    /// `restore` and the save/restore test mode's cycles.
+    struct RestoredKernel {
+        var kernel: Kernel
+        var initTask: Task
+        var tasks: [Task]
+        var manifest: ImageManifest
+    }
+
+    static func restoreKernel(image imagePath: String, args: LoaderArgs,
+                              logger: Logger) throws(LoaderError) -> RestoredKernel {
         var timer = PhaseTimer()
         let reader: ImageReader
         do {
@@ -67,15 +88,9 @@ extension Loader {
             try fitFloatingPoint(task, imagePath: imagePath)
         }
 
-        signal(SIGPIPE, SIG_IGN)
-        quietChildStops()
-        try moveStdio(args.stdioFDs)
         timer.mark("files and tasks")
         logger.debug("restored \(tasks.count) task(s) from \(imagePath): \(timer.description)")
-        return Loader(containerID: args.containerID, kernel: kernel, initTask: initTask, rootfs: args.rootfs,
-                      specDigest: digest(of: args.spec),
-                      processMetadata: manifest.metadata[processKey] ?? processMetadata(args.spec), restoredTasks: tasks,
-                      countSyscalls: args.configuration.countSyscalls, logger: logger)
+        return RestoredKernel(kernel: kernel, initTask: initTask, tasks: tasks, manifest: manifest)
     }
 
     private static func checkCompatible(_ manifest: ImageManifest, imagePath: String) throws(LoaderError) {

@@ -12,10 +12,11 @@ import Synchronization
 /// `Loader.restore` (Loader+Restore.swift) builds the Kernel from a
 /// checkpoint image instead, and creates no process.
 public final class Loader: @unchecked Sendable {
-    // Set in init, read-only afterwards.
+    // Set in init, read-only afterwards, except `running`.
     public let containerID: String
-    public let kernel: Kernel
-    public let initTask: Task
+    /// The kernel, replaced whole by each cycle of the save/restore test mode.
+    public var kernel: Kernel { running.withLock { $0.kernel } }
+    public var initTask: Task { running.withLock { $0.initTask } }
     /// The container's rootfs on this host; a checkpoint records it so a
     /// restore can move the root filesystem to its new bundle.
     public let rootfs: String
@@ -25,7 +26,13 @@ public final class Loader: @unchecked Sendable {
     /// in images (a restore compares it with its bundle's: Loader+BundleCheck).
     let processMetadata: String?
     /// The tasks a restored kernel starts with; empty for a fresh boot (init alone starts).
-    let restoredTasks: [Task]
+    var restoredTasks: [Task] { running.withLock { $0.restoredTasks } }
+    /// The kernel and its tasks. A leaf lock; replaced under `checkpointLock`.
+    let running: Mutex<Running>
+    /// What built the container, for the save/restore test mode's restores.
+    let args: LoaderArgs
+    /// The save/restore test mode (`--debug-save-restore-every`), nil when off.
+    let saveRestoreCycles: SaveRestoreCycles?
     /// One checkpoint, pause or resume at a time; the value says whether
     /// `runsc pause` holds the kernel paused. Outermost: held while the kernel
     /// pauses and saves, which takes the Sentry's locks (their order is on VFSLock).
@@ -38,18 +45,24 @@ public final class Loader: @unchecked Sendable {
     let logger: Logger
     let countSyscalls: Bool
 
+    /// The kernel, the init task and the tasks to start; a restore gives all its tasks.
+    struct Running {
+        var kernel: Kernel
+        var initTask: Task
+        var restoredTasks: [Task]
+    }
+
     /// A Loader over a kernel built elsewhere (a restore).
-    init(containerID: String, kernel: Kernel, initTask: Task, rootfs: String, specDigest: String,
-         processMetadata: String?, restoredTasks: [Task], countSyscalls: Bool, logger: Logger) {
-        self.containerID = containerID
-        self.kernel = kernel
-        self.initTask = initTask
-        self.rootfs = rootfs
-        self.specDigest = specDigest
+    init(args: LoaderArgs, restored: RestoredKernel, processMetadata: String?, logger: Logger) {
+        containerID = args.containerID
+        running = Mutex(Running(kernel: restored.kernel, initTask: restored.initTask, restoredTasks: restored.tasks))
+        rootfs = args.rootfs
+        specDigest = Loader.digest(of: args.spec)
         self.processMetadata = processMetadata
-        self.restoredTasks = restoredTasks
+        self.args = args
         self.logger = logger
-        self.countSyscalls = countSyscalls
+        countSyscalls = args.configuration.countSyscalls
+        saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
         watchProcessExits()
     }
 
@@ -60,7 +73,8 @@ public final class Loader: @unchecked Sendable {
         rootfs = args.rootfs
         specDigest = Loader.digest(of: args.spec)
         processMetadata = Loader.processMetadata(args.spec)
-        restoredTasks = []
+        self.args = args
+        saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }
@@ -74,8 +88,8 @@ public final class Loader: @unchecked Sendable {
         }
         var kernelLogger = logger
         kernelLogger[metadataKey: "container"] = "\(args.containerID)"
-        kernel = Kernel(memoryFile: memoryFile, hostName: args.spec.hostname ?? "localhost",
-                        countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
+        let kernel = Kernel(memoryFile: memoryFile, hostName: args.spec.hostname ?? "localhost",
+                            countSyscalls: args.configuration.countSyscalls, logger: kernelLogger)
         do {
             kernel.vfs = try VirtualFilesystem.makeContainerTree(
                 rootfs: args.rootfs, readOnly: args.spec.root?.readonly ?? false, terminal: process.terminal,
@@ -98,6 +112,7 @@ public final class Loader: @unchecked Sendable {
                 throw LoaderError("cannot install stdio FD \(fd): \(error)")
             }
         }
+        let initTask: Task
         do {
             initTask = try kernel.createProcess(CreateProcessArgs(
                 filename: name, argv: process.args, envp: Loader.environment(for: process, files: files),
@@ -107,6 +122,7 @@ public final class Loader: @unchecked Sendable {
             throw LoaderError("cannot create the init process: \(error)")
         }
         initTask.controls.noNewPrivileges = process.noNewPrivileges
+        running = Mutex(Running(kernel: kernel, initTask: initTask, restoredTasks: []))
 
         // A write to a closed host pipe (`runsc run ... | head -1`) must be an
         // EPIPE for the container, not a SIGPIPE that kills the sandbox.
@@ -138,21 +154,17 @@ public final class Loader: @unchecked Sendable {
     public func run() throws(LoaderError) -> Int32 {
         let exited = DispatchSemaphore(value: 0)
         let status = ExitBox()
-        kernel.onInitExit { reason in
+        kernel.onInitExit { [saveRestoreCycles] reason in
+            saveRestoreCycles?.finish()
             status.set(reason)
             exited.signal()
         }
-        let forwarder = try SignalForwarder(signals: Loader.forwardedSignals) { [kernel, logger] signal in
+        let forwarder = try SignalForwarder(signals: Loader.forwardedSignals) { [self] signal in
             logger.debug("forwarding signal \(signal) to the container")
-            kernel.signalInit(Signal(rawValue: signal))
+            try? signalContainer(signal, all: false)
         }
         defer { forwarder.stop() }
-        recordStart(of: initTask.processID)
-        do {
-            try initTask.start()
-        } catch {
-            throw LoaderError("cannot start the init task: \(error)")
-        }
+        try start()
         exited.wait()
         if countSyscalls { logSyscallCounts() }
         return status.get()?.shellStatus ?? 128 + SIGKILL

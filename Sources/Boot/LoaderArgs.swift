@@ -15,8 +15,20 @@ public struct LoaderArgs: Sendable {
     public struct Configuration: Sendable {
         /// Count syscalls by name and log the counts at exit (`--debug`).
         public var countSyscalls: Bool
-        public init(countSyscalls: Bool = false) {
+        /// The save/restore test mode: every this many application syscalls the
+        /// kernel is saved, thrown away and restored (0: off).
+        public var saveRestoreEvery: UInt64
+        /// Where that mode keeps its images (removed when the container ends).
+        public var saveRestoreDirectory: String?
+        /// A file that mode appends its cycle count to when the container ends (for test suites).
+        public var saveRestoreTally: String?
+
+        public init(countSyscalls: Bool = false, saveRestoreEvery: UInt64 = 0, saveRestoreDirectory: String? = nil,
+                    saveRestoreTally: String? = nil) {
             self.countSyscalls = countSyscalls
+            self.saveRestoreEvery = saveRestoreEvery
+            self.saveRestoreDirectory = saveRestoreDirectory
+            self.saveRestoreTally = saveRestoreTally
         }
     }
 

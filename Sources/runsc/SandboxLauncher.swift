@@ -20,7 +20,7 @@ enum SandboxLauncher {
     /// serves the control socket. If it fails, its message is the error and
     /// nothing of the container remains in `store`.
     static func launch(global: GlobalOptions, store: ContainerStore, bundle: Bundle, id: ContainerID,
-                       imagePath: String? = nil) throws -> Int32 {
+                       imagePath: String? = nil, saveRestoreEvery: UInt64? = nil) throws -> Int32 {
         let executable = try ownExecutable()
         var pipeFDs: [Int32] = [-1, -1]
         // pipe2 is not exported to Swift; nothing else is spawned meanwhile, so plain pipe and the
@@ -39,6 +39,7 @@ enum SandboxLauncher {
         if global.debug { arguments.append("--debug") }
         arguments += ["boot", "--bundle", bundle.directory, "--ready-fd", String(readyFD)]
         if let imagePath { arguments += ["--image-path", imagePath] }
+        if let saveRestoreEvery { arguments += ["--debug-save-restore-every", String(saveRestoreEvery)] }
         arguments.append(id.rawValue)
 
         let pid: pid_t

@@ -49,7 +49,8 @@ final class CheckpointSession {
     /// With `append`, `output` is opened O_APPEND and kept, as a shell's `>>` does.
     func launch(_ arguments: [String], output: String, stdin: FileHandle? = nil, root: String? = nil,
                 append: Bool = false) throws -> Spawned {
-        let argv = [try RunscProcess.binary(), "--root", root ?? workspace.stateRoot] + arguments
+        let argv = [try RunscProcess.binary()]
+            + RunscProcess.inSaveRestoreMode(["--root", root ?? workspace.stateRoot] + arguments)
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -47,7 +47,7 @@ final class ContainerSession {
     func runsc(_ arguments: [String], output: String) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
-        process.arguments = ["--root", workspace.stateRoot] + arguments
+        process.arguments = RunscProcess.inSaveRestoreMode(["--root", workspace.stateRoot] + arguments)
         process.currentDirectoryURL = URL(fileURLWithPath: workspace.path)
         FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))

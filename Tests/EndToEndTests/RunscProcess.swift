@@ -43,7 +43,31 @@ struct RunscProcess {
     /// Runs `runsc arguments...` in `directory`, as `Fixtures.run` runs any host program
     /// (output through files, so a chatty process cannot block on a full pipe).
     static func run(_ arguments: [String], in directory: String? = nil) throws -> Result {
-        try Fixtures.run(try binary(), arguments, in: directory)
+        try Fixtures.run(try binary(), inSaveRestoreMode(arguments), in: directory)
+    }
+
+    /// scripts/test's second pass sets this to N: every container the tests
+    /// start is saved, thrown away and restored every N syscalls.
+    static let saveRestoreVariable = "RUNSC_TEST_SAVE_RESTORE_EVERY"
+
+    /// `arguments` with `--debug-save-restore-every N` after the `run`,
+    /// `create` or `restore` subcommand when `RUNSC_TEST_SAVE_RESTORE_EVERY`
+    /// is set; every way the tests start runsc goes through here.
+    static func inSaveRestoreMode(_ arguments: [String]) -> [String] {
+        guard let every = ProcessInfo.processInfo.environment[saveRestoreVariable], !every.isEmpty else {
+            return arguments
+        }
+        // The subcommand is the first word that is neither a global option nor its value.
+        let valued: Set<String> = ["--root", "--log", "--platform"]
+        var index = 0
+        while index < arguments.count, arguments[index].hasPrefix("-") {
+            index += valued.contains(arguments[index]) ? 2 : 1
+        }
+        guard index < arguments.count, ["run", "create", "restore"].contains(arguments[index]),
+              !arguments.contains("--debug-save-restore-every") else { return arguments }
+        var modified = arguments
+        modified.insert(contentsOf: ["--debug-save-restore-every", every], at: index + 1)
+        return modified
     }
 }
 

@@ -97,7 +97,7 @@ final class RunningRunsc {
         stdout = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
         stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         process.executableURL = URL(fileURLWithPath: try RunscProcess.binary())
-        process.arguments = arguments
+        process.arguments = RunscProcess.inSaveRestoreMode(arguments)
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

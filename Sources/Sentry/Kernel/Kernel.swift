@@ -18,6 +18,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "pauseGate", // host-only: where running tasks park during a checkpoint
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
         "processTree", // a lock (Kernel+ProcessTree.swift)
+        "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -50,6 +51,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     /// `lock` and under the VFS lock (procfs), never the reverse; signals and
     /// wake-ups it decides on are sent after it is let go.
     let processTree = Mutex<Void>(())
+    /// Counts syscalls for the save/restore test mode (SaveRestoreTrigger.swift).
+    let saveRestoreTrigger = SaveRestoreTrigger()
 
     public init() {}
 
@@ -101,6 +104,16 @@ public final class Kernel: Savable, @unchecked Sendable {
     /// finishes (replacing any earlier one).
     public func onProcessExit(_ body: @escaping @Sendable (Int32, ExitReason) -> Void) {
         processExitNotice.withLock { $0 = body }
+    }
+
+    /// Moves the exit notices registered on `other`, a kernel this one
+    /// replaces (the save/restore test mode), here.
+    public func adoptExitNotices(from other: Kernel) {
+        let moved = other.exitNotice.withLock { notices in
+            defer { notices = [] }
+            return notices
+        }
+        exitNotice.withLock { $0.append(contentsOf: moved) }
     }
 
     func notifyExit(_ reason: ExitReason) {

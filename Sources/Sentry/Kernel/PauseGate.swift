@@ -6,9 +6,11 @@ import Synchronization
 /// every task whose thread runs (so a pause knows whom to wait for) and
 /// which of them have parked; host-only, never saved.
 final class PauseGate: @unchecked Sendable {
-    // `requested`, `running` and `parked` are guarded by `condition`'s lock.
+    // `requested`, `running`, `parked` and `discarded` are guarded by `condition`'s lock.
     private let condition = HostCondition()
     private var requested = false
+    /// Set once, by `discard`: parked tasks end instead of going on.
+    private var discarded = false
     private var running: [ObjectIdentifier: Task] = [:]
     private var parked: Set<ObjectIdentifier> = []
     /// `requested`, readable without the lock: tasks look at it at every stop.
@@ -16,6 +18,9 @@ final class PauseGate: @unchecked Sendable {
 
     /// Whether tasks must park at their next stop.
     var isRequested: Bool { flag.load(ordering: .acquiring) }
+
+    /// Whether the kernel was thrown away while its tasks were parked (asked only after a park).
+    var isDiscarded: Bool { condition.withLock { discarded } }
 
     /// A task's thread is about to run (called before the thread exists, so a
     /// pause that starts meanwhile waits for it).
@@ -38,7 +43,7 @@ final class PauseGate: @unchecked Sendable {
         condition.withLock {
             parked.insert(key)
             condition.broadcast()
-            while requested { condition.wait() }
+            while requested && !discarded { condition.wait() }
             parked.remove(key)
         }
     }
@@ -69,6 +74,16 @@ final class PauseGate: @unchecked Sendable {
             _ = condition.wait(untilHostMonotonic: min(deadline, now + 20_000_000))
         }
         condition.unlock()
+    }
+
+    /// Ends a pause by ending every parked task's thread (Kernel.discard);
+    /// returns once none runs.
+    func discard() {
+        condition.withLock {
+            discarded = true
+            condition.broadcast()
+            while !running.isEmpty { condition.wait() }
+        }
     }
 
     /// Lets parked tasks go on.

@@ -49,6 +49,7 @@ extension Task {
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
                 try loop(context, kernel: kernel, mm: current)
+                if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
                 // the old MM (this process's alone: there are no threads
                 // or vfork yet) ends with its stub.
@@ -66,7 +67,13 @@ extension Task {
         }
         setInterrupter(nil)
         context = nil
-        exitTask(holding: held)
+        if kernel.pauseGate.isDiscarded {
+            // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
+            held?.releaseAddressSpace()
+            releaseFileWaiter()
+        } else {
+            exitTask(holding: held)
+        }
         kernel.pauseGate.leave(self)
     }
 
@@ -75,6 +82,7 @@ extension Task {
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
+                if kernel.pauseGate.isDiscarded { return }
                 // Time parked (a checkpoint, runsc pause) is no CPU time.
                 clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 continue
@@ -138,6 +146,7 @@ extension Task {
         let arguments = SyscallArguments(registers.rdi, registers.rsi, registers.rdx,
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
+        kernel.saveRestoreTrigger.countSyscall()
         guard let entry = kernel.syscalls.entry(number) else {
             if kernel.statistics.firstUnimplemented(number) {
                 kernel.logger.warning("unimplemented syscall \(SyscallTable.name(of: number)) (\(number))")

@@ -198,6 +198,8 @@ extension Task {
                 let parked = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 try park(context, kernel: kernel)
                 BlockedTime.addSince(parked)
+                // A thrown-away kernel (the save/restore test mode): the run loop ends the task.
+                if kernel.pauseGate.isDiscarded { return }
                 continue
             }
             _ = blocker.sleep(untilHostMonotonic: .max)

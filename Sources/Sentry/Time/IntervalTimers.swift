@@ -29,12 +29,14 @@ final class KernelTimers: @unchecked Sendable {
     func remove(_ file: TimerFile) {
         _ = condition.withLock { files.removeValue(forKey: ObjectIdentifier(file)) }
     }
+    /// Set once, when the kernel is thrown away (Kernel.discard): the thread ends and never starts again.
+    private var stopped = false
 
     /// A deadline changed: wakes the thread to look again, starting it if needed.
     func rearm(_ kernel: Kernel) {
         condition.withLock {
             condition.broadcast()
-            guard !running else { return }
+            guard !running, !stopped else { return }
             do {
                 try HostThread.start(detached: true) { [weak kernel] in
                     guard let kernel else { return }
@@ -59,10 +61,22 @@ final class KernelTimers: @unchecked Sendable {
         }
     }
 
+    /// Ends the thread for good (it holds the kernel).
+    func stop() {
+        condition.withLock {
+            stopped = true
+            condition.broadcast()
+        }
+    }
+
     private func run(_ kernel: Kernel) {
         condition.lock()
         defer { condition.unlock() }
         while true {
+            if stopped {
+                running = false
+                return
+            }
             if held {
                 condition.wait()
                 continue

@@ -8,17 +8,39 @@ import State
 /// taken at its first read: a program that removes what it has read (`rm -r`)
 /// would otherwise see the entries after them shift under its offset and
 /// skip them. Entries added or removed during a pass may or may not show, as
-/// POSIX allows for readdir.
+/// POSIX allows for readdir. The listing is saved with the offset, so a
+/// checkpoint in the middle of a pass does not shift it either.
 public final class DirectoryFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "vfs.DirectoryFile" }
-    override public class var notSaved: Set<String> {
-        super.notSaved.union([
-            "listing", // a cache of the current pass: a restore lists again
-        ])
+    override public class var savedAs: [String: String] {
+        super.savedAs.merging(["listing": "listingNames"]) { first, _ in first }
     }
 
-    /// The current pass's listing; host-only (a restore lists again).
+    /// The current pass's listing (nil before the first read).
     private var listing: [DirectoryEntry]?
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("listingNames", listing?.map(\.name))
+        try sink.save("listingInodes", listing?.map(\.inodeNumber))
+        try sink.save("listingTypes", listing?.map(\.type))
+    }
+
+    /// Images from before the listing was saved have none: the next read lists again.
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        let names: [String]? = try source.load("listingNames", default: nil)
+        let inodes: [UInt64]? = try source.load("listingInodes", default: nil)
+        let types: [FileType]? = try source.load("listingTypes", default: nil)
+        guard let names else { return }
+        guard let inodes, let types, inodes.count == names.count, types.count == names.count else {
+            throw StateError.invalidValue("the listing's names, inodes and types differ in number", field: "listingInodes")
+        }
+        for name in names where name != "." && name != ".." {
+            try ImageValidation.name(name, field: "listingNames")
+        }
+        listing = (0..<names.count).map { DirectoryEntry(name: names[$0], inodeNumber: inodes[$0], type: types[$0]) }
+    }
 
     override public var isSeekable: Bool { true }
 

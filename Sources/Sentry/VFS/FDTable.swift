@@ -59,6 +59,9 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
         lock.withLock { _ in entries[fd] }
     }
 
+    /// Every open description, in no order.
+    var descriptions: [FileDescription] { lock.withLock { _ in entries.values.map(\.file) } }
+
     /// Installs `file` at the lowest free number ≥ `minimum`, below `limit` (RLIMIT_NOFILE).
     public func install(_ file: FileDescription, closeOnExec: Bool, minimum: Int32 = 0,
                         limit: Int32 = 1024) throws(SyscallError) -> Int32 {

@@ -36,9 +36,10 @@ extension Task {
     }
 
     /// Kicks the task out of a blocking file operation (ERESTARTSYS); the
-    /// interrupt stays set until `clearFileWaitInterrupt()`.
+    /// interrupt stays set until `clearFileWaitInterrupt()`, also for a task
+    /// that has not waited yet (a restored one): its first wait ends at once.
     public func interruptFileWait() {
-        FileWaiters.table.withLock { $0[ObjectIdentifier(self)] }?.interrupt()
+        fileWaiter.interrupt()
     }
 
     public func clearFileWaitInterrupt() {

@@ -56,8 +56,8 @@ enum ImageDirectory {
     }
 
     /// Moves `temporary` to `final`, replacing an existing image there only
-    /// when `overwrite`; syncs the parent so the rename survives a crash.
-    static func publish(_ temporary: String, as final: String, overwrite: Bool) throws {
+    /// when `overwrite`; syncs the parent so the rename survives a crash (when `durable`).
+    static func publish(_ temporary: String, as final: String, overwrite: Bool, durable: Bool = true) throws {
         let (parent, _) = try split(final)
         if cshim_rename_noreplace(temporary, final) != 0 {
             let code = errno
@@ -87,7 +87,7 @@ enum ImageDirectory {
                 throw ImageError.io(path: final, operation: "rename", errno: code)
             }
         }
-        try syncDirectory(parent)
+        if durable { try syncDirectory(parent) }
     }
 
     static func syncDirectory(_ path: String) throws {

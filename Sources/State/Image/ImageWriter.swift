@@ -18,6 +18,9 @@ public final class ImageWriter {
     public let info: ImageInfo
     public let options: FrameOptions
     private let overwrite: Bool
+    /// Whether files and directories are synced before the image is published
+    /// (off only for images that do not outlive the process: the save/restore test mode's).
+    private let durable: Bool
     private var files: [String: FramedFileSummary] = [:]
     private var phase = Phase.writing
 
@@ -26,7 +29,7 @@ public final class ImageWriter {
     /// Refuses up front if `directory` exists and `overwrite` is false (and
     /// checks again, atomically, at commit).
     public init(directory: String, compression: Compression = .lz4, level: Int = 1, info: ImageInfo,
-                overwrite: Bool = false, workers: Int? = nil, chunkSize: Int = 1 << 20) throws {
+                overwrite: Bool = false, workers: Int? = nil, chunkSize: Int = 1 << 20, durable: Bool = true) throws {
         guard info.pageSize >= 4096, info.pageSize <= 65536, info.pageSize.nonzeroBitCount == 1 else {
             throw ImageError.invalidArgument("page size \(info.pageSize) is not a power of two in 4096...65536")
         }
@@ -38,6 +41,7 @@ public final class ImageWriter {
         self.directory = directory
         self.info = info
         self.overwrite = overwrite
+        self.durable = durable
         if ImageDirectory.fileType(directory) != nil {
             guard overwrite else { throw ImageError.imageExists(path: directory) }
             guard ImageDirectory.isReplaceable(directory) else {
@@ -101,14 +105,20 @@ public final class ImageWriter {
                 files: files.mapValues(ImageFileEntry.init), metadata: info.metadata)
             let bytes = try manifest.encoded()
             try writeRawFile(ImageManifest.fileName, bytes)
-            try ImageDirectory.syncDirectory(temporaryDirectory)
-            try ImageDirectory.publish(temporaryDirectory, as: directory, overwrite: overwrite)
+            if durable { try ImageDirectory.syncDirectory(temporaryDirectory) }
+            try ImageDirectory.publish(temporaryDirectory, as: directory, overwrite: overwrite, durable: durable)
             phase = .committed
             return manifest
         } catch {
             abandon()
             throw error
         }
+    }
+
+    /// Removes a published image directory and everything in it (a missing one is fine).
+    public static func remove(image directory: String) throws {
+        guard ImageDirectory.fileType(directory) != nil else { return }
+        try ImageDirectory.removeTree(directory)
     }
 
     /// Removes the temporary directory; the writer cannot be used afterwards.
@@ -125,7 +135,7 @@ public final class ImageWriter {
             let path = temporaryDirectory + "/" + name
             let file = try ImageFile.create(path)
             let summary = try body(file.fd, path)
-            try file.sync()
+            if durable { try file.sync() }
             files[name] = summary
             return summary
         } catch {
@@ -138,6 +148,6 @@ public final class ImageWriter {
         let path = temporaryDirectory + "/" + name
         let file = try ImageFile.create(path)
         try bytes.withUnsafeBytes { raw in try writeAll(fd: file.fd, path: path, raw) }
-        try file.sync()
+        if durable { try file.sync() }
     }
 }

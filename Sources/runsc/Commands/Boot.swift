@@ -30,8 +30,14 @@ struct BootCommand: ParsableCommand {
                                valueName: "dir"))
     var imagePath: String?
 
+    @Option(help: ArgumentHelp("The save/restore test mode's interval in syscalls (see create).", valueName: "N"))
+    var debugSaveRestoreEvery: UInt64 = 0
+
     @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
     var id: String
+
+    /// With --debug-save-restore-every: a file the sandbox appends its cycle count to when the container ends.
+    static let saveRestoreTallyVariable = "RUNSC_DEBUG_SAVE_RESTORE_TALLY"
 
     /// Test hook, read only under `--debug`: the sandbox traps on purpose this
     /// many milliseconds after it is ready, so a test can see what a fault leaves.
@@ -70,9 +76,14 @@ struct BootCommand: ParsableCommand {
             guard !stdio.contains(where: { $0 < 0 }) else {
                 throw RunscError("cannot duplicate stdio: \(SandboxLauncher.errnoText())")
             }
+            let store = try global.store()
+            let configuration = LoaderArgs.Configuration(
+                countSyscalls: global.debug, saveRestoreEvery: debugSaveRestoreEvery,
+                saveRestoreDirectory: store.directory(for: id) + "/save-restore",
+                saveRestoreTally: getenv(Self.saveRestoreTallyVariable).map { String(cString: $0) })
             let args = LoaderArgs(containerID: id.rawValue, spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
-                                  configuration: .init(countSyscalls: global.debug))
-            booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: try global.store(),
+                                  configuration: configuration)
+            booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: store,
                                       logger: logger, restoringFrom: imagePath)
         } catch {
             report("\(error)")

@@ -29,7 +29,8 @@ struct CreateCommand: ParsableCommand {
         try CommandSupport.checkPIDFile(pidFile)
         let bundle = try CommandSupport.bundle(options.bundle)
         logger?.debug("starting the sandbox", metadata: ["id": "\(id)", "bundle": "\(bundle.directory)"])
-        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath)
+        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath,
+                                             saveRestoreEvery: options.debugSaveRestoreEvery)
         logger?.debug("sandbox ready", metadata: ["id": "\(id)", "pid": "\(pid)"])
         let handle = try ContainerHandle.open(rawID, in: store)
         if let pidFile {
@@ -66,6 +67,15 @@ struct CreateOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write to this file the PID of a process that exits with the container's init, with its status.", valueName: "file"))
     var pidFile: String?
 
+    @Option(name: .customLong("debug-save-restore-every"),
+            help: ArgumentHelp("For testing: every N application syscalls, save the kernel to an image, throw it away and restore it from the image.",
+                               valueName: "N"))
+    var debugSaveRestoreEvery: UInt64?
+
     @Argument(help: ArgumentHelp("A name for the new container.", valueName: "container-id"))
     var id: String
+
+    func validate() throws {
+        if debugSaveRestoreEvery == 0 { throw ValidationError("--debug-save-restore-every must be at least 1") }
+    }
 }

@@ -89,6 +89,15 @@ final class HostDirectoryCache: Sendable {
         for inode in evicted { inode.forgetDirectory() }
     }
 
+    /// Drops every cached FD (a kernel thrown away).
+    func forgetAll() {
+        let inodes = state.withLock { state in
+            defer { state.entries = [:] }
+            return state.entries.values.compactMap(\.inode)
+        }
+        for inode in inodes { inode.forgetDirectory() }
+    }
+
     /// `inode` dropped its FD (its name went away on the host).
     func didForget(_ inode: HostInode) {
         _ = state.withLock { $0.entries.removeValue(forKey: ObjectIdentifier(inode)) }

@@ -21,7 +21,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// What save(to:) reads from the host file at the checkpoint lands in these on load.
     override public class var savedAs: [String: String] {
         super.savedAs.merging(["savedPath": "path", "savedSize": "size", "savedModification": "modificationTime",
-                               "savedInode": "hostInode", "savedGhost": "ghost"]) { $1 }
+                               "savedInode": "hostInode", "savedGhost": "ghost", "savedGhostMode": "ghostMode"]) { $1 }
     }
 
     /// Its own lock: read paths take it while FileDescription.lock is held,
@@ -37,6 +37,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     private var savedInode: UInt64 = 0
     /// A deleted file's contents, from the image, until the reopen makes the file again.
     private var savedGhost: [UInt8]?
+    /// A deleted file's permission bits as the host file had them (an fchmod
+    /// after the unlink reaches only the host file); nil in older images.
+    private var savedGhostMode: UInt32?
     /// Not saved: the host file is one a restore made for a deleted file. Its
     /// host FD may be shared with other descriptions of it, so O_APPEND is
     /// done here rather than by the host.
@@ -95,6 +98,12 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         return try body(fd)
     }
 
+    /// Closes the host FD now, for a kernel that is thrown away (Kernel.discard):
+    /// the description is never used again.
+    func closeHostDescriptor() {
+        hostFD.withLock { $0 = nil }
+    }
+
     /// A file with no name to open it by again (deleted, or restored from a
     /// checkpoint's copy) keeps its host FD for its mappings.
     override public func released() {
@@ -147,6 +156,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
                                                    nanoseconds: Int64(host.st_mtim.tv_nsec)))
         try sink.save("hostInode", UInt64(host.st_ino))
         try sink.save("ghost", ghost)
+        try sink.save("ghostMode", ghost == nil ? nil : UInt32(host.st_mode) & LinuxFile.permissionMask)
     }
 
     /// The whole of a deleted file, counted against the image's `ghostLimit`.
@@ -179,6 +189,11 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         savedModification = try source.load("modificationTime")
         savedInode = try source.load("hostInode")
         savedGhost = try source.load("ghost", default: nil)
+        savedGhostMode = try source.load("ghostMode", default: nil)
+        if let mode = savedGhostMode {
+            try ImageValidation.require(mode & ~LinuxFile.permissionMask == 0, field: "ghostMode",
+                                        "mode \(String(mode, radix: 8)) has bits beyond the permissions")
+        }
         if let ghost = savedGhost, ghost.count > Self.ghostLimit || Int64(ghost.count) != savedSize {
             throw StateError.invalidValue("hostfs: a deleted file of \(savedSize) bytes saved with \(ghost.count)")
         }
@@ -259,8 +274,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// (O_TMPFILE beside the mount's root, else a memfd) with the inode's mode,
     /// owner and modification time, so only the container reaches it.
     private func makeGhost(_ contents: [UInt8], in filesystem: HostFilesystem) throws(SyscallError) -> Int32 {
-        let (mode, uid, gid) = location.map { path in path.inode.lock.withLock { _ in
+        let (inodeMode, uid, gid) = location.map { path in path.inode.lock.withLock { _ in
             (path.inode.mode, path.inode.uid, path.inode.gid) } } ?? (0o600, 0, 0)
+        let mode = savedGhostMode ?? inodeMode
         let fd: Int32
         let temporaryFile = Int32(bitPattern: LinuxFile.temporaryFile)
         if let unnamed = try? filesystem.rootDirectory().withFD({ root throws(SyscallError) in

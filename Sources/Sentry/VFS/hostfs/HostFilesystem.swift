@@ -112,6 +112,13 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         }
     }
 
+    /// Lets go of the root's and the cached directories' host FDs, for a
+    /// kernel that is thrown away (Kernel.discard).
+    func detach() {
+        hostLock.withLock { _ in rootFD = nil }
+        directories.forgetAll()
+    }
+
     func rootDirectory() throws(SyscallError) -> HostDescriptor {
         guard let root = hostLock.withLock({ _ in rootFD }) else { throw .eio }
         return root
@@ -204,6 +211,12 @@ extension VirtualFilesystem {
     /// the host path to use now, or to nil to refuse it: an image names host
     /// paths, and only the restoring bundle may say which of them the
     /// container gets.
+    /// Every host filesystem lets go of its host FDs (Kernel.discard).
+    func detachHostFilesystems() {
+        let filesystems = VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? HostFilesystem } }
+        for filesystem in filesystems { filesystem.detach() }
+    }
+
     public func reattachHostFilesystems(relocate: (_ mountTarget: String, _ savedPath: String) -> String? = { $1 }) throws {
         // A single-file filesystem is mounted only at its file: VirtualFilesystem.afterLoad checked that.
         let hostMounts = VFSLock.shared.withLock { _ in
