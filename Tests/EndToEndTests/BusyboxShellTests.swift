@@ -40,4 +40,25 @@ import Testing
         #expect(result.stdout == native.stdout)
         #expect(native.stdout.hasSuffix("final exec\n"))
     }
+
+    /// A shell's `trap` for a signal `runsc kill` sends while the shell waits
+    /// on a foreground command: the trap runs once that command is done.
+    static let trapScript = "trap 'echo got USR1; exit 4' USR1; echo ready; while :; do sleep 0.05; done"
+
+    @Test func aTrapRunsForASignalSentByRunscKill() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let session = try ContainerSession(["/bin/sh", "-c", Self.trapScript])
+        let output = session.workspace.path + "/trap.out"
+        #expect(try session.runsc(["run", "--detach", "--bundle", session.bundle, "trap1"], output: output) == 0)
+        try session.waitFor("ready", in: output)
+        #expect(try session.runsc("kill", "trap1", "USR1").status == 0)
+        let waited = try session.runsc("wait", "trap1")
+        #expect(waited.stdout.contains("\"exitStatus\":4"), "\(waited.stdout) \(waited.stderr)")
+        let native = try JobControlTests.runNatively([Fixtures.busybox, "sh", "-c", Self.trapScript],
+                                                     program: try Fixtures.binary("unblocked_exec"),
+                                                     steps: [(mark: "ready", signals: [SIGUSR1])])
+        #expect(native.status == 4)
+        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: output)), as: UTF8.self) == native.stdout)
+        #expect(native.stdout == "ready\ngot USR1\n")
+    }
 }

@@ -106,9 +106,10 @@ import Testing
         }
     }
 
-    /// Runs jobctl_cases natively, sending each step's signals once its
-    /// mark shows.
-    static func runNatively(_ arguments: [String], steps: [(mark: String, signals: [Int32])]) throws -> RunscProcess.Result {
+    /// Runs `program` (jobctl_cases unless given) natively, sending each
+    /// step's signals once its mark shows.
+    static func runNatively(_ arguments: [String], program: String? = nil,
+                            steps: [(mark: String, signals: [Int32])]) throws -> RunscProcess.Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("native-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -116,7 +117,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         let handle = try FileHandle(forWritingTo: out)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Fixtures.binary("jobctl_cases"))
+        process.executableURL = URL(fileURLWithPath: try program ?? Fixtures.binary("jobctl_cases"))
         process.arguments = arguments
         process.standardOutput = handle
         process.standardError = FileHandle.nullDevice
