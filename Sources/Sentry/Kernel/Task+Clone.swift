@@ -69,6 +69,7 @@ extension Task {
             if flags & LinuxProcess.CLONE_VFORK != 0 {
                 child.vforkParent = self
                 vforkChild = child
+                mayHaveVforkChild = true
             }
         }
         if flags & LinuxProcess.CLONE_PARENT_SETTID != 0 { try? copyOut(value: child.id, to: request.parentTID) }
@@ -149,7 +150,11 @@ extension Task {
     /// (other signals wait, as Linux's killable wait_for_vfork_done);
     /// returns whether the task waited, so the run loop looks again.
     func waitForVforkChild() -> Bool {
-        guard let kernel, kernel.processTree.withLock({ _ in vforkChild != nil }) else { return false }
+        guard mayHaveVforkChild, let kernel else { return false }
+        guard kernel.processTree.withLock({ _ in vforkChild != nil }) else {
+            mayHaveVforkChild = false
+            return false
+        }
         _ = blocker.sleep(untilHostMonotonic: .max)
         return true
     }

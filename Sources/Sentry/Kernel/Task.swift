@@ -19,6 +19,7 @@ public final class Task: Savable, @unchecked Sendable {
         "thread", // host-only: the task's host thread
         "context", // host-only: the platform context the task's thread runs it in
         "waitingForChild", // host-only: a saved task is never inside a wait
+        "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -79,6 +80,10 @@ public final class Task: Savable, @unchecked Sendable {
     /// in the child the parent waiting; guarded by the kernel's `processTree` lock.
     var vforkChild: Task?
     var vforkParent: Task?
+    /// Whether `vforkChild` may be set: only this task's own clone (or a
+    /// load) sets it, so the run loop takes the process tree lock to look
+    /// at it only while this is true, not at every syscall.
+    var mayHaveVforkChild = false
 
     public init() {}
 
@@ -176,6 +181,7 @@ public final class Task: Savable, @unchecked Sendable {
         exitCode = try source.load("exitCode")
         restartBlock = try source.load("restartBlock")
         vforkChild = try source.load("vforkChild", default: nil)
+        mayHaveVforkChild = vforkChild != nil
         vforkParent = try source.load("vforkParent", default: nil)
         try ImageValidation.processID(id, field: "id")
         try ImageValidation.require(!signalMask.contains(.kill) && !signalMask.contains(.stop), field: "signalMask",
