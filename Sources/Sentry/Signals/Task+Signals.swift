@@ -151,16 +151,7 @@ extension Task {
     func dequeueSignal(blocked: SignalSet) -> (SignalInfo, SignalAction)? {
         guard let group = threadGroup else { return nil }
         let taken = group.lock.withLock { _ -> (SignalInfo, SignalAction)? in
-            while true {
-                let queued: SignalInfo
-                if let signal = pendingSignals.next(blocked: blocked) {
-                    queued = pendingSignals.dequeue(signal)
-                } else if let signal = group.sharedPendingSignals.next(blocked: blocked) {
-                    queued = group.sharedPendingSignals.dequeue(signal)
-                } else {
-                    return nil
-                }
-                guard let info = group.takeTimerSignalLocked(queued) else { continue }
+            while let info = takeQueuedLocked(group, blocked: blocked) {
                 let action = group.signalHandlers.action(for: info.signal)
                 if action.ignores(info.signal) && !info.signal.isUncatchable { continue }
                 if action.hasHandler && action.flags & LinuxSignal.SA_RESETHAND != 0 {
@@ -170,6 +161,7 @@ extension Task {
                 }
                 return (info, action)
             }
+            return nil
         }
         if let (info, _) = taken { timerSignalTaken(info) }
         return taken
@@ -179,21 +171,26 @@ extension Task {
     func dequeueSignal(from set: SignalSet) -> SignalInfo? {
         guard let group = threadGroup else { return nil }
         let others = SignalSet(rawValue: ~set.rawValue)
-        let taken = group.lock.withLock { _ -> SignalInfo? in
-            while true {
-                let queued: SignalInfo
-                if let signal = pendingSignals.next(blocked: others) {
-                    queued = pendingSignals.dequeue(signal)
-                } else if let signal = group.sharedPendingSignals.next(blocked: others) {
-                    queued = group.sharedPendingSignals.dequeue(signal)
-                } else {
-                    return nil
-                }
-                if let info = group.takeTimerSignalLocked(queued) { return info }
-            }
-        }
+        let taken = group.lock.withLock { _ in takeQueuedLocked(group, blocked: others) }
         if let taken { timerSignalTaken(taken) }
         return taken
+    }
+
+    /// The next queued signal not in `blocked`, the task's own queue first;
+    /// a timer's signal its timer no longer wants is skipped. Under
+    /// `group.lock`; the one place both dequeues take from the queues.
+    private func takeQueuedLocked(_ group: ThreadGroup, blocked: SignalSet) -> SignalInfo? {
+        while true {
+            let queued: SignalInfo
+            if let signal = pendingSignals.next(blocked: blocked) {
+                queued = pendingSignals.dequeue(signal)
+            } else if let signal = group.sharedPendingSignals.next(blocked: blocked) {
+                queued = group.sharedPendingSignals.dequeue(signal)
+            } else {
+                return nil
+            }
+            if let info = group.takeTimerSignalLocked(queued) { return info }
+        }
     }
 
     /// force_sig_info: a signal the task cannot escape (a fault, a bad
