@@ -83,9 +83,9 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
         pipe.readiness(reading: isReadEnd, writing: isWriteEnd).intersection(mask.union(.unmaskable))
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
-        pipe.waitSources(for: mask)
-    }
+    override public func eventRegister(_ entry: WaitEntry) { pipe.queue.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { pipe.queue.unregister(entry) }
 
     override public func released() {
         if isReadEnd { pipe.endClosed(readEnd: true) }

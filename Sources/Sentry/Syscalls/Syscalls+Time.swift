@@ -124,7 +124,10 @@ enum Time {
             let current = try now(task, clock)
             if current >= deadline { return }
             let hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
-            guard task.blocker.sleep(untilHostMonotonic: hostDeadline) else { continue }
+            do {
+                try task.waiter.block(untilHostMonotonic: hostDeadline)
+                continue
+            } catch {}
             // What remains is written at every interruption, as Linux's
             // do_nanosleep: a handler's EINTR reports it.
             if remainder != 0 {

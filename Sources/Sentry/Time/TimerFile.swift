@@ -111,7 +111,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             }
             return (false, isRealtime ? monotonic.addingSaturating(deadline - realtime) : deadline)
         }
-        if fired { readers.notifyAll() }
+        if fired { readers.notify(.readable) }
         return next
     }
 
@@ -132,7 +132,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             guard let taken = takeTicks() else { throw .eagain }
             return withUnsafeBytes(of: taken) { Array($0) }
         }
-        let taken = try waiter.wait(on: readers) { takeTicks() }
+        let taken = try waiter.wait(on: readers, for: .readable) { takeTicks() }
         return withUnsafeBytes(of: taken) { Array($0) }
     }
 
@@ -160,5 +160,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
         lock.withLock { _ in ticks } > 0 ? PollEvents.readable.intersection(mask) : []
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] { [.queue(readers)] }
+    override public func eventRegister(_ entry: WaitEntry) { readers.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { readers.unregister(entry) }
 }

@@ -20,10 +20,11 @@ import Synchronization
 ///    (read under FileDescription.lock, MM and SharedMemory fills).
 /// 6. `MemoryFile.lock`; State's `PagesLoader` lock (a restore's pages loaded
 ///    on the spot under the MM's, calling back into no Sentry lock);
-///    `Pipe.lock` then `WaitQueue.waiters` then `Waiter.flags`.
+///    `Pipe.lock`; then `WaitQueue.entries`, an epoll instance's lock, `Waiter.condition`
+///    (wake-ups: objects notify their queues after letting their own lock go).
 /// 7. Leaves that call nothing: counters, `FileDescription.referenceCount`,
 ///    `HostFilesystem.hostLock`, `UTSNamespace`, `SignalHandlers`,
-///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `FileWaiters.table`.
+///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `HostPoller.state`.
 public enum VFSLock {
     public static let shared = Mutex(())
 }
@@ -270,7 +271,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         return Int(max(0, size - lock.withLock { _ in offset }))
     }
 
-    // MARK: Readiness (poll, and later epoll and select on the same answers)
+    // MARK: Readiness (poll, select and epoll on the same answers)
 
     /// The events among `mask` that are ready now; errors and hang-ups are
     /// reported even if not asked for. Files that never block (regular files,
@@ -279,9 +280,12 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         PollEvents.alwaysReady.intersection(mask.union(.unmaskable))
     }
 
-    /// What a waiter must listen to to learn that one of `mask` may have
-    /// become ready; nothing for files that are always ready.
-    open func waitSources(for mask: PollEvents) -> [WaitSource] { [] }
+    /// Registers `entry` to hear when one of its events may have become
+    /// ready (gVisor's EventRegister): poll, epoll and blocking calls wait
+    /// this way. Files that are always ready have nothing to announce.
+    open func eventRegister(_ entry: WaitEntry) {}
+
+    open func eventUnregister(_ entry: WaitEntry) {}
 
     /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
     open var hostTerminalFD: Int32? { nil }
