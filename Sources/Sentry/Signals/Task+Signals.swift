@@ -280,6 +280,8 @@ extension Task {
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK
     /// through restart_syscall (which resumes `restartBlock`).
     func rewindForRestart(_ error: SyscallError) {
+        // The interrupt that ended the call is handled: the restart may block again.
+        waiter.clearInterrupt()
         registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
         registers.rip &-= Task.syscallInstructionSize
     }
