@@ -52,7 +52,7 @@ final class PauseGate: @unchecked Sendable {
             task.waiter.reset()
             task.waiter.clearInterrupt()
             guard condition.withLock({ requested && !discarded }) else { break }
-            try? task.waiter.block()
+            _ = try? task.waiter.block()
         }
         condition.withLock { _ = parked.remove(key) }
     }

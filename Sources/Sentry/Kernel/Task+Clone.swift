@@ -158,7 +158,7 @@ extension Task {
             mayHaveVforkChild = false
             return false
         }
-        if !mustExit, !kernel.pauseGate.isRequested { try? waiter.block() }
+        if !mustExit, !kernel.pauseGate.isRequested { _ = try? waiter.block() }
         return true
     }
 }

@@ -83,6 +83,8 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
         pipe.readiness(reading: isReadEnd, writing: isWriteEnd).intersection(mask.union(.unmaskable))
     }
 
+    override public var supportsPoll: Bool { true }
+
     override public func eventRegister(_ entry: WaitEntry) { pipe.queue.register(entry) }
 
     override public func eventUnregister(_ entry: WaitEntry) { pipe.queue.unregister(entry) }

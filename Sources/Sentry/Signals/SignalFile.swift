@@ -95,6 +95,8 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
         return PollEvents.readable.intersection(mask)
     }
 
+    override public var supportsPoll: Bool { true }
+
     override public func eventRegister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.register(entry) }
 
     override public func eventUnregister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.unregister(entry) }

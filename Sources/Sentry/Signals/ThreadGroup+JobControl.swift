@@ -206,7 +206,7 @@ extension Task {
             // interrupts are forgotten here, their signals stay pending.
             waiter.clearInterrupt()
             guard group.isStopped, !mustExit, !kernel.pauseGate.isRequested else { continue }
-            try? waiter.block()
+            _ = try? waiter.block()
         }
     }
 }

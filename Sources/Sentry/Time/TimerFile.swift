@@ -160,6 +160,8 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
         lock.withLock { _ in ticks } > 0 ? PollEvents.readable.intersection(mask) : []
     }
 
+    override public var supportsPoll: Bool { true }
+
     override public func eventRegister(_ entry: WaitEntry) { readers.register(entry) }
 
     override public func eventUnregister(_ entry: WaitEntry) { readers.unregister(entry) }

@@ -34,7 +34,7 @@ public enum VFSLock {
 /// kind of file (tmpfs regular file, host file, pipe end, device).
 open class FileDescription: Savable, @unchecked Sendable { // offset and flags are guarded by `lock`
     open class var savedTypeName: String { "vfs.FileDescription" }
-    open class var notSaved: Set<String> { ["lock"] }
+    open class var notSaved: Set<String> { ["lock", "epollWatches"] }
     open class var savedAs: [String: String] {
         ["referenceCount": "references"]
     }
@@ -50,6 +50,10 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// How many FD table slots refer to it; the last close calls `released()`.
     /// A leaf: released() runs after it is let go.
     private let referenceCount = Mutex(0)
+    /// The epoll items watching this description (Linux's f_ep): they go
+    /// when its last reference does. Host-only: epoll instances link their
+    /// items again after a load. A leaf.
+    let epollWatches = Mutex<[EpollItem]>([])
 
     public required init() {}
 
@@ -119,7 +123,13 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             count -= 1
             return count
         }
-        if remaining == 0 { released() }
+        guard remaining == 0 else { return }
+        let watching = epollWatches.withLock { watches in
+            defer { watches = [] }
+            return watches
+        }
+        for item in watching { item.owner?.detach(item) }
+        released()
     }
 
     /// Ends an open(2): waits as the file needs (`waitUntilOpen`: a FIFO
@@ -286,6 +296,11 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     open func eventRegister(_ entry: WaitEntry) {}
 
     open func eventUnregister(_ entry: WaitEntry) {}
+
+    /// Whether the file has a poll operation, which epoll_ctl requires
+    /// (EPERM otherwise): files that block or announce readiness do; regular
+    /// files, directories and most devices, always ready, do not.
+    open var supportsPoll: Bool { false }
 
     /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
     open var hostTerminalFD: Int32? { nil }

@@ -2,15 +2,18 @@ import Synchronization
 
 /// A registration on a `WaitQueue`: the events it cares about and what to do
 /// when one happens (wake a task's `Waiter`, queue an epoll item). The
-/// callback runs on the notifier's thread, possibly under the notifying
-/// object's lock: it takes only locks below it (a Waiter's, an epoll
-/// instance's ready list).
+/// callback runs on the notifier's thread and says whether it woke someone;
+/// it takes only locks below the notifier's (a Waiter's, an epoll instance's
+/// lists). An exclusive entry (EPOLLEXCLUSIVE) is skipped once another
+/// exclusive one woke someone for the same notification.
 public final class WaitEntry: @unchecked Sendable { // immutable
     public let mask: PollEvents
-    let callback: @Sendable (PollEvents) -> Void
+    public let isExclusive: Bool
+    let callback: @Sendable (PollEvents) -> Bool
 
-    public init(mask: PollEvents, callback: @escaping @Sendable (PollEvents) -> Void) {
+    public init(mask: PollEvents, isExclusive: Bool = false, callback: @escaping @Sendable (PollEvents) -> Bool) {
         self.mask = mask
+        self.isExclusive = isExclusive
         self.callback = callback
     }
 }
@@ -37,15 +40,20 @@ public final class WaitQueue: @unchecked Sendable { // `entries` is guarded by i
         entries.withLock { $0.removeAll { $0 === entry } }
     }
 
+    public var isEmpty: Bool { entries.withLock { $0.isEmpty } }
+
     /// The union of the registered entries' masks (what the host poller arms).
     public var interest: PollEvents {
         entries.withLock { $0.reduce(PollEvents()) { $0.union($1.mask) } }
     }
 
-    /// Runs the callback of every entry whose mask meets `events`.
+    /// Runs the callback of every entry whose mask meets `events`; of the
+    /// exclusive ones, only until one wakes someone (Linux's nr_exclusive 1).
     public func notify(_ events: PollEvents) {
         let matched = entries.withLock { $0.filter { !$0.mask.isDisjoint(with: events) } }
-        for entry in matched { entry.callback(events) }
+        var exclusiveWoke = false
+        for entry in matched where !entry.isExclusive { _ = entry.callback(events) }
+        for entry in matched where entry.isExclusive && !exclusiveWoke { exclusiveWoke = entry.callback(events) }
     }
 }
 

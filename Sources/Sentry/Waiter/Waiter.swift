@@ -85,7 +85,10 @@ public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` ar
 
     /// An entry that wakes this waiter when one of `mask` happens.
     public func entry(for mask: PollEvents) -> WaitEntry {
-        WaitEntry(mask: mask) { [self] _ in notify() }
+        WaitEntry(mask: mask) { [self] _ in
+            notify()
+            return true
+        }
     }
 
     /// Blocks on `queue` until `take` gives a value (signalfd, timerfd: the

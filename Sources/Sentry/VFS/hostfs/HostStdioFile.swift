@@ -165,6 +165,13 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         return events
     }
 
+    /// A host pipe, socket or terminal polls; a host regular file does not (as Linux's).
+    override public var supportsPoll: Bool {
+        if isDisconnected { return true }
+        guard let mode = try? Host.stat(hostFD).st_mode else { return false }
+        return mode & S_IFMT != S_IFREG && mode & S_IFMT != S_IFDIR
+    }
+
     override public func eventRegister(_ entry: WaitEntry) {
         if !isDisconnected { HostPoller.shared.register(entry, hostFD: hostFD) }
     }
