@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+/// epoll and eventfd compared with native runs, and an epoll instance
+/// across a checkpoint: its interest and ready lists come back as they
+/// were, and a task blocked in epoll_wait is blocked again after restore.
+@Suite struct EpollTests {
+    @Test func epollCasesMatchANativeRun() throws {
+        let result = try SyscallFixtureTests.runInSandbox("epoll_cases")
+        let native = try Fixtures.runNatively("epoll_cases")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// Checkpointed after `line` ("ready": in a nanosleep with ready and
+    /// idle items and an armed timerfd; "waiting": blocked in epoll_wait),
+    /// restored, the program prints what a native run prints: the
+    /// level-triggered pipe and the eventfd still ready, the edge-triggered
+    /// pipe not reported twice, the timer firing after restore, not early.
+    @Test(arguments: ["ready", "waiting"])
+    func anEpollInstanceSurvivesACheckpoint(after line: String) throws {
+        let native = try Fixtures.runNatively("ckpt_epoll")
+        let session = try CheckpointSession(["/bin/ckpt_epoll"])
+        try session.runDetached("c1", output: "before")
+        let count = line == "ready" ? 2 : 4
+        try session.waitForLines(count, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let lines = session.lines("before") + session.lines("after")
+        #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
+    }
+}
