@@ -25,13 +25,13 @@ public final class EventFile: FileDescription, @unchecked Sendable { // `counter
         try super.save(to: &sink)
         let (counter, semaphore) = lock.withLock { _ in (self.counter, isSemaphore) }
         try sink.save("counter", counter)
-        try sink.save("semaphore", semaphore)
+        try sink.save("isSemaphore", semaphore)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         counter = try source.load("counter")
-        isSemaphore = try source.load("semaphore")
+        isSemaphore = try source.load("isSemaphore")
         try ImageValidation.require(counter <= EpollABI.eventCounterMaximum, field: "counter",
                                     "eventfd counter \(counter) above ULLONG_MAX - 1")
     }
