@@ -216,14 +216,16 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     // MARK: Readiness
 
     /// pipe_poll: readable with bytes buffered, hung up once every writer is
-    /// gone; writable with room left, in error once every reader is gone.
-    func readiness(reading: Bool, writing: Bool) -> PollEvents {
+    /// gone (for a FIFO reader that opened non-blocking without a writer,
+    /// only once a writer has opened since: `writerOpensSeen`); writable
+    /// with room left, in error once every reader is gone.
+    func readiness(reading: Bool, writing: Bool, writerOpensSeen: Int? = nil) -> PollEvents {
         lock.withLock { _ in
             var ready: PollEvents = []
             let buffered = bytes.count - head
             if reading {
                 if buffered > 0 { ready.formUnion(.readable) }
-                if writers == 0 { ready.insert(.hangUp) }
+                if writers == 0, writerOpensSeen.map({ $0 != writerOpens }) ?? true { ready.insert(.hangUp) }
             }
             if writing {
                 if buffered < capacity { ready.formUnion(.writable) }
@@ -254,9 +256,11 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
 
     /// Counts a new description of a FIFO with the ends it has and wakes
     /// the opens waiting for a partner. ENXIO for a non-blocking write-only
-    /// open without a reader, before anything is counted.
-    func openEnds(read: Bool, write: Bool, nonBlocking: Bool) throws(SyscallError) {
-        try lock.withLock { _ throws(SyscallError) in
+    /// open without a reader, before anything is counted. Returns, for a
+    /// non-blocking read-only open without a writer, the writer opens so
+    /// far (fifo_open's f_version: no hang-up until a writer has come).
+    func openEnds(read: Bool, write: Bool, nonBlocking: Bool) throws(SyscallError) -> Int? {
+        let seen = try lock.withLock { _ throws(SyscallError) -> Int? in
             if write, !read, nonBlocking, readers == 0 { throw .enxio }
             if read {
                 readers += 1
@@ -266,10 +270,15 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
                 writers += 1
                 writerOpens += 1
             }
+            return read && !write && nonBlocking && writers == 0 ? writerOpens : nil
         }
         openQueue.notify(.all)
         queue.notify(.all)
+        return seen
     }
+
+    /// Whether a writer has opened since `seen` writer opens.
+    func writerOpened(since seen: Int) -> Bool { lock.withLock { _ in writerOpens != seen } }
 
     /// A blocking read-only (write-only) open of a FIFO waits until a writer
     /// (reader) is there or has come and gone since (wait_for_partner). An
