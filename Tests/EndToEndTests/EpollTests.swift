@@ -43,4 +43,20 @@ import Testing
         let lines = session.lines("before") + session.lines("after")
         #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
     }
+
+    /// epoll_wait's deadline is kept in the restart block across a
+    /// checkpoint taken 1.5 s into its 4 s: it returns at its timeout on the
+    /// virtual clock, not 1.5 s late.
+    @Test func anEpollWaitCheckpointedWaitsOnlyWhatRemained() throws {
+        let native = try Fixtures.runNatively("ckpt_epoll", ["timeout"])
+        let session = try CheckpointSession(["/bin/ckpt_epoll", "timeout"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        usleep(1_500_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(native.stdout == "ready\nepoll_wait returned 0 at its timeout\n")
+        let lines = session.lines("before") + session.lines("after")
+        #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
+    }
 }

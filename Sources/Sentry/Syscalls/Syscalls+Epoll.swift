@@ -71,14 +71,28 @@ enum EpollSyscalls {
     }
 
     static func epollWait(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        try wait(task, args, deadline: try deadline(task, milliseconds: args.int(3)))
+        try restart(task, epfd: args.int(0), events: args.pointer(1), maximum: args.int(2),
+                    deadline: try deadline(task, milliseconds: args.int(3)))
+    }
+
+    /// epoll_wait, and restart_syscall after an interrupted one: the same
+    /// instance and deadline, kept in the restart block if interrupted again,
+    /// so a checkpoint does not start its timeout over (EINTR if a handler runs).
+    static func restart(_ task: Task, epfd: Int32, events: UInt64, maximum: Int32, deadline: Int64?)
+        throws(SyscallError) -> Int64 {
+        do {
+            return try wait(task, epfd: epfd, events: events, maximum: maximum, deadline: deadline)
+        } catch .erestartnohand {
+            task.restartBlock = .epollWait(epfd: epfd, events: events, maximum: maximum, deadline: deadline)
+            throw .erestartRestartblock
+        }
     }
 
     /// epoll_pwait: epoll_wait with a signal mask in force meanwhile.
     static func epollPwait(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let deadline = try deadline(task, milliseconds: args.int(3))
         return try withSignalMask(task, at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
-            try wait(task, args, deadline: deadline)
+            try wait(task, epfd: args.int(0), events: args.pointer(1), maximum: args.int(2), deadline: deadline)
         }
     }
 
@@ -91,7 +105,7 @@ enum EpollSyscalls {
             deadline = try Time.now(task, Time.monotonic).addingSaturating(timeout.total)
         }
         return try withSignalMask(task, at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
-            try wait(task, args, deadline: deadline)
+            try wait(task, epfd: args.int(0), events: args.pointer(1), maximum: args.int(2), deadline: deadline)
         }
     }
 
@@ -112,14 +126,16 @@ enum EpollSyscalls {
     /// do_epoll_wait: EINVAL for maxevents outside 1...EP_MAX_EVENTS, EFAULT
     /// for a buffer outside user space, EBADF, EINVAL for an epfd that is no
     /// epoll. Blocks the task's waiter on the instance's queue until an
-    /// event, the deadline, or an interrupt: EINTR if a handler runs,
-    /// whatever SA_RESTART says, else the call restarts (a checkpoint).
-    private static func wait(_ task: Task, _ args: SyscallArguments, deadline: Int64?) throws(SyscallError) -> Int64 {
-        let address = args.pointer(1), maximum = args.int(2)
+    /// event, the deadline, or an interrupt (ERESTARTNOHAND: EINTR if a
+    /// handler runs, whatever SA_RESTART says, else the call restarts; the
+    /// p variants restart with their whole timeout, as ppoll's mask is
+    /// gone by then).
+    private static func wait(_ task: Task, epfd: Int32, events address: UInt64, maximum: Int32, deadline: Int64?)
+        throws(SyscallError) -> Int64 {
         guard maximum > 0, maximum <= EpollABI.maximumEvents else { throw .einval }
         let (end, overflow) = address.addingReportingOverflow(UInt64(maximum) * UInt64(EpollABI.eventSize))
         guard !overflow, end <= MemoryManager.maxAddress else { throw .efault }
-        guard let epoll = try task.fdTable.get(args.int(0)) as? EpollFile else { throw .einval }
+        guard let epoll = try task.fdTable.get(epfd) as? EpollFile else { throw .einval }
         var entry: WaitEntry?
         defer { if let entry { epoll.queue.unregister(entry) } }
         while true {

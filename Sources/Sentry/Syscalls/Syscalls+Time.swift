@@ -150,6 +150,8 @@ enum Time {
             return 0
         case .poll(let fds, let count, let deadline):
             return try PollSyscalls.restart(task, fds: fds, count: count, deadline: deadline)
+        case .epollWait(let epfd, let events, let maximum, let deadline):
+            return try EpollSyscalls.restart(task, epfd: epfd, events: events, maximum: maximum, deadline: deadline)
         }
     }
 }
