@@ -3,8 +3,9 @@ import Synchronization
 
 /// A pipe's buffer and its two ends, as fs/pipe.c: 64 KiB by default, writes
 /// of at most PIPE_BUF bytes are atomic, EOF once every writer is closed,
-/// EPIPE once every reader is. Buffered bytes are saved; waiters are not (at a
-/// checkpoint no task is left waiting).
+/// EPIPE once every reader is. Buffered bytes are saved; waiters are not (a
+/// task re-runs its syscall and waits again, an epoll instance re-registers
+/// its items after a load).
 public final class Pipe: Savable, @unchecked Sendable { // state guarded by `lock`
     public static let savedTypeName = "pipe.Pipe"
     public static let notSaved: Set<String> = [

@@ -16,7 +16,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
     var interval: Int64 = 0
     /// Expirations not yet read.
     var ticks: UInt64 = 0
-    /// Host-only: readers and pollers waiting for an expiration.
+    /// Host-only: readers, pollers and epoll items waiting for an expiration; they register again after a load.
     let readers = WaitQueue()
 
     public required init() { super.init() }
