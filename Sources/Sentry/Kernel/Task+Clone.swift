@@ -142,7 +142,7 @@ extension Task {
             if parent.vforkChild === self { parent.vforkChild = nil }
             return parent
         }
-        parent?.blocker.interrupt()
+        parent?.waiter.notify()
     }
 
     /// The vfork parent's wait before it returns to the application: one
@@ -151,11 +151,14 @@ extension Task {
     /// returns whether the task waited, so the run loop looks again.
     func waitForVforkChild() -> Bool {
         guard mayHaveVforkChild, let kernel else { return false }
+        // Other signals wait: their interrupts are forgotten, the signals stay pending.
+        waiter.reset()
+        waiter.clearInterrupt()
         guard kernel.processTree.withLock({ _ in vforkChild != nil }) else {
             mayHaveVforkChild = false
             return false
         }
-        _ = blocker.sleep(untilHostMonotonic: .max)
+        if !mustExit, !kernel.pauseGate.isRequested { _ = try? waiter.block() }
         return true
     }
 }

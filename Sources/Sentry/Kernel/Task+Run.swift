@@ -70,7 +70,6 @@ extension Task {
         if kernel.pauseGate.isDiscarded {
             // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
             held?.releaseAddressSpace()
-            releaseFileWaiter()
         } else {
             exitTask(holding: held)
         }
@@ -108,8 +107,7 @@ extension Task {
                 // Interrupts are rare (exit, checkpoint, a signal): keep the
                 // Task's FP state current then, so a saved task is complete.
                 floatingPoint = try context.floatingPointState()
-                clearFileWaitInterrupt()
-                blocker.clear()
+                waiter.clearInterrupt()
             case .died(let status):
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
@@ -132,8 +130,7 @@ extension Task {
     /// brought the task here are forgotten so the next wait is not cut short.
     func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
         floatingPoint = try context.floatingPointState()
-        blocker.clear()
-        clearFileWaitInterrupt()
+        waiter.clearInterrupt()
         kernel.pauseGate.park(self)
     }
 
@@ -214,7 +211,6 @@ extension Task {
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)
-        releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)
         guard last else {
             held?.releaseAddressSpace()

@@ -58,9 +58,12 @@ enum Futex {
                 if current >= deadline { throw .etimedout }
                 hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
             }
-            guard task.blocker.sleep(untilHostMonotonic: hostDeadline) else { continue }
-            if task.mustExit { throw .eintr }
-            throw .erestartsys
+            do {
+                try task.waiter.block(untilHostMonotonic: hostDeadline)
+            } catch {
+                if task.mustExit { throw .eintr }
+                throw .erestartsys
+            }
         }
     }
 }

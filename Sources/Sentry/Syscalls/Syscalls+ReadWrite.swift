@@ -81,7 +81,7 @@ enum ReadWriteSyscalls {
         let requested = min(vectors.reduce(0) { $0 + Int(clamping: $1.length) }, FileSyscalls.chunk)
         let total = try task.memory().writablePrefix(of: vectors, limit: requested)
         if requested > 0, total == 0 { throw .efault }
-        let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter)
+        let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.waiter)
         var copied = 0
         for vector in vectors where copied < data.count {
             let length = min(Int(clamping: vector.length), data.count - copied)
@@ -106,7 +106,7 @@ enum ReadWriteSyscalls {
             if data.isEmpty { data = piece } else { data += piece }
         }
         do {
-            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter))
+            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter))
         } catch .epipe {
             task.sendPipeSignal()
             throw .epipe

@@ -66,6 +66,7 @@ enum Wait {
     static func waitForChild(_ task: Task, _ target: WaitTarget, options: Int32) throws(SyscallError) -> ChildEvent? {
         guard let kernel = task.kernel, let group = task.threadGroup else { throw .echild }
         while true {
+            task.waiter.reset()
             let (event, eligible) = kernel.processTree.withLock { _ -> (ChildEvent?, Bool) in
                 task.waitingForChild = false
                 var eligible = false
@@ -81,11 +82,15 @@ enum Wait {
             if let event { return event }
             guard eligible else { throw .echild }
             if options & LinuxProcess.WNOHANG != 0 { return nil }
-            if task.hasDeliverableSignal || task.mustExit || kernel.pauseGate.isRequested {
+            do {
+                guard !task.hasDeliverableSignal, !task.mustExit, !kernel.pauseGate.isRequested else {
+                    throw SyscallError.erestartsys
+                }
+                try task.waiter.block()
+            } catch {
                 kernel.processTree.withLock { _ in task.waitingForChild = false }
                 throw .erestartsys
             }
-            _ = task.blocker.sleep(untilHostMonotonic: .max)
         }
     }
 
