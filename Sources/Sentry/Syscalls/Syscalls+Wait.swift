@@ -65,6 +65,7 @@ enum Wait {
     /// runs, EINTR otherwise).
     static func waitForChild(_ task: Task, _ target: WaitTarget, options: Int32) throws(SyscallError) -> ChildEvent? {
         guard let kernel = task.kernel, let group = task.threadGroup else { throw .echild }
+        var interrupted = false
         while true {
             task.waiter.reset()
             let (event, eligible) = kernel.processTree.withLock { _ -> (ChildEvent?, Bool) in
@@ -82,15 +83,14 @@ enum Wait {
             if let event { return event }
             guard eligible else { throw .echild }
             if options & LinuxProcess.WNOHANG != 0 { return nil }
-            do {
-                guard !task.hasDeliverableSignal, !task.mustExit, !kernel.pauseGate.isRequested else {
-                    throw SyscallError.erestartsys
-                }
-                try task.waiter.block()
-            } catch {
+            // As Linux's do_wait, the children are looked at again before a
+            // signal ends the wait: a child reaped by SA_NOCLDWAIT while the
+            // parent slept makes the wait ECHILD, not EINTR.
+            if interrupted || task.hasDeliverableSignal || task.mustExit || kernel.pauseGate.isRequested {
                 kernel.processTree.withLock { _ in task.waitingForChild = false }
                 throw .erestartsys
             }
+            do { try task.waiter.block() } catch { interrupted = true }
         }
     }
 
