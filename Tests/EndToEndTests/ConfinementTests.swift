@@ -24,6 +24,7 @@ import Testing
 
         let sandboxStatus = try Self.status(of: sandbox)
         #expect(sandboxStatus["NoNewPrivs"] == "1")
+        #expect(sandboxStatus["Seccomp"] == "2", "the Sentry runs without its host seccomp filter: \(sandboxStatus)")
         #expect(sandboxStatus["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities, "\(sandboxStatus)")
         #expect(sandboxStatus["CapBnd"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
         for stub in stubs {
@@ -57,6 +58,48 @@ import Testing
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect((result.stderr + text).contains("stub killed by its seccomp filter (SIGSYS) on injected syscall \(Self.getppidNumber)"),
                 "\(result.stderr)\n\(text.suffix(2000))")
+    }
+
+    /// `runsc boot --debug`'s test hook makes the Sentry call acct(2) once it
+    /// is ready; with the value `kill` its filter acts as without `--debug`.
+    @Test func aForbiddenSentryHostCallKillsTheSandbox() throws {
+        let result = try Self.runWithForbiddenSentryCall(hook: "kill")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("was killed by SIGSYS"), "\(result.stderr)")
+    }
+
+    /// Under `--debug` the same call is logged by name and fails; the container runs on.
+    @Test func underDebugAForbiddenSentryHostCallIsLoggedByName() throws {
+        let result = try Self.runWithForbiddenSentryCall(hook: "log")
+        #expect(result.log.contains("host seccomp filter: forbidden host syscall acct (\(Self.acctNumber))"), "\(result.log.suffix(2000))")
+        #expect(result.log.contains("forbidden host call returned -\(Self.enosys)"), "\(result.log.suffix(2000))")
+        #expect(!result.stderr.contains("killed"), "\(result.stderr)")
+    }
+
+    /// acct's number on x86_64 (SYS_acct) and ENOSYS, as the log prints them.
+    static let acctNumber = 163
+    static let enosys = 38
+
+    /// Runs /bin/spin under `--debug` with the Sentry's forbidden-call hook
+    /// set to `hook`; the container is deleted once the hook has run (or the
+    /// sandbox has died of it).
+    static func runWithForbiddenSentryCall(hook: String) throws -> (status: Int32, stderr: String, log: String) {
+        let sandbox = try SandboxRun(["/bin/spin"], start: false)
+        let log = sandbox.workspace.path + "/runsc.log"
+        let id = "forbidden-sentry\(UInt32.random(in: 0...UInt32.max))"
+        let arguments = ["--root", sandbox.workspace.stateRoot, "--debug", "--log", log, "run", "--bundle", sandbox.bundle, id]
+        let running = try RunningRunsc(arguments: arguments, scratch: sandbox.workspace.path,
+                                       cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
+                                       environment: ["RUNSC_TEST_SENTRY_FORBIDDEN_CALL": hook])
+        if hook != "kill" {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("forbidden host call returned") {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            _ = try RunscProcess.run(["--root", sandbox.workspace.stateRoot, "kill", id, "KILL"], in: sandbox.workspace.path)
+        }
+        let result = try running.finish(timeout: 60)
+        return (result.status, result.stderr, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
     /// `/proc/PID/status` as name: value.
