@@ -3,7 +3,7 @@ import Testing
 
 /// The sandbox process and its stubs, seen from the host while a container
 /// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
-/// documents, the stubs under seccomp, and new mount, IPC, UTS and network
+/// documents, both under seccomp, no core dumps, and new mount, IPC, UTS and network
 /// namespaces for both.
 @Suite struct ConfinementTests {
     /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
@@ -32,6 +32,9 @@ import Testing
             #expect(status["Seccomp"] == "2", "stub \(stub): \(status)")
             #expect(status["NoNewPrivs"] == "1")
             #expect(status["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
+        }
+        for pid in [sandbox] + stubs {
+            #expect(try Self.coreLimit(of: pid) == "0 0", "process \(pid) may dump the Sentry's memory to a core file")
         }
         for namespace in Self.newNamespaces {
             let host = try Self.namespace(namespace, of: getpid())
@@ -111,6 +114,14 @@ import Testing
             fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return fields
+    }
+
+    /// The soft and hard "Max core file size" of `/proc/PID/limits`.
+    static func coreLimit(of pid: Int32) throws -> String? {
+        let text = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Max core file size") }) else { return nil }
+        let fields = line.dropFirst("Max core file size".count).split(separator: " ")
+        return fields.count >= 2 ? "\(fields[0]) \(fields[1])" : nil
     }
 
     static func namespace(_ name: String, of pid: Int32) throws -> String {
