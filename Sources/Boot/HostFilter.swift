@@ -69,7 +69,7 @@ public enum HostFilter {
     /// Syscall names by number for the SIGSYS handler, made once and kept for
     /// the life of the process (the handler may only read).
     nonisolated(unsafe) private static let names: UnsafeMutableBufferPointer<UnsafePointer<CChar>?> = {
-        let count = 512
+        let count = 512  // above every x86_64 syscall number (Linux 6.x ends in the 460s)
         let table = UnsafeMutableBufferPointer<UnsafePointer<CChar>?>.allocate(capacity: count)
         for number in 0..<count {
             table[number] = seccomp_syscall_resolve_num_arch(UInt32(SCMP_ARCH_NATIVE), Int32(number)).map { UnsafePointer($0) }
