@@ -241,8 +241,9 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
         self.space = space
     }
 
+    /// The stub is emptied and kept for another address space (`AddressSpace.recycle`).
     public func release() {
-        space.release()
+        space.recycle()
     }
 
     public func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
