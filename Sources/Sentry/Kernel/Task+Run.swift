@@ -48,6 +48,7 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
+                current.prefault([registers.rip, registers.rsp])
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and

@@ -67,6 +67,18 @@ extension MemoryManager {
         }
     }
 
+    /// Maps the fault windows around `addresses` that the stub does not map
+    /// yet, as faults there would, and leaves everything else (a mapped page,
+    /// an address with no mapping) to the fault that may come. A stub new to
+    /// an MM (a fork's child, an exec) faults first on its instruction and
+    /// stack pointers: mapping them beforehand is one injected call each
+    /// instead of a fault stop and the call.
+    public func prefault(_ addresses: [UInt64]) {
+        for address in addresses where !lock.withLock({ _ in mappedInStub.contains(address) }) {
+            _ = handleFault(at: address)
+        }
+    }
+
     /// A write to a private page the stub maps without write. When this MM
     /// alone holds every page of the copy-on-write mapping `copyOnWrite` in
     /// the VMA (the other side exited or exec'd), all of it becomes writable
