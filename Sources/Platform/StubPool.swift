@@ -35,6 +35,9 @@ final class StubPool: Sendable {
         var idle: [Idle] = []
         /// Whether a spare maker thread runs (one at a time).
         var makingSpares = false
+        /// The MemoryFile of the last `makeSpares` call: its first address
+        /// space makes none, so a container that never forks pays for no spare.
+        var sparesAskedFor: MemoryFileIdentity?
     }
     /// Guards the idle list. Taken with no other lock held; nothing is
     /// called under it.
@@ -64,10 +67,15 @@ final class StubPool: Sendable {
 
     /// Starts making spares of `memoryFile` (open as `descriptor`, which the
     /// caller keeps) on a thread of their own when fewer than `spares` are
-    /// idle, so that the next address spaces find one ready. Failures only
-    /// mean the next address space makes its stub itself.
+    /// idle, from its second address space on, so that the next ones find
+    /// one ready. Failures only mean the next address space makes its stub
+    /// itself.
     func makeSpares(memoryFile: MemoryFileIdentity, descriptor: Int32) {
         let start = state.withLock { state -> Bool in
+            guard state.sparesAskedFor == memoryFile else {
+                state.sparesAskedFor = memoryFile
+                return false
+            }
             guard !state.makingSpares,
                   state.idle.count(where: { $0.memoryFile == memoryFile }) < Self.spares else { return false }
             state.makingSpares = true
