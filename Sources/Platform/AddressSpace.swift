@@ -31,6 +31,9 @@ public final class AddressSpace: Sendable {
     /// scripts/bench-platform can measure what the filter costs.
     public static let testUnfiltered = Atomic<Bool>(false)
 
+    /// The MemoryFile the stub holds, to tell its pooled stubs from others'.
+    private let memoryFile: MemoryFileIdentity
+
     private struct State {
         /// Stub threads by the TID of their tracer (Sentry) thread.
         var threads: [Int32: StubThread] = [:]
@@ -38,35 +41,51 @@ public final class AddressSpace: Sendable {
     }
     private let state: Mutex<State>
 
-    /// Creates a stub whose only host FD is `memoryFile` (duplicated to
-    /// `memoryFileDescriptor`); the calling thread becomes its tracer. The
+    /// Gives the calling thread a stub whose only host FD is `memoryFile`
+    /// (duplicated to `memoryFileDescriptor`) and makes it the stub's tracer:
+    /// an idle one from the pool when there is one, else a new one. The
     /// caller keeps its own `memoryFile` descriptor.
-    public init(memoryFile: Int32) throws(PlatformError) {
-        let filter = Self.testUnfiltered.load(ordering: .relaxed) ? [] : try StubFilter.program.get()
-        let created = filter.withUnsafeBufferPointer { program in
-            cshim_stub_create(memoryFile, program.isEmpty ? nil : program.baseAddress,
-                              UInt16(truncatingIfNeeded: program.count))
+    public init(memoryFile descriptor: Int32) throws(PlatformError) {
+        let identity = try MemoryFileIdentity(descriptor: descriptor)
+        let (pid, first) = try Self.obtainStub(memoryFile: descriptor, identity)
+        StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
+        if Self.testForbiddenCall.load(ordering: .relaxed) {
+            defer { StubProcess.killAndReap(pid) }
+            let result = try first.inject(Int(SYS_getppid))
+            throw PlatformError(.createStub, errno: EPROTO,
+                                detail: "the stub's seccomp filter let getppid through (it returned \(result))")
         }
-        if created < 0 { throw PlatformError(.createStub, errno: -created) }
-        pid = created
+        self.pid = pid
+        memoryFile = identity
+        state = Mutex(State(threads: [first.tracer: first]))
+    }
+
+    /// An idle stub of the pool attached to the calling thread, or a new one.
+    private static func obtainStub(memoryFile descriptor: Int32,
+                                   _ identity: MemoryFileIdentity) throws(PlatformError) -> (Int32, StubThread) {
+        while let idle = StubPool.shared.take(identity) {
+            // A pooled stub that cannot be attached (it died) is ended and the next tried.
+            if let first = try? attachProven(pid: idle.pid, template: idle.template) { return (idle.pid, first) }
+            StubProcess.killAndReap(idle.pid)
+        }
+        let created = try StubProcess.create(memoryFile: descriptor)
         do throws(PlatformError) {
-            let first = try StubThread.attach(pid: created, tid: created)
-            // Proves the stub runs injected calls, and drains the SIGSTOP
-            // that PTRACE_ATTACH queued.
-            let echoed = try first.inject(Int(SYS_getpid))
-            if echoed != Int64(created) {
-                throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(created)")
-            }
-            if Self.testForbiddenCall.load(ordering: .relaxed) {
-                let result = try first.inject(Int(SYS_getppid))
-                throw PlatformError(.createStub, errno: EPROTO,
-                                    detail: "the stub's seccomp filter let getppid through (it returned \(result))")
-            }
-            state = Mutex(State(threads: [first.tracer: first]))
+            return (created, try attachProven(pid: created, template: nil))
         } catch {
-            Self.killAndReap(created)
+            StubProcess.killAndReap(created)
             throw error
         }
+    }
+
+    /// Attaches to a stub in group-stop and proves it runs injected calls,
+    /// which also drains the SIGSTOP that PTRACE_ATTACH queued.
+    private static func attachProven(pid: Int32, template: Registers?) throws(PlatformError) -> StubThread {
+        let first = try StubThread.attach(pid: pid, tid: pid, template: template)
+        let echoed = try first.inject(Int(SYS_getpid))
+        if echoed != Int64(pid) {
+            throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(pid)")
+        }
+        return first
     }
 
     deinit {
@@ -80,7 +99,39 @@ public final class AddressSpace: Sendable {
             defer { state.released = true }
             return !state.released
         }
-        if first { Self.killAndReap(pid) }
+        if first { StubProcess.killAndReap(pid) }
+    }
+
+    /// Ends this address space but keeps its stub for another (`StubPool`):
+    /// everything below the stub page is unmapped, and the stub, let go into
+    /// group-stop, holds nothing of the application. Called on the thread
+    /// tracing the stub's only thread, with no `Context` running in it;
+    /// from elsewhere, or when emptying fails, the stub is killed as by
+    /// `release()`. Idempotent with `release()`.
+    public func recycle() {
+        let caller = cshim_current_tid()
+        let (first, only) = state.withLock { state -> (Bool, StubThread?) in
+            defer { state.released = true }
+            guard !state.released else { return (false, nil) }
+            return (true, state.threads.count == 1 ? state.threads[caller] : nil)
+        }
+        guard first else { return }
+        guard let only, empty(only) else {
+            StubProcess.killAndReap(pid)
+            return
+        }
+        if !StubPool.shared.give(StubPool.Idle(pid: pid, memoryFile: memoryFile, template: only.initialRegisters)) {
+            StubProcess.killAndReap(pid)
+        }
+    }
+
+    /// Unmaps everything the application had and detaches; false if the
+    /// stub did not take it (it died, or was killed by its filter).
+    private func empty(_ thread: StubThread) -> Bool {
+        guard let result = try? thread.inject(Int(SYS_munmap), 0, Self.maximumUserAddress), result == 0 else {
+            return false
+        }
+        return (try? thread.detachStopped()) != nil
     }
 
     /// Maps `length` bytes of the MemoryFile at `fileOffset` to `address` in
@@ -147,16 +198,6 @@ public final class AddressSpace: Sendable {
         let (end, overflow) = address.addingReportingOverflow(length)
         guard !overflow, end <= Self.maximumUserAddress else {
             throw PlatformError(.validate, errno: EINVAL, detail: "range \(address)+\(length) reaches the stub page")
-        }
-    }
-
-    private static func killAndReap(_ pid: Int32) {
-        _ = cshim_kill(pid, SIGKILL)
-        while true {
-            var status: Int32 = 0
-            // ECHILD: a Context's wait collected it first.
-            if cshim_wait_thread(pid, &status) < 0 { return }
-            if cshim_status_exited(status) != 0 || cshim_status_signaled(status) != 0 { return }
         }
     }
 }

@@ -25,9 +25,15 @@ public final class DedicatedThread: Sendable {
         handle = thread
     }
 
-    /// Waits for the thread to finish. Call once.
+    /// Waits for the thread to finish. Call once, or `detach` instead.
     public func join() {
         _ = pthread_join(handle, nil)
+    }
+
+    /// Lets the thread's resources go when it finishes, for a thread no one
+    /// waits for. Call once, instead of `join`.
+    public func detach() {
+        _ = pthread_detach(handle)
     }
 
     private final class Body {

@@ -93,12 +93,12 @@ import Testing
         #expect(stub.protects.first?.1 == MemoryManager.faultWindow)
         #expect(stub.protects.first?.2 == .read)
 
-        // A second fault on the mapped page is the write: it copies the window.
+        // A second fault on the mapped page is the write: it copies that page.
         let file = try #require(parent.memoryFile)
         let before = file.usedBytes
         stub.maps = []
         #expect(parent.handleFault(at: base + 8) == .mapped)
-        #expect(file.usedBytes == before + MemoryManager.faultWindow)
+        #expect(file.usedBytes == before + Page.size)
         #expect(stub.maps.count == 1)
         #expect(stub.maps.first?.protection == [.read, .write])
         let copied = try #require(parent.privatePageRuns.first { $0.start == base })
@@ -110,6 +110,10 @@ import Testing
         #expect(parent.handleFault(at: readOnly) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
         try parent.copyOut([2], to: base)
         #expect(try child.copyIn(from: base, count: 2) == [1, 1])
+        // A write on the next page continues in address order: the rest of the window is copied at once.
+        #expect(parent.handleFault(at: base + Page.size) == .mapped)
+        #expect(file.usedBytes == before + MemoryManager.faultWindow)
+        #expect(parent.handleFault(at: base + MemoryManager.faultWindow - 1) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
         child.release()
         parent.release()
     }

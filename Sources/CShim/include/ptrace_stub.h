@@ -77,6 +77,14 @@ static inline int cshim_ptrace_attach(pid_t tid) {
     return cshim_ptrace_result(ptrace(PTRACE_ATTACH, tid, 0, 0));
 }
 
+/* Detaches from `tid`, which must be in a signal-delivery-stop (as after an
+ * injected call's int3), delivering SIGSTOP in place of that signal: the
+ * thread goes from the tracer's hands straight into group-stop, runs no
+ * instruction, and waits there for its next PTRACE_ATTACH. */
+static inline int cshim_ptrace_detach_stopped(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_DETACH, tid, 0, (void *)(uintptr_t)SIGSTOP));
+}
+
 /* TRACESYSGOOD tells syscall stops from SIGTRAP faults; EXITKILL kills the
  * stub if its tracer thread dies. */
 static inline int cshim_ptrace_set_options(pid_t tid) {

@@ -48,6 +48,7 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
+                current.prefault([registers.rip, registers.rsp])
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
@@ -237,8 +238,9 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
         self.space = space
     }
 
+    /// The stub is emptied and kept for another address space (`AddressSpace.recycle`).
     public func release() {
-        space.release()
+        space.recycle()
     }
 
     public func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {

@@ -151,7 +151,8 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         while bytes.count < limit {
             let chunk = try read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
             if chunk.isEmpty { break }
-            bytes += chunk
+            // The first chunk is taken as it is, not copied (a whole binary for exec).
+            if bytes.isEmpty { bytes = chunk } else { bytes += chunk }
         }
         return bytes
     }
