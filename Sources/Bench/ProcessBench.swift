@@ -8,7 +8,7 @@ extension BenchSection {
     /// (ptrace platform), in one run, with the ratios.
     static let process = BenchSection(
         name: "process",
-        summary: "fork+exit+wait, fork+exec+wait, fork at N MiB resident, signal to self: ours vs gVisor vs native",
+        summary: "fork+exit+wait, fork+exec+wait, fork at N MiB resident and the parent's writes after it, signal to self: ours vs gVisor vs native",
         options: ["--runsc PATH       our runsc (default: beside runsc-bench)",
                   "--gvisor PATH      Debian's gVisor runsc (default /usr/bin/runsc; 'none' to skip)",
                   "--workload PATH    fixtures/bin/process_bench",
@@ -56,6 +56,8 @@ func runProcessBench(_ options: BenchOptions) throws {
                     unit: "us", note: "gVisor 6169, native 444 in the issue"),
         ProcessCase(name: "fork at \(mib) MiB", arguments: ["fork-resident", String(mib), "5"],
                     unit: "ms", note: "gVisor 3.8, native 31 at 1 GiB in the issue"),
+        ProcessCase(name: "then the parent's write of \(mib) MiB", arguments: ["fork-touch", String(mib), "5"],
+                    unit: "ms", note: "one byte per page, the child gone: what the fork leaves the parent to pay"),
         ProcessCase(name: "signal to self", arguments: ["signal", String(options.int("signals", default: 20000))],
                     unit: "us", note: "gVisor 211, native 2.6 in the issue"),
     ]
