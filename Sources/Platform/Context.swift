@@ -157,14 +157,60 @@ public final class Context {
         return .killed(signal: cshim_status_term_signal(status))
     }
 
+    /// Writes `state` to the stub thread unless it holds it already. When
+    /// only the legacy FXSAVE region differs from what the thread holds (a
+    /// handler's initial state replacing an SSE-only one, an rt_sigreturn
+    /// after a handler that left no AVX state), PTRACE_SETFPREGS writes just
+    /// that region, with the same result as the full write.
     private func loadFloatingPoint(_ state: FloatingPointState) throws(PlatformError) {
         if floatingPointCacheValid && Self.sameBytes(state.bytes, floatingPointCache) { return }
-        let result = state.bytes.withUnsafeBytes { raw in
-            cshim_ptrace_set_xstate(thread.tid, raw.baseAddress, raw.count)
+        let tid = thread.tid
+        let result: Int32
+        if try legacyRegionSuffices(state) {
+            result = state.bytes.withUnsafeBytes { raw in cshim_ptrace_set_fxsave(tid, raw.baseAddress) }
+        } else {
+            result = state.bytes.withUnsafeBytes { raw in
+                cshim_ptrace_set_xstate(tid, raw.baseAddress, raw.count)
+            }
         }
         try PlatformError.check(result, .setFloatingPoint)
         floatingPointCache = state.bytes
         floatingPointCacheValid = true
+    }
+
+    /// Whether writing `state`'s legacy region gives the thread all of
+    /// `state`: the host then keeps the XSAVE header and components and ORs
+    /// x87|SSE into XSTATE_BV. True when `state` has x87|SSE in XSTATE_BV and
+    /// either the thread holds the same header and components (the cache
+    /// says so), or both `state` and the thread (its header read back, 64
+    /// bytes past the legacy region) use no component past SSE, with a
+    /// header the full write would accept (reserved bytes zero).
+    private func legacyRegionSuffices(_ state: FloatingPointState) throws(PlatformError) -> Bool {
+        let legacy = FloatingPointState.legacySize
+        let headerEnd = legacy + FloatingPointState.headerSize
+        let bytes = state.bytes
+        guard bytes.count >= headerEnd, bytes.count == FloatingPointState.hostSize else { return false }
+        let features = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
+        let legacyFeatures = FloatingPointState.legacyFeatures
+        guard features & legacyFeatures == legacyFeatures else { return false }
+        if floatingPointCacheValid {
+            return floatingPointCache.count == bytes.count
+                && bytes.withUnsafeBytes { x in
+                    floatingPointCache.withUnsafeBytes { y in
+                        guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
+                        return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
+                    }
+                }
+        }
+        guard features == legacyFeatures, bytes[(legacy + 8)..<headerEnd].allSatisfy({ $0 == 0 }) else { return false }
+        var header = [UInt8](repeating: 0, count: headerEnd)
+        var length = header.count
+        let tid = thread.tid
+        let result = header.withUnsafeMutableBytes { raw in cshim_ptrace_get_xstate(tid, raw.baseAddress, &length) }
+        try PlatformError.check(result, .getFloatingPoint)
+        guard length == headerEnd else { return false }
+        let current = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
+        return current & ~legacyFeatures == 0
     }
 
     private func storeFloatingPoint(into state: inout FloatingPointState) throws(PlatformError) {
