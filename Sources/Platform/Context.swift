@@ -158,15 +158,15 @@ public final class Context {
     }
 
     /// Writes `state` to the stub thread unless it holds it already. When
-    /// only the legacy FXSAVE region differs from what the thread holds (a
-    /// handler's initial state replacing an SSE-only one, an rt_sigreturn
-    /// after a handler that left no AVX state), PTRACE_SETFPREGS writes just
-    /// that region, with the same result as the full write.
+    /// the thread's state is known (read or written since its last run)
+    /// and only the legacy FXSAVE region differs (a handler's initial state
+    /// replacing an SSE-only one), PTRACE_SETFPREGS writes just that region,
+    /// with the same result as the full write.
     private func loadFloatingPoint(_ state: FloatingPointState) throws(PlatformError) {
         if floatingPointCacheValid && Self.sameBytes(state.bytes, floatingPointCache) { return }
         let tid = thread.tid
         let result: Int32
-        if try legacyRegionSuffices(state) {
+        if legacyRegionSuffices(state) {
             result = state.bytes.withUnsafeBytes { raw in cshim_ptrace_set_fxsave(tid, raw.baseAddress) }
         } else {
             result = state.bytes.withUnsafeBytes { raw in
@@ -179,38 +179,25 @@ public final class Context {
     }
 
     /// Whether writing `state`'s legacy region gives the thread all of
-    /// `state`: the host then keeps the XSAVE header and components and ORs
-    /// x87|SSE into XSTATE_BV. True when `state` has x87|SSE in XSTATE_BV and
-    /// either the thread holds the same header and components (the cache
-    /// says so), or both `state` and the thread (its header read back, 64
-    /// bytes past the legacy region) use no component past SSE, with a
-    /// header the full write would accept (reserved bytes zero).
-    private func legacyRegionSuffices(_ state: FloatingPointState) throws(PlatformError) -> Bool {
+    /// `state`: the host keeps the XSAVE header and the other components
+    /// and ORs x87|SSE into XSTATE_BV, so `state` must have both bits and
+    /// the thread must hold the same header and components (the cache says
+    /// so). Reading the header back when the cache is stale costs about
+    /// what the full write saves, so that case writes it all.
+    private func legacyRegionSuffices(_ state: FloatingPointState) -> Bool {
         let legacy = FloatingPointState.legacySize
-        let headerEnd = legacy + FloatingPointState.headerSize
         let bytes = state.bytes
-        guard bytes.count >= headerEnd, bytes.count == FloatingPointState.hostSize else { return false }
+        guard floatingPointCacheValid, bytes.count >= legacy + FloatingPointState.headerSize,
+              bytes.count == floatingPointCache.count else { return false }
         let features = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
         let legacyFeatures = FloatingPointState.legacyFeatures
         guard features & legacyFeatures == legacyFeatures else { return false }
-        if floatingPointCacheValid {
-            return floatingPointCache.count == bytes.count
-                && bytes.withUnsafeBytes { x in
-                    floatingPointCache.withUnsafeBytes { y in
-                        guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
-                        return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
-                    }
-                }
+        return bytes.withUnsafeBytes { x in
+            floatingPointCache.withUnsafeBytes { y in
+                guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
+                return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
+            }
         }
-        guard features == legacyFeatures, bytes[(legacy + 8)..<headerEnd].allSatisfy({ $0 == 0 }) else { return false }
-        var header = [UInt8](repeating: 0, count: headerEnd)
-        var length = header.count
-        let tid = thread.tid
-        let result = header.withUnsafeMutableBytes { raw in cshim_ptrace_get_xstate(tid, raw.baseAddress, &length) }
-        try PlatformError.check(result, .getFloatingPoint)
-        guard length == headerEnd else { return false }
-        let current = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
-        return current & ~legacyFeatures == 0
     }
 
     private func storeFloatingPoint(into state: inout FloatingPointState) throws(PlatformError) {
