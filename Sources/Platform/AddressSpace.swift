@@ -134,6 +134,24 @@ public final class AddressSpace: Sendable {
         return (try? thread.detachStopped()) != nil
     }
 
+    /// Like `release()`, but only the kill happens now (the stub never runs
+    /// again); its exit, which unmaps all it mapped (tens of milliseconds for
+    /// a GiB), is waited for on a detached thread, or here if none starts.
+    public func releaseInBackground() {
+        let first = state.withLock { state -> Bool in
+            defer { state.released = true }
+            return !state.released
+        }
+        guard first else { return }
+        _ = cshim_kill(pid, SIGKILL)
+        let pid = pid
+        do {
+            _ = try DedicatedThread(name: "stub-reaper", detached: true) { Self.killAndReap(pid) }
+        } catch {
+            Self.killAndReap(pid)
+        }
+    }
+
     /// Maps `length` bytes of the MemoryFile at `fileOffset` to `address` in
     /// the stub, shared and fixed (replacing what was there).
     public func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(PlatformError) {

@@ -114,6 +114,14 @@ static inline int cshim_ptrace_set_xstate(pid_t tid, const void *buffer, size_t 
     return cshim_ptrace_result(ptrace(PTRACE_SETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &iov));
 }
 
+/* Writes only the legacy FXSAVE region (512 bytes): the host keeps the
+ * other XSAVE components as they are and marks x87 and SSE in use. Cheaper
+ * than PTRACE_SETREGSET of the XSAVE area, which allocates kernel memory
+ * (vmalloc) at every call. */
+static inline int cshim_ptrace_set_fxsave(pid_t tid, const void *buffer) {
+    return cshim_ptrace_result(ptrace(PTRACE_SETFPREGS, tid, 0, (void *)buffer));
+}
+
 /* Resumes with PTRACE_SYSEMU: the next syscall stops before running and is
  * never run by the host. Pending signals are suppressed (data 0). */
 static inline int cshim_ptrace_sysemu(pid_t tid) {

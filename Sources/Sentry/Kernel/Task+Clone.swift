@@ -30,7 +30,9 @@ extension Task {
         // A process being killed makes no children (fatal_signal_pending).
         if mustExit { throw .erestartnointr }
         let floatingPoint = try currentFloatingPoint()
-        let childMM = try mm.fork()
+        let childMM = try mm.fork { previous throws(SyscallError) in
+            try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
+        }
         var childRegisters = registers
         childRegisters.rax = 0
         if request.stack != 0 { childRegisters.rsp = request.stack }

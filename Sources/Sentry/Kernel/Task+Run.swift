@@ -77,7 +77,8 @@ extension Task {
         kernel.pauseGate.leave(self)
     }
 
-    private func loop(_ context: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
+    private func loop(_ initial: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
+        var context = initial
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
@@ -113,6 +114,8 @@ extension Task {
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            // A fork may have moved the task to a fresh stub (`moveToFreshStub`).
+            if let current = self.context, current !== context { context = current }
             killIfOutOfMemory(kernel)
             if threadGroup?.hasArmedCPUTimers == true { checkCPUTimers() }
             var afterSyscall = false
@@ -123,6 +126,32 @@ extension Task {
             systemTime += max(0, after - clockMark - BlockedTime.take())
             clockMark = after
         }
+    }
+
+    /// fork's `MemoryManager.StubReplacement` for this task's MM: a new stub
+    /// that this thread traces, running on with `floatingPoint` (the registers
+    /// are the Task's anyway); `previous` is killed now and reaped in the
+    /// background. Throws, changing nothing, when the new stub cannot be made.
+    func moveToFreshStub(retiring previous: any AddressSpaceMapper,
+                         floatingPoint: FloatingPointState) throws(SyscallError) -> any AddressSpaceMapper {
+        guard let kernel, let old = previous as? PlatformAddressSpace else { throw .eagain }
+        let space: AddressSpace
+        do {
+            space = try AddressSpace(memoryFile: kernel.memoryFile.fd)
+        } catch {
+            throw .eagain
+        }
+        do {
+            let context = try Context(addressSpace: space)
+            try context.setFloatingPointState(floatingPoint)
+            self.context = context
+            setInterrupter(context.interrupter)
+        } catch {
+            space.release()
+            throw .eagain
+        }
+        old.space.releaseInBackground()
+        return PlatformAddressSpace(space)
     }
 
     /// Rests for a checkpoint: the registers are current (this is a stop

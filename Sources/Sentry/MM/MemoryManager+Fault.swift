@@ -35,7 +35,11 @@ extension MemoryManager {
             guard addressSpace != nil, let memoryFile else { return .busError }
             let aligned = address & ~(MemoryManager.faultWindow - 1)
             var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
-            if vma.sharedMemory != nil { window = Page.roundDown(address)..<Page.roundDown(address) + Page.size }
+            if vma.sharedMemory != nil {
+                window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
+            } else {
+                window = widenedOverAllocatedLocked(window, around: address, in: vma)
+            }
             do {
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
                     guard memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
@@ -77,6 +81,25 @@ extension MemoryManager {
         for address in addresses where !lock.withLock({ _ in mappedInStub.contains(address) }) {
             _ = handleFault(at: address)
         }
+    }
+
+    /// Pages already allocated (those of a process that a fork moved to a
+    /// fresh stub, or that a restore brought back) come back in windows of
+    /// this size: 512 fault traps for 1 GiB, not 4,096.
+    static let allocatedFaultWindow: UInt64 = 512 * Page.size
+
+    /// `window` (a fault window of the private VMA `vma`), widened to the
+    /// `allocatedFaultWindow` around `address` when one private run holds
+    /// all of it: the widened window stays in that run, so it allocates
+    /// nothing the application has not touched.
+    private func widenedOverAllocatedLocked(_ window: Range<UInt64>, around address: UInt64,
+                                            in vma: VMA) -> Range<UInt64> {
+        let index = firstPrivateIndexLocked(endingAfter: window.lowerBound)
+        guard index < privatePages.count, privatePages[index].start <= window.lowerBound,
+              privatePages[index].end >= window.upperBound else { return window }
+        let run = privatePages[index]
+        let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
+        return max(vma.start, run.start, aligned)..<min(vma.end, run.end, aligned + MemoryManager.allocatedFaultWindow)
     }
 
     /// A write to a private page the stub maps without write. When this MM
