@@ -70,14 +70,21 @@ enum SandboxLauncher {
     /// recorded in the state directory as `waiterFileName`, so `checkpoint`
     /// can wait for it. Its stdio is /dev/null: it must not hold the
     /// container's output pipes open.
-    static func launchWaiter(global: GlobalOptions, store: ContainerStore, id: ContainerID) throws -> Int32 {
+    ///
+    /// With `process` (a PID in the container that `runsc exec` started) the
+    /// waiter is that process's instead (`exec --pid-file`): it exits with the
+    /// exec'd process's status, and nothing is recorded.
+    static func launchWaiter(global: GlobalOptions, store: ContainerStore, id: ContainerID,
+                             process: Int32? = nil) throws -> Int32 {
         let executable = try ownExecutable()
         var arguments = [executable, "--root", store.root]
         if let log = global.log { arguments += ["--log", log, "--log-format", global.logFormat.rawValue] }
         if global.debug { arguments.append("--debug") }
-        arguments += [InitWaiterCommand.configuration.commandName ?? "init-waiter", id.rawValue]
+        arguments.append(InitWaiterCommand.configuration.commandName ?? "init-waiter")
+        if let process { arguments += ["--process", String(process)] }
+        arguments.append(id.rawValue)
         let pid = try spawn(executable, arguments, keeping: nil)
-        if let startTime = SandboxProcess.startTime(of: pid) {
+        if process == nil, let startTime = SandboxProcess.startTime(of: pid) {
             try? SandboxProcess(pid: pid, startTime: startTime).write(to: store.directory(for: id), name: waiterFileName)
         }
         return pid

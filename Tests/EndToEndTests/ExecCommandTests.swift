@@ -34,10 +34,10 @@ import Testing
         return process
     }
 
-    /// `runsc exec -d --pid-file F c1 spin`: the PID the file got.
+    /// `runsc exec -d --internal-pid-file F c1 spin`: the PID in the container the file got.
     static func spinDetached(_ session: ContainerSession) throws -> Int32 {
         let pidFile = session.workspace.path + "/spin.pid"
-        let status = try session.runsc(["exec", "-d", "--pid-file", pidFile, "c1", "spin"],
+        let status = try session.runsc(["exec", "-d", "--internal-pid-file", pidFile, "c1", "spin"],
                                        output: session.workspace.path + "/spin.log")
         try #require(status == 0)
         return try #require(Int32(try session.workspace.read("spin.pid")))
@@ -90,7 +90,7 @@ import Testing
         let session = try Self.running()
         let pidFile = session.workspace.path + "/exec.pid"
         let output = session.workspace.path + "/exec.log"
-        let status = try session.runsc(["exec", "--detach", "--pid-file", pidFile, "c1", "sleep_exit", "100", "5"],
+        let status = try session.runsc(["exec", "--detach", "--internal-pid-file", pidFile, "c1", "sleep_exit", "100", "5"],
                                        output: output)
         #expect(status == 0)
         let pid = try #require(Int32(try session.workspace.read("exec.pid")))

@@ -8,9 +8,8 @@ import Testing
 /// where it was. podman and criu (podman checks criu's version before a
 /// checkpoint) are installed with apt-get when missing; when that fails the
 /// suite fails saying so, unless RUNSC_SKIP_PODMAN=1.
-/// Not here yet: `run -t` and `exec -t` (no terminals in the Sentry yet),
-/// `podman exec` (its --pid-file process must exit with the exec'd process's
-/// status) and `podman top` (podman reads /proc of the PID file's process).
+/// Not here yet: `run -t` and `exec -t` (no terminals in the Sentry yet)
+/// and `podman top` (podman reads /proc of the PID file's process).
 @Suite(.serialized)
 struct PodmanTests {
     static let image = "localhost/runsc-e2e-podman:latest"
@@ -159,6 +158,25 @@ struct PodmanTests {
         let removed = try Self.podman("rm", "-f", name)
         #expect(removed.status == 0, "\(removed.stderr)")
         #expect(try Self.podman("container", "exists", name).status == 1)
+    }
+
+    @Test func execRunsInTheContainerWithTheStatusOfTheExecdProcess() throws {
+        guard Self.available() else { return }
+        let name = Self.name("exec")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        let before = try Self.waitForLines(name, atLeast: 2).count
+        let native = try Fixtures.run("/bin/busybox", ["echo", "hi"])
+        let echo = try Self.podman("exec", name, "/bin/busybox", "echo", "hi")
+        #expect(echo.status == 0, "\(echo.stderr)")
+        #expect(echo.stdout == native.stdout)
+        let failing = try Self.podman("exec", name, "/bin/busybox", "sh", "-c", "exit 3")
+        #expect(failing.status == 3, "\(failing.stderr)")
+        // The exec'd process sees init, and init goes on printing.
+        let ps = try Self.podman("exec", name, "/bin/busybox", "ps", "-o", "pid,comm")
+        #expect(ps.stdout.contains("ckpt_counter"), "\(ps.stdout) \(ps.stderr)")
+        #expect(try Self.status(name) == "running\n")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 3))
     }
 
     @Test func pauseHoldsTheOutputAndUnpauseContinuesIt() throws {

@@ -15,6 +15,10 @@ import Musl
 /// as runc does, and `--process` gives a whole OCI process instead. In the
 /// foreground the signals runsc receives go to the process and runsc exits
 /// with its status (the code, or 128+N for signal N); `--detach` returns at once.
+/// `--pid-file` names a host process whose exit is the new process's, as
+/// gVisor's: this command in the foreground, a waiter (`init-waiter
+/// --process`) when detached, which conmon waits for; `--internal-pid-file`
+/// gets the PID in the container.
 struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a new process in a running container.",
@@ -42,8 +46,12 @@ struct ExecCommand: ParsableCommand {
             help: ArgumentHelp("An OCI process JSON file to run instead of CMD and the options above.", valueName: "process.json"))
     var process: String?
 
-    @Option(help: ArgumentHelp("Write the new process's PID (in the container) to this file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write to this file the PID of a host process that exits with the new process, with its status.",
+                               valueName: "file"))
     var pidFile: String?
+
+    @Option(help: ArgumentHelp("Write the new process's PID in the container to this file.", valueName: "file"))
+    var internalPidFile: String?
 
     @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (not built yet).")
     var tty = false
@@ -67,6 +75,7 @@ struct ExecCommand: ParsableCommand {
             throw RunscError.notBuilt("exec", "a terminal for the new process (--tty, --console-socket)")
         }
         try CommandSupport.checkPIDFile(pidFile)
+        try CommandSupport.checkPIDFile(internalPidFile)
         if !detach { SignalRelay.block() }
         let handle = try ContainerHandle.open(id, in: try global.store())
         let spec = try execProcess(bundle: handle.recorded.bundle)
@@ -91,8 +100,16 @@ struct ExecCommand: ParsableCommand {
         default:
             throw RunscError("exec: container \"\(handle.id)\": unexpected answer \(response)")
         }
-        if let pidFile { try CommandSupport.writePIDFile(pidFile, pid: pid) }
-        if detach { return }
+        if let internalPidFile { try CommandSupport.writePIDFile(internalPidFile, pid: pid) }
+        if detach {
+            // A detached exec leaves a host process behind whose life and exit status are the new process's.
+            if let pidFile {
+                let waiter = try SandboxLauncher.launchWaiter(global: global, store: handle.store, id: handle.id, process: pid)
+                try CommandSupport.writePIDFile(pidFile, pid: waiter)
+            }
+            return
+        }
+        if let pidFile { try CommandSupport.writePIDFile(pidFile, pid: getpid()) }
         try SignalRelay.start { [handle] signal in
             _ = try? handle.call(.signalProcess(pid: pid, signal: signal), command: "kill")
         }
