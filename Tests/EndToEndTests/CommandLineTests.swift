@@ -32,9 +32,6 @@ import Testing
     /// The OCI commands that do not exist yet, with arguments runc's callers
     /// (podman, containerd) pass: a plain refusal, not a parser error.
     @Test(arguments: [
-        ["exec", "--pid-file", "/tmp/exec.pid", "--process", "/tmp/process.json", "--detach", "--console-socket",
-         "/tmp/console.sock", "c1"],
-        ["exec", "-t", "c1", "sh", "-c", "true"],
         ["events", "--stats", "c1"],
         ["events", "--interval", "5s", "c1"],
         ["features"],

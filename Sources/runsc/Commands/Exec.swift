@@ -53,10 +53,10 @@ struct ExecCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the new process's PID in the container to this file.", valueName: "file"))
     var internalPidFile: String?
 
-    @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (not built yet).")
+    @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (with --console-socket).")
     var tty = false
 
-    @Option(help: ArgumentHelp("Where to send the terminal's master (not built yet).", valueName: "path"))
+    @Option(help: ArgumentHelp("A Unix socket to send the terminal's master to (SCM_RIGHTS), as runc does.", valueName: "path"))
     var consoleSocket: String?
 
     @Argument(help: ArgumentHelp("The container to run in.", valueName: "container-id"))
@@ -71,16 +71,24 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         _ = try global.configure()
-        if tty || consoleSocket != nil {
-            throw RunscError.notBuilt("exec", "a terminal for the new process (--tty, --console-socket)")
-        }
         try CommandSupport.checkPIDFile(pidFile)
         try CommandSupport.checkPIDFile(internalPidFile)
         if !detach { SignalRelay.block() }
         let handle = try ContainerHandle.open(id, in: try global.store())
         let spec = try execProcess(bundle: handle.recorded.bundle)
-        let response = try handle.exchange(.exec(ExecRequest(process: spec)),
-                                           files: [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO], command: "exec")
+        // A terminal is a new pty whose master goes to --console-socket, as runc's exec; the slave is the process's stdio.
+        var terminal: Int32?
+        if spec.terminal {
+            guard let consoleSocket else {
+                throw RunscError.notBuilt("exec", "a terminal without --console-socket (runsc relaying it to its own stdio)")
+            }
+            terminal = try ConsoleSocket.sendNewTerminal(to: consoleSocket)
+        } else if let consoleSocket {
+            throw RunscError("exec: --console-socket \(consoleSocket) is for a process with a terminal (--tty)")
+        }
+        defer { if let terminal { close(terminal) } }
+        let stdio = terminal.map { [$0, $0, $0] } ?? [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO]
+        let response = try handle.exchange(.exec(ExecRequest(process: spec)), files: stdio, command: "exec")
         let pid: Int32
         switch response {
         case .started(let started):
@@ -134,12 +142,11 @@ struct ExecCommand: ParsableCommand {
             } catch {
                 throw RunscError("exec: --process: \(error)")
             }
-            if loaded.terminal { throw RunscError.notBuilt("exec", "a terminal for the new process (--process with terminal true)") }
             return loaded
         }
         guard !command.isEmpty else { throw RunscError("exec: no command given (exec ID CMD [ARG...])") }
         var spec = try Bundle.load(directory: bundle).spec.process ?? Spec.Process()
-        spec.terminal = false
+        spec.terminal = tty
         spec.args = command
         for assignment in env {
             guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
