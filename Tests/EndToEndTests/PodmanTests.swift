@@ -219,6 +219,19 @@ struct PodmanTests {
         Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 2))
     }
 
+    /// ^C typed on podman's terminal (script(1) gives it one) reaches the shell's trap in the container.
+    @Test func controlCOnTheTerminalInterruptsTheForegroundProcessGroup() throws {
+        guard Self.available() else { return }
+        let workspace = try Workspace()
+        let session = workspace.path + "/session.sh"
+        let shell = "trap 'echo got INT; exit 5' INT; echo ready; while :; do /bin/busybox sleep 1; done"
+        try "exec /usr/bin/podman --runtime \(try RunscProcess.binary()) run -it --rm \(Self.image) /bin/busybox sh -c \"\(shell)\"\n"
+            .write(toFile: session, atomically: true, encoding: .utf8)
+        let typed = "(sleep 4; printf '\\003'; sleep 3) | /usr/bin/timeout 60 /usr/bin/env --default-signal /usr/bin/script -qec 'sh \(session)' /dev/null"
+        let run = try Fixtures.run("/bin/bash", ["-c", typed])
+        #expect(run.stdout.replacingOccurrences(of: "\r\n", with: "\n") == "ready\n^Cgot INT\n", "\(run.stderr)")
+    }
+
     /// conmon gives `restore` a console socket of its own: the restored shell writes on a new terminal.
     @Test func checkpointAndRestoreOfAContainerWithATerminalReattachIt() throws {
         guard Self.available() else { return }
