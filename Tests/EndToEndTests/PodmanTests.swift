@@ -8,8 +8,8 @@ import Testing
 /// where it was. podman and criu (podman checks criu's version before a
 /// checkpoint) are installed with apt-get when missing; when that fails the
 /// suite fails saying so, unless RUNSC_SKIP_PODMAN=1.
-/// Not here: `podman top` with psgo's descriptors (podman reads /proc in the
-/// mount namespace of the PID file's process, the host's).
+/// `podman top` with psgo's descriptors lists nothing (podman reads /proc
+/// where the PID file's process is, which shows no process), as with gVisor.
 @Suite(.serialized)
 struct PodmanTests {
     static let image = "localhost/runsc-e2e-podman:latest"
@@ -62,6 +62,8 @@ struct PodmanTests {
         for fixture in ["ckpt_counter", "tty_jobctl"] {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(fixture), toPath: rootfs + "/bin/" + fixture)
         }
+        // `podman top` with ps(1)'s options runs `ps` in the container.
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/bin/ps", withDestinationPath: "busybox")
         let tarball = workspace.path + "/rootfs.tar"
         let tar = try Fixtures.run("/bin/tar", ["-C", rootfs, "-cf", tarball, "."])
         guard tar.status == 0 else { throw SetupError("tar: \(tar.stderr)") }
@@ -179,6 +181,24 @@ struct PodmanTests {
         #expect(ps.stdout.contains("ckpt_counter"), "\(ps.stdout) \(ps.stderr)")
         #expect(try Self.status(name) == "running\n")
         Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 3))
+    }
+
+    @Test func topListsTheContainersProcessesAndNoneOfTheHost() throws {
+        guard Self.available() else { return }
+        let name = Self.name("top")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 1)
+        // ps(1)'s options: podman runs ps in the container (an exec), which reads the Sentry's /proc.
+        let ps = try Self.podman("top", name, "-o", "pid,comm")
+        #expect(ps.status == 0, "\(ps.stderr)")
+        let rows = ps.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["PID", "COMMAND"], "\(ps.stdout)")
+        #expect(rows.dropFirst().first == ["1", "ckpt_counter"], "\(ps.stdout)")
+        // psgo's descriptors read /proc where the PID file's process is: it shows nothing of the host.
+        let psgo = try Self.podman("top", name)
+        #expect(psgo.status == 0, "\(psgo.stderr)")
+        #expect(psgo.stdout.split(separator: "\n").count == 1, "only the header: \(psgo.stdout)")
     }
 
     /// tty_jobctl natively as a session leader on a pty it controls: script(1) gives it one; every

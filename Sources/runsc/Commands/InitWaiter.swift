@@ -1,5 +1,6 @@
 import ArgumentParser
 import Boot
+import CShim
 import OCI
 
 #if canImport(Glibc)
@@ -34,6 +35,7 @@ struct InitWaiterCommand: ParsableCommand {
     func run() throws {
         // Its own session, like the sandbox: the caller's terminal signals are not its to take.
         _ = setsid()
+        hideHostProcesses()
         let request: ControlRequest = process.map { .waitProcess(pid: $0) } ?? .wait
         guard let store = try? global.store(), let containerID = try? ContainerID(id),
               let response = try? ControlClient(directory: store.directory(for: containerID)).call(request),
@@ -41,5 +43,15 @@ struct InitWaiterCommand: ParsableCommand {
             Glibc.exit(Self.unknownStatus)
         }
         Glibc.exit(status.shellStatus)
+    }
+
+    /// podman's `top` lists the processes it finds in /proc of the PID
+    /// file's process's mount namespace (psgo), which would be the host's:
+    /// the waiter gets a mount namespace of its own (a slave copy) with an
+    /// empty /proc, so `top` shows no host process, as with gVisor's runsc
+    /// (`top` with ps(1)'s options runs ps in the container instead).
+    private func hideHostProcesses() {
+        guard cshim_unshare_namespace("mnt") == 0 else { return }
+        _ = mount("none", "/proc", "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY), "size=0")
     }
 }
