@@ -306,6 +306,12 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
     open var hostTerminalFD: Int32? { nil }
 
+    /// The job-control state of that terminal, when the process was given it as its terminal.
+    open var terminal: HostTerminal? { nil }
+
+    /// The terminal's TOSTOP: writes from a background process group stop it.
+    open var stopsBackgroundWrites: Bool { false }
+
     /// For mmap: the file's host-independent content, where the file supports it.
     open var isMappable: Bool { false }
 }

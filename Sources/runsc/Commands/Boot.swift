@@ -78,6 +78,9 @@ struct BootCommand: ParsableCommand {
             }
             let id = try ContainerID(id)
             let bundle = try Bundle.load(directory: bundle)
+            // create made our stdio a pty for the process's terminal: it becomes ours, and its signals the container's.
+            let hasTerminal = bundle.spec.process?.terminal == true && isatty(STDIN_FILENO) == 1
+            if hasTerminal { Sandbox.takeControllingTerminal(STDIN_FILENO) }
             // The Loader moves what it is given to FDs 256-258 and closes it; our own 0-2 are replaced below.
             let stdio = [dup(0), dup(1), dup(2)]
             guard !stdio.contains(where: { $0 < 0 }) else {
@@ -92,6 +95,7 @@ struct BootCommand: ParsableCommand {
                                   configuration: configuration)
             booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: store,
                                       logger: logger, restoringFrom: imagePath)
+            if hasTerminal { try booted.sandbox.forwardTerminalSignals() }
             try installHostFilter(logger: logger)
         } catch {
             report("\(error)")

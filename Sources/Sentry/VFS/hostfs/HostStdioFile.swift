@@ -29,6 +29,9 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     /// Host-only: the FD was passed to this sandbox for this description
     /// alone (`passed`), which closes it when released; saved as disconnected.
     private var ownsHostFD = false
+    /// The terminal the host FD is, when the process was given one (OCI
+    /// `terminal: true`); the three stdio descriptions of a process share it.
+    public private(set) var hostTerminal: HostTerminal?
 
     public required init() { super.init() }
 
@@ -38,9 +41,10 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     }
 
     /// A description owning `hostFD`, which was passed to the sandbox (a `runsc exec`'s stdio).
-    public static func passed(hostFD: Int32, flags: UInt32) -> HostStdioFile {
+    public static func passed(hostFD: Int32, flags: UInt32, terminal: HostTerminal? = nil) -> HostStdioFile {
         let file = HostStdioFile(hostFD: hostFD, flags: flags)
         file.ownsHostFD = true
+        file.hostTerminal = terminal
         return file
     }
 
@@ -54,19 +58,26 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     var isDisconnected: Bool { hostFD == Self.disconnectedFD }
 
     /// The three stdio descriptions for FDs 0, 1, 2 of the init process.
-    public static func standardFiles() -> [FileDescription] {
-        [HostStdioFile(hostFD: standardInput, flags: LinuxFile.readOnly),
-         HostStdioFile(hostFD: standardOutput, flags: LinuxFile.writeOnly),
-         HostStdioFile(hostFD: standardError, flags: LinuxFile.writeOnly)]
+    /// With `terminal`, the three are that terminal, as a pty slave runc opens read-write for each.
+    public static func standardFiles(terminal: HostTerminal? = nil) -> [FileDescription] {
+        let files = terminal == nil
+            ? [HostStdioFile(hostFD: standardInput, flags: LinuxFile.readOnly),
+               HostStdioFile(hostFD: standardOutput, flags: LinuxFile.writeOnly),
+               HostStdioFile(hostFD: standardError, flags: LinuxFile.writeOnly)]
+            : [standardInput, standardOutput, standardError].map { HostStdioFile(hostFD: $0, flags: LinuxFile.readWrite) }
+        for file in files { file.hostTerminal = terminal }
+        return files
     }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("hostFD", ownsHostFD ? Self.disconnectedFD : hostFD)
+        try sink.save("hostTerminal", hostTerminal)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
+        hostTerminal = try source.load("hostTerminal", default: nil)
         let number: Int32 = try source.load("hostFD")
         guard (Self.standardInput...Self.standardError).contains(number) || number == Self.disconnectedFD else {
             throw StateError.invalidValue("stdio host FD \(number) is not 256, 257, 258 or -1", field: "hostFD")
@@ -181,4 +192,11 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     }
 
     override public var hostTerminalFD: Int32? { isatty(hostFD) == 1 ? hostFD : nil }
+
+    override public var terminal: HostTerminal? { hostTerminal }
+
+    override public var stopsBackgroundWrites: Bool {
+        var settings = termios()
+        return tcgetattr(hostFD, &settings) == 0 && settings.c_lflag & UInt32(TOSTOP) != 0
+    }
 }
