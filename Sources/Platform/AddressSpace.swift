@@ -146,9 +146,9 @@ public final class AddressSpace: Sendable {
         _ = cshim_kill(pid, SIGKILL)
         let pid = pid
         do {
-            _ = try DedicatedThread(name: "stub-reaper", detached: true) { Self.killAndReap(pid) }
+            _ = try DedicatedThread(name: "stub-reaper", detached: true) { StubProcess.killAndReap(pid) }
         } catch {
-            Self.killAndReap(pid)
+            StubProcess.killAndReap(pid)
         }
     }
 
