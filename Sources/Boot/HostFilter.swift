@@ -177,8 +177,8 @@ public enum HostFilter {
     /// reaches application memory through the MemoryFile).
     private static let tracing: [Rule] =
         oneOf("ptrace", argument: 0, [PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_SETOPTIONS, PTRACE_GETREGS,
-                                      PTRACE_SETREGS, PTRACE_GETREGSET, PTRACE_SETREGSET, PTRACE_SYSEMU, PTRACE_CONT,
-                                      PTRACE_GETSIGINFO, PTRACE_GETEVENTMSG, PTRACE_DETACH, PTRACE_KILL]
+                                      PTRACE_SETREGS, PTRACE_SETFPREGS, PTRACE_GETREGSET, PTRACE_SETREGSET, PTRACE_SYSEMU,
+                                      PTRACE_CONT, PTRACE_GETSIGINFO, PTRACE_GETEVENTMSG, PTRACE_DETACH, PTRACE_KILL]
                 .map { UInt64($0.rawValue) })
 }
 
