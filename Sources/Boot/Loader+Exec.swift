@@ -96,8 +96,13 @@ extension Loader {
     public func signalProcess(_ pid: Int32, _ number: Int32) throws(LoaderError) {
         let signal = Signal(rawValue: number)
         guard signal.isValid else { throw LoaderError("signal \(number) is out of range 1...\(Signal.count)") }
-        guard let group = kernel.pidNamespace.threadGroup(pid) else { throw LoaderError("no process \(pid) in the container") }
-        group.kill(with: signal)
+        // Not into a kernel a save/restore cycle is replacing.
+        let group = checkpointLock.withLock { _ in
+            let group = kernel.pidNamespace.threadGroup(pid)
+            group?.kill(with: signal)
+            return group
+        }
+        guard group != nil else { throw LoaderError("no process \(pid) in the container") }
     }
 
     /// Records exit statuses for `execProcesses` (for every kernel: a fresh boot and a restore).
