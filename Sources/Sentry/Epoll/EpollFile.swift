@@ -61,7 +61,7 @@ public final class EpollItem: Savable, @unchecked Sendable { // the fields are g
 /// one-shot one is disabled until EPOLL_CTL_MOD. An instance is itself
 /// pollable (readable while an item is ready), so instances nest. Both lists
 /// are saved; entries on the files' queues are registered again after a load.
-public final class EpollFile: FileDescription, @unchecked Sendable { // `items` and `ready` are guarded by `lists`
+public final class EpollFile: AnonymousFile, @unchecked Sendable { // `items` and `ready` are guarded by `lists`
     override public class var savedTypeName: String { "epoll.File" }
     override public class var notSaved: Set<String> { super.notSaved.union(["lists", "queue"]) }
 
@@ -75,9 +75,7 @@ public final class EpollFile: FileDescription, @unchecked Sendable { // `items` 
 
     public required init() { super.init() }
 
-    init(flags: UInt32) {
-        super.init(location: nil, flags: LinuxFile.readWrite | flags)
-    }
+    override init(flags: UInt32) { super.init(flags: flags) }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
@@ -268,24 +266,6 @@ public final class EpollFile: FileDescription, @unchecked Sendable { // `items` 
     }
 
     // MARK: As a file
-
-    override public var isSeekable: Bool { false }
-
-    override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
-        throw .einval
-    }
-
-    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
-        throw .einval
-    }
-
-    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
-
-    override public func attributes() throws(SyscallError) -> FileAttributes {
-        var attributes = FileAttributes()
-        attributes.mode = SignalFile.anonymousInodeMode
-        return attributes
-    }
 
     /// ep_eventpoll_poll: readable while a ready item's file reports an
     /// event it asked for; items found not ready leave the list.

@@ -4,7 +4,7 @@ import State
 /// while the sum would pass ULLONG_MAX - 1; a read takes it all (or 1 with
 /// EFD_SEMAPHORE), blocking while it is 0. Readable while not 0, writable
 /// while 1 more fits. The counter is saved; waiters are not.
-public final class EventFile: FileDescription, @unchecked Sendable { // `counter` and `isSemaphore` are guarded by FileDescription.lock
+public final class EventFile: AnonymousFile, @unchecked Sendable { // `counter` and `isSemaphore` are guarded by FileDescription.lock
     override public class var savedTypeName: String { "eventfd.File" }
     override public class var notSaved: Set<String> { super.notSaved.union(["queue"]) }
 
@@ -18,7 +18,7 @@ public final class EventFile: FileDescription, @unchecked Sendable { // `counter
     init(initialValue: UInt64, semaphore: Bool, flags: UInt32) {
         counter = initialValue
         isSemaphore = semaphore
-        super.init(location: nil, flags: LinuxFile.readWrite | flags)
+        super.init(flags: flags)
     }
 
     override public func save(to sink: inout SaveSink) throws {
@@ -35,8 +35,6 @@ public final class EventFile: FileDescription, @unchecked Sendable { // `counter
         try ImageValidation.require(counter <= EpollABI.eventCounterMaximum, field: "counter",
                                     "eventfd counter \(counter) above ULLONG_MAX - 1")
     }
-
-    override public var isSeekable: Bool { false }
 
     /// eventfd_read: EINVAL below 8 bytes.
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
@@ -85,14 +83,6 @@ public final class EventFile: FileDescription, @unchecked Sendable { // `counter
             }
             try waiter.block()
         }
-    }
-
-    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
-
-    override public func attributes() throws(SyscallError) -> FileAttributes {
-        var attributes = FileAttributes()
-        attributes.mode = SignalFile.anonymousInodeMode
-        return attributes
     }
 
     /// eventfd_poll.

@@ -7,7 +7,7 @@ import State
 /// reads those of the task that made it (its `target`), which is the same
 /// until a process shares the file with another. The readiness changes when
 /// a signal is queued: `ThreadGroup.send` wakes the group's `signalWaiters`.
-public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` is guarded by FileDescription.lock
+public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is guarded by FileDescription.lock
     override public class var savedTypeName: String { "signal.File" }
 
     public private(set) var target: Task?
@@ -19,7 +19,7 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
     init(target: Task, mask: SignalSet, flags: UInt32) {
         self.target = target
         self.mask = SignalFile.readable(mask)
-        super.init(location: nil, flags: LinuxFile.readWrite | flags)
+        super.init(flags: flags)
     }
 
     /// SIGKILL and SIGSTOP are never read from a signalfd.
@@ -47,8 +47,6 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
         mask = SignalFile.readable(try source.load("mask"))
     }
 
-    override public var isSeekable: Bool { false }
-
     /// signalfd_read: EINVAL for less than one record; as many pending
     /// signals as fit, the first waited for unless non-blocking (EAGAIN).
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
@@ -72,22 +70,6 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
         guard let waiter, let group = target.threadGroup else { return target.dequeueSignal(from: currentMask) }
         return try waiter.wait(on: group.signalWaiters, for: .readable) { target.dequeueSignal(from: currentMask) }
     }
-
-    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
-        throw .einval
-    }
-
-    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
-
-    /// fstat of an anonymous inode: mode 0600 without a file type, empty.
-    override public func attributes() throws(SyscallError) -> FileAttributes {
-        var attributes = FileAttributes()
-        attributes.mode = SignalFile.anonymousInodeMode
-        return attributes
-    }
-
-    /// alloc_anon_inode's i_mode (S_IRUSR | S_IWUSR).
-    static let anonymousInodeMode: UInt32 = 0o600
 
     /// POLLIN while a signal of the mask is pending for the target.
     override public func readiness(for mask: PollEvents) -> PollEvents {

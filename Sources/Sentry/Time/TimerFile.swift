@@ -5,7 +5,7 @@ import State
 /// count is not 0. The kernel's timer thread fires it (KernelTimers keeps the
 /// armed ones); the deadline is on the clock, so CLOCK_MONOTONIC's
 /// continues on the virtual clock across a checkpoint.
-public final class TimerFile: FileDescription, @unchecked Sendable { // the timer fields are guarded by FileDescription.lock
+public final class TimerFile: AnonymousFile, @unchecked Sendable { // the timer fields are guarded by FileDescription.lock
     override public class var savedTypeName: String { "time.TimerFile" }
     override public class var notSaved: Set<String> { super.notSaved.union(["readers"]) }
 
@@ -24,7 +24,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
     init(kernel: Kernel, clock: Int32, flags: UInt32) {
         self.kernel = kernel
         self.clock = clock
-        super.init(location: nil, flags: LinuxFile.readWrite | flags)
+        super.init(flags: flags)
     }
 
     override public func save(to sink: inout SaveSink) throws {
@@ -121,8 +121,6 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
 
     // MARK: Data
 
-    override public var isSeekable: Bool { false }
-
     /// timerfd_read: EINVAL below 8 bytes; the count of expirations, waited
     /// for unless non-blocking (EAGAIN), then 0 again.
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
@@ -142,18 +140,6 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             defer { ticks = 0 }
             return ticks
         }
-    }
-
-    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
-        throw .einval
-    }
-
-    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
-
-    override public func attributes() throws(SyscallError) -> FileAttributes {
-        var attributes = FileAttributes()
-        attributes.mode = SignalFile.anonymousInodeMode
-        return attributes
     }
 
     override public func readiness(for mask: PollEvents) -> PollEvents {
