@@ -128,6 +128,17 @@ extension Task {
         }
     }
 
+    /// `withTemporarySignalMask` with the sigset the application passed at
+    /// `address` (ppoll, pselect6, epoll_pwait): none when the address is 0,
+    /// EINVAL unless `size` is the kernel's sigset size.
+    func withTemporarySignalMask(at address: UInt64, size: UInt64,
+                                 _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
+        guard address != 0 else { return try body() }
+        guard size == LinuxSignal.sigsetSize else { throw .einval }
+        let mask = try copyIn(UInt64.self, from: address)
+        return try withTemporarySignalMask(SignalSet(rawValue: mask), body)
+    }
+
     /// Signals pending for this task or its group and not blocked
     /// (Linux's TIF_SIGPENDING, what ends pause and sigsuspend).
     var hasDeliverableSignal: Bool {

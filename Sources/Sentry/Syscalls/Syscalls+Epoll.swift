@@ -91,7 +91,7 @@ enum EpollSyscalls {
     /// epoll_pwait: epoll_wait with a signal mask in force meanwhile.
     static func epollPwait(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let deadline = try deadline(task, milliseconds: args.int(3))
-        return try withSignalMask(task, at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
+        return try task.withTemporarySignalMask(at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
             try wait(task, epfd: args.int(0), events: args.pointer(1), maximum: args.int(2), deadline: deadline)
         }
     }
@@ -104,7 +104,7 @@ enum EpollSyscalls {
             guard timeout.isValid else { throw .einval }
             deadline = try Time.now(task, Time.monotonic).addingSaturating(timeout.total)
         }
-        return try withSignalMask(task, at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
+        return try task.withTemporarySignalMask(at: args.pointer(4), size: args.uint64(5)) { () throws(SyscallError) -> Int64 in
             try wait(task, epfd: args.int(0), events: args.pointer(1), maximum: args.int(2), deadline: deadline)
         }
     }
@@ -113,14 +113,6 @@ enum EpollSyscalls {
     private static func deadline(_ task: Task, milliseconds: Int32) throws(SyscallError) -> Int64? {
         guard milliseconds >= 0 else { return nil }
         return try Time.now(task, Time.monotonic).addingSaturating(Int64(milliseconds) * 1_000_000)
-    }
-
-    private static func withSignalMask(_ task: Task, at address: UInt64, size: UInt64,
-                                       _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
-        guard address != 0 else { return try body() }
-        guard size == LinuxSignal.sigsetSize else { throw .einval }
-        let mask = try task.copyIn(UInt64.self, from: address)
-        return try task.withTemporarySignalMask(SignalSet(rawValue: mask), body)
     }
 
     /// do_epoll_wait: EINVAL for maxevents outside 1...EP_MAX_EVENTS, EFAULT

@@ -66,7 +66,7 @@ enum PollSyscalls {
 
     static func ppoll(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let timeout = try Timeout(task, timespecAt: args.pointer(2))
-        return try withSignalMask(task, at: args.pointer(3), size: args.uint64(4)) { () throws(SyscallError) -> Int64 in
+        return try task.withTemporarySignalMask(at: args.pointer(3), size: args.uint64(4)) { () throws(SyscallError) -> Int64 in
             let outcome = Result<Int64, SyscallError> { () throws(SyscallError) -> Int64 in
                 try pollFiles(task, fds: args.pointer(0), count: args.uint(1), deadline: timeout.deadline)
             }
@@ -128,7 +128,7 @@ enum PollSyscalls {
         var mask = SignalMaskArgument(mask: 0, size: 0)
         if args.pointer(5) != 0 { mask = try task.copyIn(SignalMaskArgument.self, from: args.pointer(5)) }
         let timeout = try Timeout(task, timespecAt: args.pointer(4))
-        return try withSignalMask(task, at: mask.mask, size: mask.size) { () throws(SyscallError) -> Int64 in
+        return try task.withTemporarySignalMask(at: mask.mask, size: mask.size) { () throws(SyscallError) -> Int64 in
             let outcome = Result<Int64, SyscallError> { () throws(SyscallError) -> Int64 in
                 try selectFiles(task, args, deadline: timeout.deadline)
             }
@@ -284,15 +284,6 @@ enum PollSyscalls {
             }
             try self.init(task, try task.copyIn(Time.Timespec.self, from: address))
         }
-    }
-
-    /// Runs `body` with the signal mask at `address` in force, if there is one.
-    private static func withSignalMask(_ task: Task, at address: UInt64, size: UInt64,
-                                       _ body: () throws(SyscallError) -> Int64) throws(SyscallError) -> Int64 {
-        guard address != 0 else { return try body() }
-        guard size == LinuxSignal.sigsetSize else { throw .einval }
-        let mask = try task.copyIn(UInt64.self, from: address)
-        return try task.withTemporarySignalMask(SignalSet(rawValue: mask), body)
     }
 
     /// poll_select_finish: writes the time left into the caller's timeout
