@@ -51,10 +51,12 @@ extension Task {
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
-                // the old MM (this process's alone: there are no threads
-                // or vfork yet) ends with its stub.
+                // the old MM (this process's alone: exec ended the other
+                // threads) ends with its stub.
                 guard let next = self.mm, next !== current else { break }
                 setInterrupter(nil)
+                self.context = nil
+                context.release()
                 current.releaseAddressSpace()
                 current.release()
                 held = nil
@@ -66,6 +68,8 @@ extension Task {
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
         }
         setInterrupter(nil)
+        // The stub thread ends before this host thread, its tracer, does.
+        context?.release()
         context = nil
         if kernel.pauseGate.isDiscarded {
             // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
@@ -209,8 +213,13 @@ extension Task {
     /// and reports the exit.
     private func exitTask(holding held: MemoryManager?) {
         guard let group = threadGroup, let kernel else { return }
-        if clearChildTID != 0, let mm, group.members.count > 1 {
-            try? mm.copyOut([UInt8](repeating: 0, count: 4), to: clearChildTID)
+        // mm_release: the TID word is zeroed and its (shared) futex woken,
+        // which is how pthread_join learns the thread is gone.
+        if clearChildTID != 0, mm != nil, group.members.count > 1 {
+            if (try? copyOut(value: UInt32(0), to: clearChildTID)) != nil,
+               let word = try? FutexWord(self, clearChildTID, shared: true) {
+                _ = kernel.futexes.wake(word.key, count: 1)
+            }
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)

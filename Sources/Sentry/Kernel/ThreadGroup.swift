@@ -137,6 +137,16 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         }
     }
 
+    /// Adds a thread made by clone; false if the group has begun its exit
+    /// (the thread is not added: exit_group and a fatal signal win).
+    func addThread(_ task: Task) -> Bool {
+        lock.withLock { _ in
+            guard exitReason == nil else { return false }
+            tasks.append(task)
+            return true
+        }
+    }
+
     /// Removes an exited task, keeping its CPU time; returns true if it was the last one.
     func remove(_ task: Task, exitCode: Int32) -> Bool {
         lock.withLock { _ in
