@@ -54,20 +54,27 @@ import Testing
         #expect(kill(pid, 0) == -1 && errno == ESRCH)
     }
 
-    @Test func injectionFromANonTracerThreadIsRefused() throws {
-        let error = try onTracerThread { () throws -> PlatformError? in
-            let fixture = try StubFixture(code: X86.spin)
+    /// A thread that traces no stub thread of the address space has its
+    /// host calls run by the address space's owner thread.
+    @Test func aThreadTracingNoStubThreadMapsThroughTheOwner() throws {
+        let outcome = try onTracerThread { () throws -> (PlatformError?, StopReason) in
+            // mov rax, 0x30000; store rbx there; getpid: faults unless 0x30000 is mapped.
+            let fixture = try StubFixture(code: X86.movabsRAX(0x30000) + X86.storeRBXAtRAX + X86.call(39))
             let space = fixture.addressSpace
-            return try onTracerThread { () -> PlatformError? in
+            let error = try onTracerThread { () -> PlatformError? in
                 do throws(PlatformError) {
-                    try space.map(address: 0x30000, length: 0x1000, fileOffset: 0, protection: .read)
+                    try space.map(address: 0x30000, length: 0x1000, fileOffset: StubFixture.dataOffset,
+                                  protection: [.read, .write])
                     return nil
                 } catch {
                     return error
                 }
             }
+            var registers = fixture.start()
+            return (error, try fixture.context.switchToApp(registers: &registers))
         }
-        #expect(error?.operation == .ownership)
+        #expect(outcome.0 == nil)
+        #expect(outcome.1 == .syscall(number: 39))
     }
 
     @Test func theStubPageCannotBeMappedOver() throws {

@@ -225,6 +225,7 @@ extension Task {
         kernel.pidNamespace.release(taskID: id)
         releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)
+        group.lock.withLock { _ in group.execingTask }?.blocker.interrupt()
         guard last else {
             held?.releaseAddressSpace()
             return

@@ -9,6 +9,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
         "signalWaiters", // host-only: signalfd readers wait here, none across a checkpoint
+        "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
     public static let savedAs: [String: String] = [
         "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
@@ -112,6 +113,16 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
 
     /// Whether the group is exiting (every task leaves at its next stop).
     public var isExiting: Bool { lock.withLock { _ in exitReason != nil } }
+
+    /// A thread that execs while others run (de_thread): the others leave
+    /// at their next stop; guarded by `lock`.
+    var execingTask: Task?
+
+    /// Whether `task` must leave at its next stop: the group exits, or
+    /// another thread is exec'ing.
+    func mustLeave(_ task: Task) -> Bool {
+        lock.withLock { _ in exitReason != nil || (execingTask != nil && execingTask !== task) }
+    }
 
     /// Starts the group's exit with `reason` (the first reason wins, as in
     /// Linux's group_exit_code) and kicks every task out of the application.
@@ -257,7 +268,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
                                         "the task belongs to another thread group")
         }
         // A zombie keeps its exited leader, no member any more.
-        if let leader, !isZombie {
+        // So does a live process whose leader called exit() (pthread_exit from main).
+        if let leader, !isZombie, leader.exitCode == nil {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
         // A restored process with a CPU timer armed is kicked at once to look at it.
