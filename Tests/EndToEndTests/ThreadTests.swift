@@ -39,4 +39,49 @@ import Testing
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout, "\(result.stderr)")
     }
+
+    /// Checkpointed with three threads in pthread_cond_wait and one in a
+    /// FUTEX_WAIT_BITSET with an absolute deadline: the restored process's
+    /// threads come back as stub threads, the futex wait times out at its
+    /// deadline on the virtual clock, and the output equals a straight run.
+    @Test func threadsBlockedOnACondvarAndAFutexTimeoutSurviveARestore() throws {
+        let native = try Fixtures.runNatively("ckpt_threads")
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        let session = try CheckpointSession(["/bin/ckpt_threads"])
+        try session.runDetached("t1", output: "before")
+        try session.waitForLines(5, in: "before")
+        let saved = try session.checkpoint("t1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("t2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        #expect(expected.suffix(2) == ["futex wait: Connection timed out, at its deadline: yes", "condvar waiters joined: 600"])
+    }
+
+    /// python3's threading: 8 threads hashing under a lock, against a native run.
+    @Test func pythonThreadingMatchesANativeRun() throws {
+        let python = "/usr/bin/python3"
+        try #require(FileManager.default.isExecutableFile(atPath: python), "\(python) is not installed")
+        let script = """
+            import threading, hashlib
+            lock = threading.Lock()
+            results = {}
+            def work(n):
+                h = hashlib.sha256(str(n).encode())
+                for _ in range(2000):
+                    h = hashlib.sha256(h.digest())
+                with lock:
+                    results[n] = h.hexdigest()[:16]
+            threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            for n in sorted(results): print(n, results[n])
+            print("threads alive after join:", threading.active_count())
+            """
+        let result = try DynamicProgramTests.runWithHostSystem([python, "-c", script])
+        let native = try Fixtures.run(python, ["-c", script])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout, "\(result.stderr)")
+        #expect(native.stdout.split(separator: "\n").count == 9)
+    }
 }

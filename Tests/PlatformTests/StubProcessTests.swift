@@ -95,7 +95,8 @@ import Testing
     @Test func contextPinsItselfAndTheStubThreadToOneCPU() throws {
         let (cpu, stubMask, ownMask) = try onTracerThread { () throws -> (Int32?, String, String) in
             let fixture = try StubFixture(code: X86.spin)
-            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/status")
+            // The context's stub thread, not the stub's first (the owner's).
+            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status")
             let own = readProcFile("/proc/thread-self/status")
             func mask(_ text: String) -> String {
                 text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }

@@ -1,8 +1,19 @@
 #ifndef RUNSC_CSHIM_FUTEX_H
 #define RUNSC_CSHIM_FUTEX_H
 /* Atomic operations on a futex word in the Sentry's mapping of application
- * memory, which other application threads change at the same time. */
+ * memory, which other application threads change at the same time; and the
+ * host's membarrier, which glibc does not wrap. */
+#include <errno.h>
 #include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
+
+/* membarrier(MEMBARRIER_CMD_GLOBAL): returns once every host CPU has passed
+ * a full barrier; 0 or -errno. */
+static inline int cshim_membarrier_global(void) {
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0 ? 0 : -errno;
+}
 
 static inline uint32_t cshim_atomic_load_u32(const uint32_t *word) {
     return __atomic_load_n(word, __ATOMIC_SEQ_CST);

@@ -50,6 +50,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     public internal(set) var auxv: [UInt64] = []
     /// The path of the executable, for /proc/self/exe.
     public internal(set) var executablePath = ""
+    /// membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) was called
+    /// (Linux's mm->membarrier_state); a fork's or exec's new MM starts without.
+    var membarrierPrivateRegistered = false
 
     /// Host-only: the stub this MM is mapped into, what it has mapped, and
     /// how many running tasks use it.
@@ -172,6 +175,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         try sink.save("env", [state.8.lowerBound, state.8.upperBound])
         try sink.save("auxv", state.9)
         try sink.save("executablePath", state.10)
+        try sink.save("membarrierPrivateRegistered", lock.withLock { _ in membarrierPrivateRegistered })
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -186,6 +190,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         envRange = try Self.loadRange(&source, "env")
         auxv = try source.load("auxv")
         executablePath = try source.load("executablePath")
+        membarrierPrivateRegistered = try source.load("membarrierPrivateRegistered", default: false)
         for (previous, next) in zip(vmas, vmas.dropFirst()) where previous.end > next.start {
             throw StateError.invalidValue("VMAs overlap at \(next.start)", field: "vmas")
         }
