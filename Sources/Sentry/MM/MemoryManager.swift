@@ -72,15 +72,10 @@ public final class MemoryManager: Savable, @unchecked Sendable {
 
     /// A task starts running in this MM and holds a reference to its address
     /// space until `releaseAddressSpace()`. The first one creates it with
-    /// `create`, on its own thread, which becomes the stub's owner (ptrace
-    /// ties a stub to the thread that created it); a restore starts with none.
-    ///
-    /// Threads (next): a second user of the same MM needs a stub thread of its
-    /// own in this stub, and only a thread tracing the stub can make one (a
-    /// clone by a traced stub thread with PTRACE_O_TRACECLONE). The address
-    /// space will get an owner thread that runs no task and creates stub
-    /// threads on request, handing each to the joining task's thread; this
-    /// call stays the one place a task joins the MM's address space.
+    /// `create` (the platform's address space starts its own owner thread);
+    /// a restore starts with none. Each user then makes its own stub thread
+    /// in it (`Context`): this is the one place a task joins the MM's
+    /// address space, and the last one out ends it.
     public func acquireAddressSpace<Failure: Error>(
         _ create: () throws(Failure) -> any AddressSpaceMapper
     ) throws(Failure) -> any AddressSpaceMapper {
