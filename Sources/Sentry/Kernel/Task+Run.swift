@@ -175,7 +175,7 @@ extension Task {
             info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
             context.trapNumber = LinuxSignal.X86_TRAP_GP
         } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
-            switch mm.handleFault(at: fault.address) {
+            switch mm.handleFault(at: fault.address, unmappedInHost: fault.code == LinuxSignal.SEGV_MAPERR) {
             case .mapped: return
             case .segmentationFault(let code):
                 info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)

@@ -17,7 +17,10 @@ extension MemoryManager {
     /// allows writing (the platform does not say whether a fault was a read
     /// or a write, but a read of it could not have faulted), and otherwise a
     /// protection violation: the stub's mappings carry the VMA's protection.
-    public func handleFault(at address: UInt64) -> FaultResolution {
+    /// `unmappedInHost` (the host's SEGV_MAPERR) on a page mapped now means
+    /// another thread of the stub faulted on it at the same moment and had
+    /// it mapped first: the application retries.
+    public func handleFault(at address: UInt64, unmappedInHost: Bool = false) -> FaultResolution {
         lock.withLock { _ in
             guard let index = vmaIndexLocked(containing: address) else {
                 return .segmentationFault(code: LinuxSignal.SEGV_MAPERR)
@@ -27,6 +30,7 @@ extension MemoryManager {
                 return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
             }
             if mappedInStub.contains(address) {
+                if unmappedInHost { return .mapped }
                 guard vma.protection.contains(.write), let copyOnWrite = copyOnWriteInStub.range(containing: address) else {
                     return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
                 }
