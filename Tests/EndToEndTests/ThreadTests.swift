@@ -58,6 +58,22 @@ import Testing
         #expect(expected.suffix(2) == ["futex wait: Connection timed out, at its deadline: yes", "condvar waiters joined: 600"])
     }
 
+    /// A process whose main thread called pthread_exit (its leader gone,
+    /// a second thread running) is checkpointed and restored.
+    @Test func aProcessWhoseLeaderExitedSurvivesARestore() throws {
+        let native = try Fixtures.runNatively("ckpt_threads", ["leader-exits"])
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        let session = try CheckpointSession(["/bin/ckpt_threads", "leader-exits"])
+        try session.runDetached("l1", output: "before")
+        try session.waitForLines(5, in: "before")
+        let saved = try session.checkpoint("l1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("l2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        #expect(expected.count == 20)
+    }
+
     /// python3's threading: 8 threads hashing under a lock, against a native run.
     @Test func pythonThreadingMatchesANativeRun() throws {
         let python = "/usr/bin/python3"
