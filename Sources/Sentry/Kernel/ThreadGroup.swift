@@ -232,7 +232,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         finished = try source.load("finished")
         let adjustment: Int32 = try source.load("oomScoreAdjustment", default: 0)
         guard ProcNode.oomScoreAdjustmentRange.contains(adjustment) else {
-            throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000")
+            throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000", field: "oomScoreAdjustment")
         }
         storedOOMScoreAdjustment = adjustment
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
