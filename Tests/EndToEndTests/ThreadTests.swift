@@ -30,6 +30,16 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// fork while four threads write the same pages: their copy-on-write
+    /// faults on one page race, and each retries what another resolved.
+    @Test(arguments: ["thread_cases", "dynamic_thread_cases"])
+    func threadsWritingPagesAForkSharedMatchANativeRun(_ fixture: String) throws {
+        let result = try Self.run(fixture, ["fork-writers"])
+        let native = try Fixtures.runNatively(fixture, ["fork-writers"])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout, "\(result.stderr)")
+    }
+
     /// execve from a second thread: the other threads end, the process keeps
     /// its PID and the exec'ing thread takes the leader's TID.
     @Test(arguments: ["thread_cases", "dynamic_thread_cases"])

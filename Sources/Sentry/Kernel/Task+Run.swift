@@ -175,7 +175,9 @@ extension Task {
             info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
             context.trapNumber = LinuxSignal.X86_TRAP_GP
         } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
-            switch mm.handleFault(at: fault.address, unmappedInHost: fault.code == LinuxSignal.SEGV_MAPERR) {
+            let host = MemoryManager.HostFault(unmapped: fault.code == LinuxSignal.SEGV_MAPERR,
+                                               instructionFetch: fault.address == registers.rip)
+            switch mm.handleFault(at: fault.address, host: host) {
             case .mapped: return
             case .segmentationFault(let code):
                 info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)
