@@ -8,7 +8,7 @@ extension BenchSection {
     /// (ptrace platform), in one run, with the ratios.
     static let process = BenchSection(
         name: "process",
-        summary: "fork+exit+wait, fork+exec+wait, fork at N MiB resident, signal to self: ours vs gVisor vs native",
+        summary: "fork+exit+wait, fork+exec+wait, fork at N MiB resident and the parent's writes after it, signal to self: ours vs gVisor vs native",
         options: ["--runsc PATH       our runsc (default: beside runsc-bench)",
                   "--gvisor PATH      Debian's gVisor runsc (default /usr/bin/runsc; 'none' to skip)",
                   "--workload PATH    fixtures/bin/process_bench",
@@ -24,6 +24,8 @@ extension BenchSection {
 private struct ProcessCase {
     var name: String
     var arguments: [String]
+    /// The name of the program's output line with the result (default: the mode, `arguments[0]`).
+    var key: String? = nil
     var unit: String
     /// gVisor's time on this machine kind as the issue gives it, for the goal column.
     var note: String
@@ -56,6 +58,9 @@ func runProcessBench(_ options: BenchOptions) throws {
                     unit: "us", note: "gVisor 6169, native 444 in the issue"),
         ProcessCase(name: "fork at \(mib) MiB", arguments: ["fork-resident", String(mib), "5"],
                     unit: "ms", note: "gVisor 3.8, native 31 at 1 GiB in the issue"),
+        ProcessCase(name: "then the parent's write of \(mib) MiB", arguments: ["fork-resident", String(mib), "5"],
+                    key: "fork-touch",
+                    unit: "ms", note: "one byte per page, the child gone: what the fork leaves the parent to pay"),
         ProcessCase(name: "signal to self", arguments: ["signal", String(options.int("signals", default: 20000))],
                     unit: "us", note: "gVisor 211, native 2.6 in the issue"),
     ]
@@ -140,7 +145,8 @@ private func measureSandboxed(_ runtime: [String], _ item: ProcessCase, runsc: S
 private func parse(_ output: String, _ item: ProcessCase) throws -> Double {
     for line in output.split(separator: "\n") {
         let fields = line.split(separator: " ")
-        if fields.count == 3, fields[2] == item.unit, let value = Double(fields[1]) { return value }
+        if fields.count == 3, fields[0] == item.key ?? item.arguments.first ?? "", fields[2] == item.unit,
+           let value = Double(fields[1]) { return value }
     }
     throw BenchError("no result in \(output.debugDescription)")
 }

@@ -44,10 +44,13 @@ extension Loader {
             throw ExecFailure(kind: .other, message: error.description)
         }
         let table = FDTable()
+        // `terminal: true`: runsc exec passed a pty slave three times, the new process's controlling terminal.
+        let terminal = process.terminal && isatty(stdio[0]) == 1 ? HostTerminal() : nil
         for (number, fd) in stdio.enumerated() {
             let access = UInt32(truncatingIfNeeded: fcntl(fd, F_GETFL) & O_ACCMODE)
             do {
-                try table.install(HostStdioFile.passed(hostFD: fd, flags: access), at: Int32(number), closeOnExec: false)
+                try table.install(HostStdioFile.passed(hostFD: fd, flags: access, terminal: terminal), at: Int32(number),
+                                  closeOnExec: false)
             } catch {
                 table.removeAll()
                 throw ExecFailure(kind: .other, message: "cannot install stdio FD \(number): \(error)")
@@ -65,6 +68,7 @@ extension Loader {
             throw ExecFailure(execError: error, name: name)
         }
         task.controls.noNewPrivileges = process.noNewPrivileges
+        if let terminal, let group = task.threadGroup { terminal.becomeControllingTerminal(of: group) }
         let pid = task.processID
         execProcesses.add(pid)
         recordStart(of: pid)

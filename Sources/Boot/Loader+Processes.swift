@@ -29,6 +29,17 @@ extension Loader {
         }
     }
 
+    /// `runsc events --stats`: the live processes' CPU time and the MemoryFile's use, as a memory cgroup counts it.
+    public func statistics() -> ContainerStatistics {
+        let kernel = self.kernel
+        let tasks = kernel.pidNamespace.allThreadGroups.flatMap(\.members)
+        let user = tasks.reduce(UInt64(0)) { $0.addingReportingOverflow(UInt64(clamping: $1.userTime)).partialValue }
+        let system = tasks.reduce(UInt64(0)) { $0.addingReportingOverflow(UInt64(clamping: $1.systemTime)).partialValue }
+        return ContainerStatistics(cpuUserNanoseconds: user, cpuSystemNanoseconds: system,
+                                   memoryUsage: kernel.memoryFile.usedBytes, memoryLimit: kernel.memoryFile.limit,
+                                   processes: UInt64(kernel.pidNamespace.allThreadGroups.count))
+    }
+
     /// CPU time over lifetime in percent, capped at 99 as procps (and gVisor) do.
     static func percentCPU(_ cpu: Int64, since start: Int64, now: Int64) -> Int32 {
         let lifetime = now - start

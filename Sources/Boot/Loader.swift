@@ -105,7 +105,9 @@ public final class Loader: @unchecked Sendable {
         let limits = try Loader.limits(for: process)
         let files = try Loader.containerFiles(kernel, credentials: credentials)
         let stdio = FDTable()
-        for (fd, file) in HostStdioFile.standardFiles().enumerated() {
+        // runsc create made the stdio a pty slave for `terminal: true`; init leads its session, and the terminal is its controlling one.
+        let terminal = process.terminal && isatty(args.stdioFDs.first ?? -1) == 1 ? HostTerminal() : nil
+        for (fd, file) in HostStdioFile.standardFiles(terminal: terminal).enumerated() {
             do {
                 try stdio.install(file, at: Int32(fd), closeOnExec: false)
             } catch {
@@ -122,6 +124,7 @@ public final class Loader: @unchecked Sendable {
             throw LoaderError("cannot create the init process: \(error)")
         }
         initTask.controls.noNewPrivileges = process.noNewPrivileges
+        if let terminal, let group = initTask.threadGroup { terminal.becomeControllingTerminal(of: group) }
         running = Mutex(Running(kernel: kernel, initTask: initTask, restoredTasks: []))
 
         // A write to a closed host pipe (`runsc run ... | head -1`) must be an

@@ -75,6 +75,8 @@ public final class Sandbox: Sendable {
             return ControlServer.Reply(deliver(signal, toProcess: pid))
         case .processes:
             return ControlServer.Reply(.processes(loader.processes()))
+        case .statistics:
+            return ControlServer.Reply(.statistics(loader.statistics()))
         case .pause:
             return ControlServer.Reply(pause())
         case .resume:

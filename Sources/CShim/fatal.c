@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ucontext.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -41,6 +42,18 @@ static void append_number(char *line, size_t size, size_t *used, unsigned long v
     while (count > 0 && *used < size) line[(*used)++] = digits[--count];
 }
 
+/* Writes `line` to the report FD, retrying short writes and EINTR. */
+static void write_report(const char *line, size_t used) {
+    if (report_fd < 0) return;
+    size_t done = 0;
+    while (done < used) {
+        ssize_t written = write(report_fd, line + done, used - done);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) break;
+        done += (size_t)written;
+    }
+}
+
 static void fatal_signal_handler(int sig, siginfo_t *info, void *context) {
     (void)context;
     int saved = errno;
@@ -60,15 +73,7 @@ static void fatal_signal_handler(int sig, siginfo_t *info, void *context) {
     append(line, sizeof line, &used, "\" (tid ");
     append_number(line, sizeof line, &used, (unsigned long)syscall(SYS_gettid), 10);
     append(line, sizeof line, &used, "); the sandbox process dies, without a core dump\n");
-    if (report_fd >= 0) {
-        size_t done = 0;
-        while (done < used) {
-            ssize_t written = write(report_fd, line + done, used - done);
-            if (written < 0 && errno == EINTR) continue;
-            if (written <= 0) break;
-            done += (size_t)written;
-        }
-    }
+    write_report(line, used);
     errno = saved;
     /* SA_RESETHAND restored the default action: a fault re-executes and dies;
      * a signal sent by kill or abort is raised again. */
@@ -89,4 +94,57 @@ int cshim_install_fatal_signal_report(int fd, const char *prefix) {
         if (sigaction(fatal_signals[i], &action, NULL) != 0) return -errno;
     }
     return 0;
+}
+
+static const char *const *forbidden_names;
+static unsigned long forbidden_name_count;
+
+static void forbidden_syscall_handler(int sig, siginfo_t *info, void *context) {
+    (void)sig;
+    int saved = errno;
+    ucontext_t *user = context;
+    char line[512];
+    size_t used = 0;
+    char thread[17] = {0};
+    prctl(PR_GET_NAME, thread, 0, 0, 0);
+    unsigned long number = (unsigned long)info->si_syscall;
+    append(line, sizeof line, &used, report_prefix);
+    append(line, sizeof line, &used, ": host seccomp filter: forbidden host syscall ");
+    if (number < forbidden_name_count && forbidden_names[number]) {
+        append(line, sizeof line, &used, forbidden_names[number]);
+    } else {
+        append(line, sizeof line, &used, "?");
+    }
+    append(line, sizeof line, &used, " (");
+    append_number(line, sizeof line, &used, number, 10);
+    append(line, sizeof line, &used, ") args");
+    static const int argument_registers[] = {REG_RDI, REG_RSI, REG_RDX, REG_R10, REG_R8, REG_R9};
+    for (size_t i = 0; i < 6; i++) {
+        append(line, sizeof line, &used, " 0x");
+        append_number(line, sizeof line, &used, (unsigned long)user->uc_mcontext.gregs[argument_registers[i]], 16);
+    }
+    append(line, sizeof line, &used, " in thread \"");
+    append(line, sizeof line, &used, thread);
+    append(line, sizeof line, &used, "\" (tid ");
+    append_number(line, sizeof line, &used, (unsigned long)syscall(SYS_gettid), 10);
+    append(line, sizeof line, &used, "); --debug: it fails with ENOSYS instead of killing the sandbox\n");
+    write_report(line, used);
+    user->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+    errno = saved;
+}
+
+int cshim_install_forbidden_syscall_report(const char *const *names, unsigned long count) {
+    forbidden_names = names;
+    forbidden_name_count = count;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = forbidden_syscall_handler;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    return sigaction(SIGSYS, &action, NULL) == 0 ? 0 : -errno;
+}
+
+long cshim_forbidden_host_call(void) {
+    long result = syscall(SYS_acct, NULL);
+    return result < 0 ? -errno : result;
 }

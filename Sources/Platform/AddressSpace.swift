@@ -38,6 +38,9 @@ public final class AddressSpace: Sendable {
     /// scripts/bench-platform can measure what the filter costs.
     public static let testUnfiltered = Atomic<Bool>(false)
 
+    /// The MemoryFile the stub holds, to tell its pooled stubs from others'.
+    private let memoryFile: MemoryFileIdentity
+
     private struct State {
         /// Stub threads by the TID of their tracer (Sentry) thread.
         var threads: [Int32: StubThread] = [:]
@@ -47,16 +50,57 @@ public final class AddressSpace: Sendable {
     /// The host thread that traces the stub's first thread.
     private let owner: AddressSpaceOwner
 
-    /// Creates a stub whose only host FD is `memoryFile` (duplicated to
-    /// `memoryFileDescriptor`), with its owner thread. The caller keeps its
-    /// own `memoryFile` descriptor.
-    public init(memoryFile: Int32) throws(PlatformError) {
-        let filter = Self.testUnfiltered.load(ordering: .relaxed) ? [] : try StubFilter.program.get()
+    /// Starts the address space's owner thread, which takes an idle stub
+    /// from the pool when there is one, else makes a new one, and traces its
+    /// first thread: a pooled stub is set up exactly as a fresh one. The stub's
+    /// only host FD is `memoryFile` (duplicated to `memoryFileDescriptor`);
+    /// the caller keeps its own `memoryFile` descriptor.
+    public init(memoryFile descriptor: Int32) throws(PlatformError) {
+        let identity = try MemoryFileIdentity(descriptor: descriptor)
         let forbidden = Self.testForbiddenCall.load(ordering: .relaxed)
+        // The owner runs this while init waits, so `descriptor` is still open.
         owner = try AddressSpaceOwner { () throws(PlatformError) -> StubThread in
-            try Self.createStub(memoryFile: memoryFile, filter: filter, forbiddenCall: forbidden)
+            let first = try Self.obtainStub(memoryFile: descriptor, identity)
+            if forbidden {
+                defer { StubProcess.killAndReap(first.pid) }
+                let result = try first.inject(Int(SYS_getppid))
+                throw PlatformError(.createStub, errno: EPROTO,
+                                    detail: "the stub's seccomp filter let getppid through (it returned \(result))")
+            }
+            return first
         }
         pid = owner.pid
+        memoryFile = identity
+        StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
+    }
+
+    /// Runs on the owner's thread: an idle stub of the pool attached to it,
+    /// or a new one.
+    private static func obtainStub(memoryFile descriptor: Int32,
+                                   _ identity: MemoryFileIdentity) throws(PlatformError) -> StubThread {
+        while let idle = StubPool.shared.take(identity) {
+            // A pooled stub that cannot be attached (it died) is ended and the next tried.
+            if let first = try? attachProven(pid: idle.pid, template: idle.template) { return first }
+            StubProcess.killAndReap(idle.pid)
+        }
+        let created = try StubProcess.create(memoryFile: descriptor)
+        do throws(PlatformError) {
+            return try attachProven(pid: created, template: nil)
+        } catch {
+            StubProcess.killAndReap(created)
+            throw error
+        }
+    }
+
+    /// Attaches to a stub in group-stop and proves it runs injected calls,
+    /// which also drains the SIGSTOP that PTRACE_ATTACH queued.
+    private static func attachProven(pid: Int32, template: Registers?) throws(PlatformError) -> StubThread {
+        let first = try StubThread.attach(pid: pid, tid: pid, template: template)
+        let echoed = try first.inject(Int(SYS_getpid))
+        if echoed != Int64(pid) {
+            throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(pid)")
+        }
+        return first
     }
 
     deinit {
@@ -68,14 +112,71 @@ public final class AddressSpace: Sendable {
     /// first thread is reaped only after its other threads: the caller's
     /// own is collected here, any other's by its tracer (`.died`).
     public func release() {
-        let (first, own) = state.withLock { state -> (Bool, StubThread?) in
+        if markReleased() { kill(waiting: true) }
+    }
+
+    /// Ends this address space but keeps its stub for another (`StubPool`):
+    /// the owner unmaps everything below the stub page and lets the first
+    /// thread go into group-stop, so the stub holds nothing of the
+    /// application, then ends. Only a stub whose application threads have
+    /// all left (`leaveThread`) is kept: one with any left, or one that
+    /// fails to empty, is killed as by `release()`. Idempotent with `release()`.
+    public func recycle() {
+        let (first, alone) = state.withLock { state -> (Bool, Bool) in
             defer { state.released = true }
-            return (!state.released, state.threads.removeValue(forKey: cshim_current_tid()))
+            return (!state.released, state.threads.isEmpty)
         }
         guard first else { return }
+        guard alone else {
+            kill(waiting: true)
+            return
+        }
+        let memoryFile = memoryFile
+        owner.stop { leader in
+            guard Self.empty(leader),
+                  StubPool.shared.give(StubPool.Idle(pid: leader.pid, memoryFile: memoryFile,
+                                                     template: leader.initialRegisters)) else {
+                StubProcess.killAndReap(leader.pid)
+                return
+            }
+        }
+    }
+
+    /// Sets `released`; true for the first caller, who ends the stub.
+    private func markReleased() -> Bool {
+        state.withLock { state -> Bool in
+            defer { state.released = true }
+            return !state.released
+        }
+    }
+
+    /// Kills the stub, collects the caller's own stub thread (a stub's first
+    /// thread is reaped only after its others; another's is collected by its
+    /// tracer, `.died`) and has the owner reap the first thread and end,
+    /// waiting for that or not.
+    private func kill(waiting: Bool) {
+        let own = state.withLock { $0.threads.removeValue(forKey: cshim_current_tid()) }
         _ = cshim_kill(pid, SIGKILL)
         own?.collectExit()
-        owner.stop()
+        let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
+        if waiting { owner.stop(reap) } else { owner.stopDetached(reap) }
+    }
+
+    /// Unmaps everything the application had and detaches; false if the
+    /// stub did not take it (it died, or was killed by its filter).
+    private static func empty(_ thread: StubThread) -> Bool {
+        guard let result = try? thread.inject(Int(SYS_munmap), 0, maximumUserAddress), result == 0 else {
+            return false
+        }
+        return (try? thread.detachStopped()) != nil
+    }
+
+    /// Like `release()`, but only the kill and the caller's own stub thread's
+    /// exit happen now (the stub never runs again); the first thread's exit,
+    /// which unmaps all the stub mapped (tens of milliseconds for a GiB), is
+    /// waited for by the owner, which nobody waits for.
+    public func releaseInBackground() {
+        if markReleased() { kill(waiting: false) }
     }
 
     /// A new stub thread for the calling thread, which becomes its tracer
@@ -157,44 +258,6 @@ public final class AddressSpace: Sendable {
         let (end, overflow) = address.addingReportingOverflow(length)
         guard !overflow, end <= Self.maximumUserAddress else {
             throw PlatformError(.validate, errno: EINVAL, detail: "range \(address)+\(length) reaches the stub page")
-        }
-    }
-
-    /// Runs on the owner's thread: forks the stub, attaches to its first
-    /// thread and proves it runs injected calls (which drains the SIGSTOP
-    /// PTRACE_ATTACH queued).
-    private static func createStub(memoryFile: Int32, filter: [sock_filter],
-                                   forbiddenCall: Bool) throws(PlatformError) -> StubThread {
-        let created = filter.withUnsafeBufferPointer { program in
-            cshim_stub_create(memoryFile, program.isEmpty ? nil : program.baseAddress,
-                              UInt16(truncatingIfNeeded: program.count))
-        }
-        if created < 0 { throw PlatformError(.createStub, errno: -created) }
-        do throws(PlatformError) {
-            let first = try StubThread.attach(pid: created, tid: created)
-            let echoed = try first.inject(Int(SYS_getpid))
-            if echoed != Int64(created) {
-                throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(created)")
-            }
-            if forbiddenCall {
-                let result = try first.inject(Int(SYS_getppid))
-                throw PlatformError(.createStub, errno: EPROTO,
-                                    detail: "the stub's seccomp filter let getppid through (it returned \(result))")
-            }
-            return first
-        } catch {
-            killAndReap(created)
-            throw error
-        }
-    }
-
-    static func killAndReap(_ pid: Int32) {
-        _ = cshim_kill(pid, SIGKILL)
-        while true {
-            var status: Int32 = 0
-            // ECHILD: a Context's wait collected it first.
-            if cshim_wait_thread(pid, &status) < 0 { return }
-            if cshim_status_exited(status) != 0 || cshim_status_signaled(status) != 0 { return }
         }
     }
 }

@@ -2,7 +2,8 @@ import CShim
 import Glibc
 import Synchronization
 
-/// The host thread that owns an address space: it creates the stub, traces
+/// The host thread that owns an address space: it creates the stub (or
+/// takes a pooled one, `AddressSpace.init`), traces
 /// its first thread, and runs requests on that thread for others (cloning a
 /// stub thread for a joining task, a host call from a thread that traces no
 /// stub thread). It runs no application code, so it is never busy running a
@@ -29,7 +30,7 @@ final class AddressSpaceOwner: Sendable {
             started.finish(.success(Int64(leader.pid)))
             while let request = queue.next() {
                 guard let body = request.body else {
-                    AddressSpace.killAndReap(leader.pid)
+                    request.last?(leader)
                     request.finish(.success(0))
                     return
                 }
@@ -58,24 +59,45 @@ final class AddressSpaceOwner: Sendable {
         return T(truncatingIfNeeded: value)
     }
 
-    /// Kills and reaps the stub, then ends the owner thread; waits for both.
-    func stop() {
-        let request = Request(nil)
+    /// Runs `last` on the owner's thread with the stub's first thread (it
+    /// kills and reaps the stub, or gives it to the pool), then ends the
+    /// owner thread; waits for both.
+    func stop(_ last: @escaping @Sendable (StubThread) -> Void) {
+        let request = Request(last: last)
         queue.append(request)
         _ = request.wait()
         thread.join()
     }
 
+    /// `stop` without waiting: the owner thread runs `last` and ends on its own.
+    func stopDetached(_ last: @escaping @Sendable (StubThread) -> Void) {
+        queue.append(Request(last: last))
+        thread.detach()
+    }
+
     /// One request and, once run, its result. `@unchecked Sendable`:
     /// `result` is guarded by `condition`.
     private final class Request: @unchecked Sendable {
-        /// nil: stop.
+        /// nil: stop, after running `last`.
         let body: (@Sendable (StubThread) throws(PlatformError) -> Int64)?
+        let last: (@Sendable (StubThread) -> Void)?
         private var result: Result<Int64, PlatformError>?
         private let condition = HostMutexCondition()
 
-        init(_ body: (@Sendable (StubThread) throws(PlatformError) -> Int64)? = nil) {
+        init(_ body: @escaping @Sendable (StubThread) throws(PlatformError) -> Int64) {
             self.body = body
+            last = nil
+        }
+
+        init(last: @escaping @Sendable (StubThread) -> Void) {
+            body = nil
+            self.last = last
+        }
+
+        /// A result only (the owner's start).
+        init() {
+            body = nil
+            last = nil
         }
 
         func finish(_ outcome: Result<Int64, PlatformError>) {

@@ -167,14 +167,47 @@ public final class Context {
         return .killed(signal: cshim_status_term_signal(status))
     }
 
+    /// Writes `state` to the stub thread unless it holds it already. When
+    /// the thread's state is known (read or written since its last run)
+    /// and only the legacy FXSAVE region differs (a handler's initial state
+    /// replacing an SSE-only one), PTRACE_SETFPREGS writes just that region,
+    /// with the same result as the full write.
     private func loadFloatingPoint(_ state: FloatingPointState) throws(PlatformError) {
         if floatingPointCacheValid && Self.sameBytes(state.bytes, floatingPointCache) { return }
-        let result = state.bytes.withUnsafeBytes { raw in
-            cshim_ptrace_set_xstate(thread.tid, raw.baseAddress, raw.count)
+        let tid = thread.tid
+        let result: Int32
+        if legacyRegionSuffices(state) {
+            result = state.bytes.withUnsafeBytes { raw in cshim_ptrace_set_fxsave(tid, raw.baseAddress) }
+        } else {
+            result = state.bytes.withUnsafeBytes { raw in
+                cshim_ptrace_set_xstate(tid, raw.baseAddress, raw.count)
+            }
         }
         try PlatformError.check(result, .setFloatingPoint)
         floatingPointCache = state.bytes
         floatingPointCacheValid = true
+    }
+
+    /// Whether writing `state`'s legacy region gives the thread all of
+    /// `state`: the host keeps the XSAVE header and the other components
+    /// and ORs x87|SSE into XSTATE_BV, so `state` must have both bits and
+    /// the thread must hold the same header and components (the cache says
+    /// so). Reading the header back when the cache is stale costs about
+    /// what the full write saves, so that case writes it all.
+    private func legacyRegionSuffices(_ state: FloatingPointState) -> Bool {
+        let legacy = FloatingPointState.legacySize
+        let bytes = state.bytes
+        guard floatingPointCacheValid, bytes.count >= legacy + FloatingPointState.headerSize,
+              bytes.count == floatingPointCache.count else { return false }
+        let features = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
+        let legacyFeatures = FloatingPointState.legacyFeatures
+        guard features & legacyFeatures == legacyFeatures else { return false }
+        return bytes.withUnsafeBytes { x in
+            floatingPointCache.withUnsafeBytes { y in
+                guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
+                return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
+            }
+        }
     }
 
     private func storeFloatingPoint(into state: inout FloatingPointState) throws(PlatformError) {

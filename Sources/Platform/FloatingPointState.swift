@@ -25,6 +25,13 @@ public struct FloatingPointState: Equatable, Hashable, Sendable {
         return FloatingPointState(bytes: bytes)
     }
 
+    /// The legacy FXSAVE region at the start of the area (x87 and SSE).
+    public static let legacySize = 512
+    /// The XSAVE header after it; its first 8 bytes are XSTATE_BV.
+    public static let headerSize = 64
+    /// XSTATE_BV's x87 and SSE bits (XFEATURE_MASK_FPSSE).
+    public static let legacyFeatures: UInt64 = 0x3
+
     /// Byte offset of XMM register `n` in the legacy region of the XSAVE area.
     public static func xmmOffset(_ n: Int) -> Int { 160 + 16 * n }
 }

@@ -5,6 +5,7 @@ public struct PlatformError: Error, Equatable, Sendable, CustomStringConvertible
     public enum Operation: String, Sendable {
         case createStub
         case attach
+        case detach
         case setOptions
         case getRegisters
         case setRegisters

@@ -24,8 +24,9 @@ final class StubThread: Sendable {
     }
 
     /// Attaches the calling thread to `tid`, which must be in group-stop (as
-    /// a new stub is), and sets the trace options.
-    static func attach(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
+    /// a new or pooled stub is), and sets the trace options. `template` is the
+    /// registers a pooled stub had at its first attach (nil: read them now).
+    static func attach(pid: Int32, tid: Int32, template: Registers? = nil) throws(PlatformError) -> StubThread {
         try PlatformError.check(cshim_ptrace_attach(tid), .attach)
         // PTRACE_ATTACH queues a SIGSTOP and wakes the group-stopped tracee,
         // which reports a stop. A SIGSTOP may still be pending afterwards;
@@ -37,9 +38,19 @@ final class StubThread: Sendable {
             throw PlatformError(.attach, errno: ESRCH, detail: "stub exited while attaching (status \(status))")
         }
         try PlatformError.check(cshim_ptrace_set_options(tid), .setOptions)
+        if let template {
+            return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: template)
+        }
         var regs = user_regs_struct()
         try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
         return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
+    }
+
+    /// Lets go of the thread, stopped after an injected call, into group-stop
+    /// (see `cshim_ptrace_detach_stopped`), for another thread to attach.
+    func detachStopped() throws(PlatformError) {
+        try checkTracer()
+        try PlatformError.check(cshim_ptrace_detach_stopped(tid), .detach)
     }
 
     func checkTracer() throws(PlatformError) {

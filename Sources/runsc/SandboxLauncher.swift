@@ -20,7 +20,7 @@ enum SandboxLauncher {
     /// serves the control socket. If it fails, its message is the error and
     /// nothing of the container remains in `store`.
     static func launch(global: GlobalOptions, store: ContainerStore, bundle: Bundle, id: ContainerID,
-                       imagePath: String? = nil, saveRestoreEvery: UInt64? = nil) throws -> Int32 {
+                       imagePath: String? = nil, saveRestoreEvery: UInt64? = nil, terminal: Int32? = nil) throws -> Int32 {
         let executable = try ownExecutable()
         var pipeFDs: [Int32] = [-1, -1]
         // pipe2 is not exported to Swift; nothing else is spawned meanwhile, so plain pipe and the
@@ -44,7 +44,7 @@ enum SandboxLauncher {
 
         let pid: pid_t
         do {
-            pid = try spawn(executable, arguments, keeping: (writeEnd, readyFD))
+            pid = try spawn(executable, arguments, keeping: (writeEnd, readyFD), stdio: terminal)
         } catch {
             close(writeEnd)
             throw error
@@ -70,14 +70,21 @@ enum SandboxLauncher {
     /// recorded in the state directory as `waiterFileName`, so `checkpoint`
     /// can wait for it. Its stdio is /dev/null: it must not hold the
     /// container's output pipes open.
-    static func launchWaiter(global: GlobalOptions, store: ContainerStore, id: ContainerID) throws -> Int32 {
+    ///
+    /// With `process` (a PID in the container that `runsc exec` started) the
+    /// waiter is that process's instead (`exec --pid-file`): it exits with the
+    /// exec'd process's status, and nothing is recorded.
+    static func launchWaiter(global: GlobalOptions, store: ContainerStore, id: ContainerID,
+                             process: Int32? = nil) throws -> Int32 {
         let executable = try ownExecutable()
         var arguments = [executable, "--root", store.root]
         if let log = global.log { arguments += ["--log", log, "--log-format", global.logFormat.rawValue] }
         if global.debug { arguments.append("--debug") }
-        arguments += [InitWaiterCommand.configuration.commandName ?? "init-waiter", id.rawValue]
+        arguments.append(InitWaiterCommand.configuration.commandName ?? "init-waiter")
+        if let process { arguments += ["--process", String(process)] }
+        arguments.append(id.rawValue)
         let pid = try spawn(executable, arguments, keeping: nil)
-        if let startTime = SandboxProcess.startTime(of: pid) {
+        if process == nil, let startTime = SandboxProcess.startTime(of: pid) {
             try? SandboxProcess(pid: pid, startTime: startTime).write(to: store.directory(for: id), name: waiterFileName)
         }
         return pid
@@ -87,10 +94,15 @@ enum SandboxLauncher {
     static let waiterFileName = "init-waiter.json"
 
     /// `keeping` is an FD of ours and the number the child finds it at; without it the child's stdio is /dev/null.
-    private static func spawn(_ executable: String, _ arguments: [String], keeping: (Int32, Int32)?) throws -> pid_t {
+    /// `stdio` (a terminal's slave) replaces our stdio as the child's 0, 1 and 2.
+    private static func spawn(_ executable: String, _ arguments: [String], keeping: (Int32, Int32)?,
+                              stdio: Int32? = nil) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdio {
+            for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] { posix_spawn_file_actions_adddup2(&actions, stdio, fd) }
+        }
         if let (fd, target) = keeping {
             posix_spawn_file_actions_adddup2(&actions, fd, target)
         } else {

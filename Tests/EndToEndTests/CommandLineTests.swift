@@ -29,24 +29,6 @@ import Testing
         #expect(result.stderr.hasPrefix("runsc: Missing expected argument"))
     }
 
-    /// The OCI commands that do not exist yet, with arguments runc's callers
-    /// (podman, containerd) pass: a plain refusal, not a parser error.
-    @Test(arguments: [
-        ["exec", "--pid-file", "/tmp/exec.pid", "--process", "/tmp/process.json", "--detach", "--console-socket",
-         "/tmp/console.sock", "c1"],
-        ["exec", "-t", "c1", "sh", "-c", "true"],
-        ["events", "--stats", "c1"],
-        ["events", "--interval", "5s", "c1"],
-        ["features"],
-    ])
-    func commandsNotBuiltYetSaySo(_ arguments: [String]) throws {
-        let workspace = try Workspace()
-        let result = try RunscProcess.run(["--root", workspace.stateRoot] + arguments)
-        #expect(result.status == 1, "\(result.stderr)")
-        #expect(result.stderr.hasPrefix("runsc: \(arguments[0]): not built yet: ") && result.isCleanError,
-                "\(result.stderr)")
-    }
-
     @Test func unknownSubcommandsFail() throws {
         let result = try RunscProcess.run(["frobnicate"])
         #expect(result.status != 0)

@@ -3,7 +3,7 @@ import Testing
 
 /// The sandbox process and its stubs, seen from the host while a container
 /// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
-/// documents, the stubs under seccomp, and new mount, IPC, UTS and network
+/// documents, both under seccomp, no core dumps, and new mount, IPC, UTS and network
 /// namespaces for both.
 @Suite struct ConfinementTests {
     /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
@@ -24,6 +24,7 @@ import Testing
 
         let sandboxStatus = try Self.status(of: sandbox)
         #expect(sandboxStatus["NoNewPrivs"] == "1")
+        #expect(sandboxStatus["Seccomp"] == "2", "the Sentry runs without its host seccomp filter: \(sandboxStatus)")
         #expect(sandboxStatus["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities, "\(sandboxStatus)")
         #expect(sandboxStatus["CapBnd"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
         for stub in stubs {
@@ -31,6 +32,9 @@ import Testing
             #expect(status["Seccomp"] == "2", "stub \(stub): \(status)")
             #expect(status["NoNewPrivs"] == "1")
             #expect(status["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
+        }
+        for pid in [sandbox] + stubs {
+            #expect(try Self.coreLimit(of: pid) == "0 0", "process \(pid) may dump the Sentry's memory to a core file")
         }
         for namespace in Self.newNamespaces {
             let host = try Self.namespace(namespace, of: getpid())
@@ -59,6 +63,48 @@ import Testing
                 "\(result.stderr)\n\(text.suffix(2000))")
     }
 
+    /// `runsc boot --debug`'s test hook makes the Sentry call acct(2) once it
+    /// is ready; with the value `kill` its filter acts as without `--debug`.
+    @Test func aForbiddenSentryHostCallKillsTheSandbox() throws {
+        let result = try Self.runWithForbiddenSentryCall(hook: "kill")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("was killed by SIGSYS"), "\(result.stderr)")
+    }
+
+    /// Under `--debug` the same call is logged by name and fails; the container runs on.
+    @Test func underDebugAForbiddenSentryHostCallIsLoggedByName() throws {
+        let result = try Self.runWithForbiddenSentryCall(hook: "log")
+        #expect(result.log.contains("host seccomp filter: forbidden host syscall acct (\(Self.acctNumber))"), "\(result.log.suffix(2000))")
+        #expect(result.log.contains("forbidden host call returned -\(Self.enosys)"), "\(result.log.suffix(2000))")
+        #expect(!result.stderr.contains("killed"), "\(result.stderr)")
+    }
+
+    /// acct's number on x86_64 (SYS_acct) and ENOSYS, as the log prints them.
+    static let acctNumber = 163
+    static let enosys = 38
+
+    /// Runs /bin/spin under `--debug` with the Sentry's forbidden-call hook
+    /// set to `hook`; the container is deleted once the hook has run (or the
+    /// sandbox has died of it).
+    static func runWithForbiddenSentryCall(hook: String) throws -> (status: Int32, stderr: String, log: String) {
+        let sandbox = try SandboxRun(["/bin/spin"], start: false)
+        let log = sandbox.workspace.path + "/runsc.log"
+        let id = "forbidden-sentry\(UInt32.random(in: 0...UInt32.max))"
+        let arguments = ["--root", sandbox.workspace.stateRoot, "--debug", "--log", log, "run", "--bundle", sandbox.bundle, id]
+        let running = try RunningRunsc(arguments: arguments, scratch: sandbox.workspace.path,
+                                       cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
+                                       environment: ["RUNSC_TEST_SENTRY_FORBIDDEN_CALL": hook])
+        if hook != "kill" {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("forbidden host call returned") {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            _ = try RunscProcess.run(["--root", sandbox.workspace.stateRoot, "kill", id, "KILL"], in: sandbox.workspace.path)
+        }
+        let result = try running.finish(timeout: 60)
+        return (result.status, result.stderr, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
     /// `/proc/PID/status` as name: value.
     static func status(of pid: Int32) throws -> [String: String] {
         let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
@@ -68,6 +114,14 @@ import Testing
             fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return fields
+    }
+
+    /// The soft and hard "Max core file size" of `/proc/PID/limits`.
+    static func coreLimit(of pid: Int32) throws -> String? {
+        let text = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Max core file size") }) else { return nil }
+        let fields = line.dropFirst("Max core file size".count).split(separator: " ")
+        return fields.count >= 2 ? "\(fields[0]) \(fields[1])" : nil
     }
 
     static func namespace(_ name: String, of pid: Int32) throws -> String {

@@ -34,10 +34,10 @@ import Testing
         return process
     }
 
-    /// `runsc exec -d --pid-file F c1 spin`: the PID the file got.
+    /// `runsc exec -d --internal-pid-file F c1 spin`: the PID in the container the file got.
     static func spinDetached(_ session: ContainerSession) throws -> Int32 {
         let pidFile = session.workspace.path + "/spin.pid"
-        let status = try session.runsc(["exec", "-d", "--pid-file", pidFile, "c1", "spin"],
+        let status = try session.runsc(["exec", "-d", "--internal-pid-file", pidFile, "c1", "spin"],
                                        output: session.workspace.path + "/spin.log")
         try #require(status == 0)
         return try #require(Int32(try session.workspace.read("spin.pid")))
@@ -90,7 +90,7 @@ import Testing
         let session = try Self.running()
         let pidFile = session.workspace.path + "/exec.pid"
         let output = session.workspace.path + "/exec.log"
-        let status = try session.runsc(["exec", "--detach", "--pid-file", pidFile, "c1", "sleep_exit", "100", "5"],
+        let status = try session.runsc(["exec", "--detach", "--internal-pid-file", pidFile, "c1", "sleep_exit", "100", "5"],
                                        output: output)
         #expect(status == 0)
         let pid = try #require(Int32(try session.workspace.read("exec.pid")))
@@ -104,6 +104,43 @@ import Testing
         let again = try session.runsc("wait", "--pid", String(pid), "c1")
         #expect(again.isCleanError)
         #expect(again.stderr.contains("no process \(pid) started by exec"), "\(again.stderr)")
+    }
+
+    @Test func eventsStatsReportsTheContainersMemoryCPUAndProcesses() throws {
+        // ckpt_counter writes 16 MiB of its heap before its first line, then sums it at every line.
+        let session = try Self.running(init: ["/bin/ckpt_counter", "100000", "50", "16"])
+        try session.waitFor("\n", in: session.workspace.path + "/c1.log")
+        let pid = try Self.spinDetached(session)
+        let events = try session.runsc("events", "--stats", "c1")
+        #expect(events.status == 0, "\(events.stderr)")
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [String: Any])
+        #expect(event["type"] as? String == "stats")
+        #expect(event["id"] as? String == "c1")
+        let data = try #require(event["data"] as? [String: Any])
+        let memory = try #require((data["memory"] as? [String: Any])?["usage"] as? [String: Any])
+        let usage = try #require(memory["usage"] as? UInt64)
+        #expect(usage >= 16 << 20 && usage < 64 << 20, "\(usage) bytes for a 16 MiB heap")
+        let cpu = try #require((data["cpu"] as? [String: Any])?["usage"] as? [String: Any])
+        let (total, user, kernel) = (cpu["total"] as? UInt64 ?? 0, cpu["user"] as? UInt64 ?? 0, cpu["kernel"] as? UInt64 ?? 0)
+        #expect(total > 0 && total == user + kernel, "\(cpu)")
+        #expect((data["pids"] as? [String: Any])?["current"] as? UInt64 == 2, "init and process \(pid)")
+
+        let streamed = try Self.launch(session, ["events", "--interval", "100ms", "c1"], output: "events.log")
+        defer { streamed.terminate() }
+        try session.waitFor("\n{", in: session.workspace.path + "/events.log")
+    }
+
+    @Test func featuresPrintsTheOCIFeaturesDocument() throws {
+        let result = try RunscProcess.run(["features"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let features = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(features["ociVersionMin"] as? String == "1.0.0")
+        #expect(features["ociVersionMax"] as? String == Spec.currentVersion)
+        #expect((features["mountOptions"] as? [String])?.contains("ro") == true)
+        let linux = try #require(features["linux"] as? [String: Any])
+        #expect((linux["capabilities"] as? [String])?.first == "CAP_CHOWN")
+        #expect((linux["namespaces"] as? [String])?.contains("pid") == true)
+        #expect((features["annotations"] as? [String: String])?["org.opencontainers.runc.checkpoint.enabled"] == "true")
     }
 
     @Test func psListsInitAndAnExecdProcess() throws {

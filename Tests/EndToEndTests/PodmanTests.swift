@@ -8,9 +8,8 @@ import Testing
 /// where it was. podman and criu (podman checks criu's version before a
 /// checkpoint) are installed with apt-get when missing; when that fails the
 /// suite fails saying so, unless RUNSC_SKIP_PODMAN=1.
-/// Not here yet: `run -t` and `exec -t` (no terminals in the Sentry yet),
-/// `podman exec` (its --pid-file process must exit with the exec'd process's
-/// status) and `podman top` (podman reads /proc of the PID file's process).
+/// `podman top` with psgo's descriptors lists nothing (podman reads /proc
+/// where the PID file's process is, which shows no process), as with gVisor.
 @Suite(.serialized)
 struct PodmanTests {
     static let image = "localhost/runsc-e2e-podman:latest"
@@ -60,7 +59,11 @@ struct PodmanTests {
         try FileManager.default.createDirectory(atPath: rootfs + "/bin", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: rootfs + "/tmp", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: rootfs + "/bin/busybox")
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("ckpt_counter"), toPath: rootfs + "/bin/ckpt_counter")
+        for fixture in ["ckpt_counter", "tty_jobctl"] {
+            try FileManager.default.copyItem(atPath: try Fixtures.binary(fixture), toPath: rootfs + "/bin/" + fixture)
+        }
+        // `podman top` with ps(1)'s options runs `ps` in the container.
+        try FileManager.default.createSymbolicLink(atPath: rootfs + "/bin/ps", withDestinationPath: "busybox")
         let tarball = workspace.path + "/rootfs.tar"
         let tar = try Fixtures.run("/bin/tar", ["-C", rootfs, "-cf", tarball, "."])
         guard tar.status == 0 else { throw SetupError("tar: \(tar.stderr)") }
@@ -88,12 +91,12 @@ struct PodmanTests {
         return result.stdout.split(separator: "\n").map(String.init)
     }()
 
-    /// The container's log lines, once it has at least `count` of them.
+    /// The container's log lines, once it has at least `count` of them (a terminal's CR LF ends a line too).
     static func waitForLines(_ container: String, atLeast count: Int, timeout: Double = 30) throws -> [String] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let logs = try podman("logs", container)
-            let lines = logs.stdout.split(separator: "\n").map(String.init)
+            let lines = logs.stdout.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n").map(String.init)
             if lines.count >= count { return lines }
             guard Date() < deadline else {
                 Issue.record("\(container) printed \(lines.count) lines in \(timeout) s, not \(count): \(logs.stderr)")
@@ -159,6 +162,111 @@ struct PodmanTests {
         let removed = try Self.podman("rm", "-f", name)
         #expect(removed.status == 0, "\(removed.stderr)")
         #expect(try Self.podman("container", "exists", name).status == 1)
+    }
+
+    @Test func execRunsInTheContainerWithTheStatusOfTheExecdProcess() throws {
+        guard Self.available() else { return }
+        let name = Self.name("exec")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        let before = try Self.waitForLines(name, atLeast: 2).count
+        let native = try Fixtures.run("/bin/busybox", ["echo", "hi"])
+        let echo = try Self.podman("exec", name, "/bin/busybox", "echo", "hi")
+        #expect(echo.status == 0, "\(echo.stderr)")
+        #expect(echo.stdout == native.stdout)
+        let failing = try Self.podman("exec", name, "/bin/busybox", "sh", "-c", "exit 3")
+        #expect(failing.status == 3, "\(failing.stderr)")
+        // The exec'd process sees init, and init goes on printing.
+        let ps = try Self.podman("exec", name, "/bin/busybox", "ps", "-o", "pid,comm")
+        #expect(ps.stdout.contains("ckpt_counter"), "\(ps.stdout) \(ps.stderr)")
+        #expect(try Self.status(name) == "running\n")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 3))
+    }
+
+    @Test func topListsTheContainersProcessesAndNoneOfTheHost() throws {
+        guard Self.available() else { return }
+        let name = Self.name("top")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 1)
+        // ps(1)'s options: podman runs ps in the container (an exec), which reads the Sentry's /proc.
+        let ps = try Self.podman("top", name, "-o", "pid,comm")
+        #expect(ps.status == 0, "\(ps.stderr)")
+        let rows = ps.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.first == ["PID", "COMMAND"], "\(ps.stdout)")
+        #expect(rows.dropFirst().first == ["1", "ckpt_counter"], "\(ps.stdout)")
+        // psgo's descriptors read /proc where the PID file's process is: it shows nothing of the host.
+        let psgo = try Self.podman("top", name)
+        #expect(psgo.status == 0, "\(psgo.stderr)")
+        #expect(psgo.stdout.split(separator: "\n").count == 1, "only the header: \(psgo.stdout)")
+    }
+
+    /// tty_jobctl natively as a session leader on a pty it controls: script(1) gives it one; every
+    /// signal at its default action, as a container's init has them (the test runner ignores some).
+    static func nativeTerminalRun() throws -> String {
+        let native = try Fixtures.run("/usr/bin/env", ["--default-signal", "/usr/bin/script", "-qec",
+                                                       try Fixtures.binary("tty_jobctl"), "/dev/null"])
+        #expect(native.status == 0, "\(native.stderr)")
+        return native.stdout
+    }
+
+    @Test func runWithATerminalHasJobControlAsANativeSessionLeader() throws {
+        guard Self.available() else { return }
+        let run = try Self.podman("run", "--rm", "-t", Self.image, "/bin/busybox", "sh", "-c", "test -t 0 && echo tty")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout == "tty\r\n", "a terminal's output, onlcr's CR included")
+        let jobControl = try Self.podman("run", "--rm", "-t", Self.image, "/bin/tty_jobctl")
+        #expect(jobControl.status == 0, "\(jobControl.stderr)")
+        let native = try Self.nativeTerminalRun()
+        #expect(jobControl.stdout == native, "ours:\n\(jobControl.stdout)\nnative:\n\(native)")
+        let noTerminal = try Self.podman("run", "--rm", Self.image, "/bin/busybox", "sh", "-c", "test -t 0 || echo none")
+        #expect(noTerminal.stdout == "none\n", "\(noTerminal.stderr)")
+    }
+
+    @Test func execWithATerminalHasJobControlAsANativeSessionLeader() throws {
+        guard Self.available() else { return }
+        let name = Self.name("exect")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        #expect(try Self.podman(["run", "-d", "--name", name, Self.image] + Self.counter).status == 0)
+        let before = try Self.waitForLines(name, atLeast: 1).count
+        let tty = try Self.podman("exec", "-t", name, "/bin/busybox", "sh", "-c", "test -t 0 && echo tty")
+        #expect(tty.status == 0, "\(tty.stderr)")
+        #expect(tty.stdout == "tty\r\n")
+        let jobControl = try Self.podman("exec", "-t", name, "/bin/tty_jobctl")
+        #expect(jobControl.status == 0, "\(jobControl.stderr)")
+        let native = try Self.nativeTerminalRun()
+        #expect(jobControl.stdout == native, "ours:\n\(jobControl.stdout)\nnative:\n\(native)")
+        Self.expectContinuous(try Self.waitForLines(name, atLeast: before + 2))
+    }
+
+    /// ^C typed on podman's terminal (script(1) gives it one) reaches the shell's trap in the container.
+    @Test func controlCOnTheTerminalInterruptsTheForegroundProcessGroup() throws {
+        guard Self.available() else { return }
+        let workspace = try Workspace()
+        let session = workspace.path + "/session.sh"
+        let shell = "trap 'echo got INT; exit 5' INT; echo ready; while :; do /bin/busybox sleep 1; done"
+        try "exec /usr/bin/podman --runtime \(try RunscProcess.binary()) run -it --rm \(Self.image) /bin/busybox sh -c \"\(shell)\"\n"
+            .write(toFile: session, atomically: true, encoding: .utf8)
+        let typed = "(sleep 4; printf '\\003'; sleep 3) | /usr/bin/timeout 60 /usr/bin/env --default-signal /usr/bin/script -qec 'sh \(session)' /dev/null"
+        let run = try Fixtures.run("/bin/bash", ["-c", typed])
+        #expect(run.stdout.replacingOccurrences(of: "\r\n", with: "\n") == "ready\n^Cgot INT\n", "\(run.stderr)")
+    }
+
+    /// conmon gives `restore` a console socket of its own: the restored shell writes on a new terminal.
+    @Test func checkpointAndRestoreOfAContainerWithATerminalReattachIt() throws {
+        guard Self.available() else { return }
+        let name = Self.name("ckptty")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        let loop = "i=0; while :; do i=$((i+1)); test -t 1 && echo \"tty $i\"; sleep 0.1; done"
+        #expect(try Self.podman("run", "-d", "-t", "--name", name, Self.image, "/bin/busybox", "sh", "-c", loop).status == 0)
+        _ = try Self.waitForLines(name, atLeast: 3)
+        let checkpoint = try Self.podman("container", "checkpoint", name)
+        #expect(checkpoint.status == 0, "\(checkpoint.stderr)")
+        let saved = try Self.waitForLines(name, atLeast: 0).count
+        let restore = try Self.podman("container", "restore", name)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let lines = try Self.waitForLines(name, atLeast: saved + 3)
+        #expect(lines == (1...lines.count).map { "tty \($0)" }, "every line written on a terminal, none lost")
     }
 
     @Test func pauseHoldsTheOutputAndUnpauseContinuesIt() throws {

@@ -93,6 +93,50 @@ import Testing
         #expect(size == FloatingPointState.hostSize, "PTRACE_GETREGSET size matches CPUID leaf 0xD")
     }
 
+    @Test func aStateWrittenOverWhatTheThreadLeftReplacesAllOfIt() throws {
+        // vpcmpeqd ymm0, ymm0, ymm0 (all of ymm0 ones, its upper half in use), twice;
+        // pcmpeqd xmm0, xmm0 (SSE only); movq rdi, xmm1. Each ends with getpid.
+        let avx: [UInt8] = [0xc5, 0xfd, 0x76, 0xc0], sse: [UInt8] = [0x66, 0x0f, 0x76, 0xc0]
+        let movRDIFromXMM1: [UInt8] = [0x66, 0x48, 0x0f, 0x7e, 0xcf]
+        let getpid = X86.call(39)
+        let code = avx + getpid + avx + getpid + sse + getpid + movRDIFromXMM1 + getpid
+        let upperHalf = 576  // YMM_Hi128 in the standard XSAVE layout
+        let xmm0 = FloatingPointState.xmmOffset(0), xmm1 = FloatingPointState.xmmOffset(1)
+        let (states, rdi) = try onTracerThread { () throws -> ([FloatingPointState], UInt64) in
+            let fixture = try StubFixture(code: code)
+            var regs = fixture.start()
+            var states: [FloatingPointState] = []
+            // Read at the stop (what the thread holds is known), then replaced.
+            var fp = FloatingPointState.initial()
+            _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            states.append(fp)
+            try fixture.context.setFloatingPointState(.initial())
+            states.append(try fixture.context.floatingPointState())
+            // Not read at the stop: replaced over AVX state, then over SSE state.
+            _ = try fixture.context.switchToApp(registers: &regs)
+            try fixture.context.setFloatingPointState(.initial())
+            states.append(try fixture.context.floatingPointState())
+            _ = try fixture.context.switchToApp(registers: &regs)
+            var marked = FloatingPointState.initial()
+            marked.bytes.replaceSubrange(xmm1..<xmm1 + 8, with: [8, 7, 6, 5, 4, 3, 2, 1])
+            try fixture.context.setFloatingPointState(marked)
+            states.append(try fixture.context.floatingPointState())
+            _ = try fixture.context.switchToApp(registers: &regs)
+            return (states, regs.rdi)
+        }
+        #expect(states.count == 4)
+        guard states.count == 4 else { return }
+        #expect(states[0].bytes[upperHalf..<upperHalf + 16].allSatisfy { $0 == 0xff }, "the stub's AVX write is seen")
+        for state in states[1...] {
+            #expect(state.bytes[upperHalf..<upperHalf + 32].allSatisfy { $0 == 0 })
+            #expect(state.bytes[xmm0..<xmm0 + 16].allSatisfy { $0 == 0 })
+            #expect(state.bytes[24..<26] == [0x80, 0x1f], "MXCSR is the initial one")
+            #expect(state.bytes[512] & 0x4 == 0, "no AVX state in use")
+        }
+        #expect(Array(states[3].bytes[xmm1..<xmm1 + 8]) == [8, 7, 6, 5, 4, 3, 2, 1])
+        #expect(rdi == 0x0102_0304_0506_0708)
+    }
+
     @Test func fsBaseIsTheApplicationsTLS() throws {
         let code = X86.loadRDIFromFS + X86.call(39)
         let (stop, rdi, fsBase) = try onTracerThread { () throws -> (StopReason, UInt64, UInt64) in

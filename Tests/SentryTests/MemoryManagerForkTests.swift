@@ -34,6 +34,49 @@ import Testing
         child.release()
     }
 
+    @Test func aLargeForkMovesTheParentToAFreshStubInsteadOfProtectingEveryPage() throws {
+        let (parent, stub) = try makeMM()
+        let length = MemoryManager.freshStubThreshold
+        let base = try parent.map(anonymous(length, at: 0x4000_0000, fixed: true))
+        for window in stride(from: base, to: base + length, by: Int(MemoryManager.faultWindow)) {
+            #expect(parent.handleFault(at: window) == .mapped)
+        }
+        try parent.copyOut([4], to: base)
+        let fresh = RecordingMapper()
+        var retired: (any AddressSpaceMapper)?
+        let child = try parent.fork { previous throws(SyscallError) in
+            retired = previous
+            return fresh
+        }
+        #expect(retired === stub)
+        #expect(stub.protects.isEmpty)
+        // Nothing is mapped in the fresh stub: the parent's pages fault in
+        // again, without write while the child shares them.
+        #expect(parent.handleFault(at: base + 8) == .mapped)
+        #expect(fresh.maps.map(\.protection) == [.read])
+        #expect(fresh.maps.first?.length == MemoryManager.allocatedFaultWindow, "allocated pages come back a wide window at a time")
+        #expect(parent.handleFault(at: base + 8) == .mapped)
+        try parent.copyOut([5], to: base)
+        #expect(try child.copyIn(from: base, count: 1) == [4])
+        child.release()
+        parent.release()
+    }
+
+    @Test func aSmallForkTakesWriteFromTheStubAndKeepsIt() throws {
+        let (parent, stub) = try makeMM()
+        let base = try parent.map(anonymous(MemoryManager.faultWindow, at: 0x4800_0000, fixed: true))
+        #expect(parent.handleFault(at: base) == .mapped)
+        var replaced = false
+        let child = try parent.fork { _ throws(SyscallError) in
+            replaced = true
+            return RecordingMapper()
+        }
+        #expect(!replaced)
+        #expect(stub.protects.map(\.2) == [.read])
+        child.release()
+        parent.release()
+    }
+
     @Test func aForkSharesPagesInsteadOfCopyingAndChargesNothing() throws {
         let (parent, _) = try makeMM()
         let base = try parent.map(anonymous(0x40_0000))
@@ -93,12 +136,12 @@ import Testing
         #expect(stub.protects.first?.1 == MemoryManager.faultWindow)
         #expect(stub.protects.first?.2 == .read)
 
-        // A second fault on the mapped page is the write: it copies the window.
+        // A second fault on the mapped page is the write: it copies that page.
         let file = try #require(parent.memoryFile)
         let before = file.usedBytes
         stub.maps = []
         #expect(parent.handleFault(at: base + 8) == .mapped)
-        #expect(file.usedBytes == before + MemoryManager.faultWindow)
+        #expect(file.usedBytes == before + Page.size)
         #expect(stub.maps.count == 1)
         #expect(stub.maps.first?.protection == [.read, .write])
         let copied = try #require(parent.privatePageRuns.first { $0.start == base })
@@ -110,6 +153,10 @@ import Testing
         #expect(parent.handleFault(at: readOnly) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
         try parent.copyOut([2], to: base)
         #expect(try child.copyIn(from: base, count: 2) == [1, 1])
+        // A write on the next page continues in address order: the rest of the window is copied at once.
+        #expect(parent.handleFault(at: base + Page.size) == .mapped)
+        #expect(file.usedBytes == before + MemoryManager.faultWindow)
+        #expect(parent.handleFault(at: base + MemoryManager.faultWindow - 1) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
         child.release()
         parent.release()
     }
@@ -133,7 +180,8 @@ import Testing
         #expect(file.usedBytes == before)
         #expect(childStub.protects.map(\.2) == [[.read, .write]])
         #expect(childStub.protects.first?.0 == base)
-        #expect(childStub.protects.first?.1 == MemoryManager.faultWindow)
+        // The fault mapped all the pages the parent had populated (one run), so all become writable.
+        #expect(childStub.protects.first?.1 == 0x10_0000)
         child.release()
         #expect(file.usedBytes == 0)
     }

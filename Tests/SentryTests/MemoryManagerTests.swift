@@ -39,6 +39,25 @@ func anonymous(_ length: UInt64, at address: UInt64 = 0, fixed: Bool = false,
     return request
 }
 
+/// A stub new to an MM gets the windows its first instructions will touch mapped before it runs.
+@Suite struct PrefaultTests {
+    @Test func prefaultMapsWhatTheStubLacksAndLeavesTheRest() throws {
+        let (mm, stub) = try makeMM()
+        let code = try mm.map(anonymous(0x1000, at: 0x1000_0000, fixed: true, protection: [.read, .execute]))
+        let stack = try mm.map(anonymous(0x10000, at: 0x2000_0000, fixed: true))
+        mm.prefault([code, stack + 0xff8, 0x3000_0000])
+        #expect(stub.maps.map(\.address) == [code, stack])
+        #expect(stub.maps.map(\.protection) == [[.read, .execute], [.read, .write]])
+        // Already mapped: no second mapping, and no write fault taken for it.
+        stub.maps = []
+        mm.prefault([code, stack])
+        #expect(stub.maps.isEmpty)
+        #expect(stub.protects.isEmpty)
+        #expect(mm.handleFault(at: code) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR))
+        mm.release()
+    }
+}
+
 /// The MM owns its address space: created by the first task that runs in
 /// it, shared by the next ones, ended when the last one leaves.
 @Suite struct AddressSpaceOwnership {

@@ -3,8 +3,9 @@ import Glibc
 import Testing
 @testable import Sentry
 
-/// One wait on several sources at once, as poll(2) makes it: Sentry queues
-/// (pipes) and host FDs, ended by a change, the deadline or an interrupt.
+/// One wait on several sources at once, as poll(2) makes it: a task's one
+/// Waiter with entries on Sentry queues (pipes) and on host FDs (through the
+/// host poller), ended by a change, the deadline or an interrupt.
 @Suite struct WaitSetTests {
     static func hostNow() -> Int64 { Clocks.hostNanoseconds(CLOCK_MONOTONIC) }
 
@@ -25,10 +26,14 @@ import Testing
 
     @Test func aWriteToTheSecondOfTwoPipesWakesTheWait() throws {
         let first = Pipe.makePair(), second = Pipe.makePair()
-        var set = WaitSet(waiter: Waiter())
-        set.add(first.reader.waitSources(for: .input))
-        set.add(second.reader.waitSources(for: .input))
-        defer { set.leave() }
+        let waiter = Waiter()
+        let entry = waiter.entry(for: .input)
+        first.reader.eventRegister(entry)
+        second.reader.eventRegister(entry)
+        defer {
+            first.reader.eventUnregister(entry)
+            second.reader.eventUnregister(entry)
+        }
         let writer = second.writer
         let thread = Thread {
             usleep(50_000)
@@ -36,7 +41,7 @@ import Testing
         }
         thread.start()
         let started = Self.hostNow()
-        #expect(try set.wait(untilHostMonotonic: started + 5_000_000_000))
+        #expect(try waiter.block(untilHostMonotonic: started + 5_000_000_000))
         #expect(Self.hostNow() - started < 4_000_000_000)
         #expect(second.reader.readiness(for: .input) == .input)
     }
@@ -45,8 +50,10 @@ import Testing
         var ends: [Int32] = [-1, -1]
         try #require(pipe(&ends) == 0)
         defer { close(ends[0]); close(ends[1]) }
-        var set = WaitSet(waiter: Waiter())
-        set.add([.hostFD(ends[0], events: .input)])
+        let waiter = Waiter()
+        let entry = waiter.entry(for: .input)
+        HostPoller.shared.register(entry, hostFD: ends[0])
+        defer { HostPoller.shared.forget(ends[0]) }
         let writeEnd = ends[1]
         let thread = Thread {
             usleep(50_000)
@@ -54,19 +61,23 @@ import Testing
             _ = write(writeEnd, &byte, 1)
         }
         thread.start()
-        #expect(try set.wait(untilHostMonotonic: Self.hostNow() + 5_000_000_000))
+        #expect(try waiter.block(untilHostMonotonic: Self.hostNow() + 5_000_000_000))
     }
 
     @Test func theDeadlineEndsAWaitAndAnInterruptThrows() throws {
         let (reader, _) = Pipe.makePair()
         let waiter = Waiter()
-        var set = WaitSet(waiter: waiter)
-        set.add(reader.waitSources(for: .input))
-        defer { set.leave() }
+        let entry = waiter.entry(for: .input)
+        reader.eventRegister(entry)
+        defer { reader.eventUnregister(entry) }
         let started = Self.hostNow()
-        #expect(try set.wait(untilHostMonotonic: started + 30_000_000) == false)
+        #expect(try waiter.block(untilHostMonotonic: started + 30_000_000) == false)
         #expect(Self.hostNow() - started >= 30_000_000)
         waiter.interrupt()
-        #expect(errnoOf { _ = try set.wait(untilHostMonotonic: nil) } == .erestartsys)
+        #expect(errnoOf { _ = try waiter.block() } == .erestartsys)
+        #expect(errnoOf { _ = try waiter.block() } == .erestartsys, "an interrupt stays until cleared")
+        waiter.clearInterrupt()
+        waiter.notify()
+        #expect(try waiter.block(untilHostMonotonic: nil), "a wake-up is kept for the next block")
     }
 }

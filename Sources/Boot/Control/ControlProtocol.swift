@@ -52,6 +52,8 @@ public enum ControlRequest: Codable, Sendable, Equatable {
     case pause
     /// `runsc resume`.
     case resume
+    /// `runsc events --stats`: the container's CPU, memory and process counts; answered with `.statistics`.
+    case statistics
 
     /// Whether the answer may take as long as a process runs.
     public var waitsForExit: Bool {
@@ -77,6 +79,7 @@ public enum ControlRequest: Codable, Sendable, Equatable {
         case .processes: "ps"
         case .pause: "pause"
         case .resume: "resume"
+        case .statistics: "events --stats"
         }
     }
 }
@@ -162,8 +165,32 @@ public enum ControlResponse: Codable, Sendable, Equatable {
     case started(pid: Int32)
     /// The answer to `.processes`, by PID.
     case processes([ContainerProcess])
+    /// The answer to `.statistics`.
+    case statistics(ContainerStatistics)
     /// The request was refused or failed; nothing was changed unless the message says so.
     case failure(ControlFailure)
+}
+
+/// What `runsc events --stats` reports, from the Sentry's own accounting.
+public struct ContainerStatistics: Codable, Sendable, Equatable {
+    /// CPU time of the container's live processes, user and system, in nanoseconds.
+    public var cpuUserNanoseconds: UInt64
+    public var cpuSystemNanoseconds: UInt64
+    /// Bytes of the MemoryFile in use (anonymous, shared and tmpfs memory: what the memory limit covers).
+    public var memoryUsage: UInt64
+    /// The spec's memory limit, or UInt64.max for none.
+    public var memoryLimit: UInt64
+    /// The container's processes.
+    public var processes: UInt64
+
+    public init(cpuUserNanoseconds: UInt64, cpuSystemNanoseconds: UInt64, memoryUsage: UInt64, memoryLimit: UInt64,
+                processes: UInt64) {
+        self.cpuUserNanoseconds = cpuUserNanoseconds
+        self.cpuSystemNanoseconds = cpuSystemNanoseconds
+        self.memoryUsage = memoryUsage
+        self.memoryLimit = memoryLimit
+        self.processes = processes
+    }
 }
 
 /// The container's state as the sandbox knows it.

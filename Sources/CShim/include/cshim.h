@@ -1,6 +1,7 @@
 #ifndef RUNSC_CSHIM_H
 #define RUNSC_CSHIM_H
 /* C that Swift cannot call directly; one header per concern, all included here. */
+#include "hostepoll.h"
 #include "cpus.h"
 #include "hash64.h"
 #include "fallocate.h"

@@ -85,6 +85,14 @@ static inline int cshim_ptrace_attach(pid_t tid) {
     return cshim_ptrace_result(ptrace(PTRACE_ATTACH, tid, 0, 0));
 }
 
+/* Detaches from `tid`, which must be in a signal-delivery-stop (as after an
+ * injected call's int3), delivering SIGSTOP in place of that signal: the
+ * thread goes from the tracer's hands straight into group-stop, runs no
+ * instruction, and waits there for its next PTRACE_ATTACH. */
+static inline int cshim_ptrace_detach_stopped(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_DETACH, tid, 0, (void *)(uintptr_t)SIGSTOP));
+}
+
 /* TRACESYSGOOD tells syscall stops from SIGTRAP faults; EXITKILL kills the
  * stub if its tracer thread dies. */
 static inline int cshim_ptrace_set_options(pid_t tid) {
@@ -122,6 +130,14 @@ static inline int cshim_ptrace_get_xstate(pid_t tid, void *buffer, size_t *lengt
 static inline int cshim_ptrace_set_xstate(pid_t tid, const void *buffer, size_t length) {
     struct iovec iov = { (void *)buffer, length };
     return cshim_ptrace_result(ptrace(PTRACE_SETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &iov));
+}
+
+/* Writes only the legacy FXSAVE region (512 bytes): the host keeps the
+ * other XSAVE components as they are and marks x87 and SSE in use. Cheaper
+ * than PTRACE_SETREGSET of the XSAVE area, which allocates kernel memory
+ * (vmalloc) at every call. */
+static inline int cshim_ptrace_set_fxsave(pid_t tid, const void *buffer) {
+    return cshim_ptrace_result(ptrace(PTRACE_SETFPREGS, tid, 0, (void *)buffer));
 }
 
 /* Resumes with PTRACE_SYSEMU: the next syscall stops before running and is

@@ -1,6 +1,6 @@
 import Glibc
 
-/// The time the calling host thread spent asleep in a Sentry wait (Blocker,
+/// The time the calling host thread spent asleep in a Sentry wait (its
 /// Waiter) since the run loop last took it: a task's thread is its own, so
 /// the loop subtracts this from the system time it accounts, and a sleep is
 /// not CPU time (CLOCK_*_CPUTIME_ID, ITIMER_PROF). Kept in a pthread key's

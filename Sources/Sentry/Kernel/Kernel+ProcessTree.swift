@@ -155,7 +155,7 @@ extension Kernel {
 
     private func deliver(_ notices: ExitNotices) {
         for (group, info) in notices.signals { try? group.send(info) }
-        for task in notices.waiters { task.blocker.interrupt() }
+        for task in notices.waiters { task.waiter.notify() }
     }
 }
 

@@ -2,9 +2,11 @@ import Glibc
 import State
 import Synchronization
 
-/// Where tasks wait while the kernel is paused for a checkpoint. It knows
-/// every task whose thread runs (so a pause knows whom to wait for) and
-/// which of them have parked; host-only, never saved.
+/// The checkpoint's pause: it knows every task whose thread runs (so a pause
+/// knows whom to wait for) and which of them have parked. A parked task
+/// blocks on its own `Waiter`, as in any other wait; the gate wakes it when
+/// the pause ends. Its condition is only for the thread that pauses.
+/// Host-only, never saved.
 final class PauseGate: @unchecked Sendable {
     // `requested`, `running`, `parked` and `discarded` are guarded by `condition`'s lock.
     private let condition = HostCondition()
@@ -38,14 +40,26 @@ final class PauseGate: @unchecked Sendable {
     }
 
     /// Called by the task's own thread: waits until the pause is over.
+    /// Interrupts that come meanwhile (a signal) are forgotten: their
+    /// signals stay pending, and the stub's kick brings the task back.
     func park(_ task: Task) {
         let key = ObjectIdentifier(task)
         condition.withLock {
             parked.insert(key)
             condition.broadcast()
-            while requested && !discarded { condition.wait() }
-            parked.remove(key)
         }
+        while true {
+            task.waiter.reset()
+            task.waiter.clearInterrupt()
+            guard condition.withLock({ requested && !discarded }) else { break }
+            _ = try? task.waiter.block()
+        }
+        condition.withLock { _ = parked.remove(key) }
+    }
+
+    /// Wakes every parked task (the gate's state changed); the caller holds the lock.
+    private func wakeParkedLocked() {
+        for key in parked { running[key]?.waiter.notify() }
     }
 
     /// Asks every running task to park and waits until all have (or exited).
@@ -62,6 +76,7 @@ final class PauseGate: @unchecked Sendable {
             if now >= deadline {
                 requested = false
                 flag.store(false, ordering: .releasing)
+                wakeParkedLocked()
                 condition.broadcast()
                 condition.unlock()
                 throw KernelPauseError(stuckTasks: pending.map(\.id).sorted())
@@ -81,6 +96,7 @@ final class PauseGate: @unchecked Sendable {
     func discard() {
         condition.withLock {
             discarded = true
+            wakeParkedLocked()
             condition.broadcast()
             while !running.isEmpty { condition.wait() }
         }
@@ -91,6 +107,7 @@ final class PauseGate: @unchecked Sendable {
         condition.withLock {
             requested = false
             flag.store(false, ordering: .releasing)
+            wakeParkedLocked()
             condition.broadcast()
         }
     }

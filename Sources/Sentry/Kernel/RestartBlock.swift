@@ -9,6 +9,9 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
     /// poll(2) again on the `count` pollfds at `fds`, until CLOCK_MONOTONIC
     /// reads `deadline` (ns), or without end when nil (Linux's do_restart_poll).
     case poll(fds: UInt64, count: UInt32, deadline: Int64?)
+    /// epoll_wait(2) again on `epfd` into `events` (at most `maximum`), until
+    /// CLOCK_MONOTONIC reads `deadline` (ns), or without end when nil.
+    case epollWait(epfd: Int32, events: UInt64, maximum: Int32, deadline: Int64?)
 
     public static let stateKind = StateKind.enumeration("sentry.RestartBlock")
 
@@ -18,6 +21,8 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
             try writer.writeEnumCase("sleep", clock, deadline, remainder)
         case .poll(let fds, let count, let deadline):
             try writer.writeEnumCase("poll", fds, count, deadline)
+        case .epollWait(let epfd, let events, let maximum, let deadline):
+            try writer.writeEnumCase("epollWait", epfd, events, maximum, deadline)
         }
     }
 
@@ -29,6 +34,9 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
         case .enumCase("poll", let payload) where payload.count == 3:
             return .poll(fds: try context.value(payload[0]), count: try context.value(payload[1]),
                          deadline: try context.value(payload[2]))
+        case .enumCase("epollWait", let payload) where payload.count == 4:
+            return .epollWait(epfd: try context.value(payload[0]), events: try context.value(payload[1]),
+                              maximum: try context.value(payload[2]), deadline: try context.value(payload[3]))
         default:
             throw StateError.invalidValue("bad RestartBlock \(state)")
         }

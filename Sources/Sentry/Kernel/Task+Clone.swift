@@ -31,7 +31,9 @@ extension Task {
         if mustExit { throw .erestartnointr }
         if flags & LinuxProcess.CLONE_THREAD != 0 { return try cloneThread(request, kernel: kernel, group: group, mm: mm) }
         let floatingPoint = try currentFloatingPoint()
-        let childMM = try mm.fork()
+        let childMM = try mm.fork { previous throws(SyscallError) in
+            try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
+        }
         var childRegisters = registers
         childRegisters.rax = 0
         if request.stack != 0 { childRegisters.rsp = request.stack }
@@ -185,7 +187,7 @@ extension Task {
             if parent.vforkChild === self { parent.vforkChild = nil }
             return parent
         }
-        parent?.blocker.interrupt()
+        parent?.waiter.notify()
     }
 
     /// The vfork parent's wait before it returns to the application: one
@@ -194,11 +196,14 @@ extension Task {
     /// returns whether the task waited, so the run loop looks again.
     func waitForVforkChild() -> Bool {
         guard mayHaveVforkChild, let kernel else { return false }
+        // Other signals wait: their interrupts are forgotten, the signals stay pending.
+        waiter.reset()
+        waiter.clearInterrupt()
         guard kernel.processTree.withLock({ _ in vforkChild != nil }) else {
             mayHaveVforkChild = false
             return false
         }
-        _ = blocker.sleep(untilHostMonotonic: .max)
+        if !mustExit, !kernel.pauseGate.isRequested { _ = try? waiter.block() }
         return true
     }
 }

@@ -48,6 +48,7 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
+                current.prefault([registers.rip, registers.rsp])
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
@@ -55,8 +56,10 @@ extension Task {
                 // threads) ends with its stub.
                 guard let next = self.mm, next !== current else { break }
                 setInterrupter(nil)
+                // A fork may have moved the task to a fresh stub (`moveToFreshStub`).
+                let running = self.context ?? context
                 self.context = nil
-                context.release()
+                running.release()
                 current.releaseAddressSpace()
                 current.release()
                 held = nil
@@ -74,14 +77,14 @@ extension Task {
         if kernel.pauseGate.isDiscarded {
             // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
             held?.releaseAddressSpace()
-            releaseFileWaiter()
         } else {
             exitTask(holding: held)
         }
         kernel.pauseGate.leave(self)
     }
 
-    private func loop(_ context: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
+    private func loop(_ initial: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
+        var context = initial
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
@@ -112,12 +115,13 @@ extension Task {
                 // Interrupts are rare (exit, checkpoint, a signal): keep the
                 // Task's FP state current then, so a saved task is complete.
                 floatingPoint = try context.floatingPointState()
-                clearFileWaitInterrupt()
-                blocker.clear()
+                waiter.clearInterrupt()
             case .died(let status):
                 kernel.logger.debug("task \(id): stub died: \(status)")
                 threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            // A fork may have moved the task to a fresh stub (`moveToFreshStub`).
+            if let current = self.context, current !== context { context = current }
             killIfOutOfMemory(kernel)
             if threadGroup?.hasArmedCPUTimers == true { checkCPUTimers() }
             var afterSyscall = false
@@ -130,14 +134,39 @@ extension Task {
         }
     }
 
+    /// fork's `MemoryManager.StubReplacement` for this task's MM: a new stub
+    /// that this thread traces, running on with `floatingPoint` (the registers
+    /// are the Task's anyway); `previous` is killed now and reaped in the
+    /// background. Throws, changing nothing, when the new stub cannot be made.
+    func moveToFreshStub(retiring previous: any AddressSpaceMapper,
+                         floatingPoint: FloatingPointState) throws(SyscallError) -> any AddressSpaceMapper {
+        guard let kernel, let old = previous as? PlatformAddressSpace else { throw .eagain }
+        let space: AddressSpace
+        do {
+            space = try AddressSpace(memoryFile: kernel.memoryFile.fd)
+        } catch {
+            throw .eagain
+        }
+        do {
+            let context = try Context(addressSpace: space)
+            try context.setFloatingPointState(floatingPoint)
+            self.context = context
+            setInterrupter(context.interrupter)
+        } catch {
+            space.release()
+            throw .eagain
+        }
+        old.space.releaseInBackground()
+        return PlatformAddressSpace(space)
+    }
+
     /// Rests for a checkpoint: the registers are current (this is a stop
     /// between switches, any interrupted syscall already rewound); the FP
     /// state is read from the stub so the Task is complete. Kicks that
     /// brought the task here are forgotten so the next wait is not cut short.
     func park(_ context: Context, kernel: Kernel) throws(PlatformError) {
         floatingPoint = try context.floatingPointState()
-        blocker.clear()
-        clearFileWaitInterrupt()
+        waiter.clearInterrupt()
         kernel.pauseGate.park(self)
     }
 
@@ -225,9 +254,8 @@ extension Task {
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)
-        releaseFileWaiter()
         let last = group.remove(self, exitCode: exitCode ?? 0)
-        group.lock.withLock { _ in group.execingTask }?.blocker.interrupt()
+        group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {
             held?.releaseAddressSpace()
             return
@@ -253,8 +281,9 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
         self.space = space
     }
 
+    /// The stub is emptied and kept for another address space (`AddressSpace.recycle`).
     public func release() {
-        space.release()
+        space.recycle()
     }
 
     public func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {

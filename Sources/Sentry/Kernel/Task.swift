@@ -13,7 +13,7 @@ public final class Task: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Task"
     public static let notSaved: Set<String> = [
         "interruptLock", // a lock with the host thread to interrupt
-        "blocker", // host-only: how the task's host thread sleeps
+        "waiter", // host-only: how the task's host thread blocks; a saved task re-runs its syscall and waits again
         "floatingPointNeedsLoad", // host-only: a restored task loads floatingPoint into its stub anyway
         "faultContext", // host-only: set and used within one fault's delivery, never across a checkpoint
         "thread", // host-only: the task's host thread
@@ -65,7 +65,8 @@ public final class Task: Savable, @unchecked Sendable {
     /// Host-only: how to kick the task out of the application or a wait.
     /// A leaf (see VFSLock).
     private let interruptLock = Mutex<Interrupter?>(nil)
-    let blocker = Blocker()
+    /// Where the task's thread blocks in the Sentry, whatever it waits for.
+    public let waiter = Waiter()
     /// Host-only: rt_sigreturn set `floatingPoint` for the stub thread to load.
     var floatingPointNeedsLoad = false
     /// Host-only: the fault being delivered, for the frame's sigcontext.
@@ -110,8 +111,7 @@ public final class Task: Savable, @unchecked Sendable {
     /// Ends the task's current or next Sentry wait (it leaves with a restart
     /// code), without the platform's kick: for the task's own thread.
     func interruptWaits() {
-        blocker.interrupt()
-        interruptFileWait()
+        waiter.interrupt()
     }
 
     /// Kicks the task out of the application only, not out of a Sentry

@@ -8,7 +8,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let notSaved: Set<String> = [
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
-        "signalWaiters", // host-only: signalfd readers wait here, none across a checkpoint
+        "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
         "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
     public static let savedAs: [String: String] = [

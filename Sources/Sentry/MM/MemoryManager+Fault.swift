@@ -57,7 +57,11 @@ extension MemoryManager {
             guard addressSpace != nil, let memoryFile else { return .busError }
             let aligned = address & ~(MemoryManager.faultWindow - 1)
             var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
-            if vma.sharedMemory != nil { window = Page.roundDown(address)..<Page.roundDown(address) + Page.size }
+            if vma.sharedMemory != nil {
+                window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
+            } else {
+                window = widenedOverAllocatedLocked(window, around: address, in: vma)
+            }
             do {
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
                     guard memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
@@ -89,13 +93,45 @@ extension MemoryManager {
         }
     }
 
+    /// Maps the fault windows around `addresses` that the stub does not map
+    /// yet, as faults there would, and leaves everything else (a mapped page,
+    /// an address with no mapping) to the fault that may come. A stub new to
+    /// an MM (a fork's child, an exec) faults first on its instruction and
+    /// stack pointers: mapping them beforehand is one injected call each
+    /// instead of a fault stop and the call.
+    public func prefault(_ addresses: [UInt64]) {
+        for address in addresses where !lock.withLock({ _ in mappedInStub.contains(address) }) {
+            _ = handleFault(at: address)
+        }
+    }
+
+    /// Pages already allocated (those of a process that a fork moved to a
+    /// fresh stub, or that a restore brought back) come back in windows of
+    /// this size: 512 fault traps for 1 GiB, not 4,096.
+    static let allocatedFaultWindow: UInt64 = 512 * Page.size
+
+    /// `window` (a fault window of the private VMA `vma`), widened to the
+    /// `allocatedFaultWindow` around `address` when one private run holds
+    /// all of it: the widened window stays in that run, so it allocates
+    /// nothing the application has not touched.
+    private func widenedOverAllocatedLocked(_ window: Range<UInt64>, around address: UInt64,
+                                            in vma: VMA) -> Range<UInt64> {
+        let index = firstPrivateIndexLocked(endingAfter: window.lowerBound)
+        guard index < privatePages.count, privatePages[index].start <= window.lowerBound,
+              privatePages[index].end >= window.upperBound else { return window }
+        let run = privatePages[index]
+        let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
+        return max(vma.start, run.start, aligned)..<min(vma.end, run.end, aligned + MemoryManager.allocatedFaultWindow)
+    }
+
     /// A write to a private page the stub maps without write. When this MM
     /// alone holds every page of the copy-on-write mapping `copyOnWrite` in
     /// the VMA (the other side exited or exec'd), all of it becomes writable
-    /// in one call. Otherwise this MM copies the pages around the fault that
-    /// others still hold (the fault window, within the VMA and `copyOnWrite`;
-    /// only the faulting page when the window's copies do not fit the memory
-    /// limit), and the stub may write the window's pages it alone holds.
+    /// in one call. Otherwise this MM copies the faulting page if others
+    /// still hold it (the fault window around it, within the VMA and
+    /// `copyOnWrite`, when the fault continues the last copy in address
+    /// order and the window's copies fit the memory limit), and the stub may
+    /// write the window's pages it alone holds.
     private func writeFaultLocked(at address: UInt64, in vma: VMA,
                                   within copyOnWrite: Range<UInt64>) -> FaultResolution {
         guard let memoryFile else { return .busError }
@@ -109,16 +145,24 @@ extension MemoryManager {
             copyOnWriteInStub.remove(whole)
             return .mapped
         }
+        // After a fork both sides write a few scattered pages (the stack, some
+        // data), and copying a window for each cost more than the rest of the
+        // fork; a writer going through memory in order still copies a window
+        // per fault.
         let page = Page.roundDown(address)
-        let aligned = address & ~(MemoryManager.faultWindow - 1)
-        var window = max(vma.start, aligned, copyOnWrite.lowerBound)
-            ..< min(vma.end, aligned + MemoryManager.faultWindow, copyOnWrite.upperBound)
+        var window = page..<page + Page.size
+        if page == sequentialCopyAddress {
+            let aligned = address & ~(MemoryManager.faultWindow - 1)
+            window = max(vma.start, aligned, copyOnWrite.lowerBound)
+                ..< min(vma.end, aligned + MemoryManager.faultWindow, copyOnWrite.upperBound)
+        }
         do {
             try breakCopyOnWriteLocked(window, in: vma)
         } catch {
             window = page..<page + Page.size
             do { try breakCopyOnWriteLocked(window, in: vma) } catch { return .busError }
         }
+        sequentialCopyAddress = window.upperBound
         // What is still mapped copy-on-write in the window and held by this
         // MM alone (a copy another MM made, or its exit, left it here) just
         // becomes writable.

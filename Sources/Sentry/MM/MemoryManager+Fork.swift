@@ -1,5 +1,18 @@
 /// fork(2)'s address space: the child's MM is a copy-on-write copy of the parent's.
 extension MemoryManager {
+    /// Makes a fresh, empty stub for this MM and takes the one it had, which
+    /// its caller ends; called under the MM's lock, so it must not call back
+    /// into the MM.
+    public typealias StubReplacement = (_ previous: any AddressSpaceMapper) throws(SyscallError) -> any AddressSpaceMapper
+
+    /// From this many bytes of writable private pages mapped in the stub, a
+    /// fork moves this MM to a fresh stub (`StubReplacement`) rather than
+    /// taking write from them: the host's mprotect costs per page table
+    /// entry (about 20 ms for 1 GiB here, as much as the host's own fork),
+    /// a fresh stub costs the same at any size, and the pages come back by
+    /// faults, as the host's own fork has them come back.
+    static let freshStubThreshold: UInt64 = 64 << 20
+
     /// A new MM with this one's mappings and layout, for a forked child (not
     /// yet running: it has no address space). Shared mappings share their
     /// pages with this MM; private pages are the child's own, with this MM's
@@ -7,13 +20,17 @@ extension MemoryManager {
     ///
     /// Nothing is copied and nothing is charged to the memory limit: both MMs
     /// hold the same private pages in the MemoryFile (one more owner per run
-    /// of pages, not per page) and this MM's stub stops writing them, so the
+    /// of pages, not per page), and this MM's stub stops writing them, so the
     /// first write on either side faults and copies (`breakCopyOnWriteLocked`).
-    public func fork() throws(SyscallError) -> MemoryManager {
+    /// The stub stops writing them either by losing write on each mapped run,
+    /// or, past `freshStubThreshold` and when `replaceStub` is given and this
+    /// MM has one user, by being replaced with an empty one (nothing mapped:
+    /// every page faults in again, shared ones without write).
+    public func fork(replaceStub: StubReplacement? = nil) throws(SyscallError) -> MemoryManager {
         guard let memoryFile else { throw .enomem }
         let child = MemoryManager(memoryFile: memoryFile)
         try lock.withLock { _ throws(SyscallError) in
-            try protectPrivatePagesInStubLocked()
+            try stopStubWritingPrivatePagesLocked(replaceStub: replaceStub)
             try memoryFile.retain(privatePages.map(\.backing))
             var anonymousShared: [SharedMemory] = []
             for vma in vmas {
@@ -39,15 +56,16 @@ extension MemoryManager {
     /// The stub keeps the private pages it maps but may no longer write
     /// them: each mapped piece of a writable private VMA loses write (one
     /// injected mprotect per run of pieces with one protection), and all of
-    /// them are noted copy-on-write. A failure leaves the fork undone; pieces
-    /// noted but still writable are this MM's alone, so that is harmless.
-    private func protectPrivatePagesInStubLocked() throws(SyscallError) {
+    /// them are noted copy-on-write; or the stub is replaced (see `fork`).
+    /// A failure leaves the fork undone; pieces noted but still writable are
+    /// this MM's alone, so that is harmless.
+    private func stopStubWritingPrivatePagesLocked(replaceStub: StubReplacement?) throws(SyscallError) {
         guard let addressSpace, !mappedInStub.isEmpty else { return }
         var pending: [(range: Range<UInt64>, protection: Protection)] = []
-        for vma in vmas where vma.sharedMemory == nil {
+        var writable: UInt64 = 0
+        for vma in vmas where vma.sharedMemory == nil && vma.protection.contains(.write) {
             for mapped in mappedInStub.intersection(with: vma.range) {
-                copyOnWriteInStub.insert(mapped)
-                guard vma.protection.contains(.write) else { continue }
+                writable += UInt64(mapped.count)
                 let protection = vma.protection.subtracting(.write)
                 if let last = pending.last, last.range.upperBound == mapped.lowerBound, last.protection == protection {
                     pending[pending.count - 1].range = last.range.lowerBound..<mapped.upperBound
@@ -55,6 +73,16 @@ extension MemoryManager {
                     pending.append((mapped, protection))
                 }
             }
+        }
+        if writable >= MemoryManager.freshStubThreshold, addressSpaceUsers == 1, let replaceStub,
+           let fresh = try? replaceStub(addressSpace) {
+            self.addressSpace = fresh
+            mappedInStub = RangeSet()
+            copyOnWriteInStub = RangeSet()
+            return
+        }
+        for vma in vmas where vma.sharedMemory == nil {
+            for mapped in mappedInStub.intersection(with: vma.range) { copyOnWriteInStub.insert(mapped) }
         }
         for (range, protection) in pending {
             try addressSpace.protect(address: range.lowerBound, length: UInt64(range.count), protection: protection)

@@ -19,6 +19,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         "mappedInStub", // host-only: what the stub has mapped
         "copyOnWriteInStub", // host-only: what the stub maps without write for copy-on-write
         "addressSpaceUsers", // host-only: running tasks using the stub
+        "sequentialCopyAddress", // a hint for the next copy-on-write fault, which a restore starts without
     ]
     public static let savedAs: [String: String] = ["argvRange": "argv", "envRange": "env"]
 
@@ -63,6 +64,10 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// fault on one in a writable VMA is a write to copy, not a violation.
     var copyOnWriteInStub = RangeSet()
     var addressSpaceUsers = 0
+    /// Where a write fault continues the last copy-on-write copy in address
+    /// order (its end): such a fault copies a whole fault window, any other
+    /// only its own page, as Linux does.
+    var sequentialCopyAddress: UInt64 = 0
 
     public init() {}
 

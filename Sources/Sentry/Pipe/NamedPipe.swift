@@ -40,7 +40,9 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
         let reads = accessMode == LinuxFile.readOnly || accessMode == LinuxFile.readWrite
         let writes = accessMode == LinuxFile.writeOnly || accessMode == LinuxFile.readWrite
         guard reads || writes else { throw .einval }
-        try pipe.openEnds(read: reads, write: writes, nonBlocking: flags & LinuxFile.nonBlocking != 0)
-        return PipeFile(fifo: pipe, location: location, reads: reads, writes: writes, flags: flags)
+        let seen = try pipe.openEnds(read: reads, write: writes, nonBlocking: flags & LinuxFile.nonBlocking != 0)
+        let file = PipeFile(fifo: pipe, location: location, reads: reads, writes: writes, flags: flags)
+        file.writerOpensSeen = seen
+        return file
     }
 }

@@ -3,15 +3,15 @@ import Synchronization
 
 /// A pipe's buffer and its two ends, as fs/pipe.c: 64 KiB by default, writes
 /// of at most PIPE_BUF bytes are atomic, EOF once every writer is closed,
-/// EPIPE once every reader is. Buffered bytes are saved; waiters are not (at a
-/// checkpoint no task is left waiting).
+/// EPIPE once every reader is. Buffered bytes are saved; waiters are not (a
+/// task re-runs its syscall and waits again, an epoll instance re-registers
+/// its items after a load).
 public final class Pipe: Savable, @unchecked Sendable { // state guarded by `lock`
     public static let savedTypeName = "pipe.Pipe"
     public static let notSaved: Set<String> = [
         "lock", // a lock
         "head", // bytes are saved from head on and load at 0
-        "readQueue", // host-only: waiters, none at a checkpoint
-        "writeQueue", // host-only: waiters, none at a checkpoint
+        "queue", // host-only: waiters register again after a load
         "readerOpens", // no FIFO open waits for its partner at a checkpoint
         "writerOpens", // no FIFO open waits for its partner at a checkpoint
         "openQueue", // host-only: waiters, none at a checkpoint
@@ -20,7 +20,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     /// /proc/sys/fs/pipe-max-size's default: the most an unprivileged F_SETPIPE_SZ may ask.
     public static let maximumCapacity = 1 << 20
 
-    /// Takes only the wait queues' locks (notify); see VFSLock for the order.
+    /// Calls nothing: the queues are notified after it is let go (see VFSLock).
     private let lock = Mutex(())
     /// Bytes not yet read start at `head`.
     private var bytes: [UInt8] = []
@@ -30,8 +30,9 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     private var writers = 0
     public private(set) var inodeNumber: UInt64 = 0
     public private(set) var creationTime = FileTime(seconds: 0, nanoseconds: 0)
-    private let readQueue = WaitQueue()
-    private let writeQueue = WaitQueue()
+    /// Where readers, writers, pollers and epoll items wait: bytes arriving
+    /// announce `readable`, room `writable`, an end opening or closing everything.
+    let queue = WaitQueue()
     /// Opens of each end so far (Linux's r_counter, w_counter), for a FIFO open
     /// waiting for its partner; not saved: at a checkpoint no open is waiting.
     private var readerOpens = 0
@@ -117,12 +118,12 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         var size = 4096
         while size < requested { size <<= 1 }
         if size > Self.maximumCapacity, !privileged { throw .eperm }
-        return try lock.withLock { _ throws(SyscallError) -> Int in
+        try lock.withLock { _ throws(SyscallError) in
             guard bytes.count - head <= size else { throw .ebusy }
             capacity = size
-            writeQueue.notifyAll()
-            return size
         }
+        queue.notify(.writable)
+        return size
     }
 
     // MARK: Reading and writing
@@ -131,7 +132,10 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     /// [] at EOF, EAGAIN when non-blocking.
     public func read(count: Int, nonBlocking: Bool, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
         guard count > 0 else { return [] }
+        var entry: WaitEntry?
+        defer { if let entry { queue.unregister(entry) } }
         while true {
+            waiter?.reset()
             let result = lock.withLock { _ -> [UInt8]? in
                 let available = bytes.count - head
                 if available > 0 {
@@ -139,17 +143,23 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
                     let out = Array(bytes[head..<(head + taken)])
                     head += taken
                     compact()
-                    writeQueue.notifyAll()
                     return out
                 }
-                if writers == 0 { return [] }
-                if let waiter, !nonBlocking { readQueue.add(waiter) }
-                return nil
+                return writers == 0 ? [] : nil
             }
-            if let result { return result }
+            if let result {
+                if !result.isEmpty { queue.notify(.writable) }
+                return result
+            }
             guard let waiter, !nonBlocking else { throw .eagain }
-            defer { readQueue.remove(waiter) }
-            try waiter.wait()
+            if entry == nil {
+                // Registered, then looked at again: a write in between is not missed.
+                let registered = waiter.entry(for: PollEvents.readable.union(.hangUp))
+                queue.register(registered)
+                entry = registered
+                continue
+            }
+            try waiter.block()
         }
     }
 
@@ -160,39 +170,46 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         guard !data.isEmpty else { return 0 }
         let atomic = data.count <= LinuxFile.pipeBufferAtomicSize
         var written = 0
+        var entry: WaitEntry?
+        defer { if let entry { queue.unregister(entry) } }
         while true {
-            let outcome = lock.withLock { _ -> Result<Bool, SyscallError> in
+            waiter?.reset()
+            let outcome = lock.withLock { _ -> Result<Int, SyscallError> in
                 guard readers > 0 else { return .failure(.epipe) }
                 let free = capacity - (bytes.count - head)
                 let remaining = data.count - written
-                if free >= remaining || (!atomic && free > 0) {
-                    let chunk = min(free, remaining)
-                    bytes.append(contentsOf: data[written..<(written + chunk)])
-                    written += chunk
-                    readQueue.notifyAll()
-                    if written == data.count { return .success(true) }
-                }
-                if let waiter, !nonBlocking { writeQueue.add(waiter) }
-                return .success(false)
+                guard free >= remaining || (!atomic && free > 0) else { return .success(0) }
+                let chunk = min(free, remaining)
+                bytes.append(contentsOf: data[written..<(written + chunk)])
+                return .success(chunk)
             }
             switch outcome {
             case .failure(let error):
                 if written > 0 { return written }
                 throw error
-            case .success(true):
-                return written
-            case .success(false):
-                guard let waiter, !nonBlocking else {
-                    if written > 0 { return written }
-                    throw .eagain
-                }
-                defer { writeQueue.remove(waiter) }
-                do {
-                    try waiter.wait()
-                } catch {
-                    if written > 0 { return written }
-                    throw error
-                }
+            case .success(let chunk) where chunk > 0:
+                written += chunk
+                queue.notify(.readable)
+                if written == data.count { return written }
+                continue
+            case .success:
+                break
+            }
+            guard let waiter, !nonBlocking else {
+                if written > 0 { return written }
+                throw .eagain
+            }
+            if entry == nil {
+                let registered = waiter.entry(for: PollEvents.writable.union(.error))
+                queue.register(registered)
+                entry = registered
+                continue
+            }
+            do {
+                try waiter.block()
+            } catch {
+                if written > 0 { return written }
+                throw error
             }
         }
     }
@@ -200,14 +217,16 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     // MARK: Readiness
 
     /// pipe_poll: readable with bytes buffered, hung up once every writer is
-    /// gone; writable with room left, in error once every reader is gone.
-    func readiness(reading: Bool, writing: Bool) -> PollEvents {
+    /// gone (for a FIFO reader that opened non-blocking without a writer,
+    /// only once a writer has opened since: `writerOpensSeen`); writable
+    /// with room left, in error once every reader is gone.
+    func readiness(reading: Bool, writing: Bool, writerOpensSeen: Int? = nil) -> PollEvents {
         lock.withLock { _ in
             var ready: PollEvents = []
             let buffered = bytes.count - head
             if reading {
                 if buffered > 0 { ready.formUnion(.readable) }
-                if writers == 0 { ready.insert(.hangUp) }
+                if writers == 0, writerOpensSeen.map({ $0 != writerOpens }) ?? true { ready.insert(.hangUp) }
             }
             if writing {
                 if buffered < capacity { ready.formUnion(.writable) }
@@ -215,16 +234,6 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             }
             return ready
         }
-    }
-
-    /// The queues a change of `mask`'s events is announced on: bytes arriving
-    /// wake readers, room wakes writers, and an end closing wakes both (so
-    /// either queue hears of a hang-up or error).
-    func waitSources(for mask: PollEvents) -> [WaitSource] {
-        var sources: [WaitSource] = []
-        if !mask.isDisjoint(with: PollEvents.readable.union(.readBand)) { sources.append(.queue(readQueue)) }
-        if !mask.isDisjoint(with: PollEvents.writable.union(.writeBand)) { sources.append(.queue(writeQueue)) }
-        return sources.isEmpty ? [.queue(readQueue)] : sources
     }
 
     /// One end's last description closed. When no end is left open the
@@ -241,17 +250,18 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
                 head = 0
             }
         }
-        readQueue.notifyAll()
-        writeQueue.notifyAll()
+        queue.notify(.all)
     }
 
     // MARK: FIFO opens (fs/pipe.c fifo_open)
 
     /// Counts a new description of a FIFO with the ends it has and wakes
     /// the opens waiting for a partner. ENXIO for a non-blocking write-only
-    /// open without a reader, before anything is counted.
-    func openEnds(read: Bool, write: Bool, nonBlocking: Bool) throws(SyscallError) {
-        try lock.withLock { _ throws(SyscallError) in
+    /// open without a reader, before anything is counted. Returns, for a
+    /// non-blocking read-only open without a writer, the writer opens so
+    /// far (fifo_open's f_version: no hang-up until a writer has come).
+    func openEnds(read: Bool, write: Bool, nonBlocking: Bool) throws(SyscallError) -> Int? {
+        let seen = try lock.withLock { _ throws(SyscallError) -> Int? in
             if write, !read, nonBlocking, readers == 0 { throw .enxio }
             if read {
                 readers += 1
@@ -261,27 +271,32 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
                 writers += 1
                 writerOpens += 1
             }
+            return read && !write && nonBlocking && writers == 0 ? writerOpens : nil
         }
-        openQueue.notifyAll()
-        readQueue.notifyAll()
-        writeQueue.notifyAll()
+        openQueue.notify(.all)
+        queue.notify(.all)
+        return seen
     }
+
+    /// Whether a writer has opened since `seen` writer opens.
+    func writerOpened(since seen: Int) -> Bool { lock.withLock { _ in writerOpens != seen } }
 
     /// A blocking read-only (write-only) open of a FIFO waits until a writer
     /// (reader) is there or has come and gone since (wait_for_partner). An
     /// interrupted wait throws ERESTARTSYS; the open's release uncounts the end.
     func waitForPartner(ofReadEnd readEnd: Bool, waiter: Waiter) throws(SyscallError) {
         let start = lock.withLock { _ in readEnd ? writerOpens : readerOpens }
+        let entry = waiter.entry(for: .all)
+        openQueue.register(entry)
+        defer { openQueue.unregister(entry) }
         while true {
+            waiter.reset()
             let present = lock.withLock { _ -> Bool in
                 let (count, opens) = readEnd ? (writers, writerOpens) : (readers, readerOpens)
-                if count > 0 || opens != start { return true }
-                openQueue.add(waiter)
-                return false
+                return count > 0 || opens != start
             }
             if present { return }
-            defer { openQueue.remove(waiter) }
-            try waiter.wait()
+            try waiter.block()
         }
     }
 

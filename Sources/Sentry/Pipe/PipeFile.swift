@@ -4,10 +4,17 @@ import State
 /// (which O_RDWR makes both ends at once).
 public final class PipeFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "pipe.File" }
+    override public class var savedAs: [String: String] {
+        super.savedAs.merging(["writerOpensSeen": "awaitingWriter"]) { $1 }
+    }
 
     public private(set) var pipe = Pipe()
     public private(set) var isReadEnd = true
     public private(set) var isWriteEnd = false
+    /// A FIFO reader opened non-blocking without a writer: the pipe's writer
+    /// opens then, so poll reports no hang-up until a writer has come.
+    /// Saved as whether it still waits (the pipe's counts start over at a load).
+    var writerOpensSeen: Int?
 
     public required init() { super.init() }
 
@@ -31,6 +38,7 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
         try sink.save("pipe", pipe)
         try sink.save("isReadEnd", isReadEnd)
         try sink.save("isWriteEnd", isWriteEnd)
+        try sink.save("awaitingWriter", writerOpensSeen.map { !pipe.writerOpened(since: $0) } ?? false)
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -38,6 +46,8 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
         pipe = try source.load("pipe")
         isReadEnd = try source.load("isReadEnd")
         isWriteEnd = try source.load("isWriteEnd", default: !isReadEnd)
+        // A loaded pipe has seen 0 writer opens.
+        writerOpensSeen = try source.load("awaitingWriter", default: false) ? 0 : nil
     }
 
     /// A blocking FIFO open waits for its partner end.
@@ -80,12 +90,15 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
     override public func readableByteCount() throws(SyscallError) -> Int { pipe.availableBytes }
 
     override public func readiness(for mask: PollEvents) -> PollEvents {
-        pipe.readiness(reading: isReadEnd, writing: isWriteEnd).intersection(mask.union(.unmaskable))
+        pipe.readiness(reading: isReadEnd, writing: isWriteEnd, writerOpensSeen: writerOpensSeen)
+            .intersection(mask.union(.unmaskable))
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
-        pipe.waitSources(for: mask)
-    }
+    override public var supportsPoll: Bool { true }
+
+    override public func eventRegister(_ entry: WaitEntry) { pipe.queue.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { pipe.queue.unregister(entry) }
 
     override public func released() {
         if isReadEnd { pipe.endClosed(readEnd: true) }

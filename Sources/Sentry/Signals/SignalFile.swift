@@ -30,7 +30,7 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
     /// signalfd on an existing signalfd: its new mask, and a wake-up for readers.
     func setMask(_ new: SignalSet) {
         lock.withLock { _ in mask = SignalFile.readable(new) }
-        target?.threadGroup?.signalWaiters.notifyAll()
+        target?.threadGroup?.signalWaiters.notify(.readable)
     }
 
     private var currentMask: SignalSet { lock.withLock { _ in mask } }
@@ -70,7 +70,7 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
     private func waitForSignal(_ target: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
         guard let waiter, let group = target.threadGroup else { return target.dequeueSignal(from: currentMask) }
-        return try waiter.wait(on: group.signalWaiters) { target.dequeueSignal(from: currentMask) }
+        return try waiter.wait(on: group.signalWaiters, for: .readable) { target.dequeueSignal(from: currentMask) }
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
@@ -95,10 +95,11 @@ public final class SignalFile: FileDescription, @unchecked Sendable { // `mask` 
         return PollEvents.readable.intersection(mask)
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
-        guard let group = target?.threadGroup else { return [] }
-        return [.queue(group.signalWaiters)]
-    }
+    override public var supportsPoll: Bool { true }
+
+    override public func eventRegister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.unregister(entry) }
 
     /// signalfd_copyinfo: the siginfo's fields at signalfd_siginfo's fixed
     /// places, as its layout (siginfo_layout) says which the union holds.

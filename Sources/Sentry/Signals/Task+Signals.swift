@@ -45,7 +45,7 @@ extension ThreadGroup {
             sharedPendingSignals.enqueue(info, keepInfo: keepInfo)
             return tasks.first { !$0.signalMask.contains(signal) }
         }
-        signalWaiters.notifyAll()
+        signalWaiters.notify(.readable)
         if let wake, wake !== sender { wake.interrupt() }
     }
 
@@ -234,8 +234,7 @@ extension Task {
         if afterSyscall, Int64(bitPattern: registers.origRax) >= 0,
            let error = SyscallError.restartCode(inReturnValue: registers.rax) {
             restart = error
-            clearFileWaitInterrupt()
-            blocker.clear()
+            waiter.clearInterrupt()
         }
         var handlerRan = false
         while !mustExit {
@@ -281,6 +280,8 @@ extension Task {
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK
     /// through restart_syscall (which resumes `restartBlock`).
     func rewindForRestart(_ error: SyscallError) {
+        // The interrupt that ended the call is handled: the restart may block again.
+        waiter.clearInterrupt()
         registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
         registers.rip &-= Task.syscallInstructionSize
     }

@@ -128,7 +128,7 @@ extension ThreadGroup {
         let (tellParent, waiters) = withProcessTree { () -> (ThreadGroup?, [Task]) in
             (self.parent, self.parent?.members.filter { $0.waitingForChild } ?? [])
         }
-        for waiter in waiters { waiter.blocker.interrupt() }
+        for task in waiters { task.waiter.notify() }
         guard let parent = tellParent else { return }
         let action = parent.signalHandlers.action(for: .child)
         guard action.handler != SignalAction.ignoreHandler,
@@ -194,7 +194,7 @@ extension Task {
                     rewindForRestart(pending)
                     restart = nil
                 }
-                // Time stopped or parked is no CPU time (the blocker's sleep counts itself).
+                // Time stopped or parked is no CPU time (the waiter's block counts itself).
                 let parked = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
                 try park(context, kernel: kernel)
                 BlockedTime.addSince(parked)
@@ -202,7 +202,11 @@ extension Task {
                 if kernel.pauseGate.isDiscarded { return }
                 continue
             }
-            _ = blocker.sleep(untilHostMonotonic: .max)
+            // Only SIGCONT, SIGKILL and a pause end the stop: other
+            // interrupts are forgotten here, their signals stay pending.
+            waiter.clearInterrupt()
+            guard group.isStopped, !mustExit, !kernel.pauseGate.isRequested else { continue }
+            _ = try? waiter.block()
         }
     }
 }

@@ -116,8 +116,16 @@ extension Task {
         guard let others else { throw .eintr }
         if others.isEmpty && group.leader === self { return }
         for other in others { other.interrupt() }
-        while group.lock.withLock({ _ in group.tasks.count > 1 && group.exitReason == nil }) {
-            _ = blocker.sleep(untilHostMonotonic: .max)
+        while true {
+            waiter.reset()
+            guard group.lock.withLock({ _ in group.tasks.count > 1 && group.exitReason == nil }) else { break }
+            do {
+                try waiter.block()
+            } catch {
+                // Only the process's exit ends this wait (Linux's de_thread
+                // waits killable); a signal stays pending for after the exec.
+                waiter.clearInterrupt()
+            }
         }
         let exiting = group.lock.withLock { _ -> Bool in
             group.execingTask = nil

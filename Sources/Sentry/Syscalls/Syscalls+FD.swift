@@ -35,6 +35,7 @@ enum DescriptorSyscalls {
     static let tcsetsf: UInt32 = 0x5404, tiocgpgrp: UInt32 = 0x540f, tiocspgrp: UInt32 = 0x5410
     static let tiocgwinsz: UInt32 = 0x5413, tiocswinsz: UInt32 = 0x5414, fionread: UInt32 = 0x541b
     static let fionbio: UInt32 = 0x5421, fionclex: UInt32 = 0x5450, fioclex: UInt32 = 0x5451
+    static let tiocsctty: UInt32 = 0x540e, tiocgsid: UInt32 = 0x5429
 
     static func dup(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let file = try task.fdTable.get(args.int(0))
@@ -146,19 +147,22 @@ enum DescriptorSyscalls {
             return 0
         case tcsets, tcsetsw, tcsetsf, tiocswinsz:
             guard let host = file.hostTerminalFD else { throw .enotty }
+            // Changing the terminal from a background group is a job-control stop (tty_mode_ioctl); the size is not.
+            if request != tiocswinsz { try file.terminal?.checkChange(task, signal: .terminalOutput) }
             var buffer = try task.copyIn(from: argument, count: request == tiocswinsz ? 8 : 36)
             let result = buffer.withUnsafeMutableBytes { raw in
                 raw.baseAddress.map { Glibc.ioctl(host, UInt(request), $0) } ?? -1
             }
             guard result == 0 else { throw SyscallError(rawValue: errno) ?? .enotty }
             return 0
-        case tiocgpgrp:
+        case tiocgpgrp, tiocspgrp, tiocsctty, tiocgsid:
             guard file.hostTerminalFD != nil else { throw .enotty }
-            try task.copyOut(value: task.processID, to: argument)
-            return 0
-        case tiocspgrp:
-            guard file.hostTerminalFD != nil else { throw .enotty }
-            return 0
+            guard let terminal = file.terminal else {
+                // A host terminal the process was not given as its terminal (runsc run from a shell): no job control.
+                if request == tiocgpgrp { try task.copyOut(value: task.processID, to: argument) }
+                return 0
+            }
+            return try TerminalControl.ioctl(task, file, terminal, request: request, argument: argument)
         default:
             throw .enotty
         }

@@ -8,6 +8,8 @@ extension SyscallTable {
         registerFileDirectory()
         registerFileDescriptor()
         registerFilePoll()
+        registerEpoll()
+        registerEventFD()
         registerFileAttributes()
         registerFilePipe()
         registerFileSplice()

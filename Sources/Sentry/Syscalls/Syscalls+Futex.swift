@@ -142,6 +142,8 @@ final class FutexTable: @unchecked Sendable {
     func wait(_ task: Task, on word: FutexWord, expecting expected: UInt32, bitset: UInt32,
               clock: Int32, deadline: Int64?) throws(SyscallError) {
         let waiter = Waiter(task: task, key: word.key, bitset: bitset)
+        // Reset, look, block: a notify after the look ends the block.
+        task.waiter.reset()
         let queued = lock.withLock { _ -> Bool in
             guard cshim_atomic_load_u32(word.pointer) == expected else { return false }
             queues[word.key, default: []].append(waiter)
@@ -157,7 +159,12 @@ final class FutexTable: @unchecked Sendable {
                 expired = current >= deadline
                 hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
             }
-            let interrupted = expired ? false : task.blocker.sleep(untilHostMonotonic: hostDeadline)
+            var interrupted = false
+            if !expired {
+                // A wake-up, or a notify meant for an earlier wait: the
+                // queue's `woken` below tells them apart.
+                do { try task.waiter.block(untilHostMonotonic: hostDeadline) } catch { interrupted = true }
+            }
             let woken = lock.withLock { _ -> Bool? in
                 if waiter.woken { return true }
                 guard interrupted || expired else { return nil }
@@ -180,7 +187,7 @@ final class FutexTable: @unchecked Sendable {
     /// matches; returns how many.
     func wake(_ key: FutexWord.Key, count: Int, bitset: UInt32 = LinuxFutex.FUTEX_BITSET_MATCH_ANY) -> Int {
         let woken = lock.withLock { _ in wakeLocked(key, count: count, bitset: bitset) }
-        for waiter in woken { waiter.task.blocker.interrupt() }
+        for waiter in woken { waiter.task.waiter.notify() }
         return woken.count
     }
 
@@ -201,7 +208,7 @@ final class FutexTable: @unchecked Sendable {
             return (woken, moved.count)
         }
         guard let result else { throw .eagain }
-        for waiter in result.woken { waiter.task.blocker.interrupt() }
+        for waiter in result.woken { waiter.task.waiter.notify() }
         return result.woken.count + result.moved
     }
 
@@ -230,7 +237,7 @@ final class FutexTable: @unchecked Sendable {
             }
             return woken
         }
-        for waiter in woken { waiter.task.blocker.interrupt() }
+        for waiter in woken { waiter.task.waiter.notify() }
         return woken.count
     }
 

@@ -37,7 +37,7 @@ enum OpenSyscalls {
         let vfs = try task.virtualFilesystem()
         let file = try vfs.open(path, from: start, context: context, flags: flags | LinuxFile.largeFile,
                                 mode: mode, umask: task.fsContext.umask)
-        let fd = try file.completeOpen(waiter: task.fileWaiter) { file throws(SyscallError) in
+        let fd = try file.completeOpen(waiter: task.waiter) { file throws(SyscallError) in
             try task.fdTable.install(file, closeOnExec: flags & LinuxFile.closeOnExec != 0, limit: task.fileDescriptorLimit)
         }
         return Int64(fd)

@@ -1,9 +1,9 @@
 import Glibc
 
 /// poll, ppoll, select, pselect6 (fs/select.c): one loop asks every file for
-/// its readiness, and if none is ready sleeps once on all of them (the
-/// task's waiter joins each file's queues and polls each host FD behind
-/// them) until a change, the timeout, or an interrupt. An interrupt is a
+/// its readiness, and if none is ready blocks the task's waiter, registered
+/// on every file (host stdio through the host poller), until a change, the
+/// timeout, or an interrupt. An interrupt is a
 /// restart: poll keeps its deadline in the task's restart block, the others
 /// write the time left back into their timeout argument, as Linux does.
 extension SyscallTable {
@@ -214,45 +214,45 @@ enum PollSyscalls {
 
     /// Asks each file of `interests()` for its readiness and calls `report`
     /// for each with events (it says whether they count); if none counts,
-    /// sleeps on all of them and asks again. Returns how many counted, 0 at
+    /// registers the task's waiter on every file and blocks until one
+    /// announces a change, then asks again. Returns how many counted, 0 at
     /// the deadline (CLOCK_MONOTONIC ns). Interrupted it throws
     /// ERESTARTNOHAND (EINTR if the task exits).
     private static func wait(_ task: Task, deadline: Int64?, interests: () -> [Interest],
                              report: (Int, PollEvents) -> Bool) throws(SyscallError) -> Int {
-        let waiter = task.fileWaiter
+        var registered: [(FileDescription, WaitEntry)] = []
+        defer { for (file, entry) in registered { file.eventUnregister(entry) } }
         while true {
-            waiter.reset()
+            task.waiter.reset()
             let current = interests()
             let now = try Time.now(task, Time.monotonic)
             let mayWait = deadline.map { now < $0 } ?? true
-            var set = WaitSet(waiter: waiter)
+            let register = mayWait && registered.isEmpty
             var ready = 0
             for (index, interest) in current.enumerated() where !interest.isIgnored {
                 guard let file = interest.file else {
                     if report(index, .invalid) { ready += 1 }
                     continue
                 }
-                if mayWait && ready == 0 { set.add(file.waitSources(for: interest.events)) }
-                let revents = file.readiness(for: interest.events.union(.unmaskable))
+                let mask = interest.events.union(.unmaskable)
+                if register && ready == 0 {
+                    let entry = task.waiter.entry(for: mask)
+                    file.eventRegister(entry)
+                    registered.append((file, entry))
+                }
+                let revents = file.readiness(for: mask)
                 if !revents.isEmpty, report(index, revents) { ready += 1 }
             }
-            guard ready == 0, mayWait, let woken = waitOnce(task, &set, deadline: deadline, now: now) else {
-                set.leave()
-                return ready
+            guard ready == 0, mayWait else { return ready }
+            // The first pass registered: look again before blocking, so a
+            // change between the look and the registration is not missed.
+            if register { continue }
+            let hostDeadline = deadline.map { Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating($0 - now) }
+            do {
+                guard try task.waiter.block(untilHostMonotonic: hostDeadline) else { return 0 }
+            } catch {
+                throw task.mustExit ? .eintr : .erestartnohand
             }
-            set.leave()
-            try woken.get()
-        }
-    }
-
-    /// Sleeps once on `set`; nil when the deadline passed (nothing to redo).
-    private static func waitOnce(_ task: Task, _ set: inout WaitSet, deadline: Int64?, now: Int64)
-        -> Result<Void, SyscallError>? {
-        let hostDeadline = deadline.map { Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating($0 - now) }
-        do {
-            return try set.wait(untilHostMonotonic: hostDeadline) ? .success(()) : nil
-        } catch {
-            return .failure(task.mustExit ? .eintr : .erestartnohand)
         }
     }
 

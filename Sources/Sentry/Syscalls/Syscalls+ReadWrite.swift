@@ -81,7 +81,9 @@ enum ReadWriteSyscalls {
         let requested = min(vectors.reduce(0) { $0 + Int(clamping: $1.length) }, FileSyscalls.chunk)
         let total = try task.memory().writablePrefix(of: vectors, limit: requested)
         if requested > 0, total == 0 { throw .efault }
-        let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter)
+        // A background process reading its terminal is stopped (n_tty_read's job_control).
+        try file.terminal?.checkChange(task, signal: .terminalInput)
+        let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.waiter)
         var copied = 0
         for vector in vectors where copied < data.count {
             let length = min(Int(clamping: vector.length), data.count - copied)
@@ -105,8 +107,12 @@ enum ReadWriteSyscalls {
             // The first (for write(2) the only) piece is taken as is, not copied a second time.
             if data.isEmpty { data = piece } else { data += piece }
         }
+        // With TOSTOP, a background process writing to its terminal is stopped (n_tty_write).
+        if let terminal = file.terminal, terminal.isBackground(task), file.stopsBackgroundWrites {
+            try terminal.checkChange(task, signal: .terminalOutput)
+        }
         do {
-            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.fileWaiter))
+            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter))
         } catch .epipe {
             task.sendPipeSignal()
             throw .epipe

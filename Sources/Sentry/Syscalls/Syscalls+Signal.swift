@@ -128,7 +128,11 @@ enum Signals {
     private static func waitForSignal(_ task: Task) throws(SyscallError) -> Int64 {
         while !task.hasDeliverableSignal {
             if task.mustExit { throw .eintr }
-            if task.blocker.sleep(untilHostMonotonic: .max) { break }
+            do {
+                try task.waiter.block()
+            } catch {
+                break
+            }
         }
         throw .erestartnohand
     }
@@ -161,7 +165,9 @@ enum Signals {
         defer { task.setSignalMask(blocked) }
         var interrupted = false
         while !task.hasDeliverableSignal && !task.mustExit {
-            if task.blocker.sleep(untilHostMonotonic: deadline) {
+            do {
+                try task.waiter.block(untilHostMonotonic: deadline)
+            } catch {
                 interrupted = true
                 break
             }

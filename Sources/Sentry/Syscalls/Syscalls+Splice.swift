@@ -93,7 +93,7 @@ enum SpliceSyscalls {
         var moved = 0
         while moved < count {
             do throws(SyscallError) {
-                let waiter = moved == 0 && !source.isNonBlocking ? task.fileWaiter : nil
+                let waiter = moved == 0 && !source.isNonBlocking ? task.waiter : nil
                 let want = min(count - moved, FileSyscalls.chunk)
                 let data = try source.read(count: want, at: start.map { $0 + Int64(moved) }, waiter: waiter)
                 if data.isEmpty { break }
@@ -117,7 +117,7 @@ enum SpliceSyscalls {
             let count: Int
             do throws(SyscallError) {
                 count = try destination.write(chunk, at: position.map { $0 + Int64(written) },
-                                              waiter: destination.isNonBlocking ? nil : task.fileWaiter)
+                                              waiter: destination.isNonBlocking ? nil : task.waiter)
             } catch .epipe {
                 task.sendPipeSignal()
                 if written > 0 { return written }

@@ -124,7 +124,10 @@ enum Time {
             let current = try now(task, clock)
             if current >= deadline { return }
             let hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
-            guard task.blocker.sleep(untilHostMonotonic: hostDeadline) else { continue }
+            do {
+                try task.waiter.block(untilHostMonotonic: hostDeadline)
+                continue
+            } catch {}
             // What remains is written at every interruption, as Linux's
             // do_nanosleep: a handler's EINTR reports it.
             if remainder != 0 {
@@ -147,6 +150,8 @@ enum Time {
             return 0
         case .poll(let fds, let count, let deadline):
             return try PollSyscalls.restart(task, fds: fds, count: count, deadline: deadline)
+        case .epollWait(let epfd, let events, let maximum, let deadline):
+            return try EpollSyscalls.restart(task, epfd: epfd, events: events, maximum: maximum, deadline: deadline)
         }
     }
 }

@@ -65,7 +65,9 @@ enum Wait {
     /// runs, EINTR otherwise).
     static func waitForChild(_ task: Task, _ target: WaitTarget, options: Int32) throws(SyscallError) -> ChildEvent? {
         guard let kernel = task.kernel, let group = task.threadGroup else { throw .echild }
+        var interrupted = false
         while true {
+            task.waiter.reset()
             let (event, eligible) = kernel.processTree.withLock { _ -> (ChildEvent?, Bool) in
                 task.waitingForChild = false
                 var eligible = false
@@ -81,11 +83,14 @@ enum Wait {
             if let event { return event }
             guard eligible else { throw .echild }
             if options & LinuxProcess.WNOHANG != 0 { return nil }
-            if task.hasDeliverableSignal || task.mustExit || kernel.pauseGate.isRequested {
+            // As Linux's do_wait, the children are looked at again before a
+            // signal ends the wait: a child reaped by SA_NOCLDWAIT while the
+            // parent slept makes the wait ECHILD, not EINTR.
+            if interrupted || task.hasDeliverableSignal || task.mustExit || kernel.pauseGate.isRequested {
                 kernel.processTree.withLock { _ in task.waitingForChild = false }
                 throw .erestartsys
             }
-            _ = task.blocker.sleep(untilHostMonotonic: .max)
+            do { try task.waiter.block() } catch { interrupted = true }
         }
     }
 

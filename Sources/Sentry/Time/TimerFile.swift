@@ -16,7 +16,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
     var interval: Int64 = 0
     /// Expirations not yet read.
     var ticks: UInt64 = 0
-    /// Host-only: readers and pollers waiting for an expiration.
+    /// Host-only: readers, pollers and epoll items waiting for an expiration; they register again after a load.
     let readers = WaitQueue()
 
     public required init() { super.init() }
@@ -111,7 +111,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             }
             return (false, isRealtime ? monotonic.addingSaturating(deadline - realtime) : deadline)
         }
-        if fired { readers.notifyAll() }
+        if fired { readers.notify(.readable) }
         return next
     }
 
@@ -132,7 +132,7 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
             guard let taken = takeTicks() else { throw .eagain }
             return withUnsafeBytes(of: taken) { Array($0) }
         }
-        let taken = try waiter.wait(on: readers) { takeTicks() }
+        let taken = try waiter.wait(on: readers, for: .readable) { takeTicks() }
         return withUnsafeBytes(of: taken) { Array($0) }
     }
 
@@ -160,5 +160,9 @@ public final class TimerFile: FileDescription, @unchecked Sendable { // the time
         lock.withLock { _ in ticks } > 0 ? PollEvents.readable.intersection(mask) : []
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] { [.queue(readers)] }
+    override public var supportsPoll: Bool { true }
+
+    override public func eventRegister(_ entry: WaitEntry) { readers.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { readers.unregister(entry) }
 }

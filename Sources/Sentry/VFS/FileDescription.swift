@@ -20,10 +20,11 @@ import Synchronization
 ///    (read under FileDescription.lock, MM and SharedMemory fills).
 /// 6. `MemoryFile.lock`; State's `PagesLoader` lock (a restore's pages loaded
 ///    on the spot under the MM's, calling back into no Sentry lock);
-///    `Pipe.lock` then `WaitQueue.waiters` then `Waiter.flags`.
+///    `Pipe.lock`; then `WaitQueue.entries`, an epoll instance's lock, `Waiter.condition`
+///    (wake-ups: objects notify their queues after letting their own lock go).
 /// 7. Leaves that call nothing: counters, `FileDescription.referenceCount`,
 ///    `HostFilesystem.hostLock`, `UTSNamespace`, `SignalHandlers`,
-///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `FileWaiters.table`.
+///    `SyscallStatistics`, `Task.interruptLock`, `Kernel.exitNotice`, `HostPoller.state`.
 public enum VFSLock {
     public static let shared = Mutex(())
 }
@@ -33,7 +34,7 @@ public enum VFSLock {
 /// kind of file (tmpfs regular file, host file, pipe end, device).
 open class FileDescription: Savable, @unchecked Sendable { // offset and flags are guarded by `lock`
     open class var savedTypeName: String { "vfs.FileDescription" }
-    open class var notSaved: Set<String> { ["lock"] }
+    open class var notSaved: Set<String> { ["lock", "epollWatches"] }
     open class var savedAs: [String: String] {
         ["referenceCount": "references"]
     }
@@ -49,6 +50,10 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// How many FD table slots refer to it; the last close calls `released()`.
     /// A leaf: released() runs after it is let go.
     private let referenceCount = Mutex(0)
+    /// The epoll items watching this description (Linux's f_ep): they go
+    /// when its last reference does. Host-only: epoll instances link their
+    /// items again after a load. A leaf.
+    let epollWatches = Mutex<[EpollItem]>([])
 
     public required init() {}
 
@@ -118,7 +123,13 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             count -= 1
             return count
         }
-        if remaining == 0 { released() }
+        guard remaining == 0 else { return }
+        let watching = epollWatches.withLock { watches in
+            defer { watches = [] }
+            return watches
+        }
+        for item in watching { item.owner?.detach(item) }
+        released()
     }
 
     /// Ends an open(2): waits as the file needs (`waitUntilOpen`: a FIFO
@@ -140,7 +151,8 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         while bytes.count < limit {
             let chunk = try read(count: min(1 << 20, limit - bytes.count), at: Int64(bytes.count), waiter: nil)
             if chunk.isEmpty { break }
-            bytes += chunk
+            // The first chunk is taken as it is, not copied (a whole binary for exec).
+            if bytes.isEmpty { bytes = chunk } else { bytes += chunk }
         }
         return bytes
     }
@@ -270,7 +282,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         return Int(max(0, size - lock.withLock { _ in offset }))
     }
 
-    // MARK: Readiness (poll, and later epoll and select on the same answers)
+    // MARK: Readiness (poll, select and epoll on the same answers)
 
     /// The events among `mask` that are ready now; errors and hang-ups are
     /// reported even if not asked for. Files that never block (regular files,
@@ -279,12 +291,26 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         PollEvents.alwaysReady.intersection(mask.union(.unmaskable))
     }
 
-    /// What a waiter must listen to to learn that one of `mask` may have
-    /// become ready; nothing for files that are always ready.
-    open func waitSources(for mask: PollEvents) -> [WaitSource] { [] }
+    /// Registers `entry` to hear when one of its events may have become
+    /// ready (gVisor's EventRegister): poll, epoll and blocking calls wait
+    /// this way. Files that are always ready have nothing to announce.
+    open func eventRegister(_ entry: WaitEntry) {}
+
+    open func eventUnregister(_ entry: WaitEntry) {}
+
+    /// Whether the file has a poll operation, which epoll_ctl requires
+    /// (EPERM otherwise): files that block or announce readiness do; regular
+    /// files, directories and most devices, always ready, do not.
+    open var supportsPoll: Bool { false }
 
     /// A host terminal behind this file (the container's stdio), for TCGETS and friends.
     open var hostTerminalFD: Int32? { nil }
+
+    /// The job-control state of that terminal, when the process was given it as its terminal.
+    open var terminal: HostTerminal? { nil }
+
+    /// The terminal's TOSTOP: writes from a background process group stop it.
+    open var stopsBackgroundWrites: Bool { false }
 
     /// For mmap: the file's host-independent content, where the file supports it.
     open var isMappable: Bool { false }

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// What the file syscalls need from a task: its credentials as the VFS checks
 /// them, where paths start, its FD limit, and how it blocks.
 extension Task {
@@ -23,45 +21,11 @@ extension Task {
         return Int32(clamping: limit)
     }
 
-    /// The waiter blocking file operations sleep on. `interrupt()` of the task
-    /// must also interrupt it (see `interruptFileWait`).
-    public var fileWaiter: Waiter {
-        FileWaiters.table.withLock { table in
-            let key = ObjectIdentifier(self)
-            if let waiter = table[key] { return waiter }
-            let waiter = Waiter()
-            table[key] = waiter
-            return waiter
-        }
-    }
-
-    /// Kicks the task out of a blocking file operation (ERESTARTSYS); the
-    /// interrupt stays set until `clearFileWaitInterrupt()`, also for a task
-    /// that has not waited yet (a restored one): its first wait ends at once.
-    public func interruptFileWait() {
-        fileWaiter.interrupt()
-    }
-
-    public func clearFileWaitInterrupt() {
-        FileWaiters.table.withLock { $0[ObjectIdentifier(self)] }?.clearInterrupt()
-    }
-
-    /// Drops the task's waiter when it exits.
-    public func releaseFileWaiter() {
-        _ = FileWaiters.table.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }
-    }
-
     /// A write to a pipe with no reader: SIGPIPE to the writer.
     func sendPipeSignal() {
         try? threadGroup?.send(SignalInfo(signal: .pipe, code: LinuxSignal.SI_USER, senderPID: processID,
                                           senderUID: credentials.realUID), to: self, from: self)
     }
-}
-
-/// Per-task waiters, until Task holds its own (host-only, never saved).
-enum FileWaiters {
-    /// A leaf (see VFSLock).
-    static let table = Mutex<[ObjectIdentifier: Waiter]>([:])
 }
 
 extension Credentials {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Boot
 import CShim
+import Logging
 import OCI
 import Platform
 
@@ -47,6 +48,12 @@ struct BootCommand: ParsableCommand {
     static let testStubForbiddenCallVariable = "RUNSC_TEST_STUB_FORBIDDEN_CALL"
     /// Benchmark hook, read only under `--debug`: stubs run without their seccomp filter.
     static let testUnfilteredStubsVariable = "RUNSC_TEST_UNFILTERED_STUBS"
+    /// Test hook, read only under `--debug`: 300 ms after it is ready, the Sentry makes a host
+    /// call its own filter forbids; with the value `kill` the filter kills as
+    /// it does without `--debug`, else it logs the call.
+    static let testSentryForbiddenCallVariable = "RUNSC_TEST_SENTRY_FORBIDDEN_CALL"
+    /// Benchmark hook, read only under `--debug`: the Sentry runs without its host seccomp filter.
+    static let testUnfilteredSentryVariable = "RUNSC_TEST_UNFILTERED_SENTRY"
 
     func run() throws {
         // First, while the process has one thread and has opened nothing of the container's.
@@ -71,6 +78,9 @@ struct BootCommand: ParsableCommand {
             }
             let id = try ContainerID(id)
             let bundle = try Bundle.load(directory: bundle)
+            // create made our stdio a pty for the process's terminal: it becomes ours, and its signals the container's.
+            let hasTerminal = bundle.spec.process?.terminal == true && isatty(STDIN_FILENO) == 1
+            if hasTerminal { Sandbox.takeControllingTerminal(STDIN_FILENO) }
             // The Loader moves what it is given to FDs 256-258 and closes it; our own 0-2 are replaced below.
             let stdio = [dup(0), dup(1), dup(2)]
             guard !stdio.contains(where: { $0 < 0 }) else {
@@ -85,6 +95,8 @@ struct BootCommand: ParsableCommand {
                                   configuration: configuration)
             booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: store,
                                       logger: logger, restoringFrom: imagePath)
+            if hasTerminal { try booted.sandbox.forwardTerminalSignals() }
+            try installHostFilter(logger: logger)
         } catch {
             report("\(error)")
             Glibc.exit(1)
@@ -96,9 +108,31 @@ struct BootCommand: ParsableCommand {
             usleep(min(delay, 60_000) * 1000)
             fatalError("\(Self.testTrapVariable) is set: the sandbox traps on purpose (a test hook)")
         }
+        if global.debug, getenv(Self.testSentryForbiddenCallVariable) != nil {
+            // Once `runsc run` has started the container and waits on it, as the trap hook does.
+            usleep(300_000)
+            let result = cshim_forbidden_host_call()
+            let line = Array("runsc boot: the test hook's forbidden host call returned \(result)\n".utf8)
+            _ = line.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
         booted.sandbox.waitForShutdown()
         booted.server.stop()
         Glibc.exit(0)
+    }
+
+    /// The Sentry's host seccomp filter, once the container is booted or
+    /// restored (everything after this, checkpoints and restores in this
+    /// process included, runs under it). `--debug` logs a violation instead
+    /// of dying of it.
+    private func installHostFilter(logger: Logger) throws {
+        if global.debug, getenv(Self.testUnfilteredSentryVariable) != nil {
+            logger.warning("confinement: no host seccomp filter for the Sentry (\(Self.testUnfilteredSentryVariable) is set)")
+            return
+        }
+        let killsAnyway = getenv(Self.testSentryForbiddenCallVariable).map { String(cString: $0) == "kill" } ?? false
+        let violation: HostFilter.Violation = global.debug && !killsAnyway ? .log : .kill
+        try HostFilter.install(violation: violation)
+        logger.info("confinement: host seccomp filter installed (\(HostFilter.ruleCount) rules; a violation \(violation == .kill ? "kills the sandbox" : "is logged and fails with ENOSYS"))")
     }
 
     /// Writes `message` on the ready pipe and closes it: the parent reads to end of file.

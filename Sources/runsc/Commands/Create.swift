@@ -2,6 +2,12 @@ import ArgumentParser
 import Logging
 import OCI
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// `runsc create`: set up a container from a bundle without starting its
 /// program (`start` does that). The sandbox process it spawns holds the
 /// container and outlives this command.
@@ -29,8 +35,17 @@ struct CreateCommand: ParsableCommand {
         try CommandSupport.checkPIDFile(pidFile)
         let bundle = try CommandSupport.bundle(options.bundle)
         logger?.debug("starting the sandbox", metadata: ["id": "\(id)", "bundle": "\(bundle.directory)"])
+        // runc's rule: a console socket is for a process that asks for a terminal.
+        var terminal: Int32?
+        if let socket = options.consoleSocket {
+            guard bundle.spec.process?.terminal == true else {
+                throw RunscError("--console-socket \(socket): the bundle's process does not ask for a terminal (process.terminal)")
+            }
+            terminal = try ConsoleSocket.sendNewTerminal(to: socket)
+        }
+        defer { if let terminal { close(terminal) } }
         let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath,
-                                             saveRestoreEvery: options.debugSaveRestoreEvery)
+                                             saveRestoreEvery: options.debugSaveRestoreEvery, terminal: terminal)
         logger?.debug("sandbox ready", metadata: ["id": "\(id)", "pid": "\(pid)"])
         let handle = try ContainerHandle.open(rawID, in: store)
         if let pidFile {
@@ -66,6 +81,10 @@ struct CreateOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Write to this file the PID of a process that exits with the container's init, with its status.", valueName: "file"))
     var pidFile: String?
+
+    @Option(help: ArgumentHelp("For a process with terminal true: a Unix socket to send the new terminal's master to (SCM_RIGHTS), as runc does.",
+                               valueName: "path"))
+    var consoleSocket: String?
 
     @Option(name: .customLong("debug-save-restore-every"),
             help: ArgumentHelp("For testing: every N application syscalls, save the kernel to an image, throw it away and restore it from the image.",

@@ -15,6 +15,10 @@ import Musl
 /// as runc does, and `--process` gives a whole OCI process instead. In the
 /// foreground the signals runsc receives go to the process and runsc exits
 /// with its status (the code, or 128+N for signal N); `--detach` returns at once.
+/// `--pid-file` names a host process whose exit is the new process's, as
+/// gVisor's: this command in the foreground, a waiter (`init-waiter
+/// --process`) when detached, which conmon waits for; `--internal-pid-file`
+/// gets the PID in the container.
 struct ExecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec", abstract: "Run a new process in a running container.",
@@ -42,13 +46,17 @@ struct ExecCommand: ParsableCommand {
             help: ArgumentHelp("An OCI process JSON file to run instead of CMD and the options above.", valueName: "process.json"))
     var process: String?
 
-    @Option(help: ArgumentHelp("Write the new process's PID (in the container) to this file.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write to this file the PID of a host process that exits with the new process, with its status.",
+                               valueName: "file"))
     var pidFile: String?
 
-    @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (not built yet).")
+    @Option(help: ArgumentHelp("Write the new process's PID in the container to this file.", valueName: "file"))
+    var internalPidFile: String?
+
+    @Flag(name: [.customShort("t"), .long], help: "Give the process a terminal (with --console-socket).")
     var tty = false
 
-    @Option(help: ArgumentHelp("Where to send the terminal's master (not built yet).", valueName: "path"))
+    @Option(help: ArgumentHelp("A Unix socket to send the terminal's master to (SCM_RIGHTS), as runc does.", valueName: "path"))
     var consoleSocket: String?
 
     @Argument(help: ArgumentHelp("The container to run in.", valueName: "container-id"))
@@ -63,15 +71,24 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         _ = try global.configure()
-        if tty || consoleSocket != nil {
-            throw RunscError.notBuilt("exec", "a terminal for the new process (--tty, --console-socket)")
-        }
         try CommandSupport.checkPIDFile(pidFile)
+        try CommandSupport.checkPIDFile(internalPidFile)
         if !detach { SignalRelay.block() }
         let handle = try ContainerHandle.open(id, in: try global.store())
         let spec = try execProcess(bundle: handle.recorded.bundle)
-        let response = try handle.exchange(.exec(ExecRequest(process: spec)),
-                                           files: [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO], command: "exec")
+        // A terminal is a new pty whose master goes to --console-socket, as runc's exec; the slave is the process's stdio.
+        var terminal: Int32?
+        if spec.terminal {
+            guard let consoleSocket else {
+                throw RunscError.notBuilt("exec", "a terminal without --console-socket (runsc relaying it to its own stdio)")
+            }
+            terminal = try ConsoleSocket.sendNewTerminal(to: consoleSocket)
+        } else if let consoleSocket {
+            throw RunscError("exec: --console-socket \(consoleSocket) is for a process with a terminal (--tty)")
+        }
+        defer { if let terminal { close(terminal) } }
+        let stdio = terminal.map { [$0, $0, $0] } ?? [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO]
+        let response = try handle.exchange(.exec(ExecRequest(process: spec)), files: stdio, command: "exec")
         let pid: Int32
         switch response {
         case .started(let started):
@@ -91,8 +108,16 @@ struct ExecCommand: ParsableCommand {
         default:
             throw RunscError("exec: container \"\(handle.id)\": unexpected answer \(response)")
         }
-        if let pidFile { try CommandSupport.writePIDFile(pidFile, pid: pid) }
-        if detach { return }
+        if let internalPidFile { try CommandSupport.writePIDFile(internalPidFile, pid: pid) }
+        if detach {
+            // A detached exec leaves a host process behind whose life and exit status are the new process's.
+            if let pidFile {
+                let waiter = try SandboxLauncher.launchWaiter(global: global, store: handle.store, id: handle.id, process: pid)
+                try CommandSupport.writePIDFile(pidFile, pid: waiter)
+            }
+            return
+        }
+        if let pidFile { try CommandSupport.writePIDFile(pidFile, pid: getpid()) }
         try SignalRelay.start { [handle] signal in
             _ = try? handle.call(.signalProcess(pid: pid, signal: signal), command: "kill")
         }
@@ -117,12 +142,11 @@ struct ExecCommand: ParsableCommand {
             } catch {
                 throw RunscError("exec: --process: \(error)")
             }
-            if loaded.terminal { throw RunscError.notBuilt("exec", "a terminal for the new process (--process with terminal true)") }
             return loaded
         }
         guard !command.isEmpty else { throw RunscError("exec: no command given (exec ID CMD [ARG...])") }
         var spec = try Bundle.load(directory: bundle).spec.process ?? Spec.Process()
-        spec.terminal = false
+        spec.terminal = tty
         spec.args = command
         for assignment in env {
             guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {

@@ -88,4 +88,7 @@ public final class DeviceFile: FileDescription, @unchecked Sendable { // guarded
     }
 
     override public func readableByteCount() throws(SyscallError) -> Int { throw .enotty }
+
+    /// Of these only /dev/random has a poll operation (random_fops).
+    override public var supportsPoll: Bool { kind == .random }
 }

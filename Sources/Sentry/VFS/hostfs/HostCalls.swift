@@ -104,13 +104,21 @@ enum Host {
 
     static func read(_ fd: Int32, count: Int, at position: Int64?) throws(SyscallError) -> [UInt8] {
         guard count > 0 else { return [] }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let got = try retrying {
-            buffer.withUnsafeMutableBytes { raw in
-                position.map { pread(fd, raw.baseAddress, count, off_t($0)) } ?? Glibc.read(fd, raw.baseAddress, count)
+        // Not zeroed first: the read overwrites what it returns, and zeroing
+        // a large buffer (an exec reads the whole binary in 1 MiB reads, the
+        // last one at the end of the file) cost as much as the read.
+        var failure: SyscallError?
+        let buffer = [UInt8](unsafeUninitializedCapacity: count) { raw, initialized in
+            initialized = 0
+            do throws(SyscallError) {
+                initialized = try retrying {
+                    position.map { pread(fd, raw.baseAddress, count, off_t($0)) } ?? Glibc.read(fd, raw.baseAddress, count)
+                }
+            } catch {
+                failure = error
             }
         }
-        buffer.removeLast(count - got)
+        if let failure { throw failure }
         return buffer
     }
 

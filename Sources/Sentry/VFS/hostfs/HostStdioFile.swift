@@ -5,8 +5,9 @@ import State
 /// the Loader put them and where a restore puts the new ones. The number is
 /// saved (the stable exception to "never save host FDs"); the offset is the
 /// host file's own, so a log appended to across a restore stays whole.
-/// Blocking waits poll the host FD together with the task's waiter, so a
-/// checkpoint can interrupt a read of an idle stdin.
+/// Blocking waits, poll and epoll wait on the host FD through the host
+/// poller's queue for it, so a checkpoint can interrupt a read of an idle
+/// stdin and nothing spins.
 ///
 /// A process `runsc exec` starts has runsc exec's own stdio, passed over the
 /// control socket at any host number (`passed`): this description owns that
@@ -28,6 +29,9 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     /// Host-only: the FD was passed to this sandbox for this description
     /// alone (`passed`), which closes it when released; saved as disconnected.
     private var ownsHostFD = false
+    /// The terminal the host FD is, when the process was given one (OCI
+    /// `terminal: true`); the three stdio descriptions of a process share it.
+    public private(set) var hostTerminal: HostTerminal?
 
     public required init() { super.init() }
 
@@ -37,33 +41,43 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     }
 
     /// A description owning `hostFD`, which was passed to the sandbox (a `runsc exec`'s stdio).
-    public static func passed(hostFD: Int32, flags: UInt32) -> HostStdioFile {
+    public static func passed(hostFD: Int32, flags: UInt32, terminal: HostTerminal? = nil) -> HostStdioFile {
         let file = HostStdioFile(hostFD: hostFD, flags: flags)
         file.ownsHostFD = true
+        file.hostTerminal = terminal
         return file
     }
 
     override public func released() {
-        if ownsHostFD { close(hostFD) }
+        guard ownsHostFD else { return }
+        HostPoller.shared.forget(hostFD)
+        close(hostFD)
     }
 
     /// Whether the description lost its host file in a checkpoint (see the type's comment).
     var isDisconnected: Bool { hostFD == Self.disconnectedFD }
 
     /// The three stdio descriptions for FDs 0, 1, 2 of the init process.
-    public static func standardFiles() -> [FileDescription] {
-        [HostStdioFile(hostFD: standardInput, flags: LinuxFile.readOnly),
-         HostStdioFile(hostFD: standardOutput, flags: LinuxFile.writeOnly),
-         HostStdioFile(hostFD: standardError, flags: LinuxFile.writeOnly)]
+    /// With `terminal`, the three are that terminal, as a pty slave runc opens read-write for each.
+    public static func standardFiles(terminal: HostTerminal? = nil) -> [FileDescription] {
+        let files = terminal == nil
+            ? [HostStdioFile(hostFD: standardInput, flags: LinuxFile.readOnly),
+               HostStdioFile(hostFD: standardOutput, flags: LinuxFile.writeOnly),
+               HostStdioFile(hostFD: standardError, flags: LinuxFile.writeOnly)]
+            : [standardInput, standardOutput, standardError].map { HostStdioFile(hostFD: $0, flags: LinuxFile.readWrite) }
+        for file in files { file.hostTerminal = terminal }
+        return files
     }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("hostFD", ownsHostFD ? Self.disconnectedFD : hostFD)
+        try sink.save("hostTerminal", hostTerminal)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
+        hostTerminal = try source.load("hostTerminal", default: nil)
         let number: Int32 = try source.load("hostFD")
         guard (Self.standardInput...Self.standardError).contains(number) || number == Self.disconnectedFD else {
             throw StateError.invalidValue("stdio host FD \(number) is not 256, 257, 258 or -1", field: "hostFD")
@@ -76,17 +90,12 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
         if isDisconnected { return [] }
         if let position { return try Host.read(hostFD, count: count, at: position) }
-        while true {
-            if Host.isReady(hostFD, events: Int16(POLLIN)) {
-                do {
-                    return try Host.read(hostFD, count: count, at: nil)
-                } catch .eagain {
-                    continue
-                }
+        return try waitingOnHost(for: .readable, waiter: waiter) { () throws(SyscallError) -> [UInt8]? in
+            do throws(SyscallError) {
+                return try Host.read(hostFD, count: count, at: nil)
+            } catch .eagain {
+                return nil
             }
-            if isNonBlocking { throw .eagain }
-            guard let waiter else { return try Host.read(hostFD, count: count, at: nil) }
-            try waiter.wait(hostFDs: [pollfd(fd: hostFD, events: Int16(POLLIN), revents: 0)])
         }
     }
 
@@ -95,31 +104,43 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         if let position { return try Host.write(hostFD, bytes, at: position) }
         var written = 0
         while written < bytes.count {
-            if !Host.isReady(hostFD, events: Int16(POLLOUT)) {
-                if isNonBlocking {
-                    if written > 0 { return written }
-                    throw .eagain
-                }
-                if let waiter {
-                    do {
-                        try waiter.wait(hostFDs: [pollfd(fd: hostFD, events: Int16(POLLOUT), revents: 0)])
-                    } catch {
-                        if written > 0 { return written }
-                        throw error
+            do throws(SyscallError) {
+                written += try waitingOnHost(for: .writable, waiter: waiter) { () throws(SyscallError) -> Int? in
+                    do throws(SyscallError) {
+                        return try Host.write(hostFD, Array(bytes[written...]), at: nil)
+                    } catch .eagain {
+                        return nil
                     }
-                    continue
                 }
-            }
-            do {
-                written += try Host.write(hostFD, Array(bytes[written...]), at: nil)
-            } catch .eagain {
-                continue
             } catch {
                 if written > 0 { return written }
                 throw error
             }
         }
         return written
+    }
+
+    /// Runs `attempt` once the host FD has one of `events` (nil: it had not
+    /// after all); blocks on the host poller's queue for the FD meanwhile,
+    /// or throws EAGAIN if non-blocking. Without a waiter (an in-Sentry
+    /// read) the host call blocks.
+    private func waitingOnHost<T>(for events: PollEvents, waiter: Waiter?,
+                                  _ attempt: () throws(SyscallError) -> T?) throws(SyscallError) -> T {
+        var entry: WaitEntry?
+        defer { if let entry { HostPoller.shared.unregister(entry, hostFD: hostFD) } }
+        while true {
+            waiter?.reset()
+            if waiter == nil || !readiness(for: events).isEmpty, let result = try attempt() { return result }
+            if isNonBlocking { throw .eagain }
+            guard let waiter else { throw .eagain }
+            if entry == nil {
+                let registered = waiter.entry(for: events.union(.unmaskable))
+                HostPoller.shared.register(registered, hostFD: hostFD)
+                entry = registered
+                continue
+            }
+            try waiter.block()
+        }
     }
 
     override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 {
@@ -149,12 +170,33 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         // A hung-up terminal: reads (end of file) and writes (EIO) do not block.
         if isDisconnected { return mask.intersection([.input, .output]).union(.hangUp) }
         let ready = Host.readyEvents(hostFD, events: Int16(truncatingIfNeeded: mask.rawValue))
-        return PollEvents(rawValue: UInt32(UInt16(bitPattern: ready))).intersection(mask.union(.unmaskable))
+        let events = PollEvents(rawValue: UInt32(UInt16(bitPattern: ready))).intersection(mask.union(.unmaskable))
+        // Whoever looked will wait: the poller's one-shot arm may be spent.
+        if events.isEmpty { HostPoller.shared.rearm(hostFD) }
+        return events
     }
 
-    override public func waitSources(for mask: PollEvents) -> [WaitSource] {
-        isDisconnected ? [] : [.hostFD(hostFD, events: mask)]
+    /// A host pipe, socket or terminal polls; a host regular file does not (as Linux's).
+    override public var supportsPoll: Bool {
+        if isDisconnected { return true }
+        guard let mode = try? Host.stat(hostFD).st_mode else { return false }
+        return mode & S_IFMT != S_IFREG && mode & S_IFMT != S_IFDIR
+    }
+
+    override public func eventRegister(_ entry: WaitEntry) {
+        if !isDisconnected { HostPoller.shared.register(entry, hostFD: hostFD) }
+    }
+
+    override public func eventUnregister(_ entry: WaitEntry) {
+        if !isDisconnected { HostPoller.shared.unregister(entry, hostFD: hostFD) }
     }
 
     override public var hostTerminalFD: Int32? { isatty(hostFD) == 1 ? hostFD : nil }
+
+    override public var terminal: HostTerminal? { hostTerminal }
+
+    override public var stopsBackgroundWrites: Bool {
+        var settings = termios()
+        return tcgetattr(hostFD, &settings) == 0 && settings.c_lflag & UInt32(TOSTOP) != 0
+    }
 }

@@ -1,0 +1,158 @@
+import CShim
+import Glibc
+import Synchronization
+
+/// Idle stub processes ready to become an address space: the emptied stubs
+/// of address spaces that ended (`AddressSpace.recycle()`) and spares made
+/// ahead of time. Making a stub forks the Sentry, which costs milliseconds
+/// (its page tables are copied, then thrown away by the stub); taking an
+/// idle one costs an attach. gVisor's ptrace platform keeps such a pool for
+/// the same reason.
+///
+/// An idle stub maps nothing but its stub page, has the MemoryFile it was
+/// made with as its only FD, is traced by no thread and waits in group-stop.
+/// It carries no application state: the pool belongs to the host process,
+/// not to a kernel, and is never saved. Idle stubs of another MemoryFile
+/// than the one asked for (a kernel thrown away by a restore) are killed
+/// when seen, so they do not keep its memory alive.
+final class StubPool: Sendable {
+    static let shared = StubPool()
+
+    /// The most idle stubs kept; a stub given beyond that is killed.
+    static let capacity = 8
+    /// How many idle stubs the spare maker keeps ready for one MemoryFile.
+    static let spares = 2
+
+    struct Idle: Sendable {
+        let pid: Int32
+        let memoryFile: MemoryFileIdentity
+        /// The stub's registers at its first attach (the injection template);
+        /// nil for a spare never attached.
+        let template: Registers?
+    }
+
+    private struct State {
+        var idle: [Idle] = []
+        /// Whether a spare maker thread runs (one at a time).
+        var makingSpares = false
+        /// The MemoryFile of the last `makeSpares` call: its first address
+        /// space makes none, so a container that never forks pays for no spare.
+        var sparesAskedFor: MemoryFileIdentity?
+    }
+    /// Guards the idle list. Taken with no other lock held; nothing is
+    /// called under it.
+    private let state = Mutex(State())
+
+    /// An idle stub of `memoryFile`, the most recently idle first; kills the
+    /// idle stubs of any other MemoryFile. Nil when there is none.
+    func take(_ memoryFile: MemoryFileIdentity) -> Idle? {
+        let (found, stale) = state.withLock { state -> (Idle?, [Idle]) in
+            let stale = state.idle.filter { $0.memoryFile != memoryFile }
+            state.idle.removeAll { $0.memoryFile != memoryFile }
+            return (state.idle.popLast(), stale)
+        }
+        for stub in stale { StubProcess.killAndReap(stub.pid) }
+        return found
+    }
+
+    /// Keeps `stub` for a later `take`; false (keeping nothing) when the pool
+    /// is full, and the caller kills it.
+    func give(_ stub: Idle) -> Bool {
+        state.withLock { state in
+            guard state.idle.count < Self.capacity else { return false }
+            state.idle.append(stub)
+            return true
+        }
+    }
+
+    /// Starts making spares of `memoryFile` (open as `descriptor`, which the
+    /// caller keeps) on a thread of their own when fewer than `spares` are
+    /// idle, from its second address space on, so that the next ones find
+    /// one ready. Failures only mean the next address space makes its stub
+    /// itself.
+    func makeSpares(memoryFile: MemoryFileIdentity, descriptor: Int32) {
+        let start = state.withLock { state -> Bool in
+            guard state.sparesAskedFor == memoryFile else {
+                state.sparesAskedFor = memoryFile
+                return false
+            }
+            guard !state.makingSpares,
+                  state.idle.count(where: { $0.memoryFile == memoryFile }) < Self.spares else { return false }
+            state.makingSpares = true
+            return true
+        }
+        guard start else { return }
+        // Its own descriptor: the caller's may be closed (its kernel gone) while spares are made.
+        let own = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else {
+            state.withLock { $0.makingSpares = false }
+            return
+        }
+        do {
+            let thread = try DedicatedThread(name: "stub-spares") { [self] in
+                makeSpares(memoryFile, own)
+            }
+            thread.detach()
+        } catch {
+            close(own)
+            state.withLock { $0.makingSpares = false }
+        }
+    }
+
+    private func makeSpares(_ memoryFile: MemoryFileIdentity, _ descriptor: Int32) {
+        defer {
+            close(descriptor)
+            state.withLock { $0.makingSpares = false }
+        }
+        while state.withLock({ state in state.idle.count(where: { $0.memoryFile == memoryFile }) < Self.spares }) {
+            guard let pid = try? StubProcess.create(memoryFile: descriptor) else { return }
+            if !give(Idle(pid: pid, memoryFile: memoryFile, template: nil)) {
+                StubProcess.killAndReap(pid)
+                return
+            }
+        }
+    }
+}
+
+/// Which MemoryFile a stub holds: the open file's device and inode (a
+/// descriptor number may be reused for another file).
+struct MemoryFileIdentity: Hashable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+
+    init(descriptor: Int32) throws(PlatformError) {
+        var status = stat()
+        if fstat(descriptor, &status) != 0 {
+            throw PlatformError(.createStub, errno: errno, detail: "fstat of the MemoryFile")
+        }
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
+    }
+}
+
+/// Making and ending stub processes on the host.
+enum StubProcess {
+    /// Forks a new stub holding `memoryFile` (see `cshim_stub_create`),
+    /// with the stub seccomp filter unless a benchmark turned it off.
+    static func create(memoryFile: Int32) throws(PlatformError) -> Int32 {
+        let filter = AddressSpace.testUnfiltered.load(ordering: .relaxed) ? [] : try StubFilter.program.get()
+        let created = filter.withUnsafeBufferPointer { program in
+            cshim_stub_create(memoryFile, program.isEmpty ? nil : program.baseAddress,
+                              UInt16(truncatingIfNeeded: program.count))
+        }
+        if created < 0 { throw PlatformError(.createStub, errno: -created) }
+        return created
+    }
+
+    /// Kills a stub and reaps it; any thread of the Sentry may (the stub is
+    /// the process's child, and its tracer's if it has one).
+    static func killAndReap(_ pid: Int32) {
+        _ = cshim_kill(pid, SIGKILL)
+        while true {
+            var status: Int32 = 0
+            // ECHILD: a Context's wait collected it first.
+            if cshim_wait_thread(pid, &status) < 0 { return }
+            if cshim_status_exited(status) != 0 || cshim_status_signaled(status) != 0 { return }
+        }
+    }
+}

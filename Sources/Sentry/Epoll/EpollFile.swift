@@ -1,0 +1,346 @@
+import State
+import Synchronization
+
+/// One registration in an epoll instance (Linux's struct epitem): a file,
+/// the FD number it was added under, the events asked (with EPOLLET,
+/// EPOLLONESHOT, EPOLLEXCLUSIVE) and the caller's data. Its entry on the
+/// file's queue puts it on the owner's ready list.
+public final class EpollItem: Savable, @unchecked Sendable { // the fields are guarded by the owner's `lists` lock
+    public static let savedTypeName = "epoll.Item"
+    public static let notSaved: Set<String> = [
+        "entry", // host-only: registered again by the owner's afterLoad
+        "isReady", // saved as the owner's ready list
+        "isLinked", // saved as the owner's interest list
+    ]
+
+    public internal(set) var owner: EpollFile?
+    public internal(set) var file: FileDescription?
+    var fd: Int32 = 0
+    var events: UInt32 = 0
+    var data: UInt64 = 0
+    var entry: WaitEntry?
+    var isReady = false
+    var isLinked = false
+
+    public required init() {}
+
+    init(owner: EpollFile, file: FileDescription, fd: Int32, events: UInt32, data: UInt64) {
+        self.owner = owner
+        self.file = file
+        self.fd = fd
+        self.events = events
+        self.data = data
+    }
+
+    public func save(to sink: inout SaveSink) throws {
+        try sink.save("owner", owner)
+        try sink.save("file", file)
+        try sink.save("fd", fd)
+        try sink.save("events", events)
+        try sink.save("data", data)
+    }
+
+    public func load(from source: inout LoadSource) throws {
+        owner = try source.load("owner")
+        file = try source.load("file")
+        fd = try source.load("fd")
+        events = try source.load("events")
+        data = try source.load("data")
+        try ImageValidation.require(fd >= 0, field: "fd", "negative FD \(fd)")
+    }
+
+    /// The poll events asked (the flag bits off).
+    var mask: PollEvents { PollEvents(rawValue: events & ~EpollABI.privateBits) }
+}
+
+/// An epoll instance (fs/eventpoll.c): the interest list of (file, FD)
+/// items and the ready list of those whose file announced an event asked
+/// for. epoll_wait takes ready items in order, asks each file its readiness
+/// now, reports those with events; a level-triggered item goes back to the
+/// list's end, an edge-triggered one waits for the next announcement, a
+/// one-shot one is disabled until EPOLL_CTL_MOD. An instance is itself
+/// pollable (readable while an item is ready), so instances nest. Both lists
+/// are saved; entries on the files' queues are registered again after a load.
+public final class EpollFile: FileDescription, @unchecked Sendable { // `items` and `ready` are guarded by `lists`
+    override public class var savedTypeName: String { "epoll.File" }
+    override public class var notSaved: Set<String> { super.notSaved.union(["lists", "queue"]) }
+
+    /// Taken in callbacks from the files' queues, so under their objects'
+    /// locks: code holding it calls into no file and notifies no queue.
+    private let lists = Mutex(())
+    private var items: [EpollItem] = []
+    private var ready: [EpollItem] = []
+    /// Host-only: epoll_wait callers and the items of instances watching this one.
+    let queue = WaitQueue()
+
+    public required init() { super.init() }
+
+    init(flags: UInt32) {
+        super.init(location: nil, flags: LinuxFile.readWrite | flags)
+    }
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        let (items, ready) = lists.withLock { _ in (self.items, self.ready) }
+        try sink.save("items", items)
+        try sink.save("ready", ready)
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        items = try source.load("items")
+        ready = try source.load("ready")
+        try ImageValidation.require(ready.allSatisfy { item in items.contains { $0 === item } }, field: "ready",
+                                    "a ready item not in the interest list")
+    }
+
+    /// Items listen to their files again (nothing about waiting is saved).
+    override public func afterLoad() throws {
+        try super.afterLoad()
+        for item in items {
+            try ImageValidation.require(item.owner === self && item.file != nil, field: "items",
+                                        "an item of another instance or without a file")
+        }
+        lists.withLock { _ in
+            for item in items { item.isLinked = true }
+            for item in ready { item.isReady = true }
+        }
+        for item in items { link(item) }
+    }
+
+    // MARK: The interest list (epoll_ctl)
+
+    /// EPOLL_CTL_ADD: EEXIST if (file, fd) is there; the file is polled at
+    /// once, so an already ready file is reported (once, if edge-triggered).
+    func add(_ file: FileDescription, fd: Int32, events: UInt32, data: UInt64) throws(SyscallError) {
+        let item = EpollItem(owner: self, file: file, fd: fd, events: events | PollEvents.unmaskable.rawValue, data: data)
+        try lists.withLock { _ throws(SyscallError) in
+            guard !items.contains(where: { $0.file === file && $0.fd == fd }) else { throw .eexist }
+            item.isLinked = true
+            items.append(item)
+        }
+        link(item)
+        pollNow(item)
+    }
+
+    /// EPOLL_CTL_MOD: ENOENT if absent, EINVAL for an exclusive item.
+    func modify(_ file: FileDescription, fd: Int32, events: UInt32, data: UInt64) throws(SyscallError) {
+        let item = try lists.withLock { _ throws(SyscallError) -> EpollItem in
+            guard let item = items.first(where: { $0.file === file && $0.fd == fd }) else { throw .enoent }
+            guard item.events & EpollABI.EPOLLEXCLUSIVE == 0 else { throw .einval }
+            return item
+        }
+        unlinkEntry(item)
+        lists.withLock { _ in
+            item.events = events | PollEvents.unmaskable.rawValue
+            item.data = data
+        }
+        link(item)
+        pollNow(item)
+    }
+
+    /// EPOLL_CTL_DEL: ENOENT if absent.
+    func remove(_ file: FileDescription, fd: Int32) throws(SyscallError) {
+        guard let item = lists.withLock({ _ in items.first { $0.file === file && $0.fd == fd } }) else {
+            throw .enoent
+        }
+        detach(item)
+        item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
+    }
+
+    /// Takes `item` out of both lists and off its file's queue (EPOLL_CTL_DEL,
+    /// the file's last close, this instance's last close).
+    func detach(_ item: EpollItem) {
+        let wasLinked = lists.withLock { _ -> Bool in
+            guard item.isLinked else { return false }
+            item.isLinked = false
+            item.isReady = false
+            items.removeAll { $0 === item }
+            ready.removeAll { $0 === item }
+            return true
+        }
+        if wasLinked { unlinkEntry(item) }
+    }
+
+    /// The instance's last reference: every item goes.
+    override public func released() {
+        let all = lists.withLock { _ in items }
+        for item in all {
+            detach(item)
+            item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
+        }
+    }
+
+    /// Registers an entry for `item` on its file's queue and notes the item on the file.
+    private func link(_ item: EpollItem) {
+        guard let file = item.file else { return }
+        let (mask, exclusive) = lists.withLock { _ in (item.mask, item.events & EpollABI.EPOLLEXCLUSIVE != 0) }
+        let entry = WaitEntry(mask: mask, isExclusive: exclusive) { [weak self, weak item] events in
+            guard let self, let item else { return false }
+            return self.announced(item, events: events)
+        }
+        lists.withLock { _ in item.entry = entry }
+        file.eventRegister(entry)
+        file.epollWatches.withLock { watches in
+            if !watches.contains(where: { $0 === item }) { watches.append(item) }
+        }
+    }
+
+    private func unlinkEntry(_ item: EpollItem) {
+        guard let entry = lists.withLock({ _ -> WaitEntry? in
+            defer { item.entry = nil }
+            return item.entry
+        }) else { return }
+        item.file?.eventUnregister(entry)
+    }
+
+    /// ep_poll_callback: a file announced `events`; a disabled one-shot
+    /// item ignores it. Returns whether anyone waits on this instance (what
+    /// an exclusive wake-up counts).
+    private func announced(_ item: EpollItem, events: PollEvents) -> Bool {
+        let queued = lists.withLock { _ -> Bool in
+            guard item.isLinked, !item.mask.isEmpty, !item.mask.isDisjoint(with: events) else { return false }
+            if !item.isReady {
+                item.isReady = true
+                ready.append(item)
+            }
+            return true
+        }
+        guard queued else { return false }
+        let waited = !queue.isEmpty
+        queue.notify(.readable)
+        return waited
+    }
+
+    /// After ADD or MOD: a file ready now goes on the ready list.
+    private func pollNow(_ item: EpollItem) {
+        guard let file = item.file else { return }
+        let mask = lists.withLock { _ in item.mask }
+        guard !file.readiness(for: mask).intersection(mask).isEmpty else { return }
+        _ = announced(item, events: mask)
+    }
+
+    // MARK: Taking events (epoll_wait)
+
+    /// ep_send_events: up to `maximum` ready items with what their files
+    /// report now, as (events, data).
+    func takeEvents(maximum: Int) -> [(events: UInt32, data: UInt64)] {
+        let batch = lists.withLock { _ -> [(EpollItem, FileDescription?, PollEvents)] in
+            defer { ready = [] }
+            return ready.map { item in
+                item.isReady = false
+                return (item, item.file, item.mask)
+            }
+        }
+        guard !batch.isEmpty else { return [] }
+        var results: [(events: UInt32, data: UInt64)] = []
+        var requeued: [EpollItem] = []
+        var leftover: [EpollItem] = []
+        for (index, (item, file, mask)) in batch.enumerated() {
+            if results.count >= maximum {
+                leftover = batch[index...].map(\.0)
+                break
+            }
+            guard let file else { continue }
+            let events = file.readiness(for: mask).intersection(mask)
+            guard !events.isEmpty else { continue }
+            let report = lists.withLock { _ -> (UInt32, UInt64)? in
+                guard item.isLinked, !item.mask.isEmpty else { return nil }
+                if item.events & EpollABI.EPOLLONESHOT != 0 {
+                    item.events &= EpollABI.privateBits
+                } else if item.events & EpollABI.EPOLLET == 0 {
+                    requeued.append(item)
+                }
+                return (events.rawValue, item.data)
+            }
+            if let report { results.append(report) }
+        }
+        lists.withLock { _ in
+            let front = leftover.filter { $0.isLinked && !$0.isReady }
+            for item in front { item.isReady = true }
+            ready.insert(contentsOf: front, at: 0)
+            for item in requeued where item.isLinked && !item.isReady {
+                item.isReady = true
+                ready.append(item)
+            }
+        }
+        return results
+    }
+
+    // MARK: As a file
+
+    override public var isSeekable: Bool { false }
+
+    override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
+        throw .einval
+    }
+
+    override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
+        throw .einval
+    }
+
+    override public func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        var attributes = FileAttributes()
+        attributes.mode = SignalFile.anonymousInodeMode
+        return attributes
+    }
+
+    /// ep_eventpoll_poll: readable while a ready item's file reports an
+    /// event it asked for; items found not ready leave the list.
+    override public func readiness(for mask: PollEvents) -> PollEvents {
+        let candidates = lists.withLock { _ in ready.map { ($0, $0.file, $0.mask) } }
+        var stale: [EpollItem] = []
+        var any = false
+        for (item, file, itemMask) in candidates {
+            if let file, !file.readiness(for: itemMask).intersection(itemMask).isEmpty {
+                any = true
+                break
+            }
+            stale.append(item)
+        }
+        if !stale.isEmpty {
+            lists.withLock { _ in
+                for item in stale where item.isReady {
+                    item.isReady = false
+                    ready.removeAll { $0 === item }
+                }
+            }
+        }
+        return any ? PollEvents.readable.intersection(mask) : []
+    }
+
+    override public var supportsPoll: Bool { true }
+
+    override public func eventRegister(_ entry: WaitEntry) { queue.register(entry) }
+
+    override public func eventUnregister(_ entry: WaitEntry) { queue.unregister(entry) }
+
+    // MARK: Nesting (ep_loop_check)
+
+    /// The epoll instances among this one's items' files.
+    var nestedInstances: [EpollFile] {
+        lists.withLock { _ in items.compactMap { $0.file as? EpollFile } }
+    }
+
+    /// Whether `target` is this instance or watches it, directly or through others.
+    func isReached(from target: EpollFile, depth: Int = 0) -> Bool {
+        if target === self { return true }
+        guard depth <= EpollABI.maximumNesting else { return true }
+        return target.nestedInstances.contains { isReached(from: $0, depth: depth + 1) }
+    }
+
+    /// How many instances deep this one's nested instances go (0: none).
+    func depthBelow(_ limit: Int = EpollABI.maximumNesting + 1) -> Int {
+        guard limit > 0 else { return 1 }
+        return nestedInstances.map { 1 + $0.depthBelow(limit - 1) }.max() ?? 0
+    }
+
+    /// How many instances watch this one above it (0: none).
+    func depthAbove(_ limit: Int = EpollABI.maximumNesting + 1) -> Int {
+        guard limit > 0 else { return 1 }
+        let owners = epollWatches.withLock { $0.compactMap(\.owner) }
+        return owners.map { 1 + $0.depthAbove(limit - 1) }.max() ?? 0
+    }
+}

@@ -1,0 +1,106 @@
+import Glibc
+import State
+
+/// The one way a task's host thread blocks inside the Sentry (gVisor's
+/// `pkg/waiter` and Linux's `schedule()` in a wait): a sleep, a futex, a pipe
+/// read, wait4, signalfd and timerfd reads, poll and epoll all block here.
+/// Three things end a block: a wake-up (`notify`, usually from a `WaitEntry`
+/// the task registered on a `WaitQueue`), an interrupt (a signal, an exit or
+/// the checkpoint's pause: `Task.interrupt`), and the deadline.
+///
+/// Waking is not interrupting: a wake-up is consumed by the block it ends,
+/// an interrupt stays until the task has handled it (`clearInterrupt`), so a
+/// task on its way out of the Sentry never blocks again. One per task,
+/// host-only, never saved: a task saved blocked re-runs its syscall and
+/// registers again.
+public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` are guarded by `condition`'s lock
+    /// Innermost: taken under any WaitQueue's lock and any object's lock that notifies.
+    private let condition = HostCondition()
+    private var woken = false
+    private var interrupted = false
+
+    public init() {}
+
+    /// Ends the current block, or the next one if none is under way.
+    public func notify() {
+        condition.lock()
+        woken = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Makes the current and every later block throw ERESTARTSYS until
+    /// `clearInterrupt()`.
+    public func interrupt() {
+        condition.lock()
+        interrupted = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    public var isInterrupted: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return interrupted
+    }
+
+    /// Called by the task once it has handled what interrupted it.
+    public func clearInterrupt() {
+        condition.lock()
+        interrupted = false
+        condition.unlock()
+    }
+
+    /// Forgets a wake-up that came before the caller looked at its condition:
+    /// the pattern is reset, look, block.
+    public func reset() {
+        condition.lock()
+        woken = false
+        condition.unlock()
+    }
+
+    /// Blocks until a wake-up (true), the host's CLOCK_MONOTONIC reaching
+    /// `deadline` in ns (false), or an interrupt (throws ERESTARTSYS). The
+    /// time asleep is no CPU time (BlockedTime).
+    @discardableResult
+    public func block(untilHostMonotonic deadline: Int64? = nil) throws(SyscallError) -> Bool {
+        let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        defer { BlockedTime.addSince(start) }
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if interrupted { throw .erestartsys }
+            if woken {
+                woken = false
+                return true
+            }
+            if let deadline {
+                if !condition.wait(untilHostMonotonic: deadline),
+                   !woken, !interrupted { return false }
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    /// An entry that wakes this waiter when one of `mask` happens.
+    public func entry(for mask: PollEvents) -> WaitEntry {
+        WaitEntry(mask: mask) { [self] _ in
+            notify()
+            return true
+        }
+    }
+
+    /// Blocks on `queue` until `take` gives a value (signalfd, timerfd: the
+    /// queue announces `mask` when one may have come).
+    func wait<T>(on queue: WaitQueue, for mask: PollEvents, until take: () -> T?) throws(SyscallError) -> T {
+        let entry = entry(for: mask)
+        queue.register(entry)
+        defer { queue.unregister(entry) }
+        while true {
+            reset()
+            if let value = take() { return value }
+            try block()
+        }
+    }
+}
