@@ -108,4 +108,52 @@ import Testing
         #expect(stubMask == "\(pinned)")
         #expect(ownMask == "\(pinned)")
     }
+
+    /// recycle(): a stub whose application threads have all left is emptied
+    /// and let go by its owner, alive for the pool (nothing of the
+    /// application mapped, no tracer, stopped); one a thread still runs in
+    /// is killed. The next address space of the MemoryFile runs either way.
+    @Test func recycleKeepsOnlyAStubNoThreadIsLeftIn() throws {
+        struct Seen: Sendable {
+            var kept: Int32 = 0
+            var keptStatus = ""
+            var keptMaps = ""
+            var busy: Int32 = 0
+            var next: StopReason?
+        }
+        let seen = try onTracerThread { () throws -> Seen in
+            var seen = Seen()
+            let fixture = try StubFixture(code: X86.call(39))
+            let busy = try AddressSpace(memoryFile: fixture.memfd)
+            let busyContext = try Context(addressSpace: busy)
+            busy.recycle()
+            seen.busy = busy.pid
+            _ = busyContext
+            fixture.context.release()
+            fixture.addressSpace.recycle()
+            seen.kept = fixture.addressSpace.pid
+            // Let go with a SIGSTOP, it reaches its group-stop a moment later.
+            for _ in 0..<100 {
+                seen.keptStatus = readProcFile("/proc/\(seen.kept)/status")
+                if seen.keptStatus.contains("T (stopped)") { break }
+                usleep(10_000)
+            }
+            seen.keptMaps = readProcFile("/proc/\(seen.kept)/maps")
+            let next = try AddressSpace(memoryFile: fixture.memfd)
+            defer { next.release() }
+            let context = try Context(addressSpace: next)
+            defer { context.release() }
+            try next.map(address: StubFixture.codeAddress, length: 0x1000, fileOffset: StubFixture.codeOffset,
+                         protection: [.read, .execute])
+            var registers = fixture.start()
+            seen.next = try context.switchToApp(registers: &registers)
+            return seen
+        }
+        #expect(kill(seen.busy, 0) == -1 && errno == ESRCH)
+        let fields = seen.keptStatus.split(separator: "\n").map(String.init)
+        #expect(fields.contains { $0.hasPrefix("State:") && $0.contains("T (stopped)") }, "\(seen.keptStatus)")
+        #expect(fields.contains("TracerPid:\t0"), "\(seen.keptStatus)")
+        #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
+        #expect(seen.next == .syscall(number: 39))
+    }
 }
