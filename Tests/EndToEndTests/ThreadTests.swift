@@ -40,6 +40,17 @@ import Testing
         #expect(result.stdout == native.stdout, "\(result.stderr)")
     }
 
+    /// Threads in forked children, one child after another: each child's
+    /// stub (a spare, or the last child's recycled) makes its stub threads
+    /// after the Sentry's host filter is in place, which they inherit.
+    @Test(arguments: ["thread_cases", "dynamic_thread_cases"])
+    func threadsInForkedChildrenMatchANativeRun(_ fixture: String) throws {
+        let result = try Self.run(fixture, ["child-threads"])
+        let native = try Fixtures.runNatively(fixture, ["child-threads"])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout, "\(result.stderr)")
+    }
+
     /// execve from a second thread: the other threads end, the process keeps
     /// its PID and the exec'ing thread takes the leader's TID.
     @Test(arguments: ["thread_cases", "dynamic_thread_cases"])
