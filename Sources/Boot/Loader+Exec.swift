@@ -20,8 +20,15 @@ extension Loader {
     }
 
     /// Starts `process` with `stdio` (three host FDs this call takes over,
-    /// closed on failure) and returns its PID in the container.
+    /// closed on failure) and returns its PID in the container. Under
+    /// `checkpointLock`: a process created while a checkpoint or a
+    /// save/restore cycle has the kernel paused would be missing from its
+    /// image, and in the test mode left in the kernel thrown away.
     public func execute(_ process: Spec.Process, stdio: [Int32]) throws(ExecFailure) -> Int32 {
+        try checkpointLock.withLock { _ throws(ExecFailure) -> Int32 in try executeLocked(process, stdio: stdio) }
+    }
+
+    private func executeLocked(_ process: Spec.Process, stdio: [Int32]) throws(ExecFailure) -> Int32 {
         var unclaimed = stdio
         defer { for fd in unclaimed { close(fd) } }
         guard stdio.count == 3 else {
@@ -93,8 +100,13 @@ extension Loader {
     public func signalProcess(_ pid: Int32, _ number: Int32) throws(LoaderError) {
         let signal = Signal(rawValue: number)
         guard signal.isValid else { throw LoaderError("signal \(number) is out of range 1...\(Signal.count)") }
-        guard let group = kernel.pidNamespace.threadGroup(pid) else { throw LoaderError("no process \(pid) in the container") }
-        group.kill(with: signal)
+        // Not into a kernel a save/restore cycle is replacing.
+        let group = checkpointLock.withLock { _ in
+            let group = kernel.pidNamespace.threadGroup(pid)
+            group?.kill(with: signal)
+            return group
+        }
+        guard group != nil else { throw LoaderError("no process \(pid) in the container") }
     }
 
     /// Records exit statuses for `execProcesses` (for every kernel: a fresh boot and a restore).

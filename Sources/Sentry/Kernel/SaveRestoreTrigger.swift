@@ -53,7 +53,10 @@ extension Kernel {
     private func closeHostFiles() {
         for group in pidNamespace.allThreadGroups {
             for task in group.members {
-                for file in task.fdTable.descriptions { (file as? HostFile)?.closeHostDescriptor() }
+                for file in task.fdTable.descriptions {
+                    (file as? HostFile)?.closeHostDescriptor()
+                    (file as? HostStdioFile)?.closePassedDescriptor()
+                }
                 for vma in task.mm?.mappings ?? [] { (vma.mappedFile as? HostFile)?.closeHostDescriptor() }
             }
         }

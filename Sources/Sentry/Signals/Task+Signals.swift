@@ -240,6 +240,8 @@ extension Task {
         while !mustExit {
             if threadGroup?.isStopped == true {
                 try waitWhileStopped(context, restart: &restart)
+                // A thrown-away kernel (the save/restore test mode): the run loop ends the task.
+                if kernel?.pauseGate.isDiscarded == true { return }
                 continue
             }
             guard let (info, action) = dequeueSignal(blocked: signalMask) else { break }

@@ -109,8 +109,14 @@ enum Time {
         let request = try task.copyIn(Timespec.self, from: args.pointer(2))
         guard request.isValid else { throw .einval }
         let absolute = flags & 1 != 0
-        let deadline = absolute ? request.total : (try now(task, clock)).addingSaturating(request.total)
-        try sleep(task, clock: clock, until: deadline, remainder: absolute ? 0 : args.pointer(3))
+        // A relative sleep is a duration (Linux's relative hrtimer, which a
+        // change of the wall clock does not move): on a wall clock it is
+        // measured on the monotonic one, as glibc's nanosleep asks with
+        // CLOCK_REALTIME. Else a restore's downtime, which the monotonic
+        // clock leaves out and the wall clock counts, cut it short.
+        let measuredOn = absolute || ![realtime, realtimeAlarm, tai].contains(clock) ? clock : monotonic
+        let deadline = absolute ? request.total : (try now(task, measuredOn)).addingSaturating(request.total)
+        try sleep(task, clock: measuredOn, until: deadline, remainder: absolute ? 0 : args.pointer(3))
         return 0
     }
 

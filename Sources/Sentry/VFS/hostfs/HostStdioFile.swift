@@ -13,10 +13,17 @@ import State
 /// control socket at any host number (`passed`): this description owns that
 /// FD and closes it when released. It cannot outlive the sandbox, so it is
 /// saved as disconnected (`disconnectedFD`): after a restore it reads end of
-/// file and a write fails with EIO, as a hung-up terminal's.
+/// file and a write fails with EIO, as a hung-up terminal's. The one
+/// exception is a kernel restored in the host process that saved it (the
+/// save/restore test mode), where the FD is still open: the image names it
+/// with this process's token, and the restored description takes a
+/// duplicate (the thrown-away kernel closes its own, `closePassedDescriptor`).
 public final class HostStdioFile: FileDescription, @unchecked Sendable { // guarded by FileDescription.lock
     override public class var savedTypeName: String { "hostfs.StdioFile" }
     override public class var notSaved: Set<String> { super.notSaved.union(["ownsHostFD"]) }
+
+    /// Names this host process in an image (see the type's comment); never 0, the "not passed" value.
+    private static let hostProcessToken = UInt64.random(in: 1...UInt64.max)
 
     public static let standardInput: Int32 = 256
     public static let standardOutput: Int32 = 257
@@ -48,10 +55,17 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         return file
     }
 
-    override public func released() {
+    override public func released() { closePassedDescriptor() }
+
+    /// Closes a passed FD now, for a kernel that is thrown away (Kernel.discard):
+    /// the description is never used again, and the pipe of runsc exec it
+    /// writes to must not stay open in a kernel that never runs again.
+    func closePassedDescriptor() {
         guard ownsHostFD else { return }
         HostPoller.shared.forget(hostFD)
         close(hostFD)
+        ownsHostFD = false
+        hostFD = Self.disconnectedFD
     }
 
     /// Whether the description lost its host file in a checkpoint (see the type's comment).
@@ -73,6 +87,8 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         try super.save(to: &sink)
         try sink.save("hostFD", ownsHostFD ? Self.disconnectedFD : hostFD)
         try sink.save("hostTerminal", hostTerminal)
+        try sink.save("passedHostFD", ownsHostFD ? hostFD : Self.disconnectedFD)
+        try sink.save("passedIn", ownsHostFD ? Self.hostProcessToken : 0)
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -83,6 +99,16 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
             throw StateError.invalidValue("stdio host FD \(number) is not 256, 257, 258 or -1", field: "hostFD")
         }
         hostFD = number
+        let passed: Int32 = try source.load("passedHostFD", default: Self.disconnectedFD)
+        let token: UInt64 = try source.load("passedIn", default: 0)
+        // Restored in the process that saved it: the passed FD is still open here.
+        if number == Self.disconnectedFD, passed >= 0, token == Self.hostProcessToken {
+            let duplicate = fcntl(passed, F_DUPFD_CLOEXEC, 0)
+            if duplicate >= 0 {
+                hostFD = duplicate
+                ownsHostFD = true
+            }
+        }
     }
 
     override public var isSeekable: Bool { true }
