@@ -148,7 +148,9 @@ public enum HostFilter {
            Rule(name: "prlimit64", comparisons: [equal(0, 0)]),
            // A restore's background page loader lowers its own thread's priority.
            Rule(name: "setpriority", comparisons: [equal(0, UInt64(PRIO_PROCESS.rawValue))]),
-           Rule(name: "seccomp", comparisons: [equal(0, UInt64(SECCOMP_SET_MODE_FILTER))])]
+           Rule(name: "seccomp", comparisons: [equal(0, UInt64(SECCOMP_SET_MODE_FILTER))]),
+           // The application's membarrier: the stub threads are another host process.
+           Rule(name: "membarrier", comparisons: [equal(0, UInt64(MEMBARRIER_CMD_GLOBAL.rawValue))])]
         + oneOf("prctl", argument: 0, [PR_SET_NAME, PR_GET_NAME, PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_GET_DUMPABLE,
                                       PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS, PR_CAPBSET_READ].map { UInt64($0) })
 

@@ -56,6 +56,23 @@ __asm__(
     "cshim_stub_code_syscall:\n"
     "    syscall\n"
     "    int3\n"
+    /* An injected clone of a stub thread: the parent traps as after any
+     * injected call; the new thread, which nobody traces yet, waits in
+     * pause() (it has no stack and needs none) until its tracer seizes it. */
+    ".globl cshim_stub_code_clone\n"
+    ".hidden cshim_stub_code_clone\n"
+    "cshim_stub_code_clone:\n"
+    "    syscall\n"
+    "    test %rax, %rax\n"
+    "    jz 2f\n"
+    "    int3\n"
+    ".globl cshim_stub_code_clone_trap\n"
+    ".hidden cshim_stub_code_clone_trap\n"
+    "cshim_stub_code_clone_trap:\n"
+    "2:\n"
+    "    mov $34, %eax\n"                /* pause() */
+    "    syscall\n"
+    "    jmp 2b\n"
     "1:\n"
     "    mov %rax, %rdi\n"                /* exit_group(-rax) */
     "    neg %rdi\n"
@@ -70,9 +87,23 @@ __asm__(
 extern const char cshim_stub_code_start[];
 extern const char cshim_stub_code_syscall[];
 extern const char cshim_stub_code_end[];
+extern const char cshim_stub_code_clone[];
+extern const char cshim_stub_code_clone_trap[];
 
 uint64_t cshim_stub_syscall_address(void) {
     return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_syscall - cshim_stub_code_start);
+}
+
+uint64_t cshim_stub_clone_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_clone - cshim_stub_code_start);
+}
+
+uint64_t cshim_stub_thread_clone_flags(void) {
+    return CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+}
+
+uint64_t cshim_stub_clone_trap_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_clone_trap - cshim_stub_code_start);
 }
 
 /* The kernel's struct sigaction for rt_sigaction (glibc's differs). */

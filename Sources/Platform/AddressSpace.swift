@@ -6,12 +6,19 @@ import Synchronization
 /// host but our code page, and into which the Sentry maps MemoryFile ranges.
 ///
 /// Threading: ptrace only accepts requests from a tracee's tracer thread.
-/// The thread that creates an `AddressSpace` becomes the tracer of the stub's
-/// first thread and is its *owner*: `map`, `unmap`, `protect` and
-/// `Context(addressSpace:)` must be called on a thread that traces one of
-/// the stub's threads (today: the owner), and throw `.ownership` otherwise.
-/// Injected calls run on the calling thread's own stub thread, so the Sentry
-/// thread that handles a task's fault maps memory without a thread hop.
+/// Each address space has an *owner*, a host thread of its own that creates
+/// the stub, traces its first thread (which never runs application code)
+/// and makes new stub threads on request: a thread that joins the address
+/// space (`Context(addressSpace:)`) asks the owner for one and seizes it, so
+/// no tracer busy running a task is ever needed for that, and every
+/// application thread is a stub thread driven by its own Sentry thread.
+///
+/// Host calls into the stub (`map`, `unmap`, `protect`) change mappings every
+/// stub thread shares. They run on the calling thread's own stub thread when
+/// it traces one (it is stopped while its tracer is in the Sentry, so the
+/// thread that handles a task's fault maps memory without a thread hop, and
+/// the other threads keep running); a caller that traces none has the owner
+/// run them on the first thread. The MM serialises them under its lock.
 /// `release()`, `pid` and `Interrupter` may be used from any thread.
 public final class AddressSpace: Sendable {
     /// The stub's process ID on the host (for diagnostics and tests).
@@ -39,38 +46,46 @@ public final class AddressSpace: Sendable {
         var threads: [Int32: StubThread] = [:]
         var released = false
     }
-    private let state: Mutex<State>
+    private let state = Mutex(State())
+    /// The host thread that traces the stub's first thread.
+    private let owner: AddressSpaceOwner
 
-    /// Gives the calling thread a stub whose only host FD is `memoryFile`
-    /// (duplicated to `memoryFileDescriptor`) and makes it the stub's tracer:
-    /// an idle one from the pool when there is one, else a new one. The
-    /// caller keeps its own `memoryFile` descriptor.
+    /// Starts the address space's owner thread, which takes an idle stub
+    /// from the pool when there is one, else makes a new one, and traces its
+    /// first thread: a pooled stub is set up exactly as a fresh one. The stub's
+    /// only host FD is `memoryFile` (duplicated to `memoryFileDescriptor`);
+    /// the caller keeps its own `memoryFile` descriptor.
     public init(memoryFile descriptor: Int32) throws(PlatformError) {
         let identity = try MemoryFileIdentity(descriptor: descriptor)
-        let (pid, first) = try Self.obtainStub(memoryFile: descriptor, identity)
-        StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
-        if Self.testForbiddenCall.load(ordering: .relaxed) {
-            defer { StubProcess.killAndReap(pid) }
-            let result = try first.inject(Int(SYS_getppid))
-            throw PlatformError(.createStub, errno: EPROTO,
-                                detail: "the stub's seccomp filter let getppid through (it returned \(result))")
+        let forbidden = Self.testForbiddenCall.load(ordering: .relaxed)
+        // The owner runs this while init waits, so `descriptor` is still open.
+        owner = try AddressSpaceOwner { () throws(PlatformError) -> StubThread in
+            let first = try Self.obtainStub(memoryFile: descriptor, identity)
+            if forbidden {
+                defer { StubProcess.killAndReap(first.pid) }
+                let result = try first.inject(Int(SYS_getppid))
+                throw PlatformError(.createStub, errno: EPROTO,
+                                    detail: "the stub's seccomp filter let getppid through (it returned \(result))")
+            }
+            return first
         }
-        self.pid = pid
+        pid = owner.pid
         memoryFile = identity
-        state = Mutex(State(threads: [first.tracer: first]))
+        StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
     }
 
-    /// An idle stub of the pool attached to the calling thread, or a new one.
+    /// Runs on the owner's thread: an idle stub of the pool attached to it,
+    /// or a new one.
     private static func obtainStub(memoryFile descriptor: Int32,
-                                   _ identity: MemoryFileIdentity) throws(PlatformError) -> (Int32, StubThread) {
+                                   _ identity: MemoryFileIdentity) throws(PlatformError) -> StubThread {
         while let idle = StubPool.shared.take(identity) {
             // A pooled stub that cannot be attached (it died) is ended and the next tried.
-            if let first = try? attachProven(pid: idle.pid, template: idle.template) { return (idle.pid, first) }
+            if let first = try? attachProven(pid: idle.pid, template: idle.template) { return first }
             StubProcess.killAndReap(idle.pid)
         }
         let created = try StubProcess.create(memoryFile: descriptor)
         do throws(PlatformError) {
-            return (created, try attachProven(pid: created, template: nil))
+            return try attachProven(pid: created, template: nil)
         } catch {
             StubProcess.killAndReap(created)
             throw error
@@ -92,64 +107,94 @@ public final class AddressSpace: Sendable {
         release()
     }
 
-    /// Kills the stub and reaps it. Idempotent, from any thread; a `Context`
-    /// running in it returns `.died`.
+    /// Kills the stub and reaps it (the owner does, and ends). Idempotent,
+    /// from any thread; a `Context` running in it returns `.died`. A stub's
+    /// first thread is reaped only after its other threads: the caller's
+    /// own is collected here, any other's by its tracer (`.died`).
     public func release() {
-        let first = state.withLock { state -> Bool in
-            defer { state.released = true }
-            return !state.released
-        }
-        if first { StubProcess.killAndReap(pid) }
+        if markReleased() { kill(waiting: true) }
     }
 
     /// Ends this address space but keeps its stub for another (`StubPool`):
-    /// everything below the stub page is unmapped, and the stub, let go into
-    /// group-stop, holds nothing of the application. Called on the thread
-    /// tracing the stub's only thread, with no `Context` running in it;
-    /// from elsewhere, or when emptying fails, the stub is killed as by
-    /// `release()`. Idempotent with `release()`.
+    /// the owner unmaps everything below the stub page and lets the first
+    /// thread go into group-stop, so the stub holds nothing of the
+    /// application, then ends. Only a stub whose application threads have
+    /// all left (`leaveThread`) is kept: one with any left, or one that
+    /// fails to empty, is killed as by `release()`. Idempotent with `release()`.
     public func recycle() {
-        let caller = cshim_current_tid()
-        let (first, only) = state.withLock { state -> (Bool, StubThread?) in
+        let (first, alone) = state.withLock { state -> (Bool, Bool) in
             defer { state.released = true }
-            guard !state.released else { return (false, nil) }
-            return (true, state.threads.count == 1 ? state.threads[caller] : nil)
+            return (!state.released, state.threads.isEmpty)
         }
         guard first else { return }
-        guard let only, empty(only) else {
-            StubProcess.killAndReap(pid)
+        guard alone else {
+            kill(waiting: true)
             return
         }
-        if !StubPool.shared.give(StubPool.Idle(pid: pid, memoryFile: memoryFile, template: only.initialRegisters)) {
-            StubProcess.killAndReap(pid)
+        let memoryFile = memoryFile
+        owner.stop { leader in
+            guard Self.empty(leader),
+                  StubPool.shared.give(StubPool.Idle(pid: leader.pid, memoryFile: memoryFile,
+                                                     template: leader.initialRegisters)) else {
+                StubProcess.killAndReap(leader.pid)
+                return
+            }
         }
+    }
+
+    /// Sets `released`; true for the first caller, who ends the stub.
+    private func markReleased() -> Bool {
+        state.withLock { state -> Bool in
+            defer { state.released = true }
+            return !state.released
+        }
+    }
+
+    /// Kills the stub, collects the caller's own stub thread (a stub's first
+    /// thread is reaped only after its others; another's is collected by its
+    /// tracer, `.died`) and has the owner reap the first thread and end,
+    /// waiting for that or not.
+    private func kill(waiting: Bool) {
+        let own = state.withLock { $0.threads.removeValue(forKey: cshim_current_tid()) }
+        _ = cshim_kill(pid, SIGKILL)
+        own?.collectExit()
+        let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
+        if waiting { owner.stop(reap) } else { owner.stopDetached(reap) }
     }
 
     /// Unmaps everything the application had and detaches; false if the
     /// stub did not take it (it died, or was killed by its filter).
-    private func empty(_ thread: StubThread) -> Bool {
-        guard let result = try? thread.inject(Int(SYS_munmap), 0, Self.maximumUserAddress), result == 0 else {
+    private static func empty(_ thread: StubThread) -> Bool {
+        guard let result = try? thread.inject(Int(SYS_munmap), 0, maximumUserAddress), result == 0 else {
             return false
         }
         return (try? thread.detachStopped()) != nil
     }
 
-    /// Like `release()`, but only the kill happens now (the stub never runs
-    /// again); its exit, which unmaps all it mapped (tens of milliseconds for
-    /// a GiB), is waited for on a detached thread, or here if none starts.
+    /// Like `release()`, but only the kill and the caller's own stub thread's
+    /// exit happen now (the stub never runs again); the first thread's exit,
+    /// which unmaps all the stub mapped (tens of milliseconds for a GiB), is
+    /// waited for by the owner, which nobody waits for.
     public func releaseInBackground() {
-        let first = state.withLock { state -> Bool in
-            defer { state.released = true }
-            return !state.released
+        if markReleased() { kill(waiting: false) }
+    }
+
+    /// A new stub thread for the calling thread, which becomes its tracer
+    /// (Context.init). The owner clones it; the caller seizes it.
+    func joinThread() throws(PlatformError) -> StubThread {
+        if state.withLock({ $0.released }) {
+            throw PlatformError(.ownership, errno: ESRCH, detail: "stub \(pid) was released")
         }
-        guard first else { return }
-        _ = cshim_kill(pid, SIGKILL)
-        let pid = pid
-        do {
-            _ = try DedicatedThread(name: "stub-reaper", detached: true) { StubProcess.killAndReap(pid) }
-        } catch {
-            StubProcess.killAndReap(pid)
-        }
+        let tid = try owner.perform { leader throws(PlatformError) in try leader.cloneThread() }
+        let thread = try StubThread.seize(pid: pid, tid: tid)
+        state.withLock { $0.threads[thread.tracer] = thread }
+        return thread
+    }
+
+    /// Ends the calling thread's stub thread (Context.release).
+    func leaveThread(_ thread: StubThread) {
+        _ = state.withLock { $0.threads.removeValue(forKey: thread.tracer) }
+        try? thread.exitThread()
     }
 
     /// Maps `length` bytes of the MemoryFile at `fileOffset` to `address` in
@@ -159,8 +204,8 @@ public final class AddressSpace: Sendable {
         if fileOffset % pageSize != 0 {
             throw PlatformError(.validate, errno: EINVAL, detail: "file offset \(fileOffset) not page aligned")
         }
-        let result = try callingThread().inject(Int(SYS_mmap), address, length, UInt64(protection.rawValue),
-                                                UInt64(MAP_SHARED | MAP_FIXED), UInt64(CSHIM_STUB_MEMFD), fileOffset)
+        let result = try injectForCaller(Int(SYS_mmap), address, length, UInt64(protection.rawValue),
+                                          UInt64(MAP_SHARED | MAP_FIXED), UInt64(CSHIM_STUB_MEMFD), fileOffset)
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "mmap") }
         if UInt64(bitPattern: result) != address {
             throw PlatformError(.inject, errno: EPROTO, detail: "mmap returned \(result), expected \(address)")
@@ -170,7 +215,7 @@ public final class AddressSpace: Sendable {
     /// Unmaps a range in the stub; unmapped pages fault with SEGV_MAPERR.
     public func unmap(address: UInt64, length: UInt64) throws(PlatformError) {
         try checkRange(address, length)
-        let result = try callingThread().inject(Int(SYS_munmap), address, length)
+        let result = try injectForCaller(Int(SYS_munmap), address, length)
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "munmap") }
     }
 
@@ -178,7 +223,7 @@ public final class AddressSpace: Sendable {
     /// with SEGV_ACCERR.
     public func protect(address: UInt64, length: UInt64, protection: Protection) throws(PlatformError) {
         try checkRange(address, length)
-        let result = try callingThread().inject(Int(SYS_mprotect), address, length, UInt64(protection.rawValue))
+        let result = try injectForCaller(Int(SYS_mprotect), address, length, UInt64(protection.rawValue))
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "mprotect") }
     }
 
@@ -192,17 +237,14 @@ public final class AddressSpace: Sendable {
         public static let none: Protection = []
     }
 
-    /// The stub thread traced by the calling thread.
-    func callingThread() throws(PlatformError) -> StubThread {
+    /// Runs a host call in the stub on the calling thread's own stub thread,
+    /// or on the owner's when the caller traces none.
+    private func injectForCaller(_ number: Int, _ args: UInt64...) throws(PlatformError) -> Int64 {
         let caller = cshim_current_tid()
-        let found = state.withLock { state -> StubThread? in
-            state.released ? nil : state.threads[caller]
-        }
-        guard let found else {
-            throw PlatformError(.ownership, errno: EPERM,
-                                detail: "thread \(caller) traces no thread of stub \(pid) (or it was released)")
-        }
-        return found
+        let (own, released) = state.withLock { ($0.threads[caller], $0.released) }
+        if released { throw PlatformError(.ownership, errno: ESRCH, detail: "stub \(pid) was released") }
+        if let own { return try own.inject(number, args) }
+        return try owner.perform { leader throws(PlatformError) in try leader.inject(number, args) }
     }
 
     private let pageSize: UInt64 = 4096

@@ -7,8 +7,11 @@ import Synchronization
 /// cooperative pool, whose jobs hop between threads).
 ///
 /// Threading: a `Context` is created on, and used only from, the thread
-/// that traces its stub thread (today: the thread that created the
-/// `AddressSpace`). Other threads get an `Interrupter` to kick it.
+/// that traces its stub thread: creating it makes a new thread in the
+/// address space's stub (the address space's owner clones it) and the
+/// calling thread seizes it. Other threads get an `Interrupter` to kick it.
+/// `release()` ends the stub thread; the tracer must call it before it ends
+/// itself (PTRACE_O_EXITKILL would kill the whole stub).
 ///
 /// The stub thread and the driving thread are pinned to one CPU: a wake-up
 /// across CPUs costs tens of microseconds on VMs, ten times a same-CPU
@@ -23,11 +26,18 @@ public final class Context {
     private var floatingPointCache: [UInt8] = []
     private var floatingPointCacheValid = false
 
-    /// Claims the stub thread traced by the calling thread and pins both to one CPU.
+    /// Makes a new stub thread in `addressSpace`, traced by the calling
+    /// thread, and pins both to one CPU.
     public init(addressSpace: AddressSpace) throws(PlatformError) {
         self.addressSpace = addressSpace
-        thread = try addressSpace.callingThread()
+        thread = try addressSpace.joinThread()
         cpu = CPUPlacement.pin(caller: true, stubThread: thread.tid)
+    }
+
+    /// Ends the stub thread (the application thread's exit, or an exec that
+    /// leaves this address space). The other stub threads run on.
+    public func release() {
+        addressSpace.leaveThread(thread)
     }
 
     /// A handle any thread may use to kick this context out of the application.

@@ -8,7 +8,7 @@ import Glibc
 /// Only calls that really run in a stub reach it: the stub code's own
 /// (munmap, getpid, kill(self, SIGSTOP), exit_group on failure) and the
 /// Sentry's injected ones (getpid, mmap of the MemoryFile, munmap,
-/// mprotect). The application's syscalls are stopped and skipped by
+/// mprotect, clone of a stub thread, exit of one). The application's syscalls are stopped and skipped by
 /// PTRACE_SYSEMU before seccomp runs, so they never meet the filter (gVisor's
 /// ptrace platform relies on the same ordering). The C side puts a check
 /// before this program that the call comes from the stub page; anything else,
@@ -30,6 +30,11 @@ enum StubFilter {
         Rule(number: Int(SYS_munmap)),
         Rule(number: Int(SYS_mprotect)),
         Rule(number: Int(SYS_exit_group)),
+        // Stub threads: made on the clone site, parked in pause() until
+        // seized, ended with exit (AddressSpace's owner and Context).
+        Rule(number: Int(SYS_clone), equal: [(0, cshim_stub_thread_clone_flags())]),
+        Rule(number: Int(SYS_pause)),
+        Rule(number: Int(SYS_exit)),
     ]
 
     private static func build() -> Result<[sock_filter], PlatformError> {

@@ -66,9 +66,78 @@ final class StubThread: Sendable {
     /// stopped; its registers are left clobbered, so a `Context` always sets
     /// all registers before the application runs again.
     func inject(_ number: Int, _ args: UInt64...) throws(PlatformError) -> Int64 {
+        try inject(number, args)
+    }
+
+    func inject(_ number: Int, _ args: [UInt64]) throws(PlatformError) -> Int64 {
+        try inject(number, args, at: cshim_stub_syscall_address(), trap: cshim_stub_syscall_address() + 3)
+    }
+
+    /// Makes a new thread of the stub's process (on the stub's clone site)
+    /// and returns its TID. The new thread waits in pause(), traced by
+    /// nobody, until a tracer `seize`s it.
+    func cloneThread() throws(PlatformError) -> Int32 {
+        let result = try inject(Int(SYS_clone), [cshim_stub_thread_clone_flags(), 0, 0, 0, 0],
+                                at: cshim_stub_clone_address(), trap: cshim_stub_clone_trap_address())
+        guard result > 0, let tid = Int32(exactly: result) else {
+            throw PlatformError(.createStub, errno: result < 0 ? Int32(truncatingIfNeeded: -result) : EPROTO,
+                                detail: "clone of a stub thread returned \(result)")
+        }
+        return tid
+    }
+
+    /// Seizes `tid`, a thread of stub `pid` that `cloneThread` made, from the
+    /// calling thread, which becomes its tracer. PTRACE_SEIZE sends no
+    /// SIGSTOP (which would stop every thread of the stub); PTRACE_INTERRUPT
+    /// stops just this one. An injected getpid proves it runs calls.
+    static func seize(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
+        try PlatformError.check(cshim_ptrace_seize_and_interrupt(tid), .attach)
+        var status: Int32 = 0
+        try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
+        if cshim_status_stopped(status) == 0 {
+            throw PlatformError(.attach, errno: ESRCH, detail: "stub thread \(tid) exited while seized (status \(status))")
+        }
+        var regs = user_regs_struct()
+        try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
+        let thread = StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
+        let echoed = try thread.inject(Int(SYS_getpid))
+        if echoed != Int64(pid) {
+            throw PlatformError(.inject, errno: EPROTO, detail: "stub thread getpid returned \(echoed), expected \(pid)")
+        }
+        return thread
+    }
+
+    /// Ends this stub thread (exit(2), the thread alone) and collects it.
+    /// The tracer must do this before it ends itself: PTRACE_O_EXITKILL
+    /// would otherwise kill the whole stub with it.
+    func exitThread() throws(PlatformError) {
         try checkTracer()
         var regs = initialRegisters
         regs.rip = cshim_stub_syscall_address()
+        regs.rax = UInt64(SYS_exit)
+        regs.rdi = 0
+        regs.origRax = UInt64(bitPattern: -1)
+        var host = regs.host
+        // ESRCH: it died already (the stub was killed); collect it below.
+        if cshim_ptrace_set_regs(tid, &host) == 0 { _ = cshim_ptrace_cont(tid) }
+        collectExit()
+    }
+
+    /// Waits until this thread has exited (it was told to, or killed) and
+    /// reaps it; stops on the way out are let go on.
+    func collectExit() {
+        while true {
+            var status: Int32 = 0
+            if cshim_wait_thread(tid, &status) < 0 { return }
+            if cshim_status_exited(status) != 0 || cshim_status_signaled(status) != 0 { return }
+            _ = cshim_ptrace_cont(tid)
+        }
+    }
+
+    private func inject(_ number: Int, _ args: [UInt64], at site: UInt64, trap: UInt64) throws(PlatformError) -> Int64 {
+        try checkTracer()
+        var regs = initialRegisters
+        regs.rip = site
         regs.rax = UInt64(number)
         regs.origRax = UInt64(bitPattern: -1)
         let slots: [WritableKeyPath<Registers, UInt64>] = [\.rdi, \.rsi, \.rdx, \.r10, \.r8, \.r9]
@@ -76,7 +145,7 @@ final class StubThread: Sendable {
         while true {
             var host = regs.host
             try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
-            let result = Int64(bitPattern: UInt64(try runToTrap(number).rax))
+            let result = Int64(bitPattern: UInt64(try runToTrap(number, trap: trap).rax))
             // An interrupt signal arriving mid-call can make the kernel ask for
             // a restart; the call has not happened, so run it again.
             if (-516 ... -512).contains(result) { continue }
@@ -84,12 +153,11 @@ final class StubThread: Sendable {
         }
     }
 
-    /// Continues the thread until it traps on the int3 after the stub's
+    /// Continues the thread until it traps at `trapAddress` after the stub's
     /// syscall and returns its registers there, swallowing signals that
     /// arrive meanwhile. `number` is the injected call, for the message when
     /// the stub's seccomp filter kills it.
-    private func runToTrap(_ number: Int) throws(PlatformError) -> user_regs_struct {
-        let trapAddress = cshim_stub_syscall_address() + 3
+    private func runToTrap(_ number: Int, trap trapAddress: UInt64) throws(PlatformError) -> user_regs_struct {
         while true {
             try PlatformError.check(cshim_ptrace_cont(tid), .inject)
             var status: Int32 = 0

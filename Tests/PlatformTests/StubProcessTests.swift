@@ -54,20 +54,27 @@ import Testing
         #expect(kill(pid, 0) == -1 && errno == ESRCH)
     }
 
-    @Test func injectionFromANonTracerThreadIsRefused() throws {
-        let error = try onTracerThread { () throws -> PlatformError? in
-            let fixture = try StubFixture(code: X86.spin)
+    /// A thread that traces no stub thread of the address space has its
+    /// host calls run by the address space's owner thread.
+    @Test func aThreadTracingNoStubThreadMapsThroughTheOwner() throws {
+        let outcome = try onTracerThread { () throws -> (PlatformError?, StopReason) in
+            // mov rax, 0x30000; store rbx there; getpid: faults unless 0x30000 is mapped.
+            let fixture = try StubFixture(code: X86.movabsRAX(0x30000) + X86.storeRBXAtRAX + X86.call(39))
             let space = fixture.addressSpace
-            return try onTracerThread { () -> PlatformError? in
+            let error = try onTracerThread { () -> PlatformError? in
                 do throws(PlatformError) {
-                    try space.map(address: 0x30000, length: 0x1000, fileOffset: 0, protection: .read)
+                    try space.map(address: 0x30000, length: 0x1000, fileOffset: StubFixture.dataOffset,
+                                  protection: [.read, .write])
                     return nil
                 } catch {
                     return error
                 }
             }
+            var registers = fixture.start()
+            return (error, try fixture.context.switchToApp(registers: &registers))
         }
-        #expect(error?.operation == .ownership)
+        #expect(outcome.0 == nil)
+        #expect(outcome.1 == .syscall(number: 39))
     }
 
     @Test func theStubPageCannotBeMappedOver() throws {
@@ -88,7 +95,8 @@ import Testing
     @Test func contextPinsItselfAndTheStubThreadToOneCPU() throws {
         let (cpu, stubMask, ownMask) = try onTracerThread { () throws -> (Int32?, String, String) in
             let fixture = try StubFixture(code: X86.spin)
-            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/status")
+            // The context's stub thread, not the stub's first (the owner's).
+            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status")
             let own = readProcFile("/proc/thread-self/status")
             func mask(_ text: String) -> String {
                 text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
@@ -99,5 +107,53 @@ import Testing
         let pinned = try #require(cpu)
         #expect(stubMask == "\(pinned)")
         #expect(ownMask == "\(pinned)")
+    }
+
+    /// recycle(): a stub whose application threads have all left is emptied
+    /// and let go by its owner, alive for the pool (nothing of the
+    /// application mapped, no tracer, stopped); one a thread still runs in
+    /// is killed. The next address space of the MemoryFile runs either way.
+    @Test func recycleKeepsOnlyAStubNoThreadIsLeftIn() throws {
+        struct Seen: Sendable {
+            var kept: Int32 = 0
+            var keptStatus = ""
+            var keptMaps = ""
+            var busy: Int32 = 0
+            var next: StopReason?
+        }
+        let seen = try onTracerThread { () throws -> Seen in
+            var seen = Seen()
+            let fixture = try StubFixture(code: X86.call(39))
+            let busy = try AddressSpace(memoryFile: fixture.memfd)
+            let busyContext = try Context(addressSpace: busy)
+            busy.recycle()
+            seen.busy = busy.pid
+            _ = busyContext
+            fixture.context.release()
+            fixture.addressSpace.recycle()
+            seen.kept = fixture.addressSpace.pid
+            // Let go with a SIGSTOP, it reaches its group-stop a moment later.
+            for _ in 0..<100 {
+                seen.keptStatus = readProcFile("/proc/\(seen.kept)/status")
+                if seen.keptStatus.contains("T (stopped)") { break }
+                usleep(10_000)
+            }
+            seen.keptMaps = readProcFile("/proc/\(seen.kept)/maps")
+            let next = try AddressSpace(memoryFile: fixture.memfd)
+            defer { next.release() }
+            let context = try Context(addressSpace: next)
+            defer { context.release() }
+            try next.map(address: StubFixture.codeAddress, length: 0x1000, fileOffset: StubFixture.codeOffset,
+                         protection: [.read, .execute])
+            var registers = fixture.start()
+            seen.next = try context.switchToApp(registers: &registers)
+            return seen
+        }
+        #expect(kill(seen.busy, 0) == -1 && errno == ESRCH)
+        let fields = seen.keptStatus.split(separator: "\n").map(String.init)
+        #expect(fields.contains { $0.hasPrefix("State:") && $0.contains("T (stopped)") }, "\(seen.keptStatus)")
+        #expect(fields.contains("TracerPid:\t0"), "\(seen.keptStatus)")
+        #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
+        #expect(seen.next == .syscall(number: 39))
     }
 }

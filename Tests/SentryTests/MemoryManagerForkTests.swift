@@ -62,6 +62,30 @@ import Testing
         parent.release()
     }
 
+    /// A second thread runs in the stub (another task acquired it): a large
+    /// fork keeps the stub, which the other thread's stub thread is part of,
+    /// and takes write from its pages instead.
+    @Test func aLargeForkWithASecondThreadInTheStubProtectsInsteadOfMoving() throws {
+        let (parent, stub) = try makeMM()
+        _ = parent.acquireAddressSpace { RecordingMapper() }
+        let length = MemoryManager.freshStubThreshold
+        let base = try parent.map(anonymous(length, at: 0x4000_0000, fixed: true))
+        for window in stride(from: base, to: base + length, by: Int(MemoryManager.faultWindow)) {
+            #expect(parent.handleFault(at: window) == .mapped)
+        }
+        var replaced = false
+        let child = try parent.fork { _ throws(SyscallError) in
+            replaced = true
+            return RecordingMapper()
+        }
+        #expect(!replaced)
+        #expect(!stub.protects.isEmpty)
+        #expect(stub.protects.allSatisfy { $0.2 == [.read] })
+        child.release()
+        parent.releaseAddressSpace()
+        parent.release()
+    }
+
     @Test func aSmallForkTakesWriteFromTheStubAndKeepsIt() throws {
         let (parent, stub) = try makeMM()
         let base = try parent.map(anonymous(MemoryManager.faultWindow, at: 0x4800_0000, fixed: true))

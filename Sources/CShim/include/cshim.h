@@ -16,4 +16,5 @@
 #include "openat2.h"
 #include "scmrights.h"
 #include "confine.h"
+#include "futex.h"
 #endif

@@ -38,6 +38,14 @@
 
 /* Address of the stub's `syscall; int3` pair that injected calls run on. */
 uint64_t cshim_stub_syscall_address(void);
+/* Address of the stub's clone site: `syscall` then, in the parent, an int3
+ * whose trap leaves rip at cshim_stub_clone_trap_address(); the new thread
+ * waits in pause() there until a tracer seizes it. */
+uint64_t cshim_stub_clone_address(void);
+uint64_t cshim_stub_clone_trap_address(void);
+/* The flags a stub thread is cloned with: a thread of the stub's process
+ * (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM). */
+uint64_t cshim_stub_thread_clone_flags(void);
 
 /*
  * Creates a stub process on a long-lived factory thread (so the stub's parent
@@ -90,6 +98,16 @@ static inline int cshim_ptrace_detach_stopped(pid_t tid) {
 static inline int cshim_ptrace_set_options(pid_t tid) {
     return cshim_ptrace_result(ptrace(PTRACE_SETOPTIONS, tid, 0,
         (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)));
+}
+
+/* Seizes a running thread with the same options (no SIGSTOP is sent, so
+ * the other threads of its process keep running), then stops it with
+ * PTRACE_INTERRUPT: the tracer's wait sees a PTRACE_EVENT_STOP. */
+static inline int cshim_ptrace_seize_and_interrupt(pid_t tid) {
+    long r = ptrace(PTRACE_SEIZE, tid, 0,
+                    (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
+    if (r < 0) return -errno;
+    return cshim_ptrace_result(ptrace(PTRACE_INTERRUPT, tid, 0, 0));
 }
 
 static inline int cshim_ptrace_get_regs(pid_t tid, struct user_regs_struct *regs) {

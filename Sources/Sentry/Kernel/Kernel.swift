@@ -19,6 +19,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
         "processTree", // a lock (Kernel+ProcessTree.swift)
         "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
+        "futexes", // host-only: futex waiters, none across a checkpoint (every wait is interrupted)
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -53,6 +54,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     let processTree = Mutex<Void>(())
     /// Counts syscalls for the save/restore test mode (SaveRestoreTrigger.swift).
     let saveRestoreTrigger = SaveRestoreTrigger()
+    /// Futex wait queues (Syscalls+Futex.swift).
+    let futexes = FutexTable()
 
     public init() {}
 

@@ -33,6 +33,16 @@ public final class PIDNamespace: Savable, @unchecked Sendable {
         }
     }
 
+    /// An exec'ing non-leader thread takes its group's ID as its TID
+    /// (de_thread): its own is freed; the leader's, free since the leader
+    /// left, was held by the group.
+    func moveTask(_ task: Task, from old: Int32, to new: Int32) {
+        lock.withLock { _ in
+            if tasks[old] === task { tasks[old] = nil }
+            tasks[new] = task
+        }
+    }
+
     func register(_ group: ThreadGroup, id: Int32) {
         lock.withLock { _ in threadGroups[id] = group }
     }

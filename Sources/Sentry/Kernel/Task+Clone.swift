@@ -12,9 +12,9 @@ struct CloneRequest {
     var tls: UInt64 = 0
 }
 
-/// Process creation (copy_process for a new thread group). Threads
-/// (CLONE_THREAD) and address spaces shared outside vfork come with the
-/// next issue: they answer ENOSYS, as does a shared FD table.
+/// Process and thread creation (copy_process). An address space shared
+/// by two processes outside vfork (CLONE_VM without CLONE_THREAD) answers
+/// ENOSYS.
 extension Task {
     /// Creates the child process and starts it; returns its PID. The child
     /// has a copy of the memory, the descriptors (sharing their open file
@@ -29,6 +29,7 @@ extension Task {
         if flags & LinuxProcess.CLONE_SETTLS != 0, request.tls >= MemoryManager.maxAddress { throw .eperm }
         // A process being killed makes no children (fatal_signal_pending).
         if mustExit { throw .erestartnointr }
+        if flags & LinuxProcess.CLONE_THREAD != 0 { return try cloneThread(request, kernel: kernel, group: group, mm: mm) }
         let floatingPoint = try currentFloatingPoint()
         let childMM = try mm.fork { previous throws(SyscallError) in
             try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
@@ -46,14 +47,14 @@ extension Task {
             throw error
         }
         guard let childGroup = child.threadGroup else { throw .eagain }
-        childGroup.signalHandlers = group.signalHandlers.copy()
+        childGroup.signalHandlers = flags & LinuxProcess.CLONE_SIGHAND != 0 ? group.signalHandlers : group.signalHandlers.copy()
         if flags & LinuxProcess.CLONE_CLEAR_SIGHAND != 0 { childGroup.signalHandlers.resetForExec() }
         childGroup.inheritJobControl(from: group)
         childGroup.oomScoreAdjustment = group.oomScoreAdjustment
         child.floatingPoint = floatingPoint
         child.signalMask = signalMask
         child.alternateSignalStack = alternateSignalStack
-        child.fdTable = fdTable.fork()
+        child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
         child.controls.parentDeathSignal = 0
@@ -99,11 +100,53 @@ extension Task {
         if flags & LinuxProcess.CLONE_PIDFD != 0 { throw .einval }
         // No namespaces can be made in the container.
         if flags & (LinuxProcess.namespaceFlags | LinuxProcess.CLONE_NEWTIME) != 0 { throw .einval }
-        // Threads, and memory or descriptors shared between processes, come with the next issue.
-        if flags & (LinuxProcess.CLONE_THREAD | LinuxProcess.CLONE_SIGHAND | LinuxProcess.CLONE_FILES) != 0 {
+        // Memory shared between two processes is vfork's only.
+        if flags & LinuxProcess.CLONE_VM != 0 && flags & (LinuxProcess.CLONE_VFORK | LinuxProcess.CLONE_THREAD) == 0 {
             throw .enosys
         }
-        if flags & LinuxProcess.CLONE_VM != 0 && flags & LinuxProcess.CLONE_VFORK == 0 { throw .enosys }
+    }
+
+    /// A new thread in this task's process (CLONE_THREAD, with CLONE_VM and
+    /// CLONE_SIGHAND as the checks require): it shares the MM, the handlers
+    /// and, as asked, the descriptors and fs context; it gets the caller's
+    /// mask, no pending signals, no alternate stack (copy_process clears it
+    /// for a shared VM), and runs on its own host thread and stub thread.
+    private func cloneThread(_ request: CloneRequest, kernel: Kernel, group: ThreadGroup,
+                             mm: MemoryManager) throws(SyscallError) -> Int32 {
+        let flags = request.flags
+        if group.isExiting { throw .erestartnointr }
+        let child = try Task(kernel: kernel, group: group, mm: mm, credentials: credentials)
+        child.registers = registers
+        child.registers.rax = 0
+        if request.stack != 0 { child.registers.rsp = request.stack }
+        if flags & LinuxProcess.CLONE_SETTLS != 0 { child.registers.fsBase = request.tls }
+        do {
+            child.floatingPoint = try currentFloatingPoint()
+        } catch {
+            kernel.pidNamespace.release(taskID: child.id)
+            throw error
+        }
+        child.name = name
+        child.signalMask = signalMask
+        child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
+        child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
+        child.controls = controls
+        child.controls.parentDeathSignal = 0
+        if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
+        if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 { try? child.copyOut(value: child.id, to: request.childTID) }
+        if flags & LinuxProcess.CLONE_PARENT_SETTID != 0 { try? copyOut(value: child.id, to: request.parentTID) }
+        guard group.addThread(child) else {
+            kernel.pidNamespace.release(taskID: child.id)
+            throw .erestartnointr
+        }
+        do {
+            try child.start()
+        } catch {
+            _ = group.remove(child, exitCode: 0)
+            kernel.pidNamespace.release(taskID: child.id)
+            throw error
+        }
+        return child.id
     }
 
     /// The FP state of the stub thread now (the Task's copy is current only at interrupts).

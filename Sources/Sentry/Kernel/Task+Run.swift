@@ -52,10 +52,14 @@ extension Task {
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
-                // the old MM (this process's alone: there are no threads
-                // or vfork yet) ends with its stub.
+                // the old MM (this process's alone: exec ended the other
+                // threads) ends with its stub.
                 guard let next = self.mm, next !== current else { break }
                 setInterrupter(nil)
+                // A fork may have moved the task to a fresh stub (`moveToFreshStub`).
+                let running = self.context ?? context
+                self.context = nil
+                running.release()
                 current.releaseAddressSpace()
                 current.release()
                 held = nil
@@ -67,6 +71,8 @@ extension Task {
             threadGroup?.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
         }
         setInterrupter(nil)
+        // The stub thread ends before this host thread, its tracer, does.
+        context?.release()
         context = nil
         if kernel.pauseGate.isDiscarded {
             // The kernel is thrown away, not exited (Kernel.discard): only the stub ends.
@@ -198,7 +204,9 @@ extension Task {
             info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
             context.trapNumber = LinuxSignal.X86_TRAP_GP
         } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
-            switch mm.handleFault(at: fault.address) {
+            let host = MemoryManager.HostFault(unmapped: fault.code == LinuxSignal.SEGV_MAPERR,
+                                               instructionFetch: fault.address == registers.rip)
+            switch mm.handleFault(at: fault.address, host: host) {
             case .mapped: return
             case .segmentationFault(let code):
                 info = SignalInfo(signal: .segmentationFault, code: code, address: fault.address)
@@ -236,12 +244,18 @@ extension Task {
     /// and reports the exit.
     private func exitTask(holding held: MemoryManager?) {
         guard let group = threadGroup, let kernel else { return }
-        if clearChildTID != 0, let mm, group.members.count > 1 {
-            try? mm.copyOut([UInt8](repeating: 0, count: 4), to: clearChildTID)
+        // mm_release: the TID word is zeroed and its (shared) futex woken,
+        // which is how pthread_join learns the thread is gone.
+        if clearChildTID != 0, mm != nil, group.members.count > 1 {
+            if (try? copyOut(value: UInt32(0), to: clearChildTID)) != nil,
+               let word = try? FutexWord(self, clearChildTID, shared: true) {
+                _ = kernel.futexes.wake(word.key, count: 1)
+            }
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)
         let last = group.remove(self, exitCode: exitCode ?? 0)
+        group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {
             held?.releaseAddressSpace()
             return

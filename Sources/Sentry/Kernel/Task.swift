@@ -24,7 +24,8 @@ public final class Task: Savable, @unchecked Sendable {
 
     // Immutable after creation (or load): id, kernel, threadGroup.
     // The rest is touched only by the task's own thread, except where noted.
-    public private(set) var id: Int32 = 0
+    /// Changed only by an exec from a non-leader thread, which takes the leader's TID.
+    public internal(set) var id: Int32 = 0
     public internal(set) var kernel: Kernel?
     public internal(set) var threadGroup: ThreadGroup?
     public internal(set) var mm: MemoryManager?
@@ -128,7 +129,7 @@ public final class Task: Savable, @unchecked Sendable {
 
     /// Whether the task must leave at its next stop.
     var mustExit: Bool {
-        exitCode != nil || (threadGroup?.isExiting ?? true)
+        exitCode != nil || (threadGroup?.mustLeave(self) ?? true)
     }
 
     public func save(to sink: inout SaveSink) throws {
@@ -201,9 +202,12 @@ public final class Task: Savable, @unchecked Sendable {
             try ImageValidation.require(parent.vforkChild === self, field: "vforkParent",
                                         "the vfork parent does not wait for this task")
         }
-        // A zombie's leader has exited: it is no member and has no ID of its
-        // own any more, and is kept for what wait and procfs show of it.
-        let exitedLeader = threadGroup.map { $0.isZombie && $0.leader === self && $0.members.isEmpty } ?? false
+        // A zombie's leader has exited, and so has a leader that called
+        // exit() while other threads run: it is no member and has no ID of
+        // its own any more, and is kept for what wait and procfs show of it.
+        let exitedLeader = threadGroup.map {
+            $0.leader === self && !$0.members.contains { $0 === self } && ($0.isZombie || exitCode != nil)
+        } ?? false
         if let group = threadGroup, !exitedLeader {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
                                         "the thread group does not list this task")

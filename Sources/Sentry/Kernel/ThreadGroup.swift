@@ -9,6 +9,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
         "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
+        "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
     public static let savedAs: [String: String] = [
         "storedLimits": "limits", "storedOOMScoreAdjustment": "oomScoreAdjustment",
@@ -113,6 +114,16 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     /// Whether the group is exiting (every task leaves at its next stop).
     public var isExiting: Bool { lock.withLock { _ in exitReason != nil } }
 
+    /// A thread that execs while others run (de_thread): the others leave
+    /// at their next stop; guarded by `lock`.
+    var execingTask: Task?
+
+    /// Whether `task` must leave at its next stop: the group exits, or
+    /// another thread is exec'ing.
+    func mustLeave(_ task: Task) -> Bool {
+        lock.withLock { _ in exitReason != nil || (execingTask != nil && execingTask !== task) }
+    }
+
     /// Starts the group's exit with `reason` (the first reason wins, as in
     /// Linux's group_exit_code) and kicks every task out of the application.
     public func beginExit(_ reason: ExitReason) {
@@ -134,6 +145,16 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         lock.withLock { _ in
             tasks.append(task)
             if leader == nil { leader = task }
+        }
+    }
+
+    /// Adds a thread made by clone; false if the group has begun its exit
+    /// (the thread is not added: exit_group and a fatal signal win).
+    func addThread(_ task: Task) -> Bool {
+        lock.withLock { _ in
+            guard exitReason == nil else { return false }
+            tasks.append(task)
+            return true
         }
     }
 
@@ -211,7 +232,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         finished = try source.load("finished")
         let adjustment: Int32 = try source.load("oomScoreAdjustment", default: 0)
         guard ProcNode.oomScoreAdjustmentRange.contains(adjustment) else {
-            throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000")
+            throw StateError.invalidValue("oom_score_adj \(adjustment) outside -1000...1000", field: "oomScoreAdjustment")
         }
         storedOOMScoreAdjustment = adjustment
         sharedPendingSignals = try source.load("sharedPendingSignals", default: SignalQueue())
@@ -247,7 +268,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
                                         "the task belongs to another thread group")
         }
         // A zombie keeps its exited leader, no member any more.
-        if let leader, !isZombie {
+        // So does a live process whose leader called exit() (pthread_exit from main).
+        if let leader, !isZombie, leader.exitCode == nil {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
         // A restored process with a CPU timer armed is kicked at once to look at it.

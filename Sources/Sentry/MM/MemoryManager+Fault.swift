@@ -1,6 +1,18 @@
 /// Application page faults: the stub touched a page it has not mapped, or
 /// wrote one it maps without write for copy-on-write.
 extension MemoryManager {
+    /// What the host said of a fault: SEGV_MAPERR (nothing mapped there),
+    /// and whether it was at the instruction pointer (a fetch).
+    public struct HostFault: Sendable {
+        public var unmapped: Bool
+        public var instructionFetch: Bool
+
+        public init(unmapped: Bool, instructionFetch: Bool) {
+            self.unmapped = unmapped
+            self.instructionFetch = instructionFetch
+        }
+    }
+
     /// What a fault turned out to be.
     public enum FaultResolution: Equatable, Sendable {
         /// The page is mapped now; the application retries the instruction.
@@ -17,7 +29,14 @@ extension MemoryManager {
     /// allows writing (the platform does not say whether a fault was a read
     /// or a write, but a read of it could not have faulted), and otherwise a
     /// protection violation: the stub's mappings carry the VMA's protection.
-    public func handleFault(at address: UInt64) -> FaultResolution {
+    /// With the host's view of the fault (`host`), a stale one is retried:
+    /// a SEGV_MAPERR on a page mapped now (another thread of the stub
+    /// faulted on it at the same moment and had it mapped first), or a
+    /// protection fault on a writable page no longer copy-on-write (another
+    /// thread's write copied it first) that was no instruction fetch (a jump
+    /// into memory without PROT_EXEC, the one other protection fault a
+    /// writable page can take).
+    public func handleFault(at address: UInt64, host: HostFault? = nil) -> FaultResolution {
         lock.withLock { _ in
             guard let index = vmaIndexLocked(containing: address) else {
                 return .segmentationFault(code: LinuxSignal.SEGV_MAPERR)
@@ -27,7 +46,10 @@ extension MemoryManager {
                 return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
             }
             if mappedInStub.contains(address) {
-                guard vma.protection.contains(.write), let copyOnWrite = copyOnWriteInStub.range(containing: address) else {
+                if host?.unmapped == true { return .mapped }
+                guard vma.protection.contains(.write) else { return .segmentationFault(code: LinuxSignal.SEGV_ACCERR) }
+                guard let copyOnWrite = copyOnWriteInStub.range(containing: address) else {
+                    if let host, !host.instructionFetch { return .mapped }
                     return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
                 }
                 return writeFaultLocked(at: address, in: vma, within: copyOnWrite)

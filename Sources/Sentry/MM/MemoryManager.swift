@@ -51,6 +51,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     public internal(set) var auxv: [UInt64] = []
     /// The path of the executable, for /proc/self/exe.
     public internal(set) var executablePath = ""
+    /// membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) was called
+    /// (Linux's mm->membarrier_state); a fork's or exec's new MM starts without.
+    var membarrierPrivateRegistered = false
 
     /// Host-only: the stub this MM is mapped into, what it has mapped, and
     /// how many running tasks use it.
@@ -74,15 +77,10 @@ public final class MemoryManager: Savable, @unchecked Sendable {
 
     /// A task starts running in this MM and holds a reference to its address
     /// space until `releaseAddressSpace()`. The first one creates it with
-    /// `create`, on its own thread, which becomes the stub's owner (ptrace
-    /// ties a stub to the thread that created it); a restore starts with none.
-    ///
-    /// Threads (next): a second user of the same MM needs a stub thread of its
-    /// own in this stub, and only a thread tracing the stub can make one (a
-    /// clone by a traced stub thread with PTRACE_O_TRACECLONE). The address
-    /// space will get an owner thread that runs no task and creates stub
-    /// threads on request, handing each to the joining task's thread; this
-    /// call stays the one place a task joins the MM's address space.
+    /// `create` (the platform's address space starts its own owner thread);
+    /// a restore starts with none. Each user then makes its own stub thread
+    /// in it (`Context`): this is the one place a task joins the MM's
+    /// address space, and the last one out ends it.
     public func acquireAddressSpace<Failure: Error>(
         _ create: () throws(Failure) -> any AddressSpaceMapper
     ) throws(Failure) -> any AddressSpaceMapper {
@@ -177,6 +175,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         try sink.save("env", [state.8.lowerBound, state.8.upperBound])
         try sink.save("auxv", state.9)
         try sink.save("executablePath", state.10)
+        try sink.save("membarrierPrivateRegistered", lock.withLock { _ in membarrierPrivateRegistered })
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -191,6 +190,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         envRange = try Self.loadRange(&source, "env")
         auxv = try source.load("auxv")
         executablePath = try source.load("executablePath")
+        membarrierPrivateRegistered = try source.load("membarrierPrivateRegistered", default: false)
         for (previous, next) in zip(vmas, vmas.dropFirst()) where previous.end > next.start {
             throw StateError.invalidValue("VMAs overlap at \(next.start)", field: "vmas")
         }

@@ -60,6 +60,12 @@ enum Exec {
             kernel.logger.debug("task \(task.id): execve \(filename): \(error)")
             throw error.errno
         }
+        do throws(SyscallError) {
+            try task.becomeOnlyThread()
+        } catch {
+            loaded.mm.release()
+            throw error
+        }
         task.replaceImage(with: loaded, filename: filename, nameFromFile: filename.hasPrefix("/dev/fd/") && filename != path)
         return 0
     }
@@ -94,6 +100,45 @@ enum Exec {
 }
 
 extension Task {
+    /// de_thread: the other threads of the process leave (they are told to
+    /// at their next stop, woken from any wait) and this one waits until
+    /// they are gone; a non-leader then takes the leader's TID, so the
+    /// process keeps its PID and its thread ID equals it. EINTR if the
+    /// process began to exit meanwhile (this thread exits with it).
+    func becomeOnlyThread() throws(SyscallError) {
+        guard let group = threadGroup, let kernel else { return }
+        let others = group.lock.withLock { _ -> [Task]? in
+            if group.exitReason != nil || group.execingTask != nil { return nil }
+            let others = group.tasks.filter { $0 !== self }
+            if !others.isEmpty { group.execingTask = self }
+            return others
+        }
+        guard let others else { throw .eintr }
+        if others.isEmpty && group.leader === self { return }
+        for other in others { other.interrupt() }
+        while true {
+            waiter.reset()
+            guard group.lock.withLock({ _ in group.tasks.count > 1 && group.exitReason == nil }) else { break }
+            do {
+                try waiter.block()
+            } catch {
+                // Only the process's exit ends this wait (Linux's de_thread
+                // waits killable); a signal stays pending for after the exec.
+                waiter.clearInterrupt()
+            }
+        }
+        let exiting = group.lock.withLock { _ -> Bool in
+            group.execingTask = nil
+            return group.exitReason != nil
+        }
+        if exiting { throw .eintr }
+        guard group.leader !== self else { return }
+        let old = id
+        kernel.pidNamespace.moveTask(self, from: old, to: group.id)
+        id = group.id
+        group.lock.withLock { _ in group.leader = self }
+    }
+
     /// The point of no return of an exec (begin_new_exec): the new MM, its
     /// registers and a fresh FP state; close-on-exec FDs closed; handled
     /// signals back to default (ignored stay ignored); no alternate stack,

@@ -1,11 +1,17 @@
+import CShim
 import Glibc
+import Synchronization
 
-/// futex(2) for single-threaded processes (kernel/futex/syscalls.c): until
-/// clone exists no other task can wait on or wake a futex, so FUTEX_WAKE
-/// finds nobody and FUTEX_WAIT sleeps until its timeout or an interruption.
-/// That is what glibc needs for pthread_once and uncontended locks (an
-/// ENOSYS here makes it abort). Waiter queues come with threads; no state
-/// is kept, so nothing needs saving.
+/// futex(2) (kernel/futex/): wait queues keyed by the futex word, the
+/// operations glibc's pthreads use (WAIT, WAKE, their BITSET forms,
+/// REQUEUE, CMP_REQUEUE, WAKE_OP) and timeouts on either clock.
+///
+/// A private futex (FUTEX_PRIVATE_FLAG, or a word in a private mapping) is
+/// keyed on (MM, address); a shared one in a MAP_SHARED mapping on its
+/// place in the MemoryFile, so processes sharing the mapping meet.
+/// Waiters are host-only: a checkpoint interrupts every wait, whose call
+/// restarts after the restore (FUTEX_WAIT_BITSET's absolute deadline on
+/// the virtual clock still holds; FUTEX_WAIT's relative one starts over).
 extension SyscallTable {
     mutating func registerFutex() {
         register(202, Futex.futex)
@@ -13,57 +19,259 @@ extension SyscallTable {
 }
 
 enum Futex {
-    static let wait: UInt32 = 0, wake: UInt32 = 1, waitBitset: UInt32 = 9, wakeBitset: UInt32 = 10
-    static let privateFlag: UInt32 = 128, clockRealtimeFlag: UInt32 = 256
-    static let matchAny: UInt32 = 0xffff_ffff
-
     static func futex(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let address = args.pointer(0), operation = args.uint(1)
-        let command = operation & ~(privateFlag | clockRealtimeFlag)
+        let shared = operation & LinuxFutex.FUTEX_PRIVATE_FLAG == 0
+        let command = operation & ~(LinuxFutex.FUTEX_PRIVATE_FLAG | LinuxFutex.FUTEX_CLOCK_REALTIME)
+        let realtime = operation & LinuxFutex.FUTEX_CLOCK_REALTIME != 0
+        let clock = realtime ? Time.realtime : Time.monotonic
+        let waits = command == LinuxFutex.FUTEX_WAIT || command == LinuxFutex.FUTEX_WAIT_BITSET
         var deadline: Int64? = nil
-        let clock = operation & clockRealtimeFlag != 0 ? Time.realtime : Time.monotonic
-        if command == wait || command == waitBitset, args.pointer(3) != 0 {
+        if waits, args.pointer(3) != 0 {
             let timeout = try task.copyIn(Time.Timespec.self, from: args.pointer(3))
             guard timeout.isValid else { throw .einval }
             // FUTEX_WAIT's timeout is relative; FUTEX_WAIT_BITSET's is absolute.
-            deadline = command == wait ? (try Time.now(task, clock)).addingSaturating(timeout.total) : timeout.total
+            deadline = command == LinuxFutex.FUTEX_WAIT
+                ? (try Time.now(task, clock)).addingSaturating(timeout.total) : timeout.total
         }
-        if operation & clockRealtimeFlag != 0, command != waitBitset { throw .enosys }
+        if realtime, command != LinuxFutex.FUTEX_WAIT_BITSET { throw .enosys }
+        guard let kernel = task.kernel else { throw .einval }
+        let table = kernel.futexes
         switch command {
-        case wait, waitBitset:
-            let bitset = command == wait ? matchAny : args.uint(5)
+        case LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET:
+            let bitset = command == LinuxFutex.FUTEX_WAIT ? LinuxFutex.FUTEX_BITSET_MATCH_ANY : args.uint(5)
             guard bitset != 0 else { throw .einval }
-            guard address % 4 == 0 else { throw .einval }
-            guard try task.copyIn(UInt32.self, from: address) == args.uint(2) else { throw .eagain }
-            try sleep(task, clock: clock, until: deadline)
+            let word = try FutexWord(task, address, shared: shared)
+            try table.wait(task, on: word, expecting: args.uint(2), bitset: bitset, clock: clock, deadline: deadline)
             return 0
-        case wake, wakeBitset:
-            let bitset = command == wake ? matchAny : args.uint(5)
+        case LinuxFutex.FUTEX_WAKE, LinuxFutex.FUTEX_WAKE_BITSET:
+            let bitset = command == LinuxFutex.FUTEX_WAKE ? LinuxFutex.FUTEX_BITSET_MATCH_ANY : args.uint(5)
             guard bitset != 0 else { throw .einval }
-            guard address % 4 == 0 else { throw .einval }
-            return 0
+            let word = try FutexWord(task, address, shared: shared)
+            return Int64(table.wake(word.key, count: wakeCount(args.uint(2)), bitset: bitset))
+        case LinuxFutex.FUTEX_REQUEUE, LinuxFutex.FUTEX_CMP_REQUEUE:
+            // val2 (the requeue limit) travels in the timeout argument.
+            guard let wakes = Int32(exactly: args.uint(2)), let moves = Int32(exactly: UInt32(truncatingIfNeeded: args.pointer(3))),
+                  wakes >= 0, moves >= 0 else { throw .einval }
+            let word = try FutexWord(task, address, shared: shared)
+            let target = try FutexWord(task, args.pointer(4), shared: shared)
+            let expected: UInt32? = command == LinuxFutex.FUTEX_CMP_REQUEUE ? args.uint(5) : nil
+            return Int64(try table.requeue(from: word, to: target.key, wake: Int(wakes), move: Int(moves), expecting: expected))
+        case LinuxFutex.FUTEX_WAKE_OP:
+            let word = try FutexWord(task, address, shared: shared)
+            let target = try FutexWord(task, args.pointer(4), shared: shared, forWriting: true)
+            let moves = Int32(truncatingIfNeeded: UInt32(truncatingIfNeeded: args.pointer(3)))
+            return Int64(try table.wakeOp(word.key, target, wake: wakeCount(args.uint(2)),
+                                          wakeTarget: max(0, Int(moves)), encoded: args.uint(5)))
         default:
             throw .enosys
         }
     }
 
-    /// Nobody can wake the waiter: it ends with ETIMEDOUT at the deadline,
-    /// EINTR when the task must exit, or ERESTARTSYS for a checkpoint (the
-    /// call runs again on resume; a relative timeout then starts over).
-    private static func sleep(_ task: Task, clock: Int32, until deadline: Int64?) throws(SyscallError) {
+    /// FUTEX_WAKE's count is an int: zero or less still wakes nobody.
+    private static func wakeCount(_ value: UInt32) -> Int {
+        max(0, Int(Int32(truncatingIfNeeded: value)))
+    }
+}
+
+/// A futex word: its wait-queue key and the Sentry's pointer to it.
+struct FutexWord {
+    enum Key: Hashable {
+        /// A private futex: the MM and the address.
+        case process(ObjectIdentifier, UInt64)
+        /// A shared one in a MAP_SHARED mapping: its place in the Sentry's
+        /// mapping of the MemoryFile (one per page of the file).
+        case memory(UInt)
+    }
+    let key: Key
+    let pointer: UnsafeMutablePointer<UInt32>
+
+    /// EINVAL for a misaligned word, EFAULT for one not mapped (readable,
+    /// or writable when `forWriting`), as get_futex_key.
+    init(_ task: Task, _ address: UInt64, shared: Bool, forWriting: Bool = false) throws(SyscallError) {
+        guard address % 4 == 0 else { throw .einval }
+        let mm = try task.memory()
+        var found: UnsafeMutableRawPointer?
+        try mm.withMemory(at: address, count: 4, access: forWriting ? [.read, .write] : .read) { piece in
+            found = piece.baseAddress
+        }
+        guard let found else { throw .efault }
+        pointer = found.assumingMemoryBound(to: UInt32.self)
+        if shared && mm.isSharedMapping(at: address) {
+            key = .memory(UInt(bitPattern: found))
+        } else {
+            key = .process(ObjectIdentifier(mm), address)
+        }
+    }
+}
+
+extension MemoryManager {
+    /// Whether `address` lies in a MAP_SHARED mapping (a shared futex's key).
+    func isSharedMapping(at address: UInt64) -> Bool {
+        lock.withLock { _ in vmaIndexLocked(containing: address).map { vmas[$0].shared } ?? false }
+    }
+}
+
+/// The kernel's futex wait queues. Host-only (see Futex). `@unchecked
+/// Sendable`: the queues and each waiter's `key` and `woken` are guarded by
+/// `lock`, a leaf but for the MM lock FutexWord takes before it.
+final class FutexTable: @unchecked Sendable {
+    final class Waiter {
+        let task: Task
+        var key: FutexWord.Key
+        let bitset: UInt32
+        /// Set by a wake, under the lock: the waiter returns 0 even if it
+        /// was interrupted or timed out at the same moment (waking is not
+        /// interrupting).
+        var woken = false
+
+        init(task: Task, key: FutexWord.Key, bitset: UInt32) {
+            self.task = task
+            self.key = key
+            self.bitset = bitset
+        }
+    }
+
+    private let lock = Mutex<Void>(())
+    private var queues: [FutexWord.Key: [Waiter]] = [:]
+
+    /// FUTEX_WAIT: EAGAIN unless the word holds `expected` (checked under
+    /// the queue lock, so a wake after the change cannot be missed); then
+    /// sleeps until woken (0), the deadline on `clock` (ETIMEDOUT), or an
+    /// interruption: EINTR when the task must exit, else ERESTARTSYS.
+    func wait(_ task: Task, on word: FutexWord, expecting expected: UInt32, bitset: UInt32,
+              clock: Int32, deadline: Int64?) throws(SyscallError) {
+        let waiter = Waiter(task: task, key: word.key, bitset: bitset)
+        // Reset, look, block: a notify after the look ends the block.
+        task.waiter.reset()
+        let queued = lock.withLock { _ -> Bool in
+            guard cshim_atomic_load_u32(word.pointer) == expected else { return false }
+            queues[word.key, default: []].append(waiter)
+            return true
+        }
+        guard queued else { throw .eagain }
         while true {
             var hostDeadline = Int64.max / 2
+            var expired = false
             if let deadline {
-                let current = try Time.now(task, clock)
-                if current >= deadline { throw .etimedout }
+                let current: Int64
+                do { current = try Time.now(task, clock) } catch { current = deadline }
+                expired = current >= deadline
                 hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
             }
-            do {
-                try task.waiter.block(untilHostMonotonic: hostDeadline)
-            } catch {
+            var interrupted = false
+            if !expired {
+                // A wake-up, or a notify meant for an earlier wait: the
+                // queue's `woken` below tells them apart.
+                do { try task.waiter.block(untilHostMonotonic: hostDeadline) } catch { interrupted = true }
+            }
+            let woken = lock.withLock { _ -> Bool? in
+                if waiter.woken { return true }
+                guard interrupted || expired else { return nil }
+                removeLocked(waiter)
+                return false
+            }
+            switch woken {
+            case true?: return
+            case false?:
+                if expired { throw .etimedout }
                 if task.mustExit { throw .eintr }
                 throw .erestartsys
+            case nil:
+                continue // the host deadline passed: look at the virtual clock again
             }
         }
+    }
+
+    /// FUTEX_WAKE: wakes up to `count` waiters on `key` whose bitset
+    /// matches; returns how many.
+    func wake(_ key: FutexWord.Key, count: Int, bitset: UInt32 = LinuxFutex.FUTEX_BITSET_MATCH_ANY) -> Int {
+        let woken = lock.withLock { _ in wakeLocked(key, count: count, bitset: bitset) }
+        for waiter in woken { waiter.task.waiter.notify() }
+        return woken.count
+    }
+
+    /// FUTEX_REQUEUE and FUTEX_CMP_REQUEUE (EAGAIN if the word does not
+    /// hold `expected`): wakes up to `wake` waiters and moves up to `move`
+    /// of the rest to `target`; returns both counts together.
+    func requeue(from word: FutexWord, to target: FutexWord.Key, wake: Int, move: Int,
+                 expecting expected: UInt32?) throws(SyscallError) -> Int {
+        let result = lock.withLock { _ -> (woken: [Waiter], moved: Int)? in
+            if let expected, cshim_atomic_load_u32(word.pointer) != expected { return nil }
+            let woken = wakeLocked(word.key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            guard word.key != target, var waiting = queues[word.key], move > 0 else { return (woken, 0) }
+            let moved = Array(waiting.prefix(move))
+            waiting.removeFirst(moved.count)
+            queues[word.key] = waiting.isEmpty ? nil : waiting
+            for waiter in moved { waiter.key = target }
+            queues[target, default: []].append(contentsOf: moved)
+            return (woken, moved.count)
+        }
+        guard let result else { throw .eagain }
+        for waiter in result.woken { waiter.task.waiter.notify() }
+        return result.woken.count + result.moved
+    }
+
+    /// FUTEX_WAKE_OP: changes the word at `target` atomically by the
+    /// encoded operation, wakes up to `wake` waiters on `key`, and, if the
+    /// old value passes the encoded comparison, up to `wakeTarget` on the
+    /// target; returns how many woke.
+    func wakeOp(_ key: FutexWord.Key, _ target: FutexWord, wake: Int, wakeTarget: Int,
+                encoded: UInt32) throws(SyscallError) -> Int {
+        var operation = (encoded >> 28) & 0xf
+        let comparison = (encoded >> 24) & 0xf
+        var argument = (encoded >> 12) & 0xfff
+        let comparand = encoded & 0xfff
+        if operation & LinuxFutex.FUTEX_OP_OPARG_SHIFT != 0 {
+            // Linux refuses shifts past 31 (and warns once).
+            guard argument <= 31 else { throw .einval }
+            argument = 1 << argument
+            operation &= ~LinuxFutex.FUTEX_OP_OPARG_SHIFT
+        }
+        guard operation <= LinuxFutex.FUTEX_OP_XOR, comparison <= LinuxFutex.FUTEX_OP_CMP_GE else { throw .enosys }
+        let woken = lock.withLock { _ -> [Waiter] in
+            let old = cshim_atomic_futex_op(target.pointer, Int32(operation), argument)
+            var woken = wakeLocked(key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            if Self.compare(old, comparison, comparand) {
+                woken += wakeLocked(target.key, count: wakeTarget, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            }
+            return woken
+        }
+        for waiter in woken { waiter.task.waiter.notify() }
+        return woken.count
+    }
+
+    /// FUTEX_OP_CMP_*: signed comparisons of the old value with the
+    /// 12-bit comparand (sign-extended, as Linux does).
+    private static func compare(_ old: UInt32, _ comparison: UInt32, _ comparand: UInt32) -> Bool {
+        let value = Int32(bitPattern: old)
+        let other = Int32(bitPattern: comparand << 20) >> 20
+        switch comparison {
+        case LinuxFutex.FUTEX_OP_CMP_EQ: return value == other
+        case LinuxFutex.FUTEX_OP_CMP_NE: return value != other
+        case LinuxFutex.FUTEX_OP_CMP_LT: return value < other
+        case LinuxFutex.FUTEX_OP_CMP_LE: return value <= other
+        case LinuxFutex.FUTEX_OP_CMP_GT: return value > other
+        default: return value >= other
+        }
+    }
+
+    private func wakeLocked(_ key: FutexWord.Key, count: Int, bitset: UInt32) -> [Waiter] {
+        guard count > 0, var waiting = queues[key] else { return [] }
+        var woken: [Waiter] = []
+        waiting.removeAll { waiter in
+            guard woken.count < count, waiter.bitset & bitset != 0 else { return false }
+            waiter.woken = true
+            woken.append(waiter)
+            return true
+        }
+        queues[key] = waiting.isEmpty ? nil : waiting
+        return woken
+    }
+
+    private func removeLocked(_ waiter: Waiter) {
+        guard var waiting = queues[waiter.key] else { return }
+        waiting.removeAll { $0 === waiter }
+        queues[waiter.key] = waiting.isEmpty ? nil : waiting
     }
 }

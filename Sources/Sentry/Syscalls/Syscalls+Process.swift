@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// Process and thread identity, exit, limits, arch_prctl, prctl, uname,
@@ -34,7 +35,14 @@ extension SyscallTable {
         register(252, Process.ioprioGet)
         register(273, Process.setRobustList)
         register(274, Process.getRobustList)
+        // rseq is refused on purpose: its contract is that the kernel
+        // rewrites the area's cpu_id at every return to the application and
+        // aborts a critical section the thread was preempted or migrated
+        // in. Stub threads are preempted and migrated by the host, which the
+        // ptrace platform never sees, so the Sentry could not keep either
+        // promise; glibc treats ENOSYS as "no rseq" and uses getcpu.
         register(334, failingWith: .enosys)                                                 // rseq
+        register(324, Process.membarrier)
         register(98, Process.getrusage)
         register(100, Process.times)
         register(140, Process.getpriority)
@@ -357,6 +365,43 @@ enum Process {
         default: throw .einval
         }
         return 0
+    }
+
+    /// membarrier(2): the commands glibc's and the JVM's users need. Every
+    /// barrier is the host's MEMBARRIER_CMD_GLOBAL, which waits until every
+    /// host CPU has passed a barrier: the application's threads are stub
+    /// threads of another host process, so the host's private and expedited
+    /// forms, which reach only the caller's own process, would not cover them.
+    static func membarrier(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let command = args.int(0)
+        guard args.uint(1) == 0 else { throw .einval }
+        let supported = LinuxMembarrier.MEMBARRIER_CMD_GLOBAL | LinuxMembarrier.MEMBARRIER_CMD_GLOBAL_EXPEDITED
+            | LinuxMembarrier.MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED | LinuxMembarrier.MEMBARRIER_CMD_PRIVATE_EXPEDITED
+            | LinuxMembarrier.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED
+        let mm = try task.memory()
+        switch command {
+        case LinuxMembarrier.MEMBARRIER_CMD_QUERY:
+            return Int64(supported)
+        case LinuxMembarrier.MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED:
+            return 0
+        case LinuxMembarrier.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED:
+            mm.lock.withLock { _ in mm.membarrierPrivateRegistered = true }
+            return 0
+        case LinuxMembarrier.MEMBARRIER_CMD_PRIVATE_EXPEDITED:
+            guard mm.lock.withLock({ _ in mm.membarrierPrivateRegistered }) else { throw .eperm }
+            try hostMembarrier()
+            return 0
+        case LinuxMembarrier.MEMBARRIER_CMD_GLOBAL, LinuxMembarrier.MEMBARRIER_CMD_GLOBAL_EXPEDITED:
+            try hostMembarrier()
+            return 0
+        default:
+            throw .einval
+        }
+    }
+
+    private static func hostMembarrier() throws(SyscallError) {
+        let result = cshim_membarrier_global()
+        if result < 0 { throw SyscallError.fromHost(-result) }
     }
 
     static func schedGetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {

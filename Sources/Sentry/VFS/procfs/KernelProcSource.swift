@@ -46,6 +46,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
         snapshot.threadIDs = zombie ? [group.id] : group.members.map(\.id).sorted()
+        if !zombie { for member in group.members { snapshot.threadNames[member.id] = member.name } }
         if zombie { snapshot.state = "Z (zombie)" }
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID

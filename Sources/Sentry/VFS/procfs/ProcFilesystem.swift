@@ -176,7 +176,8 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .processDirectory, .threadDirectory:
             let files = kind == .processDirectory ? Self.processFiles : Self.threadFiles
             guard let entry = files.first(where: { $0.0 == name }) else { return nil }
-            return child(name, entry.1, in: directory)
+            // A thread's files know its TID (as `fd`, which they do not otherwise use).
+            return child(name, entry.1, in: directory, fd: kind == .threadDirectory ? fd : 0)
         case .sysDirectory, .sysKernelDirectory:
             guard let entry = fixedFiles?.first(where: { $0.0 == name }) else { return nil }
             return child(name, entry.1, in: directory)
@@ -317,17 +318,21 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     private func content() throws(SyscallError) -> [UInt8] {
         switch kind {
         case .cmdline: return try snapshot().commandLine
-        case .comm: return Array((try snapshot().name + "\n").utf8)
+        case .comm:
+            let process = try snapshot()
+            return Array((((fd != 0 ? process.threadNames[fd] : nil) ?? process.name) + "\n").utf8)
         case .maps:
             guard let maps = source?.maps(of: processID) else { throw .esrch }
             return Array(maps.utf8)
         case .status:
             let process = try snapshot()
+            // task/[tid]/status names the thread.
+            let thread = fd != 0 ? fd : process.processID
             return Array("""
-            Name:\t\(process.name)
+            Name:\t\(process.threadNames[thread] ?? process.name)
             State:\t\(process.state)
             Tgid:\t\(process.processID)
-            Pid:\t\(process.processID)
+            Pid:\t\(thread)
             PPid:\t\(process.parentProcessID)
             Uid:\t\(process.uids.real)\t\(process.uids.effective)\t\(process.uids.effective)\t\(process.uids.effective)
             Gid:\t\(process.gids.real)\t\(process.gids.effective)\t\(process.gids.effective)\t\(process.gids.effective)

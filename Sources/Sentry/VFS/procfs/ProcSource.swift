@@ -19,6 +19,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var environment: [UInt8] = []
     /// The thread group's task IDs, for /proc/[pid]/task.
     public var threadIDs: [Int32] = []
+    /// Each thread's comm (PR_SET_NAME), for task/[tid]/comm and status.
+    public var threadNames: [Int32: String] = [:]
     public var processGroupID: Int32 = 0
     public var sessionID: Int32 = 0
     /// Bytes of address space mapped (stat's vsize, statm's size).
