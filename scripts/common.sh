@@ -48,14 +48,25 @@ ensure_swift() {
     fi
 }
 
-# Compiles each fixtures/NAME.c to fixtures/bin/NAME (static, so it runs in any rootfs), when the source is newer.
+# Whether `source`, or a fixture file it #includes by a quoted name
+# (dynamic_thread_cases.c includes thread_cases.c), is newer than `binary`.
+fixture_changed() {
+    local source=$1 binary=$2 included
+    [[ $source -nt $binary ]] && return 0
+    while read -r included; do
+        [[ -f fixtures/$included && fixtures/$included -nt $binary ]] && return 0
+    done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$source")
+    return 1
+}
+
+# Compiles each fixtures/NAME.c to fixtures/bin/NAME (static, so it runs in any rootfs), when it or what it includes is newer.
 build_fixtures() {
     local source binary
     mkdir -p fixtures/bin
     shopt -s nullglob
     for source in fixtures/*.c; do
         binary="fixtures/bin/$(basename "$source" .c)"
-        if [[ ! -x $binary || $source -nt $binary ]]; then
+        if [[ ! -x $binary ]] || fixture_changed "$source" "$binary"; then
             echo "gcc $source -> $binary"
             # dynamic_*.c stay dynamically linked: they test ld.so and the host's libraries.
             if [[ $(basename "$source") == dynamic_* ]]; then
