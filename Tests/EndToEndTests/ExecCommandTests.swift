@@ -204,6 +204,7 @@ import Testing
         #expect(try session.runsc("pause", "c1").status == 0)
         #expect(try session.runsc("kill", "c1", "USR1").status == 0)
         #expect(try session.runsc("resume", "c1").status == 0)
+        try session.waitFor("pause:", in: log)
         let waited = try session.runsc("wait", "c1")
         #expect(waited.stdout == "{\"exitStatus\":0,\"id\":\"c1\"}\n", "\(waited.stderr)")
         let native = try JobControlTests.runNatively(["signal"], program: try Fixtures.binary("timer_pause_loop"),
