@@ -9,7 +9,8 @@ import Testing
 final class ContainerSession {
     let workspace: Workspace
     let bundle: String
-    static let programs = ["hello", "spin", "sleep_exit", "exit_code", "exec_identity", "ckpt_counter"]
+    static let programs = ["hello", "spin", "sleep_exit", "exit_code", "exec_identity", "ckpt_counter",
+                            "timer_pause_loop"]
 
     init(_ args: [String]) throws {
         workspace = try Workspace()

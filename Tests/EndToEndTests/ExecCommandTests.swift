@@ -193,6 +193,26 @@ import Testing
         #expect(waited.stdout == "{\"exitStatus\":143,\"id\":\"c1\"}\n", "\(waited.stderr)")
     }
 
+    /// A process waiting in pause(2) when the container is paused, sent a
+    /// handled signal meanwhile: after the resume its handler runs and pause
+    /// returns EINTR, as natively. The pause had rewound pause(2) to run
+    /// again; the handler ran at the rewound call, which then waited for ever.
+    @Test func aSignalSentWhilePausedEndsAWaitingPauseWithEINTR() throws {
+        let session = try Self.running(init: ["/bin/timer_pause_loop", "signal"])
+        let log = session.workspace.path + "/c1.log"
+        try session.waitFor("ready", in: log)
+        #expect(try session.runsc("pause", "c1").status == 0)
+        #expect(try session.runsc("kill", "c1", "USR1").status == 0)
+        #expect(try session.runsc("resume", "c1").status == 0)
+        try session.waitFor("pause:", in: log)
+        let waited = try session.runsc("wait", "c1")
+        #expect(waited.stdout == "{\"exitStatus\":0,\"id\":\"c1\"}\n", "\(waited.stderr)")
+        let native = try JobControlTests.runNatively(["signal"], program: try Fixtures.binary("timer_pause_loop"),
+                                                     steps: [(mark: "ready", signals: [SIGUSR1])])
+        #expect(native.stdout == "ready\npause: -1 Interrupted system call, handler ran 1 time(s)\n")
+        #expect(try session.workspace.read("c1.log") == native.stdout)
+    }
+
     /// A paused process uses no CPU: ps's TIME of a counting init grows by
     /// what it ran after the resume, not by the time it spent paused.
     @Test func timeSpentPausedIsNotCPUTime() throws {

@@ -103,6 +103,8 @@ extension Task {
             }
             if waitForVforkChild() { continue }
             let stop = try context.switchToApp(registers: &registers)
+            // Anything but a kick means the application ran past a rewound syscall.
+            if case .interrupted = stop {} else { rewoundRestart = nil }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
             clockMark = now

@@ -59,6 +59,14 @@ public final class Task: Savable, @unchecked Sendable {
     }
     /// What restart_syscall resumes (set with ERESTART_RESTARTBLOCK).
     public var restartBlock: RestartBlock?
+    /// The restart code of a syscall rewound to run again, while the
+    /// application has not re-entered it (a checkpoint may park the task
+    /// there): a handler delivered meanwhile ends that syscall as if it had
+    /// come during it, EINTR or a restart under SA_RESTART, as Linux's
+    /// freezer keeps the restart for a signal that comes while frozen.
+    /// Without it, a timer firing right after a restore ran its handler
+    /// and then the rewound pause(2), which waited for ever.
+    var rewoundRestart: SyscallError?
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
 
@@ -154,6 +162,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
         try sink.save("restartBlock", restartBlock)
+        try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -181,6 +190,10 @@ public final class Task: Savable, @unchecked Sendable {
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
         restartBlock = try source.load("restartBlock")
+        let rewound: Int32 = try source.load("rewoundRestart", default: 0)
+        rewoundRestart = SyscallError(rawValue: rewound)
+        try ImageValidation.require(rewound == 0 || rewoundRestart?.isRestartCode == true, field: "rewoundRestart",
+                                    "\(rewound) is not a restart code")
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil
         vforkParent = try source.load("vforkParent", default: nil)

@@ -264,6 +264,13 @@ extension Task {
                 threadGroup?.beginExit(killedBy: info.signal)
                 return
             }
+            if restart == nil, let rewound = rewoundRestart {
+                // A syscall rewound before and not re-entered since: the handler ends it.
+                registers.rip &+= Task.syscallInstructionSize
+                registers.rax = UInt64(bitPattern: rewound.returnValue)
+                restart = rewound
+            }
+            rewoundRestart = nil
             if let error = restart {
                 settleRestart(error, handler: action)
                 restart = nil
@@ -297,6 +304,7 @@ extension Task {
         waiter.clearInterrupt()
         registers.rax = error == .erestartRestartblock ? Task.restartSyscallNumber : registers.origRax
         registers.rip &-= Task.syscallInstructionSize
+        rewoundRestart = error
     }
 
     /// The length of the `syscall` instruction, what a restart rewinds.
