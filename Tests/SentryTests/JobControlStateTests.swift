@@ -65,7 +65,7 @@ import Testing
         let group = try #require(child.threadGroup)
         initTask.setSignalMask(SignalSet(rawValue: Signal.child.mask))
         let proc = KernelProcSource(kernel: kernel)
-        #expect(proc.snapshot(of: 2)?.state == "S (sleeping)")
+        #expect(proc.snapshot(of: 2)?.state == "R (running)", "not asleep in the Sentry: runnable")
         group.beginStop(.stop, takenBy: child)
         #expect(group.isStopped)
         #expect(proc.snapshot(of: 2)?.state == "T (stopped)", "/proc/2/stat and status show T")
@@ -82,7 +82,7 @@ import Testing
         let continued = try #require(initTask.dequeueSignal(from: SignalSet(rawValue: Signal.child.mask)))
         #expect(continued.code == LinuxProcess.CLD_CONTINUED)
         #expect(Int32(truncatingIfNeeded: continued.fields[1]) == Signal.cont.rawValue)
-        #expect(proc.snapshot(of: 2)?.state == "S (sleeping)")
+        #expect(proc.snapshot(of: 2)?.state == "R (running)")
         #expect(group.takeContinueReport(keep: false))
         #expect(!group.takeContinueReport(keep: false))
 

@@ -18,6 +18,7 @@ public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` ar
     private let condition = HostCondition()
     private var woken = false
     private var interrupted = false
+    private var blocking = false
 
     public init() {}
 
@@ -36,6 +37,13 @@ public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` ar
         interrupted = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// Whether the task sleeps here now: procfs shows it S (sleeping), not R.
+    public var isBlocked: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return blocking
     }
 
     public var isInterrupted: Bool {
@@ -67,7 +75,11 @@ public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` ar
         let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
         defer { BlockedTime.addSince(start) }
         condition.lock()
-        defer { condition.unlock() }
+        defer {
+            blocking = false
+            condition.unlock()
+        }
+        blocking = true
         while true {
             if interrupted { throw .erestartsys }
             if woken {

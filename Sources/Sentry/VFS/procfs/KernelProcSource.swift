@@ -47,7 +47,13 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         snapshot.environment = environment
         snapshot.threadIDs = zombie ? [group.id] : group.members.map(\.id).sorted()
         if !zombie { for member in group.members { snapshot.threadNames[member.id] = member.name } }
-        if zombie { snapshot.state = "Z (zombie)" }
+        // As Linux: R while the leader runs or is runnable (the reader of its
+        // own /proc/self is), S while it sleeps in the Sentry.
+        if zombie {
+            snapshot.state = "Z (zombie)"
+        } else if !leader.waiter.isBlocked {
+            snapshot.state = "R (running)"
+        }
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
         if group.isStopped { snapshot.state = "T (stopped)" }
