@@ -169,7 +169,7 @@ public final class Loader: @unchecked Sendable {
         defer { forwarder.stop() }
         try start()
         exited.wait()
-        if countSyscalls { logSyscallCounts() }
+        logSyscallCounts()
         return status.get()?.shellStatus ?? 128 + SIGKILL
     }
 
@@ -184,10 +184,11 @@ public final class Loader: @unchecked Sendable {
         sigaction(SIGCHLD, &action, nil)
     }
 
-    /// Counts per syscall (with `countSyscalls`), most frequent first.
-    public var syscallCounts: [(name: String, count: UInt64)] { kernel.statistics.summary() }
-
-    private func logSyscallCounts() {
+    /// Logs the count per syscall, most frequent first, when `countSyscalls`
+    /// (`--debug`); the sandbox logs them before it tells anyone the
+    /// container exited, so that its shutdown cannot cut the list short.
+    public func logSyscallCounts() {
+        guard countSyscalls else { return }
         for (name, count) in kernel.statistics.summary() {
             logger.debug("syscall \(name): \(count)")
         }

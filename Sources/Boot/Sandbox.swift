@@ -172,15 +172,13 @@ public final class Sandbox: Sendable {
     }
 
     private func exited(_ exit: ExitStatus) {
+        logger.debug("container \(exit)")
+        loader.logSyscallCounts()
         let waiters = status.withLock { state -> [DispatchSemaphore] in
             state.exit = exit
             state.container.status = .stopped
             defer { state.waiters = [] }
             return state.waiters
-        }
-        logger.debug("container \(exit)")
-        if loader.countSyscalls {
-            for (name, count) in loader.syscallCounts { logger.debug("syscall \(name): \(count)") }
         }
         persist()
         for waiter in waiters { waiter.signal() }
