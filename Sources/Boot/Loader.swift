@@ -63,7 +63,16 @@ public final class Loader: @unchecked Sendable {
         self.logger = logger
         countSyscalls = args.configuration.countSyscalls
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
+        Loader.warnAboutUnenforced(args.spec, logger: logger)
         watchProcessExits()
+    }
+
+    /// Says in the log what the spec asks for that the sandbox does not
+    /// enforce yet, rather than dropping it silently.
+    static func warnAboutUnenforced(_ spec: Spec, logger: Logger) {
+        if spec.linux?.seccomp != nil {
+            logger.warning("the spec's linux.seccomp profile is not enforced yet: the container's syscalls are not filtered by it (the sandbox itself stays under its own host filter)")
+        }
     }
 
     public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {
@@ -75,6 +84,7 @@ public final class Loader: @unchecked Sendable {
         processMetadata = Loader.processMetadata(args.spec)
         self.args = args
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
+        Loader.warnAboutUnenforced(args.spec, logger: logger)
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }
