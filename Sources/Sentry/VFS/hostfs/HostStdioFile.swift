@@ -148,15 +148,19 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
 
     /// Runs `attempt` once the host FD has one of `events` (nil: it had not
     /// after all); blocks on the host poller's queue for the FD meanwhile,
-    /// or throws EAGAIN if non-blocking. Without a waiter (an in-Sentry
-    /// read) the host call blocks.
+    /// or throws EAGAIN if non-blocking. Without a waiter on a blocking
+    /// description (an in-Sentry read) the host call blocks; a non-blocking
+    /// one (which the syscalls pass without a waiter) is looked at first,
+    /// since the host FD itself stays blocking.
     private func waitingOnHost<T>(for events: PollEvents, waiter: Waiter?,
                                   _ attempt: () throws(SyscallError) -> T?) throws(SyscallError) -> T {
         var entry: WaitEntry?
         defer { if let entry { HostPoller.shared.unregister(entry, hostFD: hostFD) } }
         while true {
             waiter?.reset()
-            if waiter == nil || !readiness(for: events).isEmpty, let result = try attempt() { return result }
+            if (waiter == nil && !isNonBlocking) || !readiness(for: events).isEmpty, let result = try attempt() {
+                return result
+            }
             if isNonBlocking { throw .eagain }
             guard let waiter else { throw .eagain }
             if entry == nil {
