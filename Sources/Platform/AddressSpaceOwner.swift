@@ -53,7 +53,7 @@ final class AddressSpaceOwner: Sendable {
     /// Runs `body` on the owner's thread with the stub's first thread and
     /// returns what it returned.
     func perform<T: FixedWidthInteger>(_ body: @escaping @Sendable (StubThread) throws(PlatformError) -> T) throws(PlatformError) -> T {
-        let request = Request { thread throws(PlatformError) in Int64(try body(thread)) }
+        let request = Request { thread throws(PlatformError) in Int64(truncatingIfNeeded: try body(thread)) }
         queue.append(request)
         let value = try request.wait().get()
         return T(truncatingIfNeeded: value)
