@@ -25,6 +25,13 @@ import Testing
         let sandboxStatus = try Self.status(of: sandbox)
         #expect(sandboxStatus["NoNewPrivs"] == "1")
         #expect(sandboxStatus["Seccomp"] == "2", "the Sentry runs without its host seccomp filter: \(sandboxStatus)")
+        // The filter is synchronised to every thread (TSYNC), not only the leader /proc/PID/status shows.
+        let threads = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(sandbox)/task")
+        #expect(threads.count > 1, "the sandbox has its control, timer and task threads")
+        for thread in threads {
+            let status = try? Self.status(ofPath: "/proc/\(sandbox)/task/\(thread)/status")
+            #expect(status == nil || status?["Seccomp"] == "2", "thread \(thread) runs unfiltered")
+        }
         #expect(sandboxStatus["CapEff"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities, "\(sandboxStatus)")
         #expect(sandboxStatus["CapBnd"].flatMap { UInt64($0, radix: 16) } == Self.keptCapabilities)
         for stub in stubs {
@@ -107,7 +114,12 @@ import Testing
 
     /// `/proc/PID/status` as name: value.
     static func status(of pid: Int32) throws -> [String: String] {
-        let text = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        try status(ofPath: "/proc/\(pid)/status")
+    }
+
+    /// The fields of a /proc status file (a process's or a thread's).
+    static func status(ofPath path: String) throws -> [String: String] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
         var fields: [String: String] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
