@@ -151,7 +151,10 @@ final class SaveRestoreCycles: Sendable {
 
     /// Where the next cycle writes its image.
     func nextImage() -> String {
-        slots[counts.withLock { $0.completed + $0.failed } % 2]
+        // By completed cycles only: a failed cycle leaves the running kernel
+        // loading from the slot the last completed one wrote, which the next
+        // must not overwrite.
+        slots[counts.withLock { $0.completed } % 2]
     }
 
     func completed(nanoseconds: Int64, phases: PhaseTimer) {
