@@ -30,10 +30,17 @@ extension Task {
         // A process being killed makes no children (fatal_signal_pending).
         if mustExit { throw .erestartnointr }
         if flags & LinuxProcess.CLONE_THREAD != 0 { return try cloneThread(request, kernel: kernel, group: group, mm: mm) }
+        // A descriptor table shared between processes needs a count of its
+        // users (the child's exit or exec must not close the parent's FDs):
+        // not built, so refused as before rather than shared unsafely.
+        if flags & LinuxProcess.CLONE_FILES != 0 { throw .enosys }
         let floatingPoint = try currentFloatingPoint()
-        let childMM = try mm.fork { previous throws(SyscallError) in
+        // A vfork child execs at once: its parent keeps its stub (taking write
+        // back in one call per range once alone) instead of refaulting all.
+        let replaceStub: MemoryManager.StubReplacement? = flags & LinuxProcess.CLONE_VFORK != 0 ? nil : { previous throws(SyscallError) in
             try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
         }
+        let childMM = try mm.fork(replaceStub: replaceStub)
         var childRegisters = registers
         childRegisters.rax = 0
         if request.stack != 0 { childRegisters.rsp = request.stack }
@@ -54,7 +61,7 @@ extension Task {
         child.floatingPoint = floatingPoint
         child.signalMask = signalMask
         child.alternateSignalStack = alternateSignalStack
-        child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
+        child.fdTable = fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
         child.controls.parentDeathSignal = 0
