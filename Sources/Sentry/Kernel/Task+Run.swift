@@ -110,6 +110,7 @@ extension Task {
             clockMark = now
             switch stop {
             case .syscall(let number):
+                lastFault = nil
                 registers.setSyscallReturn(dispatch(number, kernel: kernel))
             case .fault(let fault):
                 handle(fault, mm: mm)
@@ -206,8 +207,15 @@ extension Task {
             info = SignalInfo(signal: .segmentationFault, code: LinuxSignal.SI_KERNEL, address: 0)
             context.trapNumber = LinuxSignal.X86_TRAP_GP
         } else if fault.signal == SIGSEGV || fault.signal == SIGBUS {
-            let host = MemoryManager.HostFault(unmapped: fault.code == LinuxSignal.SEGV_MAPERR,
-                                               instructionFetch: fault.address == registers.rip)
+            // The host's si_code says MAPERR only for a SIGSEGV (BUS_ADRALN has the same number).
+            let site = (address: fault.address, instruction: registers.rip)
+            repeatedFaults = lastFault.map { $0 == site } == true ? repeatedFaults + 1 : 0
+            lastFault = site
+            let host = fault.signal == SIGSEGV
+                ? MemoryManager.HostFault(unmapped: fault.code == LinuxSignal.SEGV_MAPERR,
+                                          instructionFetch: fault.address == registers.rip,
+                                          retriedTooOften: repeatedFaults >= MemoryManager.HostFault.retryLimit)
+                : nil
             switch mm.handleFault(at: fault.address, host: host) {
             case .mapped: return
             case .segmentationFault(let code):

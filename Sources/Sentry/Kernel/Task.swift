@@ -20,6 +20,7 @@ public final class Task: Savable, @unchecked Sendable {
         "context", // host-only: the platform context the task's thread runs it in
         "waitingForChild", // host-only: a saved task is never inside a wait
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
+        "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -94,6 +95,12 @@ public final class Task: Savable, @unchecked Sendable {
     /// load) sets it, so the run loop takes the process tree lock to look
     /// at it only while this is true, not at every syscall.
     var mayHaveVforkChild = false
+
+    /// The last fault stop's address and instruction, and how many times in
+    /// a row it came back: a fault retried as stale that keeps coming back
+    /// is delivered, not retried forever.
+    var lastFault: (address: UInt64, instruction: UInt64)?
+    var repeatedFaults = 0
 
     public init() {}
 

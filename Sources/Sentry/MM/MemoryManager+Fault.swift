@@ -1,16 +1,27 @@
 /// Application page faults: the stub touched a page it has not mapped, or
 /// wrote one it maps without write for copy-on-write.
 extension MemoryManager {
-    /// What the host said of a fault: SEGV_MAPERR (nothing mapped there),
-    /// and whether it was at the instruction pointer (a fetch).
+    /// What the host said of a SIGSEGV: SEGV_MAPERR (nothing mapped there),
+    /// whether it was at the instruction pointer (a fetch), and whether the
+    /// same fault was just retried as stale `retryLimit` times in a row (then
+    /// it is not another thread's race but a real fault, and is delivered).
     public struct HostFault: Sendable {
         public var unmapped: Bool
         public var instructionFetch: Bool
+        public var retriedTooOften: Bool
 
-        public init(unmapped: Bool, instructionFetch: Bool) {
+        /// Stale faults resolve once the racing thread's mapping is in; more
+        /// retries than this at one address and instruction mean it never will.
+        public static let retryLimit = 64
+
+        public init(unmapped: Bool, instructionFetch: Bool, retriedTooOften: Bool = false) {
             self.unmapped = unmapped
             self.instructionFetch = instructionFetch
+            self.retriedTooOften = retriedTooOften
         }
+
+        /// Whether the fault may be another stub thread's mapping seen early.
+        var mayBeStale: Bool { !retriedTooOften }
     }
 
     /// What a fault turned out to be.
@@ -46,10 +57,10 @@ extension MemoryManager {
                 return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
             }
             if mappedInStub.contains(address) {
-                if host?.unmapped == true { return .mapped }
+                if let host, host.unmapped, host.mayBeStale { return .mapped }
                 guard vma.protection.contains(.write) else { return .segmentationFault(code: LinuxSignal.SEGV_ACCERR) }
                 guard let copyOnWrite = copyOnWriteInStub.range(containing: address) else {
-                    if let host, !host.instructionFetch { return .mapped }
+                    if let host, !host.instructionFetch, host.mayBeStale { return .mapped }
                     return .segmentationFault(code: LinuxSignal.SEGV_ACCERR)
                 }
                 return writeFaultLocked(at: address, in: vma, within: copyOnWrite)
