@@ -13,7 +13,7 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
-    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases", "proc_cases"])
+    @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases", "proc_cases", "fault_straddle"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try Self.runInSandbox(name)
         let native = try Fixtures.runNatively(name)
