@@ -203,9 +203,11 @@ struct PodmanTests {
 
     /// tty_jobctl natively as a session leader on a pty it controls: script(1) gives it one; every
     /// signal at its default action, as a container's init has them (the test runner ignores some).
+    /// script runs the command with `$SHELL -c`: `exec` keeps it the session leader whatever that
+    /// shell is (dash, CI's /bin/sh, forks a child for a lone command; bash does not).
     static func nativeTerminalRun() throws -> String {
         let native = try Fixtures.run("/usr/bin/env", ["--default-signal", "/usr/bin/script", "-qec",
-                                                       try Fixtures.binary("tty_jobctl"), "/dev/null"])
+                                                       "exec " + (try Fixtures.binary("tty_jobctl")), "/dev/null"])
         #expect(native.status == 0, "\(native.stderr)")
         return native.stdout
     }
