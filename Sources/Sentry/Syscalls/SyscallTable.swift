@@ -95,6 +95,11 @@ public struct SyscallTable: Sendable {
         SyscallNames.byNumber[number] ?? "syscall_\(number)"
     }
 
+    /// The x86_64 number of syscall `name`; nil for a name this architecture lacks.
+    public static func number(of name: String) -> Int? {
+        SyscallNames.byName[name]
+    }
+
     public func entry(_ number: Int) -> SyscallEntry? {
         number >= 0 && number < byNumber.count ? byNumber[number] : nil
     }
