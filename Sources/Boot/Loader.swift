@@ -66,6 +66,7 @@ public final class Loader: @unchecked Sendable {
         countSyscalls = args.configuration.countSyscalls
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
         self.seccomp = seccomp
+        if let seccomp { logger.info("seccomp profile enforced on new processes: \(seccomp.rules.count) rules, default action \(seccomp.defaultAction)") }
         watchProcessExits()
     }
 
@@ -79,6 +80,7 @@ public final class Loader: @unchecked Sendable {
         self.args = args
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
         seccomp = try Loader.seccompFilter(args.spec)
+        if let seccomp { logger.info("seccomp profile enforced: \(seccomp.rules.count) rules, default action \(seccomp.defaultAction)") }
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }

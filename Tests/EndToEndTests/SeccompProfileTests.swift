@@ -55,6 +55,18 @@ import Testing
         #expect(profiled.stdout.contains("final exec"), "\(profiled.stdout)")
     }
 
+    /// What the profile leaves out fails with its default errno (EPERM):
+    /// sethostname needs CAP_SYS_ADMIN's entry, which dockerd drops.
+    @Test func dockersDefaultProfileRefusesWhatItLeavesOut() throws {
+        try Self.requireBusybox()
+        let args = ["/bin/busybox", "hostname", "renamed"]
+        let profiled = try Self.run(args, profile: DockerDefaultSeccompProfile.json, busybox: true)
+        let plain = try Self.run(args, profile: nil, busybox: true)
+        #expect(profiled.status == 1)
+        #expect(profiled.stderr.contains("hostname: sethostname: Operation not permitted"), "\(profiled.stderr)")
+        #expect(!plain.stderr.contains("Operation not permitted"), "\(plain.stderr)")
+    }
+
     @Test func dockersDefaultProfileLeavesPython3Unchanged() throws {
         let python = "/usr/bin/python3"
         try #require(FileManager.default.isExecutableFile(atPath: python), "\(python) is not installed")

@@ -3,7 +3,7 @@ import State
 /// What a seccomp filter returns for a syscall, as Linux encodes it: the
 /// action in the high 16 bits (SECCOMP_RET_ALLOW, ERRNO, TRAP, ...), its data
 /// (an errno, a tracer's message) in the low 16.
-public struct SeccompAction: RawRepresentable, Hashable, Sendable, SavableValue {
+public struct SeccompAction: RawRepresentable, Hashable, Sendable, SavableValue, CustomStringConvertible {
     public let rawValue: UInt32
 
     /// Only the actions Linux defines (USER_NOTIF included: it is one, though no profile may use it here).
@@ -31,6 +31,20 @@ public struct SeccompAction: RawRepresentable, Hashable, Sendable, SavableValue 
     public var action: UInt32 { rawValue & LinuxSeccomp.SECCOMP_RET_ACTION_FULL }
     /// SECCOMP_RET_DATA's part.
     public var data: UInt32 { rawValue & LinuxSeccomp.SECCOMP_RET_DATA }
+
+    /// libseccomp's name for the log.
+    public var description: String {
+        switch action {
+        case LinuxSeccomp.SECCOMP_RET_ALLOW: "SCMP_ACT_ALLOW"
+        case LinuxSeccomp.SECCOMP_RET_ERRNO: "SCMP_ACT_ERRNO(\(data))"
+        case LinuxSeccomp.SECCOMP_RET_KILL_THREAD: "SCMP_ACT_KILL_THREAD"
+        case LinuxSeccomp.SECCOMP_RET_KILL_PROCESS: "SCMP_ACT_KILL_PROCESS"
+        case LinuxSeccomp.SECCOMP_RET_TRAP: "SCMP_ACT_TRAP"
+        case LinuxSeccomp.SECCOMP_RET_LOG: "SCMP_ACT_LOG"
+        case LinuxSeccomp.SECCOMP_RET_TRACE: "SCMP_ACT_TRACE(\(data))"
+        default: "0x\(String(rawValue, radix: 16))"
+        }
+    }
 }
 
 /// A comparison of one syscall argument, as libseccomp's `scmp_arg_cmp`:
