@@ -153,6 +153,12 @@ extension Spec.Seccomp {
         }
     }
 
+    /// The actions `action(_:errnoRet:field:)` enforces, for `runsc features`.
+    public static let actionNames = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+                                     "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"]
+    /// The architecture whose syscalls the filter sees (the others' names are accepted and ignored).
+    public static let nativeArchitecture = "SCMP_ARCH_X86_64"
+
     /// runc's errno when SCMP_ACT_ERRNO gives none.
     static let eperm: UInt16 = 1
 }

@@ -158,6 +158,23 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// `runsc exec` starts its process under the container's profile.
+    @Test func anExecdProcessIsFilteredToo() throws {
+        try Self.requireBusybox()
+        let session = try ContainerSession(["/bin/sleep_exit", "60000", "0"])
+        try Self.setProfile(#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+                            in: session.bundle)
+        let status = try session.runsc(["run", "--detach", "--bundle", session.bundle, "c1"],
+                                       output: session.workspace.path + "/c1.log")
+        try #require(status == 0, "run --detach: \((try? session.workspace.read("c1.log")) ?? "")")
+        let denied = try session.runsc("exec", "c1", "/bin/busybox", "mkdir", "/tmp/denied")
+        #expect(denied.status == 1)
+        #expect(denied.stderr.contains("mkdir: can't create directory '/tmp/denied': Operation not permitted"), "\(denied.stderr)")
+        let other = try session.runsc("exec", "c1", "/bin/busybox", "sh", "-c", "echo ok > /tmp/f && cat /tmp/f")
+        #expect(other.status == 0, "\(other.stderr)")
+        #expect(other.stdout == "ok\n")
+    }
+
     @Test(arguments: [
         (#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SOMETIMES"}]}]}"#,
          "linux.seccomp.syscalls[0].args[0].op", "unknown comparison \"SCMP_CMP_SOMETIMES\""),

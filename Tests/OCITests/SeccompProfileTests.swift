@@ -57,6 +57,11 @@ import Testing
         #expect(parsed.rules.map(\.action) == [.allow])
     }
 
+    @Test(arguments: Spec.Seccomp.actionNames)
+    func everyActionFeaturesListsIsEnforced(_ name: String) throws {
+        #expect(throws: Never.self) { try Spec.Seccomp.action(name, errnoRet: nil, field: "defaultAction") }
+    }
+
     @Test(arguments: [
         (#"{"defaultAction": "SCMP_ACT_PERMIT"}"#, "defaultAction", "unknown action \"SCMP_ACT_PERMIT\""),
         (#"{"syscalls": []}"#, "defaultAction", "missing"),
