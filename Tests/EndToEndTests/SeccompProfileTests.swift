@@ -7,7 +7,8 @@ import Testing
 /// nothing else changes, TRAP and KILL_PROCESS do what Linux's seccomp does
 /// to a native run under the same filter (the fixture installs it itself),
 /// a profile that cannot be enforced is refused at `run` naming the field,
-/// and a restored container keeps its filter.
+/// a restored container keeps its filter, and an application's own BPF
+/// filter acts as Linux's.
 @Suite struct SeccompProfileTests {
     /// Sets `linux.seccomp` of `bundle`'s config.json to `profile` (JSON).
     static func setProfile(_ profile: String, in bundle: String) throws {
@@ -127,6 +128,18 @@ import Testing
         #expect(native.stdout.contains("handler: signo 31 code 1"), "\(native.stdout)")
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
+    }
+
+    /// The application's own filter (prctl(PR_SET_SECCOMP) with a BPF
+    /// program), alone and stacked on Docker's profile, acts as under Linux.
+    @Test(arguments: ["trap", "kill"])
+    func anApplicationsOwnFilterActsAsLinuxs(_ mode: String) throws {
+        let native = try Fixtures.runNatively("seccomp_cases", [mode, "install"])
+        for profile in [nil, DockerDefaultSeccompProfile.json] {
+            let result = try Self.run(["/bin/seccomp_cases", mode, "install"], profile: profile, copying: "seccomp_cases")
+            #expect(result.status == native.status, "\(result.stderr)")
+            #expect(result.stdout == native.stdout)
+        }
     }
 
     /// runc's container dies of SIGSYS: status 128+31, nothing after the call.

@@ -107,3 +107,60 @@ import Testing
         #expect(try #require(loaded.pidNamespace.task(1)).seccomp == nil)
     }
 }
+
+/// An application's classic BPF filter: refused where Linux's checker
+/// refuses it, and run over seccomp_data as Linux runs it.
+@Suite struct SeccompProgramTests {
+    typealias I = SeccompProgram.Instruction
+    typealias B = LinuxBPF
+    static let loadNumber = I(code: B.BPF_LD | B.BPF_W | B.BPF_ABS, k: 0)
+    static let allow = I(code: B.BPF_RET | B.BPF_K, k: LinuxSeccomp.SECCOMP_RET_ALLOW)
+
+    /// getpid → ERRNO(5); argument 1's high word 1 → TRAP; else ALLOW, through scratch memory and X.
+    @Test func aProgramSeesTheNumberArgumentsAndArchitecture() throws {
+        let program = try #require(SeccompProgram([
+            I(code: B.BPF_LD | B.BPF_W | B.BPF_ABS, k: 4),
+            I(code: B.BPF_JMP | B.BPF_JEQ | B.BPF_K, jt: 1, jf: 0, k: LinuxSeccomp.AUDIT_ARCH_X86_64),
+            I(code: B.BPF_RET | B.BPF_K, k: LinuxSeccomp.SECCOMP_RET_KILL_PROCESS),
+            Self.loadNumber,
+            I(code: B.BPF_ST, k: 3),
+            I(code: B.BPF_LDX | B.BPF_MEM, k: 3),
+            I(code: B.BPF_MISC | B.BPF_TXA),
+            I(code: B.BPF_JMP | B.BPF_JEQ | B.BPF_K, jt: 0, jf: 1, k: 39),
+            I(code: B.BPF_RET | B.BPF_K, k: LinuxSeccomp.SECCOMP_RET_ERRNO | 5),
+            I(code: B.BPF_LD | B.BPF_W | B.BPF_ABS, k: 16 + 8 + 4),
+            I(code: B.BPF_JMP | B.BPF_JSET | B.BPF_K, jt: 0, jf: 1, k: 1),
+            I(code: B.BPF_RET | B.BPF_K, k: LinuxSeccomp.SECCOMP_RET_TRAP),
+            Self.allow,
+        ]))
+        #expect(program.run(number: 39, arguments: SyscallArguments(), instructionPointer: 0) == LinuxSeccomp.SECCOMP_RET_ERRNO | 5)
+        #expect(program.run(number: 1, arguments: SyscallArguments(0, 1 << 32), instructionPointer: 0) == LinuxSeccomp.SECCOMP_RET_TRAP)
+        #expect(program.run(number: 1, arguments: SyscallArguments(0, 1), instructionPointer: 0) == LinuxSeccomp.SECCOMP_RET_ALLOW)
+    }
+
+    @Test(arguments: [
+        ("empty", [I]()),
+        ("no return last", [Self.loadNumber]),
+        ("unaligned load", [I(code: B.BPF_LD | B.BPF_W | B.BPF_ABS, k: 2), Self.allow]),
+        ("load past seccomp_data", [I(code: B.BPF_LD | B.BPF_W | B.BPF_ABS, k: 64), Self.allow]),
+        ("halfword load", [I(code: B.BPF_LD | 0x08 | B.BPF_ABS, k: 0), Self.allow]),
+        ("jump past the end", [I(code: B.BPF_JMP | B.BPF_JEQ | B.BPF_K, jt: 1, jf: 0, k: 0), Self.allow]),
+        ("ja past the end", [I(code: B.BPF_JMP | B.BPF_JA, k: 1), Self.allow]),
+        ("division by constant 0", [I(code: B.BPF_ALU | B.BPF_DIV | B.BPF_K, k: 0), Self.allow]),
+        ("shift by 32", [I(code: B.BPF_ALU | B.BPF_LSH | B.BPF_K, k: 32), Self.allow]),
+        ("scratch word 16", [I(code: B.BPF_ST, k: 16), Self.allow]),
+        ("scratch loaded before stored", [I(code: B.BPF_LD | B.BPF_MEM, k: 0), Self.allow]),
+        ("stored on one path only", [I(code: B.BPF_JMP | B.BPF_JEQ | B.BPF_K, jt: 1, jf: 0, k: 0), I(code: B.BPF_ST, k: 0),
+                                     I(code: B.BPF_LD | B.BPF_MEM, k: 0), Self.allow]),
+        ("unknown class member", [I(code: B.BPF_RET | 0x18), Self.allow]),
+    ])
+    func programsLinuxRefusesAreRefused(_ what: String, _ instructions: [I]) {
+        #expect(SeccompProgram(instructions) == nil, "\(what)")
+    }
+
+    @Test func aProgramOfTheLongestLengthIsAccepted() {
+        let program = [I](repeating: I(code: B.BPF_ALU | B.BPF_ADD | B.BPF_K, k: 1), count: LinuxSeccomp.BPF_MAXINSNS - 1)
+        #expect(SeccompProgram(program + [I(code: B.BPF_RET | B.BPF_A)]) != nil)
+        #expect(SeccompProgram(program + [Self.allow, Self.allow]) == nil)
+    }
+}

@@ -65,6 +65,7 @@ extension Task {
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
         child.seccomp = seccomp
+        child.seccompPrograms = seccompPrograms
         child.controls.parentDeathSignal = 0
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         // Written in the child's memory (schedule_tail); a bad address is ignored, as Linux does.
@@ -140,6 +141,7 @@ extension Task {
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
         child.seccomp = seccomp
+        child.seccompPrograms = seccompPrograms
         child.controls.parentDeathSignal = 0
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 { try? child.copyOut(value: child.id, to: request.childTID) }

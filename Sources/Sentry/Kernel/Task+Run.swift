@@ -183,7 +183,7 @@ extension Task {
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
         kernel.saveRestoreTrigger.countSyscall()
-        if let filter = seccomp, let verdict = seccompVerdict(number, arguments, filter: filter, kernel: kernel) {
+        if isSeccompFiltered, let verdict = seccompVerdict(number, arguments, kernel: kernel) {
             return verdict
         }
         guard let entry = kernel.syscalls.entry(number) else {

@@ -54,6 +54,8 @@ public final class Task: Savable, @unchecked Sendable {
     /// The seccomp filter checked before each syscall (the OCI profile's);
     /// a clone inherits it and an exec keeps it, as Linux's.
     public var seccomp: SeccompFilter?
+    /// The filters the application installed (seccomp(2)), oldest first; inherited and kept as `seccomp`.
+    public internal(set) var seccompPrograms: [SeccompProgram] = []
     /// CPU time spent in the application and in the Sentry, in nanoseconds.
     public internal(set) var userTime: Int64 = 0
     public internal(set) var systemTime: Int64 = 0
@@ -169,6 +171,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("name", name)
         try sink.save("controls", controls)
         try sink.save("seccomp", seccomp)
+        try sink.save("seccompPrograms", seccompPrograms)
         try sink.save("userTime", userTime)
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
@@ -199,6 +202,7 @@ public final class Task: Savable, @unchecked Sendable {
         controls = try source.load("controls")
         // Images from before seccomp filters had none.
         seccomp = try source.load("seccomp", default: nil)
+        seccompPrograms = try source.load("seccompPrograms", default: [])
         userTime = try source.load("userTime")
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")

@@ -74,6 +74,7 @@ public struct SyscallTable: Sendable {
         table.registerSignal()
         table.registerFutex()
         table.registerCapability()
+        table.registerSeccomp()
         table.registerFiles()
         return table
     }()
