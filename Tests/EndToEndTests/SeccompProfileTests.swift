@@ -132,7 +132,7 @@ import Testing
 
     /// The application's own filter (prctl(PR_SET_SECCOMP) with a BPF
     /// program), alone and stacked on Docker's profile, acts as under Linux.
-    @Test(arguments: ["trap", "kill"])
+    @Test(arguments: ["trap", "kill", "killthread"])
     func anApplicationsOwnFilterActsAsLinuxs(_ mode: String) throws {
         let native = try Fixtures.runNatively("seccomp_cases", [mode, "install"])
         for profile in [nil, DockerDefaultSeccompProfile.json] {
@@ -148,6 +148,16 @@ import Testing
         let result = try Self.run(["/bin/seccomp_cases", "kill"], profile: profile, copying: "seccomp_cases")
         let native = try Fixtures.runNatively("seccomp_cases", ["kill", "install"])
         #expect(native.status == 128 + SIGSYS)
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
+    /// KILL_THREAD ends only the thread that made the call; the process runs on.
+    @Test func killThreadEndsOnlyTheCallingThread() throws {
+        let profile = Self.trapProfile.replacingOccurrences(of: "%@", with: "SCMP_ACT_KILL_THREAD")
+        let result = try Self.run(["/bin/seccomp_cases", "killthread"], profile: profile, copying: "seccomp_cases")
+        let native = try Fixtures.runNatively("seccomp_cases", ["killthread", "install"])
+        #expect(native.stdout.hasSuffix("main alive after the thread\n"), "\(native.stdout)")
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
     }
