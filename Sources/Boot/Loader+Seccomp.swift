@@ -18,8 +18,14 @@ extension Loader {
         var rules: [SeccompRule] = []
         for rule in parsed.rules {
             let action = seccompAction(rule.action)
-            let conditions = rule.conditions.compactMap {
-                SeccompCondition(argument: $0.index, op: seccompOperator($0.op), value: $0.value, valueTwo: $0.valueTwo)
+            var conditions: [SeccompCondition] = []
+            for condition in rule.conditions {
+                // OCI checked the index; a condition dropped here would widen the rule.
+                guard let converted = SeccompCondition(argument: condition.index, op: seccompOperator(condition.op),
+                                                       value: condition.value, valueTwo: condition.valueTwo) else {
+                    throw LoaderError("the spec's seccomp profile compares argument \(condition.index), past the last (5)")
+                }
+                conditions.append(converted)
             }
             for name in rule.names {
                 guard let number = SyscallTable.number(of: name) else { continue }
