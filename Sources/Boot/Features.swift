@@ -4,9 +4,9 @@ import Sentry
 /// The OCI features document (runtime-spec features.md), as `runc features`
 /// prints it, saying what this runtime does with a spec: the versions it
 /// takes, the mount options it honours, the namespaces every container has
-/// (the Sentry gives each its own), the capabilities it models. It runs no
-/// hooks, manages no host cgroups, and applies no OCI seccomp profile,
-/// AppArmor or SELinux label, so those say so.
+/// (the Sentry gives each its own), the capabilities it models, the seccomp
+/// actions and comparisons the Sentry enforces. It runs no hooks, manages no
+/// host cgroups, and applies no AppArmor or SELinux label, so those say so.
 public struct Features: Codable, Sendable, Equatable {
     public struct Linux: Codable, Sendable, Equatable {
         public struct Cgroup: Codable, Sendable, Equatable {
@@ -20,10 +20,17 @@ public struct Features: Codable, Sendable, Equatable {
             public var enabled: Bool
         }
 
+        public struct Seccomp: Codable, Sendable, Equatable {
+            public var enabled: Bool
+            public var actions: [String]
+            public var operators: [String]
+            public var archs: [String]
+        }
+
         public var namespaces: [String]
         public var capabilities: [String]
         public var cgroup: Cgroup
-        public var seccomp: Enabled
+        public var seccomp: Seccomp
         public var apparmor: Enabled
         public var selinux: Enabled
     }
@@ -44,7 +51,10 @@ public struct Features: Codable, Sendable, Equatable {
         mountOptions: ["bind", "mode", "noexec", "nodev", "nosuid", "nr_blocks", "nr_inodes", "rbind", "ro", "rw", "size"],
         linux: Linux(namespaces: ["ipc", "mount", "network", "pid", "uts"], capabilities: CapabilitySets.names,
                      cgroup: Linux.Cgroup(v1: false, v2: false, systemd: false, systemdUser: false),
-                     seccomp: Linux.Enabled(enabled: false), apparmor: Linux.Enabled(enabled: false),
+                     seccomp: Linux.Seccomp(enabled: true, actions: Spec.Seccomp.actionNames,
+                                            operators: Spec.Seccomp.Operator.allCases.map(\.rawValue),
+                                            archs: [Spec.Seccomp.nativeArchitecture]),
+                     apparmor: Linux.Enabled(enabled: false),
                      selinux: Linux.Enabled(enabled: false)),
         annotations: [checkpointAnnotation: "true"])
 }

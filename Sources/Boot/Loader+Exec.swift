@@ -75,6 +75,7 @@ extension Loader {
             throw ExecFailure(execError: error, name: name)
         }
         task.controls.noNewPrivileges = process.noNewPrivileges
+        task.seccomp = seccomp
         if let terminal, let group = task.threadGroup { terminal.becomeControllingTerminal(of: group) }
         let pid = task.processID
         execProcesses.add(pid)

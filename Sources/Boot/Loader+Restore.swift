@@ -17,13 +17,14 @@ import State
 extension Loader {
     public static func restore(image imagePath: String, args: LoaderArgs,
                                logger: Logger = Logger(label: "boot")) throws(LoaderError) -> Loader {
+        let seccomp = try seccompFilter(args.spec)
         let restored = try restoreKernel(image: imagePath, args: args, logger: logger)
         signal(SIGPIPE, SIG_IGN)
         quietChildStops()
         try moveStdio(args.stdioFDs)
         return Loader(args: args, restored: restored,
                       processMetadata: restored.manifest.metadata[processKey] ?? processMetadata(args.spec),
-                      logger: logger)
+                      seccomp: seccomp, logger: logger)
     }
 
     /// A kernel built from an image with its tasks, not started; the

@@ -44,6 +44,8 @@ public final class Loader: @unchecked Sendable {
     let startTimes = Mutex<[Int32: Int64]>([:])
     let logger: Logger
     let countSyscalls: Bool
+    /// The spec's seccomp profile compiled (Loader+Seccomp), for every process the container starts.
+    let seccomp: SeccompFilter?
 
     /// The kernel, the init task and the tasks to start; a restore gives all its tasks.
     struct Running {
@@ -53,7 +55,7 @@ public final class Loader: @unchecked Sendable {
     }
 
     /// A Loader over a kernel built elsewhere (a restore).
-    init(args: LoaderArgs, restored: RestoredKernel, processMetadata: String?, logger: Logger) {
+    init(args: LoaderArgs, restored: RestoredKernel, processMetadata: String?, seccomp: SeccompFilter?, logger: Logger) {
         containerID = args.containerID
         running = Mutex(Running(kernel: restored.kernel, initTask: restored.initTask, restoredTasks: restored.tasks))
         rootfs = args.rootfs
@@ -63,16 +65,9 @@ public final class Loader: @unchecked Sendable {
         self.logger = logger
         countSyscalls = args.configuration.countSyscalls
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
-        Loader.warnAboutUnenforced(args.spec, logger: logger)
+        self.seccomp = seccomp
+        if let seccomp { logger.info("seccomp profile enforced on new processes: \(seccomp.rules.count) rules, default action \(seccomp.defaultAction)") }
         watchProcessExits()
-    }
-
-    /// Says in the log what the spec asks for that the sandbox does not
-    /// enforce yet, rather than dropping it silently.
-    static func warnAboutUnenforced(_ spec: Spec, logger: Logger) {
-        if spec.linux?.seccomp != nil {
-            logger.warning("the spec's linux.seccomp profile is not enforced yet: the container's syscalls are not filtered by it (the sandbox itself stays under its own host filter)")
-        }
     }
 
     public init(args: LoaderArgs, logger: Logger = Logger(label: "boot")) throws(LoaderError) {
@@ -84,7 +79,8 @@ public final class Loader: @unchecked Sendable {
         processMetadata = Loader.processMetadata(args.spec)
         self.args = args
         saveRestoreCycles = SaveRestoreCycles(args.configuration, logger: logger)
-        Loader.warnAboutUnenforced(args.spec, logger: logger)
+        seccomp = try Loader.seccompFilter(args.spec)
+        if let seccomp { logger.info("seccomp profile enforced: \(seccomp.rules.count) rules, default action \(seccomp.defaultAction)") }
         guard let process = args.spec.process, let name = process.args.first else {
             throw LoaderError("the spec has no process to run")
         }
@@ -134,6 +130,7 @@ public final class Loader: @unchecked Sendable {
             throw LoaderError("cannot create the init process: \(error)")
         }
         initTask.controls.noNewPrivileges = process.noNewPrivileges
+        initTask.seccomp = seccomp
         if let terminal, let group = initTask.threadGroup { terminal.becomeControllingTerminal(of: group) }
         running = Mutex(Running(kernel: kernel, initTask: initTask, restoredTasks: []))
 

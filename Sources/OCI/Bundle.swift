@@ -154,6 +154,11 @@ public struct Bundle: Sendable, Equatable {
                 throw invalid("linux.namespaces[\(index)].type", "namespace \"\(namespace.type)\" is given more than once")
             }
         }
+        do {
+            _ = try spec.linux?.seccomp?.parsed()
+        } catch {
+            throw invalid("linux.seccomp.\(error.field)", error.reason)
+        }
         return rootfs
     }
 }

@@ -159,17 +159,23 @@ extension Spec {
         }
     }
 
-    /// The application's seccomp filter, which the Sentry applies to emulated syscalls.
+    /// The application's seccomp filter, which the Sentry applies to emulated syscalls
+    /// (`parsed()` in Spec+Seccomp.swift checks it).
     public struct Seccomp: Codable, Sendable, Equatable {
         public var defaultAction: String
         public var defaultErrnoRet: UInt32?
         public var architectures: [String]?
+        public var flags: [String]?
+        public var listenerPath: String?
         public var syscalls: [Syscall]
 
-        public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, syscalls: [Syscall] = []) {
+        public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil,
+                    flags: [String]? = nil, listenerPath: String? = nil, syscalls: [Syscall] = []) {
             self.defaultAction = defaultAction
             self.defaultErrnoRet = defaultErrnoRet
             self.architectures = architectures
+            self.flags = flags
+            self.listenerPath = listenerPath
             self.syscalls = syscalls
         }
 
@@ -178,6 +184,8 @@ extension Spec {
             defaultAction = try c.decodeIfPresent(String.self, forKey: .defaultAction) ?? ""
             defaultErrnoRet = try c.decodeIntegerIfPresent(UInt32.self, forKey: .defaultErrnoRet)
             architectures = try c.decodeIfPresent([String].self, forKey: .architectures)
+            flags = try c.decodeIfPresent([String].self, forKey: .flags)
+            listenerPath = try c.decodeIfPresent(String.self, forKey: .listenerPath)
             syscalls = try c.decodeIfPresent([Syscall].self, forKey: .syscalls) ?? []
         }
 

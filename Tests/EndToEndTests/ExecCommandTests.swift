@@ -140,6 +140,10 @@ import Testing
         let linux = try #require(features["linux"] as? [String: Any])
         #expect((linux["capabilities"] as? [String])?.first == "CAP_CHOWN")
         #expect((linux["namespaces"] as? [String])?.contains("pid") == true)
+        let seccomp = try #require(linux["seccomp"] as? [String: Any])
+        #expect(seccomp["enabled"] as? Bool == true)
+        #expect((seccomp["actions"] as? [String])?.contains("SCMP_ACT_TRAP") == true)
+        #expect((seccomp["operators"] as? [String])?.contains("SCMP_CMP_MASKED_EQ") == true)
         #expect((features["annotations"] as? [String: String])?["org.opencontainers.runc.checkpoint.enabled"] == "true")
     }
 

@@ -132,24 +132,6 @@ import Testing
         #expect(sandbox.result.stderr.contains("syscall exit_group: 1"))
     }
 
-    /// An OCI seccomp profile (podman passes Docker's by default) is not
-    /// enforced yet: the run goes on, and the log says so by name.
-    @Test func anUnenforcedSeccompProfileIsNamedInTheLog() throws {
-        let sandbox = try SandboxRun(["/bin/hello"], debug: true, start: false)
-        let configPath = sandbox.bundle + "/config.json"
-        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
-            as? [String: Any] else { throw SetupError("config.json is not an object") }
-        var linux = spec["linux"] as? [String: Any] ?? [:]
-        linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW",
-                            "syscalls": [["names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1]]]
-        spec["linux"] = linux
-        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
-        let result = try sandbox.start().finish(timeout: 60)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout == "hello, world\n")
-        #expect(result.stderr.contains("linux.seccomp profile is not enforced yet"), "\(result.stderr)")
-    }
-
     @Test func aMissingExecutableIsAClearError() throws {
         let sandbox = try SandboxRun(["no-such-program"])
         #expect(sandbox.result.isCleanError, "\(sandbox.result.stderr)")

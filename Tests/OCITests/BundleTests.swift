@@ -93,6 +93,7 @@ import Testing
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "pid"}, {"type": "vm"}]}}"#, "linux.namespaces[1].type", "unknown namespace type \"vm\""),
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}}"#, "linux.namespaces[1].type", "more than once"),
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "read"}]}}}"#, "linux.seccomp.syscalls[0].names", "expected an array"),
+        (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 0, "op": "SCMP_CMP_EQ"}]}]}}}"#, "linux.seccomp.syscalls[0].args[0].index", "past the last syscall argument"),
     ]
 
     @Test(arguments: invalidConfigs)

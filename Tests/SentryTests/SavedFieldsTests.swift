@@ -29,7 +29,9 @@ import Testing
         SignalInfo(signal: .user1, code: 0),
         SignalQueue(),
         Limits(),
-    ] }
+        SeccompFilter(defaultAction: .allow, rules: [SeccompRule(number: 83, action: .errno(1))]),
+    ] + [SeccompCondition(argument: 0, op: .equal, value: 1)].compactMap { $0 }
+      + [SeccompProgram([SeccompProgram.Instruction(code: LinuxBPF.BPF_RET, k: 0)])].compactMap { $0 } }
 
     @Test func everyStoredPropertyIsSavedOrDeclaredNotSaved() throws {
         var problems: [String] = []

@@ -64,6 +64,8 @@ extension Task {
         child.fdTable = fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
+        child.seccomp = seccomp
+        child.seccompPrograms = seccompPrograms
         child.controls.parentDeathSignal = 0
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         // Written in the child's memory (schedule_tail); a bad address is ignored, as Linux does.
@@ -138,6 +140,8 @@ extension Task {
         child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         child.controls = controls
+        child.seccomp = seccomp
+        child.seccompPrograms = seccompPrograms
         child.controls.parentDeathSignal = 0
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 { try? child.copyOut(value: child.id, to: request.childTID) }

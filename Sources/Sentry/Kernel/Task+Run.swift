@@ -183,6 +183,9 @@ extension Task {
                                          registers.r10, registers.r8, registers.r9)
         kernel.statistics.count(number)
         kernel.saveRestoreTrigger.countSyscall()
+        if isSeccompFiltered, let verdict = seccompVerdict(number, arguments, kernel: kernel) {
+            return verdict
+        }
         guard let entry = kernel.syscalls.entry(number) else {
             if kernel.statistics.firstUnimplemented(number) {
                 kernel.logger.warning("unimplemented syscall \(SyscallTable.name(of: number)) (\(number))")

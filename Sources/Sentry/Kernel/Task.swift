@@ -51,6 +51,11 @@ public final class Task: Savable, @unchecked Sendable {
     public var name = ""
     /// What prctl sets: parent-death signal, dumpable, no_new_privs, ...
     public var controls = TaskControls()
+    /// The seccomp filter checked before each syscall (the OCI profile's);
+    /// a clone inherits it and an exec keeps it, as Linux's.
+    public var seccomp: SeccompFilter?
+    /// The filters the application installed (seccomp(2)), oldest first; inherited and kept as `seccomp`.
+    public internal(set) var seccompPrograms: [SeccompProgram] = []
     /// CPU time spent in the application and in the Sentry, in nanoseconds.
     public internal(set) var userTime: Int64 = 0
     public internal(set) var systemTime: Int64 = 0
@@ -165,6 +170,8 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("robustList", robustList)
         try sink.save("name", name)
         try sink.save("controls", controls)
+        try sink.save("seccomp", seccomp)
+        try sink.save("seccompPrograms", seccompPrograms)
         try sink.save("userTime", userTime)
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
@@ -193,6 +200,9 @@ public final class Task: Savable, @unchecked Sendable {
         robustList = try source.load("robustList")
         name = try source.load("name")
         controls = try source.load("controls")
+        // Images from before seccomp filters had none.
+        seccomp = try source.load("seccomp", default: nil)
+        seccompPrograms = try source.load("seccompPrograms", default: [])
         userTime = try source.load("userTime")
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")

@@ -195,7 +195,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
             throw StateError.invalidValue("VMAs overlap at \(next.start)", field: "vmas")
         }
         for (previous, next) in zip(privatePages, privatePages.dropFirst()) where previous.end > next.start {
-            throw StateError.invalidValue("private pages overlap at \(next.start)")
+            throw StateError.invalidValue("private pages overlap at \(next.start)", field: "privatePages")
         }
         for (name, address) in [("mmapBase", mmapBase), ("brkStart", brkStart), ("brk", brk), ("stackTop", stackTop),
                                 ("argv", argvRange.upperBound), ("env", envRange.upperBound)] {

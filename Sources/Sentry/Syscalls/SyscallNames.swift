@@ -1,6 +1,9 @@
 /// x86_64 syscall names by number (from asm/unistd_64.h), so an unimplemented
 /// syscall is logged by name and `--debug` counts read as names.
 enum SyscallNames {
+    /// The numbers by name, for seccomp profiles (which name syscalls).
+    static let byName: [String: Int] = Dictionary(byNumber.map { ($0.value, $0.key) }, uniquingKeysWith: min)
+
     static let byNumber: [Int: String] = [
         0: "read",
         1: "write",

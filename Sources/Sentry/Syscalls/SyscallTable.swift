@@ -74,6 +74,7 @@ public struct SyscallTable: Sendable {
         table.registerSignal()
         table.registerFutex()
         table.registerCapability()
+        table.registerSeccomp()
         table.registerFiles()
         return table
     }()
@@ -93,6 +94,11 @@ public struct SyscallTable: Sendable {
 
     public static func name(of number: Int) -> String {
         SyscallNames.byNumber[number] ?? "syscall_\(number)"
+    }
+
+    /// The x86_64 number of syscall `name`; nil for a name this architecture lacks.
+    public static func number(of name: String) -> Int? {
+        SyscallNames.byName[name]
     }
 
     public func entry(_ number: Int) -> SyscallEntry? {

@@ -181,6 +181,11 @@ enum Process {
             var bytes = Array(task.name.utf8.prefix(Task.commandNameLength))
             bytes += [UInt8](repeating: 0, count: 16 - bytes.count)
             try task.copyOut(bytes, to: args.pointer(1))
+        case 21: // PR_GET_SECCOMP
+            return Seccomp.mode(task)
+        case 22: // PR_SET_SECCOMP: SECCOMP_MODE_FILTER (2) with the program at arg2; strict mode is not supported
+            guard args.uint64(1) == UInt64(LinuxSeccomp.SECCOMP_MODE_FILTER) else { throw .einval }
+            try Seccomp.setFilter(task, flags: 0, program: args.pointer(2))
         case 23: // PR_CAPBSET_READ
             let capability = args.uint64(1)
             guard capability < UInt64(CapabilitySets.names.count) else { throw .einval }
