@@ -12,14 +12,14 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
-    /// stdin is a host pipe that gets a line 300 ms late: epoll_wait waits
+    /// stdin is a host pipe that gets a line 300 ms after the program waits: epoll_wait waits
     /// on it through the host poller and reports it readable, as natively.
     @Test func epollOnStdinWaitsForAHostPipe() throws {
         let binary = try Fixtures.binary("epoll_cases")
         let native = try PollTests.withDelayedInput { stdin in try Fixtures.run(binary, ["stdin"], stdin: stdin) }
         let sandbox = try SandboxRun(["/bin/epoll_cases", "stdin"], start: false)
         try FileManager.default.copyItem(atPath: binary, toPath: sandbox.bundle + "/rootfs/bin/epoll_cases")
-        let result = try PollTests.withDelayedInput { stdin in try sandbox.start(stdin: stdin).finish(timeout: 60) }
+        let result = try PollTests.runWithLateInput(sandbox, after: "waiting for stdin")
         #expect(native.stdout == "waiting for stdin\nnon-blocking read: -1 EAGAIN\nstdin epoll: 1 [0 0x1]\n"
                 + "stdin read: line from the test\n")
         #expect(result.status == native.status, "\(result.stderr)")

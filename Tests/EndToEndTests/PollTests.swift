@@ -22,14 +22,7 @@ import Testing
         let native = try Self.withDelayedInput { stdin in try Fixtures.run(binary, ["stdin"], stdin: stdin) }
         let sandbox = try SandboxRun(["/bin/poll_cases", "stdin"], start: false)
         try FileManager.default.copyItem(atPath: binary, toPath: sandbox.bundle + "/rootfs/bin/poll_cases")
-        let input = Pipe()
-        let running = try sandbox.start(stdin: input.fileHandleForReading)
-        try running.waitForOutput("waiting for stdin", timeout: 30)
-        usleep(300_000)
-        input.fileHandleForWriting.write(Data("line from the test\n".utf8))
-        usleep(Self.closeDelay)
-        try input.fileHandleForWriting.close()
-        let result = try running.finish(timeout: 60)
+        let result = try Self.runWithLateInput(sandbox, after: "waiting for stdin")
         #expect(native.stdout == "waiting for stdin\nstdin poll: 1 revents=0x1 waited=yes\nstdin read: line from the test\n")
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
@@ -56,10 +49,25 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
-    /// Runs `body` with a pipe as stdin that receives one line 300 ms later, then EOF.
     /// How long after its line the test's stdin pipe is closed.
     static let closeDelay: useconds_t = 1_000_000
 
+    /// Runs `sandbox` with a pipe as stdin that gets its line 300 ms after the program has printed
+    /// `marker`, then EOF a second later. A delay counted from the start raced with a slow start
+    /// on a loaded machine: the line was there before the program's first look at stdin.
+    static func runWithLateInput(_ sandbox: SandboxRun, after marker: String) throws -> RunscProcess.Result {
+        let input = Pipe()
+        defer { try? input.fileHandleForReading.close() }
+        let running = try sandbox.start(stdin: input.fileHandleForReading)
+        try running.waitForOutput(marker, timeout: 30)
+        usleep(300_000)
+        input.fileHandleForWriting.write(Data("line from the test\n".utf8))
+        usleep(closeDelay)
+        try input.fileHandleForWriting.close()
+        return try running.finish(timeout: 60)
+    }
+
+    /// Runs `body` with a pipe as stdin that receives one line 300 ms later, then EOF.
     static func withDelayedInput(_ body: (FileHandle) throws -> RunscProcess.Result) throws -> RunscProcess.Result {
         let input = Pipe()
         let writer = input.fileHandleForWriting
