@@ -202,6 +202,71 @@ import Testing
             """, requires: ["/usr/bin/tar"])
     }
 
+    @Test func bashProcessSubstitutionCoprocFifosAndTimeouts() throws {
+        try Self.expectSameAsNative("""
+            mkdir -p "$W" && cd "$W" || exit 1
+            diff <(seq 1 5) <(seq 1 6); echo "diff status $?"
+            paste <(printf '%s\\n' a b c) <(printf '%s\\n' 1 2 3) > pasted; cat pasted
+            while read -r line; do echo "got $line"; done < <(seq 3 -1 1)
+            coproc upper { tr a-z A-Z; }
+            echo "to the coprocess" >&"${upper[1]}"; exec {upper[1]}>&-; read -r reply <&"${upper[0]}"; wait "$upper_PID"
+            echo "coproc: $reply"
+            mkfifo pipe; (seq 1 3 > pipe) & cat pipe; wait
+            if read -r -t 0.2 nothing < <(sleep 1); then echo "read got $nothing"; else echo "read timed out $?"; fi
+            (sleep 0.3; exit 4) & (sleep 0.1; exit 5) & wait -n; echo "first done: $?"; wait
+            seq 1 20 | xargs -P 4 -n 5 sh -c 'echo $(( $1 + $2 + $3 + $4 + $5 ))' sum | sort -n
+            exec 5> fd5; echo "via fd 5" >&5; exec 5>&-; cat fd5
+            echo "through /dev/stdin" | cat /dev/stdin; cat /proc/self/fd/0 <<< "a here string"
+            seq 1 3 > >(wc -l > counted); wait $!; cat counted; echo | stat -L -c %F /dev/stdin
+            printf '%s\\n' "${BASH_VERSINFO[0]}" | grep -q . && echo "bash version known"
+            """)
+    }
+
+    /// sqlite3 in WAL mode: its -shm file is mapped MAP_SHARED by the
+    /// writer and each reader, on a tmpfs and on a host directory.
+    @Test(arguments: ["$W", "$D"])
+    func sqlite3InWALModeSharesItsIndexMapping(_ directory: String) throws {
+        try Self.expectSameAsNative("""
+            mkdir -p "$W" && cd "$W" || exit 1
+            db=\(directory)/wal.db
+            /usr/bin/sqlite3 "$db" 'pragma journal_mode=wal;' 'create table t (k integer primary key, v integer);'
+            for round in 1 2 3; do
+                { echo 'begin;'; for i in $(seq 1 200); do echo "insert into t (v) values ($round * $i);"; done
+                  echo 'commit;'; } | /usr/bin/sqlite3 "$db"
+                /usr/bin/sqlite3 "$db" 'select count(*), sum(v) from t;' &
+                wait
+            done
+            ls "$(dirname "$db")" | grep -c wal.db
+            /usr/bin/sqlite3 "$db" 'pragma wal_checkpoint(truncate);' 'pragma integrity_check;' 'select max(v) from t;'
+            """, hostData: directory == "$D", requires: ["/usr/bin/sqlite3"])
+    }
+
+    @Test func python3FileCopiesMmapAndMultiprocessing() throws {
+        try Self.expectSameAsNative("""
+            mkdir -p "$W" && cd "$W" || exit 1
+            /usr/bin/python3 - <<'EOF'
+            import hashlib, mmap, multiprocessing, os, shutil
+            with open("source", "wb") as f:
+                f.write(b"".join(i.to_bytes(4, "little") for i in range(300000)))
+            shutil.copyfile("source", "copy")
+            with open("source", "rb") as a, open("copy2", "wb") as b:
+                os.sendfile(b.fileno(), a.fileno(), 0, os.path.getsize("source"))
+            print([hashlib.sha256(open(n, "rb").read()).hexdigest()[:16] for n in ("source", "copy", "copy2")])
+            with open("copy", "r+b") as f:
+                m = mmap.mmap(f.fileno(), 0)
+                m[0:4] = b"MMAP"; m.flush(); m.close()
+            print(open("copy", "rb").read(8))
+            def square(n): return n * n
+            if __name__ == "__main__":
+                with multiprocessing.Pool(4) as pool:
+                    print(sum(pool.map(square, range(1000))))
+                queue = multiprocessing.Queue()
+                child = multiprocessing.Process(target=queue.put, args=("from a child",))
+                child.start(); print(queue.get()); child.join(); print("exit", child.exitcode)
+            EOF
+            """, requires: ["/usr/bin/python3"])
+    }
+
     /// Runs `script` natively, then in a sandbox checkpointed once `lines`
     /// lines are out and restored: the output before and after together is
     /// the native run's.
