@@ -113,6 +113,7 @@ import Testing
             seq 1 10 | xargs -n 3 echo row
             printf '%s\\n' c a b | xargs -I{} sh -c 'echo item {} > tree/x.{}'; cat tree/x.*
             stat -c '%n %s %Y %A' tree/sub/greek.txt tree/link
+            fallocate -l 64K alloc; fallocate -n -o 64K -l 8K alloc; truncate -s 1M sparse; du -k alloc sparse; stat -c '%n %s' alloc
             """)
     }
 
