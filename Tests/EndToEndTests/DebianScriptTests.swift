@@ -55,7 +55,7 @@ import Testing
             .map { ($0, $0, ["ro"]) }
         if let sandboxData { mounts.append(("/data", sandboxData, ["rw"])) }
         try BindMountTests.addBindMounts(mounts, to: sandbox.bundle)
-        let result = try sandbox.start().finish(timeout: 120)
+        let result = try sandbox.start().finish(timeout: 240)
         #expect(result.status == native.status, "\(result.stderr)", sourceLocation: sourceLocation)
         #expect(result.stdout == native.stdout, "\(result.stderr)", sourceLocation: sourceLocation)
         #expect(!native.stdout.isEmpty, sourceLocation: sourceLocation)
