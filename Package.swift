@@ -42,7 +42,7 @@ let package = Package(
             .unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCShims",
                           "-Xlinker", "-l_FoundationCollections"]),
         ]),
-        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim", "Sentry"],
+        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim", "Sentry", "OCI"],
                           path: "Sources/Bench"),
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),

@@ -2,9 +2,11 @@
 # Makes a fresh Debian 12 machine ready to build: system packages, Swift on PATH, C fixtures.
 
 # What the build, the tests and the demo need from Debian. The first line is ours;
-# the second is what the Swift toolchain itself needs to compile and link.
+# the second the Debian programs the end-to-end tests run from the host's /usr;
+# the third is what the Swift toolchain itself needs to compile and link.
 RUNSC_PACKAGES=(
     libseccomp-dev liblz4-dev libzstd-dev gcc pkg-config busybox-static
+    bash perl python3 sqlite3 gzip xz-utils tar
     ca-certificates git binutils libc6-dev libgcc-12-dev libstdc++-12-dev libcurl4 libxml2 libsqlite3-0 zlib1g-dev tzdata
 )
 

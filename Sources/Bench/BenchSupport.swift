@@ -156,6 +156,19 @@ func readText(_ path: String) -> String {
     return String(decoding: contents, as: UTF8.self)
 }
 
+/// Replaces the file at `path` with `bytes`.
+func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw BenchError("open \(path): errno \(errno)") }
+    defer { close(fd) }
+    var written = 0
+    while written < bytes.count {
+        let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { throw BenchError("write \(path): errno \(errno)") }
+        written += count
+    }
+}
+
 /// Runs commands with posix_spawn (a detached `runsc` leaves a sandbox
 /// holding its stdout, so only the child's own exit is waited for).
 enum ProcessRunner {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import OCI
 
 extension BenchSection {
     /// Issue #9's process costs: the same static program
@@ -21,7 +22,8 @@ extension BenchSection {
         run: runProcessBench)
 }
 
-private struct ProcessCase {
+/// One row: a program's run and the result line it prints.
+struct ProcessCase {
     var name: String
     var arguments: [String]
     /// The name of the program's output line with the result (default: the mode, `arguments[0]`).
@@ -66,14 +68,28 @@ func runProcessBench(_ options: BenchOptions) throws {
     ]
     print("process: \(workload) natively, in \(runsc) and in \(gvisor) (ptrace platform); best of \(repeats) runs per cell; "
           + "goal: ours at most half of gVisor")
+    let table = compareRuntimes(cases, program: "/bin/process_bench", workload: workload, runsc: runsc, gvisor: gvisor,
+                                repeats: repeats, bundle: bundle, work: work)
+    print(table.render())
+}
+
+/// Each case of the program `workload` (at `program` in the bundle's rootfs)
+/// natively, in ours and in gVisor (ptrace platform), best of `repeats`, as
+/// a table with the ratios and whether ours is at most half of gVisor.
+/// `mounts` are added to the bundle's spec (the host's /usr for Debian's programs).
+func compareRuntimes(_ cases: [ProcessCase], program: String, workload: String, runsc: String, gvisor: String,
+                     repeats: Int, bundle: String, work: String, mounts: [Spec.Mount] = []) -> Table {
     var table = Table(columns: ["measure", "unit", "native", "ours", "gVisor", "ours/gVisor", "ours/native", "goal", "note"])
     for item in cases {
         let native = best(repeats) { try measureNative(workload, item, bundle: bundle, work: work) }
-        let ours = best(repeats) { try measureSandboxed([runsc, "--root", work + "/ours"], item, runsc: runsc, bundle: bundle, work: work) }
+        let ours = best(repeats) {
+            try measureSandboxed([runsc, "--root", work + "/ours"], item, program: program, bundle: bundle, work: work,
+                                 mounts: mounts)
+        }
         let theirs = gvisor == "none" || access(gvisor, X_OK) != 0 ? .failure("\(gvisor) is not installed")
             : best(repeats) {
                 try measureSandboxed([gvisor, "--platform=ptrace", "--network=none", "--root", work + "/gvisor"],
-                                     item, runsc: runsc, bundle: bundle, work: work)
+                                     item, program: program, bundle: bundle, work: work, mounts: mounts)
             }
         func cell(_ result: Measured) -> String {
             switch result {
@@ -94,7 +110,7 @@ func runProcessBench(_ options: BenchOptions) throws {
         table.add([item.name, item.unit, cell(native), cell(ours), cell(theirs), ratio(ours, theirs), ratio(ours, native),
                    goal, failures.isEmpty ? item.note : failures.joined(separator: "; ")])
     }
-    print(table.render())
+    return table
 }
 
 private enum Measured {
@@ -117,19 +133,21 @@ private func best(_ repeats: Int, _ measure: () throws -> Double) -> Measured {
     return lowest.map(Measured.value) ?? .failure(failure)
 }
 
-/// The program on the host, with the bundle's rootfs as the place /bin/hello is found.
+/// The program on the host, with the bundle's rootfs as the place the programs in its /bin are found.
 private func measureNative(_ workload: String, _ item: ProcessCase, bundle: String, work: String) throws -> Double {
-    let arguments = item.arguments.map { $0 == "/bin/hello" ? bundle + "/rootfs/bin/hello" : $0 }
+    let arguments = item.arguments.map { $0.hasPrefix("/bin/") ? bundle + "/rootfs" + $0 : $0 }
     let output = work + "/native.out"
     try ProcessRunner.check([workload] + arguments, stdout: output, stderr: work + "/native.err")
     return try parse(readText(output), item)
 }
 
-/// The program as a container's init under `runtime` (ours or gVisor, the same bundle, its spec from our `runsc spec`).
-private func measureSandboxed(_ runtime: [String], _ item: ProcessCase, runsc: String, bundle: String,
-                              work: String) throws -> Double {
-    unlink(bundle + "/config.json")
-    try ProcessRunner.check([runsc, "spec", "--bundle", bundle, "--", "/bin/process_bench"] + item.arguments)
+/// The program as a container's init under `runtime` (ours or gVisor, the
+/// same bundle, its spec what our `runsc spec` writes, plus `mounts`).
+private func measureSandboxed(_ runtime: [String], _ item: ProcessCase, program: String, bundle: String,
+                              work: String, mounts: [Spec.Mount]) throws -> Double {
+    var spec = Spec.makeDefault(args: [program] + item.arguments)
+    spec.mounts += mounts
+    try writeFile(bundle + "/config.json", try spec.encodedJSON())
     let output = work + "/sandboxed.out", errors = work + "/sandboxed.err"
     let id = "bench-process-\(getpid())"
     defer { _ = try? ProcessRunner.run(runtime + ["delete", "--force", id]) }

@@ -6,4 +6,5 @@ let benchSections: [BenchSection] = [
     .checkpoint,
     .process,
     .fork,
+    .dynamic,
 ]

@@ -158,9 +158,11 @@ public enum HostFilter {
     private static let namespaceFlags = UInt64(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC
                                                | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
+    /// restart_syscall is how the host kernel resumes a Sentry thread's timed
+    /// futex wait or sleep that a signal stopped (a save/restore cycle's stop).
     private static let signals: [Rule] =
         allow("rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "rt_sigtimedwait", "tgkill", "tkill",
-              "kill", "signalfd4")
+              "kill", "signalfd4", "restart_syscall")
 
     private static let time: [Rule] =
         allow("nanosleep", "clock_nanosleep", "clock_gettime", "clock_getres", "gettimeofday", "time",

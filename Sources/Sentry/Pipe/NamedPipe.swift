@@ -9,15 +9,20 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
     override public class var savedTypeName: String { "pipe.NamedPipe" }
 
     public private(set) var pipe = Pipe.makeNamed()
+    /// Stands for an anonymous pipe (Linux's pipefs inode): its opens neither
+    /// wait for a partner nor fail with ENXIO (fifo_open's is_pipe).
+    private(set) var isAnonymousPipe = false
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("pipe", pipe)
+        try sink.save("isAnonymousPipe", isAnonymousPipe)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
         pipe = try source.load("pipe")
+        isAnonymousPipe = try source.load("isAnonymousPipe", default: false)
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
@@ -28,21 +33,38 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
         }
     }
 
+    /// The inode an anonymous pipe is opened again through (/proc/self/fd/N,
+    /// /dev/stdin, bash's `<(...)` as /dev/fd/63): Linux's pipefs inode,
+    /// which fifo_open opens as a FIFO on the same pipe. Its dentry is in no
+    /// directory; its number is the pipe's, as fstat of either end shows.
+    static func reopening(_ pipe: Pipe, filesystem: Filesystem, credentials: FileCredentials) -> NamedPipeInode {
+        let inode = NamedPipeInode()
+        inode.pipe = pipe
+        inode.isAnonymousPipe = true
+        inode.initialize(filesystem: filesystem, mode: FileType.fifo.rawValue | 0o600, uid: credentials.uid,
+                         gid: credentials.gid)
+        inode.inodeNumber = pipe.inodeNumber
+        return inode
+    }
+
     /// fifo_open: counts the ends this description has; the open syscall
     /// then waits for the partner of a blocking one-ended open.
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
-        try Self.open(pipe, at: location, flags: flags)
+        try Self.open(pipe, at: location, flags: flags, isAnonymousPipe: isAnonymousPipe)
     }
 
     /// A new description of the FIFO whose pipe is `pipe` (also a FIFO the rootfs has on the host).
-    static func open(_ pipe: Pipe, at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+    static func open(_ pipe: Pipe, at location: VirtualPath, flags: UInt32,
+                     isAnonymousPipe: Bool = false) throws(SyscallError) -> FileDescription {
         let accessMode = flags & LinuxFile.accessModeMask
         let reads = accessMode == LinuxFile.readOnly || accessMode == LinuxFile.readWrite
         let writes = accessMode == LinuxFile.writeOnly || accessMode == LinuxFile.readWrite
         guard reads || writes else { throw .einval }
-        let seen = try pipe.openEnds(read: reads, write: writes, nonBlocking: flags & LinuxFile.nonBlocking != 0)
+        let seen = try pipe.openEnds(read: reads, write: writes,
+                                     nonBlocking: flags & LinuxFile.nonBlocking != 0 && !isAnonymousPipe)
         let file = PipeFile(fifo: pipe, location: location, reads: reads, writes: writes, flags: flags)
         file.writerOpensSeen = seen
+        file.waitsForPartner = !isAnonymousPipe
         return file
     }
 }

@@ -7,6 +7,9 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
     override public class var savedAs: [String: String] {
         super.savedAs.merging(["writerOpensSeen": "awaitingWriter"]) { $1 }
     }
+    override public class var notSaved: Set<String> {
+        super.notSaved.union(["waitsForPartner"])
+    }
 
     public private(set) var pipe = Pipe()
     public private(set) var isReadEnd = true
@@ -15,6 +18,10 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
     /// opens then, so poll reports no hang-up until a writer has come.
     /// Saved as whether it still waits (the pipe's counts start over at a load).
     var writerOpensSeen: Int?
+    /// A blocking open of one end waits for the other: a FIFO's, not an
+    /// anonymous pipe's opened again through /proc/self/fd. Only the open
+    /// looks at it, so it is not saved.
+    var waitsForPartner = false
 
     public required init() { super.init() }
 
@@ -52,7 +59,7 @@ public final class PipeFile: FileDescription, @unchecked Sendable { // guarded b
 
     /// A blocking FIFO open waits for its partner end.
     override public func waitUntilOpen(waiter: Waiter?) throws(SyscallError) {
-        guard location != nil, isReadEnd != isWriteEnd, let waiter, !isNonBlocking else { return }
+        guard waitsForPartner, isReadEnd != isWriteEnd, let waiter, !isNonBlocking else { return }
         try pipe.waitForPartner(ofReadEnd: isReadEnd, waiter: waiter)
     }
 

@@ -31,36 +31,29 @@ enum SpliceSyscalls {
         let count = Int(min(requested, UInt64(Int32.max) & ~0xfff))
         // rw_verify_area: a read whose end is past INT64_MAX is EINVAL (a device ignores the offset).
         if let start = position, start.addingReportingOverflow(Int64(count)).overflow { throw .einval }
-        let moved: Int
-        if let start = position {
-            moved = try copy(task, from: source, at: start, to: destination, at: nil, count: count)
-            try task.copyOut(value: start + Int64(moved), to: offsetAddress)
-        } else if source.isSeekable {
-            let start = source.lock.withLock { _ in source.offset }
-            moved = try copy(task, from: source, at: start, to: destination, at: nil, count: count)
-            source.lock.withLock { _ in source.offset = start + Int64(moved) }
-        } else {
-            moved = try copy(task, from: source, at: nil, to: destination, at: nil, count: count)
-        }
+        // Without *offset the source's own read(2) moves its offset (the host's, for a host stdio file).
+        let moved = try copy(task, from: source, at: position, to: destination, at: nil, count: count)
+        if let start = position { try task.copyOut(value: start + Int64(moved), to: offsetAddress) }
         return Int64(moved)
     }
 
     /// copy_file_range(2) between regular files; the same file only when the
-    /// ranges do not overlap. Errors in vfs_copy_file_range's order.
+    /// ranges do not overlap. Errors in vfs_copy_file_range's order. Without
+    /// an offset pointer a file's own read(2)/write(2) offset is used and
+    /// moved: a host stdio file's is the host's (cat's output after a shell's).
     static func copyFileRange(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let source = try task.fdTable.get(args.int(0))
         let destination = try task.fdTable.get(args.int(2))
         let inAddress = args.pointer(1), outAddress = args.pointer(3)
-        var inPosition = source.lock.withLock { _ in source.offset }
-        var outPosition = destination.lock.withLock { _ in destination.offset }
-        if inAddress != 0 { inPosition = try task.copyIn(Int64.self, from: inAddress) }
-        if outAddress != 0 { outPosition = try task.copyIn(Int64.self, from: outAddress) }
+        let inGiven = inAddress != 0 ? Optional(try task.copyIn(Int64.self, from: inAddress)) : nil
+        let outGiven = outAddress != 0 ? Optional(try task.copyIn(Int64.self, from: outAddress)) : nil
         guard args.uint(5) == 0 else { throw .einval }
         let inAttributes = try source.attributes(), outAttributes = try destination.attributes()
         let inType = FileType(mode: inAttributes.mode), outType = FileType(mode: outAttributes.mode)
         if inType == .directory || outType == .directory { throw .eisdir }
         guard inType == .regular, outType == .regular else { throw .einval }
         guard source.isReadable, destination.isWritable, !destination.isAppending else { throw .ebadf }
+        let inPosition = try position(inGiven, of: source), outPosition = try position(outGiven, of: destination)
         guard inPosition >= 0, outPosition >= 0 else { throw .einval }
         let requested = min(args.uint64(4), UInt64(Int32.max) & ~0xfff)
         let count = Int(min(requested, UInt64(Int64.max - max(inPosition, outPosition))))
@@ -69,18 +62,16 @@ enum SpliceSyscalls {
             throw .einval
         }
         guard count > 0 else { return 0 }
-        let moved = try copy(task, from: source, at: inPosition, to: destination, at: outPosition, count: count)
-        if inAddress != 0 {
-            try task.copyOut(value: inPosition + Int64(moved), to: inAddress)
-        } else {
-            source.lock.withLock { _ in source.offset = inPosition + Int64(moved) }
-        }
-        if outAddress != 0 {
-            try task.copyOut(value: outPosition + Int64(moved), to: outAddress)
-        } else {
-            destination.lock.withLock { _ in destination.offset = outPosition + Int64(moved) }
-        }
+        let moved = try copy(task, from: source, at: inGiven, to: destination, at: outGiven, count: count)
+        if let inGiven { try task.copyOut(value: inGiven + Int64(moved), to: inAddress) }
+        if let outGiven { try task.copyOut(value: outGiven + Int64(moved), to: outAddress) }
         return Int64(moved)
+    }
+
+    /// `given`, or the offset read(2) and write(2) use: the host's for a host stdio file.
+    private static func position(_ given: Int64?, of file: FileDescription) throws(SyscallError) -> Int64 {
+        if let given { return given }
+        return try file.seek(0, whence: LinuxFile.seekCurrent)
     }
 
     /// Moves up to `count` bytes a chunk at a time until the source ends or

@@ -57,6 +57,8 @@ public enum LinuxFile {
     public static let sticky: UInt32 = 0o1000
     public static let permissionMask: UInt32 = 0o7777
 
+    /// fallocate(2)'s FALLOC_FL_KEEP_SIZE: take the blocks, leave the size.
+    public static let fallocateKeepSize: Int32 = 1
     public static let seekSet: Int32 = 0
     public static let seekCurrent: Int32 = 1
     public static let seekEnd: Int32 = 2

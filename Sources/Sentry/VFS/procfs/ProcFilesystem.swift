@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import State
 
@@ -251,10 +252,12 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .cwdLink, .rootLink, .fdLink:
             guard let target = try magicTarget() else { throw .enoent }
             if let namespace = target.location?.inode as? NamespaceInode { return namespace.linkName }
+            if let pipe = target.file as? PipeFile, target.location.map({ $0.dentry.parent == nil }) ?? true {
+                return "pipe:[\(pipe.pipe.inodeNumber)]"
+            }
             if let location = target.location {
                 return VirtualFilesystem.lockedAbsolutePath(of: location) ?? "/"
             }
-            if let pipe = target.file as? PipeFile { return "pipe:[\(pipe.pipe.inodeNumber)]" }
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
             if target.file is SignalFile { return "anon_inode:[signalfd]" }
             if target.file is TimerFile { return "anon_inode:[timerfd]" }
@@ -278,11 +281,14 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             let link = try namespaceLink()
             return NamespaceFilesystem.target(linkName: link.name, inodeNumber: link.inode)
         case .cwdLink, .rootLink, .fdLink:
-            guard let target = try magicTarget(), let location = target.location else {
-                if kind == .fdLink { throw .enoent }
-                return nil
-            }
-            return location
+            guard let target = try magicTarget() else { return nil }
+            if let location = target.location { return location }
+            guard kind == .fdLink else { return nil }
+            // An anonymous pipe opens again as a FIFO on the same pipe; other files without a path do not.
+            guard let pipe = target.file as? PipeFile, let filesystem else { throw .enoent }
+            let inode = NamedPipeInode.reopening(pipe.pipe, filesystem: filesystem, credentials: context.credentials)
+            return VirtualPath(mount: context.root.mount,
+                               dentry: Dentry(name: "pipe:[\(pipe.pipe.inodeNumber)]", parent: nil, inode: inode))
         default: return nil
         }
     }

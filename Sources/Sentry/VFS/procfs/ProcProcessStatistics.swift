@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// /proc/[pid]/stat and statm in fs/proc/array.c's layout, and /proc/stat in

@@ -5,11 +5,32 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
     override public class var savedTypeName: String { "tmpfs.Directory" }
     override public class var loadedType: FileType? { .directory }
 
+    /// Linux's shmem BOGO_DIRENT_SIZE: a tmpfs directory's size is this much
+    /// per entry, "." and ".." included, and it takes no blocks (`ls -l` and
+    /// `du` of a tmpfs directory show it).
+    static let bogoDirentSize: Int64 = 20
+
+    /// Names in the directory, kept beside its dentry's children for the size.
+    private var entryCount: Int64 = 0
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("entryCount", entryCount)
+    }
+
+    /// Images from before the count have none: their directories show the size of an empty one until changed.
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        entryCount = max(0, try source.load("entryCount", default: Int64(0)))
+    }
+
     override public func attributes() throws(SyscallError) -> FileAttributes {
         lock.withLock { _ in
             var result = baseAttributes()
-            result.size = 4096
-            result.blocks = 8
+            let (entries, overflow) = entryCount.addingReportingOverflow(2)
+            let (size, sizeOverflow) = Self.bogoDirentSize.multipliedReportingOverflow(by: overflow ? .max : entries)
+            result.size = sizeOverflow ? .max : size
+            result.blocks = 0
             return result
         }
     }
@@ -66,6 +87,7 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         }
         let dentry = Dentry(name: name, parent: directory, inode: inode)
         directory.children[name] = dentry
+        countEntries(1)
         touch()
         return dentry
     }
@@ -112,9 +134,13 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
             child.name = newName
             child.parent = newDirectory
             newDirectory.children[newName] = child
-            if child.inode.isDirectory, directory !== newDirectory {
-                adjustLinks(-1)
-                newParentInode.adjustLinks(1)
+            if directory !== newDirectory {
+                countEntries(-1)
+                newParentInode.countEntries(1)
+                if child.inode.isDirectory {
+                    adjustLinks(-1)
+                    newParentInode.adjustLinks(1)
+                }
             }
         }
         child.inode.lock.withLock { _ in child.inode.changeTime = FileTime.now() }
@@ -132,6 +158,7 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
         inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: gid)
         let dentry = Dentry(name: name, parent: directory, inode: inode)
         directory.children[name] = dentry
+        countEntries(1)
         touch()
         return dentry
     }
@@ -139,6 +166,7 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
     /// Unlinks `child`: its inode loses a link; a directory also its "." and the parent's "..".
     private func detach(_ child: Dentry, from directory: Dentry) {
         directory.children[child.name] = nil
+        countEntries(-1)
         child.isDeleted = true
         let inode = child.inode
         let isDirectory = inode.isDirectory
@@ -161,6 +189,13 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
             let current = Int64(clamping: linkCount)
             let (sum, overflow) = current.addingReportingOverflow(delta)
             linkCount = UInt64(max(0, overflow ? current : sum))
+        }
+    }
+
+    func countEntries(_ delta: Int64) {
+        lock.withLock { _ in
+            let (sum, overflow) = entryCount.addingReportingOverflow(delta)
+            entryCount = max(0, overflow ? entryCount : sum)
         }
     }
 

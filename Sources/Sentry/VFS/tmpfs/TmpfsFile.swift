@@ -16,6 +16,15 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
         return try file.write(bytes, at: position, append: append)
     }
 
+    /// fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE take the range's pages
+    /// now (shmem_fallocate), so st_blocks and `du` count them; the modes
+    /// that punch or shift ranges are EOPNOTSUPP, as FileDescription's.
+    override public func allocate(mode: Int32, offset: Int64, length: Int64) throws(SyscallError) {
+        guard let file else { throw .ebadf }
+        guard mode == 0 || mode == LinuxFile.fallocateKeepSize else { throw .eopnotsupp }
+        try file.allocate(offset: offset, length: length, keepSize: mode == LinuxFile.fallocateKeepSize)
+    }
+
     override public var isMappable: Bool { true }
 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)

@@ -192,6 +192,29 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         }
     }
 
+    /// Takes the pages of `length` bytes at `offset` (zeros where none was
+    /// written) and, unless `keepSize`, grows the size to the range's end.
+    /// Past the mount's `size=` it is ENOSPC with the size unchanged; the
+    /// pages already taken stay, where Linux gives them back.
+    func allocate(offset: Int64, length: Int64, keepSize: Bool) throws(SyscallError) {
+        let filesystem = filesystem as? TmpfsFilesystem
+        try lock.withLock { _ throws(SyscallError) in
+            let (end, overflow) = offset.addingReportingOverflow(length)
+            guard offset >= 0, length > 0, !overflow, end <= Self.maximumSize else { throw .efbig }
+            guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
+            let contents = data ?? Self.makeContents(memoryFile, filesystem)
+            data = contents
+            let pageSize = Int64(Self.pageSize)
+            let (_, failure) = contents.pages(UInt64(offset / pageSize)..<UInt64((end - 1) / pageSize + 1))
+            if let failure { throw failure }
+            if !keepSize, end > size { size = end }
+            // file_modified at shmem_fallocate's start: mtime and ctime, whatever the mode.
+            let now = FileTime.now()
+            modificationTime = now
+            changeTime = now
+        }
+    }
+
     public var currentSize: Int64 { lock.withLock { _ in size } }
 
     /// The pages every MAP_SHARED mapping shares: the file's data itself.
