@@ -68,6 +68,7 @@ extension Kernel {
             return notices
         }
         deliver(notices)
+        group.pidfdWaiters.notify(PidFile.exitedEvents)
         if let notice = processExitNotice.withLock({ $0 }) { notice(group.id, reason) }
         if isInit {
             for other in pidNamespace.allThreadGroups where other !== group {

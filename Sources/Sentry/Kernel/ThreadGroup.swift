@@ -9,6 +9,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
         "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
+        "pidfdWaiters", // host-only: pidfd pollers and epoll items; they register again after a load
         "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
     public static let savedAs: [String: String] = [
@@ -90,6 +91,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     var cpuKickAt: Int64 = 0
     /// Woken when a signal becomes pending (signalfd's readiness).
     let signalWaiters = WaitQueue()
+    /// Woken when the last task is gone (a pidfd's readiness).
+    let pidfdWaiters = WaitQueue()
 
     public init() {}
 
