@@ -49,6 +49,14 @@ public final class PidFile: AnonymousFile, @unchecked Sendable { // `target` is 
 
     override public var supportsPoll: Bool { true }
 
+    /// What fdinfo adds (pidfd_show_fdinfo): the PID while the process is
+    /// not reaped (a zombie's too), -1 after; NSpid the same, as the
+    /// container has one PID namespace.
+    var fdInformation: String {
+        let pid = target.map { $0.pidfdState == .reaped ? -1 : $0.id } ?? -1
+        return "Pid:\t\(pid)\nNSpid:\t\(pid)\n"
+    }
+
     override public func eventRegister(_ entry: WaitEntry) { target?.pidfdWaiters.register(entry) }
 
     override public func eventUnregister(_ entry: WaitEntry) { target?.pidfdWaiters.unregister(entry) }
