@@ -54,10 +54,8 @@ public final class Task: Savable, @unchecked Sendable {
     /// CPU time spent in the application and in the Sentry, in nanoseconds.
     public internal(set) var userTime: Int64 = 0
     public internal(set) var systemTime: Int64 = 0
-    /// The CPU time of the task's whole process (every thread), in nanoseconds.
-    var processCPUTime: (user: Int64, system: Int64) {
-        (threadGroup?.members ?? [self]).reduce((user: 0, system: 0)) { ($0.user + $1.userTime, $0.system + $1.systemTime) }
-    }
+    /// The CPU time of the task's whole process, exited threads included, in nanoseconds.
+    var processCPUTime: CPUTime { threadGroup?.cpuTimes ?? CPUTime(user: userTime, system: systemTime) }
     /// What restart_syscall resumes (set with ERESTART_RESTARTBLOCK).
     public var restartBlock: RestartBlock?
     /// The restart code of a syscall rewound to run again, while the

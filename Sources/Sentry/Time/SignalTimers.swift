@@ -204,13 +204,6 @@ extension ThreadGroup {
         }
     }
 
-    /// The process's user time and user plus system time, from its threads.
-    func cpuTimesLocked() -> (user: Int64, total: Int64) {
-        tasks.reduce((user: Int64(0), total: Int64(0))) {
-            ($0.user.addingSaturating($1.userTime), $0.total.addingSaturating($1.userTime).addingSaturating($1.systemTime))
-        }
-    }
-
     /// How many siginfos timers hold for RLIMIT_SIGPENDING: each timer holds
     /// one from timer_create to timer_delete (Linux preallocates it), which
     /// its queued signal uses rather than adding another.
