@@ -76,6 +76,7 @@ extension Kernel {
             group.realTimerDeadline = 0
             group.realTimerInterval = 0
         }
+        group.deletePosixTimers()
         let notices = processTree.withLock { _ -> ExitNotices in
             var notices = ExitNotices()
             reparentChildrenLocked(of: group, isInit: isInit, notices: &notices)
