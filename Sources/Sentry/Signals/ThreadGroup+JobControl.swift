@@ -187,10 +187,8 @@ extension Task {
                     rewindForRestart(pending)
                     restart = nil
                 }
-                // Time stopped or parked is no CPU time (the waiter's block counts itself).
-                let parked = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                // Time parked is no CPU time: the waiter's block in `park` adds it to BlockedTime itself.
                 try park(context, kernel: kernel)
-                BlockedTime.addSince(parked)
                 // A thrown-away kernel (the save/restore test mode): the run loop ends the task.
                 if kernel.pauseGate.isDiscarded { return }
                 continue
