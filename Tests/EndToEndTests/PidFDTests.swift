@@ -15,9 +15,10 @@ import Testing
 
     /// Checkpointed after "armed" while the parent waits in epoll on one
     /// child's pidfd (the child exits by itself 2 s later) and holds
-    /// another's: after the restore the epoll wakes at the exit, and a
-    /// signal through the second pidfd reaches the same child. The output
-    /// equals the straight run.
+    /// another's, and holds a third of a child reaped before: after the
+    /// restore the epoll wakes at the exit, a signal through the second
+    /// pidfd reaches the same child, and the third still names a reaped
+    /// process (hung up, ESRCH, Pid -1). The output equals the straight run.
     @Test func pidfdsKeepNamingTheirProcessesAcrossARestore() throws {
         let native = try Fixtures.runNatively("pidfd_cases", ["checkpoint"])
         #expect(native.status == 0)

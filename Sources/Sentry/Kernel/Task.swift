@@ -222,9 +222,10 @@ public final class Task: Savable, @unchecked Sendable {
         }
         // A zombie's leader has exited, and so has a leader that called
         // exit() while other threads run: it is no member and has no ID of
-        // its own any more, and is kept for what wait and procfs show of it.
+        // its own any more, and is kept for what wait and procfs show of it;
+        // so does a reaped process a pidfd still names (finished, no zombie).
         let exitedLeader = threadGroup.map {
-            $0.leader === self && !$0.members.contains { $0 === self } && ($0.isZombie || exitCode != nil)
+            $0.leader === self && !$0.members.contains { $0 === self } && ($0.isZombie || $0.finished || exitCode != nil)
         } ?? false
         if let group = threadGroup, !exitedLeader {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",

@@ -271,8 +271,9 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
                                         "the task belongs to another thread group")
         }
         // A zombie keeps its exited leader, no member any more.
-        // So does a live process whose leader called exit() (pthread_exit from main).
-        if let leader, !isZombie, leader.exitCode == nil {
+        // So does a live process whose leader called exit() (pthread_exit from main),
+        // and a reaped one a pidfd still names.
+        if let leader, !isZombie, !finished, leader.exitCode == nil {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
         // A restored process with a CPU timer armed is kicked at once to look at it.
