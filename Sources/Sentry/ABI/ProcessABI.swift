@@ -61,6 +61,15 @@ public enum LinuxProcess {
     public static let P_PGID: Int32 = 2
     public static let P_PIDFD: Int32 = 3
 
+    // pidfd_open's flags (uapi/linux/pidfd.h).
+    public static let PIDFD_NONBLOCK: UInt32 = LinuxFile.nonBlocking
+    // pidfd_send_signal's flags: which of the process's scopes gets the signal.
+    public static let PIDFD_SIGNAL_THREAD: UInt32 = 1 << 0
+    public static let PIDFD_SIGNAL_THREAD_GROUP: UInt32 = 1 << 1
+    public static let PIDFD_SIGNAL_PROCESS_GROUP: UInt32 = 1 << 2
+    /// CAP_SYS_PTRACE: pidfd_getfd of any process (ptrace_may_access).
+    public static let CAP_SYS_PTRACE = 19
+
     // SIGCHLD's si_code.
     public static let CLD_EXITED: Int32 = 1
     public static let CLD_KILLED: Int32 = 2

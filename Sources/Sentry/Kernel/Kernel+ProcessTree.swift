@@ -31,10 +31,30 @@ extension ThreadGroup {
         }
     }
 
+    /// The process's CPU time (thread_group_cputime): its live threads' and
+    /// its exited threads'. The one sum behind CLOCK_PROCESS_CPUTIME_ID,
+    /// times(2), getrusage(RUSAGE_SELF), ITIMER_VIRTUAL and ITIMER_PROF, and
+    /// a stop's or continue's SIGCHLD; under `lock`.
+    func cpuTimesLocked() -> CPUTime {
+        tasks.reduce(CPUTime(user: exitedUserTime, system: exitedSystemTime)) {
+            CPUTime(user: $0.user.addingSaturating($1.userTime), system: $0.system.addingSaturating($1.systemTime))
+        }
+    }
+
+    /// `cpuTimesLocked`, taking the lock.
+    var cpuTimes: CPUTime { lock.withLock { _ in cpuTimesLocked() } }
+
     /// RUSAGE_CHILDREN: the CPU time of the reaped children, in ns.
     var reapedChildrenCPUTime: (user: Int64, system: Int64) {
         lock.withLock { _ in (childrenUserTime, childrenSystemTime) }
     }
+}
+
+/// CPU time in ns.
+struct CPUTime {
+    var user: Int64
+    var system: Int64
+    var total: Int64 { user.addingSaturating(system) }
 }
 
 /// What exit_notify decided to do once the lock is let go.
@@ -56,6 +76,7 @@ extension Kernel {
             group.realTimerDeadline = 0
             group.realTimerInterval = 0
         }
+        group.deletePosixTimers()
         let notices = processTree.withLock { _ -> ExitNotices in
             var notices = ExitNotices()
             reparentChildrenLocked(of: group, isInit: isInit, notices: &notices)
@@ -68,6 +89,7 @@ extension Kernel {
             return notices
         }
         deliver(notices)
+        group.pidfdWaiters.notify(PidFile.exitedEvents)
         if let notice = processExitNotice.withLock({ $0 }) { notice(group.id, reason) }
         if isInit {
             for other in pidNamespace.allThreadGroups where other !== group {

@@ -10,6 +10,8 @@ struct CloneRequest {
     var parentTID: UInt64 = 0
     var childTID: UInt64 = 0
     var tls: UInt64 = 0
+    /// Where CLONE_PIDFD stores the child's pidfd (clone(2)'s parent_tid, clone3's pidfd).
+    var pidfd: UInt64 = 0
 }
 
 /// Process and thread creation (copy_process). An address space shared
@@ -24,6 +26,9 @@ extension Task {
     /// before the child execs or exits (`waitForVforkChild`).
     func clone(_ request: CloneRequest) throws(SyscallError) -> Int32 {
         let flags = request.flags
+        // kernel_clone: the pidfd and the parent's TID cannot share a word.
+        if flags & LinuxProcess.CLONE_PIDFD != 0 && flags & LinuxProcess.CLONE_PARENT_SETTID != 0
+            && request.pidfd == request.parentTID { throw .einval }
         try Task.checkCloneFlags(flags, isInit: threadGroup != nil && threadGroup === kernel?.initThreadGroup)
         guard let kernel, let group = threadGroup, let mm else { throw .einval }
         if flags & LinuxProcess.CLONE_SETTLS != 0, request.tls >= MemoryManager.maxAddress { throw .eperm }
@@ -72,6 +77,20 @@ extension Task {
         if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 {
             try? childMM.copyOut(withUnsafeBytes(of: child.id) { Array($0) }, to: request.childTID)
         }
+        // CLONE_PIDFD: made after the child's table was copied, so the child has no copy;
+        // a bad address undoes the clone (EFAULT), as copy_process's put_user does.
+        var pidfd: Int32?
+        if flags & LinuxProcess.CLONE_PIDFD != 0 {
+            do {
+                let fd = try PidFDSyscalls.install(PidFile(target: childGroup, flags: 0), in: self)
+                pidfd = fd
+                try copyOut(value: fd, to: request.pidfd)
+            } catch {
+                if let pidfd { try? fdTable.remove(pidfd) }
+                child.abandonUnstarted()
+                throw error
+            }
+        }
         kernel.processTree.withLock { _ in
             // CLONE_PARENT: a sibling, which the grandparent is told about as this process would be.
             let parent = flags & LinuxProcess.CLONE_PARENT != 0 ? group.parent : group
@@ -88,6 +107,7 @@ extension Task {
         do {
             try child.start()
         } catch {
+            if let pidfd { try? fdTable.remove(pidfd) }
             child.abandonUnstarted()
             throw error
         }
@@ -104,9 +124,10 @@ extension Task {
         if flags & LinuxProcess.CLONE_SIGHAND != 0 && flags & LinuxProcess.CLONE_VM == 0 { throw .einval }
         // Init cannot make siblings (SIGNAL_UNKILLABLE).
         if flags & LinuxProcess.CLONE_PARENT != 0 && isInit { throw .einval }
-        if flags & LinuxProcess.CLONE_PIDFD != 0 && flags & LinuxProcess.CLONE_THREAD != 0 { throw .einval }
-        // No pidfds exist yet: CLONE_PIDFD cannot be honoured.
-        if flags & LinuxProcess.CLONE_PIDFD != 0 { throw .einval }
+        // pidfds name processes here, not threads (no PIDFD_THREAD); CLONE_DETACHED is kept for pidfds' future.
+        if flags & LinuxProcess.CLONE_PIDFD != 0 && flags & (LinuxProcess.CLONE_THREAD | LinuxProcess.CLONE_DETACHED) != 0 {
+            throw .einval
+        }
         // No namespaces can be made in the container.
         if flags & (LinuxProcess.namespaceFlags | LinuxProcess.CLONE_NEWTIME) != 0 { throw .einval }
         // Memory shared between two processes is vfork's only.

@@ -90,8 +90,10 @@ extension Task {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
                 if kernel.pauseGate.isDiscarded { return }
-                // Time parked (a checkpoint, runsc pause) is no CPU time.
+                // Time parked (a checkpoint, runsc pause) is no CPU time: the
+                // clock starts again, and the park's blocked time, outside it, is dropped.
                 clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                _ = BlockedTime.take()
                 continue
             }
             // A process restored stopped waits for SIGCONT before it runs.

@@ -59,10 +59,8 @@ public final class Task: Savable, @unchecked Sendable {
     /// CPU time spent in the application and in the Sentry, in nanoseconds.
     public internal(set) var userTime: Int64 = 0
     public internal(set) var systemTime: Int64 = 0
-    /// The CPU time of the task's whole process (every thread), in nanoseconds.
-    var processCPUTime: (user: Int64, system: Int64) {
-        (threadGroup?.members ?? [self]).reduce((user: 0, system: 0)) { ($0.user + $1.userTime, $0.system + $1.systemTime) }
-    }
+    /// The CPU time of the task's whole process, exited threads included, in nanoseconds.
+    var processCPUTime: CPUTime { threadGroup?.cpuTimes ?? CPUTime(user: userTime, system: systemTime) }
     /// What restart_syscall resumes (set with ERESTART_RESTARTBLOCK).
     public var restartBlock: RestartBlock?
     /// The restart code of a syscall rewound to run again, while the
@@ -234,9 +232,10 @@ public final class Task: Savable, @unchecked Sendable {
         }
         // A zombie's leader has exited, and so has a leader that called
         // exit() while other threads run: it is no member and has no ID of
-        // its own any more, and is kept for what wait and procfs show of it.
+        // its own any more, and is kept for what wait and procfs show of it;
+        // so does a reaped process a pidfd still names (finished, no zombie).
         let exitedLeader = threadGroup.map {
-            $0.leader === self && !$0.members.contains { $0 === self } && ($0.isZombie || exitCode != nil)
+            $0.leader === self && !$0.members.contains { $0 === self } && ($0.isZombie || $0.finished || exitCode != nil)
         } ?? false
         if let group = threadGroup, !exitedLeader {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",

@@ -9,6 +9,7 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
         "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
+        "pidfdWaiters", // host-only: pidfd pollers and epoll items; they register again after a load
         "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
     public static let savedAs: [String: String] = [
@@ -90,6 +91,8 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     var cpuKickAt: Int64 = 0
     /// Woken when a signal becomes pending (signalfd's readiness).
     let signalWaiters = WaitQueue()
+    /// Woken when the last task is gone (a pidfd's readiness).
+    let pidfdWaiters = WaitQueue()
 
     public init() {}
 
@@ -268,8 +271,9 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
                                         "the task belongs to another thread group")
         }
         // A zombie keeps its exited leader, no member any more.
-        // So does a live process whose leader called exit() (pthread_exit from main).
-        if let leader, !isZombie, leader.exitCode == nil {
+        // So does a live process whose leader called exit() (pthread_exit from main),
+        // and a reaped one a pidfd still names.
+        if let leader, !isZombie, !finished, leader.exitCode == nil {
             try ImageValidation.require(members.contains { $0 === leader }, field: "leader", "the leader is not a member")
         }
         // A restored process with a CPU timer armed is kicked at once to look at it.

@@ -12,6 +12,11 @@ public struct SignalInfo: SavableStruct, Equatable, Sendable {
     public var code: Int32
     /// The union (_sifields), as 64-bit words.
     public var fields: [UInt64]
+    /// Kernel-only: queued by a POSIX timer (Linux's SIGQUEUE_PREALLOC), so
+    /// its siginfo was reserved at timer_create and its taking re-arms the
+    /// timer. Never set from an application's siginfo: an SI_TIMER made with
+    /// rt_sigqueueinfo is an ordinary queued signal.
+    public var isTimerSignal = false
 
     public init(signal: Signal, code: Int32) {
         self.signal = signal
@@ -57,6 +62,7 @@ public struct SignalInfo: SavableStruct, Equatable, Sendable {
         try sink.save("errno", errno)
         try sink.save("code", code)
         try sink.save("fields", fields)
+        try sink.save("isTimerSignal", isTimerSignal)
     }
 
     public init(from source: inout LoadSource) throws {
@@ -64,6 +70,9 @@ public struct SignalInfo: SavableStruct, Equatable, Sendable {
         errno = try source.load("errno")
         code = try source.load("code")
         fields = try source.load("fields")
+        // Images from before the mark: an SI_TIMER with a timer generation was a timer's, as then decided.
+        isTimerSignal = try source.load("isTimerSignal",
+                                        default: code == LinuxSignal.SI_TIMER && fields.count > 2 && fields[2] != 0)
         guard signal.isValid, fields.count == SignalInfo.unionWords else {
             throw StateError.invalidValue("SignalInfo: signal \(signal.rawValue) with \(fields.count) words")
         }

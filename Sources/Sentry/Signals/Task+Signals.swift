@@ -33,7 +33,7 @@ extension ThreadGroup {
             let queued = target?.pendingSignals ?? sharedPendingSignals
             if queued.coalesces(signal) { return nil }
             // A timer's siginfo was reserved at timer_create.
-            let overridesLimit = (signal.rawValue < LinuxSignal.SIGRTMIN && info.code >= 0) || info.code == LinuxSignal.SI_TIMER
+            let overridesLimit = (signal.rawValue < LinuxSignal.SIGRTMIN && info.code >= 0) || info.isTimerSignal
             let keepInfo = overridesLimit || UInt64(queuedSignalInfoCountLocked) < storedLimits[.sigpending].soft
             if !keepInfo && signal.rawValue >= LinuxSignal.SIGRTMIN && info.code != LinuxSignal.SI_USER {
                 throw .eagain

@@ -133,17 +133,9 @@ extension ThreadGroup {
         let action = parent.signalHandlers.action(for: .child)
         guard action.handler != SignalAction.ignoreHandler,
               action.flags & LinuxSignal.SA_NOCLDSTOP == 0 else { return }
-        let (user, system) = liveCPUTime
+        let time = cpuTimes
         try? parent.send(SignalInfo(child: .child, code: code, pid: id, uid: leader?.credentials.realUID ?? 0,
-                                    status: status, userTime: user, systemTime: system))
-    }
-
-    /// The CPU time a stop or continue reports: the live tasks' and the exited ones', in ns.
-    var liveCPUTime: (user: Int64, system: Int64) {
-        let (user, system) = lock.withLock { _ in (exitedUserTime, exitedSystemTime) }
-        return members.reduce((user: user, system: system)) {
-            (user: $0.user.addingSaturating($1.userTime), system: $0.system.addingSaturating($1.systemTime))
-        }
+                                    status: status, userTime: time.user, systemTime: time.system))
     }
 
     /// wait_task_stopped and wait_task_continued, for `waitableEventLocked`:
@@ -153,14 +145,15 @@ extension ThreadGroup {
         let keep = options & LinuxProcess.WNOWAIT != 0
         let uid = leader?.credentials.realUID ?? 0
         if options & LinuxProcess.WSTOPPED != 0, let signal = takeStopReport(keep: keep) {
-            let (user, system) = liveCPUTime
+            let time = cpuTimes
             return ChildEvent(pid: id, uid: uid, code: LinuxProcess.CLD_STOPPED, status: signal.rawValue,
-                              waitStatus: signal.rawValue << 8 | Self.stoppedWaitStatus, userTime: user, systemTime: system)
+                              waitStatus: signal.rawValue << 8 | Self.stoppedWaitStatus, userTime: time.user,
+                              systemTime: time.system)
         }
         if options & LinuxProcess.WCONTINUED != 0, takeContinueReport(keep: keep) {
-            let (user, system) = liveCPUTime
+            let time = cpuTimes
             return ChildEvent(pid: id, uid: uid, code: LinuxProcess.CLD_CONTINUED, status: Signal.cont.rawValue,
-                              waitStatus: Self.continuedWaitStatus, userTime: user, systemTime: system)
+                              waitStatus: Self.continuedWaitStatus, userTime: time.user, systemTime: time.system)
         }
         return nil
     }
@@ -194,10 +187,8 @@ extension Task {
                     rewindForRestart(pending)
                     restart = nil
                 }
-                // Time stopped or parked is no CPU time (the waiter's block counts itself).
-                let parked = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                // Time parked is no CPU time: the waiter's block in `park` adds it to BlockedTime itself.
                 try park(context, kernel: kernel)
-                BlockedTime.addSince(parked)
                 // A thrown-away kernel (the save/restore test mode): the run loop ends the task.
                 if kernel.pauseGate.isDiscarded { return }
                 continue

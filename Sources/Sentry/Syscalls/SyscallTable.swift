@@ -68,6 +68,7 @@ public struct SyscallTable: Sendable {
         table.registerExec()
         table.registerClone()
         table.registerWait()
+        table.registerPidFD()
         table.registerTime()
         table.registerTimers()
         table.registerRandom()

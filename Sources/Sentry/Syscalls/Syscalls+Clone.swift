@@ -22,7 +22,7 @@ enum Clone {
         let request = CloneRequest(flags: flags & ~LinuxProcess.CSIGNAL,
                                    exitSignal: Signal(rawValue: Int32(truncatingIfNeeded: flags & LinuxProcess.CSIGNAL)),
                                    stack: args.pointer(1), parentTID: args.pointer(2), childTID: args.pointer(3),
-                                   tls: args.pointer(4))
+                                   tls: args.pointer(4), pidfd: args.pointer(2))
         return Int64(try task.clone(request))
     }
 
@@ -60,7 +60,7 @@ enum Clone {
         if flags & LinuxProcess.CLONE_INTO_CGROUP != 0 { throw .einval }
         let request = CloneRequest(flags: flags, exitSignal: Signal(rawValue: signalNumber),
                                    stack: raw.stack == 0 ? 0 : raw.stack &+ raw.stackSize,
-                                   parentTID: raw.parentTID, childTID: raw.childTID, tls: raw.tls)
+                                   parentTID: raw.parentTID, childTID: raw.childTID, tls: raw.tls, pidfd: raw.pidfd)
         return Int64(try task.clone(request))
     }
 }

@@ -465,8 +465,8 @@ enum Process {
             let (user, system) = task.threadGroup?.reapedChildrenCPUTime ?? (0, 0)
             usage = RawUsage(userTime: user, systemTime: system)
         } else {
-            let (user, system) = who == 1 ? (task.userTime, task.systemTime) : task.processCPUTime
-            usage = RawUsage(userTime: user, systemTime: system)
+            let time = who == 1 ? CPUTime(user: task.userTime, system: task.systemTime) : task.processCPUTime
+            usage = RawUsage(userTime: time.user, systemTime: time.system)
             usage.maxRSS = Int64((task.kernel?.memoryFile.usedBytes ?? 0) / 1024)
         }
         try task.copyOut(value: usage, to: args.pointer(1))
@@ -480,7 +480,8 @@ enum Process {
     static func times(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let toTicks = { (nanoseconds: Int64) in nanoseconds / nanosecondsPerTick }
         if args.pointer(0) != 0 {
-            let (user, system) = task.processCPUTime
+            let time = task.processCPUTime
+            let (user, system) = (time.user, time.system)
             let (childUser, childSystem) = task.threadGroup?.reapedChildrenCPUTime ?? (0, 0)
             try task.copyOut(value: (toTicks(user), toTicks(system), toTicks(childUser), toTicks(childSystem)),
                              to: args.pointer(0))

@@ -239,7 +239,8 @@ enum Signals {
         return try sendToThread(task, tgid: tgid, tid: tid, signal: Signal(rawValue: args.int(2)), info: raw)
     }
 
-    private static func claimsKernelOrigin(_ raw: RawSignalInfo) -> Bool {
+    /// A siginfo only the kernel, or a tkill to oneself, may make (si_code >= 0, SI_TKILL).
+    static func claimsKernelOrigin(_ raw: RawSignalInfo) -> Bool {
         raw.code >= 0 || raw.code == LinuxSignal.SI_TKILL
     }
 

@@ -58,7 +58,7 @@ enum Time {
         switch clock {
         case realtime, realtimeCoarse, realtimeAlarm, tai: return clocks.realtime()
         case monotonic, monotonicRaw, monotonicCoarse, boottime, boottimeAlarm: return clocks.monotonic()
-        case processCPU: let time = task.processCPUTime; return time.user + time.system
+        case processCPU: return task.processCPUTime.total
         case threadCPU: return task.userTime + task.systemTime
         default: throw .einval
         }

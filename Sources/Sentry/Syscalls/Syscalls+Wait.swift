@@ -13,6 +13,8 @@ enum WaitTarget {
     case any
     case process(Int32)
     case processGroup(Int32)
+    /// The process a pidfd names, whatever PID it had.
+    case threadGroup(ThreadGroup)
 }
 
 /// A child's state change a wait reports.
@@ -51,6 +53,7 @@ extension ThreadGroup {
         case .any: break
         case .process(let pid): guard id == pid else { return false }
         case .processGroup(let group): guard processGroupID == group else { return false }
+        case .threadGroup(let group): guard group === self else { return false }
         }
         if options & LinuxProcess.__WALL != 0 { return true }
         return (exitSignal != .child) == (options & LinuxProcess.__WCLONE != 0)
@@ -125,7 +128,7 @@ enum Wait {
     static func waitid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let idType = args.int(0)
         let id = args.int(1)
-        let options = args.int(3)
+        var options = args.int(3)
         let allowed = LinuxProcess.WNOHANG | LinuxProcess.WNOWAIT | LinuxProcess.WEXITED | LinuxProcess.WSTOPPED
             | LinuxProcess.WCONTINUED | LinuxProcess.__WNOTHREAD | LinuxProcess.__WCLONE | LinuxProcess.__WALL
         guard options & ~allowed == 0,
@@ -133,6 +136,7 @@ enum Wait {
             throw .einval
         }
         let target: WaitTarget
+        var nonBlockingPidFD = false
         switch idType {
         case LinuxProcess.P_ALL:
             target = .any
@@ -143,13 +147,19 @@ enum Wait {
             guard id >= 0 else { throw .einval }
             target = .processGroup(id == 0 ? task.threadGroup?.processGroupID ?? 0 : id)
         case LinuxProcess.P_PIDFD:
-            // No descriptor is a pidfd yet: a closed one is EBADF, an open one EINVAL.
-            _ = try task.fdTable.get(id)
-            throw .einval
+            guard id >= 0 else { throw .einval }
+            let (file, group) = try PidFDSyscalls.target(of: id, in: task)
+            target = .threadGroup(group)
+            if file.isNonBlocking && options & LinuxProcess.WNOHANG == 0 {
+                options |= LinuxProcess.WNOHANG
+                nonBlockingPidFD = true
+            }
         default:
             throw .einval
         }
         let event = try waitForChild(task, target, options: options)
+        // A non-blocking pidfd's process with nothing to report: EAGAIN, not an empty answer.
+        if event == nil && nonBlockingPidFD { throw .eagain }
         if let event, args.pointer(4) != 0 { try task.copyOut(value: Process.RawUsage(event), to: args.pointer(4)) }
         let infop = args.pointer(2)
         guard infop != 0 else { return 0 }

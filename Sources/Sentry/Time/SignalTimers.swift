@@ -162,6 +162,7 @@ struct SignalTimers: SavableStruct, Equatable, Sendable {
 extension SignalInfo {
     init(timer: PosixTimer) {
         self.init(signal: timer.signal, code: LinuxSignal.SI_TIMER)
+        isTimerSignal = true
         fields[0] = UInt64(UInt32(bitPattern: timer.id))
         fields[1] = timer.value
         fields[2] = UInt64(timer.generation)
@@ -203,13 +204,6 @@ extension ThreadGroup {
         }
     }
 
-    /// The process's user time and user plus system time, from its threads.
-    func cpuTimesLocked() -> (user: Int64, total: Int64) {
-        tasks.reduce((user: Int64(0), total: Int64(0))) {
-            ($0.user.addingSaturating($1.userTime), $0.total.addingSaturating($1.userTime).addingSaturating($1.systemTime))
-        }
-    }
-
     /// How many siginfos timers hold for RLIMIT_SIGPENDING: each timer holds
     /// one from timer_create to timer_delete (Linux preallocates it), which
     /// its queued signal uses rather than adding another.
@@ -219,7 +213,7 @@ extension ThreadGroup {
     /// timer was deleted or rearmed since, else fills in the overrun, rearms
     /// a periodic timer past now and returns what the thread gets.
     func takeTimerSignalLocked(_ info: SignalInfo) -> SignalInfo? {
-        guard info.code == LinuxSignal.SI_TIMER, info.timerGeneration != 0 else { return info }
+        guard info.isTimerSignal else { return info }
         guard let index = signalTimers.index(of: info.timerID), let clocks = kernel?.clocks else { return nil }
         var timer = signalTimers.posix[index]
         guard timer.generation == info.timerGeneration, timer.signalQueued else { return nil }
@@ -320,11 +314,11 @@ extension ThreadGroup {
     /// next period instead of waiting for a taking that never comes.
     func sendTimerSignal(_ signal: TimerSignal, from sender: Task? = nil) {
         try? send(signal.info, to: signal.target, from: sender)
-        guard signal.info.code == LinuxSignal.SI_TIMER, let clocks = kernel?.clocks else { return }
+        guard signal.info.isTimerSignal, let clocks = kernel?.clocks else { return }
         lock.withLock { _ in
             let info = signal.info
             let queued = (signal.target?.pendingSignals ?? sharedPendingSignals).entries.contains {
-                $0.code == LinuxSignal.SI_TIMER && $0.timerID == info.timerID && $0.timerGeneration == info.timerGeneration
+                $0.isTimerSignal && $0.timerID == info.timerID && $0.timerGeneration == info.timerGeneration
             }
             guard !queued, let index = signalTimers.index(of: info.timerID) else { return }
             var timer = signalTimers.posix[index]
@@ -425,7 +419,7 @@ extension Task {
     /// thread looks at the deadlines again (outside the group's lock, which
     /// comes after the timer thread's).
     func timerSignalTaken(_ info: SignalInfo) {
-        guard info.code == LinuxSignal.SI_TIMER, let kernel else { return }
+        guard info.isTimerSignal, let kernel else { return }
         kernel.timers.rearm(kernel)
     }
 }

@@ -46,11 +46,12 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case environ, filesystems, sysDirectory, sysKernelDirectory
         case kernelHostname, kernelDomainname, kernelOsrelease, kernelOstype, kernelVersion, kernelPidMax
         case limits, cgroup, oomScoreAdjustment, oomScore, smaps, namespaceDirectory, namespaceLink
+        case fdInfoDirectory, fdInfo
     }
 
     public var kind = Kind.root
     public var processID: Int32 = 0
-    /// The FD an fd/N link names, or the thread ID of a task/[tid] directory.
+    /// The FD an fd/N link or fdinfo/N file names, or the thread ID of a task/[tid] directory.
     public var fd: Int32 = 0
 
     override public func save(to sink: inout SaveSink) throws {
@@ -88,6 +89,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .root, .processDirectory, .taskDirectory, .threadDirectory, .sysDirectory, .sysKernelDirectory:
             mode = FileType.directory.rawValue | 0o555
         case .fdDirectory: mode = FileType.directory.rawValue | 0o500
+        case .fdInfoDirectory: mode = FileType.directory.rawValue | 0o555
         case .namespaceDirectory: mode = FileType.directory.rawValue | 0o511
         case .namespaceLink: mode = FileType.symlink.rawValue | 0o777
         case .oomScoreAdjustment: mode = FileType.regular.rawValue | 0o644
@@ -121,7 +123,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     private static func entryType(_ kind: Kind) -> FileType {
         switch kind {
         case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
-             .sysKernelDirectory, .namespaceDirectory: .directory
+             .sysKernelDirectory, .namespaceDirectory, .fdInfoDirectory: .directory
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink, .namespaceLink: .symlink
         default: .regular
         }
@@ -129,7 +131,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
     private static let processFiles: [(String, Kind)] = [
         ("cgroup", .cgroup), ("cmdline", .cmdline), ("comm", .comm), ("cwd", .cwdLink), ("environ", .environ),
-        ("exe", .exeLink), ("fd", .fdDirectory), ("limits", .limits),
+        ("exe", .exeLink), ("fd", .fdDirectory), ("fdinfo", .fdInfoDirectory), ("limits", .limits),
         ("maps", .maps), ("mountinfo", .mountinfo), ("mounts", .mounts), ("ns", .namespaceDirectory),
         ("oom_score", .oomScore), ("oom_score_adj", .oomScoreAdjustment), ("root", .rootLink), ("smaps", .smaps),
         ("stat", .stat), ("statm", .statm), ("status", .status), ("task", .taskDirectory),
@@ -185,9 +187,9 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .taskDirectory:
             guard let thread = Int32(name), try snapshot().threadIDs.contains(thread) else { return nil }
             return child(name, .threadDirectory, in: directory, fd: thread)
-        case .fdDirectory:
+        case .fdDirectory, .fdInfoDirectory:
             guard let number = Int32(name), source?.fdTable(of: processID)?.entry(number) != nil else { return nil }
-            return child(name, .fdLink, in: directory, fd: number)
+            return child(name, kind == .fdDirectory ? .fdLink : .fdInfo, in: directory, fd: number)
         case .namespaceDirectory:
             guard let index = Self.namespaces.firstIndex(where: { $0.name == name }) else { return nil }
             return child(name, .namespaceLink, in: directory, fd: Int32(truncatingIfNeeded: index))
@@ -230,11 +232,12 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
                                                              fd: Int32(truncatingIfNeeded: index)),
                                type: .symlink)
             }
-        case .fdDirectory:
+        case .fdDirectory, .fdInfoDirectory:
+            let entryKind: Kind = kind == .fdDirectory ? .fdLink : .fdInfo
             return (try snapshot().fdTable?.descriptors ?? []).map {
-                DirectoryEntry(name: String($0.fd), inodeNumber: Self.inodeNumber(.fdLink, processID: processID,
+                DirectoryEntry(name: String($0.fd), inodeNumber: Self.inodeNumber(entryKind, processID: processID,
                                                                                   fd: $0.fd),
-                               type: .symlink)
+                               type: Self.entryType(entryKind))
             }
         default:
             throw .enotdir
@@ -261,6 +264,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
             if target.file is SignalFile { return "anon_inode:[signalfd]" }
             if target.file is TimerFile { return "anon_inode:[timerfd]" }
+            if target.file is PidFile { return "anon_inode:[pidfd]" }
             return "anon_inode:[unknown]"
         default: throw .einval
         }
@@ -309,7 +313,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
         switch kind {
         case .root, .processDirectory, .fdDirectory, .taskDirectory, .threadDirectory, .sysDirectory,
-             .sysKernelDirectory, .namespaceDirectory:
+             .sysKernelDirectory, .namespaceDirectory, .fdInfoDirectory:
             return DirectoryFile(location: location, flags: flags)
         case .selfLink, .fdLink, .exeLink, .cwdLink, .rootLink, .mountsLink, .namespaceLink: throw .eloop
         default:
@@ -361,6 +365,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             return Array("0.00 0.00 0.00 1/\(running) \(last)\n".utf8)
         case .systemStat: return Array(ProcProcessStatistics.system(source).utf8)
         case .environ: return try snapshot().environment
+        case .fdInfo: return Array(try fdInformation().utf8)
         case .limits: return Array(ProcProcessStatistics.limits(try snapshot().limits).utf8)
         case .cgroup:
             _ = try snapshot()
@@ -382,6 +387,22 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             return Array("Linux version \(Process.release) (root@runsc) (gcc) \(Process.version)\n".utf8)
         default: throw .einval
         }
+    }
+
+    /// fdinfo/N (seq_show): the offset, the status flags with O_CLOEXEC for
+    /// a close-on-exec descriptor, the mount ID as mountinfo numbers it (0
+    /// for a file on no mount) and the inode number, then what the kind of
+    /// file adds (a pidfd's Pid and NSpid: pidfd_show_fdinfo).
+    private func fdInformation() throws(SyscallError) -> String {
+        guard let entry = try snapshot().fdTable?.entry(fd) else { throw .enoent }
+        let file = entry.file
+        let flags = file.flags | (entry.closeOnExec ? LinuxFile.closeOnExec : 0)
+        let offset = file.lock.withLock { _ in file.offset }
+        let mount = file.location.flatMap { location in source?.mounts().firstIndex { $0 === location.mount } }
+        var text = "pos:\t\(offset)\nflags:\t0\(String(flags, radix: 8))\n"
+            + "mnt_id:\t\(mount.map { $0 + 1 } ?? 0)\nino:\t\(file.inode?.inodeNumber ?? 0)\n"
+        if let pidfd = file as? PidFile { text += pidfd.fdInformation }
+        return text
     }
 
     /// A write to oom_score_adj (fs/proc/base.c): at most PROC_NUMBUF - 1
