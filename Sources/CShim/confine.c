@@ -60,3 +60,10 @@ int cshim_unshare_namespace(const char *name) {
     }
     return -EINVAL;
 }
+
+int cshim_pivot_root(const char *new_root) {
+    if (chdir(new_root) != 0) return -errno;
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return -errno;
+    if (umount2(".", MNT_DETACH) != 0) return -errno;
+    return chdir("/") == 0 ? 0 : -errno;
+}

@@ -3,8 +3,8 @@ import Testing
 
 /// The sandbox process and its stubs, seen from the host while a container
 /// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
-/// documents, both under seccomp, no core dumps, and new mount, IPC, UTS and network
-/// namespaces for both.
+/// documents, both under seccomp, no core dumps, new mount, IPC, UTS and network
+/// namespaces for both, and an empty root holding only the paths the sandbox uses.
 @Suite struct ConfinementTests {
     /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
     /// CAP_FSETID, as Sources/Boot/Confinement.swift documents each.
@@ -50,6 +50,37 @@ import Testing
             for stub in stubs {
                 #expect(try Self.namespace(namespace, of: stub) == ours, "stub \(stub) left the sandbox's \(namespace) namespace")
             }
+        }
+    }
+
+    /// The sandbox and its stubs see, from their root, only the bundle's
+    /// rootfs and the state directory at their host paths, on an empty,
+    /// read-only tmpfs: no host /etc, /usr or /proc.
+    @Test func theSandboxAndItsStubsSeeAnEmptyRoot() throws {
+        let session = try ContainerSession(["/bin/spin"])
+        let log = session.workspace.path + "/out.log"
+        #expect(try session.runsc(["run", "-d", "-b", session.bundle, "rooted"], output: log) == 0)
+        try session.waitFor("spinning\n", in: log)
+        let sandbox = try #require(try session.state("rooted").pid)
+        let stubs = Self.children(of: sandbox, named: "runsc-stub")
+        #expect(!stubs.isEmpty, "no stub among the sandbox's children")
+        let kept = [session.bundle + "/rootfs", session.workspace.stateRoot]
+        let topLevel = Set(kept.compactMap { $0.split(separator: "/").first.map(String.init) })
+        var hostRoot = stat()
+        #expect(stat("/", &hostRoot) == 0)
+        for pid in [sandbox] + stubs {
+            let root = "/proc/\(pid)/root"
+            let entries = Set(try FileManager.default.contentsOfDirectory(atPath: root))
+            #expect(entries == topLevel, "process \(pid) sees \(entries.sorted()) in its root")
+            var info = stat()
+            #expect(stat(root, &info) == 0)
+            #expect(info.st_dev != hostRoot.st_dev, "process \(pid)'s root is the host's")
+            #expect(FileManager.default.fileExists(atPath: root + session.bundle + "/rootfs/bin/spin"),
+                    "process \(pid) does not reach the rootfs at its host path")
+            #expect(FileManager.default.fileExists(atPath: root + session.workspace.stateRoot + "/rooted"),
+                    "process \(pid) does not reach its state directory")
+            let writable = access(root + "/" + (topLevel.first ?? ""), W_OK)
+            #expect(writable == -1 && errno == EROFS, "process \(pid)'s root is not read-only")
         }
     }
 

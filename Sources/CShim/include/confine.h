@@ -23,4 +23,9 @@ int cshim_limit_capabilities(uint64_t keep);
  * so mounts made inside never propagate out. Returns 0 or -errno. */
 int cshim_unshare_namespace(const char *name);
 
+/* pivot_root(2) into `new_root`, a mount point: the old root is stacked on the
+ * new one by pivot_root(".", "."), detached (MNT_DETACH), and the working
+ * directory becomes the new "/". Returns 0 or -errno. */
+int cshim_pivot_root(const char *new_root);
+
 #endif
