@@ -31,12 +31,18 @@ import Sentry
 ///   an identity map all are, while the capabilities it would take away are
 ///   already dropped. Either way, only a process outside (the launcher) may
 ///   write more than one uid into the map.
-/// - A PID namespace. Made here, by unshare, the first stub would be its
-///   init and the namespace would die with that stub; the clean way is the
-///   launcher starting `runsc boot` in one (clone with CLONE_NEWPID, which
-///   posix_spawn cannot), with the sandbox then recording its host PID (its
-///   getpid() is 1) in the state directory. gVisor 2022's runsc with the
-///   ptrace platform measured on this machine makes none either (README).
+/// - A PID namespace. unshare(CLONE_NEWPID) here would put only our
+///   children in it (the stubs, behind a small init we would fork first),
+///   but a process whose children's PID namespace is not its own can no
+///   longer start threads (clone with CLONE_THREAD fails with EINVAL,
+///   measured here), and the Sentry starts threads all its life; entering
+///   the namespace around each stub's fork (setns) needs CAP_SYS_ADMIN,
+///   which is dropped. The way left is gVisor's: the launcher starts
+///   `runsc boot` itself in a new PID namespace (clone with CLONE_NEWPID,
+///   which posix_spawn cannot do), and the sandbox, whose getpid() is then
+///   1, records its host PID for `state`, `kill` and the init waiter. gVisor
+///   2022's runsc with the ptrace platform measured on this machine makes
+///   none (README's table).
 public struct Confinement: Sendable {
     /// What was done and what could not be, in order, for the log.
     public private(set) var report: [(level: Logger.Level, message: String)] = []
