@@ -6,9 +6,8 @@ import Sentry
 /// The sandbox process's confinement on the host, applied by `runsc boot`
 /// in two steps: `apply()` before it opens anything of the container's and
 /// before it starts a thread (namespaces belong to the thread that unshares;
-/// stubs, forked later, inherit all of it), then `enterEmptyRoot` and
-/// `dropCapabilities` once it has read the bundle and the host facts it needs,
-/// still on one thread (capabilities are per thread, and pivot_root needs
+/// stubs, forked later, inherit all of it), then `confine(keeping:)` once it
+/// has read the bundle and the host facts it needs, still on one thread (capabilities are per thread, and pivot_root needs
 /// CAP_SYS_ADMIN).
 ///
 /// What it makes: new mount (a copy of the host's, a slave of it, so nothing
@@ -16,8 +15,9 @@ import Sentry
 /// makes no host network calls; its control socket is bound by path, which a
 /// network namespace does not scope); an empty, read-only root holding only
 /// the host paths the sandbox uses (see `enterEmptyRoot`); NoNewPrivs; every
-/// capability dropped but `keptCapabilities`. Each step that fails is
-/// reported and the others still run.
+/// capability dropped but `keptCapabilities`; the PID namespace the launcher
+/// started it in is reported. Each step that fails is reported and the
+/// others still run.
 ///
 /// Not made, and why:
 /// - A user namespace. Mapping host root to an unprivileged uid (gVisor's
@@ -31,18 +31,14 @@ import Sentry
 ///   an identity map all are, while the capabilities it would take away are
 ///   already dropped. Either way, only a process outside (the launcher) may
 ///   write more than one uid into the map.
-/// - A PID namespace. unshare(CLONE_NEWPID) here would put only our
+/// - A PID namespace made here: unshare(CLONE_NEWPID) would put only our
 ///   children in it (the stubs, behind a small init we would fork first),
 ///   but a process whose children's PID namespace is not its own can no
 ///   longer start threads (clone with CLONE_THREAD fails with EINVAL,
-///   measured here), and the Sentry starts threads all its life; entering
-///   the namespace around each stub's fork (setns) needs CAP_SYS_ADMIN,
-///   which is dropped. The way left is gVisor's: the launcher starts
-///   `runsc boot` itself in a new PID namespace (clone with CLONE_NEWPID,
-///   which posix_spawn cannot do), and the sandbox, whose getpid() is then
-///   1, records its host PID for `state`, `kill` and the init waiter. gVisor
-///   2022's runsc with the ptrace platform measured on this machine makes
-///   none (README's table).
+///   measured here), and the Sentry starts threads all its life. The
+///   launcher starts `runsc boot` in a new one instead, as gVisor does
+///   (SandboxLauncher): the sandbox is its init (killing it kills every
+///   stub), and records its host PID (SandboxProcess.current).
 public struct Confinement: Sendable {
     /// What was done and what could not be, in order, for the log.
     public private(set) var report: [(level: Logger.Level, message: String)] = []
@@ -66,6 +62,11 @@ public struct Confinement: Sendable {
     /// Makes the namespaces and sets NoNewPrivs. Must run while the process has one thread.
     public static func apply() -> Confinement {
         var confinement = Confinement()
+        if getpid() == 1 {
+            confinement.report.append((.info, "confinement: new pid namespace (the sandbox is its init, its stubs are in it)"))
+        } else {
+            confinement.report.append((.warning, "confinement: no pid namespace: the launcher could not start the sandbox in one (clone with CLONE_NEWPID needs CAP_SYS_ADMIN)"))
+        }
         confinement.makeNamespaces()
         confinement.step("NoNewPrivs", cshim_set_no_new_privs())
         return confinement

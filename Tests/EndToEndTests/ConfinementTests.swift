@@ -3,13 +3,14 @@ import Testing
 
 /// The sandbox process and its stubs, seen from the host while a container
 /// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
-/// documents, both under seccomp, no core dumps, new mount, IPC, UTS and network
+/// documents, both under seccomp, no core dumps, new mount, IPC, UTS, network and PID
 /// namespaces for both, and an empty root holding only the paths the sandbox uses.
 @Suite struct ConfinementTests {
     /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
     /// CAP_FSETID, as Sources/Boot/Confinement.swift documents each.
     static let keptCapabilities: UInt64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4)
-    static let newNamespaces = ["mnt", "ipc", "uts", "net"]
+    /// The sandbox is the init of its PID namespace (the launcher clones it into one), the stubs its members.
+    static let newNamespaces = ["mnt", "ipc", "uts", "net", "pid"]
     /// getppid's number on x86_64 (SYS_getppid), which the test hook injects.
     static let getppidNumber = 110
 

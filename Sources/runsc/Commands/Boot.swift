@@ -60,7 +60,9 @@ struct BootCommand: ParsableCommand {
         var confinement = Confinement.apply()
         // A fault never dumps the Sentry's address space and always says what failed, on stderr
         // (the log file with --log, see detachFromCallerStdio).
-        _ = cshim_install_fatal_signal_report(STDERR_FILENO, "runsc boot: container \(id): sandbox process \(getpid())")
+        let process = SandboxProcess.current()
+        _ = cshim_install_fatal_signal_report(STDERR_FILENO,
+                                              "runsc boot: container \(id): sandbox process \(process?.pid ?? getpid())")
         // Its own session: the terminal's Ctrl-C reaches the foreground runsc,
         // which forwards it; a detached sandbox outlives its parent's session.
         _ = setsid()
@@ -81,7 +83,7 @@ struct BootCommand: ParsableCommand {
             let store = try global.store()
             let tally = getenv(Self.saveRestoreTallyVariable).map { String(cString: $0) }
             // What the sandbox needs of the host's paths, read or opened before it leaves the host's root.
-            guard let process = SandboxProcess.current() else {
+            guard let process else {
                 throw RunscError("cannot read this process's start time from /proc/self/stat")
             }
             callerStdio = try CallerStdioReplacement(log: global.log)
