@@ -104,14 +104,14 @@ public struct Confinement: Sendable {
     /// the new root before the pivot. Any failure leaves the host's root.
     private mutating func enterEmptyRoot(keeping paths: [String]) {
         guard let relative = paths.first(where: { !$0.hasPrefix("/") }) else {
-            return pivot(into: Self.newRootMountPoint, keeping: Self.outermost(paths))
+            return pivot(into: Self.newRootMountPoint, keeping: Self.normalized(paths))
         }
         report.append((.warning, "confinement: the host's root stays: the sandbox uses \(relative), a relative host path"))
     }
 
     /// The paths normalized (no empty or "." components), shortest first,
     /// without duplicates.
-    static func outermost(_ paths: [String]) -> [String] {
+    static func normalized(_ paths: [String]) -> [String] {
         let normalized = Set(paths.map { path in
             "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
         })
