@@ -85,6 +85,16 @@ import Testing
         }
     }
 
+    /// What the Sentry learns from the host's /proc and /sys (the CPUs it
+    /// reports) is read before it leaves the host's root: the container sees
+    /// the host's CPUs, as natively (glibc's sysconf answers 1 without /sys).
+    @Test func theContainerSeesTheHostsCPUsFromTheEmptyRoot() throws {
+        let sandbox = try SandboxRun(["/bin/busybox", "nproc"], busybox: true)
+        let natively = try Fixtures.run(Fixtures.busybox, ["nproc"])
+        #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")
+        #expect(sandbox.result.stdout == natively.stdout)
+    }
+
     /// `runsc boot --debug`'s test hook makes every new stub run getppid on
     /// its code page, an injected call its filter does not allow.
     @Test func aStubsForbiddenHostCallKillsIt() throws {
