@@ -21,7 +21,10 @@ extension Loader {
     static let specDigestKey = "specDigest"
     static let rootfsKey = "rootfs"
 
-    public func checkpoint(to imagePath: String, compression: Compression,
+    /// `parentDirectory` is a descriptor of `imagePath`'s parent directory: the
+    /// image is written by its last name there (the working directory moves
+    /// to it meanwhile; nothing else of the Sentry uses relative host paths).
+    public func checkpoint(to imagePath: String, in parentDirectory: Int32, compression: Compression,
                            leaveRunning: Bool) throws(CheckpointError) -> CheckpointSummary {
         try checkpointLock.withLock { paused throws(CheckpointError) -> CheckpointSummary in
             let started = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -39,7 +42,12 @@ extension Loader {
                 timer.mark("pause")
                 kernel.writeBackSharedMappings()
                 HostFile.beginCheckpoint()
-                summary = try save(to: imagePath, compression: compression, started: started, timer: &timer)
+                guard let name = imagePath.split(separator: "/").last.map(String.init), fchdir(parentDirectory) == 0 else {
+                    throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
+                }
+                defer { _ = chdir("/") }
+                summary = try save(to: name, reportedAs: imagePath, compression: compression, started: started,
+                                   timer: &timer)
             } catch {
                 if !paused { kernel.resume() }
                 throw error
@@ -65,8 +73,9 @@ extension Loader {
     }
 
     /// Writes the paused kernel's image; `durable: false` skips the syncs
-    /// (the save/restore test mode's images never outlive the sandbox).
-    func save(to imagePath: String, compression: Compression, durable: Bool = true,
+    /// (the save/restore test mode's images never outlive the sandbox);
+    /// an error names the image `reportedAs` (its absolute path), when given.
+    func save(to imagePath: String, reportedAs shownPath: String? = nil, compression: Compression, durable: Bool = true,
               started: Int64, timer: inout PhaseTimer) throws(CheckpointError) -> CheckpointSummary {
         let memoryFile = kernel.memoryFile
         guard let base = memoryFile.base else { throw CheckpointError("the memory file is not mapped") }
@@ -97,7 +106,7 @@ extension Loader {
                 imageBytes: size,
                 nanoseconds: UInt64(max(0, Clocks.hostNanoseconds(CLOCK_MONOTONIC) - started)))
         } catch {
-            throw CheckpointError("cannot write the image to \(imagePath): \(error)")
+            throw CheckpointError("cannot write the image to \(shownPath ?? imagePath): \(error)")
         }
     }
 

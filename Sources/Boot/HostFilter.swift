@@ -109,7 +109,7 @@ public enum HostFilter {
         allow("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev", "preadv2", "pwritev2",
               "close", "close_range", "fstat", "newfstatat", "statx", "lseek", "getdents64", "fcntl",
               "dup", "dup2", "dup3", "pipe2", "openat2", "mkdirat", "unlinkat", "renameat", "renameat2",
-              "symlinkat", "linkat", "readlinkat", "fchmod", "fchmodat", "fchown", "fchownat", "utimensat",
+              "symlinkat", "linkat", "readlinkat", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "utimensat",
               "mknodat", "ftruncate", "fallocate", "fsync", "fdatasync", "sync_file_range", "statfs", "fstatfs",
               "faccessat", "faccessat2", "flock", "getcwd", "chdir", "fchdir", "copy_file_range", "sendfile",
               "splice", "memfd_create", "umask", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",

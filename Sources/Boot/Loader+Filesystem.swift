@@ -43,6 +43,15 @@ extension Loader {
         return mounts
     }
 
+    /// The host files and directories the spec's bind mounts show (their
+    /// sources), which the sandbox keeps in its root (Confinement).
+    public static func hostMountSources(_ spec: Spec) throws(LoaderError) -> [String] {
+        try containerMounts(spec).compactMap { mount in
+            if case .host(let path) = mount.kind { return path }
+            return nil
+        }
+    }
+
     /// tmpfs's `size=` (bytes with a k/m/g/t suffix, or a percentage of the
     /// host's RAM), `nr_blocks=` (pages) and `nr_inodes=`, as Linux's tmpfs
     /// parses them; 0 is no limit. A value Linux would refuse fails the mount.

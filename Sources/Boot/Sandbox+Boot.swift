@@ -12,16 +12,15 @@ extension Sandbox {
     /// its state directory, records this process, and serves the control
     /// socket. On failure nothing is left in the state directory.
     /// With `imagePath`, the kernel is restored from that checkpoint image (no new init process).
+    /// `process` is this process (`SandboxProcess.current()`, read before the sandbox left the host's /proc).
     public static func boot(args: LoaderArgs, id: ContainerID, bundle: String, store: ContainerStore,
-                            logger: Logger, restoringFrom imagePath: String? = nil) throws(LoaderError) -> Booted {
+                            process: SandboxProcess, logger: Logger,
+                            restoringFrom imagePath: String? = nil) throws(LoaderError) -> Booted {
         let loader: Loader
         if let imagePath {
             loader = try Loader.restore(image: imagePath, args: args, logger: logger)
         } else {
             loader = try Loader(args: args, logger: logger)
-        }
-        guard let process = SandboxProcess.current() else {
-            throw LoaderError("cannot read this process's start time from /proc/self/stat")
         }
         var state = ContainerState(id: id.rawValue, status: .creating, pid: process.pid, bundle: bundle,
                                    annotations: args.spec.annotations)

@@ -3,11 +3,13 @@ import OCI
 import State
 
 /// The sandbox's answer to `runsc checkpoint`: only a running or paused
-/// container can be saved; without `leaveRunning` it is stopped once the
+/// container can be saved, into the image directory's parent the client
+/// opened and sent with the request (the sandbox's root holds no host path
+/// but its own: Confinement); without `leaveRunning` it is stopped once the
 /// image is complete (its exit is reported as a SIGKILL, as `runc
 /// checkpoint` does), with it a paused one stays paused.
 extension Sandbox {
-    func checkpoint(_ request: CheckpointRequest) -> ControlResponse {
+    func checkpoint(_ request: CheckpointRequest, parentDirectory: Int32?) -> ControlResponse {
         let current = status.withLock { $0.container.status }
         guard current == .running || current == .paused else {
             return .failure(ControlFailure(.invalidState, "cannot checkpoint a container that is \(current.rawValue)"))
@@ -19,8 +21,11 @@ extension Sandbox {
         guard request.imagePath.hasPrefix("/") else {
             return .failure(ControlFailure(.badRequest, "the image path \(request.imagePath) is not absolute"))
         }
+        guard let parentDirectory else {
+            return .failure(ControlFailure(.badRequest, "the checkpoint request carries no descriptor of the image's directory"))
+        }
         do {
-            let summary = try loader.checkpoint(to: request.imagePath, compression: compression,
+            let summary = try loader.checkpoint(to: request.imagePath, in: parentDirectory, compression: compression,
                                                 leaveRunning: request.leaveRunning)
             if !request.leaveRunning {
                 var timer = PhaseTimer()

@@ -45,9 +45,14 @@ public final class Sandbox: Sendable {
     }
 
     /// The control server's handler. `files` came with the request: `exec`
-    /// takes them as the new process's stdio, every other request closes them.
+    /// takes them as the new process's stdio, `checkpoint` its image's parent
+    /// directory; every other request closes them.
     public func handle(_ request: ControlRequest, files: [Int32]) -> ControlServer.Reply {
         if case .exec(let exec) = request { return ControlServer.Reply(execute(exec, stdio: files)) }
+        if case .checkpoint(let checkpoint) = request {
+            defer { for file in files { close(file) } }
+            return ControlServer.Reply(self.checkpoint(checkpoint, parentDirectory: files.first))
+        }
         for file in files { close(file) }
         switch request {
         case .state:
@@ -62,8 +67,8 @@ public final class Sandbox: Sendable {
         case .shutdown:
             stopContainer()
             return ControlServer.Reply(.ok) { [shutdownRequested] in shutdownRequested.signal() }
-        case .checkpoint(let request):
-            return ControlServer.Reply(checkpoint(request))
+        case .checkpoint:
+            return ControlServer.Reply(.failure(ControlFailure(.badRequest, "checkpoint handled above")))
         case .restore:
             return ControlServer.Reply(.failure(ControlFailure(
                 .notSupported, "restore into a running sandbox is not supported by this sandbox yet")))

@@ -2,6 +2,8 @@
 #include "confine.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <sched.h>
 #include <string.h>
@@ -59,4 +61,44 @@ int cshim_unshare_namespace(const char *name) {
         return 0;
     }
     return -EINVAL;
+}
+
+int cshim_pivot_root(const char *new_root) {
+    if (chdir(new_root) != 0) return -errno;
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return -errno;
+    if (umount2(".", MNT_DETACH) != 0) return -errno;
+    return chdir("/") == 0 ? 0 : -errno;
+}
+
+int cshim_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[], int stdio_fd,
+                                     int keep_fd, int keep_target, const int *close_fds, int close_count,
+                                     const int *default_signals, int default_count) {
+    long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+    if (pid < 0) return -errno;
+    if (pid > 0) return (int)pid;
+    if (stdio_fd >= 0) {
+        for (int fd = 0; fd <= 2; fd++) {
+            if (dup2(stdio_fd, fd) < 0) _exit(127);
+        }
+    }
+    if (keep_fd >= 0) {
+        if (dup2(keep_fd, keep_target) < 0) _exit(127);
+    } else {
+        int null = open("/dev/null", O_RDWR);
+        if (null < 0) _exit(127);
+        for (int fd = 0; fd <= 2; fd++) {
+            if (dup2(null, fd) < 0) _exit(127);
+        }
+        if (null > 2) close(null);
+    }
+    for (int i = 0; i < close_count; i++) close(close_fds[i]);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    for (int i = 0; i < default_count; i++) sigaction(default_signals[i], &action, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(path, argv, envp);
+    _exit(127);
 }

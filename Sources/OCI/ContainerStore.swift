@@ -35,14 +35,19 @@ public struct ContainerStore: Sendable {
         (try? HostFiles.kind(stateFile(for: id)).get()) == .regularFile
     }
 
-    /// Records a new container; fails if one with this ID already has a directory.
-    public func create(_ state: ContainerState) throws(ContainerStoreError) {
-        let id = try validID(state.id)
+    /// Makes the root directory and its parents if they are missing.
+    public func makeRoot() throws(ContainerStoreError) {
         do {
             try HostFiles.makeDirectories(root)
         } catch {
             throw .io(path: root, reason: "cannot create the state directory: \(error)")
         }
+    }
+
+    /// Records a new container; fails if one with this ID already has a directory.
+    public func create(_ state: ContainerState) throws(ContainerStoreError) {
+        let id = try validID(state.id)
+        try makeRoot()
         let directory = directory(for: id)
         if mkdir(directory, 0o711) != 0 {
             let failure = HostFiles.Failure(errno: errno)

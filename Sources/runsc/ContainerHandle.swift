@@ -67,8 +67,9 @@ struct ContainerHandle {
 
     /// Sends `request`; a sandbox that is gone makes this a stale-state error
     /// (after cleaning up), a refusal becomes the sandbox's message.
-    func call(_ request: ControlRequest, command: String, timeout: Int = answerTimeout) throws -> ControlResponse {
-        let response = try exchange(request, command: command, timeout: timeout)
+    func call(_ request: ControlRequest, files: [Int32] = [], command: String,
+              timeout: Int = answerTimeout) throws -> ControlResponse {
+        let response = try exchange(request, files: files, command: command, timeout: timeout)
         if case .failure(let failure) = response {
             throw RunscError("\(command): container \"\(id)\": \(failure.message)")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
+import Boot
 import Logging
 
 #if canImport(Glibc)
@@ -18,7 +19,12 @@ enum LogSetup {
         case json
     }
 
+    /// The PID log lines carry: the host's, which the sandbox, the init of its
+    /// own PID namespace, reads from the host's /proc at bootstrap (before it leaves it).
+    static let processID: Int32 = SandboxProcess.current()?.pid ?? getpid()
+
     static func bootstrap(file: String?, debug: Bool, format: Format = .text) throws {
+        _ = processID
         let level: Logger.Level = debug ? .debug : .info
         if let file {
             let fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
@@ -60,13 +66,13 @@ struct FileLogHandler: LogHandler {
         switch format {
         case .text:
             let fields = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            text = "\(Self.timestamp()) \(event.level) \(label) [\(getpid())]: \(event.message)\(fields)\n"
+            text = "\(Self.timestamp()) \(event.level) \(label) [\(LogSetup.processID)]: \(event.message)\(fields)\n"
         case .json:
             var object = merged.mapValues { "\($0)" }
             object["level"] = "\(event.level)"
             object["msg"] = "\(event.message)"
             object["time"] = Self.timestamp()
-            object["pid"] = "\(getpid())"
+            object["pid"] = "\(LogSetup.processID)"
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             guard let bytes = try? encoder.encode(object) else { return }

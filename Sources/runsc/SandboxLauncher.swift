@@ -1,4 +1,5 @@
 import Boot
+import CShim
 import OCI
 
 #if canImport(Glibc)
@@ -44,7 +45,8 @@ enum SandboxLauncher {
 
         let pid: pid_t
         do {
-            pid = try spawn(executable, arguments, keeping: (writeEnd, readyFD), stdio: terminal)
+            pid = try spawn(executable, arguments, keeping: (writeEnd, readyFD), stdio: terminal,
+                            newPIDNamespace: true)
         } catch {
             close(writeEnd)
             throw error
@@ -95,8 +97,28 @@ enum SandboxLauncher {
 
     /// `keeping` is an FD of ours and the number the child finds it at; without it the child's stdio is /dev/null.
     /// `stdio` (a terminal's slave) replaces our stdio as the child's 0, 1 and 2.
+    /// With `newPIDNamespace` the child is the init of a new PID namespace
+    /// (the sandbox: its stubs are in it, see Confinement) when this process
+    /// may make one, else it starts in ours and the sandbox logs that it has none.
     private static func spawn(_ executable: String, _ arguments: [String], keeping: (Int32, Int32)?,
-                              stdio: Int32? = nil) throws -> pid_t {
+                              stdio: Int32? = nil, newPIDNamespace: Bool = false) throws -> pid_t {
+        // The sandbox outlives us: it must not hold what our caller gave us
+        // beyond stdio (Foundation's Process, for one, waits for a socket it
+        // passes to close before it reports our exit).
+        let closed = inheritableFDs().filter { $0 > STDERR_FILENO && $0 != keeping?.1 }
+        // The sandbox starts with no signal blocked and default dispositions,
+        // whatever this process blocked to forward signals.
+        let defaults = SignalRelay.forwarded + [SIGPIPE]
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        defer { for pointer in argv { free(pointer) } }
+        if newPIDNamespace {
+            let pid = cshim_spawn_in_new_pid_namespace(executable, argv, environ, stdio ?? -1, keeping?.0 ?? -1,
+                                                       keeping?.1 ?? -1, closed, Int32(clamping: closed.count),
+                                                       defaults, Int32(clamping: defaults.count))
+            if pid > 0 { return pid }
+        }
+
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -110,30 +132,20 @@ enum SandboxLauncher {
                 posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
             }
         }
-        // The sandbox outlives us: it must not hold what our caller gave us
-        // beyond stdio (Foundation's Process, for one, waits for a socket it
-        // passes to close before it reports our exit).
-        for fd in inheritableFDs() where fd > STDERR_FILENO && fd != keeping?.1 {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
+        for fd in closed { posix_spawn_file_actions_addclose(&actions, fd) }
 
-        // The sandbox starts with no signal blocked and default dispositions,
-        // whatever this process blocked to forward signals.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
         var empty = sigset_t()
         sigemptyset(&empty)
         posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in SignalRelay.forwarded + [SIGPIPE] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var defaultSet = sigset_t()
+        sigemptyset(&defaultSet)
+        for signal in defaults { sigaddset(&defaultSet, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaultSet)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-        argv.append(nil)
-        defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         guard result == 0 else {

@@ -3,13 +3,14 @@ import Testing
 
 /// The sandbox process and its stubs, seen from the host while a container
 /// runs: NoNewPrivs, only the capabilities `Confinement.keptCapabilities`
-/// documents, both under seccomp, no core dumps, and new mount, IPC, UTS and network
-/// namespaces for both.
+/// documents, both under seccomp, no core dumps, new mount, IPC, UTS, network and PID
+/// namespaces for both, and an empty root holding only the paths the sandbox uses.
 @Suite struct ConfinementTests {
     /// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER and
     /// CAP_FSETID, as Sources/Boot/Confinement.swift documents each.
     static let keptCapabilities: UInt64 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4)
-    static let newNamespaces = ["mnt", "ipc", "uts", "net"]
+    /// The sandbox is the init of its PID namespace (the launcher clones it into one), the stubs its members.
+    static let newNamespaces = ["mnt", "ipc", "uts", "net", "pid"]
     /// getppid's number on x86_64 (SYS_getppid), which the test hook injects.
     static let getppidNumber = 110
 
@@ -51,6 +52,47 @@ import Testing
                 #expect(try Self.namespace(namespace, of: stub) == ours, "stub \(stub) left the sandbox's \(namespace) namespace")
             }
         }
+    }
+
+    /// The sandbox and its stubs see, from their root, only the bundle's
+    /// rootfs and the state directory at their host paths, on an empty,
+    /// read-only tmpfs: no host /etc, /usr or /proc.
+    @Test func theSandboxAndItsStubsSeeAnEmptyRoot() throws {
+        let session = try ContainerSession(["/bin/spin"])
+        let log = session.workspace.path + "/out.log"
+        #expect(try session.runsc(["run", "-d", "-b", session.bundle, "rooted"], output: log) == 0)
+        try session.waitFor("spinning\n", in: log)
+        let sandbox = try #require(try session.state("rooted").pid)
+        let stubs = Self.children(of: sandbox, named: "runsc-stub")
+        #expect(!stubs.isEmpty, "no stub among the sandbox's children")
+        let kept = [session.bundle + "/rootfs", session.workspace.stateRoot]
+        let topLevel = Set(kept.compactMap { $0.split(separator: "/").first.map(String.init) })
+        var hostRoot = stat()
+        #expect(stat("/", &hostRoot) == 0)
+        for pid in [sandbox] + stubs {
+            let root = "/proc/\(pid)/root"
+            let entries = Set(try FileManager.default.contentsOfDirectory(atPath: root))
+            #expect(entries == topLevel, "process \(pid) sees \(entries.sorted()) in its root")
+            var info = stat()
+            #expect(stat(root, &info) == 0)
+            #expect(info.st_dev != hostRoot.st_dev, "process \(pid)'s root is the host's")
+            #expect(FileManager.default.fileExists(atPath: root + session.bundle + "/rootfs/bin/spin"),
+                    "process \(pid) does not reach the rootfs at its host path")
+            #expect(FileManager.default.fileExists(atPath: root + session.workspace.stateRoot + "/rooted"),
+                    "process \(pid) does not reach its state directory")
+            let writable = access(root + "/" + (topLevel.first ?? ""), W_OK)
+            #expect(writable == -1 && errno == EROFS, "process \(pid)'s root is not read-only")
+        }
+    }
+
+    /// What the Sentry learns from the host's /proc and /sys (the CPUs it
+    /// reports) is read before it leaves the host's root: the container sees
+    /// the host's CPUs, as natively (glibc's sysconf answers 1 without /sys).
+    @Test func theContainerSeesTheHostsCPUsFromTheEmptyRoot() throws {
+        let sandbox = try SandboxRun(["/bin/busybox", "nproc"], busybox: true)
+        let natively = try Fixtures.run(Fixtures.busybox, ["nproc"])
+        #expect(sandbox.result.status == 0, "\(sandbox.result.stderr)")
+        #expect(sandbox.result.stdout == natively.stdout)
     }
 
     /// `runsc boot --debug`'s test hook makes every new stub run getppid on

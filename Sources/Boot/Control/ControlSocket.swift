@@ -5,9 +5,10 @@ import Glibc
 /// The AF_UNIX stream socket of one container, and length-prefixed frames over it.
 ///
 /// sun_path holds 107 bytes, and a `--root` path plus a 1024-byte container
-/// ID does not fit: such paths are reached through an O_PATH descriptor of the
-/// container directory as /proc/self/fd/N/control.sock, which bind and connect
-/// resolve like any path.
+/// ID does not fit: such paths are bound and connected to by their relative
+/// name from the container directory, made the working directory for the
+/// call (the sandbox, pivoted into its own root, has no /proc/self/fd to
+/// name it by; neither it nor the CLI makes relative path calls meanwhile).
 public enum ControlSocket {
     /// Creates, binds (mode 0600) and listens on the socket in `directory`.
     public static func listen(in directory: String) throws(ControlError) -> Int32 {
@@ -186,20 +187,31 @@ public enum ControlSocket {
         return value.tv_sec
     }
 
-    /// Calls `body` with a sockaddr_un for `path`, going through an O_PATH
-    /// descriptor of its directory when the path is too long for sun_path.
+    /// Calls `body` with a sockaddr_un for `path`, or for its last name from
+    /// its directory, made the working directory for the call, when the path
+    /// is too long for sun_path.
     private static func withAddress(
         of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(ControlError) -> Void
     ) throws(ControlError) {
-        var directoryFD: Int32 = -1
-        defer { if directoryFD >= 0 { close(directoryFD) } }
+        var previousDirectory: Int32 = -1
+        defer {
+            if previousDirectory >= 0 {
+                _ = fchdir(previousDirectory)
+                close(previousDirectory)
+            }
+        }
         var effective = path
         let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
         if path.utf8.count >= capacity {
             let directory = String(path.utf8.prefix(path.utf8.count - ControlProtocol.socketName.utf8.count - 1)) ?? path
-            directoryFD = open(directory, pathOnly | O_DIRECTORY | O_CLOEXEC)
+            let directoryFD = open(directory, pathOnly | O_DIRECTORY | O_CLOEXEC)
             guard directoryFD >= 0 else { throw .notListening(socket: path, errno: errno) }
-            effective = "/proc/self/fd/\(directoryFD)/" + ControlProtocol.socketName
+            defer { close(directoryFD) }
+            previousDirectory = open(".", pathOnly | O_DIRECTORY | O_CLOEXEC)
+            guard previousDirectory >= 0, fchdir(directoryFD) == 0 else {
+                throw .notListening(socket: path, errno: errno)
+            }
+            effective = ControlProtocol.socketName
         }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)

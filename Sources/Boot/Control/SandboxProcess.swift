@@ -17,9 +17,12 @@ public struct SandboxProcess: Codable, Sendable, Equatable {
         self.startTime = startTime
     }
 
-    /// This process, as a sandbox records itself.
+    /// This process, as a sandbox records itself: by its PID in the host's
+    /// namespace, which the host's /proc names `self` (its getpid() is 1 in
+    /// the PID namespace it is the init of).
     public static func current() -> SandboxProcess? {
-        let pid = getpid()
+        guard let text = readSmallFile("/proc/self/stat"), let space = text.firstIndex(of: " "),
+              let pid = Int32(text[..<space]) else { return nil }
         return startTime(of: pid).map { SandboxProcess(pid: pid, startTime: $0) }
     }
 

@@ -23,4 +23,21 @@ int cshim_limit_capabilities(uint64_t keep);
  * so mounts made inside never propagate out. Returns 0 or -errno. */
 int cshim_unshare_namespace(const char *name);
 
+/* pivot_root(2) into `new_root`, a mount point: the old root is stacked on the
+ * new one by pivot_root(".", "."), detached (MNT_DETACH), and the working
+ * directory becomes the new "/". Returns 0 or -errno. */
+int cshim_pivot_root(const char *new_root);
+
+/* Starts `path` as posix_spawn would with these file actions, but as the
+ * init of a new PID namespace (clone with CLONE_NEWPID, which posix_spawn
+ * cannot ask for): in the child, `stdio_fd` (if >= 0) becomes 0, 1 and 2;
+ * `keep_fd` becomes `keep_target`, or without it (-1) 0, 1 and 2 are
+ * /dev/null; the `close_fds` are closed; the `default_signals` get their
+ * default action and no signal is blocked. The child makes raw calls only
+ * until execve (this process may have threads). Returns the child's PID as
+ * this namespace sees it, or -errno (EPERM without CAP_SYS_ADMIN). */
+int cshim_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[], int stdio_fd,
+                                     int keep_fd, int keep_target, const int *close_fds, int close_count,
+                                     const int *default_signals, int default_count);
+
 #endif

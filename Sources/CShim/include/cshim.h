@@ -6,6 +6,7 @@
 #include "hash64.h"
 #include "fallocate.h"
 #include "renameat.h"
+#include "fchmodat.h"
 #include "zeropages.h"
 #include "writeback.h"
 #include "memfd.h"

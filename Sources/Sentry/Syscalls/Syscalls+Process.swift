@@ -354,7 +354,7 @@ enum Process {
         return 0
     }
 
-    static var cpuCount: Int { max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1) }
+    static var cpuCount: Int { HostFacts.onlineCPUs }
 
     static let ioprioWhoProcess: Int32 = 1, ioprioWhoProcessGroup: Int32 = 2, ioprioWhoUser: Int32 = 3
 

@@ -26,8 +26,9 @@ enum ImageDirectory {
         return (parent, name)
     }
 
-    /// Creates a fresh private temporary directory next to `final`.
-    static func makeTemporary(for final: String) throws -> String {
+    /// Creates a fresh private temporary directory next to `final`, and the
+    /// descriptor holding an exclusive flock on it while its writer lives.
+    static func makeTemporary(for final: String) throws -> (path: String, lock: Int32) {
         let (parent, name) = try split(final)
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let path = parent + "/" + name + temporaryMarker + String(getpid()) + "-" + suffix
@@ -38,7 +39,14 @@ enum ImageDirectory {
             }
             throw ImageError.io(path: path, operation: "mkdir", errno: code)
         }
-        return path
+        let lock = retryingEINTR { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            if lock >= 0 { close(lock) }
+            rmdir(path)
+            throw ImageError.io(path: path, operation: "lock", errno: code)
+        }
+        return (path, lock)
     }
 
     static func fileType(_ path: String) -> mode_t? {
@@ -124,16 +132,18 @@ enum ImageDirectory {
     }
 
     /// Removes temporary directories for `final` left by writers that died
-    /// (their pid no longer exists): a crash mid-checkpoint leaves one.
+    /// (a crash mid-checkpoint leaves one): those whose flock no process holds.
+    /// A lock, unlike the PID in the name, means the same in every PID
+    /// namespace (each sandbox is the init of its own, PID 1).
     static func removeAbandonedTemporaries(for final: String) {
         guard let (parent, name) = try? split(final), let names = try? entries(parent) else { return }
         let prefix = name + temporaryMarker
         for entry in names where entry.hasPrefix(prefix) {
-            let rest = entry.dropFirst(prefix.count)
-            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
-            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
-                try? removeTree(parent + "/" + entry)
-            }
+            let path = parent + "/" + entry
+            let fd = retryingEINTR { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { try? removeTree(path) }
+            close(fd)
         }
     }
 }

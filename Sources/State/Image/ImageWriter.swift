@@ -15,6 +15,9 @@ public final class ImageWriter {
     public let directory: String
     /// Where it is being written meanwhile.
     public let temporaryDirectory: String
+    /// The descriptor whose flock marks `temporaryDirectory` as in use
+    /// (ImageDirectory.removeAbandonedTemporaries); -1 once let go.
+    private var temporaryLock: Int32
     public let info: ImageInfo
     public let options: FrameOptions
     private let overwrite: Bool
@@ -49,11 +52,17 @@ public final class ImageWriter {
             }
         }
         ImageDirectory.removeAbandonedTemporaries(for: directory)
-        temporaryDirectory = try ImageDirectory.makeTemporary(for: directory)
+        (temporaryDirectory, temporaryLock) = try ImageDirectory.makeTemporary(for: directory)
     }
 
     deinit {
         if phase == .writing { abandon() }
+        releaseLock()
+    }
+
+    private func releaseLock() {
+        if temporaryLock >= 0 { close(temporaryLock) }
+        temporaryLock = -1
     }
 
     /// Stores the encoded object graph as `state.img`.
@@ -108,6 +117,7 @@ public final class ImageWriter {
             if durable { try ImageDirectory.syncDirectory(temporaryDirectory) }
             try ImageDirectory.publish(temporaryDirectory, as: directory, overwrite: overwrite, durable: durable)
             phase = .committed
+            releaseLock()
             return manifest
         } catch {
             abandon()
@@ -126,6 +136,7 @@ public final class ImageWriter {
         guard phase == .writing else { return }
         phase = .abandoned
         try? ImageDirectory.removeTree(temporaryDirectory)
+        releaseLock()
     }
 
     private func writeFile(_ name: String, _ body: (Int32, String) throws -> FramedFileSummary) throws -> FramedFileSummary {

@@ -57,19 +57,21 @@ struct BootCommand: ParsableCommand {
 
     func run() throws {
         // First, while the process has one thread and has opened nothing of the container's.
-        let confinement = Confinement.apply()
+        var confinement = Confinement.apply()
         // A fault never dumps the Sentry's address space and always says what failed, on stderr
         // (the log file with --log, see detachFromCallerStdio).
-        _ = cshim_install_fatal_signal_report(STDERR_FILENO, "runsc boot: container \(id): sandbox process \(getpid())")
+        let process = SandboxProcess.current()
+        _ = cshim_install_fatal_signal_report(STDERR_FILENO,
+                                              "runsc boot: container \(id): sandbox process \(process?.pid ?? getpid())")
         // Its own session: the terminal's Ctrl-C reaches the foreground runsc,
         // which forwards it; a detached sandbox outlives its parent's session.
         _ = setsid()
         // A write to a closed host pipe must be an EPIPE for the Sentry, not the sandbox's death.
         signal(SIGPIPE, SIG_IGN)
         let booted: Sandbox.Booted
+        let callerStdio: CallerStdioReplacement
         do {
             let logger = try global.configure()
-            confinement.log(to: logger)
             if global.debug, getenv(Self.testStubForbiddenCallVariable) != nil {
                 AddressSpace.testForbiddenCall.store(true, ordering: .relaxed)
             }
@@ -78,6 +80,21 @@ struct BootCommand: ParsableCommand {
             }
             let id = try ContainerID(id)
             let bundle = try Bundle.load(directory: bundle)
+            let store = try global.store()
+            let tally = getenv(Self.saveRestoreTallyVariable).map { String(cString: $0) }
+            // What the sandbox needs of the host's paths, read or opened before it leaves the host's root.
+            guard let process else {
+                throw RunscError("cannot read this process's start time from /proc/self/stat")
+            }
+            callerStdio = try CallerStdioReplacement(log: global.log)
+            if let tally { try Self.create(tally) }
+            // Kept in the sandbox's root, so it must exist before.
+            try store.makeRoot()
+            var kept = [bundle.rootfs, store.root] + (try Loader.hostMountSources(bundle.spec))
+            if let imagePath { kept.append(imagePath) }
+            if let tally { kept.append(tally) }
+            confinement.confine(keeping: kept)
+            confinement.log(to: logger)
             // create made our stdio a pty for the process's terminal: it becomes ours, and its signals the container's.
             let hasTerminal = bundle.spec.process?.terminal == true && isatty(STDIN_FILENO) == 1
             if hasTerminal { Sandbox.takeControllingTerminal(STDIN_FILENO) }
@@ -86,22 +103,21 @@ struct BootCommand: ParsableCommand {
             guard !stdio.contains(where: { $0 < 0 }) else {
                 throw RunscError("cannot duplicate stdio: \(SandboxLauncher.errnoText())")
             }
-            let store = try global.store()
             let configuration = LoaderArgs.Configuration(
                 countSyscalls: global.debug, saveRestoreEvery: debugSaveRestoreEvery,
                 saveRestoreDirectory: store.directory(for: id) + "/save-restore",
-                saveRestoreTally: getenv(Self.saveRestoreTallyVariable).map { String(cString: $0) })
+                saveRestoreTally: tally)
             let args = LoaderArgs(containerID: id.rawValue, spec: bundle.spec, rootfs: bundle.rootfs, stdioFDs: stdio,
                                   configuration: configuration)
             booted = try Sandbox.boot(args: args, id: id, bundle: bundle.directory, store: store,
-                                      logger: logger, restoringFrom: imagePath)
+                                      process: process, logger: logger, restoringFrom: imagePath)
             if hasTerminal { try booted.sandbox.forwardTerminalSignals() }
             try installHostFilter(logger: logger)
         } catch {
             report("\(error)")
             Glibc.exit(1)
         }
-        detachFromCallerStdio()
+        callerStdio.detach()
         report(SandboxLauncher.readyMessage)
         _ = chdir("/")
         if global.debug, let value = getenv(Self.testTrapVariable), let delay = UInt32(String(cString: value)) {
@@ -148,22 +164,36 @@ struct BootCommand: ParsableCommand {
         close(readyFd)
     }
 
-    /// The container's stdio now lives at 256-258; the sandbox's own 0 and 1
-    /// point at /dev/null so nothing of ours lands in the container's output.
-    /// Its stderr carries only what a crash says (Swift's "Fatal error" and
-    /// the fatal-signal line) and `--debug`'s log: it goes to the `--log` file,
-    /// else stays the caller's, where the user sees it.
-    private func detachFromCallerStdio() {
-        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        guard null >= 0 else { return }
+    /// Creates `path` if it is missing (the tally file, kept in the sandbox's root).
+    private static func create(_ path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RunscError("cannot create \(path): \(SandboxLauncher.errnoText())") }
+        close(fd)
+    }
+}
+
+/// What replaces the sandbox's own stdio once the container's lives at
+/// 256-258, opened before the sandbox leaves the host's root: 0 and 1 point
+/// at /dev/null so nothing of ours lands in the container's output. Its
+/// stderr carries only what a crash says (Swift's "Fatal error" and the
+/// fatal-signal line) and `--debug`'s log: it goes to the `--log` file, else
+/// stays the caller's, where the user sees it.
+private struct CallerStdioReplacement {
+    let null: Int32
+    let log: Int32?
+
+    init(log path: String?) throws {
+        null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        guard null >= 0 else { throw RunscError("cannot open /dev/null: \(SandboxLauncher.errnoText())") }
+        log = path.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
+    func detach() {
         for fd in [STDIN_FILENO, STDOUT_FILENO] { _ = dup2(null, fd) }
         close(null)
-        if let log = global.log {
-            let fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                _ = dup2(fd, STDERR_FILENO)
-                close(fd)
-            }
+        if let log {
+            _ = dup2(log, STDERR_FILENO)
+            close(log)
         }
     }
 }

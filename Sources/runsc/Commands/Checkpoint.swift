@@ -54,16 +54,37 @@ struct CheckpointCommand: ParsableCommand {
     /// Seconds to wait for the sandbox to write the image (a large container takes a while).
     static let saveTimeout = 3600
 
+    /// O_PATH, which Swift's Glibc module does not export.
+    private static let pathOnly: Int32 = 0o10000000
+
+    /// The image's parent directory, opened for the sandbox to write into (O_PATH: it only needs its name).
+    static func openParent(of imagePath: String) throws -> Int32 {
+        let components = imagePath.split(separator: "/")
+        guard let name = components.last, name != ".", name != ".." else {
+            throw RunscError("checkpoint: \(imagePath) cannot name an image directory")
+        }
+        let parent = "/" + components.dropLast().joined(separator: "/")
+        let fd = open(parent, pathOnly | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw RunscError("checkpoint: cannot create the image \(imagePath) in \(parent): \(SandboxLauncher.errnoText())")
+        }
+        return fd
+    }
+
     func run() throws {
         let logger = try global.configure()
         guard !imagePath.isEmpty else { throw RunscError("--image-path must not be empty") }
         let handle = try ContainerHandle.open(id, in: try global.store())
         let request = CheckpointRequest(imagePath: CommandSupport.absolutePath(imagePath),
                                         compression: compression.rawValue, leaveRunning: leaveRunning)
+        // The sandbox reaches no host path by name (Confinement): it writes into the directory we open.
+        let parent = try Self.openParent(of: request.imagePath)
+        defer { close(parent) }
         let progress = isatty(STDERR_FILENO) != 0 ? CheckpointProgress(container: handle.id.rawValue) : nil
         let response: ControlResponse
         do {
-            response = try handle.call(.checkpoint(request), command: "checkpoint", timeout: Self.saveTimeout)
+            response = try handle.call(.checkpoint(request), files: [parent], command: "checkpoint",
+                                       timeout: Self.saveTimeout)
         } catch {
             progress?.finish(nil)
             throw error

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import State
 import Synchronization
@@ -156,9 +157,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         if let mode = change.mode {
             // NOFOLLOW: the name was resolved before this call without the
             // VFS lock, so a rename may have put a symlink there since; a
-            // following chmod would reach outside the rootfs.
+            // following chmod would reach outside the rootfs. (Not glibc's
+            // fchmodat, which needs /proc for that: see cshim_fchmodat_nofollow.)
             _ = try Host.retrying {
-                fchmodat(parentFD, name, mode_t(mode & LinuxFile.permissionMask), AT_SYMLINK_NOFOLLOW)
+                cshim_fchmodat_nofollow(parentFD, name, mode_t(mode & LinuxFile.permissionMask))
             }
         }
         if change.uid != nil || change.gid != nil {

@@ -350,7 +350,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
 
             """.utf8)
         case .meminfo: return Array(Self.memoryInformation().utf8)
-        case .cpuinfo: return Self.hostFile("/proc/cpuinfo")
+        case .cpuinfo: return Self.hostCPUInformation
         case .mounts: return Array(ProcMountTable.mounts(source?.mounts() ?? []).utf8)
         case .mountinfo: return Array(ProcMountTable.mountInformation(source?.mounts() ?? []).utf8)
         case .stat: return Array(ProcProcessStatistics.stat(try snapshot()).utf8)
@@ -438,7 +438,10 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             + line("Buffers", 0) + line("Cached", 0) + line("SwapTotal", 0) + line("SwapFree", 0)
     }
 
-    /// CPU facts come from the host, as gVisor's come from CPUID.
+    /// CPU facts come from the host, as gVisor's come from CPUID; read once,
+    /// before the sandbox leaves the host's root (`HostFacts.capture`).
+    static let hostCPUInformation = hostFile("/proc/cpuinfo")
+
     private static func hostFile(_ path: String) -> [UInt8] {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return [] }

@@ -55,7 +55,7 @@ enum ProcProcessStatistics {
     static func system(_ source: ProcSource?) -> String {
         let uptime = max(0, source?.uptime() ?? 0)
         let idle = uptime / (1_000_000_000 / ticksPerSecond)
-        let cpus = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let cpus = HostFacts.onlineCPUs
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let bootTime = Int64(now.tv_sec) - uptime / 1_000_000_000
