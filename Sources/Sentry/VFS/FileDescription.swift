@@ -129,6 +129,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             return watches
         }
         for item in watching { item.owner?.detach(item) }
+        inode?.existingLocks?.releaseDescriptionLocks(of: self)
         released()
     }
 
