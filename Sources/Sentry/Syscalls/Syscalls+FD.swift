@@ -86,6 +86,9 @@ enum DescriptorSyscalls {
             return try LockSyscalls.recordLock(task, file, command: command, address: args.pointer(2))
         case getOwner, setOwner:
             return 0
+        case MemfdABI.F_ADD_SEALS, MemfdABI.F_GET_SEALS:
+            guard !file.isPathOnly else { throw .ebadf }
+            return try MemfdSyscalls.seals(file, command: command, argument: args.uint(2))
         case getPipeSize:
             guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
             return Int64(pipe.bufferCapacity)

@@ -14,6 +14,7 @@ extension SyscallTable {
         register(325, Memory.mlock)        // mlock2
         register(151) { _, _ throws(SyscallError) in 0 }   // mlockall
         register(152) { _, _ throws(SyscallError) in 0 }   // munlockall
+        register(319, MemfdSyscalls.memfdCreate)
     }
 }
 
