@@ -188,6 +188,7 @@ enum DescriptorSyscalls {
         guard !file.isPathOnly else { throw .ebadf }
         guard file.isWritable, try file.attributes().type == .regular else { throw .einval }
         try file.truncate(to: length)
+        Inotify.modified(file)
         return 0
     }
 
@@ -212,6 +213,7 @@ enum DescriptorSyscalls {
         guard type == .regular else { throw .enodev }
         guard offset <= Int64.max - length else { throw .efbig }
         try file.allocate(mode: mode, offset: offset, length: length)
+        Inotify.modified(file)
         return 0
     }
 
@@ -254,6 +256,7 @@ enum DescriptorSyscalls {
         guard location.mount.isWritable else { throw .erofs }
         guard location.inode.mayAccess(context.credentials, want: LinuxFile.mayWrite) else { throw .eacces }
         try location.inode.setAttributes(AttributeChange(size: length))
+        Inotify.notify(InotifyABI.IN_MODIFY, on: location.dentry)
         return 0
     }
 }

@@ -112,7 +112,9 @@ enum ReadWriteSyscalls {
             try terminal.checkChange(task, signal: .terminalOutput)
         }
         do {
-            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter))
+            let written = try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter)
+            if written > 0 { Inotify.modified(file) }
+            return Int64(written)
         } catch .epipe {
             task.sendPipeSignal()
             throw .epipe

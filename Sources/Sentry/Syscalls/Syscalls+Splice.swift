@@ -129,6 +129,7 @@ enum SpliceSyscalls {
             if count == 0 { break }
             written += count
         }
+        if written > 0 { Inotify.modified(destination) }
         return written
     }
 }

@@ -130,6 +130,9 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         }
         for item in watching { item.owner?.detach(item) }
         inode?.existingLocks?.releaseDescriptionLocks(of: self)
+        if let dentry = location?.dentry, !isPathOnly {
+            Inotify.notify(isWritable ? InotifyABI.IN_CLOSE_WRITE : InotifyABI.IN_CLOSE_NOWRITE, on: dentry)
+        }
         released()
     }
 

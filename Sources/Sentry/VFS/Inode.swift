@@ -10,7 +10,7 @@ import Synchronization
 /// and the operations they support.
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
-    open class var notSaved: Set<String> { ["lock"] }
+    open class var notSaved: Set<String> { ["lock", "inotifyWatches"] }
     open class var savedAs: [String: String] { [:] }
 
     /// Guards the attributes below and a subclass's data. Lock order (see
@@ -29,6 +29,9 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     public var changeTime = FileTime(seconds: 0, nanoseconds: 0)
     /// flock and fcntl locks on this file, made by the first lock request.
     private var fileLocks: FileLocks?
+    /// The inotify watches on this file; rebuilt from the instances' watches
+    /// after a load. A leaf, taken under an inotify instance's lock.
+    let inotifyWatches = Mutex<[InotifyWatch]>([])
 
     public required init() {}
 

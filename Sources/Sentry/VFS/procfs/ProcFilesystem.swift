@@ -258,6 +258,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             if let stdio = target.file as? HostStdioFile { return "host:[\(stdio.hostFD)]" }
             if target.file is SignalFile { return "anon_inode:[signalfd]" }
             if target.file is TimerFile { return "anon_inode:[timerfd]" }
+            if target.file is InotifyFile { return "anon_inode:inotify" }
             return "anon_inode:[unknown]"
         default: throw .einval
         }
