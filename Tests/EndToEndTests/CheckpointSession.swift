@@ -5,7 +5,7 @@ import Testing
 /// `runsc` calls a checkpoint/restore session makes, each container's
 /// output going to a file of the workspace.
 final class CheckpointSession {
-    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
+    static let programs = ["ckpt_inotify", "ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
                            "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
                            "timerfd_cases", "ckpt_threads", "ckpt_epoll", "ckpt_locks", "ckpt_memfd"]
 

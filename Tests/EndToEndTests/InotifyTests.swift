@@ -12,3 +12,21 @@ import Testing
         #expect(result.stdout.hasSuffix("done\n"))
     }
 }
+
+extension InotifyTests {
+    /// Checkpointed with five events queued and unread (a rename's pair
+    /// among them): after the restore they are read first, in order, with
+    /// matching cookies, and the watches still report changes.
+    @Test func queuedEventsSurviveACheckpoint() throws {
+        let native = try Fixtures.runNatively("ckpt_inotify")
+        let session = try CheckpointSession(["/bin/ckpt_inotify"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let lines = session.lines("before") + session.lines("after")
+        #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
+        #expect(native.stdout.contains("cookie same name renamed\n"))
+    }
+}

@@ -9,7 +9,7 @@ import Synchronization
 /// pollers are not.
 public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches, events and nextDescriptor are guarded by `state`
     override public class var savedTypeName: String { "inotify.File" }
-    override public class var notSaved: Set<String> { super.notSaved.union(["state", "queue"]) }
+    override public class var notSaved: Set<String> { super.notSaved.union(["state", "queue", "loadedWatches"]) }
 
     struct Contents {
         var watches: [Int32: InotifyWatch] = [:]
@@ -24,6 +24,9 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
     private let state = Mutex(Contents())
     /// Host-only: readers and pollers; they register again after a load.
     private let queue = WaitQueue()
+    /// The watches as loaded, indexed in `afterLoad` (their descriptors are
+    /// not loaded yet when this object is).
+    private var loadedWatches: [InotifyWatch] = []
 
     public required init() { super.init() }
 
@@ -45,19 +48,27 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
         try ImageValidation.require(next >= 1, field: "nextDescriptor", "watch descriptor \(next) below 1")
         try ImageValidation.require(events.count <= InotifyABI.maximumQueuedEvents + 1, field: "events",
                                     "\(events.count) queued events")
+        loadedWatches = watches
         state.withLock { state in
-            state.watches = Dictionary(watches.map { ($0.descriptor, $0) }, uniquingKeysWith: { first, _ in first })
             state.events = events
             state.nextDescriptor = next
         }
     }
 
-    /// Each watch goes back on its inode's list.
+    /// Each watch goes back in the table and on its inode's list.
     override public func afterLoad() throws {
         try super.afterLoad()
-        for watch in state.withLock({ Array($0.watches.values) }) {
-            watch.inode.inotifyWatches.withLock { $0.append(watch) }
+        var watches: [Int32: InotifyWatch] = [:]
+        for watch in loadedWatches {
+            try ImageValidation.require(watches.updateValue(watch, forKey: watch.descriptor) == nil && watch.owner === self,
+                                        field: "watches", "watch descriptor \(watch.descriptor) twice or of another instance")
         }
+        let next = state.withLock { $0.nextDescriptor }
+        try ImageValidation.require(watches.keys.allSatisfy { $0 < next }, field: "nextDescriptor",
+                                    "a watch descriptor at or past \(next)")
+        state.withLock { $0.watches = watches }
+        for watch in loadedWatches { watch.inode.inotifyWatches.withLock { $0.append(watch) } }
+        loadedWatches = []
     }
 
     // MARK: Watches
@@ -315,9 +326,14 @@ enum Inotify {
         if let dentry = file.location?.dentry { notify(InotifyABI.IN_MODIFY, on: dentry) }
     }
 
-    /// The inode's last link went (fsnotify_inoderemove): IN_DELETE_SELF,
+    /// A link or an open description of `inode` went: once neither is
+    /// left (dentry_unlink_inode's fsnotify_inoderemove), IN_DELETE_SELF,
     /// then every watch on it ends with IN_IGNORED.
-    static func removed(_ inode: Inode) {
+    static func unlinked(_ inode: Inode) {
+        guard inode.inotifyWatches.withLock({ !$0.isEmpty }),
+              inode.openDescriptions.load(ordering: .relaxed) <= 0 else { return }
+        // A host file's count, or a file that cannot be asked any more.
+        if let attributes = try? inode.attributes(), attributes.linkCount > 0 { return }
         notify(InotifyABI.IN_DELETE_SELF, inode: inode)
         notify(InotifyABI.IN_IGNORED, inode: inode)
     }

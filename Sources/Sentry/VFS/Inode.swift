@@ -10,7 +10,7 @@ import Synchronization
 /// and the operations they support.
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
-    open class var notSaved: Set<String> { ["lock", "inotifyWatches"] }
+    open class var notSaved: Set<String> { ["lock", "inotifyWatches", "openDescriptions"] }
     open class var savedAs: [String: String] { [:] }
 
     /// Guards the attributes below and a subclass's data. Lock order (see
@@ -32,6 +32,9 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     /// The inotify watches on this file; rebuilt from the instances' watches
     /// after a load. A leaf, taken under an inotify instance's lock.
     let inotifyWatches = Mutex<[InotifyWatch]>([])
+    /// Open descriptions of this file (counted again as they load): an
+    /// unlinked file is gone for inotify (IN_DELETE_SELF) when the last closes.
+    let openDescriptions = Atomic<Int>(0)
 
     public required init() {}
 

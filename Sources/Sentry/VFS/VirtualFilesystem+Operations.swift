@@ -226,7 +226,7 @@ extension VirtualFilesystem {
             // vfs_unlink: the link count's IN_ATTRIB (not for rmdir), IN_DELETE_SELF and
             // IN_IGNORED once no link is left, then IN_DELETE in the directory.
             if !wantsDirectory { Inotify.notify(InotifyABI.IN_ATTRIB, inode: child.inode) }
-            if Self.isUnlinked(child.inode) { Inotify.removed(child.inode) }
+            Inotify.unlinked(child.inode)
             Inotify.notify(InotifyABI.IN_DELETE, in: parent.dentry, name: name, isDirectory: childIsDirectory)
         }
     }
@@ -377,15 +377,9 @@ extension VirtualFilesystem {
         if events != 0 { Inotify.notify(events, on: location.dentry) }
     }
 
-    /// Whether the inode's last link is gone (a host file's, or one that cannot be asked any more).
-    private static func isUnlinked(_ inode: Inode) -> Bool {
-        guard let attributes = try? inode.attributes() else { return true }
-        return attributes.linkCount == 0
-    }
-
     /// fsnotify_move: IN_MOVED_FROM and IN_MOVED_TO with one cookie, the
     /// replaced file's link count IN_ATTRIB, IN_MOVE_SELF, then the replaced
-    /// file's IN_DELETE_SELF and IN_IGNORED if that was its last link.
+    /// file's IN_DELETE_SELF and IN_IGNORED if that was its last link and it is not open.
     private static func notifyMove(_ moved: Inode, from oldDirectory: Dentry, _ oldName: String,
                                    to newDirectory: Dentry, _ newName: String, isDirectory: Bool, replacing: Inode?) {
         let cookie = Inotify.nextCookie()
@@ -395,6 +389,6 @@ extension VirtualFilesystem {
                        cookie: cookie)
         if let replacing { Inotify.notify(InotifyABI.IN_ATTRIB, inode: replacing) }
         Inotify.notify(InotifyABI.IN_MOVE_SELF, inode: moved)
-        if let replacing, isUnlinked(replacing) { Inotify.removed(replacing) }
+        if let replacing { Inotify.unlinked(replacing) }
     }
 }
