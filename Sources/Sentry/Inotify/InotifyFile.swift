@@ -321,6 +321,11 @@ enum Inotify {
         for watch in watches { watch.owner.deliver(watch, mask: mask, cookie: cookie, name: name) }
     }
 
+    /// fsnotify_access: a read through an open file.
+    static func accessed(_ file: FileDescription) {
+        if let dentry = file.location?.dentry { notify(InotifyABI.IN_ACCESS, on: dentry) }
+    }
+
     /// fsnotify_modify: a write, truncate or fallocate through an open file.
     static func modified(_ file: FileDescription) {
         if let dentry = file.location?.dentry { notify(InotifyABI.IN_MODIFY, on: dentry) }
