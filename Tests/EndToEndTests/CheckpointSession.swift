@@ -128,6 +128,22 @@ final class CheckpointSession {
         (try? String(contentsOfFile: path(output), encoding: .utf8)) ?? ""
     }
 
+    /// Runs `program` (a fixture in `programs`), checkpoints it 300 ms after
+    /// its first `lines` lines, restores it and returns everything it
+    /// printed before and after, with the native run's output to compare.
+    static func outputAcrossCheckpoint(_ program: String, afterLines lines: Int = 1) throws
+        -> (output: String, native: String) {
+        let native = try Fixtures.runNatively(program)
+        let session = try CheckpointSession(["/bin/" + program])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(lines, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let output = (session.lines("before") + session.lines("after")).joined(separator: "\n") + "\n"
+        return (output, native.stdout)
+    }
+
     func errors(of output: String) -> String { read(output + ".err") }
 
     func lines(_ output: String) -> [String] {

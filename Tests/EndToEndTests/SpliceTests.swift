@@ -5,10 +5,6 @@ import Testing
 /// against a native run.
 @Suite struct SpliceTests {
     @Test func spliceCasesMatchANativeRun() throws {
-        let result = try SyscallFixtureTests.runInSandbox("splice_cases")
-        let native = try Fixtures.runNatively("splice_cases")
-        #expect(result.status == native.status, "\(result.stderr)")
-        #expect(result.stdout == native.stdout)
-        #expect(result.stdout.hasSuffix("done\n"))
+        try SyscallFixtureTests.expectMatchesNativeRun("splice_cases")
     }
 }

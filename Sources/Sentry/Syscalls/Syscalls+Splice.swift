@@ -192,12 +192,7 @@ enum SpliceSyscalls {
             var position = inOffset
             if position == nil, source.isSeekable { position = source.lock.withLock { _ in source.offset } }
             if let position, position < 0 { throw .einval }
-            do throws(SyscallError) {
-                try outPipe.waitForRoom(nonBlocking: nonBlocking || destination.isNonBlocking, waiter: task.waiter)
-            } catch .epipe {
-                task.sendPipeSignal()
-                throw .epipe
-            }
+            try waitForRoom(task, in: outPipe, nonBlocking: nonBlocking || destination.isNonBlocking)
             let data = try source.read(count: min(length, outPipe.room), at: position,
                                        waiter: source.isNonBlocking ? nil : task.waiter)
             let moved = data.isEmpty ? 0 : try outPipe.write(data, nonBlocking: true, waiter: nil)
@@ -234,13 +229,18 @@ enum SpliceSyscalls {
     private static func pipeToPipe(_ task: Task, _ source: Pipe, _ destination: Pipe, count: Int, consume: Bool,
                                    nonBlocking: Bool) throws(SyscallError) -> Int {
         guard try source.waitForData(nonBlocking: nonBlocking, waiter: task.waiter) else { return 0 }
+        try waitForRoom(task, in: destination, nonBlocking: nonBlocking)
+        return Pipe.transfer(from: source, to: destination, count: count, consume: consume)
+    }
+
+    /// wait_for_space for the task: EPIPE also sends SIGPIPE.
+    private static func waitForRoom(_ task: Task, in pipe: Pipe, nonBlocking: Bool) throws(SyscallError) {
         do throws(SyscallError) {
-            try destination.waitForRoom(nonBlocking: nonBlocking, waiter: task.waiter)
+            try pipe.waitForRoom(nonBlocking: nonBlocking, waiter: task.waiter)
         } catch .epipe {
             task.sendPipeSignal()
             throw .epipe
         }
-        return Pipe.transfer(from: source, to: destination, count: count, consume: consume)
     }
 
     /// vmsplice(2): EINVAL for unknown flags, EBADF, the iovecs' EINVAL and
@@ -260,12 +260,7 @@ enum SpliceSyscalls {
         guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
         let nonBlocking = flags & SPLICE_F_NONBLOCK != 0 || file.isNonBlocking
         if writing {
-            do throws(SyscallError) {
-                try pipe.waitForRoom(nonBlocking: nonBlocking, waiter: task.waiter)
-            } catch .epipe {
-                task.sendPipeSignal()
-                throw .epipe
-            }
+            try waitForRoom(task, in: pipe, nonBlocking: nonBlocking)
             var data: [UInt8] = []
             let room = pipe.room
             for vector in vectors where data.count < room {
