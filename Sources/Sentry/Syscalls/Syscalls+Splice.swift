@@ -171,41 +171,44 @@ enum SpliceSyscalls {
         case let (inPipe?, nil):
             if outOffset != nil, !destination.isSeekable { throw .einval }
             if destination.isAppending { throw .einval }
-            var position = outOffset
-            if position == nil, destination.isSeekable { position = destination.lock.withLock { _ in destination.offset } }
+            let position = outOffset ?? currentOffset(of: destination)
             if let position, position < 0 || position.addingReportingOverflow(Int64(length)).overflow { throw .einval }
             guard try inPipe.waitForData(nonBlocking: nonBlocking || source.isNonBlocking,
                                          waiter: task.waiter) else { return 0 }
             let data = try inPipe.read(count: length, nonBlocking: true, waiter: nil)
             let written = try write(task, data, to: destination, at: position)
-            if let position {
-                if outOffset != nil {
-                    try task.copyOut(value: position + Int64(written), to: outAddress)
-                } else {
-                    destination.lock.withLock { _ in destination.offset = position + Int64(written) }
-                }
-            }
+            try advance(task, destination, from: position, by: written, address: outAddress)
             return Int64(written)
         case let (nil, outPipe?):
             if inOffset != nil, !source.isSeekable { throw .einval }
             if source is DirectoryFile { throw .einval }
-            var position = inOffset
-            if position == nil, source.isSeekable { position = source.lock.withLock { _ in source.offset } }
+            let position = inOffset ?? currentOffset(of: source)
             if let position, position < 0 { throw .einval }
             try waitForRoom(task, in: outPipe, nonBlocking: nonBlocking || destination.isNonBlocking)
             let data = try source.read(count: min(length, outPipe.room), at: position,
                                        waiter: source.isNonBlocking ? nil : task.waiter)
             let moved = data.isEmpty ? 0 : try outPipe.write(data, nonBlocking: true, waiter: nil)
-            if let position {
-                if inOffset != nil {
-                    try task.copyOut(value: position + Int64(moved), to: inAddress)
-                } else {
-                    source.lock.withLock { _ in source.offset = position + Int64(moved) }
-                }
-            }
+            try advance(task, source, from: position, by: moved, address: inAddress)
             return Int64(moved)
         case (nil, nil):
             throw .einval
+        }
+    }
+
+    /// A seekable file's offset, where splice starts without an offset given.
+    private static func currentOffset(of file: FileDescription) -> Int64? {
+        file.isSeekable ? file.lock.withLock { _ in file.offset } : nil
+    }
+
+    /// After splice moved `count` bytes from `position`: the caller's offset
+    /// (at `address`) or else the file's moves past them.
+    private static func advance(_ task: Task, _ file: FileDescription, from position: Int64?, by count: Int,
+                                address: UInt64) throws(SyscallError) {
+        guard let position else { return }
+        if address != 0 {
+            try task.copyOut(value: position + Int64(count), to: address)
+        } else {
+            file.lock.withLock { _ in file.offset = position + Int64(count) }
         }
     }
 
