@@ -5,9 +5,10 @@ import Testing
 /// `runsc` calls a checkpoint/restore session makes, each container's
 /// output going to a file of the workspace.
 final class CheckpointSession {
-    static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
+    static let programs = ["ckpt_inotify", "ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
                            "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
-                           "timerfd_cases", "ckpt_threads", "ckpt_epoll", "seccomp_cases", "pidfd_cases"]
+                           "timerfd_cases", "ckpt_threads", "ckpt_epoll", "seccomp_cases", "pidfd_cases", "ckpt_locks",
+                           "ckpt_memfd"]
 
     let workspace: Workspace
     let bundle: String
@@ -126,6 +127,22 @@ final class CheckpointSession {
 
     func read(_ output: String) -> String {
         (try? String(contentsOfFile: path(output), encoding: .utf8)) ?? ""
+    }
+
+    /// Runs `program` (a fixture in `programs`), checkpoints it 300 ms after
+    /// its first `lines` lines, restores it and returns everything it
+    /// printed before and after, with the native run's output to compare.
+    static func outputAcrossCheckpoint(_ program: String, afterLines lines: Int = 1) throws
+        -> (output: String, native: String) {
+        let native = try Fixtures.runNatively(program)
+        let session = try CheckpointSession(["/bin/" + program])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(lines, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let output = (session.lines("before") + session.lines("after")).joined(separator: "\n") + "\n"
+        return (output, native.stdout)
     }
 
     func errors(of output: String) -> String { read(output + ".err") }

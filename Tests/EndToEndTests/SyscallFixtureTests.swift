@@ -13,6 +13,16 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
+    /// Runs fixture `name` in the sandbox and natively: same status, same
+    /// output, and the output ends with "done" (the fixture ran to its end).
+    static func expectMatchesNativeRun(_ name: String) throws {
+        let result = try runInSandbox(name)
+        let native = try Fixtures.runNatively(name)
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout.hasSuffix("done\n"))
+    }
+
     @Test(arguments: ["futex_chroot", "mknod_cases", "fallocate_cases", "proc_cases", "fault_straddle"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try Self.runInSandbox(name)

@@ -21,6 +21,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     public static let maximumCapacity = 1 << 20
 
     /// Calls nothing: the queues are notified after it is let go (see VFSLock).
+    /// Two pipes' locks are held together only by `transfer`, the lower object first.
     private let lock = Mutex(())
     /// Bytes not yet read start at `head`.
     private var bytes: [UInt8] = []
@@ -212,6 +213,62 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
                 throw error
             }
         }
+    }
+
+    // MARK: Splicing (splice, tee, vmsplice)
+
+    /// ipipe_prep: waits until bytes are buffered (true) or every writer is
+    /// gone with none (false: end of file); EAGAIN when non-blocking.
+    func waitForData(nonBlocking: Bool, waiter: Waiter?) throws(SyscallError) -> Bool {
+        let look = { () -> Bool? in
+            self.lock.withLock { _ in self.bytes.count > self.head ? true : (self.writers == 0 ? false : nil) }
+        }
+        if let ready = look() { return ready }
+        guard let waiter, !nonBlocking else { throw .eagain }
+        return try waiter.wait(on: queue, for: PollEvents.readable.union(.hangUp), until: look)
+    }
+
+    /// wait_for_space: waits until there is room; EPIPE (the caller sends
+    /// SIGPIPE) with no reader, EAGAIN when non-blocking.
+    func waitForRoom(nonBlocking: Bool, waiter: Waiter?) throws(SyscallError) {
+        let look = { () -> Result<Void, SyscallError>? in
+            self.lock.withLock { _ in
+                if self.readers == 0 { return .failure(.epipe) }
+                return self.capacity > self.bytes.count - self.head ? .success(()) : nil
+            }
+        }
+        if let ready = look() { return try ready.get() }
+        guard let waiter, !nonBlocking else { throw .eagain }
+        try waiter.wait(on: queue, for: PollEvents.writable.union(.error), until: look).get()
+    }
+
+    /// The bytes that fit now.
+    var room: Int { lock.withLock { _ in max(0, capacity - (bytes.count - head)) } }
+
+    /// splice_pipe_to_pipe and link_pipe (tee, `consume` false): moves or
+    /// copies up to `count` buffered bytes into `destination`, as many as
+    /// fit, without waiting. Takes both pipes' locks, the lower object first.
+    static func transfer(from source: Pipe, to destination: Pipe, count: Int, consume: Bool) -> Int {
+        let sourceFirst = ObjectIdentifier(source) < ObjectIdentifier(destination)
+        let (first, second) = sourceFirst ? (source, destination) : (destination, source)
+        let moved = first.lock.withLock { _ in
+            second.lock.withLock { _ -> Int in
+                let taken = min(count, source.bytes.count - source.head,
+                                destination.capacity - (destination.bytes.count - destination.head))
+                guard taken > 0 else { return 0 }
+                destination.bytes.append(contentsOf: source.bytes[source.head..<(source.head + taken)])
+                if consume {
+                    source.head += taken
+                    source.compact()
+                }
+                return taken
+            }
+        }
+        if moved > 0 {
+            if consume { source.queue.notify(.writable) }
+            destination.queue.notify(.readable)
+        }
+        return moved
     }
 
     // MARK: Readiness

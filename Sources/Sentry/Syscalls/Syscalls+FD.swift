@@ -9,6 +9,7 @@ extension SyscallTable {
         register(33, DescriptorSyscalls.dup2)
         register(292, DescriptorSyscalls.dup3)
         register(72, DescriptorSyscalls.fcntl)
+        register(73, LockSyscalls.flock)
         register(16, DescriptorSyscalls.ioctl)
         register(8, DescriptorSyscalls.lseek)
         register(74, DescriptorSyscalls.fsync)
@@ -25,11 +26,10 @@ extension SyscallTable {
 
 enum DescriptorSyscalls {
     static let dupFD: Int32 = 0, getFD: Int32 = 1, setFD: Int32 = 2, getFL: Int32 = 3, setFL: Int32 = 4
-    static let getLock: Int32 = 5, setLock: Int32 = 6, setLockWait: Int32 = 7, setOwner: Int32 = 8
+    static let setOwner: Int32 = 8
     static let getOwner: Int32 = 9, dupFDCloseOnExec: Int32 = 1030, setPipeSize: Int32 = 1031
     static let getPipeSize: Int32 = 1032
     static let closeOnExecFlag: UInt64 = 1
-    static let readLock: Int16 = 0, writeLock: Int16 = 1, unlock: Int16 = 2
 
     static let tcgets: UInt32 = 0x5401, tcsets: UInt32 = 0x5402, tcsetsw: UInt32 = 0x5403
     static let tcsetsf: UInt32 = 0x5404, tiocgpgrp: UInt32 = 0x540f, tiocspgrp: UInt32 = 0x5410
@@ -80,10 +80,15 @@ enum DescriptorSyscalls {
             guard !file.isPathOnly else { throw .ebadf }
             try file.setStatusFlags(args.uint(2))
             return 0
-        case getLock, setLock, setLockWait:
-            return try recordLock(task, file, command: command, address: args.pointer(2))
+        case LockABI.F_GETLK, LockABI.F_SETLK, LockABI.F_SETLKW,
+             LockABI.F_OFD_GETLK, LockABI.F_OFD_SETLK, LockABI.F_OFD_SETLKW:
+            guard !file.isPathOnly else { throw .ebadf }
+            return try LockSyscalls.recordLock(task, file, command: command, address: args.pointer(2))
         case getOwner, setOwner:
             return 0
+        case MemfdABI.F_ADD_SEALS, MemfdABI.F_GET_SEALS:
+            guard !file.isPathOnly else { throw .ebadf }
+            return try MemfdSyscalls.seals(file, command: command, argument: args.uint(2))
         case getPipeSize:
             guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
             return Int64(pipe.bufferCapacity)
@@ -94,27 +99,6 @@ enum DescriptorSyscalls {
         default:
             throw .einval
         }
-    }
-
-    /// F_GETLK/F_SETLK(W), basic: one process owns the container's files, so
-    /// no lock ever conflicts; the request is checked as Linux checks it.
-    private static func recordLock(_ task: Task, _ file: FileDescription, command: Int32,
-                                   address: UInt64) throws(SyscallError) -> Int64 {
-        guard !file.isPathOnly else { throw .ebadf }
-        var lock = try task.copyIn(from: address, count: 32)
-        let type = Int16(truncatingIfNeeded: Int(lock[0]) | Int(lock[1]) << 8)
-        let whence = Int16(truncatingIfNeeded: Int(lock[2]) | Int(lock[3]) << 8)
-        guard (readLock...unlock).contains(type), (0...2).contains(whence) else { throw .einval }
-        if command == getLock {
-            guard type != unlock else { throw .einval }
-            lock[0] = UInt8(unlock)
-            lock[1] = 0
-            try task.copyOut(lock, to: address)
-            return 0
-        }
-        if type == readLock, !file.isReadable { throw .ebadf }
-        if type == writeLock, !file.isWritable { throw .ebadf }
-        return 0
     }
 
     static func ioctl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
@@ -204,6 +188,7 @@ enum DescriptorSyscalls {
         guard !file.isPathOnly else { throw .ebadf }
         guard file.isWritable, try file.attributes().type == .regular else { throw .einval }
         try file.truncate(to: length)
+        Inotify.modified(file)
         return 0
     }
 
@@ -228,6 +213,7 @@ enum DescriptorSyscalls {
         guard type == .regular else { throw .enodev }
         guard offset <= Int64.max - length else { throw .efbig }
         try file.allocate(mode: mode, offset: offset, length: length)
+        Inotify.modified(file)
         return 0
     }
 
@@ -270,6 +256,7 @@ enum DescriptorSyscalls {
         guard location.mount.isWritable else { throw .erofs }
         guard location.inode.mayAccess(context.credentials, want: LinuxFile.mayWrite) else { throw .eacces }
         try location.inode.setAttributes(AttributeChange(size: length))
+        Inotify.notify(InotifyABI.IN_MODIFY, on: location.dentry)
         return 0
     }
 }

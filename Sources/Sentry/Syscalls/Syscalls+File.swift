@@ -14,6 +14,7 @@ extension SyscallTable {
         registerFilePipe()
         registerFileSplice()
         registerExtendedAttributes()
+        registerInotify()
     }
 }
 

@@ -14,6 +14,7 @@ extension SyscallTable {
         register(325, Memory.mlock)        // mlock2
         register(151) { _, _ throws(SyscallError) in 0 }   // mlockall
         register(152) { _, _ throws(SyscallError) in 0 }   // munlockall
+        register(319, MemfdSyscalls.memfdCreate)
     }
 }
 
@@ -71,6 +72,11 @@ enum Memory {
             if shared && protection & protWrite != 0 && !file.writable { throw .eacces }
             if !file.readable { throw .eacces }
             if shared && !file.writable { request.maxProtection = [.read, .execute] }
+            // memfd_check_seals_mmap: a write-sealed file is never mapped shared and writable.
+            if shared, (file.file as? TmpfsFile)?.isWriteSealed == true {
+                if protection & protWrite != 0 { throw .eperm }
+                request.maxProtection = [.read, .execute]
+            }
             request.backing = .file(file.file, offset: offset)
         }
         if request.fixedNoReplace && !Page.isAligned(address) { throw .einval }

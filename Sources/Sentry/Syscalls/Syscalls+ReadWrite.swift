@@ -84,6 +84,7 @@ enum ReadWriteSyscalls {
         // A background process reading its terminal is stopped (n_tty_read's job_control).
         try file.terminal?.checkChange(task, signal: .terminalInput)
         let data = try file.read(count: total, at: position, waiter: file.isNonBlocking ? nil : task.waiter)
+        if !data.isEmpty { Inotify.accessed(file) }
         var copied = 0
         for vector in vectors where copied < data.count {
             let length = min(Int(clamping: vector.length), data.count - copied)
@@ -112,7 +113,9 @@ enum ReadWriteSyscalls {
             try terminal.checkChange(task, signal: .terminalOutput)
         }
         do {
-            return Int64(try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter))
+            let written = try file.write(data, at: position, waiter: file.isNonBlocking ? nil : task.waiter)
+            if written > 0 { Inotify.modified(file) }
+            return Int64(written)
         } catch .epipe {
             task.sendPipeSignal()
             throw .epipe

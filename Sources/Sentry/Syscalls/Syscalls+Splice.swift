@@ -1,9 +1,13 @@
-/// In-kernel copies between files: sendfile and copy_file_range (fs/read_write.c).
-/// Both move data through a Sentry buffer a chunk at a time; no host splice.
+/// In-kernel copies between files: sendfile and copy_file_range
+/// (fs/read_write.c), splice, tee and vmsplice (fs/splice.c). All move data
+/// through a Sentry buffer; no host splice.
 extension SyscallTable {
     mutating func registerFileSplice() {
         register(40, SpliceSyscalls.sendfile)
         register(326, SpliceSyscalls.copyFileRange)
+        register(275, SpliceSyscalls.splice)
+        register(276, SpliceSyscalls.tee)
+        register(278, SpliceSyscalls.vmsplice)
     }
 }
 
@@ -24,10 +28,10 @@ enum SpliceSyscalls {
         let destination = try task.fdTable.get(args.int(0))
         guard destination.isWritable else { throw .ebadf }
         if destination.isAppending { throw .einval }
-        // splice_direct_to_actor reads only regular files; a pipe takes device data too.
+        // splice_direct_to_actor reads regular files and devices (/dev/zero, /dev/urandom); a pipe takes other data too.
         let sourceType = FileType(mode: try source.attributes().mode)
         if source is PipeFile || sourceType == .directory { throw .einval }
-        if sourceType != .regular, !(destination is PipeFile) { throw .einval }
+        if sourceType != .regular, sourceType != .characterDevice, !(destination is PipeFile) { throw .einval }
         let count = Int(min(requested, UInt64(Int32.max) & ~0xfff))
         // rw_verify_area: a read whose end is past INT64_MAX is EINVAL (a device ignores the offset).
         if let start = position, start.addingReportingOverflow(Int64(count)).overflow { throw .einval }
@@ -120,6 +124,154 @@ enum SpliceSyscalls {
             if count == 0 { break }
             written += count
         }
+        if written > 0 { Inotify.modified(destination) }
         return written
+    }
+
+    // MARK: splice, tee, vmsplice
+
+    static let SPLICE_F_NONBLOCK: UInt32 = 0x2
+    /// SPLICE_F_ALL: MOVE, NONBLOCK, MORE, GIFT.
+    static let spliceFlags: UInt32 = 0xf
+
+    /// splice(2), in the syscall's order: 0 for a zero length, EINVAL for
+    /// unknown flags, EBADF, ESPIPE for an offset on a pipe, EFAULT for an
+    /// offset, EBADF unless readable and writable; then pipe to pipe (EINVAL
+    /// for one pipe), pipe to file or file to pipe (EINVAL for an offset the
+    /// file cannot take or O_APPEND); EINVAL without a pipe. Moves what is
+    /// there: a pipe's buffered bytes, or what fits in the pipe.
+    static func splice(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let length = Int(clamping: args.uint64(4)), flags = args.uint(5)
+        guard length > 0 else { return 0 }
+        guard flags & ~spliceFlags == 0 else { throw .einval }
+        let source = try task.fdTable.get(args.int(0))
+        let destination = try task.fdTable.get(args.int(2))
+        let inAddress = args.pointer(1), outAddress = args.pointer(3)
+        let inPipe = (source as? PipeFile)?.pipe, outPipe = (destination as? PipeFile)?.pipe
+        if inPipe != nil, inAddress != 0 { throw .espipe }
+        if outPipe != nil, outAddress != 0 { throw .espipe }
+        let outOffset: Int64? = outAddress == 0 ? nil : try task.copyIn(Int64.self, from: outAddress)
+        let inOffset: Int64? = inAddress == 0 ? nil : try task.copyIn(Int64.self, from: inAddress)
+        guard source.isReadable, destination.isWritable else { throw .ebadf }
+        var nonBlocking = flags & SPLICE_F_NONBLOCK != 0
+        switch (inPipe, outPipe) {
+        case let (inPipe?, outPipe?):
+            guard inPipe !== outPipe else { throw .einval }
+            nonBlocking = nonBlocking || source.isNonBlocking || destination.isNonBlocking
+            return Int64(try pipeToPipe(task, inPipe, outPipe, count: length, consume: true, nonBlocking: nonBlocking))
+        case let (inPipe?, nil):
+            if outOffset != nil, !destination.isSeekable { throw .einval }
+            if destination.isAppending { throw .einval }
+            let position = outOffset ?? currentOffset(of: destination)
+            if let position, position < 0 || position.addingReportingOverflow(Int64(length)).overflow { throw .einval }
+            guard try inPipe.waitForData(nonBlocking: nonBlocking || source.isNonBlocking,
+                                         waiter: task.waiter) else { return 0 }
+            let data = try inPipe.read(count: length, nonBlocking: true, waiter: nil)
+            let written = try write(task, data, to: destination, at: position)
+            try advance(task, destination, from: position, by: written, address: outAddress)
+            return Int64(written)
+        case let (nil, outPipe?):
+            if inOffset != nil, !source.isSeekable { throw .einval }
+            if source is DirectoryFile { throw .einval }
+            let position = inOffset ?? currentOffset(of: source)
+            if let position, position < 0 { throw .einval }
+            try waitForRoom(task, in: outPipe, nonBlocking: nonBlocking || destination.isNonBlocking)
+            let data = try source.read(count: min(length, outPipe.room), at: position,
+                                       waiter: source.isNonBlocking ? nil : task.waiter)
+            let moved = data.isEmpty ? 0 : try outPipe.write(data, nonBlocking: true, waiter: nil)
+            try advance(task, source, from: position, by: moved, address: inAddress)
+            return Int64(moved)
+        case (nil, nil):
+            throw .einval
+        }
+    }
+
+    /// A seekable file's offset, where splice starts without an offset given.
+    private static func currentOffset(of file: FileDescription) -> Int64? {
+        file.isSeekable ? file.lock.withLock { _ in file.offset } : nil
+    }
+
+    /// After splice moved `count` bytes from `position`: the caller's offset
+    /// (at `address`) or else the file's moves past them.
+    private static func advance(_ task: Task, _ file: FileDescription, from position: Int64?, by count: Int,
+                                address: UInt64) throws(SyscallError) {
+        guard let position else { return }
+        if address != 0 {
+            try task.copyOut(value: position + Int64(count), to: address)
+        } else {
+            file.lock.withLock { _ in file.offset = position + Int64(count) }
+        }
+    }
+
+    /// tee(2): copies up to `len` bytes buffered in one pipe into another
+    /// without taking them; EINVAL unless both are pipes, different ones.
+    static func tee(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let length = Int(clamping: args.uint64(2)), flags = args.uint(3)
+        guard length > 0 else { return 0 }
+        guard flags & ~spliceFlags == 0 else { throw .einval }
+        let source = try task.fdTable.get(args.int(0))
+        let destination = try task.fdTable.get(args.int(1))
+        guard source.isReadable, destination.isWritable else { throw .ebadf }
+        guard let inPipe = (source as? PipeFile)?.pipe, let outPipe = (destination as? PipeFile)?.pipe,
+              inPipe !== outPipe else { throw .einval }
+        let nonBlocking = flags & SPLICE_F_NONBLOCK != 0 || source.isNonBlocking || destination.isNonBlocking
+        return Int64(try pipeToPipe(task, inPipe, outPipe, count: length, consume: false, nonBlocking: nonBlocking))
+    }
+
+    /// Waits for bytes in `source` (0 at end of file), then for room in
+    /// `destination` (EPIPE and SIGPIPE without a reader), then moves or copies.
+    private static func pipeToPipe(_ task: Task, _ source: Pipe, _ destination: Pipe, count: Int, consume: Bool,
+                                   nonBlocking: Bool) throws(SyscallError) -> Int {
+        guard try source.waitForData(nonBlocking: nonBlocking, waiter: task.waiter) else { return 0 }
+        try waitForRoom(task, in: destination, nonBlocking: nonBlocking)
+        return Pipe.transfer(from: source, to: destination, count: count, consume: consume)
+    }
+
+    /// wait_for_space for the task: EPIPE also sends SIGPIPE.
+    private static func waitForRoom(_ task: Task, in pipe: Pipe, nonBlocking: Bool) throws(SyscallError) {
+        do throws(SyscallError) {
+            try pipe.waitForRoom(nonBlocking: nonBlocking, waiter: task.waiter)
+        } catch .epipe {
+            task.sendPipeSignal()
+            throw .epipe
+        }
+    }
+
+    /// vmsplice(2): EINVAL for unknown flags, EBADF, the iovecs' EINVAL and
+    /// EFAULT, 0 for nothing to move, EBADF for a file that is no pipe. Into
+    /// a pipe's write end, what fits once there is room; out of a read end,
+    /// what is buffered once there is some.
+    static func vmsplice(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let flags = args.uint(3)
+        guard flags & ~spliceFlags == 0 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        let writing = file.isWritable
+        guard writing || file.isReadable else { throw .ebadf }
+        let count = Int(clamping: args.uint64(2))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: count)
+        let total = vectors.reduce(0) { $0 + Int(clamping: $1.length) }
+        guard total > 0 else { return 0 }
+        guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
+        let nonBlocking = flags & SPLICE_F_NONBLOCK != 0 || file.isNonBlocking
+        if writing {
+            try waitForRoom(task, in: pipe, nonBlocking: nonBlocking)
+            var data: [UInt8] = []
+            let room = pipe.room
+            for vector in vectors where data.count < room {
+                let length = min(Int(clamping: vector.length), room - data.count)
+                guard length > 0 else { continue }
+                data += try task.copyIn(from: vector.base, count: length)
+            }
+            return Int64(try pipe.write(data, nonBlocking: true, waiter: nil))
+        }
+        guard try pipe.waitForData(nonBlocking: nonBlocking, waiter: task.waiter) else { return 0 }
+        let data = try pipe.read(count: min(total, FileSyscalls.chunk), nonBlocking: true, waiter: nil)
+        var copied = 0
+        for vector in vectors where copied < data.count {
+            let length = min(Int(clamping: vector.length), data.count - copied)
+            try task.copyOut(data[copied..<(copied + length)], to: vector.base)
+            copied += length
+        }
+        return Int64(copied)
     }
 }

@@ -86,13 +86,13 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             entries[fd] = Entry(file: file, closeOnExec: closeOnExec)
             return old
         }
-        replaced?.file.releaseReference()
+        if let replaced { close(replaced.file) }
     }
 
     /// close(2).
     public func remove(_ fd: Int32) throws(SyscallError) {
         guard let removed = lock.withLock({ _ in entries.removeValue(forKey: fd) }) else { throw .ebadf }
-        removed.file.releaseReference()
+        close(removed.file)
     }
 
     public func setCloseOnExec(_ fd: Int32, _ value: Bool) throws(SyscallError) {
@@ -109,7 +109,7 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             for fd in doomed.keys { entries[fd] = nil }
             return Array(doomed.values)
         }
-        for entry in closed { entry.file.releaseReference() }
+        for entry in closed { close(entry.file) }
     }
 
     /// Process exit: closes everything.
@@ -118,7 +118,14 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             defer { entries = [:] }
             return Array(entries.values)
         }
-        for entry in closed { entry.file.releaseReference() }
+        for entry in closed { close(entry.file) }
+    }
+
+    /// filp_close: the process's record locks on the file go with any of its
+    /// descriptors (locks_remove_posix), then the description loses a reference.
+    private func close(_ file: FileDescription) {
+        file.inode?.existingLocks?.releaseProcessLocks(of: self)
+        file.releaseReference()
     }
 
     /// fork without CLONE_FILES: the same descriptions under the same numbers.

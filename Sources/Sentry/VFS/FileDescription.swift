@@ -61,6 +61,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         self.location = location
         self.statusFlags = flags & ~(LinuxFile.create | LinuxFile.exclusive | LinuxFile.noControllingTerminal
             | LinuxFile.truncate | LinuxFile.closeOnExec)
+        location?.inode.openDescriptions.add(1, ordering: .relaxed)
     }
 
     open func save(to sink: inout SaveSink) throws {
@@ -85,6 +86,7 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
     /// Subclasses that override it call it first.
     open func afterLoad() throws {
         try location?.validateLoaded(field: "location")
+        location?.inode.openDescriptions.add(1, ordering: .relaxed)
     }
 
     // MARK: Flags
@@ -129,6 +131,14 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
             return watches
         }
         for item in watching { item.owner?.detach(item) }
+        inode?.existingLocks?.releaseDescriptionLocks(of: self)
+        if let dentry = location?.dentry {
+            if !isPathOnly {
+                Inotify.notify(isWritable ? InotifyABI.IN_CLOSE_WRITE : InotifyABI.IN_CLOSE_NOWRITE, on: dentry)
+            }
+            dentry.inode.openDescriptions.subtract(1, ordering: .relaxed)
+            Inotify.unlinked(dentry.inode)
+        }
         released()
     }
 

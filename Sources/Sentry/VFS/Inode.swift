@@ -10,7 +10,7 @@ import Synchronization
 /// and the operations they support.
 open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `lock`
     open class var savedTypeName: String { "vfs.Inode" }
-    open class var notSaved: Set<String> { ["lock"] }
+    open class var notSaved: Set<String> { ["lock", "inotifyWatches", "openDescriptions"] }
     open class var savedAs: [String: String] { [:] }
 
     /// Guards the attributes below and a subclass's data. Lock order (see
@@ -27,6 +27,14 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     public var accessTime = FileTime(seconds: 0, nanoseconds: 0)
     public var modificationTime = FileTime(seconds: 0, nanoseconds: 0)
     public var changeTime = FileTime(seconds: 0, nanoseconds: 0)
+    /// flock and fcntl locks on this file, made by the first lock request.
+    private var fileLocks: FileLocks?
+    /// The inotify watches on this file; rebuilt from the instances' watches
+    /// after a load. A leaf, taken under an inotify instance's lock.
+    let inotifyWatches = Mutex<[InotifyWatch]>([])
+    /// Open descriptions of this file (counted again as they load): an
+    /// unlinked file is gone for inotify (IN_DELETE_SELF) when the last closes.
+    let openDescriptions = Atomic<Int>(0)
 
     public required init() {}
 
@@ -53,6 +61,7 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
         try sink.save("accessTime", accessTime)
         try sink.save("modificationTime", modificationTime)
         try sink.save("changeTime", changeTime)
+        try sink.save("fileLocks", lock.withLock { _ in fileLocks })
     }
 
     open func load(from source: inout LoadSource) throws {
@@ -65,6 +74,7 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
         accessTime = try source.load("accessTime")
         modificationTime = try source.load("modificationTime")
         changeTime = try source.load("changeTime")
+        fileLocks = try source.load("fileLocks", default: nil)
         let type = FileType(mode: mode)
         try ImageValidation.require(type != nil && mode & ~(LinuxFile.typeMask | LinuxFile.permissionMask) == 0,
                                     field: "mode", "mode 0o\(String(mode, radix: 8)) is not a file type and permissions")
@@ -78,6 +88,19 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     open class var loadedType: FileType? { nil }
 
     open func afterLoad() throws {}
+
+    /// The inode's locks, made on first use (flock, fcntl F_SETLK).
+    var locks: FileLocks {
+        lock.withLock { _ in
+            if let fileLocks { return fileLocks }
+            let made = FileLocks()
+            fileLocks = made
+            return made
+        }
+    }
+
+    /// The inode's locks if any were ever asked for: closing a file looks here.
+    var existingLocks: FileLocks? { lock.withLock { _ in fileLocks } }
 
     /// A dentry now names this inode (made, or loaded from an image): hostfs
     /// inodes find their host file through it.

@@ -57,8 +57,11 @@ extension VirtualFilesystem {
         }
         if flags & LinuxFile.truncate != 0, type == .regular, !created {
             try inode.setAttributes(AttributeChange(size: 0))
+            Inotify.notify(InotifyABI.IN_MODIFY, on: location.dentry)
         }
-        return try inode.open(at: location, flags: flags)
+        let file = try inode.open(at: location, flags: flags)
+        Inotify.notify(InotifyABI.IN_OPEN, on: location.dentry)
+        return file
     }
 
     /// The O_CREAT path: an existing file is opened (following a final symlink
@@ -90,6 +93,7 @@ extension VirtualFilesystem {
         let dentry = try directory.inode.createFile(name, in: directory.dentry,
                                                     mode: FileType.regular.rawValue | mode,
                                                     credentials: context.credentials)
+        Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
         return (VirtualPath(mount: directory.mount, dentry: dentry), true)
     }
 
@@ -127,6 +131,7 @@ extension VirtualFilesystem {
             _ = try directory.inode.makeDirectory(name, in: directory.dentry,
                                                   mode: FileType.directory.rawValue | (mode & ~umask & 0o7777),
                                                   credentials: context.credentials)
+            Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: true)
         }
     }
 
@@ -144,12 +149,14 @@ extension VirtualFilesystem {
                 _ = try directory.inode.makeNamedPipe(name, in: directory.dentry,
                                                       mode: FileType.fifo.rawValue | (mode & ~umask & 0o7777),
                                                       credentials: context.credentials)
+                Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
                 return
             }
             guard mode & LinuxFile.typeMask == 0 || type == .regular else { throw .eperm }
             _ = try directory.inode.createFile(name, in: directory.dentry,
                                                mode: FileType.regular.rawValue | (mode & ~umask & 0o7777),
                                                credentials: context.credentials)
+            Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
         }
     }
 
@@ -162,6 +169,7 @@ extension VirtualFilesystem {
             let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
             _ = try directory.inode.makeSymlink(name, in: directory.dentry, target: target,
                                                 credentials: context.credentials)
+            Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
         }
     }
 
@@ -181,6 +189,9 @@ extension VirtualFilesystem {
             if existing.inode.isDirectory { throw .eperm }
             guard !existing.dentry.isDeleted else { throw .enoent }
             _ = try directory.inode.makeLink(name, in: directory.dentry, to: existing.dentry)
+            // fsnotify_link: the link count's IN_ATTRIB on the file, then IN_CREATE in the directory.
+            Inotify.notify(InotifyABI.IN_ATTRIB, inode: existing.inode)
+            Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
         }
     }
 
@@ -212,6 +223,11 @@ extension VirtualFilesystem {
             let onChild = lockedMount(on: VirtualPath(mount: parent.mount, dentry: child)) != nil
             if onChild || lockedIsMountpoint(child) { throw .ebusy }
             try parent.inode.remove(child, from: parent.dentry, isDirectory: wantsDirectory)
+            // vfs_unlink: the link count's IN_ATTRIB (not for rmdir), IN_DELETE_SELF and
+            // IN_IGNORED once no link is left, then IN_DELETE in the directory.
+            if !wantsDirectory { Inotify.notify(InotifyABI.IN_ATTRIB, inode: child.inode) }
+            Inotify.unlinked(child.inode)
+            Inotify.notify(InotifyABI.IN_DELETE, in: parent.dentry, name: name, isDirectory: childIsDirectory)
         }
     }
 
@@ -278,6 +294,12 @@ extension VirtualFilesystem {
             if lockedIsMountpoint(source) { throw .ebusy }
             try oldParent.inode.rename(source, from: oldParent.dentry, to: newName, in: newParent.dentry,
                                        replacing: target, exchange: exchange)
+            Self.notifyMove(source.inode, from: oldParent.dentry, oldName, to: newParent.dentry, newName,
+                            isDirectory: sourceIsDirectory, replacing: exchange ? nil : target?.inode)
+            if exchange, let target {
+                Self.notifyMove(target.inode, from: newParent.dentry, newName, to: oldParent.dentry, oldName,
+                                isDirectory: target.inode.isDirectory, replacing: nil)
+            }
         }
     }
 
@@ -351,5 +373,22 @@ extension VirtualFilesystem {
         } else {
             try location.inode.setAttributes(change)
         }
+        let events = Inotify.mask(of: change)
+        if events != 0 { Inotify.notify(events, on: location.dentry) }
+    }
+
+    /// fsnotify_move: IN_MOVED_FROM and IN_MOVED_TO with one cookie, the
+    /// replaced file's link count IN_ATTRIB, IN_MOVE_SELF, then the replaced
+    /// file's IN_DELETE_SELF and IN_IGNORED if that was its last link and it is not open.
+    private static func notifyMove(_ moved: Inode, from oldDirectory: Dentry, _ oldName: String,
+                                   to newDirectory: Dentry, _ newName: String, isDirectory: Bool, replacing: Inode?) {
+        let cookie = Inotify.nextCookie()
+        Inotify.notify(InotifyABI.IN_MOVED_FROM, in: oldDirectory, name: oldName, isDirectory: isDirectory,
+                       cookie: cookie)
+        Inotify.notify(InotifyABI.IN_MOVED_TO, in: newDirectory, name: newName, isDirectory: isDirectory,
+                       cookie: cookie)
+        if let replacing { Inotify.notify(InotifyABI.IN_ATTRIB, inode: replacing) }
+        Inotify.notify(InotifyABI.IN_MOVE_SELF, inode: moved)
+        if let replacing { Inotify.unlinked(replacing) }
     }
 }

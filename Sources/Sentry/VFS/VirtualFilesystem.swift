@@ -13,6 +13,8 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
     public private(set) var rootMount: Mount?
     public private(set) var mounts: [Mount] = []
     private var nextAnonymousMinor: UInt32 = 1
+    /// The internal tmpfs of memfd_create's files, outside the tree (Memfd.swift); nil until the first.
+    var memfdMount: Mount?
     /// Mounts by (parent mount, mountpoint dentry); rebuilt after load.
     private var mountIndex: [MountKey: Mount] = [:]
 
@@ -27,12 +29,14 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         try sink.save("rootMount", rootMount)
         try sink.save("mounts", mounts)
         try sink.save("nextAnonymousMinor", nextAnonymousMinor)
+        try sink.save("memfdMount", memfdMount)
     }
 
     public func load(from source: inout LoadSource) throws {
         rootMount = try source.load("rootMount")
         mounts = try source.load("mounts")
         nextAnonymousMinor = try source.load("nextAnonymousMinor")
+        memfdMount = try source.load("memfdMount", default: nil)
     }
 
     /// The mount tree is a tree rooted at `rootMount`: every other mount has

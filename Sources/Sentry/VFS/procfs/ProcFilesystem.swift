@@ -265,6 +265,7 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             if target.file is SignalFile { return "anon_inode:[signalfd]" }
             if target.file is TimerFile { return "anon_inode:[timerfd]" }
             if target.file is PidFile { return "anon_inode:[pidfd]" }
+            if target.file is InotifyFile { return "anon_inode:inotify" }
             return "anon_inode:[unknown]"
         default: throw .einval
         }

@@ -27,6 +27,11 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
 
     override public var isMappable: Bool { true }
 
+    /// F_SEAL_WRITE or F_SEAL_FUTURE_WRITE: no shared writable mapping.
+    var isWriteSealed: Bool {
+        (file?.currentSeals ?? 0) & (MemfdABI.F_SEAL_WRITE | MemfdABI.F_SEAL_FUTURE_WRITE) != 0
+    }
+
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
         guard let file else { throw .ebadf }

@@ -194,7 +194,9 @@ extension VirtualFilesystem {
     /// Gives every tmpfs of the tree the kernel's MemoryFile for its file
     /// data: at boot, and after a restore once the MemoryFile is open again.
     public func attachMemoryFile(_ memoryFile: MemoryFile) throws(SyscallError) {
-        let filesystems = VFSLock.shared.withLock { _ in mounts.compactMap { $0.filesystem as? TmpfsFilesystem } }
+        let filesystems = VFSLock.shared.withLock { _ in
+            (mounts + [memfdMount].compactMap { $0 }).compactMap { $0.filesystem as? TmpfsFilesystem }
+        }
         for filesystem in filesystems { try filesystem.attach(memoryFile: memoryFile) }
     }
 }

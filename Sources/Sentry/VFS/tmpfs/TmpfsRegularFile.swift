@@ -27,6 +27,9 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     /// page cache MAP_SHARED mappings had (which wins where both have a page).
     private var legacyPages: [Int64: [UInt8]] = [:]
     private var legacyShared: SharedMemory?
+    /// File seals (F_SEAL_*): every tmpfs file is sealed against sealing
+    /// (F_SEAL_SEAL) but a memfd made with MFD_ALLOW_SEALING.
+    private var seals = MemfdABI.F_SEAL_SEAL
 
     deinit {
         // The last name and the last open file are gone: the data goes, as
@@ -39,6 +42,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         let (size, data) = lock.withLock { _ in (self.size, self.data) }
         try sink.save("size", size)
         try sink.save("data", data)
+        try sink.save("seals", lock.withLock { _ in seals })
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -47,6 +51,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         let data: SharedMemory? = try source.load("data", default: nil)
         let pages: [Int64: [UInt8]] = try source.load("pages", default: [:])
         let shared: SharedMemory? = try source.load("shared", default: nil)
+        let seals: UInt32 = try source.load("seals", default: MemfdABI.F_SEAL_SEAL)
+        try ImageValidation.require(seals & ~MemfdABI.allSeals == 0, field: "seals", "unknown seals 0x\(String(seals, radix: 16))")
         guard size >= 0, pages.allSatisfy({ $0.key >= 0 && $0.value.count == Self.pageSize }) else {
             throw StateError.invalidValue("tmpfs file with size \(size) and malformed pages", field: "size")
         }
@@ -55,6 +61,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
             self.data = data
             legacyPages = pages
             legacyShared = shared
+            self.seals = seals
         }
     }
 
@@ -100,9 +107,13 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
 
     override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
         try lock.withLock { _ throws(SyscallError) in
+            if let newMode = change.mode, seals & MemfdABI.F_SEAL_EXEC != 0,
+               (newMode ^ mode) & MemfdABI.executeBits != 0 { throw .eperm }
             if let newSize = change.size {
                 guard newSize >= 0 else { throw .einval }
                 guard newSize <= Self.maximumSize else { throw .efbig }
+                if newSize < size && seals & MemfdABI.F_SEAL_SHRINK != 0
+                    || newSize > size && seals & MemfdABI.F_SEAL_GROW != 0 { throw .eperm }
                 if newSize != size {
                     resize(to: newSize)
                     modificationTime = FileTime.now()
@@ -162,6 +173,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
             let (end, overflow) = start.addingReportingOverflow(Int64(bytes.count))
             guard !overflow, end <= Self.maximumSize else { throw .efbig }
             guard !bytes.isEmpty else { return (0, start) }
+            if seals & (MemfdABI.F_SEAL_WRITE | MemfdABI.F_SEAL_FUTURE_WRITE) != 0
+                || seals & MemfdABI.F_SEAL_GROW != 0 && end > size { throw .eperm }
             guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
             let contents = data ?? Self.makeContents(memoryFile, filesystem)
             data = contents
@@ -216,6 +229,21 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     }
 
     public var currentSize: Int64 { lock.withLock { _ in size } }
+
+    var currentSeals: UInt32 { lock.withLock { _ in seals } }
+
+    /// A new memfd's seals.
+    func setSeals(_ newSeals: UInt32) {
+        lock.withLock { _ in seals = newSeals }
+    }
+
+    /// F_ADD_SEALS after the syscall's checks: EPERM once F_SEAL_SEAL is set.
+    func addSeals(_ added: UInt32) throws(SyscallError) {
+        try lock.withLock { _ throws(SyscallError) in
+            guard seals & MemfdABI.F_SEAL_SEAL == 0 else { throw .eperm }
+            seals |= added
+        }
+    }
 
     /// The pages every MAP_SHARED mapping shares: the file's data itself.
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
