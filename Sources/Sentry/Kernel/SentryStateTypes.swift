@@ -6,7 +6,8 @@ public enum SentryStateTypes {
     public static var kernelTypes: [any Savable.Type] {
         [Kernel.self, Task.self, ThreadGroup.self, PIDNamespace.self, UTSNamespace.self, Credentials.self,
          Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self, SignalFile.self,
-         TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self]
+         TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self,
+         SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self]
     }
 
     public static func register(in registry: inout StateRegistry) {

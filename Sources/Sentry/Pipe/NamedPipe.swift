@@ -10,6 +10,8 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
 
     public private(set) var pipe = Pipe.makeNamed()
 
+    override public var isSandboxNode: Bool { true }
+
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("pipe", pipe)

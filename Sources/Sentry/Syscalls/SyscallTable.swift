@@ -75,6 +75,7 @@ public struct SyscallTable: Sendable {
         table.registerFutex()
         table.registerCapability()
         table.registerFiles()
+        table.registerSocket()
         return table
     }()
 

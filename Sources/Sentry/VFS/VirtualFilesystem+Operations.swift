@@ -131,25 +131,38 @@ extension VirtualFilesystem {
     }
 
     /// mknod(2)/mknodat(2), the type already checked by the syscall. A regular
-    /// file is created. Device nodes need CAP_MKNOD (`mayMakeDevices`) and,
-    /// like FIFOs and sockets, then get EPERM: no filesystem here stores them,
-    /// which is Linux's answer for a filesystem without ->mknod.
+    /// file is created; a FIFO or a socket is a Sentry inode. Device nodes
+    /// need CAP_MKNOD (`mayMakeDevices`) and then get EPERM: no filesystem
+    /// here stores them, which is Linux's answer for a filesystem without ->mknod.
     public func makeNode(_ path: String, from start: VirtualPath, context: PathContext, mode: UInt32, umask: UInt32,
                          mayMakeDevices: Bool) throws(SyscallError) {
         try VFSLock.shared.withLock { _ throws(SyscallError) in
             let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
             let type = FileType(mode: mode & LinuxFile.typeMask)
             if type == .characterDevice || type == .blockDevice, !mayMakeDevices { throw .eperm }
-            if type == .fifo {
-                _ = try directory.inode.makeNamedPipe(name, in: directory.dentry,
-                                                      mode: FileType.fifo.rawValue | (mode & ~umask & 0o7777),
-                                                      credentials: context.credentials)
+            if let type, type == .fifo || type == .socket {
+                let node: Inode = type == .fifo ? NamedPipeInode() : UnixSocketInode()
+                _ = try directory.inode.addSandboxNode(node, name: name, in: directory.dentry,
+                                                       mode: type.rawValue | (mode & ~umask & 0o7777),
+                                                       credentials: context.credentials)
                 return
             }
             guard mode & LinuxFile.typeMask == 0 || type == .regular else { throw .eperm }
             _ = try directory.inode.createFile(name, in: directory.dentry,
                                                mode: FileType.regular.rawValue | (mode & ~umask & 0o7777),
                                                credentials: context.credentials)
+        }
+    }
+
+    /// bind(2) of a unix socket to a path: `node` (S_IFSOCK, `mode` before
+    /// the umask) under a new name, EEXIST if the name exists.
+    public func makeSocketNode(_ node: Inode, at path: String, from start: VirtualPath, context: PathContext,
+                               mode: UInt32, umask: UInt32) throws(SyscallError) {
+        try VFSLock.shared.withLock { _ throws(SyscallError) in
+            let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
+            _ = try directory.inode.addSandboxNode(node, name: name, in: directory.dentry,
+                                                   mode: FileType.socket.rawValue | (mode & ~umask & 0o7777),
+                                                   credentials: context.credentials)
         }
     }
 
