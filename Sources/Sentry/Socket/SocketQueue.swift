@@ -93,7 +93,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
         let result = lock.withLock { _ -> EnqueueResult in
             if readerClosed { return .closed }
             if stream {
-                let room = limit - usedBytes
+                let room = max(0, limit - usedBytes)
                 guard room > 0 || message.data.isEmpty else { return .full }
                 var piece = message
                 if piece.data.count > room { piece.data = Array(piece.data[..<room]) }

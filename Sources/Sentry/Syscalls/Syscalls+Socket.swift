@@ -349,7 +349,9 @@ enum SocketSyscalls {
             let (seconds, nanoseconds) = try task.copyIn((Int64, Int64).self, from: args.pointer(4))
             guard seconds >= 0, nanoseconds >= 0, nanoseconds < 1_000_000_000 else { throw .einval }
             let (total, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-            deadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(overflow ? .max / 2 : total + nanoseconds).partialValue
+            let (timeout, tooLong) = total.addingReportingOverflow(nanoseconds)
+            let (end, past) = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(timeout)
+            deadline = overflow || tooLong || past ? nil : end
         }
         var received = 0
         while received < count {
