@@ -13,6 +13,8 @@ public final class NamedPipeInode: Inode, @unchecked Sendable { // attributes gu
     /// wait for a partner nor fail with ENXIO (fifo_open's is_pipe).
     private(set) var isAnonymousPipe = false
 
+    override public var isSandboxNode: Bool { true }
+
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
         try sink.save("pipe", pipe)

@@ -77,6 +77,7 @@ public struct SyscallTable: Sendable {
         table.registerCapability()
         table.registerSeccomp()
         table.registerFiles()
+        table.registerSocket()
         return table
     }()
 

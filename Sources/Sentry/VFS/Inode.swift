@@ -192,9 +192,14 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
     open func makeSymlink(_ name: String, in directory: Dentry, target: String,
                           credentials: FileCredentials) throws(SyscallError) -> Dentry { throw .enotdir }
 
-    /// mknod(2) of a FIFO: `mode` has S_IFIFO and the permissions after the umask.
-    open func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
-                            credentials: FileCredentials) throws(SyscallError) -> Dentry { throw .eperm }
+    /// Adds `node`, an inode that lives only in the Sentry (a FIFO, a bound
+    /// unix socket), under `name`: `mode` has its type and the permissions
+    /// after the umask. EPERM where the filesystem stores none.
+    open func addSandboxNode(_ node: Inode, name: String, in directory: Dentry, mode: UInt32,
+                             credentials: FileCredentials) throws(SyscallError) -> Dentry { throw .eperm }
+
+    /// Whether this inode lives only in the Sentry, even under a host mount.
+    open var isSandboxNode: Bool { false }
 
     /// A new name for `existing` (same filesystem, not a directory).
     open func makeLink(_ name: String, in directory: Dentry, to existing: Dentry) throws(SyscallError) -> Dentry {

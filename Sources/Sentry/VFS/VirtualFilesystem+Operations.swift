@@ -136,20 +136,19 @@ extension VirtualFilesystem {
     }
 
     /// mknod(2)/mknodat(2), the type already checked by the syscall. A regular
-    /// file is created. Device nodes need CAP_MKNOD (`mayMakeDevices`) and,
-    /// like FIFOs and sockets, then get EPERM: no filesystem here stores them,
-    /// which is Linux's answer for a filesystem without ->mknod.
+    /// file is created; a FIFO or a socket is a Sentry inode. Device nodes
+    /// need CAP_MKNOD (`mayMakeDevices`) and then get EPERM: no filesystem
+    /// here stores them, which is Linux's answer for a filesystem without ->mknod.
     public func makeNode(_ path: String, from start: VirtualPath, context: PathContext, mode: UInt32, umask: UInt32,
                          mayMakeDevices: Bool) throws(SyscallError) {
         try VFSLock.shared.withLock { _ throws(SyscallError) in
             let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
             let type = FileType(mode: mode & LinuxFile.typeMask)
             if type == .characterDevice || type == .blockDevice, !mayMakeDevices { throw .eperm }
-            if type == .fifo {
-                _ = try directory.inode.makeNamedPipe(name, in: directory.dentry,
-                                                      mode: FileType.fifo.rawValue | (mode & ~umask & 0o7777),
-                                                      credentials: context.credentials)
-                Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
+            if let type, type == .fifo || type == .socket {
+                let node: Inode = type == .fifo ? NamedPipeInode() : UnixSocketInode()
+                try lockedAddSandboxNode(node, name: name, in: directory, mode: type.rawValue | (mode & ~umask & 0o7777),
+                                         credentials: context.credentials)
                 return
             }
             guard mode & LinuxFile.typeMask == 0 || type == .regular else { throw .eperm }
@@ -158,6 +157,26 @@ extension VirtualFilesystem {
                                                credentials: context.credentials)
             Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
         }
+    }
+
+    /// bind(2) of a unix socket to a path: `node` (S_IFSOCK, `mode` before
+    /// the umask) under a new name, EEXIST if the name exists.
+    public func makeSocketNode(_ node: Inode, at path: String, from start: VirtualPath, context: PathContext,
+                               mode: UInt32, umask: UInt32) throws(SyscallError) {
+        try VFSLock.shared.withLock { _ throws(SyscallError) in
+            let (directory, name) = try lockedPrepareCreate(path, from: start, context: context, isDirectory: false)
+            try lockedAddSandboxNode(node, name: name, in: directory,
+                                     mode: FileType.socket.rawValue | (mode & ~umask & 0o7777),
+                                     credentials: context.credentials)
+        }
+    }
+
+    /// A FIFO or socket node made by mknod(2) or bind(2): a sandbox object even in a host directory.
+    private func lockedAddSandboxNode(_ node: Inode, name: String, in directory: VirtualPath,
+                                      mode: UInt32, credentials: FileCredentials) throws(SyscallError) {
+        _ = try directory.inode.addSandboxNode(node, name: name, in: directory.dentry, mode: mode,
+                                               credentials: credentials)
+        Inotify.notify(InotifyABI.IN_CREATE, in: directory.dentry, name: name, isDirectory: false)
     }
 
     /// symlink(2)/symlinkat(2).

@@ -251,7 +251,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         guard let filesystem = hostFilesystem else { throw .eio }
         let cached = directory.children[name]
-        if let cached, cached.inode is NamedPipeInode { return cached }
+        if let cached, cached.inode.isSandboxNode { return cached }
         let found: FileAttributes
         do throws(SyscallError) {
             found = try filesystem.directory(directory).withFD { fd throws(SyscallError) in
@@ -359,13 +359,12 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     /// hard-link check (tar, cp -a, du).
     static let sandboxOnlyInodeBit: UInt64 = 1 << 62
 
-    /// The FIFO exists only in the sandbox: a child of the directory's dentry
-    /// that lookups find before asking the host.
-    override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
-                                       credentials: FileCredentials) throws(SyscallError) -> Dentry {
+    /// The FIFO or socket exists only in the sandbox: a child of the
+    /// directory's dentry that lookups find before asking the host.
+    override public func addSandboxNode(_ inode: Inode, name: String, in directory: Dentry, mode: UInt32,
+                                        credentials: FileCredentials) throws(SyscallError) -> Dentry {
         guard let filesystem = hostFilesystem else { throw .eio }
         if filesystem.isReadOnly { throw .erofs }
-        let inode = NamedPipeInode()
         inode.initialize(filesystem: filesystem, mode: mode, uid: credentials.uid, gid: credentials.gid)
         inode.inodeNumber |= Self.sandboxOnlyInodeBit
         let dentry = Dentry(name: name, parent: directory, inode: inode)
@@ -388,7 +387,8 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     override public func remove(_ child: Dentry, from directory: Dentry, isDirectory: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if child.inode is SyntheticDirectory || child.inode is SyntheticFile { throw .ebusy }
-        if let node = child.inode as? NamedPipeInode {
+        if child.inode.isSandboxNode {
+            let node = child.inode
             directory.children[child.name] = nil
             child.isDeleted = true
             node.lock.withLock { _ in
@@ -408,8 +408,8 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
                                 replacing replaced: Dentry?, exchange: Bool) throws(SyscallError) {
         guard let filesystem = hostFilesystem else { throw .eio }
         if exchange { throw .einval }
-        // A FIFO on a host mount is the sandbox's alone: mv copies it (mkfifo, unlink).
-        if child.inode is NamedPipeInode || replaced?.inode is NamedPipeInode { throw .exdev }
+        // A FIFO or socket on a host mount is the sandbox's alone: mv copies it (mkfifo, unlink).
+        if child.inode.isSandboxNode || replaced?.inode.isSandboxNode == true { throw .exdev }
         let fromDirectory = try filesystem.directory(directory)
         defer { withExtendedLifetime(fromDirectory) {} }
         let fromFD = fromDirectory.fd

@@ -72,9 +72,9 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
                        credentials: credentials)
     }
 
-    override public func makeNamedPipe(_ name: String, in directory: Dentry, mode: UInt32,
-                                       credentials: FileCredentials) throws(SyscallError) -> Dentry {
-        try add(NamedPipeInode(), name: name, in: directory, mode: mode, credentials: credentials)
+    override public func addSandboxNode(_ node: Inode, name: String, in directory: Dentry, mode: UInt32,
+                                        credentials: FileCredentials) throws(SyscallError) -> Dentry {
+        try add(node, name: name, in: directory, mode: mode, credentials: credentials)
     }
 
     override public func makeLink(_ name: String, in directory: Dentry,

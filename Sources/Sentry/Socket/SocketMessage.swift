@@ -1,0 +1,97 @@
+import State
+
+/// The sender's identity as SCM_CREDENTIALS and SO_PEERCRED carry it (struct ucred).
+struct SocketCredentials: SavableStruct, Equatable, Sendable {
+    static var savedTypeName: String { "socket.Credentials" }
+
+    var processID: Int32
+    var userID: UInt32
+    var groupID: UInt32
+
+    init(processID: Int32, userID: UInt32, groupID: UInt32) {
+        self.processID = processID
+        self.userID = userID
+        self.groupID = groupID
+    }
+
+    /// What a receiver with SO_PASSCRED sees for a message sent without
+    /// credentials: no PID, the overflow IDs (scm_recv of an empty scm_cookie).
+    static let none = SocketCredentials(processID: 0, userID: 65534, groupID: 65534)
+
+    /// The task's own: its process ID and effective IDs, as scm_send fills them.
+    init(of task: Task) {
+        self.init(processID: task.processID, userID: task.credentials.effectiveUID,
+                  groupID: task.credentials.effectiveGID)
+    }
+
+    func save(to sink: inout SaveSink) throws {
+        try sink.save("pid", processID)
+        try sink.save("uid", userID)
+        try sink.save("gid", groupID)
+    }
+
+    init(from source: inout LoadSource) throws {
+        processID = try source.load("pid")
+        userID = try source.load("uid")
+        groupID = try source.load("gid")
+    }
+
+    /// struct ucred's bytes.
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: (processID, userID, groupID)) { Array($0) }
+    }
+
+    init?(bytes: [UInt8]) {
+        guard bytes.count >= SocketABI.credentialsSize else { return nil }
+        let values = bytes.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: 0, as: Int32.self), $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self),
+             $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        }
+        self.init(processID: values.0, userID: values.1, groupID: values.2)
+    }
+}
+
+/// One unit a socket queue holds (Linux's skb on a unix socket): bytes, the
+/// files passed with them (SCM_RIGHTS, each holding a reference until it is
+/// received or dropped), the sender's credentials, and for datagrams the
+/// sender's address. Stream bytes merge into the previous message unless
+/// either carries files or credentials differ, so a read never crosses a
+/// passed file's boundary.
+struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Sendable descriptions
+    static var savedTypeName: String { "socket.Message" }
+
+    var data: [UInt8]
+    var rights: [FileDescription]
+    var credentials: SocketCredentials?
+    /// The sender's bound address (sun_path bytes for AF_UNIX); nil if unbound.
+    var address: [UInt8]?
+
+    init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil,
+         address: [UInt8]? = nil) {
+        self.data = data
+        self.rights = rights
+        self.credentials = credentials
+        self.address = address
+    }
+
+    func save(to sink: inout SaveSink) throws {
+        try sink.save("data", data)
+        try sink.save("rights", rights)
+        try sink.save("credentials", credentials)
+        try sink.save("address", address)
+    }
+
+    init(from source: inout LoadSource) throws {
+        data = try source.load("data")
+        rights = try source.load("rights")
+        credentials = try source.load("credentials")
+        address = try source.load("address")
+        try ImageValidation.require(rights.count <= SocketABI.maximumRightsPerMessage, field: "rights",
+                                    "\(rights.count) files in one message")
+    }
+
+    /// Drops the references the message held on its files (a message never received).
+    func releaseRights() {
+        for file in rights { file.releaseReference() }
+    }
+}

@@ -1,0 +1,205 @@
+import State
+import Synchronization
+
+/// A socket's receive queue (gVisor's transport.queue): messages waiting to
+/// be read, the bytes they hold against a limit set by the sender's
+/// SO_SNDBUF, and whether its writer has gone (readers then see EOF once it
+/// is empty) or its reader has (writers get EPIPE). Streams take what fits
+/// and merge; datagrams and seqpackets go whole or not at all. The core a
+/// loopback TCP or UDP socket can share with unix sockets.
+///
+/// Who waits is the endpoints' business: `readerQueue` is announced to when
+/// a message arrives or the writer goes, `writerQueue` when room frees or
+/// the reader goes. Messages, files in flight included, are saved; the
+/// wait queues are not (endpoints wire them again after a load).
+final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `lock`
+    static let savedTypeName = "socket.Queue"
+    static let notSaved: Set<String> = [
+        "lock", // a lock
+        "readerQueue", // host-only: wired by the receiving endpoint
+        "writerQueue", // host-only: wired by the sending endpoint
+        "usedBytes", // recomputed from the messages
+    ]
+
+    /// Below the unix socket lock, above the wait queues; calls nothing
+    /// (notifications and file releases run after it is let go).
+    private let lock = Mutex(())
+    private var messages: [SocketMessage] = []
+    private var usedBytes = 0
+    /// Datagrams beyond this many wait (net.unix.max_dgram_qlen, 10: the queue is full past it).
+    private var messageLimit = 10
+    private var writerClosed = false
+    private var readerClosed = false
+    /// Where readers (the receiving endpoint and its pollers) wait.
+    var readerQueue = WaitQueue()
+    /// Where writers wait for room.
+    var writerQueue = WaitQueue()
+
+    init() {}
+
+    func save(to sink: inout SaveSink) throws {
+        let (messages, writerClosed, readerClosed, messageLimit) = lock.withLock { _ in
+            (self.messages, self.writerClosed, self.readerClosed, self.messageLimit)
+        }
+        try sink.save("messages", messages)
+        try sink.save("writerClosed", writerClosed)
+        try sink.save("readerClosed", readerClosed)
+        try sink.save("messageLimit", messageLimit)
+    }
+
+    func load(from source: inout LoadSource) throws {
+        messages = try source.load("messages")
+        writerClosed = try source.load("writerClosed")
+        readerClosed = try source.load("readerClosed")
+        messageLimit = try source.load("messageLimit")
+        try ImageValidation.require(messageLimit >= 0, field: "messageLimit", "negative limit \(messageLimit)")
+        usedBytes = messages.reduce(0) { $0 + $1.data.count }
+    }
+
+    /// Bytes queued (FIONREAD, SIOCINQ).
+    var queuedBytes: Int { lock.withLock { _ in usedBytes } }
+
+    var isEmpty: Bool { lock.withLock { _ in messages.isEmpty } }
+
+    /// The next message's length (FIONREAD of a datagram socket).
+    var nextMessageLength: Int { lock.withLock { _ in messages.first?.data.count ?? 0 } }
+
+    /// Whether a sender with a send buffer of `limit` bytes could queue
+    /// something now (poll's EPOLLOUT: unix_writable's quarter of the buffer
+    /// for streams, a free slot for datagrams).
+    func hasRoom(limit: Int, datagram: Bool) -> Bool {
+        lock.withLock { _ in
+            if readerClosed { return true }
+            if datagram { return messages.count <= messageLimit && usedBytes < limit }
+            return usedBytes.multipliedReportingOverflow(by: 4).partialValue <= limit
+        }
+    }
+
+    var isWriterClosed: Bool { lock.withLock { _ in writerClosed } }
+
+    enum EnqueueResult {
+        /// Bytes taken (for a datagram, all of them).
+        case queued(Int)
+        /// Nothing fits now.
+        case full
+        /// No reader: EPIPE (ECONNREFUSED for a datagram, the caller decides).
+        case closed
+    }
+
+    /// Queues `message` against a limit of `limit` bytes (the sender's
+    /// SO_SNDBUF). A stream takes the prefix that fits and merges with the
+    /// last message when neither carries files or different credentials.
+    func enqueue(_ message: SocketMessage, limit: Int, stream: Bool) -> EnqueueResult {
+        let result = lock.withLock { _ -> EnqueueResult in
+            if readerClosed { return .closed }
+            if stream {
+                let room = max(0, limit - usedBytes)
+                guard room > 0 || message.data.isEmpty else { return .full }
+                var piece = message
+                if piece.data.count > room { piece.data = Array(piece.data[..<room]) }
+                if piece.rights.isEmpty, let last = messages.last, last.rights.isEmpty,
+                   last.credentials == piece.credentials, !piece.data.isEmpty {
+                    messages[messages.count - 1].data += piece.data
+                } else {
+                    messages.append(piece)
+                }
+                usedBytes += piece.data.count
+                return .queued(piece.data.count)
+            }
+            guard messages.count <= messageLimit, usedBytes == 0 || usedBytes + message.data.count <= limit else {
+                return .full
+            }
+            messages.append(message)
+            usedBytes += message.data.count
+            return .queued(message.data.count)
+        }
+        if case .queued = result { readerQueue.notify(.readable) }
+        return result
+    }
+
+    /// What one receive took.
+    struct Received {
+        var data: [UInt8] = []
+        var rights: [FileDescription] = []
+        var credentials: SocketCredentials?
+        var address: [UInt8]?
+        /// The whole datagram's length (MSG_TRUNC reports it).
+        var messageLength = 0
+        var isEmpty: Bool { data.isEmpty && rights.isEmpty }
+    }
+
+    /// Takes up to `count` bytes; nil if nothing is queued. A stream read
+    /// gathers messages until `count`, stops after one that carries files,
+    /// and (with `splitCredentials`, SO_PASSCRED) before one from another
+    /// sender; a datagram read takes the first message whole, dropping
+    /// what does not fit. With `peek` nothing is taken, and the files come
+    /// with a new reference each (the caller owns them either way).
+    func dequeue(count: Int, stream: Bool, peek: Bool, splitCredentials: Bool) -> Received? {
+        let result = lock.withLock { _ -> Received? in
+            guard let first = messages.first else { return nil }
+            var received = Received()
+            received.credentials = first.credentials
+            received.address = first.address
+            if !stream {
+                received.messageLength = first.data.count
+                received.data = Array(first.data.prefix(count))
+                received.rights = first.rights
+                if peek {
+                    for file in first.rights { file.retainReference() }
+                } else {
+                    messages.removeFirst()
+                    usedBytes -= first.data.count
+                }
+                return received
+            }
+            var index = 0
+            while index < messages.count, received.data.count < count {
+                let message = messages[index]
+                if index > 0, splitCredentials, message.credentials != received.credentials { break }
+                let take = min(count - received.data.count, message.data.count)
+                received.data += message.data[..<take]
+                let hadRights = !message.rights.isEmpty
+                received.rights += message.rights
+                if peek {
+                    for file in message.rights { file.retainReference() }
+                    index += 1
+                } else if take == message.data.count {
+                    messages.remove(at: index)
+                    usedBytes -= take
+                } else {
+                    messages[index].data.removeFirst(take)
+                    messages[index].rights = []
+                    usedBytes -= take
+                }
+                if hadRights { break }
+            }
+            received.messageLength = received.data.count
+            return received
+        }
+        if result != nil, !peek { writerQueue.notify(.writable) }
+        return result
+    }
+
+    /// The writer is gone (its close or shutdown): readers see EOF after the queued bytes.
+    func closeWriter() {
+        lock.withLock { _ in writerClosed = true }
+        readerQueue.notify(.all)
+    }
+
+    /// The reader is gone: the queued messages go (their files released)
+    /// and writers get EPIPE. Returns whether bytes were left unread.
+    @discardableResult
+    func closeReader() -> Bool {
+        let dropped = lock.withLock { _ -> [SocketMessage] in
+            readerClosed = true
+            defer {
+                messages = []
+                usedBytes = 0
+            }
+            return messages
+        }
+        for message in dropped { message.releaseRights() }
+        writerQueue.notify(.all)
+        return !dropped.isEmpty
+    }
+}

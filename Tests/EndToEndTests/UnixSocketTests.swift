@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// Unix domain sockets compared with native runs: socketpair, stream,
+/// datagram and seqpacket semantics, names on tmpfs, on a host bind mount
+/// and abstract, SCM_RIGHTS and SCM_CREDENTIALS, options, readiness.
+@Suite struct UnixSocketTests {
+    /// Path names under /tmp (a tmpfs in the sandbox) and under a
+    /// read-write bind mount of a host directory, where the socket inode
+    /// exists only in the sandbox: the name the fixture leaves there is
+    /// not in the host directory.
+    @Test(arguments: [false, true])
+    func unixCasesMatchANativeRun(onHostMount: Bool) throws {
+        let sandbox = try SandboxRun(["/bin/unix_cases"] + (onHostMount ? ["/mnt/shared", "keep"] : ["/tmp"]),
+                                     start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("unix_cases"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/unix_cases")
+        let shared = sandbox.workspace.path + "/shared"
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        if onHostMount {
+            try FileManager.default.createDirectory(atPath: sandbox.bundle + "/rootfs/mnt/shared",
+                                                    withIntermediateDirectories: true)
+            try BindMountTests.addBindMounts([("/mnt/shared", shared, ["rw"])], to: sandbox.bundle)
+        }
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: shared).isEmpty)
+        let native = try Fixtures.runNatively("unix_cases", onHostMount ? [shared, "keep"] : ["/tmp"])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout.hasSuffix("done\n"))
+    }
+
+    /// Checkpointed while a stream pair holds bytes both ways and a pipe in
+    /// flight (SCM_RIGHTS), a datagram waits with its sender's address, a
+    /// connection waits on a path listener with bytes sent, and a child is
+    /// blocked in recv; after restore everything arrives as in a native run.
+    @Test func socketsWithBytesAndFilesInFlightSurviveACheckpoint() throws {
+        let native = try Fixtures.runNatively("ckpt_unix")
+        let session = try CheckpointSession(["/bin/ckpt_unix"])
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        usleep(300_000)
+        #expect(try session.checkpoint("c1", image: "image").status == 0)
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        let lines = session.lines("before") + session.lines("after")
+        #expect(native.stdout.hasSuffix("done\n"))
+        #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
+    }
+}
