@@ -218,7 +218,8 @@ import Testing
             seq 1 20 | xargs -P 4 -n 5 sh -c 'echo $(( $1 + $2 + $3 + $4 + $5 ))' sum | sort -n
             exec 5> fd5; echo "via fd 5" >&5; exec 5>&-; cat fd5
             echo "through /dev/stdin" | cat /dev/stdin; cat /proc/self/fd/0 <<< "a here string"
-            seq 1 3 > >(wc -l > counted); wait $!; cat counted; echo | stat -L -c %F /dev/stdin
+            seq 1 3 > >(wc -l > counted.part; mv counted.part counted); until [ -e counted ]; do sleep 0.05; done
+            cat counted; echo | stat -L -c %F /dev/stdin
             printf '%s\\n' "${BASH_VERSINFO[0]}" | grep -q . && echo "bash version known"
             """)
     }
