@@ -254,6 +254,7 @@ extension Task {
     /// and reports the exit.
     private func exitTask(holding held: MemoryManager?) {
         guard let group = threadGroup, let kernel else { return }
+        releaseFutexes()
         // mm_release: the TID word is zeroed and its (shared) futex woken,
         // which is how pthread_join learns the thread is gone.
         if clearChildTID != 0, mm != nil, group.members.count > 1 {
