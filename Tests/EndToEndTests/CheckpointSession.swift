@@ -7,7 +7,7 @@ import Testing
 final class CheckpointSession {
     static let programs = ["ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
                            "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
-                           "timerfd_cases", "ckpt_threads", "ckpt_epoll"]
+                           "timerfd_cases", "ckpt_threads", "ckpt_epoll", "futex_cases"]
 
     let workspace: Workspace
     let bundle: String

@@ -39,4 +39,42 @@ import Testing
     func hostileRobustListsAreWalkedAsLinuxDoes(_ fixture: String) throws {
         try Self.matchesANativeRun(fixture, "robust-hostile")
     }
+
+    /// A PTHREAD_PRIO_INHERIT mutex shared by 4 threads (FUTEX_LOCK_PI and
+    /// UNLOCK_PI under contention).
+    @Test(arguments: fixtures)
+    func aPIMutexBetweenFourThreadsMatchesANativeRun(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "pi-mutex")
+    }
+
+    /// The PI protocol by hand: EDEADLK, EPERM, ESRCH, ENOSYS, EINVAL,
+    /// EFAULT, the timeouts on each clock, the handoff on unlock and the
+    /// take-over from an owner that exited holding the lock.
+    @Test(arguments: fixtures)
+    func thePIProtocolAnswersAsLinux(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "pi-raw")
+    }
+
+    /// Robust PI mutexes whose owner thread or process dies.
+    @Test(arguments: fixtures)
+    func aRobustPIMutexWhoseOwnerDiedIsTakenOver(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "pi-robust")
+    }
+
+    /// Checkpointed while one thread holds a PI mutex and another is blocked
+    /// in FUTEX_LOCK_PI: after the restore the unlock hands the lock to the
+    /// waiter, and the output equals a straight run.
+    @Test func aPIHandoffWorksAfterARestore() throws {
+        let native = try Fixtures.runNatively("futex_cases", ["pi-checkpoint"])
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        let session = try CheckpointSession(["/bin/futex_cases", "pi-checkpoint"])
+        try session.runDetached("p1", output: "before")
+        try session.waitForLines(4, in: "before")
+        let saved = try session.checkpoint("p1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("p2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        #expect(expected.suffix(2) == ["waiter got the lock, word is its tid: 1", "done"])
+    }
 }

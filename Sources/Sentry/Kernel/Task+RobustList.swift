@@ -15,15 +15,13 @@ extension Task {
     /// Bit 0 of a robust list pointer: the entry is a PI futex.
     private static let robustEntryPI: UInt64 = 1
 
-    /// futex_cleanup: walks the robust list, then hands on the PI locks this
-    /// thread owns. Before the TID leaves the PID namespace (the ID written
-    /// in the words is still ours) and while the MM is still this thread's.
-    func releaseFutexes() {
-        guard let kernel else { return }
-        if robustList != 0 {
-            exitRobustList(kernel.futexes)
-            robustList = 0
-        }
+    /// futex_cleanup's first half: walks the robust list (the PI locks
+    /// are handed on by FutexTable.releasePILocks after it). While the TID
+    /// is still ours (the ID in the words) and the MM this thread's.
+    func releaseRobustList() {
+        guard let kernel, robustList != 0 else { return }
+        exitRobustList(kernel.futexes)
+        robustList = 0
     }
 
     /// exit_robust_list: every read of the application's list fails soft

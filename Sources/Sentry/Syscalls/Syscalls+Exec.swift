@@ -146,7 +146,8 @@ extension Task {
     /// list or clear_child_tid; comm from the file's name. The old MM
     /// is released by the run loop once the task left its stub.
     func replaceImage(with loaded: LoadedExecutable, filename: String, nameFromFile: Bool) {
-        releaseFutexes()
+        releaseRobustList()
+        kernel?.futexes.releasePILocks(ownedBy: id)
         mm = loaded.mm
         registers = loaded.registers
         floatingPoint = FloatingPointState.initial()
