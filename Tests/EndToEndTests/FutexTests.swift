@@ -61,6 +61,13 @@ import Testing
         try Self.matchesANativeRun(fixture, "pi-robust")
     }
 
+    /// futex_waitv: its errors in Linux's order, EAGAIN, deadlines on both
+    /// clocks, and the index of the word a FUTEX_WAKE woke.
+    @Test(arguments: fixtures)
+    func futexWaitvAnswersAsLinux(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "waitv")
+    }
+
     /// Checkpointed while one thread holds a PI mutex and another is blocked
     /// in FUTEX_LOCK_PI: after the restore the unlock hands the lock to the
     /// waiter, and the output equals a straight run.

@@ -22,6 +22,13 @@ enum LinuxFutex {
     static let FUTEX_OWNER_DIED: UInt32 = 0x4000_0000
     static let FUTEX_TID_MASK: UInt32 = 0x3fff_ffff
 
+    // futex_waitv (futex2): flags of each entry, and how many entries at most.
+    static let FUTEX2_SIZE_U32: UInt32 = 0x02
+    static let FUTEX2_SIZE_MASK: UInt32 = 0x03
+    static let FUTEX2_PRIVATE: UInt32 = FUTEX_PRIVATE_FLAG
+    static let FUTEX2_VALID_MASK: UInt32 = FUTEX2_SIZE_MASK | FUTEX2_PRIVATE
+    static let FUTEX_WAITV_MAX: UInt32 = 128
+
     /// How many entries of a robust list a dying thread walks at most.
     static let ROBUST_LIST_LIMIT = 2048
 

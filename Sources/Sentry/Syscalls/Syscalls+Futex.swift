@@ -5,7 +5,8 @@ import Synchronization
 /// futex(2) (kernel/futex/): wait queues keyed by the futex word, the
 /// operations glibc's pthreads use (WAIT, WAKE, their BITSET forms,
 /// REQUEUE, CMP_REQUEUE, WAKE_OP, and LOCK_PI, LOCK_PI2, TRYLOCK_PI,
-/// UNLOCK_PI for its PI mutexes) and timeouts on either clock.
+/// UNLOCK_PI for its PI mutexes) and timeouts on either clock; and
+/// futex_waitv, a wait on up to 128 words at once.
 ///
 /// A private futex (FUTEX_PRIVATE_FLAG, or a word in a private mapping) is
 /// keyed on (MM, address); a shared one in a MAP_SHARED mapping on its
@@ -16,6 +17,7 @@ import Synchronization
 extension SyscallTable {
     mutating func registerFutex() {
         register(202, Futex.futex)
+        register(449, Futex.waitv)
     }
 }
 
@@ -78,6 +80,50 @@ enum Futex {
         default:
             throw .enosys
         }
+    }
+
+    /// struct futex_waitv.
+    struct WaitvEntry: BitwiseCopyable {
+        var value: UInt64
+        var address: UInt64
+        var flags: UInt32
+        var reserved: UInt32
+    }
+
+    /// futex_waitv(waiters, count, flags, timeout, clockid): sleeps until
+    /// any of the words is woken and returns its index; EAGAIN if one of
+    /// them does not hold its value. The timeout is absolute on the clock
+    /// given (CLOCK_MONOTONIC or CLOCK_REALTIME); only 32-bit words exist.
+    static func waitv(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let address = args.pointer(0), count = args.uint(1)
+        guard args.uint(2) == 0 else { throw .einval }
+        guard count != 0, count <= LinuxFutex.FUTEX_WAITV_MAX, address != 0 else { throw .einval }
+        var clock = Time.monotonic
+        var deadline: Int64?
+        if args.pointer(3) != 0 {
+            clock = args.int(4)
+            guard clock == Time.realtime || clock == Time.monotonic else { throw .einval }
+            let timeout = try task.copyIn(Time.Timespec.self, from: args.pointer(3))
+            guard timeout.isValid else { throw .einval }
+            deadline = timeout.total
+        }
+        var entries: [(address: UInt64, value: UInt32, shared: Bool)] = []
+        let size = UInt64(MemoryLayout<WaitvEntry>.size)
+        for index in 0..<UInt64(count) {
+            let (offset, overflow) = address.addingReportingOverflow(index * size)
+            guard !overflow else { throw .efault }
+            let entry = try task.copyIn(WaitvEntry.self, from: offset)
+            guard entry.flags & ~LinuxFutex.FUTEX2_VALID_MASK == 0, entry.reserved == 0,
+                  entry.flags & LinuxFutex.FUTEX2_SIZE_MASK == LinuxFutex.FUTEX2_SIZE_U32,
+                  let value = UInt32(exactly: entry.value) else { throw .einval }
+            entries.append((entry.address, value, entry.flags & LinuxFutex.FUTEX2_PRIVATE == 0))
+        }
+        var words: [(FutexWord, UInt32)] = []
+        for entry in entries {
+            words.append((try FutexWord(task, entry.address, shared: entry.shared), entry.value))
+        }
+        guard let kernel = task.kernel else { throw .einval }
+        return Int64(try kernel.futexes.waitv(task, on: words, clock: clock, deadline: deadline))
     }
 
     /// FUTEX_WAKE's count is an int: zero or less still wakes nobody.
@@ -169,6 +215,22 @@ final class FutexTable: @unchecked Sendable {
         }
         guard queued else { throw .eagain }
         _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
+    }
+
+    /// futex_waitv: EAGAIN unless every word holds its value (all looked at
+    /// and queued under the lock at once); then sleeps as `wait` on all of
+    /// them and returns the index of the (last) one woken.
+    func waitv(_ task: Task, on words: [(word: FutexWord, expected: UInt32)], clock: Int32,
+               deadline: Int64?) throws(SyscallError) -> Int {
+        let waiters = words.map { Waiter(task: task, key: $0.word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY) }
+        task.waiter.reset()
+        let queued = lock.withLock { _ -> Bool in
+            guard words.allSatisfy({ cshim_atomic_load_u32($0.word.pointer) == $0.expected }) else { return false }
+            for waiter in waiters { queues[waiter.key, default: []].append(waiter) }
+            return true
+        }
+        guard queued else { throw .eagain }
+        return try sleep(task, waiters, clock: clock, deadline: deadline, interrupted: .erestartsys)
     }
 
     /// Sleeps, queued as `waiters`, until one is woken (returns the last
