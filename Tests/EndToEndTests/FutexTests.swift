@@ -68,6 +68,19 @@ import Testing
         try Self.matchesANativeRun(fixture, "waitv")
     }
 
+    /// pthread_cancel of threads blocked in read on a pipe, in nanosleep and
+    /// in pthread_cond_wait: each ends PTHREAD_CANCELED, its cleanup run.
+    @Test(arguments: fixtures)
+    func pthreadCancelOfBlockedThreadsRunsTheirCleanup(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "cancel")
+    }
+
+    /// pthread_kill to each of 4 threads: each handler runs on its target.
+    @Test(arguments: fixtures)
+    func threadDirectedSignalsRunOnTheirThread(_ fixture: String) throws {
+        try Self.matchesANativeRun(fixture, "thread-signals")
+    }
+
     /// Checkpointed while one thread holds a PI mutex and another is blocked
     /// in FUTEX_LOCK_PI: after the restore the unlock hands the lock to the
     /// waiter, and the output equals a straight run.
