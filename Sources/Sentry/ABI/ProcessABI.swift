@@ -92,3 +92,10 @@ struct RawCloneArgs: BitwiseCopyable {
     var setTIDSize: UInt64 = 0
     var cgroup: UInt64 = 0
 }
+
+/// The ptrace access rule's numbers (linux/capability.h, linux/sched/coredump.h).
+enum LinuxPtraceAccess {
+    static let CAP_SYS_PTRACE = 19
+    /// SUID_DUMP_USER: the dumpable value that lets the owner trace the process.
+    static let SUID_DUMP_USER: Int32 = 1
+}

@@ -116,3 +116,20 @@ public struct CapabilitySets: Equatable, Sendable {
         return mask
     }
 }
+
+extension Task {
+    /// __ptrace_may_access with PTRACE_MODE_READ_REALCREDS (get_robust_list,
+    /// and what else reads another process's insides): a thread of the same
+    /// process always; otherwise the caller's real IDs must equal all of the
+    /// target's user and group IDs and the target be dumpable, unless the
+    /// caller has CAP_SYS_PTRACE.
+    func mayReadAsTracer(_ target: Task) -> Bool {
+        if target === self || (threadGroup != nil && target.threadGroup === threadGroup) { return true }
+        let mine = credentials, theirs = target.credentials
+        let privileged = mine.hasCapability(LinuxPtraceAccess.CAP_SYS_PTRACE)
+        let sameUser = [theirs.realUID, theirs.effectiveUID, theirs.savedUID].allSatisfy { $0 == mine.realUID }
+            && [theirs.realGID, theirs.effectiveGID, theirs.savedGID].allSatisfy { $0 == mine.realGID }
+        guard sameUser || privileged else { return false }
+        return target.controls.dumpable == LinuxPtraceAccess.SUID_DUMP_USER || privileged
+    }
+}

@@ -259,6 +259,7 @@ extension Task {
     /// and reports the exit.
     private func exitTask(holding held: MemoryManager?) {
         guard let group = threadGroup, let kernel else { return }
+        releaseRobustList()
         // mm_release: the TID word is zeroed and its (shared) futex woken,
         // which is how pthread_join learns the thread is gone.
         if clearChildTID != 0, mm != nil, group.members.count > 1 {
@@ -269,6 +270,8 @@ extension Task {
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)
+        // After the release: a LOCK_PI that still found this owner is queued.
+        kernel.futexes.releasePILocks(ownedBy: id)
         let last = group.remove(self, exitCode: exitCode ?? 0)
         group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {

@@ -141,10 +141,13 @@ extension Task {
 
     /// The point of no return of an exec (begin_new_exec): the new MM, its
     /// registers and a fresh FP state; close-on-exec FDs closed; handled
-    /// signals back to default (ignored stay ignored); no alternate stack,
-    /// robust list or clear_child_tid; comm from the file's name. The old MM
+    /// signals back to default (ignored stay ignored); the old image's robust
+    /// and PI futexes released (as at an exit); no alternate stack, robust
+    /// list or clear_child_tid; comm from the file's name. The old MM
     /// is released by the run loop once the task left its stub.
     func replaceImage(with loaded: LoadedExecutable, filename: String, nameFromFile: Bool) {
+        releaseRobustList()
+        kernel?.futexes.releasePILocks(ownedBy: id)
         mm = loaded.mm
         registers = loaded.registers
         floatingPoint = FloatingPointState.initial()

@@ -4,7 +4,9 @@ import Synchronization
 
 /// futex(2) (kernel/futex/): wait queues keyed by the futex word, the
 /// operations glibc's pthreads use (WAIT, WAKE, their BITSET forms,
-/// REQUEUE, CMP_REQUEUE, WAKE_OP) and timeouts on either clock.
+/// REQUEUE, CMP_REQUEUE, WAKE_OP, and LOCK_PI, LOCK_PI2, TRYLOCK_PI,
+/// UNLOCK_PI for its PI mutexes) and timeouts on either clock; and
+/// futex_waitv, a wait on up to 128 words at once.
 ///
 /// A private futex (FUTEX_PRIVATE_FLAG, or a word in a private mapping) is
 /// keyed on (MM, address); a shared one in a MAP_SHARED mapping on its
@@ -15,6 +17,7 @@ import Synchronization
 extension SyscallTable {
     mutating func registerFutex() {
         register(202, Futex.futex)
+        register(449, Futex.waitv)
     }
 }
 
@@ -25,7 +28,8 @@ enum Futex {
         let command = operation & ~(LinuxFutex.FUTEX_PRIVATE_FLAG | LinuxFutex.FUTEX_CLOCK_REALTIME)
         let realtime = operation & LinuxFutex.FUTEX_CLOCK_REALTIME != 0
         let clock = realtime ? Time.realtime : Time.monotonic
-        let waits = command == LinuxFutex.FUTEX_WAIT || command == LinuxFutex.FUTEX_WAIT_BITSET
+        let waits = [LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET, LinuxFutex.FUTEX_LOCK_PI,
+                     LinuxFutex.FUTEX_LOCK_PI2].contains(command)
         var deadline: Int64? = nil
         if waits, args.pointer(3) != 0 {
             let timeout = try task.copyIn(Time.Timespec.self, from: args.pointer(3))
@@ -34,10 +38,20 @@ enum Futex {
             deadline = command == LinuxFutex.FUTEX_WAIT
                 ? (try Time.now(task, clock)).addingSaturating(timeout.total) : timeout.total
         }
-        if realtime, command != LinuxFutex.FUTEX_WAIT_BITSET { throw .enosys }
+        if realtime, command != LinuxFutex.FUTEX_WAIT_BITSET, command != LinuxFutex.FUTEX_LOCK_PI2 { throw .enosys }
         guard let kernel = task.kernel else { throw .einval }
         let table = kernel.futexes
         switch command {
+        case LinuxFutex.FUTEX_LOCK_PI, LinuxFutex.FUTEX_LOCK_PI2, LinuxFutex.FUTEX_TRYLOCK_PI:
+            // LOCK_PI's absolute deadline is always on CLOCK_REALTIME;
+            // LOCK_PI2's on the clock the flag names.
+            let lockClock = command == LinuxFutex.FUTEX_LOCK_PI ? Time.realtime : clock
+            try table.lockPI(task, address, shared: shared, trying: command == LinuxFutex.FUTEX_TRYLOCK_PI,
+                             clock: lockClock, deadline: deadline)
+            return 0
+        case LinuxFutex.FUTEX_UNLOCK_PI:
+            try table.unlockPI(task, address, shared: shared)
+            return 0
         case LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET:
             let bitset = command == LinuxFutex.FUTEX_WAIT ? LinuxFutex.FUTEX_BITSET_MATCH_ANY : args.uint(5)
             guard bitset != 0 else { throw .einval }
@@ -66,6 +80,50 @@ enum Futex {
         default:
             throw .enosys
         }
+    }
+
+    /// struct futex_waitv.
+    struct WaitvEntry: BitwiseCopyable {
+        var value: UInt64
+        var address: UInt64
+        var flags: UInt32
+        var reserved: UInt32
+    }
+
+    /// futex_waitv(waiters, count, flags, timeout, clockid): sleeps until
+    /// any of the words is woken and returns its index; EAGAIN if one of
+    /// them does not hold its value. The timeout is absolute on the clock
+    /// given (CLOCK_MONOTONIC or CLOCK_REALTIME); only 32-bit words exist.
+    static func waitv(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let address = args.pointer(0), count = args.uint(1)
+        guard args.uint(2) == 0 else { throw .einval }
+        guard count != 0, count <= LinuxFutex.FUTEX_WAITV_MAX, address != 0 else { throw .einval }
+        var clock = Time.monotonic
+        var deadline: Int64?
+        if args.pointer(3) != 0 {
+            clock = args.int(4)
+            guard clock == Time.realtime || clock == Time.monotonic else { throw .einval }
+            let timeout = try task.copyIn(Time.Timespec.self, from: args.pointer(3))
+            guard timeout.isValid else { throw .einval }
+            deadline = timeout.total
+        }
+        var entries: [(address: UInt64, value: UInt32, shared: Bool)] = []
+        let size = UInt64(MemoryLayout<WaitvEntry>.size)
+        for index in 0..<UInt64(count) {
+            let (offset, overflow) = address.addingReportingOverflow(index * size)
+            guard !overflow else { throw .efault }
+            let entry = try task.copyIn(WaitvEntry.self, from: offset)
+            guard entry.flags & ~LinuxFutex.FUTEX2_VALID_MASK == 0, entry.reserved == 0,
+                  entry.flags & LinuxFutex.FUTEX2_SIZE_MASK == LinuxFutex.FUTEX2_SIZE_U32,
+                  let value = UInt32(exactly: entry.value) else { throw .einval }
+            entries.append((entry.address, value, entry.flags & LinuxFutex.FUTEX2_PRIVATE == 0))
+        }
+        var words: [(FutexWord, UInt32)] = []
+        for entry in entries {
+            words.append((try FutexWord(task, entry.address, shared: entry.shared), entry.value))
+        }
+        guard let kernel = task.kernel else { throw .einval }
+        return Int64(try kernel.futexes.waitv(task, on: words, clock: clock, deadline: deadline))
     }
 
     /// FUTEX_WAKE's count is an int: zero or less still wakes nobody.
@@ -124,11 +182,17 @@ final class FutexTable: @unchecked Sendable {
         /// was interrupted or timed out at the same moment (waking is not
         /// interrupting).
         var woken = false
+        /// A FUTEX_LOCK_PI waiter: the TID of the owner it waits for (a
+        /// FUTEX_WAKE passes it by); `handedOver` when an unlock wrote its
+        /// TID in the word, else a wake means that owner died.
+        var piOwner: UInt32?
+        var handedOver = false
 
-        init(task: Task, key: FutexWord.Key, bitset: UInt32) {
+        init(task: Task, key: FutexWord.Key, bitset: UInt32, piOwner: UInt32? = nil) {
             self.task = task
             self.key = key
             self.bitset = bitset
+            self.piOwner = piOwner
         }
     }
 
@@ -150,6 +214,31 @@ final class FutexTable: @unchecked Sendable {
             return true
         }
         guard queued else { throw .eagain }
+        _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
+    }
+
+    /// futex_waitv: EAGAIN unless every word holds its value (all looked at
+    /// and queued under the lock at once); then sleeps as `wait` on all of
+    /// them and returns the index of the (last) one woken.
+    func waitv(_ task: Task, on words: [(word: FutexWord, expected: UInt32)], clock: Int32,
+               deadline: Int64?) throws(SyscallError) -> Int {
+        let waiters = words.map { Waiter(task: task, key: $0.word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY) }
+        task.waiter.reset()
+        let queued = lock.withLock { _ -> Bool in
+            guard words.allSatisfy({ cshim_atomic_load_u32($0.word.pointer) == $0.expected }) else { return false }
+            for waiter in waiters { queues[waiter.key, default: []].append(waiter) }
+            return true
+        }
+        guard queued else { throw .eagain }
+        return try sleep(task, waiters, clock: clock, deadline: deadline, interrupted: .erestartsys)
+    }
+
+    /// Sleeps, queued as `waiters`, until one is woken (returns the last
+    /// woken's index; the others leave their queues), the deadline on
+    /// `clock` (ETIMEDOUT), or an interruption: EINTR when the task must
+    /// exit, else `interrupted` (a restart code).
+    private func sleep(_ task: Task, _ waiters: [Waiter], clock: Int32, deadline: Int64?,
+                       interrupted restart: SyscallError) throws(SyscallError) -> Int {
         while true {
             var hostDeadline = Int64.max / 2
             var expired = false
@@ -165,18 +254,18 @@ final class FutexTable: @unchecked Sendable {
                 // queue's `woken` below tells them apart.
                 do { try task.waiter.block(untilHostMonotonic: hostDeadline) } catch { interrupted = true }
             }
-            let woken = lock.withLock { _ -> Bool? in
-                if waiter.woken { return true }
-                guard interrupted || expired else { return nil }
-                removeLocked(waiter)
-                return false
+            let woken = lock.withLock { _ -> Int?? in
+                let woken = waiters.lastIndex { $0.woken }
+                guard woken != nil || interrupted || expired else { return nil }
+                for waiter in waiters where !waiter.woken { removeLocked(waiter) }
+                return .some(woken)
             }
             switch woken {
-            case true?: return
-            case false?:
+            case let index??: return index
+            case .some(nil):
                 if expired { throw .etimedout }
                 if task.mustExit { throw .eintr }
-                throw .erestartsys
+                throw restart
             case nil:
                 continue // the host deadline passed: look at the virtual clock again
             }
@@ -200,8 +289,9 @@ final class FutexTable: @unchecked Sendable {
             if let expected, cshim_atomic_load_u32(word.pointer) != expected { return nil }
             let woken = wakeLocked(word.key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
             guard word.key != target, var waiting = queues[word.key], move > 0 else { return (woken, 0) }
-            let moved = Array(waiting.prefix(move))
-            waiting.removeFirst(moved.count)
+            // A LOCK_PI waiter stays with its lock.
+            let moved = Array(waiting.filter { $0.piOwner == nil }.prefix(move))
+            waiting.removeAll { waiter in moved.contains { $0 === waiter } }
             queues[word.key] = waiting.isEmpty ? nil : waiting
             for waiter in moved { waiter.key = target }
             queues[target, default: []].append(contentsOf: moved)
@@ -241,6 +331,122 @@ final class FutexTable: @unchecked Sendable {
         return woken.count
     }
 
+    /// FUTEX_LOCK_PI, LOCK_PI2 and TRYLOCK_PI (futex_lock_pi): takes a free
+    /// word (its TID 0; FUTEX_OWNER_DIED kept) by writing the caller's TID;
+    /// else sets FUTEX_WAITERS and, unless `trying` (EAGAIN), sleeps until an
+    /// unlock hands the lock over or its owner dies. EDEADLK if the caller
+    /// owns it, ESRCH if its owner does not exist; ETIMEDOUT at the
+    /// deadline; a signal restarts the call (ERESTARTNOINTR).
+    func lockPI(_ task: Task, _ address: UInt64, shared: Bool, trying: Bool, clock: Int32,
+                deadline: Int64?) throws(SyscallError) {
+        guard let namespace = task.kernel?.pidNamespace else { throw .esrch }
+        let tid = UInt32(truncatingIfNeeded: task.id)
+        var word = try FutexWord(task, address, shared: shared, forWriting: true)
+        let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY, piOwner: 0)
+        // The owner the last wake-up said died: its TID may still be in the word.
+        var deadOwner: UInt32?
+        while true {
+            task.waiter.reset()
+            let queued = try lock.withLock { _ throws(SyscallError) -> Bool in
+                try attemptPILocked(word, tid: tid, waiter: waiter, deadOwner: deadOwner, trying: trying, namespace)
+            }
+            guard queued else { return }
+            _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
+            let woken = lock.withLock { _ in (handedOver: waiter.handedOver, owner: waiter.piOwner) }
+            guard !woken.handedOver else { return }
+            deadOwner = woken.owner
+            // Slept: the word may have been unmapped or remapped meanwhile.
+            word = try FutexWord(task, address, shared: shared, forWriting: true)
+            lock.withLock { _ in
+                waiter.key = word.key
+                waiter.woken = false
+            }
+        }
+    }
+
+    /// One try at a PI lock under the queue lock: false when it was taken,
+    /// true when `waiter` was queued for its owner.
+    private func attemptPILocked(_ word: FutexWord, tid: UInt32, waiter: Waiter, deadOwner: UInt32?, trying: Bool,
+                                 _ namespace: PIDNamespace) throws(SyscallError) -> Bool {
+        var value = cshim_atomic_load_u32(word.pointer)
+        while true {
+            let owner = value & LinuxFutex.FUTEX_TID_MASK
+            if owner == tid { throw .edeadlk }
+            if owner == 0 || owner == deadOwner {
+                // Free, or its owner died: FUTEX_WAITERS stays while anyone
+                // waits; taken from a dead owner, the word says so with both
+                // flags (as Linux's fixup_pi_state_owner).
+                let others = queues[word.key]?.contains { $0.piOwner != nil } ?? false
+                let flags = deadOwner != nil ? LinuxFutex.FUTEX_OWNER_DIED | LinuxFutex.FUTEX_WAITERS
+                    : value & LinuxFutex.FUTEX_OWNER_DIED | (others ? LinuxFutex.FUTEX_WAITERS : 0)
+                let taken = tid | flags
+                let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, taken)
+                guard seen == value else { value = seen; continue }
+                attachPIWaitersLocked(word.key, to: tid)
+                return false
+            }
+            let contended = value | LinuxFutex.FUTEX_WAITERS
+            if contended != value {
+                let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, contended)
+                guard seen == value else { value = seen; continue }
+            }
+            guard let ownerID = Int32(exactly: owner), namespace.task(ownerID) != nil else { throw .esrch }
+            if trying { throw .eagain }
+            queues[word.key, default: []].append(waiter)
+            attachPIWaitersLocked(word.key, to: owner)
+            return true
+        }
+    }
+
+    /// Every LOCK_PI waiter on `key` now waits for `owner`.
+    private func attachPIWaitersLocked(_ key: FutexWord.Key, to owner: UInt32) {
+        for waiter in queues[key] ?? [] where waiter.piOwner != nil { waiter.piOwner = owner }
+    }
+
+    /// FUTEX_UNLOCK_PI (futex_unlock_pi): EPERM unless the caller owns the
+    /// word; the lock goes to the first LOCK_PI waiter (its TID and
+    /// FUTEX_WAITERS in the word), or the word becomes 0.
+    func unlockPI(_ task: Task, _ address: UInt64, shared: Bool) throws(SyscallError) {
+        let tid = UInt32(truncatingIfNeeded: task.id)
+        guard try task.copyIn(UInt32.self, from: address) & LinuxFutex.FUTEX_TID_MASK == tid else { throw .eperm }
+        let word = try FutexWord(task, address, shared: shared, forWriting: true)
+        let next = try lock.withLock { _ throws(SyscallError) -> Waiter? in
+            var value = cshim_atomic_load_u32(word.pointer)
+            while true {
+                guard value & LinuxFutex.FUTEX_TID_MASK == tid else { throw .eperm }
+                let next = queues[word.key]?.first { $0.piOwner != nil }
+                let nextID = next.map { UInt32(truncatingIfNeeded: $0.task.id) }
+                let released = nextID.map { $0 | LinuxFutex.FUTEX_WAITERS } ?? 0
+                let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, released)
+                guard seen == value else { value = seen; continue }
+                guard let next, let nextID else { return nil }
+                removeLocked(next)
+                next.woken = true
+                next.handedOver = true
+                attachPIWaitersLocked(word.key, to: nextID)
+                return next
+            }
+        }
+        next?.task.waiter.notify()
+    }
+
+    /// exit_pi_state_list: the first waiter for each PI lock `tid` owned is
+    /// woken to take it over (the others then wait for that one).
+    func releasePILocks(ownedBy tid: Int32) {
+        let owner = UInt32(truncatingIfNeeded: tid)
+        let woken = lock.withLock { _ -> [Waiter] in
+            var woken: [Waiter] = []
+            for waiting in queues.values {
+                guard let first = waiting.first(where: { $0.piOwner == owner }) else { continue }
+                removeLocked(first)
+                first.woken = true
+                woken.append(first)
+            }
+            return woken
+        }
+        for waiter in woken { waiter.task.waiter.notify() }
+    }
+
     /// FUTEX_OP_CMP_*: signed comparisons of the old value with the
     /// 12-bit comparand (sign-extended, as Linux does).
     private static func compare(_ old: UInt32, _ comparison: UInt32, _ comparand: UInt32) -> Bool {
@@ -260,7 +466,7 @@ final class FutexTable: @unchecked Sendable {
         guard count > 0, var waiting = queues[key] else { return [] }
         var woken: [Waiter] = []
         waiting.removeAll { waiter in
-            guard woken.count < count, waiter.bitset & bitset != 0 else { return false }
+            guard woken.count < count, waiter.bitset & bitset != 0, waiter.piOwner == nil else { return false }
             waiter.woken = true
             woken.append(waiter)
             return true

@@ -444,6 +444,8 @@ enum Process {
         return 0
     }
 
+    /// get_robust_list: another thread's head only under the ptrace
+    /// read-access rule (EPERM); the length is written before the head.
     static func getRobustList(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let target: Task
         if args.int(0) == 0 {
@@ -452,8 +454,9 @@ enum Process {
             guard let found = task.kernel?.pidNamespace.task(args.int(0)) else { throw .esrch }
             target = found
         }
-        try task.copyOut(value: target.robustList, to: args.pointer(1))
+        guard task.mayReadAsTracer(target) else { throw .eperm }
         try task.copyOut(value: robustListHeadSize, to: args.pointer(2))
+        try task.copyOut(value: target.robustList, to: args.pointer(1))
         return 0
     }
 
