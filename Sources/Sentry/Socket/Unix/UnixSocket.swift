@@ -43,6 +43,13 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     /// SO_ERROR: ECONNRESET when the peer closed with bytes unread, 0 if none.
     private var pendingError: Int32 = 0
     private var isClosed = false
+    /// unix_dgram_peer_wake_me: while a connected datagram socket's peer is
+    /// full, an entry on the peer's writer queue that passes room freed
+    /// there on to this socket's pollers (blocking senders wait on the
+    /// peer's queue themselves). Host-only: armed again by the next poll.
+    private let peerWake = Mutex<(target: UnixSocket, entry: WaitEntry)?>(nil)
+
+    override class var notSaved: Set<String> { super.notSaved.union(["peerWake"]) }
 
     required init() { super.init() }
 
@@ -318,6 +325,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
             return (hungUp, pending, boundNode)
         }
         node?.unbind(self)
+        disarmPeerWake()
         receiveQueue.closeReader()
         other?.receiveQueue.closeWriter()
         other?.queue.notify(.all)
@@ -483,8 +491,35 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         if state != .listening,
            peer.map({ $0.receiveQueue.hasRoom(limit: sendBuffer, datagram: isDatagram) }) ?? true {
             ready.formUnion(PollEvents.writable.union(.writeBand))
+        } else if isDatagram, let peer, !mask.isDisjoint(with: PollEvents.writable) {
+            armPeerWake(on: peer)
         }
         return ready.intersection(mask.union(.unmaskable))
+    }
+
+    /// Registers the relay on `target`'s writer queue (moving it from a
+    /// former peer), so this socket's pollers hear when `target` drains;
+    /// none when that queue is this socket's own (a socketpair's).
+    private func armPeerWake(on target: UnixSocket) {
+        let notified = queue
+        guard target.receiveQueue.writerQueue !== notified else { return }
+        peerWake.withLock { armed in
+            if armed?.target === target { return }
+            if let armed { armed.target.receiveQueue.writerQueue.unregister(armed.entry) }
+            let entry = WaitEntry(mask: PollEvents.writable) { events in
+                notified.notify(events.intersection(PollEvents.writable))
+                return true
+            }
+            target.receiveQueue.writerQueue.register(entry)
+            armed = (target, entry)
+        }
+    }
+
+    private func disarmPeerWake() {
+        peerWake.withLock { armed in
+            if let armed { armed.target.receiveQueue.writerQueue.unregister(armed.entry) }
+            armed = nil
+        }
     }
 
     override func readableByteCount() throws(SyscallError) -> Int {
