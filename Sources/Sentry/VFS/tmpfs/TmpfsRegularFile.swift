@@ -214,6 +214,8 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         try lock.withLock { _ throws(SyscallError) in
             let (end, overflow) = offset.addingReportingOverflow(length)
             guard offset >= 0, length > 0, !overflow, end <= Self.maximumSize else { throw .efbig }
+            // shmem_fallocate: F_SEAL_GROW refuses a range past the end, FALLOC_FL_KEEP_SIZE or not.
+            if seals & MemfdABI.F_SEAL_GROW != 0 && end > size { throw .eperm }
             guard let filesystem, let memoryFile = filesystem.memoryFile else { throw .enospc }
             let contents = data ?? Self.makeContents(memoryFile, filesystem)
             data = contents
