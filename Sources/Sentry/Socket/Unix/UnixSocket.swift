@@ -106,6 +106,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         try super.afterLoad()
         receiveQueue.readerQueue = queue
         if !isDatagram, let peer { receiveQueue.writerQueue = peer.queue }
+        if !receiveQueue.filesInFlight.isEmpty { UnixGarbage.holding(self) }
         if let name, name.first == 0, !isClosed {
             Self.namespace.withLock { $0[abstractKey(name)] = self }
         }
@@ -304,7 +305,10 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     /// ECONNRESET if this side left bytes unread or was never accepted),
     /// its writes EPIPE; pending connections are closed in turn; the name
     /// goes from the registry (a path stays, refusing connections).
-    override func released() { close(embryo: false) }
+    override func released() {
+        close(embryo: false)
+        UnixGarbage.collect()
+    }
 
     /// `embryo`: a server end closed with its listener, never accepted.
     private func close(embryo: Bool) {
@@ -362,7 +366,9 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
                     () throws(SyscallError) -> Int? in
                     if Self.namespace.withLock({ _ in sendShutdown }) { throw .epipe }
                     switch peer.receiveQueue.enqueue(piece, limit: limit, stream: isStream) {
-                    case .queued(let count): return count
+                    case .queued(let count):
+                        if !piece.rights.isEmpty { UnixGarbage.holding(peer) }
+                        return count
                     case .full: return nil
                     case .closed: throw .epipe
                     }
@@ -395,7 +401,9 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         let count = try waitUntil(.writable, on: target.receiveQueue.writerQueue, waiter: waiter,
                                   deadline: deadline(sending: true)) { () throws(SyscallError) -> Int? in
             switch target.receiveQueue.enqueue(piece, limit: limit, stream: false) {
-            case .queued(let count): return count
+            case .queued(let count):
+                if !piece.rights.isEmpty { UnixGarbage.holding(target) }
+                return count
             case .full: return nil
             case .closed: throw .econnrefused
             }
