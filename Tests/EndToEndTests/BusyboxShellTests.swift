@@ -41,6 +41,28 @@ import Testing
         #expect(native.stdout.hasSuffix("final exec\n"))
     }
 
+    /// /dev/stdin (/proc/self/fd/0) opened again when stdin is the host's
+    /// pipe: a new description on the same pipe, read after the shell's own
+    /// `read` took the first line.
+    static let stdinScript = "read first; echo \"first: $first\"; cat /dev/stdin; echo \"cat: $?\"; cat < /proc/self/fd/0; echo \"again: $?\""
+
+    @Test func devStdinOpensTheHostsPipeAgain() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        func input() throws -> FileHandle {
+            let pipe = Pipe()
+            try pipe.fileHandleForWriting.write(contentsOf: Data("one\ntwo\nthree\n".utf8))
+            try pipe.fileHandleForWriting.close()
+            return pipe.fileHandleForReading
+        }
+        let sandbox = try SandboxRun(["/bin/busybox", "sh", "-c", Self.stdinScript], busybox: true, start: false)
+        let result = try sandbox.start(stdin: try input()).finish(timeout: 60)
+        let native = try Fixtures.runNatively("unblocked_exec", [Fixtures.busybox, "sh", "-c", Self.stdinScript],
+                                              stdin: try input())
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(native.stdout.contains("two\nthree\ncat: 0\n"))
+    }
+
     /// A shell's `trap` for a signal `runsc kill` sends while the shell waits
     /// on a foreground command: the trap runs once that command is done.
     static let trapScript = "trap 'echo got USR1; exit 4' USR1; echo ready; while :; do sleep 0.05; done"

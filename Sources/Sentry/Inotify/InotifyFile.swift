@@ -289,16 +289,6 @@ struct InotifyEvent: SavableStruct, Sendable {
 /// inode go to its watches, and events on a child also to its parent
 /// directory's watches, with the child's name, first.
 enum Inotify {
-    /// fsnotify_get_cookie: what ties an IN_MOVED_FROM to its IN_MOVED_TO.
-    private static let cookies = Mutex<UInt32>(0)
-
-    static func nextCookie() -> UInt32 {
-        cookies.withLock { cookie in
-            cookie &+= 1
-            return cookie
-        }
-    }
-
     /// An event on the file `dentry` names (fsnotify_parent): to the parent's
     /// watches with the name, then the file's own.
     static func notify(_ mask: UInt32, on dentry: Dentry) {

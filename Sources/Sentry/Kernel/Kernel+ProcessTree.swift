@@ -61,6 +61,8 @@ struct CPUTime {
 private struct ExitNotices {
     var signals: [(ThreadGroup, SignalInfo)] = []
     var waiters: [Task] = []
+    /// Zombie children reaped at once, whose pidfd pollers hear of it.
+    var reaped: [ThreadGroup] = []
 }
 
 extension Kernel {
@@ -89,7 +91,7 @@ extension Kernel {
             return notices
         }
         deliver(notices)
-        group.pidfdWaiters.notify(PidFile.exitedEvents)
+        group.pidfdWaiters.notify(group.pidfdState == .reaped ? PidFile.reapedEvents : PidFile.exitedEvents)
         if let notice = processExitNotice.withLock({ $0 }) { notice(group.id, reason) }
         if isInit {
             for other in pidNamespace.allThreadGroups where other !== group {
@@ -118,7 +120,10 @@ extension Kernel {
                                                           senderPID: 0, senderUID: 0)))
             }
             guard child.isZombie else { continue }
-            if reaper == nil || notifyParentLocked(of: child, notices: &notices) { reapLocked(child) }
+            if reaper == nil || notifyParentLocked(of: child, notices: &notices) {
+                reapLocked(child)
+                notices.reaped.append(child)
+            }
         }
     }
 
@@ -159,6 +164,9 @@ extension Kernel {
 
     /// Forgets a zombie: it leaves its parent's children and its PID is free.
     /// `waited` adds its CPU time to the parent's children time (wait_task_zombie).
+    /// The caller wakes the group's pidfd pollers with `PidFile.reapedEvents`
+    /// once the process tree's lock is let go (Linux wakes them when the PID
+    /// is detached at release_task, after the exit's wake-up).
     func reapLocked(_ child: ThreadGroup, waited: Bool = false) {
         if let parent = child.parent {
             parent.children.removeAll { $0 === child }
@@ -178,6 +186,7 @@ extension Kernel {
     private func deliver(_ notices: ExitNotices) {
         for (group, info) in notices.signals { try? group.send(info) }
         for task in notices.waiters { task.waiter.notify() }
+        for child in notices.reaped { child.pidfdWaiters.notify(PidFile.reapedEvents) }
     }
 }
 

@@ -299,6 +299,14 @@ extension MemoryManager {
         writeBackSharedFiles(targets)
     }
 
+    /// Whether a shared mapping of `contents` may be written, now or after an
+    /// mprotect (is_shared_maywrite: VM_SHARED with VM_MAYWRITE).
+    func mapsSharedWritable(_ contents: SharedMemory) -> Bool {
+        lock.withLock { _ in
+            vmas.contains { $0.shared && $0.maxProtection.contains(.write) && $0.sharedMemory === contents }
+        }
+    }
+
     /// Writes back every shared file mapping (at exit).
     public func syncAll() {
         let targets = lock.withLock { _ in sharedFileVMAsLocked(in: 0..<MemoryManager.maxAddress) }

@@ -13,6 +13,9 @@ public final class PidFile: AnonymousFile, @unchecked Sendable { // `target` is 
 
     /// What a poller is woken with when the process exits.
     static let exitedEvents: PollEvents = PollEvents.readable
+    /// What a poller is woken with when the process is reaped: a poller
+    /// waiting only for POLLHUP wakes then, not at the exit.
+    static let reapedEvents: PollEvents = exitedEvents.union(.hangUp)
 
     public private(set) var target: ThreadGroup?
 
@@ -42,7 +45,7 @@ public final class PidFile: AnonymousFile, @unchecked Sendable { // `target` is 
         switch target.pidfdState {
         case .running: break
         case .exited: ready = Self.exitedEvents
-        case .reaped: ready = Self.exitedEvents.union(.hangUp)
+        case .reaped: ready = Self.reapedEvents
         }
         return ready.intersection(mask.union(.unmaskable))
     }

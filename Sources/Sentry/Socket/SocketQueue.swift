@@ -77,6 +77,22 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
 
     var isWriterClosed: Bool { lock.withLock { _ in writerClosed } }
 
+    /// The files the queued messages carry (what unix_gc looks through).
+    var filesInFlight: [FileDescription] { lock.withLock { _ in messages.flatMap(\.rights) } }
+
+    /// Drops the messages that carry files, releasing them: an unreachable
+    /// socket's part in a cycle (unix_gc's purge).
+    func dropMessagesWithFiles() {
+        let dropped = lock.withLock { _ -> [SocketMessage] in
+            let dropped = messages.filter { !$0.rights.isEmpty }
+            messages.removeAll { !$0.rights.isEmpty }
+            usedBytes = messages.reduce(0) { $0 + $1.data.count }
+            return dropped
+        }
+        for message in dropped { message.releaseRights() }
+        writerQueue.notify(.writable)
+    }
+
     enum EnqueueResult {
         /// Bytes taken (for a datagram, all of them).
         case queued(Int)

@@ -88,7 +88,7 @@ enum DescriptorSyscalls {
             return 0
         case MemfdABI.F_ADD_SEALS, MemfdABI.F_GET_SEALS:
             guard !file.isPathOnly else { throw .ebadf }
-            return try MemfdSyscalls.seals(file, command: command, argument: args.uint(2))
+            return try MemfdSyscalls.seals(task, file, command: command, argument: args.uint(2))
         case getPipeSize:
             guard let pipe = (file as? PipeFile)?.pipe else { throw .ebadf }
             return Int64(pipe.bufferCapacity)

@@ -26,8 +26,11 @@ enum MemfdSyscalls {
 
     /// memfd_fcntl: F_ADD_SEALS is EPERM unless open for writing, EINVAL
     /// for unknown seals or a file that is not tmpfs's, EPERM once sealed
-    /// against sealing; F_GET_SEALS is EINVAL for a file not tmpfs's.
-    static func seals(_ file: FileDescription, command: Int32, argument: UInt32) throws(SyscallError) -> Int64 {
+    /// against sealing, EBUSY for F_SEAL_WRITE while a shared mapping that
+    /// may be written maps the file (mapping_deny_writable); F_GET_SEALS is
+    /// EINVAL for a file not tmpfs's.
+    static func seals(_ task: Task, _ file: FileDescription, command: Int32, argument: UInt32)
+        throws(SyscallError) -> Int64 {
         let inode = file.inode as? TmpfsRegularFile
         if command == MemfdABI.F_GET_SEALS {
             guard let inode else { throw .einval }
@@ -35,7 +38,27 @@ enum MemfdSyscalls {
         }
         guard file.isWritable else { throw .eperm }
         guard argument & ~MemfdABI.allSeals == 0, let inode else { throw .einval }
+        let seals = inode.currentSeals
+        if seals & MemfdABI.F_SEAL_SEAL != 0 { throw .eperm }
+        if argument & MemfdABI.F_SEAL_WRITE != 0, seals & MemfdABI.F_SEAL_WRITE == 0,
+           let contents = inode.mappedContents, task.kernel?.mapsSharedWritable(contents) ?? false {
+            throw .ebusy
+        }
         try inode.addSeals(argument)
         return 0
+    }
+}
+
+extension Kernel {
+    /// Whether any address space of the container maps `contents` shared
+    /// and writable (i_mmap_writable > 0). Sealing is rare, so the MMs are
+    /// walked, each under its own lock, rather than counted at every mmap.
+    func mapsSharedWritable(_ contents: SharedMemory) -> Bool {
+        var seen = Set<ObjectIdentifier>()
+        for task in pidNamespace.allTasks {
+            guard let mm = task.mm, seen.insert(ObjectIdentifier(mm)).inserted else { continue }
+            if mm.mapsSharedWritable(contents) { return true }
+        }
+        return false
     }
 }

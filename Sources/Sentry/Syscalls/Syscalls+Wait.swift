@@ -71,18 +71,20 @@ enum Wait {
         var interrupted = false
         while true {
             task.waiter.reset()
-            let (event, eligible) = kernel.processTree.withLock { _ -> (ChildEvent?, Bool) in
+            let (event, eligible, reaped) = kernel.processTree.withLock { _ -> (ChildEvent?, Bool, ThreadGroup?) in
                 task.waitingForChild = false
                 var eligible = false
                 for child in group.children where child.isEligibleLocked(for: target, options: options) {
                     eligible = true
                     guard let event = child.waitableEventLocked(options: options) else { continue }
-                    if options & LinuxProcess.WNOWAIT == 0 && child.isZombie { kernel.reapLocked(child, waited: true) }
-                    return (event, true)
+                    guard options & LinuxProcess.WNOWAIT == 0 && child.isZombie else { return (event, true, nil) }
+                    kernel.reapLocked(child, waited: true)
+                    return (event, true, child)
                 }
                 task.waitingForChild = eligible && options & LinuxProcess.WNOHANG == 0
-                return (nil, eligible)
+                return (nil, eligible, nil)
             }
+            reaped?.pidfdWaiters.notify(PidFile.reapedEvents)
             if let event { return event }
             guard eligible else { throw .echild }
             if options & LinuxProcess.WNOHANG != 0 { return nil }

@@ -116,6 +116,9 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
 
     // MARK: References (the FD table's)
 
+    /// The references held now (FD table entries, messages in flight, calls in progress).
+    public var references: Int { referenceCount.withLock { $0 } }
+
     public func retainReference() {
         referenceCount.withLock { $0 += 1 }
     }

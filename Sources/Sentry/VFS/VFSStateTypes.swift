@@ -10,7 +10,7 @@ public enum VFSStateTypes {
         TmpfsFilesystem.self, TmpfsDirectory.self, TmpfsRegularFile.self, TmpfsSymlink.self, TmpfsFile.self,
         DeviceInode.self, DeviceFile.self, ProcFilesystem.self, ProcNode.self, ProcDataFile.self, SysfsFilesystem.self, SysfsNode.self,
         NamespaceFilesystem.self, NamespaceInode.self,
-        HostStdioFile.self, HostTerminal.self, HostFilesystem.self, HostInode.self, HostFile.self,
+        HostStdioFile.self, HostStdioReopening.self, HostTerminal.self, HostFilesystem.self, HostInode.self, HostFile.self,
         Pipe.self, PipeFile.self, NamedPipeInode.self,
     ]
 

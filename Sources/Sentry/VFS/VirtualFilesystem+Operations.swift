@@ -313,10 +313,10 @@ extension VirtualFilesystem {
             if lockedIsMountpoint(source) { throw .ebusy }
             try oldParent.inode.rename(source, from: oldParent.dentry, to: newName, in: newParent.dentry,
                                        replacing: target, exchange: exchange)
-            Self.notifyMove(source.inode, from: oldParent.dentry, oldName, to: newParent.dentry, newName,
+            notifyMove(source.inode, from: oldParent.dentry, oldName, to: newParent.dentry, newName,
                             isDirectory: sourceIsDirectory, replacing: exchange ? nil : target?.inode)
             if exchange, let target {
-                Self.notifyMove(target.inode, from: newParent.dentry, newName, to: oldParent.dentry, oldName,
+                notifyMove(target.inode, from: newParent.dentry, newName, to: oldParent.dentry, oldName,
                                 isDirectory: target.inode.isDirectory, replacing: nil)
             }
         }
@@ -399,9 +399,9 @@ extension VirtualFilesystem {
     /// fsnotify_move: IN_MOVED_FROM and IN_MOVED_TO with one cookie, the
     /// replaced file's link count IN_ATTRIB, IN_MOVE_SELF, then the replaced
     /// file's IN_DELETE_SELF and IN_IGNORED if that was its last link and it is not open.
-    private static func notifyMove(_ moved: Inode, from oldDirectory: Dentry, _ oldName: String,
-                                   to newDirectory: Dentry, _ newName: String, isDirectory: Bool, replacing: Inode?) {
-        let cookie = Inotify.nextCookie()
+    private func notifyMove(_ moved: Inode, from oldDirectory: Dentry, _ oldName: String,
+                            to newDirectory: Dentry, _ newName: String, isDirectory: Bool, replacing: Inode?) {
+        let cookie = lockedNextMoveCookie()
         Inotify.notify(InotifyABI.IN_MOVED_FROM, in: oldDirectory, name: oldName, isDirectory: isDirectory,
                        cookie: cookie)
         Inotify.notify(InotifyABI.IN_MOVED_TO, in: newDirectory, name: newName, isDirectory: isDirectory,

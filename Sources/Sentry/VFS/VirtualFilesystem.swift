@@ -15,6 +15,10 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
     private var nextAnonymousMinor: UInt32 = 1
     /// The internal tmpfs of memfd_create's files, outside the tree (Memfd.swift); nil until the first.
     var memfdMount: Mount?
+    /// fsnotify_get_cookie's counter: the last cookie tying an IN_MOVED_FROM
+    /// to its IN_MOVED_TO. Saved, so a rename after a restore does not repeat
+    /// the cookie of one still queued.
+    private var lastMoveCookie: UInt32 = 0
     /// Mounts by (parent mount, mountpoint dentry); rebuilt after load.
     private var mountIndex: [MountKey: Mount] = [:]
 
@@ -25,11 +29,18 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
 
     public required init() {}
 
+    /// The next rename cookie (VFS lock held); it wraps, as Linux's atomic counter does.
+    func lockedNextMoveCookie() -> UInt32 {
+        lastMoveCookie &+= 1
+        return lastMoveCookie
+    }
+
     public func save(to sink: inout SaveSink) throws {
         try sink.save("rootMount", rootMount)
         try sink.save("mounts", mounts)
         try sink.save("nextAnonymousMinor", nextAnonymousMinor)
         try sink.save("memfdMount", memfdMount)
+        try sink.save("lastMoveCookie", lastMoveCookie)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -37,6 +48,8 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
         mounts = try source.load("mounts")
         nextAnonymousMinor = try source.load("nextAnonymousMinor")
         memfdMount = try source.load("memfdMount", default: nil)
+        // Images from before it was saved: counting from 0 as those kernels did.
+        lastMoveCookie = try source.load("lastMoveCookie", default: 0)
     }
 
     /// The mount tree is a tree rooted at `rootMount`: every other mount has

@@ -43,6 +43,13 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     /// SO_ERROR: ECONNRESET when the peer closed with bytes unread, 0 if none.
     private var pendingError: Int32 = 0
     private var isClosed = false
+    /// unix_dgram_peer_wake_me: while a connected datagram socket's peer is
+    /// full, an entry on the peer's writer queue that passes room freed
+    /// there on to this socket's pollers (blocking senders wait on the
+    /// peer's queue themselves). Host-only: armed again by the next poll.
+    private let peerWake = Mutex<(target: UnixSocket, entry: WaitEntry)?>(nil)
+
+    override class var notSaved: Set<String> { super.notSaved.union(["peerWake"]) }
 
     required init() { super.init() }
 
@@ -99,6 +106,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         try super.afterLoad()
         receiveQueue.readerQueue = queue
         if !isDatagram, let peer { receiveQueue.writerQueue = peer.queue }
+        if !receiveQueue.filesInFlight.isEmpty { UnixGarbage.holding(self) }
         if let name, name.first == 0, !isClosed {
             Self.namespace.withLock { $0[abstractKey(name)] = self }
         }
@@ -297,7 +305,10 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     /// ECONNRESET if this side left bytes unread or was never accepted),
     /// its writes EPIPE; pending connections are closed in turn; the name
     /// goes from the registry (a path stays, refusing connections).
-    override func released() { close(embryo: false) }
+    override func released() {
+        close(embryo: false)
+        UnixGarbage.collect()
+    }
 
     /// `embryo`: a server end closed with its listener, never accepted.
     private func close(embryo: Bool) {
@@ -318,6 +329,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
             return (hungUp, pending, boundNode)
         }
         node?.unbind(self)
+        disarmPeerWake()
         receiveQueue.closeReader()
         other?.receiveQueue.closeWriter()
         other?.queue.notify(.all)
@@ -354,7 +366,9 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
                     () throws(SyscallError) -> Int? in
                     if Self.namespace.withLock({ _ in sendShutdown }) { throw .epipe }
                     switch peer.receiveQueue.enqueue(piece, limit: limit, stream: isStream) {
-                    case .queued(let count): return count
+                    case .queued(let count):
+                        if !piece.rights.isEmpty { UnixGarbage.holding(peer) }
+                        return count
                     case .full: return nil
                     case .closed: throw .epipe
                     }
@@ -387,7 +401,9 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         let count = try waitUntil(.writable, on: target.receiveQueue.writerQueue, waiter: waiter,
                                   deadline: deadline(sending: true)) { () throws(SyscallError) -> Int? in
             switch target.receiveQueue.enqueue(piece, limit: limit, stream: false) {
-            case .queued(let count): return count
+            case .queued(let count):
+                if !piece.rights.isEmpty { UnixGarbage.holding(target) }
+                return count
             case .full: return nil
             case .closed: throw .econnrefused
             }
@@ -483,8 +499,35 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         if state != .listening,
            peer.map({ $0.receiveQueue.hasRoom(limit: sendBuffer, datagram: isDatagram) }) ?? true {
             ready.formUnion(PollEvents.writable.union(.writeBand))
+        } else if isDatagram, let peer, !mask.isDisjoint(with: PollEvents.writable) {
+            armPeerWake(on: peer)
         }
         return ready.intersection(mask.union(.unmaskable))
+    }
+
+    /// Registers the relay on `target`'s writer queue (moving it from a
+    /// former peer), so this socket's pollers hear when `target` drains;
+    /// none when that queue is this socket's own (a socketpair's).
+    private func armPeerWake(on target: UnixSocket) {
+        let notified = queue
+        guard target.receiveQueue.writerQueue !== notified else { return }
+        peerWake.withLock { armed in
+            if armed?.target === target { return }
+            if let armed { armed.target.receiveQueue.writerQueue.unregister(armed.entry) }
+            let entry = WaitEntry(mask: PollEvents.writable) { events in
+                notified.notify(events.intersection(PollEvents.writable))
+                return true
+            }
+            target.receiveQueue.writerQueue.register(entry)
+            armed = (target, entry)
+        }
+    }
+
+    private func disarmPeerWake() {
+        peerWake.withLock { armed in
+            if let armed { armed.target.receiveQueue.writerQueue.unregister(armed.entry) }
+            armed = nil
+        }
     }
 
     override func readableByteCount() throws(SyscallError) -> Int {

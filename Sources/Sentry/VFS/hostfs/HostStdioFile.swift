@@ -230,3 +230,65 @@ public final class HostStdioFile: FileDescription, @unchecked Sendable { // guar
         return tcgetattr(hostFD, &settings) == 0 && settings.c_lflag & UInt32(TOSTOP) != 0
     }
 }
+
+extension HostStdioFile {
+    /// A new description of the same host file with `flags` (open of
+    /// /proc/[pid]/fd/N, /dev/stdin): a passed FD is duplicated, so each
+    /// description owns its own; the container's 256-258 are shared, as
+    /// the descriptions the Loader made share them.
+    func reopened(flags: UInt32) throws(SyscallError) -> HostStdioFile {
+        guard ownsHostFD else {
+            let file = HostStdioFile(hostFD: hostFD, flags: flags)
+            file.hostTerminal = hostTerminal
+            return file
+        }
+        let duplicate = fcntl(hostFD, F_DUPFD_CLOEXEC, 0)
+        guard duplicate >= 0 else { throw Host.lastError }
+        return .passed(hostFD: duplicate, flags: flags, terminal: hostTerminal)
+    }
+}
+
+/// What /proc/[pid]/fd/N of a host stdio description stands for when
+/// opened (Linux reopens the host's pipe, socket, terminal or file): an
+/// inode in no directory, with the host file's type, owner and mode for
+/// the open's checks, whose opens are new descriptions of the same host
+/// file. Saved with the stdio description it names (a path kept to it).
+public final class HostStdioReopening: Inode, @unchecked Sendable { // `stdio` is set at creation or load only
+    override public class var savedTypeName: String { "hostfs.StdioReopening" }
+
+    private var stdio: HostStdioFile?
+
+    static func reopening(_ stdio: HostStdioFile, filesystem: Filesystem) throws(SyscallError) -> HostStdioReopening {
+        let attributes = try stdio.attributes()
+        let inode = HostStdioReopening()
+        inode.stdio = stdio
+        inode.initialize(filesystem: filesystem, mode: attributes.mode, uid: attributes.uid, gid: attributes.gid)
+        return inode
+    }
+
+    override public func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        try sink.save("stdio", stdio)
+    }
+
+    override public func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        stdio = try source.load("stdio")
+    }
+
+    override public func attributes() throws(SyscallError) -> FileAttributes {
+        guard let stdio else { return try super.attributes() }
+        return try stdio.attributes()
+    }
+
+    /// O_TRUNC (or truncate(2)) of a regular host file truncates the host's.
+    override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
+        guard let size = change.size, let stdio else { return try super.setAttributes(change) }
+        try stdio.truncate(to: size)
+    }
+
+    override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
+        guard let stdio else { throw .enxio }
+        return try stdio.reopened(flags: flags)
+    }
+}

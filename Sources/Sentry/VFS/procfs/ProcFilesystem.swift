@@ -289,8 +289,15 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             guard let target = try magicTarget() else { return nil }
             if let location = target.location { return location }
             guard kind == .fdLink else { return nil }
-            // An anonymous pipe opens again as a FIFO on the same pipe; other files without a path do not.
-            guard let pipe = target.file as? PipeFile, let filesystem else { throw .enoent }
+            guard let filesystem else { throw .enoent }
+            // An anonymous pipe opens again as a FIFO on the same pipe, a host
+            // stdio file as a new description of the host's; other files without a path do not.
+            if let stdio = target.file as? HostStdioFile {
+                let inode = try HostStdioReopening.reopening(stdio, filesystem: filesystem)
+                return VirtualPath(mount: context.root.mount,
+                                   dentry: Dentry(name: "host:[\(stdio.hostFD)]", parent: nil, inode: inode))
+            }
+            guard let pipe = target.file as? PipeFile else { throw .enoent }
             let inode = NamedPipeInode.reopening(pipe.pipe, filesystem: filesystem, credentials: context.credentials)
             return VirtualPath(mount: context.root.mount,
                                dentry: Dentry(name: "pipe:[\(pipe.pipe.inodeNumber)]", parent: nil, inode: inode))

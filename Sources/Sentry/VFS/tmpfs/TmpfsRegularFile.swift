@@ -247,6 +247,9 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         }
     }
 
+    /// The file's data if it has any: what its MAP_SHARED mappings map (none without it).
+    var mappedContents: SharedMemory? { lock.withLock { _ in data } }
+
     /// The pages every MAP_SHARED mapping shares: the file's data itself.
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory {
         lock.withLock { _ in
