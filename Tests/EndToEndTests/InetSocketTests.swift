@@ -33,4 +33,40 @@ import Testing
         #expect(native.stdout.hasSuffix("done\n"))
         #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
     }
+
+    /// python3's http.server (dual-stack on ::) started in the background
+    /// and fetched by urllib over 127.0.0.1 and ::1 in the same container,
+    /// then killed: the output of a native run.
+    @Test func python3HttpServerAnswersUrllib() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is not installed")
+        let script = #"""
+d=$(mktemp -d) && echo 'hello from the sandbox' > "$d/index.txt"
+/usr/bin/python3 -m http.server 8765 --bind :: --directory "$d" >/dev/null 2>&1 &
+server=$!
+/usr/bin/python3 -c "
+import socket, time, urllib.request, urllib.error
+for _ in range(400):
+    try:
+        socket.create_connection(('127.0.0.1', 8765)).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+for url in ['http://127.0.0.1:8765/index.txt', 'http://[::1]:8765/index.txt', 'http://127.0.0.1:8765/missing']:
+    try:
+        with urllib.request.urlopen(url) as r:
+            print(url, r.status, r.headers['Content-Length'], r.read().decode(), end='')
+    except urllib.error.HTTPError as e:
+        print(url, e.code)
+"
+kill $server
+wait $server
+rm -r "$d"
+echo done
+"""#
+        let result = try DynamicProgramTests.runWithHostSystem(["/usr/bin/sh", "-c", script])
+        let native = try Fixtures.run("/usr/bin/sh", ["-c", script])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout, "\(result.stderr)")
+        #expect(native.stdout.hasSuffix("404\ndone\n"))
+    }
 }
