@@ -16,6 +16,20 @@ import Testing
         #expect(native.stdout.hasSuffix("done\n"))
     }
 
+    /// Addresses off the loopback network: the sandbox has no other
+    /// network, like a native run in an empty network namespace with lo up.
+    @Test func offLoopbackAddressesAreUnreachable() throws {
+        let sandbox = try SandboxRun(["/bin/inet_unreachable"], start: false)
+        let binary = try Fixtures.binary("inet_unreachable")
+        try FileManager.default.copyItem(atPath: binary, toPath: sandbox.bundle + "/rootfs/bin/inet_unreachable")
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.run("/usr/bin/unshare", ["-n", "/usr/bin/sh", "-c", "ip link set lo up && exec \(binary)"])
+        try #require(native.status == 0, "no empty network namespace natively: \(native.stderr)")
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(native.stdout.hasSuffix("done\n"))
+    }
+
     /// Checkpointed while a TCP connection holds 150,000 unread bytes each
     /// way, a connection waits unaccepted with bytes sent and a datagram
     /// waits with its sender's address; after restore 1,150,000 bytes arrive
