@@ -50,7 +50,7 @@ import Testing
 
     /// python3's http.server (dual-stack on ::) started in the background
     /// and fetched by urllib over 127.0.0.1 and ::1 in the same container,
-    /// then killed: the output of a native run.
+    /// then killed (SIGKILL: a native run inherits the test runner's mask, which blocks SIGTERM): the output of a native run.
     @Test func python3HttpServerAnswersUrllib() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is not installed")
         let script = #"""
@@ -72,7 +72,7 @@ for url in ['http://127.0.0.1:8765/index.txt', 'http://[::1]:8765/index.txt', 'h
     except urllib.error.HTTPError as e:
         print(url, e.code)
 "
-kill $server
+kill -9 $server
 wait $server
 rm -r "$d"
 echo done
@@ -100,7 +100,7 @@ seq 1 10000 | awk '{print "SET key" $1 " value" $1}' | /usr/bin/redis-cli -p 639
 /usr/bin/redis-cli -p 6391 dbsize
 /usr/bin/redis-cli -p 6391 get key4242
 /usr/bin/redis-cli -p 6391 mget key1 key10000 missing
-kill $server
+kill -9 $server
 wait $server
 rm -r "$d"
 echo done
@@ -110,5 +110,51 @@ echo done
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout, "\(result.stderr)")
         #expect(native.stdout.contains("replies: 10000\n10000\nvalue4242\n"))
+    }
+
+    /// redis-server holding 10,000 keys with a python3 client's connection
+    /// open mid-session, checkpointed and restored: the same connection
+    /// continues, every key is there and a new one goes in, as natively.
+    @Test func redisWithAnOpenClientConnectionSurvivesACheckpoint() throws {
+        for program in ["/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/python3"] {
+            try #require(FileManager.default.isExecutableFile(atPath: program), "\(program) is not installed")
+        }
+        let script = #"""
+d=$(mktemp -d)
+/usr/bin/redis-server --port 6392 --bind 127.0.0.1 --save '' --appendonly no --dir "$d" >/dev/null 2>&1 &
+server=$!
+for i in $(seq 400); do /usr/bin/redis-cli -p 6392 ping >/dev/null 2>&1 && break; sleep 0.05; done
+seq 1 10000 | awk '{print "SET key" $1 " value" $1}' | /usr/bin/redis-cli -p 6392 --pipe >/dev/null
+/usr/bin/python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', 6392))
+def ask(command):
+    s.sendall(command)
+    return s.recv(100).decode().replace('\r\n', ' ').strip()
+print('dbsize before', ask(b'DBSIZE\r\n'), flush=True)
+time.sleep(3)
+print('dbsize after', ask(b'DBSIZE\r\n'))
+print('get', ask(b'GET key777\r\n'))
+print('set', ask(b'SET fresh 1\r\n'))
+"
+/usr/bin/redis-cli -p 6392 dbsize
+kill -9 $server
+wait $server
+rm -r "$d"
+echo done
+"""#
+        let native = try Fixtures.run("/usr/bin/sh", ["-c", script])
+        let session = try CheckpointSession(["/usr/bin/sh", "-c", script])
+        let mounts = DynamicProgramTests.hostDirectories.filter { FileManager.default.fileExists(atPath: $0) }
+            .map { ($0, $0, ["ro"]) }
+        try BindMountTests.addBindMounts(mounts, to: session.bundle)
+        try session.runDetached("c1", output: "before")
+        try session.waitForLines(1, in: "before")
+        let saved = try session.checkpoint("c1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
+        #expect(!session.lines("after").isEmpty, "the checkpoint came before the end")
+        #expect(native.stdout.hasSuffix("10001\ndone\n"))
+        #expect((session.lines("before") + session.lines("after")).joined(separator: "\n") + "\n" == native.stdout)
     }
 }
