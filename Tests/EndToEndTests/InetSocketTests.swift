@@ -50,7 +50,8 @@ import Testing
 
     /// python3's http.server (dual-stack on ::) started in the background
     /// and fetched by urllib over 127.0.0.1 and ::1 in the same container,
-    /// then killed (SIGKILL: a native run inherits the test runner's mask, which blocks SIGTERM): the output of a native run.
+    /// then killed (SIGKILL: a native run inherits the test runner's mask,
+    /// which blocks SIGTERM): the output of a native run.
     @Test func python3HttpServerAnswersUrllib() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "python3 is not installed")
         let script = #"""

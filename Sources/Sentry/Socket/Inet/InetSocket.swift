@@ -205,7 +205,8 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
             if state != .listening, let local {
                 let others = table.sockets(type: socketType, port: local.port)
                 if others.contains(where: { other in
-                    other !== self && other.state == .listening && !other.isClosed && !(reusing(SocketABI.SO_REUSEPORT) && other.reusing(SocketABI.SO_REUSEPORT))
+                    other !== self && other.state == .listening && !other.isClosed
+                        && !(reusing(SocketABI.SO_REUSEPORT) && other.reusing(SocketABI.SO_REUSEPORT))
                         && (other.local.map { $0.accepts(local.address, v6Only: other.v6Only)
                             || local.accepts($0.address, v6Only: v6Only) } ?? false)
                 }) { throw .eaddrinuse }
@@ -293,7 +294,8 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
     }
 
     /// Makes the server end of a connection to `listener` (the table's lock held).
-    private func join(_ listener: InetSocket, at target: InetEndpoint, table: inout LoopbackStack.Table) throws(SyscallError) {
+    private func join(_ listener: InetSocket, at target: InetEndpoint,
+                      table: inout LoopbackStack.Table) throws(SyscallError) {
         let source = Self.source(for: target)
         if local == nil {
             try enter(&table, at: source)
