@@ -7,7 +7,8 @@ public enum SentryStateTypes {
         [Kernel.self, Task.self, ThreadGroup.self, PIDNamespace.self, UTSNamespace.self, Credentials.self,
          Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self, SignalFile.self,
          TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self, PidFile.self, FileLocks.self,
-         InotifyFile.self, InotifyWatch.self, SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self]
+         InotifyFile.self, InotifyWatch.self, SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self,
+         InetSocket.self]
     }
 
     public static func register(in registry: inout StateRegistry) {

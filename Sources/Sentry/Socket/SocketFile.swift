@@ -146,6 +146,14 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
     /// A family's own option at SOL_SOCKET (SO_PEERCRED, SO_ACCEPTCONN, SO_ERROR), or nil.
     func familyOption(_ name: Int32) throws(SyscallError) -> [UInt8]? { nil }
 
+    /// getsockopt at a protocol's level (IPPROTO_TCP, ...): none by default (sock_no_getsockopt).
+    func protocolOption(level: Int32, name: Int32) throws(SyscallError) -> [UInt8] { throw .eopnotsupp }
+
+    func setProtocolOption(level: Int32, name: Int32, value: [UInt8]) throws(SyscallError) { throw .eopnotsupp }
+
+    /// The sockaddr recvfrom and recvmsg report for a message's stored sender address (a unix name by default).
+    func senderAddress(_ stored: [UInt8]) -> [UInt8] { UnixAddress.encode(stored) }
+
     // MARK: Blocking
 
     /// The host deadline of a blocking receive or send, from SO_RCVTIMEO or SO_SNDTIMEO.

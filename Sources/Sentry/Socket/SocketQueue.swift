@@ -37,6 +37,9 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
 
     init() {}
 
+    /// `messageLimit`: how many datagrams may wait (UDP has no count, only its buffer).
+    init(messageLimit: Int) { self.messageLimit = messageLimit }
+
     func save(to sink: inout SaveSink) throws {
         let (messages, writerClosed, readerClosed, messageLimit) = lock.withLock { _ in
             (self.messages, self.writerClosed, self.readerClosed, self.messageLimit)

@@ -3,7 +3,8 @@ import Glibc
 /// The socket syscalls (net/socket.c): socket, socketpair, bind, listen,
 /// connect, accept4, the send and receive families with their control
 /// messages (net/core/scm.c), shutdown, names and SOL_SOCKET options. The
-/// sockets are Sentry objects (Socket/); only AF_UNIX exists so far.
+/// sockets are Sentry objects (Socket/): AF_UNIX, and AF_INET and AF_INET6
+/// on the loopback network.
 extension SyscallTable {
     mutating func registerSocket() {
         register(41, SocketSyscalls.socket)
@@ -96,6 +97,8 @@ enum SocketSyscalls {
         switch family {
         case SocketABI.AF_UNIX:
             return UnixSocket(type: try unixSocketType(type, protocol: number), flags: flags)
+        case SocketABI.AF_INET, SocketABI.AF_INET6:
+            return try InetSocket.make(family: family, type: type, protocol: number, flags: flags)
         default:
             throw .eafnosupport
         }
@@ -327,7 +330,7 @@ enum SocketSyscalls {
         for file in received.rights { file.releaseReference() }
         try task.copyOut(received.data, to: args.pointer(1))
         if args.pointer(4) != 0 {
-            try copyOutAddress(task, received.address.map(UnixAddress.encode) ?? [], to: args.pointer(4),
+            try copyOutAddress(task, received.address.map(socket.senderAddress) ?? [], to: args.pointer(4),
                                lengthAt: args.pointer(5))
         }
         return Int64(flags & SocketABI.MSG_TRUNC != 0 && !socket.isStream ? received.messageLength : received.data.count)
@@ -418,7 +421,7 @@ enum SocketSyscalls {
             copied += length
         }
         if header.name != 0 {
-            let name = received.address.map(UnixAddress.encode) ?? []
+            let name = received.address.map(socket.senderAddress) ?? []
             let length = min(Int(header.nameLength), name.count)
             try task.copyOut(name.prefix(length), to: header.name)
             try task.copyOut(value: UInt32(name.count), to: address + MessageHeader.nameLengthOffset)
@@ -457,8 +460,8 @@ enum SocketSyscalls {
         let level = args.int(1), name = args.int(2)
         let length = try task.copyIn(Int32.self, from: args.pointer(4))
         guard length >= 0 else { throw .einval }
-        guard level == SocketABI.SOL_SOCKET else { throw .eopnotsupp }
-        let value = try optionValue(socket, name)
+        let value = level == SocketABI.SOL_SOCKET ? try optionValue(socket, name)
+            : try socket.protocolOption(level: level, name: name)
         let copied = min(Int(length), value.count)
         try task.copyOut(value.prefix(copied), to: args.pointer(3))
         try task.copyOut(value: Int32(copied), to: args.pointer(4))
@@ -492,8 +495,11 @@ enum SocketSyscalls {
         let socket = try socketFile(task, args.int(0))
         let level = args.int(1), name = args.int(2), length = args.int(4)
         guard length >= 0 else { throw .einval }
-        guard level == SocketABI.SOL_SOCKET else { throw .eopnotsupp }
         let value = try task.copyIn(from: args.pointer(3), count: min(Int(length), SocketABI.timevalSize))
+        guard level == SocketABI.SOL_SOCKET else {
+            try socket.setProtocolOption(level: level, name: name, value: value)
+            return 0
+        }
         func integer() throws(SyscallError) -> Int32 {
             guard value.count >= 4 else { throw .einval }
             return value.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }

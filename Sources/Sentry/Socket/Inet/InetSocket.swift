@@ -1,0 +1,643 @@
+import State
+import Synchronization
+
+/// An AF_INET or AF_INET6 socket on the sandbox's loopback network
+/// (LoopbackStack): SOCK_STREAM with TCP's visible behaviour and SOCK_DGRAM
+/// with UDP's, without a wire protocol. A TCP connection is a pair of
+/// sockets writing into each other's receive queue, as a unix stream pair;
+/// a listener keeps the server ends of connections not yet accepted
+/// (established already, as Linux's accept queue). A datagram goes to the
+/// socket bound to its destination, carrying its sender's address.
+///
+/// Everything is saved: queued bytes both ways, peers, pending connections,
+/// endpoints; after a load the socket enters the port table again.
+final class InetSocket: SocketFile, @unchecked Sendable { // connection state guarded by `LoopbackStack.table`
+    override class var savedTypeName: String { "inet.Socket" }
+
+    enum State: Int32, SavableValue {
+        case unconnected = 0, listening, connected
+    }
+
+    private(set) var receiveQueue = SocketQueue()
+    private var state = State.unconnected
+    /// The bound endpoint (its port nonzero once bound).
+    private var local: InetEndpoint?
+    /// The connected peer's endpoint (a datagram socket's default destination).
+    private var remote: InetEndpoint?
+    /// A stream's other end (kept after it closes).
+    private var peer: InetSocket?
+    /// Connections not yet accepted (a listener's).
+    private var backlog: [InetSocket] = []
+    private var backlogLimit = 0
+    private var receiveShutdown = false
+    private var sendShutdown = false
+    /// SO_ERROR: ECONNRESET, ECONNREFUSED, or 0.
+    private var pendingError: Int32 = 0
+    private var isClosed = false
+    /// IPV6_V6ONLY.
+    private var v6Only = false
+    /// IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP options set, by `optionKey`.
+    private var protocolOptions: [Int32: Int32] = [:]
+
+    required init() { super.init() }
+
+    override init(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) {
+        super.init(family: family, type: type, protocol: number, flags: flags)
+        receiveQueue = SocketQueue(messageLimit: Int.max)
+        receiveQueue.readerQueue = queue
+    }
+
+    /// inet_create: TCP for streams, UDP for datagrams (protocol 0 or the
+    /// protocol's number); other types are not on this network.
+    static func make(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) throws(SyscallError) -> InetSocket {
+        switch type {
+        case SocketABI.SOCK_STREAM:
+            guard number == 0 || number == InetABI.IPPROTO_TCP else { throw .eprotonosupport }
+            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_TCP, flags: flags)
+        case SocketABI.SOCK_DGRAM:
+            guard number == 0 || number == InetABI.IPPROTO_UDP else { throw .eprotonosupport }
+            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_UDP, flags: flags)
+        default:
+            throw .esocktnosupport
+        }
+    }
+
+    override func save(to sink: inout SaveSink) throws {
+        try super.save(to: &sink)
+        let saved = LoopbackStack.table.withLock { _ in
+            (receiveQueue, state, local, remote, peer, backlog, backlogLimit, receiveShutdown, sendShutdown,
+             pendingError, isClosed, v6Only, protocolOptions)
+        }
+        try sink.save("receiveQueue", saved.0)
+        try sink.save("state", saved.1)
+        try sink.save("local", saved.2)
+        try sink.save("remote", saved.3)
+        try sink.save("peer", saved.4)
+        try sink.save("backlog", saved.5)
+        try sink.save("backlogLimit", saved.6)
+        try sink.save("receiveShutdown", saved.7)
+        try sink.save("sendShutdown", saved.8)
+        try sink.save("pendingError", saved.9)
+        try sink.save("isClosed", saved.10)
+        try sink.save("v6Only", saved.11)
+        try sink.save("protocolOptions", saved.12)
+    }
+
+    override func load(from source: inout LoadSource) throws {
+        try super.load(from: &source)
+        receiveQueue = try source.load("receiveQueue")
+        state = try source.load("state")
+        local = try source.load("local")
+        remote = try source.load("remote")
+        peer = try source.load("peer")
+        backlog = try source.load("backlog")
+        backlogLimit = try source.load("backlogLimit")
+        receiveShutdown = try source.load("receiveShutdown")
+        sendShutdown = try source.load("sendShutdown")
+        pendingError = try source.load("pendingError")
+        isClosed = try source.load("isClosed")
+        v6Only = try source.load("v6Only")
+        protocolOptions = try source.load("protocolOptions")
+        try ImageValidation.require([SocketABI.AF_INET, SocketABI.AF_INET6].contains(family)
+                                    && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM].contains(socketType),
+                                    field: "socketType", "inet socket of family \(family) type \(socketType)")
+    }
+
+    /// Wires the wait queues and enters the port table again.
+    override func afterLoad() throws {
+        try super.afterLoad()
+        receiveQueue.readerQueue = queue
+        if isStream, let peer { receiveQueue.writerQueue = peer.queue }
+        if let local, !isClosed {
+            LoopbackStack.table.withLock { $0.insert(self, type: socketType, port: local.port) }
+        }
+    }
+
+    // MARK: Names
+
+    override func localAddress() throws(SyscallError) -> [UInt8] {
+        let endpoint = LoopbackStack.table.withLock { _ in local }
+        return InetAddress.encode(endpoint ?? (family == SocketABI.AF_INET ? .ipv4Any : .ipv6Any), family: family)
+    }
+
+    override func peerAddress() throws(SyscallError) -> [UInt8] {
+        let endpoint = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetEndpoint in
+            guard state == .connected, let remote else { throw .enotconn }
+            if isStream, peer?.isClosed ?? true, receiveShutdown, sendShutdown { throw .enotconn }
+            return remote
+        }
+        return InetAddress.encode(endpoint, family: family)
+    }
+
+    /// Datagrams carry their sender's sockaddr already encoded for the receiver.
+    override func senderAddress(_ stored: [UInt8]) -> [UInt8] { stored }
+
+    /// The loopback address a connection from here to `destination` leaves from.
+    private static func source(for destination: InetEndpoint) -> InetEndpoint {
+        destination.isIPv4 ? .ipv4Loopback : .ipv6Loopback
+    }
+
+    /// A connect or sendto destination: a wildcard means this host; any
+    /// address off the loopback network is unreachable (an empty network).
+    private func destination(_ endpoint: InetEndpoint) throws(SyscallError) -> InetEndpoint {
+        if endpoint.isWildcard { return Self.source(for: endpoint).with(port: endpoint.port) }
+        guard endpoint.isLoopback else { throw .enetunreach }
+        return endpoint
+    }
+
+    /// bind(2) (inet_bind, inet6_bind): a loopback or wildcard address;
+    /// port 0 picks an ephemeral one; EADDRINUSE when another socket holds
+    /// an overlapping address on the port, unless both set SO_REUSEPORT, or
+    /// both SO_REUSEADDR and the other is not listening.
+    override func bind(_ address: [UInt8], task: Task) throws(SyscallError) {
+        let only = LoopbackStack.table.withLock { _ in v6Only }
+        guard case .endpoint(let endpoint) = try InetAddress.parse(address, family: family, v6Only: only,
+                                                                   allowUnspecified: false) else { throw .eafnosupport }
+        guard endpoint.isWildcard || endpoint.isLoopback else { throw .eaddrnotavail }
+        if endpoint.port != 0, endpoint.port < InetABI.privilegedPortLimit,
+           !task.credentials.hasCapability(InetABI.capNetBindService) { throw .eacces }
+        try LoopbackStack.table.withLock { table throws(SyscallError) in
+            guard local == nil, state == .unconnected else { throw .einval }
+            try enter(&table, at: endpoint)
+        }
+    }
+
+    /// Takes `endpoint` (an ephemeral port for port 0) in the table (its lock held).
+    private func enter(_ table: inout LoopbackStack.Table, at endpoint: InetEndpoint) throws(SyscallError) {
+        var port = endpoint.port
+        if port == 0 {
+            guard let free = table.ephemeralPort(type: socketType) else { throw .eaddrinuse }
+            port = free
+        } else if table.sockets(type: socketType, port: port).contains(where: { conflicts(with: $0, at: endpoint) }) {
+            throw .eaddrinuse
+        }
+        local = endpoint.with(port: port)
+        table.insert(self, type: socketType, port: port)
+    }
+
+    /// Whether `other`, bound on the same port, keeps this socket from `endpoint` (inet_bind_conflict).
+    private func conflicts(with other: InetSocket, at endpoint: InetEndpoint) -> Bool {
+        guard other !== self, !other.isClosed, let taken = other.local else { return false }
+        guard taken.accepts(endpoint.address, v6Only: other.v6Only) || endpoint.accepts(taken.address, v6Only: v6Only)
+        else { return false }
+        if reusing(SocketABI.SO_REUSEPORT) && other.reusing(SocketABI.SO_REUSEPORT) { return false }
+        if reusing(SocketABI.SO_REUSEADDR) && other.reusing(SocketABI.SO_REUSEADDR)
+            && (isDatagram || other.state != .listening) { return false }
+        return true
+    }
+
+    /// SO_REUSEADDR or SO_REUSEPORT as set now (Linux looks at sk_reuse when checking, not at bind).
+    private func reusing(_ option: Int32) -> Bool { lock.withLock { _ in options.flag(option) } }
+
+    /// The unbound socket's wildcard, for an automatic bind.
+    private var wildcard: InetEndpoint { family == SocketABI.AF_INET ? .ipv4Any : .ipv6Any }
+
+    // MARK: Connections
+
+    /// listen(2): an unbound socket takes an ephemeral port; a port another
+    /// listener holds is EADDRINUSE unless both set SO_REUSEPORT.
+    override func listen(backlog requested: Int32, task: Task) throws(SyscallError) {
+        guard isStream else { throw .eopnotsupp }
+        let limit = requested < 0 || requested > SocketABI.maximumBacklog ? SocketABI.maximumBacklog : requested
+        try LoopbackStack.table.withLock { table throws(SyscallError) in
+            guard state != .connected else { throw .einval }
+            if local == nil { try enter(&table, at: wildcard) }
+            if state != .listening, let local {
+                let others = table.sockets(type: socketType, port: local.port)
+                if others.contains(where: { other in
+                    other !== self && other.state == .listening && !other.isClosed
+                        && !(reusing(SocketABI.SO_REUSEPORT) && other.reusing(SocketABI.SO_REUSEPORT))
+                        && (other.local.map { $0.accepts(local.address, v6Only: other.v6Only)
+                            || local.accepts($0.address, v6Only: v6Only) } ?? false)
+                }) { throw .eaddrinuse }
+            }
+            state = .listening
+            backlogLimit = Int(limit)
+        }
+        queue.notify(.all)
+    }
+
+    /// connect(2). A stream joins the listener of the destination at once
+    /// (ECONNREFUSED if none); a non-blocking one still says EINPROGRESS and
+    /// is writable straight after, as on Linux's loopback, a refusal then
+    /// showing in SO_ERROR. A blocking connect waits while the listener's
+    /// backlog is full. A datagram socket sets its default destination.
+    override func connect(_ address: [UInt8], task: Task, waiter: Waiter?) throws(SyscallError) {
+        let only = LoopbackStack.table.withLock { _ in v6Only }
+        let parsed = try InetAddress.parse(address, family: family, v6Only: only, allowUnspecified: true)
+        guard case .endpoint(let given) = parsed else {
+            // AF_UNSPEC: a datagram socket forgets its destination; a stream has nothing to dissolve here.
+            if isDatagram {
+                LoopbackStack.table.withLock { _ in
+                    remote = nil
+                    state = .unconnected
+                }
+            }
+            return
+        }
+        let target = try destination(given)
+        if isDatagram {
+            try LoopbackStack.table.withLock { table throws(SyscallError) in
+                if local == nil { try enter(&table, at: wildcard) }
+                if let bound = local, bound.isWildcard { local = Self.source(for: target).with(port: bound.port) }
+                remote = target
+                state = .connected
+            }
+            return
+        }
+        do {
+            let listener = try waitForListener(target, waiter: waiter)
+            listener.queue.notify(.readable)
+        } catch .econnrefused where waiter == nil {
+            // tcp_done: the refused socket is shut both ways, its error pending.
+            LoopbackStack.table.withLock { _ in
+                pendingError = SyscallError.econnrefused.rawValue
+                receiveShutdown = true
+                sendShutdown = true
+            }
+            queue.notify(.all)
+        }
+        if waiter == nil { throw .einprogress }
+    }
+
+    /// Joins `target`'s listener, waiting (with `waiter`) while its backlog is full; returns the listener.
+    private func waitForListener(_ target: InetEndpoint, waiter: Waiter?) throws(SyscallError) -> InetSocket {
+        var listener = try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket in
+            if state == .connected || state == .listening { throw .eisconn }
+            pendingError = 0
+            receiveShutdown = false
+            sendShutdown = false
+            guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
+            return found
+        }
+        try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
+            () throws(SyscallError) -> Bool? in
+            try LoopbackStack.table.withLock { table throws(SyscallError) -> Bool? in
+                guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
+                listener = found
+                guard found.backlog.count <= found.backlogLimit else { return nil }
+                if state == .connected { throw .eisconn }
+                try join(found, at: target, table: &table)
+                return true
+            }
+        }
+        return listener
+    }
+
+    /// The listener `destination` reaches: one bound to that very address before a wildcard.
+    private static func listener(for destination: InetEndpoint, in table: LoopbackStack.Table) -> InetSocket? {
+        let listening = table.sockets(type: SocketABI.SOCK_STREAM, port: destination.port).filter {
+            $0.state == .listening && !$0.isClosed
+                && ($0.local?.accepts(destination.address, v6Only: $0.v6Only) ?? false)
+        }
+        return listening.first { $0.local?.address == destination.address } ?? listening.first
+    }
+
+    /// Makes the server end of a connection to `listener` (the table's lock held).
+    private func join(_ listener: InetSocket, at target: InetEndpoint,
+                      table: inout LoopbackStack.Table) throws(SyscallError) {
+        let source = Self.source(for: target)
+        if local == nil {
+            try enter(&table, at: source)
+        } else if let bound = local, bound.isWildcard {
+            local = source.with(port: bound.port)
+        }
+        guard let mine = local else { throw .einval }
+        let server = InetSocket(family: listener.family, type: SocketABI.SOCK_STREAM, protocol: InetABI.IPPROTO_TCP,
+                                flags: 0)
+        server.local = target
+        server.remote = mine
+        server.protocolOptions = listener.protocolOptions
+        table.insert(server, type: SocketABI.SOCK_STREAM, port: target.port)
+        remote = target
+        peer = server
+        server.peer = self
+        state = .connected
+        server.state = .connected
+        receiveQueue.writerQueue = server.queue
+        server.receiveQueue.writerQueue = queue
+        listener.backlog.append(server)
+    }
+
+    /// accept4(2): the next established connection; it inherits the listener's SOL_SOCKET options.
+    override func accept(flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketFile {
+        guard isStream else { throw .eopnotsupp }
+        let server = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline(sending: false)) {
+            () throws(SyscallError) -> InetSocket? in
+            try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket? in
+                guard state == .listening else { throw .einval }
+                return backlog.isEmpty ? nil : backlog.removeFirst()
+            }
+        }
+        let inherited = lock.withLock { _ in options }
+        server.lock.withLock { _ in server.options = inherited }
+        try server.setStatusFlags(flags & LinuxFile.nonBlocking)
+        queue.notify(.writable)
+        return server
+    }
+
+    /// shutdown(2) (inet_shutdown): ENOTCONN on an unconnected socket (its
+    /// directions still shut); SHUT_RD on a listener stops it listening.
+    override func shutdown(how: Int32) throws(SyscallError) {
+        guard how >= SocketABI.SHUT_RD, how <= SocketABI.SHUT_RDWR else { throw .einval }
+        let reading = how != SocketABI.SHUT_WR, writing = how != SocketABI.SHUT_RD
+        var dropped: [InetSocket] = []
+        let (other, connected) = LoopbackStack.table.withLock { _ -> (InetSocket?, Bool) in
+            if state == .listening {
+                if reading {
+                    dropped = backlog
+                    backlog = []
+                    state = .unconnected
+                }
+                return (nil, true)
+            }
+            if reading { receiveShutdown = true }
+            if writing { sendShutdown = true }
+            guard state == .connected else { return (nil, false) }
+            guard isStream, let peer, !peer.isClosed else { return (nil, true) }
+            if writing { peer.receiveShutdown = true }
+            return (peer, true)
+        }
+        if writing, let other { other.receiveQueue.closeWriter() }
+        queue.notify(.all)
+        other?.queue.notify(.all)
+        for server in dropped { server.close(reset: true) }
+        if !connected { throw .enotconn }
+    }
+
+    /// The last close: the peer reads EOF after what was sent, or
+    /// ECONNRESET when this side leaves bytes unread, lingers 0 seconds, or
+    /// was never accepted (Linux sends RST then); the port is free again.
+    override func released() {
+        let linger = lock.withLock { _ in options.lingerOn != 0 && options.lingerSeconds == 0 }
+        close(reset: linger)
+    }
+
+    private func close(reset forced: Bool) {
+        let (other, pending) = LoopbackStack.table.withLock { table -> (InetSocket?, [InetSocket]) in
+            isClosed = true
+            if let local { table.remove(self, type: socketType, port: local.port) }
+            let pending = backlog
+            backlog = []
+            guard isStream, let peer, !peer.isClosed else { return (nil, pending) }
+            peer.receiveShutdown = true
+            if forced || !receiveQueue.isEmpty {
+                peer.pendingError = SyscallError.econnreset.rawValue
+                peer.sendShutdown = true
+            }
+            return (peer, pending)
+        }
+        receiveQueue.closeReader()
+        other?.receiveQueue.closeWriter()
+        other?.queue.notify(.all)
+        queue.notify(.all)
+        for server in pending { server.close(reset: true) }
+    }
+
+    // MARK: Data
+
+    /// A pending error (SO_ERROR), taken: the next send or receive reports it once.
+    private func takeError() -> SyscallError? {
+        guard pendingError != 0 else { return nil }
+        defer { pendingError = 0 }
+        return SyscallError(rawValue: pendingError) ?? .econnreset
+    }
+
+    override func send(_ message: OutgoingMessage, task: Task?, waiter: Waiter?) throws(SyscallError) -> Int {
+        // Files cannot travel over IP: SCM_RIGHTS given here are dropped.
+        for file in message.rights { file.releaseReference() }
+        guard isStream else { return try sendDatagram(message, waiter: waiter) }
+        // tcp_sendmsg: a pending error first, then EPIPE when not connected or shut down; msg_name is ignored.
+        let peer = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket in
+            if let error = takeError() { throw error }
+            guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
+            return connected
+        }
+        if message.data.isEmpty { return 0 }
+        let limit = lock.withLock { _ in options.sendBuffer }
+        var written = 0
+        let deadline = deadline(sending: true)
+        while written < message.data.count {
+            let piece = SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]))
+            do {
+                written += try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline) {
+                    () throws(SyscallError) -> Int? in
+                    if LoopbackStack.table.withLock({ _ in sendShutdown }) { throw .epipe }
+                    switch peer.receiveQueue.enqueue(piece, limit: limit, stream: true) {
+                    case .queued(let count): return count
+                    case .full: return nil
+                    case .closed:
+                        // The peer is gone: these bytes vanish (its RST answers them) and later sends get EPIPE.
+                        LoopbackStack.table.withLock { _ in sendShutdown = true }
+                        return piece.data.count
+                    }
+                }
+            } catch {
+                if written > 0 { return written }
+                throw error
+            }
+        }
+        return written
+    }
+
+    /// udp_sendmsg: to the destination given or connected; a datagram no
+    /// socket is bound for is dropped, and a connected sender learns of it
+    /// as ECONNREFUSED on its next call (the ICMP port unreachable).
+    private func sendDatagram(_ message: OutgoingMessage, waiter: Waiter?) throws(SyscallError) -> Int {
+        let maximum = family == SocketABI.AF_INET ? InetABI.maximumDatagram : InetABI.maximumDatagram6
+        var explicit: InetEndpoint?
+        if let address = message.address {
+            let only = LoopbackStack.table.withLock { _ in v6Only }
+            if case .endpoint(let given) = try InetAddress.parse(address, family: family, v6Only: only,
+                                                                allowUnspecified: true) {
+                guard given.port != 0 else { throw .einval }
+                explicit = try destination(given)
+            }
+        }
+        guard message.data.count <= maximum else { throw .emsgsize }
+        let (source, target) = try LoopbackStack.table.withLock { table throws(SyscallError) -> (InetEndpoint, InetSocket?) in
+            if let error = takeError() { throw error }
+            if sendShutdown { throw .epipe }
+            guard let to = explicit ?? (state == .connected ? remote : nil) else { throw .edestaddrreq }
+            if local == nil { try enter(&table, at: wildcard) }
+            guard let bound = local else { throw .einval }
+            let from = bound.isWildcard ? Self.source(for: to).with(port: bound.port) : bound
+            let receivers = table.sockets(type: SocketABI.SOCK_DGRAM, port: to.port).filter {
+                !$0.isClosed && ($0.local?.accepts(to.address, v6Only: $0.v6Only) ?? false)
+                    && ($0.state != .connected || $0.remote == from)
+            }
+            let receiver = receivers.first { $0.local?.address == to.address } ?? receivers.first
+            if receiver == nil, state == .connected, explicit == nil {
+                pendingError = SyscallError.econnrefused.rawValue
+            }
+            return (from, receiver)
+        }
+        guard let target else {
+            queue.notify(.all)
+            return message.data.count
+        }
+        let limit = target.lock.withLock { _ in target.options.receiveBuffer }
+        let datagram = SocketMessage(data: message.data, address: InetAddress.encode(source, family: target.family))
+        // A full receiver drops the datagram, as UDP does.
+        _ = target.receiveQueue.enqueue(datagram, limit: limit, stream: false)
+        return message.data.count
+    }
+
+    override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
+        let peek = flags & SocketABI.MSG_PEEK != 0
+        let waitAll = isStream && flags & SocketABI.MSG_WAITALL != 0 && !peek
+        try LoopbackStack.table.withLock { _ throws(SyscallError) in
+            if isStream, state != .connected, pendingError == 0 { throw .enotconn }
+        }
+        let deadline = deadline(sending: false)
+        var gathered = SocketQueue.Received()
+        while true {
+            let wanted = count - gathered.data.count
+            let next: SocketQueue.Received
+            do {
+                next = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline) {
+                    () throws(SyscallError) -> SocketQueue.Received? in
+                    if isDatagram, let error = LoopbackStack.table.withLock({ _ in takeError() }) { throw error }
+                    if let received = receiveQueue.dequeue(count: wanted, stream: isStream, peek: peek,
+                                                           splitCredentials: false) {
+                        return received
+                    }
+                    return try LoopbackStack.table.withLock { _ throws(SyscallError) -> SocketQueue.Received? in
+                        if let error = takeError() { throw error }
+                        if receiveShutdown { return SocketQueue.Received() }
+                        return nil
+                    }
+                }
+            } catch {
+                if !gathered.data.isEmpty { return gathered }
+                throw error
+            }
+            if gathered.data.isEmpty {
+                gathered = next
+            } else {
+                gathered.data += next.data
+                gathered.messageLength = gathered.data.count
+            }
+            if !waitAll || next.data.isEmpty || gathered.data.count >= count { return gathered }
+        }
+    }
+
+    // MARK: Readiness
+
+    /// tcp_poll and udp_poll (datagram_poll).
+    override func readiness(for mask: PollEvents) -> PollEvents {
+        let (state, peer, receiveShutdown, sendShutdown, error, pending) = LoopbackStack.table.withLock { _ in
+            (self.state, self.peer, self.receiveShutdown, self.sendShutdown, pendingError, !backlog.isEmpty)
+        }
+        var ready: PollEvents = []
+        if state == .listening {
+            if pending { ready.formUnion(.readable) }
+            return ready.intersection(mask.union(.unmaskable))
+        }
+        if error != 0 { ready.insert(.error) }
+        if receiveShutdown && sendShutdown { ready.insert(.hangUp) }
+        if isStream, state == .unconnected { ready.insert(.hangUp) }
+        if receiveShutdown { ready.formUnion(PollEvents.readable.union(.readHangUp)) }
+        if !receiveQueue.isEmpty { ready.formUnion(.readable) }
+        let sendBuffer = lock.withLock { _ in options.sendBuffer }
+        if isDatagram || sendShutdown || peer.map({ $0.receiveQueue.hasRoom(limit: sendBuffer, datagram: false) }) ?? true {
+            ready.formUnion(PollEvents.writable.union(.writeBand))
+        }
+        return ready.intersection(mask.union(.unmaskable))
+    }
+
+    override func readableByteCount() throws(SyscallError) -> Int {
+        isDatagram ? receiveQueue.nextMessageLength : receiveQueue.queuedBytes
+    }
+
+    // MARK: Options
+
+    override func familyOption(_ option: Int32) throws(SyscallError) -> [UInt8]? {
+        switch option {
+        case SocketABI.SO_ACCEPTCONN:
+            return UnixSocket.intBytes(LoopbackStack.table.withLock { _ in state == .listening } ? 1 : 0)
+        case SocketABI.SO_ERROR:
+            return UnixSocket.intBytes(LoopbackStack.table.withLock { _ in takeError()?.rawValue ?? 0 })
+        default:
+            return nil
+        }
+    }
+
+    private static func optionKey(_ level: Int32, _ name: Int32) -> Int32 { level << 16 | name }
+
+    /// Whether options of `level` apply to this socket.
+    private func hasLevel(_ level: Int32) -> Bool {
+        level == InetABI.IPPROTO_IP || (level == InetABI.IPPROTO_IPV6 && family == SocketABI.AF_INET6)
+            || (level == InetABI.IPPROTO_TCP && isStream)
+    }
+
+    /// Linux's defaults for the options an application reads back; nil: ENOPROTOOPT.
+    private func defaultOption(level: Int32, name: Int32) -> Int32? {
+        switch (level, name) {
+        case (InetABI.IPPROTO_IP, InetABI.IP_TOS): return 0
+        case (InetABI.IPPROTO_IP, InetABI.IP_TTL): return 64
+        case (InetABI.IPPROTO_IPV6, InetABI.IPV6_V6ONLY) where family == SocketABI.AF_INET6: return 0
+        case (InetABI.IPPROTO_IPV6, InetABI.IPV6_UNICAST_HOPS) where family == SocketABI.AF_INET6: return 64
+        case (InetABI.IPPROTO_TCP, _) where isStream:
+            switch name {
+            case InetABI.TCP_NODELAY, InetABI.TCP_CORK, InetABI.TCP_QUICKACK, InetABI.TCP_USER_TIMEOUT: return 0
+            case InetABI.TCP_MAXSEG: return 536
+            case InetABI.TCP_KEEPIDLE: return 7200
+            case InetABI.TCP_KEEPINTVL: return 75
+            case InetABI.TCP_KEEPCNT: return 9
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// getsockopt(2) at IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP: what was set, or Linux's default.
+    override func protocolOption(level: Int32, name: Int32) throws(SyscallError) -> [UInt8] {
+        // ip_getsockopt: another protocol's level is EOPNOTSUPP, an unknown option ENOPROTOOPT.
+        guard hasLevel(level) else { throw .eopnotsupp }
+        guard let fallback = defaultOption(level: level, name: name) else { throw .enoprotoopt }
+        let value = LoopbackStack.table.withLock { _ in
+            level == InetABI.IPPROTO_IPV6 && name == InetABI.IPV6_V6ONLY ? (v6Only ? 1 : 0)
+                : protocolOptions[Self.optionKey(level, name)] ?? fallback
+        }
+        return UnixSocket.intBytes(value)
+    }
+
+    /// setsockopt(2) at those levels, with the ranges do_tcp_setsockopt and do_ip_setsockopt check.
+    override func setProtocolOption(level: Int32, name: Int32, value bytes: [UInt8]) throws(SyscallError) {
+        guard defaultOption(level: level, name: name) != nil else { throw .enoprotoopt }
+        guard bytes.count >= 4 else { throw .einval }
+        var value = bytes.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
+        switch (level, name) {
+        case (InetABI.IPPROTO_TCP, InetABI.TCP_KEEPIDLE):
+            guard value >= 1, value <= InetABI.maximumKeepIdle else { throw .einval }
+        case (InetABI.IPPROTO_TCP, InetABI.TCP_KEEPINTVL):
+            guard value >= 1, value <= InetABI.maximumKeepInterval else { throw .einval }
+        case (InetABI.IPPROTO_TCP, InetABI.TCP_KEEPCNT):
+            guard value >= 1, value <= InetABI.maximumKeepCount else { throw .einval }
+        case (InetABI.IPPROTO_TCP, InetABI.TCP_USER_TIMEOUT):
+            guard value >= 0 else { throw .einval }
+        case (InetABI.IPPROTO_TCP, InetABI.TCP_MAXSEG):
+            guard value == 0 || (value >= 88 && value <= 32767) else { throw .einval }
+            if value == 0 { value = 536 }
+        case (InetABI.IPPROTO_TCP, _):
+            value = value != 0 ? 1 : 0
+        case (InetABI.IPPROTO_IP, InetABI.IP_TTL), (InetABI.IPPROTO_IPV6, InetABI.IPV6_UNICAST_HOPS):
+            guard value >= -1, value <= 255, value != 0 || level == InetABI.IPPROTO_IPV6 else { throw .einval }
+            if value == -1 { value = 64 }
+        case (InetABI.IPPROTO_IP, InetABI.IP_TOS):
+            value &= 0xff
+        default:
+            break
+        }
+        try LoopbackStack.table.withLock { _ throws(SyscallError) in
+            if level == InetABI.IPPROTO_IPV6, name == InetABI.IPV6_V6ONLY {
+                guard local == nil else { throw .einval }
+                v6Only = value != 0
+                return
+            }
+            protocolOptions[Self.optionKey(level, name)] = value
+        }
+    }
+}
