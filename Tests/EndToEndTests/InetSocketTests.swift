@@ -92,25 +92,31 @@ echo done
         for program in ["/usr/bin/redis-server", "/usr/bin/redis-cli"] {
             try #require(FileManager.default.isExecutableFile(atPath: program), "\(program) is not installed")
         }
-        let script = #"""
-d=$(mktemp -d)
-/usr/bin/redis-server --port 6391 --bind 127.0.0.1 --save '' --appendonly no --dir "$d" >/dev/null 2>&1 &
-server=$!
-for i in $(seq 400); do /usr/bin/redis-cli -p 6391 ping >/dev/null 2>&1 && break; sleep 0.05; done
-seq 1 10000 | awk '{print "SET key" $1 " value" $1}' | /usr/bin/redis-cli -p 6391 --pipe
-/usr/bin/redis-cli -p 6391 dbsize
-/usr/bin/redis-cli -p 6391 get key4242
-/usr/bin/redis-cli -p 6391 mget key1 key10000 missing
-kill -9 $server
-wait $server
-rm -r "$d"
-echo done
-"""#
+        let script = Self.redisPipeScript(port: 6391)
         let result = try DynamicProgramTests.runWithHostSystem(["/usr/bin/sh", "-c", script])
         let native = try Fixtures.run("/usr/bin/sh", ["-c", script])
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout, "\(result.stderr)")
         #expect(native.stdout.contains("replies: 10000\n10000\nvalue4242\n"))
+    }
+
+    /// A shell script that starts redis-server on 127.0.0.1:`port`, writes 10,000 keys with
+    /// `redis-cli --pipe`, reads some back and stops the server.
+    static func redisPipeScript(port: Int) -> String {
+        #"""
+d=$(mktemp -d)
+/usr/bin/redis-server --port \#(port) --bind 127.0.0.1 --save '' --appendonly no --dir "$d" >/dev/null 2>&1 &
+server=$!
+for i in $(seq 400); do /usr/bin/redis-cli -p \#(port) ping >/dev/null 2>&1 && break; sleep 0.05; done
+seq 1 10000 | awk '{print "SET key" $1 " value" $1}' | /usr/bin/redis-cli -p \#(port) --pipe
+/usr/bin/redis-cli -p \#(port) dbsize
+/usr/bin/redis-cli -p \#(port) get key4242
+/usr/bin/redis-cli -p \#(port) mget key1 key10000 missing
+kill -9 $server
+wait $server
+rm -r "$d"
+echo done
+"""#
     }
 
     /// redis-server holding 10,000 keys with a python3 client's connection

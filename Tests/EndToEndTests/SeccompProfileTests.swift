@@ -3,7 +3,7 @@ import Testing
 
 /// The spec's `linux.seccomp` profile enforced by the Sentry on the
 /// application's syscalls: Docker's default profile changes nothing for
-/// busybox and python3, a denied syscall fails with the profile's errno and
+/// busybox, python3 and redis, a denied syscall fails with the profile's errno and
 /// nothing else changes, TRAP and KILL_PROCESS do what Linux's seccomp does
 /// to a native run under the same filter (the fixture installs it itself),
 /// a profile that cannot be enforced is refused at `run` naming the field,
@@ -85,6 +85,20 @@ import Testing
         #expect(profiled.status == plain.status, "\(profiled.stderr)")
         #expect(profiled.stdout == plain.stdout, "\(profiled.stderr)")
         #expect(profiled.stdout.contains("\"child\": \"42\""), "\(profiled.stdout)")
+    }
+
+    /// Debian's redis-server and redis-cli on the loopback network, 10,000 keys written through
+    /// `--pipe`: the same replies under Docker's profile as without it.
+    @Test func dockersDefaultProfileLeavesRedisUnchanged() throws {
+        for program in ["/usr/bin/redis-server", "/usr/bin/redis-cli"] {
+            try #require(FileManager.default.isExecutableFile(atPath: program), "\(program) is not installed")
+        }
+        let args = ["/usr/bin/sh", "-c", InetSocketTests.redisPipeScript(port: 6393)]
+        let profiled = try Self.run(args, profile: DockerDefaultSeccompProfile.json, hostSystem: true)
+        let plain = try Self.run(args, profile: nil, hostSystem: true)
+        #expect(profiled.status == 0, "\(profiled.stderr)")
+        #expect(profiled.stdout == plain.stdout, "\(profiled.stderr)")
+        #expect(profiled.stdout.contains("replies: 10000\n10000\nvalue4242\n"), "\(profiled.stdout)")
     }
 
     /// mkdir fails with EPERM (busybox says so); everything else the script does is as without the profile.
