@@ -315,14 +315,17 @@ struct Cgroup: Codable, Equatable {
 
     // MARK: Removal
 
-    /// Removes the directories this runsc made, deepest first; a directory
-    /// still busy (a process not yet gone) is retried for a moment.
+    /// Removes the directories this runsc made, deepest first. The
+    /// container's own directory, still busy while its last process exits,
+    /// is retried for a moment; a parent another cgroup still lives in (conmon's
+    /// beside ours under podman's libpod_parent) stays.
     func remove(logger: Logger?) {
+        let own = Set(paths.values)
         for directory in created.reversed() {
             var attempts = 0
             while rmdir(directory) != 0 {
                 let code = errno
-                if code == ENOENT { break }
+                if code == ENOENT || code == EBUSY && !own.contains(directory) { break }
                 attempts += 1
                 guard code == EBUSY, attempts < 100 else {
                     logger?.warning("cannot remove cgroup \(directory): \(String(cString: strerror(code)))")
