@@ -108,6 +108,24 @@ import Testing
         }
     }
 
+    /// With `--systemd-cgroup`, "slice:prefix:name" is the directory systemd would make
+    /// ("a-b.slice" nests in "a.slice"); systemd does not run here, so runsc makes it with cgroupfs.
+    @Test func aSystemdCgroupPathIsWhereSystemdWouldPutIt() throws {
+        let session = try ContainerSession(["/bin/spin"])
+        // Without dashes: systemd nests a slice at each one.
+        let slice = "runsctest\(UInt32.random(in: 0...UInt32.max))"
+        try Self.setCgroup(in: session, path: "\(slice)-inner.slice:runsc:ctr", pidsLimit: Self.pidsLimit)
+        let log = session.workspace.path + "/out.log"
+        #expect(try session.runsc(["--systemd-cgroup", "run", "-d", "-b", session.bundle, "systemd"], output: log) == 0)
+        try session.waitFor("spinning\n", in: log)
+        let sandbox = try #require(try session.state("systemd").pid)
+        let expected = "/\(slice).slice/\(slice)-inner.slice/runsc-ctr.scope"
+        #expect(Self.cgroup(of: sandbox, controller: "pids") == expected)
+        #expect(try session.runsc("delete", "--force", "systemd").status == 0)
+        let top = Self.directory("/\(slice).slice", controller: "pids")
+        #expect(!FileManager.default.fileExists(atPath: top), "\(top) is left after delete")
+    }
+
     /// A pids limit no kernel has fails create naming the field, and leaves no cgroup behind.
     @Test func aBadLimitFailsCreateNamingItsField() throws {
         let session = try ContainerSession(["/bin/spin"])
