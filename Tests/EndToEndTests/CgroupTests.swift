@@ -126,6 +126,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: top), "\(top) is left after delete")
     }
 
+    /// The directories are recorded beside the state, so a delete after the sandbox was killed still removes them.
+    @Test func deleteAfterTheSandboxWasKilledRemovesTheCgroup() throws {
+        let session = try ContainerSession(["/bin/spin"])
+        let path = "/" + Self.randomName()
+        try Self.setCgroup(in: session, path: path, pidsLimit: Self.pidsLimit)
+        let log = session.workspace.path + "/out.log"
+        #expect(try session.runsc(["run", "-d", "-b", session.bundle, "killed"], output: log) == 0)
+        try session.waitFor("spinning\n", in: log)
+        let sandbox = try #require(try session.state("killed").pid)
+        #expect(kill(sandbox, SIGKILL) == 0)
+        #expect(ContainerSession.waitForExit(of: sandbox))
+        let pids = Self.directory(path, controller: "pids")
+        #expect(FileManager.default.fileExists(atPath: pids))
+        let deleted = try session.runsc("delete", "killed")
+        #expect(deleted.status == 0, "\(deleted.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: pids), "\(pids) is left after delete")
+    }
+
     /// A pids limit no kernel has fails create naming the field, and leaves no cgroup behind.
     @Test func aBadLimitFailsCreateNamingItsField() throws {
         let session = try ContainerSession(["/bin/spin"])
