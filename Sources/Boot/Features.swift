@@ -5,8 +5,10 @@ import Sentry
 /// prints it, saying what this runtime does with a spec: the versions it
 /// takes, the mount options it honours, the namespaces every container has
 /// (the Sentry gives each its own), the capabilities it models, the seccomp
-/// actions and comparisons the Sentry enforces. It runs no hooks, manages no
-/// host cgroups, and applies no AppArmor or SELinux label, so those say so.
+/// actions and comparisons the Sentry enforces, the host cgroups `runsc
+/// create` puts the sandbox in (v1 and v2 with cgroupfs; `--systemd-cgroup`
+/// paths are made with cgroupfs too, systemd is never asked). It runs no
+/// hooks and applies no AppArmor or SELinux label, so those say so.
 public struct Features: Codable, Sendable, Equatable {
     public struct Linux: Codable, Sendable, Equatable {
         public struct Cgroup: Codable, Sendable, Equatable {
@@ -50,7 +52,7 @@ public struct Features: Codable, Sendable, Equatable {
         // Loader.containerMounts and tmpfsLimits read these; others are ignored.
         mountOptions: ["bind", "mode", "noexec", "nodev", "nosuid", "nr_blocks", "nr_inodes", "rbind", "ro", "rw", "size"],
         linux: Linux(namespaces: ["ipc", "mount", "network", "pid", "uts"], capabilities: CapabilitySets.names,
-                     cgroup: Linux.Cgroup(v1: false, v2: false, systemd: false, systemdUser: false),
+                     cgroup: Linux.Cgroup(v1: true, v2: true, systemd: false, systemdUser: false),
                      seccomp: Linux.Seccomp(enabled: true, actions: Spec.Seccomp.actionNames,
                                             operators: Spec.Seccomp.Operator.allCases.map(\.rawValue),
                                             archs: [Spec.Seccomp.nativeArchitecture]),

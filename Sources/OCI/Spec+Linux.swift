@@ -10,11 +10,13 @@ extension Spec {
         public var gidMappings: [IDMapping]?
         public var maskedPaths: [String]?
         public var readonlyPaths: [String]?
+        /// The host cgroup the sandbox joins (`runsc create` makes it: Sources/runsc/Cgroup).
+        public var cgroupsPath: String?
 
         public init(
             namespaces: [Namespace] = [], resources: Resources? = nil, seccomp: Seccomp? = nil,
             uidMappings: [IDMapping]? = nil, gidMappings: [IDMapping]? = nil,
-            maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil
+            maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil, cgroupsPath: String? = nil
         ) {
             self.namespaces = namespaces
             self.resources = resources
@@ -23,12 +25,13 @@ extension Spec {
             self.gidMappings = gidMappings
             self.maskedPaths = maskedPaths
             self.readonlyPaths = readonlyPaths
+            self.cgroupsPath = cgroupsPath
         }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             namespaces = try c.decodeIfPresent([Namespace].self, forKey: .namespaces) ?? []
-            // Resources are advisory here (the Sentry does not enforce cgroups yet), so a
+            // Resources are applied through the host cgroup only when cgroupsPath names one, so a
             // section we cannot read is dropped rather than failing the whole config.
             resources = (try? c.decodeIfPresent(Resources.self, forKey: .resources)) ?? nil
             seccomp = try c.decodeIfPresent(Seccomp.self, forKey: .seccomp)
@@ -36,6 +39,7 @@ extension Spec {
             gidMappings = try c.decodeIfPresent([IDMapping].self, forKey: .gidMappings)
             maskedPaths = try c.decodeIfPresent([String].self, forKey: .maskedPaths)
             readonlyPaths = try c.decodeIfPresent([String].self, forKey: .readonlyPaths)
+            cgroupsPath = try c.decodeIfPresent(String.self, forKey: .cgroupsPath)
         }
     }
 

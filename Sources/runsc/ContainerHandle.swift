@@ -47,6 +47,7 @@ struct ContainerHandle {
     /// Removes the state of a dead sandbox and returns the error to report:
     /// how it died when it was our child (a foreground `run` or `restore`).
     func cleanUpStale() -> RunscError {
+        Cgroup.removeRecorded(in: directory)
         try? store.remove(id)
         if let death = reapDeadChild() {
             return RunscError("container \"\(id)\": the sandbox process \(sandboxPID) \(death)")
@@ -134,6 +135,7 @@ struct ContainerHandle {
                 _ = waitForSandboxExit(seconds: Self.exitTimeout)
             }
         }
+        Cgroup.removeRecorded(in: directory)
         do {
             try store.remove(id)
         } catch ContainerStoreError.notFound {
@@ -170,6 +172,7 @@ struct ContainerHandle {
     static func reclaimIfStale(_ rawID: String, in store: ContainerStore) {
         guard let id = try? ContainerID(rawID), store.exists(id),
               let handle = try? open(rawID, in: store), !handle.isSandboxAlive else { return }
+        Cgroup.removeRecorded(in: handle.directory)
         try? store.remove(id)
     }
 }

@@ -24,6 +24,9 @@ struct GlobalOptions: ParsableArguments {
     @Flag(help: "Log at debug level.")
     var debug = false
 
+    @Flag(help: "linux.cgroupsPath is systemd's \"slice:prefix:name\" (made with cgroupfs where systemd would put it, as systemd does not run here).")
+    var systemdCgroup = false
+
     @Option(help: ArgumentHelp("How application threads run; only 'ptrace' exists so far.", valueName: "name"))
     var platform = "ptrace"
 

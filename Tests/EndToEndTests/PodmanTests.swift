@@ -340,4 +340,31 @@ struct PodmanTests {
         #expect(first + lines.count > saved + 1, "the imported container printed past the checkpoint")
         #expect(Array(Self.nativeLines.dropFirst(first).prefix(lines.count)) == lines)
     }
+
+    /// podman (cgroupfs manager) names the container's cgroup in cgroupsPath; the sandbox joins it with
+    /// `-m` and `--pids-limit` written, `podman stats` counts its processes there, and `rm` removes it.
+    @Test func theContainersCgroupHasItsLimitsAndStatsCountIt() throws {
+        guard Self.available() else { return }
+        let name = Self.name("cgroup")
+        defer { _ = try? Self.podman("rm", "-f", name) }
+        let run = try Self.podman(["run", "-d", "--name", name, "-m", "256m", "--pids-limit", "50", Self.image] + Self.counter)
+        #expect(run.status == 0, "\(run.stderr)")
+        _ = try Self.waitForLines(name, atLeast: 1)
+        let configPath = try Self.podman("inspect", name, "--format", "{{.OCIConfigPath}}").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any]
+        let cgroupsPath = try #require((config?["linux"] as? [String: Any])?["cgroupsPath"] as? String)
+        let memory = CgroupTests.directory(cgroupsPath, controller: "memory")
+        let pids = CgroupTests.directory(cgroupsPath, controller: "pids")
+        let memoryFile = CgroupTests.unified ? "memory.max" : "memory.limit_in_bytes"
+        #expect(CgroupTests.read(memory + "/" + memoryFile) == String(256 << 20))
+        #expect(CgroupTests.read(pids + "/pids.max") == "50")
+        let members = CgroupTests.read(pids + "/cgroup.procs")?.split(separator: "\n") ?? []
+        #expect(!members.isEmpty, "nothing of the container is in \(pids)")
+        let stats = try Self.podman("stats", "--no-stream", "--format", "{{.PIDs}}", name)
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect((Int(stats.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) >= members.count, "\(stats.stdout)")
+        #expect(try Self.podman("rm", "-f", name).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: memory), "\(memory) is left after rm")
+    }
 }

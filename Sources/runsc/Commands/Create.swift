@@ -44,8 +44,33 @@ struct CreateCommand: ParsableCommand {
             terminal = try ConsoleSocket.sendNewTerminal(to: socket)
         }
         defer { if let terminal { close(terminal) } }
-        let pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath,
+        // The sandbox joins its cgroup by being spawned from inside it (this process moves in and back
+        // out), so it and every stub it forks are in it from their first instruction.
+        var cgroup: Cgroup?
+        let ownCgroups = Cgroup.ownPaths()
+        if let cgroupsPath = bundle.spec.linux?.cgroupsPath, !cgroupsPath.isEmpty {
+            cgroup = try Cgroup.enter(cgroupsPath, resources: bundle.spec.linux?.resources, systemd: global.systemdCgroup,
+                                      own: ownCgroups, logger: logger)
+        }
+        let pid: Int32
+        do {
+            defer { if cgroup != nil { Cgroup.leave(to: ownCgroups) } }
+            pid = try SandboxLauncher.launch(global: global, store: store, bundle: bundle, id: id, imagePath: imagePath,
                                              saveRestoreEvery: options.debugSaveRestoreEvery, terminal: terminal)
+        } catch {
+            cgroup?.remove(logger: logger)
+            throw error
+        }
+        if let cgroup {
+            logger?.debug("sandbox in its cgroup", metadata: ["id": "\(id)", "paths": "\(cgroup.paths.values.sorted())"])
+            do {
+                try cgroup.record(in: store.directory(for: id))
+            } catch {
+                try? ContainerHandle.open(rawID, in: store).destroy()
+                cgroup.remove(logger: logger)
+                throw error
+            }
+        }
         logger?.debug("sandbox ready", metadata: ["id": "\(id)", "pid": "\(pid)"])
         let handle = try ContainerHandle.open(rawID, in: store)
         if let pidFile {

@@ -21,6 +21,7 @@ struct DeleteCommand: ParsableCommand {
         let containerID = try ContainerID(id)
         if force && !store.exists(containerID) {
             // As runc does: a create that died before writing its state leaves a directory; --force clears it.
+            Cgroup.removeRecorded(in: store.directory(for: containerID))
             try? store.remove(containerID)
             return
         }

@@ -11,8 +11,9 @@ import Musl
 /// `runsc events`: a container's statistics as runc's events print them (one
 /// JSON object of type "stats" per line, runc's field names), once with
 /// `--stats`, else every `--interval` until the container stops. The figures
-/// are the Sentry's: CPU time of the live processes, the memory the limit
-/// covers, the number of processes.
+/// are the host cgroup's when the container has one (linux.cgroupsPath: the
+/// sandbox, its stubs and what the host charges them), else the Sentry's: CPU
+/// time of the live processes, the memory the limit covers, the number of processes.
 struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events", abstract: "Print a container's statistics (once with --stats, else every interval).")
@@ -39,7 +40,8 @@ struct EventsCommand: ParsableCommand {
             guard case .statistics(let statistics) = response else {
                 throw RunscError("events: container \"\(handle.id)\": unexpected answer \(response)")
             }
-            let event = Event(id: handle.id.rawValue, data: Stats(statistics))
+            let event = Event(id: handle.id.rawValue,
+                              data: Stats(statistics, cgroup: Cgroup.recorded(in: handle.directory)?.usage()))
             // Straight to the descriptor: each line is out before the next interval.
             let line = Array(try JSONEncoder().encode(event)) + [UInt8(ascii: "\n")]
             var offset = 0
@@ -94,16 +96,21 @@ struct EventsCommand: ParsableCommand {
         }
         struct Pids: Encodable {
             var current: UInt64
+            var limit: UInt64?
         }
         var cpu: CPU
         var memory: Memory
         var pids: Pids
 
-        init(_ statistics: ContainerStatistics) {
-            let total = statistics.cpuUserNanoseconds.addingReportingOverflow(statistics.cpuSystemNanoseconds).partialValue
-            cpu = CPU(usage: CPU.Usage(total: total, kernel: statistics.cpuSystemNanoseconds, user: statistics.cpuUserNanoseconds))
-            memory = Memory(usage: Memory.Entry(limit: statistics.memoryLimit, usage: statistics.memoryUsage))
-            pids = Pids(current: statistics.processes)
+        init(_ statistics: ContainerStatistics, cgroup: Cgroup.Usage? = nil) {
+            let user = cgroup?.cpuUserNanoseconds ?? statistics.cpuUserNanoseconds
+            let system = cgroup?.cpuSystemNanoseconds ?? statistics.cpuSystemNanoseconds
+            let total = cgroup?.cpuNanoseconds ?? user.addingReportingOverflow(system).partialValue
+            cpu = CPU(usage: CPU.Usage(total: total, kernel: system, user: user))
+            memory = Memory(usage: Memory.Entry(limit: cgroup?.memoryLimit ?? statistics.memoryLimit,
+                                                usage: cgroup?.memoryUsage ?? statistics.memoryUsage,
+                                                failcnt: cgroup?.memoryFailures ?? 0))
+            pids = Pids(current: cgroup?.pids ?? statistics.processes, limit: cgroup?.pidsLimit)
         }
     }
 }
