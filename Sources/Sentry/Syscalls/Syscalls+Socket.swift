@@ -261,8 +261,11 @@ enum SocketSyscalls {
     /// reference each, which the send takes over.
     private static func parseControl(_ task: Task, _ header: MessageHeader) throws(SyscallError)
         -> (rights: [FileDescription], credentials: SocketCredentials?) {
+        // ___sys_sendmsg: over INT_MAX, then sock_kmalloc's optmem_max, before anything is read.
+        guard header.controlLength <= UInt64(Int32.max), header.controlLength < SocketABI.sysctl_optmem_max else {
+            throw .enobufs
+        }
         guard header.control != 0, header.controlLength >= UInt64(SocketABI.controlHeaderSize) else { return ([], nil) }
-        guard header.controlLength <= UInt64(Int32.max) else { throw .enobufs }
         let bytes = try task.copyIn(from: header.control, count: Int(header.controlLength))
         var rights: [FileDescription] = []
         var credentials: SocketCredentials?
