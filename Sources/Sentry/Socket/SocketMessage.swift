@@ -1,3 +1,4 @@
+import Glibc
 import State
 
 /// The sender's identity as SCM_CREDENTIALS and SO_PEERCRED carry it (struct ucred).
@@ -92,6 +93,43 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
 
     /// Drops the references the message held on its files (a message never received).
     func releaseRights() {
-        for file in rights { file.releaseReference() }
+        DroppedRights.release(rights)
+    }
+}
+
+/// Files of messages never received, released from a work list on the
+/// thread that dropped them: a socket's last release drops its queue, whose
+/// files may be sockets holding more in theirs (a chain as long as an
+/// application builds), and releasing them inside one another would
+/// overflow the Sentry's stack. A release under way on this thread takes
+/// the files found meanwhile in its list (a pthread key), in order.
+enum DroppedRights {
+    /// Used only by the thread whose key holds it.
+    private final class WorkList {
+        var files: [FileDescription] = []
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        _ = pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static func release(_ files: [FileDescription]) {
+        guard !files.isEmpty else { return }
+        if let current = pthread_getspecific(key) {
+            Unmanaged<WorkList>.fromOpaque(current).takeUnretainedValue().files += files
+            return
+        }
+        let list = WorkList()
+        list.files = files
+        _ = pthread_setspecific(key, Unmanaged.passUnretained(list).toOpaque())
+        defer { _ = pthread_setspecific(key, nil) }
+        var next = 0
+        while next < list.files.count {
+            let file = list.files[next]
+            next += 1
+            file.releaseReference()
+        }
     }
 }
