@@ -288,9 +288,7 @@ enum SocketSyscalls {
                         guard count + rights.count <= SocketABI.maximumRightsPerMessage else { throw SyscallError.einval }
                         for index in 0..<count {
                             let fd = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * 4, as: Int32.self) }
-                            let file = try task.fdTable.get(fd)
-                            file.retainReference()
-                            rights.append(file)
+                            rights.append(try task.fdTable.getRetained(fd))
                         }
                     case SocketABI.SCM_CREDENTIALS:
                         guard payload.count == SocketABI.credentialsSize,
