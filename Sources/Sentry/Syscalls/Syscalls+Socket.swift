@@ -395,22 +395,6 @@ enum SocketSyscalls {
                 outFlags |= SocketABI.MSG_CTRUNC
             }
         }
-        if !rights.isEmpty {
-            let fits = max(0, (room - control.count - SocketABI.controlHeaderSize) / 4)
-            var numbers: [UInt8] = []
-            let closeOnExec = flags & SocketABI.MSG_CMSG_CLOEXEC != 0
-            var installed = 0
-            while installed < min(fits, rights.count) {
-                guard let fd = try? task.fdTable.install(rights[installed], closeOnExec: closeOnExec,
-                                                         limit: task.fileDescriptorLimit) else { break }
-                numbers += withUnsafeBytes(of: fd) { Array($0) }
-                installed += 1
-            }
-            if installed < rights.count { outFlags |= SocketABI.MSG_CTRUNC }
-            if installed > 0 {
-                appendControl(&control, type: SocketABI.SCM_RIGHTS, payload: numbers, room: room)
-            }
-        }
         if !socket.isStream, received.messageLength > received.data.count { outFlags |= SocketABI.MSG_TRUNC }
         var copied = 0
         for vector in vectors where copied < received.data.count {
@@ -426,7 +410,34 @@ enum SocketSyscalls {
         } else {
             try task.copyOut(value: UInt32(0), to: address + MessageHeader.nameLengthOffset)
         }
-        if !control.isEmpty { try task.copyOut(control, to: header.control) }
+        // The files get descriptors last, just before the control copy-out
+        // (scm_detach_fds): one that faults takes them back, leaving none
+        // the caller never learns of, and truncates the control, as Linux.
+        var installed: [Int32] = []
+        if !rights.isEmpty {
+            let fits = max(0, (room - control.count - SocketABI.controlHeaderSize) / 4)
+            var numbers: [UInt8] = []
+            let closeOnExec = flags & SocketABI.MSG_CMSG_CLOEXEC != 0
+            while installed.count < min(fits, rights.count) {
+                guard let fd = try? task.fdTable.install(rights[installed.count], closeOnExec: closeOnExec,
+                                                         limit: task.fileDescriptorLimit) else { break }
+                numbers += withUnsafeBytes(of: fd) { Array($0) }
+                installed.append(fd)
+            }
+            if installed.count < rights.count { outFlags |= SocketABI.MSG_CTRUNC }
+            if !installed.isEmpty {
+                appendControl(&control, type: SocketABI.SCM_RIGHTS, payload: numbers, room: room)
+            }
+        }
+        if !control.isEmpty {
+            do throws(SyscallError) {
+                try task.copyOut(control, to: header.control)
+            } catch {
+                for fd in installed { try? task.fdTable.remove(fd) }
+                if !rights.isEmpty { outFlags |= SocketABI.MSG_CTRUNC }
+                control = []
+            }
+        }
         try task.copyOut(value: UInt64(control.count), to: address + MessageHeader.controlLengthOffset)
         try task.copyOut(value: outFlags, to: address + MessageHeader.flagsOffset)
         return Int64(flags & SocketABI.MSG_TRUNC != 0 && !socket.isStream ? received.messageLength : received.data.count)
