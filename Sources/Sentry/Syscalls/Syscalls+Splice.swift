@@ -112,7 +112,7 @@ enum SpliceSyscalls {
             let count: Int
             do throws(SyscallError) {
                 count = try destination.write(chunk, at: position.map { $0 + Int64(written) },
-                                              waiter: destination.isNonBlocking ? nil : task.waiter)
+                                              waiter: destination.isNonBlocking ? nil : task.waiter, by: task)
             } catch .epipe {
                 task.sendPipeSignal()
                 if written > 0 { return written }
