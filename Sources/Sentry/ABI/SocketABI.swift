@@ -65,6 +65,9 @@ enum SocketABI {
     static let SCM_CREDENTIALS: Int32 = 2
     /// SCM_MAX_FD: the most descriptors one SCM_RIGHTS message carries.
     static let maximumRightsPerMessage = 253
+    /// net.core.optmem_max's default (sysctl_optmem_max): sendmsg's control
+    /// buffer comes from sock_kmalloc, which refuses this size or more.
+    static let sysctl_optmem_max: UInt64 = 131_072
 
     /// sizeof(sa_family_t).
     static let familySize = 2

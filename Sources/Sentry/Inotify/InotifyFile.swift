@@ -67,7 +67,7 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
         try ImageValidation.require(watches.keys.allSatisfy { $0 < next }, field: "nextDescriptor",
                                     "a watch descriptor at or past \(next)")
         state.withLock { $0.watches = watches }
-        for watch in loadedWatches { watch.inode.inotifyWatches.withLock { $0.append(watch) } }
+        for watch in loadedWatches { Inotify.attach(watch) }
         loadedWatches = []
     }
 
@@ -89,7 +89,7 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
             let watch = InotifyWatch(owner: self, descriptor: descriptor, mask: mask & InotifyABI.watchBits,
                                      inode: inode)
             state.watches[descriptor] = watch
-            inode.inotifyWatches.withLock { $0.append(watch) }
+            Inotify.attach(watch)
             return descriptor
         }
     }
@@ -124,7 +124,7 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
     /// Takes the watch off its inode and queues its IN_IGNORED.
     private func drop(_ watch: InotifyWatch, from state: inout Contents) {
         state.watches[watch.descriptor] = nil
-        watch.inode.inotifyWatches.withLock { $0.removeAll { $0 === watch } }
+        Inotify.detach(watch)
         Self.enqueue(InotifyEvent(descriptor: watch.descriptor, mask: InotifyABI.IN_IGNORED, cookie: 0, name: ""),
                      in: &state)
     }
@@ -149,7 +149,7 @@ public final class InotifyFile: AnonymousFile, @unchecked Sendable { // watches,
             defer { state.watches = [:] }
             return Array(state.watches.values)
         }
-        for watch in watches { watch.inode.inotifyWatches.withLock { $0.removeAll { $0 === watch } } }
+        for watch in watches { Inotify.detach(watch) }
     }
 
     // MARK: Reading
@@ -289,9 +289,32 @@ struct InotifyEvent: SavableStruct, Sendable {
 /// inode go to its watches, and events on a child also to its parent
 /// directory's watches, with the child's name, first.
 enum Inotify {
+    /// The watches on inodes, of every instance: with none (the common
+    /// case) the I/O paths' notifications return at once, taking no lock.
+    private static let liveWatches = Atomic<Int>(0)
+
+    /// Puts `watch` on its inode.
+    static func attach(_ watch: InotifyWatch) {
+        watch.inode.inotifyWatches.withLock { $0.append(watch) }
+        liveWatches.add(1, ordering: .relaxed)
+    }
+
+    /// Takes `watch` off its inode, if it is still there.
+    static func detach(_ watch: InotifyWatch) {
+        let removed = watch.inode.inotifyWatches.withLock { watches -> Int in
+            let before = watches.count
+            watches.removeAll { $0 === watch }
+            return before - watches.count
+        }
+        if removed > 0 { liveWatches.subtract(removed, ordering: .relaxed) }
+    }
+
+    private static var noWatches: Bool { liveWatches.load(ordering: .relaxed) == 0 }
+
     /// An event on the file `dentry` names (fsnotify_parent): to the parent's
     /// watches with the name, then the file's own.
     static func notify(_ mask: UInt32, on dentry: Dentry) {
+        if noWatches { return }
         let inode = dentry.inode
         let flagged = inode.isDirectory ? mask | InotifyABI.IN_ISDIR : mask
         if let parent = dentry.parent, parent !== dentry {
@@ -307,6 +330,7 @@ enum Inotify {
 
     /// An event on the inode alone (IN_DELETE_SELF, IN_MOVE_SELF, a link count's IN_ATTRIB).
     static func notify(_ mask: UInt32, inode: Inode, name: String = "", cookie: UInt32 = 0) {
+        if noWatches { return }
         let watches = inode.inotifyWatches.withLock { $0 }
         for watch in watches { watch.owner.deliver(watch, mask: mask, cookie: cookie, name: name) }
     }
@@ -325,6 +349,7 @@ enum Inotify {
     /// left (dentry_unlink_inode's fsnotify_inoderemove), IN_DELETE_SELF,
     /// then every watch on it ends with IN_IGNORED.
     static func unlinked(_ inode: Inode) {
+        if noWatches { return }
         guard inode.inotifyWatches.withLock({ !$0.isEmpty }),
               inode.openDescriptions.load(ordering: .relaxed) <= 0 else { return }
         // A host file's count, or a file that cannot be asked any more.

@@ -78,13 +78,14 @@ public final class FileLocks: Savable, @unchecked Sendable { // `flocks` and `re
     /// lock conflicts: EAGAIN without a waiter, else blocks, EDEADLK when the
     /// wait would close a cycle of POSIX owners waiting for each other.
     func setRecord(_ request: RecordLock, isUnlock: Bool, waiter: Waiter?) throws(SyscallError) {
-        defer { if waiter != nil, request.isProcessLock { LockWaitGraph.stopWaiting(request.owner) } }
+        defer { if let waiter, request.isProcessLock { LockWaitGraph.stopWaiting(ObjectIdentifier(waiter)) } }
         try retry(waiter: waiter) { () -> Result<Void, SyscallError>? in
             let outcome = lock.withLock { _ -> Result<Void, SyscallError>? in
                 if !isUnlock, let conflict = records.first(where: { $0.conflicts(with: request) }) {
-                    if waiter != nil, request.isProcessLock {
+                    if let waiter, request.isProcessLock {
                         do throws(SyscallError) {
-                            try LockWaitGraph.startWaiting(request.owner, for: conflict.owner)
+                            try LockWaitGraph.startWaiting(ObjectIdentifier(waiter), owner: request.owner,
+                                                           for: conflict.owner)
                         } catch {
                             return .failure(error)
                         }
@@ -262,29 +263,39 @@ struct RecordLock: SavableStruct, @unchecked Sendable { // the owners have their
     }
 }
 
-/// Which POSIX lock owner waits for which (fs/locks.c's blocked_hash), for
-/// F_SETLKW's deadlock detection. Host-only: waiters enter it again when
-/// their syscall re-runs after a restore.
+/// The blocked POSIX lock requests (fs/locks.c's blocked_hash), for
+/// F_SETLKW's deadlock detection: one entry per waiting task, so threads
+/// of one process waiting at once each keep theirs. Host-only: waiters
+/// enter it again when their syscall re-runs after a restore.
 enum LockWaitGraph {
-    /// A leaf, taken under a FileLocks lock.
-    private static let waits = Mutex<[ObjectIdentifier: ObjectIdentifier]>([:])
+    private struct Wait {
+        let waiter: ObjectIdentifier
+        let owner: ObjectIdentifier
+        let blocker: ObjectIdentifier
+    }
+
+    /// A leaf, taken under a FileLocks lock. The latest wait last.
+    private static let waits = Mutex<[Wait]>([])
 
     /// posix_locks_deadlock: EDEADLK if `blocker`, or whoever it waits for
-    /// and so on up to MAX_DEADLK_ITERATIONS, waits for `owner`; otherwise
-    /// records that `owner` waits for `blocker`.
-    static func startWaiting(_ owner: ObjectIdentifier, for blocker: ObjectIdentifier) throws(SyscallError) {
+    /// (what_owner_is_waiting_for: its latest blocked request) and so on up
+    /// to MAX_DEADLK_ITERATIONS, waits for `owner`; otherwise records that
+    /// `waiter`, for `owner`, waits for `blocker`.
+    static func startWaiting(_ waiter: ObjectIdentifier, owner: ObjectIdentifier,
+                             for blocker: ObjectIdentifier) throws(SyscallError) {
         try waits.withLock { waits throws(SyscallError) in
+            waits.removeAll { $0.waiter == waiter }
             var current = blocker
             for _ in 0...LockABI.maximumDeadlockIterations {
-                guard let next = waits[current] else { break }
+                guard let next = waits.last(where: { $0.owner == current })?.blocker else { break }
                 if next == owner { throw .edeadlk }
                 current = next
             }
-            waits[owner] = blocker
+            waits.append(Wait(waiter: waiter, owner: owner, blocker: blocker))
         }
     }
 
-    static func stopWaiting(_ owner: ObjectIdentifier) {
-        _ = waits.withLock { $0.removeValue(forKey: owner) }
+    static func stopWaiting(_ waiter: ObjectIdentifier) {
+        waits.withLock { $0.removeAll { $0.waiter == waiter } }
     }
 }

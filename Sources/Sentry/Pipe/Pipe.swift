@@ -242,6 +242,35 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
         try waiter.wait(on: queue, for: PollEvents.writable.union(.error), until: look).get()
     }
 
+    /// Returns bytes taken by `read` that their destination did not take
+    /// (splice into a file or socket) to the front of the pipe, so none is lost.
+    func putBack(_ data: ArraySlice<UInt8>) {
+        guard !data.isEmpty else { return }
+        lock.withLock { _ in
+            if head >= data.count {
+                head -= data.count
+                bytes.replaceSubrange(head..<(head + data.count), with: data)
+            } else {
+                bytes = Array(data) + bytes[head...]
+                head = 0
+            }
+        }
+        queue.notify(.readable)
+    }
+
+    /// Appends all of `data`, over the capacity if another writer filled the
+    /// pipe meanwhile: for splice from a source that cannot take bytes back
+    /// (a socket, a character device). EPIPE with no reader left.
+    func fill(_ data: [UInt8]) throws(SyscallError) -> Int {
+        guard !data.isEmpty else { return 0 }
+        try lock.withLock { _ throws(SyscallError) in
+            guard readers > 0 else { throw .epipe }
+            bytes.append(contentsOf: data)
+        }
+        queue.notify(.readable)
+        return data.count
+    }
+
     /// The bytes that fit now.
     var room: Int { lock.withLock { _ in max(0, capacity - (bytes.count - head)) } }
 

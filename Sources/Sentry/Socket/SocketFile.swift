@@ -207,6 +207,11 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
         return try send(OutgoingMessage(data: bytes), task: nil, waiter: waiter)
     }
 
+    override func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?, by task: Task) throws(SyscallError) -> Int {
+        guard position == nil else { throw .espipe }
+        return try send(OutgoingMessage(data: bytes), task: task, waiter: waiter)
+    }
+
     override func seek(_ offset: Int64, whence: Int32) throws(SyscallError) -> Int64 { throw .espipe }
 
     override func truncate(to length: Int64) throws(SyscallError) { throw .einval }

@@ -1,3 +1,5 @@
+import Glibc
+import Synchronization
 import State
 
 /// The sender's identity as SCM_CREDENTIALS and SO_PEERCRED carry it (struct ucred).
@@ -65,13 +67,17 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
     var credentials: SocketCredentials?
     /// The sender's bound address (sun_path bytes for AF_UNIX); nil if unbound.
     var address: [UInt8]?
+    /// The real user the files are charged to while in flight (InFlightFiles);
+    /// nil for none, and in images from before the count.
+    var rightsOwner: UInt32?
 
     init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil,
-         address: [UInt8]? = nil) {
+         address: [UInt8]? = nil, rightsOwner: UInt32? = nil) {
         self.data = data
         self.rights = rights
         self.credentials = credentials
         self.address = address
+        self.rightsOwner = rights.isEmpty ? nil : rightsOwner
     }
 
     func save(to sink: inout SaveSink) throws {
@@ -79,6 +85,7 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
         try sink.save("rights", rights)
         try sink.save("credentials", credentials)
         try sink.save("address", address)
+        try sink.save("rightsOwner", rightsOwner)
     }
 
     init(from source: inout LoadSource) throws {
@@ -86,12 +93,85 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
         rights = try source.load("rights")
         credentials = try source.load("credentials")
         address = try source.load("address")
+        rightsOwner = try source.load("rightsOwner", default: nil)
         try ImageValidation.require(rights.count <= SocketABI.maximumRightsPerMessage, field: "rights",
                                     "\(rights.count) files in one message")
+        // A restored queue holds its files in flight again.
+        InFlightFiles.charge(self)
     }
 
     /// Drops the references the message held on its files (a message never received).
     func releaseRights() {
-        for file in rights { file.releaseReference() }
+        InFlightFiles.uncharge(self)
+        DroppedRights.release(rights)
+    }
+}
+
+/// Files in flight in unix socket queues per real user (user_struct's
+/// unix_inflight): charged when a message carrying them is queued,
+/// uncharged when they are received or dropped.
+enum InFlightFiles {
+    private static let counts = Mutex<[UInt32: Int]>([:])
+
+    /// too_many_unix_fds: ETOOMANYREFS once the sender's user has more files
+    /// in flight than its RLIMIT_NOFILE, unless CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+    static func check(_ task: Task) throws(SyscallError) {
+        let credentials = task.credentials
+        let user = credentials.realUID
+        guard counts.withLock({ $0[user, default: 0] }) > Int(task.fileDescriptorLimit) else { return }
+        if credentials.hasCapability(capSysResource) || credentials.hasCapability(capSysAdmin) { return }
+        throw .etoomanyrefs
+    }
+
+    static func charge(_ message: SocketMessage) {
+        guard let user = message.rightsOwner, !message.rights.isEmpty else { return }
+        counts.withLock { $0[user, default: 0] += message.rights.count }
+    }
+
+    static func uncharge(_ message: SocketMessage) {
+        guard let user = message.rightsOwner, !message.rights.isEmpty else { return }
+        counts.withLock { counts in
+            let remaining = counts[user, default: 0] - message.rights.count
+            counts[user] = remaining > 0 ? remaining : nil
+        }
+    }
+
+    static let capSysAdmin = 21, capSysResource = 24
+}
+
+/// Files of messages never received, released from a work list on the
+/// thread that dropped them: a socket's last release drops its queue, whose
+/// files may be sockets holding more in theirs (a chain as long as an
+/// application builds), and releasing them inside one another would
+/// overflow the Sentry's stack. A release under way on this thread takes
+/// the files found meanwhile in its list (a pthread key), in order.
+enum DroppedRights {
+    /// Used only by the thread whose key holds it.
+    private final class WorkList {
+        var files: [FileDescription] = []
+    }
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        _ = pthread_key_create(&key, nil)
+        return key
+    }()
+
+    static func release(_ files: [FileDescription]) {
+        guard !files.isEmpty else { return }
+        if let current = pthread_getspecific(key) {
+            Unmanaged<WorkList>.fromOpaque(current).takeUnretainedValue().files += files
+            return
+        }
+        let list = WorkList()
+        list.files = files
+        _ = pthread_setspecific(key, Unmanaged.passUnretained(list).toOpaque())
+        defer { _ = pthread_setspecific(key, nil) }
+        var next = 0
+        while next < list.files.count {
+            let file = list.files[next]
+            next += 1
+            file.releaseReference()
+        }
     }
 }

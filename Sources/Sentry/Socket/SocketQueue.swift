@@ -121,6 +121,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                     messages[messages.count - 1].data += piece.data
                 } else {
                     messages.append(piece)
+                    InFlightFiles.charge(piece)
                 }
                 usedBytes += piece.data.count
                 return .queued(piece.data.count)
@@ -129,6 +130,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 return .full
             }
             messages.append(message)
+            InFlightFiles.charge(message)
             usedBytes += message.data.count
             return .queued(message.data.count)
         }
@@ -166,6 +168,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 if peek {
                     for file in first.rights { file.retainReference() }
                 } else {
+                    InFlightFiles.uncharge(first)
                     messages.removeFirst()
                     usedBytes -= first.data.count
                 }
@@ -183,10 +186,12 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                     for file in message.rights { file.retainReference() }
                     index += 1
                 } else if take == message.data.count {
+                    InFlightFiles.uncharge(message)
                     messages.remove(at: index)
                     usedBytes -= take
                 } else {
                     messages[index].data.removeFirst(take)
+                    InFlightFiles.uncharge(message)
                     messages[index].rights = []
                     usedBytes -= take
                 }

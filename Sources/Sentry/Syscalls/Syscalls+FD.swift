@@ -38,13 +38,15 @@ enum DescriptorSyscalls {
     static let tiocsctty: UInt32 = 0x540e, tiocgsid: UInt32 = 0x5429
 
     static func dup(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let file = try task.fdTable.get(args.int(0))
+        let file = try task.fdTable.getRetained(args.int(0))
+        defer { file.releaseReference() }
         return Int64(try task.fdTable.install(file, closeOnExec: false, limit: task.fileDescriptorLimit))
     }
 
     static func dup2(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let old = args.int(0), new = args.int(1)
-        let file = try task.fdTable.get(old)
+        let file = try task.fdTable.getRetained(old)
+        defer { file.releaseReference() }
         if old == new { return Int64(new) }
         try task.fdTable.install(file, at: new, closeOnExec: false, limit: task.fileDescriptorLimit)
         return Int64(new)
@@ -54,7 +56,8 @@ enum DescriptorSyscalls {
         let old = args.int(0), new = args.int(1), flags = args.uint(2)
         guard flags & ~LinuxFile.closeOnExec == 0 else { throw .einval }
         guard old != new else { throw .einval }
-        let file = try task.fdTable.get(old)
+        let file = try task.fdTable.getRetained(old)
+        defer { file.releaseReference() }
         try task.fdTable.install(file, at: new, closeOnExec: flags & LinuxFile.closeOnExec != 0,
                                  limit: task.fileDescriptorLimit)
         return Int64(new)
@@ -67,6 +70,8 @@ enum DescriptorSyscalls {
         case dupFD, dupFDCloseOnExec:
             let minimum = args.int(2)
             guard minimum >= 0, minimum < task.fileDescriptorLimit else { throw .einval }
+            let file = try task.fdTable.getRetained(fd)
+            defer { file.releaseReference() }
             return Int64(try task.fdTable.install(file, closeOnExec: command == dupFDCloseOnExec, minimum: minimum,
                                                   limit: task.fileDescriptorLimit))
         case getFD:

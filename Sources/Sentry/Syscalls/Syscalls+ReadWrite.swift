@@ -114,11 +114,7 @@ enum ReadWriteSyscalls {
         }
         do {
             let waiter = file.isNonBlocking ? nil : task.waiter
-            // A socket is told who writes (SCM_CREDENTIALS for a SO_PASSCRED reader).
-            if let socket = file as? SocketFile, position == nil {
-                return Int64(try socket.send(OutgoingMessage(data: data), task: task, waiter: waiter))
-            }
-            let written = try file.write(data, at: position, waiter: waiter)
+            let written = try file.write(data, at: position, waiter: waiter, by: task)
             if written > 0 { Inotify.modified(file) }
             return Int64(written)
         } catch .epipe {

@@ -264,8 +264,11 @@ enum SocketSyscalls {
     /// reference each, which the send takes over.
     private static func parseControl(_ task: Task, _ header: MessageHeader) throws(SyscallError)
         -> (rights: [FileDescription], credentials: SocketCredentials?) {
+        // ___sys_sendmsg: over INT_MAX, then sock_kmalloc's optmem_max, before anything is read.
+        guard header.controlLength <= UInt64(Int32.max), header.controlLength < SocketABI.sysctl_optmem_max else {
+            throw .enobufs
+        }
         guard header.control != 0, header.controlLength >= UInt64(SocketABI.controlHeaderSize) else { return ([], nil) }
-        guard header.controlLength <= UInt64(Int32.max) else { throw .enobufs }
         let bytes = try task.copyIn(from: header.control, count: Int(header.controlLength))
         var rights: [FileDescription] = []
         var credentials: SocketCredentials?
@@ -288,9 +291,7 @@ enum SocketSyscalls {
                         guard count + rights.count <= SocketABI.maximumRightsPerMessage else { throw SyscallError.einval }
                         for index in 0..<count {
                             let fd = payload.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * 4, as: Int32.self) }
-                            let file = try task.fdTable.get(fd)
-                            file.retainReference()
-                            rights.append(file)
+                            rights.append(try task.fdTable.getRetained(fd))
                         }
                     case SocketABI.SCM_CREDENTIALS:
                         guard payload.count == SocketABI.credentialsSize,
@@ -397,22 +398,6 @@ enum SocketSyscalls {
                 outFlags |= SocketABI.MSG_CTRUNC
             }
         }
-        if !rights.isEmpty {
-            let fits = max(0, (room - control.count - SocketABI.controlHeaderSize) / 4)
-            var numbers: [UInt8] = []
-            let closeOnExec = flags & SocketABI.MSG_CMSG_CLOEXEC != 0
-            var installed = 0
-            while installed < min(fits, rights.count) {
-                guard let fd = try? task.fdTable.install(rights[installed], closeOnExec: closeOnExec,
-                                                         limit: task.fileDescriptorLimit) else { break }
-                numbers += withUnsafeBytes(of: fd) { Array($0) }
-                installed += 1
-            }
-            if installed < rights.count { outFlags |= SocketABI.MSG_CTRUNC }
-            if installed > 0 {
-                appendControl(&control, type: SocketABI.SCM_RIGHTS, payload: numbers, room: room)
-            }
-        }
         if !socket.isStream, received.messageLength > received.data.count { outFlags |= SocketABI.MSG_TRUNC }
         var copied = 0
         for vector in vectors where copied < received.data.count {
@@ -428,7 +413,34 @@ enum SocketSyscalls {
         } else {
             try task.copyOut(value: UInt32(0), to: address + MessageHeader.nameLengthOffset)
         }
-        if !control.isEmpty { try task.copyOut(control, to: header.control) }
+        // The files get descriptors last, just before the control copy-out
+        // (scm_detach_fds): one that faults takes them back, leaving none
+        // the caller never learns of, and truncates the control, as Linux.
+        var installed: [Int32] = []
+        if !rights.isEmpty {
+            let fits = max(0, (room - control.count - SocketABI.controlHeaderSize) / 4)
+            var numbers: [UInt8] = []
+            let closeOnExec = flags & SocketABI.MSG_CMSG_CLOEXEC != 0
+            while installed.count < min(fits, rights.count) {
+                guard let fd = try? task.fdTable.install(rights[installed.count], closeOnExec: closeOnExec,
+                                                         limit: task.fileDescriptorLimit) else { break }
+                numbers += withUnsafeBytes(of: fd) { Array($0) }
+                installed.append(fd)
+            }
+            if installed.count < rights.count { outFlags |= SocketABI.MSG_CTRUNC }
+            if !installed.isEmpty {
+                appendControl(&control, type: SocketABI.SCM_RIGHTS, payload: numbers, room: room)
+            }
+        }
+        if !control.isEmpty {
+            do throws(SyscallError) {
+                try task.copyOut(control, to: header.control)
+            } catch {
+                for fd in installed { try? task.fdTable.remove(fd) }
+                if !rights.isEmpty { outFlags |= SocketABI.MSG_CTRUNC }
+                control = []
+            }
+        }
         try task.copyOut(value: UInt64(control.count), to: address + MessageHeader.controlLengthOffset)
         try task.copyOut(value: outFlags, to: address + MessageHeader.flagsOffset)
         return Int64(flags & SocketABI.MSG_TRUNC != 0 && !socket.isStream ? received.messageLength : received.data.count)

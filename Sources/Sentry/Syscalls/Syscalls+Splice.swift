@@ -112,7 +112,7 @@ enum SpliceSyscalls {
             let count: Int
             do throws(SyscallError) {
                 count = try destination.write(chunk, at: position.map { $0 + Int64(written) },
-                                              waiter: destination.isNonBlocking ? nil : task.waiter)
+                                              waiter: destination.isNonBlocking ? nil : task.waiter, by: task)
             } catch .epipe {
                 task.sendPipeSignal()
                 if written > 0 { return written }
@@ -166,8 +166,15 @@ enum SpliceSyscalls {
             if let position, position < 0 || position.addingReportingOverflow(Int64(length)).overflow { throw .einval }
             guard try inPipe.waitForData(nonBlocking: nonBlocking || source.isNonBlocking,
                                          waiter: task.waiter) else { return 0 }
-            let data = try inPipe.read(count: length, nonBlocking: true, waiter: nil)
-            let written = try write(task, data, to: destination, at: position)
+            let data = try inPipe.read(count: min(length, FileSyscalls.chunk), nonBlocking: true, waiter: nil)
+            let written: Int
+            do throws(SyscallError) {
+                written = try write(task, data, to: destination, at: position)
+            } catch {
+                inPipe.putBack(data[...])
+                throw error
+            }
+            inPipe.putBack(data[written...])
             try advance(task, destination, from: position, by: written, address: outAddress)
             return Int64(written)
         case let (nil, outPipe?):
@@ -178,7 +185,10 @@ enum SpliceSyscalls {
             try waitForRoom(task, in: outPipe, nonBlocking: nonBlocking || destination.isNonBlocking)
             let data = try source.read(count: min(length, outPipe.room), at: position,
                                        waiter: source.isNonBlocking ? nil : task.waiter)
-            let moved = data.isEmpty ? 0 : try outPipe.write(data, nonBlocking: true, waiter: nil)
+            // Bytes read from a file stay there; from anything else they go
+            // in even if another writer filled the pipe meanwhile.
+            let moved = position != nil ? try outPipe.write(data, nonBlocking: true, waiter: nil)
+                                        : try outPipe.fill(data)
             try advance(task, source, from: position, by: moved, address: inAddress)
             return Int64(moved)
         case (nil, nil):

@@ -61,6 +61,7 @@ public final class Dentry: Savable, @unchecked Sendable { // guarded by VirtualF
         if let parent {
             try ImageValidation.require(parent.inode.isDirectory, field: "parent", "the parent is not a directory")
         }
+        (inode as? TmpfsDirectory)?.restoreEntryCount(children.count)
         var depth = 0
         var current = parent
         while let dentry = current {

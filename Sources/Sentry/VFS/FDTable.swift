@@ -55,6 +55,18 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
         return entry.file
     }
 
+    /// The description behind `fd` with a reference taken under the table's
+    /// lock, or EBADF: a close on another thread cannot release it in between.
+    /// The caller releases the reference.
+    public func getRetained(_ fd: Int32) throws(SyscallError) -> FileDescription {
+        guard let file = lock.withLock({ _ -> FileDescription? in
+            guard let entry = entries[fd] else { return nil }
+            entry.file.retainReference()
+            return entry.file
+        }) else { throw .ebadf }
+        return file
+    }
+
     public func entry(_ fd: Int32) -> Entry? {
         lock.withLock { _ in entries[fd] }
     }

@@ -207,6 +207,13 @@ open class FileDescription: Savable, @unchecked Sendable { // offset and flags a
         }
     }
 
+    /// A write by `task` (write(2), splice, sendfile): a socket sends as the
+    /// task, for a SO_PASSCRED reader's SCM_CREDENTIALS; other files do not
+    /// care who writes.
+    func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?, by task: Task) throws(SyscallError) -> Int {
+        try write(bytes, at: position, waiter: waiter)
+    }
+
     /// Positional read for seekable files.
     open func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] { throw .einval }
 

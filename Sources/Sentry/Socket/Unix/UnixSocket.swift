@@ -354,12 +354,13 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         let limit = lock.withLock { _ in options.sendBuffer }
         if !isStream, message.data.count > limit - 32 { throw .emsgsize }
         if isStream, message.data.isEmpty { return 0 }
+        if !message.rights.isEmpty, let task { try InFlightFiles.check(task) }
         var written = 0
         let deadline = deadline(sending: true)
         while true {
             let piece = SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]),
                                       rights: written == 0 ? message.rights : [], credentials: credentials,
-                                      address: ownName)
+                                      address: ownName, rightsOwner: task?.credentials.realUID)
             let outcome: Int
             do {
                 outcome = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline) {
@@ -387,6 +388,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
                               waiter: Waiter?) throws(SyscallError) -> Int {
         let limit = lock.withLock { _ in options.sendBuffer }
         if message.data.count > limit - 32 { throw .emsgsize }
+        if !message.rights.isEmpty, let task { try InFlightFiles.check(task) }
         let target: UnixSocket
         if let address = message.address {
             target = try resolve(address, task: task)
@@ -397,7 +399,8 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         try checkDatagramTarget(target)
         let credentials = credentialsToAttach(message, sender: sender, receiver: target)
         let piece = SocketMessage(data: message.data, rights: message.rights, credentials: credentials,
-                                  address: Self.namespace.withLock { _ in name })
+                                  address: Self.namespace.withLock { _ in name },
+                                  rightsOwner: task?.credentials.realUID)
         let count = try waitUntil(.writable, on: target.receiveQueue.writerQueue, waiter: waiter,
                                   deadline: deadline(sending: true)) { () throws(SyscallError) -> Int? in
             switch target.receiveQueue.enqueue(piece, limit: limit, stream: false) {

@@ -10,18 +10,16 @@ public final class TmpfsDirectory: Inode, @unchecked Sendable { // children guar
     /// `du` of a tmpfs directory show it).
     static let bogoDirentSize: Int64 = 20
 
-    /// Names in the directory, kept beside its dentry's children for the size.
+    /// Names in the directory for the size: its dentry's children counted,
+    /// kept as they change, not saved but counted again after a restore
+    /// (`Dentry.afterLoad`); an "entryCount" in older images is ignored.
     private var entryCount: Int64 = 0
 
-    override public func save(to sink: inout SaveSink) throws {
-        try super.save(to: &sink)
-        try sink.save("entryCount", entryCount)
-    }
+    override public class var notSaved: Set<String> { super.notSaved.union(["entryCount"]) }
 
-    /// Images from before the count have none: their directories show the size of an empty one until changed.
-    override public func load(from source: inout LoadSource) throws {
-        try super.load(from: &source)
-        entryCount = max(0, try source.load("entryCount", default: Int64(0)))
+    /// After a restore: the dentry's children, counted.
+    func restoreEntryCount(_ count: Int) {
+        lock.withLock { _ in entryCount = Int64(count) }
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
