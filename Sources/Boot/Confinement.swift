@@ -38,7 +38,12 @@ import Sentry
 ///   measured here), and the Sentry starts threads all its life. The
 ///   launcher starts `runsc boot` in a new one instead, as gVisor does
 ///   (SandboxLauncher): the sandbox is its init (killing it kills every
-///   stub), and records its host PID (SandboxProcess.current).
+///   stub), and records its host PID (SandboxProcess.current). As an init,
+///   it ignores every signal from the host that it does not handle, SIGKILL
+///   and SIGSTOP aside: a host `kill -TERM` of its PID does nothing. runsc
+///   kill, delete and podman's stop go through the control socket (delete
+///   then SIGKILL), and a fatal signal it sends itself ends in exit status
+///   128+N instead (see fatal.c).
 public struct Confinement: Sendable {
     /// What was done and what could not be, in order, for the log.
     public private(set) var report: [(level: Logger.Level, message: String)] = []

@@ -190,10 +190,21 @@ enum SandboxLauncher {
     }
 
     /// A sandbox's wait status in words: "exited with status N" or "was killed by SIGX".
+    /// 128+N names the fatal signal N it sent itself (fatal.c: a PID
+    /// namespace's init cannot die of it).
     static func describe(_ status: Int32) -> String {
         let signal = status & 0x7f
-        if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
-        return "was killed by \(Signals.name(of: signal))"
+        guard signal == 0 else { return "was killed by \(Signals.name(of: signal))" }
+        let code = (status >> 8) & 0xff
+        guard let fatal = selfSentSignal(status) else { return "exited with status \(code)" }
+        return "exited with status \(code) (\(Signals.name(of: fatal)), which it cannot die of as its PID namespace's init)"
+    }
+
+    /// The fatal signal a sandbox that exited with `status` sent itself, if any.
+    static func selfSentSignal(_ status: Int32) -> Int32? {
+        guard status & 0x7f == 0 else { return nil }
+        let code = (status >> 8) & 0xff
+        return [SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE].first { code == 128 + $0 }
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
