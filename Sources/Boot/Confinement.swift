@@ -147,10 +147,18 @@ public struct Confinement: Sendable {
             report.append((.warning, "confinement: the host's root stays: \(failure)"))
             return
         }
-        let pivoted = cshim_pivot_root(newRoot)
-        if pivoted < 0 {
-            umount2(newRoot, Int32(MNT_DETACH))
-            report.append((.warning, "confinement: the host's root stays: pivot_root: \(String(cString: strerror(-pivoted)))"))
+        var pivoted: Int32 = 0
+        let result = cshim_pivot_root(newRoot, &pivoted)
+        if result < 0 {
+            let reason = String(cString: strerror(-result))
+            guard pivoted != 0 else {
+                umount2(newRoot, Int32(MNT_DETACH))
+                report.append((.warning, "confinement: the host's root stays: pivot_root: \(reason)"))
+                return
+            }
+            // Under the new root, `newRoot` names nothing of ours: nothing to undo.
+            report.append((.warning, "confinement: pivoted into an empty root, but the host's root may stay "
+                               + "stacked on it (detaching it or entering the new root failed: \(reason))"))
             return
         }
         report.append((.info, "confinement: pivoted into an empty root holding only \(paths.joined(separator: ", "))"))

@@ -63,9 +63,16 @@ int cshim_unshare_namespace(const char *name) {
     return -EINVAL;
 }
 
-int cshim_pivot_root(const char *new_root) {
+int cshim_pivot_root(const char *new_root, int *pivoted) {
+    *pivoted = 0;
     if (chdir(new_root) != 0) return -errno;
-    if (syscall(SYS_pivot_root, ".", ".") != 0) return -errno;
+    if (syscall(SYS_pivot_root, ".", ".") != 0) {
+        int code = errno;
+        /* The caller detaches `new_root`: its working directory must not hold it. */
+        chdir("/");
+        return -code;
+    }
+    *pivoted = 1;
     if (umount2(".", MNT_DETACH) != 0) return -errno;
     return chdir("/") == 0 ? 0 : -errno;
 }

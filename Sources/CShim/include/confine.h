@@ -25,8 +25,11 @@ int cshim_unshare_namespace(const char *name);
 
 /* pivot_root(2) into `new_root`, a mount point: the old root is stacked on the
  * new one by pivot_root(".", "."), detached (MNT_DETACH), and the working
- * directory becomes the new "/". Returns 0 or -errno. */
-int cshim_pivot_root(const char *new_root);
+ * directory becomes the new "/". Returns 0 or -errno; `*pivoted` says whether
+ * pivot_root itself succeeded (then a failure is the detach or the chdir,
+ * and the old root may still be stacked on "/"). A failed pivot_root leaves
+ * the working directory at the old "/". */
+int cshim_pivot_root(const char *new_root, int *pivoted);
 
 /* Starts `path` as posix_spawn would with these file actions, but as the
  * init of a new PID namespace (clone with CLONE_NEWPID, which posix_spawn
