@@ -65,12 +65,15 @@ public struct Confinement: Sendable {
     static let namespaces = ["mnt", "ipc", "uts", "net"]
 
     /// Makes the namespaces and sets NoNewPrivs. Must run while the process has one thread.
-    public static func apply() -> Confinement {
+    /// `pidNamespaceError` is why the launcher could not start it in a new PID namespace.
+    public static func apply(pidNamespaceError: String?) -> Confinement {
         var confinement = Confinement()
         if getpid() == 1 {
             confinement.report.append((.info, "confinement: new pid namespace (the sandbox is its init, its stubs are in it)"))
         } else {
-            confinement.report.append((.warning, "confinement: no pid namespace: the launcher could not start the sandbox in one (clone with CLONE_NEWPID needs CAP_SYS_ADMIN)"))
+            let why = pidNamespaceError.map { "the launcher could not start the sandbox in one: \($0)" }
+                ?? "the sandbox was not started in one"
+            confinement.report.append((.warning, "confinement: no pid namespace: \(why)"))
         }
         confinement.makeNamespaces()
         confinement.step("NoNewPrivs", cshim_set_no_new_privs())

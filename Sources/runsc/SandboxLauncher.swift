@@ -113,10 +113,16 @@ enum SandboxLauncher {
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         if newPIDNamespace {
+            var childFailed: Int32 = 0
             let pid = cshim_spawn_in_new_pid_namespace(executable, argv, environ, stdio ?? -1, keeping?.0 ?? -1,
                                                        keeping?.1 ?? -1, closed, Int32(clamping: closed.count),
-                                                       defaults, Int32(clamping: defaults.count))
+                                                       defaults, Int32(clamping: defaults.count), &childFailed)
             if pid > 0 { return pid }
+            let reason = String(cString: strerror(-pid))
+            if childFailed != 0 { throw RunscError("cannot start the sandbox process \(executable): \(reason)") }
+            // The sandbox says in its log why it has no PID namespace.
+            free(argv.removeLast())
+            argv += [strdup("--pid-namespace-error"), strdup("clone with CLONE_NEWPID: \(reason)"), nil]
         }
 
         var actions = posix_spawn_file_actions_t()
