@@ -1,6 +1,7 @@
 import CShim
 import FoundationEssentials
 import Glibc
+import Sentry
 
 /// The AF_UNIX stream socket of one container, and length-prefixed frames over it.
 ///
@@ -146,9 +147,6 @@ public enum ControlSocket {
         }
     }
 
-    /// O_PATH (Linux, every architecture we build for), which Swift's Glibc does not export.
-    private static let pathOnly: Int32 = 0o10000000
-
     private struct VersionOnly: Decodable {
         var version: Int
     }
@@ -204,10 +202,10 @@ public enum ControlSocket {
         let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
         if path.utf8.count >= capacity {
             let directory = String(path.utf8.prefix(path.utf8.count - ControlProtocol.socketName.utf8.count - 1)) ?? path
-            let directoryFD = open(directory, pathOnly | O_DIRECTORY | O_CLOEXEC)
+            let directoryFD = open(directory, Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
             guard directoryFD >= 0 else { throw .notListening(socket: path, errno: errno) }
             defer { close(directoryFD) }
-            previousDirectory = open(".", pathOnly | O_DIRECTORY | O_CLOEXEC)
+            previousDirectory = open(".", Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
             guard previousDirectory >= 0, fchdir(directoryFD) == 0 else {
                 throw .notListening(socket: path, errno: errno)
             }
