@@ -19,10 +19,7 @@ enum Seccomp {
         case LinuxSeccomp.SECCOMP_GET_ACTION_AVAIL:
             guard flags == 0 else { throw .einval }
             let action = try task.copyIn(UInt32.self, from: arguments)
-            let available = [LinuxSeccomp.SECCOMP_RET_KILL_PROCESS, LinuxSeccomp.SECCOMP_RET_KILL_THREAD,
-                             LinuxSeccomp.SECCOMP_RET_TRAP, LinuxSeccomp.SECCOMP_RET_ERRNO, LinuxSeccomp.SECCOMP_RET_TRACE,
-                             LinuxSeccomp.SECCOMP_RET_LOG, LinuxSeccomp.SECCOMP_RET_ALLOW]
-            guard available.contains(action) else { throw .eopnotsupp }
+            guard LinuxSeccomp.supportedActions.contains(action) else { throw .eopnotsupp }
             return 0
         default:
             // SECCOMP_SET_MODE_STRICT and SECCOMP_GET_NOTIF_SIZES included: not supported.
