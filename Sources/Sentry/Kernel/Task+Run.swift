@@ -269,7 +269,7 @@ extension Task {
         }
         endVfork()
         kernel.pidNamespace.release(taskID: id)
-        let last = group.remove(self, exitCode: exitCode ?? 0)
+        let last = group.remove(self, exitCode: exitCode ?? 0, killedBy: exitSignal)
         group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {
             held?.releaseAddressSpace()

@@ -46,12 +46,15 @@ extension Task {
             return Int64(bitPattern: registers.origRax)
         case let action:
             kernel.logger.info("seccomp: process \(processID) (\(name)) killed by SIGSYS on \(SyscallTable.name(of: number)) (\(number))")
-            if action == LinuxSeccomp.SECCOMP_RET_KILL_THREAD, let group = threadGroup, group.members.count > 1 {
-                // do_exit(SIGSYS): this thread only; the others run on.
+            if action == LinuxSeccomp.SECCOMP_RET_KILL_THREAD {
+                // do_exit(SIGSYS): this thread only, the others run on; if it
+                // is the last when it leaves, the process dies of SIGSYS
+                // (decided under the group's lock, ThreadGroup.remove).
                 exitCode = Signal.badSystemCall.rawValue
+                exitSignal = .badSystemCall
             } else {
-                // The last thread, KILL_PROCESS or an unknown action: the process
-                // dies of SIGSYS (core dumped where RLIMIT_CORE allows).
+                // KILL_PROCESS or an unknown action: the process dies of
+                // SIGSYS (core dumped where RLIMIT_CORE allows).
                 threadGroup?.beginExit(killedBy: .badSystemCall)
             }
             return Int64(bitPattern: registers.origRax)
