@@ -33,7 +33,10 @@ extension Task {
         case LinuxSeccomp.SECCOMP_RET_ALLOW:
             return nil
         case LinuxSeccomp.SECCOMP_RET_LOG:
-            kernel.logger.info("seccomp: process \(processID) (\(name)) allowed \(SyscallTable.name(of: number)) (\(number)) by a LOG rule")
+            let (allowed, suppressed) = kernel.seccompLogLimit.admit()
+            guard allowed else { return nil }
+            let earlier = suppressed > 0 ? " (\(suppressed) such lines left out before it)" : ""
+            kernel.logger.info("seccomp: process \(processID) (\(name)) allowed \(SyscallTable.name(of: number)) (\(number)) by a LOG rule\(earlier)")
             return nil
         case LinuxSeccomp.SECCOMP_RET_ERRNO:
             return -Int64(min(data, LinuxSeccomp.MAX_ERRNO))
