@@ -42,7 +42,13 @@ extension Loader {
                 timer.mark("pause")
                 kernel.writeBackSharedMappings()
                 HostFile.beginCheckpoint()
-                guard let name = imagePath.split(separator: "/").last.map(String.init), fchdir(parentDirectory) == 0 else {
+                let name: String
+                do {
+                    name = try ImageDirectory.split(imagePath).name
+                } catch {
+                    throw CheckpointError("\(error)")
+                }
+                guard fchdir(parentDirectory) == 0 else {
                     throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
                 }
                 defer { _ = chdir("/") }

@@ -9,14 +9,14 @@ import CShim
 /// temporary sibling (`IMG.tmp-<random>`) and renamed into place only when
 /// complete and synced, so a crash never leaves a directory at the final name
 /// that looks like an image.
-enum ImageDirectory {
+public enum ImageDirectory {
     static let temporaryMarker = ".tmp-"
     /// A temporary directory's name until its creator holds its lock: the
     /// cleanup of abandoned temporaries does not look at it.
     static let unlockedMarker = ".new-"
 
     /// `path` without trailing slashes, split into parent and last component.
-    static func split(_ path: String) throws -> (parent: String, name: String) {
+    public static func split(_ path: String) throws -> (parent: String, name: String) {
         var trimmed = Substring(path)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         guard !trimmed.isEmpty, trimmed != "/", trimmed != ".", trimmed != ".." else {

@@ -3,6 +3,7 @@ import Boot
 import CShim
 import OCI
 import Sentry
+import State
 
 #if canImport(Glibc)
 import Glibc
@@ -57,11 +58,12 @@ struct CheckpointCommand: ParsableCommand {
 
     /// The image's parent directory, opened for the sandbox to write into (O_PATH: it only needs its name).
     static func openParent(of imagePath: String) throws -> Int32 {
-        let components = imagePath.split(separator: "/")
-        guard let name = components.last, name != ".", name != ".." else {
-            throw RunscError("checkpoint: \(imagePath) cannot name an image directory")
+        let parent: String
+        do {
+            parent = try ImageDirectory.split(imagePath).parent
+        } catch {
+            throw RunscError("checkpoint: \(error)")
         }
-        let parent = "/" + components.dropLast().joined(separator: "/")
         let fd = open(parent, Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             throw RunscError("checkpoint: cannot create the image \(imagePath) in \(parent): \(SandboxLauncher.errnoText())")
