@@ -48,12 +48,14 @@ extension Loader {
                 } catch {
                     throw CheckpointError("\(error)")
                 }
-                guard fchdir(parentDirectory) == 0 else {
-                    throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
+                summary = try workingDirectoryLock.withLock { _ throws(CheckpointError) in
+                    guard fchdir(parentDirectory) == 0 else {
+                        throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
+                    }
+                    defer { _ = chdir("/") }
+                    return try save(to: name, reportedAs: imagePath, compression: compression, started: started,
+                                    timer: &timer)
                 }
-                defer { _ = chdir("/") }
-                summary = try save(to: name, reportedAs: imagePath, compression: compression, started: started,
-                                   timer: &timer)
             } catch {
                 if !paused { kernel.resume() }
                 throw error

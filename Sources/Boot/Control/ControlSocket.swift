@@ -2,6 +2,7 @@ import CShim
 import FoundationEssentials
 import Glibc
 import Sentry
+import Synchronization
 
 /// The AF_UNIX stream socket of one container, and length-prefixed frames over it.
 ///
@@ -187,8 +188,15 @@ public enum ControlSocket {
 
     /// Calls `body` with a sockaddr_un for `path`, or for its last name from
     /// its directory, made the working directory for the call, when the path
-    /// is too long for sun_path.
+    /// is too long for sun_path (bind and connect take no directory FD, and
+    /// the sandbox has no /proc/self/fd to name one by).
     private static func withAddress(
+        of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(ControlError) -> Void
+    ) throws(ControlError) {
+        try workingDirectoryLock.withLock { _ throws(ControlError) in try withAddressHoldingLock(of: path, body) }
+    }
+
+    private static func withAddressHoldingLock(
         of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(ControlError) -> Void
     ) throws(ControlError) {
         var previousDirectory: Int32 = -1
@@ -224,3 +232,8 @@ public enum ControlSocket {
         }
     }
 }
+
+/// Held while this process's working directory is changed for a call
+/// (ControlSocket's long socket paths, a checkpoint's image writing), so no
+/// two change it at once and each puts it back before the next.
+let workingDirectoryLock = Mutex<Void>(())
