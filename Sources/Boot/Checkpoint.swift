@@ -42,12 +42,20 @@ extension Loader {
                 timer.mark("pause")
                 kernel.writeBackSharedMappings()
                 HostFile.beginCheckpoint()
-                guard let name = imagePath.split(separator: "/").last.map(String.init), fchdir(parentDirectory) == 0 else {
-                    throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
+                let name: String
+                do {
+                    name = try ImageDirectory.split(imagePath).name
+                } catch {
+                    throw CheckpointError("\(error)")
                 }
-                defer { _ = chdir("/") }
-                summary = try save(to: name, reportedAs: imagePath, compression: compression, started: started,
-                                   timer: &timer)
+                summary = try workingDirectoryLock.withLock { _ throws(CheckpointError) in
+                    guard fchdir(parentDirectory) == 0 else {
+                        throw CheckpointError("cannot enter the directory of \(imagePath): \(String(cString: strerror(errno)))")
+                    }
+                    defer { _ = chdir("/") }
+                    return try save(to: name, reportedAs: imagePath, compression: compression, started: started,
+                                    timer: &timer)
+                }
             } catch {
                 if !paused { kernel.resume() }
                 throw error

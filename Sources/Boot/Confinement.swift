@@ -38,7 +38,12 @@ import Sentry
 ///   measured here), and the Sentry starts threads all its life. The
 ///   launcher starts `runsc boot` in a new one instead, as gVisor does
 ///   (SandboxLauncher): the sandbox is its init (killing it kills every
-///   stub), and records its host PID (SandboxProcess.current).
+///   stub), and records its host PID (SandboxProcess.current). As an init,
+///   it ignores every signal from the host that it does not handle, SIGKILL
+///   and SIGSTOP aside: a host `kill -TERM` of its PID does nothing. runsc
+///   kill, delete and podman's stop go through the control socket (delete
+///   then SIGKILL), and a fatal signal it sends itself ends in exit status
+///   128+N instead (see fatal.c).
 public struct Confinement: Sendable {
     /// What was done and what could not be, in order, for the log.
     public private(set) var report: [(level: Logger.Level, message: String)] = []
@@ -60,12 +65,15 @@ public struct Confinement: Sendable {
     static let namespaces = ["mnt", "ipc", "uts", "net"]
 
     /// Makes the namespaces and sets NoNewPrivs. Must run while the process has one thread.
-    public static func apply() -> Confinement {
+    /// `pidNamespaceError` is why the launcher could not start it in a new PID namespace.
+    public static func apply(pidNamespaceError: String?) -> Confinement {
         var confinement = Confinement()
         if getpid() == 1 {
             confinement.report.append((.info, "confinement: new pid namespace (the sandbox is its init, its stubs are in it)"))
         } else {
-            confinement.report.append((.warning, "confinement: no pid namespace: the launcher could not start the sandbox in one (clone with CLONE_NEWPID needs CAP_SYS_ADMIN)"))
+            let why = pidNamespaceError.map { "the launcher could not start the sandbox in one: \($0)" }
+                ?? "the sandbox was not started in one"
+            confinement.report.append((.warning, "confinement: no pid namespace: \(why)"))
         }
         confinement.makeNamespaces()
         confinement.step("NoNewPrivs", cshim_set_no_new_privs())
@@ -142,10 +150,18 @@ public struct Confinement: Sendable {
             report.append((.warning, "confinement: the host's root stays: \(failure)"))
             return
         }
-        let pivoted = cshim_pivot_root(newRoot)
-        if pivoted < 0 {
-            umount2(newRoot, Int32(MNT_DETACH))
-            report.append((.warning, "confinement: the host's root stays: pivot_root: \(String(cString: strerror(-pivoted)))"))
+        var pivoted: Int32 = 0
+        let result = cshim_pivot_root(newRoot, &pivoted)
+        if result < 0 {
+            let reason = String(cString: strerror(-result))
+            guard pivoted != 0 else {
+                umount2(newRoot, Int32(MNT_DETACH))
+                report.append((.warning, "confinement: the host's root stays: pivot_root: \(reason)"))
+                return
+            }
+            // Under the new root, `newRoot` names nothing of ours: nothing to undo.
+            report.append((.warning, "confinement: pivoted into an empty root, but the host's root may stay "
+                               + "stacked on it (detaching it or entering the new root failed: \(reason))"))
             return
         }
         report.append((.info, "confinement: pivoted into an empty root holding only \(paths.joined(separator: ", "))"))

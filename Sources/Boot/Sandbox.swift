@@ -48,13 +48,14 @@ public final class Sandbox: Sendable {
     /// takes them as the new process's stdio, `checkpoint` its image's parent
     /// directory; every other request closes them.
     public func handle(_ request: ControlRequest, files: [Int32]) -> ControlServer.Reply {
-        if case .exec(let exec) = request { return ControlServer.Reply(execute(exec, stdio: files)) }
-        if case .checkpoint(let checkpoint) = request {
-            defer { for file in files { close(file) } }
-            return ControlServer.Reply(self.checkpoint(checkpoint, parentDirectory: files.first))
-        }
-        for file in files { close(file) }
+        var unclaimed = files
+        defer { for file in unclaimed { close(file) } }
         switch request {
+        case .exec(let exec):
+            unclaimed = []
+            return ControlServer.Reply(execute(exec, stdio: files))
+        case .checkpoint(let checkpoint):
+            return ControlServer.Reply(self.checkpoint(checkpoint, parentDirectory: files.first))
         case .state:
             let snapshot = status.withLock { SandboxState(container: $0.container, exit: $0.exit) }
             return ControlServer.Reply(.state(snapshot))
@@ -67,13 +68,9 @@ public final class Sandbox: Sendable {
         case .shutdown:
             stopContainer()
             return ControlServer.Reply(.ok) { [shutdownRequested] in shutdownRequested.signal() }
-        case .checkpoint:
-            return ControlServer.Reply(.failure(ControlFailure(.badRequest, "checkpoint handled above")))
         case .restore:
             return ControlServer.Reply(.failure(ControlFailure(
                 .notSupported, "restore into a running sandbox is not supported by this sandbox yet")))
-        case .exec:
-            return ControlServer.Reply(.failure(ControlFailure(.badRequest, "exec handled above")))
         case .waitProcess(let pid):
             return ControlServer.Reply(waitForProcess(pid))
         case .signalProcess(let pid, let signal):

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int cshim_set_no_new_privs(void) {
@@ -63,31 +64,72 @@ int cshim_unshare_namespace(const char *name) {
     return -EINVAL;
 }
 
-int cshim_pivot_root(const char *new_root) {
+int cshim_pivot_root(const char *new_root, int *pivoted) {
+    *pivoted = 0;
     if (chdir(new_root) != 0) return -errno;
-    if (syscall(SYS_pivot_root, ".", ".") != 0) return -errno;
+    if (syscall(SYS_pivot_root, ".", ".") != 0) {
+        int code = errno;
+        /* The caller detaches `new_root`: its working directory must not hold it. */
+        chdir("/");
+        return -code;
+    }
+    *pivoted = 1;
     if (umount2(".", MNT_DETACH) != 0) return -errno;
     return chdir("/") == 0 ? 0 : -errno;
 }
 
+/* In the clone child: sends errno to the parent and exits. */
+static void child_fail(int report) {
+    int code = errno;
+    while (write(report, &code, sizeof code) < 0 && errno == EINTR) {}
+    _exit(127);
+}
+
 int cshim_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[], int stdio_fd,
                                      int keep_fd, int keep_target, const int *close_fds, int close_count,
-                                     const int *default_signals, int default_count) {
+                                     const int *default_signals, int default_count, int *child_failed) {
+    *child_failed = 0;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
     long pid = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
-    if (pid < 0) return -errno;
-    if (pid > 0) return (int)pid;
+    if (pid < 0) {
+        int code = errno;
+        close(report[0]);
+        close(report[1]);
+        return -code;
+    }
+    if (pid > 0) {
+        close(report[1]);
+        int code = 0;
+        ssize_t got;
+        while ((got = read(report[0], &code, sizeof code)) < 0 && errno == EINTR) {}
+        close(report[0]);
+        if (got != (ssize_t)sizeof code) return (int)pid;
+        while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {}
+        *child_failed = 1;
+        return -code;
+    }
+    close(report[0]);
+    /* Above every FD the child sets up or closes, so none of it touches the report pipe. */
+    int floor = keep_target > 2 ? keep_target + 1 : 3;
+    for (int i = 0; i < close_count; i++) {
+        if (close_fds[i] >= floor) floor = close_fds[i] + 1;
+    }
+    int moved = fcntl(report[1], F_DUPFD_CLOEXEC, floor);
+    if (moved < 0) child_fail(report[1]);
+    close(report[1]);
     if (stdio_fd >= 0) {
         for (int fd = 0; fd <= 2; fd++) {
-            if (dup2(stdio_fd, fd) < 0) _exit(127);
+            if (dup2(stdio_fd, fd) < 0) child_fail(moved);
         }
     }
     if (keep_fd >= 0) {
-        if (dup2(keep_fd, keep_target) < 0) _exit(127);
+        if (dup2(keep_fd, keep_target) < 0) child_fail(moved);
     } else {
         int null = open("/dev/null", O_RDWR);
-        if (null < 0) _exit(127);
+        if (null < 0) child_fail(moved);
         for (int fd = 0; fd <= 2; fd++) {
-            if (dup2(null, fd) < 0) _exit(127);
+            if (dup2(null, fd) < 0) child_fail(moved);
         }
         if (null > 2) close(null);
     }
@@ -100,5 +142,6 @@ int cshim_spawn_in_new_pid_namespace(const char *path, char *const argv[], char 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(path, argv, envp);
-    _exit(127);
+    child_fail(moved);
+    return -1;
 }

@@ -75,9 +75,13 @@ static void fatal_signal_handler(int sig, siginfo_t *info, void *context) {
     append(line, sizeof line, &used, "); the sandbox process dies, without a core dump\n");
     write_report(line, used);
     errno = saved;
-    /* SA_RESETHAND restored the default action: a fault re-executes and dies;
-     * a signal sent by kill or abort is raised again. */
-    if (info->si_code <= 0) raise(sig);
+    /* SA_RESETHAND restored the default action: a fault re-executes and the
+     * kernel forces its signal, which kills even a PID namespace's init. A
+     * signal sent by kill or abort cannot be raised again: the sandbox is the
+     * init of its PID namespace, and the kernel drops a default-action signal
+     * it sends itself (abort would go on to hlt and die of SIGSEGV). It exits
+     * with the status a shell gives a death by that signal instead. */
+    if (info->si_code <= 0) syscall(SYS_exit_group, 128 + sig);
 }
 
 int cshim_install_fatal_signal_report(int fd, const char *prefix) {

@@ -62,6 +62,7 @@ struct ContainerHandle {
         var status: Int32 = 0
         guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
         let fault = [SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGABRT].contains(status & 0x7f)
+            || SandboxLauncher.selfSentSignal(status) != nil
         return SandboxLauncher.describe(status)
             + (fault ? " (a fault in the sandbox; what failed is in the log, or on stderr without --log)" : "")
     }

@@ -113,10 +113,16 @@ enum SandboxLauncher {
         argv.append(nil)
         defer { for pointer in argv { free(pointer) } }
         if newPIDNamespace {
+            var childFailed: Int32 = 0
             let pid = cshim_spawn_in_new_pid_namespace(executable, argv, environ, stdio ?? -1, keeping?.0 ?? -1,
                                                        keeping?.1 ?? -1, closed, Int32(clamping: closed.count),
-                                                       defaults, Int32(clamping: defaults.count))
+                                                       defaults, Int32(clamping: defaults.count), &childFailed)
             if pid > 0 { return pid }
+            let reason = String(cString: strerror(-pid))
+            if childFailed != 0 { throw RunscError("cannot start the sandbox process \(executable): \(reason)") }
+            // The sandbox says in its log why it has no PID namespace.
+            free(argv.removeLast())
+            argv += [strdup("--pid-namespace-error"), strdup("clone with CLONE_NEWPID: \(reason)"), nil]
         }
 
         var actions = posix_spawn_file_actions_t()
@@ -190,10 +196,21 @@ enum SandboxLauncher {
     }
 
     /// A sandbox's wait status in words: "exited with status N" or "was killed by SIGX".
+    /// 128+N names the fatal signal N it sent itself (fatal.c: a PID
+    /// namespace's init cannot die of it).
     static func describe(_ status: Int32) -> String {
         let signal = status & 0x7f
-        if signal == 0 { return "exited with status \((status >> 8) & 0xff)" }
-        return "was killed by \(Signals.name(of: signal))"
+        guard signal == 0 else { return "was killed by \(Signals.name(of: signal))" }
+        let code = (status >> 8) & 0xff
+        guard let fatal = selfSentSignal(status) else { return "exited with status \(code)" }
+        return "exited with status \(code) (\(Signals.name(of: fatal)), which it cannot die of as its PID namespace's init)"
+    }
+
+    /// The fatal signal a sandbox that exited with `status` sent itself, if any.
+    static func selfSentSignal(_ status: Int32) -> Int32? {
+        guard status & 0x7f == 0 else { return nil }
+        let code = (status >> 8) & 0xff
+        return [SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE].first { code == 128 + $0 }
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

@@ -37,6 +37,37 @@ import Testing
         }
     }
 
+    /// A fatal signal that is not a fault (SIGABRT from abort(3) or the host)
+    /// ends the sandbox with its name in the log, once: as the init of its PID
+    /// namespace, the sandbox cannot die of the signal raised again, so it
+    /// exits with 128+N, which runsc names.
+    @Test func aHostSIGABRTEndsTheSandboxAndIsNamedOnce() throws {
+        let sandbox = try SandboxRun(["/bin/spin"], start: false)
+        let log = sandbox.workspace.path + "/runsc.log"
+        let id = "abort\(UInt32.random(in: 0...UInt32.max))"
+        let runsc = try RunningRunsc(arguments: ["--root", sandbox.workspace.stateRoot, "--log", log,
+                                                 "run", "--bundle", sandbox.bundle, id],
+                                     scratch: sandbox.workspace.path,
+                                     cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id])
+        try runsc.waitForOutput("spinning", timeout: 30)
+        let pid = try #require(Self.children(of: runsc.process.processIdentifier).first)
+        kill(pid, SIGABRT)
+        let result = try runsc.finish(timeout: 20)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("exited with status 134 (SIGABRT"), "\(result.stderr)")
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(text.components(separatedBy: "fatal signal").count == 2, "\(text.suffix(2000))")
+        #expect(text.contains("fatal signal SIGABRT"), "\(text.suffix(2000))")
+    }
+
+    /// The children of every thread of `pid`.
+    static func children(of pid: Int32) throws -> [Int32] {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task").flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+                .split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+    }
+
     /// Raises this process's soft RLIMIT_CORE to its hard limit around `body`
     /// (the sandbox inherits it), so a missing RLIMIT_CORE 0 in the sandbox would show.
     static func withCoreDumpsAllowed<T>(_ body: () throws -> T) throws -> T {

@@ -176,6 +176,27 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// A LOG default logs its syscalls at most 10 lines per 5 seconds, as
+    /// Linux's printk_ratelimit does with the audit records (not one line per syscall).
+    @Test func aLogDefaultActionIsRateLimited() throws {
+        try Self.requireBusybox()
+        let sandbox = try SandboxRun(["/bin/busybox", "ls", "-lR", "/bin"], busybox: true, start: false)
+        try Self.setProfile(#"{"defaultAction": "SCMP_ACT_LOG"}"#, in: sandbox.bundle)
+        let log = sandbox.workspace.path + "/runsc.log"
+        let id = "c\(UInt32.random(in: 0...UInt32.max))"
+        let started = Date()
+        let result = try RunningRunsc(arguments: ["--root", sandbox.workspace.stateRoot, "--log", log, "run",
+                                                  "--bundle", sandbox.bundle, id],
+                                      scratch: sandbox.workspace.path,
+                                      cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id]).finish(timeout: 120)
+        let windows = Int(Date().timeIntervalSince(started) / 5) + 1
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("by a LOG rule") }
+        #expect(!lines.isEmpty)
+        #expect(lines.count <= 10 * windows, "\(lines.count) lines in \(windows) windows")
+    }
+
     /// KILL (KILL_THREAD) of a single-threaded process ends it as KILL_PROCESS does.
     @Test func killOfTheOnlyThreadEndsTheProcessWithSIGSYS() throws {
         let profile = Self.trapProfile.replacingOccurrences(of: "%@", with: "SCMP_ACT_KILL")

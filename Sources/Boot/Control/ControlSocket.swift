@@ -1,6 +1,8 @@
 import CShim
 import FoundationEssentials
 import Glibc
+import Sentry
+import Synchronization
 
 /// The AF_UNIX stream socket of one container, and length-prefixed frames over it.
 ///
@@ -146,9 +148,6 @@ public enum ControlSocket {
         }
     }
 
-    /// O_PATH (Linux, every architecture we build for), which Swift's Glibc does not export.
-    private static let pathOnly: Int32 = 0o10000000
-
     private struct VersionOnly: Decodable {
         var version: Int
     }
@@ -189,8 +188,15 @@ public enum ControlSocket {
 
     /// Calls `body` with a sockaddr_un for `path`, or for its last name from
     /// its directory, made the working directory for the call, when the path
-    /// is too long for sun_path.
+    /// is too long for sun_path (bind and connect take no directory FD, and
+    /// the sandbox has no /proc/self/fd to name one by).
     private static func withAddress(
+        of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(ControlError) -> Void
+    ) throws(ControlError) {
+        try workingDirectoryLock.withLock { _ throws(ControlError) in try withAddressHoldingLock(of: path, body) }
+    }
+
+    private static func withAddressHoldingLock(
         of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) throws(ControlError) -> Void
     ) throws(ControlError) {
         var previousDirectory: Int32 = -1
@@ -204,10 +210,10 @@ public enum ControlSocket {
         let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
         if path.utf8.count >= capacity {
             let directory = String(path.utf8.prefix(path.utf8.count - ControlProtocol.socketName.utf8.count - 1)) ?? path
-            let directoryFD = open(directory, pathOnly | O_DIRECTORY | O_CLOEXEC)
+            let directoryFD = open(directory, Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
             guard directoryFD >= 0 else { throw .notListening(socket: path, errno: errno) }
             defer { close(directoryFD) }
-            previousDirectory = open(".", pathOnly | O_DIRECTORY | O_CLOEXEC)
+            previousDirectory = open(".", Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
             guard previousDirectory >= 0, fchdir(directoryFD) == 0 else {
                 throw .notListening(socket: path, errno: errno)
             }
@@ -226,3 +232,8 @@ public enum ControlSocket {
         }
     }
 }
+
+/// Held while this process's working directory is changed for a call
+/// (ControlSocket's long socket paths, a checkpoint's image writing), so no
+/// two change it at once and each puts it back before the next.
+let workingDirectoryLock = Mutex<Void>(())

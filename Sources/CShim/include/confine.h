@@ -25,8 +25,11 @@ int cshim_unshare_namespace(const char *name);
 
 /* pivot_root(2) into `new_root`, a mount point: the old root is stacked on the
  * new one by pivot_root(".", "."), detached (MNT_DETACH), and the working
- * directory becomes the new "/". Returns 0 or -errno. */
-int cshim_pivot_root(const char *new_root);
+ * directory becomes the new "/". Returns 0 or -errno; `*pivoted` says whether
+ * pivot_root itself succeeded (then a failure is the detach or the chdir,
+ * and the old root may still be stacked on "/"). A failed pivot_root leaves
+ * the working directory at the old "/". */
+int cshim_pivot_root(const char *new_root, int *pivoted);
 
 /* Starts `path` as posix_spawn would with these file actions, but as the
  * init of a new PID namespace (clone with CLONE_NEWPID, which posix_spawn
@@ -35,9 +38,11 @@ int cshim_pivot_root(const char *new_root);
  * /dev/null; the `close_fds` are closed; the `default_signals` get their
  * default action and no signal is blocked. The child makes raw calls only
  * until execve (this process may have threads). Returns the child's PID as
- * this namespace sees it, or -errno (EPERM without CAP_SYS_ADMIN). */
+ * this namespace sees it, or -errno: with `*child_failed` 0, the clone's
+ * (EPERM without CAP_SYS_ADMIN); with 1, the child's setup or execve's, sent
+ * back through a close-on-exec pipe (the child is reaped). */
 int cshim_spawn_in_new_pid_namespace(const char *path, char *const argv[], char *const envp[], int stdio_fd,
                                      int keep_fd, int keep_target, const int *close_fds, int close_count,
-                                     const int *default_signals, int default_count);
+                                     const int *default_signals, int default_count, int *child_failed);
 
 #endif

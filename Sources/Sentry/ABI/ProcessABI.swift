@@ -69,6 +69,9 @@ public enum LinuxProcess {
     public static let PIDFD_SIGNAL_PROCESS_GROUP: UInt32 = 1 << 2
     /// CAP_SYS_PTRACE: pidfd_getfd of any process (ptrace_may_access).
     public static let CAP_SYS_PTRACE = 19
+    /// CAP_SYS_ADMIN: a seccomp filter without no_new_privs, the trusted xattr
+    /// namespace, TIOCSTI and SCM_CREDENTIALS of another process.
+    public static let CAP_SYS_ADMIN = 21
 
     // SIGCHLD's si_code.
     public static let CLD_EXITED: Int32 = 1

@@ -13,6 +13,12 @@ public enum LinuxSeccomp {
     public static let SECCOMP_RET_ALLOW: UInt32 = 0x7fff_0000
     public static let SECCOMP_RET_ACTION_FULL: UInt32 = 0xffff_0000
     public static let SECCOMP_RET_DATA: UInt32 = 0x0000_ffff
+    /// The actions the Sentry carries out (Linux's but USER_NOTIF): what
+    /// SECCOMP_GET_ACTION_AVAIL accepts and a filter may return.
+    public static let supportedActions: Set<UInt32> = [
+        SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_KILL_THREAD, SECCOMP_RET_TRAP, SECCOMP_RET_ERRNO,
+        SECCOMP_RET_TRACE, SECCOMP_RET_LOG, SECCOMP_RET_ALLOW,
+    ]
 
     /// SIGSYS's si_code for a seccomp TRAP (and a KILL's core-dumping SIGSYS).
     public static let SYS_SECCOMP: Int32 = 1

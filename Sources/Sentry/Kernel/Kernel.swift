@@ -56,6 +56,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     let saveRestoreTrigger = SaveRestoreTrigger()
     /// Futex wait queues (Syscalls+Futex.swift).
     let futexes = FutexTable()
+    /// Rate limit of seccomp LOG actions' log lines.
+    let seccompLogLimit = SeccompLogLimit()
 
     public init() {}
 

@@ -272,7 +272,7 @@ extension Task {
         kernel.pidNamespace.release(taskID: id)
         // After the release: a LOCK_PI that still found this owner is queued.
         kernel.futexes.releasePILocks(ownedBy: id)
-        let last = group.remove(self, exitCode: exitCode ?? 0)
+        let last = group.remove(self, exitCode: exitCode ?? 0, killedBy: exitSignal)
         group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {
             held?.releaseAddressSpace()

@@ -73,6 +73,9 @@ public final class Task: Savable, @unchecked Sendable {
     var rewoundRestart: SyscallError?
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
+    /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
+    /// signal (do_exit(SIGSYS)), and so does its group if it is the last thread.
+    var exitSignal: Signal?
 
     /// Host-only: how to kick the task out of the application or a wait.
     /// A leaf (see VFSLock).
@@ -173,6 +176,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("userTime", userTime)
         try sink.save("systemTime", systemTime)
         try sink.save("exitCode", exitCode)
+        try sink.save("exitSignal", exitSignal?.rawValue ?? 0)
         try sink.save("restartBlock", restartBlock)
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
@@ -204,6 +208,10 @@ public final class Task: Savable, @unchecked Sendable {
         userTime = try source.load("userTime")
         systemTime = try source.load("systemTime")
         exitCode = try source.load("exitCode")
+        // Images from before KILL_THREAD had none.
+        let signal: Int32 = try source.load("exitSignal", default: 0)
+        exitSignal = Signal(rawValue: signal)
+        try ImageValidation.require(signal == 0 || exitSignal != nil, field: "exitSignal", "\(signal) is not a signal")
         restartBlock = try source.load("restartBlock")
         let rewound: Int32 = try source.load("rewoundRestart", default: 0)
         rewoundRestart = SyscallError(rawValue: rewound)

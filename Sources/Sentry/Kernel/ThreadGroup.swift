@@ -162,14 +162,18 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     }
 
     /// Removes an exited task, keeping its CPU time; returns true if it was the last one.
-    func remove(_ task: Task, exitCode: Int32) -> Bool {
-        lock.withLock { _ in
+    /// `signal` is what the task died of alone (a seccomp KILL_THREAD), if anything.
+    func remove(_ task: Task, exitCode: Int32, killedBy signal: Signal? = nil) -> Bool {
+        let core = signal.map { $0.defaultDumpsCore && limits[.core].soft > 0 } ?? false
+        return lock.withLock { _ in
             tasks.removeAll { $0 === task }
             exitedUserTime = exitedUserTime.addingSaturating(task.userTime)
             exitedSystemTime = exitedSystemTime.addingSaturating(task.systemTime)
             guard tasks.isEmpty else { return false }
-            // A group whose last thread called exit() exits with that code.
-            if exitReason == nil { exitReason = .exited(code: exitCode) }
+            // A group whose last thread called exit() exits with that code, or dies of what killed it.
+            if exitReason == nil {
+                exitReason = signal.map { .killed(signal: $0.rawValue, coreDumped: core) } ?? .exited(code: exitCode)
+            }
             finished = true
             return true
         }

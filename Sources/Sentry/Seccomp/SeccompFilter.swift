@@ -6,12 +6,9 @@ import State
 public struct SeccompAction: RawRepresentable, Hashable, Sendable, SavableValue, CustomStringConvertible {
     public let rawValue: UInt32
 
-    /// Only the actions Linux defines (USER_NOTIF included: it is one, though no profile may use it here).
+    /// Only the actions the Sentry carries out (LinuxSeccomp.supportedActions).
     public init?(rawValue: UInt32) {
-        let known = [LinuxSeccomp.SECCOMP_RET_KILL_PROCESS, LinuxSeccomp.SECCOMP_RET_KILL_THREAD,
-                     LinuxSeccomp.SECCOMP_RET_TRAP, LinuxSeccomp.SECCOMP_RET_ERRNO, LinuxSeccomp.SECCOMP_RET_TRACE,
-                     LinuxSeccomp.SECCOMP_RET_LOG, LinuxSeccomp.SECCOMP_RET_ALLOW]
-        guard known.contains(rawValue & LinuxSeccomp.SECCOMP_RET_ACTION_FULL) else { return nil }
+        guard LinuxSeccomp.supportedActions.contains(rawValue & LinuxSeccomp.SECCOMP_RET_ACTION_FULL) else { return nil }
         self.rawValue = rawValue
     }
 

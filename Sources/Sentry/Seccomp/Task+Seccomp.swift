@@ -33,7 +33,10 @@ extension Task {
         case LinuxSeccomp.SECCOMP_RET_ALLOW:
             return nil
         case LinuxSeccomp.SECCOMP_RET_LOG:
-            kernel.logger.info("seccomp: process \(processID) (\(name)) allowed \(SyscallTable.name(of: number)) (\(number)) by a LOG rule")
+            let (allowed, suppressed) = kernel.seccompLogLimit.admit()
+            guard allowed else { return nil }
+            let earlier = suppressed > 0 ? " (\(suppressed) such lines left out before it)" : ""
+            kernel.logger.info("seccomp: process \(processID) (\(name)) allowed \(SyscallTable.name(of: number)) (\(number)) by a LOG rule\(earlier)")
             return nil
         case LinuxSeccomp.SECCOMP_RET_ERRNO:
             return -Int64(min(data, LinuxSeccomp.MAX_ERRNO))
@@ -46,12 +49,15 @@ extension Task {
             return Int64(bitPattern: registers.origRax)
         case let action:
             kernel.logger.info("seccomp: process \(processID) (\(name)) killed by SIGSYS on \(SyscallTable.name(of: number)) (\(number))")
-            if action == LinuxSeccomp.SECCOMP_RET_KILL_THREAD, let group = threadGroup, group.members.count > 1 {
-                // do_exit(SIGSYS): this thread only; the others run on.
+            if action == LinuxSeccomp.SECCOMP_RET_KILL_THREAD {
+                // do_exit(SIGSYS): this thread only, the others run on; if it
+                // is the last when it leaves, the process dies of SIGSYS
+                // (decided under the group's lock, ThreadGroup.remove).
                 exitCode = Signal.badSystemCall.rawValue
+                exitSignal = .badSystemCall
             } else {
-                // The last thread, KILL_PROCESS or an unknown action: the process
-                // dies of SIGSYS (core dumped where RLIMIT_CORE allows).
+                // KILL_PROCESS or an unknown action: the process dies of
+                // SIGSYS (core dumped where RLIMIT_CORE allows).
                 threadGroup?.beginExit(killedBy: .badSystemCall)
             }
             return Int64(bitPattern: registers.origRax)

@@ -60,8 +60,6 @@ enum XattrSyscalls {
     /// Where an xattr call applies and who asks.
     typealias Target = (location: VirtualPath, context: PathContext)
 
-    /// CAP_SYS_ADMIN: the trusted namespace's key.
-    static let capSysAdmin = 21
     /// XATTR_LIST_MAX.
     static let listMax = 65536
 
@@ -84,7 +82,7 @@ enum XattrSyscalls {
     /// NUL-terminated names; trusted ones only for CAP_SYS_ADMIN.
     static func list(_ task: Task, _ target: Target, _ listAddress: UInt64,
                      _ size: UInt64) throws(SyscallError) -> Int64 {
-        let privileged = task.credentials.hasCapability(capSysAdmin)
+        let privileged = task.credentials.hasCapability(LinuxProcess.CAP_SYS_ADMIN)
         let names = target.location.inode.filesystem?.extendedAttributeNames(of: target.location.inode) ?? []
         let bytes: [UInt8] = names.filter { privileged || !$0.hasPrefix("trusted.") }
             .flatMap { name -> [UInt8] in Array(name.utf8) + [0] }
@@ -171,7 +169,7 @@ enum XattrSyscalls {
         }
         switch namespace {
         case "trusted.":
-            guard task.credentials.hasCapability(capSysAdmin) else { throw write ? .eperm : .enodata }
+            guard task.credentials.hasCapability(LinuxProcess.CAP_SYS_ADMIN) else { throw write ? .eperm : .enodata }
         case "user.":
             let inode = target.location.inode
             guard inode.type == .regular || inode.type == .directory else { throw write ? .eperm : .enodata }

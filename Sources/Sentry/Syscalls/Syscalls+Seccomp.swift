@@ -11,9 +11,6 @@ extension SyscallTable {
 }
 
 enum Seccomp {
-    /// CAP_SYS_ADMIN, which installs a filter without no_new_privs.
-    static let capSysAdmin = 21
-
     static func seccomp(_ task: Task, operation: UInt32, flags: UInt32, arguments: UInt64) throws(SyscallError) -> Int64 {
         switch operation {
         case LinuxSeccomp.SECCOMP_SET_MODE_FILTER:
@@ -22,10 +19,7 @@ enum Seccomp {
         case LinuxSeccomp.SECCOMP_GET_ACTION_AVAIL:
             guard flags == 0 else { throw .einval }
             let action = try task.copyIn(UInt32.self, from: arguments)
-            let available = [LinuxSeccomp.SECCOMP_RET_KILL_PROCESS, LinuxSeccomp.SECCOMP_RET_KILL_THREAD,
-                             LinuxSeccomp.SECCOMP_RET_TRAP, LinuxSeccomp.SECCOMP_RET_ERRNO, LinuxSeccomp.SECCOMP_RET_TRACE,
-                             LinuxSeccomp.SECCOMP_RET_LOG, LinuxSeccomp.SECCOMP_RET_ALLOW]
-            guard available.contains(action) else { throw .eopnotsupp }
+            guard LinuxSeccomp.supportedActions.contains(action) else { throw .eopnotsupp }
             return 0
         default:
             // SECCOMP_SET_MODE_STRICT and SECCOMP_GET_NOTIF_SIZES included: not supported.
@@ -49,7 +43,7 @@ enum Seccomp {
         let length = Int(header[0]) | Int(header[1]) << 8
         let instructionsAddress = header[8..<16].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard length >= 1, length <= LinuxSeccomp.BPF_MAXINSNS else { throw .einval }
-        guard task.controls.noNewPrivileges || task.credentials.hasCapability(capSysAdmin) else { throw .eacces }
+        guard task.controls.noNewPrivileges || task.credentials.hasCapability(LinuxProcess.CAP_SYS_ADMIN) else { throw .eacces }
         let bytes = try task.copyIn(from: instructionsAddress, count: length * LinuxSeccomp.sockFilterSize)
         let instructions = stride(from: 0, to: bytes.count, by: LinuxSeccomp.sockFilterSize).map {
             SeccompProgram.Instruction(bytes: bytes[$0..<$0 + LinuxSeccomp.sockFilterSize])

@@ -33,8 +33,8 @@ enum SocketSyscalls {
     static let familyLimit: Int32 = 46
     /// sizeof(struct sockaddr_storage): the longest address move_addr_to_kernel takes.
     static let addressStorageSize: Int32 = 128
-    /// CAP_NET_ADMIN (SO_SNDBUFFORCE), CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN (SCM_CREDENTIALS of others).
-    static let capNetAdmin = 12, capSetUID = 7, capSetGID = 6, capSysAdmin = 21
+    /// CAP_NET_ADMIN (SO_SNDBUFFORCE), CAP_SETUID, CAP_SETGID.
+    static let capNetAdmin = 12, capSetUID = 7, capSetGID = 6
 
     // MARK: Creation
 
@@ -314,7 +314,7 @@ enum SocketSyscalls {
     /// scm_check_creds: the sender's own process, and IDs it holds, unless capable.
     private static func checkCredentials(_ task: Task, _ given: SocketCredentials) throws(SyscallError) {
         let credentials = task.credentials
-        guard given.processID == task.processID || credentials.hasCapability(capSysAdmin) else { throw .eperm }
+        guard given.processID == task.processID || credentials.hasCapability(LinuxProcess.CAP_SYS_ADMIN) else { throw .eperm }
         let uids = [credentials.realUID, credentials.effectiveUID, credentials.savedUID]
         let gids = [credentials.realGID, credentials.effectiveGID, credentials.savedGID]
         guard uids.contains(given.userID) || credentials.hasCapability(capSetUID) else { throw .eperm }

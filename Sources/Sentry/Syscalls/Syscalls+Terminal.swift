@@ -29,7 +29,7 @@ enum TerminalControl {
             // tiocsctty: a session leader takes a terminal no session has (or steals it, arg 1 with CAP_SYS_ADMIN).
             let leader = group.isSessionLeader
             if leader && terminal.controls(group) { return 0 }
-            let admin = task.credentials.hasCapability(XattrSyscalls.capSysAdmin)
+            let admin = task.credentials.hasCapability(LinuxProcess.CAP_SYS_ADMIN)
             guard leader else { throw .eperm }
             if terminal.owner.session != 0 && !(argument == 1 && admin) { throw .eperm }
             guard file.isReadable || admin else { throw .eperm }

@@ -6,14 +6,17 @@ import Musl
 import CShim
 
 /// Directory operations behind atomic image creation: an image is built in a
-/// temporary sibling (`IMG.tmp-<pid>-<random>`) and renamed into place only
-/// when complete and synced, so a crash never leaves a directory at the
-/// final name that looks like an image.
-enum ImageDirectory {
+/// temporary sibling (`IMG.tmp-<random>`) and renamed into place only when
+/// complete and synced, so a crash never leaves a directory at the final name
+/// that looks like an image.
+public enum ImageDirectory {
     static let temporaryMarker = ".tmp-"
+    /// A temporary directory's name until its creator holds its lock: the
+    /// cleanup of abandoned temporaries does not look at it.
+    static let unlockedMarker = ".new-"
 
     /// `path` without trailing slashes, split into parent and last component.
-    static func split(_ path: String) throws -> (parent: String, name: String) {
+    public static func split(_ path: String) throws -> (parent: String, name: String) {
         var trimmed = Substring(path)
         while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
         guard !trimmed.isEmpty, trimmed != "/", trimmed != ".", trimmed != ".." else {
@@ -27,24 +30,28 @@ enum ImageDirectory {
     }
 
     /// Creates a fresh private temporary directory next to `final`, and the
-    /// descriptor holding an exclusive flock on it while its writer lives.
+    /// descriptor holding an exclusive flock on it while its writer lives. It
+    /// is made and locked under a name `removeAbandonedTemporaries` skips, then
+    /// renamed to its temporary name (the lock is on the directory, not the
+    /// name), so another writer's cleanup never sees it unlocked.
     static func makeTemporary(for final: String) throws -> (path: String, lock: Int32) {
         let (parent, name) = try split(final)
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let path = parent + "/" + name + temporaryMarker + String(getpid()) + "-" + suffix
-        guard mkdir(path, 0o700) == 0 else {
+        let unlocked = parent + "/" + name + unlockedMarker + suffix
+        let path = parent + "/" + name + temporaryMarker + suffix
+        guard mkdir(unlocked, 0o700) == 0 else {
             let code = errno
             if code == ENOENT {
                 throw ImageError.io(path: parent, operation: "create image in", errno: code)
             }
-            throw ImageError.io(path: path, operation: "mkdir", errno: code)
+            throw ImageError.io(path: unlocked, operation: "mkdir", errno: code)
         }
-        let lock = retryingEINTR { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+        let lock = retryingEINTR { open(unlocked, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard lock >= 0, flock(lock, LOCK_EX | LOCK_NB) == 0, rename(unlocked, path) == 0 else {
             let code = errno
             if lock >= 0 { close(lock) }
-            rmdir(path)
-            throw ImageError.io(path: path, operation: "lock", errno: code)
+            rmdir(unlocked)
+            throw ImageError.io(path: unlocked, operation: "lock", errno: code)
         }
         return (path, lock)
     }

@@ -34,6 +34,9 @@ struct BootCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The save/restore test mode's interval in syscalls (see create).", valueName: "N"))
     var debugSaveRestoreEvery: UInt64 = 0
 
+    @Option(help: .hidden)
+    var pidNamespaceError: String?
+
     @Argument(help: ArgumentHelp("The container.", valueName: "container-id"))
     var id: String
 
@@ -57,7 +60,7 @@ struct BootCommand: ParsableCommand {
 
     func run() throws {
         // First, while the process has one thread and has opened nothing of the container's.
-        var confinement = Confinement.apply()
+        var confinement = Confinement.apply(pidNamespaceError: pidNamespaceError)
         // A fault never dumps the Sentry's address space and always says what failed, on stderr
         // (the log file with --log, see detachFromCallerStdio).
         let process = SandboxProcess.current()

@@ -2,6 +2,8 @@ import ArgumentParser
 import Boot
 import CShim
 import OCI
+import Sentry
+import State
 
 #if canImport(Glibc)
 import Glibc
@@ -54,17 +56,15 @@ struct CheckpointCommand: ParsableCommand {
     /// Seconds to wait for the sandbox to write the image (a large container takes a while).
     static let saveTimeout = 3600
 
-    /// O_PATH, which Swift's Glibc module does not export.
-    private static let pathOnly: Int32 = 0o10000000
-
     /// The image's parent directory, opened for the sandbox to write into (O_PATH: it only needs its name).
     static func openParent(of imagePath: String) throws -> Int32 {
-        let components = imagePath.split(separator: "/")
-        guard let name = components.last, name != ".", name != ".." else {
-            throw RunscError("checkpoint: \(imagePath) cannot name an image directory")
+        let parent: String
+        do {
+            parent = try ImageDirectory.split(imagePath).parent
+        } catch {
+            throw RunscError("checkpoint: \(error)")
         }
-        let parent = "/" + components.dropLast().joined(separator: "/")
-        let fd = open(parent, pathOnly | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(parent, Int32(bitPattern: LinuxFile.pathOnly) | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             throw RunscError("checkpoint: cannot create the image \(imagePath) in \(parent): \(SandboxLauncher.errnoText())")
         }

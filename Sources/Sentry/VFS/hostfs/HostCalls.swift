@@ -7,7 +7,7 @@ import Synchronization
 /// list a host seccomp filter must allow for files.
 enum Host {
     /// O_PATH, which Glibc's Swift overlay does not export.
-    static let pathOnly: Int32 = 0o10000000
+    static let pathOnly = Int32(bitPattern: LinuxFile.pathOnly)
 
     /// The current host errno as a Linux errno (the numbers are Linux's on both sides).
     static var lastError: SyscallError { SyscallError(rawValue: errno) ?? .eio }
