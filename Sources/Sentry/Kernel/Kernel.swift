@@ -20,6 +20,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "processTree", // a lock (Kernel+ProcessTree.swift)
         "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
         "futexes", // host-only: futex waiters, none across a checkpoint (every wait is interrupted)
+        "seccompLogLimit", // host-only: how many SCMP_ACT_LOG lines this run has logged lately
     ]
 
     public private(set) var pidNamespace = PIDNamespace()

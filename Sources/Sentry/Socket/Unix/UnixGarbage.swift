@@ -14,20 +14,30 @@ enum UnixGarbage {
     }
 
     /// The sockets whose queues may hold files (`holders`, keyed by
-    /// identity, host-only: rebuilt after a load) and whether a collection
-    /// runs (releases during it do not start another). A leaf: taken under
-    /// no other lock but a socket queue's, briefly.
-    private static let state = Mutex<(holders: [ObjectIdentifier: Holder], running: Bool)>(([:], false))
+    /// identity, host-only: rebuilt after a load), whether a collection
+    /// runs (releases during it do not start another) and the releases
+    /// since the last one. A leaf: taken under no other lock but a socket
+    /// queue's, briefly.
+    private static let state = Mutex<(holders: [ObjectIdentifier: Holder], running: Bool, releases: Int)>(([:], false, 0))
+
+    /// A collection walks every holder: one per this many holders released
+    /// keeps its cost in proportion to the releases (as Linux coalesces
+    /// unix_gc), where one per release made a chain of n sockets cost n².
+    private static let holdersPerCollection = 32
 
     /// `socket`'s queue got a message with files.
     static func holding(_ socket: UnixSocket) {
         state.withLock { $0.holders[ObjectIdentifier(socket)] = Holder(socket: socket) }
     }
 
-    /// Runs a collection unless none can find anything or one runs already.
+    /// Runs a collection unless none can find anything, one runs already, or
+    /// too few releases came since the last for the holders there are.
     static func collect() {
         let holders: [UnixSocket]? = state.withLock { state in
             guard !state.running, !state.holders.isEmpty else { return nil }
+            state.releases += 1
+            guard state.releases >= state.holders.count / holdersPerCollection else { return nil }
+            state.releases = 0
             state.running = true
             return state.holders.values.compactMap(\.socket)
         }
