@@ -12,6 +12,17 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// An edge-triggered echo server with 100 forked clients (50 TCP, 50
+    /// unix), each message larger than a socket buffer written back in parts
+    /// after EAGAIN: every echo intact, the same totals and hang-ups as natively.
+    @Test func anEpollEchoServerWithAHundredClientsMatchesANativeRun() throws {
+        let result = try SyscallFixtureTests.runInSandbox("epoll_echo")
+        let native = try Fixtures.runNatively("epoll_echo")
+        #expect(native.stdout.contains("50 tcp + 50 unix connections"))
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
     /// stdin is a host pipe that gets a line 300 ms after the program waits: epoll_wait waits
     /// on it through the host poller and reports it readable, as natively.
     @Test func epollOnStdinWaitsForAHostPipe() throws {
