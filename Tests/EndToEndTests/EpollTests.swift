@@ -56,6 +56,16 @@ import Testing
         #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
     }
 
+    /// An edge-triggered echo server checkpointed with four TCP and unix
+    /// connections whose data waits unread and four idle ones: after restore
+    /// it is told of the ready ones once, then of the idle ones when they
+    /// send, echoes all and sees every hang-up, as in a straight native run.
+    @Test func anEpollServerWithIdleAndReadyClientsSurvivesACheckpoint() throws {
+        let (output, native) = try CheckpointSession.outputAcrossCheckpoint("ckpt_epoll_server")
+        #expect(native.contains("ready clients served: 0 1 2 3\n"))
+        #expect(output == native)
+    }
+
     /// epoll_wait's deadline is kept in the restart block across a
     /// checkpoint taken 1.5 s into its 4 s: it returns at its timeout on the
     /// virtual clock, not 1.5 s late.
