@@ -12,6 +12,17 @@ import Testing
         #expect(result.stdout == native.stdout)
     }
 
+    /// An edge-triggered echo server with 100 forked clients (50 TCP, 50
+    /// unix), each message larger than a socket buffer written back in parts
+    /// after EAGAIN: every echo intact, the same totals and hang-ups as natively.
+    @Test func anEpollEchoServerWithAHundredClientsMatchesANativeRun() throws {
+        let result = try SyscallFixtureTests.runInSandbox("epoll_echo")
+        let native = try Fixtures.runNatively("epoll_echo")
+        #expect(native.stdout.contains("50 tcp + 50 unix connections"))
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+    }
+
     /// stdin is a host pipe that gets a line 300 ms after the program waits: epoll_wait waits
     /// on it through the host poller and reports it readable, as natively.
     @Test func epollOnStdinWaitsForAHostPipe() throws {
@@ -43,6 +54,16 @@ import Testing
         #expect(try session.restore("c2", image: "image", output: "after") == 0, "\(session.errors(of: "after"))")
         let lines = session.lines("before") + session.lines("after")
         #expect(lines.joined(separator: "\n") + "\n" == native.stdout)
+    }
+
+    /// An edge-triggered echo server checkpointed with four TCP and unix
+    /// connections whose data waits unread and four idle ones: after restore
+    /// it is told of the ready ones once, then of the idle ones when they
+    /// send, echoes all and sees every hang-up, as in a straight native run.
+    @Test func anEpollServerWithIdleAndReadyClientsSurvivesACheckpoint() throws {
+        let (output, native) = try CheckpointSession.outputAcrossCheckpoint("ckpt_epoll_server")
+        #expect(native.contains("ready clients served: 0 1 2 3\n"))
+        #expect(output == native)
     }
 
     /// epoll_wait's deadline is kept in the restart block across a
