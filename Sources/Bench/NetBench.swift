@@ -46,7 +46,7 @@ func runNetBench(_ options: BenchOptions) throws {
         ProcessCase(name: "unix socket throughput", arguments: ["unix-throughput", String(options.int("unix-mib", default: 64))],
                     unit: "MiB/s", higherIsBetter: true, note: "socketpair(AF_UNIX, SOCK_STREAM) and fork; 64 KiB writes"),
         ProcessCase(name: "epoll_wait, 1,000 idle + 10 ready", arguments: ["epoll-idle", String(options.int("epoll-waits", default: 5000))],
-                    unit: "us", note: "500 pipes and 500 eventfds idle, 10 eventfds ready, timeout 0"),
+                    unit: "us", note: "both ends of 250 empty pipes and 500 eventfds idle, 10 eventfds ready, timeout 0"),
     ]
     print("net: \(workload) natively, in \(runsc) and in \(gvisor) (ptrace platform, --network=none: its loopback); "
           + "best of \(repeats) runs per cell; goal: ours at most half of gVisor's time, at least twice its throughput")
