@@ -29,6 +29,8 @@ struct ProcessCase {
     /// The name of the program's output line with the result (default: the mode, `arguments[0]`).
     var key: String? = nil
     var unit: String
+    /// A rate (MiB/s): the highest of the runs is kept and the goal is twice gVisor's.
+    var higherIsBetter = false
     /// gVisor's time on this machine kind as the issue gives it, for the goal column.
     var note: String
 }
@@ -81,13 +83,13 @@ func compareRuntimes(_ cases: [ProcessCase], program: String, workload: String, 
                      repeats: Int, bundle: String, work: String, mounts: [Spec.Mount] = []) -> Table {
     var table = Table(columns: ["measure", "unit", "native", "ours", "gVisor", "ours/gVisor", "ours/native", "goal", "note"])
     for item in cases {
-        let native = best(repeats) { try measureNative(workload, item, bundle: bundle, work: work) }
-        let ours = best(repeats) {
+        let native = best(repeats, highest: item.higherIsBetter) { try measureNative(workload, item, bundle: bundle, work: work) }
+        let ours = best(repeats, highest: item.higherIsBetter) {
             try measureSandboxed([runsc, "--root", work + "/ours"], item, program: program, bundle: bundle, work: work,
                                  mounts: mounts)
         }
         let theirs = gvisor == "none" || access(gvisor, X_OK) != 0 ? .failure("\(gvisor) is not installed")
-            : best(repeats) {
+            : best(repeats, highest: item.higherIsBetter) {
                 try measureSandboxed([gvisor, "--platform=ptrace", "--network=none", "--root", work + "/gvisor"],
                                      item, program: program, bundle: bundle, work: work, mounts: mounts)
             }
@@ -102,7 +104,9 @@ func compareRuntimes(_ cases: [ProcessCase], program: String, workload: String, 
             return format(a / b, decimals: 2)
         }
         var goal = "-"
-        if case .value(let a) = ours, case .value(let b) = theirs, b > 0 { goal = a <= b / 2 ? "met" : "missed" }
+        if case .value(let a) = ours, case .value(let b) = theirs, b > 0 {
+            goal = (item.higherIsBetter ? a >= b * 2 : a <= b / 2) ? "met" : "missed"
+        }
         let failures = [("native", native), ("ours", ours), ("gVisor", theirs)].compactMap { name, result -> String? in
             if case .failure(let why) = result { return "\(name): \(why)" }
             return nil
@@ -118,19 +122,19 @@ private enum Measured {
     case failure(String)
 }
 
-/// The lowest of `repeats` measurements; the first failure if none worked.
-private func best(_ repeats: Int, _ measure: () throws -> Double) -> Measured {
-    var lowest: Double?
+/// The lowest of `repeats` measurements (the highest for a rate); the last failure if none worked.
+private func best(_ repeats: Int, highest: Bool = false, _ measure: () throws -> Double) -> Measured {
+    var kept: Double?
     var failure = ""
     for _ in 0..<repeats {
         do {
             let value = try measure()
-            lowest = min(lowest ?? value, value)
+            kept = highest ? max(kept ?? value, value) : min(kept ?? value, value)
         } catch {
             failure = "\(error)"
         }
     }
-    return lowest.map(Measured.value) ?? .failure(failure)
+    return kept.map(Measured.value) ?? .failure(failure)
 }
 
 /// The program on the host, with the bundle's rootfs as the place the programs in its /bin are found.

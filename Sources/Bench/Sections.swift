@@ -7,4 +7,5 @@ let benchSections: [BenchSection] = [
     .process,
     .fork,
     .dynamic,
+    .net,
 ]
