@@ -140,9 +140,14 @@ struct Cgroup: Codable, Equatable {
                     throw RunscError("linux.resources.memory.swap: \(swap) is below memory.limit \(memoryLimit) (swap counts memory plus swap)")
                 }
                 if unified {
-                    let swapOnly = swap == -1 ? "max" : String(swap - (memory.limit ?? 0))
-                    guard memory.limit != nil || swap == -1 else {
-                        throw RunscError("linux.resources.memory.swap: needs memory.limit on cgroup v2")
+                    var swapOnly = "max"
+                    if swap != -1 {
+                        // runc: a swap limit without a memory limit cannot be split into swap alone.
+                        guard let memoryLimit = memory.limit, memoryLimit > 0 else {
+                            throw RunscError("linux.resources.memory.swap: needs a memory.limit above 0 on cgroup v2")
+                        }
+                        // swap >= memoryLimit > 0 (checked above): the difference cannot overflow.
+                        swapOnly = String(swap - memoryLimit)
                     }
                     add("memory", "memory.swap.max", swapOnly, "memory.swap")
                 } else {
