@@ -28,8 +28,10 @@ enum Futex {
         let command = operation & ~(LinuxFutex.FUTEX_PRIVATE_FLAG | LinuxFutex.FUTEX_CLOCK_REALTIME)
         let realtime = operation & LinuxFutex.FUTEX_CLOCK_REALTIME != 0
         let clock = realtime ? Time.realtime : Time.monotonic
-        let waits = [LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET, LinuxFutex.FUTEX_LOCK_PI,
-                     LinuxFutex.FUTEX_LOCK_PI2].contains(command)
+        let waits = switch command {
+        case LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET, LinuxFutex.FUTEX_LOCK_PI, LinuxFutex.FUTEX_LOCK_PI2: true
+        default: false
+        }
         var deadline: Int64? = nil
         if waits, args.pointer(3) != 0 {
             let timeout = try task.copyIn(Time.Timespec.self, from: args.pointer(3))
@@ -246,7 +248,10 @@ final class FutexTable: @unchecked Sendable {
                 let current: Int64
                 do { current = try Time.now(task, clock) } catch { current = deadline }
                 expired = current >= deadline
-                hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingSaturating(deadline - current)
+                // A saturated deadline less a negative time (a realtime clock set before 1970) overflows.
+                let remaining = deadline.subtractingReportingOverflow(current)
+                hostDeadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+                    .addingSaturating(remaining.overflow ? Int64.max : remaining.partialValue)
             }
             var interrupted = false
             if !expired {
