@@ -67,6 +67,9 @@ struct OutgoingMessage {
 /// protocol operations (bind, connect, send, ...) left to each family's
 /// subclass. Unknown operations answer EOPNOTSUPP, as sock_no_* do.
 class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by FileDescription.lock
+    /// An int option's value as getsockopt copies it out, for every family.
+    static func intBytes(_ value: Int32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
+
     override class var savedTypeName: String { "socket.File" }
     override class var notSaved: Set<String> { super.notSaved.union(["queue"]) }
 

@@ -485,19 +485,19 @@ enum SocketSyscalls {
         if let value = try socket.familyOption(name) { return value }
         let options = socket.lock.withLock { _ in socket.options }
         switch name {
-        case SocketABI.SO_TYPE: return UnixSocket.intBytes(socket.socketType)
-        case SocketABI.SO_DOMAIN: return UnixSocket.intBytes(socket.family)
-        case SocketABI.SO_PROTOCOL: return UnixSocket.intBytes(socket.protocolNumber)
-        case SocketABI.SO_SNDBUF: return UnixSocket.intBytes(Int32(clamping: options.sendBuffer))
-        case SocketABI.SO_RCVBUF: return UnixSocket.intBytes(Int32(clamping: options.receiveBuffer))
-        case SocketABI.SO_RCVLOWAT, SocketABI.SO_SNDLOWAT: return UnixSocket.intBytes(1)
+        case SocketABI.SO_TYPE: return SocketFile.intBytes(socket.socketType)
+        case SocketABI.SO_DOMAIN: return SocketFile.intBytes(socket.family)
+        case SocketABI.SO_PROTOCOL: return SocketFile.intBytes(socket.protocolNumber)
+        case SocketABI.SO_SNDBUF: return SocketFile.intBytes(Int32(clamping: options.sendBuffer))
+        case SocketABI.SO_RCVBUF: return SocketFile.intBytes(Int32(clamping: options.receiveBuffer))
+        case SocketABI.SO_RCVLOWAT, SocketABI.SO_SNDLOWAT: return SocketFile.intBytes(1)
         case SocketABI.SO_LINGER:
             return withUnsafeBytes(of: (options.lingerOn, options.lingerSeconds)) { Array($0) }
         case SocketABI.SO_RCVTIMEO, SocketABI.SO_SNDTIMEO:
             let timeout = name == SocketABI.SO_RCVTIMEO ? options.receiveTimeout : options.sendTimeout
             return withUnsafeBytes(of: (timeout / 1_000_000_000, timeout % 1_000_000_000 / 1000)) { Array($0) }
         case let flag where SocketOptions.remembered.contains(flag):
-            return UnixSocket.intBytes(options.flag(flag) ? 1 : 0)
+            return SocketFile.intBytes(options.flag(flag) ? 1 : 0)
         default:
             throw .enoprotoopt
         }

@@ -555,9 +555,9 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
     override func familyOption(_ option: Int32) throws(SyscallError) -> [UInt8]? {
         switch option {
         case SocketABI.SO_ACCEPTCONN:
-            return UnixSocket.intBytes(LoopbackStack.table.withLock { _ in state == .listening } ? 1 : 0)
+            return SocketFile.intBytes(LoopbackStack.table.withLock { _ in state == .listening } ? 1 : 0)
         case SocketABI.SO_ERROR:
-            return UnixSocket.intBytes(LoopbackStack.table.withLock { _ in takeError()?.rawValue ?? 0 })
+            return SocketFile.intBytes(LoopbackStack.table.withLock { _ in takeError()?.rawValue ?? 0 })
         default:
             return nil
         }
@@ -601,7 +601,7 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
             level == InetABI.IPPROTO_IPV6 && name == InetABI.IPV6_V6ONLY ? (v6Only ? 1 : 0)
                 : protocolOptions[Self.optionKey(level, name)] ?? fallback
         }
-        return UnixSocket.intBytes(value)
+        return SocketFile.intBytes(value)
     }
 
     /// setsockopt(2) at those levels, with the ranges do_tcp_setsockopt and do_ip_setsockopt check.

@@ -556,6 +556,4 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
             return nil
         }
     }
-
-    static func intBytes(_ value: Int32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
 }
