@@ -38,13 +38,16 @@ enum MemfdSyscalls {
         }
         guard file.isWritable else { throw .eperm }
         guard argument & ~MemfdABI.allSeals == 0, let inode else { throw .einval }
-        let seals = inode.currentSeals
-        if seals & MemfdABI.F_SEAL_SEAL != 0 { throw .eperm }
-        if argument & MemfdABI.F_SEAL_WRITE != 0, seals & MemfdABI.F_SEAL_WRITE == 0,
-           let contents = inode.mappedContents, task.kernel?.mapsSharedWritable(contents) ?? false {
-            throw .ebusy
+        // The mapping lock keeps a shared writable mmap from landing between the walk and the seal.
+        try inode.mappingLock.withLock { _ throws(SyscallError) in
+            let seals = inode.currentSeals
+            if seals & MemfdABI.F_SEAL_SEAL != 0 { throw .eperm }
+            if argument & MemfdABI.F_SEAL_WRITE != 0, seals & MemfdABI.F_SEAL_WRITE == 0,
+               let contents = inode.mappedContents, task.kernel?.mapsSharedWritable(contents) ?? false {
+                throw .ebusy
+            }
+            try inode.addSeals(argument)
         }
-        try inode.addSeals(argument)
         return 0
     }
 }

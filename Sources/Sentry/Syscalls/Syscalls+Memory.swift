@@ -72,11 +72,6 @@ enum Memory {
             if shared && protection & protWrite != 0 && !file.writable { throw .eacces }
             if !file.readable { throw .eacces }
             if shared && !file.writable { request.maxProtection = [.read, .execute] }
-            // memfd_check_seals_mmap: a write-sealed file is never mapped shared and writable.
-            if shared, (file.file as? TmpfsFile)?.isWriteSealed == true {
-                if protection & protWrite != 0 { throw .eperm }
-                request.maxProtection = [.read, .execute]
-            }
             request.backing = .file(file.file, offset: offset)
         }
         if request.fixedNoReplace && !Page.isAligned(address) { throw .einval }
@@ -87,6 +82,9 @@ enum Memory {
         if limit != Limits.infinity {
             let (total, overflow) = mm.mappedBytes.addingReportingOverflow(aligned)
             if overflow || total > limit { throw .enomem }
+        }
+        if shared, let tmpfs = file?.file as? TmpfsFile {
+            return Int64(bitPattern: try tmpfs.mapShared(request, writable: protection & protWrite != 0, into: mm))
         }
         return Int64(bitPattern: try mm.map(request))
     }

@@ -27,9 +27,21 @@ public final class TmpfsFile: FileDescription, MappableFile, @unchecked Sendable
 
     override public var isMappable: Bool { true }
 
-    /// F_SEAL_WRITE or F_SEAL_FUTURE_WRITE: no shared writable mapping.
-    var isWriteSealed: Bool {
-        (file?.currentSeals ?? 0) & (MemfdABI.F_SEAL_WRITE | MemfdABI.F_SEAL_FUTURE_WRITE) != 0
+    /// Maps the file shared (memfd_check_seals_mmap): under F_SEAL_WRITE or
+    /// F_SEAL_FUTURE_WRITE never writable (EPERM for PROT_WRITE, and no
+    /// mprotect to it later). The seal check and the insertion hold the
+    /// inode's mapping lock, which F_ADD_SEALS holds too.
+    func mapShared(_ request: MemoryManager.MappingRequest, writable: Bool, into mm: MemoryManager)
+        throws(SyscallError) -> UInt64 {
+        guard let file else { throw .ebadf }
+        return try file.mappingLock.withLock { _ throws(SyscallError) -> UInt64 in
+            var request = request
+            if file.currentSeals & (MemfdABI.F_SEAL_WRITE | MemfdABI.F_SEAL_FUTURE_WRITE) != 0 {
+                if writable { throw .eperm }
+                request.maxProtection = [.read, .execute]
+            }
+            return try mm.map(request)
+        }
     }
 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)

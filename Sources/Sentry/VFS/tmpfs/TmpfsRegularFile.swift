@@ -1,5 +1,6 @@
 import Glibc
 import State
+import Synchronization
 
 /// A tmpfs file's bytes, in MemoryFile pages allocated when first written
 /// (a sparse file costs only what was written). The pages are the
@@ -13,6 +14,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
         super.notSaved.union([
             "legacyPages", // only loaded from images of older builds
             "legacyShared", // only loaded from images of older builds
+            "mappingLock", // a lock
         ])
     }
     override public class var loadedType: FileType? { .regular }
@@ -30,6 +32,11 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     /// File seals (F_SEAL_*): every tmpfs file is sealed against sealing
     /// (F_SEAL_SEAL) but a memfd made with MFD_ALLOW_SEALING.
     private var seals = MemfdABI.F_SEAL_SEAL
+    /// Held across a shared mapping's seal check and its insertion into the
+    /// MM, and across F_SEAL_WRITE's walk of the MMs and the seal's
+    /// addition, so a shared writable mapping never slips in between (Linux's
+    /// i_mmap_writable count). Taken before any MM's lock.
+    let mappingLock = Mutex<Void>(())
 
     deinit {
         // The last name and the last open file are gone: the data goes, as
