@@ -312,14 +312,16 @@ enum Inotify {
     private static var noWatches: Bool { liveWatches.load(ordering: .relaxed) == 0 }
 
     /// An event on the file `dentry` names (fsnotify_parent): to the parent's
-    /// watches with the name, then the file's own.
+    /// watches with the name, then the file's own. The parent and name are
+    /// read under the VFS lock, since a rename may change them meanwhile;
+    /// no caller holds it (the I/O paths and close run outside it).
     static func notify(_ mask: UInt32, on dentry: Dentry) {
         if noWatches { return }
-        let inode = dentry.inode
-        let flagged = inode.isDirectory ? mask | InotifyABI.IN_ISDIR : mask
-        if let parent = dentry.parent, parent !== dentry {
-            notify(flagged, inode: parent.inode, name: dentry.name)
+        let (inode, parent, name) = VFSLock.shared.withLock { _ in
+            (dentry.inode, dentry.parent.flatMap { $0 === dentry ? nil : $0.inode }, dentry.name)
         }
+        let flagged = inode.isDirectory ? mask | InotifyABI.IN_ISDIR : mask
+        if let parent { notify(flagged, inode: parent, name: name) }
         notify(flagged, inode: inode)
     }
 
