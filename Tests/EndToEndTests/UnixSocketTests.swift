@@ -68,4 +68,50 @@ import Testing
         #expect(native.hasSuffix("done\n"))
         #expect(output == native)
     }
+
+    /// Debian's socat in one container: a one-shot server on a path name
+    /// writing 100,000 lines to a file, a forking server on an abstract name
+    /// running `tr` per connection, and a forking server on a path name
+    /// echoing through `cat` to six concurrent clients sending up to
+    /// 1.5 MB each, and a datagram server taking one datagram: the
+    /// checksums and output of a native run.
+    @Test func socatPipelinesOverUnixSockets() throws {
+        let script = #"""
+            mkdir -p "$W" && cd "$W" || exit 1
+            until_socket() { for i in $(seq 600); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no socket $1"; return 1; }
+            socat -u UNIX-LISTEN:"$W/one" CREATE:"$W/got" &
+            server=$!
+            until_socket "$W/one"
+            seq 1 100000 | socat -u - UNIX-CONNECT:"$W/one"
+            wait $server; echo "one-shot server: $?"
+            cksum < got; seq 1 100000 | cksum
+            name=runsc-socat-$$-$RANDOM
+            socat -t 30 ABSTRACT-LISTEN:$name,fork EXEC:'tr a-z A-Z' &
+            server=$!
+            for i in $(seq 600); do socat -u /dev/null ABSTRACT-CONNECT:$name 2>/dev/null && break; sleep 0.05; done
+            echo 'hello abstract name' | socat -t 30 - ABSTRACT-CONNECT:$name
+            kill -9 $server; wait $server 2>/dev/null
+            socat -t 30 UNIX-LISTEN:"$W/many",fork EXEC:cat &
+            server=$!
+            until_socket "$W/many"
+            clients=()
+            for i in 1 2 3 4 5 6; do
+              seq $i $((i * 40000)) | socat -t 30 - UNIX-CONNECT:"$W/many" > echoed$i &
+              clients+=($!)
+            done
+            wait "${clients[@]}"
+            for i in 1 2 3 4 5 6; do echo "client $i: $(cksum < echoed$i) $(seq $i $((i * 40000)) | cksum)"; done
+            printf 'line %s\n' a b c | socat -t 30 - UNIX-CONNECT:"$W/many"
+            kill -9 $server; wait $server 2>/dev/null
+            socat -u UNIX-RECVFROM:"$W/datagrams",unlink-early,mode=600 CREATE:"$W/datagram" &
+            server=$!
+            until_socket "$W/datagrams"
+            stat -c '%A %F' "$W/datagrams"
+            echo 'one datagram' | socat -u - UNIX-SENDTO:"$W/datagrams"
+            wait $server; echo "datagram server: $? $(cat datagram)"
+            ls
+            echo done
+            """#
+        try DebianScriptTests.expectSameAsNative(script, requires: ["/usr/bin/socat"])
+    }
 }

@@ -70,6 +70,12 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
     /// An int option's value as getsockopt copies it out, for every family.
     static func intBytes(_ value: Int32) -> [UInt8] { withUnsafeBytes(of: value) { Array($0) } }
 
+    /// A sockaddr's sa_family, read little-endian (0, AF_UNSPEC, when shorter than the field).
+    static func addressFamily(of address: [UInt8]) -> UInt16 {
+        guard address.count >= SocketABI.familySize else { return 0 }
+        return UInt16(address[0]) | UInt16(address[1]) << 8
+    }
+
     override class var savedTypeName: String { "socket.File" }
     override class var notSaved: Set<String> { super.notSaved.union(["queue"]) }
 

@@ -73,7 +73,7 @@ enum InetAddress {
     /// address on a V6ONLY socket EINVAL.
     static func parse(_ raw: [UInt8], family: Int32, v6Only: Bool,
                       allowUnspecified: Bool) throws(SyscallError) -> Parsed {
-        let given = UnixAddress.family(of: raw)
+        let given = SocketFile.addressFamily(of: raw)
         if family == SocketABI.AF_INET {
             guard raw.count >= InetABI.inetAddressSize else { throw .einval }
             let port = UInt16(raw[2]) << 8 | UInt16(raw[3])

@@ -11,29 +11,17 @@ import Synchronization
 ///
 /// Everything is saved: queued bytes both ways, peers, pending connections,
 /// endpoints; after a load the socket enters the port table again.
-final class InetSocket: SocketFile, @unchecked Sendable { // connection state guarded by `LoopbackStack.table`
+final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unchecked Sendable { // connection state guarded by `LoopbackStack.table`
     override class var savedTypeName: String { "inet.Socket" }
 
-    enum State: Int32, SavableValue {
-        case unconnected = 0, listening, connected
+    static func withConnectionLock<R: Sendable, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try LoopbackStack.table.withLock { _ throws(E) -> R in try body() }
     }
 
-    private(set) var receiveQueue = SocketQueue()
-    private var state = State.unconnected
     /// The bound endpoint (its port nonzero once bound).
     private var local: InetEndpoint?
     /// The connected peer's endpoint (a datagram socket's default destination).
     private var remote: InetEndpoint?
-    /// A stream's other end (kept after it closes).
-    private var peer: InetSocket?
-    /// Connections not yet accepted (a listener's).
-    private var backlog: [InetSocket] = []
-    private var backlogLimit = 0
-    private var receiveShutdown = false
-    private var sendShutdown = false
-    /// SO_ERROR: ECONNRESET, ECONNREFUSED, or 0.
-    private var pendingError: Int32 = 0
-    private var isClosed = false
     /// IPV6_V6ONLY.
     private var v6Only = false
     /// IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP options set, by `optionKey`.
@@ -41,10 +29,9 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
 
     required init() { super.init() }
 
-    override init(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) {
-        super.init(family: family, type: type, protocol: number, flags: flags)
-        receiveQueue = SocketQueue(messageLimit: Int.max)
-        receiveQueue.readerQueue = queue
+    init(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) {
+        // UDP counts no datagrams, only bytes against the receive buffer.
+        super.init(family: family, type: type, protocol: number, flags: flags, messageLimit: Int.max)
     }
 
     /// inet_create: TCP for streams, UDP for datagrams (protocol 0 or the
@@ -64,38 +51,17 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
 
     override func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let saved = LoopbackStack.table.withLock { _ in
-            (receiveQueue, state, local, remote, peer, backlog, backlogLimit, receiveShutdown, sendShutdown,
-             pendingError, isClosed, v6Only, protocolOptions)
-        }
-        try sink.save("receiveQueue", saved.0)
-        try sink.save("state", saved.1)
-        try sink.save("local", saved.2)
-        try sink.save("remote", saved.3)
-        try sink.save("peer", saved.4)
-        try sink.save("backlog", saved.5)
-        try sink.save("backlogLimit", saved.6)
-        try sink.save("receiveShutdown", saved.7)
-        try sink.save("sendShutdown", saved.8)
-        try sink.save("pendingError", saved.9)
-        try sink.save("isClosed", saved.10)
-        try sink.save("v6Only", saved.11)
-        try sink.save("protocolOptions", saved.12)
+        let saved = LoopbackStack.table.withLock { _ in (local, remote, v6Only, protocolOptions) }
+        try sink.save("local", saved.0)
+        try sink.save("remote", saved.1)
+        try sink.save("v6Only", saved.2)
+        try sink.save("protocolOptions", saved.3)
     }
 
     override func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
-        receiveQueue = try source.load("receiveQueue")
-        state = try source.load("state")
         local = try source.load("local")
         remote = try source.load("remote")
-        peer = try source.load("peer")
-        backlog = try source.load("backlog")
-        backlogLimit = try source.load("backlogLimit")
-        receiveShutdown = try source.load("receiveShutdown")
-        sendShutdown = try source.load("sendShutdown")
-        pendingError = try source.load("pendingError")
-        isClosed = try source.load("isClosed")
         v6Only = try source.load("v6Only")
         protocolOptions = try source.load("protocolOptions")
         try ImageValidation.require([SocketABI.AF_INET, SocketABI.AF_INET6].contains(family)
@@ -103,11 +69,9 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
                                     field: "socketType", "inet socket of family \(family) type \(socketType)")
     }
 
-    /// Wires the wait queues and enters the port table again.
+    /// Enters the port table again.
     override func afterLoad() throws {
         try super.afterLoad()
-        receiveQueue.readerQueue = queue
-        if isStream, let peer { receiveQueue.writerQueue = peer.queue }
         if let local, !isClosed {
             LoopbackStack.table.withLock { $0.insert(self, type: socketType, port: local.port) }
         }
@@ -396,13 +360,6 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
 
     // MARK: Data
 
-    /// A pending error (SO_ERROR), taken: the next send or receive reports it once.
-    private func takeError() -> SyscallError? {
-        guard pendingError != 0 else { return nil }
-        defer { pendingError = 0 }
-        return SyscallError(rawValue: pendingError) ?? .econnreset
-    }
-
     override func send(_ message: OutgoingMessage, task: Task?, waiter: Waiter?) throws(SyscallError) -> Int {
         // Files cannot travel over IP: SCM_RIGHTS given here are dropped.
         for file in message.rights { file.releaseReference() }
@@ -415,29 +372,19 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
         }
         if message.data.isEmpty { return 0 }
         let limit = lock.withLock { _ in options.sendBuffer }
-        var written = 0
-        let deadline = deadline(sending: true)
-        while written < message.data.count {
-            let piece = SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]))
-            do {
-                written += try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline) {
-                    () throws(SyscallError) -> Int? in
-                    if LoopbackStack.table.withLock({ _ in sendShutdown }) { throw .epipe }
-                    switch peer.receiveQueue.enqueue(piece, limit: limit, stream: true) {
-                    case .queued(let count): return count
-                    case .full: return nil
-                    case .closed:
-                        // The peer is gone: these bytes vanish (its RST answers them) and later sends get EPIPE.
-                        LoopbackStack.table.withLock { _ in sendShutdown = true }
-                        return piece.data.count
-                    }
-                }
-            } catch {
-                if written > 0 { return written }
-                throw error
+        return try sendInPieces(count: message.data.count, waiter: waiter) { written in
+            SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]))
+        } _: { (piece) throws(SyscallError) -> Int? in
+            if LoopbackStack.table.withLock({ _ in sendShutdown }) { throw .epipe }
+            switch peer.receiveQueue.enqueue(piece, limit: limit, stream: true) {
+            case .queued(let count): return count
+            case .full: return nil
+            case .closed:
+                // The peer is gone: these bytes vanish (its RST answers them) and later sends get EPIPE.
+                LoopbackStack.table.withLock { _ in sendShutdown = true }
+                return piece.data.count
             }
         }
-        return written
     }
 
     /// udp_sendmsg: to the destination given or connected; a datagram no
@@ -484,42 +431,12 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
     }
 
     override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
-        let peek = flags & SocketABI.MSG_PEEK != 0
-        let waitAll = isStream && flags & SocketABI.MSG_WAITALL != 0 && !peek
         try LoopbackStack.table.withLock { _ throws(SyscallError) in
             if isStream, state != .connected, pendingError == 0 { throw .enotconn }
         }
-        let deadline = deadline(sending: false)
-        var gathered = SocketQueue.Received()
-        while true {
-            let wanted = count - gathered.data.count
-            let next: SocketQueue.Received
-            do {
-                next = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline) {
-                    () throws(SyscallError) -> SocketQueue.Received? in
-                    if isDatagram, let error = LoopbackStack.table.withLock({ _ in takeError() }) { throw error }
-                    if let received = receiveQueue.dequeue(count: wanted, stream: isStream, peek: peek,
-                                                           splitCredentials: false) {
-                        return received
-                    }
-                    return try LoopbackStack.table.withLock { _ throws(SyscallError) -> SocketQueue.Received? in
-                        if let error = takeError() { throw error }
-                        if receiveShutdown { return SocketQueue.Received() }
-                        return nil
-                    }
-                }
-            } catch {
-                if !gathered.data.isEmpty { return gathered }
-                throw error
-            }
-            if gathered.data.isEmpty {
-                gathered = next
-            } else {
-                gathered.data += next.data
-                gathered.messageLength = gathered.data.count
-            }
-            if !waitAll || next.data.isEmpty || gathered.data.count >= count { return gathered }
-        }
+        // A stream's writer closes only with this side's receiveShutdown set (shutdown, close).
+        return try receiveGathering(count: count, flags: flags, waiter: waiter, splitCredentials: false,
+                                    errorFirst: isDatagram)
     }
 
     // MARK: Readiness
@@ -546,22 +463,7 @@ final class InetSocket: SocketFile, @unchecked Sendable { // connection state gu
         return ready.intersection(mask.union(.unmaskable))
     }
 
-    override func readableByteCount() throws(SyscallError) -> Int {
-        isDatagram ? receiveQueue.nextMessageLength : receiveQueue.queuedBytes
-    }
-
     // MARK: Options
-
-    override func familyOption(_ option: Int32) throws(SyscallError) -> [UInt8]? {
-        switch option {
-        case SocketABI.SO_ACCEPTCONN:
-            return SocketFile.intBytes(LoopbackStack.table.withLock { _ in state == .listening } ? 1 : 0)
-        case SocketABI.SO_ERROR:
-            return SocketFile.intBytes(LoopbackStack.table.withLock { _ in takeError()?.rawValue ?? 0 })
-        default:
-            return nil
-        }
-    }
 
     private static func optionKey(_ level: Int32, _ name: Int32) -> Int32 { level << 16 | name }
 

@@ -11,16 +11,10 @@ enum UnixAddress {
         case path(String)
     }
 
-    /// The address's family, read little-endian.
-    static func family(of address: [UInt8]) -> UInt16 {
-        guard address.count >= SocketABI.familySize else { return 0 }
-        return UInt16(address[0]) | UInt16(address[1]) << 8
-    }
-
     /// unix_validate_addr: EINVAL for a length outside the structure or another family.
     static func parse(_ address: [UInt8], allowEmpty: Bool) throws(SyscallError) -> Parsed {
         guard address.count >= SocketABI.familySize, address.count <= SocketABI.unixAddressSize,
-              family(of: address) == UInt16(SocketABI.AF_UNIX) else { throw .einval }
+              SocketFile.addressFamily(of: address) == UInt16(SocketABI.AF_UNIX) else { throw .einval }
         let path = address[SocketABI.familySize...]
         guard let first = path.first else {
             if allowEmpty { return .unnamed }

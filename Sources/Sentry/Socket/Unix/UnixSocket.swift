@@ -11,38 +11,26 @@ import Synchronization
 ///
 /// Everything is saved: queued messages with their files in flight, peers,
 /// pending connections and names; the wait queues are wired again after a load.
-final class UnixSocket: SocketFile, @unchecked Sendable { // connection state guarded by `UnixSocket.namespace`
+final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unchecked Sendable { // connection state guarded by `UnixSocket.namespace`
     override class var savedTypeName: String { "unix.Socket" }
-
-    enum State: Int32, SavableValue {
-        case unconnected = 0, listening, connected
-    }
 
     /// The lock of every unix socket's connection state, and the abstract
     /// names it guards (keyed by `abstractKey`: each type has its own, as Linux hashes them). Taken under FileDescription.lock at most; above
     /// SocketQueue.lock; calls no wait queue (notifications after it is let go).
     static let namespace = Mutex<[[UInt8]: UnixSocket]>([:])
 
-    private(set) var receiveQueue = SocketQueue()
-    private(set) var state = State.unconnected
-    /// The connected peer (kept after it closes, for getpeername).
-    private(set) var peer: UnixSocket?
+    static func withConnectionLock<R: Sendable, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        try namespace.withLock { _ throws(E) -> R in try body() }
+    }
+
     /// sun_path's bytes: an abstract name starts with 0.
     private(set) var name: [UInt8]?
     /// The socket inode of a path name.
     var boundNode: UnixSocketInode?
-    /// Connections not yet accepted (a listener's).
-    private var backlog: [UnixSocket] = []
-    private var backlogLimit = 0
     /// SO_PEERCRED: the peer's credentials at connect (or socketpair).
     private var peerCredentials: SocketCredentials?
     /// A listener's credentials at listen, which its clients see as SO_PEERCRED.
     private var listenerCredentials: SocketCredentials?
-    private var receiveShutdown = false
-    private var sendShutdown = false
-    /// SO_ERROR: ECONNRESET when the peer closed with bytes unread, 0 if none.
-    private var pendingError: Int32 = 0
-    private var isClosed = false
     /// unix_dgram_peer_wake_me: while a connected datagram socket's peer is
     /// full, an entry on the peer's writer queue that passes room freed
     /// there on to this socket's pollers (blocking senders wait on the
@@ -55,45 +43,23 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
 
     init(type: Int32, flags: UInt32) {
         super.init(family: SocketABI.AF_UNIX, type: type, protocol: 0, flags: flags)
-        receiveQueue.readerQueue = queue
     }
 
     override func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let saved = Self.namespace.withLock { _ in
-            (receiveQueue, state, peer, name, boundNode, backlog, backlogLimit, peerCredentials, listenerCredentials,
-             receiveShutdown, sendShutdown, pendingError, isClosed)
-        }
-        try sink.save("receiveQueue", saved.0)
-        try sink.save("state", saved.1)
-        try sink.save("peer", saved.2)
-        try sink.save("name", saved.3)
-        try sink.save("boundNode", saved.4)
-        try sink.save("backlog", saved.5)
-        try sink.save("backlogLimit", saved.6)
-        try sink.save("peerCredentials", saved.7)
-        try sink.save("listenerCredentials", saved.8)
-        try sink.save("receiveShutdown", saved.9)
-        try sink.save("sendShutdown", saved.10)
-        try sink.save("pendingError", saved.11)
-        try sink.save("isClosed", saved.12)
+        let saved = Self.namespace.withLock { _ in (name, boundNode, peerCredentials, listenerCredentials) }
+        try sink.save("name", saved.0)
+        try sink.save("boundNode", saved.1)
+        try sink.save("peerCredentials", saved.2)
+        try sink.save("listenerCredentials", saved.3)
     }
 
     override func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
-        receiveQueue = try source.load("receiveQueue")
-        state = try source.load("state")
-        peer = try source.load("peer")
         name = try source.load("name")
         boundNode = try source.load("boundNode")
-        backlog = try source.load("backlog")
-        backlogLimit = try source.load("backlogLimit")
         peerCredentials = try source.load("peerCredentials")
         listenerCredentials = try source.load("listenerCredentials")
-        receiveShutdown = try source.load("receiveShutdown")
-        sendShutdown = try source.load("sendShutdown")
-        pendingError = try source.load("pendingError")
-        isClosed = try source.load("isClosed")
         try ImageValidation.require(family == SocketABI.AF_UNIX && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM,
                                     SocketABI.SOCK_SEQPACKET].contains(socketType), field: "socketType",
                                     "unix socket of type \(socketType)")
@@ -101,11 +67,9 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
                                     "name longer than sun_path")
     }
 
-    /// Wires the wait queues and the abstract name again.
+    /// Enters the garbage collector's holders and the abstract name again.
     override func afterLoad() throws {
         try super.afterLoad()
-        receiveQueue.readerQueue = queue
-        if !isDatagram, let peer { receiveQueue.writerQueue = peer.queue }
         if !receiveQueue.filesInFlight.isEmpty { UnixGarbage.holding(self) }
         if let name, name.first == 0, !isClosed {
             Self.namespace.withLock { $0[abstractKey(name)] = self }
@@ -209,7 +173,7 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     /// else it waits); a datagram socket only sets its default destination
     /// (AF_UNSPEC drops it).
     override func connect(_ address: [UInt8], task: Task, waiter: Waiter?) throws(SyscallError) {
-        if isDatagram, address.count >= SocketABI.familySize, UnixAddress.family(of: address) == 0 {
+        if isDatagram, address.count >= SocketABI.familySize, SocketFile.addressFamily(of: address) == 0 {
             Self.namespace.withLock { _ in
                 peer = nil
                 state = .unconnected
@@ -355,32 +319,27 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         if !isStream, message.data.count > limit - 32 { throw .emsgsize }
         if isStream, message.data.isEmpty { return 0 }
         if !message.rights.isEmpty, let task { try InFlightFiles.check(task) }
-        var written = 0
-        let deadline = deadline(sending: true)
-        while true {
-            let piece = SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]),
-                                      rights: written == 0 ? message.rights : [], credentials: credentials,
-                                      address: ownName, rightsOwner: task?.credentials.realUID)
-            let outcome: Int
-            do {
-                outcome = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline) {
-                    () throws(SyscallError) -> Int? in
-                    if Self.namespace.withLock({ _ in sendShutdown }) { throw .epipe }
-                    switch peer.receiveQueue.enqueue(piece, limit: limit, stream: isStream) {
-                    case .queued(let count):
-                        if !piece.rights.isEmpty { UnixGarbage.holding(peer) }
-                        return count
-                    case .full: return nil
-                    case .closed: throw .epipe
-                    }
+        let rights = message.rights
+        // The files go with the first piece; whatever happens, they are no longer the caller's to release.
+        message.rights = []
+        var sentRights = false
+        defer { if !sentRights { for file in rights { file.releaseReference() } } }
+        return try sendInPieces(count: message.data.count, waiter: waiter) { written in
+            SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]),
+                          rights: written == 0 ? rights : [], credentials: credentials,
+                          address: ownName, rightsOwner: task?.credentials.realUID)
+        } _: { (piece) throws(SyscallError) -> Int? in
+            if Self.namespace.withLock({ _ in sendShutdown }) { throw .epipe }
+            switch peer.receiveQueue.enqueue(piece, limit: limit, stream: isStream) {
+            case .queued(let count):
+                if !piece.rights.isEmpty {
+                    sentRights = true
+                    UnixGarbage.holding(peer)
                 }
-            } catch {
-                if written > 0 { return written }
-                throw error
+                return count
+            case .full: return nil
+            case .closed: throw .epipe
             }
-            if written == 0 { message.rights = [] }
-            written += outcome
-            if written >= message.data.count { return written }
         }
     }
 
@@ -435,53 +394,14 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
     }
 
     override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
-        let peek = flags & SocketABI.MSG_PEEK != 0
-        let waitAll = isStream && flags & SocketABI.MSG_WAITALL != 0 && !peek
         let splitCredentials = lock.withLock { _ in options.flag(SocketABI.SO_PASSCRED) }
         try Self.namespace.withLock { _ throws(SyscallError) in
             if isConnectionOriented, state != .connected {
                 throw isStream ? .einval : .enotconn
             }
         }
-        let deadline = deadline(sending: false)
-        var gathered = SocketQueue.Received()
-        while true {
-            let wanted = count - gathered.data.count
-            let next: SocketQueue.Received
-            do {
-                next = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline) {
-                    () throws(SyscallError) -> SocketQueue.Received? in
-                    if let received = receiveQueue.dequeue(count: wanted, stream: isStream, peek: peek,
-                                                           splitCredentials: splitCredentials) {
-                        return received
-                    }
-                    return try Self.namespace.withLock { _ throws(SyscallError) -> SocketQueue.Received? in
-                        if pendingError != 0 {
-                            let error = SyscallError(rawValue: pendingError) ?? .econnreset
-                            pendingError = 0
-                            throw error
-                        }
-                        if receiveShutdown || (isConnectionOriented && receiveQueue.isWriterClosed) {
-                            return SocketQueue.Received()
-                        }
-                        return nil
-                    }
-                }
-            } catch {
-                if !gathered.data.isEmpty { return gathered }
-                throw error
-            }
-            if gathered.data.isEmpty && gathered.rights.isEmpty {
-                gathered = next
-            } else {
-                gathered.data += next.data
-                gathered.rights += next.rights
-                gathered.messageLength = gathered.data.count
-            }
-            if !waitAll || next.data.isEmpty || !next.rights.isEmpty || gathered.data.count >= count {
-                return gathered
-            }
-        }
+        return try receiveGathering(count: count, flags: flags, waiter: waiter, splitCredentials: splitCredentials,
+                                    errorFirst: false)
     }
 
     // MARK: Readiness
@@ -533,10 +453,6 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         }
     }
 
-    override func readableByteCount() throws(SyscallError) -> Int {
-        isDatagram ? receiveQueue.nextMessageLength : receiveQueue.queuedBytes
-    }
-
     // MARK: Options
 
     override func familyOption(_ option: Int32) throws(SyscallError) -> [UInt8]? {
@@ -544,16 +460,8 @@ final class UnixSocket: SocketFile, @unchecked Sendable { // connection state gu
         case SocketABI.SO_PEERCRED:
             let credentials = Self.namespace.withLock { _ in peerCredentials }
             return (credentials ?? SocketCredentials(processID: 0, userID: .max, groupID: .max)).bytes
-        case SocketABI.SO_ACCEPTCONN:
-            return Self.intBytes(Self.namespace.withLock { _ in state == .listening } ? 1 : 0)
-        case SocketABI.SO_ERROR:
-            let error = Self.namespace.withLock { _ in
-                defer { pendingError = 0 }
-                return pendingError
-            }
-            return Self.intBytes(error)
         default:
-            return nil
+            return try super.familyOption(option)
         }
     }
 }
