@@ -56,9 +56,9 @@ struct SocketCredentials: SavableStruct, Equatable, Sendable {
 /// One unit a socket queue holds (Linux's skb on a unix socket): bytes, the
 /// files passed with them (SCM_RIGHTS, each holding a reference until it is
 /// received or dropped), the sender's credentials, and for datagrams the
-/// sender's address. Stream bytes merge into the previous message unless
-/// either carries files or credentials differ, so a read never crosses a
-/// passed file's boundary.
+/// sender's address. Short stream writes merge into the previous message
+/// unless either carries files or credentials differ, so a read never
+/// crosses a passed file's boundary.
 struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Sendable descriptions
     static var savedTypeName: String { "socket.Message" }
 

@@ -105,9 +105,14 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
         case closed
     }
 
+    /// Stream pieces shorter than this merge into the last message, so
+    /// many small writes do not make as many messages; longer ones are
+    /// queued as they are, without copying them again.
+    static let mergeLimit = 4096
+
     /// Queues `message` against a limit of `limit` bytes (the sender's
-    /// SO_SNDBUF). A stream takes the prefix that fits and merges with the
-    /// last message when neither carries files or different credentials.
+    /// SO_SNDBUF). A stream takes the prefix that fits and merges a short
+    /// one with the last message when neither carries files or different credentials.
     func enqueue(_ message: SocketMessage, limit: Int, stream: Bool) -> EnqueueResult {
         let result = lock.withLock { _ -> EnqueueResult in
             if readerClosed { return .closed }
@@ -116,8 +121,8 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 guard room > 0 || message.data.isEmpty else { return .full }
                 var piece = message
                 if piece.data.count > room { piece.data = Array(piece.data[..<room]) }
-                if piece.rights.isEmpty, let last = messages.last, last.rights.isEmpty,
-                   last.credentials == piece.credentials, !piece.data.isEmpty {
+                if piece.data.count < Self.mergeLimit, piece.rights.isEmpty, let last = messages.last,
+                   last.rights.isEmpty, last.credentials == piece.credentials, !piece.data.isEmpty {
                     messages[messages.count - 1].data += piece.data
                 } else {
                     messages.append(piece)
@@ -179,7 +184,12 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 let message = messages[index]
                 if index > 0, splitCredentials, message.credentials != received.credentials { break }
                 let take = min(count - received.data.count, message.data.count)
-                received.data += message.data[..<take]
+                if received.data.isEmpty, take == message.data.count {
+                    // A whole message read first is handed over, not copied.
+                    received.data = message.data
+                } else {
+                    received.data += message.data[..<take]
+                }
                 let hadRights = !message.rights.isEmpty
                 received.rights += message.rights
                 if peek {
