@@ -26,9 +26,10 @@ import Testing
     }
 
     /// Ticks 80 ms apart, each checking through the vDSO and the syscall that
-    /// CLOCK_MONOTONIC did not go back, checkpointed after five and restored
-    /// (the restored process maps the restoring kernel's vDSO and data page):
-    /// the lines before and after are those of a native run.
+    /// CLOCK_MONOTONIC did not go back and that [vdso] is mapped, checkpointed
+    /// after five and restored (the restored process maps the restoring
+    /// kernel's vDSO and data page): the lines before and after are those of
+    /// a native run, and the restored process's clock_gettime does not trap.
     @Test func monotonicReadThroughTheVDSOContinuesAcrossARestore() throws {
         let arguments = ["ticks", "20", "80"]
         let native = try Fixtures.runNatively("vdso_cases", arguments)
@@ -41,5 +42,6 @@ import Testing
         let status = try session.restore("c2", image: "image", output: "after")
         #expect(status == 0, "\(session.errors(of: "after"))")
         #expect(session.lines("before") + session.lines("after") == native.stdout.split(separator: "\n").map(String.init))
+        #expect(session.errors(of: "after").contains("fast path: yes"), "\(session.errors(of: "after"))")
     }
 }
