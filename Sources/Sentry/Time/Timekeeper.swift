@@ -10,8 +10,8 @@ import Synchronization
 /// so the vDSO and the syscalls agree to the nanosecond.
 ///
 /// A host thread keeps them current: it calibrates the TSC against the host's
-/// CLOCK_MONOTONIC (10 ms after starting, then ever more precisely over a
-/// longer baseline), then once a second moves the base to now (the clock is
+/// CLOCK_MONOTONIC (1 ms after starting, before the first program has been
+/// loaded, then ever more precisely over a longer baseline), then once a second moves the base to now (the clock is
 /// continuous) and sets the rate that brings the clock back to the host's
 /// within the next interval, at most `maximumSlew` faster or slower: never
 /// a step back. Realtime is monotonic plus the host's realtime-monotonic
@@ -44,8 +44,9 @@ final class Timekeeper: @unchecked Sendable {
         var realtime: Int64
     }
 
-    /// Calibration needs this much host time between two samples.
-    static let minimumCalibration: Int64 = 10_000_000
+    /// Calibration needs this much host time between two samples (a rate
+    /// good to some ppm; the steering corrects the rest).
+    static let minimumCalibration: Int64 = 1_000_000
     /// Updates come this often once calibrated.
     static let updateInterval: Int64 = 1_000_000_000
     /// The most the rate is bent to catch up with the host (Linux's NTP slews at most 500 ppm).
@@ -103,7 +104,8 @@ final class Timekeeper: @unchecked Sendable {
                 state.first = Timekeeper.sample()
             }
             do {
-                try HostThread.start(detached: true) { [weak self] in Timekeeper.run(self) }
+                let keeper = WeakBox(self)
+                try HostThread.start(detached: true) { Timekeeper.run(keeper) }
                 running = true
             } catch {
                 // The vDSO falls back to the syscalls: slower, still right.
@@ -119,11 +121,10 @@ final class Timekeeper: @unchecked Sendable {
         }
     }
 
-    /// The thread: an update after 10 ms, 100 ms, then every second, until
+    /// The thread: an update after 1 ms, 10 ms, 100 ms, then every second, until
     /// stopped or the memory file is gone (a discarded kernel).
-    private static func run(_ keeper: Timekeeper?) {
+    private static func run(_ weakKeeper: WeakBox<Timekeeper>) {
         var interval = minimumCalibration
-        let weakKeeper = WeakBox(keeper)
         while let keeper = weakKeeper.value {
             let deadline = Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ interval
             let stopped = keeper.condition.withLock { () -> Bool in
