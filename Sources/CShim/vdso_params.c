@@ -11,7 +11,8 @@ int cshim_tsc_is_invariant(void) {
 void cshim_vdso_write_begin(struct cshim_vdso_params *page) {
     volatile struct cshim_vdso_params *p = page;
     p->sequence = p->sequence + 1;
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    /* A full fence: the odd sequence is visible before the writer reads the TSC it bases the new values on. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 void cshim_vdso_write_end(struct cshim_vdso_params *page, const struct cshim_vdso_params *values) {
