@@ -54,7 +54,7 @@ final class Timekeeper: @unchecked Sendable {
     /// Behind the host by more than this, the clock steps forward instead of slewing.
     static let maximumLag: Int64 = 1_000_000
     /// A change of realtime's offset smaller than this is noise of the sampling, not a host step.
-    static let realtimeNoise: Int64 = 1_000
+    static let realtimeNoise: UInt64 = 1_000
 
     private struct State {
         var memoryFile: MemoryFile?
@@ -167,7 +167,7 @@ final class Timekeeper: @unchecked Sendable {
                     }
                 }
                 var realtimeOffset = (sample.realtime &- sample.monotonic) &- offset
-                if let previous, abs(realtimeOffset &- previous.realtimeOffset) < Timekeeper.realtimeNoise {
+                if let previous, (realtimeOffset &- previous.realtimeOffset).magnitude < Timekeeper.realtimeNoise {
                     realtimeOffset = previous.realtimeOffset
                 }
                 let scaled = (rate * (1 + slew) * Double(UInt64(1) << Parameters.shift)).rounded()
