@@ -147,7 +147,12 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         #expect(auxv[AT.gid] == 100)
         #expect(auxv[AT.secure] == 0)
         #expect(auxv[AT.clktck] == 100)
-        #expect(auxv[33] == nil, "no AT_SYSINFO_EHDR: there is no host vDSO")
+        // AT_SYSINFO_EHDR: the Sentry's vDSO, an ELF image mapped as [vdso] above its [vvar] page.
+        let vdso = try #require(auxv[AT.sysinfoEHDR])
+        #expect(try mm.copyIn(from: vdso, count: 4) == Kernel.elfMagic)
+        let names = mm.mappings.map { ($0.start, $0.name) }
+        #expect(names.contains { $0 == (vdso, "[vdso]") })
+        #expect(names.contains { $0 == (vdso - 4096, "[vvar]") })
         let random = try #require(auxv[AT.random])
         #expect(try mm.copyIn(from: random, count: 16).count == 16)
         #expect(try mm.copyInString(from: try #require(auxv[AT.execfn]), maxLength: 100) == "/bin/prog")
@@ -198,7 +203,9 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         let auxv = Dictionary(image.auxv, uniquingKeysWith: { first, _ in first })
         typealias AT = ELFLoader.AuxvType
         let base = try #require(auxv[AT.base])
-        #expect(base != 0 && base == mm.mmapBase)
+        // The vDSO goes just below the interpreter, as Linux's map_vdso puts it, and mmap below both.
+        #expect(base != 0 && auxv[AT.sysinfoEHDR] == base - VDSO.textSize)
+        #expect(mm.mmapBase == base - VDSO.size)
         #expect(image.registers.rip == base + 64 + 56, "ld.so's entry")
         #expect(auxv[AT.entry] == 0x40_0000 + 64 + 2 * 56, "the program's entry")
         #expect(auxv[AT.phnum] == 2)

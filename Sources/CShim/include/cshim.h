@@ -18,4 +18,5 @@
 #include "scmrights.h"
 #include "confine.h"
 #include "futex.h"
+#include "vdso_params.h"
 #endif

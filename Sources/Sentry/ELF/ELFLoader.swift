@@ -31,7 +31,7 @@ public enum ELFLoader {
         public static let uid: UInt64 = 11, euid: UInt64 = 12, gid: UInt64 = 13, egid: UInt64 = 14
         public static let platform: UInt64 = 15, hwcap: UInt64 = 16, clktck: UInt64 = 17
         public static let secure: UInt64 = 23, random: UInt64 = 25, hwcap2: UInt64 = 26
-        public static let execfn: UInt64 = 31, minsigstksz: UInt64 = 51
+        public static let execfn: UInt64 = 31, sysinfoEHDR: UInt64 = 33, minsigstksz: UInt64 = 51
     }
 
     /// What the new program starts with.
@@ -106,12 +106,19 @@ public enum ELFLoader {
                              path: interpreter.path)
             start = interpreterELF.entry &+ interpreterBias
         }
+        let vdso: UInt64
+        do throws(SyscallError) {
+            vdso = try mm.mapVDSO(below: mmapBase)
+        } catch {
+            throw ExecError(error, "\(path): cannot map the vDSO")
+        }
+        mmapBase = vdso - VDSO.dataSize
         let phnum = UInt64(elf.programHeaders.count)
         let builder = StackBuilder(mm: mm, top: stackTop)
         let layout: StackBuilder.Layout
         do throws(SyscallError) {
             layout = try builder.build(argv: argv, envp: envp, execfn: execfn ?? path) { execfn, random, platform in
-                auxiliaryVector(phdr: phdr, phnum: phnum, base: interpreterBase, entry: entry,
+                auxiliaryVector(vdso: vdso, phdr: phdr, phnum: phnum, base: interpreterBase, entry: entry,
                                 credentials: credentials, execfn: execfn, random: random, platform: platform)
             }
         } catch {
@@ -195,10 +202,12 @@ public enum ELFLoader {
     }
 
     /// The auxiliary vector, in the order Linux's create_elf_tables writes it
-    /// (no AT_SYSINFO_EHDR: there is no host vDSO).
-    static func auxiliaryVector(phdr: UInt64, phnum: UInt64, base: UInt64, entry: UInt64, credentials: Credentials,
-                                execfn: UInt64, random: UInt64, platform: UInt64) -> [(UInt64, UInt64)] {
+    /// (ARCH_DLINFO's AT_SYSINFO_EHDR first: the Sentry's vDSO, never the host's).
+    static func auxiliaryVector(vdso: UInt64, phdr: UInt64, phnum: UInt64, base: UInt64, entry: UInt64,
+                                credentials: Credentials, execfn: UInt64, random: UInt64,
+                                platform: UInt64) -> [(UInt64, UInt64)] {
         var auxv: [(UInt64, UInt64)] = []
+        auxv.append((AuxvType.sysinfoEHDR, vdso))
         auxv.append((AuxvType.hwcap, HostAuxv.value(AuxvType.hwcap)))
         auxv.append((AuxvType.pagesz, Page.size))
         auxv.append((AuxvType.clktck, 100))

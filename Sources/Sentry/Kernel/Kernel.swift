@@ -71,6 +71,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         var random = [UInt8](repeating: 0, count: 16)
         Random.fill(&random)
         bootID = random
+        clocks.startTimekeeping(publishingTo: memoryFile)
     }
 
     /// Sets what a loaded kernel does not carry (host-only services): the
@@ -156,12 +157,14 @@ public final class Kernel: Savable, @unchecked Sendable {
     }
 
     /// Runs after every other object's (children first): the MemoryFile is
-    /// open again, so tmpfs data can go into it.
+    /// open again, so tmpfs data can go into it, and the clocks (their
+    /// offset set) can keep its vDSO data page.
     public func afterLoad() throws {
         do {
             try vfs?.attachMemoryFile(memoryFile)
         } catch {
             throw StateError.invalidValue("tmpfs data cannot be moved into the memory file: \(error)")
         }
+        clocks.startTimekeeping(publishingTo: memoryFile)
     }
 }

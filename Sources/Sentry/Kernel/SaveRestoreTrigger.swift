@@ -37,11 +37,12 @@ extension Kernel {
 
     /// Ends a paused kernel without ending its processes: each task's host
     /// thread leaves its park and ends, its stub is killed, the interval
-    /// timers' thread ends and the MemoryFile is released. Nothing is
+    /// timers' and the timekeeping threads end and the MemoryFile is released. Nothing is
     /// reported as exited: the save/restore test mode goes on with a kernel
     /// restored from this one's image. The kernel cannot run again.
     public func discard() {
         timers.stop()
+        clocks.stopTimekeeping()
         pauseGate.discard()
         memoryFile.release()
         closeHostFiles()

@@ -10,6 +10,10 @@ import Synchronization
 /// shares its parent's private pages copy-on-write, so `free` drops one owner
 /// and only the last one's frees.
 ///
+/// Past `capacity`, where nothing is allocated, the memfd holds the kernel's
+/// own pages (the vDSO and its data page, VDSO.swift), written fresh with
+/// every memfd and never saved.
+///
 /// Saved: the used ranges (what `pages.img` must hold, each page once however
 /// many owners it has) and the capacity. Not saved: the host FD and the
 /// Sentry's mapping, which `afterLoad` recreates empty for the restore to
@@ -79,19 +83,37 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     private func openHostFile() throws(SyscallError) {
         let memfd = cshim_memfd_create("runsc-memory", CSHIM_MFD_CLOEXEC)
         guard memfd >= 0 else { throw SyscallError.fromHost(-memfd) }
-        guard ftruncate(memfd, off_t(capacity)) == 0 else {
+        let size = capacity + VDSO.size
+        guard ftruncate(memfd, off_t(size)) == 0 else {
             let error = SyscallError.hostErrno()
             close(memfd)
             throw error
         }
-        let mapping = mmap(nil, Int(capacity), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0)
+        let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, memfd, 0)
         guard let mapping, mapping != MAP_FAILED else {
             let error = SyscallError.hostErrno()
             close(memfd)
             throw error
         }
+        VDSO.install(into: mapping + Int(capacity))
         fd = memfd
-        base = mapping
+        lock.withLock { _ in base = mapping }
+    }
+
+    /// The file offset of a special mapping's first page.
+    func offset(of mapping: SpecialMapping) -> UInt64 {
+        capacity + mapping.pages.lowerBound
+    }
+
+    /// Runs `body` on the vDSO's data page, unless the memfd is gone (a
+    /// discarded kernel; false): under the lock, so `release` cannot unmap it meanwhile.
+    func withVDSOParameters(_ body: (UnsafeMutablePointer<cshim_vdso_params>) -> Void) -> Bool {
+        lock.withLock { _ in
+            guard let base else { return false }
+            let page = base + Int(offset(of: .vvar))
+            body(page.bindMemory(to: cshim_vdso_params.self, capacity: 1))
+            return true
+        }
     }
 
     /// Unmaps and closes the memfd now, for a kernel that will never run (a
@@ -99,9 +121,12 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// may never come.
     public func release() {
         pendingLoad?.stop()
-        if let base { munmap(base, Int(capacity)) }
+        let mapping = lock.withLock { _ in
+            defer { base = nil }
+            return base
+        }
+        if let mapping { munmap(mapping, Int(capacity + VDSO.size)) }
         if fd >= 0 { close(fd) }
-        base = nil
         fd = -1
     }
 
@@ -181,7 +206,13 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// once they hold their contents; nil if outside the file or if a
     /// restore could not load them.
     public func pointer(at offset: UInt64, count: UInt64) -> UnsafeMutableRawPointer? {
-        guard let base, offset < capacity, ensureLoaded(offset: offset, length: count) else { return nil }
+        guard let base else { return nil }
+        if offset >= capacity {
+            // The kernel's pages: never loaded from an image.
+            guard offset - capacity < VDSO.size, count <= VDSO.size - (offset - capacity) else { return nil }
+            return base + Int(offset)
+        }
+        guard ensureLoaded(offset: offset, length: count) else { return nil }
         return base + Int(offset)
     }
 

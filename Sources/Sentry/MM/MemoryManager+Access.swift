@@ -24,6 +24,8 @@ extension MemoryManager {
             while cursor < end {
                 guard let index = vmaIndexLocked(containing: cursor) else { throw SyscallError.efault }
                 let vma = vmas[index]
+                // The kernel's pages are every process's: not even a forced write.
+                if vma.special != nil && access.contains(.write) { throw SyscallError.efault }
                 if !force {
                     if access.contains(.write) && !vma.protection.contains(.write) { throw SyscallError.efault }
                     if vma.protection.isEmpty { throw SyscallError.efault }

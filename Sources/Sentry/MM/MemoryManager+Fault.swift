@@ -68,17 +68,19 @@ extension MemoryManager {
             guard addressSpace != nil, let memoryFile else { return .busError }
             let aligned = address & ~(MemoryManager.faultWindow - 1)
             var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
-            if vma.sharedMemory != nil {
+            if vma.special != nil {
+                window = vma.range
+            } else if vma.sharedMemory != nil {
                 window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
             } else {
                 window = widenedOverAllocatedLocked(window, around: address, in: vma)
             }
             do {
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
-                    guard memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
+                    guard vma.special != nil || memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
                         return .busError
                     }
-                    let shared = vma.sharedMemory == nil
+                    let shared = vma.hasPrivatePages
                         ? memoryFile.sharedRanges(in: offset..<offset + UInt64(range.count)) : []
                     var cursor = range.lowerBound
                     for piece in shared {

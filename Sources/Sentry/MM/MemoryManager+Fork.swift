@@ -63,7 +63,7 @@ extension MemoryManager {
         guard let addressSpace, !mappedInStub.isEmpty else { return }
         var pending: [(range: Range<UInt64>, protection: Protection)] = []
         var writable: UInt64 = 0
-        for vma in vmas where vma.sharedMemory == nil && vma.protection.contains(.write) {
+        for vma in vmas where vma.hasPrivatePages && vma.protection.contains(.write) {
             for mapped in mappedInStub.intersection(with: vma.range) {
                 writable += UInt64(mapped.count)
                 let protection = vma.protection.subtracting(.write)
@@ -81,7 +81,7 @@ extension MemoryManager {
             copyOnWriteInStub = RangeSet()
             return
         }
-        for vma in vmas where vma.sharedMemory == nil {
+        for vma in vmas where vma.hasPrivatePages {
             for mapped in mappedInStub.intersection(with: vma.range) { copyOnWriteInStub.insert(mapped) }
         }
         for (range, protection) in pending {

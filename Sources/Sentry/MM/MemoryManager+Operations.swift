@@ -172,6 +172,11 @@ extension MemoryManager {
             if flags.contains(.dontUnmap) && (vma.shared || !vma.isAnonymous || oldLength != newLength) {
                 throw SyscallError.einval
             }
+            // special_mapping_mremap: the vDSO moves whole, neither split nor resized.
+            if vma.special != nil && (oldAddress != vma.start || oldLength != vma.length || newLength != oldLength
+                                      || flags.contains(.dontUnmap)) {
+                throw SyscallError.einval
+            }
             // vma_to_resize: the offsets of the new range must not wrap (a fault would compute past 2^64).
             func wraps(_ offset: UInt64) -> Bool {
                 let (first, overflow) = offset.addingReportingOverflow(oldAddress - vma.start)

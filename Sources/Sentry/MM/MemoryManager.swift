@@ -451,6 +451,11 @@ extension MemoryManager {
     /// are copied first (the Sentry writes only pages that are this MM's alone).
     func backingRunsLocked(_ range: Range<UInt64>, in vma: VMA,
                            forWriting: Bool = false) throws(SyscallError) -> [(Range<UInt64>, UInt64)] {
+        if let special = vma.special {
+            // Every process's pages: nobody writes them through a mapping.
+            guard !forWriting, let memoryFile else { throw .efault }
+            return [(range, memoryFile.offset(of: special) + vma.fileOffset + (range.lowerBound - vma.start))]
+        }
         if let shared = vma.sharedMemory {
             // A file whose pages are its data (tmpfs) has none past its end:
             // touching one there is SIGBUS, as on Linux.

@@ -33,11 +33,17 @@ public struct VMA: SavableStruct, Sendable {
     public var sharedOffset: UInt64 = 0
     /// "[heap]", "[stack]", or empty; file mappings show the file's name.
     public var name: String = ""
+    /// The kernel's own pages (the vDSO), instead of memory or a file;
+    /// `fileOffset` is then the offset within them, as Linux's vm_pgoff.
+    public var special: SpecialMapping?
 
     public var range: Range<UInt64> { start..<end }
     public var length: UInt64 { end - start }
     public var mappedFile: (any MappableFile)? { file?.file }
     public var isAnonymous: Bool { file == nil }
+    /// Backed by this MM's private pages (anonymous or a file's copy), not
+    /// by pages shared with every mapping of an object or by the kernel's.
+    var hasPrivatePages: Bool { sharedMemory == nil && special == nil }
 
     init(start: UInt64, end: UInt64, protection: Protection, maxProtection: Protection = .all,
          shared: Bool, file: (any MappableFile)? = nil, fileOffset: UInt64 = 0,
@@ -61,7 +67,7 @@ public struct VMA: SavableStruct, Sendable {
         let newStart = max(start, range.lowerBound)
         copy.start = newStart
         copy.end = min(end, range.upperBound)
-        if file != nil { copy.fileOffset = fileOffset + (newStart - start) }
+        if file != nil || special != nil { copy.fileOffset = fileOffset + (newStart - start) }
         if sharedMemory != nil { copy.sharedOffset = sharedOffset + (newStart - start) }
         return copy
     }
@@ -69,8 +75,9 @@ public struct VMA: SavableStruct, Sendable {
     /// Whether `next` continues this VMA exactly, so the two can merge.
     func canMerge(with next: VMA) -> Bool {
         end == next.start && protection == next.protection && maxProtection == next.maxProtection
-            && shared == next.shared && growsDown == next.growsDown && name == next.name
-            && file?.file === next.file?.file && (file == nil || fileOffset + length == next.fileOffset)
+            && shared == next.shared && growsDown == next.growsDown && name == next.name && special == next.special
+            && file?.file === next.file?.file
+            && (file == nil && special == nil || fileOffset + length == next.fileOffset)
             && sharedMemory === next.sharedMemory && (sharedMemory == nil || sharedOffset + length == next.sharedOffset)
     }
 
@@ -86,6 +93,7 @@ public struct VMA: SavableStruct, Sendable {
         try sink.save("sharedMemory", sharedMemory)
         try sink.save("sharedOffset", sharedOffset)
         try sink.save("name", name)
+        try sink.save("special", special?.rawValue ?? "")
     }
 
     public init(from source: inout LoadSource) throws {
@@ -103,6 +111,20 @@ public struct VMA: SavableStruct, Sendable {
         sharedMemory = try source.load("sharedMemory")
         sharedOffset = try source.load("sharedOffset")
         name = try source.load("name")
+        // Older images have no special mappings.
+        let specialName: String = try source.load("special", default: "")
+        if !specialName.isEmpty {
+            guard let kind = SpecialMapping(rawValue: specialName) else {
+                throw StateError.invalidValue("\(ImageValidation.describe(specialName)) is not a special mapping",
+                                              field: "special")
+            }
+            special = kind
+            try ImageValidation.require(file == nil && sharedMemory == nil && !shared && !growsDown
+                                        && maxProtection.isSubset(of: kind.protection)
+                                        && fileOffset <= UInt64(kind.pages.count)
+                                        && end - start <= UInt64(kind.pages.count) - fileOffset,
+                                        field: "special", "\(kind.name) mapped as no kernel maps it")
+        }
         try ImageValidation.require(start >= MemoryManager.minAddress && end <= MemoryManager.maxAddress, field: "start",
                                     "VMA \(start)..<\(end) is outside the user address space")
         try ImageValidation.require(protection.isSubset(of: .all) && maxProtection.isSubset(of: .all)

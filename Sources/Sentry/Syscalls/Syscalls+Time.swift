@@ -1,7 +1,8 @@
 import Glibc
 
 /// clock_gettime, clock_getres, gettimeofday, time, nanosleep, clock_nanosleep.
-/// With no vDSO every time call traps here, so monotonic time is the Sentry's
+/// Calls the vDSO does not answer (and every call until the TSC is calibrated,
+/// or on a CPU without an invariant TSC) trap here; monotonic time is the Sentry's
 /// virtual clock (continuing across restore) and realtime is the host's.
 extension SyscallTable {
     mutating func registerTime() {

@@ -1,0 +1,44 @@
+#ifndef CSHIM_VDSO_PARAMS_H
+#define CSHIM_VDSO_PARAMS_H
+
+#include <stdint.h>
+
+/* The vDSO's data page ([vvar]), one for the whole sandbox: the Sentry
+ * (Sources/Sentry/Time/Timekeeper.swift) writes it, the vDSO (vdso/vdso.c)
+ * reads it. One definition for both sides, as gVisor's vdso params page.
+ *
+ * The container's clocks as a function of the TSC:
+ *   monotonic(tsc) = base_monotonic + ((tsc - base_tsc) * multiplier) >> shift
+ *   realtime(tsc)  = monotonic(tsc) + realtime_offset
+ * CLOCK_BOOTTIME, CLOCK_MONOTONIC_RAW and the coarse clocks read as
+ * CLOCK_MONOTONIC or CLOCK_REALTIME do, as the Sentry's clock_gettime
+ * answers them. A reader retries while `sequence` is odd or changed under it
+ * (a seqcount); `tsc_usable` zero sends every call to the real syscall. */
+struct cshim_vdso_params {
+    uint64_t sequence;
+    uint64_t tsc_usable;
+    uint64_t base_tsc;
+    int64_t base_monotonic;
+    uint64_t multiplier;
+    uint64_t shift;
+    int64_t realtime_offset;
+};
+
+/* The TSC, ordered after the loads before it (Linux's rdtsc_ordered). */
+static inline uint64_t cshim_rdtsc(void) {
+    uint32_t low, high;
+    __asm__ __volatile__("lfence; rdtsc" : "=a"(low), "=d"(high) :: "memory");
+    return ((uint64_t)high << 32) | low;
+}
+
+/* Whether the CPU's TSC ticks at a constant rate through every P- and C-state
+ * (CPUID 0x80000007 EDX bit 8, "invariant TSC": Linux's constant_tsc and nonstop_tsc). */
+int cshim_tsc_is_invariant(void);
+
+/* A writer's side of the seqcount: `begin` makes `sequence` odd (readers
+ * wait), `end` stores `values` (all but the sequence) and makes it even
+ * again. Out of line, so no compiler moves the stores across them. */
+void cshim_vdso_write_begin(struct cshim_vdso_params *page);
+void cshim_vdso_write_end(struct cshim_vdso_params *page, const struct cshim_vdso_params *values);
+
+#endif

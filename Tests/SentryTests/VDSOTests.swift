@@ -1,0 +1,112 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Sentry
+
+/// The Sentry's vDSO as the kernel holds it: the checked-in image matches
+/// its C source, and an address space maps it as every process's read-only
+/// pages that a fork keeps and nothing may write.
+@Suite struct VDSOImageTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// scripts/build-vdso --check rebuilds it with this gcc and compares: a
+    /// change to vdso/ without running the script fails here. A gcc other
+    /// than the one that made it cannot say (its code may differ).
+    @Test func theCheckedInImageIsBuiltFromTheSource() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/gcc"), "no gcc to rebuild the vDSO")
+        let process = Process()
+        process.executableURL = Self.repository.appendingPathComponent("scripts/build-vdso")
+        process.arguments = ["--check"]
+        let errors = Foundation.Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        if process.terminationStatus == 2 { return }
+        #expect(process.terminationStatus == 0, "\(message)")
+    }
+
+    /// Position independent, one PT_LOAD from address 0 at file offset 0 (its
+    /// bytes are its pages), within the pages the MemoryFile keeps for it.
+    @Test func theImageIsASharedObjectWhoseFileIsItsMemory() throws {
+        let elf = try ELFFile(bytes: VDSOImage.bytes)
+        #expect(elf.type == .shared)
+        #expect(elf.loadSegments.count == 1)
+        let load = try #require(elf.loadSegments.first)
+        #expect(load.virtualAddress == 0 && load.offset == 0)
+        #expect(UInt64(VDSOImage.bytes.count) <= VDSO.textSize)
+        #expect(elf.interpreter == nil)
+    }
+
+    @Test func anAddressSpaceMapsTheVDSOReadOnlyAndAForkKeepsIt() throws {
+        let (mm, mapper) = try makeMM()
+        let vdso = try mm.mapVDSO(below: 0x7fff_f000_0000)
+        #expect(try mm.copyIn(from: vdso, count: VDSOImage.bytes.count) == VDSOImage.bytes)
+        #expect(mm.handleFault(at: vdso + 16) == .mapped)
+        #expect(mapper.maps.last?.protection == [.read, .execute])
+        #expect(mm.handleFault(at: vdso - 4096) == .mapped)
+        #expect(mapper.maps.last?.protection == .read)
+        #expect(throws: SyscallError.eacces) {
+            try mm.protect(address: vdso, length: 4096, protection: [.read, .write, .execute])
+        }
+        #expect(throws: SyscallError.efault) { try mm.copyOut([0x90], to: vdso, force: true) }
+        let child = try mm.fork()
+        #expect(child.mappings.map(\.name).filter { $0.hasPrefix("[v") } == ["[vvar]", "[vdso]"])
+        #expect(try child.copyIn(from: vdso, count: 4) == Kernel.elfMagic)
+    }
+
+    /// The vDSO moves whole with mremap, as Linux's special mappings; a part or a resize is EINVAL.
+    @Test func theVDSOMovesOnlyWhole() throws {
+        let (mm, _) = try makeMM()
+        let vdso = try mm.mapVDSO(below: 0x7fff_f000_0000)
+        #expect(throws: SyscallError.einval) {
+            _ = try mm.remap(oldAddress: vdso, oldLength: VDSO.textSize, newLength: VDSO.textSize + 4096,
+                             flags: .mayMove, newAddress: 0)
+        }
+        let moved = try mm.remap(oldAddress: vdso, oldLength: VDSO.textSize, newLength: VDSO.textSize,
+                                 flags: [.mayMove, .fixed], newAddress: 0x1000_0000)
+        #expect(try mm.copyIn(from: moved, count: 4) == Kernel.elfMagic)
+    }
+
+    /// Calibrated within milliseconds of starting, the data page says the
+    /// TSC is usable; over 1.2 s of reads, through the updates at 1, 10 and
+    /// 100 ms and 1.1 s, CLOCK_MONOTONIC never goes back and stays within a
+    /// millisecond of the host's plus the offset.
+    @Test func theClocksCalibrateSteerAndNeverGoBack() throws {
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        let clocks = Clocks()
+        clocks.startTimekeeping(publishingTo: file)
+        defer { clocks.stopTimekeeping() }
+        var usable = false
+        for _ in 0..<200 where !usable {
+            _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable != 0 }
+            if !usable { usleep(10_000) }
+        }
+        #expect(usable)
+        var last = clocks.monotonic()
+        var wentBack = 0
+        var farthest: Int64 = 0
+        let end = Clocks.hostNanoseconds(CLOCK_MONOTONIC) + 1_200_000_000
+        while Clocks.hostNanoseconds(CLOCK_MONOTONIC) < end {
+            let before = Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ clocks.monotonicOffset
+            let now = clocks.monotonic()
+            let after = Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ clocks.monotonicOffset
+            if now < last { wentBack += 1 }
+            farthest = max(farthest, before - now, now - after)
+            last = now
+        }
+        #expect(wentBack == 0)
+        #expect(farthest < 1_000_000, "\(farthest) ns from the host's clock")
+    }
+
+    /// The Sentry's reading of the parameters is the vDSO's: the base at its
+    /// TSC, a second's ticks later a second more.
+    @Test func theParametersReadAsTheVDSOReadsThem() {
+        let parameters = Timekeeper.Parameters(baseTSC: 1_000, baseMonotonic: 5_000_000_000,
+                                               multiplier: UInt64(1) << 31, realtimeOffset: 0)
+        #expect(parameters.monotonic(at: 1_000) == 5_000_000_000)
+        #expect(parameters.monotonic(at: 999) == 5_000_000_000)
+        #expect(parameters.monotonic(at: 2_000_001_000) == 6_000_000_000)
+    }
+}
