@@ -136,8 +136,6 @@ import Testing
     /// does not draw a new layout).
     @Test func aRandomisedProcessKeepsItsLayoutAcrossARestore() throws {
         let session = try CheckpointSession(["/bin/aslr_layout", "loop", "20"])
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("aslr_layout"),
-                                         toPath: session.bundle + "/rootfs/bin/aslr_layout")
         try session.runDetached("c1", output: "before")
         try session.waitForLines(4, in: "before")
         let saved = try session.checkpoint("c1", image: "image")

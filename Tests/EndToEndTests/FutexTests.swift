@@ -99,8 +99,6 @@ import Testing
         let native = try Fixtures.runNatively("futex_requeue_pi", ["checkpoint"])
         let expected = native.stdout.split(separator: "\n").map(String.init)
         let session = try CheckpointSession(["/bin/futex_requeue_pi", "checkpoint"])
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("futex_requeue_pi"),
-                                         toPath: session.bundle + "/rootfs/bin/futex_requeue_pi")
         try session.runDetached("r1", output: "before")
         try session.waitForLines(4, in: "before")
         let saved = try session.checkpoint("r1", image: "image")
