@@ -265,7 +265,13 @@ final class FutexTable: @unchecked Sendable {
     func wait(_ task: Task, on word: FutexWord, expecting expected: UInt32, bitset: UInt32,
               clock: Int32, deadline: Int64?) throws(SyscallError) {
         let waiter = Waiter(task: task, key: word.key, bitset: bitset)
-        // Reset, look, block: a notify after the look ends the block.
+        try enqueue(task, waiter, on: word, expecting: expected)
+        _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
+    }
+
+    /// Queues `waiter` on `word` if it holds `expected`, else EAGAIN.
+    /// Reset, look, block: a notify after the look ends the block.
+    private func enqueue(_ task: Task, _ waiter: Waiter, on word: FutexWord, expecting expected: UInt32) throws(SyscallError) {
         task.waiter.reset()
         let queued = lock.withLock { _ -> Bool in
             guard cshim_atomic_load_u32(word.pointer) == expected else { return false }
@@ -273,7 +279,6 @@ final class FutexTable: @unchecked Sendable {
             return true
         }
         guard queued else { throw .eagain }
-        _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
     }
 
     /// futex_waitv: EAGAIN unless every word holds its value (all looked at
@@ -380,13 +385,7 @@ final class FutexTable: @unchecked Sendable {
                        at targetAddress: UInt64, shared: Bool, clock: Int32, deadline: Int64?) throws(SyscallError) {
         let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
         waiter.requeueTarget = target
-        task.waiter.reset()
-        let queued = lock.withLock { _ -> Bool in
-            guard cshim_atomic_load_u32(word.pointer) == expected else { return false }
-            queues[word.key, default: []].append(waiter)
-            return true
-        }
-        guard queued else { throw .eagain }
+        try enqueue(task, waiter, on: word, expecting: expected)
         do {
             _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
         } catch .erestartnointr {
