@@ -8,8 +8,9 @@ public enum LinuxLayout {
     /// STACK_RND_MASK for 64-bit tasks: randomize_stack_top moves the stack
     /// top down by up to 2^22 pages (16 GiB).
     public static let STACK_RND_MASK: UInt64 = 0x3f_ffff
-    /// arch_randomize_brk's range for 64-bit tasks (SZ_1G since Linux 6.9,
-    /// 32 MiB before): the heap starts up to 1 GiB above the page after the data.
+    /// arch_randomize_brk's range for 64-bit tasks in current kernels (SZ_1G;
+    /// older ones used 32 MiB; a static binary's heap here on Linux 6.18 starts
+    /// hundreds of MiB past its data): up to 1 GiB above the page after the data.
     public static let brkRandomRange: UInt64 = 0x4000_0000
     /// arch_align_stack: the initial stack pointer moves down by less than
     /// this many bytes below the argument strings.
