@@ -171,8 +171,11 @@ enum Futex {
 /// A futex word: its wait-queue key and the Sentry's pointer to it.
 struct FutexWord {
     enum Key: Hashable {
-        /// A private futex: the MM and the address.
-        case process(ObjectIdentifier, UInt64)
+        /// A futex in private memory: the MM and the address, and whether
+        /// the call was a shared one (no FUTEX_PRIVATE_FLAG): Linux keys
+        /// those apart (FUT_OFF_MMSHARED), so a shared and a private call on
+        /// one private word do not meet.
+        case process(ObjectIdentifier, UInt64, shared: Bool)
         /// A shared one in a MAP_SHARED mapping: its place in the Sentry's
         /// mapping of the MemoryFile (one per page of the file).
         case memory(UInt)
@@ -194,7 +197,7 @@ struct FutexWord {
         if shared && mm.isSharedMapping(at: address) {
             key = .memory(UInt(bitPattern: found))
         } else {
-            key = .process(ObjectIdentifier(mm), address)
+            key = .process(ObjectIdentifier(mm), address, shared: shared)
         }
     }
 }
@@ -207,7 +210,7 @@ extension FutexWord {
         guard address % 4 == 0 else { throw .einval }
         guard shared else {
             guard address < MemoryManager.maxAddress else { throw .efault }
-            return .process(ObjectIdentifier(try task.memory()), address)
+            return .process(ObjectIdentifier(try task.memory()), address, shared: false)
         }
         return try FutexWord(task, address, shared: true, forWriting: true).key
     }
