@@ -10,8 +10,9 @@ import Synchronization
 /// futex_waitv, a wait on up to 128 words at once.
 ///
 /// A private futex (FUTEX_PRIVATE_FLAG, or a word in a private mapping) is
-/// keyed on (MM, address); a shared one in a MAP_SHARED mapping on its
-/// place in the MemoryFile, so processes sharing the mapping meet.
+/// keyed on (MM, address, whether the call had the flag); a shared one in a
+/// MAP_SHARED mapping on its place in the MemoryFile, so processes sharing
+/// the mapping meet.
 /// Waiters are host-only: a checkpoint interrupts every wait, whose call
 /// restarts after the restore (FUTEX_WAIT_BITSET's absolute deadline on
 /// the virtual clock still holds; FUTEX_WAIT's relative one starts over).
