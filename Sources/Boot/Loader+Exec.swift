@@ -69,7 +69,8 @@ extension Loader {
             task = try kernel.createProcess(CreateProcessArgs(
                 filename: name, argv: process.args, envp: Loader.environment(for: process, files: files),
                 workingDirectory: process.cwd.isEmpty ? "/" : process.cwd, credentials: credentials,
-                limits: limits, umask: process.user.umask ?? 0o022, fdTable: table))
+                limits: limits, umask: process.user.umask ?? 0o022, fdTable: table,
+                personality: Loader.personality(args.spec)))
         } catch {
             table.removeAll()
             throw ExecFailure(execError: error, name: name)

@@ -38,6 +38,13 @@ extension Loader {
         return UInt64(limit)
     }
 
+    /// The personality(2) flags the spec's `linux.personality` gives every
+    /// process the container starts (Bundle.load has refused unknown flags).
+    static func personality(_ spec: Spec) -> UInt32 {
+        let flags = spec.linux?.personality?.flags ?? []
+        return flags.contains("ADDR_NO_RANDOMIZE") ? LinuxPersonality.ADDR_NO_RANDOMIZE : LinuxPersonality.PER_LINUX
+    }
+
     /// The spec's environment, plus HOME from the rootfs's /etc/passwd when
     /// it is not set (runsc does this; "/" if the user has no entry).
     static func environment(for process: Spec.Process, files: ContainerFiles) -> [String] {

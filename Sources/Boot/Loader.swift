@@ -125,7 +125,7 @@ public final class Loader: @unchecked Sendable {
             initTask = try kernel.createProcess(CreateProcessArgs(
                 filename: name, argv: process.args, envp: Loader.environment(for: process, files: files),
                 workingDirectory: process.cwd, credentials: credentials, limits: limits,
-                umask: process.user.umask ?? 0o022, fdTable: stdio))
+                umask: process.user.umask ?? 0o022, fdTable: stdio, personality: Loader.personality(args.spec)))
         } catch {
             throw LoaderError("cannot create the init process: \(error)")
         }

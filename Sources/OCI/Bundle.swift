@@ -154,6 +154,14 @@ public struct Bundle: Sendable, Equatable {
                 throw invalid("linux.namespaces[\(index)].type", "namespace \"\(namespace.type)\" is given more than once")
             }
         }
+        if let personality = spec.linux?.personality {
+            if !Spec.Personality.knownDomains.contains(personality.domain) {
+                throw invalid("linux.personality.domain", "\"\(personality.domain)\" is not supported (only LINUX)")
+            }
+            for (index, flag) in (personality.flags ?? []).enumerated() where !Spec.Personality.knownFlags.contains(flag) {
+                throw invalid("linux.personality.flags[\(index)]", "unknown flag \"\(flag)\" (only ADDR_NO_RANDOMIZE)")
+            }
+        }
         do {
             _ = try spec.linux?.seccomp?.parsed()
         } catch {

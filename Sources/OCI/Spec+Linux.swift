@@ -12,11 +12,14 @@ extension Spec {
         public var readonlyPaths: [String]?
         /// The host cgroup the sandbox joins (`runsc create` makes it: Sources/runsc/Cgroup).
         public var cgroupsPath: String?
+        /// The execution domain and flags the container's processes start with.
+        public var personality: Personality?
 
         public init(
             namespaces: [Namespace] = [], resources: Resources? = nil, seccomp: Seccomp? = nil,
             uidMappings: [IDMapping]? = nil, gidMappings: [IDMapping]? = nil,
-            maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil, cgroupsPath: String? = nil
+            maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil, cgroupsPath: String? = nil,
+            personality: Personality? = nil
         ) {
             self.namespaces = namespaces
             self.resources = resources
@@ -26,6 +29,7 @@ extension Spec {
             self.maskedPaths = maskedPaths
             self.readonlyPaths = readonlyPaths
             self.cgroupsPath = cgroupsPath
+            self.personality = personality
         }
 
         public init(from decoder: any Decoder) throws {
@@ -40,6 +44,31 @@ extension Spec {
             maskedPaths = try c.decodeIfPresent([String].self, forKey: .maskedPaths)
             readonlyPaths = try c.decodeIfPresent([String].self, forKey: .readonlyPaths)
             cgroupsPath = try c.decodeIfPresent(String.self, forKey: .cgroupsPath)
+            personality = try c.decodeIfPresent(Personality.self, forKey: .personality)
+        }
+    }
+
+    /// `linux.personality` (personality(2)): the domain, which must be
+    /// "LINUX" here (no 32-bit processes), and flags by their Linux names, of
+    /// which only "ADDR_NO_RANDOMIZE" is known: the processes start with it,
+    /// as under `setarch -R`, so their address-space layout does not change
+    /// from run to run. runc ignores the flags; the spec leaves them open.
+    public struct Personality: Codable, Sendable, Equatable {
+        public var domain: String
+        public var flags: [String]?
+
+        public static let knownDomains: Set<String> = ["LINUX"]
+        public static let knownFlags: Set<String> = ["ADDR_NO_RANDOMIZE"]
+
+        public init(domain: String = "LINUX", flags: [String]? = nil) {
+            self.domain = domain
+            self.flags = flags
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            domain = try c.decodeIfPresent(String.self, forKey: .domain) ?? ""
+            flags = try c.decodeIfPresent([String].self, forKey: .flags)
         }
     }
 

@@ -8,7 +8,8 @@ final class CheckpointSession {
     static let programs = ["ckpt_inotify", "ckpt_counter", "ckpt_block", "ckpt_remap", "ckpt_files", "signal_restart", "signal_checkpoint",
                            "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
                            "timerfd_cases", "ckpt_threads", "ckpt_epoll", "seccomp_cases", "pidfd_cases", "ckpt_locks",
-                           "ckpt_memfd", "ckpt_unix", "futex_cases", "ckpt_inet", "ckpt_epoll_server", "vdso_cases"]
+                           "ckpt_memfd", "ckpt_unix", "futex_cases", "ckpt_inet", "ckpt_epoll_server", "vdso_cases",
+                           "futex_requeue_pi", "aslr_layout"]
 
     let workspace: Workspace
     let bundle: String

@@ -81,6 +81,36 @@ import Testing
         try Self.matchesANativeRun(fixture, "thread-signals")
     }
 
+    /// FUTEX_WAIT_REQUEUE_PI and FUTEX_CMP_REQUEUE_PI by hand: their errors,
+    /// the first waiter given a free PI futex, the others requeued and
+    /// handed it by each unlock, refusals (another target, a plain waiter,
+    /// FUTEX_WAKE/CMP_REQUEUE/WAKE_OP meeting a requeue-PI waiter, EDEADLK),
+    /// a requeued waiter's timeout and its take-over from a dead owner.
+    @Test(arguments: ["errors", "free", "held", "refusals", "timeout", "owner-dies"])
+    func requeuePIAnswersAsLinux(_ name: String) throws {
+        try Self.matchesANativeRun("futex_requeue_pi", name)
+    }
+
+    /// Checkpointed with one thread requeued onto a held PI futex and
+    /// another still in WAIT_REQUEUE_PI on its condition word: after the
+    /// restore the second is requeued and both are handed the futex in
+    /// turn, and the output equals a straight run.
+    @Test func requeuePIWaitersContinueAfterARestore() throws {
+        let native = try Fixtures.runNatively("futex_requeue_pi", ["checkpoint"])
+        let expected = native.stdout.split(separator: "\n").map(String.init)
+        let session = try CheckpointSession(["/bin/futex_requeue_pi", "checkpoint"])
+        try session.runDetached("r1", output: "before")
+        try session.waitForLines(4, in: "before")
+        let saved = try session.checkpoint("r1", image: "image")
+        #expect(saved.status == 0, "\(saved.stderr)")
+        let status = try session.restore("r2", image: "image", output: "after")
+        #expect(status == 0, "\(session.errors(of: "after"))")
+        #expect(!session.lines("after").isEmpty, "the checkpoint came after the end")
+        #expect(session.lines("before") + session.lines("after") == expected)
+        #expect(expected.suffix(3) == ["waiter on cond: 0, owns the pi futex: 1", "waiter on cond2: 0, owns the pi futex: 1",
+                                       "done, pi word 0"])
+    }
+
     /// Checkpointed while one thread holds a PI mutex and another is blocked
     /// in FUTEX_LOCK_PI: after the restore the unlock hands the lock to the
     /// waiter, and the output equals a straight run.

@@ -50,6 +50,19 @@ final class SandboxRun {
                                                 withIntermediateDirectories: true)
     }
 
+    /// Gives the container's processes ADDR_NO_RANDOMIZE through the spec's
+    /// `linux.personality` (as `setarch -R`): for tests that need the same
+    /// addresses from run to run.
+    static func disableLayoutRandomization(bundle: String) throws {
+        let configPath = bundle + "/config.json"
+        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+            as? [String: Any] else { throw SetupError("config.json is not an object") }
+        var linux = spec["linux"] as? [String: Any] ?? [:]
+        linux["personality"] = ["domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]]
+        spec["linux"] = linux
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+    }
+
     /// Rewrites the spec's process (args, env, user; no terminal).
     static func setProcess(in configPath: String, args: [String], env: [String], user: UInt32) throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: configPath))

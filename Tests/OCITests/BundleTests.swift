@@ -94,6 +94,8 @@ import Testing
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "pid"}, {"type": "pid"}]}}"#, "linux.namespaces[1].type", "more than once"),
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "read"}]}}}"#, "linux.seccomp.syscalls[0].names", "expected an array"),
         (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 0, "op": "SCMP_CMP_EQ"}]}]}}}"#, "linux.seccomp.syscalls[0].args[0].index", "past the last syscall argument"),
+        (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"personality": {"domain": "LINUX32"}}}"#, "linux.personality.domain", "only LINUX"),
+        (#"{"ociVersion": "1.0.0", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}, "linux": {"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE", "READ_IMPLIES_EXEC"]}}}"#, "linux.personality.flags[1]", "unknown flag"),
     ]
 
     @Test(arguments: invalidConfigs)

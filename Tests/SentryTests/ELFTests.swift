@@ -112,6 +112,30 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         return (mm, image)
     }
 
+    /// With randomisation each base moves within Linux x86-64's range
+    /// (LinuxLayout) and every load draws anew; without, the bases are fixed.
+    @Test func aRandomisedLayoutStaysInLinuxsRanges() throws {
+        var seen: Set<[UInt64]> = []
+        for _ in 0..<8 {
+            let (mm, _) = try makeMM()
+            let image = try ELFLoader.load(makeELF(type: 3, base: 0), path: "/bin/prog", argv: ["prog"], envp: [],
+                                           into: mm, credentials: Credentials(), stackLimit: 8 << 20, randomize: true)
+            let top = MemoryManager.maxAddress
+            let stackRange: UInt64 = 0x3f_ffff << 12, tebibyte: UInt64 = 1 << 40
+            #expect(mm.stackTop % 4096 == 0 && mm.stackTop <= top && mm.stackTop >= top - stackRange)
+            #expect(image.stackPointer % 16 == 0 && image.stackPointer < mm.stackTop - 8)
+            #expect(image.stackPointer > mm.stackTop - 8192 - 4096)
+            let base = image.registers.rip - 64 - 56
+            #expect(base % 4096 == 0 && base >= ELFLoader.dynamicBase && base < ELFLoader.dynamicBase + tebibyte)
+            let gap = (8 << 20) + 256 * 4096 + stackRange
+            #expect(mm.mmapBase % 4096 == 0 && mm.mmapBase <= top - gap && mm.mmapBase >= top - gap - tebibyte)
+            let dataEnd = base + 4096
+            #expect(mm.brkStart % 4096 == 0 && mm.brkStart >= dataEnd + 4096 && mm.brkStart < dataEnd + 4096 + (1 << 30))
+            seen.insert([mm.stackTop, image.stackPointer, base, mm.mmapBase, mm.brkStart])
+        }
+        #expect(seen.count == 8)
+    }
+
     func word(_ mm: MemoryManager, _ address: UInt64) throws -> UInt64 {
         try mm.copyIn(from: address, count: 8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     }

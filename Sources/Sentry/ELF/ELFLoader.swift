@@ -49,21 +49,29 @@ public enum ELFLoader {
     /// `envp`; `execfn` is the name exec was given (AT_EXECFN), `path` by default.
     /// A PT_INTERP executable also gets its interpreter, read by `readInterpreter`,
     /// loaded just below the mmap base; it starts there with AT_BASE pointing at it.
-    /// Bases are not randomised: they are Linux's with ADDR_NO_RANDOMIZE
-    /// (`setarch -R`), so runs are deterministic and compare with native ones.
+    /// With `randomize` the stack top, the mmap base (so the interpreter's),
+    /// an ET_DYN executable's load address, the heap's start and the initial
+    /// stack pointer move by random amounts as on Linux x86-64 (see
+    /// `Randomization`); without it every base is Linux's under
+    /// ADDR_NO_RANDOMIZE (`setarch -R`), so runs repeat exactly.
     public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
                             into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
+                            randomize: Bool = false,
                             readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
         let elf = try parse(bytes, path: path)
+        let random = randomize ? Randomization.random() : Randomization.none
         let lowest = Page.roundDown(elf.loadSegments[0].virtualAddress)
-        let bias = elf.type == .shared ? dynamicBase &- lowest : 0
+        let bias = elf.type == .shared ? loadAddress(elf, random) &- lowest : 0
         let end = try mapImage(elf, bias: bias, bytes: bytes, into: mm, path: path)
-        guard let brkStart = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
+        guard let dataEnd = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
+        // load_elf_binary leaves a page between the data and a randomised heap
+        // (mapImage keeps `end` below maxAddress, so this cannot overflow).
+        let brkStart = randomize ? dataEnd + Page.size + random.brk : dataEnd
 
         // The stack: rlimit-sized (8 MiB by default), faulted in lazily.
         let stackSize = min(max(stackLimit == Limits.infinity ? 8 << 20 : Page.roundUp(stackLimit) ?? (8 << 20),
                                 128 << 10), 1 << 30)
-        let stackTop = MemoryManager.maxAddress
+        let stackTop = MemoryManager.maxAddress - random.stack
         var stackRequest = MemoryManager.MappingRequest(address: stackTop - stackSize, length: stackSize,
                                                         protection: elf.executableStack ? .all : [.read, .write],
                                                         shared: false)
@@ -75,8 +83,11 @@ public enum ELFLoader {
         } catch {
             throw ExecError(error, "\(path): cannot map the stack")
         }
-        let gap = min(max(stackSize + stackGuardGap, minimumMmapGap), MemoryManager.maxAddress / 6 * 5)
-        var mmapBase = Page.roundDown(stackTop - gap)
+        // mmap_base: below the stack's rlimit, its guard gap and the most the
+        // stack top may have moved, then by a random amount of its own.
+        let stackPad = stackGuardGap + (randomize ? Randomization.stackRange : 0)
+        let gap = min(max(stackSize + stackPad, minimumMmapGap), MemoryManager.maxAddress / 6 * 5)
+        var mmapBase = Page.roundDown(MemoryManager.maxAddress - gap - random.mmap)
 
         let phdr = programHeaderAddress(elf, bias: bias)
         let entry = elf.entry &+ bias
@@ -114,7 +125,7 @@ public enum ELFLoader {
         }
         mmapBase = vdso - VDSO.dataSize
         let phnum = UInt64(elf.programHeaders.count)
-        let builder = StackBuilder(mm: mm, top: stackTop)
+        let builder = StackBuilder(mm: mm, top: stackTop, alignmentOffset: random.stackPointer)
         let layout: StackBuilder.Layout
         do throws(SyscallError) {
             layout = try builder.build(argv: argv, envp: envp, execfn: execfn ?? path) { execfn, random, platform in
@@ -128,6 +139,46 @@ public enum ELFLoader {
                      env: layout.env, auxv: layout.auxv.flatMap { [$0.0, $0.1] }, executablePath: path)
         let registers = Registers(rip: start, rsp: layout.stackPointer)
         return Image(registers: registers, auxv: layout.auxv, stackPointer: layout.stackPointer)
+    }
+
+    /// Where an ET_DYN executable goes, as load_elf_binary places one:
+    /// ELF_ET_DYN_BASE plus arch_mmap_rnd(), aligned down to the largest
+    /// PT_LOAD alignment that is a power of two above a page.
+    static func loadAddress(_ elf: ELFFile, _ random: Randomization) -> UInt64 {
+        var base = dynamicBase + random.load
+        let alignment = elf.loadSegments.map(\.alignment).filter { $0 > Page.size && $0.nonzeroBitCount == 1 }.max()
+        if let alignment { base &= ~(alignment - 1) }
+        return base
+    }
+
+    /// The random offsets of one exec's layout, drawn from the Sentry's
+    /// random source with Linux x86-64's entropy (LinuxLayout), all zero
+    /// under ADDR_NO_RANDOMIZE. They end up in the MM's saved bases and in
+    /// the saved mappings, so a restored process keeps its layout.
+    struct Randomization {
+        /// How far below the highest user address the stack top is (randomize_stack_top).
+        var stack: UInt64
+        /// How far the mmap base moves down (arch_mmap_rnd in mmap_base).
+        var mmap: UInt64
+        /// How far above ELF_ET_DYN_BASE an ET_DYN executable goes (arch_mmap_rnd).
+        var load: UInt64
+        /// How far above the page after the data the heap starts (arch_randomize_brk).
+        var brk: UInt64
+        /// How far below the strings the initial stack pointer goes (arch_align_stack).
+        var stackPointer: UInt64
+
+        static let none = Randomization(stack: 0, mmap: 0, load: 0, brk: 0, stackPointer: 0)
+        /// stack_maxrandom_size: the most `stack` can be.
+        static let stackRange = LinuxLayout.STACK_RND_MASK << Page.shift
+
+        static func random() -> Randomization {
+            let mmapPages: UInt64 = 1 << LinuxLayout.mmap_rnd_bits
+            return Randomization(stack: Random.below(LinuxLayout.STACK_RND_MASK + 1) << Page.shift,
+                                 mmap: Random.below(mmapPages) << Page.shift,
+                                 load: Random.below(mmapPages) << Page.shift,
+                                 brk: Random.below(LinuxLayout.brkRandomRange >> Page.shift) << Page.shift,
+                                 stackPointer: Random.below(LinuxLayout.stackAlignRandomRange))
+        }
     }
 
     /// An executable that has an interpreter cannot run without one.

@@ -27,11 +27,12 @@ extension Kernel {
     static let maxExecutableSize = 1 << 30
 
     /// Loads `filename` (already found at `location`) with `argv` and `envp`
-    /// into a new MemoryManager. The caller's memory is untouched: a failure
+    /// into a new MemoryManager, its layout random unless `randomize` is false
+    /// (ADDR_NO_RANDOMIZE). The caller's memory is untouched: a failure
     /// leaves nothing behind.
     public func loadExecutable(_ filename: String, at location: VirtualPath, argv: [String], envp: [String],
                                context: PathContext, credentials: Credentials,
-                               stackLimit: UInt64) throws(ExecError) -> LoadedExecutable {
+                               stackLimit: UInt64, randomize: Bool) throws(ExecError) -> LoadedExecutable {
         var argv = argv
         var file = location
         var name = filename
@@ -67,7 +68,8 @@ extension Kernel {
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
                 let image = try ELFLoader.load(bytes, path: path, execfn: filename, argv: argv, envp: envp, into: mm,
-                                               credentials: credentials, stackLimit: stackLimit) {
+                                               credentials: credentials, stackLimit: stackLimit,
+                                               randomize: randomize) {
                     interpreter throws(ExecError) in
                     try readInterpreter(interpreter, of: path, context: context)
                 }

@@ -6,6 +6,9 @@
 struct StackBuilder {
     let mm: MemoryManager
     let top: UInt64
+    /// How far below the strings the rest goes before its 16-byte alignment
+    /// (arch_align_stack's random part; below 8,192 bytes, 0 without randomisation).
+    var alignmentOffset: UInt64 = 0
 
     struct Layout {
         var stackPointer: UInt64
@@ -43,7 +46,7 @@ struct StackBuilder {
         let argvStart = cursor
         guard top - cursor <= 6 << 20 else { throw .e2big }
 
-        var pad = Int(cursor & 15)
+        var pad = Int(alignmentOffset + ((cursor - alignmentOffset) & 15))
         cursor -= UInt64(pad)
         pieces.append([UInt8](repeating: 0, count: pad))
         let platformAddress = try push(StackBuilder.platform)

@@ -14,10 +14,13 @@ public struct CreateProcessArgs {
     public var fdTable: FDTable
     /// The process's root; the container's root when nil.
     public var root: VirtualPath?
+    /// personality(2) flags it starts with (the spec's `linux.personality`):
+    /// ADDR_NO_RANDOMIZE lays it and what it execs out without randomisation.
+    public var personality: UInt32
 
     public init(filename: String, argv: [String], envp: [String], workingDirectory: String = "/",
                 credentials: Credentials, limits: Limits, umask: UInt32 = 0o022, fdTable: FDTable = FDTable(),
-                root: VirtualPath? = nil) {
+                root: VirtualPath? = nil, personality: UInt32 = LinuxPersonality.PER_LINUX) {
         self.filename = filename
         self.argv = argv
         self.envp = envp
@@ -27,6 +30,7 @@ public struct CreateProcessArgs {
         self.umask = umask
         self.fdTable = fdTable
         self.root = root
+        self.personality = personality
     }
 }
 
@@ -55,7 +59,8 @@ extension Kernel {
         let (location, path) = try findExecutable(args.filename, envp: args.envp, vfs: vfs, context: context)
         let loaded = try loadExecutable(path, at: location, argv: args.argv, envp: args.envp,
                                         context: context, credentials: args.credentials,
-                                        stackLimit: args.limits[.stack].soft)
+                                        stackLimit: args.limits[.stack].soft,
+                                        randomize: args.personality & LinuxPersonality.ADDR_NO_RANDOMIZE == 0)
         let task: Task
         do throws(SyscallError) {
             task = try createProcess(mm: loaded.mm, credentials: args.credentials, limits: args.limits,
@@ -66,6 +71,7 @@ extension Kernel {
         }
         task.fsContext = FSContext(root: context.root, workingDirectory: context.workingDirectory, umask: args.umask)
         task.fdTable = args.fdTable
+        task.controls.personality = args.personality
         return task
     }
 

@@ -12,6 +12,9 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
     /// epoll_wait(2) again on `epfd` into `events` (at most `maximum`), until
     /// CLOCK_MONOTONIC reads `deadline` (ns), or without end when nil.
     case epollWait(epfd: Int32, events: UInt64, maximum: Int32, deadline: Int64?)
+    /// A FUTEX_WAIT_REQUEUE_PI already requeued: wait for the PI futex at
+    /// `address` as FUTEX_LOCK_PI does, until `deadline` (ns, absolute) on `clock`.
+    case futexLockPI(address: UInt64, shared: Bool, clock: Int32, deadline: Int64?)
 
     public static let stateKind = StateKind.enumeration("sentry.RestartBlock")
 
@@ -23,6 +26,8 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
             try writer.writeEnumCase("poll", fds, count, deadline)
         case .epollWait(let epfd, let events, let maximum, let deadline):
             try writer.writeEnumCase("epollWait", epfd, events, maximum, deadline)
+        case .futexLockPI(let address, let shared, let clock, let deadline):
+            try writer.writeEnumCase("futexLockPI", address, shared, clock, deadline)
         }
     }
 
@@ -37,6 +42,13 @@ public enum RestartBlock: Equatable, Sendable, SavableValue {
         case .enumCase("epollWait", let payload) where payload.count == 4:
             return .epollWait(epfd: try context.value(payload[0]), events: try context.value(payload[1]),
                               maximum: try context.value(payload[2]), deadline: try context.value(payload[3]))
+        case .enumCase("futexLockPI", let payload) where payload.count == 4:
+            let clock: Int32 = try context.value(payload[2])
+            guard clock == Time.realtime || clock == Time.monotonic else {
+                throw StateError.invalidValue("futexLockPI on clock \(clock)")
+            }
+            return .futexLockPI(address: try context.value(payload[0]), shared: try context.value(payload[1]),
+                                clock: clock, deadline: try context.value(payload[3]))
         default:
             throw StateError.invalidValue("bad RestartBlock \(state)")
         }

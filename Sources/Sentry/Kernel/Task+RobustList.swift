@@ -66,7 +66,7 @@ extension Task {
         var writable: FutexWord?
         while true {
             if pending, !pi, value & LinuxFutex.FUTEX_TID_MASK == 0 {
-                if let word = try? FutexWord(self, address, shared: true) { _ = futexes.wake(word.key, count: 1) }
+                if let word = try? FutexWord(self, address, shared: true) { _ = try? futexes.wake(word.key, count: 1) }
                 return true
             }
             guard value & LinuxFutex.FUTEX_TID_MASK == ownID else { return true }
@@ -78,7 +78,7 @@ extension Task {
             value = seen // changed under us: look at it again
         }
         guard let word = writable else { return true }
-        if !pi, value & LinuxFutex.FUTEX_WAITERS != 0 { _ = futexes.wake(word.key, count: 1) }
+        if !pi, value & LinuxFutex.FUTEX_WAITERS != 0 { _ = try? futexes.wake(word.key, count: 1) }
         return true
     }
 }

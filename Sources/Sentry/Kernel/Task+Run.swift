@@ -265,7 +265,7 @@ extension Task {
         if clearChildTID != 0, mm != nil, group.members.count > 1 {
             if (try? copyOut(value: UInt32(0), to: clearChildTID)) != nil,
                let word = try? FutexWord(self, clearChildTID, shared: true) {
-                _ = kernel.futexes.wake(word.key, count: 1)
+                _ = try? kernel.futexes.wake(word.key, count: 1)
             }
         }
         endVfork()

@@ -1,6 +1,6 @@
 import State
 
-/// Per-task flags that prctl(2) reads and writes.
+/// Per-task flags that prctl(2) and personality(2) read and write.
 public struct TaskControls: SavableStruct, Equatable, Sendable {
     public static let savedTypeName = "sentry.TaskControls"
 
@@ -11,6 +11,11 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
     public var noNewPrivileges = false
     public var timerSlack: UInt64 = 50_000
     public var securebits: UInt32 = 0
+    /// personality(2): LinuxPersonality flags; inherited by clone, kept by exec.
+    public var personality: UInt32 = LinuxPersonality.PER_LINUX
+
+    /// Whether an exec lays the address space out at random.
+    public var randomizesLayout: Bool { personality & LinuxPersonality.ADDR_NO_RANDOMIZE == 0 }
 
     public init() {}
 
@@ -21,6 +26,7 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
         try sink.save("noNewPrivileges", noNewPrivileges)
         try sink.save("timerSlack", timerSlack)
         try sink.save("securebits", securebits)
+        try sink.save("personality", personality)
     }
 
     public init(from source: inout LoadSource) throws {
@@ -33,6 +39,8 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
         source.skip("childSubreaper")
         timerSlack = try source.load("timerSlack")
         securebits = try source.load("securebits")
+        // Images from before personality(2) had PER_LINUX.
+        personality = try source.load("personality", default: LinuxPersonality.PER_LINUX)
         try ImageValidation.require(parentDeathSignal == 0 || Signal(rawValue: parentDeathSignal).isValid,
                                     field: "parentDeathSignal", "\(parentDeathSignal) is not a signal")
         try ImageValidation.require((0...2).contains(dumpable), field: "dumpable", "\(dumpable) is not 0, 1 or 2")

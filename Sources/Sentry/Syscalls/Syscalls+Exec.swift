@@ -55,7 +55,8 @@ enum Exec {
         let loaded: LoadedExecutable
         do throws(ExecError) {
             loaded = try kernel.loadExecutable(filename, at: location, argv: argv, envp: envp, context: context,
-                                               credentials: task.credentials, stackLimit: stackLimit)
+                                               credentials: task.credentials, stackLimit: stackLimit,
+                                               randomize: task.controls.randomizesLayout)
         } catch {
             kernel.logger.debug("task \(task.id): execve \(filename): \(error)")
             throw error.errno
@@ -67,6 +68,7 @@ enum Exec {
             throw error
         }
         task.replaceImage(with: loaded, filename: filename, nameFromFile: filename.hasPrefix("/dev/fd/") && filename != path)
+        task.controls.personality &= ~LinuxPersonality.READ_IMPLIES_EXEC
         return 0
     }
 

@@ -5,15 +5,19 @@ import Synchronization
 /// futex(2) (kernel/futex/): wait queues keyed by the futex word, the
 /// operations glibc's pthreads use (WAIT, WAKE, their BITSET forms,
 /// REQUEUE, CMP_REQUEUE, WAKE_OP, and LOCK_PI, LOCK_PI2, TRYLOCK_PI,
-/// UNLOCK_PI for its PI mutexes) and timeouts on either clock; and
+/// UNLOCK_PI for its PI mutexes, WAIT_REQUEUE_PI and CMP_REQUEUE_PI for
+/// condition variables over them) and timeouts on either clock; and
 /// futex_waitv, a wait on up to 128 words at once.
 ///
 /// A private futex (FUTEX_PRIVATE_FLAG, or a word in a private mapping) is
-/// keyed on (MM, address); a shared one in a MAP_SHARED mapping on its
-/// place in the MemoryFile, so processes sharing the mapping meet.
+/// keyed on (MM, address, whether the call had the flag); a shared one in a
+/// MAP_SHARED mapping on its place in the MemoryFile, so processes sharing
+/// the mapping meet.
 /// Waiters are host-only: a checkpoint interrupts every wait, whose call
 /// restarts after the restore (FUTEX_WAIT_BITSET's absolute deadline on
 /// the virtual clock still holds; FUTEX_WAIT's relative one starts over).
+/// A WAIT_REQUEUE_PI waiter already requeued onto its PI futex goes on
+/// waiting for that through restart_syscall.
 extension SyscallTable {
     mutating func registerFutex() {
         register(202, Futex.futex)
@@ -29,7 +33,8 @@ enum Futex {
         let realtime = operation & LinuxFutex.FUTEX_CLOCK_REALTIME != 0
         let clock = realtime ? Time.realtime : Time.monotonic
         let waits = switch command {
-        case LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET, LinuxFutex.FUTEX_LOCK_PI, LinuxFutex.FUTEX_LOCK_PI2: true
+        case LinuxFutex.FUTEX_WAIT, LinuxFutex.FUTEX_WAIT_BITSET, LinuxFutex.FUTEX_LOCK_PI, LinuxFutex.FUTEX_LOCK_PI2,
+             LinuxFutex.FUTEX_WAIT_REQUEUE_PI: true
         default: false
         }
         var deadline: Int64? = nil
@@ -40,7 +45,8 @@ enum Futex {
             deadline = command == LinuxFutex.FUTEX_WAIT
                 ? (try Time.now(task, clock)).addingSaturating(timeout.total) : timeout.total
         }
-        if realtime, command != LinuxFutex.FUTEX_WAIT_BITSET, command != LinuxFutex.FUTEX_LOCK_PI2 { throw .enosys }
+        if realtime, command != LinuxFutex.FUTEX_WAIT_BITSET, command != LinuxFutex.FUTEX_LOCK_PI2,
+           command != LinuxFutex.FUTEX_WAIT_REQUEUE_PI { throw .enosys }
         guard let kernel = task.kernel else { throw .einval }
         let table = kernel.futexes
         switch command {
@@ -64,7 +70,7 @@ enum Futex {
             let bitset = command == LinuxFutex.FUTEX_WAKE ? LinuxFutex.FUTEX_BITSET_MATCH_ANY : args.uint(5)
             guard bitset != 0 else { throw .einval }
             let word = try FutexWord(task, address, shared: shared)
-            return Int64(table.wake(word.key, count: wakeCount(args.uint(2)), bitset: bitset))
+            return Int64(try table.wake(word.key, count: wakeCount(args.uint(2)), bitset: bitset))
         case LinuxFutex.FUTEX_REQUEUE, LinuxFutex.FUTEX_CMP_REQUEUE:
             // val2 (the requeue limit) travels in the timeout argument.
             guard let wakes = Int32(exactly: args.uint(2)), let moves = Int32(exactly: UInt32(truncatingIfNeeded: args.pointer(3))),
@@ -73,6 +79,26 @@ enum Futex {
             let target = try FutexWord(task, args.pointer(4), shared: shared)
             let expected: UInt32? = command == LinuxFutex.FUTEX_CMP_REQUEUE ? args.uint(5) : nil
             return Int64(try table.requeue(from: word, to: target.key, wake: Int(wakes), move: Int(moves), expecting: expected))
+        case LinuxFutex.FUTEX_WAIT_REQUEUE_PI:
+            // futex_wait_requeue_pi: distinct words, the PI one (uaddr2) writable, looked up first.
+            let targetAddress = args.pointer(4)
+            guard address != targetAddress else { throw .einval }
+            let target = try FutexWord.key(task, targetAddress, shared: shared)
+            let word = try FutexWord(task, address, shared: shared)
+            guard word.key != target else { throw .einval }
+            try table.waitRequeuePI(task, on: word, expecting: args.uint(2), target: target, at: targetAddress,
+                                    shared: shared, clock: clock, deadline: deadline)
+            return 0
+        case LinuxFutex.FUTEX_CMP_REQUEUE_PI:
+            // futex_requeue with requeue_pi: val2 (the requeue limit) in the timeout argument;
+            // distinct words, and exactly one to wake (the one that gets the PI futex if it is free).
+            guard let wakes = Int32(exactly: args.uint(2)), let moves = Int32(exactly: UInt32(truncatingIfNeeded: args.pointer(3))),
+                  wakes >= 0, moves >= 0 else { throw .einval }
+            guard address != args.pointer(4), wakes == 1 else { throw .einval }
+            let word = try FutexWord(task, address, shared: shared)
+            let target = try FutexWord(task, args.pointer(4), shared: shared, forWriting: true)
+            guard word.key != target.key else { throw .einval }
+            return Int64(try table.requeuePI(task, from: word, to: target, move: Int(moves), expecting: args.uint(5)))
         case LinuxFutex.FUTEX_WAKE_OP:
             let word = try FutexWord(task, address, shared: shared)
             let target = try FutexWord(task, args.pointer(4), shared: shared, forWriting: true)
@@ -128,6 +154,15 @@ enum Futex {
         return Int64(try kernel.futexes.waitv(task, on: words, clock: clock, deadline: deadline))
     }
 
+    /// restart_syscall for a WAIT_REQUEUE_PI interrupted (by a checkpoint)
+    /// once requeued: the wait for the PI futex goes on.
+    static func restartLockPI(_ task: Task, address: UInt64, shared: Bool, clock: Int32,
+                              deadline: Int64?) throws(SyscallError) -> Int64 {
+        guard let kernel = task.kernel else { throw .einval }
+        try kernel.futexes.lockAfterRequeue(task, address, shared: shared, clock: clock, deadline: deadline)
+        return 0
+    }
+
     /// FUTEX_WAKE's count is an int: zero or less still wakes nobody.
     private static func wakeCount(_ value: UInt32) -> Int {
         max(0, Int(Int32(truncatingIfNeeded: value)))
@@ -137,8 +172,11 @@ enum Futex {
 /// A futex word: its wait-queue key and the Sentry's pointer to it.
 struct FutexWord {
     enum Key: Hashable {
-        /// A private futex: the MM and the address.
-        case process(ObjectIdentifier, UInt64)
+        /// A futex in private memory: the MM and the address, and whether
+        /// the call was a shared one (no FUTEX_PRIVATE_FLAG): Linux keys
+        /// those apart (FUT_OFF_MMSHARED), so a shared and a private call on
+        /// one private word do not meet.
+        case process(ObjectIdentifier, UInt64, shared: Bool)
         /// A shared one in a MAP_SHARED mapping: its place in the Sentry's
         /// mapping of the MemoryFile (one per page of the file).
         case memory(UInt)
@@ -160,8 +198,22 @@ struct FutexWord {
         if shared && mm.isSharedMapping(at: address) {
             key = .memory(UInt(bitPattern: found))
         } else {
-            key = .process(ObjectIdentifier(mm), address)
+            key = .process(ObjectIdentifier(mm), address, shared: shared)
         }
+    }
+}
+
+extension FutexWord {
+    /// The key of a word not read yet (WAIT_REQUEUE_PI's PI futex), as
+    /// get_futex_key makes it: a private one needs no page, only an aligned
+    /// user address (EINVAL, EFAULT); a shared one must be mapped writable.
+    static func key(_ task: Task, _ address: UInt64, shared: Bool) throws(SyscallError) -> Key {
+        guard address % 4 == 0 else { throw .einval }
+        guard shared else {
+            guard address < MemoryManager.maxAddress else { throw .efault }
+            return .process(ObjectIdentifier(try task.memory()), address, shared: false)
+        }
+        return try FutexWord(task, address, shared: true, forWriting: true).key
     }
 }
 
@@ -184,11 +236,20 @@ final class FutexTable: @unchecked Sendable {
         /// was interrupted or timed out at the same moment (waking is not
         /// interrupting).
         var woken = false
-        /// A FUTEX_LOCK_PI waiter: the TID of the owner it waits for (a
-        /// FUTEX_WAKE passes it by); `handedOver` when an unlock wrote its
-        /// TID in the word, else a wake means that owner died.
+        /// A FUTEX_LOCK_PI waiter (or a WAIT_REQUEUE_PI one once requeued):
+        /// the TID of the owner it waits for; `handedOver` when an unlock
+        /// (or CMP_REQUEUE_PI) wrote its TID in the word, else a wake means
+        /// that owner died.
         var piOwner: UInt32?
         var handedOver = false
+        /// A FUTEX_WAIT_REQUEUE_PI waiter: the PI futex it may be requeued
+        /// to (Linux's requeue_pi_key). Only CMP_REQUEUE_PI moves or wakes
+        /// one, as only it wakes a LOCK_PI waiter: other wakes and requeues
+        /// that meet either are EINVAL.
+        var requeueTarget: FutexWord.Key?
+
+        /// Whether only the PI operations may touch this waiter.
+        var isPI: Bool { piOwner != nil || requeueTarget != nil }
 
         init(task: Task, key: FutexWord.Key, bitset: UInt32, piOwner: UInt32? = nil) {
             self.task = task
@@ -208,7 +269,13 @@ final class FutexTable: @unchecked Sendable {
     func wait(_ task: Task, on word: FutexWord, expecting expected: UInt32, bitset: UInt32,
               clock: Int32, deadline: Int64?) throws(SyscallError) {
         let waiter = Waiter(task: task, key: word.key, bitset: bitset)
-        // Reset, look, block: a notify after the look ends the block.
+        try enqueue(task, waiter, on: word, expecting: expected)
+        _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
+    }
+
+    /// Queues `waiter` on `word` if it holds `expected`, else EAGAIN.
+    /// Reset, look, block: a notify after the look ends the block.
+    private func enqueue(_ task: Task, _ waiter: Waiter, on word: FutexWord, expecting expected: UInt32) throws(SyscallError) {
         task.waiter.reset()
         let queued = lock.withLock { _ -> Bool in
             guard cshim_atomic_load_u32(word.pointer) == expected else { return false }
@@ -216,7 +283,6 @@ final class FutexTable: @unchecked Sendable {
             return true
         }
         guard queued else { throw .eagain }
-        _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
     }
 
     /// futex_waitv: EAGAIN unless every word holds its value (all looked at
@@ -278,33 +344,149 @@ final class FutexTable: @unchecked Sendable {
     }
 
     /// FUTEX_WAKE: wakes up to `count` waiters on `key` whose bitset
-    /// matches; returns how many.
-    func wake(_ key: FutexWord.Key, count: Int, bitset: UInt32 = LinuxFutex.FUTEX_BITSET_MATCH_ANY) -> Int {
-        let woken = lock.withLock { _ in wakeLocked(key, count: count, bitset: bitset) }
+    /// matches; returns how many. EINVAL (those before still woken) if a PI
+    /// waiter comes first, as Linux's futex_wake.
+    func wake(_ key: FutexWord.Key, count: Int, bitset: UInt32 = LinuxFutex.FUTEX_BITSET_MATCH_ANY) throws(SyscallError) -> Int {
+        let (woken, refused) = lock.withLock { _ in wakeLocked(key, count: count, bitset: bitset) }
         for waiter in woken { waiter.task.waiter.notify() }
+        if refused { throw .einval }
         return woken.count
     }
 
     /// FUTEX_REQUEUE and FUTEX_CMP_REQUEUE (EAGAIN if the word does not
     /// hold `expected`): wakes up to `wake` waiters and moves up to `move`
-    /// of the rest to `target`; returns both counts together.
+    /// of the rest to `target`; returns both counts together. A PI waiter
+    /// met on the way stops it with EINVAL (what was done stays done).
     func requeue(from word: FutexWord, to target: FutexWord.Key, wake: Int, move: Int,
                  expecting expected: UInt32?) throws(SyscallError) -> Int {
-        let result = lock.withLock { _ -> (woken: [Waiter], moved: Int)? in
+        let result = lock.withLock { _ -> (woken: [Waiter], moved: Int, refused: Bool)? in
             if let expected, cshim_atomic_load_u32(word.pointer) != expected { return nil }
-            let woken = wakeLocked(word.key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
-            guard word.key != target, var waiting = queues[word.key], move > 0 else { return (woken, 0) }
-            // A LOCK_PI waiter stays with its lock.
-            let moved = Array(waiting.filter { $0.piOwner == nil }.prefix(move))
-            waiting.removeAll { waiter in moved.contains { $0 === waiter } }
+            let (woken, refused) = wakeLocked(word.key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            guard !refused, word.key != target, var waiting = queues[word.key], move > 0 else { return (woken, 0, refused) }
+            let pi = waiting.prefix(move).contains { $0.isPI }
+            let moved = Array(waiting.prefix { !$0.isPI }.prefix(move))
+            waiting.removeFirst(moved.count)
             queues[word.key] = waiting.isEmpty ? nil : waiting
             for waiter in moved { waiter.key = target }
             queues[target, default: []].append(contentsOf: moved)
-            return (woken, moved.count)
+            return (woken, moved.count, pi)
         }
         guard let result else { throw .eagain }
         for waiter in result.woken { waiter.task.waiter.notify() }
+        if result.refused { throw .einval }
         return result.woken.count + result.moved
+    }
+
+    /// FUTEX_WAIT_REQUEUE_PI (futex_wait_requeue_pi): waits on `word` as
+    /// FUTEX_WAIT does (EAGAIN unless it holds `expected`) until a
+    /// CMP_REQUEUE_PI to `target` either gives it the PI futex (0) or moves
+    /// it onto the futex's waiters, where it waits as LOCK_PI does until an
+    /// unlock hands the futex over (0) or its owner dies (it takes it over).
+    /// ETIMEDOUT at the absolute deadline on `clock`; a signal before the
+    /// requeue restarts the call (ERESTARTNOINTR), after it ends it with
+    /// EAGAIN (Linux's EWOULDBLOCK: a restart would find the word changed).
+    func waitRequeuePI(_ task: Task, on word: FutexWord, expecting expected: UInt32, target: FutexWord.Key,
+                       at targetAddress: UInt64, shared: Bool, clock: Int32, deadline: Int64?) throws(SyscallError) {
+        let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+        waiter.requeueTarget = target
+        try enqueue(task, waiter, on: word, expecting: expected)
+        do {
+            _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
+        } catch .erestartnointr {
+            guard lock.withLock({ _ in waiter.piOwner != nil }) else { throw .erestartnointr }
+            throw interruptedAfterRequeue(task, targetAddress, shared: shared, clock: clock, deadline: deadline)
+        }
+        let woken = lock.withLock { _ in (handedOver: waiter.handedOver, owner: waiter.piOwner) }
+        if woken.handedOver { return }
+        // Requeued, then woken without the futex: its owner died; take it over as LOCK_PI does.
+        try lockAfterRequeue(task, targetAddress, shared: shared, clock: clock, deadline: deadline, deadOwner: woken.owner)
+    }
+
+    /// A requeued WAIT_REQUEUE_PI waiting on for its PI futex (after its
+    /// owner died, or through restart_syscall after a checkpoint), with the
+    /// call's interruption rules.
+    func lockAfterRequeue(_ task: Task, _ address: UInt64, shared: Bool, clock: Int32, deadline: Int64?,
+                          deadOwner: UInt32? = nil) throws(SyscallError) {
+        do {
+            try lockPI(task, address, shared: shared, trying: false, clock: clock, deadline: deadline, deadOwner: deadOwner)
+        } catch .erestartnointr {
+            throw interruptedAfterRequeue(task, address, shared: shared, clock: clock, deadline: deadline)
+        }
+    }
+
+    /// What ends a requeued waiter's interrupted wait: EAGAIN for a signal,
+    /// as Linux; anything else (a checkpoint, a stop) it does not see: it
+    /// goes on waiting for the PI futex through restart_syscall.
+    private func interruptedAfterRequeue(_ task: Task, _ address: UInt64, shared: Bool, clock: Int32,
+                                         deadline: Int64?) -> SyscallError {
+        if task.hasDeliverableSignal { return .eagain }
+        task.restartBlock = .futexLockPI(address: address, shared: shared, clock: clock, deadline: deadline)
+        return .erestartRestartblock
+    }
+
+    /// FUTEX_CMP_REQUEUE_PI (futex_requeue with requeue_pi): EAGAIN unless
+    /// `word` holds `expected`. The first waiter, which must be a
+    /// WAIT_REQUEUE_PI one for `target` (else EINVAL), gets the PI futex if
+    /// it is free (its TID written, FUTEX_WAITERS with it if more are to
+    /// come, and it wakes); EDEADLK if it owns it already, ESRCH if the
+    /// owner does not exist. Then up to `move` more (the first too, if it
+    /// did not get it) become waiters of the futex's owner; one of another
+    /// kind, for another futex (EINVAL) or that owns it (EDEADLK) stops the
+    /// requeue. Returns how many were woken or moved.
+    func requeuePI(_ task: Task, from word: FutexWord, to target: FutexWord, move: Int,
+                   expecting expected: UInt32) throws(SyscallError) -> Int {
+        guard let namespace = task.kernel?.pidNamespace else { throw .esrch }
+        let (woken, count, failure) = try lock.withLock { _ throws(SyscallError) -> (Waiter?, Int, SyscallError?) in
+            guard cshim_atomic_load_u32(word.pointer) == expected else { throw .eagain }
+            guard let top = queues[word.key]?.first else { return (nil, 0, nil) }
+            guard top.piOwner == nil, top.requeueTarget == target.key else { throw .einval }
+            let topID = UInt32(truncatingIfNeeded: top.task.id)
+            // futex_proxy_trylock_atomic: take the futex for the first waiter, or find its owner.
+            var owner: UInt32
+            var woken: Waiter?
+            var value = cshim_atomic_load_u32(target.pointer)
+            while true {
+                owner = value & LinuxFutex.FUTEX_TID_MASK
+                if owner == topID { throw .edeadlk }
+                if owner == 0 {
+                    let others = queues[target.key]?.contains { $0.piOwner != nil } ?? false
+                    let taken = topID | value & LinuxFutex.FUTEX_OWNER_DIED
+                        | (move > 0 || others ? LinuxFutex.FUTEX_WAITERS : 0)
+                    let seen = cshim_atomic_cmpxchg_u32(target.pointer, value, taken)
+                    guard seen == value else { value = seen; continue }
+                    removeLocked(top)
+                    top.woken = true
+                    top.handedOver = true
+                    top.piOwner = topID
+                    attachPIWaitersLocked(target.key, to: topID)
+                    owner = topID
+                    woken = top
+                    break
+                }
+                let contended = value | LinuxFutex.FUTEX_WAITERS
+                if contended != value {
+                    let seen = cshim_atomic_cmpxchg_u32(target.pointer, value, contended)
+                    guard seen == value else { value = seen; continue }
+                }
+                guard let ownerID = Int32(exactly: owner), namespace.task(ownerID) != nil else { throw .esrch }
+                break
+            }
+            var count = woken == nil ? 0 : 1
+            var failure: SyscallError?
+            while count <= move, let next = queues[word.key]?.first {
+                guard next.piOwner == nil, next.requeueTarget == target.key else { failure = .einval; break }
+                if UInt32(truncatingIfNeeded: next.task.id) == owner { failure = .edeadlk; break }
+                removeLocked(next)
+                next.key = target.key
+                next.piOwner = owner
+                queues[target.key, default: []].append(next)
+                count += 1
+            }
+            return (woken, count, failure)
+        }
+        woken?.task.waiter.notify()
+        if let failure { throw failure }
+        return count
     }
 
     /// FUTEX_WAKE_OP: changes the word at `target` atomically by the
@@ -324,15 +506,18 @@ final class FutexTable: @unchecked Sendable {
             operation &= ~LinuxFutex.FUTEX_OP_OPARG_SHIFT
         }
         guard operation <= LinuxFutex.FUTEX_OP_XOR, comparison <= LinuxFutex.FUTEX_OP_CMP_GE else { throw .enosys }
-        let woken = lock.withLock { _ -> [Waiter] in
+        let (woken, refused) = lock.withLock { _ -> ([Waiter], Bool) in
             let old = cshim_atomic_futex_op(target.pointer, Int32(operation), argument)
-            var woken = wakeLocked(key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
-            if Self.compare(old, comparison, comparand) {
-                woken += wakeLocked(target.key, count: wakeTarget, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            var (woken, refused) = wakeLocked(key, count: wake, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            if !refused, Self.compare(old, comparison, comparand) {
+                let more = wakeLocked(target.key, count: wakeTarget, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+                woken += more.woken
+                refused = more.refused
             }
-            return woken
+            return (woken, refused)
         }
         for waiter in woken { waiter.task.waiter.notify() }
+        if refused { throw .einval }
         return woken.count
     }
 
@@ -342,14 +527,15 @@ final class FutexTable: @unchecked Sendable {
     /// unlock hands the lock over or its owner dies. EDEADLK if the caller
     /// owns it, ESRCH if its owner does not exist; ETIMEDOUT at the
     /// deadline; a signal restarts the call (ERESTARTNOINTR).
+    /// `deadOwner`: the owner a requeued waiter was told died.
     func lockPI(_ task: Task, _ address: UInt64, shared: Bool, trying: Bool, clock: Int32,
-                deadline: Int64?) throws(SyscallError) {
+                deadline: Int64?, deadOwner diedOwner: UInt32? = nil) throws(SyscallError) {
         guard let namespace = task.kernel?.pidNamespace else { throw .esrch }
         let tid = UInt32(truncatingIfNeeded: task.id)
         var word = try FutexWord(task, address, shared: shared, forWriting: true)
         let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY, piOwner: 0)
         // The owner the last wake-up said died: its TID may still be in the word.
-        var deadOwner: UInt32?
+        var deadOwner = diedOwner
         while true {
             task.waiter.reset()
             let queued = try lock.withLock { _ throws(SyscallError) -> Bool in
@@ -467,17 +653,22 @@ final class FutexTable: @unchecked Sendable {
         }
     }
 
-    private func wakeLocked(_ key: FutexWord.Key, count: Int, bitset: UInt32) -> [Waiter] {
-        guard count > 0, var waiting = queues[key] else { return [] }
+    /// Wakes up to `count` waiters on `key` whose bitset matches, in
+    /// order; a PI waiter met first stops it (`refused`: Linux's EINVAL).
+    private func wakeLocked(_ key: FutexWord.Key, count: Int, bitset: UInt32) -> (woken: [Waiter], refused: Bool) {
+        guard count > 0, var waiting = queues[key] else { return ([], false) }
         var woken: [Waiter] = []
+        var refused = false
         waiting.removeAll { waiter in
-            guard woken.count < count, waiter.bitset & bitset != 0, waiter.piOwner == nil else { return false }
+            guard woken.count < count, !refused else { return false }
+            if waiter.isPI { refused = true; return false }
+            guard waiter.bitset & bitset != 0 else { return false }
             waiter.woken = true
             woken.append(waiter)
             return true
         }
         queues[key] = waiting.isEmpty ? nil : waiting
-        return woken
+        return (woken, refused)
     }
 
     private func removeLocked(_ waiter: Waiter) {

@@ -23,6 +23,7 @@ extension SyscallTable {
         register(218, Process.setTIDAddress)
         register(158, Process.archPrctl)
         register(157, Process.prctl)
+        register(135, Process.personality)
         register(63, Process.uname)
         register(99, Process.sysinfo)
         register(302, Process.prlimit64)
@@ -148,6 +149,16 @@ enum Process {
             throw .einval
         }
         return 0
+    }
+
+    /// personality(persona): returns the old personality and sets `persona`
+    /// unless it is 0xffffffff (a query); Linux takes any value and never fails.
+    /// ADDR_NO_RANDOMIZE takes effect at the next exec (`setarch -R`).
+    static func personality(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let old = task.controls.personality
+        let persona = args.uint(0)
+        if persona != LinuxPersonality.query { task.controls.personality = persona }
+        return Int64(old)
     }
 
     static func prctl(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {

@@ -159,6 +159,8 @@ enum Time {
             return try PollSyscalls.restart(task, fds: fds, count: count, deadline: deadline)
         case .epollWait(let epfd, let events, let maximum, let deadline):
             return try EpollSyscalls.restart(task, epfd: epfd, events: events, maximum: maximum, deadline: deadline)
+        case .futexLockPI(let address, let shared, let clock, let deadline):
+            return try Futex.restartLockPI(task, address: address, shared: shared, clock: clock, deadline: deadline)
         }
     }
 }
