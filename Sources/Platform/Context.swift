@@ -192,20 +192,26 @@ public final class Context {
     /// `state`: the host keeps the XSAVE header and the other components
     /// and ORs x87|SSE into XSTATE_BV, so `state` must have both bits and
     /// the thread must hold the same header and components (the cache says
-    /// so). Reading the header back when the cache is stale costs about
-    /// what the full write saves, so that case writes it all.
+    /// so), its own x87 and SSE bits aside: the OR sets them (a thread whose
+    /// x87 state is in its initial state, as after a syscall, has that bit
+    /// clear, and a handler's initial state sets it). Reading the header
+    /// back when the cache is stale costs about what the full write saves,
+    /// so that case writes it all.
     private func legacyRegionSuffices(_ state: FloatingPointState) -> Bool {
         let legacy = FloatingPointState.legacySize
         let bytes = state.bytes
         guard floatingPointCacheValid, bytes.count >= legacy + FloatingPointState.headerSize,
               bytes.count == floatingPointCache.count else { return false }
         let features = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
+        let held = floatingPointCache.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
         let legacyFeatures = FloatingPointState.legacyFeatures
-        guard features & legacyFeatures == legacyFeatures else { return false }
+        guard features & legacyFeatures == legacyFeatures,
+              features & ~legacyFeatures == held & ~legacyFeatures else { return false }
+        let rest = legacy + MemoryLayout<UInt64>.size
         return bytes.withUnsafeBytes { x in
             floatingPointCache.withUnsafeBytes { y in
                 guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
-                return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
+                return memcmp(xs + rest, ys + rest, x.count - rest) == 0
             }
         }
     }
