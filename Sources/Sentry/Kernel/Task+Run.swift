@@ -48,7 +48,9 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
-                current.prefault([registers.rip, registers.rsp])
+                current.prefault([registers.rip])
+                // A fork's child writes its stack and thread block first (copy-on-write pages).
+                current.prefaultForWrite([registers.rsp, registers.fsBase])
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs in a new stub, and
