@@ -178,10 +178,11 @@ public enum HostFilter {
 
     /// The ptrace requests of the platform (Sources/CShim/include/ptrace_stub.h),
     /// all on the Sentry's own stubs: no PEEK/POKE of memory (the Sentry
-    /// reaches application memory through the MemoryFile).
+    /// reaches application memory through the MemoryFile); POKEUSER writes
+    /// one register (a syscall's result in rax).
     private static let tracing: [Rule] =
         oneOf("ptrace", argument: 0, [PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_SETOPTIONS, PTRACE_GETREGS,
-                                      PTRACE_SETREGS, PTRACE_SETFPREGS, PTRACE_GETREGSET, PTRACE_SETREGSET, PTRACE_SYSEMU,
+                                      PTRACE_SETREGS, PTRACE_POKEUSER, PTRACE_SETFPREGS, PTRACE_GETREGSET, PTRACE_SETREGSET, PTRACE_SYSEMU,
                                       PTRACE_CONT, PTRACE_GETSIGINFO, PTRACE_GETEVENTMSG, PTRACE_DETACH, PTRACE_KILL]
                 .map { UInt64($0.rawValue) })
 }

@@ -25,6 +25,11 @@ public final class Context {
     /// `floatingPointCacheValid`: a switch writes FP only when it differs.
     private var floatingPointCache: [UInt8] = []
     private var floatingPointCacheValid = false
+    /// The registers the stub thread holds, as read at its last stop, and the
+    /// thread's `injections` count then: while no injected call has run
+    /// since, a switch writes only what changed (after most syscalls, rax).
+    private var heldRegisters: user_regs_struct?
+    private var heldInjections: UInt64 = 0
 
     /// Makes a new stub thread in `addressSpace`, traced by the calling
     /// thread, and pins both to one CPU.
@@ -116,7 +121,8 @@ public final class Context {
         registers.fs = thread.initialRegisters.fs
         registers.gs = thread.initialRegisters.gs
         var host = registers.host
-        try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .setRegisters)
+        try writeRegisters(&host)
+        heldRegisters = nil
         try PlatformError.check(cshim_ptrace_sysemu(tid), .resume)
         var status: Int32 = 0
         let result = cshim_wait_thread(tid, &status)
@@ -125,7 +131,21 @@ public final class Context {
         if cshim_status_stopped(status) == 0 { return .gone(.died(Self.exitStatus(status))) }
         try PlatformError.check(cshim_ptrace_get_regs(tid, &host), .getRegisters)
         registers = Registers(host)
+        heldRegisters = host
+        heldInjections = thread.injections.load(ordering: .relaxed)
         return .stopped(status)
+    }
+
+    /// Gives the stopped thread `host`: all registers, or only rax (or
+    /// nothing) when the thread holds the others already.
+    private func writeRegisters(_ host: inout user_regs_struct) throws(PlatformError) {
+        let tid = thread.tid
+        if var held = heldRegisters, heldInjections == thread.injections.load(ordering: .relaxed),
+           cshim_regs_equal_but_rax(&host, &held) != 0 {
+            if host.rax != held.rax { try PlatformError.check(cshim_ptrace_set_rax(tid, host.rax), .setRegisters) }
+            return
+        }
+        try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .setRegisters)
     }
 
     private func classify(_ status: Int32, _ registers: Registers) throws(PlatformError) -> StopReason {
@@ -192,20 +212,26 @@ public final class Context {
     /// `state`: the host keeps the XSAVE header and the other components
     /// and ORs x87|SSE into XSTATE_BV, so `state` must have both bits and
     /// the thread must hold the same header and components (the cache says
-    /// so). Reading the header back when the cache is stale costs about
-    /// what the full write saves, so that case writes it all.
+    /// so), its own x87 and SSE bits aside: the OR sets them (a thread whose
+    /// x87 state is in its initial state, as after a syscall, has that bit
+    /// clear, and a handler's initial state sets it). Reading the header
+    /// back when the cache is stale costs about what the full write saves,
+    /// so that case writes it all.
     private func legacyRegionSuffices(_ state: FloatingPointState) -> Bool {
         let legacy = FloatingPointState.legacySize
         let bytes = state.bytes
         guard floatingPointCacheValid, bytes.count >= legacy + FloatingPointState.headerSize,
               bytes.count == floatingPointCache.count else { return false }
         let features = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
+        let held = floatingPointCache.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: legacy, as: UInt64.self) }
         let legacyFeatures = FloatingPointState.legacyFeatures
-        guard features & legacyFeatures == legacyFeatures else { return false }
+        guard features & legacyFeatures == legacyFeatures,
+              features & ~legacyFeatures == held & ~legacyFeatures else { return false }
+        let rest = legacy + MemoryLayout<UInt64>.size
         return bytes.withUnsafeBytes { x in
             floatingPointCache.withUnsafeBytes { y in
                 guard let xs = x.baseAddress, let ys = y.baseAddress else { return false }
-                return memcmp(xs + legacy, ys + legacy, x.count - legacy) == 0
+                return memcmp(xs + rest, ys + rest, x.count - rest) == 0
             }
         }
     }

@@ -15,6 +15,9 @@ final class StubThread: Sendable {
     /// Set when an injected call swallowed an interrupt signal, so the next
     /// switch reports `.interrupted` instead of losing the kick.
     let swallowedInterrupt = Atomic<Bool>(false)
+    /// How many injected calls have run: each clobbers the registers, so a
+    /// `Context` knows the registers it read last are no longer the thread's.
+    let injections = Atomic<UInt64>(0)
 
     private init(pid: Int32, tid: Int32, tracer: Int32, initialRegisters: Registers) {
         self.pid = pid
@@ -142,6 +145,7 @@ final class StubThread: Sendable {
         regs.origRax = UInt64(bitPattern: -1)
         let slots: [WritableKeyPath<Registers, UInt64>] = [\.rdi, \.rsi, \.rdx, \.r10, \.r8, \.r9]
         for (slot, value) in zip(slots, args) { regs[keyPath: slot] = value }
+        injections.add(1, ordering: .relaxed)
         while true {
             var host = regs.host
             try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)

@@ -137,6 +137,36 @@ import Testing
         #expect(rdi == 0x0102_0304_0506_0708)
     }
 
+    @Test func aStateWrittenOverOneWithoutX87InUseIsAllOfIt() throws {
+        // The thread holds a state with XSTATE_BV's x87 bit clear (SSE only),
+        // read at its stop; the initial state written over it (x87 and SSE
+        // set) may take the legacy-only write, and must read back as written
+        // and run as written. movq rdi, xmm1, then getpid.
+        let movRDIFromXMM1: [UInt8] = [0x66, 0x48, 0x0f, 0x7e, 0xcf]
+        let code = X86.call(39) + movRDIFromXMM1 + X86.call(39)
+        let xmm1 = FloatingPointState.xmmOffset(1)
+        let (held, read, rdi) = try onTracerThread { () throws -> (FloatingPointState, FloatingPointState, UInt64) in
+            let fixture = try StubFixture(code: code)
+            var regs = fixture.start()
+            var fp = FloatingPointState.initial()
+            fp.bytes[FloatingPointState.legacySize] = 0x2
+            _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            var marked = FloatingPointState.initial(size: fp.bytes.count)
+            marked.bytes.replaceSubrange(xmm1..<xmm1 + 8, with: [8, 7, 6, 5, 4, 3, 2, 1])
+            try fixture.context.setFloatingPointState(marked)
+            let read = try fixture.context.floatingPointState()
+            _ = try fixture.context.switchToApp(registers: &regs)
+            return (fp, read, regs.rdi)
+        }
+        let legacy = FloatingPointState.legacySize
+        #expect(held.bytes[legacy] & 0x1 == 0, "the held state has no x87 in use")
+        #expect(read.bytes[legacy] & 0x3 == 0x3)
+        #expect(Array(read.bytes[xmm1..<xmm1 + 8]) == [8, 7, 6, 5, 4, 3, 2, 1])
+        #expect(read.bytes[0..<2] == [0x7f, 0x03], "FCW is the initial one")
+        #expect(read.bytes[24..<26] == [0x80, 0x1f], "MXCSR is the initial one")
+        #expect(rdi == 0x0102_0304_0506_0708)
+    }
+
     @Test func fsBaseIsTheApplicationsTLS() throws {
         let code = X86.loadRDIFromFS + X86.call(39)
         let (stop, rdi, fsBase) = try onTracerThread { () throws -> (StopReason, UInt64, UInt64) in

@@ -46,6 +46,10 @@ extension Task {
             try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
         }
         let childMM = try mm.fork(replaceStub: replaceStub)
+        // The parent writes its stack on its way back from fork: its own copy
+        // now, before the child starts, leaves the child that page alone.
+        // A vfork parent waits for the child's exec or exit instead.
+        if flags & LinuxProcess.CLONE_VFORK == 0 { mm.prefaultForWrite([registers.rsp]) }
         var childRegisters = registers
         childRegisters.rax = 0
         if request.stack != 0 { childRegisters.rsp = request.stack }

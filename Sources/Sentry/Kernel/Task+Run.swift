@@ -36,28 +36,46 @@ extension Task {
         var held: MemoryManager?
         do {
             var current = mm
+            // The stub thread an exec kept for the new MM (`handOverAddressSpace`).
+            var kept: Context?
             while true {
-                let mapper = try current.acquireAddressSpace { () throws(PlatformError) -> any AddressSpaceMapper in
-                    PlatformAddressSpace(try AddressSpace(memoryFile: kernel.memoryFile.fd))
+                let context: Context
+                if let kept {
+                    context = kept
+                } else {
+                    let mapper = try current.acquireAddressSpace { () throws(PlatformError) -> any AddressSpaceMapper in
+                        PlatformAddressSpace(try AddressSpace(memoryFile: kernel.memoryFile.fd))
+                    }
+                    held = current
+                    guard let platform = mapper as? PlatformAddressSpace else {
+                        throw PlatformError(.ownership, errno: EINVAL, detail: "the MM's address space is not a stub")
+                    }
+                    context = try Context(addressSpace: platform.space)
                 }
-                held = current
-                guard let platform = mapper as? PlatformAddressSpace else {
-                    throw PlatformError(.ownership, errno: EINVAL, detail: "the MM's address space is not a stub")
-                }
-                let context = try Context(addressSpace: platform.space)
+                kept = nil
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
-                current.prefault([registers.rip, registers.rsp])
+                current.prefault([registers.rip])
+                // A fork's child writes its stack and thread block first (copy-on-write pages).
+                current.prefaultForWrite([registers.rsp, registers.fsBase])
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
-                // An exec gave the task a new MM: it runs in a new stub, and
-                // the old MM (this process's alone: exec ended the other
-                // threads) ends with its stub.
+                // An exec gave the task a new MM: it runs on in its stub,
+                // emptied, when it was the stub's last user, else in a new
+                // stub; the old MM (this process's alone: exec ended the
+                // other threads) ends.
                 guard let next = self.mm, next !== current else { break }
                 setInterrupter(nil)
                 // A fork may have moved the task to a fresh stub (`moveToFreshStub`).
                 let running = self.context ?? context
+                if !mustExit, current.handOverAddressSpace(to: next) {
+                    current.release()
+                    held = next
+                    kept = running
+                    current = next
+                    continue
+                }
                 self.context = nil
                 running.release()
                 current.releaseAddressSpace()

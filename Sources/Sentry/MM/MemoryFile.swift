@@ -216,6 +216,32 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         return base + Int(offset)
     }
 
+    /// Copies `source` to `destination`, a piece of the Sentry's mapping
+    /// (`pointer(at:count:)`). A piece of `writeThroughMinimum` bytes or
+    /// more goes through the memfd with pwrite: the kernel fills the file's
+    /// pages directly, where memcpy takes a page fault per page the mapping
+    /// has not touched (an exec's segments: most of its load time). Both
+    /// write the same pages, which the mapping shows.
+    public func copy(_ source: UnsafeRawPointer, to destination: UnsafeMutableRawBufferPointer) {
+        guard let target = destination.baseAddress else { return }
+        if destination.count >= Self.writeThroughMinimum, let base, target >= base {
+            var done = 0
+            let offset = target - base
+            while done < destination.count {
+                let written = pwrite(fd, source + done, destination.count - done, off_t(offset + done))
+                if written <= 0 { break }
+                done += written
+            }
+            // Whatever pwrite did not take (it should take all) is copied as before.
+            if done < destination.count { memcpy(target + done, source + done, destination.count - done) }
+            return
+        }
+        memcpy(target, source, destination.count)
+    }
+
+    /// From this many bytes a copy into the MemoryFile goes through pwrite (`copy`).
+    static let writeThroughMinimum = 64 << 10
+
     /// Hands the rest of a restore's pages to `loader`, which the caller
     /// starts; until it is done, accesses wait for the ranges they touch.
     public func beginLoading(_ loader: PagesLoader) {

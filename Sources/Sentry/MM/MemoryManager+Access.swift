@@ -91,8 +91,13 @@ extension MemoryManager {
     public func copyOut(_ source: UnsafeRawBufferPointer, to address: UInt64, force: Bool = false) throws(SyscallError) {
         guard let base = source.baseAddress else { return }
         var done = 0
+        let memoryFile = lock.withLock { _ in self.memoryFile }
         try withMemory(at: address, count: source.count, access: .write, force: force) { piece throws(SyscallError) in
-            if let destination = piece.baseAddress { memcpy(destination, base + done, piece.count) }
+            if let memoryFile {
+                memoryFile.copy(base + done, to: piece)
+            } else if let destination = piece.baseAddress {
+                memcpy(destination, base + done, piece.count)
+            }
             done += piece.count
         }
     }

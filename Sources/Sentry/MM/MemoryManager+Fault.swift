@@ -118,6 +118,19 @@ extension MemoryManager {
         }
     }
 
+    /// `prefault`, then the write faults about to come at `addresses`: a
+    /// page there that the stub maps copy-on-write in a writable VMA is
+    /// copied (or made writable, when no other MM holds it) as its write
+    /// fault would. After a fork both sides write their stack at once (and
+    /// the child its thread block): each such fault was a stop and an
+    /// injected call, this is the call alone. Anything else is left to the fault.
+    public func prefaultForWrite(_ addresses: [UInt64]) {
+        prefault(addresses)
+        for address in addresses where lock.withLock({ _ in copyOnWriteInStub.contains(address) }) {
+            _ = handleFault(at: address)
+        }
+    }
+
     /// Pages already allocated (those of a process that a fork moved to a
     /// fresh stub, or that a restore brought back) come back in windows of
     /// this size: 512 fault traps for 1 GiB, not 4,096.

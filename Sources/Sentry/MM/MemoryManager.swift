@@ -113,6 +113,29 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         last?.release()
     }
 
+    /// exec's hand-over of the stub to the new MM `next` (which has none
+    /// yet) when the calling task is this address space's last user: the
+    /// stub is emptied (everything below the stub page unmapped, as a
+    /// recycled stub is) and the task's stub thread runs on in it, with the
+    /// task as `next`'s one user. That saves a new stub (its owner thread,
+    /// attach, a new stub thread) and recycling this one. False, changing
+    /// nothing this MM counts, when others use it or it cannot be emptied.
+    public func handOverAddressSpace(to next: MemoryManager) -> Bool {
+        guard next.lock.withLock({ _ in next.addressSpace == nil }) else { return false }
+        let space: (any AddressSpaceMapper)? = lock.withLock { _ in
+            guard addressSpaceUsers == 1, let space = addressSpace,
+                  (try? space.unmap(address: 0, length: MemoryManager.maxAddress)) != nil else { return nil }
+            addressSpace = nil
+            addressSpaceUsers = 0
+            mappedInStub = RangeSet()
+            copyOnWriteInStub = RangeSet()
+            return space
+        }
+        guard let space else { return false }
+        _ = next.acquireAddressSpace { () -> any AddressSpaceMapper in space }
+        return true
+    }
+
     /// A snapshot of the VMAs, lowest first (for /proc/self/maps).
     public var mappings: [VMA] { lock.withLock { _ in vmas } }
 
