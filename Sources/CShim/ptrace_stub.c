@@ -333,7 +333,7 @@ uint32_t cshim_xsave_size(void) {
 int cshim_allowed_cpus(int *cpus, int capacity) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -errno;
+    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
     int count = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
         if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;

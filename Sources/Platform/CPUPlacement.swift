@@ -5,7 +5,9 @@ import Synchronization
 /// shares one CPU (a cross-CPU wake-up costs ten times a same-CPU switch here).
 /// The first pair goes where the host scheduler put the Sentry thread, which
 /// is where it found room: starting every sandbox on CPU 0 stacked them on one
-/// CPU. Later pairs of the same process go round-robin from there.
+/// CPU. Later pairs go round-robin from there over the CPUs of the whole
+/// process: a task thread started by a pinned one inherits its one-CPU mask,
+/// and choosing among those put every thread of a program on one CPU.
 enum CPUPlacement {
     private static let pairs = Atomic<Int>(0)
 

@@ -1,6 +1,7 @@
 import CShim
 import Glibc
 import Platform
+import Synchronization
 import Testing
 
 /// What a stub process holds of the host: nothing but our page and the MemoryFile.
@@ -107,6 +108,35 @@ import Testing
         let pinned = try #require(cpu)
         #expect(stubMask == "\(pinned)")
         #expect(ownMask == "\(pinned)")
+    }
+
+    /// A thread the Sentry starts from a pinned tracer inherits its one-CPU
+    /// mask; the next pair must still go to another of the process's CPUs,
+    /// or every thread of a program runs on one CPU (4 CPU-bound threads
+    /// took the time of 4 on one).
+    @Test func theNextContextGoesToAnotherCPUThoughItsTracerInheritedAPin() throws {
+        var cpus = [Int32](repeating: 0, count: 1024)
+        guard cshim_allowed_cpus(&cpus, Int32(cpus.count)) >= 2 else { return } // one CPU: nowhere else to go
+        let (first, second) = try onTracerThread { () throws -> (Int32?, Int32?) in
+            let fixture = try StubFixture(code: X86.spin)
+            let addressSpace = fixture.addressSpace
+            let placed = Mutex<Result<Int32?, PlatformError>?>(nil)
+            let thread = try DedicatedThread(name: "second-tracer") {
+                do throws(PlatformError) {
+                    let context = try Context(addressSpace: addressSpace)
+                    placed.withLock { $0 = .success(context.cpu) }
+                    context.release()
+                } catch {
+                    placed.withLock { $0 = .failure(error) }
+                }
+            }
+            thread.join()
+            guard let result = placed.withLock({ $0 }) else { throw TestFailure(description: "no second context") }
+            return (fixture.context.cpu, try result.get())
+        }
+        let pinned = try #require(first)
+        #expect(second != nil)
+        #expect(second != pinned)
     }
 
     /// recycle(): a stub whose application threads have all left is emptied

@@ -69,7 +69,9 @@ pid_t cshim_current_tid(void);
  * leaf 0xD, sub-leaf 0, EBX); 512 + 64 if XSAVE is unavailable. */
 uint32_t cshim_xsave_size(void);
 
-/* CPUs the calling thread may run on, written to `cpus`; returns the count. */
+/* CPUs this process may run on (its first thread's mask: the calling thread's
+ * may be a pin inherited from the thread that created it), written to `cpus`;
+ * returns the count. */
 int cshim_allowed_cpus(int *cpus, int capacity);
 /* Names the calling thread (first 15 bytes), as ps and /proc show it. */
 void cshim_name_current_thread(const char *name);
