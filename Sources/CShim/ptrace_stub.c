@@ -354,6 +354,13 @@ int cshim_pin_thread(pid_t tid, int cpu) {
     return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
 }
 
+int cshim_unpin_thread(pid_t tid) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
+    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
 void cshim_name_current_thread(const char *name) {
     char buffer[16];
     strncpy(buffer, name, sizeof(buffer) - 1);

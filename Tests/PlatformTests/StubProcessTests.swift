@@ -93,24 +93,43 @@ import Testing
         #expect(error?.errno == EINVAL)
     }
 
-    @Test func contextPinsItselfAndTheStubThreadToOneCPU() throws {
-        let (cpu, stubMask, ownMask) = try onTracerThread { () throws -> (Int32?, String, String) in
-            let fixture = try StubFixture(code: X86.spin)
-            // The context's stub thread, not the stub's first (the owner's).
-            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status")
-            let own = readProcFile("/proc/thread-self/status")
-            func mask(_ text: String) -> String {
-                text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
-                    .map { String($0.split(separator: "\t").last ?? "") } ?? ""
-            }
-            return (fixture.context.cpu, mask(status), mask(own))
+    /// A context pins itself and its stub thread to one CPU; from its first
+    /// switch on the tracer may run on every CPU of the process and the stub
+    /// thread stays pinned to the CPU the tracer last switched from.
+    @Test func theStubThreadIsPinnedToItsTracersCPU() throws {
+        struct Seen: Sendable {
+            var placed: Int32?
+            var stubMask = ""
+            var ownMask = ""
+            var followed: Int32?
+            var stubMaskAfter = ""
+            var ownMaskAfter = ""
         }
-        let pinned = try #require(cpu)
-        #expect(stubMask == "\(pinned)")
-        #expect(ownMask == "\(pinned)")
+        let seen = try onTracerThread { () throws -> Seen in
+            let fixture = try StubFixture(code: X86.call(39))
+            // The context's stub thread, not the stub's first (the owner's).
+            let path = "/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status"
+            var seen = Seen(placed: fixture.context.cpu, stubMask: cpusAllowed(readProcFile(path)),
+                            ownMask: cpusAllowed(readProcFile("/proc/thread-self/status")))
+            var fp = FloatingPointState.initial()
+            for _ in 0..<2 {
+                var regs = fixture.start()
+                _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            }
+            seen.followed = fixture.context.cpu
+            seen.stubMaskAfter = cpusAllowed(readProcFile(path))
+            seen.ownMaskAfter = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            return seen
+        }
+        let placed = try #require(seen.placed)
+        #expect(seen.stubMask == "\(placed)")
+        #expect(seen.ownMask == "\(placed)")
+        let followed = try #require(seen.followed)
+        #expect(seen.stubMaskAfter == "\(followed)")
+        #expect(seen.ownMaskAfter == cpusAllowed(readProcFile("/proc/self/status")))
     }
 
-    /// A thread the Sentry starts from a pinned tracer inherits its one-CPU
+    /// A thread the Sentry starts from a pinned thread inherits its one-CPU
     /// mask; the next pair must still go to another of the process's CPUs,
     /// or every thread of a program runs on one CPU (4 CPU-bound threads
     /// took the time of 4 on one).
@@ -120,6 +139,7 @@ import Testing
         let (first, second) = try onTracerThread { () throws -> (Int32?, Int32?) in
             let fixture = try StubFixture(code: X86.spin)
             let addressSpace = fixture.addressSpace
+            if let cpu = fixture.context.cpu { _ = cshim_pin_thread(0, cpu) }
             let placed = Mutex<Result<Int32?, PlatformError>?>(nil)
             let thread = try DedicatedThread(name: "second-tracer") {
                 do throws(PlatformError) {
@@ -186,4 +206,10 @@ import Testing
         #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
         #expect(seen.next == .syscall(number: 39))
     }
+}
+
+/// The Cpus_allowed_list of a /proc status file.
+private func cpusAllowed(_ status: String) -> String {
+    status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+        .map { String($0.split(separator: "\t").last ?? "") } ?? ""
 }

@@ -80,6 +80,8 @@ int cshim_current_cpu(void);
 
 /* Pins thread `tid` (0: the calling thread) to `cpu`. */
 int cshim_pin_thread(pid_t tid, int cpu);
+/* Lets thread `tid` (0: the calling thread) run on every CPU of the process. */
+int cshim_unpin_thread(pid_t tid);
 
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
 
