@@ -333,7 +333,7 @@ uint32_t cshim_xsave_size(void) {
 int cshim_allowed_cpus(int *cpus, int capacity) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -errno;
+    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
     int count = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
         if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
@@ -351,6 +351,13 @@ int cshim_pin_thread(pid_t tid, int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
+    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+}
+
+int cshim_unpin_thread(pid_t tid) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
     return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
 }
 

@@ -13,13 +13,17 @@ import Synchronization
 /// `release()` ends the stub thread; the tracer must call it before it ends
 /// itself (PTRACE_O_EXITKILL would kill the whole stub).
 ///
-/// The stub thread and the driving thread are pinned to one CPU: a wake-up
-/// across CPUs costs tens of microseconds on VMs, ten times a same-CPU
-/// switch.
+/// The stub thread runs on its driving thread's CPU: a wake-up across CPUs
+/// costs tens of microseconds on VMs, ten times a same-CPU switch. Both start
+/// pinned to one CPU (`CPUPlacement`); from the first switch on the stub
+/// thread alone is, and follows the driving thread when the host moves that.
 public final class Context {
     public let addressSpace: AddressSpace
-    /// The CPU this thread and its stub thread are pinned to, nil if pinning failed.
-    public let cpu: Int32?
+    /// The CPU the stub thread is pinned to (its driving thread's at the
+    /// last switch), nil if pinning failed.
+    public private(set) var cpu: Int32?
+    /// Whether the driving thread is still pinned too (until the first switch).
+    private var tracerPinned: Bool
     private let thread: StubThread
     /// The FP state currently loaded in the stub thread, valid when
     /// `floatingPointCacheValid`: a switch writes FP only when it differs.
@@ -32,11 +36,12 @@ public final class Context {
     private var heldInjections: UInt64 = 0
 
     /// Makes a new stub thread in `addressSpace`, traced by the calling
-    /// thread, and pins both to one CPU.
+    /// thread, and places both on one CPU.
     public init(addressSpace: AddressSpace) throws(PlatformError) {
         self.addressSpace = addressSpace
         thread = try addressSpace.joinThread()
-        cpu = CPUPlacement.pin(caller: true, stubThread: thread.tid)
+        cpu = CPUPlacement.place(stubThread: thread.tid)
+        tracerPinned = cpu != nil
     }
 
     /// Ends the stub thread (the application thread's exit, or an exec that
@@ -113,6 +118,12 @@ public final class Context {
     /// ESRCH from a ptrace call means the thread died; callers collect it.
     private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
         let tid = thread.tid
+        if tracerPinned {
+            tracerPinned = false
+            CPUPlacement.freeCaller()
+        } else {
+            cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu)
+        }
         // Selectors come from the stub: the application cannot choose them.
         registers.cs = thread.initialRegisters.cs
         registers.ss = thread.initialRegisters.ss

@@ -1,6 +1,7 @@
 import CShim
 import Glibc
 import Platform
+import Synchronization
 import Testing
 
 /// What a stub process holds of the host: nothing but our page and the MemoryFile.
@@ -92,21 +93,58 @@ import Testing
         #expect(error?.errno == EINVAL)
     }
 
-    @Test func contextPinsItselfAndTheStubThreadToOneCPU() throws {
-        let (cpu, stubMask, ownMask) = try onTracerThread { () throws -> (Int32?, String, String) in
-            let fixture = try StubFixture(code: X86.spin)
-            // The context's stub thread, not the stub's first (the owner's).
-            let status = readProcFile("/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status")
-            let own = readProcFile("/proc/thread-self/status")
-            func mask(_ text: String) -> String {
-                text.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
-                    .map { String($0.split(separator: "\t").last ?? "") } ?? ""
-            }
-            return (fixture.context.cpu, mask(status), mask(own))
+    /// A context pins itself and its stub thread to one CPU; from its first
+    /// switch on the tracer may run on every CPU of the process and the stub
+    /// thread stays pinned to the CPU the tracer last switched from.
+    @Test func theStubThreadIsPinnedToItsTracersCPU() throws {
+        struct Seen: Sendable {
+            var placed: Int32?
+            var stubMask = ""
+            var ownMask = ""
+            var followed: Int32?
+            var stubMaskAfter = ""
+            var ownMaskAfter = ""
         }
-        let pinned = try #require(cpu)
-        #expect(stubMask == "\(pinned)")
-        #expect(ownMask == "\(pinned)")
+        let seen = try onTracerThread { () throws -> Seen in
+            let fixture = try StubFixture(code: X86.call(39))
+            // The context's stub thread, not the stub's first (the owner's).
+            let path = "/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status"
+            var seen = Seen(placed: fixture.context.cpu, stubMask: cpusAllowed(readProcFile(path)),
+                            ownMask: cpusAllowed(readProcFile("/proc/thread-self/status")))
+            var fp = FloatingPointState.initial()
+            for _ in 0..<2 {
+                var regs = fixture.start()
+                _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            }
+            seen.followed = fixture.context.cpu
+            seen.stubMaskAfter = cpusAllowed(readProcFile(path))
+            seen.ownMaskAfter = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            return seen
+        }
+        let placed = try #require(seen.placed)
+        #expect(seen.stubMask == "\(placed)")
+        #expect(seen.ownMask == "\(placed)")
+        let followed = try #require(seen.followed)
+        #expect(seen.stubMaskAfter == "\(followed)")
+        #expect(seen.ownMaskAfter == cpusAllowed(readProcFile("/proc/self/status")))
+    }
+
+    /// A thread the Sentry starts from a pinned thread inherits its one-CPU
+    /// mask; placement must still choose among all the process's CPUs, or
+    /// every thread of a program runs on one CPU (4 CPU-bound threads took
+    /// the time of 4 on one). Asked from such a thread, the CPUs are the
+    /// process's.
+    @Test func placementChoosesAmongTheProcesssCPUsFromAPinnedThread() throws {
+        let process = placementCPUs()
+        guard process.count >= 2, let first = process.first else { return } // one CPU: nowhere else to go
+        let seen = Mutex<[Int32]?>(nil)
+        let thread = try DedicatedThread(name: "pinned") {
+            guard cshim_pin_thread(0, first) == 0 else { return }
+            let inheriting = try? DedicatedThread(name: "inheriting") { seen.withLock { $0 = placementCPUs() } }
+            inheriting?.join()
+        }
+        thread.join()
+        #expect(seen.withLock { $0 } == process)
     }
 
     /// recycle(): a stub whose application threads have all left is emptied
@@ -156,4 +194,17 @@ import Testing
         #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
         #expect(seen.next == .syscall(number: 39))
     }
+}
+
+/// The Cpus_allowed_list of a /proc status file.
+private func cpusAllowed(_ status: String) -> String {
+    status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
+        .map { String($0.split(separator: "\t").last ?? "") } ?? ""
+}
+
+/// The CPUs placement chooses among, as CShim reads them.
+private func placementCPUs() -> [Int32] {
+    var cpus = [Int32](repeating: 0, count: 1024)
+    let count = cshim_allowed_cpus(&cpus, Int32(cpus.count))
+    return Array(cpus.prefix(Int(max(count, 0))))
 }
