@@ -82,12 +82,6 @@ public struct ELFFile: Sendable {
     public var loadSegments: [ProgramHeader] { programHeaders.filter { $0.type == ProgramHeader.load } }
 
     public init(bytes: [UInt8]) throws(ParseError) {
-        try self.init(bytes: bytes, fileSize: bytes.count)
-    }
-
-    /// Parses `bytes`, the first of a file of `fileSize` bytes: the headers
-    /// and PT_INTERP's name must be among them, the segments in the file.
-    public init(bytes: [UInt8], fileSize: Int) throws(ParseError) {
         guard bytes.count >= ELFFile.headerSize else { throw .tooShort }
         guard bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else { throw .notELF }
         guard bytes[4] == 2 else { throw .not64Bit }
@@ -129,7 +123,7 @@ public struct ELFFile: Sendable {
             if header.type == ProgramHeader.interpreter, interpreter == nil {
                 interpreter = try ELFFile.interpreterName(header, bytes: bytes)
             }
-            if header.type == ProgramHeader.load { try ELFFile.check(header, index: index, fileSize: fileSize) }
+            if header.type == ProgramHeader.load { try ELFFile.check(header, index: index, fileSize: bytes.count) }
             headers.append(header)
         }
         programHeaders = headers

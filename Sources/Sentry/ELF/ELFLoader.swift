@@ -41,47 +41,11 @@ public enum ELFLoader {
         public var stackPointer: UInt64
     }
 
-    /// An executable or interpreter as the loader takes it: all its bytes, or
-    /// its first bytes and the file its segments are mapped from.
-    public struct Executable {
-        /// The whole file, or (with `file`) its first bytes, which hold the
-        /// ELF header, the program headers and PT_INTERP's name.
-        public var bytes: [UInt8]
-        /// The file's size.
-        public var size: Int
-        /// Where PT_LOAD segments come from, mapped private as Linux's elf_map
-        /// does (pages read when touched, copied when written); nil: copied
-        /// from `bytes` at load.
-        public var file: (any MappableFile)?
-
-        public init(bytes: [UInt8]) {
-            self.bytes = bytes
-            size = bytes.count
-        }
-
-        public init(headers: [UInt8], size: Int, file: any MappableFile) {
-            bytes = headers
-            self.size = size
-            self.file = file
-        }
-    }
-
     /// Reads a dynamically linked executable's interpreter: its path as the
-    /// sandbox names it (for the mappings' names) and its contents.
-    public typealias InterpreterReader = (String) throws(ExecError) -> (path: String, executable: Executable)
+    /// sandbox names it (for the mappings' names) and its bytes.
+    public typealias InterpreterReader = (String) throws(ExecError) -> (path: String, bytes: [UInt8])
 
-    /// `load(_:path:execfn:argv:envp:into:credentials:stackLimit:randomize:readInterpreter:)`
-    /// of a whole file's `bytes`.
-    public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
-                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
-                            randomize: Bool = false,
-                            readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
-        try load(Executable(bytes: bytes), path: path, execfn: execfn, argv: argv, envp: envp, into: mm,
-                 credentials: credentials, stackLimit: stackLimit, randomize: randomize,
-                 readInterpreter: readInterpreter)
-    }
-
-    /// Loads `executable` as `path` with `argv` and
+    /// Loads `bytes` (the whole executable file) as `path` with `argv` and
     /// `envp`; `execfn` is the name exec was given (AT_EXECFN), `path` by default.
     /// A PT_INTERP executable also gets its interpreter, read by `readInterpreter`,
     /// loaded just below the mmap base; it starts there with AT_BASE pointing at it.
@@ -90,15 +54,15 @@ public enum ELFLoader {
     /// stack pointer move by random amounts as on Linux x86-64 (see
     /// `Randomization`); without it every base is Linux's under
     /// ADDR_NO_RANDOMIZE (`setarch -R`), so runs repeat exactly.
-    public static func load(_ executable: Executable, path: String, execfn: String? = nil, argv: [String],
-                            envp: [String], into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
+    public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
+                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
                             randomize: Bool = false,
                             readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
-        let elf = try parse(executable, path: path)
+        let elf = try parse(bytes, path: path)
         let random = randomize ? Randomization.random() : Randomization.none
         let lowest = Page.roundDown(elf.loadSegments[0].virtualAddress)
         let bias = elf.type == .shared ? loadAddress(elf, random) &- lowest : 0
-        let end = try mapImage(elf, bias: bias, executable: executable, into: mm, path: path)
+        let end = try mapImage(elf, bias: bias, bytes: bytes, into: mm, path: path)
         guard let dataEnd = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
         // load_elf_binary leaves a page between the data and a randomised heap
         // (mapImage keeps `end` below maxAddress, so this cannot overflow).
@@ -133,7 +97,7 @@ public enum ELFLoader {
             let interpreter = try readInterpreter(name)
             let interpreterELF: ELFFile
             do {
-                interpreterELF = try ELFFile(bytes: interpreter.executable.bytes, fileSize: interpreter.executable.size)
+                interpreterELF = try ELFFile(bytes: interpreter.bytes)
             } catch {
                 throw ExecError(interpreterErrno(error), "\(path): interpreter \(interpreter.path): \(error)")
             }
@@ -149,7 +113,7 @@ public enum ELFLoader {
                 interpreterBias = interpreterBase &- low
                 mmapBase = interpreterBase
             }
-            _ = try mapImage(interpreterELF, bias: interpreterBias, executable: interpreter.executable, into: mm,
+            _ = try mapImage(interpreterELF, bias: interpreterBias, bytes: interpreter.bytes, into: mm,
                              path: interpreter.path)
             start = interpreterELF.entry &+ interpreterBias
         }
@@ -218,7 +182,7 @@ public enum ELFLoader {
     }
 
     /// An executable that has an interpreter cannot run without one.
-    public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, executable: Executable) {
+    public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, bytes: [UInt8]) {
         throw ExecError(.enoent, "\(name): no interpreter available")
     }
 
@@ -235,16 +199,16 @@ public enum ELFLoader {
         }
     }
 
-    static func parse(_ executable: Executable, path: String) throws(ExecError) -> ELFFile {
+    static func parse(_ bytes: [UInt8], path: String) throws(ExecError) -> ELFFile {
         do {
-            return try ELFFile(bytes: executable.bytes, fileSize: executable.size)
+            return try ELFFile(bytes: bytes)
         } catch {
             throw ExecError(.enoexec, "\(path): \(error)")
         }
     }
 
     /// Maps every PT_LOAD segment of `elf` at `bias`; returns the end of the highest.
-    static func mapImage(_ elf: ELFFile, bias: UInt64, executable: Executable, into mm: MemoryManager,
+    static func mapImage(_ elf: ELFFile, bias: UInt64, bytes: [UInt8], into mm: MemoryManager,
                          path: String) throws(ExecError) -> UInt64 {
         let loads = elf.loadSegments
         let lowest = Page.roundDown(loads[0].virtualAddress)
@@ -254,19 +218,15 @@ public enum ELFLoader {
         }
         var end: UInt64 = 0
         for segment in loads {
-            try mapSegment(segment, bias: bias, executable: executable, into: mm, path: path)
+            try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
             end = max(end, segment.virtualAddress &+ segment.memorySize &+ bias)
         }
         return end
     }
 
     /// Maps one PT_LOAD segment: file bytes from the start of its first page
-    /// (as a file mmap would show them), zero to the end of memsz. From a
-    /// file, the pages holding file bytes are a private mapping of it (the
-    /// rest of the last one zeroed, as Linux's padzero), the ones after
-    /// anonymous: exec reads only what the program touches (python3 is
-    /// 6.8 MB, read and copied whole at every start before).
-    static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, executable: Executable,
+    /// (as a file mmap would show them), zero to the end of memsz.
+    static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, bytes: [UInt8],
                            into mm: MemoryManager, path: String) throws(ExecError) {
         // Wrapping: a static-PIE's bias is dynamicBase minus its lowest address, modulo 2^64.
         let address = segment.virtualAddress &+ bias
@@ -277,29 +237,12 @@ public enum ELFLoader {
         request.fixed = true
         request.name = path
         do throws(SyscallError) {
-            let fileStart = Page.roundDown(segment.offset)
-            let fileEnd = segment.offset + segment.fileSize
-            if let file = executable.file, fileEnd > fileStart {
-                let fileBytesEnd = address + segment.fileSize
-                let filePagesEnd = min(Page.roundUp(fileBytesEnd) ?? end, end)
-                var fileRequest = request
-                fileRequest.length = filePagesEnd - start
-                fileRequest.backing = .file(file, offset: fileStart)
-                _ = try mm.map(fileRequest)
-                if filePagesEnd > fileBytesEnd {
-                    try mm.zero(at: fileBytesEnd, count: Int(filePagesEnd - fileBytesEnd), force: true)
-                }
-                if end > filePagesEnd {
-                    request.address = filePagesEnd
-                    request.length = end - filePagesEnd
-                    _ = try mm.map(request)
-                }
-                return
-            }
             _ = try mm.map(request)
+            let fileStart = Int(Page.roundDown(segment.offset))
+            let fileEnd = Int(segment.offset + segment.fileSize)
             if fileEnd > fileStart {
                 var failure: SyscallError?
-                executable.bytes[Int(fileStart)..<Int(fileEnd)].withUnsafeBytes { raw in
+                bytes[fileStart..<fileEnd].withUnsafeBytes { raw in
                     do throws(SyscallError) { try mm.copyOut(raw, to: start, force: true) } catch { failure = error }
                 }
                 if let failure { throw failure }

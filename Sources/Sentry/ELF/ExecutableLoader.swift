@@ -25,8 +25,6 @@ extension Kernel {
     static let elfMagic: [UInt8] = [0x7f, 0x45, 0x4c, 0x46]
     /// The largest file the loader reads into memory.
     static let maxExecutableSize = 1 << 30
-    /// What exec reads of a file it maps: the headers of every usual executable are in its first page.
-    static let executableHeaderBytes = 4096
 
     /// Loads `filename` (already found at `location`) with `argv` and `envp`
     /// into a new MemoryManager, its layout random unless `randomize` is false
@@ -65,12 +63,12 @@ extension Kernel {
             guard header.starts(with: Kernel.elfMagic) else {
                 throw ExecError(.enoexec, "\(name): not an executable format")
             }
-            let executable = try Kernel.openExecutable(file, name: name)
+            let bytes = try Kernel.read(file, name: name, limit: Kernel.maxExecutableSize)
             let mm = MemoryManager(memoryFile: memoryFile)
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
-                let image = try ELFLoader.load(executable, path: path, execfn: filename, argv: argv, envp: envp,
-                                               into: mm, credentials: credentials, stackLimit: stackLimit,
+                let image = try ELFLoader.load(bytes, path: path, execfn: filename, argv: argv, envp: envp, into: mm,
+                                               credentials: credentials, stackLimit: stackLimit,
                                                randomize: randomize) {
                     interpreter throws(ExecError) in
                     try readInterpreter(interpreter, of: path, context: context)
@@ -85,9 +83,9 @@ extension Kernel {
     }
 
     /// load_elf_binary's open_exec of PT_INTERP: looked up from the working
-    /// directory like any path, checked as an executable, opened as one.
+    /// directory like any path, checked as an executable, read whole.
     func readInterpreter(_ interpreter: String, of path: String,
-                         context: PathContext) throws(ExecError) -> (path: String, executable: ELFLoader.Executable) {
+                         context: PathContext) throws(ExecError) -> (path: String, bytes: [UInt8]) {
         guard let vfs else { throw ExecError(.eio, "\(path): the kernel has no filesystem") }
         let location: VirtualPath
         do {
@@ -96,8 +94,8 @@ extension Kernel {
             throw ExecError(error, "\(path): interpreter \(interpreter)")
         }
         try Kernel.checkExecutable(location, name: interpreter, context: context)
-        let executable = try Kernel.openExecutable(location, name: interpreter)
-        return (VirtualFilesystem.pathString(of: location, root: context.root) ?? interpreter, executable)
+        let bytes = try Kernel.read(location, name: interpreter, limit: Kernel.maxExecutableSize)
+        return (VirtualFilesystem.pathString(of: location, root: context.root) ?? interpreter, bytes)
     }
 
     /// do_open_execat's checks: a directory or any other non-regular file, or
@@ -168,29 +166,6 @@ extension Kernel {
             argument = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
         return (interpreter, argument)
-    }
-
-    /// The file as exec loads it: its first page and the file to map its
-    /// segments from; all its bytes when it cannot be mapped, or when its
-    /// headers lie beyond the first page or are wrong (the loader then
-    /// finds what is wrong as it always did). Read as the kernel does (no
-    /// read permission needed: an execute-only program runs).
-    static func openExecutable(_ location: VirtualPath, name: String) throws(ExecError) -> ELFLoader.Executable {
-        do throws(SyscallError) {
-            let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
-            file.retainReference()
-            defer { file.releaseReference() }
-            if let mappable = (file as? any MappableFile) ?? (file.inode as? any MappableFile),
-               let size = Int(exactly: try mappable.sizeForMapping()) {
-                let headers = try file.readPrefix(limit: min(size, executableHeaderBytes))
-                if (try? ELFFile(bytes: headers, fileSize: size)) != nil {
-                    return ELFLoader.Executable(headers: headers, size: size, file: mappable)
-                }
-            }
-            return ELFLoader.Executable(bytes: try file.readPrefix(limit: maxExecutableSize))
-        } catch {
-            throw ExecError(error, "\(name): cannot read")
-        }
     }
 
     /// Up to `limit` bytes of the file, read as the kernel does (no read
