@@ -91,7 +91,8 @@ extension MemoryManager {
     public func copyOut(_ source: UnsafeRawBufferPointer, to address: UInt64, force: Bool = false) throws(SyscallError) {
         guard let base = source.baseAddress else { return }
         var done = 0
-        let memoryFile = lock.withLock { _ in self.memoryFile }
+        // Only a large copy (exec's segments) goes through the MemoryFile's pwrite: a small one takes no lock.
+        let memoryFile = source.count >= MemoryFile.writeThroughMinimum ? lock.withLock { _ in self.memoryFile } : nil
         try withMemory(at: address, count: source.count, access: .write, force: force) { piece throws(SyscallError) in
             if let memoryFile {
                 memoryFile.copy(base + done, to: piece)
