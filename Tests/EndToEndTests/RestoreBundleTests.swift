@@ -78,9 +78,13 @@ import Testing
         #expect(session.lines("moved.out") == ["slept"])
     }
 
+    /// A copy as a migration makes one (`cp -a`, `rsync -a`, the same image
+    /// layers): files a program maps are reopened by a restore, which finds
+    /// them unchanged by size and modification time.
     static func copyBundle(_ session: CheckpointSession, as name: String) throws -> String {
         let copy = session.path(name)
-        try FileManager.default.copyItem(atPath: session.bundle, toPath: copy)
+        let copied = try Fixtures.run("/bin/cp", ["-a", session.bundle, copy])
+        guard copied.status == 0 else { throw SetupError("cp -a \(session.bundle): \(copied.stderr)") }
         return copy
     }
 

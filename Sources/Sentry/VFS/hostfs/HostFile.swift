@@ -256,10 +256,17 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         guard Int64(host.st_size) == savedSize, modification == savedModification else {
             close(fd)
             throw HostReopenError(path: display, reason: "the file changed since the checkpoint (size \(savedSize) "
-                + "→ \(host.st_size), modified \(savedModification.seconds) → \(modification.seconds))")
+                + "→ \(host.st_size), modified \(Self.timestamp(savedModification)) → \(Self.timestamp(modification)); a copy must keep both, "
+                + "as cp -a and rsync -a do)")
         }
         replaceDescriptor(with: fd)
         (location?.inode as? HostInode)?.remember(self)
+    }
+
+    /// A modification time as seconds and nanoseconds, the precision the check uses.
+    private static func timestamp(_ time: FileTime) -> String {
+        let nanoseconds = String(time.nanoseconds)
+        return "\(time.seconds).\(String(repeating: "0", count: max(0, 9 - nanoseconds.count)))\(nanoseconds)"
     }
 
     /// A file only mappings keep is opened when they need it, unless it has
