@@ -66,8 +66,9 @@ final class StubThread: Sendable {
 
     /// Runs one system call in the stub on its `syscall; int3` pair and
     /// returns the raw result (-errno on failure). The thread must be
-    /// stopped; its registers are left clobbered, so a `Context` always sets
-    /// all registers before the application runs again.
+    /// stopped; its registers are left clobbered, and the call counts in
+    /// `injections`, which tells a `Context` to write all registers on its
+    /// next switch instead of only rax (`Context.heldRegisters`).
     func inject(_ number: Int, _ args: UInt64...) throws(PlatformError) -> Int64 {
         try inject(number, args)
     }
