@@ -235,4 +235,30 @@ import Testing
         #expect(after.rip == before.rip + 7, "rip is after the syscall instruction")
         #expect(after.origRax == 39)
     }
+
+    /// After a syscall stop only rax is written back while the thread still
+    /// holds the registers of that stop; an injected call on the same stub
+    /// thread (a mapping change made from its tracer) clobbers them, so the
+    /// next switch must write them all.
+    @Test func anInjectedCallOnTheOwnStubMakesTheNextSwitchWriteAllRegisters() throws {
+        let code = X86.call(39) + X86.movRDIFromRAX + X86.call(39)
+        let (first, second, rdi, before, after) = try onTracerThread {
+            () throws -> (StopReason, StopReason, UInt64, Registers, Registers) in
+            let fixture = try StubFixture(code: code)
+            var regs = fixture.start()
+            regs.rbx = 0x1111; regs.rbp = 0x2222; regs.r12 = 0x3333; regs.r15 = 0x4444
+            var fp = FloatingPointState.initial()
+            let first = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            try fixture.addressSpace.protect(address: StubFixture.dataAddress, length: 0x1000, protection: .read)
+            regs.setSyscallReturn(4242)
+            let before = regs
+            let second = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            return (first, second, regs.syscallArguments[0], before, regs)
+        }
+        #expect(first == .syscall(number: 39))
+        #expect(second == .syscall(number: 39))
+        #expect(rdi == 4242, "the app sees the rax we set as getpid's result")
+        #expect(after.rip == before.rip + UInt64(X86.movRDIFromRAX.count + X86.call(39).count))
+        #expect(after.rbx == before.rbx && after.rbp == before.rbp && after.r12 == before.r12 && after.r15 == before.r15)
+    }
 }
