@@ -165,10 +165,14 @@ public final class AddressSpace: Sendable {
     /// Unmaps everything the application had and detaches; false if the
     /// stub did not take it (it died, or was killed by its filter).
     private static func empty(_ thread: StubThread) -> Bool {
-        guard let result = try? thread.inject(Int(SYS_munmap), 0, maximumUserAddress), result == 0 else {
-            return false
-        }
+        guard (try? unmapAll(thread)) != nil else { return false }
         return (try? thread.detachStopped()) != nil
+    }
+
+    /// Unmaps the whole user range (everything below the stub page) on `thread`.
+    private static func unmapAll(_ thread: StubThread) throws(PlatformError) {
+        let result = try thread.inject(Int(SYS_munmap), 0, maximumUserAddress)
+        if result < 0 { throw PlatformError(.inject, errno: Int32(truncatingIfNeeded: -result), detail: "munmap") }
     }
 
     /// Like `release()`, but only the kill and the caller's own stub thread's
@@ -219,6 +223,15 @@ public final class AddressSpace: Sendable {
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "munmap") }
     }
 
+    /// Unmaps everything the application may map, as a recycled stub is
+    /// emptied (exec's hand-over of a stub to a new MM).
+    public func unmapAll() throws(PlatformError) {
+        try onCallersThread { thread throws(PlatformError) in
+            try Self.unmapAll(thread)
+            return 0
+        }
+    }
+
     /// Changes the protection of a mapped range; accesses it forbids fault
     /// with SEGV_ACCERR.
     public func protect(address: UInt64, length: UInt64, protection: Protection) throws(PlatformError) {
@@ -240,11 +253,20 @@ public final class AddressSpace: Sendable {
     /// Runs a host call in the stub on the calling thread's own stub thread,
     /// or on the owner's when the caller traces none.
     private func injectForCaller(_ number: Int, _ args: UInt64...) throws(PlatformError) -> Int64 {
+        try onCallersThread { thread throws(PlatformError) in try thread.inject(number, args) }
+    }
+
+    /// Runs `body` on the calling thread's own stub thread, or on the
+    /// owner's first thread when the caller traces none.
+    @discardableResult
+    private func onCallersThread(
+        _ body: @escaping @Sendable (StubThread) throws(PlatformError) -> Int64
+    ) throws(PlatformError) -> Int64 {
         let caller = cshim_current_tid()
         let (own, released) = state.withLock { ($0.threads[caller], $0.released) }
         if released { throw PlatformError(.ownership, errno: ESRCH, detail: "stub \(pid) was released") }
-        if let own { return try own.inject(number, args) }
-        return try owner.perform { leader throws(PlatformError) in try leader.inject(number, args) }
+        if let own { return try body(own) }
+        return try owner.perform(body)
     }
 
     private let pageSize: UInt64 = 4096

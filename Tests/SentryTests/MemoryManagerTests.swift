@@ -7,6 +7,7 @@ final class RecordingMapper: AddressSpaceMapper, @unchecked Sendable {
     var unmaps: [(UInt64, UInt64)] = []
     var protects: [(UInt64, UInt64, Protection)] = []
     var releases = 0
+    var unmapAlls = 0
 
     func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError) {
         maps.append((address, length, fileOffset, protection))
@@ -18,6 +19,10 @@ final class RecordingMapper: AddressSpaceMapper, @unchecked Sendable {
 
     func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
         protects.append((address, length, protection))
+    }
+
+    func unmapAll() throws(SyscallError) {
+        unmapAlls += 1
     }
 
     func release() {
@@ -61,6 +66,24 @@ func anonymous(_ length: UInt64, at address: UInt64 = 0, fixed: Bool = false,
 /// The MM owns its address space: created by the first task that runs in
 /// it, shared by the next ones, ended when the last one leaves.
 @Suite struct AddressSpaceOwnership {
+    @Test func execHandsItsLastUsersStubToTheNewMMEmptiedOnce() throws {
+        let (old, stub) = try makeMM()
+        let (taken, other) = try makeMM()
+        #expect(!old.handOverAddressSpace(to: taken), "an MM with an address space keeps its own")
+        #expect(stub.unmapAlls == 0)
+        let next = MemoryManager(memoryFile: try MemoryFile.create(capacity: 1 << 20))
+        #expect(old.handOverAddressSpace(to: next))
+        #expect(stub.unmapAlls == 1)
+        #expect(stub.unmaps.isEmpty)
+        #expect(next.acquireAddressSpace { RecordingMapper() } === stub)
+        #expect(old.acquireAddressSpace { RecordingMapper() } !== stub, "the old MM gave it away")
+        next.releaseAddressSpace()
+        next.releaseAddressSpace()
+        #expect(stub.releases == 1)
+        #expect(other.releases == 0)
+        old.release(); taken.release(); next.release()
+    }
+
     @Test func theLastUserEndsTheAddressSpaceAndTheNextUserMakesANewOne() throws {
         let (mm, first) = try makeMM()
         let joined = mm.acquireAddressSpace { RecordingMapper() }

@@ -339,6 +339,14 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
         }
     }
 
+    public func unmapAll() throws(SyscallError) {
+        do {
+            try space.unmapAll()
+        } catch {
+            throw SyscallError.fromHost(error.errno)
+        }
+    }
+
     public func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {
         do {
             try space.protect(address: address, length: length,

@@ -6,6 +6,8 @@ public protocol AddressSpaceMapper: AnyObject, Sendable {
     func map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection) throws(SyscallError)
     func unmap(address: UInt64, length: UInt64) throws(SyscallError)
     func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError)
+    /// Takes out everything the application may map (the whole user range).
+    func unmapAll() throws(SyscallError)
     /// Ends the host address space (the MM's last user left).
     func release()
 }

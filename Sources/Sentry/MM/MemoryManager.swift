@@ -90,12 +90,17 @@ public final class MemoryManager: Savable, @unchecked Sendable {
                 return addressSpace
             }
             let created = try create()
-            addressSpace = created
-            addressSpaceUsers = 1
-            mappedInStub = RangeSet()
-            copyOnWriteInStub = RangeSet()
+            installLocked(created)
             return created
         }
+    }
+
+    /// Makes `space` this MM's address space with one user. Caller holds `lock`.
+    private func installLocked(_ space: any AddressSpaceMapper) {
+        addressSpace = space
+        addressSpaceUsers = 1
+        mappedInStub = RangeSet()
+        copyOnWriteInStub = RangeSet()
     }
 
     /// A task stops using this MM's address space (it exited or exec'd): the
@@ -120,20 +125,24 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// task as `next`'s one user. That saves a new stub (its owner thread,
     /// attach, a new stub thread) and recycling this one. False, changing
     /// nothing this MM counts, when others use it or it cannot be emptied.
+    /// `next`'s lock is held throughout, so the check that it has no address
+    /// space and the install are one step (`next` is the exec's new MM, which
+    /// no other path locks before this one).
     public func handOverAddressSpace(to next: MemoryManager) -> Bool {
-        guard next.lock.withLock({ _ in next.addressSpace == nil }) else { return false }
-        let space: (any AddressSpaceMapper)? = lock.withLock { _ in
-            guard addressSpaceUsers == 1, let space = addressSpace,
-                  (try? space.unmap(address: 0, length: MemoryManager.maxAddress)) != nil else { return nil }
-            addressSpace = nil
-            addressSpaceUsers = 0
-            mappedInStub = RangeSet()
-            copyOnWriteInStub = RangeSet()
-            return space
+        next.lock.withLock { _ -> Bool in
+            guard next.addressSpace == nil else { return false }
+            let space: (any AddressSpaceMapper)? = lock.withLock { _ in
+                guard addressSpaceUsers == 1, let space = addressSpace, (try? space.unmapAll()) != nil else { return nil }
+                addressSpace = nil
+                addressSpaceUsers = 0
+                mappedInStub = RangeSet()
+                copyOnWriteInStub = RangeSet()
+                return space
+            }
+            guard let space else { return false }
+            next.installLocked(space)
+            return true
         }
-        guard let space else { return false }
-        _ = next.acquireAddressSpace { () -> any AddressSpaceMapper in space }
-        return true
     }
 
     /// A snapshot of the VMAs, lowest first (for /proc/self/maps).
