@@ -129,14 +129,43 @@ import Testing
         #expect(seen.ownMaskAfter == cpusAllowed(readProcFile("/proc/self/status")))
     }
 
+    /// The tracer, moved to another CPU between switches (pinned there, as
+    /// the host scheduler might move it), takes its stub thread along.
+    @Test(.enabled(if: placementCPUs().count >= 2, "following needs a second CPU"))
+    func theStubThreadFollowsItsTracerToAnotherCPU() throws {
+        let process = placementCPUs()
+        let seen = try onTracerThread { () throws -> (placed: Int32?, other: Int32?, followed: Int32?, stubMask: String) in
+            let fixture = try StubFixture(code: X86.call(39))
+            let path = "/proc/\(fixture.addressSpace.pid)/task/\(fixture.context.stubThreadID)/status"
+            var fp = FloatingPointState.initial()
+            var regs = fixture.start()
+            _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            let placed = fixture.context.cpu
+            guard let other = process.first(where: { $0 != placed }), cshim_pin_thread(0, other) == 0 else {
+                return (placed, nil, nil, "")
+            }
+            regs = fixture.start()
+            _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            let followed = fixture.context.cpu
+            let stubMask = cpusAllowed(readProcFile(path))
+            _ = cshim_unpin_thread(0)
+            return (placed, other, followed, stubMask)
+        }
+        #expect(seen.placed != nil)
+        let other = try #require(seen.other, "the tracer could not be pinned to another CPU")
+        #expect(seen.followed == other)
+        #expect(seen.stubMask == "\(other)")
+    }
+
     /// A thread the Sentry starts from a pinned thread inherits its one-CPU
     /// mask; placement must still choose among all the process's CPUs, or
     /// every thread of a program runs on one CPU (4 CPU-bound threads took
     /// the time of 4 on one). Asked from such a thread, the CPUs are the
     /// process's.
-    @Test func placementChoosesAmongTheProcesssCPUsFromAPinnedThread() throws {
+    @Test(.enabled(if: placementCPUs().count >= 2, "a one-CPU process has nowhere else to place"))
+    func placementChoosesAmongTheProcesssCPUsFromAPinnedThread() throws {
         let process = placementCPUs()
-        guard process.count >= 2, let first = process.first else { return } // one CPU: nowhere else to go
+        let first = try #require(process.first)
         let seen = Mutex<[Int32]?>(nil)
         let thread = try DedicatedThread(name: "pinned") {
             guard cshim_pin_thread(0, first) == 0 else { return }
