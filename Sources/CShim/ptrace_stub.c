@@ -330,13 +330,21 @@ uint32_t cshim_xsave_size(void) {
     return ebx;
 }
 
+/* The process's CPUs, read once at load, before any thread (the main one
+ * included: a Context made there pins it) is pinned; 0 when read, else -errno. */
+static cpu_set_t process_cpus;
+static int process_cpus_error = -EAGAIN;
+
+__attribute__((constructor)) static void read_process_cpus(void) {
+    CPU_ZERO(&process_cpus);
+    process_cpus_error = sched_getaffinity(0, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
+}
+
 int cshim_allowed_cpus(int *cpus, int capacity) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
+    if (process_cpus_error != 0) return process_cpus_error;
     int count = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
-        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+        if (CPU_ISSET(cpu, &process_cpus)) cpus[count++] = cpu;
     }
     return count;
 }
@@ -355,10 +363,8 @@ int cshim_pin_thread(pid_t tid, int cpu) {
 }
 
 int cshim_unpin_thread(pid_t tid) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(getpid(), sizeof(set), &set) != 0) return -errno;
-    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+    if (process_cpus_error != 0) return process_cpus_error;
+    return sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
 }
 
 void cshim_name_current_thread(const char *name) {

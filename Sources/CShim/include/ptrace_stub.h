@@ -70,9 +70,9 @@ pid_t cshim_current_tid(void);
  * leaf 0xD, sub-leaf 0, EBX); 512 + 64 if XSAVE is unavailable. */
 uint32_t cshim_xsave_size(void);
 
-/* CPUs this process may run on (its first thread's mask: the calling thread's
- * may be a pin inherited from the thread that created it), written to `cpus`;
- * returns the count. */
+/* CPUs this process may run on (its mask as read once at load, before any
+ * thread was pinned: the calling thread's, or the main thread's, may be a
+ * pin), written to `cpus`; returns the count, or -errno. */
 int cshim_allowed_cpus(int *cpus, int capacity);
 /* Names the calling thread (first 15 bytes), as ps and /proc show it. */
 void cshim_name_current_thread(const char *name);
@@ -81,7 +81,8 @@ int cshim_current_cpu(void);
 
 /* Pins thread `tid` (0: the calling thread) to `cpu`. */
 int cshim_pin_thread(pid_t tid, int cpu);
-/* Lets thread `tid` (0: the calling thread) run on every CPU of the process. */
+/* Lets thread `tid` (0: the calling thread) run on every CPU of the process
+ * (`cshim_allowed_cpus`'s). */
 int cshim_unpin_thread(pid_t tid);
 
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
