@@ -38,12 +38,13 @@ enum CPUPlacement {
     }
 
     /// Pins `stubThread` to the CPU the calling thread runs on now when it
-    /// is not `pinned` already; the CPU it is pinned to after (nil stays
-    /// nil: the host refused before).
+    /// is not `pinned` already; the CPU it is pinned to after, or nil when
+    /// the host refused, now or before: the pair stops following rather
+    /// than retry a failing call on every switch.
     static func follow(stubThread: Int32, pinned: Int32?) -> Int32? {
         guard let pinned else { return nil }
         let current = cshim_current_cpu()
         guard current >= 0, current != pinned else { return pinned }
-        return cshim_pin_thread(stubThread, current) == 0 ? current : pinned
+        return cshim_pin_thread(stubThread, current) == 0 ? current : nil
     }
 }
