@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import State
 import Testing
 @testable import Sentry
 
@@ -110,3 +111,49 @@ import Testing
         #expect(parameters.monotonic(at: 2_000_001_000) == 6_000_000_000)
     }
 }
+
+/// An image carries its vDSO code: glibc keeps pointers into the code it
+/// started with, so a restore by a build whose vDSO differs maps the saved
+/// code, and refuses one whose data page layout that code would misread.
+@Suite struct VDSOImageState {
+    /// An image of a fresh kernel (one process, the vDSO mapped) with one
+    /// field of its MemoryFile replaced.
+    static func image(setting field: String, to value: StateValue) throws -> [UInt8] {
+        let (kernel, _) = try KernelState().makeKernel()
+        defer { kernel.memoryFile.release() }
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let stream = try StateStream(bytes: bytes)
+        let object = try #require(stream.objects.indices.first {
+            stream.typeNames[stream.objects[$0].typeIndex] == MemoryFile.savedTypeName
+        })
+        let names = stream.fieldNames(ofType: stream.objects[object].typeIndex)
+        let index = try #require(names.firstIndex(of: field), "the MemoryFile saves no \(field)")
+        var values = stream.objects[object].values
+        values[index] = value
+        return try stream.encoded { $0 == object ? values : nil }
+    }
+
+    @Test func aRestoreMapsTheSavedVDSOCodeNotThisBuilds() throws {
+        var code = VDSOImage.bytes
+        code[code.count - 1] ^= 0xff
+        let bytes = try Self.image(setting: "vdsoText", to: .bytes(code))
+        let kernel = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        defer { kernel.memoryFile.release() }
+        let mm = try #require(kernel.pidNamespace.task(1)?.mm)
+        let vdso = try #require(mm.mappings.first { $0.name == SpecialMapping.vdso.name })
+        let mapped = try mm.copyIn(from: vdso.range.lowerBound, count: code.count)
+        #expect(mapped == code ? true : false, "the [vdso] page is not the saved code")
+        let again = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let reloaded = try StateDecoder(registry: SentryStateTypes.registry).decode(again, as: Kernel.self)
+        defer { reloaded.memoryFile.release() }
+        #expect(reloaded.memoryFile.vdsoText == code ? true : false, "a second checkpoint lost the saved code")
+    }
+
+    @Test func anImageOfAnotherDataPageLayoutIsRefusedByName() throws {
+        let bytes = try Self.image(setting: "vdsoLayout", to: .uint(VDSO.layoutVersion + 1))
+        let error = try #require(ImageMutations.decode(bytes).error as? StateError)
+        #expect(error.description.contains("vdsoLayout"), "\(error)")
+        #expect(error.description.contains("layout version \(VDSO.layoutVersion + 1)"), "\(error)")
+    }
+}
+

@@ -14,6 +14,12 @@
  * CLOCK_MONOTONIC or CLOCK_REALTIME do, as the Sentry's clock_gettime
  * answers them. A reader retries while `sequence` is odd or changed under it
  * (a seqcount); `tsc_usable` zero sends every call to the real syscall. */
+/* The layout of `struct cshim_vdso_params` (and what its fields mean) that a
+ * vDSO's code expects. An image saves it with the vDSO's code it carries; a
+ * restore refuses one whose layout differs (the saved code would misread the
+ * page). Bump it with every change of the struct or of its meaning. */
+#define CSHIM_VDSO_LAYOUT_VERSION 1
+
 struct cshim_vdso_params {
     uint64_t sequence;
     uint64_t tsc_usable;
