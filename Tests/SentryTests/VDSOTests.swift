@@ -157,3 +157,59 @@ import Testing
     }
 }
 
+/// The Timekeeper survives a TSC that goes back and writes nothing once stopped.
+@Suite struct TimekeeperRecovery {
+    /// A Timekeeper publishing to `file`, calibrated, past its quick first updates (the next is a second away).
+    static func calibrated(_ file: MemoryFile) throws -> Timekeeper {
+        let keeper = Timekeeper()
+        keeper.start(publishingTo: file, monotonicOffset: 0)
+        var usable = false
+        for _ in 0..<200 where !usable {
+            _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable != 0 }
+            if !usable { usleep(10_000) }
+        }
+        try #require(usable, "the TSC was never calibrated (no invariant TSC?)")
+        usleep(150_000)
+        return keeper
+    }
+
+    /// A sample whose TSC is below the calibration's sends the clocks to the
+    /// host's (the page says the TSC is unusable) without going back, and the
+    /// next sample calibrates them again.
+    @Test func aTSCThatGoesBackFallsBackToTheHostAndRecalibrates() throws {
+        let early = Timekeeper.sample()
+        usleep(2_000)
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try Self.calibrated(file)
+        defer { keeper.stop() }
+        let before = keeper.monotonic(hostOffset: 0)
+        #expect(keeper.update(nextInterval: Timekeeper.updateInterval, sample: early))
+        var usable: UInt64 = 1
+        _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable }
+        #expect(usable == 0)
+        let during = keeper.monotonic(hostOffset: 0)
+        #expect(during >= before)
+        #expect(keeper.update(nextInterval: Timekeeper.updateInterval))
+        _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable }
+        #expect(usable == 1)
+        let after = keeper.monotonic(hostOffset: 0)
+        #expect(after >= during)
+        let host = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        #expect(abs(after - host) < 2_000_000, "\(after - host) ns from the host's clock")
+    }
+
+    /// After stop returns, an update finds no page and the page keeps its sequence.
+    @Test func noWriteAfterStop() throws {
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try Self.calibrated(file)
+        keeper.stop()
+        var sequence: UInt64 = 0
+        _ = file.withVDSOParameters { sequence = $0.pointee.sequence }
+        #expect(!keeper.update(nextInterval: Timekeeper.updateInterval))
+        var later: UInt64 = 0
+        _ = file.withVDSOParameters { later = $0.pointee.sequence }
+        #expect(later == sequence)
+    }
+}

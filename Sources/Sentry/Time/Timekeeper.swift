@@ -74,13 +74,13 @@ final class Timekeeper: @unchecked Sendable {
     private var stopped = false
 
     /// Monotonic nanoseconds from the TSC, or until calibrated the host's
-    /// plus `offset` (remembered: the calibrated clock starts no lower).
+    /// plus `offset`, never below what was read before (remembered: the
+    /// calibrated clock starts no lower).
     func monotonic(hostOffset offset: Int64) -> Int64 {
         state.withLock { state in
             if let parameters = state.parameters { return parameters.monotonic(at: cshim_rdtsc()) }
-            let value = Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ offset
-            state.latestHostMonotonic = max(state.latestHostMonotonic, value)
-            return value
+            state.latestHostMonotonic = max(state.latestHostMonotonic, Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ offset)
+            return state.latestHostMonotonic
         }
     }
 
@@ -113,10 +113,12 @@ final class Timekeeper: @unchecked Sendable {
         }
     }
 
-    /// Ends the thread for good.
+    /// Ends the thread for good; once this returns the page is never written
+    /// again (an update writes under `state`, and finds no memory file).
     func stop() {
         condition.withLock {
             stopped = true
+            state.withLock { $0.memoryFile = nil }
             condition.broadcast()
         }
     }
@@ -138,13 +140,26 @@ final class Timekeeper: @unchecked Sendable {
         }
     }
 
-    /// One update; false once there is no page to write.
-    private func update(nextInterval: Int64) -> Bool {
-        let sample = Timekeeper.sample()
-        return state.withLock { state -> Bool in
-            guard let memoryFile = state.memoryFile else { return false }
-            guard let first = state.first, sample.tsc > first.tsc,
-                  sample.monotonic - first.monotonic >= Timekeeper.minimumCalibration else { return true }
+    /// One update from `sample`; false once there is no page to write.
+    func update(nextInterval: Int64, sample: Sample = Timekeeper.sample()) -> Bool {
+        state.withLock { state -> Bool in
+            guard let memoryFile = state.memoryFile, let first = state.first else { return false }
+            if sample.tsc <= first.tsc || sample.tsc < state.parameters?.baseTSC ?? 0 {
+                // The TSC went back (a reset, a migration): no rate holds any more. The clocks read
+                // the host's, never below what they reached, and calibrate again from here.
+                if let previous = state.parameters {
+                    state.latestHostMonotonic = max(state.latestHostMonotonic, previous.baseMonotonic)
+                }
+                state.parameters = nil
+                state.first = sample
+                return memoryFile.withVDSOParameters { page in
+                    cshim_vdso_write_begin(page)
+                    var values = page.pointee
+                    values.tsc_usable = 0
+                    cshim_vdso_write_end(page, &values)
+                }
+            }
+            guard sample.monotonic - first.monotonic >= Timekeeper.minimumCalibration else { return true }
             // Nanoseconds per tick over everything seen since the start.
             let rate = Double(sample.monotonic - first.monotonic) / Double(sample.tsc - first.tsc)
             guard rate.isFinite, rate > 0, rate < 1_000 else { return true }
