@@ -24,7 +24,13 @@ import Testing
         try process.run()
         process.waitUntilExit()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationStatus == 2 { return }
+        if process.terminationStatus == 2 {
+            // Shown in the results as a known issue, not a pass: this gcc cannot check the image.
+            withKnownIssue("another gcc than the one that built VDSOImage.swift: \(message)") {
+                Issue.record("the checked-in vDSO image was not compared with its source")
+            }
+            return
+        }
         #expect(process.terminationStatus == 0, "\(message)")
     }
 
