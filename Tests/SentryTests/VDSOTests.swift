@@ -1,3 +1,4 @@
+import CShim
 import Foundation
 import Glibc
 import State
@@ -217,5 +218,23 @@ import Testing
         var later: UInt64 = 0
         _ = file.withVDSOParameters { later = $0.pointee.sequence }
         #expect(later == sequence)
+    }
+}
+
+/// The Sentry's clocks read as the vDSO reads the page (vdso_params.h's
+/// reader), without a lock: between two reads of the page, the Sentry's.
+@Suite struct TimekeeperReading {
+    @Test func theSentryReadsTheClockTheVDSOReads() throws {
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try TimekeeperRecovery.calibrated(file)
+        defer { keeper.stop() }
+        for realtime in [false, true] {
+            var before: Int64 = 0, after: Int64 = 0
+            _ = file.withVDSOParameters { #expect(cshim_vdso_read_clock($0, realtime ? 1 : 0, &before) == 1) }
+            let sentry = realtime ? keeper.realtime() : keeper.monotonic(hostOffset: 0)
+            _ = file.withVDSOParameters { #expect(cshim_vdso_read_clock($0, realtime ? 1 : 0, &after) == 1) }
+            #expect(before <= sentry && sentry <= after, "\(before) \(sentry) \(after)")
+        }
     }
 }
