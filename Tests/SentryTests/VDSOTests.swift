@@ -1,5 +1,7 @@
+import CShim
 import Foundation
 import Glibc
+import State
 import Testing
 @testable import Sentry
 
@@ -23,7 +25,13 @@ import Testing
         try process.run()
         process.waitUntilExit()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationStatus == 2 { return }
+        if process.terminationStatus == 2 {
+            // Shown in the results as a known issue, not a pass: this gcc cannot check the image.
+            withKnownIssue("another gcc than the one that built VDSOImage.swift: \(message)") {
+                Issue.record("the checked-in vDSO image was not compared with its source")
+            }
+            return
+        }
         #expect(process.terminationStatus == 0, "\(message)")
     }
 
@@ -108,5 +116,125 @@ import Testing
         #expect(parameters.monotonic(at: 1_000) == 5_000_000_000)
         #expect(parameters.monotonic(at: 999) == 5_000_000_000)
         #expect(parameters.monotonic(at: 2_000_001_000) == 6_000_000_000)
+    }
+}
+
+/// An image carries its vDSO code: glibc keeps pointers into the code it
+/// started with, so a restore by a build whose vDSO differs maps the saved
+/// code, and refuses one whose data page layout that code would misread.
+@Suite struct VDSOImageState {
+    /// An image of a fresh kernel (one process, the vDSO mapped) with one
+    /// field of its MemoryFile replaced.
+    static func image(setting field: String, to value: StateValue) throws -> [UInt8] {
+        let (kernel, _) = try KernelState().makeKernel()
+        defer { kernel.memoryFile.release() }
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let stream = try StateStream(bytes: bytes)
+        let object = try #require(stream.objects.indices.first {
+            stream.typeNames[stream.objects[$0].typeIndex] == MemoryFile.savedTypeName
+        })
+        let names = stream.fieldNames(ofType: stream.objects[object].typeIndex)
+        let index = try #require(names.firstIndex(of: field), "the MemoryFile saves no \(field)")
+        var values = stream.objects[object].values
+        values[index] = value
+        return try stream.encoded { $0 == object ? values : nil }
+    }
+
+    @Test func aRestoreMapsTheSavedVDSOCodeNotThisBuilds() throws {
+        var code = VDSOImage.bytes
+        code[code.count - 1] ^= 0xff
+        let bytes = try Self.image(setting: "vdsoText", to: .bytes(code))
+        let kernel = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        defer { kernel.memoryFile.release() }
+        let mm = try #require(kernel.pidNamespace.task(1)?.mm)
+        let vdso = try #require(mm.mappings.first { $0.name == SpecialMapping.vdso.name })
+        let mapped = try mm.copyIn(from: vdso.range.lowerBound, count: code.count)
+        #expect(mapped == code ? true : false, "the [vdso] page is not the saved code")
+        let again = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        let reloaded = try StateDecoder(registry: SentryStateTypes.registry).decode(again, as: Kernel.self)
+        defer { reloaded.memoryFile.release() }
+        #expect(reloaded.memoryFile.vdsoText == code ? true : false, "a second checkpoint lost the saved code")
+    }
+
+    @Test func anImageOfAnotherDataPageLayoutIsRefusedByName() throws {
+        let bytes = try Self.image(setting: "vdsoLayout", to: .uint(VDSO.layoutVersion + 1))
+        let error = try #require(ImageMutations.decode(bytes).error as? StateError)
+        #expect(error.description.contains("vdsoLayout"), "\(error)")
+        #expect(error.description.contains("layout version \(VDSO.layoutVersion + 1)"), "\(error)")
+    }
+}
+
+/// The Timekeeper survives a TSC that goes back and writes nothing once stopped.
+@Suite struct TimekeeperRecovery {
+    /// A Timekeeper publishing to `file`, calibrated, past its quick first updates (the next is a second away).
+    static func calibrated(_ file: MemoryFile) throws -> Timekeeper {
+        let keeper = Timekeeper()
+        keeper.start(publishingTo: file, monotonicOffset: 0)
+        var usable = false
+        for _ in 0..<200 where !usable {
+            _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable != 0 }
+            if !usable { usleep(10_000) }
+        }
+        try #require(usable, "the TSC was never calibrated (no invariant TSC?)")
+        usleep(150_000)
+        return keeper
+    }
+
+    /// A sample whose TSC is below the calibration's sends the clocks to the
+    /// host's (the page says the TSC is unusable) without going back, and the
+    /// next sample calibrates them again.
+    @Test func aTSCThatGoesBackFallsBackToTheHostAndRecalibrates() throws {
+        let early = Timekeeper.sample()
+        usleep(2_000)
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try Self.calibrated(file)
+        defer { keeper.stop() }
+        let before = keeper.monotonic(hostOffset: 0)
+        #expect(keeper.update(nextInterval: Timekeeper.updateInterval, sample: early))
+        var usable: UInt64 = 1
+        _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable }
+        #expect(usable == 0)
+        let during = keeper.monotonic(hostOffset: 0)
+        #expect(during >= before)
+        #expect(keeper.update(nextInterval: Timekeeper.updateInterval))
+        _ = file.withVDSOParameters { usable = $0.pointee.tsc_usable }
+        #expect(usable == 1)
+        let after = keeper.monotonic(hostOffset: 0)
+        #expect(after >= during)
+        let host = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        #expect(abs(after - host) < 2_000_000, "\(after - host) ns from the host's clock")
+    }
+
+    /// After stop returns, an update finds no page and the page keeps its sequence.
+    @Test func noWriteAfterStop() throws {
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try Self.calibrated(file)
+        keeper.stop()
+        var sequence: UInt64 = 0
+        _ = file.withVDSOParameters { sequence = $0.pointee.sequence }
+        #expect(!keeper.update(nextInterval: Timekeeper.updateInterval))
+        var later: UInt64 = 0
+        _ = file.withVDSOParameters { later = $0.pointee.sequence }
+        #expect(later == sequence)
+    }
+}
+
+/// The Sentry's clocks read as the vDSO reads the page (vdso_params.h's
+/// reader), without a lock: between two reads of the page, the Sentry's.
+@Suite struct TimekeeperReading {
+    @Test func theSentryReadsTheClockTheVDSOReads() throws {
+        let file = try MemoryFile.create(capacity: 1 << 20)
+        defer { file.release() }
+        let keeper = try TimekeeperRecovery.calibrated(file)
+        defer { keeper.stop() }
+        for realtime in [false, true] {
+            var before: Int64 = 0, after: Int64 = 0
+            _ = file.withVDSOParameters { #expect(cshim_vdso_read_clock($0, realtime ? 1 : 0, &before) == 1) }
+            let sentry = realtime ? keeper.realtime() : keeper.monotonic(hostOffset: 0)
+            _ = file.withVDSOParameters { #expect(cshim_vdso_read_clock($0, realtime ? 1 : 0, &after) == 1) }
+            #expect(before <= sentry && sentry <= after, "\(before) \(sentry) \(after)")
+        }
     }
 }

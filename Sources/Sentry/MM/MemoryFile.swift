@@ -12,7 +12,8 @@ import Synchronization
 ///
 /// Past `capacity`, where nothing is allocated, the memfd holds the kernel's
 /// own pages (the vDSO and its data page, VDSO.swift), written fresh with
-/// every memfd and never saved.
+/// every memfd: the vDSO's code is saved (the processes of an image keep
+/// the code they started with), the data page is not.
 ///
 /// Saved: the used ranges (what `pages.img` must hold, each page once however
 /// many owners it has) and the capacity. Not saved: the host FD and the
@@ -49,6 +50,10 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// Bytes in `used`.
     private var usedTotal: UInt64 = 0
     public private(set) var capacity: UInt64 = MemoryFile.defaultCapacity
+    /// The vDSO's code in the kernel pages: this build's, or the one a
+    /// restored image saved (its processes' libc points into it). Set before
+    /// the memfd exists, never after.
+    private(set) var vdsoText: [UInt8] = VDSOImage.bytes
     /// Not saved: the container's memory limit (the spec's
     /// linux.resources.memory.limit, which the restoring bundle gives again),
     /// over anonymous memory, shared memory and tmpfs data together. An
@@ -95,7 +100,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             close(memfd)
             throw error
         }
-        VDSO.install(into: mapping + Int(capacity))
+        VDSO.install(vdsoText, into: mapping + Int(capacity))
         fd = memfd
         lock.withLock { _ in base = mapping }
     }
@@ -287,6 +292,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         let ranges = usedRanges
         try sink.save("capacity", capacity)
         try sink.save("used", ranges.flatMap { [$0.lowerBound, $0.upperBound] })
+        try sink.save("vdsoText", vdsoText)
+        try sink.save("vdsoLayout", VDSO.layoutVersion)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -306,6 +313,21 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         }
         used = set
         usedTotal = set.totalLength
+        // Older images have neither: their processes run this build's vDSO, as they always did.
+        if source.contains("vdsoLayout") {
+            let layout: UInt64 = try source.load("vdsoLayout")
+            guard layout == VDSO.layoutVersion else {
+                throw StateError.invalidValue("the vDSO data page layout version \(layout) is not this build's "
+                                              + "\(VDSO.layoutVersion): the image's vDSO code would misread it",
+                                              field: "vdsoLayout")
+            }
+        }
+        if source.contains("vdsoText") {
+            let text: [UInt8] = try source.load("vdsoText")
+            try ImageValidation.require(!text.isEmpty && UInt64(text.count) <= VDSO.textSize, field: "vdsoText",
+                                        "\(text.count) bytes of vDSO code, not 1...\(VDSO.textSize)")
+            vdsoText = text
+        }
     }
 
     /// A fresh, empty memfd of the saved capacity; the restore writes the pages into it.

@@ -28,12 +28,9 @@ final class Timekeeper: @unchecked Sendable {
         var multiplier: UInt64
         var realtimeOffset: Int64
 
-        /// vdso.c's read_clock, to the bit.
+        /// The vDSO's reading (vdso_params.h), to the bit.
         func monotonic(at tsc: UInt64) -> Int64 {
-            let delta = tsc > baseTSC ? tsc - baseTSC : 0
-            let (high, low) = delta.multipliedFullWidth(by: multiplier)
-            let scaled = (high << (64 - Parameters.shift)) | (low >> Parameters.shift)
-            return baseMonotonic &+ Int64(truncatingIfNeeded: scaled)
+            cshim_vdso_monotonic_at(baseTSC, baseMonotonic, multiplier, Parameters.shift, tsc)
         }
     }
 
@@ -72,21 +69,45 @@ final class Timekeeper: @unchecked Sendable {
     private let condition = HostCondition()
     private var running = false
     private var stopped = false
+    /// The Sentry's own copy of the data page, written with it under `state`
+    /// and read without a lock through its seqcount, as the vDSO reads the page.
+    private let published: UnsafeMutablePointer<cshim_vdso_params> = {
+        let page = UnsafeMutablePointer<cshim_vdso_params>.allocate(capacity: 1)
+        page.initialize(to: cshim_vdso_params())
+        return page
+    }()
+
+    deinit {
+        published.deallocate()
+    }
+
+    /// Writes `values` (all but the sequence) to the page and to `published`, under `state`.
+    private func publish(_ page: UnsafeMutablePointer<cshim_vdso_params>, _ values: (() -> cshim_vdso_params)) {
+        cshim_vdso_write_begin(page)
+        cshim_vdso_write_begin(published)
+        var next = values()
+        cshim_vdso_write_end(page, &next)
+        cshim_vdso_write_end(published, &next)
+    }
 
     /// Monotonic nanoseconds from the TSC, or until calibrated the host's
-    /// plus `offset` (remembered: the calibrated clock starts no lower).
+    /// plus `offset`, never below what was read before (remembered: the
+    /// calibrated clock starts no lower).
     func monotonic(hostOffset offset: Int64) -> Int64 {
-        state.withLock { state in
+        var now: Int64 = 0
+        if cshim_vdso_read_clock(published, 0, &now) != 0 { return now }
+        return state.withLock { state in
             if let parameters = state.parameters { return parameters.monotonic(at: cshim_rdtsc()) }
-            let value = Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ offset
-            state.latestHostMonotonic = max(state.latestHostMonotonic, value)
-            return value
+            state.latestHostMonotonic = max(state.latestHostMonotonic, Clocks.hostNanoseconds(CLOCK_MONOTONIC) &+ offset)
+            return state.latestHostMonotonic
         }
     }
 
     /// Realtime nanoseconds from the TSC, or the host's until calibrated.
     func realtime() -> Int64 {
-        state.withLock { state in
+        var now: Int64 = 0
+        if cshim_vdso_read_clock(published, 1, &now) != 0 { return now }
+        return state.withLock { state in
             guard let parameters = state.parameters else { return Clocks.hostNanoseconds(CLOCK_REALTIME) }
             return parameters.monotonic(at: cshim_rdtsc()) &+ parameters.realtimeOffset
         }
@@ -113,10 +134,12 @@ final class Timekeeper: @unchecked Sendable {
         }
     }
 
-    /// Ends the thread for good.
+    /// Ends the thread for good; once this returns the page is never written
+    /// again (an update writes under `state`, and finds no memory file).
     func stop() {
         condition.withLock {
             stopped = true
+            state.withLock { $0.memoryFile = nil }
             condition.broadcast()
         }
     }
@@ -138,51 +161,66 @@ final class Timekeeper: @unchecked Sendable {
         }
     }
 
-    /// One update; false once there is no page to write.
-    private func update(nextInterval: Int64) -> Bool {
-        let sample = Timekeeper.sample()
-        return state.withLock { state -> Bool in
-            guard let memoryFile = state.memoryFile else { return false }
-            guard let first = state.first, sample.tsc > first.tsc,
-                  sample.monotonic - first.monotonic >= Timekeeper.minimumCalibration else { return true }
+    /// One update from `sample`; false once there is no page to write.
+    func update(nextInterval: Int64, sample: Sample = Timekeeper.sample()) -> Bool {
+        state.withLock { state -> Bool in
+            guard let memoryFile = state.memoryFile, let first = state.first else { return false }
+            if sample.tsc <= first.tsc || sample.tsc < state.parameters?.baseTSC ?? 0 {
+                // The TSC went back (a reset, a migration): no rate holds any more. The clocks read
+                // the host's, never below what they reached, and calibrate again from here.
+                if let previous = state.parameters {
+                    state.latestHostMonotonic = max(state.latestHostMonotonic, previous.baseMonotonic)
+                }
+                state.parameters = nil
+                state.first = sample
+                return memoryFile.withVDSOParameters { page in
+                    publish(page) {
+                        var values = page.pointee
+                        values.tsc_usable = 0
+                        return values
+                    }
+                }
+            }
+            guard sample.monotonic - first.monotonic >= Timekeeper.minimumCalibration else { return true }
             // Nanoseconds per tick over everything seen since the start.
             let rate = Double(sample.monotonic - first.monotonic) / Double(sample.tsc - first.tsc)
             guard rate.isFinite, rate > 0, rate < 1_000 else { return true }
             let offset = state.monotonicOffset
             let previous = state.parameters
             return memoryFile.withVDSOParameters { page in
-                cshim_vdso_write_begin(page)
-                let tsc = cshim_rdtsc()
-                let now = tsc > sample.tsc ? Int64(exactly: (Double(tsc - sample.tsc) * rate).rounded()) ?? 0 : 0
-                let target = sample.monotonic &+ offset &+ now
-                var base = max(target, state.latestHostMonotonic)
-                var slew = 0.0
-                if let previous {
-                    let current = previous.monotonic(at: tsc)
-                    let error = current &- target
-                    if error >= -Timekeeper.maximumLag {
-                        base = current
-                        slew = min(max(-Double(error) / Double(nextInterval), -Timekeeper.maximumSlew),
-                                   Timekeeper.maximumSlew)
+                publish(page) {
+                    let tsc = cshim_rdtsc()
+                    let now = tsc > sample.tsc ? Int64(exactly: (Double(tsc - sample.tsc) * rate).rounded()) ?? 0 : 0
+                    let target = sample.monotonic &+ offset &+ now
+                    var base = max(target, state.latestHostMonotonic)
+                    var slew = 0.0
+                    if let previous {
+                        let current = previous.monotonic(at: tsc)
+                        let error = current &- target
+                        if error >= -Timekeeper.maximumLag {
+                            base = current
+                            slew = min(max(-Double(error) / Double(nextInterval), -Timekeeper.maximumSlew),
+                                       Timekeeper.maximumSlew)
+                        }
                     }
+                    var realtimeOffset = (sample.realtime &- sample.monotonic) &- offset
+                    if let previous, (realtimeOffset &- previous.realtimeOffset).magnitude < Timekeeper.realtimeNoise {
+                        realtimeOffset = previous.realtimeOffset
+                    }
+                    let scaled = (rate * (1 + slew) * Double(UInt64(1) << Parameters.shift)).rounded()
+                    let next = Parameters(baseTSC: tsc, baseMonotonic: base,
+                                          multiplier: UInt64(exactly: scaled) ?? previous?.multiplier ?? 0,
+                                          realtimeOffset: realtimeOffset)
+                    var values = cshim_vdso_params()
+                    values.tsc_usable = next.multiplier > 0 ? 1 : 0
+                    values.base_tsc = next.baseTSC
+                    values.base_monotonic = next.baseMonotonic
+                    values.multiplier = next.multiplier
+                    values.shift = Parameters.shift
+                    values.realtime_offset = next.realtimeOffset
+                    state.parameters = next.multiplier > 0 ? next : nil
+                    return values
                 }
-                var realtimeOffset = (sample.realtime &- sample.monotonic) &- offset
-                if let previous, (realtimeOffset &- previous.realtimeOffset).magnitude < Timekeeper.realtimeNoise {
-                    realtimeOffset = previous.realtimeOffset
-                }
-                let scaled = (rate * (1 + slew) * Double(UInt64(1) << Parameters.shift)).rounded()
-                let next = Parameters(baseTSC: tsc, baseMonotonic: base,
-                                      multiplier: UInt64(exactly: scaled) ?? previous?.multiplier ?? 0,
-                                      realtimeOffset: realtimeOffset)
-                var values = cshim_vdso_params()
-                values.tsc_usable = next.multiplier > 0 ? 1 : 0
-                values.base_tsc = next.baseTSC
-                values.base_monotonic = next.baseMonotonic
-                values.multiplier = next.multiplier
-                values.shift = Parameters.shift
-                values.realtime_offset = next.realtimeOffset
-                cshim_vdso_write_end(page, &values)
-                state.parameters = next.multiplier > 0 ? next : nil
             }
         }
     }

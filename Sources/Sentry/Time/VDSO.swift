@@ -4,9 +4,10 @@ import CShim
 /// page, as every process sees them: `[vvar]`, one read-only page the
 /// Timekeeper (Clocks) keeps current, then `[vdso]`, the code, which finds
 /// the page just below itself. Both live in the MemoryFile's kernel pages
-/// (past what it allocates, never saved, made fresh with every memfd), so an
-/// image holds only that a process maps them (`SpecialMapping`), never their
-/// bytes or a host address.
+/// (past what it allocates, made fresh with every memfd). An image holds
+/// that a process maps them (`SpecialMapping`) and, with the MemoryFile, the
+/// code's bytes and the data page's layout version: glibc keeps pointers
+/// into the code, so a restore maps the saved code, not this build's.
 enum VDSO {
     /// The data page: a `cshim_vdso_params`, the rest zero.
     static let dataSize = Page.size
@@ -15,9 +16,13 @@ enum VDSO {
     /// Both, as the MemoryFile reserves them: the data page, then the code.
     static let size = dataSize + textSize
 
-    /// Writes the code into a fresh memfd's kernel pages (`pages`, `size` bytes, zero).
-    static func install(into pages: UnsafeMutableRawPointer) {
-        VDSOImage.bytes.withUnsafeBytes { image in
+    /// The data page's layout this build's code reads and its Timekeeper writes.
+    static let layoutVersion = UInt64(CSHIM_VDSO_LAYOUT_VERSION)
+
+    /// Writes `code` (this build's, or a restored image's) into a fresh
+    /// memfd's kernel pages (`pages`, `size` bytes, zero).
+    static func install(_ code: [UInt8], into pages: UnsafeMutableRawPointer) {
+        code.withUnsafeBytes { image in
             guard let code = image.baseAddress else { return }
             (pages + Int(dataSize)).copyMemory(from: code, byteCount: image.count)
         }
@@ -26,7 +31,8 @@ enum VDSO {
 
 /// A mapping of the kernel's own pages rather than of memory or a file
 /// (Linux's special mappings, vm_special_mapping): the vDSO and its data
-/// page. Saved by name; a restore maps the restoring kernel's pages again.
+/// page. Saved by name; a restore maps the restoring kernel's pages again
+/// (holding the image's vDSO code: MemoryFile).
 public enum SpecialMapping: String, Sendable, CaseIterable {
     case vvar
     case vdso
