@@ -14,6 +14,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CShim", path: "Sources/CShim"),
+        // Probes of trap mechanisms other than the platform's, for runsc-bench only.
+        .target(name: "CTrapProbe", path: "Sources/CTrapProbe"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4",
@@ -42,7 +44,7 @@ let package = Package(
             .unsafeFlags(["-static-stdlib", "-Xlinker", "-l_FoundationCShims",
                           "-Xlinker", "-l_FoundationCollections"]),
         ]),
-        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim", "Sentry", "OCI"],
+        .executableTarget(name: "runsc-bench", dependencies: ["State", "Platform", "CShim", "CTrapProbe", "Sentry", "OCI"],
                           path: "Sources/Bench"),
         .testTarget(name: "StateTests", dependencies: ["State"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),

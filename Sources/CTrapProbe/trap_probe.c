@@ -1,0 +1,139 @@
+/*
+ * A SIGSYS round trip, as a systrap-style platform would make one: the
+ * application thread's syscall is turned into SIGSYS by its seccomp filter
+ * (SECCOMP_RET_TRAP); the handler publishes the call in a shared page and
+ * waits; the server (the caller's thread, standing for a Sentry thread)
+ * writes the result; the handler puts it in the signal frame's rax and
+ * returns through rt_sigreturn.
+ */
+#define _GNU_SOURCE
+#include "trap_probe.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+enum { IDLE = 0, TRAPPED = 1, ANSWERED = 2 };
+
+struct probe_page {
+    uint32_t state;
+    int32_t spin;
+    int64_t answer;
+    int64_t nanoseconds;
+};
+
+static struct probe_page *probe;
+
+static long raw_syscall(long number, long a, long b, long c) {
+    long result;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return result;
+}
+
+static void wait_while(uint32_t *word, uint32_t value, int spin) {
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == value) {
+        if (spin) __builtin_ia32_pause();
+        else raw_syscall(SYS_futex, (long)word, FUTEX_WAIT, value);
+    }
+}
+
+static void publish(uint32_t *word, uint32_t value, int spin) {
+    __atomic_store_n(word, value, __ATOMIC_RELEASE);
+    if (!spin) raw_syscall(SYS_futex, (long)word, FUTEX_WAKE, 1);
+}
+
+static void on_sigsys(int signal, siginfo_t *info, void *context) {
+    (void)signal;
+    (void)info;
+    ucontext_t *frame = context;
+    publish(&probe->state, TRAPPED, probe->spin);
+    wait_while(&probe->state, TRAPPED, probe->spin);
+    frame->uc_mcontext.gregs[REG_RAX] = probe->answer;
+}
+
+static int pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : -errno;
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The child: async-signal-safe calls only (the caller is multithreaded). */
+static void __attribute__((noreturn)) run_child(int64_t iterations, int cpu) {
+    if (pin(cpu) != 0) _exit(10);
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_sigsys;
+    action.sa_flags = SA_SIGINFO;
+    sigfillset(&action.sa_mask);
+    if (sigaction(SIGSYS, &action, NULL) != 0) _exit(11);
+    sigset_t unblocked;
+    sigemptyset(&unblocked);
+    sigaddset(&unblocked, SIGSYS);
+    if (sigprocmask(SIG_UNBLOCK, &unblocked, NULL) != 0) _exit(12);
+    struct sock_filter program[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog filter = { sizeof program / sizeof program[0], program };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(13);
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) != 0) _exit(14);
+    int64_t start = now_ns();
+    for (int64_t i = 0; i < iterations; i++) {
+        if (raw_syscall(SYS_getppid, 0, 0, 0) != i) _exit(15);
+    }
+    probe->nanoseconds = (now_ns() - start) / iterations;
+    _exit(0);
+}
+
+int64_t trap_probe_sigsys_round_trip(int64_t iterations, enum trap_probe_handoff handoff,
+                                     const int *cpus, int cpu_count) {
+    int spin = handoff == TRAP_PROBE_SPIN_TWO_CPUS;
+    if (iterations <= 0 || cpu_count < (spin ? 2 : 1)) return -EINVAL;
+    probe = mmap(NULL, sizeof *probe, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) return -errno;
+    probe->state = IDLE;
+    probe->spin = spin;
+    probe->nanoseconds = -1;
+    cpu_set_t saved;
+    if (sched_getaffinity(0, sizeof saved, &saved) != 0) return -errno;
+    int error = pin(cpus[0]);
+    pid_t child = error == 0 ? (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL) : -1;
+    if (child == 0) run_child(iterations, spin ? cpus[1] : cpus[0]);
+    if (child < 0 && error == 0) error = -errno;
+    for (int64_t i = 0; child > 0 && i < iterations; i++) {
+        wait_while(&probe->state, IDLE, spin);
+        probe->answer = i;
+        /* ANSWERED until the next trap: the handler moves it back through
+         * TRAPPED, so the server waits on ANSWERED, not IDLE. */
+        publish(&probe->state, ANSWERED, spin);
+        if (i + 1 < iterations) wait_while(&probe->state, ANSWERED, spin);
+    }
+    int status = 0;
+    if (child > 0 && waitpid(child, &status, __WALL) < 0) error = -errno;
+    sched_setaffinity(0, sizeof saved, &saved);
+    int64_t result = error != 0 ? error
+        : !WIFEXITED(status) || WEXITSTATUS(status) != 0 ? -ECHILD : probe->nanoseconds;
+    munmap(probe, sizeof *probe);
+    return result;
+}
