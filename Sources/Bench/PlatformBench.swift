@@ -105,7 +105,10 @@ private enum PlatformBenchError: Error, CustomStringConvertible {
 private func measureEmulated(iterations: Int, repeats: Int) throws -> PlatformTimings {
     let memfd = cshim_memfd_create("runsc-bench", CSHIM_MFD_CLOEXEC)
     guard memfd >= 0 else { throw PlatformBenchError.memoryFile(-memfd) }
-    defer { close(memfd) }
+    defer {
+        AddressSpace.memoryFileClosing(memfd)
+        close(memfd)
+    }
     // loop: mov eax, 39; syscall; jmp loop
     let code: [UInt8] = [0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7]
     guard ftruncate(memfd, 4096) == 0,

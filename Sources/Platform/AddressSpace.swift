@@ -74,6 +74,14 @@ public final class AddressSpace: Sendable {
         StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
     }
 
+    /// The MemoryFile open as `descriptor` is about to close (its kernel is
+    /// gone): the pool's idle stubs holding it are killed, so they do not
+    /// keep its memory alive.
+    public static func memoryFileClosing(_ descriptor: Int32) {
+        guard let identity = try? MemoryFileIdentity(descriptor: descriptor) else { return }
+        StubPool.shared.forget(identity)
+    }
+
     /// Runs on the owner's thread: an idle stub of the pool attached to it,
     /// or a new one.
     private static func obtainStub(memoryFile descriptor: Int32,

@@ -12,9 +12,11 @@ import Synchronization
 /// An idle stub maps nothing but its stub page, has the MemoryFile it was
 /// made with as its only FD, is traced by no thread and waits in group-stop.
 /// It carries no application state: the pool belongs to the host process,
-/// not to a kernel, and is never saved. Idle stubs of another MemoryFile
-/// than the one asked for (a kernel thrown away by a restore) are killed
-/// when seen, so they do not keep its memory alive.
+/// not to a kernel, and is never saved. Several kernels may share it (tests
+/// run in parallel, a save/restore cycle's old and new kernel): each takes
+/// only stubs of its own MemoryFile, and a MemoryFile that closes (its
+/// kernel thrown away) has its idle stubs killed (`forget`), so they do not
+/// keep its memory alive.
 final class StubPool: Sendable {
     static let shared = StubPool()
 
@@ -38,28 +40,41 @@ final class StubPool: Sendable {
         /// The MemoryFile of the last `makeSpares` call: its first address
         /// space makes none, so a container that never forks pays for no spare.
         var sparesAskedFor: MemoryFileIdentity?
+        /// MemoryFiles closed: a stub of one given later (a spare made
+        /// meanwhile) is refused. One entry per kernel thrown away.
+        var closed: Set<MemoryFileIdentity> = []
     }
     /// Guards the idle list. Taken with no other lock held; nothing is
     /// called under it.
     private let state = Mutex(State())
 
-    /// An idle stub of `memoryFile`, the most recently idle first; kills the
-    /// idle stubs of any other MemoryFile. Nil when there is none.
+    /// An idle stub of `memoryFile`, the most recently idle first; nil when
+    /// there is none. The stubs of other MemoryFiles stay for their own.
     func take(_ memoryFile: MemoryFileIdentity) -> Idle? {
-        let (found, stale) = state.withLock { state -> (Idle?, [Idle]) in
-            let stale = state.idle.filter { $0.memoryFile != memoryFile }
-            state.idle.removeAll { $0.memoryFile != memoryFile }
-            return (state.idle.popLast(), stale)
+        state.withLock { state -> Idle? in
+            // An address space of it is being made: it is open (a closed one's inode number was reused).
+            state.closed.remove(memoryFile)
+            guard let index = state.idle.lastIndex(where: { $0.memoryFile == memoryFile }) else { return nil }
+            return state.idle.remove(at: index)
+        }
+    }
+
+    /// `memoryFile` is closing: its idle stubs are killed and none is kept from now on.
+    func forget(_ memoryFile: MemoryFileIdentity) {
+        let stale = state.withLock { state -> [Idle] in
+            state.closed.insert(memoryFile)
+            let stale = state.idle.filter { $0.memoryFile == memoryFile }
+            state.idle.removeAll { $0.memoryFile == memoryFile }
+            return stale
         }
         for stub in stale { StubProcess.killAndReap(stub.pid) }
-        return found
     }
 
     /// Keeps `stub` for a later `take`; false (keeping nothing) when the pool
-    /// is full, and the caller kills it.
+    /// is full or its MemoryFile closed, and the caller kills it.
     func give(_ stub: Idle) -> Bool {
         state.withLock { state in
-            guard state.idle.count < Self.capacity else { return false }
+            guard state.idle.count < Self.capacity, !state.closed.contains(stub.memoryFile) else { return false }
             state.idle.append(stub)
             return true
         }

@@ -4,16 +4,39 @@ import Testing
 /// AF_INET and AF_INET6 sockets on the sandbox's loopback network compared
 /// with native runs on the host's loopback.
 @Suite struct InetSocketTests {
-    /// TCP and UDP semantics (names, refusals, resets, readiness, options, dual stack).
-    @Test func inetCasesMatchANativeRun() throws {
-        let sandbox = try SandboxRun(["/bin/inet_cases"], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("inet_cases"),
-                                         toPath: sandbox.bundle + "/rootfs/bin/inet_cases")
+    /// inet_cases: TCP and UDP semantics (names, refusals, resets,
+    /// readiness, options, dual stack). inet_backlog_full: non-blocking
+    /// connects to a listener whose backlog is full (EINPROGRESS, completed
+    /// once accept makes room, refused when the listener closes; a unix
+    /// stream socket's is EAGAIN). That fixture prints nothing that depends
+    /// on when Linux sends its SYNs again: the sandbox, without packets,
+    /// completes a waiting connect at the accept that makes room, in the
+    /// order the connects came, where Linux's takes a second or more.
+    @Test(arguments: ["inet_cases", "inet_backlog_full"])
+    func fixtureMatchesANativeRun(_ name: String) throws {
+        let sandbox = try SandboxRun(["/bin/" + name], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name),
+                                         toPath: sandbox.bundle + "/rootfs/bin/" + name)
         let result = try sandbox.start().finish(timeout: 60)
-        let native = try Fixtures.runNatively("inet_cases")
+        let native = try Fixtures.runNatively(name)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
         #expect(native.stdout.hasSuffix("done\n"))
+    }
+
+    /// Checkpointed while two non-blocking connects wait for room in a full
+    /// backlog: after the restore, accepts complete them as in the straight run.
+    @Test func connectsWaitingForAFullBacklogSurviveACheckpoint() throws {
+        let native = try Fixtures.runNatively("inet_backlog_full", ["checkpoint"])
+        #expect(native.stdout.hasSuffix("done\n"))
+        let session = try CheckpointSession(["/bin/inet_backlog_full", "checkpoint"])
+        try session.runDetached("b1", output: "before")
+        try SignalTests.waitFor("armed", in: session, output: "before")
+        #expect(try session.checkpoint("b1", image: "image").status == 0)
+        #expect(try session.restoreDetached("b2", image: "image", output: "after").status == 0)
+        #expect(try session.wait("b2") == 0)
+        // The text, not its lines: the checkpoint may come between two writes of one line.
+        #expect(session.read("before") + session.read("after") == native.stdout, "\(session.errors(of: "after"))")
     }
 
     /// Addresses off the loopback network: the sandbox has no other

@@ -5,8 +5,8 @@ import Testing
 /// POSIX timers), signalfd and timerfd, each compared with a native run, and timers
 /// running across a checkpoint.
 @Suite(.serialized) struct SignalTimerTests {
-    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases", "timerfd_cases", "timer_pause_loop",
-                      "forged_timer_cases", "process_cputime_cases"])
+    @Test(arguments: ["cpu_timer_cases", "posix_timer_cases", "signalfd_cases", "signalfd_threads", "timerfd_cases",
+                      "timer_pause_loop", "forged_timer_cases", "process_cputime_cases"])
     func fixtureMatchesANativeRun(_ name: String) throws {
         let result = try SyscallFixtureTests.runInSandbox(name)
         let native = try Fixtures.runNatively(name)

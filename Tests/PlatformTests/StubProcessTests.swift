@@ -223,6 +223,49 @@ import Testing
         #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
         #expect(seen.next == .syscall(number: 39))
     }
+
+    /// Two MemoryFiles alive at once (two kernels in one process, as tests
+    /// run in parallel): an address space of one takes no idle stub of the
+    /// other and leaves it alone, stopped in the pool.
+    @Test func anotherMemoryFilesIdleStubOutlivesATakeForItsOwn() throws {
+        let (kept, before, after) = try onTracerThread { () throws -> (Int32, String, String) in
+            let first = try StubFixture(code: X86.call(39))
+            first.context.release()
+            first.addressSpace.recycle()
+            let kept = first.addressSpace.pid
+            let before = waitForStopped(kept)
+            let second = try StubFixture(code: X86.call(39))
+            #expect(second.addressSpace.pid != kept)
+            return (kept, before, waitForStopped(kept))
+        }
+        #expect(before.contains("T (stopped)"), "\(kept): \(before)")
+        #expect(after.contains("T (stopped)"), "\(kept) after the other's take: \(after)")
+    }
+
+    /// A MemoryFile that closes (its kernel thrown away by a restore) takes
+    /// its idle stubs with it: they would keep its memory alive.
+    @Test func anIdleStubEndsWhenItsMemoryFileCloses() throws {
+        let (kept, before) = try onTracerThread { () throws -> (Int32, String) in
+            let fixture = try StubFixture(code: X86.call(39))
+            fixture.context.release()
+            fixture.addressSpace.recycle()
+            return (fixture.addressSpace.pid, waitForStopped(fixture.addressSpace.pid))
+        }
+        #expect(before.contains("T (stopped)"), "\(kept): \(before)")
+        #expect(kill(kept, 0) == -1 && errno == ESRCH)
+    }
+}
+
+/// The State line of a stub's /proc status once it reads stopped, or after a second.
+private func waitForStopped(_ pid: Int32) -> String {
+    var state = ""
+    for _ in 0..<100 {
+        state = readProcFile("/proc/\(pid)/status").split(separator: "\n").first { $0.hasPrefix("State:") }
+            .map(String.init) ?? "gone"
+        if state.contains("T (stopped)") { break }
+        usleep(10_000)
+    }
+    return state
 }
 
 /// The Cpus_allowed_list of a /proc status file.

@@ -90,6 +90,7 @@ final class StubFixture {
 
     deinit {
         addressSpace.release()
+        AddressSpace.memoryFileClosing(memfd)
         close(memfd)
     }
 

@@ -20,6 +20,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "processTree", // a lock (Kernel+ProcessTree.swift)
         "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
         "futexes", // host-only: futex waiters, none across a checkpoint (every wait is interrupted)
+        "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
         "seccompLogLimit", // host-only: how many SCMP_ACT_LOG lines this run has logged lately
     ]
 
@@ -57,6 +58,11 @@ public final class Kernel: Savable, @unchecked Sendable {
     let saveRestoreTrigger = SaveRestoreTrigger()
     /// Futex wait queues (Syscalls+Futex.swift).
     let futexes = FutexTable()
+    /// Woken when a signal becomes pending for any task (signalfd's
+    /// readiness): a signalfd reads the signals of whichever task reads or
+    /// polls it, so its waiters cannot tell in advance which process's
+    /// signals concern them; each looks again at its own.
+    let signalWaiters = WaitQueue()
     /// Rate limit of seccomp LOG actions' log lines.
     let seccompLogLimit = SeccompLogLimit()
 

@@ -13,7 +13,7 @@ extension Task {
         kernel?.pauseGate.enter(self)
         do {
             thread = try DedicatedThread(name: "task-\(id)") { [self] in
-                self.runOnOwnThread()
+                Task.runAsCurrent(self) { self.runOnOwnThread() }
             }
         } catch {
             kernel?.pauseGate.leave(self)

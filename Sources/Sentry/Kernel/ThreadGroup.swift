@@ -8,7 +8,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     public static let notSaved: Set<String> = [
         "lock",
         "cpuTimersArmed", "cpuKickAt", // host-only, derived from signalTimers after a load (SignalTimers.swift)
-        "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
         "pidfdWaiters", // host-only: pidfd pollers and epoll items; they register again after a load
         "execingTask", // host-only: set within one execve, which a checkpoint waits out
     ]
@@ -89,8 +88,6 @@ public final class ThreadGroup: Savable, @unchecked Sendable {
     /// When the timer thread kicks the process to look at its CPU timers
     /// (virtual CLOCK_MONOTONIC ns); guarded by `lock`.
     var cpuKickAt: Int64 = 0
-    /// Woken when a signal becomes pending (signalfd's readiness).
-    let signalWaiters = WaitQueue()
     /// Woken when the last task is gone (a pidfd's readiness).
     let pidfdWaiters = WaitQueue()
 

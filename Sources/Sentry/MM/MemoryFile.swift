@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import Platform
 import State
 import Synchronization
 
@@ -131,7 +132,10 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             return base
         }
         if let mapping { munmap(mapping, Int(capacity + VDSO.size)) }
-        if fd >= 0 { close(fd) }
+        if fd >= 0 {
+            AddressSpace.memoryFileClosing(fd)
+            close(fd)
+        }
         fd = -1
     }
 

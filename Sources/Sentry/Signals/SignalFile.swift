@@ -3,21 +3,27 @@ import State
 /// A signalfd (fs/signalfd.c): reading it takes pending signals of its mask,
 /// each as a 128-byte signalfd_siginfo; it is readable while one is pending.
 ///
-/// Linux reads the signals of whichever task reads; like gVisor, this file
-/// reads those of the task that made it (its `target`), which is the same
-/// until a process shares the file with another. The readiness changes when
-/// a signal is queued: `ThreadGroup.send` wakes the group's `signalWaiters`.
+/// As on Linux, it reads the signals of whichever task reads or polls it
+/// (`Task.current`): that thread's own and its process's shared ones, not
+/// those of the task that made it. Any signal queued in the kernel wakes its
+/// waiters (`Kernel.signalWaiters`), who each look again at their own.
 public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is guarded by FileDescription.lock
     override public class var savedTypeName: String { "signal.File" }
+    override public class var notSaved: Set<String> {
+        // load-only: the task that made the file, in images from before `kernel`, which afterLoad takes from it
+        super.notSaved.union(["imageCreator"])
+    }
 
-    public private(set) var target: Task?
+    /// Whose `signalWaiters` announce signals.
+    public private(set) var kernel: Kernel?
     /// The signals it reads (never SIGKILL or SIGSTOP).
     var mask = SignalSet.empty
+    private var imageCreator: Task?
 
     public required init() { super.init() }
 
-    init(target: Task, mask: SignalSet, flags: UInt32) {
-        self.target = target
+    init(kernel: Kernel?, mask: SignalSet, flags: UInt32) {
+        self.kernel = kernel
         self.mask = SignalFile.readable(mask)
         super.init(flags: flags)
     }
@@ -30,33 +36,48 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// signalfd on an existing signalfd: its new mask, and a wake-up for readers.
     func setMask(_ new: SignalSet) {
         lock.withLock { _ in mask = SignalFile.readable(new) }
-        target?.threadGroup?.signalWaiters.notify(.readable)
+        kernel?.signalWaiters.notify(.readable)
     }
 
     private var currentMask: SignalSet { lock.withLock { _ in mask } }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        try sink.save("target", target)
+        try sink.save("kernel", kernel)
         try sink.save("mask", currentMask)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
-        target = try source.load("target")
+        if source.contains("kernel") {
+            kernel = try source.load("kernel")
+        } else {
+            imageCreator = try source.load("target")
+        }
         mask = SignalFile.readable(try source.load("mask"))
     }
 
-    /// signalfd_read: EINVAL for less than one record; as many pending
-    /// signals as fit, the first waited for unless non-blocking (EAGAIN).
+    /// An image from before `kernel` named the file's maker; its kernel is loaded by now.
+    override public func afterLoad() throws {
+        try super.afterLoad()
+        if let imageCreator {
+            kernel = imageCreator.kernel
+            self.imageCreator = nil
+        }
+    }
+
+    /// signalfd_read: EINVAL for less than one record; as many of the
+    /// reader's pending signals as fit, the first waited for unless
+    /// non-blocking (EAGAIN).
     override public func read(count: Int, at position: Int64?, waiter: Waiter?) throws(SyscallError) -> [UInt8] {
         guard position == nil else { throw .espipe }
         let size = MemoryLayout<RawSignalFDInfo>.size
-        guard count >= size, let target else { throw .einval }
+        guard count >= size else { throw .einval }
+        guard let reader = Task.current else { throw .eagain }
         var bytes: [UInt8] = []
         while bytes.count + size <= count {
-            let next = bytes.isEmpty && !isNonBlocking ? try waitForSignal(target, waiter: waiter)
-                : target.dequeueSignal(from: currentMask)
+            let next = bytes.isEmpty && !isNonBlocking ? try waitForSignal(reader, waiter: waiter)
+                : reader.dequeueSignal(from: currentMask)
             guard let info = next else { break }
             withUnsafeBytes(of: SignalFile.record(info)) { bytes.append(contentsOf: $0) }
         }
@@ -66,22 +87,23 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
 
     /// Takes a signal of the mask, sleeping until one is queued; an
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
-    private func waitForSignal(_ target: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
-        guard let waiter, let group = target.threadGroup else { return target.dequeueSignal(from: currentMask) }
-        return try waiter.wait(on: group.signalWaiters, for: .readable) { target.dequeueSignal(from: currentMask) }
+    private func waitForSignal(_ reader: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
+        guard let waiter, let kernel else { return reader.dequeueSignal(from: currentMask) }
+        return try waiter.wait(on: kernel.signalWaiters, for: .readable) { reader.dequeueSignal(from: currentMask) }
     }
 
-    /// POLLIN while a signal of the mask is pending for the target.
+    /// signalfd_poll: POLLIN while a signal of the mask is pending for the
+    /// polling task (none for a thread of no task).
     override public func readiness(for mask: PollEvents) -> PollEvents {
-        guard let target, target.pendingSignalSet.rawValue & currentMask.rawValue != 0 else { return [] }
+        guard let poller = Task.current, poller.pendingSignalSet.rawValue & currentMask.rawValue != 0 else { return [] }
         return PollEvents.readable.intersection(mask)
     }
 
     override public var supportsPoll: Bool { true }
 
-    override public func eventRegister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.register(entry) }
+    override public func eventRegister(_ entry: WaitEntry) { kernel?.signalWaiters.register(entry) }
 
-    override public func eventUnregister(_ entry: WaitEntry) { target?.threadGroup?.signalWaiters.unregister(entry) }
+    override public func eventUnregister(_ entry: WaitEntry) { kernel?.signalWaiters.unregister(entry) }
 
     /// signalfd_copyinfo: the siginfo's fields at signalfd_siginfo's fixed
     /// places, as its layout (siginfo_layout) says which the union holds.

@@ -45,7 +45,7 @@ extension ThreadGroup {
             sharedPendingSignals.enqueue(info, keepInfo: keepInfo)
             return tasks.first { !$0.signalMask.contains(signal) }
         }
-        signalWaiters.notify(.readable)
+        kernel?.signalWaiters.notify(.readable)
         if let wake, wake !== sender { wake.interrupt() }
     }
 

@@ -1,8 +1,9 @@
 import State
 
-/// Where a socket stands: not connected, listening, or with a peer.
+/// Where a socket stands: not connected, listening, with a peer, or (a
+/// loopback TCP socket only) waiting for room in a listener's full backlog.
 enum ConnectionState: Int32, SavableValue {
-    case unconnected = 0, listening, connected
+    case unconnected = 0, listening, connected, connecting
 }
 
 /// A family's socket, as its `ConnectableSocket` base knows it: a saved

@@ -19,13 +19,18 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
         "readerQueue", // host-only: wired by the receiving endpoint
         "writerQueue", // host-only: wired by the sending endpoint
         "usedBytes", // recomputed from the messages
+        "headOffset", // the head message is saved without the bytes already read
     ]
 
     /// Below the unix socket lock, above the wait queues; calls nothing
     /// (notifications and file releases run after it is let go).
     private let lock = Mutex(())
     private var messages: [SocketMessage] = []
+    /// Bytes unread in the messages.
     private var usedBytes = 0
+    /// Bytes of the first message a stream read has taken already: a small
+    /// read moves the offset instead of the rest of the message.
+    private var headOffset = 0
     /// Datagrams beyond this many wait (net.unix.max_dgram_qlen, 10: the queue is full past it).
     private var messageLimit = 10
     private var writerClosed = false
@@ -42,7 +47,9 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
 
     func save(to sink: inout SaveSink) throws {
         let (messages, writerClosed, readerClosed, messageLimit) = lock.withLock { _ in
-            (self.messages, self.writerClosed, self.readerClosed, self.messageLimit)
+            var unread = self.messages
+            if headOffset > 0 { unread[0].data = Array(unread[0].data[headOffset...]) }
+            return (unread, self.writerClosed, self.readerClosed, self.messageLimit)
         }
         try sink.save("messages", messages)
         try sink.save("writerClosed", writerClosed)
@@ -65,7 +72,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
     var isEmpty: Bool { lock.withLock { _ in messages.isEmpty } }
 
     /// The next message's length (FIONREAD of a datagram socket).
-    var nextMessageLength: Int { lock.withLock { _ in messages.first?.data.count ?? 0 } }
+    var nextMessageLength: Int { lock.withLock { _ in messages.first.map { $0.data.count - headOffset } ?? 0 } }
 
     /// Whether a sender with a send buffer of `limit` bytes could queue
     /// something now (poll's EPOLLOUT: unix_writable's quarter of the buffer
@@ -88,8 +95,9 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
     func dropMessagesWithFiles() {
         let dropped = lock.withLock { _ -> [SocketMessage] in
             let dropped = messages.filter { !$0.rights.isEmpty }
+            if messages.first.map({ !$0.rights.isEmpty }) ?? false { headOffset = 0 }
             messages.removeAll { !$0.rights.isEmpty }
-            usedBytes = messages.reduce(0) { $0 + $1.data.count }
+            usedBytes = messages.reduce(0) { $0 + $1.data.count } - headOffset
             return dropped
         }
         for message in dropped { message.releaseRights() }
@@ -112,7 +120,9 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
 
     /// Queues `message` against a limit of `limit` bytes (the sender's
     /// SO_SNDBUF). A stream takes the prefix that fits and merges a short
-    /// one with the last message when neither carries files or different credentials.
+    /// one with the last message when neither carries files or different
+    /// credentials, and the last is not partly read (it would keep its read
+    /// bytes as long as writes merge into it).
     func enqueue(_ message: SocketMessage, limit: Int, stream: Bool) -> EnqueueResult {
         let result = lock.withLock { _ -> EnqueueResult in
             if readerClosed { return .closed }
@@ -122,7 +132,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 var piece = message
                 if piece.data.count > room { piece.data = Array(piece.data[..<room]) }
                 if piece.data.count < Self.mergeLimit, piece.rights.isEmpty, let last = messages.last,
-                   last.rights.isEmpty, last.credentials == piece.credentials, !piece.data.isEmpty {
+                   messages.count > 1 || headOffset == 0, last.rights.isEmpty, last.credentials == piece.credentials, !piece.data.isEmpty {
                     messages[messages.count - 1].data += piece.data
                 } else {
                     messages.append(piece)
@@ -183,24 +193,28 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
             while index < messages.count, received.data.count < count {
                 let message = messages[index]
                 if index > 0, splitCredentials, message.credentials != received.credentials { break }
-                let take = min(count - received.data.count, message.data.count)
+                let start = index == 0 ? headOffset : 0
+                let unread = message.data.count - start
+                let take = min(count - received.data.count, unread)
                 if received.data.isEmpty, take == message.data.count {
                     // A whole message read first is handed over, not copied.
                     received.data = message.data
                 } else {
-                    received.data += message.data[..<take]
+                    received.data += message.data[start..<start + take]
                 }
                 let hadRights = !message.rights.isEmpty
                 received.rights += message.rights
                 if peek {
                     for file in message.rights { file.retainReference() }
                     index += 1
-                } else if take == message.data.count {
+                } else if take == unread {
                     InFlightFiles.uncharge(message)
                     messages.remove(at: index)
+                    headOffset = 0
                     usedBytes -= take
                 } else {
-                    messages[index].data.removeFirst(take)
+                    // Not peeking, the message read is the first.
+                    headOffset = start + take
                     InFlightFiles.uncharge(message)
                     messages[index].rights = []
                     usedBytes -= take
@@ -229,6 +243,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
             defer {
                 messages = []
                 usedBytes = 0
+                headOffset = 0
             }
             return messages
         }

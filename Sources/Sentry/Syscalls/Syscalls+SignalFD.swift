@@ -29,7 +29,7 @@ enum SignalFDSyscalls {
             file.setMask(mask)
             return Int64(fd)
         }
-        let file = SignalFile(target: task, mask: mask, flags: flags & TimerABI.SFD_NONBLOCK)
+        let file = SignalFile(kernel: task.kernel, mask: mask, flags: flags & TimerABI.SFD_NONBLOCK)
         return Int64(try task.fdTable.install(file, closeOnExec: flags & TimerABI.SFD_CLOEXEC != 0,
                                               limit: task.fileDescriptorLimit))
     }

@@ -6,8 +6,12 @@ import Synchronization
 /// with UDP's, without a wire protocol. A TCP connection is a pair of
 /// sockets writing into each other's receive queue, as a unix stream pair;
 /// a listener keeps the server ends of connections not yet accepted
-/// (established already, as Linux's accept queue). A datagram goes to the
-/// socket bound to its destination, carrying its sender's address.
+/// (established already, as Linux's accept queue). A non-blocking connect
+/// to a full backlog waits among the listener's `connectors` (`.connecting`)
+/// and is established when an accept makes room, where Linux's would be
+/// when its next SYN finds room (a second or more later, not necessarily in
+/// the order the connects came). A datagram goes to the socket bound to its
+/// destination, carrying its sender's address.
 ///
 /// Everything is saved: queued bytes both ways, peers, pending connections,
 /// endpoints; after a load the socket enters the port table again.
@@ -26,6 +30,11 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     private var v6Only = false
     /// IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP options set, by `optionKey`.
     private var protocolOptions: [Int32: Int32] = [:]
+    /// A listener's non-blocking connectors waiting for room in its backlog, oldest first.
+    private var connectors: [InetSocket] = []
+    /// A non-blocking connect said EINPROGRESS and no connect has seen how
+    /// it ended since (Linux's SS_CONNECTING): the next says 0, EALREADY or the error.
+    private var awaitingConnect = false
 
     required init() { super.init() }
 
@@ -51,11 +60,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     override func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let saved = LoopbackStack.table.withLock { _ in (local, remote, v6Only, protocolOptions) }
+        let saved = LoopbackStack.table.withLock { _ in
+            (local, remote, v6Only, protocolOptions, connectors, awaitingConnect)
+        }
         try sink.save("local", saved.0)
         try sink.save("remote", saved.1)
         try sink.save("v6Only", saved.2)
         try sink.save("protocolOptions", saved.3)
+        try sink.save("connectors", saved.4)
+        try sink.save("awaitingConnect", saved.5)
     }
 
     override func load(from source: inout LoadSource) throws {
@@ -64,6 +77,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         remote = try source.load("remote")
         v6Only = try source.load("v6Only")
         protocolOptions = try source.load("protocolOptions")
+        connectors = try source.load("connectors", default: [])
+        awaitingConnect = try source.load("awaitingConnect", default: false)
         try ImageValidation.require([SocketABI.AF_INET, SocketABI.AF_INET6].contains(family)
                                     && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM].contains(socketType),
                                     field: "socketType", "inet socket of family \(family) type \(socketType)")
@@ -163,6 +178,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     override func listen(backlog requested: Int32, task: Task) throws(SyscallError) {
         guard isStream else { throw .eopnotsupp }
         let limit = requested < 0 || requested > SocketABI.maximumBacklog ? SocketABI.maximumBacklog : requested
+        var admitted: [InetSocket] = []
         try LoopbackStack.table.withLock { table throws(SyscallError) in
             guard state != .connected else { throw .einval }
             if local == nil { try enter(&table, at: wildcard) }
@@ -177,15 +193,21 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             }
             state = .listening
             backlogLimit = Int(limit)
+            admitted = admitConnectorsLocked(&table)
         }
         queue.notify(.all)
+        for connector in admitted { connector.queue.notify(.all) }
     }
 
     /// connect(2). A stream joins the listener of the destination at once
     /// (ECONNREFUSED if none); a non-blocking one still says EINPROGRESS and
     /// is writable straight after, as on Linux's loopback, a refusal then
     /// showing in SO_ERROR. A blocking connect waits while the listener's
-    /// backlog is full. A datagram socket sets its default destination.
+    /// backlog is full; a non-blocking one waits among its connectors. The
+    /// connect after an EINPROGRESS says how it went (inet_stream_connect's
+    /// SS_CONNECTING): EALREADY while pending (a blocking one waits), 0 once
+    /// established, the error (ECONNABORTED once taken) if it failed. A
+    /// datagram socket sets its default destination.
     override func connect(_ address: [UInt8], task: Task, waiter: Waiter?) throws(SyscallError) {
         let only = LoopbackStack.table.withLock { _ in v6Only }
         let parsed = try InetAddress.parse(address, family: family, v6Only: only, allowUnspecified: true)
@@ -199,6 +221,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             }
             return
         }
+        if !isDatagram, try connectionSettled(waiter: waiter) { return }
         let target = try destination(given)
         if isDatagram {
             try LoopbackStack.table.withLock { table throws(SyscallError) in
@@ -212,6 +235,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         do {
             let listener = try waitForListener(target, waiter: waiter)
             listener.queue.notify(.readable)
+        } catch .eagain where waiter == nil {
+            try waitAmongConnectors(target)?.queue.notify(.readable)
         } catch .econnrefused where waiter == nil {
             // tcp_done: the refused socket is shut both ways, its error pending.
             LoopbackStack.table.withLock { _ in
@@ -221,7 +246,83 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             }
             queue.notify(.all)
         }
-        if waiter == nil { throw .einprogress }
+        if waiter == nil {
+            LoopbackStack.table.withLock { _ in awaitingConnect = true }
+            throw .einprogress
+        }
+    }
+
+    /// What a connect after an EINPROGRESS says (true: the connect returns
+    /// 0); false when none is awaited, for a connect of its own.
+    private func connectionSettled(waiter: Waiter?) throws(SyscallError) -> Bool {
+        let pending = LoopbackStack.table.withLock { _ in awaitingConnect && state == .connecting }
+        if pending {
+            guard waiter != nil else { throw .ealready }
+            try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+                LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+            }
+        }
+        return try LoopbackStack.table.withLock { _ throws(SyscallError) -> Bool in
+            guard awaitingConnect else { return false }
+            awaitingConnect = false
+            if state == .connected { return true }
+            throw takeError() ?? .econnaborted
+        }
+    }
+
+    /// A non-blocking connect finding `target`'s backlog full: the socket
+    /// takes its source port and waits among the listener's connectors,
+    /// unless an accept made room meanwhile (then it joins; returns the listener).
+    private func waitAmongConnectors(_ target: InetEndpoint) throws(SyscallError) -> InetSocket? {
+        try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket? in
+            guard let listener = Self.listener(for: target, in: table) else { throw .econnrefused }
+            if listener.backlog.count <= listener.backlogLimit {
+                try join(listener, at: target, table: &table)
+                return listener
+            }
+            try takeSource(for: target, table: &table)
+            remote = target
+            state = .connecting
+            listener.connectors.append(self)
+            return nil
+        }
+    }
+
+    /// Establishes waiting connectors while the backlog has room (the
+    /// table's lock held); returns them, to be told they are writable.
+    private func admitConnectorsLocked(_ table: inout LoopbackStack.Table) -> [InetSocket] {
+        var admitted: [InetSocket] = []
+        while backlog.count <= backlogLimit, !connectors.isEmpty {
+            let next = connectors.removeFirst()
+            guard next.state == .connecting, !next.isClosed, let target = next.remote else { continue }
+            do {
+                try next.join(self, at: target, table: &table)
+            } catch {
+                next.refuseLocked(&table)
+            }
+            admitted.append(next)
+        }
+        return admitted
+    }
+
+    /// A listener that stops listening refuses its waiting connectors, as
+    /// the RST answering their next SYN would (the table's lock held).
+    private func refuseConnectorsLocked(_ table: inout LoopbackStack.Table) -> [InetSocket] {
+        let refused = connectors.filter { $0.state == .connecting && !$0.isClosed }
+        connectors = []
+        for connector in refused { connector.refuseLocked(&table) }
+        return refused
+    }
+
+    /// tcp_done for a connect refused while waiting: shut both ways, the
+    /// error pending, its port let go (the table's lock held).
+    private func refuseLocked(_ table: inout LoopbackStack.Table) {
+        state = .unconnected
+        pendingError = SyscallError.econnrefused.rawValue
+        receiveShutdown = true
+        sendShutdown = true
+        if let port = local?.port { table.remove(self, type: socketType, port: port) }
+        local = nil
     }
 
     /// Joins `target`'s listener, waiting (with `waiter`) while its backlog is full; returns the listener.
@@ -260,12 +361,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// Makes the server end of a connection to `listener` (the table's lock held).
     private func join(_ listener: InetSocket, at target: InetEndpoint,
                       table: inout LoopbackStack.Table) throws(SyscallError) {
-        let source = Self.source(for: target)
-        if local == nil {
-            try enter(&table, at: source)
-        } else if let bound = local, bound.isWildcard {
-            local = source.with(port: bound.port)
-        }
+        try takeSource(for: target, table: &table)
         guard let mine = local else { throw .einval }
         let server = InetSocket(family: listener.family, type: SocketABI.SOCK_STREAM, protocol: InetABI.IPPROTO_TCP,
                                 flags: 0)
@@ -283,16 +379,33 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         listener.backlog.append(server)
     }
 
+    /// Binds an unbound socket to the loopback address (and an ephemeral
+    /// port) a connection to `target` leaves from, or a wildcard-bound one
+    /// to that address (the table's lock held).
+    private func takeSource(for target: InetEndpoint, table: inout LoopbackStack.Table) throws(SyscallError) {
+        let source = Self.source(for: target)
+        if local == nil {
+            try enter(&table, at: source)
+        } else if let bound = local, bound.isWildcard {
+            local = source.with(port: bound.port)
+        }
+    }
+
     /// accept4(2): the next established connection; it inherits the listener's SOL_SOCKET options.
     override func accept(flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketFile {
         guard isStream else { throw .eopnotsupp }
+        var admitted: [InetSocket] = []
         let server = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline(sending: false)) {
             () throws(SyscallError) -> InetSocket? in
-            try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket? in
+            try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket? in
                 guard state == .listening else { throw .einval }
-                return backlog.isEmpty ? nil : backlog.removeFirst()
+                guard !backlog.isEmpty else { return nil }
+                let next = backlog.removeFirst()
+                admitted = admitConnectorsLocked(&table)
+                return next
             }
         }
+        for connector in admitted { connector.queue.notify(.all) }
         let inherited = lock.withLock { _ in options }
         server.lock.withLock { _ in server.options = inherited }
         try server.setStatusFlags(flags & LinuxFile.nonBlocking)
@@ -306,11 +419,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         guard how >= SocketABI.SHUT_RD, how <= SocketABI.SHUT_RDWR else { throw .einval }
         let reading = how != SocketABI.SHUT_WR, writing = how != SocketABI.SHUT_RD
         var dropped: [InetSocket] = []
-        let (other, connected) = LoopbackStack.table.withLock { _ -> (InetSocket?, Bool) in
+        var refused: [InetSocket] = []
+        let (other, connected) = LoopbackStack.table.withLock { table -> (InetSocket?, Bool) in
             if state == .listening {
                 if reading {
                     dropped = backlog
                     backlog = []
+                    refused = refuseConnectorsLocked(&table)
                     state = .unconnected
                 }
                 return (nil, true)
@@ -326,6 +441,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         queue.notify(.all)
         other?.queue.notify(.all)
         for server in dropped { server.close(reset: true) }
+        for connector in refused { connector.queue.notify(.all) }
         if !connected { throw .enotconn }
     }
 
@@ -338,11 +454,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     private func close(reset forced: Bool) {
+        var refused: [InetSocket] = []
         let (other, pending) = LoopbackStack.table.withLock { table -> (InetSocket?, [InetSocket]) in
             isClosed = true
             if let local { table.remove(self, type: socketType, port: local.port) }
             let pending = backlog
             backlog = []
+            refused = refuseConnectorsLocked(&table)
             guard isStream, let peer, !peer.isClosed else { return (nil, pending) }
             peer.receiveShutdown = true
             if forced || !receiveQueue.isEmpty {
@@ -356,6 +474,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         other?.queue.notify(.all)
         queue.notify(.all)
         for server in pending { server.close(reset: true) }
+        for connector in refused { connector.queue.notify(.all) }
     }
 
     // MARK: Data
@@ -364,6 +483,10 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         // Files cannot travel over IP: SCM_RIGHTS given here are dropped.
         for file in message.rights { file.releaseReference() }
         guard isStream else { return try sendDatagram(message, waiter: waiter) }
+        // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
+        try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+            LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+        }
         // tcp_sendmsg: a pending error first, then EPIPE when not connected or shut down; msg_name is ignored.
         let peer = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket in
             if let error = takeError() { throw error }
@@ -432,7 +555,10 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
         try LoopbackStack.table.withLock { _ throws(SyscallError) in
-            if isStream, state != .connected, pendingError == 0 { throw .enotconn }
+            // tcp_recvmsg: a connection under way is waited for; a shut one reads end of file.
+            if isStream, state == .unconnected || state == .listening, pendingError == 0, !receiveShutdown {
+                throw .enotconn
+            }
         }
         // A stream's writer closes only with this side's receiveShutdown set (shutdown, close).
         return try receiveGathering(count: count, flags: flags, waiter: waiter, splitCredentials: false,
@@ -451,6 +577,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             if pending { ready.formUnion(.readable) }
             return ready.intersection(mask.union(.unmaskable))
         }
+        // tcp_poll in SYN_SENT: nothing until established or refused.
+        if state == .connecting { return [] }
         if error != 0 { ready.insert(.error) }
         if receiveShutdown && sendShutdown { ready.insert(.hangUp) }
         if isStream, state == .unconnected { ready.insert(.hangUp) }
