@@ -170,12 +170,17 @@ public final class EpollFile: AnonymousFile, @unchecked Sendable { // `items` an
     }
 
     /// Registers an entry for `item` on its file's queue and notes the item on the file.
+    /// The entry holds the item strongly, as the item holds its owner: a weak
+    /// reference would give both objects a side table, which makes every
+    /// retain of them (epoll_wait takes several per ready item) a slow one.
+    /// The cycle (item, entry) ends when the item is detached, which every
+    /// way out of the interest list does; a notification racing with that
+    /// finds the item unlinked and ignores it.
     private func link(_ item: EpollItem) {
         guard let file = item.file else { return }
         let (mask, exclusive) = lists.withLock { _ in (item.mask, item.events & EpollABI.EPOLLEXCLUSIVE != 0) }
-        let entry = WaitEntry(mask: mask, isExclusive: exclusive) { [weak self, weak item] events in
-            guard let self, let item else { return false }
-            return self.announced(item, events: events)
+        let entry = WaitEntry(mask: mask, isExclusive: exclusive) { [item] events in
+            item.owner?.announced(item, events: events) ?? false
         }
         lists.withLock { _ in item.entry = entry }
         file.eventRegister(entry)
@@ -221,48 +226,54 @@ public final class EpollFile: AnonymousFile, @unchecked Sendable { // `items` an
     // MARK: Taking events (epoll_wait)
 
     /// ep_send_events: up to `maximum` ready items with what their files
-    /// report now, as (events, data).
+    /// report now, as (events, data), in ready-list order. The list is taken
+    /// under the lock, the files are polled without it (their locks come
+    /// first: they call `announced` under them), and one more turn of the
+    /// lock settles every polled item: a level-triggered one reported goes
+    /// back to the list's end, a one-shot one is disabled, the items not
+    /// polled go back to its front.
     func takeEvents(maximum: Int) -> [(events: UInt32, data: UInt64)] {
-        let batch = lists.withLock { _ -> [(EpollItem, FileDescription?, PollEvents)] in
-            defer { ready = [] }
-            return ready.map { item in
-                item.isReady = false
-                return (item, item.file, item.mask)
-            }
-        }
-        guard !batch.isEmpty else { return [] }
-        var results: [(events: UInt32, data: UInt64)] = []
-        var requeued: [EpollItem] = []
-        var leftover: [EpollItem] = []
-        for (index, (item, file, mask)) in batch.enumerated() {
-            if results.count >= maximum {
-                leftover = batch[index...].map(\.0)
-                break
-            }
-            guard let file else { continue }
-            let events = file.readiness(for: mask).intersection(mask)
-            guard !events.isEmpty else { continue }
-            let report = lists.withLock { _ -> (UInt32, UInt64)? in
-                guard item.isLinked, !item.mask.isEmpty else { return nil }
-                if item.events & EpollABI.EPOLLONESHOT != 0 {
-                    item.events &= EpollABI.privateBits
-                } else if item.events & EpollABI.EPOLLET == 0 {
-                    requeued.append(item)
+        while true {
+            let batch = lists.withLock { _ -> [(item: EpollItem, mask: PollEvents)] in
+                defer { ready.removeAll(keepingCapacity: true) }
+                return ready.map { item in
+                    item.isReady = false
+                    return (item, item.mask)
                 }
-                return (events.rawValue, item.data)
             }
-            if let report { results.append(report) }
-        }
-        lists.withLock { _ in
-            let front = leftover.filter { $0.isLinked && !$0.isReady }
-            for item in front { item.isReady = true }
-            ready.insert(contentsOf: front, at: 0)
-            for item in requeued where item.isLinked && !item.isReady {
-                item.isReady = true
-                ready.append(item)
+            guard !batch.isEmpty else { return [] }
+            var polled: [PollEvents] = []
+            polled.reserveCapacity(min(batch.count, maximum))
+            var hits = 0
+            for (item, mask) in batch {
+                if hits == maximum { break }
+                let events = item.file.map { $0.readiness(for: mask).intersection(mask) } ?? []
+                if !events.isEmpty { hits += 1 }
+                polled.append(events)
             }
+            var results: [(events: UInt32, data: UInt64)] = []
+            results.reserveCapacity(hits)
+            let more = lists.withLock { _ -> Bool in
+                let front = batch[polled.count...].map(\.item).filter { $0.isLinked && !$0.isReady }
+                for item in front { item.isReady = true }
+                if !front.isEmpty { ready.insert(contentsOf: front, at: 0) }
+                for (index, events) in polled.enumerated() where !events.isEmpty {
+                    let item = batch[index].item
+                    guard item.isLinked, !item.mask.isEmpty else { continue }
+                    if item.events & EpollABI.EPOLLONESHOT != 0 {
+                        item.events &= EpollABI.privateBits
+                    } else if item.events & EpollABI.EPOLLET == 0 && !item.isReady {
+                        item.isReady = true
+                        ready.append(item)
+                    }
+                    results.append((events.rawValue, item.data))
+                }
+                return !front.isEmpty
+            }
+            // Items reported ready and unlinked meanwhile (a racing
+            // EPOLL_CTL_DEL) leave room for the ones not polled yet.
+            if !results.isEmpty || !more { return results }
         }
-        return results
     }
 
     // MARK: As a file

@@ -307,6 +307,10 @@ extension Task {
         rewoundRestart = error
     }
 
+    /// The FP state a handler starts with, made once (a copy per delivery
+    /// cost an allocation and the clearing of the whole XSAVE area).
+    private static let handlerFloatingPoint = FloatingPointState.initial()
+
     /// The length of the `syscall` instruction, what a restart rewinds.
     static let syscallInstructionSize: UInt64 = 2
 
@@ -331,7 +335,8 @@ extension Task {
         registers.cs = Registers.userCodeSelector
         registers.eflags &= ~(LinuxSignal.X86_EFLAGS_DF | LinuxSignal.X86_EFLAGS_RF | LinuxSignal.X86_EFLAGS_TF)
         // The handler starts with the initial FP state (fpu__clear_user_states).
-        floatingPoint = FloatingPointState.initial(size: fp.bytes.count)
+        floatingPoint = fp.bytes.count == Task.handlerFloatingPoint.bytes.count
+            ? Task.handlerFloatingPoint : FloatingPointState.initial(size: fp.bytes.count)
         try context.setFloatingPointState(floatingPoint)
         // signal_delivered: block sa_mask and, without SA_NODEFER, the signal.
         var blocked = signalMask.rawValue | action.mask.rawValue
@@ -363,20 +368,11 @@ extension Task {
         let frameAddress = ((fpAddress - frameSize) & ~15) - 8
         if (nested || entering) && !stack.contains(frameAddress) { return nil }
 
-        var area = fp.bytes
-        guard area.count >= LinuxSignal.fxsaveSize + LinuxSignal.xsaveHeaderSize,
+        guard fp.bytes.count >= LinuxSignal.fxsaveSize + LinuxSignal.xsaveHeaderSize,
               let size32 = UInt32(exactly: xstateSize) else { return nil }
         let software = RawFPXSoftwareBytes(magic1: LinuxSignal.FP_XSTATE_MAGIC1,
                                            extendedSize: size32 + UInt32(LinuxSignal.FP_XSTATE_MAGIC2_SIZE),
                                            xfeatures: FloatingPointState.hostFeatures, xstateSize: size32)
-        area.withUnsafeMutableBytes { bytes in
-            bytes.storeBytes(of: software, toByteOffset: LinuxSignal.fxSoftwareBytesOffset, as: RawFPXSoftwareBytes.self)
-            // The x87 and SSE bits are always set in a frame, for legacy readers.
-            let bv = bytes.load(fromByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
-            bytes.storeBytes(of: bv | LinuxSignal.XFEATURE_MASK_FPSSE, toByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
-        }
-        withUnsafeBytes(of: LinuxSignal.FP_XSTATE_MAGIC2.littleEndian) { area.append(contentsOf: $0) }
-
         let mask = (savedSignalMask ?? signalMask).rawValue
         var frame = RawSignalFrame()
         frame.pretcode = action.restorer
@@ -385,8 +381,19 @@ extension Task {
         frame.uc.mcontext = sigcontext(fpstate: fpAddress, mask: mask)
         frame.uc.sigmask = mask
         if action.flags & LinuxSignal.SA_SIGINFO != 0 { frame.info = info.raw }
+        // The area as the frame holds it: the XSAVE state, its software
+        // bytes, the x87 and SSE bits always set (for legacy readers), and
+        // MAGIC2 after it; built in place, without copies of the state.
+        let areaSize = fp.bytes.count + MemoryLayout<UInt32>.size
         do {
-            try copyOut(area, to: fpAddress)
+            try withUnsafeTemporaryAllocation(byteCount: areaSize, alignment: 16) { area throws(SyscallError) in
+                fp.bytes.withUnsafeBytes { area.copyMemory(from: $0) }
+                area.storeBytes(of: software, toByteOffset: LinuxSignal.fxSoftwareBytesOffset, as: RawFPXSoftwareBytes.self)
+                let bv = area.load(fromByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
+                area.storeBytes(of: bv | LinuxSignal.XFEATURE_MASK_FPSSE, toByteOffset: LinuxSignal.fxsaveSize, as: UInt64.self)
+                area.storeBytes(of: LinuxSignal.FP_XSTATE_MAGIC2.littleEndian, toByteOffset: fp.bytes.count, as: UInt32.self)
+                try copyOut(UnsafeRawBufferPointer(area), to: fpAddress)
+            }
             try copyOut(value: frame, to: frameAddress)
         } catch {
             return nil
@@ -449,30 +456,29 @@ extension Task {
     /// its magic words and sizes hold, else only the legacy FXSAVE region (a
     /// frame written without XSAVE). Nil for a header XRSTOR would fault on;
     /// an MXCSR bit this CPU lacks is refused by the host when the state is
-    /// loaded (`returnToUser`), against the CPU's own MXCSR_MASK.
+    /// loaded (`returnToUser`), against the CPU's own MXCSR_MASK. The frame
+    /// is read straight into the state: the legacy region (the software
+    /// bytes are its end), then the rest of the area with MAGIC2.
     private func restoreFloatingPoint(from address: UInt64) -> FloatingPointState? {
         let hostSize = FloatingPointState.hostSize
         if address == 0 { return FloatingPointState.initial(size: hostSize) }
         let legacy = LinuxSignal.fxsaveSize
-        guard let software = try? copyIn(RawFPXSoftwareBytes.self,
-                                         from: address &+ UInt64(LinuxSignal.fxSoftwareBytesOffset)) else { return nil }
         let minimum = legacy + LinuxSignal.xsaveHeaderSize
-        var fullState = software.magic1 == LinuxSignal.FP_XSTATE_MAGIC1
-            && Int(software.xstateSize) >= minimum && Int(software.xstateSize) <= hostSize
-            && software.xstateSize <= software.extendedSize
-        if fullState {
-            guard let magic2 = try? copyIn(UInt32.self, from: address &+ UInt64(software.xstateSize)) else { return nil }
-            fullState = magic2 == LinuxSignal.FP_XSTATE_MAGIC2
-        }
         var state = FloatingPointState.initial(size: hostSize)
-        let count = fullState ? Int(software.xstateSize) : legacy
-        guard let bytes = try? copyIn(from: address, count: count) else { return nil }
-        let restoredFeatures = fullState
-            ? software.xfeatures & FloatingPointState.hostFeatures : LinuxSignal.XFEATURE_MASK_FPSSE
         let valid = state.bytes.withUnsafeMutableBytes { target -> Bool in
-            bytes.withUnsafeBytes { source in
-                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(count)))
+            guard (try? copyIn(from: address, into: UnsafeMutableRawBufferPointer(rebasing: target[..<legacy]))) != nil else {
+                return false
             }
+            let software = target.loadUnaligned(fromByteOffset: LinuxSignal.fxSoftwareBytesOffset, as: RawFPXSoftwareBytes.self)
+            let size = Int(software.xstateSize)
+            var fullState = software.magic1 == LinuxSignal.FP_XSTATE_MAGIC1
+                && size >= minimum && size <= hostSize && software.xstateSize <= software.extendedSize
+            if fullState {
+                guard let found = readExtendedFloatingPoint(at: address, size: size, into: target) else { return false }
+                fullState = found
+            }
+            let restoredFeatures = fullState
+                ? software.xfeatures & FloatingPointState.hostFeatures : LinuxSignal.XFEATURE_MASK_FPSSE
             for offset in LinuxSignal.fxSoftwareBytesOffset..<legacy { target[offset] = 0 }
             var bv = LinuxSignal.XFEATURE_MASK_FPSSE
             if fullState {
@@ -486,6 +492,27 @@ extension Task {
             return true
         }
         return valid ? state : nil
+    }
+
+    /// The XSAVE area past the legacy region of a frame's FP state of `size`
+    /// bytes, and MAGIC2 after it (check_xstate_in_sigframe): true, the
+    /// area copied into `target`, when MAGIC2 is there; false (the legacy
+    /// region alone counts) when it is not; nil when unreadable. Linux reads
+    /// MAGIC2 first, so an unreadable area without it is no bad frame.
+    private func readExtendedFloatingPoint(at address: UInt64, size: Int,
+                                           into target: UnsafeMutableRawBufferPointer) -> Bool? {
+        let legacy = LinuxSignal.fxsaveSize
+        let magic2 = LinuxSignal.FP_XSTATE_MAGIC2
+        return withUnsafeTemporaryAllocation(byteCount: size - legacy + MemoryLayout<UInt32>.size, alignment: 16) { buffer -> Bool? in
+            guard (try? copyIn(from: address &+ UInt64(legacy), into: buffer)) != nil else {
+                guard let found = try? copyIn(UInt32.self, from: address &+ UInt64(size)) else { return nil }
+                return found == magic2 ? nil : false
+            }
+            guard buffer.loadUnaligned(fromByteOffset: size - legacy, as: UInt32.self) == magic2 else { return false }
+            UnsafeMutableRawBufferPointer(rebasing: target[legacy..<size])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[..<(size - legacy)]))
+            return true
+        }
     }
 
     /// sigaltstack's change (do_sigaltstack): EPERM while running on the

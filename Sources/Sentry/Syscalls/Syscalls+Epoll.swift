@@ -134,13 +134,16 @@ enum EpollSyscalls {
             task.waiter.reset()
             let events = epoll.takeEvents(maximum: Int(maximum))
             if !events.isEmpty {
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(events.count * EpollABI.eventSize)
-                for event in events {
-                    withUnsafeBytes(of: event.events) { bytes.append(contentsOf: $0) }
-                    withUnsafeBytes(of: event.data) { bytes.append(contentsOf: $0) }
+                // struct epoll_event is packed on x86-64: events, then data at offset 4.
+                let size = events.count * EpollABI.eventSize
+                try withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer throws(SyscallError) in
+                    for (index, event) in events.enumerated() {
+                        let offset = index * EpollABI.eventSize
+                        buffer.storeBytes(of: event.events, toByteOffset: offset, as: UInt32.self)
+                        buffer.storeBytes(of: event.data, toByteOffset: offset + 4, as: UInt64.self)
+                    }
+                    try task.copyOut(UnsafeRawBufferPointer(buffer), to: address)
                 }
-                try task.copyOut(bytes, to: address)
                 return Int64(events.count)
             }
             let now = try Time.now(task, Time.monotonic)
