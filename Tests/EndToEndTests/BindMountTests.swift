@@ -39,6 +39,26 @@ import Testing
                 "the rootfs on the host is not touched")
     }
 
+    /// Hard links in a bind-mounted host directory are one file, as in a
+    /// native run on a host directory: one inode number and link count, a
+    /// chmod through one name seen through the others, MAP_SHARED pages
+    /// and locks shared between the names.
+    @Test func hardLinksOnAHostDirectoryAreOneFile() throws {
+        let sandbox = try SandboxRun(["/bin/hostfs_hardlinks", "/data"], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hostfs_hardlinks"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/hostfs_hardlinks")
+        let data = sandbox.workspace.path + "/data", nativeData = sandbox.workspace.path + "/native-data"
+        for directory in [data, nativeData] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try Self.addBindMounts([("/data", data, ["rw"])], to: sandbox.bundle)
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively("hostfs_hardlinks", [nativeData])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(native.stdout.hasSuffix("done\n"))
+    }
+
     @Test func aMissingSourceIsNamedWithItsMount() throws {
         let sandbox = try SandboxRun(["/bin/hello"], start: false)
         let missing = sandbox.workspace.path + "/no-such-resolv.conf"

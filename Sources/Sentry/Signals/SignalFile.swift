@@ -10,15 +10,20 @@ import State
 public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is guarded by FileDescription.lock
     override public class var savedTypeName: String { "signal.File" }
     override public class var notSaved: Set<String> {
-        // load-only: the task that made the file, in images from before `kernel`, which afterLoad takes from it
+        // load-only: the task that made the file, in images from before `kernel`; saved as its kernel
         super.notSaved.union(["imageCreator"])
     }
 
-    /// Whose `signalWaiters` announce signals.
-    public private(set) var kernel: Kernel?
+    /// Whose `signalWaiters` announce signals (`owner` reads it).
+    private var kernel: Kernel?
     /// The signals it reads (never SIGKILL or SIGSTOP).
     var mask = SignalSet.empty
     private var imageCreator: Task?
+
+    /// The kernel, or in an image from before the field, its maker's: read
+    /// when used, since a load cannot follow a reference into an object not
+    /// loaded yet, and an epoll registers its items in an afterLoad of its own.
+    var owner: Kernel? { kernel ?? imageCreator?.kernel }
 
     public required init() { super.init() }
 
@@ -36,14 +41,14 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// signalfd on an existing signalfd: its new mask, and a wake-up for readers.
     func setMask(_ new: SignalSet) {
         lock.withLock { _ in mask = SignalFile.readable(new) }
-        kernel?.signalWaiters.notify(.readable)
+        owner?.signalWaiters.notify(.readable)
     }
 
     private var currentMask: SignalSet { lock.withLock { _ in mask } }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        try sink.save("kernel", kernel)
+        try sink.save("kernel", owner)
         try sink.save("mask", currentMask)
     }
 
@@ -55,15 +60,6 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
             imageCreator = try source.load("target")
         }
         mask = SignalFile.readable(try source.load("mask"))
-    }
-
-    /// An image from before `kernel` named the file's maker; its kernel is loaded by now.
-    override public func afterLoad() throws {
-        try super.afterLoad()
-        if let imageCreator {
-            kernel = imageCreator.kernel
-            self.imageCreator = nil
-        }
     }
 
     /// signalfd_read: EINVAL for less than one record; as many of the
@@ -88,7 +84,7 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// Takes a signal of the mask, sleeping until one is queued; an
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
     private func waitForSignal(_ reader: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
-        guard let waiter, let kernel else { return reader.dequeueSignal(from: currentMask) }
+        guard let waiter, let kernel = owner else { return reader.dequeueSignal(from: currentMask) }
         return try waiter.wait(on: kernel.signalWaiters, for: .readable) { reader.dequeueSignal(from: currentMask) }
     }
 
@@ -101,9 +97,9 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
 
     override public var supportsPoll: Bool { true }
 
-    override public func eventRegister(_ entry: WaitEntry) { kernel?.signalWaiters.register(entry) }
+    override public func eventRegister(_ entry: WaitEntry) { owner?.signalWaiters.register(entry) }
 
-    override public func eventUnregister(_ entry: WaitEntry) { kernel?.signalWaiters.unregister(entry) }
+    override public func eventUnregister(_ entry: WaitEntry) { owner?.signalWaiters.unregister(entry) }
 
     /// signalfd_copyinfo: the siginfo's fields at signalfd_siginfo's fixed
     /// places, as its layout (siginfo_layout) says which the union holds.

@@ -18,6 +18,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
             "rootFD", // host-only: reopened from hostPath after load
             "directories", // host-only: a cache of directory FDs
             "restoredFiles", // host-only: loaded files waiting to be reopened
+            "inodes", // a cache of weak references, filled again by the loaded inodes' afterLoad
         ])
     }
     override public var typeName: String { "9p" }
@@ -35,6 +36,24 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     let directories = HostDirectoryCache()
     /// Files loaded from an image, waiting to be reopened.
     private var restoredFiles: [HostFile] = []
+    /// The inodes of host files other than directories by host identity,
+    /// so a hard link's name finds the inode another name has. A leaf lock.
+    private let inodes = Mutex(InodeTable())
+
+    struct HostIdentity: Hashable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    struct InodeTable {
+        var byIdentity: [HostIdentity: WeakHostInode] = [:]
+        /// The count past which entries whose inode is gone are dropped.
+        var pruneAt = 1024
+    }
+
+    struct WeakHostInode {
+        weak var inode: HostInode?
+    }
 
     /// A hostfs over `path`, its root dentry describing the directory.
     public static func make(hostPath path: String, readOnly: Bool, deviceNumber: UInt64) throws(SyscallError)
@@ -51,6 +70,29 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
         inode.adopt(attributes, filesystem: filesystem)
         filesystem.root = Dentry(name: "", parent: nil, inode: inode)
         return filesystem
+    }
+
+    /// The inode another name of the host file `found` describes has, if
+    /// that name still reaches the same host file (the host reuses the
+    /// numbers of removed files).
+    func inode(for found: FileAttributes) -> HostInode? {
+        let identity = HostIdentity(device: found.device, inode: found.inodeNumber)
+        guard let inode = inodes.withLock({ $0.byIdentity[identity]?.inode }), inode.type == found.type,
+              let name = inode.currentDentry, let current = try? inode.hostAttributes(of: name),
+              current.device == found.device, current.inodeNumber == found.inodeNumber else { return nil }
+        return inode
+    }
+
+    /// Notes `inode` as its host file's, for the file's other names.
+    func rememberInode(_ inode: HostInode) {
+        let identity = HostIdentity(device: inode.hostDevice, inode: inode.hostInode)
+        inodes.withLock { table in
+            table.byIdentity[identity] = WeakHostInode(inode: inode)
+            if table.byIdentity.count > table.pruneAt {
+                table.byIdentity = table.byIdentity.filter { $0.value.inode != nil }
+                table.pruneAt = max(1024, table.byIdentity.count * 2)
+            }
+        }
     }
 
     /// A hostfs showing the one host file at `path`, and the dentry to mount:

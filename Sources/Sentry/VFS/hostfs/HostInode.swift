@@ -5,7 +5,9 @@ import Synchronization
 
 /// A file of the rootfs. Its attributes are the host's, read when asked; its
 /// identity (host device and inode) lets a lookup notice that the host file
-/// under a cached name was replaced. A directory may keep a Host.pathOnly FD
+/// under a cached name was replaced, and makes the names of one host file
+/// (hard links) share one inode, as on Linux: its shared pages, locks and
+/// FIFO are the file's, not a name's. A directory may keep a Host.pathOnly FD
 /// (not saved), held while its filesystem's HostDirectoryCache keeps it and
 /// reopened on demand after an eviction or a restore.
 public final class HostInode: Inode, @unchecked Sendable { // directory FD guarded by `fdLock`, the rest by VFSLock.shared
@@ -15,7 +17,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             "fdLock", // host-only: the directory FD, reopened on use
             "shared", // a cache of MAP_SHARED pages, rebuilt from the host file
             "lastOpened", // host-only: a restored file registers again when reopened
-            "currentDentry", // a weak back-reference, set again when the dentry loads
+            "names", // weak back-references, set again when the dentries load
         ])
     }
 
@@ -113,16 +115,35 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
     }
 
-    /// The dentry naming this inode (hostfs makes one inode per name); weak
-    /// because the dentry owns the inode.
-    weak var currentDentry: Dentry?
+    /// The dentries naming this inode, one per hard link the sandbox has
+    /// looked up; weak because the dentries own the inode. A leaf lock.
+    private let names = Mutex<[WeakDentry]>([])
+
+    struct WeakDentry {
+        weak var dentry: Dentry?
+    }
 
     override public func didAttach(to dentry: Dentry) {
-        currentDentry = dentry
+        names.withLock { names in
+            names.removeAll { $0.dentry == nil || $0.dentry === dentry }
+            names.append(WeakDentry(dentry: dentry))
+        }
+    }
+
+    /// A name of the file that is not removed, the latest first: how the
+    /// host file is reached (nil once every name the sandbox knew is gone).
+    var currentDentry: Dentry? {
+        names.withLock { names in names.reversed().lazy.compactMap(\.dentry).first { !$0.isDeleted } }
+    }
+
+    /// Goes back in its filesystem's table of host files after a restore.
+    override public func afterLoad() throws {
+        try super.afterLoad()
+        if type != .directory { hostFilesystem?.rememberInode(self) }
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
-        guard let dentry = currentDentry, !dentry.isDeleted else {
+        guard let dentry = currentDentry else {
             return lock.withLock { _ in baseAttributes() }
         }
         var result = try hostAttributes(of: dentry)
@@ -267,18 +288,25 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             return cached
         }
         if let cached { forget(cached, in: directory) }
-        let inode = HostInode()
-        inode.adopt(found, filesystem: filesystem)
+        let inode: HostInode
+        if found.type != .directory, let linked = filesystem.inode(for: found) {
+            inode = linked
+        } else {
+            inode = HostInode()
+            inode.adopt(found, filesystem: filesystem)
+            if found.type != .directory { filesystem.rememberInode(inode) }
+        }
         let dentry = Dentry(name: name, parent: directory, inode: inode)
         directory.children[name] = dentry
         return dentry
     }
 
-    /// Drops a cached child the host no longer has under that name.
+    /// Drops a cached child the host no longer has under that name; its
+    /// inode keeps its own attributes once no other name reaches it.
     private func forget(_ child: Dentry, in directory: Dentry) {
         directory.children[child.name] = nil
         child.isDeleted = true
-        (child.inode as? HostInode)?.keepAttributesOnceDeleted()
+        if let inode = child.inode as? HostInode, inode.currentDentry == nil { inode.keepAttributesOnceDeleted() }
     }
 
     /// A removed name's inode answers from its own fields from now on (and
