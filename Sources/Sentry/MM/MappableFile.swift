@@ -19,6 +19,13 @@ public protocol MappableFile: Savable {
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory
     /// The name /proc/self/maps shows.
     var mappingName: String { get }
+    /// The host file's identity and version, for the file cache; nil for a
+    /// file that is not a host file (nothing to cache it by).
+    func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)?
+}
+
+extension MappableFile {
+    public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? { nil }
 }
 
 /// A saved reference to a file a VMA maps: the file is saved as the object it
