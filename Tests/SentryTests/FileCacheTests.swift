@@ -1,3 +1,4 @@
+import Glibc
 import Platform
 import Testing
 @testable import Sentry
@@ -94,4 +95,55 @@ import Testing
         #expect(try mm.copyIn(from: 0x40_0000, count: 0x1000) == Array(program[0..<0x1000]))
         mm.release()
     }
+
+    @Test func aReadOnlyPrivateMappingOfASettledHostFileSharesTheCachedPagesAWholeWindowAtOnce() throws {
+        let host = try HostTree()
+        try host.run("head -c 300000 /dev/urandom > \(host.path)/data/lib")
+        let contents = try #require(hostFileBytes(host.path + "/data/lib"))
+        let (vfs, context) = try host.makeVFS(readOnly: true)
+        // Only a file unchanged for longer than the settle time is kept.
+        sleep(UInt32(FileCache.settleTime) + 1)
+        let file = try #require(try vfs.open("/data/lib", from: context.root, context: context,
+                                             flags: LinuxFile.readOnly, mode: 0, umask: 0) as? HostFile)
+        var mms: [MemoryManager] = []
+        let memoryFile = try MemoryFile.create(capacity: 1 << 30)
+        for _ in 0..<2 {
+            let mm = MemoryManager(memoryFile: memoryFile)
+            let mapper = RecordingMapper()
+            _ = mm.acquireAddressSpace { mapper }
+            // 74 pages, more than one fault window, inside one allocated window.
+            var request = MemoryManager.MappingRequest(address: 0x4000_0000, length: 74 * Page.size, protection: .read,
+                                                       shared: false)
+            request.fixed = true
+            request.backing = .file(file, offset: 0)
+            let base = try mm.map(request)
+            #expect(mm.handleFault(at: base + 70 * Page.size) == .mapped)
+            #expect(mapper.maps.count == 1 && mapper.maps.first?.length == 74 * Page.size, "the whole file in one fault")
+            #expect(try mm.copyIn(from: base, count: contents.count) == contents)
+            #expect(try mm.copyIn(from: base + UInt64(contents.count), count: 74 * Int(Page.size) - contents.count)
+                    == [UInt8](repeating: 0, count: 74 * Int(Page.size) - contents.count))
+            mms.append(mm)
+        }
+        let offset = try #require(mms[0].privatePageRuns.first).offset
+        #expect(mms[1].privatePageRuns.first?.offset == offset)
+        #expect(memoryFile.referenceCount(at: offset) == 3, "the cache's and both mappings'")
+        #expect(memoryFile.usedBytes == 74 * Page.size)
+        for mm in mms { mm.release() }
+        memoryFile.fileCache.releaseAll(memoryFile: memoryFile)
+        #expect(memoryFile.usedBytes == 0)
+    }
+}
+
+/// A host file's bytes, read without the Sentry.
+private func hostFileBytes(_ path: String) -> [UInt8]? {
+    guard let stream = fopen(path, "rb") else { return nil }
+    defer { fclose(stream) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = fread(&buffer, 1, buffer.count, stream)
+        if count <= 0 { break }
+        bytes += buffer[..<count]
+    }
+    return bytes
 }

@@ -418,8 +418,10 @@ extension MemoryManager {
     }
 
     /// Gives every page of `range` (inside the private `vma`) MemoryFile
-    /// backing: zero for anonymous memory, the file's bytes for a file mapping.
-    func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) {
+    /// backing: zero for anonymous memory, the file's bytes for a file
+    /// mapping. `cachedOnly`: only the pages the file cache gives, which
+    /// cost no read and no new memory.
+    func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA, cachedOnly: Bool = false) throws(SyscallError) {
         guard let memoryFile else { throw .enomem }
         var cursor = range.lowerBound
         var index = firstPrivateIndexLocked(endingAfter: cursor)
@@ -437,6 +439,10 @@ extension MemoryManager {
                                     at: index)
                 cursor += shared.length
                 index = firstPrivateIndexLocked(endingAfter: cursor)
+                continue
+            }
+            if cachedOnly {
+                cursor = gapEnd
                 continue
             }
             let length = gapEnd - cursor
