@@ -3,9 +3,11 @@ import State
 /// What the MM needs from a file to map it: the VFS's file objects adopt this.
 ///
 /// Private mappings copy the file's bytes into MemoryFile pages when first
-/// touched (so the stub never sees a host file); shared mappings go through
-/// the file's `sharedPages`, one per file, so two mappings of one file see the
-/// same bytes, and write back on msync, munmap and exit.
+/// touched (so the stub never sees a host file), or, without write, share
+/// the pages the memory file's FileCache keeps of a host file; shared
+/// mappings go through the file's `sharedPages`, one per file, so two
+/// mappings of one file see the same bytes, and write back on msync, munmap
+/// and exit.
 public protocol MappableFile: Savable {
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read
     /// (fewer at end of file; the MM zero-fills the rest).
