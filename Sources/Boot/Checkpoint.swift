@@ -92,6 +92,7 @@ extension Loader {
                              metadata: [Loader.specDigestKey: specDigest, Loader.rootfsKey: rootfs]
                                  .merging(processMetadata.map { [Loader.processKey: $0] } ?? [:]) { first, _ in first })
         do {
+            kernel.releaseFileCache()
             // A restored container's memory may still be loading.
             try memoryFile.finishLoading()
             timer.mark("memory load")

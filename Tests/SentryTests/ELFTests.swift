@@ -221,7 +221,7 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
         let image = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: mm,
                                        credentials: Credentials(), stackLimit: 8 << 20) { name throws(ExecError) in
             asked.append(name)
-            return ("/lib/ld.so", interpreter)
+            return ("/lib/ld.so", ExecutableBytes(bytes: interpreter))
         }
         #expect(asked == ["/lib64/ld-linux-x86-64.so.2"])
         let auxv = Dictionary(image.auxv, uniquingKeysWith: { first, _ in first })
@@ -243,7 +243,7 @@ func makeELF(type: UInt16 = 2, machine: UInt16 = 62, base: UInt64 = 0x40_0000,
             do {
                 _ = try ELFLoader.load(program, path: "/bin/prog", argv: ["prog"], envp: [], into: other,
                                        credentials: Credentials(), stackLimit: 8 << 20) { _ throws(ExecError) in
-                    ("/lib/ld.so", bytes)
+                    ("/lib/ld.so", ExecutableBytes(bytes: bytes))
                 }
                 Issue.record("loaded with a bad interpreter")
             } catch {

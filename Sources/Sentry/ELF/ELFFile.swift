@@ -82,6 +82,12 @@ public struct ELFFile: Sendable {
     public var loadSegments: [ProgramHeader] { programHeaders.filter { $0.type == ProgramHeader.load } }
 
     public init(bytes: [UInt8]) throws(ParseError) {
+        let parsed = bytes.withUnsafeBytes { raw in Result { () throws(ParseError) -> ELFFile in try ELFFile(raw) } }
+        self = try parsed.get()
+    }
+
+    /// Parses the whole file `bytes` (an exec's, in the memory file).
+    public init(_ bytes: UnsafeRawBufferPointer) throws(ParseError) {
         guard bytes.count >= ELFFile.headerSize else { throw .tooShort }
         guard bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46 else { throw .notELF }
         guard bytes[4] == 2 else { throw .not64Bit }
@@ -139,7 +145,8 @@ public struct ELFFile: Sendable {
 
     /// load_elf_binary's reading of PT_INTERP: 2 to PATH_MAX bytes inside the
     /// file, the last one NUL; anything else is ENOEXEC. The first one counts.
-    private static func interpreterName(_ header: ProgramHeader, bytes: [UInt8]) throws(ParseError) -> String {
+    private static func interpreterName(_ header: ProgramHeader, bytes: UnsafeRawBufferPointer) throws(ParseError)
+        -> String {
         guard header.fileSize >= 2, header.fileSize <= UInt64(LinuxFile.pathMax) else {
             throw .badInterpreter("size \(header.fileSize)")
         }
@@ -168,9 +175,16 @@ public struct ELFFile: Sendable {
     }
 }
 
+extension UnsafeRawBufferPointer {
+    /// A little-endian integer at `offset`; callers check bounds first.
+    func load<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
 extension Array where Element == UInt8 {
     /// A little-endian integer at `offset`; callers check bounds first.
     func load<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
-        withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        withUnsafeBytes { $0.load(type, at: offset) }
     }
 }

@@ -43,7 +43,16 @@ public enum ELFLoader {
 
     /// Reads a dynamically linked executable's interpreter: its path as the
     /// sandbox names it (for the mappings' names) and its bytes.
-    public typealias InterpreterReader = (String) throws(ExecError) -> (path: String, bytes: [UInt8])
+    public typealias InterpreterReader = (String) throws(ExecError) -> (path: String, bytes: ExecutableBytes)
+
+    /// `load(_:path:execfn:argv:envp:into:credentials:stackLimit:randomize:readInterpreter:)` of an array's bytes.
+    public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
+                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
+                            randomize: Bool = false,
+                            readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
+        try load(ExecutableBytes(bytes: bytes), path: path, execfn: execfn, argv: argv, envp: envp, into: mm,
+                 credentials: credentials, stackLimit: stackLimit, randomize: randomize, readInterpreter: readInterpreter)
+    }
 
     /// Loads `bytes` (the whole executable file) as `path` with `argv` and
     /// `envp`; `execfn` is the name exec was given (AT_EXECFN), `path` by default.
@@ -54,11 +63,11 @@ public enum ELFLoader {
     /// stack pointer move by random amounts as on Linux x86-64 (see
     /// `Randomization`); without it every base is Linux's under
     /// ADDR_NO_RANDOMIZE (`setarch -R`), so runs repeat exactly.
-    public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
-                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
+    public static func load(_ bytes: ExecutableBytes, path: String, execfn: String? = nil, argv: [String],
+                            envp: [String], into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
                             randomize: Bool = false,
                             readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
-        let elf = try parse(bytes, path: path)
+        let elf = try parse(bytes.raw, path: path)
         let random = randomize ? Randomization.random() : Randomization.none
         let lowest = Page.roundDown(elf.loadSegments[0].virtualAddress)
         let bias = elf.type == .shared ? loadAddress(elf, random) &- lowest : 0
@@ -97,7 +106,7 @@ public enum ELFLoader {
             let interpreter = try readInterpreter(name)
             let interpreterELF: ELFFile
             do {
-                interpreterELF = try ELFFile(bytes: interpreter.bytes)
+                interpreterELF = try ELFFile(interpreter.bytes.raw)
             } catch {
                 throw ExecError(interpreterErrno(error), "\(path): interpreter \(interpreter.path): \(error)")
             }
@@ -182,7 +191,7 @@ public enum ELFLoader {
     }
 
     /// An executable that has an interpreter cannot run without one.
-    public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, bytes: [UInt8]) {
+    public static func noInterpreter(_ name: String) throws(ExecError) -> (path: String, bytes: ExecutableBytes) {
         throw ExecError(.enoent, "\(name): no interpreter available")
     }
 
@@ -199,16 +208,16 @@ public enum ELFLoader {
         }
     }
 
-    static func parse(_ bytes: [UInt8], path: String) throws(ExecError) -> ELFFile {
+    static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws(ExecError) -> ELFFile {
         do {
-            return try ELFFile(bytes: bytes)
+            return try ELFFile(bytes)
         } catch {
             throw ExecError(.enoexec, "\(path): \(error)")
         }
     }
 
     /// Maps every PT_LOAD segment of `elf` at `bias`; returns the end of the highest.
-    static func mapImage(_ elf: ELFFile, bias: UInt64, bytes: [UInt8], into mm: MemoryManager,
+    static func mapImage(_ elf: ELFFile, bias: UInt64, bytes: ExecutableBytes, into mm: MemoryManager,
                          path: String) throws(ExecError) -> UInt64 {
         let loads = elf.loadSegments
         let lowest = Page.roundDown(loads[0].virtualAddress)
@@ -225,8 +234,11 @@ public enum ELFLoader {
     }
 
     /// Maps one PT_LOAD segment: file bytes from the start of its first page
-    /// (as a file mmap would show them), zero to the end of memsz.
-    static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, bytes: [UInt8],
+    /// (as a file mmap would show them), zero to the end of memsz. The whole
+    /// pages of a segment mapped without write share the file's pages in the
+    /// memory file (copy-on-write, should an mprotect make them writable);
+    /// the rest is copied.
+    static func mapSegment(_ segment: ELFFile.ProgramHeader, bias: UInt64, bytes: ExecutableBytes,
                            into mm: MemoryManager, path: String) throws(ExecError) {
         // Wrapping: a static-PIE's bias is dynamicBase minus its lowest address, modulo 2^64.
         let address = segment.virtualAddress &+ bias
@@ -240,12 +252,17 @@ public enum ELFLoader {
             _ = try mm.map(request)
             let fileStart = Int(Page.roundDown(segment.offset))
             let fileEnd = Int(segment.offset + segment.fileSize)
-            if fileEnd > fileStart {
-                var failure: SyscallError?
-                bytes[fileStart..<fileEnd].withUnsafeBytes { raw in
-                    do throws(SyscallError) { try mm.copyOut(raw, to: start, force: true) } catch { failure = error }
+            var copyStart = fileStart
+            if let memoryOffset = bytes.memoryOffset, !segment.protection.contains(.write) {
+                let shared = UInt64(fileEnd - fileStart) & ~Page.mask
+                if shared > 0 {
+                    try mm.sharePages(start..<start + shared, memoryOffset: memoryOffset + UInt64(fileStart))
+                    copyStart += Int(shared)
                 }
-                if let failure { throw failure }
+            }
+            if fileEnd > copyStart {
+                try mm.copyOut(UnsafeRawBufferPointer(rebasing: bytes.raw[copyStart..<fileEnd]),
+                               to: start + UInt64(copyStart - fileStart), force: true)
             }
         } catch {
             throw ExecError(error, "\(path): cannot load segment at \(String(address, radix: 16))")

@@ -63,7 +63,7 @@ extension Kernel {
             guard header.starts(with: Kernel.elfMagic) else {
                 throw ExecError(.enoexec, "\(name): not an executable format")
             }
-            let bytes = try Kernel.read(file, name: name, limit: Kernel.maxExecutableSize)
+            let bytes = try executableBytes(file, name: name)
             let mm = MemoryManager(memoryFile: memoryFile)
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
@@ -85,7 +85,7 @@ extension Kernel {
     /// load_elf_binary's open_exec of PT_INTERP: looked up from the working
     /// directory like any path, checked as an executable, read whole.
     func readInterpreter(_ interpreter: String, of path: String,
-                         context: PathContext) throws(ExecError) -> (path: String, bytes: [UInt8]) {
+                         context: PathContext) throws(ExecError) -> (path: String, bytes: ExecutableBytes) {
         guard let vfs else { throw ExecError(.eio, "\(path): the kernel has no filesystem") }
         let location: VirtualPath
         do {
@@ -94,7 +94,7 @@ extension Kernel {
             throw ExecError(error, "\(path): interpreter \(interpreter)")
         }
         try Kernel.checkExecutable(location, name: interpreter, context: context)
-        let bytes = try Kernel.read(location, name: interpreter, limit: Kernel.maxExecutableSize)
+        let bytes = try executableBytes(location, name: interpreter)
         return (VirtualFilesystem.pathString(of: location, root: context.root) ?? interpreter, bytes)
     }
 
@@ -166,6 +166,48 @@ extension Kernel {
             argument = String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
         return (interpreter, argument)
+    }
+
+    /// The whole file in the memory file, read as the kernel does (no read
+    /// permission needed): the pages the executable cache keeps of a host
+    /// file at its current version, else read now (and kept, if it may be).
+    func executableBytes(_ location: VirtualPath, name: String) throws(ExecError) -> ExecutableBytes {
+        do throws(SyscallError) {
+            let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
+            file.retainReference()
+            defer { file.releaseReference() }
+            let identity: FileCache.Identity?
+            let version: FileCache.Version
+            if let mappable = file as? any MappableFile, let (hostIdentity, hostVersion) = try mappable.cacheVersion() {
+                (identity, version) = (hostIdentity, hostVersion)
+            } else {
+                let attributes = try file.attributes()
+                identity = nil
+                version = FileCache.Version(size: attributes.size, modification: attributes.modificationTime,
+                                                  change: attributes.changeTime)
+            }
+            guard version.size <= Int64(Kernel.maxExecutableSize), let size = Int(exactly: version.size) else {
+                throw SyscallError.enomem
+            }
+            let bytes = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile) {
+                buffer throws(SyscallError) in
+                if let mappable = file as? any MappableFile {
+                    try MemoryManager.fill(buffer, from: mappable, at: 0)
+                    return
+                }
+                var done = 0
+                while done < buffer.count {
+                    let chunk = try file.read(count: min(1 << 20, buffer.count - done), at: Int64(done), waiter: nil)
+                    if chunk.isEmpty { break }
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + chunk.count]).copyBytes(from: chunk)
+                    done += chunk.count
+                }
+            }
+            guard let bytes else { throw SyscallError.eio }
+            return bytes
+        } catch {
+            throw ExecError(error, "\(name): cannot read")
+        }
     }
 
     /// Up to `limit` bytes of the file, read as the kernel does (no read

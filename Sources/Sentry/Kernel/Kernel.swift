@@ -102,6 +102,14 @@ public final class Kernel: Savable, @unchecked Sendable {
         return task
     }
 
+    /// Lets go of the pages the memory file's file cache holds (those
+    /// processes share stay theirs), before a checkpoint saves the memory
+    /// file's used pages: the image holds only what processes hold. With the
+    /// kernel paused.
+    public func releaseFileCache() {
+        memoryFile.fileCache.releaseAll(memoryFile: memoryFile)
+    }
+
     /// Runs `body` once when init's thread group has exited (at once if it has).
     public func onInitExit(_ body: @escaping @Sendable (ExitReason) -> Void) {
         if let status = initThreadGroup?.exitStatus {

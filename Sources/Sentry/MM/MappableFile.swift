@@ -3,9 +3,11 @@ import State
 /// What the MM needs from a file to map it: the VFS's file objects adopt this.
 ///
 /// Private mappings copy the file's bytes into MemoryFile pages when first
-/// touched (so the stub never sees a host file); shared mappings go through
-/// the file's `sharedPages`, one per file, so two mappings of one file see the
-/// same bytes, and write back on msync, munmap and exit.
+/// touched (so the stub never sees a host file), or, without write, share
+/// the pages the memory file's FileCache keeps of a host file; shared
+/// mappings go through the file's `sharedPages`, one per file, so two
+/// mappings of one file see the same bytes, and write back on msync, munmap
+/// and exit.
 public protocol MappableFile: Savable {
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read
     /// (fewer at end of file; the MM zero-fills the rest).
@@ -19,6 +21,13 @@ public protocol MappableFile: Savable {
     func sharedPages(memoryFile: MemoryFile) -> SharedMemory
     /// The name /proc/self/maps shows.
     var mappingName: String { get }
+    /// The host file's identity and version, for the file cache; nil for a
+    /// file that is not a host file (nothing to cache it by).
+    func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)?
+}
+
+extension MappableFile {
+    public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? { nil }
 }
 
 /// A saved reference to a file a VMA maps: the file is saved as the object it

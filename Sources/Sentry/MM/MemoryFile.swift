@@ -32,6 +32,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         "fd", // host-only: the memfd, a fresh one after load
         "base", // host-only: the memfd's mapping
         "pendingLoad", // host-only: the restore's lazy page loader
+        "fileCache", // a cache of host files' pages, which a checkpoint lets go (Kernel.releaseFileCache)
     ]
 
     /// Sparse size of the memfd; only touched pages cost memory.
@@ -75,6 +76,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// the file's memory (the Sentry's, a stub mapping, a free) first makes
     /// sure its range is in place. Set once, before any task runs.
     private var pendingLoad: PagesLoader?
+    /// Host files' pages kept for exec and read-only private mappings (FileCache.swift).
+    let fileCache = FileCache()
 
     public init() {}
 

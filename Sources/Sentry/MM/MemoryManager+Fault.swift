@@ -73,6 +73,13 @@ extension MemoryManager {
             } else if vma.sharedMemory != nil {
                 window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
             } else {
+                if vma.mappedFile != nil, !vma.protection.contains(.write) {
+                    // The file cache's pages cost nothing to share: a whole
+                    // allocated window of them comes in with this fault.
+                    let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
+                    try? populatePrivateLocked(max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.allocatedFaultWindow),
+                                               in: vma, cachedOnly: true)
+                }
                 window = widenedOverAllocatedLocked(window, around: address, in: vma)
             }
             do {

@@ -418,8 +418,10 @@ extension MemoryManager {
     }
 
     /// Gives every page of `range` (inside the private `vma`) MemoryFile
-    /// backing: zero for anonymous memory, the file's bytes for a file mapping.
-    func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA) throws(SyscallError) {
+    /// backing: zero for anonymous memory, the file's bytes for a file
+    /// mapping. `cachedOnly`: only the pages the file cache gives, which
+    /// cost no read and no new memory.
+    func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA, cachedOnly: Bool = false) throws(SyscallError) {
         guard let memoryFile else { throw .enomem }
         var cursor = range.lowerBound
         var index = firstPrivateIndexLocked(endingAfter: cursor)
@@ -430,6 +432,19 @@ extension MemoryManager {
                 continue
             }
             let gapEnd = min(range.upperBound, index < privatePages.count ? privatePages[index].start : range.upperBound)
+            if let file = vma.mappedFile, !vma.protection.contains(.write),
+               let shared = try sharedFilePagesLocked(file, at: vma.fileOffset + (cursor - vma.start),
+                                                      length: gapEnd - cursor, memoryFile) {
+                insertPrivateLocked(PrivatePages(start: cursor, end: cursor + shared.length, offset: shared.offset),
+                                    at: index)
+                cursor += shared.length
+                index = firstPrivateIndexLocked(endingAfter: cursor)
+                continue
+            }
+            if cachedOnly {
+                cursor = gapEnd
+                continue
+            }
             let length = gapEnd - cursor
             let offset = try memoryFile.allocate(length)
             if let file = vma.mappedFile, let pointer = memoryFile.pointer(at: offset, count: length) {
@@ -445,6 +460,44 @@ extension MemoryManager {
             index = firstPrivateIndexLocked(endingAfter: gapEnd)
             cursor = gapEnd
         }
+    }
+
+    /// Backs `range` (page-aligned, inside one private VMA) with the memory
+    /// file's pages from `memoryOffset`, which this MM holds from now on
+    /// besides their other owners: shared copy-on-write, as after a fork
+    /// (exec's read-only segments, from the pages its cache keeps of the file).
+    func sharePages(_ range: Range<UInt64>, memoryOffset: UInt64) throws(SyscallError) {
+        try lock.withLock { _ throws(SyscallError) in
+            guard let memoryFile, let index = vmaIndexLocked(containing: range.lowerBound),
+                  vmas[index].hasPrivatePages, vmas[index].end >= range.upperBound,
+                  Page.isAligned(range.lowerBound), Page.isAligned(range.upperBound),
+                  Page.isAligned(memoryOffset) else { throw .einval }
+            try memoryFile.retain([memoryOffset..<memoryOffset + UInt64(range.count)])
+            freePrivatePagesLocked(in: range)
+            unmapStubLocked(range)
+            insertPrivateLocked(PrivatePages(start: range.lowerBound, end: range.upperBound, offset: memoryOffset),
+                                at: firstPrivateIndexLocked(endingAfter: range.lowerBound))
+        }
+    }
+
+    /// The file cache's pages of `file` from `fileOffset` (a page boundary),
+    /// at most `length` bytes of them, held once more for this MM; nil when
+    /// the cache does not keep the file (no host file, too large, changed
+    /// just now) or `fileOffset` is past its last page: such pages are read
+    /// from the file into pages of their own.
+    private func sharedFilePagesLocked(_ file: any MappableFile, at fileOffset: UInt64, length: UInt64,
+                                       _ memoryFile: MemoryFile) throws(SyscallError) -> (offset: UInt64, length: UInt64)? {
+        guard let (identity, version) = try file.cacheVersion(), version.size <= FileCache.maximumFileSize,
+              let size = Int(exactly: version.size), size > 0, let fileEnd = Page.roundUp(UInt64(size)),
+              fileOffset < fileEnd else { return nil }
+        let cached = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
+                                                    onlyIfKept: true) { buffer throws(SyscallError) in
+            try Self.fill(buffer, from: file, at: 0)
+        }
+        guard let cached, let base = cached.memoryOffset else { return nil }
+        let count = min(length, fileEnd - fileOffset)
+        try memoryFile.retain([base + fileOffset..<base + fileOffset + count])
+        return (base + fileOffset, count)
     }
 
     /// Reads a file's bytes into fresh pages; past the end of file reads as zero.

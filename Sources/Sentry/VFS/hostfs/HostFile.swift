@@ -383,6 +383,18 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     override public var isMappable: Bool { true }
 
+    /// The host file's identity and the version of its contents, for the
+    /// executable cache: from the open file itself, not its name.
+    public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? {
+        let host = try withDescriptor { fd throws(SyscallError) in try Host.stat(fd) }
+        return (FileCache.Identity(device: UInt64(host.st_dev), inode: UInt64(host.st_ino)),
+                FileCache.Version(size: Int64(host.st_size),
+                                        modification: FileTime(seconds: Int64(host.st_mtim.tv_sec),
+                                                               nanoseconds: Int64(host.st_mtim.tv_nsec)),
+                                        change: FileTime(seconds: Int64(host.st_ctim.tv_sec),
+                                                         nanoseconds: Int64(host.st_ctim.tv_nsec))))
+    }
+
     // MARK: MappableFile
 
     public func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)

@@ -156,7 +156,12 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         return result
     }
 
+    /// Credentials that override permissions may do anything to a directory
+    /// and all but execute to a file whatever its mode says (see
+    /// FileCredentials.mayAccess): no host stat for them, which a path walk
+    /// would otherwise make for every directory it searches.
     override public func mayAccess(_ credentials: FileCredentials, want: UInt32) -> Bool {
+        if credentials.overridesPermissions, type == .directory || want & LinuxFile.mayExecute == 0 { return true }
         guard let attributes = try? attributes() else { return false }
         return credentials.mayAccess(mode: attributes.mode, uid: attributes.uid, gid: attributes.gid, want: want)
     }
