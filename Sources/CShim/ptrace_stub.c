@@ -354,17 +354,30 @@ int cshim_current_cpu(void) {
     return cpu < 0 ? -errno : cpu;
 }
 
+/* Whether the calling thread pinned itself and was not let go since. */
+static __thread int pinned_self;
+
+static int is_self(pid_t tid) { return tid == 0 || tid == cshim_current_tid(); }
+
 int cshim_pin_thread(pid_t tid, int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return -errno;
+    if (is_self(tid)) pinned_self = 1;
+    return 0;
 }
 
 int cshim_unpin_thread(pid_t tid) {
     if (process_cpus_error != 0) return process_cpus_error;
-    return sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
+    if (sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) != 0) return -errno;
+    if (is_self(tid)) pinned_self = 0;
+    return 0;
+}
+
+int cshim_unpin_thread_if_pinned(void) {
+    return pinned_self ? cshim_unpin_thread(0) : 0;
 }
 
 void cshim_name_current_thread(const char *name) {

@@ -84,6 +84,10 @@ int cshim_pin_thread(pid_t tid, int cpu);
 /* Lets thread `tid` (0: the calling thread) run on every CPU of the process
  * (`cshim_allowed_cpus`'s). */
 int cshim_unpin_thread(pid_t tid);
+/* cshim_unpin_thread(0) if the calling thread pinned itself (cshim_pin_thread
+ * of 0 or its own TID) and has not been let go since; 0 when there was
+ * nothing to do. */
+int cshim_unpin_thread_if_pinned(void);
 
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
 

@@ -32,6 +32,8 @@ extension Task {
             kernel.pauseGate.leave(self)
             return
         }
+        // A pooled host thread may carry sleep time from the task it ran before.
+        _ = BlockedTime.take()
         // The MM whose address space this thread holds a reference to.
         var held: MemoryManager?
         do {
