@@ -9,7 +9,7 @@
  * the stub code to CSHIM_STUB_ADDRESS, sets NoNewPrivs, installs the stub's
  * seccomp filter (see stub_install_filter) and jumps there. The stub code unmaps
  * everything below itself (the host binary, libraries, stack, vDSO and vvar)
- * and stops itself with SIGSTOP. The requesting Sentry thread then attaches
+ * and stops itself with SIGSTOP. The requesting Sentry thread then seizes it
  * and becomes the stub's tracer.
  */
 #define _GNU_SOURCE

@@ -26,21 +26,21 @@ final class StubThread: Sendable {
         self.initialRegisters = initialRegisters
     }
 
-    /// Attaches the calling thread to `tid`, which must be in group-stop (as
-    /// a new or pooled stub is), and sets the trace options. `template` is the
-    /// registers a pooled stub had at its first attach (nil: read them now).
+    /// Makes the calling thread the tracer of `tid`, which must be in
+    /// group-stop (as a new or pooled stub is), with the trace options, and
+    /// waits for its stop. `template` is the registers a pooled stub had at
+    /// its first attach (nil: read them now). PTRACE_SEIZE queues no SIGSTOP
+    /// (PTRACE_ATTACH's cost the first injected call a stop of its own); a
+    /// stub let go with SIGSTOP that has not reached its group-stop yet
+    /// reports that signal's stop instead, which the first injected call
+    /// resumes from as from any stop, suppressing the signal.
     static func attach(pid: Int32, tid: Int32, template: Registers? = nil) throws(PlatformError) -> StubThread {
-        try PlatformError.check(cshim_ptrace_attach(tid), .attach)
-        // PTRACE_ATTACH queues a SIGSTOP and wakes the group-stopped tracee,
-        // which reports a stop. A SIGSTOP may still be pending afterwards;
-        // injected calls and switches swallow it.
-        while true {
-            var status: Int32 = 0
-            try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
-            if cshim_status_stopped(status) != 0 { break }
+        try PlatformError.check(cshim_ptrace_seize_stopped(tid), .attach)
+        var status: Int32 = 0
+        try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
+        if cshim_status_stopped(status) == 0 {
             throw PlatformError(.attach, errno: ESRCH, detail: "stub exited while attaching (status \(status))")
         }
-        try PlatformError.check(cshim_ptrace_set_options(tid), .setOptions)
         if let template {
             return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: template)
         }
@@ -93,7 +93,8 @@ final class StubThread: Sendable {
     /// Seizes `tid`, a thread of stub `pid` that `cloneThread` made, from the
     /// calling thread, which becomes its tracer. PTRACE_SEIZE sends no
     /// SIGSTOP (which would stop every thread of the stub); PTRACE_INTERRUPT
-    /// stops just this one. An injected getpid proves it runs calls.
+    /// stops just this one. Its first injected call or switch is what shows
+    /// it runs: a thread that cannot fails that, as a proof call would.
     static func seize(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
         try PlatformError.check(cshim_ptrace_seize_and_interrupt(tid), .attach)
         var status: Int32 = 0
@@ -103,12 +104,7 @@ final class StubThread: Sendable {
         }
         var regs = user_regs_struct()
         try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
-        let thread = StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
-        let echoed = try thread.inject(Int(SYS_getpid))
-        if echoed != Int64(pid) {
-            throw PlatformError(.inject, errno: EPROTO, detail: "stub thread getpid returned \(echoed), expected \(pid)")
-        }
-        return thread
+        return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
     }
 
     /// Ends this stub thread (exit(2), the thread alone) and collects it.
