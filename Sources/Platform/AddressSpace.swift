@@ -243,6 +243,80 @@ public final class AddressSpace: Sendable {
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "mprotect") }
     }
 
+    /// One change of `apply`.
+    public enum Change: Sendable, Equatable {
+        case map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection)
+        case protect(address: UInt64, length: UInt64, protection: Protection)
+    }
+
+    /// Applies `changes` in order, as `map` and `protect` would, up to
+    /// `StubThread.batchCapacity` of them in one stop of the stub instead of
+    /// a stop each. Returns how many were applied before one failed, and
+    /// that failure (nil when all were); none is applied when one is invalid.
+    public func apply(_ changes: [Change]) -> (applied: Int, failure: PlatformError?) {
+        var entries: [StubThread.BatchEntry] = []
+        entries.reserveCapacity(changes.count)
+        for change in changes {
+            do throws(PlatformError) {
+                entries.append(try batchEntry(change))
+            } catch {
+                return (0, error)
+            }
+        }
+        var applied = 0
+        while applied < entries.count {
+            // A failure names its call by address: no address twice in one stop.
+            var end = applied + 1
+            while end < entries.count, end - applied < StubThread.batchCapacity,
+                  !entries[applied..<end].contains(where: { $0.address == entries[end].address }) {
+                end += 1
+            }
+            let chunk = entries[applied..<end]
+            let outcome: Int64
+            do throws(PlatformError) {
+                outcome = try onCallersThread { thread throws(PlatformError) in
+                    guard let failed = try thread.injectBatch(chunk) else { return 0 }
+                    let index = chunk.firstIndex { $0.address == failed.address }.map { $0 - chunk.startIndex } ?? 0
+                    let errno = failed.result < 0 && failed.result >= -4095 ? -failed.result : Int64(EPROTO)
+                    return Int64(index + 1) << 16 | errno
+                }
+            } catch {
+                return (applied, error)
+            }
+            // 0: all done; else (index of the failed call + 1) << 16 | its errno.
+            if outcome != 0 {
+                let index = Int(truncatingIfNeeded: outcome >> 16) - 1
+                let errno = Int32(truncatingIfNeeded: outcome & 0xffff)
+                return (applied + index, PlatformError(.inject, errno: errno, detail: "batched mmap or mprotect"))
+            }
+            applied = end
+        }
+        return (applied, nil)
+    }
+
+    /// `change` as the stub's batch site reads it, checked as `map` and
+    /// `protect` check their arguments.
+    private func batchEntry(_ change: Change) throws(PlatformError) -> StubThread.BatchEntry {
+        let protectionBits = UInt64(PROT_READ | PROT_WRITE | PROT_EXEC)
+        switch change {
+        case .map(let address, let length, let fileOffset, let protection):
+            try checkRange(address, length)
+            if fileOffset % pageSize != 0 {
+                throw PlatformError(.validate, errno: EINVAL, detail: "file offset \(fileOffset) not page aligned")
+            }
+            guard let bits = UInt64(exactly: protection.rawValue), bits & ~protectionBits == 0 else {
+                throw PlatformError(.validate, errno: EINVAL, detail: "protection \(protection.rawValue)")
+            }
+            return (address, length | bits, fileOffset)
+        case .protect(let address, let length, let protection):
+            try checkRange(address, length)
+            guard let bits = UInt64(exactly: protection.rawValue), bits & ~protectionBits == 0 else {
+                throw PlatformError(.validate, errno: EINVAL, detail: "protection \(protection.rawValue)")
+            }
+            return (address, length | bits | CSHIM_STUB_BATCH_PROTECT, 0)
+        }
+    }
+
     /// Access rights of a mapping (PROT_READ, PROT_WRITE, PROT_EXEC).
     public struct Protection: OptionSet, Hashable, Sendable {
         public let rawValue: Int32

@@ -77,6 +77,43 @@ final class StubThread: Sendable {
         try inject(number, args, at: cshim_stub_syscall_address(), trap: cshim_stub_syscall_address() + 3)
     }
 
+    /// One entry of `injectBatch`: (address, length | op, file offset), as
+    /// the stub's batch site reads them (`cshim_stub_code_batch`).
+    typealias BatchEntry = (address: UInt64, word: UInt64, offset: UInt64)
+
+    /// The most entries one stop of the batch site runs.
+    static let batchCapacity = 3
+
+    /// Runs up to `batchCapacity` MemoryFile mmaps or mprotects in one stop,
+    /// in order, their arguments in registers only. Nil when all succeeded,
+    /// else the address of the one that failed (the ones before it are done,
+    /// the ones after it not) and its raw result (-errno). Counts as one
+    /// injected call (`injections`).
+    func injectBatch(_ entries: ArraySlice<BatchEntry>) throws(PlatformError) -> (address: UInt64, result: Int64)? {
+        try checkTracer()
+        guard !entries.isEmpty, entries.count <= Self.batchCapacity else {
+            throw PlatformError(.validate, errno: EINVAL, detail: "a batch of \(entries.count) calls")
+        }
+        var regs = initialRegisters
+        regs.rip = cshim_stub_batch_address()
+        regs.origRax = UInt64(bitPattern: -1)
+        let slots: [(WritableKeyPath<Registers, UInt64>, WritableKeyPath<Registers, UInt64>, WritableKeyPath<Registers, UInt64>)] =
+            [(\.rdi, \.rsi, \.rdx), (\.rbx, \.rbp, \.r12), (\.r13, \.r14, \.r15)]
+        for (index, slot) in slots.enumerated() {
+            let entry = index < entries.count ? entries[entries.startIndex + index] : (0, 0, 0)
+            regs[keyPath: slot.0] = entry.0
+            regs[keyPath: slot.1] = entry.1
+            regs[keyPath: slot.2] = entry.2
+        }
+        injections.add(1, ordering: .relaxed)
+        var host = regs.host
+        try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
+        let done = cshim_stub_batch_done_address()
+        let stop = try runToTrap(Int(SYS_mmap), traps: [done, cshim_stub_batch_failed_address()])
+        if UInt64(stop.rip) == done { return nil }
+        return (UInt64(stop.rdi), Int64(bitPattern: UInt64(stop.rax)))
+    }
+
     /// Makes a new thread of the stub's process (on the stub's clone site)
     /// and returns its TID. The new thread waits in pause(), traced by
     /// nobody, until a tracer `seize`s it.
@@ -146,7 +183,7 @@ final class StubThread: Sendable {
         while true {
             var host = regs.host
             try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
-            let result = Int64(bitPattern: UInt64(try runToTrap(number, trap: trap).rax))
+            let result = Int64(bitPattern: UInt64(try runToTrap(number, traps: [trap]).rax))
             // An interrupt signal arriving mid-call can make the kernel ask for
             // a restart; the call has not happened, so run it again.
             if (-516 ... -512).contains(result) { continue }
@@ -154,11 +191,11 @@ final class StubThread: Sendable {
         }
     }
 
-    /// Continues the thread until it traps at `trapAddress` after the stub's
-    /// syscall and returns its registers there, swallowing signals that
-    /// arrive meanwhile. `number` is the injected call, for the message when
-    /// the stub's seccomp filter kills it.
-    private func runToTrap(_ number: Int, trap trapAddress: UInt64) throws(PlatformError) -> user_regs_struct {
+    /// Continues the thread until it traps at one of `traps` after the
+    /// stub's syscall and returns its registers there, swallowing signals
+    /// that arrive meanwhile. `number` is the injected call, for the message
+    /// when the stub's seccomp filter kills it.
+    private func runToTrap(_ number: Int, traps: [UInt64]) throws(PlatformError) -> user_regs_struct {
         while true {
             try PlatformError.check(cshim_ptrace_cont(tid), .inject)
             var status: Int32 = 0
@@ -177,7 +214,7 @@ final class StubThread: Sendable {
             guard cshim_status_event(status) == 0 else { continue }
             var regs = user_regs_struct()
             try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .inject)
-            if signal == SIGTRAP && UInt64(regs.rip) == trapAddress { return regs }
+            if signal == SIGTRAP && traps.contains(UInt64(regs.rip)) { return regs }
             try failOnFault(signal, rip: UInt64(regs.rip))
         }
     }

@@ -44,6 +44,15 @@ uint64_t cshim_stub_syscall_address(void);
  * waits in pause() there until a tracer seizes it. */
 uint64_t cshim_stub_clone_address(void);
 uint64_t cshim_stub_clone_trap_address(void);
+/* The stub's batch site (see cshim_stub_code_batch in ptrace_stub.c): up
+ * to three MemoryFile mmaps or mprotects whose arguments are in registers;
+ * it traps with rip at the done address when all succeeded, at the failed
+ * address (rax the result, rdi the address) when one failed. */
+uint64_t cshim_stub_batch_address(void);
+uint64_t cshim_stub_batch_done_address(void);
+uint64_t cshim_stub_batch_failed_address(void);
+/* The length word's flag in a batch entry that asks for mprotect. */
+#define CSHIM_STUB_BATCH_PROTECT 8ULL
 /* The flags a stub thread is cloned with: a thread of the stub's process
  * (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM). */
 uint64_t cshim_stub_thread_clone_flags(void);

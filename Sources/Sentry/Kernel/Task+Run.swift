@@ -357,4 +357,20 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
             throw SyscallError.fromHost(error.errno)
         }
     }
+
+    /// Several changes in one stop of the stub (`AddressSpace.apply`).
+    public func apply(_ changes: [StubChange]) -> (applied: Int, failure: SyscallError?) {
+        let platform = changes.map { change -> AddressSpace.Change in
+            switch change {
+            case .map(let address, let length, let fileOffset, let protection):
+                .map(address: address, length: length, fileOffset: fileOffset,
+                     protection: AddressSpace.Protection(rawValue: Int32(truncatingIfNeeded: protection.rawValue)))
+            case .protect(let address, let length, let protection):
+                .protect(address: address, length: length,
+                         protection: AddressSpace.Protection(rawValue: Int32(truncatingIfNeeded: protection.rawValue)))
+            }
+        }
+        let (applied, failure) = space.apply(platform)
+        return (applied, failure.map { SyscallError.fromHost($0.errno) })
+    }
 }

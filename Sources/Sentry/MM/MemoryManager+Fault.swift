@@ -76,6 +76,8 @@ extension MemoryManager {
                 window = widenedOverAllocatedLocked(window, around: address, in: vma)
             }
             do {
+                // The window's pieces go to the stub in one request (a stop for several).
+                var pieces: [StubPiece] = []
                 for (range, offset) in try backingRunsLocked(window, in: vma) {
                     guard vma.special != nil || memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
                         return .busError
@@ -87,18 +89,19 @@ extension MemoryManager {
                         let lower = range.lowerBound + (piece.lowerBound - offset)
                         let upper = range.lowerBound + (piece.upperBound - offset)
                         if cursor < lower {
-                            try mapStubLocked(cursor..<lower, offset: offset + (cursor - range.lowerBound),
-                                              protection: vma.protection, copyOnWrite: false)
+                            pieces.append(StubPiece(range: cursor..<lower, offset: offset + (cursor - range.lowerBound),
+                                                    protection: vma.protection, copyOnWrite: false))
                         }
-                        try mapStubLocked(lower..<upper, offset: piece.lowerBound, protection: vma.protection,
-                                          copyOnWrite: true)
+                        pieces.append(StubPiece(range: lower..<upper, offset: piece.lowerBound,
+                                                protection: vma.protection, copyOnWrite: true))
                         cursor = upper
                     }
                     if cursor < range.upperBound {
-                        try mapStubLocked(cursor..<range.upperBound, offset: offset + (cursor - range.lowerBound),
-                                          protection: vma.protection, copyOnWrite: false)
+                        pieces.append(StubPiece(range: cursor..<range.upperBound, offset: offset + (cursor - range.lowerBound),
+                                                protection: vma.protection, copyOnWrite: false))
                     }
                 }
+                try mapStubLocked(pieces)
             } catch {
                 return .busError
             }
