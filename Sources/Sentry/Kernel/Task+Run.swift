@@ -58,7 +58,8 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
-                current.prefault([registers.rip])
+                // One request to the stub for all three windows.
+                current.prefault([registers.rip, registers.rsp, registers.fsBase])
                 // A fork's child writes its stack and thread block first (copy-on-write pages).
                 current.prefaultForWrite([registers.rsp, registers.fsBase])
                 try loop(context, kernel: kernel, mm: current)
