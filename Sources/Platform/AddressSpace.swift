@@ -13,7 +13,7 @@ import Synchronization
 /// no tracer busy running a task is ever needed for that, and every
 /// application thread is a stub thread driven by its own Sentry thread.
 ///
-/// Host calls into the stub (`map`, `unmap`, `protect`) change mappings every
+/// Host calls into the stub (`map`, `unmap`, `protect`, `apply`) change mappings every
 /// stub thread shares. They run on the calling thread's own stub thread when
 /// it traces one (it is stopped while its tracer is in the Sentry, so the
 /// thread that handles a task's fault maps memory without a thread hop, and
