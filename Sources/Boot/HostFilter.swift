@@ -181,7 +181,7 @@ public enum HostFilter {
     /// reaches application memory through the MemoryFile); POKEUSER writes
     /// one register (a syscall's result in rax).
     private static let tracing: [Rule] =
-        oneOf("ptrace", argument: 0, [PTRACE_ATTACH, PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_SETOPTIONS, PTRACE_GETREGS,
+        oneOf("ptrace", argument: 0, [PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_GETREGS,
                                       PTRACE_SETREGS, PTRACE_POKEUSER, PTRACE_SETFPREGS, PTRACE_GETREGSET, PTRACE_SETREGSET, PTRACE_SYSEMU,
                                       PTRACE_CONT, PTRACE_GETSIGINFO, PTRACE_GETEVENTMSG, PTRACE_DETACH, PTRACE_KILL]
                 .map { UInt64($0.rawValue) })

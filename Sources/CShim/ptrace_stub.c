@@ -9,7 +9,7 @@
  * the stub code to CSHIM_STUB_ADDRESS, sets NoNewPrivs, installs the stub's
  * seccomp filter (see stub_install_filter) and jumps there. The stub code unmaps
  * everything below itself (the host binary, libraries, stack, vDSO and vvar)
- * and stops itself with SIGSTOP. The requesting Sentry thread then attaches
+ * and stops itself with SIGSTOP. The requesting Sentry thread then seizes it
  * and becomes the stub's tracer.
  */
 #define _GNU_SOURCE
@@ -73,6 +73,58 @@ __asm__(
     "    mov $34, %eax\n"                /* pause() */
     "    syscall\n"
     "    jmp 2b\n"
+    /* Batched MemoryFile mmaps and mprotects, up to three in one stop,
+     * their arguments in registers only (other threads of the stub run the
+     * application meanwhile: nothing here reads its memory). Entries are in
+     * (rdi, rsi, rdx), (rbx, rbp, r12), (r13, r14, r15), each (address,
+     * length | op, file offset); op's bits 0-2 are the protection, bit 3
+     * asks for mprotect instead of mmap(MAP_SHARED | MAP_FIXED, the
+     * MemoryFile); a zero second word ends the batch. The call's success is
+     * rax equal to its address (mmap) or 0 (mprotect; mmap at a nonzero
+     * address never returns 0). All done: int3 before batch_done; a call
+     * failed: int3 before batch_failed, with rax its result and rdi its
+     * address. */
+    ".globl cshim_stub_code_batch\n"
+    ".hidden cshim_stub_code_batch\n"
+    "cshim_stub_code_batch:\n"
+    "3:\n"
+    "    test %rsi, %rsi\n"
+    "    jz 5f\n"
+    "    mov %rdx, %r9\n"
+    "    mov %rsi, %rdx\n"
+    "    and $7, %edx\n"
+    "    mov $0x11, %r10d\n"             /* MAP_SHARED | MAP_FIXED */
+    "    mov $3, %r8d\n"                 /* CSHIM_STUB_MEMFD */
+    "    mov $9, %eax\n"                 /* mmap */
+    "    bt $3, %rsi\n"
+    "    jnc 4f\n"
+    "    mov $10, %eax\n"                /* mprotect */
+    "4:\n"
+    "    and $-4096, %rsi\n"
+    "    syscall\n"
+    "    cmp %rdi, %rax\n"
+    "    je 6f\n"
+    "    test %rax, %rax\n"
+    "    jnz 7f\n"
+    "6:\n"
+    "    mov %rbx, %rdi\n"
+    "    mov %rbp, %rsi\n"
+    "    mov %r12, %rdx\n"
+    "    mov %r13, %rbx\n"
+    "    mov %r14, %rbp\n"
+    "    mov %r15, %r12\n"
+    "    xor %r14d, %r14d\n"
+    "    jmp 3b\n"
+    "5:\n"
+    "    int3\n"
+    ".globl cshim_stub_code_batch_done\n"
+    ".hidden cshim_stub_code_batch_done\n"
+    "cshim_stub_code_batch_done:\n"
+    "7:\n"
+    "    int3\n"
+    ".globl cshim_stub_code_batch_failed\n"
+    ".hidden cshim_stub_code_batch_failed\n"
+    "cshim_stub_code_batch_failed:\n"
     "1:\n"
     "    mov %rax, %rdi\n"                /* exit_group(-rax) */
     "    neg %rdi\n"
@@ -89,6 +141,9 @@ extern const char cshim_stub_code_syscall[];
 extern const char cshim_stub_code_end[];
 extern const char cshim_stub_code_clone[];
 extern const char cshim_stub_code_clone_trap[];
+extern const char cshim_stub_code_batch[];
+extern const char cshim_stub_code_batch_done[];
+extern const char cshim_stub_code_batch_failed[];
 
 uint64_t cshim_stub_syscall_address(void) {
     return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_syscall - cshim_stub_code_start);
@@ -100,6 +155,18 @@ uint64_t cshim_stub_clone_address(void) {
 
 uint64_t cshim_stub_thread_clone_flags(void) {
     return CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+}
+
+uint64_t cshim_stub_batch_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_batch - cshim_stub_code_start);
+}
+
+uint64_t cshim_stub_batch_done_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_batch_done - cshim_stub_code_start);
+}
+
+uint64_t cshim_stub_batch_failed_address(void) {
+    return CSHIM_STUB_ADDRESS + (uint64_t)(cshim_stub_code_batch_failed - cshim_stub_code_start);
 }
 
 uint64_t cshim_stub_clone_trap_address(void) {
@@ -354,17 +421,30 @@ int cshim_current_cpu(void) {
     return cpu < 0 ? -errno : cpu;
 }
 
+/* Whether the calling thread pinned itself and was not let go since. */
+static __thread int pinned_self;
+
+static int is_self(pid_t tid) { return tid == 0 || tid == cshim_current_tid(); }
+
 int cshim_pin_thread(pid_t tid, int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    return sched_setaffinity(tid, sizeof(set), &set) == 0 ? 0 : -errno;
+    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return -errno;
+    if (is_self(tid)) pinned_self = 1;
+    return 0;
 }
 
 int cshim_unpin_thread(pid_t tid) {
     if (process_cpus_error != 0) return process_cpus_error;
-    return sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
+    if (sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) != 0) return -errno;
+    if (is_self(tid)) pinned_self = 0;
+    return 0;
+}
+
+int cshim_unpin_thread_if_pinned(void) {
+    return pinned_self ? cshim_unpin_thread(0) : 0;
 }
 
 void cshim_name_current_thread(const char *name) {

@@ -13,7 +13,7 @@ import Synchronization
 /// no tracer busy running a task is ever needed for that, and every
 /// application thread is a stub thread driven by its own Sentry thread.
 ///
-/// Host calls into the stub (`map`, `unmap`, `protect`) change mappings every
+/// Host calls into the stub (`map`, `unmap`, `protect`, `apply`) change mappings every
 /// stub thread shares. They run on the calling thread's own stub thread when
 /// it traces one (it is stopped while its tracer is in the Sentry, so the
 /// thread that handles a task's fault maps memory without a thread hop, and
@@ -49,15 +49,21 @@ public final class AddressSpace: Sendable {
     private let state = Mutex(State())
     /// The host thread that traces the stub's first thread.
     private let owner: AddressSpaceOwner
+    /// A stub thread the owner cloned while it made the address space, for
+    /// the first `joinThread`: the thread that makes an address space joins
+    /// it next, and so without a second request to the owner.
+    private let readyThread = ReadyThread()
 
     /// Starts the address space's owner thread, which takes an idle stub
     /// from the pool when there is one, else makes a new one, and traces its
-    /// first thread: a pooled stub is set up exactly as a fresh one. The stub's
+    /// first thread: a pooled stub is set up exactly as a fresh one. It also
+    /// clones the stub thread the first `joinThread` takes. The stub's
     /// only host FD is `memoryFile` (duplicated to `memoryFileDescriptor`);
     /// the caller keeps its own `memoryFile` descriptor.
     public init(memoryFile descriptor: Int32) throws(PlatformError) {
         let identity = try MemoryFileIdentity(descriptor: descriptor)
         let forbidden = Self.testForbiddenCall.load(ordering: .relaxed)
+        let ready = readyThread
         // The owner runs this while init waits, so `descriptor` is still open.
         owner = try AddressSpaceOwner { () throws(PlatformError) -> StubThread in
             let first = try Self.obtainStub(memoryFile: descriptor, identity)
@@ -67,6 +73,8 @@ public final class AddressSpace: Sendable {
                 throw PlatformError(.createStub, errno: EPROTO,
                                     detail: "the stub's seccomp filter let getppid through (it returned \(result))")
             }
+            // Failing here only sends the first joiner to the owner, to fail there with its error.
+            if let tid = try? first.cloneThread() { ready.offer(tid) }
             return first
         }
         pid = owner.pid
@@ -88,27 +96,16 @@ public final class AddressSpace: Sendable {
                                    _ identity: MemoryFileIdentity) throws(PlatformError) -> StubThread {
         while let idle = StubPool.shared.take(identity) {
             // A pooled stub that cannot be attached (it died) is ended and the next tried.
-            if let first = try? attachProven(pid: idle.pid, template: idle.template) { return first }
+            if let first = try? StubThread.attach(pid: idle.pid, tid: idle.pid, template: idle.template) { return first }
             StubProcess.killAndReap(idle.pid)
         }
         let created = try StubProcess.create(memoryFile: descriptor)
         do throws(PlatformError) {
-            return try attachProven(pid: created, template: nil)
+            return try StubThread.attach(pid: created, tid: created)
         } catch {
             StubProcess.killAndReap(created)
             throw error
         }
-    }
-
-    /// Attaches to a stub in group-stop and proves it runs injected calls,
-    /// which also drains the SIGSTOP that PTRACE_ATTACH queued.
-    private static func attachProven(pid: Int32, template: Registers?) throws(PlatformError) -> StubThread {
-        let first = try StubThread.attach(pid: pid, tid: pid, template: template)
-        let echoed = try first.inject(Int(SYS_getpid))
-        if echoed != Int64(pid) {
-            throw PlatformError(.inject, errno: EPROTO, detail: "stub getpid returned \(echoed), expected \(pid)")
-        }
-        return first
     }
 
     deinit {
@@ -128,14 +125,15 @@ public final class AddressSpace: Sendable {
     /// thread go into group-stop, so the stub holds nothing of the
     /// application, then ends. Only a stub whose application threads have
     /// all left (`leaveThread`) is kept: one with any left, or one that
-    /// fails to empty, is killed as by `release()`. Idempotent with `release()`.
+    /// fails to empty, is killed as by `release()`, and so is one whose
+    /// ready thread nobody took. Idempotent with `release()`.
     public func recycle() {
         let (first, alone) = state.withLock { state -> (Bool, Bool) in
             defer { state.released = true }
             return (!state.released, state.threads.isEmpty)
         }
         guard first else { return }
-        guard alone else {
+        guard alone, readyThread.take() == nil else {
             kill(waiting: true)
             return
         }
@@ -197,7 +195,12 @@ public final class AddressSpace: Sendable {
         if state.withLock({ $0.released }) {
             throw PlatformError(.ownership, errno: ESRCH, detail: "stub \(pid) was released")
         }
-        let tid = try owner.perform { leader throws(PlatformError) in try leader.cloneThread() }
+        let tid: Int32
+        if let ready = readyThread.take() {
+            tid = ready
+        } else {
+            tid = try owner.perform { leader throws(PlatformError) in try leader.cloneThread() }
+        }
         let thread = try StubThread.seize(pid: pid, tid: tid)
         state.withLock { $0.threads[thread.tracer] = thread }
         return thread
@@ -248,6 +251,80 @@ public final class AddressSpace: Sendable {
         if result < 0 { throw PlatformError(.inject, errno: Int32(-result), detail: "mprotect") }
     }
 
+    /// One change of `apply`.
+    public enum Change: Sendable, Equatable {
+        case map(address: UInt64, length: UInt64, fileOffset: UInt64, protection: Protection)
+        case protect(address: UInt64, length: UInt64, protection: Protection)
+    }
+
+    /// Applies `changes` in order, as `map` and `protect` would, up to
+    /// `StubThread.batchCapacity` of them in one stop of the stub instead of
+    /// a stop each. Returns how many were applied before one failed, and
+    /// that failure (nil when all were); none is applied when one is invalid.
+    public func apply(_ changes: [Change]) -> (applied: Int, failure: PlatformError?) {
+        var entries: [StubThread.BatchEntry] = []
+        entries.reserveCapacity(changes.count)
+        for change in changes {
+            do throws(PlatformError) {
+                entries.append(try batchEntry(change))
+            } catch {
+                return (0, error)
+            }
+        }
+        var applied = 0
+        while applied < entries.count {
+            // A failure names its call by address: no address twice in one stop.
+            var end = applied + 1
+            while end < entries.count, end - applied < StubThread.batchCapacity,
+                  !entries[applied..<end].contains(where: { $0.address == entries[end].address }) {
+                end += 1
+            }
+            let chunk = entries[applied..<end]
+            let outcome: Int64
+            do throws(PlatformError) {
+                outcome = try onCallersThread { thread throws(PlatformError) in
+                    guard let failed = try thread.injectBatch(chunk) else { return 0 }
+                    let index = chunk.firstIndex { $0.address == failed.address }.map { $0 - chunk.startIndex } ?? 0
+                    let errno = failed.result < 0 && failed.result >= -4095 ? -failed.result : Int64(EPROTO)
+                    return Int64(index + 1) << 16 | errno
+                }
+            } catch {
+                return (applied, error)
+            }
+            // 0: all done; else (index of the failed call + 1) << 16 | its errno.
+            if outcome != 0 {
+                let index = Int(truncatingIfNeeded: outcome >> 16) - 1
+                let errno = Int32(truncatingIfNeeded: outcome & 0xffff)
+                return (applied + index, PlatformError(.inject, errno: errno, detail: "batched mmap or mprotect"))
+            }
+            applied = end
+        }
+        return (applied, nil)
+    }
+
+    /// `change` as the stub's batch site reads it, checked as `map` and
+    /// `protect` check their arguments.
+    private func batchEntry(_ change: Change) throws(PlatformError) -> StubThread.BatchEntry {
+        let protectionBits = UInt64(PROT_READ | PROT_WRITE | PROT_EXEC)
+        switch change {
+        case .map(let address, let length, let fileOffset, let protection):
+            try checkRange(address, length)
+            if fileOffset % pageSize != 0 {
+                throw PlatformError(.validate, errno: EINVAL, detail: "file offset \(fileOffset) not page aligned")
+            }
+            guard let bits = UInt64(exactly: protection.rawValue), bits & ~protectionBits == 0 else {
+                throw PlatformError(.validate, errno: EINVAL, detail: "protection \(protection.rawValue)")
+            }
+            return (address, length | bits, fileOffset)
+        case .protect(let address, let length, let protection):
+            try checkRange(address, length)
+            guard let bits = UInt64(exactly: protection.rawValue), bits & ~protectionBits == 0 else {
+                throw PlatformError(.validate, errno: EINVAL, detail: "protection \(protection.rawValue)")
+            }
+            return (address, length | bits | CSHIM_STUB_BATCH_PROTECT, 0)
+        }
+    }
+
     /// Access rights of a mapping (PROT_READ, PROT_WRITE, PROT_EXEC).
     public struct Protection: OptionSet, Hashable, Sendable {
         public let rawValue: Int32
@@ -289,5 +366,20 @@ public final class AddressSpace: Sendable {
         guard !overflow, end <= Self.maximumUserAddress else {
             throw PlatformError(.validate, errno: EINVAL, detail: "range \(address)+\(length) reaches the stub page")
         }
+    }
+}
+
+/// The TID of a stub thread cloned ahead for a joiner, taken once.
+private final class ReadyThread: Sendable {
+    /// 0: none (never cloned, or taken).
+    private let tid = Atomic<Int32>(0)
+
+    func offer(_ thread: Int32) {
+        tid.store(thread, ordering: .releasing)
+    }
+
+    func take() -> Int32? {
+        let taken = tid.exchange(0, ordering: .acquiring)
+        return taken == 0 ? nil : taken
     }
 }

@@ -7,8 +7,9 @@ import Glibc
 ///
 /// Only calls that really run in a stub reach it: the stub code's own
 /// (munmap, getpid, kill(self, SIGSTOP), exit_group on failure) and the
-/// Sentry's injected ones (getpid, mmap of the MemoryFile, munmap,
-/// mprotect, clone of a stub thread, exit of one). The application's syscalls are stopped and skipped by
+/// Sentry's injected ones (mmap of the MemoryFile, munmap, mprotect, one
+/// at a time or several from the batch site, clone of a stub thread, exit
+/// of one). The application's syscalls are stopped and skipped by
 /// PTRACE_SYSEMU before seccomp runs, so they never meet the filter (gVisor's
 /// ptrace platform relies on the same ordering). The C side puts a check
 /// before this program that the call comes from the stub page; anything else,

@@ -26,21 +26,21 @@ final class StubThread: Sendable {
         self.initialRegisters = initialRegisters
     }
 
-    /// Attaches the calling thread to `tid`, which must be in group-stop (as
-    /// a new or pooled stub is), and sets the trace options. `template` is the
-    /// registers a pooled stub had at its first attach (nil: read them now).
+    /// Makes the calling thread the tracer of `tid`, which must be in
+    /// group-stop (as a new or pooled stub is), with the trace options, and
+    /// waits for its stop. `template` is the registers a pooled stub had at
+    /// its first attach (nil: read them now). PTRACE_SEIZE queues no SIGSTOP
+    /// (PTRACE_ATTACH's cost the first injected call a stop of its own); a
+    /// stub let go with SIGSTOP that has not reached its group-stop yet
+    /// reports that signal's stop instead, which the first injected call
+    /// resumes from as from any stop, suppressing the signal.
     static func attach(pid: Int32, tid: Int32, template: Registers? = nil) throws(PlatformError) -> StubThread {
-        try PlatformError.check(cshim_ptrace_attach(tid), .attach)
-        // PTRACE_ATTACH queues a SIGSTOP and wakes the group-stopped tracee,
-        // which reports a stop. A SIGSTOP may still be pending afterwards;
-        // injected calls and switches swallow it.
-        while true {
-            var status: Int32 = 0
-            try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
-            if cshim_status_stopped(status) != 0 { break }
+        try PlatformError.check(cshim_ptrace_seize_stopped(tid), .attach)
+        var status: Int32 = 0
+        try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
+        if cshim_status_stopped(status) == 0 {
             throw PlatformError(.attach, errno: ESRCH, detail: "stub exited while attaching (status \(status))")
         }
-        try PlatformError.check(cshim_ptrace_set_options(tid), .setOptions)
         if let template {
             return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: template)
         }
@@ -77,6 +77,43 @@ final class StubThread: Sendable {
         try inject(number, args, at: cshim_stub_syscall_address(), trap: cshim_stub_syscall_address() + 3)
     }
 
+    /// One entry of `injectBatch`: (address, length | op, file offset), as
+    /// the stub's batch site reads them (`cshim_stub_code_batch`).
+    typealias BatchEntry = (address: UInt64, word: UInt64, offset: UInt64)
+
+    /// The most entries one stop of the batch site runs.
+    static let batchCapacity = 3
+
+    /// Runs up to `batchCapacity` MemoryFile mmaps or mprotects in one stop,
+    /// in order, their arguments in registers only. Nil when all succeeded,
+    /// else the address of the one that failed (the ones before it are done,
+    /// the ones after it not) and its raw result (-errno). Counts as one
+    /// injected call (`injections`).
+    func injectBatch(_ entries: ArraySlice<BatchEntry>) throws(PlatformError) -> (address: UInt64, result: Int64)? {
+        try checkTracer()
+        guard !entries.isEmpty, entries.count <= Self.batchCapacity else {
+            throw PlatformError(.validate, errno: EINVAL, detail: "a batch of \(entries.count) calls")
+        }
+        var regs = initialRegisters
+        regs.rip = cshim_stub_batch_address()
+        regs.origRax = UInt64(bitPattern: -1)
+        let slots: [(WritableKeyPath<Registers, UInt64>, WritableKeyPath<Registers, UInt64>, WritableKeyPath<Registers, UInt64>)] =
+            [(\.rdi, \.rsi, \.rdx), (\.rbx, \.rbp, \.r12), (\.r13, \.r14, \.r15)]
+        for (index, slot) in slots.enumerated() {
+            let entry = index < entries.count ? entries[entries.startIndex + index] : (0, 0, 0)
+            regs[keyPath: slot.0] = entry.0
+            regs[keyPath: slot.1] = entry.1
+            regs[keyPath: slot.2] = entry.2
+        }
+        injections.add(1, ordering: .relaxed)
+        var host = regs.host
+        try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
+        let done = cshim_stub_batch_done_address()
+        let stop = try runToTrap(Int(SYS_mmap), traps: [done, cshim_stub_batch_failed_address()])
+        if UInt64(stop.rip) == done { return nil }
+        return (UInt64(stop.rdi), Int64(bitPattern: UInt64(stop.rax)))
+    }
+
     /// Makes a new thread of the stub's process (on the stub's clone site)
     /// and returns its TID. The new thread waits in pause(), traced by
     /// nobody, until a tracer `seize`s it.
@@ -93,7 +130,8 @@ final class StubThread: Sendable {
     /// Seizes `tid`, a thread of stub `pid` that `cloneThread` made, from the
     /// calling thread, which becomes its tracer. PTRACE_SEIZE sends no
     /// SIGSTOP (which would stop every thread of the stub); PTRACE_INTERRUPT
-    /// stops just this one. An injected getpid proves it runs calls.
+    /// stops just this one. Its first injected call or switch is what shows
+    /// it runs: a thread that cannot fails that, as a proof call would.
     static func seize(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
         try PlatformError.check(cshim_ptrace_seize_and_interrupt(tid), .attach)
         var status: Int32 = 0
@@ -103,12 +141,7 @@ final class StubThread: Sendable {
         }
         var regs = user_regs_struct()
         try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
-        let thread = StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
-        let echoed = try thread.inject(Int(SYS_getpid))
-        if echoed != Int64(pid) {
-            throw PlatformError(.inject, errno: EPROTO, detail: "stub thread getpid returned \(echoed), expected \(pid)")
-        }
-        return thread
+        return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
     }
 
     /// Ends this stub thread (exit(2), the thread alone) and collects it.
@@ -150,7 +183,7 @@ final class StubThread: Sendable {
         while true {
             var host = regs.host
             try PlatformError.check(cshim_ptrace_set_regs(tid, &host), .inject)
-            let result = Int64(bitPattern: UInt64(try runToTrap(number, trap: trap).rax))
+            let result = Int64(bitPattern: UInt64(try runToTrap(number, traps: [trap]).rax))
             // An interrupt signal arriving mid-call can make the kernel ask for
             // a restart; the call has not happened, so run it again.
             if (-516 ... -512).contains(result) { continue }
@@ -158,11 +191,11 @@ final class StubThread: Sendable {
         }
     }
 
-    /// Continues the thread until it traps at `trapAddress` after the stub's
-    /// syscall and returns its registers there, swallowing signals that
-    /// arrive meanwhile. `number` is the injected call, for the message when
-    /// the stub's seccomp filter kills it.
-    private func runToTrap(_ number: Int, trap trapAddress: UInt64) throws(PlatformError) -> user_regs_struct {
+    /// Continues the thread until it traps at one of `traps` after the
+    /// stub's syscall and returns its registers there, swallowing signals
+    /// that arrive meanwhile. `number` is the injected call, for the message
+    /// when the stub's seccomp filter kills it.
+    private func runToTrap(_ number: Int, traps: [UInt64]) throws(PlatformError) -> user_regs_struct {
         while true {
             try PlatformError.check(cshim_ptrace_cont(tid), .inject)
             var status: Int32 = 0
@@ -181,7 +214,7 @@ final class StubThread: Sendable {
             guard cshim_status_event(status) == 0 else { continue }
             var regs = user_regs_struct()
             try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .inject)
-            if signal == SIGTRAP && UInt64(regs.rip) == trapAddress { return regs }
+            if signal == SIGTRAP && traps.contains(UInt64(regs.rip)) { return regs }
             try failOnFault(signal, rip: UInt64(regs.rip))
         }
     }

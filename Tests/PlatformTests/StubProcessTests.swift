@@ -55,6 +55,43 @@ import Testing
         #expect(kill(pid, 0) == -1 && errno == ESRCH)
     }
 
+    /// apply(): maps and protection changes run in order, several to a stop
+    /// of the stub; the first failing one (an mprotect of nothing mapped)
+    /// stops the batch and is reported by its index, and nothing after it is
+    /// done. The thread runs the application after it as after any call.
+    @Test func batchedChangesApplyInOrderUpToTheFirstFailure() throws {
+        struct Seen: Sendable {
+            var applied = 0
+            var errno: Int32?
+            var maps = ""
+            var stop: StopReason?
+        }
+        let seen = try onTracerThread { () throws -> Seen in
+            let fixture = try StubFixture(code: X86.call(39))
+            let (applied, failure) = fixture.addressSpace.apply([
+                .map(address: 0x30000, length: 0x1000, fileOffset: 0x1000, protection: [.read, .write]),
+                .map(address: 0x31000, length: 0x1000, fileOffset: 0x3000, protection: [.read]),
+                .protect(address: 0x30000, length: 0x1000, protection: [.read]),
+                .map(address: 0x33000, length: 0x2000, fileOffset: 0x1000, protection: [.read, .execute]),
+                .protect(address: 0x50000, length: 0x1000, protection: [.read]),
+                .map(address: 0x60000, length: 0x1000, fileOffset: 0x1000, protection: [.read]),
+            ])
+            var seen = Seen(applied: applied, errno: failure?.errno)
+            seen.maps = readProcFile("/proc/\(fixture.addressSpace.pid)/maps")
+            var registers = fixture.start()
+            seen.stop = try fixture.context.switchToApp(registers: &registers)
+            return seen
+        }
+        #expect(seen.applied == 4)
+        #expect(seen.errno == ENOMEM)
+        let lines = seen.maps.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+        #expect(lines.contains("00030000-00031000 r--s 00001000"), "\(seen.maps)")
+        #expect(lines.contains("00031000-00032000 r--s 00003000"), "\(seen.maps)")
+        #expect(lines.contains("00033000-00035000 r-xs 00001000"), "\(seen.maps)")
+        #expect(!lines.contains { $0.hasPrefix("00060000") }, "\(seen.maps)")
+        #expect(seen.stop == .syscall(number: 39))
+    }
+
     /// A thread that traces no stub thread of the address space has its
     /// host calls run by the address space's owner thread.
     @Test func aThreadTracingNoStubThreadMapsThroughTheOwner() throws {

@@ -44,6 +44,15 @@ uint64_t cshim_stub_syscall_address(void);
  * waits in pause() there until a tracer seizes it. */
 uint64_t cshim_stub_clone_address(void);
 uint64_t cshim_stub_clone_trap_address(void);
+/* The stub's batch site (see cshim_stub_code_batch in ptrace_stub.c): up
+ * to three MemoryFile mmaps or mprotects whose arguments are in registers;
+ * it traps with rip at the done address when all succeeded, at the failed
+ * address (rax the result, rdi the address) when one failed. */
+uint64_t cshim_stub_batch_address(void);
+uint64_t cshim_stub_batch_done_address(void);
+uint64_t cshim_stub_batch_failed_address(void);
+/* The length word's flag in a batch entry that asks for mprotect. */
+#define CSHIM_STUB_BATCH_PROTECT 8ULL
 /* The flags a stub thread is cloned with: a thread of the stub's process
  * (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM). */
 uint64_t cshim_stub_thread_clone_flags(void);
@@ -53,8 +62,8 @@ uint64_t cshim_stub_thread_clone_flags(void);
  * thread, and with it PR_SET_PDEATHSIG, outlives any Sentry thread). The stub
  * keeps only `memfd` (as CSHIM_STUB_MEMFD) and the stub page, has unmapped
  * everything else, and waits in group-stop, not yet traced: the caller
- * attaches with PTRACE_ATTACH and becomes its tracer. Before its first
- * instruction on the stub page the stub sets NoNewPrivs and installs a
+ * seizes it (cshim_ptrace_seize_stopped) and becomes its tracer. Before
+ * its first instruction on the stub page the stub sets NoNewPrivs and installs a
  * seccomp filter: any syscall made outside the stub page kills it, and those
  * made on it must pass `filter` (a classic BPF program of at most
  * CSHIM_STUB_FILTER_MAX instructions, read only during the call; NULL with
@@ -84,26 +93,30 @@ int cshim_pin_thread(pid_t tid, int cpu);
 /* Lets thread `tid` (0: the calling thread) run on every CPU of the process
  * (`cshim_allowed_cpus`'s). */
 int cshim_unpin_thread(pid_t tid);
+/* cshim_unpin_thread(0) if the calling thread pinned itself (cshim_pin_thread
+ * of 0 or its own TID) and has not been let go since; 0 when there was
+ * nothing to do. */
+int cshim_unpin_thread_if_pinned(void);
 
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
 
-static inline int cshim_ptrace_attach(pid_t tid) {
-    return cshim_ptrace_result(ptrace(PTRACE_ATTACH, tid, 0, 0));
+/* Seizes `tid`, a stub's thread in group-stop (a new or pooled stub), with
+ * the trace options (TRACESYSGOOD tells syscall stops from SIGTRAP faults;
+ * EXITKILL kills the stub if its tracer thread dies), sending no SIGSTOP:
+ * the kernel makes the stopped thread trap at once (the tracer's wait sees
+ * a PTRACE_EVENT_STOP), and no SIGSTOP stays queued for the first injected
+ * call to swallow in a stop of its own, as PTRACE_ATTACH's would. */
+static inline int cshim_ptrace_seize_stopped(pid_t tid) {
+    return cshim_ptrace_result(ptrace(PTRACE_SEIZE, tid, 0,
+                                      (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)));
 }
 
 /* Detaches from `tid`, which must be in a signal-delivery-stop (as after an
  * injected call's int3), delivering SIGSTOP in place of that signal: the
  * thread goes from the tracer's hands straight into group-stop, runs no
- * instruction, and waits there for its next PTRACE_ATTACH. */
+ * instruction, and waits there to be seized again. */
 static inline int cshim_ptrace_detach_stopped(pid_t tid) {
     return cshim_ptrace_result(ptrace(PTRACE_DETACH, tid, 0, (void *)(uintptr_t)SIGSTOP));
-}
-
-/* TRACESYSGOOD tells syscall stops from SIGTRAP faults; EXITKILL kills the
- * stub if its tracer thread dies. */
-static inline int cshim_ptrace_set_options(pid_t tid) {
-    return cshim_ptrace_result(ptrace(PTRACE_SETOPTIONS, tid, 0,
-        (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)));
 }
 
 /* Seizes a running thread with the same options (no SIGSTOP is sent, so

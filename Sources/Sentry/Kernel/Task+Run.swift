@@ -32,6 +32,8 @@ extension Task {
             kernel.pauseGate.leave(self)
             return
         }
+        // A pooled host thread may carry sleep time from the task it ran before.
+        _ = BlockedTime.take()
         // The MM whose address space this thread holds a reference to.
         var held: MemoryManager?
         do {
@@ -56,7 +58,8 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
-                current.prefault([registers.rip])
+                // One request to the stub for all three windows.
+                current.prefault([registers.rip, registers.rsp, registers.fsBase])
                 // A fork's child writes its stack and thread block first (copy-on-write pages).
                 current.prefaultForWrite([registers.rsp, registers.fsBase])
                 try loop(context, kernel: kernel, mm: current)
@@ -354,5 +357,21 @@ public final class PlatformAddressSpace: AddressSpaceMapper {
         } catch {
             throw SyscallError.fromHost(error.errno)
         }
+    }
+
+    /// Several changes in one stop of the stub (`AddressSpace.apply`).
+    public func apply(_ changes: [StubChange]) -> (applied: Int, failure: SyscallError?) {
+        let platform = changes.map { change -> AddressSpace.Change in
+            switch change {
+            case .map(let address, let length, let fileOffset, let protection):
+                .map(address: address, length: length, fileOffset: fileOffset,
+                     protection: AddressSpace.Protection(rawValue: Int32(truncatingIfNeeded: protection.rawValue)))
+            case .protect(let address, let length, let protection):
+                .protect(address: address, length: length,
+                         protection: AddressSpace.Protection(rawValue: Int32(truncatingIfNeeded: protection.rawValue)))
+            }
+        }
+        let (applied, failure) = space.apply(platform)
+        return (applied, failure.map { SyscallError.fromHost($0.errno) })
     }
 }

@@ -65,47 +65,10 @@ extension MemoryManager {
                 }
                 return writeFaultLocked(at: address, in: vma, within: copyOnWrite)
             }
-            guard addressSpace != nil, let memoryFile else { return .busError }
-            let aligned = address & ~(MemoryManager.faultWindow - 1)
-            var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
-            if vma.special != nil {
-                window = vma.range
-            } else if vma.sharedMemory != nil {
-                window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
-            } else {
-                if vma.mappedFile != nil, !vma.protection.contains(.write) {
-                    // The file cache's pages cost nothing to share: a whole
-                    // allocated window of them comes in with this fault.
-                    let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
-                    try? populatePrivateLocked(max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.allocatedFaultWindow),
-                                               in: vma, cachedOnly: true)
-                }
-                window = widenedOverAllocatedLocked(window, around: address, in: vma)
-            }
+            var pieces: [StubPiece] = []
+            if let failure = windowPiecesLocked(around: address, in: vma, into: &pieces) { return failure }
             do {
-                for (range, offset) in try backingRunsLocked(window, in: vma) {
-                    guard vma.special != nil || memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
-                        return .busError
-                    }
-                    let shared = vma.hasPrivatePages
-                        ? memoryFile.sharedRanges(in: offset..<offset + UInt64(range.count)) : []
-                    var cursor = range.lowerBound
-                    for piece in shared {
-                        let lower = range.lowerBound + (piece.lowerBound - offset)
-                        let upper = range.lowerBound + (piece.upperBound - offset)
-                        if cursor < lower {
-                            try mapStubLocked(cursor..<lower, offset: offset + (cursor - range.lowerBound),
-                                              protection: vma.protection, copyOnWrite: false)
-                        }
-                        try mapStubLocked(lower..<upper, offset: piece.lowerBound, protection: vma.protection,
-                                          copyOnWrite: true)
-                        cursor = upper
-                    }
-                    if cursor < range.upperBound {
-                        try mapStubLocked(cursor..<range.upperBound, offset: offset + (cursor - range.lowerBound),
-                                          protection: vma.protection, copyOnWrite: false)
-                    }
-                }
+                try mapStubLocked(pieces)
             } catch {
                 return .busError
             }
@@ -113,15 +76,77 @@ extension MemoryManager {
         }
     }
 
+    /// The pieces (runs of one backing and one sharing) that map the fault
+    /// window around `address`, an address of `vma` the stub does not map,
+    /// appended to `pieces`; nil, or the resolution when the memory cannot be
+    /// provided (then nothing is appended). Caller holds `lock`.
+    private func windowPiecesLocked(around address: UInt64, in vma: VMA,
+                                    into pieces: inout [StubPiece]) -> FaultResolution? {
+        guard addressSpace != nil, let memoryFile else { return .busError }
+        let aligned = address & ~(MemoryManager.faultWindow - 1)
+        var window = max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.faultWindow)
+        if vma.special != nil {
+            window = vma.range
+        } else if vma.sharedMemory != nil {
+            window = Page.roundDown(address)..<Page.roundDown(address) + Page.size
+        } else {
+            if vma.mappedFile != nil, !vma.protection.contains(.write) {
+                // The file cache's pages cost nothing to share: a whole
+                // allocated window of them comes in with this fault.
+                let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
+                try? populatePrivateLocked(max(vma.start, aligned)..<min(vma.end, aligned + MemoryManager.allocatedFaultWindow),
+                                           in: vma, cachedOnly: true)
+            }
+            window = widenedOverAllocatedLocked(window, around: address, in: vma)
+        }
+        var found: [StubPiece] = []
+        do {
+            for (range, offset) in try backingRunsLocked(window, in: vma) {
+                guard vma.special != nil || memoryFile.ensureLoaded(offset: offset, length: UInt64(range.count)) else {
+                    return .busError
+                }
+                let shared = vma.hasPrivatePages
+                    ? memoryFile.sharedRanges(in: offset..<offset + UInt64(range.count)) : []
+                var cursor = range.lowerBound
+                for piece in shared {
+                    let lower = range.lowerBound + (piece.lowerBound - offset)
+                    let upper = range.lowerBound + (piece.upperBound - offset)
+                    if cursor < lower {
+                        found.append(StubPiece(range: cursor..<lower, offset: offset + (cursor - range.lowerBound),
+                                               protection: vma.protection, copyOnWrite: false))
+                    }
+                    found.append(StubPiece(range: lower..<upper, offset: piece.lowerBound,
+                                           protection: vma.protection, copyOnWrite: true))
+                    cursor = upper
+                }
+                if cursor < range.upperBound {
+                    found.append(StubPiece(range: cursor..<range.upperBound, offset: offset + (cursor - range.lowerBound),
+                                           protection: vma.protection, copyOnWrite: false))
+                }
+            }
+        } catch {
+            return .busError
+        }
+        pieces += found
+        return nil
+    }
+
     /// Maps the fault windows around `addresses` that the stub does not map
     /// yet, as faults there would, and leaves everything else (a mapped page,
     /// an address with no mapping) to the fault that may come. A stub new to
     /// an MM (a fork's child, an exec) faults first on its instruction and
-    /// stack pointers: mapping them beforehand is one injected call each
-    /// instead of a fault stop and the call.
+    /// stack pointers: mapping them beforehand takes one request to the stub
+    /// for all instead of a fault stop and a call each.
     public func prefault(_ addresses: [UInt64]) {
-        for address in addresses where !lock.withLock({ _ in mappedInStub.contains(address) }) {
-            _ = handleFault(at: address)
+        lock.withLock { _ in
+            // All windows in one request to the stub (a stop for several pieces).
+            var pieces: [StubPiece] = []
+            for address in addresses where !mappedInStub.contains(address)
+                && !pieces.contains(where: { $0.range.contains(address) }) {
+                guard let index = vmaIndexLocked(containing: address), !vmas[index].protection.isEmpty else { continue }
+                _ = windowPiecesLocked(around: address, in: vmas[index], into: &pieces)
+            }
+            try? mapStubLocked(pieces)
         }
     }
 

@@ -84,8 +84,9 @@ extension MemoryManager {
         for vma in vmas where vma.hasPrivatePages {
             for mapped in mappedInStub.intersection(with: vma.range) { copyOnWriteInStub.insert(mapped) }
         }
-        for (range, protection) in pending {
-            try addressSpace.protect(address: range.lowerBound, length: UInt64(range.count), protection: protection)
-        }
+        // One request: the stub takes several in one stop.
+        let changes = pending.map { StubChange.protect(address: $0.range.lowerBound, length: UInt64($0.range.count),
+                                                       protection: $0.protection) }
+        if let failure = addressSpace.apply(changes).failure { throw failure }
     }
 }

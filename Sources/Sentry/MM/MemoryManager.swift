@@ -658,4 +658,31 @@ extension MemoryManager {
         mappedInStub.insert(range)
         if copyOnWrite { copyOnWriteInStub.insert(range) } else { copyOnWriteInStub.remove(range) }
     }
+
+    /// `mapStubLocked` of each piece, in order, in one request to the stub
+    /// (`AddressSpaceMapper.apply`); the pieces mapped before one failed
+    /// are recorded as mapped. Caller holds `lock`.
+    func mapStubLocked(_ pieces: [StubPiece]) throws(SyscallError) {
+        guard !pieces.isEmpty else { return }
+        guard let addressSpace else { throw .efault }
+        let changes = pieces.map { piece in
+            StubChange.map(address: piece.range.lowerBound, length: UInt64(piece.range.count), fileOffset: piece.offset,
+                           protection: piece.copyOnWrite ? piece.protection.subtracting(.write) : piece.protection)
+        }
+        let (applied, failure) = addressSpace.apply(changes)
+        for piece in pieces.prefix(applied) {
+            mappedInStub.insert(piece.range)
+            if piece.copyOnWrite { copyOnWriteInStub.insert(piece.range) } else { copyOnWriteInStub.remove(piece.range) }
+        }
+        if let failure { throw failure }
+    }
+}
+
+/// A range `mapStubLocked` puts into the stub: MemoryFile pages from
+/// `offset`, with the VMA's protection, without write when copy-on-write.
+struct StubPiece {
+    var range: Range<UInt64>
+    var offset: UInt64
+    var protection: Protection
+    var copyOnWrite: Bool
 }
