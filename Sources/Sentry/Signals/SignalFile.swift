@@ -14,7 +14,7 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
         super.notSaved.union(["imageCreator"])
     }
 
-    /// Whose `signalWaiters` announce signals.
+    /// Whose `signalWaiters` announce signals (see `announcer`).
     public private(set) var kernel: Kernel?
     /// The signals it reads (never SIGKILL or SIGSTOP).
     var mask = SignalSet.empty
@@ -36,8 +36,13 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// signalfd on an existing signalfd: its new mask, and a wake-up for readers.
     func setMask(_ new: SignalSet) {
         lock.withLock { _ in mask = SignalFile.readable(new) }
-        kernel?.signalWaiters.notify(.readable)
+        announcer?.signalWaiters.notify(.readable)
     }
+
+    /// The kernel, also while an image from before `kernel` is loading: an
+    /// epoll instance's afterLoad may register on this file before this
+    /// file's own afterLoad has taken the kernel from its maker.
+    private var announcer: Kernel? { kernel ?? imageCreator?.kernel }
 
     private var currentMask: SignalSet { lock.withLock { _ in mask } }
 
@@ -88,7 +93,7 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// Takes a signal of the mask, sleeping until one is queued; an
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
     private func waitForSignal(_ reader: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
-        guard let waiter, let kernel else { return reader.dequeueSignal(from: currentMask) }
+        guard let waiter, let kernel = announcer else { return reader.dequeueSignal(from: currentMask) }
         return try waiter.wait(on: kernel.signalWaiters, for: .readable) { reader.dequeueSignal(from: currentMask) }
     }
 
@@ -101,9 +106,9 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
 
     override public var supportsPoll: Bool { true }
 
-    override public func eventRegister(_ entry: WaitEntry) { kernel?.signalWaiters.register(entry) }
+    override public func eventRegister(_ entry: WaitEntry) { announcer?.signalWaiters.register(entry) }
 
-    override public func eventUnregister(_ entry: WaitEntry) { kernel?.signalWaiters.unregister(entry) }
+    override public func eventUnregister(_ entry: WaitEntry) { announcer?.signalWaiters.unregister(entry) }
 
     /// signalfd_copyinfo: the siginfo's fields at signalfd_siginfo's fixed
     /// places, as its layout (siginfo_layout) says which the union holds.
