@@ -243,13 +243,11 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 pendingError = SyscallError.econnrefused.rawValue
                 receiveShutdown = true
                 sendShutdown = true
+                awaitingConnect = true
             }
             queue.notify(.all)
         }
-        if waiter == nil {
-            LoopbackStack.table.withLock { _ in awaitingConnect = true }
-            throw .einprogress
-        }
+        if waiter == nil { throw .einprogress }
     }
 
     /// What a connect after an EINPROGRESS says (true: the connect returns
@@ -278,11 +276,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             guard let listener = Self.listener(for: target, in: table) else { throw .econnrefused }
             if listener.backlog.count <= listener.backlogLimit {
                 try join(listener, at: target, table: &table)
+                awaitingConnect = true
                 return listener
             }
             try takeSource(for: target, table: &table)
             remote = target
             state = .connecting
+            awaitingConnect = true
             listener.connectors.append(self)
             return nil
         }
@@ -325,7 +325,9 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         local = nil
     }
 
-    /// Joins `target`'s listener, waiting (with `waiter`) while its backlog is full; returns the listener.
+    /// Joins `target`'s listener, waiting (with `waiter`) while its backlog
+    /// is full; returns the listener. Without a waiter, the connect is
+    /// noted as awaited (`awaitingConnect`) in the turn of the lock that joins.
     private func waitForListener(_ target: InetEndpoint, waiter: Waiter?) throws(SyscallError) -> InetSocket {
         var listener = try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket in
             if state == .connected || state == .listening { throw .eisconn }
@@ -343,6 +345,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 guard found.backlog.count <= found.backlogLimit else { return nil }
                 if state == .connected { throw .eisconn }
                 try join(found, at: target, table: &table)
+                // A non-blocking connect says EINPROGRESS; the next connect says how it went.
+                if waiter == nil { awaitingConnect = true }
                 return true
             }
         }
