@@ -256,7 +256,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         let pending = LoopbackStack.table.withLock { _ in awaitingConnect && state == .connecting }
         if pending {
             guard waiter != nil else { throw .ealready }
-            try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+            _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
                 LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
             }
         }
@@ -337,7 +337,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
             return found
         }
-        try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
+        _ = try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
             () throws(SyscallError) -> Bool? in
             try LoopbackStack.table.withLock { table throws(SyscallError) -> Bool? in
                 guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
@@ -487,16 +487,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         // Files cannot travel over IP: SCM_RIGHTS given here are dropped.
         for file in message.rights { file.releaseReference() }
         guard isStream else { return try sendDatagram(message, waiter: waiter) }
-        // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
-        try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-            LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+        var found = try connectedPeer()
+        if found == nil {
+            // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
+            _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+                LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+            }
+            found = try connectedPeer()
         }
-        // tcp_sendmsg: a pending error first, then EPIPE when not connected or shut down; msg_name is ignored.
-        let peer = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket in
-            if let error = takeError() { throw error }
-            guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
-            return connected
-        }
+        guard let peer = found else { throw .epipe }
         if message.data.isEmpty { return 0 }
         let limit = lock.withLock { _ in options.sendBuffer }
         return try sendInPieces(count: message.data.count, waiter: waiter) { written in
@@ -511,6 +510,18 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 LoopbackStack.table.withLock { _ in sendShutdown = true }
                 return piece.data.count
             }
+        }
+    }
+
+    /// tcp_sendmsg's checks: a pending error first, then EPIPE when not
+    /// connected or shut down (msg_name is ignored); nil while a connection
+    /// is under way, to be waited for.
+    private func connectedPeer() throws(SyscallError) -> InetSocket? {
+        try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket? in
+            if state == .connecting { return nil }
+            if let error = takeError() { throw error }
+            guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
+            return connected
         }
     }
 
