@@ -31,7 +31,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP options set, by `optionKey`.
     private var protocolOptions: [Int32: Int32] = [:]
     /// A listener's non-blocking connectors waiting for room in its backlog, oldest first.
-    private var connectors: [InetSocket] = []
+    private(set) var connectors: [InetSocket] = []
     /// A non-blocking connect said EINPROGRESS and no connect has seen how
     /// it ended since (Linux's SS_CONNECTING): the next says 0, EALREADY or the error.
     private var awaitingConnect = false
@@ -314,6 +314,16 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         return refused
     }
 
+    /// A waiting connect that goes (its close, a shutdown) leaves its
+    /// listener's connectors: Linux keeps nothing of a SYN_SENT socket then
+    /// (the table's lock held).
+    private func leaveConnectorsLocked(_ table: LoopbackStack.Table) {
+        guard state == .connecting, let remote else { return }
+        for listener in table.sockets(type: SocketABI.SOCK_STREAM, port: remote.port) {
+            listener.connectors.removeAll { $0 === self }
+        }
+    }
+
     /// tcp_done for a connect refused while waiting: shut both ways, the
     /// error pending, its port let go (the table's lock held).
     private func refuseLocked(_ table: inout LoopbackStack.Table) {
@@ -461,6 +471,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         var refused: [InetSocket] = []
         let (other, pending) = LoopbackStack.table.withLock { table -> (InetSocket?, [InetSocket]) in
             isClosed = true
+            leaveConnectorsLocked(table)
             if let local { table.remove(self, type: socketType, port: local.port) }
             let pending = backlog
             backlog = []
