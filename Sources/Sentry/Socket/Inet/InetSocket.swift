@@ -174,13 +174,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     // MARK: Connections
 
     /// listen(2): an unbound socket takes an ephemeral port; a port another
-    /// listener holds is EADDRINUSE unless both set SO_REUSEPORT.
+    /// listener holds is EADDRINUSE unless both set SO_REUSEPORT. EINVAL once
+    /// a connect was tried (`remote`), as Linux (6.18) says even after the
+    /// connect was refused or a shutdown disconnected it.
     override func listen(backlog requested: Int32, task: Task) throws(SyscallError) {
         guard isStream else { throw .eopnotsupp }
         let limit = requested < 0 || requested > SocketABI.maximumBacklog ? SocketABI.maximumBacklog : requested
         var admitted: [InetSocket] = []
         try LoopbackStack.table.withLock { table throws(SyscallError) in
-            guard state != .connected else { throw .einval }
+            guard state != .connected, state != .connecting, remote == nil else { throw .einval }
             if local == nil { try enter(&table, at: wildcard) }
             if state != .listening, let local {
                 let others = table.sockets(type: socketType, port: local.port)
@@ -341,6 +343,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     private func waitForListener(_ target: InetEndpoint, waiter: Waiter?) throws(SyscallError) -> InetSocket {
         var listener = try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket in
             if state == .connected || state == .listening { throw .eisconn }
+            remote = target
             pendingError = 0
             receiveShutdown = false
             sendShutdown = false
@@ -428,7 +431,9 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     /// shutdown(2) (inet_shutdown): ENOTCONN on an unconnected socket (its
-    /// directions still shut); SHUT_RD on a listener stops it listening.
+    /// directions still shut); SHUT_RD on a listener stops it listening; a
+    /// connect under way is given up (tcp_disconnect: unconnected again,
+    /// nothing shut, ECONNRESET pending).
     override func shutdown(how: Int32) throws(SyscallError) {
         guard how >= SocketABI.SHUT_RD, how <= SocketABI.SHUT_RDWR else { throw .einval }
         let reading = how != SocketABI.SHUT_WR, writing = how != SocketABI.SHUT_RD
@@ -442,6 +447,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                     refused = refuseConnectorsLocked(&table)
                     state = .unconnected
                 }
+                return (nil, true)
+            }
+            if state == .connecting {
+                leaveConnectorsLocked(table)
+                state = .unconnected
+                awaitingConnect = false
+                pendingError = SyscallError.econnreset.rawValue
+                receiveShutdown = false
+                sendShutdown = false
                 return (nil, true)
             }
             if reading { receiveShutdown = true }
