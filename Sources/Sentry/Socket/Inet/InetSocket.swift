@@ -300,7 +300,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             do {
                 try next.join(self, at: target, table: &table)
             } catch {
-                next.refuseLocked(&table)
+                next.refuseLocked()
             }
             admitted.append(next)
         }
@@ -309,10 +309,10 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     /// A listener that stops listening refuses its waiting connectors, as
     /// the RST answering their next SYN would (the table's lock held).
-    private func refuseConnectorsLocked(_ table: inout LoopbackStack.Table) -> [InetSocket] {
+    private func refuseConnectorsLocked() -> [InetSocket] {
         let refused = connectors.filter { $0.state == .connecting && !$0.isClosed }
         connectors = []
-        for connector in refused { connector.refuseLocked(&table) }
+        for connector in refused { connector.refuseLocked() }
         return refused
     }
 
@@ -327,14 +327,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     /// tcp_done for a connect refused while waiting: shut both ways, the
-    /// error pending, its port let go (the table's lock held).
-    private func refuseLocked(_ table: inout LoopbackStack.Table) {
+    /// error pending; it keeps its name, as getsockname on Linux shows
+    /// (the table's lock held).
+    private func refuseLocked() {
         state = .unconnected
         pendingError = SyscallError.econnrefused.rawValue
         receiveShutdown = true
         sendShutdown = true
-        if let port = local?.port { table.remove(self, type: socketType, port: port) }
-        local = nil
     }
 
     /// Joins `target`'s listener, waiting (with `waiter`) while its backlog
@@ -444,7 +443,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 if reading {
                     dropped = backlog
                     backlog = []
-                    refused = refuseConnectorsLocked(&table)
+                    refused = refuseConnectorsLocked()
                     state = .unconnected
                 }
                 return (nil, true)
@@ -489,7 +488,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             if let local { table.remove(self, type: socketType, port: local.port) }
             let pending = backlog
             backlog = []
-            refused = refuseConnectorsLocked(&table)
+            refused = refuseConnectorsLocked()
             guard isStream, let peer, !peer.isClosed else { return (nil, pending) }
             peer.receiveShutdown = true
             if forced || !receiveQueue.isEmpty {
