@@ -1,4 +1,5 @@
 import Testing
+@testable import Platform
 @testable import Sentry
 
 /// What a process's exit takes with it.
@@ -16,5 +17,23 @@ import Testing
         #expect(group.lock.withLock { _ in group.signalTimers.posix.count } == 1)
         kernel.threadGroupFinished(group, .exited(code: 0))
         #expect(group.lock.withLock { _ in group.signalTimers.posix.isEmpty })
+    }
+}
+
+/// What a container's end lets go on the host.
+@Suite struct ContainerEndTests {
+    /// When init exits, the stub pool keeps no idle stub of the kernel's
+    /// MemoryFile (it would hold all the kernel's memory): a kernel that
+    /// never deinits, in a host process that runs several, leaks none.
+    @Test func theStubPoolKeepsNoStubOfAnEndedContainer() throws {
+        let (kernel, task) = try KernelState().makeKernel()
+        defer { kernel.memoryFile.release() }
+        let group = try #require(task.threadGroup)
+        let identity = try MemoryFileIdentity(descriptor: kernel.memoryFile.fd)
+        kernel.threadGroupFinished(group, .exited(code: 0))
+        let stub = try StubProcess.create(memoryFile: kernel.memoryFile.fd)
+        let kept = StubPool.shared.give(StubPool.Idle(pid: stub, memoryFile: identity, template: nil))
+        if !kept { StubProcess.killAndReap(stub) }
+        #expect(!kept, "an idle stub of an ended container's MemoryFile was kept")
     }
 }

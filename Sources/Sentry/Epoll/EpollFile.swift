@@ -63,8 +63,14 @@ public final class EpollItem: Savable, @unchecked Sendable { // the fields are g
 /// are saved; entries on the files' queues are registered again after a load.
 public final class EpollFile: AnonymousFile, @unchecked Sendable { // `items` and `ready` are guarded by `lists`
     override public class var savedTypeName: String { "epoll.File" }
-    override public class var notSaved: Set<String> { super.notSaved.union(["lists", "queue"]) }
+    override public class var notSaved: Set<String> { super.notSaved.union(["control", "lists", "queue"]) }
 
+    /// Serialises changes to the interest list (epoll_ctl, a watched file's
+    /// last close, this instance's), as Linux's ep->mtx: an item is unlinked
+    /// and linked again by one of them at a time, so no entry outlives its
+    /// item's place in the list. Taken first: the files' queue locks and
+    /// `lists` nest inside; never taken under them (callbacks take `lists` only).
+    private let control = Mutex(())
     /// Taken in callbacks from the files' queues, so under their objects'
     /// locks: code holding it calls into no file and notifies no queue.
     private let lists = Mutex(())
@@ -112,60 +118,71 @@ public final class EpollFile: AnonymousFile, @unchecked Sendable { // `items` an
     /// once, so an already ready file is reported (once, if edge-triggered).
     func add(_ file: FileDescription, fd: Int32, events: UInt32, data: UInt64) throws(SyscallError) {
         let item = EpollItem(owner: self, file: file, fd: fd, events: events | PollEvents.unmaskable.rawValue, data: data)
-        try lists.withLock { _ throws(SyscallError) in
-            guard !items.contains(where: { $0.file === file && $0.fd == fd }) else { throw .eexist }
-            item.isLinked = true
-            items.append(item)
+        try control.withLock { _ throws(SyscallError) in
+            try lists.withLock { _ throws(SyscallError) in
+                guard !items.contains(where: { $0.file === file && $0.fd == fd }) else { throw .eexist }
+                item.isLinked = true
+                items.append(item)
+            }
+            link(item)
+            pollNow(item)
         }
-        link(item)
-        pollNow(item)
     }
 
     /// EPOLL_CTL_MOD: ENOENT if absent, EINVAL for an exclusive item.
     func modify(_ file: FileDescription, fd: Int32, events: UInt32, data: UInt64) throws(SyscallError) {
-        let item = try lists.withLock { _ throws(SyscallError) -> EpollItem in
-            guard let item = items.first(where: { $0.file === file && $0.fd == fd }) else { throw .enoent }
-            guard item.events & EpollABI.EPOLLEXCLUSIVE == 0 else { throw .einval }
-            return item
+        try control.withLock { _ throws(SyscallError) in
+            let item = try lists.withLock { _ throws(SyscallError) -> EpollItem in
+                guard let item = items.first(where: { $0.file === file && $0.fd == fd }) else { throw .enoent }
+                guard item.events & EpollABI.EPOLLEXCLUSIVE == 0 else { throw .einval }
+                return item
+            }
+            unlinkEntry(item)
+            lists.withLock { _ in
+                item.events = events | PollEvents.unmaskable.rawValue
+                item.data = data
+            }
+            link(item)
+            pollNow(item)
         }
-        unlinkEntry(item)
-        lists.withLock { _ in
-            item.events = events | PollEvents.unmaskable.rawValue
-            item.data = data
-        }
-        link(item)
-        pollNow(item)
     }
 
     /// EPOLL_CTL_DEL: ENOENT if absent.
     func remove(_ file: FileDescription, fd: Int32) throws(SyscallError) {
-        guard let item = lists.withLock({ _ in items.first { $0.file === file && $0.fd == fd } }) else {
-            throw .enoent
+        try control.withLock { _ throws(SyscallError) in
+            guard let item = lists.withLock({ _ in items.first { $0.file === file && $0.fd == fd } }) else {
+                throw .enoent
+            }
+            detachLocked(item)
+            item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
         }
-        detach(item)
-        item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
     }
 
-    /// Takes `item` out of both lists and off its file's queue (EPOLL_CTL_DEL,
-    /// the file's last close, this instance's last close).
+    /// Takes `item` out of both lists and off its file's queue (the file's last close).
     func detach(_ item: EpollItem) {
-        let wasLinked = lists.withLock { _ -> Bool in
-            guard item.isLinked else { return false }
+        control.withLock { _ in detachLocked(item) }
+    }
+
+    /// `detach` with `control` held (EPOLL_CTL_DEL, this instance's last
+    /// close too); the entry goes even if the item was unlinked already.
+    private func detachLocked(_ item: EpollItem) {
+        lists.withLock { _ in
             item.isLinked = false
             item.isReady = false
             items.removeAll { $0 === item }
             ready.removeAll { $0 === item }
-            return true
         }
-        if wasLinked { unlinkEntry(item) }
+        unlinkEntry(item)
     }
 
     /// The instance's last reference: every item goes.
     override public func released() {
-        let all = lists.withLock { _ in items }
-        for item in all {
-            detach(item)
-            item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
+        control.withLock { _ in
+            let all = lists.withLock { _ in items }
+            for item in all {
+                detachLocked(item)
+                item.file?.epollWatches.withLock { $0.removeAll { $0 === item } }
+            }
         }
     }
 

@@ -97,6 +97,7 @@ extension Kernel {
             for other in pidNamespace.allThreadGroups where other !== group {
                 other.beginExit(.killed(signal: Signal.kill.rawValue, coreDumped: false))
             }
+            memoryFile.containerEnded()
             notifyExit(reason)
         }
     }

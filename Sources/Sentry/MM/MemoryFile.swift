@@ -142,6 +142,16 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         fd = -1
     }
 
+    /// Its container ended (init exited): the stub pool kills its idle stubs
+    /// of this file and keeps none after, as when it closes. A kernel's
+    /// graph has cycles, so a host process that runs kernels one after
+    /// another (the tests) may never see it close, and each idle stub holds
+    /// all its memory.
+    public func containerEnded() {
+        let descriptor = lock.withLock { _ in base == nil ? -1 : fd }
+        if descriptor >= 0 { AddressSpace.memoryFileClosing(descriptor) }
+    }
+
     deinit {
         release()
     }

@@ -95,7 +95,6 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
     func dropMessagesWithFiles() {
         let dropped = lock.withLock { _ -> [SocketMessage] in
             let dropped = messages.filter { !$0.rights.isEmpty }
-            if messages.first.map({ !$0.rights.isEmpty }) ?? false { headOffset = 0 }
             messages.removeAll { !$0.rights.isEmpty }
             usedBytes = messages.reduce(0) { $0 + $1.data.count } - headOffset
             return dropped

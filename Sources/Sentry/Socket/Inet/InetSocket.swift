@@ -31,7 +31,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// IPPROTO_IP, IPPROTO_IPV6 and IPPROTO_TCP options set, by `optionKey`.
     private var protocolOptions: [Int32: Int32] = [:]
     /// A listener's non-blocking connectors waiting for room in its backlog, oldest first.
-    private var connectors: [InetSocket] = []
+    private(set) var connectors: [InetSocket] = []
     /// A non-blocking connect said EINPROGRESS and no connect has seen how
     /// it ended since (Linux's SS_CONNECTING): the next says 0, EALREADY or the error.
     private var awaitingConnect = false
@@ -174,13 +174,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     // MARK: Connections
 
     /// listen(2): an unbound socket takes an ephemeral port; a port another
-    /// listener holds is EADDRINUSE unless both set SO_REUSEPORT.
+    /// listener holds is EADDRINUSE unless both set SO_REUSEPORT. EINVAL once
+    /// a connect was tried (`remote`), as Linux (6.18) says even after the
+    /// connect was refused or a shutdown disconnected it.
     override func listen(backlog requested: Int32, task: Task) throws(SyscallError) {
         guard isStream else { throw .eopnotsupp }
         let limit = requested < 0 || requested > SocketABI.maximumBacklog ? SocketABI.maximumBacklog : requested
         var admitted: [InetSocket] = []
         try LoopbackStack.table.withLock { table throws(SyscallError) in
-            guard state != .connected else { throw .einval }
+            guard state != .connected, state != .connecting, remote == nil else { throw .einval }
             if local == nil { try enter(&table, at: wildcard) }
             if state != .listening, let local {
                 let others = table.sockets(type: socketType, port: local.port)
@@ -243,13 +245,11 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 pendingError = SyscallError.econnrefused.rawValue
                 receiveShutdown = true
                 sendShutdown = true
+                awaitingConnect = true
             }
             queue.notify(.all)
         }
-        if waiter == nil {
-            LoopbackStack.table.withLock { _ in awaitingConnect = true }
-            throw .einprogress
-        }
+        if waiter == nil { throw .einprogress }
     }
 
     /// What a connect after an EINPROGRESS says (true: the connect returns
@@ -258,7 +258,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         let pending = LoopbackStack.table.withLock { _ in awaitingConnect && state == .connecting }
         if pending {
             guard waiter != nil else { throw .ealready }
-            try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+            _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
                 LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
             }
         }
@@ -278,11 +278,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             guard let listener = Self.listener(for: target, in: table) else { throw .econnrefused }
             if listener.backlog.count <= listener.backlogLimit {
                 try join(listener, at: target, table: &table)
+                awaitingConnect = true
                 return listener
             }
             try takeSource(for: target, table: &table)
             remote = target
             state = .connecting
+            awaitingConnect = true
             listener.connectors.append(self)
             return nil
         }
@@ -298,7 +300,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             do {
                 try next.join(self, at: target, table: &table)
             } catch {
-                next.refuseLocked(&table)
+                next.refuseLocked()
             }
             admitted.append(next)
         }
@@ -307,35 +309,47 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     /// A listener that stops listening refuses its waiting connectors, as
     /// the RST answering their next SYN would (the table's lock held).
-    private func refuseConnectorsLocked(_ table: inout LoopbackStack.Table) -> [InetSocket] {
+    private func refuseConnectorsLocked() -> [InetSocket] {
         let refused = connectors.filter { $0.state == .connecting && !$0.isClosed }
         connectors = []
-        for connector in refused { connector.refuseLocked(&table) }
+        for connector in refused { connector.refuseLocked() }
         return refused
     }
 
+    /// A waiting connect that goes (its close, a shutdown) leaves its
+    /// listener's connectors: Linux keeps nothing of a SYN_SENT socket then
+    /// (the table's lock held).
+    private func leaveConnectorsLocked(_ table: LoopbackStack.Table) {
+        guard state == .connecting, let remote else { return }
+        for listener in table.sockets(type: SocketABI.SOCK_STREAM, port: remote.port) {
+            listener.connectors.removeAll { $0 === self }
+        }
+    }
+
     /// tcp_done for a connect refused while waiting: shut both ways, the
-    /// error pending, its port let go (the table's lock held).
-    private func refuseLocked(_ table: inout LoopbackStack.Table) {
+    /// error pending; it keeps its name, as getsockname on Linux shows
+    /// (the table's lock held).
+    private func refuseLocked() {
         state = .unconnected
         pendingError = SyscallError.econnrefused.rawValue
         receiveShutdown = true
         sendShutdown = true
-        if let port = local?.port { table.remove(self, type: socketType, port: port) }
-        local = nil
     }
 
-    /// Joins `target`'s listener, waiting (with `waiter`) while its backlog is full; returns the listener.
+    /// Joins `target`'s listener, waiting (with `waiter`) while its backlog
+    /// is full; returns the listener. Without a waiter, the connect is
+    /// noted as awaited (`awaitingConnect`) in the turn of the lock that joins.
     private func waitForListener(_ target: InetEndpoint, waiter: Waiter?) throws(SyscallError) -> InetSocket {
         var listener = try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket in
             if state == .connected || state == .listening { throw .eisconn }
+            remote = target
             pendingError = 0
             receiveShutdown = false
             sendShutdown = false
             guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
             return found
         }
-        try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
+        _ = try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
             () throws(SyscallError) -> Bool? in
             try LoopbackStack.table.withLock { table throws(SyscallError) -> Bool? in
                 guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
@@ -343,6 +357,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 guard found.backlog.count <= found.backlogLimit else { return nil }
                 if state == .connected { throw .eisconn }
                 try join(found, at: target, table: &table)
+                // A non-blocking connect says EINPROGRESS; the next connect says how it went.
+                if waiter == nil { awaitingConnect = true }
                 return true
             }
         }
@@ -414,7 +430,9 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     /// shutdown(2) (inet_shutdown): ENOTCONN on an unconnected socket (its
-    /// directions still shut); SHUT_RD on a listener stops it listening.
+    /// directions still shut); SHUT_RD on a listener stops it listening; a
+    /// connect under way is given up (tcp_disconnect: unconnected again,
+    /// nothing shut, ECONNRESET pending).
     override func shutdown(how: Int32) throws(SyscallError) {
         guard how >= SocketABI.SHUT_RD, how <= SocketABI.SHUT_RDWR else { throw .einval }
         let reading = how != SocketABI.SHUT_WR, writing = how != SocketABI.SHUT_RD
@@ -425,9 +443,18 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 if reading {
                     dropped = backlog
                     backlog = []
-                    refused = refuseConnectorsLocked(&table)
+                    refused = refuseConnectorsLocked()
                     state = .unconnected
                 }
+                return (nil, true)
+            }
+            if state == .connecting {
+                leaveConnectorsLocked(table)
+                state = .unconnected
+                awaitingConnect = false
+                pendingError = SyscallError.econnreset.rawValue
+                receiveShutdown = false
+                sendShutdown = false
                 return (nil, true)
             }
             if reading { receiveShutdown = true }
@@ -457,10 +484,11 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         var refused: [InetSocket] = []
         let (other, pending) = LoopbackStack.table.withLock { table -> (InetSocket?, [InetSocket]) in
             isClosed = true
+            leaveConnectorsLocked(table)
             if let local { table.remove(self, type: socketType, port: local.port) }
             let pending = backlog
             backlog = []
-            refused = refuseConnectorsLocked(&table)
+            refused = refuseConnectorsLocked()
             guard isStream, let peer, !peer.isClosed else { return (nil, pending) }
             peer.receiveShutdown = true
             if forced || !receiveQueue.isEmpty {
@@ -483,16 +511,15 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         // Files cannot travel over IP: SCM_RIGHTS given here are dropped.
         for file in message.rights { file.releaseReference() }
         guard isStream else { return try sendDatagram(message, waiter: waiter) }
-        // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
-        try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-            LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+        var found = try connectedPeer()
+        if found == nil {
+            // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
+            _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
+                LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+            }
+            found = try connectedPeer()
         }
-        // tcp_sendmsg: a pending error first, then EPIPE when not connected or shut down; msg_name is ignored.
-        let peer = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket in
-            if let error = takeError() { throw error }
-            guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
-            return connected
-        }
+        guard let peer = found else { throw .epipe }
         if message.data.isEmpty { return 0 }
         let limit = lock.withLock { _ in options.sendBuffer }
         return try sendInPieces(count: message.data.count, waiter: waiter) { written in
@@ -507,6 +534,18 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
                 LoopbackStack.table.withLock { _ in sendShutdown = true }
                 return piece.data.count
             }
+        }
+    }
+
+    /// tcp_sendmsg's checks: a pending error first, then EPIPE when not
+    /// connected or shut down (msg_name is ignored); nil while a connection
+    /// is under way, to be waited for.
+    private func connectedPeer() throws(SyscallError) -> InetSocket? {
+        try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket? in
+            if state == .connecting { return nil }
+            if let error = takeError() { throw error }
+            guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
+            return connected
         }
     }
 

@@ -65,6 +65,8 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
                                     "unix socket of type \(socketType)")
         try ImageValidation.require(name.map { $0.count <= SocketABI.unixPathSize } ?? true, field: "name",
                                     "name longer than sun_path")
+        // A unix connect never waits among connectors: a full backlog is EAGAIN.
+        try ImageValidation.require(state != .connecting, field: "state", "a unix socket waiting to connect")
     }
 
     /// Enters the garbage collector's holders and the abstract name again.
