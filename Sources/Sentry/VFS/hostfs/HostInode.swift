@@ -97,6 +97,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
     }
 
+    /// The MAP_SHARED page cache if the file has been mapped shared (nil, the
+    /// usual case: read and write then reach the host file alone).
+    var pageCache: SharedMemory? { shared.withLock { $0 } }
+
     private var hostFilesystem: HostFilesystem? { filesystem as? HostFilesystem }
 
     /// The host's stat of the file behind `dentry`, not following a final symlink.
@@ -174,6 +178,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             let fd = try Host.openBeneath(parentFD, [name], flags: O_WRONLY | O_NONBLOCK)
             defer { close(fd) }
             _ = try Host.retrying { ftruncate(fd, off_t(size)) }
+            pageCache?.truncate(to: UInt64(max(0, size)))
         }
         if let mode = change.mode {
             // NOFOLLOW: the name was resolved before this call without the
