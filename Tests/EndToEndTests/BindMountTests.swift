@@ -59,6 +59,25 @@ import Testing
         #expect(native.stdout.hasSuffix("done\n"))
     }
 
+    /// MAP_SHARED mappings of a file on a bind-mounted host directory, and
+    /// of a tmpfs file, are coherent with read and write of it as in a native
+    /// run on a host directory: one copy of the bytes, whichever way they go.
+    @Test(arguments: ["/data", "/tmp"]) func sharedMappingsAreCoherentWithReadAndWrite(directory: String) throws {
+        let sandbox = try SandboxRun(["/bin/mmap_shared_coherence", directory], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("mmap_shared_coherence"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/mmap_shared_coherence")
+        let data = sandbox.workspace.path + "/data", nativeData = sandbox.workspace.path + "/native-data"
+        for directory in [data, nativeData] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try Self.addBindMounts([("/data", data, ["rw"])], to: sandbox.bundle)
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively("mmap_shared_coherence", [nativeData])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(native.stdout.hasSuffix("done\n"))
+    }
+
     @Test func aMissingSourceIsNamedWithItsMount() throws {
         let sandbox = try SandboxRun(["/bin/hello"], start: false)
         let missing = sandbox.workspace.path + "/no-such-resolv.conf"

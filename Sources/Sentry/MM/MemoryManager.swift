@@ -542,9 +542,9 @@ extension MemoryManager {
             return [(range, memoryFile.offset(of: special) + vma.fileOffset + (range.lowerBound - vma.start))]
         }
         if let shared = vma.sharedMemory {
-            // A file whose pages are its data (tmpfs) has none past its end:
-            // touching one there is SIGBUS, as on Linux.
-            let end = shared.holdsContents ? try vma.mappedFile?.sizeForMapping() : nil
+            // A file has no page wholly past its end (a host file's cache may
+            // keep one a truncation zeroed): touching one there is SIGBUS, as on Linux.
+            let end = try vma.mappedFile?.sizeForMapping()
             var runs: [(Range<UInt64>, UInt64)] = []
             var page = Page.roundDown(range.lowerBound)
             while page < range.upperBound {

@@ -163,6 +163,17 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         if !keep { quota?.releasePages(UInt64(dropped.count)) }
     }
 
+    /// The object shrank to `length` bytes (a file truncated): the pages
+    /// past it go (`removePages`), and the part of the last one past it
+    /// reads as zero, as Linux's truncate_pagecache leaves them.
+    func truncate(to length: UInt64) {
+        let (pages, tail) = length.quotientAndRemainder(dividingBy: Page.size)
+        removePages(from: tail == 0 ? pages : pages + 1)
+        guard tail != 0, let offset = existingPage(pages),
+              let pointer = memoryFile?.pointer(at: offset + tail, count: Page.size - tail) else { return }
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Page.size - tail))
+    }
+
     /// Pages present among `indices`, in order: (index, MemoryFile offset).
     func presentPages(in indices: Range<UInt64>) -> [(UInt64, UInt64)] {
         lock.withLock { _ in

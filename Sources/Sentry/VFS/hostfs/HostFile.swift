@@ -316,7 +316,56 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
-        return try withDescriptor { fd throws(SyscallError) in try Host.read(fd, count: count, at: position) }
+        var bytes = try withDescriptor { fd throws(SyscallError) in try Host.read(fd, count: count, at: position) }
+        if let cache = pageCache { Self.copyCachedPages(of: cache, into: &bytes, at: position) }
+        return bytes
+    }
+
+    /// The inode's MAP_SHARED page cache, if the file has been mapped shared:
+    /// read and write go through its present pages (the host file holds the
+    /// rest), so they and the mappings see one copy of the bytes, as Linux's
+    /// page cache gives. Without one (the usual case) the host file alone.
+    private var pageCache: SharedMemory? { (location?.dentry.inode as? HostInode)?.pageCache }
+
+    /// The cached pages' bytes over `bytes`, read from the host file at
+    /// `position`: a mapping's stores not yet written back. A page filled
+    /// meanwhile holds what the host read gave.
+    private static func copyCachedPages(of cache: SharedMemory, into bytes: inout [UInt8], at position: Int64) {
+        guard let memoryFile = cache.memoryFile, !bytes.isEmpty, let start = UInt64(exactly: position) else { return }
+        let end = start + UInt64(bytes.count)
+        bytes.withUnsafeMutableBytes { target in
+            guard let base = target.baseAddress else { return }
+            for (range, offset) in cachedRuns(of: cache, start..<end) {
+                guard let source = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { continue }
+                (base + Int(range.lowerBound - start)).copyMemory(from: source, byteCount: range.count)
+            }
+        }
+    }
+
+    /// Puts `bytes`, just written to the host file at `position`, in the
+    /// pages of `cache` they fall in, so the mappings see them. A page filled
+    /// meanwhile read them from the host file already.
+    private static func copyIntoCachedPages(of cache: SharedMemory, _ bytes: ArraySlice<UInt8>, at position: Int64) {
+        guard let memoryFile = cache.memoryFile, !bytes.isEmpty, let start = UInt64(exactly: position) else { return }
+        let end = start + UInt64(bytes.count)
+        bytes.withUnsafeBytes { source in
+            guard let base = source.baseAddress else { return }
+            for (range, offset) in cachedRuns(of: cache, start..<end) {
+                guard let target = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { continue }
+                target.copyMemory(from: base + Int(range.lowerBound - start), byteCount: range.count)
+            }
+        }
+    }
+
+    /// The parts of the file's `range` that cached pages hold: (file range,
+    /// MemoryFile offset of its first byte).
+    private static func cachedRuns(of cache: SharedMemory, _ range: Range<UInt64>) -> [(Range<UInt64>, UInt64)] {
+        let pages = (range.lowerBound >> Page.shift)..<((range.upperBound - 1) >> Page.shift) + 1
+        return cache.presentPages(in: pages).map { index, offset in
+            let pageStart = index << Page.shift
+            let lower = max(pageStart, range.lowerBound), upper = min(pageStart + Page.size, range.upperBound)
+            return (lower..<upper, offset + (lower - pageStart))
+        }
     }
 
     override public func write(_ bytes: [UInt8], at position: Int64?, waiter: Waiter?) throws(SyscallError) -> Int {
@@ -326,6 +375,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
                     let end = isGhost ? Int64(try Host.stat(fd).st_size) : nil
                     let written = try Host.write(fd, bytes, at: end)
                     offset = Int64(try Host.stat(fd).st_size)
+                    if let cache = pageCache {
+                        Self.copyIntoCachedPages(of: cache, bytes[..<min(written, bytes.count)], at: offset - Int64(written))
+                    }
                     return written
                 }
             }
@@ -337,6 +389,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         -> (written: Int, end: Int64) {
         guard position >= 0 else { throw .einval }
         let written = try withDescriptor { fd throws(SyscallError) in try Host.write(fd, bytes, at: position) }
+        if let cache = pageCache { Self.copyIntoCachedPages(of: cache, bytes[..<min(written, bytes.count)], at: position) }
         return (written, position + Int64(written))
     }
 
@@ -370,6 +423,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public func truncate(to length: Int64) throws(SyscallError) {
         guard length >= 0 else { throw .einval }
         _ = try withDescriptor { fd throws(SyscallError) in try Host.retrying { ftruncate(fd, off_t(length)) } }
+        pageCache?.truncate(to: UInt64(length))
     }
 
     override public func sync() throws(SyscallError) {

@@ -15,7 +15,6 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     override public class var notSaved: Set<String> {
         super.notSaved.union([
             "fdLock", // host-only: the directory FD, reopened on use
-            "shared", // a cache of MAP_SHARED pages, rebuilt from the host file
             "lastOpened", // host-only: a restored file registers again when reopened
             "names", // weak back-references, set again when the dentries load
         ])
@@ -26,7 +25,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     /// File data in VFSLock's order: taken under the VFS lock, with no other
     /// lock that HostDirectoryCache or this inode uses held; a leaf.
     private let fdLock = Mutex<HostDescriptor?>(nil)
-    /// Not saved: the shared page cache of MAP_SHARED mappings of this file.
+    /// The page cache of MAP_SHARED mappings of this file, which read and
+    /// write go through too. Saved (the mappings' VMAs save the same object),
+    /// so restored mappings and the file's read and write still share it;
+    /// older images have none (the cache is made again at the next mapping).
     private let shared = Mutex<SharedMemory?>(nil)
     /// Not saved: the last description opened on this file, which a reopen
     /// through /proc/self/fd/N shares once the name is gone (a restored file
@@ -46,6 +48,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         try sink.save("hostDevice", hostDevice)
         try sink.save("hostInode", hostInode)
         try sink.save("fifo", fifo.withLock { $0 })
+        try sink.save("shared", shared.withLock { $0 })
     }
 
     override public func load(from source: inout LoadSource) throws {
@@ -54,6 +57,8 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         hostInode = try source.load("hostInode")
         let pipe: Pipe? = try source.load("fifo", default: nil)
         fifo.withLock { $0 = pipe }
+        let pages: SharedMemory? = try source.load("shared", default: nil)
+        shared.withLock { $0 = pages }
     }
 
     func adopt(_ attributes: FileAttributes, filesystem: HostFilesystem) {
@@ -96,6 +101,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             return made
         }
     }
+
+    /// The MAP_SHARED page cache if the file has been mapped shared (nil, the
+    /// usual case: read and write then reach the host file alone).
+    var pageCache: SharedMemory? { shared.withLock { $0 } }
 
     private var hostFilesystem: HostFilesystem? { filesystem as? HostFilesystem }
 
@@ -179,6 +188,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             let fd = try Host.openBeneath(parentFD, [name], flags: O_WRONLY | O_NONBLOCK)
             defer { close(fd) }
             _ = try Host.retrying { ftruncate(fd, off_t(size)) }
+            pageCache?.truncate(to: UInt64(max(0, size)))
         }
         if let mode = change.mode {
             // NOFOLLOW: the name was resolved before this call without the
