@@ -7,9 +7,10 @@ import Testing
     /// closed at once, leave nothing behind (Linux keeps nothing of a closed
     /// SYN_SENT socket): the listener's connectors, saved in images, stay few.
     @Test func closedConnectsLeaveTheListenersConnectors() throws {
-        let (_, task) = try KernelState().makeKernel()
-        defer { task.kernel?.memoryFile.release() }
-        let listener = InetSocket(family: SocketABI.AF_INET, type: SocketABI.SOCK_STREAM, protocol: 0, flags: 0)
+        let (kernel, task) = try KernelState().makeKernel()
+        defer { kernel.memoryFile.release() }
+        let listener = InetSocket(family: SocketABI.AF_INET, type: SocketABI.SOCK_STREAM, protocol: 0, flags: 0,
+                                   kernel: kernel)
         listener.retainReference()
         defer { listener.releaseReference() }
         try listener.bind(InetAddress.encode(.ipv4Loopback, family: SocketABI.AF_INET), task: task)
@@ -18,7 +19,7 @@ import Testing
         var admitted: [InetSocket] = []
         for round in 0..<50 {
             let client = InetSocket(family: SocketABI.AF_INET, type: SocketABI.SOCK_STREAM, protocol: 0,
-                                    flags: LinuxFile.nonBlocking)
+                                    flags: LinuxFile.nonBlocking, kernel: kernel)
             client.retainReference()
             #expect(errnoOf { try client.connect(address, task: task, waiter: nil) } == .einprogress)
             if round == 0 {

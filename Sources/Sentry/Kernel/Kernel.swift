@@ -22,6 +22,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         "futexes", // host-only: futex waiters, none across a checkpoint (every wait is interrupted)
         "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
         "seccompLogLimit", // host-only: how many SCMP_ACT_LOG lines this run has logged lately
+        "loopback", // its port table is rebuilt by the sockets after a load; saved: loopbackNextEphemeral
     ]
 
     public private(set) var pidNamespace = PIDNamespace()
@@ -65,6 +66,9 @@ public final class Kernel: Savable, @unchecked Sendable {
     let signalWaiters = WaitQueue()
     /// Rate limit of seccomp LOG actions' log lines.
     let seccompLogLimit = SeccompLogLimit()
+    /// The loopback network of this kernel's AF_INET and AF_INET6 sockets
+    /// (set by a load: an image from before the field shares the legacy one).
+    private(set) var loopback = LoopbackStack()
 
     public init() {}
 
@@ -158,6 +162,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("vfs", vfs)
         try sink.save("initThreadGroup", initThreadGroup)
         try sink.save("bootID", bootID)
+        try sink.save("loopbackNextEphemeral", loopback.nextEphemeral)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -168,6 +173,9 @@ public final class Kernel: Savable, @unchecked Sendable {
         vfs = try source.load("vfs")
         initThreadGroup = try source.load("initThreadGroup")
         bootID = try source.load("bootID")
+        // An image from before: its sockets say no kernel and are on the legacy stack.
+        let nextEphemeral: UInt16? = try source.load("loopbackNextEphemeral", default: nil)
+        loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? .legacy
     }
 
     /// Runs after every other object's (children first): the MemoryFile is

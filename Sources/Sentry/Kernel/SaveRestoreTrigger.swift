@@ -37,7 +37,8 @@ extension Kernel {
 
     /// Ends a paused kernel without ending its processes: each task's host
     /// thread leaves its park and ends, its stub is killed, the interval
-    /// timers' and the timekeeping threads end and the MemoryFile is released. Nothing is
+    /// timers' and the timekeeping threads end, the MemoryFile is released
+    /// and the loopback network lets its sockets go. Nothing is
     /// reported as exited: the save/restore test mode goes on with a kernel
     /// restored from this one's image. The kernel cannot run again.
     public func discard() {
@@ -46,6 +47,7 @@ extension Kernel {
         pauseGate.discard()
         memoryFile.release()
         closeHostFiles()
+        loopback.discard()
     }
 
     /// The kernel's graph has reference cycles and is never freed: the host

@@ -8,7 +8,7 @@ enum ConnectionState: Int32, SavableValue {
 
 /// A family's socket, as its `ConnectableSocket` base knows it: a saved
 /// object with a wait queue, whose family's lock guards the connection
-/// state (UnixSocket.namespace, LoopbackStack.table).
+/// state (UnixSocket.namespace, LoopbackStack.lock).
 protocol ConnectionLocking: AnyObject, SavableValue, Sendable {
     var queue: WaitQueue { get }
     /// Runs `body` holding the family's lock of connection state.

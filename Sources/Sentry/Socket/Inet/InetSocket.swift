@@ -15,11 +15,11 @@ import Synchronization
 ///
 /// Everything is saved: queued bytes both ways, peers, pending connections,
 /// endpoints; after a load the socket enters the port table again.
-final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unchecked Sendable { // connection state guarded by `LoopbackStack.table`
+final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unchecked Sendable { // connection state guarded by `LoopbackStack.lock`
     override class var savedTypeName: String { "inet.Socket" }
 
     static func withConnectionLock<R: Sendable, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
-        try LoopbackStack.table.withLock { _ throws(E) -> R in try body() }
+        try LoopbackStack.lock.withLock { _ throws(E) -> R in try body() }
     }
 
     /// The bound endpoint (its port nonzero once bound).
@@ -35,24 +35,32 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// A non-blocking connect said EINPROGRESS and no connect has seen how
     /// it ended since (Linux's SS_CONNECTING): the next says 0, EALREADY or the error.
     private var awaitingConnect = false
+    /// Whose loopback network the socket is on: its maker's kernel (nil in
+    /// an image from before the field, whose kernel has the legacy stack).
+    private var kernel: Kernel?
 
     required init() { super.init() }
 
-    init(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) {
+    init(family: Int32, type: Int32, protocol number: Int32, flags: UInt32, kernel: Kernel?) {
         // UDP counts no datagrams, only bytes against the receive buffer.
         super.init(family: family, type: type, protocol: number, flags: flags, messageLimit: Int.max)
+        self.kernel = kernel
     }
+
+    /// The port table this socket is in (or enters).
+    private var stack: LoopbackStack { kernel?.loopback ?? .legacy }
 
     /// inet_create: TCP for streams, UDP for datagrams (protocol 0 or the
     /// protocol's number); other types are not on this network.
-    static func make(family: Int32, type: Int32, protocol number: Int32, flags: UInt32) throws(SyscallError) -> InetSocket {
+    static func make(family: Int32, type: Int32, protocol number: Int32, flags: UInt32,
+                     kernel: Kernel?) throws(SyscallError) -> InetSocket {
         switch type {
         case SocketABI.SOCK_STREAM:
             guard number == 0 || number == InetABI.IPPROTO_TCP else { throw .eprotonosupport }
-            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_TCP, flags: flags)
+            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_TCP, flags: flags, kernel: kernel)
         case SocketABI.SOCK_DGRAM:
             guard number == 0 || number == InetABI.IPPROTO_UDP else { throw .eprotonosupport }
-            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_UDP, flags: flags)
+            return InetSocket(family: family, type: type, protocol: InetABI.IPPROTO_UDP, flags: flags, kernel: kernel)
         default:
             throw .esocktnosupport
         }
@@ -60,7 +68,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     override func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let saved = LoopbackStack.table.withLock { _ in
+        let saved = stack.withTable { _ in
             (local, remote, v6Only, protocolOptions, connectors, awaitingConnect)
         }
         try sink.save("local", saved.0)
@@ -69,6 +77,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         try sink.save("protocolOptions", saved.3)
         try sink.save("connectors", saved.4)
         try sink.save("awaitingConnect", saved.5)
+        try sink.save("kernel", kernel)
     }
 
     override func load(from source: inout LoadSource) throws {
@@ -79,28 +88,29 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         protocolOptions = try source.load("protocolOptions")
         connectors = try source.load("connectors", default: [])
         awaitingConnect = try source.load("awaitingConnect", default: false)
+        kernel = try source.load("kernel", default: nil)
         try ImageValidation.require([SocketABI.AF_INET, SocketABI.AF_INET6].contains(family)
                                     && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM].contains(socketType),
                                     field: "socketType", "inet socket of family \(family) type \(socketType)")
     }
 
-    /// Enters the port table again.
+    /// Enters its kernel's port table again (the kernel's fields are loaded by now).
     override func afterLoad() throws {
         try super.afterLoad()
         if let local, !isClosed {
-            LoopbackStack.table.withLock { $0.insert(self, type: socketType, port: local.port) }
+            stack.withTable { $0.insert(self, type: socketType, port: local.port) }
         }
     }
 
     // MARK: Names
 
     override func localAddress() throws(SyscallError) -> [UInt8] {
-        let endpoint = LoopbackStack.table.withLock { _ in local }
+        let endpoint = stack.withTable { _ in local }
         return InetAddress.encode(endpoint ?? (family == SocketABI.AF_INET ? .ipv4Any : .ipv6Any), family: family)
     }
 
     override func peerAddress() throws(SyscallError) -> [UInt8] {
-        let endpoint = try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetEndpoint in
+        let endpoint = try stack.withTable { _ throws(SyscallError) -> InetEndpoint in
             guard state == .connected, let remote else { throw .enotconn }
             if isStream, peer?.isClosed ?? true, receiveShutdown, sendShutdown { throw .enotconn }
             return remote
@@ -129,13 +139,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// an overlapping address on the port, unless both set SO_REUSEPORT, or
     /// both SO_REUSEADDR and the other is not listening.
     override func bind(_ address: [UInt8], task: Task) throws(SyscallError) {
-        let only = LoopbackStack.table.withLock { _ in v6Only }
+        let only = stack.withTable { _ in v6Only }
         guard case .endpoint(let endpoint) = try InetAddress.parse(address, family: family, v6Only: only,
                                                                    allowUnspecified: false) else { throw .eafnosupport }
         guard endpoint.isWildcard || endpoint.isLoopback else { throw .eaddrnotavail }
         if endpoint.port != 0, endpoint.port < InetABI.privilegedPortLimit,
            !task.credentials.hasCapability(InetABI.capNetBindService) { throw .eacces }
-        try LoopbackStack.table.withLock { table throws(SyscallError) in
+        try stack.withTable { table throws(SyscallError) in
             guard local == nil, state == .unconnected else { throw .einval }
             try enter(&table, at: endpoint)
         }
@@ -181,7 +191,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         guard isStream else { throw .eopnotsupp }
         let limit = requested < 0 || requested > SocketABI.maximumBacklog ? SocketABI.maximumBacklog : requested
         var admitted: [InetSocket] = []
-        try LoopbackStack.table.withLock { table throws(SyscallError) in
+        try stack.withTable { table throws(SyscallError) in
             guard state != .connected, state != .connecting, remote == nil else { throw .einval }
             if local == nil { try enter(&table, at: wildcard) }
             if state != .listening, let local {
@@ -211,12 +221,12 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// established, the error (ECONNABORTED once taken) if it failed. A
     /// datagram socket sets its default destination.
     override func connect(_ address: [UInt8], task: Task, waiter: Waiter?) throws(SyscallError) {
-        let only = LoopbackStack.table.withLock { _ in v6Only }
+        let only = stack.withTable { _ in v6Only }
         let parsed = try InetAddress.parse(address, family: family, v6Only: only, allowUnspecified: true)
         guard case .endpoint(let given) = parsed else {
             // AF_UNSPEC: a datagram socket forgets its destination; a stream has nothing to dissolve here.
             if isDatagram {
-                LoopbackStack.table.withLock { _ in
+                stack.withTable { _ in
                     remote = nil
                     state = .unconnected
                 }
@@ -226,7 +236,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         if !isDatagram, try connectionSettled(waiter: waiter) { return }
         let target = try destination(given)
         if isDatagram {
-            try LoopbackStack.table.withLock { table throws(SyscallError) in
+            try stack.withTable { table throws(SyscallError) in
                 if local == nil { try enter(&table, at: wildcard) }
                 if let bound = local, bound.isWildcard { local = Self.source(for: target).with(port: bound.port) }
                 remote = target
@@ -241,7 +251,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             try waitAmongConnectors(target)?.queue.notify(.readable)
         } catch .econnrefused where waiter == nil {
             // tcp_done: the refused socket is shut both ways, its error pending.
-            LoopbackStack.table.withLock { _ in
+            stack.withTable { _ in
                 pendingError = SyscallError.econnrefused.rawValue
                 receiveShutdown = true
                 sendShutdown = true
@@ -255,14 +265,14 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// What a connect after an EINPROGRESS says (true: the connect returns
     /// 0); false when none is awaited, for a connect of its own.
     private func connectionSettled(waiter: Waiter?) throws(SyscallError) -> Bool {
-        let pending = LoopbackStack.table.withLock { _ in awaitingConnect && state == .connecting }
+        let pending = stack.withTable { _ in awaitingConnect && state == .connecting }
         if pending {
             guard waiter != nil else { throw .ealready }
             _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-                LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+                stack.withTable { _ in state == .connecting ? nil : true }
             }
         }
-        return try LoopbackStack.table.withLock { _ throws(SyscallError) -> Bool in
+        return try stack.withTable { _ throws(SyscallError) -> Bool in
             guard awaitingConnect else { return false }
             awaitingConnect = false
             if state == .connected { return true }
@@ -274,7 +284,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// takes its source port and waits among the listener's connectors,
     /// unless an accept made room meanwhile (then it joins; returns the listener).
     private func waitAmongConnectors(_ target: InetEndpoint) throws(SyscallError) -> InetSocket? {
-        try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket? in
+        try stack.withTable { table throws(SyscallError) -> InetSocket? in
             guard let listener = Self.listener(for: target, in: table) else { throw .econnrefused }
             if listener.backlog.count <= listener.backlogLimit {
                 try join(listener, at: target, table: &table)
@@ -340,7 +350,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// is full; returns the listener. Without a waiter, the connect is
     /// noted as awaited (`awaitingConnect`) in the turn of the lock that joins.
     private func waitForListener(_ target: InetEndpoint, waiter: Waiter?) throws(SyscallError) -> InetSocket {
-        var listener = try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket in
+        var listener = try stack.withTable { table throws(SyscallError) -> InetSocket in
             if state == .connected || state == .listening { throw .eisconn }
             remote = target
             pendingError = 0
@@ -351,7 +361,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         }
         _ = try waitUntil(.writable, on: listener.queue, waiter: waiter, deadline: deadline(sending: true)) {
             () throws(SyscallError) -> Bool? in
-            try LoopbackStack.table.withLock { table throws(SyscallError) -> Bool? in
+            try stack.withTable { table throws(SyscallError) -> Bool? in
                 guard let found = Self.listener(for: target, in: table) else { throw .econnrefused }
                 listener = found
                 guard found.backlog.count <= found.backlogLimit else { return nil }
@@ -380,7 +390,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         try takeSource(for: target, table: &table)
         guard let mine = local else { throw .einval }
         let server = InetSocket(family: listener.family, type: SocketABI.SOCK_STREAM, protocol: InetABI.IPPROTO_TCP,
-                                flags: 0)
+                                flags: 0, kernel: listener.kernel)
         server.local = target
         server.remote = mine
         server.protocolOptions = listener.protocolOptions
@@ -413,7 +423,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         var admitted: [InetSocket] = []
         let server = try waitUntil(.readable, on: queue, waiter: waiter, deadline: deadline(sending: false)) {
             () throws(SyscallError) -> InetSocket? in
-            try LoopbackStack.table.withLock { table throws(SyscallError) -> InetSocket? in
+            try stack.withTable { table throws(SyscallError) -> InetSocket? in
                 guard state == .listening else { throw .einval }
                 guard !backlog.isEmpty else { return nil }
                 let next = backlog.removeFirst()
@@ -438,7 +448,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         let reading = how != SocketABI.SHUT_WR, writing = how != SocketABI.SHUT_RD
         var dropped: [InetSocket] = []
         var refused: [InetSocket] = []
-        let (other, connected) = LoopbackStack.table.withLock { table -> (InetSocket?, Bool) in
+        let (other, connected) = stack.withTable { table -> (InetSocket?, Bool) in
             if state == .listening {
                 if reading {
                     dropped = backlog
@@ -482,7 +492,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     private func close(reset forced: Bool) {
         var refused: [InetSocket] = []
-        let (other, pending) = LoopbackStack.table.withLock { table -> (InetSocket?, [InetSocket]) in
+        let (other, pending) = stack.withTable { table -> (InetSocket?, [InetSocket]) in
             isClosed = true
             leaveConnectorsLocked(table)
             if let local { table.remove(self, type: socketType, port: local.port) }
@@ -515,7 +525,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         if found == nil {
             // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
             _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-                LoopbackStack.table.withLock { _ in state == .connecting ? nil : true }
+                stack.withTable { _ in state == .connecting ? nil : true }
             }
             found = try connectedPeer()
         }
@@ -525,13 +535,13 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         return try sendInPieces(count: message.data.count, waiter: waiter) { written in
             SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]))
         } _: { (piece) throws(SyscallError) -> Int? in
-            if LoopbackStack.table.withLock({ _ in sendShutdown }) { throw .epipe }
+            if stack.withTable({ _ in sendShutdown }) { throw .epipe }
             switch peer.receiveQueue.enqueue(piece, limit: limit, stream: true) {
             case .queued(let count): return count
             case .full: return nil
             case .closed:
                 // The peer is gone: these bytes vanish (its RST answers them) and later sends get EPIPE.
-                LoopbackStack.table.withLock { _ in sendShutdown = true }
+                stack.withTable { _ in sendShutdown = true }
                 return piece.data.count
             }
         }
@@ -541,7 +551,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// connected or shut down (msg_name is ignored); nil while a connection
     /// is under way, to be waited for.
     private func connectedPeer() throws(SyscallError) -> InetSocket? {
-        try LoopbackStack.table.withLock { _ throws(SyscallError) -> InetSocket? in
+        try stack.withTable { _ throws(SyscallError) -> InetSocket? in
             if state == .connecting { return nil }
             if let error = takeError() { throw error }
             guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
@@ -556,7 +566,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         let maximum = family == SocketABI.AF_INET ? InetABI.maximumDatagram : InetABI.maximumDatagram6
         var explicit: InetEndpoint?
         if let address = message.address {
-            let only = LoopbackStack.table.withLock { _ in v6Only }
+            let only = stack.withTable { _ in v6Only }
             if case .endpoint(let given) = try InetAddress.parse(address, family: family, v6Only: only,
                                                                 allowUnspecified: true) {
                 guard given.port != 0 else { throw .einval }
@@ -564,7 +574,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             }
         }
         guard message.data.count <= maximum else { throw .emsgsize }
-        let (source, target) = try LoopbackStack.table.withLock { table throws(SyscallError) -> (InetEndpoint, InetSocket?) in
+        let (source, target) = try stack.withTable { table throws(SyscallError) -> (InetEndpoint, InetSocket?) in
             if let error = takeError() { throw error }
             if sendShutdown { throw .epipe }
             guard let to = explicit ?? (state == .connected ? remote : nil) else { throw .edestaddrreq }
@@ -593,7 +603,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
-        try LoopbackStack.table.withLock { _ throws(SyscallError) in
+        try stack.withTable { _ throws(SyscallError) in
             // tcp_recvmsg: a connection under way is waited for; a shut one reads end of file.
             if isStream, state == .unconnected || state == .listening, pendingError == 0, !receiveShutdown {
                 throw .enotconn
@@ -608,7 +618,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     /// tcp_poll and udp_poll (datagram_poll).
     override func readiness(for mask: PollEvents) -> PollEvents {
-        let (state, peer, receiveShutdown, sendShutdown, error, pending) = LoopbackStack.table.withLock { _ in
+        let (state, peer, receiveShutdown, sendShutdown, error, pending) = stack.withTable { _ in
             (self.state, self.peer, self.receiveShutdown, self.sendShutdown, pendingError, !backlog.isEmpty)
         }
         var ready: PollEvents = []
@@ -666,7 +676,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         // ip_getsockopt: another protocol's level is EOPNOTSUPP, an unknown option ENOPROTOOPT.
         guard hasLevel(level) else { throw .eopnotsupp }
         guard let fallback = defaultOption(level: level, name: name) else { throw .enoprotoopt }
-        let value = LoopbackStack.table.withLock { _ in
+        let value = stack.withTable { _ in
             level == InetABI.IPPROTO_IPV6 && name == InetABI.IPV6_V6ONLY ? (v6Only ? 1 : 0)
                 : protocolOptions[Self.optionKey(level, name)] ?? fallback
         }
@@ -700,7 +710,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         default:
             break
         }
-        try LoopbackStack.table.withLock { _ throws(SyscallError) in
+        try stack.withTable { _ throws(SyscallError) in
             if level == InetABI.IPPROTO_IPV6, name == InetABI.IPV6_V6ONLY {
                 guard local == nil else { throw .einval }
                 v6Only = value != 0

@@ -1,12 +1,16 @@
+import State
 import Synchronization
 
-/// The sandbox's loopback network (`lo` with 127.0.0.0/8 and ::1, as
+/// A kernel's loopback network (`lo` with 127.0.0.0/8 and ::1, as
 /// gVisor's `--network=none` gives a container): the port table of every
 /// bound AF_INET and AF_INET6 socket, one per protocol, where bind finds
-/// conflicts, connect finds listeners and sendto finds receivers. Sockets
-/// save their own endpoints and enter the table again after a restore, so
-/// the table itself is not saved.
-enum LoopbackStack {
+/// conflicts, connect finds listeners and sendto finds receivers. Each
+/// kernel has its own (`Kernel.loopback`), so a kernel restored in the
+/// process of a discarded one (the save/restore test mode) never meets the
+/// discarded kernel's sockets. Sockets save their own endpoints and enter
+/// their kernel's table again after a restore, so the table itself is not
+/// saved, only where the ephemeral port search goes on.
+final class LoopbackStack: @unchecked Sendable { // `table` guarded by `LoopbackStack.lock`
     struct Table {
         /// Bound sockets by `key(type:port:)`.
         var bound: [UInt32: [InetSocket]] = [:]
@@ -46,9 +50,40 @@ enum LoopbackStack {
         }
     }
 
-    /// The lock of the table and of every inet socket's connection state.
-    /// Above FileDescription.lock (a socket's options are read under it),
-    /// which therefore never holds it, and above SocketQueue.lock; calls no
-    /// wait queue (notifications after it is let go).
-    static let table = Mutex(Table())
+    /// The lock of every stack's table and of every inet socket's
+    /// connection state (one lock: a family's sockets share it, see
+    /// ConnectionLocking; it holds no state of its own). Above
+    /// FileDescription.lock (a socket's options are read under it), which
+    /// therefore never holds it, and above SocketQueue.lock; calls no wait
+    /// queue (notifications after it is let go).
+    static let lock = Mutex(())
+
+    private var table = Table()
+
+    init() {}
+
+    /// A restored kernel's stack: the ephemeral port search goes on where it stopped.
+    init(nextEphemeral: UInt16) throws {
+        try ImageValidation.require(InetABI.ephemeralPorts.contains(nextEphemeral), field: "loopbackNextEphemeral",
+                                    "ephemeral port \(nextEphemeral) out of range")
+        table.nextEphemeral = nextEphemeral
+    }
+
+    /// The stack of kernels and sockets from images from before each kernel
+    /// had its own (neither says which kernel it belongs to): one for the process.
+    static let legacy = LoopbackStack()
+
+    /// Runs `body` on the table, holding `lock`.
+    func withTable<R: Sendable, E: Error>(_ body: (inout Table) throws(E) -> R) throws(E) -> R {
+        try Self.lock.withLock { _ throws(E) -> R in try body(&table) }
+    }
+
+    /// Where the ephemeral port search goes on, for a checkpoint.
+    var nextEphemeral: UInt16 { withTable { $0.nextEphemeral } }
+
+    /// A discarded kernel's sockets leave (they would otherwise live on with
+    /// it, never closed).
+    func discard() {
+        withTable { $0 = Table() }
+    }
 }
