@@ -134,12 +134,17 @@ public final class Context {
         var host = registers.host
         try writeRegisters(&host)
         heldRegisters = nil
-        try PlatformError.check(cshim_ptrace_sysemu(tid), .resume)
         var status: Int32 = 0
-        let result = cshim_wait_thread(tid, &status)
-        if result == -ECHILD { return .gone(.died(.reaped)) }
-        try PlatformError.check(result, .wait)
-        if cshim_status_stopped(status) == 0 { return .gone(.died(Self.exitStatus(status))) }
+        repeat {
+            try PlatformError.check(cshim_ptrace_sysemu(tid), .resume)
+            let result = cshim_wait_thread(tid, &status)
+            if result == -ECHILD { return .gone(.died(.reaped)) }
+            try PlatformError.check(result, .wait)
+            if cshim_status_stopped(status) == 0 { return .gone(.died(Self.exitStatus(status))) }
+            // A stub thread cloned while its stub was still in the group
+            // stop it made itself joined that stop and reports it when first
+            // resumed; it changes nothing, so the thread is resumed again.
+        } while cshim_status_group_stop(status) != 0
         try PlatformError.check(cshim_ptrace_get_regs(tid, &host), .getRegisters)
         registers = Registers(host)
         heldRegisters = host

@@ -523,10 +523,6 @@ private func storesAroundAFork() throws -> StoresAroundAFork {
         case .fault(let fault):
             if child != nil { result.faultsAfterFork.append(fault.code) }
             guard mm.handleFault(at: fault.address) == .mapped else { return result }
-        case .interrupted:
-            // A new stub thread's first run may report the group stop it
-            // joined; the Sentry's run loop switches back in, as here.
-            continue
         default:
             return result
         }

@@ -207,6 +207,13 @@ static inline int cshim_status_stopped(int status) { return WIFSTOPPED(status); 
 static inline int cshim_status_stop_signal(int status) { return WSTOPSIG(status); }
 /* The PTRACE_EVENT_* of a stop, 0 for none. */
 static inline int cshim_status_event(int status) { return (status >> 16) & 0xff; }
+/* Whether a seized tracee's stop is a group-stop (PTRACE_EVENT_STOP with a
+ * stopping signal), not a PTRACE_INTERRUPT (SIGTRAP) or a signal's stop. */
+static inline int cshim_status_group_stop(int status) {
+    if (((status >> 16) & 0xff) != PTRACE_EVENT_STOP) return 0;
+    int signal = WSTOPSIG(status);
+    return signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN || signal == SIGTTOU;
+}
 static inline int cshim_status_exited(int status) { return WIFEXITED(status); }
 static inline int cshim_status_exit_code(int status) { return WEXITSTATUS(status); }
 static inline int cshim_status_signaled(int status) { return WIFSIGNALED(status); }
