@@ -6,19 +6,7 @@ import Testing
 /// natively, and the sandbox reports how many cycles it went through.
 @Suite struct SaveRestoreModeTests {
     @Test func aProgramCycledEveryTwoSyscallsMatchesANativeRunAndReportsItsCycles() throws {
-        let sandbox = try SandboxRun(["/bin/errno_cases"], start: false)
-        let tally = sandbox.workspace.path + "/tally"
-        let id = "c\(UInt32.random(in: 0...UInt32.max))"
-        let run = try RunningRunsc(
-            arguments: ["--root", sandbox.workspace.stateRoot, "run", "--debug-save-restore-every", "2",
-                        "--bundle", sandbox.bundle, id],
-            scratch: sandbox.workspace.path, cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
-            environment: ["RUNSC_DEBUG_SAVE_RESTORE_TALLY": tally])
-        let result = try run.finish(timeout: 120)
-        let native = try Fixtures.runNatively("errno_cases")
-        #expect(result.status == native.status, "\(result.stderr)")
-        #expect(result.stdout == native.stdout)
-        let fields = try String(contentsOfFile: tally, encoding: .utf8).split(separator: " ")
+        let (fields, _) = try Self.runCycled("errno_cases", every: 2, timeout: 120)
         #expect(fields.count >= 4 && fields[0] == "cycles" && fields[2] == "failed")
         #expect((fields.count >= 2 ? Int(fields[1]) ?? 0 : 0) > 0, "no cycle in \(fields)")
         #expect(fields.count >= 4 && fields[3] == "0", "a cycle failed: \(fields)")
@@ -29,22 +17,31 @@ import Testing
     /// one's port is free again (they used to find the discarded kernel's
     /// sockets and hang). A cycle every 3 syscalls, whatever the suite's setting.
     @Test func loopbackConnectionsCycledEveryThreeSyscallsMatchANativeRun() throws {
-        let name = "inet_backlog_full"
+        let (fields, native) = try Self.runCycled("inet_backlog_full", every: 3, timeout: 60, copyingFixture: true)
+        #expect(native.hasSuffix("done\n"))
+        #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
+    }
+
+    /// Runs fixture `name` with a save/restore cycle every `every` syscalls,
+    /// expects what a native run prints and its status, and returns the
+    /// sandbox's tally ("cycles N failed M") split at spaces, and the native output.
+    private static func runCycled(_ name: String, every: Int, timeout: Double,
+                                  copyingFixture: Bool = false) throws -> (tally: [Substring], native: String) {
         let sandbox = try SandboxRun(["/bin/" + name], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        if copyingFixture {
+            try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        }
         let tally = sandbox.workspace.path + "/tally"
         let id = "c\(UInt32.random(in: 0...UInt32.max))"
         let run = try RunningRunsc(
-            arguments: ["--root", sandbox.workspace.stateRoot, "run", "--debug-save-restore-every", "3",
+            arguments: ["--root", sandbox.workspace.stateRoot, "run", "--debug-save-restore-every", String(every),
                         "--bundle", sandbox.bundle, id],
             scratch: sandbox.workspace.path, cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
             environment: ["RUNSC_DEBUG_SAVE_RESTORE_TALLY": tally])
-        let result = try run.finish(timeout: 60)
+        let result = try run.finish(timeout: timeout)
         let native = try Fixtures.runNatively(name)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
-        #expect(native.stdout.hasSuffix("done\n"))
-        let fields = try String(contentsOfFile: tally, encoding: .utf8).split(separator: " ")
-        #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
+        return (try String(contentsOfFile: tally, encoding: .utf8).split(separator: " "), native.stdout)
     }
 }
