@@ -28,17 +28,20 @@ import Testing
     /// of 10,000 passed sockets met ETOOMANYREFS early.
     @Test func unixSocketCasesCycledEveryThousandSyscallsMatchANativeRun() throws {
         let (fields, _) = try Self.runCycled("unix_cases", arguments: ["/tmp"], every: 1000, timeout: 300,
-                                             copyingFixture: true)
+                                             copyingFixture: true, openFiles: 20_000)
         #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
     }
 
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and returns the sandbox's tally ("cycles N failed M") split at
-    /// spaces, and the native output.
+    /// spaces, and the native output. `openFiles` raises the container's
+    /// hard RLIMIT_NOFILE, for a fixture that raises its own to it.
     private static func runCycled(_ name: String, arguments: [String] = [], every: Int, timeout: Double,
-                                  copyingFixture: Bool = false) throws -> (tally: [Substring], native: String) {
+                                  copyingFixture: Bool = false,
+                                  openFiles: Int? = nil) throws -> (tally: [Substring], native: String) {
         let sandbox = try SandboxRun(["/bin/" + name] + arguments, start: false)
+        if let openFiles { try UnixSocketTests.allowOpenFiles(openFiles, in: sandbox.bundle) }
         if copyingFixture {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
         }
