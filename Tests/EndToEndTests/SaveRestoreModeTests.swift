@@ -22,12 +22,26 @@ import Testing
         #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
     }
 
-    /// Runs fixture `name` with a save/restore cycle every `every` syscalls,
-    /// expects what a native run prints and its status, and returns the
-    /// sandbox's tally ("cycles N failed M") split at spaces, and the native output.
-    private static func runCycled(_ name: String, every: Int, timeout: Double,
-                                  copyingFixture: Bool = false) throws -> (tally: [Substring], native: String) {
-        let sandbox = try SandboxRun(["/bin/" + name], start: false)
+    /// Files in flight in unix sockets across restores into new kernels in
+    /// one process: a restored kernel's queued SCM_RIGHTS messages were
+    /// charged again on top of the discarded kernel's charges, so the chain
+    /// of 10,000 passed sockets met ETOOMANYREFS early.
+    @Test func unixSocketCasesCycledEveryThousandSyscallsMatchANativeRun() throws {
+        let (fields, _) = try Self.runCycled("unix_cases", arguments: ["/tmp"], every: 1000, timeout: 300,
+                                             copyingFixture: true, openFiles: 20_000)
+        #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
+    }
+
+    /// Runs fixture `name` with `arguments` and a save/restore cycle every
+    /// `every` syscalls, expects what a native run prints and its status,
+    /// and returns the sandbox's tally ("cycles N failed M") split at
+    /// spaces, and the native output. `openFiles` raises the container's
+    /// hard RLIMIT_NOFILE, for a fixture that raises its own to it.
+    private static func runCycled(_ name: String, arguments: [String] = [], every: Int, timeout: Double,
+                                  copyingFixture: Bool = false,
+                                  openFiles: Int? = nil) throws -> (tally: [Substring], native: String) {
+        let sandbox = try SandboxRun(["/bin/" + name] + arguments, start: false)
+        if let openFiles { try UnixSocketTests.allowOpenFiles(openFiles, in: sandbox.bundle) }
         if copyingFixture {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
         }
@@ -39,7 +53,7 @@ import Testing
             scratch: sandbox.workspace.path, cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
             environment: ["RUNSC_DEBUG_SAVE_RESTORE_TALLY": tally])
         let result = try run.finish(timeout: timeout)
-        let native = try Fixtures.runNatively(name)
+        let native = try Fixtures.runNatively(name, arguments)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
         return (try String(contentsOfFile: tally, encoding: .utf8).split(separator: " "), native.stdout)

@@ -69,6 +69,9 @@ public final class Kernel: Savable, @unchecked Sendable {
     /// The loopback network of this kernel's AF_INET and AF_INET6 sockets
     /// (set by a load: an image from before the field shares the legacy one).
     private(set) var loopback = LoopbackStack()
+    /// The files in flight in this kernel's unix socket queues (an image
+    /// from before the field shares the legacy count).
+    private(set) var inFlightFiles = InFlightFiles()
 
     public init() {}
 
@@ -163,6 +166,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("initThreadGroup", initThreadGroup)
         try sink.save("bootID", bootID)
         try sink.save("loopbackNextEphemeral", loopback.nextEphemeral)
+        try sink.save("inFlightFiles", inFlightFiles)
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -176,6 +180,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         // An image from before: its sockets say no kernel and are on the legacy stack.
         let nextEphemeral: UInt16? = try source.load("loopbackNextEphemeral", default: nil)
         loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? .legacy
+        inFlightFiles = try source.load("inFlightFiles", default: nil) ?? .legacy
     }
 
     /// Runs after every other object's (children first): the MemoryFile is

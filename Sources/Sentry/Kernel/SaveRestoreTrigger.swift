@@ -38,7 +38,8 @@ extension Kernel {
     /// Ends a paused kernel without ending its processes: each task's host
     /// thread leaves its park and ends, its stub is killed, the interval
     /// timers' and the timekeeping threads end, the MemoryFile is released
-    /// and the loopback network lets its sockets go. Nothing is
+    /// the loopback network lets its sockets go and the unix socket
+    /// garbage collector forgets its sockets. Nothing is
     /// reported as exited: the save/restore test mode goes on with a kernel
     /// restored from this one's image. The kernel cannot run again.
     public func discard() {
@@ -48,6 +49,7 @@ extension Kernel {
         memoryFile.release()
         closeHostFiles()
         loopback.discard()
+        UnixGarbage.forget(reachableFrom: pidNamespace.allThreadGroups.flatMap(\.members).flatMap(\.fdTable.descriptions))
     }
 
     /// The kernel's graph has reference cycles and is never freed: the host

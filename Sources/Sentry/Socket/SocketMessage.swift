@@ -70,14 +70,19 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
     /// The real user the files are charged to while in flight (InFlightFiles);
     /// nil for none, and in images from before the count.
     var rightsOwner: UInt32?
+    /// The sender's kernel's count the files are charged to; nil for none
+    /// (a message from an image from before each kernel had its own
+    /// carries files charged to the legacy one).
+    var account: InFlightFiles?
 
     init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil,
-         address: [UInt8]? = nil, rightsOwner: UInt32? = nil) {
+         address: [UInt8]? = nil, rightsOwner: UInt32? = nil, account: InFlightFiles? = nil) {
         self.data = data
         self.rights = rights
         self.credentials = credentials
         self.address = address
         self.rightsOwner = rights.isEmpty ? nil : rightsOwner
+        self.account = rights.isEmpty ? nil : account
     }
 
     func save(to sink: inout SaveSink) throws {
@@ -86,6 +91,7 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
         try sink.save("credentials", credentials)
         try sink.save("address", address)
         try sink.save("rightsOwner", rightsOwner)
+        try sink.save("account", account)
     }
 
     init(from source: inout LoadSource) throws {
@@ -94,41 +100,60 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
         credentials = try source.load("credentials")
         address = try source.load("address")
         rightsOwner = try source.load("rightsOwner", default: nil)
+        let saved: InFlightFiles? = try source.load("account", default: nil)
+        account = saved ?? (rightsOwner == nil ? nil : .legacy)
         try ImageValidation.require(rights.count <= SocketABI.maximumRightsPerMessage, field: "rights",
                                     "\(rights.count) files in one message")
-        // A restored queue holds its files in flight again.
-        InFlightFiles.charge(self)
+        // A restored queue holds its files in flight again, in its restored kernel's count.
+        account?.charge(self)
     }
 
     /// Drops the references the message held on its files (a message never received).
     func releaseRights() {
-        InFlightFiles.uncharge(self)
+        account?.uncharge(self)
         DroppedRights.release(rights)
     }
 }
 
-/// Files in flight in unix socket queues per real user (user_struct's
-/// unix_inflight): charged when a message carrying them is queued,
-/// uncharged when they are received or dropped.
-enum InFlightFiles {
-    private static let counts = Mutex<[UInt32: Int]>([:])
+/// Files in flight in one kernel's unix socket queues per real user
+/// (user_struct's unix_inflight): charged when a message carrying them is
+/// queued, uncharged when they are received or dropped. Each kernel has
+/// its own (`Kernel.inFlightFiles`), so a kernel restored in the process of
+/// a discarded one (the save/restore test mode) counts only its own
+/// messages. The counts are not saved: each loaded message charges its
+/// count again.
+final class InFlightFiles: Savable, @unchecked Sendable { // `counts` guarded by its Mutex, a leaf
+    static let savedTypeName = "socket.InFlightFiles"
+    static let notSaved: Set<String> = ["counts"] // rebuilt by the loaded messages' charges
+
+    private let counts = Mutex<[UInt32: Int]>([:])
+
+    init() {}
+
+    func save(to sink: inout SaveSink) throws {}
+
+    func load(from source: inout LoadSource) throws {}
+
+    /// The count of kernels and messages from images from before each
+    /// kernel had its own (neither says which count it uses): one for the process.
+    static let legacy = InFlightFiles()
 
     /// too_many_unix_fds: ETOOMANYREFS once the sender's user has more files
     /// in flight than its RLIMIT_NOFILE, unless CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
-    static func check(_ task: Task) throws(SyscallError) {
+    func check(_ task: Task) throws(SyscallError) {
         let credentials = task.credentials
         let user = credentials.realUID
         guard counts.withLock({ $0[user, default: 0] }) > Int(task.fileDescriptorLimit) else { return }
-        if credentials.hasCapability(capSysResource) || credentials.hasCapability(capSysAdmin) { return }
+        if credentials.hasCapability(Self.capSysResource) || credentials.hasCapability(Self.capSysAdmin) { return }
         throw .etoomanyrefs
     }
 
-    static func charge(_ message: SocketMessage) {
+    func charge(_ message: SocketMessage) {
         guard let user = message.rightsOwner, !message.rights.isEmpty else { return }
         counts.withLock { $0[user, default: 0] += message.rights.count }
     }
 
-    static func uncharge(_ message: SocketMessage) {
+    func uncharge(_ message: SocketMessage) {
         guard let user = message.rightsOwner, !message.rights.isEmpty else { return }
         counts.withLock { counts in
             let remaining = counts[user, default: 0] - message.rights.count
@@ -137,6 +162,11 @@ enum InFlightFiles {
     }
 
     static let capSysAdmin = 21, capSysResource = 24
+}
+
+extension Task {
+    /// The count the files this task sends are charged to: its kernel's.
+    var inFlightFiles: InFlightFiles { kernel?.inFlightFiles ?? .legacy }
 }
 
 /// Files of messages never received, released from a work list on the

@@ -135,7 +135,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                     messages[messages.count - 1].data += piece.data
                 } else {
                     messages.append(piece)
-                    InFlightFiles.charge(piece)
+                    piece.account?.charge(piece)
                 }
                 usedBytes += piece.data.count
                 return .queued(piece.data.count)
@@ -144,7 +144,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 return .full
             }
             messages.append(message)
-            InFlightFiles.charge(message)
+            message.account?.charge(message)
             usedBytes += message.data.count
             return .queued(message.data.count)
         }
@@ -182,7 +182,7 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                 if peek {
                     for file in first.rights { file.retainReference() }
                 } else {
-                    InFlightFiles.uncharge(first)
+                    first.account?.uncharge(first)
                     messages.removeFirst()
                     usedBytes -= first.data.count
                 }
@@ -207,14 +207,14 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
                     for file in message.rights { file.retainReference() }
                     index += 1
                 } else if take == unread {
-                    InFlightFiles.uncharge(message)
+                    message.account?.uncharge(message)
                     messages.remove(at: index)
                     headOffset = 0
                     usedBytes -= take
                 } else {
                     // Not peeking, the message read is the first.
                     headOffset = start + take
-                    InFlightFiles.uncharge(message)
+                    message.account?.uncharge(message)
                     messages[index].rights = []
                     usedBytes -= take
                 }

@@ -72,6 +72,22 @@ enum UnixGarbage {
         }
     }
 
+    /// Forgets the sockets a discarded kernel's processes reach, through
+    /// their descriptors and the files in flight in those sockets' queues:
+    /// the kernel is never freed, and its holders would stay, making each
+    /// collection of the kernel restored from it wait for as many releases.
+    static func forget(reachableFrom files: [FileDescription]) {
+        var seen = Set<ObjectIdentifier>()
+        var pending = files.compactMap { $0 as? UnixSocket }
+        while let socket = pending.popLast() {
+            guard seen.insert(ObjectIdentifier(socket)).inserted else { continue }
+            pending += socket.receiveQueue.filesInFlight.compactMap { $0 as? UnixSocket }
+        }
+        state.withLock { state in
+            for key in seen { state.holders[key] = nil }
+        }
+    }
+
     /// Forgets holders whose queues hold no files, unless one came meanwhile
     /// (an enqueue registers its socket again after letting the queue go).
     private static func forget(_ idle: [UnixSocket]) {

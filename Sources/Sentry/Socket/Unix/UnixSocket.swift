@@ -320,7 +320,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         let limit = lock.withLock { _ in options.sendBuffer }
         if !isStream, message.data.count > limit - 32 { throw .emsgsize }
         if isStream, message.data.isEmpty { return 0 }
-        if !message.rights.isEmpty, let task { try InFlightFiles.check(task) }
+        if !message.rights.isEmpty, let task { try task.inFlightFiles.check(task) }
         let rights = message.rights
         // The files go with the first piece; whatever happens, they are no longer the caller's to release.
         message.rights = []
@@ -329,7 +329,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         return try sendInPieces(count: message.data.count, waiter: waiter) { written in
             SocketMessage(data: written == 0 ? message.data : Array(message.data[written...]),
                           rights: written == 0 ? rights : [], credentials: credentials,
-                          address: ownName, rightsOwner: task?.credentials.realUID)
+                          address: ownName, rightsOwner: task?.credentials.realUID, account: task?.inFlightFiles)
         } _: { (piece) throws(SyscallError) -> Int? in
             if Self.namespace.withLock({ _ in sendShutdown }) { throw .epipe }
             switch peer.receiveQueue.enqueue(piece, limit: limit, stream: isStream) {
@@ -349,7 +349,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
                               waiter: Waiter?) throws(SyscallError) -> Int {
         let limit = lock.withLock { _ in options.sendBuffer }
         if message.data.count > limit - 32 { throw .emsgsize }
-        if !message.rights.isEmpty, let task { try InFlightFiles.check(task) }
+        if !message.rights.isEmpty, let task { try task.inFlightFiles.check(task) }
         let target: UnixSocket
         if let address = message.address {
             target = try resolve(address, task: task)
@@ -361,7 +361,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         let credentials = credentialsToAttach(message, sender: sender, receiver: target)
         let piece = SocketMessage(data: message.data, rights: message.rights, credentials: credentials,
                                   address: Self.namespace.withLock { _ in name },
-                                  rightsOwner: task?.credentials.realUID)
+                                  rightsOwner: task?.credentials.realUID, account: task?.inFlightFiles)
         let count = try waitUntil(.writable, on: target.receiveQueue.writerQueue, waiter: waiter,
                                   deadline: deadline(sending: true)) { () throws(SyscallError) -> Int? in
             switch target.receiveQueue.enqueue(piece, limit: limit, stream: false) {
