@@ -165,8 +165,12 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("vfs", vfs)
         try sink.save("initThreadGroup", initThreadGroup)
         try sink.save("bootID", bootID)
-        try sink.save("loopbackNextEphemeral", loopback.nextEphemeral)
-        try sink.save("inFlightFiles", inFlightFiles)
+        // A kernel of an image from before these fields shares the legacy
+        // stack and count with its sockets, which name no kernel: its images
+        // keep saying so, or their next load would split the two.
+        let legacyLoopback = loopback === LoopbackStack.legacy
+        try sink.save("loopbackNextEphemeral", legacyLoopback ? nil : Optional(loopback.nextEphemeral))
+        try sink.save("inFlightFiles", inFlightFiles === InFlightFiles.legacy ? nil : Optional(inFlightFiles))
     }
 
     public func load(from source: inout LoadSource) throws {

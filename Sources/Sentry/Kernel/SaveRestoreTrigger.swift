@@ -48,7 +48,8 @@ extension Kernel {
         pauseGate.discard()
         memoryFile.release()
         closeHostFiles()
-        loopback.discard()
+        // The legacy stack is shared with the kernel restored from this one.
+        if loopback !== LoopbackStack.legacy { loopback.discard() }
         UnixGarbage.forget(reachableFrom: pidNamespace.allThreadGroups.flatMap(\.members).flatMap(\.fdTable.descriptions))
     }
 
