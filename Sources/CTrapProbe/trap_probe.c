@@ -25,7 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-enum { IDLE = 0, TRAPPED = 1, ANSWERED = 2 };
+enum { IDLE = 0, TRAPPED = 1, ANSWERED = 2, FAILED = 3 };
 
 struct probe_page {
     uint32_t state;
@@ -36,9 +36,11 @@ struct probe_page {
 
 static struct probe_page *probe;
 
+/* Four arguments: FUTEX_WAIT reads its timeout (the fourth, r10), NULL here. */
 static long raw_syscall(long number, long a, long b, long c) {
     long result;
-    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    register long d __asm__("r10") = 0;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(number), "D"(a), "S"(b), "d"(c), "r"(d) : "rcx", "r11", "memory");
     return result;
 }
 
@@ -76,19 +78,26 @@ static int64_t now_ns(void) {
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* The child gives up: the server stops waiting for its traps. */
+static void __attribute__((noreturn)) fail(int status) {
+    __atomic_store_n(&probe->state, FAILED, __ATOMIC_RELEASE);
+    raw_syscall(SYS_futex, (long)&probe->state, FUTEX_WAKE, 1);
+    _exit(status);
+}
+
 /* The child: async-signal-safe calls only (the caller is multithreaded). */
 static void __attribute__((noreturn)) run_child(int64_t iterations, int cpu) {
-    if (pin(cpu) != 0) _exit(10);
+    if (pin(cpu) != 0) fail(10);
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_sigsys;
     action.sa_flags = SA_SIGINFO;
     sigfillset(&action.sa_mask);
-    if (sigaction(SIGSYS, &action, NULL) != 0) _exit(11);
+    if (sigaction(SIGSYS, &action, NULL) != 0) fail(11);
     sigset_t unblocked;
     sigemptyset(&unblocked);
     sigaddset(&unblocked, SIGSYS);
-    if (sigprocmask(SIG_UNBLOCK, &unblocked, NULL) != 0) _exit(12);
+    if (sigprocmask(SIG_UNBLOCK, &unblocked, NULL) != 0) fail(12);
     struct sock_filter program[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
@@ -96,11 +105,11 @@ static void __attribute__((noreturn)) run_child(int64_t iterations, int cpu) {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog filter = { sizeof program / sizeof program[0], program };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(13);
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) != 0) _exit(14);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(13);
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &filter) != 0) fail(14);
     int64_t start = now_ns();
     for (int64_t i = 0; i < iterations; i++) {
-        if (raw_syscall(SYS_getppid, 0, 0, 0) != i) _exit(15);
+        if (raw_syscall(SYS_getppid, 0, 0, 0) != i) fail(15);
     }
     probe->nanoseconds = (now_ns() - start) / iterations;
     _exit(0);
@@ -116,13 +125,18 @@ int64_t trap_probe_sigsys_round_trip(int64_t iterations, enum trap_probe_handoff
     probe->spin = spin;
     probe->nanoseconds = -1;
     cpu_set_t saved;
-    if (sched_getaffinity(0, sizeof saved, &saved) != 0) return -errno;
+    if (sched_getaffinity(0, sizeof saved, &saved) != 0) {
+        int error = -errno;
+        munmap(probe, sizeof *probe);
+        return error;
+    }
     int error = pin(cpus[0]);
     pid_t child = error == 0 ? (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, NULL, NULL, 0UL) : -1;
     if (child == 0) run_child(iterations, spin ? cpus[1] : cpus[0]);
     if (child < 0 && error == 0) error = -errno;
     for (int64_t i = 0; child > 0 && i < iterations; i++) {
         wait_while(&probe->state, IDLE, spin);
+        if (__atomic_load_n(&probe->state, __ATOMIC_ACQUIRE) == FAILED) break;
         probe->answer = i;
         /* ANSWERED until the next trap: the handler moves it back through
          * TRAPPED, so the server waits on ANSWERED, not IDLE. */
