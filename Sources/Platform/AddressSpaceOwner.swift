@@ -72,7 +72,6 @@ final class AddressSpaceOwner: Sendable {
     /// `stop` without waiting: the owner thread runs `last` and ends on its own.
     func stopDetached(_ last: @escaping @Sendable (StubThread) -> Void) {
         queue.append(Request(last: last))
-        thread.detach()
     }
 
     /// One request and, once run, its result. `@unchecked Sendable`:

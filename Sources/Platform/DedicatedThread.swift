@@ -18,20 +18,16 @@ public final class DedicatedThread: Sendable {
 
     /// Starts `body` on a pthread named `name` (first 15 bytes): an idle one
     /// when there is one, else a new one. A reused pthread starts `body` as a
-    /// new one would (see `DedicatedThreadPool.park`). `detached` only says
-    /// nobody will `join`.
-    public init(name: String, detached: Bool = false, _ body: @escaping @Sendable () -> Void) throws(PlatformError) {
+    /// new one would (see `DedicatedThreadPool.park`). Nobody need `join`.
+    public init(name: String, _ body: @escaping @Sendable () -> Void) throws(PlatformError) {
         job = Job(name: name, body)
         try DedicatedThreadPool.shared.run(job)
     }
 
-    /// Waits until the body has returned. Call once, or `detach` instead.
+    /// Waits until the body has returned.
     public func join() {
         job.waitFinished()
     }
-
-    /// For a thread no one waits for. Call once, instead of `join`.
-    public func detach() {}
 
     /// One body to run and whether it has returned. `@unchecked Sendable`:
     /// `finished` is guarded by `condition`.

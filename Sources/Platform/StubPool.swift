@@ -104,10 +104,9 @@ final class StubPool: Sendable {
             return
         }
         do {
-            let thread = try DedicatedThread(name: "stub-spares") { [self] in
+            _ = try DedicatedThread(name: "stub-spares") { [self] in
                 makeSpares(memoryFile, own)
             }
-            thread.detach()
         } catch {
             close(own)
             state.withLock { $0.makingSpares = false }
