@@ -63,6 +63,59 @@ func anonymous(_ length: UInt64, at address: UInt64 = 0, fixed: Bool = false,
     }
 }
 
+/// Faults cost a stop and a call each: what a program is about to touch
+/// comes in with the request that maps a new stub, or with the call that grows it.
+@Suite struct StartupMappingTests {
+    @Test func aForkChildsFirstFaultInASmallWritableMappingCopiesAllOfIt() throws {
+        let (parent, _) = try makeMM()
+        let small = try parent.map(anonymous(4 * Page.size, at: 0x1000_0000, fixed: true))
+        let large = try parent.map(anonymous(128 * Page.size, at: 0x2000_0000, fixed: true))
+        try parent.copyOut([UInt8](repeating: 1, count: Int(4 * Page.size)), to: small)
+        try parent.copyOut([UInt8](repeating: 2, count: Int(128 * Page.size)), to: large)
+        let child = try parent.fork()
+        let stub = RecordingMapper()
+        _ = child.acquireAddressSpace { stub }
+        #expect(child.handleFault(at: small + Page.size) == .mapped)
+        // All of it comes in writable: the child's own copy, no write fault to come.
+        #expect(stub.maps.map(\.address) == [small])
+        #expect(stub.maps.map(\.length) == [4 * Page.size])
+        #expect(stub.maps.map(\.protection) == [[.read, .write]])
+        // A large one comes in a window, still shared and without write.
+        stub.maps = []
+        #expect(child.handleFault(at: large + Page.size) == .mapped)
+        #expect(stub.maps.allSatisfy { $0.protection == [.read] })
+        // Copies, not the parent's pages: each side sees only its own writes.
+        try child.copyOut([9], to: small)
+        #expect(try parent.copyIn(from: small, count: 1) == [1])
+        #expect(try child.copyIn(from: small + Page.size, count: 1) == [1])
+        child.release()
+        parent.release()
+    }
+
+    @Test func anExecsFirstRunMapsItsSegmentsAndBrkMapsTheHeapItAdds() throws {
+        let (mm, stub) = try makeMM()
+        let header = try mm.map(anonymous(Page.size, at: 0x40_0000, fixed: true, protection: [.read]))
+        let text = try mm.map(anonymous(16 * Page.size, at: 0x40_1000, fixed: true, protection: [.read, .execute]))
+        let data = try mm.map(anonymous(2 * Page.size, at: 0x80_0000, fixed: true))
+        let stack = try mm.map(anonymous(16 * Page.size, at: 0x7000_0000, fixed: true))
+        mm.setLayout(brkStart: 0x90_0000, stackTop: stack + 16 * Page.size, mmapBase: 0x7f00_0000_0000,
+                     argv: 0..<0, env: 0..<0, auxv: [], executablePath: "/x", startupAddresses: [header, text, data])
+        mm.prefaultNewStub(instruction: text + 0x40, stack: stack + 15 * Page.size, threadPointer: 0)
+        #expect(Set(stub.maps.map(\.address)) == [header, text, data, stack])
+        #expect(mm.handleFault(at: data) == .segmentationFault(code: LinuxSignal.SEGV_ACCERR),
+                "data is mapped writable already: a fault there is no write fault")
+        // The hint is for the first run only.
+        stub.maps = []
+        mm.prefaultNewStub(instruction: text + 0x40, stack: stack + 15 * Page.size, threadPointer: 0)
+        #expect(stub.maps.isEmpty)
+        #expect(mm.setBreak(0) == 0x90_0000)
+        #expect(mm.setBreak(0x90_0000 + 3 * Page.size) == 0x90_0000 + 3 * Page.size)
+        #expect(stub.maps.map(\.address) == [0x90_0000])
+        #expect(stub.maps.map(\.length) == [3 * Page.size])
+        mm.release()
+    }
+}
+
 /// The MM owns its address space: created by the first task that runs in
 /// it, shared by the next ones, ended when the last one leaves.
 @Suite struct AddressSpaceOwnership {

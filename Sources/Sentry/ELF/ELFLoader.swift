@@ -71,7 +71,10 @@ public enum ELFLoader {
         let random = randomize ? Randomization.random() : Randomization.none
         let lowest = Page.roundDown(elf.loadSegments[0].virtualAddress)
         let bias = elf.type == .shared ? loadAddress(elf, random) &- lowest : 0
-        let end = try mapImage(elf, bias: bias, bytes: bytes, into: mm, path: path)
+        // Where the program starts: its segments and its interpreter's, which the
+        // first run maps up front (`MemoryManager.prefaultNewStub`).
+        var segments: [UInt64] = []
+        let end = try mapImage(elf, bias: bias, bytes: bytes, into: mm, path: path, starts: &segments)
         guard let dataEnd = Page.roundUp(end) else { throw ExecError(.enoexec, "\(path): bad segment end") }
         // load_elf_binary leaves a page between the data and a randomised heap
         // (mapImage keeps `end` below maxAddress, so this cannot overflow).
@@ -123,7 +126,7 @@ public enum ELFLoader {
                 mmapBase = interpreterBase
             }
             _ = try mapImage(interpreterELF, bias: interpreterBias, bytes: interpreter.bytes, into: mm,
-                             path: interpreter.path)
+                             path: interpreter.path, starts: &segments)
             start = interpreterELF.entry &+ interpreterBias
         }
         let vdso: UInt64
@@ -133,6 +136,8 @@ public enum ELFLoader {
             throw ExecError(error, "\(path): cannot map the vDSO")
         }
         mmapBase = vdso - VDSO.dataSize
+        // glibc reads the vDSO's ELF header first thing.
+        segments.append(vdso)
         let phnum = UInt64(elf.programHeaders.count)
         let builder = StackBuilder(mm: mm, top: stackTop, alignmentOffset: random.stackPointer)
         let layout: StackBuilder.Layout
@@ -145,7 +150,8 @@ public enum ELFLoader {
             throw ExecError(error, "\(path): cannot build the initial stack")
         }
         mm.setLayout(brkStart: brkStart, stackTop: stackTop, mmapBase: mmapBase, argv: layout.argv,
-                     env: layout.env, auxv: layout.auxv.flatMap { [$0.0, $0.1] }, executablePath: path)
+                     env: layout.env, auxv: layout.auxv.flatMap { [$0.0, $0.1] }, executablePath: path,
+                     startupAddresses: segments)
         let registers = Registers(rip: start, rsp: layout.stackPointer)
         return Image(registers: registers, auxv: layout.auxv, stackPointer: layout.stackPointer)
     }
@@ -216,9 +222,10 @@ public enum ELFLoader {
         }
     }
 
-    /// Maps every PT_LOAD segment of `elf` at `bias`; returns the end of the highest.
+    /// Maps every PT_LOAD segment of `elf` at `bias`; returns the end of the
+    /// highest, and appends each segment's first page to `starts`.
     static func mapImage(_ elf: ELFFile, bias: UInt64, bytes: ExecutableBytes, into mm: MemoryManager,
-                         path: String) throws(ExecError) -> UInt64 {
+                         path: String, starts: inout [UInt64]) throws(ExecError) -> UInt64 {
         let loads = elf.loadSegments
         let lowest = Page.roundDown(loads[0].virtualAddress)
         let highest = loads.map { $0.virtualAddress + $0.memorySize }.max() ?? 0
@@ -228,6 +235,7 @@ public enum ELFLoader {
         var end: UInt64 = 0
         for segment in loads {
             try mapSegment(segment, bias: bias, bytes: bytes, into: mm, path: path)
+            starts.append(Page.roundDown(segment.virtualAddress &+ bias))
             end = max(end, segment.virtualAddress &+ segment.memorySize &+ bias)
         }
         return end

@@ -58,10 +58,7 @@ extension Task {
                 self.context = context
                 setInterrupter(context.interrupter)
                 try context.setFloatingPointState(floatingPoint)
-                // One request to the stub for all three windows.
-                current.prefault([registers.rip, registers.rsp, registers.fsBase])
-                // A fork's child writes its stack and thread block first (copy-on-write pages).
-                current.prefaultForWrite([registers.rsp, registers.fsBase])
+                current.prefaultNewStub(instruction: registers.rip, stack: registers.rsp, threadPointer: registers.fsBase)
                 try loop(context, kernel: kernel, mm: current)
                 if kernel.pauseGate.isDiscarded { break }
                 // An exec gave the task a new MM: it runs on in its stub,

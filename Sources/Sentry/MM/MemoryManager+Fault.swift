@@ -65,6 +65,10 @@ extension MemoryManager {
                 }
                 return writeFaultLocked(at: address, in: vma, within: copyOnWrite)
             }
+            if vma.isSmallWritablePrivate {
+                // Failing leaves the pages shared: their write faults copy them.
+                try? breakCopyOnWriteLocked(vma.range, in: vma)
+            }
             var pieces: [StubPiece] = []
             if let failure = windowPiecesLocked(around: address, in: vma, into: &pieces) { return failure }
             do {
@@ -138,15 +142,56 @@ extension MemoryManager {
     /// stack pointers: mapping them beforehand takes one request to the stub
     /// for all instead of a fault stop and a call each.
     public func prefault(_ addresses: [UInt64]) {
+        lock.withLock { _ in mapWindowsLocked(around: addresses) }
+    }
+
+    /// The fault windows around `addresses` not mapped yet, in one request
+    /// to the stub (a stop for several pieces). Caller holds `lock`.
+    func mapWindowsLocked(around addresses: [UInt64]) {
+        var pieces: [StubPiece] = []
+        for address in addresses where !mappedInStub.contains(address)
+            && !pieces.contains(where: { $0.range.contains(address) }) {
+            guard let index = vmaIndexLocked(containing: address), !vmas[index].protection.isEmpty else { continue }
+            _ = windowPiecesLocked(around: address, in: vmas[index], into: &pieces)
+        }
+        try? mapStubLocked(pieces)
+    }
+
+    /// A writable private mapping of at most this many bytes (a program's
+    /// or a library's data and bss, a small allocation) is copied whole at
+    /// its first fault after a fork (a fault does not say whether it reads
+    /// or writes), and at a new stub's start: its pages are
+    /// written together (a fork's child resets the locks and state there),
+    /// and a fault for each costs more than copying all of them.
+    static let smallPrivateCopy: UInt64 = 16 * Page.size
+
+    /// Maps what a stub new to this MM (a fork's child, an exec, a kept
+    /// stub emptied by exec) touches first, in as few requests to it as the
+    /// pieces allow, instead of a fault stop and a call each: the windows
+    /// around `instruction`, `stack` and `threadPointer`, and after an exec
+    /// the first window of each of the program's segments (the ELF header,
+    /// text, read-only data and data it starts in). Pages
+    /// about to be written (the stack's and the thread block's, every page
+    /// of a small writable private mapping such as data and bss) that other
+    /// MMs share are copied first, so they come in writable in the same
+    /// request rather than by a write fault and a call after it.
+    public func prefaultNewStub(instruction: UInt64, stack: UInt64, threadPointer: UInt64) {
         lock.withLock { _ in
-            // All windows in one request to the stub (a stop for several pieces).
-            var pieces: [StubPiece] = []
-            for address in addresses where !mappedInStub.contains(address)
-                && !pieces.contains(where: { $0.range.contains(address) }) {
-                guard let index = vmaIndexLocked(containing: address), !vmas[index].protection.isEmpty else { continue }
-                _ = windowPiecesLocked(around: address, in: vmas[index], into: &pieces)
+            var addresses = [instruction, stack, threadPointer]
+            addresses += startupAddresses
+            startupAddresses = []
+            var written = [stack, threadPointer].map { Page.roundDown($0)..<Page.roundDown($0) + Page.size }
+            written += vmas.filter { vma in
+                vma.isSmallWritablePrivate && addresses.contains(where: { vma.range.contains($0) })
+            }.map(\.range)
+            for range in written {
+                guard let index = vmaIndexLocked(containing: range.lowerBound) else { continue }
+                let vma = vmas[index]
+                guard vma.hasPrivatePages, vma.protection.contains(.write) else { continue }
+                // Failing leaves the pages shared: their write faults copy them.
+                try? breakCopyOnWriteLocked(range.clamped(to: vma.range), in: vma)
             }
-            try? mapStubLocked(pieces)
+            mapWindowsLocked(around: addresses)
         }
     }
 
@@ -174,12 +219,23 @@ extension MemoryManager {
     /// nothing the application has not touched.
     private func widenedOverAllocatedLocked(_ window: Range<UInt64>, around address: UInt64,
                                             in vma: VMA) -> Range<UInt64> {
-        let index = firstPrivateIndexLocked(endingAfter: window.lowerBound)
-        guard index < privatePages.count, privatePages[index].start <= window.lowerBound,
-              privatePages[index].end >= window.upperBound else { return window }
-        let run = privatePages[index]
+        var first = firstPrivateIndexLocked(endingAfter: window.lowerBound)
+        guard first < privatePages.count, privatePages[first].start <= window.lowerBound else { return window }
+        // A few runs that follow each other without a gap (a segment's shared
+        // file pages and its copied last page) count as one: each is a call.
+        let most = 4
+        var last = first
+        func joins(_ index: Int) -> Bool {
+            last - first + 1 < most && index > 0 && index < privatePages.count
+                && privatePages[index].start == privatePages[index - 1].end
+        }
+        while privatePages[last].end < window.upperBound, joins(last + 1) { last += 1 }
+        guard privatePages[last].end >= window.upperBound else { return window }
         let aligned = address & ~(MemoryManager.allocatedFaultWindow - 1)
-        return max(vma.start, run.start, aligned)..<min(vma.end, run.end, aligned + MemoryManager.allocatedFaultWindow)
+        let lower = max(vma.start, aligned), upper = min(vma.end, aligned + MemoryManager.allocatedFaultWindow)
+        while privatePages[first].start > lower, joins(first) { first -= 1 }
+        while privatePages[last].end < upper, joins(last + 1) { last += 1 }
+        return max(lower, privatePages[first].start)..<min(upper, privatePages[last].end)
     }
 
     /// A write to a private page the stub maps without write. When this MM
@@ -209,7 +265,9 @@ extension MemoryManager {
         // per fault.
         let page = Page.roundDown(address)
         var window = page..<page + Page.size
-        if page == sequentialCopyAddress {
+        if vma.isSmallWritablePrivate {
+            window = whole
+        } else if page == sequentialCopyAddress {
             let aligned = address & ~(MemoryManager.faultWindow - 1)
             window = max(vma.start, aligned, copyOnWrite.lowerBound)
                 ..< min(vma.end, aligned + MemoryManager.faultWindow, copyOnWrite.upperBound)

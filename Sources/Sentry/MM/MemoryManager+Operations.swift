@@ -143,6 +143,9 @@ extension MemoryManager {
                 else { return brk }
                 insertVMALocked(VMA(start: oldEnd, end: newEnd, protection: [.read, .write], shared: false,
                                     name: "[heap]"))
+                // malloc writes the new memory at once, from its start: its
+                // window now is one call, its fault would be a stop and a call.
+                mapWindowsLocked(around: [oldEnd])
             } else if newEnd < oldEnd {
                 removeRangeLocked(newEnd..<oldEnd)
             }

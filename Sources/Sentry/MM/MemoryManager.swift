@@ -20,6 +20,7 @@ public final class MemoryManager: Savable, @unchecked Sendable {
         "copyOnWriteInStub", // host-only: what the stub maps without write for copy-on-write
         "addressSpaceUsers", // host-only: running tasks using the stub
         "sequentialCopyAddress", // a hint for the next copy-on-write fault, which a restore starts without
+        "startupAddresses", // a hint for an exec's first run, long past when a checkpoint can be taken
     ]
     public static let savedAs: [String: String] = ["argvRange": "argv", "envRange": "env"]
 
@@ -68,6 +69,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
     /// order (its end): such a fault copies a whole fault window, any other
     /// only its own page, as Linux does.
     var sequentialCopyAddress: UInt64 = 0
+    /// Where an exec's program starts (its and its interpreter's segments),
+    /// mapped up front at its first run; emptied then.
+    var startupAddresses: [UInt64] = []
 
     public init() {}
 
@@ -158,8 +162,10 @@ public final class MemoryManager: Savable, @unchecked Sendable {
 
     /// Records where the ELF loader put things.
     public func setLayout(brkStart: UInt64, stackTop: UInt64, mmapBase: UInt64,
-                          argv: Range<UInt64>, env: Range<UInt64>, auxv: [UInt64], executablePath: String) {
+                          argv: Range<UInt64>, env: Range<UInt64>, auxv: [UInt64], executablePath: String,
+                          startupAddresses: [UInt64] = []) {
         lock.withLock { _ in
+            self.startupAddresses = startupAddresses
             self.brkStart = brkStart
             self.brk = brkStart
             self.stackTop = stackTop

@@ -44,6 +44,10 @@ public struct VMA: SavableStruct, Sendable {
     /// Backed by this MM's private pages (anonymous or a file's copy), not
     /// by pages shared with every mapping of an object or by the kernel's.
     var hasPrivatePages: Bool { sharedMemory == nil && special == nil }
+    /// Copied whole at its first fault after a fork (`MemoryManager.smallPrivateCopy`).
+    var isSmallWritablePrivate: Bool {
+        hasPrivatePages && protection.contains(.write) && UInt64(range.count) <= MemoryManager.smallPrivateCopy
+    }
 
     init(start: UInt64, end: UInt64, protection: Protection, maxProtection: Protection = .all,
          shared: Bool, file: (any MappableFile)? = nil, fileOffset: UInt64 = 0,
