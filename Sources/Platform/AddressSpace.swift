@@ -64,6 +64,15 @@ public final class AddressSpace: Sendable {
         let identity = try MemoryFileIdentity(descriptor: descriptor)
         let forbidden = Self.testForbiddenCall.load(ordering: .relaxed)
         let ready = readyThread
+        memoryFile = identity
+        if !forbidden, let prepared = StubPool.shared.takePrepared(identity) {
+            // Emptied, traced by its owner and with a thread ready: nothing to wait for.
+            owner = prepared.owner
+            pid = prepared.owner.pid
+            ready.offer(prepared.ready)
+            StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
+            return
+        }
         // The owner runs this while init waits, so `descriptor` is still open.
         owner = try AddressSpaceOwner { () throws(PlatformError) -> StubThread in
             let first = try Self.obtainStub(memoryFile: descriptor, identity)
@@ -78,7 +87,6 @@ public final class AddressSpace: Sendable {
             return first
         }
         pid = owner.pid
-        memoryFile = identity
         StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
     }
 
@@ -96,7 +104,7 @@ public final class AddressSpace: Sendable {
                                    _ identity: MemoryFileIdentity) throws(PlatformError) -> StubThread {
         while let idle = StubPool.shared.take(identity) {
             // A pooled stub that cannot be attached (it died) is ended and the next tried.
-            if let first = try? StubThread.attach(pid: idle.pid, tid: idle.pid, template: idle.template) { return first }
+            if let first = try? StubThread.attach(pid: idle.pid, tid: idle.pid) { return first }
             StubProcess.killAndReap(idle.pid)
         }
         let created = try StubProcess.create(memoryFile: descriptor)
@@ -121,12 +129,15 @@ public final class AddressSpace: Sendable {
     }
 
     /// Ends this address space but keeps its stub for another (`StubPool`):
-    /// the owner unmaps everything below the stub page and lets the first
-    /// thread go into group-stop, so the stub holds nothing of the
-    /// application, then ends. Only a stub whose application threads have
-    /// all left (`leaveThread`) is kept: one with any left, or one that
-    /// fails to empty, is killed as by `release()`, and so is one whose
-    /// ready thread nobody took. Idempotent with `release()`.
+    /// the owner unmaps everything below the stub page and clones the
+    /// thread the next address space's first `joinThread` takes, so the stub
+    /// holds nothing of the application and the next address space waits
+    /// for nothing; the owner stays, tracing the first thread, and goes to
+    /// the pool with it. Only a stub whose application threads have all left
+    /// (`leaveThread`) is kept: one with any left, or one that fails to
+    /// empty or to clone, is killed as by `release()`, and so is one whose
+    /// ready thread nobody took. Returns before the owner has emptied it.
+    /// Idempotent with `release()`.
     public func recycle() {
         let (first, alone) = state.withLock { state -> (Bool, Bool) in
             defer { state.released = true }
@@ -138,11 +149,13 @@ public final class AddressSpace: Sendable {
             return
         }
         let memoryFile = memoryFile
-        owner.stop { leader in
-            guard Self.empty(leader),
-                  StubPool.shared.give(StubPool.Idle(pid: leader.pid, memoryFile: memoryFile,
-                                                     template: leader.initialRegisters)) else {
-                StubProcess.killAndReap(leader.pid)
+        let owner = owner
+        // Nobody waits: the exit or exec that let the stub go goes on while the owner empties it.
+        owner.submit { leader in
+            guard (try? Self.unmapAll(leader)) != nil, let ready = try? leader.cloneThread(),
+                  StubPool.shared.give(prepared: StubPool.Prepared(owner: owner, ready: ready, memoryFile: memoryFile))
+            else {
+                owner.stopDetached { leader in StubProcess.killAndReap(leader.pid) }
                 return
             }
         }
@@ -166,13 +179,6 @@ public final class AddressSpace: Sendable {
         own?.collectExit()
         let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
         if waiting { owner.stop(reap) } else { owner.stopDetached(reap) }
-    }
-
-    /// Unmaps everything the application had and detaches; false if the
-    /// stub did not take it (it died, or was killed by its filter).
-    private static func empty(_ thread: StubThread) -> Bool {
-        guard (try? unmapAll(thread)) != nil else { return false }
-        return (try? thread.detachStopped()) != nil
     }
 
     /// Unmaps the whole user range (everything below the stub page) on `thread`.

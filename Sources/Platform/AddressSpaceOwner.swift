@@ -59,6 +59,14 @@ final class AddressSpaceOwner: Sendable {
         return T(truncatingIfNeeded: value)
     }
 
+    /// Runs `body` on the owner's thread with the stub's first thread, without waiting for it.
+    func submit(_ body: @escaping @Sendable (StubThread) -> Void) {
+        queue.append(Request { thread throws(PlatformError) in
+            body(thread)
+            return 0
+        })
+    }
+
     /// Runs `last` on the owner's thread with the stub's first thread (it
     /// kills and reaps the stub, or gives it to the pool), then ends the
     /// owner thread; waits for both.

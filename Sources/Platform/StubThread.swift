@@ -28,32 +28,21 @@ final class StubThread: Sendable {
 
     /// Makes the calling thread the tracer of `tid`, which must be in
     /// group-stop (as a new or pooled stub is), with the trace options, and
-    /// waits for its stop. `template` is the registers a pooled stub had at
-    /// its first attach (nil: read them now). PTRACE_SEIZE queues no SIGSTOP
+    /// waits for its stop. PTRACE_SEIZE queues no SIGSTOP
     /// (PTRACE_ATTACH's cost the first injected call a stop of its own); a
     /// stub let go with SIGSTOP that has not reached its group-stop yet
     /// reports that signal's stop instead, which the first injected call
     /// resumes from as from any stop, suppressing the signal.
-    static func attach(pid: Int32, tid: Int32, template: Registers? = nil) throws(PlatformError) -> StubThread {
+    static func attach(pid: Int32, tid: Int32) throws(PlatformError) -> StubThread {
         try PlatformError.check(cshim_ptrace_seize_stopped(tid), .attach)
         var status: Int32 = 0
         try PlatformError.check(cshim_wait_thread(tid, &status), .attach)
         if cshim_status_stopped(status) == 0 {
             throw PlatformError(.attach, errno: ESRCH, detail: "stub exited while attaching (status \(status))")
         }
-        if let template {
-            return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: template)
-        }
         var regs = user_regs_struct()
         try PlatformError.check(cshim_ptrace_get_regs(tid, &regs), .getRegisters)
         return StubThread(pid: pid, tid: tid, tracer: cshim_current_tid(), initialRegisters: Registers(regs))
-    }
-
-    /// Lets go of the thread, stopped after an injected call, into group-stop
-    /// (see `cshim_ptrace_detach_stopped`), for another thread to attach.
-    func detachStopped() throws(PlatformError) {
-        try checkTracer()
-        try PlatformError.check(cshim_ptrace_detach_stopped(tid), .detach)
     }
 
     func checkTracer() throws(PlatformError) {

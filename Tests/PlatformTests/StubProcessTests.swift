@@ -214,15 +214,15 @@ import Testing
     }
 
     /// recycle(): a stub whose application threads have all left is emptied
-    /// and let go by its owner, alive for the pool (nothing of the
-    /// application mapped, no tracer, stopped); one a thread still runs in
-    /// is killed. The next address space of the MemoryFile runs either way.
+    /// and kept for the pool, traced by its owner (a thread of ours) with a
+    /// second thread ready for the next address space, which takes it; one a
+    /// thread still runs in is killed.
     @Test func recycleKeepsOnlyAStubNoThreadIsLeftIn() throws {
         struct Seen: Sendable {
             var kept: Int32 = 0
             var keptStatus = ""
-            var keptMaps = ""
             var busy: Int32 = 0
+            var nextPID: Int32 = 0
             var next: StopReason?
         }
         let seen = try onTracerThread { () throws -> Seen in
@@ -236,15 +236,10 @@ import Testing
             fixture.context.release()
             fixture.addressSpace.recycle()
             seen.kept = fixture.addressSpace.pid
-            // Let go with a SIGSTOP, it reaches its group-stop a moment later.
-            for _ in 0..<100 {
-                seen.keptStatus = readProcFile("/proc/\(seen.kept)/status")
-                if seen.keptStatus.contains("T (stopped)") { break }
-                usleep(10_000)
-            }
-            seen.keptMaps = readProcFile("/proc/\(seen.kept)/maps")
+            seen.keptStatus = waitForPooled(seen.kept)
             let next = try AddressSpace(memoryFile: fixture.memfd)
             defer { next.release() }
+            seen.nextPID = next.pid
             let context = try Context(addressSpace: next)
             defer { context.release() }
             try next.map(address: StubFixture.codeAddress, length: 0x1000, fileOffset: StubFixture.codeOffset,
@@ -255,28 +250,31 @@ import Testing
         }
         #expect(kill(seen.busy, 0) == -1 && errno == ESRCH)
         let fields = seen.keptStatus.split(separator: "\n").map(String.init)
-        #expect(fields.contains { $0.hasPrefix("State:") && $0.contains("T (stopped)") }, "\(seen.keptStatus)")
-        #expect(fields.contains("TracerPid:\t0"), "\(seen.keptStatus)")
-        #expect(!seen.keptMaps.contains("memfd:platform-test"), "\(seen.keptMaps)")
+        #expect(fields.contains("Threads:\t2"), "\(seen.keptStatus)")
+        #expect(fields.contains("VmSize:\t       4 kB"), "only the stub page is left: \(seen.keptStatus)")
+        let tracer = fields.first { $0.hasPrefix("TracerPid:") }.flatMap { Int32($0.split(separator: "\t").last ?? "") }
+        #expect(tracer.map { readProcFile("/proc/\($0)/status").contains("Tgid:\t\(getpid())") } == true,
+                "traced by one of our threads: \(seen.keptStatus)")
+        #expect(seen.nextPID == seen.kept)
         #expect(seen.next == .syscall(number: 39))
     }
 
     /// Two MemoryFiles alive at once (two kernels in one process, as tests
     /// run in parallel): an address space of one takes no idle stub of the
-    /// other and leaves it alone, stopped in the pool.
+    /// other and leaves it alone in the pool.
     @Test func anotherMemoryFilesIdleStubOutlivesATakeForItsOwn() throws {
-        let (kept, before, after) = try onTracerThread { () throws -> (Int32, String, String) in
+        let (kept, before, after, second) = try onTracerThread { () throws -> (Int32, String, String, Int32) in
             let first = try StubFixture(code: X86.call(39))
             first.context.release()
             first.addressSpace.recycle()
             let kept = first.addressSpace.pid
-            let before = waitForStopped(kept)
+            let before = waitForPooled(kept)
             let second = try StubFixture(code: X86.call(39))
-            #expect(second.addressSpace.pid != kept)
-            return (kept, before, waitForStopped(kept))
+            return (kept, before, waitForPooled(kept), second.addressSpace.pid)
         }
-        #expect(before.contains("T (stopped)"), "\(kept): \(before)")
-        #expect(after.contains("T (stopped)"), "\(kept) after the other's take: \(after)")
+        #expect(second != kept)
+        #expect(before.contains("VmSize:\t       4 kB"), "\(kept): \(before)")
+        #expect(after.contains("VmSize:\t       4 kB"), "\(kept) after the other's take: \(after)")
     }
 
     /// A MemoryFile that closes (its kernel thrown away by a restore) takes
@@ -286,23 +284,23 @@ import Testing
             let fixture = try StubFixture(code: X86.call(39))
             fixture.context.release()
             fixture.addressSpace.recycle()
-            return (fixture.addressSpace.pid, waitForStopped(fixture.addressSpace.pid))
+            return (fixture.addressSpace.pid, waitForPooled(fixture.addressSpace.pid))
         }
-        #expect(before.contains("T (stopped)"), "\(kept): \(before)")
+        #expect(before.contains("VmSize:\t       4 kB"), "\(kept): \(before)")
         #expect(kill(kept, 0) == -1 && errno == ESRCH)
     }
 }
 
-/// The State line of a stub's /proc status once it reads stopped, or after a second.
-private func waitForStopped(_ pid: Int32) -> String {
-    var state = ""
+/// A recycled stub's /proc status once it is emptied and has its second
+/// thread (its owner did both after `recycle()` returned), or after a second.
+private func waitForPooled(_ pid: Int32) -> String {
+    var status = ""
     for _ in 0..<100 {
-        state = readProcFile("/proc/\(pid)/status").split(separator: "\n").first { $0.hasPrefix("State:") }
-            .map(String.init) ?? "gone"
-        if state.contains("T (stopped)") { break }
+        status = readProcFile("/proc/\(pid)/status")
+        if status.contains("VmSize:\t       4 kB") && status.contains("Threads:\t2") { break }
         usleep(10_000)
     }
-    return state
+    return status
 }
 
 /// The Cpus_allowed_list of a /proc status file.

@@ -32,7 +32,7 @@ import Testing
         let identity = try MemoryFileIdentity(descriptor: kernel.memoryFile.fd)
         kernel.threadGroupFinished(group, .exited(code: 0))
         let stub = try StubProcess.create(memoryFile: kernel.memoryFile.fd)
-        let kept = StubPool.shared.give(StubPool.Idle(pid: stub, memoryFile: identity, template: nil))
+        let kept = StubPool.shared.give(StubPool.Idle(pid: stub, memoryFile: identity))
         if !kept { StubProcess.killAndReap(stub) }
         #expect(!kept, "an idle stub of an ended container's MemoryFile was kept")
     }

@@ -111,14 +111,6 @@ static inline int cshim_ptrace_seize_stopped(pid_t tid) {
                                       (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)));
 }
 
-/* Detaches from `tid`, which must be in a signal-delivery-stop (as after an
- * injected call's int3), delivering SIGSTOP in place of that signal: the
- * thread goes from the tracer's hands straight into group-stop, runs no
- * instruction, and waits there to be seized again. */
-static inline int cshim_ptrace_detach_stopped(pid_t tid) {
-    return cshim_ptrace_result(ptrace(PTRACE_DETACH, tid, 0, (void *)(uintptr_t)SIGSTOP));
-}
-
 /* Seizes a running thread with the same options (no SIGSTOP is sent, so
  * the other threads of its process keep running), then stops it with
  * PTRACE_INTERRUPT: the tracer's wait sees a PTRACE_EVENT_STOP. */
