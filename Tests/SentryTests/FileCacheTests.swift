@@ -1,5 +1,7 @@
 import Glibc
 import Platform
+import State
+import Synchronization
 import Testing
 @testable import Sentry
 
@@ -131,6 +133,153 @@ import Testing
         for mm in mms { mm.release() }
         memoryFile.fileCache.releaseAll(memoryFile: memoryFile)
         #expect(memoryFile.usedBytes == 0)
+    }
+
+    // MARK: Reads under way
+
+    /// A fill that blocks until `release`, marking `started` first.
+    static func blockingFill(_ contents: [UInt8], started: borrowing Mutex<Bool>, release: borrowing Mutex<Bool>,
+                             _ buffer: UnsafeMutableRawBufferPointer) {
+        started.withLock { $0 = true }
+        while !release.withLock({ $0 }) { usleep(1000) }
+        buffer.copyBytes(from: contents)
+    }
+
+    /// Whether `flag` becomes true within `seconds`.
+    static func becomes(_ flag: borrowing Mutex<Bool>, within seconds: Int = 5) -> Bool {
+        for _ in 0..<(seconds * 1000) {
+            if flag.withLock({ $0 }) { return true }
+            usleep(1000)
+        }
+        return false
+    }
+
+    @Test func aFileBeingReadHoldsUpNobodyWhoWantsAnotherFile() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let started = Mutex(false), release = Mutex(false), otherDone = Mutex(false)
+        let slow = HostThread {
+            _ = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
+                Self.blockingFill([UInt8](repeating: 1, count: 5000), started: started, release: release, buffer)
+            }
+        }
+        let fillStarted = Self.becomes(started)
+        #expect(fillStarted)
+        let other = HostThread {
+            _ = try? cache.bytes(of: FileCache.Identity(device: 8, inode: 43), at: version, size: 5000,
+                                 memoryFile: file) { buffer in buffer.copyBytes(from: [UInt8](repeating: 2, count: 5000)) }
+            otherDone.withLock { $0 = true }
+        }
+        let doneWhileReading = Self.becomes(otherDone)
+        release.withLock { $0 = true }
+        slow.join()
+        other.join()
+        #expect(doneWhileReading, "another file's exec waited for this file's read")
+        #expect(cache.cachedBytes == 4 * Page.size)
+    }
+
+    @Test func twoExecsOfOneFileAtOnceReadItOnceAndShareItsPages() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let contents = [UInt8](repeating: 9, count: 5000)
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let started = Mutex(false), release = Mutex(false), secondDone = Mutex(false)
+        let reads = Mutex(0), offsets = Mutex<[UInt64?]>([])
+        let first = HostThread {
+            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
+                reads.withLock { $0 += 1 }
+                Self.blockingFill(contents, started: started, release: release, buffer)
+            }
+            offsets.withLock { $0.append(bytes?.memoryOffset) }
+        }
+        let fillStarted = Self.becomes(started)
+        #expect(fillStarted)
+        let second = HostThread {
+            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
+                reads.withLock { $0 += 1 }
+                buffer.copyBytes(from: contents)
+            }
+            #expect(bytes.map { Array($0.raw) } == contents)
+            offsets.withLock { $0.append(bytes?.memoryOffset) }
+            secondDone.withLock { $0 = true }
+        }
+        let secondDoneWhileReading = Self.becomes(secondDone, within: 1)
+        release.withLock { $0 = true }
+        first.join()
+        second.join()
+        #expect(!secondDoneWhileReading, "the second exec waits for the first one's read")
+        #expect(reads.withLock { $0 } == 1)
+        let seen = offsets.withLock { $0 }
+        #expect(seen.count == 2 && seen[0] != nil && seen[0] == seen[1])
+        #expect(cache.cachedBytes == 2 * Page.size && file.usedBytes == 2 * Page.size)
+    }
+
+    @Test func readsUnderWayCountAgainstTheCachesShareOfTheLimit() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        // The cache's share: 4 pages.
+        file.limit = 32 * Page.size
+        let cache = FileCache()
+        let size = 3 * Int(Page.size)
+        let version = Self.version(size: Int64(size), changed: Self.settled)
+        let started = Mutex(false), release = Mutex(false), otherDone = Mutex(false)
+        let slow = HostThread {
+            _ = try? cache.bytes(of: Self.identity, at: version, size: size, memoryFile: file) { buffer in
+                Self.blockingFill([UInt8](repeating: 1, count: size), started: started, release: release, buffer)
+            }
+        }
+        let fillStarted = Self.becomes(started)
+        #expect(fillStarted)
+        let otherReads = Mutex(0), heldMeanwhile = Mutex<UInt64>(0)
+        let other = HostThread {
+            for _ in 0..<2 {
+                _ = try? cache.bytes(of: FileCache.Identity(device: 8, inode: 43), at: version, size: size,
+                                     memoryFile: file) { buffer in
+                    otherReads.withLock { $0 += 1 }
+                    buffer.copyBytes(from: [UInt8](repeating: 2, count: size))
+                }
+            }
+            heldMeanwhile.withLock { $0 = cache.cachedBytes }
+            otherDone.withLock { $0 = true }
+        }
+        let doneWhileReading = Self.becomes(otherDone)
+        release.withLock { $0 = true }
+        slow.join()
+        other.join()
+        #expect(doneWhileReading)
+        #expect(otherReads.withLock { $0 } == 2, "no room to keep the other file beside the read under way")
+        #expect(heldMeanwhile.withLock { $0 } == 3 * Page.size && cache.cachedBytes == 3 * Page.size)
+        #expect(file.usedBytes == 3 * Page.size)
+    }
+
+    @Test func aCheckpointsReleaseDuringAReadWaitsForNothingAndKeepsNothing() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let contents = [UInt8](repeating: 5, count: 5000)
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let started = Mutex(false), release = Mutex(false), released = Mutex(false), intact = Mutex(false)
+        let slow = HostThread {
+            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
+                Self.blockingFill(contents, started: started, release: release, buffer)
+            }
+            intact.withLock { $0 = bytes.map { Array($0.raw) } == contents }
+        }
+        let fillStarted = Self.becomes(started)
+        #expect(fillStarted)
+        let releaser = HostThread {
+            cache.releaseAll(memoryFile: file)
+            released.withLock { $0 = true }
+        }
+        let releasedWhileReading = Self.becomes(released)
+        release.withLock { $0 = true }
+        slow.join()
+        releaser.join()
+        #expect(releasedWhileReading, "the release waited for a read")
+        #expect(intact.withLock { $0 }, "the reader has its bytes")
+        #expect(cache.cachedBytes == 0 && file.usedBytes == 0)
+        var reads = 0
+        _ = try Self.bytes(cache, file, contents, version: version, reads: &reads)
+        #expect(reads == 1, "read again after the release")
     }
 }
 

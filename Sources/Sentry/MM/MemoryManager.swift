@@ -35,7 +35,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
 
     // Guarded by `lock`. Lock order (see VFSLock): may be taken under the VFS
     // lock (procfs), never takes it (a file's name is asked before or after);
-    // takes SharedMemory's, file data locks and the MemoryFile's.
+    // takes SharedMemory's, file data locks, the FileCache's (and waits for
+    // another MM's fill of a file it caches: a fill takes no MM lock) and
+    // the MemoryFile's.
     let lock = Mutex<Void>(())
     var vmas: [VMA] = []
     var privatePages: [PrivatePages] = []
