@@ -55,7 +55,8 @@ public final class ExecutableBytes {
 ///
 /// An entry is the file of one host identity (device and inode) as it was
 /// at one version (size, modification and change times, from fstat at every
-/// use). A file changed within the last
+/// exec and at a mapping's faults until one finds that the cache does not
+/// keep the file: VMA.fileNotCached). A file changed within the last
 /// `settleTime` is not cached: the host stamps times with a clock tick's
 /// granularity, so a write in the same tick as the version read could go
 /// unnoticed; past that, any write moves the change time. Pages are held by
