@@ -137,18 +137,48 @@ import Testing
 
     // MARK: Reads under way
 
-    /// A fill that blocks until `release`, marking `started` first.
-    static func blockingFill(_ contents: [UInt8], started: borrowing Mutex<Bool>, release: borrowing Mutex<Bool>,
-                             _ buffer: UnsafeMutableRawBufferPointer) {
-        started.withLock { $0 = true }
-        while !release.withLock({ $0 }) { usleep(1000) }
-        buffer.copyBytes(from: contents)
+    /// A read of a settled file into a cache that stays in its fill until
+    /// `finish()`: what other threads do meanwhile shows what waits for it.
+    final class SlowRead: Sendable {
+        private final class State: Sendable {
+            let started = Mutex(false), released = Mutex(false), result = Mutex<UInt64?>(nil)
+        }
+        private let state = State()
+        private let thread: HostThread
+
+        init(_ cache: FileCache, _ file: MemoryFile, _ contents: [UInt8], version: FileCache.Version) {
+            let state = state
+            thread = HostThread {
+                let bytes = try? cache.bytes(of: FileCacheTests.identity, at: version, size: contents.count,
+                                             memoryFile: file) { buffer in
+                    state.started.withLock { $0 = true }
+                    while !state.released.withLock({ $0 }) { usleep(1000) }
+                    buffer.copyBytes(from: contents)
+                }
+                state.result.withLock { $0 = bytes.flatMap { Array($0.raw) == contents ? $0.memoryOffset : nil } }
+            }
+            FileCacheTests.ends(within: 5) { while !state.started.withLock({ $0 }) { usleep(1000) } }
+        }
+
+        /// Lets the fill end; the offset of the bytes the reader got (nil if they were not the file's).
+        func finish() -> UInt64? {
+            state.released.withLock { $0 = true }
+            thread.join()
+            return state.result.withLock { $0 }
+        }
     }
 
-    /// Whether `flag` becomes true within `seconds`.
-    static func becomes(_ flag: borrowing Mutex<Bool>, within seconds: Int = 5) -> Bool {
+    /// Whether `body`, run on a thread of its own, ends within `seconds`
+    /// (it is left to end in its own time otherwise).
+    @discardableResult
+    static func ends(within seconds: Int, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = Mutex(false)
+        _ = HostThread {
+            body()
+            done.withLock { $0 = true }
+        }
         for _ in 0..<(seconds * 1000) {
-            if flag.withLock({ $0 }) { return true }
+            if done.withLock({ $0 }) { return true }
             usleep(1000)
         }
         return false
@@ -158,24 +188,13 @@ import Testing
         let file = try MemoryFile.create(capacity: 1 << 24)
         let cache = FileCache()
         let version = Self.version(size: 5000, changed: Self.settled)
-        let started = Mutex(false), release = Mutex(false), otherDone = Mutex(false)
-        let slow = HostThread {
-            _ = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
-                Self.blockingFill([UInt8](repeating: 1, count: 5000), started: started, release: release, buffer)
-            }
-        }
-        let fillStarted = Self.becomes(started)
-        #expect(fillStarted)
-        let other = HostThread {
+        let slow = SlowRead(cache, file, [UInt8](repeating: 1, count: 5000), version: version)
+        let otherEnded = Self.ends(within: 5) {
             _ = try? cache.bytes(of: FileCache.Identity(device: 8, inode: 43), at: version, size: 5000,
                                  memoryFile: file) { buffer in buffer.copyBytes(from: [UInt8](repeating: 2, count: 5000)) }
-            otherDone.withLock { $0 = true }
         }
-        let doneWhileReading = Self.becomes(otherDone)
-        release.withLock { $0 = true }
-        slow.join()
-        other.join()
-        #expect(doneWhileReading, "another file's exec waited for this file's read")
+        #expect(slow.finish() != nil)
+        #expect(otherEnded, "another file's exec waited for this file's read")
         #expect(cache.cachedBytes == 4 * Page.size)
     }
 
@@ -184,34 +203,18 @@ import Testing
         let cache = FileCache()
         let contents = [UInt8](repeating: 9, count: 5000)
         let version = Self.version(size: 5000, changed: Self.settled)
-        let started = Mutex(false), release = Mutex(false), secondDone = Mutex(false)
-        let reads = Mutex(0), offsets = Mutex<[UInt64?]>([])
-        let first = HostThread {
-            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
-                reads.withLock { $0 += 1 }
-                Self.blockingFill(contents, started: started, release: release, buffer)
-            }
-            offsets.withLock { $0.append(bytes?.memoryOffset) }
+        let slow = SlowRead(cache, file, contents, version: version)
+        let second = Mutex<(reads: Int, offset: UInt64?)>((0, nil))
+        let secondEnded = Self.ends(within: 1) {
+            var reads = 0
+            let bytes = try? Self.bytes(cache, file, contents, version: version, reads: &reads)
+            second.withLock { $0 = (reads, bytes?.memoryOffset) }
         }
-        let fillStarted = Self.becomes(started)
-        #expect(fillStarted)
-        let second = HostThread {
-            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
-                reads.withLock { $0 += 1 }
-                buffer.copyBytes(from: contents)
-            }
-            #expect(bytes.map { Array($0.raw) } == contents)
-            offsets.withLock { $0.append(bytes?.memoryOffset) }
-            secondDone.withLock { $0 = true }
-        }
-        let secondDoneWhileReading = Self.becomes(secondDone, within: 1)
-        release.withLock { $0 = true }
-        first.join()
-        second.join()
-        #expect(!secondDoneWhileReading, "the second exec waits for the first one's read")
-        #expect(reads.withLock { $0 } == 1)
-        let seen = offsets.withLock { $0 }
-        #expect(seen.count == 2 && seen[0] != nil && seen[0] == seen[1])
+        let first = slow.finish()
+        #expect(!secondEnded, "the second exec waits for the first one's read")
+        #expect(Self.ends(within: 5) { while second.withLock({ $0.offset }) == nil { usleep(1000) } })
+        #expect(first != nil && second.withLock { $0.offset } == first)
+        #expect(second.withLock { $0.reads } == 0, "read once, by the first")
         #expect(cache.cachedBytes == 2 * Page.size && file.usedBytes == 2 * Page.size)
     }
 
@@ -222,33 +225,20 @@ import Testing
         let cache = FileCache()
         let size = 3 * Int(Page.size)
         let version = Self.version(size: Int64(size), changed: Self.settled)
-        let started = Mutex(false), release = Mutex(false), otherDone = Mutex(false)
-        let slow = HostThread {
-            _ = try? cache.bytes(of: Self.identity, at: version, size: size, memoryFile: file) { buffer in
-                Self.blockingFill([UInt8](repeating: 1, count: size), started: started, release: release, buffer)
-            }
-        }
-        let fillStarted = Self.becomes(started)
-        #expect(fillStarted)
-        let otherReads = Mutex(0), heldMeanwhile = Mutex<UInt64>(0)
-        let other = HostThread {
+        let slow = SlowRead(cache, file, [UInt8](repeating: 1, count: size), version: version)
+        let other = Mutex<(reads: Int, held: UInt64)>((0, 0))
+        let otherEnded = Self.ends(within: 5) {
+            var reads = 0
             for _ in 0..<2 {
-                _ = try? cache.bytes(of: FileCache.Identity(device: 8, inode: 43), at: version, size: size,
-                                     memoryFile: file) { buffer in
-                    otherReads.withLock { $0 += 1 }
-                    buffer.copyBytes(from: [UInt8](repeating: 2, count: size))
-                }
+                _ = try? Self.bytes(cache, file, [UInt8](repeating: 2, count: size), version: version,
+                                    identity: FileCache.Identity(device: 8, inode: 43), reads: &reads)
             }
-            heldMeanwhile.withLock { $0 = cache.cachedBytes }
-            otherDone.withLock { $0 = true }
+            other.withLock { $0 = (reads, cache.cachedBytes) }
         }
-        let doneWhileReading = Self.becomes(otherDone)
-        release.withLock { $0 = true }
-        slow.join()
-        other.join()
-        #expect(doneWhileReading)
-        #expect(otherReads.withLock { $0 } == 2, "no room to keep the other file beside the read under way")
-        #expect(heldMeanwhile.withLock { $0 } == 3 * Page.size && cache.cachedBytes == 3 * Page.size)
+        #expect(slow.finish() != nil)
+        #expect(otherEnded)
+        #expect(other.withLock { $0.reads } == 2, "no room to keep the other file beside the read under way")
+        #expect(other.withLock { $0.held } == 3 * Page.size && cache.cachedBytes == 3 * Page.size)
         #expect(file.usedBytes == 3 * Page.size)
     }
 
@@ -257,26 +247,12 @@ import Testing
         let cache = FileCache()
         let contents = [UInt8](repeating: 5, count: 5000)
         let version = Self.version(size: 5000, changed: Self.settled)
-        let started = Mutex(false), release = Mutex(false), released = Mutex(false), intact = Mutex(false)
-        let slow = HostThread {
-            let bytes = try? cache.bytes(of: Self.identity, at: version, size: 5000, memoryFile: file) { buffer in
-                Self.blockingFill(contents, started: started, release: release, buffer)
-            }
-            intact.withLock { $0 = bytes.map { Array($0.raw) } == contents }
-        }
-        let fillStarted = Self.becomes(started)
-        #expect(fillStarted)
-        let releaser = HostThread {
-            cache.releaseAll(memoryFile: file)
-            released.withLock { $0 = true }
-        }
-        let releasedWhileReading = Self.becomes(released)
-        release.withLock { $0 = true }
-        slow.join()
-        releaser.join()
-        #expect(releasedWhileReading, "the release waited for a read")
-        #expect(intact.withLock { $0 }, "the reader has its bytes")
-        #expect(cache.cachedBytes == 0 && file.usedBytes == 0)
+        let slow = SlowRead(cache, file, contents, version: version)
+        let released = Self.ends(within: 5) { cache.releaseAll(memoryFile: file) }
+        #expect(slow.finish() != nil, "the reader has its bytes")
+        #expect(released, "the release waited for a read")
+        #expect(Self.ends(within: 5) { while cache.cachedBytes != 0 { usleep(1000) } })
+        #expect(file.usedBytes == 0)
         var reads = 0
         _ = try Self.bytes(cache, file, contents, version: version, reads: &reads)
         #expect(reads == 1, "read again after the release")
