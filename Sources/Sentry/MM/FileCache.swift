@@ -203,7 +203,7 @@ public final class FileCache: @unchecked Sendable {
         }
     }
 
-    /// Bytes the cache holds.
+    /// Bytes the cache holds, and those it reserved for reads under way.
     var cachedBytes: UInt64 { lock.withLock { _ in heldBytes } }
 
     private static func budget(_ memoryFile: MemoryFile) -> UInt64 {
