@@ -43,6 +43,27 @@ import Testing
         return try sandbox.start().finish(timeout: 60)
     }
 
+    /// Exec takes a host program's bytes from the Sentry's file cache: four
+    /// processes exec'ing one settled program at once all run it (one reads
+    /// it while the others wait for that read), and the program rewritten in
+    /// place (the same inode) between two execs runs as rewritten, not as the
+    /// copy cached of its old version. Compared with native runs of the two.
+    @Test func concurrentExecsOfOneProgramAndARewrittenProgramMatchNativeRuns() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Fixtures.busybox), "no \(Fixtures.busybox): scripts/test installs busybox-static")
+        let script = "for i in 1 2 3 4; do /bin/prog & done; wait; "
+            + "/bin/busybox cat /bin/exit_code > /bin/prog; /bin/prog 7; echo $?"
+        let sandbox = try SandboxRun(["/bin/busybox", "sh", "-c", script], busybox: true, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("hello"), toPath: sandbox.bundle + "/rootfs/bin/prog")
+        try sandbox.makeRootfsWritable(directory: "bin")
+        // The cache keeps only a program unchanged for longer than its settle time (2 s).
+        sleep(3)
+        let result = try sandbox.start().finish(timeout: 60)
+        let hello = try Fixtures.runNatively("hello"), rewritten = try Fixtures.runNatively("exit_code", ["7"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == String(repeating: hello.stdout, count: 4) + rewritten.stdout + "\(rewritten.status)\n",
+                "\(result.stderr)")
+    }
+
     /// The container's process may itself be a `#!` script: the Loader's
     /// init goes through the same loader as execve.
     @Test func aScriptIsTheContainersProcess() throws {

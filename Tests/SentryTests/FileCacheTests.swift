@@ -1,5 +1,7 @@
 import Glibc
 import Platform
+import State
+import Synchronization
 import Testing
 @testable import Sentry
 
@@ -131,6 +133,129 @@ import Testing
         for mm in mms { mm.release() }
         memoryFile.fileCache.releaseAll(memoryFile: memoryFile)
         #expect(memoryFile.usedBytes == 0)
+    }
+
+    // MARK: Reads under way
+
+    /// A read of a settled file into a cache that stays in its fill until
+    /// `finish()`: what other threads do meanwhile shows what waits for it.
+    final class SlowRead: Sendable {
+        private final class State: Sendable {
+            let started = Mutex(false), released = Mutex(false), result = Mutex<UInt64?>(nil)
+        }
+        private let state = State()
+        private let thread: HostThread
+
+        init(_ cache: FileCache, _ file: MemoryFile, _ contents: [UInt8], version: FileCache.Version) {
+            let state = state
+            thread = HostThread {
+                let bytes = try? cache.bytes(of: FileCacheTests.identity, at: version, size: contents.count,
+                                             memoryFile: file) { buffer in
+                    state.started.withLock { $0 = true }
+                    while !state.released.withLock({ $0 }) { usleep(1000) }
+                    buffer.copyBytes(from: contents)
+                }
+                state.result.withLock { $0 = bytes.flatMap { Array($0.raw) == contents ? $0.memoryOffset : nil } }
+            }
+            FileCacheTests.ends(within: 5) { while !state.started.withLock({ $0 }) { usleep(1000) } }
+        }
+
+        /// Lets the fill end; the offset of the bytes the reader got (nil if they were not the file's).
+        func finish() -> UInt64? {
+            state.released.withLock { $0 = true }
+            thread.join()
+            return state.result.withLock { $0 }
+        }
+    }
+
+    /// Whether `body`, run on a thread of its own, ends within `seconds`
+    /// (it is left to end in its own time otherwise).
+    @discardableResult
+    static func ends(within seconds: Int, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = Mutex(false)
+        _ = HostThread {
+            body()
+            done.withLock { $0 = true }
+        }
+        for _ in 0..<(seconds * 1000) {
+            if done.withLock({ $0 }) { return true }
+            usleep(1000)
+        }
+        return false
+    }
+
+    @Test func aFileBeingReadHoldsUpNobodyWhoWantsAnotherFile() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let slow = SlowRead(cache, file, [UInt8](repeating: 1, count: 5000), version: version)
+        let otherEnded = Self.ends(within: 5) {
+            _ = try? cache.bytes(of: FileCache.Identity(device: 8, inode: 43), at: version, size: 5000,
+                                 memoryFile: file) { buffer in buffer.copyBytes(from: [UInt8](repeating: 2, count: 5000)) }
+        }
+        #expect(slow.finish() != nil)
+        #expect(otherEnded, "another file's exec waited for this file's read")
+        #expect(cache.cachedBytes == 4 * Page.size)
+    }
+
+    @Test func twoExecsOfOneFileAtOnceReadItOnceAndShareItsPages() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let contents = [UInt8](repeating: 9, count: 5000)
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let slow = SlowRead(cache, file, contents, version: version)
+        let second = Mutex<(reads: Int, offset: UInt64?)>((0, nil))
+        let secondEnded = Self.ends(within: 1) {
+            var reads = 0
+            let bytes = try? Self.bytes(cache, file, contents, version: version, reads: &reads)
+            second.withLock { $0 = (reads, bytes?.memoryOffset) }
+        }
+        let first = slow.finish()
+        #expect(!secondEnded, "the second exec waits for the first one's read")
+        #expect(Self.ends(within: 5) { while second.withLock({ $0.offset }) == nil { usleep(1000) } })
+        #expect(first != nil && second.withLock { $0.offset } == first)
+        #expect(second.withLock { $0.reads } == 0, "read once, by the first")
+        #expect(cache.cachedBytes == 2 * Page.size && file.usedBytes == 2 * Page.size)
+    }
+
+    @Test func readsUnderWayCountAgainstTheCachesShareOfTheLimit() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        // The cache's share: 4 pages.
+        file.limit = 32 * Page.size
+        let cache = FileCache()
+        let size = 3 * Int(Page.size)
+        let version = Self.version(size: Int64(size), changed: Self.settled)
+        let slow = SlowRead(cache, file, [UInt8](repeating: 1, count: size), version: version)
+        let other = Mutex<(reads: Int, held: UInt64)>((0, 0))
+        let otherEnded = Self.ends(within: 5) {
+            var reads = 0
+            for _ in 0..<2 {
+                _ = try? Self.bytes(cache, file, [UInt8](repeating: 2, count: size), version: version,
+                                    identity: FileCache.Identity(device: 8, inode: 43), reads: &reads)
+            }
+            other.withLock { $0 = (reads, cache.cachedBytes) }
+        }
+        #expect(slow.finish() != nil)
+        #expect(otherEnded)
+        #expect(other.withLock { $0.reads } == 2, "no room to keep the other file beside the read under way")
+        #expect(other.withLock { $0.held } == 3 * Page.size && cache.cachedBytes == 3 * Page.size)
+        #expect(file.usedBytes == 3 * Page.size)
+    }
+
+    @Test func aCheckpointsReleaseDuringAReadWaitsForNothingAndKeepsNothing() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let cache = FileCache()
+        let contents = [UInt8](repeating: 5, count: 5000)
+        let version = Self.version(size: 5000, changed: Self.settled)
+        let slow = SlowRead(cache, file, contents, version: version)
+        let released = Self.ends(within: 5) { cache.releaseAll(memoryFile: file) }
+        #expect(slow.finish() != nil, "the reader has its bytes")
+        #expect(released, "the release waited for a read")
+        #expect(Self.ends(within: 5) { while cache.cachedBytes != 0 { usleep(1000) } })
+        #expect(file.usedBytes == 0)
+        var reads = 0
+        _ = try Self.bytes(cache, file, contents, version: version, reads: &reads)
+        #expect(reads == 1, "read again after the release")
     }
 }
 

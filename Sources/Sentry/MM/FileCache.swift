@@ -1,4 +1,5 @@
 import CShim
+import State
 import Synchronization
 
 /// The bytes of an executable or interpreter as the ELF loader takes them:
@@ -54,12 +55,23 @@ public final class ExecutableBytes {
 ///
 /// An entry is the file of one host identity (device and inode) as it was
 /// at one version (size, modification and change times, from fstat at every
-/// use). A file changed within the last `settleTime` is not cached: the
-/// host stamps times with a clock tick's granularity, so a write in the same
-/// tick as the version read could go unnoticed; past that, any write moves
-/// the change time. Pages are held by the cache and by the MMs that share
-/// them; `releaseAll` drops the cache's holds (a checkpoint saves only what
-/// processes hold). Not saved: a restore starts with an empty cache.
+/// exec and at a mapping's faults until one finds that the cache does not
+/// keep the file: VMA.fileNotCached). A file changed within the last
+/// `settleTime` is not cached: the host stamps times with a clock tick's
+/// granularity, so a write in the same tick as the version read could go
+/// unnoticed; past that, any write moves the change time. Pages are held by
+/// the cache and by the MMs that share them; `releaseAll` drops the cache's
+/// holds (a checkpoint saves only what processes hold). Not saved: a restore
+/// starts with an empty cache.
+///
+/// Called by exec with no lock of ours held, and by the fault path with the
+/// faulting MM's lock held. The cache's lock guards its entries only and is
+/// never held while a file is read: an entry being filled (a pread of up to
+/// the whole file) is marked filling, with its bytes reserved against the
+/// budget, and a caller wanting that file at that version waits for that
+/// fill alone (with its MM's lock still held) while every other file's
+/// lookups go on. A fill takes no MM lock (it reads a host file), so no wait
+/// closes a cycle.
 public final class FileCache: @unchecked Sendable {
     /// A host file's identity.
     public struct Identity: Hashable, Sendable {
@@ -82,84 +94,216 @@ public final class FileCache: @unchecked Sendable {
     static let maximumBytes: UInt64 = 256 << 20
     static let limitShare: UInt64 = 8
 
-    private struct Entry {
+    /// A file's pages the cache holds, or the fill reading them.
+    private enum Entry {
+        case ready(Pages)
+        case filling(Fill)
+    }
+
+    private struct Pages {
         var version: Version
         var offset: UInt64
         var length: UInt64
         var lastUse: UInt64
     }
 
-    // Guarded by `lock`, taken with no MM lock held; takes the memory file's
-    // (and, to fill an entry, the file's data lock).
+    /// A fill in progress: the version it reads and the bytes it reserved
+    /// (counted in `heldBytes` while its entry stands). `@unchecked Sendable`:
+    /// `done` is guarded by `condition`, taken with at most an MM's lock held.
+    private final class Fill: @unchecked Sendable {
+        let version: Version
+        let length: UInt64
+        private let condition = HostCondition()
+        private var done = false
+
+        init(version: Version, length: UInt64) {
+            self.version = version
+            self.length = length
+        }
+
+        func finish() {
+            condition.withLock {
+                done = true
+                condition.broadcast()
+            }
+        }
+
+        func wait() {
+            condition.withLock {
+                while !done { condition.wait() }
+            }
+        }
+    }
+
+    /// What a lookup found to do, with the cache's lock let go.
+    private enum Step {
+        case found(ExecutableBytes)
+        case wait(Fill)
+        /// Read the file into fresh pages, kept by the cache when there is a `Fill`.
+        case read(Fill?)
+        case notKept
+    }
+
+    // Guarded by `lock`, taken with at most an MM's lock held, never held
+    // while a file is read or a fill is waited for; takes the memory file's.
     private let lock = Mutex<Void>(())
     private var entries: [Identity: Entry] = [:]
     private var useCounter: UInt64 = 0
+    /// Bytes of ready entries and of the fills that will be kept.
     private var heldBytes: UInt64 = 0
+
+    /// Whether the cache keeps `length` bytes (a page multiple) of a host
+    /// file at `version` (nil `identity`: no host file) when there is room:
+    /// a settled version, within the budget.
+    func keeps(_ identity: Identity?, at version: Version, length: UInt64, memoryFile: MemoryFile) -> Bool {
+        let now = FileTime.now().seconds
+        let settled = max(version.modification.seconds, version.change.seconds) < now - Self.settleTime
+        return identity != nil && settled && length <= Self.budget(memoryFile)
+    }
 
     /// The `size` bytes of the file `identity` names at `version` (nil for
     /// a file that is no host file) in `memoryFile`: the cached ones, or
-    /// fresh pages filled by `fill`, which the cache keeps when the version
-    /// has settled and they fit. With `onlyIfKept`, nil instead of pages the
-    /// cache would not keep.
+    /// fresh pages filled by `fill` (called with no lock of the cache held),
+    /// which the cache keeps when the version has settled and they fit.
+    /// With `onlyIfKept`, nil instead of pages the cache would not keep.
     func bytes(of identity: Identity?, at version: Version, size: Int, memoryFile: MemoryFile, onlyIfKept: Bool = false,
                fill: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError) -> ExecutableBytes? {
         guard size > 0, let length = Page.roundUp(UInt64(size)) else { throw .enoexec }
-        let now = FileTime.now().seconds
-        let settled = max(version.modification.seconds, version.change.seconds) < now - Self.settleTime
-        return try lock.withLock { _ throws(SyscallError) -> ExecutableBytes? in
-            useCounter += 1
-            if let identity, let entry = entries[identity] {
-                if entry.version == version, entry.length == length {
-                    try memoryFile.retain([entry.offset..<entry.offset + entry.length])
-                    entries[identity]?.lastUse = useCounter
-                    return try Self.wrap(memoryFile, entry.offset, length, size)
-                }
-                // The file changed: the old contents are of no more use.
-                dropLocked(identity, entry, memoryFile)
+        let keep = keeps(identity, at: version, length: length, memoryFile: memoryFile)
+        while true {
+            let step = try lock.withLock { _ throws(SyscallError) -> Step in
+                try lookupLocked(identity, version, length, size, keep: keep, onlyIfKept: onlyIfKept, memoryFile)
             }
-            let budget = min(Self.maximumBytes, memoryFile.limit / Self.limitShare)
-            let keep = identity != nil && settled && length <= budget
-            if onlyIfKept, !keep { return nil }
-            let offset = try memoryFile.allocate(length)
-            guard let pointer = memoryFile.pointer(at: offset, count: length) else {
-                memoryFile.free(offset: offset, length: length)
-                throw .efault
+            switch step {
+            case .found(let bytes):
+                return bytes
+            case .wait(let other):
+                // Then look again: its pages, or (if it failed) a fill of our own.
+                other.wait()
+            case .notKept:
+                return nil
+            case .read(let kept):
+                return try read(identity, length, size, kept, memoryFile, fill)
             }
-            cshim_prefault_for_write(pointer, Int(length))
-            do throws(SyscallError) {
-                try fill(UnsafeMutableRawBufferPointer(start: pointer, count: size))
-            } catch {
-                memoryFile.free(offset: offset, length: length)
-                throw error
-            }
-            if let identity, keep {
-                while heldBytes + length > budget,
-                      let (oldest, entry) = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                    dropLocked(oldest, entry, memoryFile)
-                }
-                // The cache's own hold, besides the caller's.
-                try memoryFile.retain([offset..<offset + length])
-                entries[identity] = Entry(version: version, offset: offset, length: length, lastUse: useCounter)
-                heldBytes += length
-            }
-            return try Self.wrap(memoryFile, offset, length, size)
         }
     }
 
-    /// Drops every hold of the cache (the pages processes share stay theirs).
+    /// Drops every hold of the cache (the pages processes share stay theirs);
+    /// a fill under way is not kept when it ends.
     func releaseAll(memoryFile: MemoryFile) {
         lock.withLock { _ in
-            for (identity, entry) in entries { dropLocked(identity, entry, memoryFile) }
+            for (identity, entry) in entries {
+                switch entry {
+                case .ready(let pages): dropLocked(identity, pages, memoryFile)
+                case .filling(let fill):
+                    entries[identity] = nil
+                    heldBytes -= fill.length
+                }
+            }
         }
     }
 
-    /// Bytes the cache holds.
+    /// Bytes the cache holds, and those it reserved for reads under way.
     var cachedBytes: UInt64 { lock.withLock { _ in heldBytes } }
 
-    private func dropLocked(_ identity: Identity, _ entry: Entry, _ memoryFile: MemoryFile) {
+    private static func budget(_ memoryFile: MemoryFile) -> UInt64 {
+        min(Self.maximumBytes, memoryFile.limit / Self.limitShare)
+    }
+
+    private func lookupLocked(_ identity: Identity?, _ version: Version, _ length: UInt64, _ size: Int, keep: Bool,
+                              onlyIfKept: Bool, _ memoryFile: MemoryFile) throws(SyscallError) -> Step {
+        useCounter += 1
+        let uncached: Step = onlyIfKept ? .notKept : .read(nil)
+        if let identity, let entry = entries[identity] {
+            switch entry {
+            case .ready(let pages):
+                if pages.version == version, pages.length == length {
+                    try memoryFile.retain([pages.offset..<pages.offset + length])
+                    entries[identity] = .ready(Pages(version: version, offset: pages.offset, length: length,
+                                                     lastUse: useCounter))
+                    return .found(try Self.wrap(memoryFile, pages.offset, length, size))
+                }
+                // The file changed: the old contents are of no more use.
+                dropLocked(identity, pages, memoryFile)
+            case .filling(let fill):
+                if fill.version == version, fill.length == length { return .wait(fill) }
+                // Another version is being read (the file changed meanwhile): this one is not kept.
+                return uncached
+            }
+        }
+        guard let identity, keep else { return uncached }
+        let budget = Self.budget(memoryFile)
+        while heldBytes + length > budget, let (oldest, pages) = oldestReadyLocked() {
+            dropLocked(oldest, pages, memoryFile)
+        }
+        // The rest is reserved by fills under way.
+        guard heldBytes + length <= budget else { return uncached }
+        let fill = Fill(version: version, length: length)
+        entries[identity] = .filling(fill)
+        heldBytes += length
+        return .read(fill)
+    }
+
+    /// Reads the file into fresh pages with no lock of the cache held; with
+    /// `kept`, the cache keeps them (unless `releaseAll` came meanwhile) and
+    /// those waiting for them look again.
+    private func read(_ identity: Identity?, _ length: UInt64, _ size: Int, _ kept: Fill?, _ memoryFile: MemoryFile,
+                      _ fill: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError)
+        -> ExecutableBytes {
+        var offset: UInt64?
+        defer {
+            if let kept, let identity { finish(kept, of: identity, at: offset, memoryFile) }
+        }
+        let allocated = try memoryFile.allocate(length)
+        guard let pointer = memoryFile.pointer(at: allocated, count: length) else {
+            memoryFile.free(offset: allocated, length: length)
+            throw .efault
+        }
+        cshim_prefault_for_write(pointer, Int(length))
+        do throws(SyscallError) {
+            try fill(UnsafeMutableRawBufferPointer(start: pointer, count: size))
+        } catch {
+            memoryFile.free(offset: allocated, length: length)
+            throw error
+        }
+        // The cache's own hold, besides the caller's.
+        if kept != nil, (try? memoryFile.retain([allocated..<allocated + length])) != nil { offset = allocated }
+        return try Self.wrap(memoryFile, allocated, length, size)
+    }
+
+    /// Ends `fill`: its entry holds the pages at `offset` (held once for the
+    /// cache), or, without them, goes with its reservation. An entry
+    /// `releaseAll` already dropped stays dropped, and so do the pages.
+    private func finish(_ fill: Fill, of identity: Identity, at offset: UInt64?, _ memoryFile: MemoryFile) {
+        let unkept: UInt64? = lock.withLock { _ in
+            guard case .filling(let current) = entries[identity], current === fill else { return offset }
+            guard let offset else {
+                entries[identity] = nil
+                heldBytes -= fill.length
+                return nil
+            }
+            entries[identity] = .ready(Pages(version: fill.version, offset: offset, length: fill.length,
+                                             lastUse: useCounter))
+            return nil
+        }
+        if let unkept { memoryFile.free(offset: unkept, length: fill.length) }
+        fill.finish()
+    }
+
+    private func oldestReadyLocked() -> (Identity, Pages)? {
+        var oldest: (Identity, Pages)?
+        for (identity, entry) in entries {
+            guard case .ready(let pages) = entry else { continue }
+            if let current = oldest, current.1.lastUse <= pages.lastUse { continue }
+            oldest = (identity, pages)
+        }
+        return oldest
+    }
+
+    private func dropLocked(_ identity: Identity, _ pages: Pages, _ memoryFile: MemoryFile) {
         entries[identity] = nil
-        heldBytes -= entry.length
-        memoryFile.free(offset: entry.offset, length: entry.length)
+        heldBytes -= pages.length
+        memoryFile.free(offset: pages.offset, length: pages.length)
     }
 
     private static func wrap(_ memoryFile: MemoryFile, _ offset: UInt64, _ length: UInt64,

@@ -36,7 +36,9 @@ public final class MemoryManager: Savable, @unchecked Sendable {
 
     // Guarded by `lock`. Lock order (see VFSLock): may be taken under the VFS
     // lock (procfs), never takes it (a file's name is asked before or after);
-    // takes SharedMemory's, file data locks and the MemoryFile's.
+    // takes SharedMemory's, file data locks, the FileCache's (and waits for
+    // another MM's fill of a file it caches: a fill takes no MM lock) and
+    // the MemoryFile's.
     let lock = Mutex<Void>(())
     var vmas: [VMA] = []
     var privatePages: [PrivatePages] = []
@@ -429,6 +431,10 @@ extension MemoryManager {
     /// cost no read and no new memory.
     func populatePrivateLocked(_ range: Range<UInt64>, in vma: VMA, cachedOnly: Bool = false) throws(SyscallError) {
         guard let memoryFile else { throw .enomem }
+        // What an earlier fault learned of the file is in the VMA as it stands (callers pass a copy).
+        let vmaIndex = vmaIndexLocked(containing: range.lowerBound)
+        var sharesCachedPages = vma.mappedFile != nil && !vma.protection.contains(.write)
+            && vmaIndex.map { !vmas[$0].fileNotCached } ?? false
         var cursor = range.lowerBound
         var index = firstPrivateIndexLocked(endingAfter: cursor)
         while cursor < range.upperBound {
@@ -438,14 +444,20 @@ extension MemoryManager {
                 continue
             }
             let gapEnd = min(range.upperBound, index < privatePages.count ? privatePages[index].start : range.upperBound)
-            if let file = vma.mappedFile, !vma.protection.contains(.write),
-               let shared = try sharedFilePagesLocked(file, at: vma.fileOffset + (cursor - vma.start),
-                                                      length: gapEnd - cursor, memoryFile) {
-                insertPrivateLocked(PrivatePages(start: cursor, end: cursor + shared.length, offset: shared.offset),
-                                    at: index)
-                cursor += shared.length
-                index = firstPrivateIndexLocked(endingAfter: cursor)
-                continue
+            if sharesCachedPages, let file = vma.mappedFile {
+                switch try sharedFilePagesLocked(file, at: vma.fileOffset + (cursor - vma.start), length: gapEnd - cursor,
+                                                 memoryFile) {
+                case .pages(let offset, let length):
+                    insertPrivateLocked(PrivatePages(start: cursor, end: cursor + length, offset: offset), at: index)
+                    cursor += length
+                    index = firstPrivateIndexLocked(endingAfter: cursor)
+                    continue
+                case .notKept:
+                    sharesCachedPages = false
+                    if let vmaIndex { vmas[vmaIndex].fileNotCached = true }
+                case .none:
+                    break
+                }
             }
             if cachedOnly {
                 cursor = gapEnd
@@ -486,24 +498,37 @@ extension MemoryManager {
         }
     }
 
+    /// What the file cache gives a private mapping without write.
+    private enum SharedFilePages {
+        /// Its pages, held once more for this MM.
+        case pages(offset: UInt64, length: UInt64)
+        /// None for this version of the file (no host file, too large,
+        /// changed just now, larger than the cache): the mapping stops asking.
+        case notKept
+        /// None now (past the file's last page, or another version being read).
+        case none
+    }
+
     /// The file cache's pages of `file` from `fileOffset` (a page boundary),
-    /// at most `length` bytes of them, held once more for this MM; nil when
-    /// the cache does not keep the file (no host file, too large, changed
-    /// just now) or `fileOffset` is past its last page: such pages are read
-    /// from the file into pages of their own.
+    /// at most `length` bytes of them; pages it does not give are read from
+    /// the file into pages of their own. May wait for another MM's fill of
+    /// the file.
     private func sharedFilePagesLocked(_ file: any MappableFile, at fileOffset: UInt64, length: UInt64,
-                                       _ memoryFile: MemoryFile) throws(SyscallError) -> (offset: UInt64, length: UInt64)? {
+                                       _ memoryFile: MemoryFile) throws(SyscallError) -> SharedFilePages {
         guard let (identity, version) = try file.cacheVersion(), version.size <= FileCache.maximumFileSize,
               let size = Int(exactly: version.size), size > 0, let fileEnd = Page.roundUp(UInt64(size)),
-              fileOffset < fileEnd else { return nil }
+              memoryFile.fileCache.keeps(identity, at: version, length: fileEnd, memoryFile: memoryFile) else {
+            return .notKept
+        }
+        guard fileOffset < fileEnd else { return .none }
         let cached = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
                                                     onlyIfKept: true) { buffer throws(SyscallError) in
             try Self.fill(buffer, from: file, at: 0)
         }
-        guard let cached, let base = cached.memoryOffset else { return nil }
+        guard let cached, let base = cached.memoryOffset else { return .none }
         let count = min(length, fileEnd - fileOffset)
         try memoryFile.retain([base + fileOffset..<base + fileOffset + count])
-        return (base + fileOffset, count)
+        return .pages(offset: base + fileOffset, length: count)
     }
 
     /// Reads a file's bytes into fresh pages; past the end of file reads as zero.

@@ -16,6 +16,9 @@ public struct Protection: OptionSet, Hashable, Sendable, SavableValue {
 /// backing, as a line of /proc/self/maps shows it.
 public struct VMA: SavableStruct, Sendable {
     public static let savedTypeName = "sentry.VMA"
+    public static let notSaved: Set<String> = [
+        "fileNotCached", // a hint for faults, which a restore starts without
+    ]
 
     public var start: UInt64
     public var end: UInt64
@@ -36,6 +39,11 @@ public struct VMA: SavableStruct, Sendable {
     /// The kernel's own pages (the vDSO), instead of memory or a file;
     /// `fileOffset` is then the offset within them, as Linux's vm_pgoff.
     public var special: SpecialMapping?
+    /// The file cache does not keep this private mapping's file as it was at
+    /// the first fault (no host file, too large, changed just now, larger
+    /// than the cache): later faults read the file without asking the cache,
+    /// or the host for the file's version, again. A later mapping asks anew.
+    var fileNotCached = false
 
     public var range: Range<UInt64> { start..<end }
     public var length: UInt64 { end - start }
