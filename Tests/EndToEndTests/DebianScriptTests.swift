@@ -214,7 +214,7 @@ import Testing
             echo "coproc: $reply"
             mkfifo pipe; (seq 1 3 > pipe) & cat pipe; wait
             if read -r -t 0.2 nothing < <(sleep 1); then echo "read got $nothing"; else echo "read timed out $?"; fi
-            (sleep 0.3; exit 4) & (sleep 0.1; exit 5) & wait -n; echo "first done: $?"; wait
+            sleep 5 & slow=$!; (sleep 0.1; exit 5) & wait -n; echo "first done: $?"; kill "$slow"; wait
             seq 1 20 | xargs -P 4 -n 5 sh -c 'echo $(( $1 + $2 + $3 + $4 + $5 ))' sum | sort -n
             exec 5> fd5; echo "via fd 5" >&5; exec 5>&-; cat fd5
             echo "through /dev/stdin" | cat /dev/stdin; cat /proc/self/fd/0 <<< "a here string"
