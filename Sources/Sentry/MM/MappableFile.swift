@@ -12,6 +12,11 @@ public protocol MappableFile: Savable {
     /// Reads up to `buffer.count` bytes at `offset`; returns how many were read
     /// (fewer at end of file; the MM zero-fills the rest).
     func readForMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError) -> Int
+    /// Like `readForMapping`, for a private mapping's copy: where the file
+    /// keeps pages besides the host file's (a shared mapping's page cache),
+    /// their bytes, as read shows them. The shared pages themselves are
+    /// filled by `readForMapping`.
+    func readForPrivateMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError) -> Int
     /// Writes back bytes of a shared mapping at `offset`; never extends the file.
     func writeFromMapping(_ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws(SyscallError)
     /// The file's current size, to bound write-back.
@@ -24,10 +29,19 @@ public protocol MappableFile: Savable {
     /// The host file's identity and version, for the file cache; nil for a
     /// file that is not a host file (nothing to cache it by).
     func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)?
+    /// Whether the file's bytes are in pages of its own besides the host
+    /// file (a MAP_SHARED page cache with stores not written back): the
+    /// file cache, which holds the host file's bytes, cannot stand for it then.
+    var hasSharedPageCache: Bool { get }
 }
 
 extension MappableFile {
     public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? { nil }
+    public var hasSharedPageCache: Bool { false }
+    public func readForPrivateMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
+        -> Int {
+        try readForMapping(into: buffer, at: offset)
+    }
 }
 
 /// A saved reference to a file a VMA maps: the file is saved as the object it

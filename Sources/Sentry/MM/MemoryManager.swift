@@ -444,7 +444,7 @@ extension MemoryManager {
                 continue
             }
             let gapEnd = min(range.upperBound, index < privatePages.count ? privatePages[index].start : range.upperBound)
-            if sharesCachedPages, let file = vma.mappedFile {
+            if sharesCachedPages, let file = vma.mappedFile, !file.hasSharedPageCache {
                 switch try sharedFilePagesLocked(file, at: vma.fileOffset + (cursor - vma.start), length: gapEnd - cursor,
                                                  memoryFile) {
                 case .pages(let offset, let length):
@@ -468,7 +468,7 @@ extension MemoryManager {
             if let file = vma.mappedFile, let pointer = memoryFile.pointer(at: offset, count: length) {
                 let buffer = UnsafeMutableRawBufferPointer(start: pointer, count: Int(length))
                 do {
-                    try Self.fill(buffer, from: file, at: vma.fileOffset + (cursor - vma.start))
+                    try Self.fill(buffer, from: file, at: vma.fileOffset + (cursor - vma.start), privately: true)
                 } catch {
                     memoryFile.free(offset: offset, length: length)
                     throw error
@@ -531,13 +531,15 @@ extension MemoryManager {
         return .pages(offset: base + fileOffset, length: count)
     }
 
-    /// Reads a file's bytes into fresh pages; past the end of file reads as zero.
+    /// Reads a file's bytes into fresh pages; past the end of file reads as
+    /// zero. `privately`: for a private mapping's copy (`readForPrivateMapping`).
     static func fill(_ buffer: UnsafeMutableRawBufferPointer, from file: any MappableFile,
-                     at offset: UInt64) throws(SyscallError) {
+                     at offset: UInt64, privately: Bool = false) throws(SyscallError) {
         var done = 0
         while done < buffer.count {
-            let count = try file.readForMapping(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]),
-                                                at: offset + UInt64(done))
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let count = privately ? try file.readForPrivateMapping(into: rest, at: offset + UInt64(done))
+                                  : try file.readForMapping(into: rest, at: offset + UInt64(done))
             if count <= 0 { break }
             done += count
         }

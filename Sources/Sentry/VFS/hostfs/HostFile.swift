@@ -317,7 +317,9 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     override public func readData(count: Int, at position: Int64) throws(SyscallError) -> [UInt8] {
         guard position >= 0 else { throw .einval }
         var bytes = try withDescriptor { fd throws(SyscallError) in try Host.read(fd, count: count, at: position) }
-        if let cache = pageCache { Self.copyCachedPages(of: cache, into: &bytes, at: position) }
+        if let cache = pageCache, let start = UInt64(exactly: position) {
+            bytes.withUnsafeMutableBytes { Self.copyCachedPages(of: cache, into: $0, at: start) }
+        }
         return bytes
     }
 
@@ -330,15 +332,11 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// The cached pages' bytes over `bytes`, read from the host file at
     /// `position`: a mapping's stores not yet written back. A page filled
     /// meanwhile holds what the host read gave.
-    private static func copyCachedPages(of cache: SharedMemory, into bytes: inout [UInt8], at position: Int64) {
-        guard let memoryFile = cache.memoryFile, !bytes.isEmpty, let start = UInt64(exactly: position) else { return }
-        let end = start + UInt64(bytes.count)
-        bytes.withUnsafeMutableBytes { target in
-            guard let base = target.baseAddress else { return }
-            for (range, offset) in cachedRuns(of: cache, start..<end) {
-                guard let source = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { continue }
-                (base + Int(range.lowerBound - start)).copyMemory(from: source, byteCount: range.count)
-            }
+    private static func copyCachedPages(of cache: SharedMemory, into target: UnsafeMutableRawBufferPointer, at start: UInt64) {
+        guard let memoryFile = cache.memoryFile, let base = target.baseAddress, !target.isEmpty else { return }
+        for (range, offset) in cachedRuns(of: cache, start..<start + UInt64(target.count)) {
+            guard let source = memoryFile.pointer(at: offset, count: UInt64(range.count)) else { continue }
+            (base + Int(range.lowerBound - start)).copyMemory(from: source, byteCount: range.count)
         }
     }
 
@@ -459,6 +457,19 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             try Host.retrying { pread(fd, buffer.baseAddress, buffer.count, position) }
         }
     }
+
+    /// The host file's bytes with the page cache's over them, as read gives:
+    /// stores through a shared mapping not yet written back included.
+    public func readForPrivateMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
+        -> Int {
+        let count = try readForMapping(into: buffer, at: offset)
+        if let cache = pageCache, count > 0 {
+            Self.copyCachedPages(of: cache, into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]), at: offset)
+        }
+        return count
+    }
+
+    public var hasSharedPageCache: Bool { pageCache != nil }
 
     /// Bytes the file already holds are not written again: Linux writes back
     /// only dirty pages, so a write-back of unchanged pages (at exit after a
