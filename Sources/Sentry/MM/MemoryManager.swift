@@ -355,6 +355,20 @@ extension MemoryManager {
         unmapStubLocked(range)
     }
 
+    /// `memory` lost its pages from byte `offset` on (a truncation): the
+    /// stub stops mapping them wherever this MM maps them shared, so the next
+    /// touch faults and finds them past the end of the file.
+    func unmapSharedPages(of memory: SharedMemory, from offset: UInt64) {
+        lock.withLock { _ in
+            for vma in vmas where vma.sharedMemory === memory {
+                let (objectEnd, overflow) = vma.sharedOffset.addingReportingOverflow(vma.length)
+                guard overflow || objectEnd > offset else { continue }
+                let start = offset > vma.sharedOffset ? vma.start + (offset - vma.sharedOffset) : vma.start
+                for mapped in mappedInStub.intersection(with: start..<vma.end) { unmapStubLocked(mapped) }
+            }
+        }
+    }
+
     func unmapStubLocked(_ range: Range<UInt64>) {
         guard mappedInStub.overlaps(range) else { return }
         mappedInStub.remove(range)
@@ -588,7 +602,6 @@ extension MemoryManager {
                 let offset = try shared.page(objectOffset >> Page.shift) { buffer throws(SyscallError) in
                     if let file { try Self.fill(buffer, from: file, at: fileOffset) }
                 }
-                shared.noteMapped()
                 let lower = max(page, range.lowerBound), upper = min(page + Page.size, range.upperBound)
                 let memoryOffset = offset + (lower - page)
                 if let last = runs.last, last.0.upperBound == lower,
@@ -599,6 +612,7 @@ extension MemoryManager {
                 }
                 page += Page.size
             }
+            shared.noteMapped(by: self)
             return runs
         }
         let pages = Page.roundDown(range.lowerBound)..<(Page.roundUp(range.upperBound) ?? range.upperBound)

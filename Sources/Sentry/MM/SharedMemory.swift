@@ -20,6 +20,7 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     public static let notSaved: Set<String> = [
         "lock", // a lock
         "mayBeMapped", // host-only: whether a stub may map these pages
+        "mappers", // host-only: the MMs whose stubs may map these pages
         "quota", // set again by its owner after load
     ]
 
@@ -34,6 +35,13 @@ public final class SharedMemory: Savable, @unchecked Sendable {
     /// Not saved: a stub may map these pages (set when a fault maps one), so
     /// a page dropped from the object is zeroed, never freed for reuse.
     private var mayBeMapped = false
+    /// Not saved: the MMs whose stubs may map these pages (a fault noted
+    /// them), so a truncation can take the pages past the end out of them.
+    private var mappers: [WeakMemoryManager] = []
+
+    private struct WeakMemoryManager {
+        weak var mm: MemoryManager?
+    }
     /// Not saved (its owner sets it again after a load): what a new page is charged to.
     private var quota: (any PageQuota)?
     /// For a MAP_SHARED|MAP_ANONYMOUS region: how many MMs map it (fork adds
@@ -140,13 +148,32 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         lock.withLock { _ in self.quota = quota }
     }
 
-    /// Notes that a stub maps (some of) these pages from now on.
-    func noteMapped() {
-        lock.withLock { _ in mayBeMapped = true }
+    /// Notes that `mm`'s stub maps (some of) these pages from now on.
+    func noteMapped(by mm: MemoryManager) {
+        lock.withLock { _ in
+            mayBeMapped = true
+            if !mappers.contains(where: { $0.mm === mm }) {
+                mappers.removeAll { $0.mm == nil }
+                mappers.append(WeakMemoryManager(mm: mm))
+            }
+        }
+    }
+
+    /// The pages from `index` on are gone (a file truncated): every stub
+    /// mapping them lets them go, so a touch there faults and finds them past
+    /// the end of the file (SIGBUS), as Linux's unmap_mapping_range has it.
+    /// Called with no lock held: it takes the MMs' locks.
+    func unmapFromMappers(from index: UInt64) {
+        let mms = lock.withLock { _ in mappers.compactMap(\.mm) }
+        let (offset, overflow) = index.multipliedReportingOverflow(by: Page.size)
+        guard !overflow else { return }
+        for mm in mms { mm.unmapSharedPages(of: self, from: offset) }
     }
 
     /// Drops the pages from `index` on (a file truncated). Pages a stub may
-    /// still map are zeroed and kept, not freed (no reverse map to unmap them).
+    /// still map are zeroed and kept, not freed: an MM that maps them is
+    /// only known while it lives (and a restore's kernel beside its old one
+    /// may map them too), so freeing them could hand a stub's page to another.
     func removePages(from index: UInt64) {
         let (dropped, keep, quota) = lock.withLock { _ in
             let dropped = pages.filter { $0.key >= index }
@@ -163,12 +190,15 @@ public final class SharedMemory: Savable, @unchecked Sendable {
         if !keep { quota?.releasePages(UInt64(dropped.count)) }
     }
 
-    /// The object shrank to `length` bytes (a file truncated): the pages
-    /// past it go (`removePages`), and the part of the last one past it
-    /// reads as zero, as Linux's truncate_pagecache leaves them.
+    /// The object shrank to `length` bytes (a host file truncated): the
+    /// pages past it go (`removePages`) and out of the stubs that map them
+    /// (`unmapFromMappers`), and the part of the last one past it reads as
+    /// zero, as Linux's truncate_pagecache leaves them. Called with no lock held.
     func truncate(to length: UInt64) {
         let (pages, tail) = length.quotientAndRemainder(dividingBy: Page.size)
-        removePages(from: tail == 0 ? pages : pages + 1)
+        let kept = tail == 0 ? pages : pages + 1
+        removePages(from: kept)
+        unmapFromMappers(from: kept)
         guard tail != 0, let offset = existingPage(pages),
               let pointer = memoryFile?.pointer(at: offset + tail, count: Page.size - tail) else { return }
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: Int(Page.size - tail))

@@ -113,7 +113,9 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     }
 
     override public func setAttributes(_ change: AttributeChange) throws(SyscallError) {
-        try lock.withLock { _ throws(SyscallError) in
+        // The stubs let the cut pages go after the inode's lock (they take MM locks, which come first).
+        let cut = try lock.withLock { _ throws(SyscallError) -> (SharedMemory, UInt64)? in
+            var cut: (SharedMemory, UInt64)?
             if let newMode = change.mode, seals & MemfdABI.F_SEAL_EXEC != 0,
                (newMode ^ mode) & MemfdABI.executeBits != 0 { throw .eperm }
             if let newSize = change.size {
@@ -122,12 +124,22 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
                 if newSize < size && seals & MemfdABI.F_SEAL_SHRINK != 0
                     || newSize > size && seals & MemfdABI.F_SEAL_GROW != 0 { throw .eperm }
                 if newSize != size {
+                    if newSize < size, let data { cut = (data, Self.pagesHolding(newSize)) }
                     resize(to: newSize)
                     modificationTime = FileTime.now()
                 }
             }
             applyBaseChange(change)
+            return cut
         }
+        if let (data, kept) = cut { data.unmapFromMappers(from: kept) }
+    }
+
+    /// How many pages `size` bytes fill, rounded up without size + pageSize - 1,
+    /// which overflows near MAX_LFS_FILESIZE.
+    private static func pagesHolding(_ size: Int64) -> UInt64 {
+        let pageSize = Int64(Self.pageSize)
+        return UInt64(size / pageSize + (size % pageSize == 0 ? 0 : 1))
     }
 
     override public func open(at location: VirtualPath, flags: UInt32) throws(SyscallError) -> FileDescription {
@@ -279,9 +291,7 @@ public final class TmpfsRegularFile: Inode, @unchecked Sendable { // data guarde
     private func resize(to newSize: Int64) {
         if newSize < size, let data {
             let pageSize = Int64(Self.pageSize)
-            // Rounded up without newSize + pageSize - 1, which overflows near MAX_LFS_FILESIZE.
-            let keptPages = UInt64(newSize / pageSize + (newSize % pageSize == 0 ? 0 : 1))
-            data.removePages(from: keptPages)
+            data.removePages(from: Self.pagesHolding(newSize))
             let within = Int(newSize % pageSize)
             if within != 0, let offset = data.existingPage(UInt64(newSize / pageSize)),
                let pointer = data.memoryFile?.pointer(at: offset, count: Page.size) {
