@@ -49,14 +49,15 @@ public final class AddressSpace: Sendable {
     private let state = Mutex(State())
     /// The host thread that traces the stub's first thread.
     private let owner: AddressSpaceOwner
-    /// A stub thread the owner cloned while it made the address space, for
-    /// the first `joinThread`: the thread that makes an address space joins
-    /// it next, and so without a second request to the owner.
+    /// A stub thread the owner cloned while it made (or recycled) the stub,
+    /// for the first `joinThread`: the thread that makes an address space
+    /// joins it next, and so without a second request to the owner.
     private let readyThread = ReadyThread()
 
-    /// Starts the address space's owner thread, which takes an idle stub
-    /// from the pool when there is one, else makes a new one, and traces its
-    /// first thread: a pooled stub is set up exactly as a fresh one. It also
+    /// Takes a recycled stub of the pool with its owner and ready thread
+    /// (`StubPool.Prepared`) when there is one; else starts an owner thread,
+    /// which takes a spare when there is one, else makes a new stub, traces
+    /// its first thread (a spare is set up exactly as a fresh one) and
     /// clones the stub thread the first `joinThread` takes. The stub's
     /// only host FD is `memoryFile` (duplicated to `memoryFileDescriptor`);
     /// the caller keeps its own `memoryFile` descriptor.
