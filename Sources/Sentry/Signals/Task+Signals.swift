@@ -148,6 +148,15 @@ extension Task {
         }
     }
 
+    /// Whether what ended the task's last wait is something the application
+    /// sees (Linux's signal_pending: a signal to take, a stop, an exit)
+    /// rather than only the checkpoint's pause, which a call outlasts as if
+    /// it had not come: a receive gathering MSG_WAITALL goes on, a timed
+    /// one keeps what remained of its timeout.
+    var isInterruptedBySignal: Bool {
+        hasDeliverableSignal || mustExit || threadGroup?.isStopped == true
+    }
+
     /// The signals pending for this task or its group (rt_sigpending).
     var pendingSignalSet: SignalSet {
         guard let group = threadGroup else { return .empty }

@@ -120,7 +120,9 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
     /// nothing is queued (first with `errorFirst`, as UDP's sock_error),
     /// end of file after a shutdown or a connected writer's close. With
     /// MSG_WAITALL on a stream it goes on until `count` bytes, end of file,
-    /// files received, or an error after some bytes (which are returned).
+    /// files received, or an error after some bytes (which are returned,
+    /// as for a signal); the checkpoint's pause is no such error: the bytes
+    /// go back to the queue and the call restarts to gather them again.
     func receiveGathering(count: Int, flags: UInt32, waiter: Waiter?, splitCredentials: Bool,
                           errorFirst: Bool) throws(SyscallError) -> SocketQueue.Received {
         let peek = flags & SocketABI.MSG_PEEK != 0
@@ -141,6 +143,8 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
         }
         let deadline = deadline(sending: false)
         var gathered = SocketQueue.Received()
+        // What each dequeue took, to give back.
+        var pieces: [SocketQueue.Received] = []
         while true {
             let wanted = count - gathered.data.count
             let next: SocketQueue.Received
@@ -149,9 +153,12 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                     () throws(SyscallError) -> SocketQueue.Received? in try attempt(wanted)
                 }
             } catch {
-                if !gathered.data.isEmpty { return gathered }
+                guard !gathered.data.isEmpty else { throw error }
+                guard error == .erestartsys, Task.current?.isInterruptedBySignal == false else { return gathered }
+                receiveQueue.giveBack(pieces)
                 throw error
             }
+            pieces.append(next)
             if gathered.data.isEmpty && gathered.rights.isEmpty {
                 gathered = next
             } else {
