@@ -126,8 +126,17 @@ extension Task {
             }
             if waitForVforkChild() { continue }
             let stop = try context.switchToApp(registers: &registers)
-            // Anything but a kick means the application ran past a rewound syscall.
-            if case .interrupted = stop {} else { rewoundRestart = nil }
+            // Anything but a kick means the application ran past a rewound
+            // syscall, or re-entered it: a syscall stop then.
+            if case .interrupted = stop {} else {
+                if case .syscall = stop, rewoundRestart != nil {
+                    reenteredTimeout = timeoutKeptForRestart
+                } else {
+                    reenteredTimeout = nil
+                }
+                timeoutKeptForRestart = nil
+                rewoundRestart = nil
+            }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
             clockMark = now

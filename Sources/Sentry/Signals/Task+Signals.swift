@@ -306,6 +306,24 @@ extension Task {
         }
     }
 
+    /// A timed socket wait the checkpoint's pause interrupted keeps what
+    /// remained of its timeout (until `hostDeadline`, host CLOCK_MONOTONIC
+    /// ns) for its re-entry, on the kernel's CLOCK_MONOTONIC.
+    func keepTimeoutForRestart(hostDeadline: Int64) {
+        guard let clocks = kernel?.clocks else { return }
+        let remaining = max(0, hostDeadline.subtractingReportingOverflow(Clocks.hostNanoseconds(CLOCK_MONOTONIC)).partialValue)
+        timeoutKeptForRestart = clocks.monotonic().addingReportingOverflow(remaining).partialValue
+    }
+
+    /// The host deadline (CLOCK_MONOTONIC ns) of the timeout a re-entered
+    /// syscall kept, or nil when it kept none; taken once.
+    func takeReenteredTimeout() -> Int64? {
+        guard let deadline = reenteredTimeout, let clocks = kernel?.clocks else { return nil }
+        reenteredTimeout = nil
+        let remaining = max(0, deadline.subtractingReportingOverflow(clocks.monotonic()).partialValue)
+        return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(remaining).partialValue
+    }
+
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK
     /// through restart_syscall (which resumes `restartBlock`).
     func rewindForRestart(_ error: SyscallError) {

@@ -154,7 +154,8 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                 }
             } catch {
                 guard !gathered.data.isEmpty else { throw error }
-                guard error == .erestartsys, Task.current?.isInterruptedBySignal == false else { return gathered }
+                guard error == .erestartnohand || (error == .erestartsys && Task.current?.isInterruptedBySignal == false)
+                else { return gathered }
                 receiveQueue.giveBack(pieces)
                 throw error
             }
