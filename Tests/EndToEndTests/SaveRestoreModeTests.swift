@@ -35,8 +35,10 @@ import Testing
     /// Blocking receives that a cycle's pause interrupts go on after the
     /// restore as if nothing had come (a pause is no signal): MSG_WAITALL
     /// on unix and loopback TCP streams gathers all it asked for, where it
-    /// returned the bytes taken before the pause, and an SO_RCVTIMEO
-    /// receive waits out the rest of its timeout, where it said EINTR.
+    /// returned the bytes taken before the pause, an SO_RCVTIMEO receive
+    /// waits out the rest of its timeout, where it said EINTR, and a send
+    /// larger than the socket's buffer sends it all, where it returned the
+    /// bytes queued before the pause.
     @Test func socketWaitsCycledEveryThreeSyscallsMatchANativeRun() throws {
         let (fields, native) = try Self.runCycled("socket_waits", every: 3, timeout: 60, copyingFixture: true)
         #expect(native.hasSuffix("done\n"))

@@ -131,10 +131,13 @@ extension Task {
             if case .interrupted = stop {} else {
                 if case .syscall = stop, rewoundRestart != nil {
                     reenteredTimeout = timeoutKeptForRestart
+                    reenteredSent = sentKeptForRestart
                 } else {
                     reenteredTimeout = nil
+                    reenteredSent = nil
                 }
                 timeoutKeptForRestart = nil
+                sentKeptForRestart = nil
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)

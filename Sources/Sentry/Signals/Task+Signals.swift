@@ -297,6 +297,12 @@ extension Task {
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
     /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
     private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
+        if let sent = sentKeptForRestart {
+            // A send the checkpoint's pause interrupted after some bytes: the signal ends it with them.
+            sentKeptForRestart = nil
+            registers.setSyscallReturn(Int64(sent))
+            return
+        }
         switch error {
         case .erestartsys where action.flags & LinuxSignal.SA_RESTART != 0, .erestartnointr:
             registers.rax = registers.origRax
@@ -322,6 +328,12 @@ extension Task {
         reenteredTimeout = nil
         let remaining = max(0, deadline.subtractingReportingOverflow(clocks.monotonic()).partialValue)
         return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(remaining).partialValue
+    }
+
+    /// The bytes a re-entered send had sent before the pause, or nil; taken once.
+    func takeReenteredSent() -> Int? {
+        defer { reenteredSent = nil }
+        return reenteredSent
     }
 
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK

@@ -96,10 +96,13 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
     /// Sends `count` bytes as pieces made by `piece(written)`, each handed
     /// to `enqueue` (nil: no room, wait for `.writable` on this socket's
     /// queue) until all are taken; an error after some bytes went returns
-    /// the count taken, as a partial write. An empty message (seqpacket's) is one piece.
+    /// the count taken, as a partial write. The checkpoint's pause is no
+    /// such error: the count is kept in the task and the call restarts,
+    /// its re-entry sending only the rest (a stream's; a seqpacket's
+    /// message goes whole). An empty message (seqpacket's) is one piece.
     func sendInPieces(count: Int, waiter: Waiter?, _ piece: (_ written: Int) -> SocketMessage,
                       _ enqueue: (SocketMessage) throws(SyscallError) -> Int?) throws(SyscallError) -> Int {
-        var written = 0
+        var written = isStream ? min(Task.current?.takeReenteredSent() ?? 0, count) : 0
         let deadline = deadline(sending: true)
         repeat {
             let next = piece(written)
@@ -108,7 +111,11 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                     () throws(SyscallError) -> Int? in try enqueue(next)
                 }
             } catch {
-                if written > 0 { return written }
+                guard written > 0 else { throw error }
+                guard isStream, let task = Task.current,
+                      error == .erestartnohand || (error == .erestartsys && !task.isInterruptedBySignal)
+                else { return written }
+                task.sentKeptForRestart = written
                 throw error
             }
         } while written < count
