@@ -146,7 +146,8 @@ extension Task {
             switch stop {
             case .syscall(let number):
                 lastFault = nil
-                registers.setSyscallReturn(dispatch(number, kernel: kernel))
+                let result = dispatch(number, kernel: kernel)
+                registers.setSyscallReturn(reenteredSent.map { settleUnclaimedSend($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:

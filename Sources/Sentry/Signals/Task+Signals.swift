@@ -151,8 +151,8 @@ extension Task {
     /// Whether what ended the task's last wait is something the application
     /// sees (Linux's signal_pending: a signal to take, a stop, an exit)
     /// rather than only the checkpoint's pause, which a call outlasts as if
-    /// it had not come: a receive gathering MSG_WAITALL goes on, a timed
-    /// one keeps what remained of its timeout.
+    /// it had not come: a receive gathering MSG_WAITALL and a send in
+    /// pieces go on, a timed wait keeps what remained of its timeout.
     var isInterruptedBySignal: Bool {
         hasDeliverableSignal || mustExit || threadGroup?.isStopped == true
     }
@@ -334,6 +334,19 @@ extension Task {
     func takeReenteredSent() -> Int? {
         defer { reenteredSent = nil }
         return reenteredSent
+    }
+
+    /// The result of a re-entered send that did not take the `sent` bytes
+    /// it kept (it failed, or was interrupted again, before sending): an
+    /// error gives way to the count, as Linux returns what went before one;
+    /// a restart keeps the count for the next re-entry.
+    func settleUnclaimedSend(_ sent: Int, result: Int64) -> Int64 {
+        reenteredSent = nil
+        if SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) != nil {
+            sentKeptForRestart = sent
+            return result
+        }
+        return result < 0 ? Int64(sent) : result
     }
 
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK
