@@ -37,8 +37,8 @@ import Testing
     /// on unix and loopback TCP streams gathers all it asked for, where it
     /// returned the bytes taken before the pause, an SO_RCVTIMEO receive
     /// waits out the rest of its timeout, where it said EINTR, and a send
-    /// larger than the socket's buffer sends it all, where it returned the
-    /// bytes queued before the pause.
+    /// larger than the socket's buffer (a write larger than a pipe's)
+    /// sends it all, where it returned the bytes queued before the pause.
     @Test func socketWaitsCycledEveryThreeSyscallsMatchANativeRun() throws {
         let (fields, native) = try Self.runCycled("socket_waits", every: 3, timeout: 60, copyingFixture: true)
         #expect(native.hasSuffix("done\n"))

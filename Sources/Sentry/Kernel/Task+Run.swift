@@ -131,13 +131,13 @@ extension Task {
             if case .interrupted = stop {} else {
                 if case .syscall = stop, rewoundRestart != nil {
                     reenteredTimeout = timeoutKeptForRestart
-                    reenteredSent = sentKeptForRestart
+                    reenteredWritten = writtenKeptForRestart
                 } else {
                     reenteredTimeout = nil
-                    reenteredSent = nil
+                    reenteredWritten = nil
                 }
                 timeoutKeptForRestart = nil
-                sentKeptForRestart = nil
+                writtenKeptForRestart = nil
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -147,7 +147,7 @@ extension Task {
             case .syscall(let number):
                 lastFault = nil
                 let result = dispatch(number, kernel: kernel)
-                registers.setSyscallReturn(reenteredSent.map { settleUnclaimedSend($0, result: result) } ?? result)
+                registers.setSyscallReturn(reenteredWritten.map { settleUnclaimedWrite($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:

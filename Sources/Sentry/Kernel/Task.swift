@@ -22,7 +22,7 @@ public final class Task: Savable, @unchecked Sendable {
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
         "reenteredTimeout", // host-only: set at a rewound syscall's re-entry from timeoutKeptForRestart
-        "reenteredSent", // host-only: set at a rewound syscall's re-entry from sentKeptForRestart
+        "reenteredWritten", // host-only: set at a rewound syscall's re-entry from writtenKeptForRestart
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -81,14 +81,15 @@ public final class Task: Savable, @unchecked Sendable {
     var timeoutKeptForRestart: Int64?
     /// `timeoutKeptForRestart`, handed to the syscall re-entered: taken by its wait.
     var reenteredTimeout: Int64?
-    /// How many bytes of a blocking stream send had gone when the
-    /// checkpoint's pause interrupted it: its re-entry sends only the rest
-    /// and returns the whole count; a handler that runs first makes the
-    /// call return this count, as a signal does (Linux returns what went).
-    /// Kept and dropped as `timeoutKeptForRestart`.
-    var sentKeptForRestart: Int?
-    /// `sentKeptForRestart`, handed to the syscall re-entered: taken by its send.
-    var reenteredSent: Int?
+    /// How many bytes of a blocking write (a stream socket's send, a
+    /// pipe's write) had gone when the checkpoint's pause interrupted it:
+    /// its re-entry writes only the rest and returns the whole count; a
+    /// handler that runs first makes the call return this count, as a
+    /// signal does (Linux returns what went). Kept and dropped as
+    /// `timeoutKeptForRestart`.
+    var writtenKeptForRestart: Int?
+    /// `writtenKeptForRestart`, handed to the syscall re-entered: taken by its write.
+    var reenteredWritten: Int?
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
     /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
@@ -198,7 +199,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("restartBlock", restartBlock)
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
         try sink.save("timeoutKeptForRestart", timeoutKeptForRestart)
-        try sink.save("sentKeptForRestart", sentKeptForRestart)
+        try sink.save("writtenKeptForRestart", writtenKeptForRestart)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -239,8 +240,8 @@ public final class Task: Savable, @unchecked Sendable {
                                     "\(rewound) is not a restart code")
         // Images from before it kept none.
         timeoutKeptForRestart = try source.load("timeoutKeptForRestart", default: nil)
-        sentKeptForRestart = try source.load("sentKeptForRestart", default: nil)
-        try ImageValidation.require((sentKeptForRestart ?? 0) >= 0, field: "sentKeptForRestart", "negative count")
+        writtenKeptForRestart = try source.load("writtenKeptForRestart", default: nil)
+        try ImageValidation.require((writtenKeptForRestart ?? 0) >= 0, field: "writtenKeptForRestart", "negative count")
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil
         vforkParent = try source.load("vforkParent", default: nil)

@@ -297,9 +297,9 @@ extension Task {
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
     /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
     private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
-        if let sent = sentKeptForRestart {
-            // A send the checkpoint's pause interrupted after some bytes: the signal ends it with them.
-            sentKeptForRestart = nil
+        if let sent = writtenKeptForRestart {
+            // A write the checkpoint's pause interrupted after some bytes: the signal ends it with them.
+            writtenKeptForRestart = nil
             registers.setSyscallReturn(Int64(sent))
             return
         }
@@ -330,20 +330,29 @@ extension Task {
         return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(remaining).partialValue
     }
 
-    /// The bytes a re-entered send had sent before the pause, or nil; taken once.
-    func takeReenteredSent() -> Int? {
-        defer { reenteredSent = nil }
-        return reenteredSent
+    /// Whether a blocking write interrupted by `error` after `written`
+    /// bytes restarts, keeping them for its re-entry (the checkpoint's
+    /// pause), rather than returning them (a signal, a stop, an exit).
+    func keepsWritten(_ written: Int, interruptedBy error: SyscallError) -> Bool {
+        guard error == .erestartnohand || (error == .erestartsys && !isInterruptedBySignal) else { return false }
+        writtenKeptForRestart = written
+        return true
     }
 
-    /// The result of a re-entered send that did not take the `sent` bytes
-    /// it kept (it failed, or was interrupted again, before sending): an
+    /// The bytes a re-entered write had written before the pause, or nil; taken once.
+    func takeReenteredWritten() -> Int? {
+        defer { reenteredWritten = nil }
+        return reenteredWritten
+    }
+
+    /// The result of a re-entered write that did not take the `sent` bytes
+    /// it kept (it failed, or was interrupted again, before writing): an
     /// error gives way to the count, as Linux returns what went before one;
     /// a restart keeps the count for the next re-entry.
-    func settleUnclaimedSend(_ sent: Int, result: Int64) -> Int64 {
-        reenteredSent = nil
+    func settleUnclaimedWrite(_ sent: Int, result: Int64) -> Int64 {
+        reenteredWritten = nil
         if SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) != nil {
-            sentKeptForRestart = sent
+            writtenKeptForRestart = sent
             return result
         }
         return result < 0 ? Int64(sent) : result

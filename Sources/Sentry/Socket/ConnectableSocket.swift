@@ -102,7 +102,7 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
     /// message goes whole). An empty message (seqpacket's) is one piece.
     func sendInPieces(count: Int, waiter: Waiter?, _ piece: (_ written: Int) -> SocketMessage,
                       _ enqueue: (SocketMessage) throws(SyscallError) -> Int?) throws(SyscallError) -> Int {
-        var written = isStream ? min(Task.current?.takeReenteredSent() ?? 0, count) : 0
+        var written = isStream ? min(Task.current?.takeReenteredWritten() ?? 0, count) : 0
         let deadline = deadline(sending: true)
         repeat {
             let next = piece(written)
@@ -112,10 +112,7 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                 }
             } catch {
                 guard written > 0 else { throw error }
-                guard isStream, let task = Task.current,
-                      error == .erestartnohand || (error == .erestartsys && !task.isInterruptedBySignal)
-                else { return written }
-                task.sentKeptForRestart = written
+                guard isStream, Task.current?.keepsWritten(written, interruptedBy: error) == true else { return written }
                 throw error
             }
         } while written < count
