@@ -32,6 +32,19 @@ import Testing
         #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
     }
 
+    /// Blocking receives that a cycle's pause interrupts go on after the
+    /// restore as if nothing had come (a pause is no signal): MSG_WAITALL
+    /// on unix and loopback TCP streams gathers all it asked for, where it
+    /// returned the bytes taken before the pause, an SO_RCVTIMEO receive
+    /// waits out the rest of its timeout, where it said EINTR, and a send
+    /// larger than the socket's buffer (a write larger than a pipe's)
+    /// sends it all, where it returned the bytes queued before the pause.
+    @Test func socketWaitsCycledEveryThreeSyscallsMatchANativeRun() throws {
+        let (fields, native) = try Self.runCycled("socket_waits", every: 3, timeout: 60, copyingFixture: true)
+        #expect(native.hasSuffix("done\n"))
+        #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and returns the sandbox's tally ("cycles N failed M") split at

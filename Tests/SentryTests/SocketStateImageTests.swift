@@ -7,7 +7,7 @@ import Testing
     /// Only loopback TCP waits among a listener's connectors: a unix socket
     /// saved as waiting to connect is refused by name.
     @Test func aUnixSocketWaitingToConnectIsRefused() throws {
-        let socket = UnixSocket(type: SocketABI.SOCK_STREAM, flags: 0)
+        let socket = UnixSocket(type: SocketABI.SOCK_STREAM, flags: 0, namespace: UnixNamespace())
         socket.state = .connecting
         let bytes = try StateEncoder.encode(root: socket, registry: SentryStateTypes.registry)
         do {

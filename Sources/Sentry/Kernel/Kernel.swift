@@ -72,6 +72,9 @@ public final class Kernel: Savable, @unchecked Sendable {
     /// The files in flight in this kernel's unix socket queues (an image
     /// from before the field shares the legacy count).
     private(set) var inFlightFiles = InFlightFiles()
+    /// The abstract names and garbage collector of this kernel's unix
+    /// sockets (an image from before the field shares the legacy one).
+    private(set) var unixNamespace = UnixNamespace()
 
     public init() {}
 
@@ -171,6 +174,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         let legacyLoopback = loopback === LoopbackStack.legacy
         try sink.save("loopbackNextEphemeral", legacyLoopback ? nil : Optional(loopback.nextEphemeral))
         try sink.save("inFlightFiles", inFlightFiles === InFlightFiles.legacy ? nil : Optional(inFlightFiles))
+        try sink.save("unixNamespace", unixNamespace === UnixNamespace.legacy ? nil : Optional(unixNamespace))
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -185,6 +189,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         let nextEphemeral: UInt16? = try source.load("loopbackNextEphemeral", default: nil)
         loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? .legacy
         inFlightFiles = try source.load("inFlightFiles", default: nil) ?? .legacy
+        unixNamespace = try source.load("unixNamespace", default: nil) ?? .legacy
     }
 
     /// Runs after every other object's (children first): the MemoryFile is

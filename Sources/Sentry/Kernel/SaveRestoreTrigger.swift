@@ -37,9 +37,9 @@ extension Kernel {
 
     /// Ends a paused kernel without ending its processes: each task's host
     /// thread leaves its park and ends, its stub is killed, the interval
-    /// timers' and the timekeeping threads end, the MemoryFile is released
-    /// the loopback network lets its sockets go and the unix socket
-    /// garbage collector forgets its sockets. Nothing is
+    /// timers' and the timekeeping threads end, the MemoryFile is released,
+    /// and the loopback network and the unix socket namespace (abstract
+    /// names, garbage collector) let their sockets go. Nothing is
     /// reported as exited: the save/restore test mode goes on with a kernel
     /// restored from this one's image. The kernel cannot run again.
     public func discard() {
@@ -50,7 +50,13 @@ extension Kernel {
         closeHostFiles()
         // The legacy stack is shared with the kernel restored from this one.
         if loopback !== LoopbackStack.legacy { loopback.discard() }
-        UnixGarbage.forget(reachableFrom: pidNamespace.allThreadGroups.flatMap(\.members).flatMap(\.fdTable.descriptions))
+        if unixNamespace !== UnixNamespace.legacy {
+            unixNamespace.discard()
+        } else {
+            // Shared too: only the sockets this kernel's processes reach leave the collector.
+            unixNamespace.garbage.forget(reachableFrom: pidNamespace.allThreadGroups.flatMap(\.members)
+                .flatMap(\.fdTable.descriptions))
+        }
     }
 
     /// The kernel's graph has reference cycles and is never freed: the host

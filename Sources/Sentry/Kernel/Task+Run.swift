@@ -123,15 +123,28 @@ extension Task {
             }
             if waitForVforkChild() { continue }
             let stop = try context.switchToApp(registers: &registers)
-            // Anything but a kick means the application ran past a rewound syscall.
-            if case .interrupted = stop {} else { rewoundRestart = nil }
+            // Anything but a kick means the application ran past a rewound
+            // syscall, or re-entered it: a syscall stop then.
+            if case .interrupted = stop {} else {
+                if case .syscall = stop, rewoundRestart != nil {
+                    reenteredTimeout = timeoutKeptForRestart
+                    reenteredWritten = writtenKeptForRestart
+                } else {
+                    reenteredTimeout = nil
+                    reenteredWritten = nil
+                }
+                timeoutKeptForRestart = nil
+                writtenKeptForRestart = nil
+                rewoundRestart = nil
+            }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
             userTime += now - clockMark
             clockMark = now
             switch stop {
             case .syscall(let number):
                 lastFault = nil
-                registers.setSyscallReturn(dispatch(number, kernel: kernel))
+                let result = dispatch(number, kernel: kernel)
+                registers.setSyscallReturn(reenteredWritten.map { settleUnclaimedWrite($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:

@@ -21,6 +21,8 @@ public final class Task: Savable, @unchecked Sendable {
         "waitingForChild", // host-only: a saved task is never inside a wait
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
+        "reenteredTimeout", // host-only: set at a rewound syscall's re-entry from timeoutKeptForRestart
+        "reenteredWritten", // host-only: set at a rewound syscall's re-entry from writtenKeptForRestart
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -71,6 +73,23 @@ public final class Task: Savable, @unchecked Sendable {
     /// Without it, a timer firing right after a restore ran its handler
     /// and then the rewound pause(2), which waited for ever.
     var rewoundRestart: SyscallError?
+    /// What remained of a timed socket wait's timeout (SO_RCVTIMEO,
+    /// SO_SNDTIMEO) when the checkpoint's pause interrupted it, as a
+    /// deadline on the kernel's CLOCK_MONOTONIC, which a restore continues:
+    /// the syscall's re-entry waits only that long. Kept while the syscall
+    /// is rewound (`rewoundRestart`), dropped when the application runs on.
+    var timeoutKeptForRestart: Int64?
+    /// `timeoutKeptForRestart`, handed to the syscall re-entered: taken by its wait.
+    var reenteredTimeout: Int64?
+    /// How many bytes of a blocking write (a stream socket's send, a
+    /// pipe's write) had gone when the checkpoint's pause interrupted it:
+    /// its re-entry writes only the rest and returns the whole count; a
+    /// handler that runs first makes the call return this count, as a
+    /// signal does (Linux returns what went). Kept and dropped as
+    /// `timeoutKeptForRestart`.
+    var writtenKeptForRestart: Int?
+    /// `writtenKeptForRestart`, handed to the syscall re-entered: taken by its write.
+    var reenteredWritten: Int?
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
     /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
@@ -179,6 +198,8 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("exitSignal", exitSignal?.rawValue ?? 0)
         try sink.save("restartBlock", restartBlock)
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
+        try sink.save("timeoutKeptForRestart", timeoutKeptForRestart)
+        try sink.save("writtenKeptForRestart", writtenKeptForRestart)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -217,6 +238,10 @@ public final class Task: Savable, @unchecked Sendable {
         rewoundRestart = SyscallError(rawValue: rewound)
         try ImageValidation.require(rewound == 0 || rewoundRestart?.isRestartCode == true, field: "rewoundRestart",
                                     "\(rewound) is not a restart code")
+        // Images from before it kept none.
+        timeoutKeptForRestart = try source.load("timeoutKeptForRestart", default: nil)
+        writtenKeptForRestart = try source.load("writtenKeptForRestart", default: nil)
+        try ImageValidation.require((writtenKeptForRestart ?? 0) >= 0, field: "writtenKeptForRestart", "negative count")
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil
         vforkParent = try source.load("vforkParent", default: nil)

@@ -167,10 +167,12 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     /// Writes `data`: atomically when at most PIPE_BUF bytes, else as space
     /// allows. EPIPE (the caller sends SIGPIPE) when no reader is left; a
     /// partial count when interrupted or non-blocking after some progress.
+    /// The checkpoint's pause is no such interruption: the count is kept in
+    /// the task and the call restarts, its re-entry writing only the rest.
     public func write(_ data: [UInt8], nonBlocking: Bool, waiter: Waiter?) throws(SyscallError) -> Int {
         guard !data.isEmpty else { return 0 }
         let atomic = data.count <= LinuxFile.pipeBufferAtomicSize
-        var written = 0
+        var written = waiter == nil || nonBlocking ? 0 : min(Task.current?.takeReenteredWritten() ?? 0, data.count)
         var entry: WaitEntry?
         defer { if let entry { queue.unregister(entry) } }
         while true {
@@ -209,7 +211,7 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
             do {
                 try waiter.block()
             } catch {
-                if written > 0 { return written }
+                if written > 0, Task.current?.keepsWritten(written, interruptedBy: error) != true { return written }
                 throw error
             }
         }

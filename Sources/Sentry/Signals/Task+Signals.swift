@@ -148,6 +148,15 @@ extension Task {
         }
     }
 
+    /// Whether what ended the task's last wait is something the application
+    /// sees (Linux's signal_pending: a signal to take, a stop, an exit)
+    /// rather than only the checkpoint's pause, which a call outlasts as if
+    /// it had not come: a receive gathering MSG_WAITALL and a send in
+    /// pieces go on, a timed wait keeps what remained of its timeout.
+    var isInterruptedBySignal: Bool {
+        hasDeliverableSignal || mustExit || threadGroup?.isStopped == true
+    }
+
     /// The signals pending for this task or its group (rt_sigpending).
     var pendingSignalSet: SignalSet {
         guard let group = threadGroup else { return .empty }
@@ -288,6 +297,12 @@ extension Task {
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
     /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
     private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
+        if let sent = writtenKeptForRestart {
+            // A write the checkpoint's pause interrupted after some bytes: the signal ends it with them.
+            writtenKeptForRestart = nil
+            registers.setSyscallReturn(Int64(sent))
+            return
+        }
         switch error {
         case .erestartsys where action.flags & LinuxSignal.SA_RESTART != 0, .erestartnointr:
             registers.rax = registers.origRax
@@ -295,6 +310,52 @@ extension Task {
         default:
             registers.setSyscallReturn(SyscallError.eintr.returnValue)
         }
+    }
+
+    /// A timed socket wait the checkpoint's pause interrupted keeps what
+    /// remained of its timeout (until `hostDeadline`, host CLOCK_MONOTONIC
+    /// ns) for its re-entry, on the kernel's CLOCK_MONOTONIC.
+    func keepTimeoutForRestart(hostDeadline: Int64) {
+        guard let clocks = kernel?.clocks else { return }
+        let remaining = max(0, hostDeadline.subtractingReportingOverflow(Clocks.hostNanoseconds(CLOCK_MONOTONIC)).partialValue)
+        timeoutKeptForRestart = clocks.monotonic().addingReportingOverflow(remaining).partialValue
+    }
+
+    /// The host deadline (CLOCK_MONOTONIC ns) of the timeout a re-entered
+    /// syscall kept, or nil when it kept none; taken once.
+    func takeReenteredTimeout() -> Int64? {
+        guard let deadline = reenteredTimeout, let clocks = kernel?.clocks else { return nil }
+        reenteredTimeout = nil
+        let remaining = max(0, deadline.subtractingReportingOverflow(clocks.monotonic()).partialValue)
+        return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(remaining).partialValue
+    }
+
+    /// Whether a blocking write interrupted by `error` after `written`
+    /// bytes restarts, keeping them for its re-entry (the checkpoint's
+    /// pause), rather than returning them (a signal, a stop, an exit).
+    func keepsWritten(_ written: Int, interruptedBy error: SyscallError) -> Bool {
+        guard error == .erestartnohand || (error == .erestartsys && !isInterruptedBySignal) else { return false }
+        writtenKeptForRestart = written
+        return true
+    }
+
+    /// The bytes a re-entered write had written before the pause, or nil; taken once.
+    func takeReenteredWritten() -> Int? {
+        defer { reenteredWritten = nil }
+        return reenteredWritten
+    }
+
+    /// The result of a re-entered write that did not take the `sent` bytes
+    /// it kept (it failed, or was interrupted again, before writing): an
+    /// error gives way to the count, as Linux returns what went before one;
+    /// a restart keeps the count for the next re-entry.
+    func settleUnclaimedWrite(_ sent: Int, result: Int64) -> Int64 {
+        reenteredWritten = nil
+        if SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) != nil {
+            writtenKeptForRestart = sent
+            return result
+        }
+        return result < 0 ? Int64(sent) : result
     }
 
     /// No handler ran: every interrupted syscall restarts, ERESTART_RESTARTBLOCK

@@ -96,10 +96,13 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
     /// Sends `count` bytes as pieces made by `piece(written)`, each handed
     /// to `enqueue` (nil: no room, wait for `.writable` on this socket's
     /// queue) until all are taken; an error after some bytes went returns
-    /// the count taken, as a partial write. An empty message (seqpacket's) is one piece.
+    /// the count taken, as a partial write. The checkpoint's pause is no
+    /// such error: the count is kept in the task and the call restarts,
+    /// its re-entry sending only the rest (a stream's; a seqpacket's
+    /// message goes whole). An empty message (seqpacket's) is one piece.
     func sendInPieces(count: Int, waiter: Waiter?, _ piece: (_ written: Int) -> SocketMessage,
                       _ enqueue: (SocketMessage) throws(SyscallError) -> Int?) throws(SyscallError) -> Int {
-        var written = 0
+        var written = isStream ? min(Task.current?.takeReenteredWritten() ?? 0, count) : 0
         let deadline = deadline(sending: true)
         repeat {
             let next = piece(written)
@@ -108,7 +111,8 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                     () throws(SyscallError) -> Int? in try enqueue(next)
                 }
             } catch {
-                if written > 0 { return written }
+                guard written > 0 else { throw error }
+                guard isStream, Task.current?.keepsWritten(written, interruptedBy: error) == true else { return written }
                 throw error
             }
         } while written < count
@@ -120,7 +124,9 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
     /// nothing is queued (first with `errorFirst`, as UDP's sock_error),
     /// end of file after a shutdown or a connected writer's close. With
     /// MSG_WAITALL on a stream it goes on until `count` bytes, end of file,
-    /// files received, or an error after some bytes (which are returned).
+    /// files received, or an error after some bytes (which are returned,
+    /// as for a signal); the checkpoint's pause is no such error: the bytes
+    /// go back to the queue and the call restarts to gather them again.
     func receiveGathering(count: Int, flags: UInt32, waiter: Waiter?, splitCredentials: Bool,
                           errorFirst: Bool) throws(SyscallError) -> SocketQueue.Received {
         let peek = flags & SocketABI.MSG_PEEK != 0
@@ -141,6 +147,8 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
         }
         let deadline = deadline(sending: false)
         var gathered = SocketQueue.Received()
+        // What each dequeue took, to give back.
+        var pieces: [SocketQueue.Received] = []
         while true {
             let wanted = count - gathered.data.count
             let next: SocketQueue.Received
@@ -149,9 +157,13 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                     () throws(SyscallError) -> SocketQueue.Received? in try attempt(wanted)
                 }
             } catch {
-                if !gathered.data.isEmpty { return gathered }
+                guard !gathered.data.isEmpty else { throw error }
+                guard error == .erestartnohand || (error == .erestartsys && Task.current?.isInterruptedBySignal == false)
+                else { return gathered }
+                receiveQueue.giveBack(pieces)
                 throw error
             }
+            pieces.append(next)
             if gathered.data.isEmpty && gathered.rights.isEmpty {
                 gathered = next
             } else {

@@ -165,10 +165,13 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
 
     // MARK: Blocking
 
-    /// The host deadline of a blocking receive or send, from SO_RCVTIMEO or SO_SNDTIMEO.
+    /// The host deadline of a blocking receive or send, from SO_RCVTIMEO or
+    /// SO_SNDTIMEO; for a call re-entered after the checkpoint's pause, what
+    /// remained of it.
     func deadline(sending: Bool) -> Int64? {
         let timeout = lock.withLock { _ in sending ? options.sendTimeout : options.receiveTimeout }
         guard timeout > 0 else { return nil }
+        if let kept = Task.current?.takeReenteredTimeout() { return kept }
         return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(timeout).partialValue
     }
 
@@ -176,6 +179,9 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
     /// `events` between tries: EAGAIN without a waiter (non-blocking) or when
     /// the deadline passes; interrupted, ERESTARTSYS, or EINTR when a
     /// timeout was set (sock_intr_errno: such a call is never restarted).
+    /// The checkpoint's pause is no signal: a timed call it interrupts
+    /// keeps the rest of its timeout and restarts (ERESTARTNOHAND, EINTR
+    /// still should a handler run before it is re-entered).
     func waitUntil<T>(_ events: PollEvents, on queue: WaitQueue, waiter: Waiter?, deadline: Int64?,
                       _ attempt: () throws(SyscallError) -> T?) throws(SyscallError) -> T {
         var entry: WaitEntry?
@@ -194,7 +200,9 @@ class SocketFile: FileDescription, @unchecked Sendable { // `options` guarded by
             do {
                 woken = try waiter.block(untilHostMonotonic: deadline)
             } catch .erestartsys where deadline != nil {
-                throw .eintr
+                guard let deadline, let task = Task.current, !task.isInterruptedBySignal else { throw .eintr }
+                task.keepTimeoutForRestart(hostDeadline: deadline)
+                throw .erestartnohand
             }
             if !woken { throw .eagain }
         }

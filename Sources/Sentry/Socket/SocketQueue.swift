@@ -227,6 +227,25 @@ final class SocketQueue: Savable, @unchecked Sendable { // state guarded by `loc
         return result
     }
 
+    /// Puts stream bytes a reader took back at the head, in the order they
+    /// were taken, each piece with its sender's credentials: a MSG_WAITALL
+    /// receive that the checkpoint's pause interrupts restarts and takes
+    /// them again. The pieces carry no files (files end a gathering).
+    func giveBack(_ pieces: [Received]) {
+        let returned = pieces.filter { !$0.data.isEmpty }
+            .map { SocketMessage(data: $0.data, credentials: $0.credentials, address: $0.address) }
+        guard !returned.isEmpty else { return }
+        lock.withLock { _ in
+            if headOffset > 0, !messages.isEmpty {
+                messages[0].data = Array(messages[0].data[headOffset...])
+            }
+            headOffset = 0
+            messages.insert(contentsOf: returned, at: 0)
+            usedBytes += returned.reduce(0) { $0 + $1.data.count }
+        }
+        readerQueue.notify(.readable)
+    }
+
     /// The writer is gone (its close or shutdown): readers see EOF after the queued bytes.
     func closeWriter() {
         lock.withLock { _ in writerClosed = true }

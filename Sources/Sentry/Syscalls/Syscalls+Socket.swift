@@ -56,7 +56,8 @@ enum SocketSyscalls {
         }
         let unixType = try unixSocketType(type, protocol: args.int(2))
         let (first, second) = UnixSocket.makePair(type: unixType, flags: flags,
-                                                  credentials: SocketCredentials(of: task))
+                                                  credentials: SocketCredentials(of: task),
+                                                  namespace: task.unixNamespace)
         let closeOnExec = flags & LinuxFile.closeOnExec != 0
         let limit = task.fileDescriptorLimit
         let firstFD: Int32
@@ -97,7 +98,8 @@ enum SocketSyscalls {
         guard family >= 0, family < familyLimit else { throw .eafnosupport }
         switch family {
         case SocketABI.AF_UNIX:
-            return UnixSocket(type: try unixSocketType(type, protocol: number), flags: flags)
+            return UnixSocket(type: try unixSocketType(type, protocol: number), flags: flags,
+                              namespace: kernel?.unixNamespace ?? .legacy)
         case SocketABI.AF_INET, SocketABI.AF_INET6:
             return try InetSocket.make(family: family, type: type, protocol: number, flags: flags,
                                        kernel: kernel)

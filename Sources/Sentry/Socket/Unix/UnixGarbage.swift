@@ -8,7 +8,9 @@ import Synchronization
 /// is one of those messages; candidates referred to from a queue that is
 /// not a candidate's (or from a reachable candidate's) are reachable; the
 /// other candidates' messages with files are dropped, which releases them.
-enum UnixGarbage {
+/// Each kernel's unix namespace has its own (`UnixNamespace.garbage`): a
+/// collection walks only its kernel's sockets and counts only its releases.
+final class UnixGarbage: Sendable {
     private struct Holder {
         weak var socket: UnixSocket?
     }
@@ -18,7 +20,7 @@ enum UnixGarbage {
     /// runs (releases during it do not start another) and the releases
     /// since the last one. A leaf: taken under no other lock but a socket
     /// queue's, briefly.
-    private static let state = Mutex<(holders: [ObjectIdentifier: Holder], running: Bool, releases: Int)>(([:], false, 0))
+    private let state = Mutex<(holders: [ObjectIdentifier: Holder], running: Bool, releases: Int)>(([:], false, 0))
 
     /// A collection walks every holder: one per this many holders released
     /// keeps its cost in proportion to the releases (as Linux coalesces
@@ -26,17 +28,17 @@ enum UnixGarbage {
     private static let holdersPerCollection = 32
 
     /// `socket`'s queue got a message with files.
-    static func holding(_ socket: UnixSocket) {
+    func holding(_ socket: UnixSocket) {
         state.withLock { $0.holders[ObjectIdentifier(socket)] = Holder(socket: socket) }
     }
 
     /// Runs a collection unless none can find anything, one runs already, or
     /// too few releases came since the last for the holders there are.
-    static func collect() {
+    func collect() {
         let holders: [UnixSocket]? = state.withLock { state in
             guard !state.running, !state.holders.isEmpty else { return nil }
             state.releases += 1
-            guard state.releases >= state.holders.count / holdersPerCollection else { return nil }
+            guard state.releases >= state.holders.count / Self.holdersPerCollection else { return nil }
             state.releases = 0
             state.running = true
             return state.holders.values.compactMap(\.socket)
@@ -76,7 +78,9 @@ enum UnixGarbage {
     /// their descriptors and the files in flight in those sockets' queues:
     /// the kernel is never freed, and its holders would stay, making each
     /// collection of the kernel restored from it wait for as many releases.
-    static func forget(reachableFrom files: [FileDescription]) {
+    /// For the legacy namespace only, which the two kernels share; a
+    /// kernel's own namespace forgets everything (`forgetAll`).
+    func forget(reachableFrom files: [FileDescription]) {
         var seen = Set<ObjectIdentifier>()
         var pending = files.compactMap { $0 as? UnixSocket }
         while let socket = pending.popLast() {
@@ -88,9 +92,17 @@ enum UnixGarbage {
         }
     }
 
+    /// Forgets every holder: their kernel is discarded.
+    func forgetAll() {
+        state.withLock { state in
+            state.holders = [:]
+            state.releases = 0
+        }
+    }
+
     /// Forgets holders whose queues hold no files, unless one came meanwhile
     /// (an enqueue registers its socket again after letting the queue go).
-    private static func forget(_ idle: [UnixSocket]) {
+    private func forget(_ idle: [UnixSocket]) {
         state.withLock { state in
             for socket in idle where socket.receiveQueue.filesInFlight.isEmpty {
                 state.holders[ObjectIdentifier(socket)] = nil

@@ -14,15 +14,19 @@ import Synchronization
 final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unchecked Sendable { // connection state guarded by `UnixSocket.namespace`
     override class var savedTypeName: String { "unix.Socket" }
 
-    /// The lock of every unix socket's connection state, and the abstract
-    /// names it guards (keyed by `abstractKey`: each type has its own, as Linux hashes them). Taken under FileDescription.lock at most; above
-    /// SocketQueue.lock; calls no wait queue (notifications after it is let go).
-    static let namespace = Mutex<[[UInt8]: UnixSocket]>([:])
+    /// The lock of every unix socket's connection state and of every
+    /// kernel's abstract names (`UnixNamespace.abstractNames`). Taken under
+    /// FileDescription.lock at most; above SocketQueue.lock; calls no wait
+    /// queue (notifications after it is let go).
+    static let namespace = Mutex(())
 
     static func withConnectionLock<R: Sendable, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         try namespace.withLock { _ throws(E) -> R in try body() }
     }
 
+    /// Whose abstract names and garbage collector the socket is in: its
+    /// maker's kernel's (the legacy one in an image from before the field).
+    private(set) var unixNamespace = UnixNamespace.legacy
     /// sun_path's bytes: an abstract name starts with 0.
     private(set) var name: [UInt8]?
     /// The socket inode of a path name.
@@ -41,7 +45,8 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
 
     required init() { super.init() }
 
-    init(type: Int32, flags: UInt32) {
+    init(type: Int32, flags: UInt32, namespace: UnixNamespace) {
+        unixNamespace = namespace
         super.init(family: SocketABI.AF_UNIX, type: type, protocol: 0, flags: flags)
     }
 
@@ -52,6 +57,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         try sink.save("boundNode", saved.1)
         try sink.save("peerCredentials", saved.2)
         try sink.save("listenerCredentials", saved.3)
+        try sink.save("unixNamespace", unixNamespace === UnixNamespace.legacy ? nil : Optional(unixNamespace))
     }
 
     override func load(from source: inout LoadSource) throws {
@@ -60,6 +66,8 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         boundNode = try source.load("boundNode")
         peerCredentials = try source.load("peerCredentials")
         listenerCredentials = try source.load("listenerCredentials")
+        // Images from before: the legacy namespace, as their kernel's.
+        unixNamespace = try source.load("unixNamespace", default: nil) ?? .legacy
         try ImageValidation.require(family == SocketABI.AF_UNIX && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM,
                                     SocketABI.SOCK_SEQPACKET].contains(socketType), field: "socketType",
                                     "unix socket of type \(socketType)")
@@ -72,9 +80,9 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
     /// Enters the garbage collector's holders and the abstract name again.
     override func afterLoad() throws {
         try super.afterLoad()
-        if !receiveQueue.filesInFlight.isEmpty { UnixGarbage.holding(self) }
+        if !receiveQueue.filesInFlight.isEmpty { unixNamespace.garbage.holding(self) }
         if let name, name.first == 0, !isClosed {
-            Self.namespace.withLock { $0[abstractKey(name)] = self }
+            Self.namespace.withLock { _ in unixNamespace.abstractNames[abstractKey(name)] = self }
         }
     }
 
@@ -103,18 +111,18 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         if Self.namespace.withLock({ _ in name != nil }) { throw .einval }
         switch parsed {
         case .unnamed:
-            try Self.namespace.withLock { names throws(SyscallError) in
+            try Self.namespace.withLock { _ throws(SyscallError) in
                 guard name == nil else { throw .einval }
-                let chosen = UnixAddress.autobindName { names[abstractKey($0)] == nil }
+                let chosen = UnixAddress.autobindName { unixNamespace.abstractNames[abstractKey($0)] == nil }
                 guard let chosen else { throw .enospc }
-                names[abstractKey(chosen)] = self
+                unixNamespace.abstractNames[abstractKey(chosen)] = self
                 name = chosen
             }
         case .abstract(let bytes):
-            try Self.namespace.withLock { names throws(SyscallError) in
+            try Self.namespace.withLock { _ throws(SyscallError) in
                 guard name == nil else { throw .einval }
-                guard names[abstractKey(bytes)] == nil else { throw .eaddrinuse }
-                names[abstractKey(bytes)] = self
+                guard unixNamespace.abstractNames[abstractKey(bytes)] == nil else { throw .eaddrinuse }
+                unixNamespace.abstractNames[abstractKey(bytes)] = self
                 name = bytes
             }
         case .path(let path):
@@ -144,7 +152,9 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         switch try UnixAddress.parse(address, allowEmpty: false) {
         case .unnamed: throw .einval
         case .abstract(let bytes):
-            guard let socket = Self.namespace.withLock({ $0[abstractKey(bytes)] }) else { throw .econnrefused }
+            guard let socket = Self.namespace.withLock({ _ in unixNamespace.abstractNames[abstractKey(bytes)] }) else {
+                throw .econnrefused
+            }
             return socket
         case .path(let path):
             guard let task else { throw .econnrefused }
@@ -201,7 +211,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
                 guard target.backlog.count <= target.backlogLimit else { return nil }
                 if state == .connected { throw .eisconn }
                 if state == .listening { throw .einval }
-                let server = UnixSocket(type: socketType, flags: 0)
+                let server = UnixSocket(type: socketType, flags: 0, namespace: target.unixNamespace)
                 server.name = target.name
                 server.state = .connected
                 server.peerCredentials = credentials
@@ -225,10 +235,11 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
     }
 
     /// socketpair(2): two sockets connected to each other, each seeing the creator as its peer.
-    static func makePair(type: Int32, flags: UInt32, credentials: SocketCredentials) -> (UnixSocket, UnixSocket) {
-        let first = UnixSocket(type: type, flags: flags)
-        let second = UnixSocket(type: type, flags: flags)
-        namespace.withLock { _ in
+    static func makePair(type: Int32, flags: UInt32, credentials: SocketCredentials,
+                         namespace: UnixNamespace) -> (UnixSocket, UnixSocket) {
+        let first = UnixSocket(type: type, flags: flags, namespace: namespace)
+        let second = UnixSocket(type: type, flags: flags, namespace: namespace)
+        Self.namespace.withLock { _ in
             first.peerCredentials = credentials
             second.peerCredentials = credentials
             pair(first, second)
@@ -273,14 +284,16 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
     /// goes from the registry (a path stays, refusing connections).
     override func released() {
         close(embryo: false)
-        UnixGarbage.collect()
+        unixNamespace.garbage.collect()
     }
 
     /// `embryo`: a server end closed with its listener, never accepted.
     private func close(embryo: Bool) {
-        let (other, pending, node) = Self.namespace.withLock { names -> (UnixSocket?, [UnixSocket], UnixSocketInode?) in
+        let (other, pending, node) = Self.namespace.withLock { _ -> (UnixSocket?, [UnixSocket], UnixSocketInode?) in
             isClosed = true
-            if let name, name.first == 0, names[abstractKey(name)] === self { names[abstractKey(name)] = nil }
+            if let name, name.first == 0, unixNamespace.abstractNames[abstractKey(name)] === self {
+                unixNamespace.abstractNames[abstractKey(name)] = nil
+            }
             let pending = backlog
             backlog = []
             var hungUp: UnixSocket?
@@ -336,7 +349,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
             case .queued(let count):
                 if !piece.rights.isEmpty {
                     sentRights = true
-                    UnixGarbage.holding(peer)
+                    peer.unixNamespace.garbage.holding(peer)
                 }
                 return count
             case .full: return nil
@@ -366,7 +379,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
                                   deadline: deadline(sending: true)) { () throws(SyscallError) -> Int? in
             switch target.receiveQueue.enqueue(piece, limit: limit, stream: false) {
             case .queued(let count):
-                if !piece.rights.isEmpty { UnixGarbage.holding(target) }
+                if !piece.rights.isEmpty { target.unixNamespace.garbage.holding(target) }
                 return count
             case .full: return nil
             case .closed: throw .econnrefused
