@@ -66,7 +66,7 @@ public final class AddressSpace: Sendable {
         let forbidden = Self.testForbiddenCall.load(ordering: .relaxed)
         let ready = readyThread
         memoryFile = identity
-        if !forbidden, let prepared = StubPool.shared.takePrepared(identity) {
+        if !forbidden, let prepared = Self.takeLivePrepared(identity) {
             // Emptied, traced by its owner and with a thread ready: nothing to wait for.
             owner = prepared.owner
             pid = prepared.owner.pid
@@ -89,6 +89,16 @@ public final class AddressSpace: Sendable {
         }
         pid = owner.pid
         StubPool.shared.makeSpares(memoryFile: identity, descriptor: descriptor)
+    }
+
+    /// A prepared stub of the pool whose ready thread still lives; one that
+    /// died in the pool (the host killed it) is ended and the next tried.
+    private static func takeLivePrepared(_ identity: MemoryFileIdentity) -> StubPool.Prepared? {
+        while let prepared = StubPool.shared.takePrepared(identity) {
+            if cshim_tgkill(prepared.owner.pid, prepared.ready, 0) == 0 { return prepared }
+            prepared.owner.stopDetached { leader in StubProcess.killAndReap(leader.pid) }
+        }
+        return nil
     }
 
     /// The MemoryFile open as `descriptor` is about to close (its kernel is

@@ -156,6 +156,12 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         release()
     }
 
+    /// Whether `length` more bytes fit the limit now: for allocations made
+    /// ahead of need, which must not count as a failed charge (the OOM kill).
+    func hasRoom(for length: UInt64) -> Bool {
+        lock.withLock { _ in length <= limitBytes && usedTotal <= limitBytes - length }
+    }
+
     /// Allocates `length` bytes (a page multiple) of zeroed memory; returns the file offset.
     public func allocate(_ length: UInt64) throws(SyscallError) -> UInt64 {
         guard length > 0, Page.isAligned(length) else { throw .einval }

@@ -65,7 +65,7 @@ extension MemoryManager {
                 }
                 return writeFaultLocked(at: address, in: vma, within: copyOnWrite)
             }
-            if vma.isSmallWritablePrivate {
+            if vma.isSmallWritablePrivate, memoryFile?.hasRoom(for: vma.length) == true {
                 // Failing leaves the pages shared: their write faults copy them.
                 try? breakCopyOnWriteLocked(vma.range, in: vma)
             }
@@ -180,16 +180,21 @@ extension MemoryManager {
             var addresses = [instruction, stack, threadPointer]
             addresses += startupAddresses
             startupAddresses = []
-            var written = [stack, threadPointer].map { Page.roundDown($0)..<Page.roundDown($0) + Page.size }
-            written += vmas.filter { vma in
-                vma.isSmallWritablePrivate && addresses.contains(where: { vma.range.contains($0) })
-            }.map(\.range)
-            for range in written {
-                guard let index = vmaIndexLocked(containing: range.lowerBound) else { continue }
-                let vma = vmas[index]
-                guard vma.hasPrivatePages, vma.protection.contains(.write) else { continue }
+            // The registers are the application's: an address no VMA holds is left alone.
+            var written: [(Range<UInt64>, VMA)] = []
+            for address in [stack, threadPointer] {
+                guard let index = vmaIndexLocked(containing: address) else { continue }
+                let page = Page.roundDown(address)
+                written.append((page..<min(vmas[index].end, page + Page.size), vmas[index]))
+            }
+            for address in addresses {
+                guard let index = vmaIndexLocked(containing: address), vmas[index].isSmallWritablePrivate,
+                      memoryFile?.hasRoom(for: vmas[index].length) == true else { continue }
+                written.append((vmas[index].range, vmas[index]))
+            }
+            for (range, vma) in written where vma.hasPrivatePages && vma.protection.contains(.write) {
                 // Failing leaves the pages shared: their write faults copy them.
-                try? breakCopyOnWriteLocked(range.clamped(to: vma.range), in: vma)
+                try? breakCopyOnWriteLocked(range, in: vma)
             }
             mapWindowsLocked(around: addresses)
         }

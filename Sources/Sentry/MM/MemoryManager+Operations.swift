@@ -145,7 +145,11 @@ extension MemoryManager {
                                     name: "[heap]"))
                 // malloc writes the new memory at once, from its start: its
                 // window now is one call, its fault would be a stop and a call.
-                mapWindowsLocked(around: [oldEnd])
+                // Only with room for it: memory taken ahead of need must not
+                // bring the OOM kill a brk alone never would.
+                if memoryFile?.hasRoom(for: min(newEnd - oldEnd, MemoryManager.faultWindow)) == true {
+                    mapWindowsLocked(around: [oldEnd])
+                }
             } else if newEnd < oldEnd {
                 removeRangeLocked(newEnd..<oldEnd)
             }

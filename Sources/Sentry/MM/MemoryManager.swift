@@ -592,6 +592,9 @@ extension MemoryManager {
             // A file has no page wholly past its end (a host file's cache may
             // keep one a truncation zeroed): touching one there is SIGBUS, as on Linux.
             let end = try vma.mappedFile?.sizeForMapping()
+            // Before any page is taken: a truncation meanwhile then zeroes
+            // them rather than freeing pages this MM is about to map.
+            shared.noteMapped(by: self)
             var runs: [(Range<UInt64>, UInt64)] = []
             var page = Page.roundDown(range.lowerBound)
             while page < range.upperBound {
@@ -612,7 +615,6 @@ extension MemoryManager {
                 }
                 page += Page.size
             }
-            shared.noteMapped(by: self)
             return runs
         }
         let pages = Page.roundDown(range.lowerBound)..<(Page.roundUp(range.upperBound) ?? range.upperBound)

@@ -88,7 +88,7 @@ public struct VMA: SavableStruct, Sendable {
     func canMerge(with next: VMA) -> Bool {
         end == next.start && protection == next.protection && maxProtection == next.maxProtection
             && shared == next.shared && growsDown == next.growsDown && name == next.name && special == next.special
-            && file?.file === next.file?.file
+            && file?.file === next.file?.file && fileNotCached == next.fileNotCached
             && (file == nil && special == nil || fileOffset + length == next.fileOffset)
             && sharedMemory === next.sharedMemory && (sharedMemory == nil || sharedOffset + length == next.sharedOffset)
     }
