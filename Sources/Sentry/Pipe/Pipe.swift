@@ -172,7 +172,8 @@ public final class Pipe: Savable, @unchecked Sendable { // state guarded by `loc
     public func write(_ data: [UInt8], nonBlocking: Bool, waiter: Waiter?) throws(SyscallError) -> Int {
         guard !data.isEmpty else { return 0 }
         let atomic = data.count <= LinuxFile.pipeBufferAtomicSize
-        var written = waiter == nil || nonBlocking ? 0 : min(Task.current?.takeReenteredWritten() ?? 0, data.count)
+        // Taken whatever the call is now (another thread may have set O_NONBLOCK meanwhile): the count is owed.
+        var written = min(Task.current?.takeReenteredWritten() ?? 0, data.count)
         var entry: WaitEntry?
         defer { if let entry { queue.unregister(entry) } }
         while true {

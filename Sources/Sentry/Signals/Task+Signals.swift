@@ -339,6 +339,15 @@ extension Task {
         return true
     }
 
+    /// The bytes a write kept for its restart (`keepsWritten`), taken: for a
+    /// caller that ends with the count so far instead of restarting (a
+    /// sendfile chunk loop, a sendmmsg batch after a message), which must
+    /// count them, or the application would send them again.
+    func takeKeptWritten() -> Int {
+        defer { writtenKeptForRestart = nil }
+        return writtenKeptForRestart ?? 0
+    }
+
     /// The bytes a re-entered write had written before the pause, or nil; taken once.
     func takeReenteredWritten() -> Int? {
         defer { reenteredWritten = nil }

@@ -163,7 +163,7 @@ class ConnectableSocket<Peer: ConnectionLocking>: SocketFile, @unchecked Sendabl
                 receiveQueue.giveBack(pieces)
                 throw error
             }
-            pieces.append(next)
+            if waitAll { pieces.append(next) }
             if gathered.data.isEmpty && gathered.rights.isEmpty {
                 gathered = next
             } else {

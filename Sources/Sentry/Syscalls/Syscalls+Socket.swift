@@ -210,8 +210,14 @@ enum SocketSyscalls {
                 let bytes = try sendMessage(task, socket, header: header, flags: args.uint(3))
                 try task.copyOut(value: UInt32(truncatingIfNeeded: bytes), to: header &+ UInt64(SocketABI.messageHeaderSize))
             } catch {
-                if sent > 0 { break }
-                throw error
+                guard sent > 0 else { throw error }
+                // Part of this message went before a pause: it counts, with what went.
+                let kept = task.takeKeptWritten()
+                if kept > 0, (try? task.copyOut(value: UInt32(truncatingIfNeeded: kept),
+                                                to: header &+ UInt64(SocketABI.messageHeaderSize))) != nil {
+                    sent += 1
+                }
+                break
             }
             sent += 1
         }

@@ -87,20 +87,45 @@ enum SpliceSyscalls {
                              count: Int) throws(SyscallError) -> Int {
         var moved = 0
         while moved < count {
+            let want = min(count - moved, FileSyscalls.chunk)
+            let data: [UInt8]
             do throws(SyscallError) {
                 let waiter = moved == 0 && !source.isNonBlocking ? task.waiter : nil
-                let want = min(count - moved, FileSyscalls.chunk)
-                let data = try source.read(count: want, at: start.map { $0 + Int64(moved) }, waiter: waiter)
-                if data.isEmpty { break }
-                let written = try write(task, data, to: destination, at: outStart.map { $0 + Int64(moved) })
-                moved += written
-                if written < data.count || data.count < want { break }
+                data = try source.read(count: want, at: start.map { $0 + Int64(moved) }, waiter: waiter)
             } catch {
                 if moved > 0 { break }
                 throw error
             }
+            if data.isEmpty { break }
+            let written: Int
+            do throws(SyscallError) {
+                written = try write(task, data, to: destination, at: outStart.map { $0 + Int64(moved) })
+            } catch {
+                // Nothing moved yet: the call restarts (a pause) or fails,
+                // reading this chunk again. Else it ends with what went,
+                // counting bytes a pause kept (they are in the destination).
+                let went = moved > 0 ? task.takeKeptWritten() : 0
+                if start == nil { unread(data.count - went, of: source) }
+                if moved == 0 { throw error }
+                moved += went
+                break
+            }
+            moved += written
+            if written < data.count {
+                if start == nil { unread(data.count - written, of: source) }
+                break
+            }
+            if data.count < want { break }
         }
         return moved
+    }
+
+    /// Moves a source read at its own offset back over `count` bytes the
+    /// destination did not take, so they are read again (sendfile advances
+    /// the offset by what was sent). A source that cannot seek keeps them read.
+    private static func unread(_ count: Int, of source: FileDescription) {
+        guard count > 0 else { return }
+        _ = try? source.seek(-Int64(count), whence: LinuxFile.seekCurrent)
     }
 
     /// Writes all of `data` unless the destination stops taking it.
@@ -118,7 +143,7 @@ enum SpliceSyscalls {
                 if written > 0 { return written }
                 throw .epipe
             } catch {
-                if written > 0 { return written }
+                if written > 0 { return written + task.takeKeptWritten() }
                 throw error
             }
             if count == 0 { break }
