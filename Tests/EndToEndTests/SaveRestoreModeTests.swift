@@ -45,6 +45,17 @@ import Testing
         #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
     }
 
+    /// A FUTEX_LOCK_PI waiter that a pause takes off the queue is handed
+    /// the lock, as Linux's waiter would be, by an unlock (FUTEX_WAITERS
+    /// set) or its owner's exit (FUTEX_OWNER_DIED too) that came meanwhile:
+    /// it took a free word bare, or found its dead owner's TID (ESRCH).
+    @Test func piLocksCycledEveryFiveSyscallsMatchANativeRun() throws {
+        let (fields, native) = try Self.runCycled("futex_cases", arguments: ["pi-raw"], every: 5, timeout: 60,
+                                                  copyingFixture: true)
+        #expect(native.contains("blocked, then handed over: 0") && native.contains("blocked, owner exits: 0"))
+        #expect(fields.count >= 4 && (Int(fields[1]) ?? 0) > 0 && fields[3] == "0", "cycles: \(fields)")
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and returns the sandbox's tally ("cycles N failed M") split at

@@ -129,12 +129,15 @@ extension Task {
                 if case .syscall = stop, rewoundRestart != nil {
                     reenteredTimeout = timeoutKeptForRestart
                     reenteredWritten = writtenKeptForRestart
+                    reenteredLockPIQueued = lockPIQueuedForRestart
                 } else {
                     reenteredTimeout = nil
                     reenteredWritten = nil
+                    reenteredLockPIQueued = false
                 }
                 timeoutKeptForRestart = nil
                 writtenKeptForRestart = nil
+                lockPIQueuedForRestart = false
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)

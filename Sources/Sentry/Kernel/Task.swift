@@ -22,6 +22,7 @@ public final class Task: Savable, @unchecked Sendable {
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
         "reenteredTimeout", // host-only: set at a rewound syscall's re-entry from timeoutKeptForRestart
+        "reenteredLockPIQueued", // host-only: set at a rewound syscall's re-entry from lockPIQueuedForRestart
         "reenteredWritten", // host-only: set at a rewound syscall's re-entry from writtenKeptForRestart
     ]
 
@@ -90,6 +91,14 @@ public final class Task: Savable, @unchecked Sendable {
     var writtenKeptForRestart: Int?
     /// `writtenKeptForRestart`, handed to the syscall re-entered: taken by its write.
     var reenteredWritten: Int?
+    /// Set when the checkpoint's pause took a FUTEX_LOCK_PI waiter off its
+    /// queue: an unlock meanwhile found no waiter and freed the word, where
+    /// Linux would have handed it over (with FUTEX_WAITERS set), so the
+    /// re-entry takes a free word as that handover would. Kept and dropped
+    /// as `timeoutKeptForRestart`.
+    var lockPIQueuedForRestart = false
+    /// `lockPIQueuedForRestart`, handed to the syscall re-entered: taken by its LOCK_PI.
+    var reenteredLockPIQueued = false
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
     /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
@@ -200,6 +209,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
         try sink.save("timeoutKeptForRestart", timeoutKeptForRestart)
         try sink.save("writtenKeptForRestart", writtenKeptForRestart)
+        try sink.save("lockPIQueuedForRestart", lockPIQueuedForRestart)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -241,6 +251,7 @@ public final class Task: Savable, @unchecked Sendable {
         // Images from before it kept none.
         timeoutKeptForRestart = try source.load("timeoutKeptForRestart", default: nil)
         writtenKeptForRestart = try source.load("writtenKeptForRestart", default: nil)
+        lockPIQueuedForRestart = try source.load("lockPIQueuedForRestart", default: false)
         try ImageValidation.require((writtenKeptForRestart ?? 0) >= 0, field: "writtenKeptForRestart", "negative count")
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil

@@ -536,13 +536,24 @@ final class FutexTable: @unchecked Sendable {
         let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY, piOwner: 0)
         // The owner the last wake-up said died: its TID may still be in the word.
         var deadOwner = diedOwner
+        // Queued when a pause came: a free word now is one an unlock freed for want of this waiter.
+        var handedOver = task.reenteredLockPIQueued
+        task.reenteredLockPIQueued = false
         while true {
             task.waiter.reset()
             let queued = try lock.withLock { _ throws(SyscallError) -> Bool in
-                try attemptPILocked(word, tid: tid, waiter: waiter, deadOwner: deadOwner, trying: trying, namespace)
+                try attemptPILocked(word, tid: tid, waiter: waiter, deadOwner: deadOwner, trying: trying,
+                                    asHandover: handedOver, namespace)
             }
+            handedOver = false
             guard queued else { return }
-            _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
+            do {
+                _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
+            } catch .erestartnointr where !task.isInterruptedBySignal {
+                // The checkpoint's pause, no signal: the re-entry stands for a waiter that never left.
+                task.lockPIQueuedForRestart = true
+                throw .erestartnointr
+            }
             let woken = lock.withLock { _ in (handedOver: waiter.handedOver, owner: waiter.piOwner) }
             guard !woken.handedOver else { return }
             deadOwner = woken.owner
@@ -558,17 +569,21 @@ final class FutexTable: @unchecked Sendable {
     /// One try at a PI lock under the queue lock: false when it was taken,
     /// true when `waiter` was queued for its owner.
     private func attemptPILocked(_ word: FutexWord, tid: UInt32, waiter: Waiter, deadOwner: UInt32?, trying: Bool,
-                                 _ namespace: PIDNamespace) throws(SyscallError) -> Bool {
+                                 asHandover: Bool = false, _ namespace: PIDNamespace) throws(SyscallError) -> Bool {
         var value = cshim_atomic_load_u32(word.pointer)
         while true {
             let owner = value & LinuxFutex.FUTEX_TID_MASK
             if owner == tid { throw .edeadlk }
-            if owner == 0 || owner == deadOwner {
+            // A waiter the pause took off the queue takes a word whose owner
+            // exited meanwhile, as that exit would have handed it over.
+            let diedWhileParked = asHandover && owner != 0
+                && Int32(exactly: owner).map { namespace.task($0) == nil } ?? true
+            if owner == 0 || owner == deadOwner || diedWhileParked {
                 // Free, or its owner died: FUTEX_WAITERS stays while anyone
                 // waits; taken from a dead owner, the word says so with both
                 // flags (as Linux's fixup_pi_state_owner).
-                let others = queues[word.key]?.contains { $0.piOwner != nil } ?? false
-                let flags = deadOwner != nil ? LinuxFutex.FUTEX_OWNER_DIED | LinuxFutex.FUTEX_WAITERS
+                let others = asHandover || queues[word.key]?.contains { $0.piOwner != nil } ?? false
+                let flags = deadOwner != nil || diedWhileParked ? LinuxFutex.FUTEX_OWNER_DIED | LinuxFutex.FUTEX_WAITERS
                     : value & LinuxFutex.FUTEX_OWNER_DIED | (others ? LinuxFutex.FUTEX_WAITERS : 0)
                 let taken = tid | flags
                 let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, taken)
