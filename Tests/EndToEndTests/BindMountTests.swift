@@ -44,35 +44,30 @@ import Testing
     /// chmod through one name seen through the others, MAP_SHARED pages
     /// and locks shared between the names.
     @Test func hardLinksOnAHostDirectoryAreOneFile() throws {
-        let sandbox = try SandboxRun(["/bin/hostfs_hardlinks", "/data"], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("hostfs_hardlinks"),
-                                         toPath: sandbox.bundle + "/rootfs/bin/hostfs_hardlinks")
-        let data = sandbox.workspace.path + "/data", nativeData = sandbox.workspace.path + "/native-data"
-        for directory in [data, nativeData] {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        try Self.addBindMounts([("/data", data, ["rw"])], to: sandbox.bundle)
-        let result = try sandbox.start().finish(timeout: 60)
-        let native = try Fixtures.runNatively("hostfs_hardlinks", [nativeData])
-        #expect(result.status == native.status, "\(result.stderr)")
-        #expect(result.stdout == native.stdout)
-        #expect(native.stdout.hasSuffix("done\n"))
+        try Self.matchesANativeRunOnAHostDirectory("hostfs_hardlinks", in: "/data")
     }
 
     /// MAP_SHARED mappings of a file on a bind-mounted host directory, and
     /// of a tmpfs file, are coherent with read and write of it as in a native
     /// run on a host directory: one copy of the bytes, whichever way they go.
     @Test(arguments: ["/data", "/tmp"]) func sharedMappingsAreCoherentWithReadAndWrite(directory: String) throws {
-        let sandbox = try SandboxRun(["/bin/mmap_shared_coherence", directory], start: false)
-        try FileManager.default.copyItem(atPath: try Fixtures.binary("mmap_shared_coherence"),
-                                         toPath: sandbox.bundle + "/rootfs/bin/mmap_shared_coherence")
+        try Self.matchesANativeRunOnAHostDirectory("mmap_shared_coherence", in: directory)
+    }
+
+    /// Runs fixture `name` with the directory `argument` (`/data`, a
+    /// bind-mounted host directory, or another) against a native run given
+    /// a host directory, expecting the same output ending in "done".
+    static func matchesANativeRunOnAHostDirectory(_ name: String, in argument: String) throws {
+        let sandbox = try SandboxRun(["/bin/" + name, argument], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name),
+                                         toPath: sandbox.bundle + "/rootfs/bin/" + name)
         let data = sandbox.workspace.path + "/data", nativeData = sandbox.workspace.path + "/native-data"
         for directory in [data, nativeData] {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         try Self.addBindMounts([("/data", data, ["rw"])], to: sandbox.bundle)
         let result = try sandbox.start().finish(timeout: 60)
-        let native = try Fixtures.runNatively("mmap_shared_coherence", [nativeData])
+        let native = try Fixtures.runNatively(name, [nativeData])
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
         #expect(native.stdout.hasSuffix("done\n"))
