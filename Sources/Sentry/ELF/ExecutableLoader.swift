@@ -178,7 +178,12 @@ extension Kernel {
             defer { file.releaseReference() }
             let identity: FileCache.Identity?
             let version: FileCache.Version
-            if let mappable = file as? any MappableFile, let (hostIdentity, hostVersion) = try mappable.cacheVersion() {
+            let mappable = file as? any MappableFile
+            // A file with shared mappings' stores not written back is read
+            // through them, as read shows it, and not kept: the cache holds
+            // host bytes by host version, which those stores do not change.
+            let throughPageCache = mappable?.hasSharedPageCache == true
+            if let mappable, !throughPageCache, let (hostIdentity, hostVersion) = try mappable.cacheVersion() {
                 (identity, version) = (hostIdentity, hostVersion)
             } else {
                 let attributes = try file.attributes()
@@ -191,8 +196,8 @@ extension Kernel {
             }
             let bytes = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile) {
                 buffer throws(SyscallError) in
-                if let mappable = file as? any MappableFile {
-                    try MemoryManager.fill(buffer, from: mappable, at: 0)
+                if let mappable {
+                    try MemoryManager.fill(buffer, from: mappable, at: 0, privately: throughPageCache)
                     return
                 }
                 var done = 0

@@ -165,11 +165,13 @@ public final class FileCache: @unchecked Sendable {
     /// a file that is no host file) in `memoryFile`: the cached ones, or
     /// fresh pages filled by `fill` (called with no lock of the cache held),
     /// which the cache keeps when the version has settled and they fit.
-    /// With `onlyIfKept`, nil instead of pages the cache would not keep.
+    /// With `onlyIfKept`, nil instead of pages the cache would not keep;
+    /// `kept`: what `keeps` just said for them, not asked again.
     func bytes(of identity: Identity?, at version: Version, size: Int, memoryFile: MemoryFile, onlyIfKept: Bool = false,
+               kept: Bool? = nil,
                fill: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError) -> ExecutableBytes? {
         guard size > 0, let length = Page.roundUp(UInt64(size)) else { throw .enoexec }
-        let keep = keeps(identity, at: version, length: length, memoryFile: memoryFile)
+        let keep = kept ?? keeps(identity, at: version, length: length, memoryFile: memoryFile)
         while true {
             let step = try lock.withLock { _ throws(SyscallError) -> Step in
                 try lookupLocked(identity, version, length, size, keep: keep, onlyIfKept: onlyIfKept, memoryFile)

@@ -536,7 +536,7 @@ extension MemoryManager {
         }
         guard fileOffset < fileEnd else { return .none }
         let cached = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
-                                                    onlyIfKept: true) { buffer throws(SyscallError) in
+                                                    onlyIfKept: true, kept: true) { buffer throws(SyscallError) in
             try Self.fill(buffer, from: file, at: 0)
         }
         guard let cached, let base = cached.memoryOffset else { return .none }
@@ -546,7 +546,8 @@ extension MemoryManager {
     }
 
     /// Reads a file's bytes into fresh pages; past the end of file reads as
-    /// zero. `privately`: for a private mapping's copy (`readForPrivateMapping`).
+    /// zero. `privately`: the bytes as read shows them, for a private copy
+    /// (`readForPrivateMapping`), not the host file's alone.
     static func fill(_ buffer: UnsafeMutableRawBufferPointer, from file: any MappableFile,
                      at offset: UInt64, privately: Bool = false) throws(SyscallError) {
         var done = 0
