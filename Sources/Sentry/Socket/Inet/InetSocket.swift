@@ -68,7 +68,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     override func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        let saved = stack.withTable { _ in
+        let saved = Self.withConnectionLock {
             (local, remote, v6Only, protocolOptions, connectors, awaitingConnect)
         }
         try sink.save("local", saved.0)
@@ -105,12 +105,12 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     // MARK: Names
 
     override func localAddress() throws(SyscallError) -> [UInt8] {
-        let endpoint = stack.withTable { _ in local }
+        let endpoint = Self.withConnectionLock { local }
         return InetAddress.encode(endpoint ?? (family == SocketABI.AF_INET ? .ipv4Any : .ipv6Any), family: family)
     }
 
     override func peerAddress() throws(SyscallError) -> [UInt8] {
-        let endpoint = try stack.withTable { _ throws(SyscallError) -> InetEndpoint in
+        let endpoint = try Self.withConnectionLock { () throws(SyscallError) -> InetEndpoint in
             guard state == .connected, let remote else { throw .enotconn }
             if isStream, peer?.isClosed ?? true, receiveShutdown, sendShutdown { throw .enotconn }
             return remote
@@ -139,7 +139,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// an overlapping address on the port, unless both set SO_REUSEPORT, or
     /// both SO_REUSEADDR and the other is not listening.
     override func bind(_ address: [UInt8], task: Task) throws(SyscallError) {
-        let only = stack.withTable { _ in v6Only }
+        let only = Self.withConnectionLock { v6Only }
         guard case .endpoint(let endpoint) = try InetAddress.parse(address, family: family, v6Only: only,
                                                                    allowUnspecified: false) else { throw .eafnosupport }
         guard endpoint.isWildcard || endpoint.isLoopback else { throw .eaddrnotavail }
@@ -221,12 +221,12 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// established, the error (ECONNABORTED once taken) if it failed. A
     /// datagram socket sets its default destination.
     override func connect(_ address: [UInt8], task: Task, waiter: Waiter?) throws(SyscallError) {
-        let only = stack.withTable { _ in v6Only }
+        let only = Self.withConnectionLock { v6Only }
         let parsed = try InetAddress.parse(address, family: family, v6Only: only, allowUnspecified: true)
         guard case .endpoint(let given) = parsed else {
             // AF_UNSPEC: a datagram socket forgets its destination; a stream has nothing to dissolve here.
             if isDatagram {
-                stack.withTable { _ in
+                Self.withConnectionLock {
                     remote = nil
                     state = .unconnected
                 }
@@ -251,7 +251,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             try waitAmongConnectors(target)?.queue.notify(.readable)
         } catch .econnrefused where waiter == nil {
             // tcp_done: the refused socket is shut both ways, its error pending.
-            stack.withTable { _ in
+            Self.withConnectionLock {
                 pendingError = SyscallError.econnrefused.rawValue
                 receiveShutdown = true
                 sendShutdown = true
@@ -265,14 +265,14 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// What a connect after an EINPROGRESS says (true: the connect returns
     /// 0); false when none is awaited, for a connect of its own.
     private func connectionSettled(waiter: Waiter?) throws(SyscallError) -> Bool {
-        let pending = stack.withTable { _ in awaitingConnect && state == .connecting }
+        let pending = Self.withConnectionLock { awaitingConnect && state == .connecting }
         if pending {
             guard waiter != nil else { throw .ealready }
             _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-                stack.withTable { _ in state == .connecting ? nil : true }
+                Self.withConnectionLock { state == .connecting ? nil : true }
             }
         }
-        return try stack.withTable { _ throws(SyscallError) -> Bool in
+        return try Self.withConnectionLock { () throws(SyscallError) -> Bool in
             guard awaitingConnect else { return false }
             awaitingConnect = false
             if state == .connected { return true }
@@ -525,7 +525,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         if found == nil {
             // sk_stream_wait_connect: a connection under way is waited for (EAGAIN if non-blocking).
             _ = try waitUntil(.writable, on: queue, waiter: waiter, deadline: deadline(sending: true)) {
-                stack.withTable { _ in state == .connecting ? nil : true }
+                Self.withConnectionLock { state == .connecting ? nil : true }
             }
             found = try connectedPeer()
         }
@@ -541,7 +541,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
             case .full: return nil
             case .closed:
                 // The peer is gone: these bytes vanish (its RST answers them) and later sends get EPIPE.
-                stack.withTable { _ in sendShutdown = true }
+                Self.withConnectionLock { sendShutdown = true }
                 return piece.data.count
             }
         }
@@ -551,7 +551,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// connected or shut down (msg_name is ignored); nil while a connection
     /// is under way, to be waited for.
     private func connectedPeer() throws(SyscallError) -> InetSocket? {
-        try stack.withTable { _ throws(SyscallError) -> InetSocket? in
+        try Self.withConnectionLock { () throws(SyscallError) -> InetSocket? in
             if state == .connecting { return nil }
             if let error = takeError() { throw error }
             guard state == .connected, let connected = self.peer, !sendShutdown else { throw .epipe }
@@ -566,7 +566,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         let maximum = family == SocketABI.AF_INET ? InetABI.maximumDatagram : InetABI.maximumDatagram6
         var explicit: InetEndpoint?
         if let address = message.address {
-            let only = stack.withTable { _ in v6Only }
+            let only = Self.withConnectionLock { v6Only }
             if case .endpoint(let given) = try InetAddress.parse(address, family: family, v6Only: only,
                                                                 allowUnspecified: true) {
                 guard given.port != 0 else { throw .einval }
@@ -603,7 +603,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     }
 
     override func receive(count: Int, flags: UInt32, waiter: Waiter?) throws(SyscallError) -> SocketQueue.Received {
-        try stack.withTable { _ throws(SyscallError) in
+        try Self.withConnectionLock { () throws(SyscallError) in
             // tcp_recvmsg: a connection under way is waited for; a shut one reads end of file.
             if isStream, state == .unconnected || state == .listening, pendingError == 0, !receiveShutdown {
                 throw .enotconn
@@ -618,7 +618,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
 
     /// tcp_poll and udp_poll (datagram_poll).
     override func readiness(for mask: PollEvents) -> PollEvents {
-        let (state, peer, receiveShutdown, sendShutdown, error, pending) = stack.withTable { _ in
+        let (state, peer, receiveShutdown, sendShutdown, error, pending) = Self.withConnectionLock {
             (self.state, self.peer, self.receiveShutdown, self.sendShutdown, pendingError, !backlog.isEmpty)
         }
         var ready: PollEvents = []
@@ -676,7 +676,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         // ip_getsockopt: another protocol's level is EOPNOTSUPP, an unknown option ENOPROTOOPT.
         guard hasLevel(level) else { throw .eopnotsupp }
         guard let fallback = defaultOption(level: level, name: name) else { throw .enoprotoopt }
-        let value = stack.withTable { _ in
+        let value = Self.withConnectionLock {
             level == InetABI.IPPROTO_IPV6 && name == InetABI.IPV6_V6ONLY ? (v6Only ? 1 : 0)
                 : protocolOptions[Self.optionKey(level, name)] ?? fallback
         }
@@ -710,7 +710,7 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         default:
             break
         }
-        try stack.withTable { _ throws(SyscallError) in
+        try Self.withConnectionLock { () throws(SyscallError) in
             if level == InetABI.IPPROTO_IPV6, name == InetABI.IPV6_V6ONLY {
                 guard local == nil else { throw .einval }
                 v6Only = value != 0
