@@ -51,6 +51,25 @@ static void wait_while(uint32_t *word, uint32_t value, int spin) {
     }
 }
 
+/* The server's wait_while: 0 once the child is gone without saying FAILED
+ * (a signal killed it), looked at after each 100 ms of waiting or each
+ * 2^20 polls, so a dead child cannot leave the server waiting forever. */
+static int server_wait_while(uint32_t *word, uint32_t value, int spin, pid_t child) {
+    const struct timespec slice = {0, 100000000};
+    for (unsigned long polls = 1; __atomic_load_n(word, __ATOMIC_ACQUIRE) == value; polls++) {
+        if (spin) {
+            __builtin_ia32_pause();
+            if (polls % (1UL << 20) != 0) continue;
+        } else if (syscall(SYS_futex, word, FUTEX_WAIT, value, &slice, NULL, 0) == 0 || errno != ETIMEDOUT) {
+            continue;
+        }
+        siginfo_t info;
+        memset(&info, 0, sizeof info);
+        if (waitid(P_PID, (id_t)child, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0 && info.si_pid == child) return 0;
+    }
+    return 1;
+}
+
 static void publish(uint32_t *word, uint32_t value, int spin) {
     __atomic_store_n(word, value, __ATOMIC_RELEASE);
     if (!spin) raw_syscall(SYS_futex, (long)word, FUTEX_WAKE, 1);
@@ -135,13 +154,13 @@ int64_t trap_probe_sigsys_round_trip(int64_t iterations, enum trap_probe_handoff
     if (child == 0) run_child(iterations, spin ? cpus[1] : cpus[0]);
     if (child < 0 && error == 0) error = -errno;
     for (int64_t i = 0; child > 0 && i < iterations; i++) {
-        wait_while(&probe->state, IDLE, spin);
+        if (!server_wait_while(&probe->state, IDLE, spin, child)) break;
         if (__atomic_load_n(&probe->state, __ATOMIC_ACQUIRE) == FAILED) break;
         probe->answer = i;
         /* ANSWERED until the next trap: the handler moves it back through
          * TRAPPED, so the server waits on ANSWERED, not IDLE. */
         publish(&probe->state, ANSWERED, spin);
-        if (i + 1 < iterations) wait_while(&probe->state, ANSWERED, spin);
+        if (i + 1 < iterations && !server_wait_while(&probe->state, ANSWERED, spin, child)) break;
     }
     int status = 0;
     if (child > 0 && waitpid(child, &status, __WALL) < 0) error = -errno;
