@@ -1,16 +1,74 @@
 #define _GNU_SOURCE
 #include "cpus.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-int cshim_available_cpus(void) {
+/* The process's CPUs, read once at load, before any thread (the main one
+ * included: a Context made there pins it) is pinned; 0 when read, else -errno. */
+static cpu_set_t process_cpus;
+static int process_cpus_error = -EAGAIN;
+
+__attribute__((constructor)) static void read_process_cpus(void) {
+    CPU_ZERO(&process_cpus);
+    process_cpus_error = sched_getaffinity(0, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
+}
+
+int cshim_allowed_cpus(int *cpus, int capacity) {
+    if (process_cpus_error != 0) return process_cpus_error;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &process_cpus)) cpus[count++] = cpu;
+    }
+    return count;
+}
+
+int cshim_current_cpu(void) {
+    int cpu = sched_getcpu();
+    return cpu < 0 ? -errno : cpu;
+}
+
+/* The CPU the calling thread pinned itself to and was not let go from since, or -1. */
+static __thread int pinned_self = -1;
+
+static int is_self(pid_t tid) { return tid == 0 || tid == (pid_t)syscall(SYS_gettid); }
+
+int cshim_pin_thread(pid_t tid, int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int count = CPU_COUNT(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return -errno;
+    if (is_self(tid)) pinned_self = cpu;
+    return 0;
+}
+
+int cshim_unpin_thread(pid_t tid) {
+    if (process_cpus_error != 0) return process_cpus_error;
+    if (sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) != 0) return -errno;
+    if (is_self(tid)) pinned_self = -1;
+    return 0;
+}
+
+int cshim_unpin_thread_if_pinned(void) {
+    return pinned_self >= 0 ? cshim_unpin_thread(0) : 0;
+}
+
+int cshim_pinned_cpu(void) { return pinned_self; }
+
+int cshim_available_cpus(void) {
+    if (process_cpus_error == 0) {
+        int count = CPU_COUNT(&process_cpus);
         if (count > 0) return count;
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int)online : 1;
+}
+
+int cshim_thread_attributes_any_cpu(pthread_attr_t *attributes) {
+    if (process_cpus_error != 0) return -process_cpus_error;
+    return pthread_attr_setaffinity_np(attributes, sizeof(process_cpus), &process_cpus);
 }

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "ptrace_stub.h"
+#include "cpus.h"
 
 #include <cpuid.h>
 #include <fcntl.h>
@@ -358,6 +359,7 @@ static void factory_start(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    cshim_thread_attributes_any_cpu(&attr);
     pthread_t thread;
     factory_start_error = pthread_create(&thread, &attr, factory_main, NULL);
     pthread_attr_destroy(&attr);
@@ -397,55 +399,6 @@ uint32_t cshim_xsave_size(void) {
     return ebx;
 }
 
-/* The process's CPUs, read once at load, before any thread (the main one
- * included: a Context made there pins it) is pinned; 0 when read, else -errno. */
-static cpu_set_t process_cpus;
-static int process_cpus_error = -EAGAIN;
-
-__attribute__((constructor)) static void read_process_cpus(void) {
-    CPU_ZERO(&process_cpus);
-    process_cpus_error = sched_getaffinity(0, sizeof(process_cpus), &process_cpus) == 0 ? 0 : -errno;
-}
-
-int cshim_allowed_cpus(int *cpus, int capacity) {
-    if (process_cpus_error != 0) return process_cpus_error;
-    int count = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++) {
-        if (CPU_ISSET(cpu, &process_cpus)) cpus[count++] = cpu;
-    }
-    return count;
-}
-
-int cshim_current_cpu(void) {
-    int cpu = sched_getcpu();
-    return cpu < 0 ? -errno : cpu;
-}
-
-/* Whether the calling thread pinned itself and was not let go since. */
-static __thread int pinned_self;
-
-static int is_self(pid_t tid) { return tid == 0 || tid == cshim_current_tid(); }
-
-int cshim_pin_thread(pid_t tid, int cpu) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return -errno;
-    if (is_self(tid)) pinned_self = 1;
-    return 0;
-}
-
-int cshim_unpin_thread(pid_t tid) {
-    if (process_cpus_error != 0) return process_cpus_error;
-    if (sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) != 0) return -errno;
-    if (is_self(tid)) pinned_self = 0;
-    return 0;
-}
-
-int cshim_unpin_thread_if_pinned(void) {
-    return pinned_self ? cshim_unpin_thread(0) : 0;
-}
 
 void cshim_name_current_thread(const char *name) {
     char buffer[16];

@@ -180,16 +180,28 @@ public final class AddressSpace: Sendable {
         }
     }
 
-    /// Kills the stub, collects the caller's own stub thread (a stub's first
-    /// thread is reaped only after its others; another's is collected by its
-    /// tracer, `.died`) and has the owner reap the first thread and end,
-    /// waiting for that or not.
+    /// Kills the stub and has the caller's own stub thread collected (a
+    /// stub's first thread is reaped only after its others; another's is
+    /// collected by its tracer, `.died`) and the owner reap the first thread
+    /// and end: by the caller and the owner while the caller waits, or all by
+    /// the owner.
     private func kill(waiting: Bool) {
         let own = state.withLock { $0.threads.removeValue(forKey: cshim_current_tid()) }
+        // Whichever stub thread exits last unmaps all the stub mapped (tens of
+        // milliseconds for a GiB): not held to the CPU the caller is pinned to.
+        if let own { _ = cshim_unpin_thread(own.tid) }
         _ = cshim_kill(pid, SIGKILL)
-        own?.collectExit()
         let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
-        if waiting { owner.stop(reap) } else { owner.stopDetached(reap) }
+        if waiting {
+            own?.collectExit()
+            owner.stop(reap)
+        } else {
+            // The owner's thread may reap the caller's tracee: one thread group.
+            owner.stopDetached { leader in
+                own?.collectExit()
+                reap(leader)
+            }
+        }
     }
 
     /// Unmaps the whole user range (everything below the stub page) on `thread`.
@@ -198,10 +210,10 @@ public final class AddressSpace: Sendable {
         if result < 0 { throw PlatformError(.inject, errno: Int32(truncatingIfNeeded: -result), detail: "munmap") }
     }
 
-    /// Like `release()`, but only the kill and the caller's own stub thread's
-    /// exit happen now (the stub never runs again); the first thread's exit,
-    /// which unmaps all the stub mapped (tens of milliseconds for a GiB), is
-    /// waited for by the owner, which nobody waits for.
+    /// Like `release()`, but only the kill happens now (the stub never runs
+    /// again); its threads' exits, the last of which unmaps all the stub
+    /// mapped (tens of milliseconds for a GiB), are waited for by the owner,
+    /// which nobody waits for.
     public func releaseInBackground() {
         if markReleased() { kill(waiting: false) }
     }

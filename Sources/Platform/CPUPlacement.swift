@@ -7,12 +7,20 @@ import Synchronization
 /// is where it found room: starting every sandbox on CPU 0 stacked them on one
 /// CPU. Later pairs start round-robin from there over the CPUs of the whole
 /// process (a task thread started by a pinned one would inherit its mask).
-/// A pair starts pinned; from its first switch on only the stub thread is,
-/// and it follows its Sentry thread (`Context`), as gVisor's ptrace platform
-/// binds it: a stub thread that never traps keeps its round-robin CPU, and
-/// two threads that wake each other can come onto one CPU (pinned apart, a
-/// futex ping-pong took 103-115 us a round trip, free 47-60 us).
-enum CPUPlacement {
+///
+/// Both threads of a pair stay pinned while the Sentry thread drives its stub
+/// thread. Left free, the Sentry thread was woken by its stopping stub onto
+/// the other, idle CPU at about one stop in four, and the stub followed it: a
+/// migration, a cross-CPU wake-up and a sched_setaffinity each time (getpid
+/// round trip 14.3 us free, 10.9 us pinned; the epoll_wait bench 15-17 us
+/// against 12.9). The Sentry thread is let go only while it sleeps in the
+/// Sentry (`releaseCaller`), so that the host places its wake-up beside
+/// whoever woke it (two threads that wake each other come onto one CPU:
+/// pinned apart, a futex ping-pong took 103-115 us a round trip, free 47-60
+/// us); its next switch pins it where it woke and the stub follows
+/// (`follow`), as gVisor's ptrace platform binds its stub threads. A stub
+/// thread that never traps keeps its CPU.
+public enum CPUPlacement {
     private static let pairs = Atomic<Int>(0)
 
     /// Pins the calling thread and `stubThread` to one CPU; nil if the host
@@ -32,19 +40,25 @@ enum CPUPlacement {
         return cpu
     }
 
-    /// Lets the calling thread run on every CPU of the process again.
-    static func freeCaller() {
-        _ = cshim_unpin_thread(0)
+    /// Lets the calling thread run on every CPU of the process while it
+    /// sleeps: called by a Sentry thread before it blocks.
+    public static func releaseCaller() {
+        _ = cshim_unpin_thread_if_pinned()
     }
 
-    /// Pins `stubThread` to the CPU the calling thread runs on now when it
-    /// is not `pinned` already; the CPU it is pinned to after, or nil when
-    /// the host refused, now or before: the pair stops following rather
-    /// than retry a failing call on every switch.
+    /// Pins the calling thread where it runs now unless it is pinned, and
+    /// `stubThread` to the calling thread's CPU when it is not `pinned` there
+    /// already; the CPU both are on after, or nil when the host refused, now
+    /// or before: the pair stops following rather than retry a failing call
+    /// on every switch.
     static func follow(stubThread: Int32, pinned: Int32?) -> Int32? {
         guard let pinned else { return nil }
-        let current = cshim_current_cpu()
-        guard current >= 0, current != pinned else { return pinned }
-        return cshim_pin_thread(stubThread, current) == 0 ? current : nil
+        var caller = cshim_pinned_cpu()
+        if caller < 0 {
+            caller = cshim_current_cpu()
+            guard caller >= 0, cshim_pin_thread(0, caller) == 0 else { return nil }
+        }
+        guard caller != pinned else { return pinned }
+        return cshim_pin_thread(stubThread, caller) == 0 ? caller : nil
     }
 }

@@ -22,8 +22,6 @@ public final class Context {
     /// The CPU the stub thread is pinned to (its driving thread's at the
     /// last switch), nil if pinning failed.
     public private(set) var cpu: Int32?
-    /// Whether the driving thread is still pinned too (until the first switch).
-    private var tracerPinned: Bool
     private let thread: StubThread
     /// The FP state currently loaded in the stub thread, valid when
     /// `floatingPointCacheValid`: a switch writes FP only when it differs.
@@ -41,7 +39,6 @@ public final class Context {
         self.addressSpace = addressSpace
         thread = try addressSpace.joinThread()
         cpu = CPUPlacement.place(stubThread: thread.tid)
-        tracerPinned = cpu != nil
     }
 
     /// Ends the stub thread (the application thread's exit, or an exec that
@@ -118,12 +115,7 @@ public final class Context {
     /// ESRCH from a ptrace call means the thread died; callers collect it.
     private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
         let tid = thread.tid
-        if tracerPinned {
-            tracerPinned = false
-            CPUPlacement.freeCaller()
-        } else {
-            cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu)
-        }
+        cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu)
         // Selectors come from the stub: the application cannot choose them.
         registers.cs = thread.initialRegisters.cs
         registers.ss = thread.initialRegisters.ss

@@ -86,6 +86,8 @@ final class DedicatedThreadPool: Sendable {
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        // Not its creator's CPU: a Sentry thread driving a stub is pinned.
+        _ = cshim_thread_attributes_any_cpu(&attributes)
         let result = pthread_create(&thread, &attributes, { raw in
             guard let raw else { return nil }
             let worker = Unmanaged<Worker>.fromOpaque(raw).takeRetainedValue()
@@ -108,7 +110,7 @@ final class DedicatedThreadPool: Sendable {
 
     /// Readies the calling pthread for another body and makes it idle;
     /// false (it ends) when the pool is full. A new pthread inherits the
-    /// process's CPUs (placement pins a thread only for a pair's start,
+    /// process's CPUs (placement pins a thread only while it drives a stub,
     /// `CPUPlacement`): one its body left pinned is let go on all of them.
     private func park(_ worker: Worker) -> Bool {
         _ = cshim_unpin_thread_if_pinned()

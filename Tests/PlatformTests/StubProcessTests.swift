@@ -130,10 +130,12 @@ import Testing
         #expect(error?.errno == EINVAL)
     }
 
-    /// A context pins itself and its stub thread to one CPU; from its first
-    /// switch on the tracer may run on every CPU of the process and the stub
-    /// thread stays pinned to the CPU the tracer last switched from.
-    @Test func theStubThreadIsPinnedToItsTracersCPU() throws {
+    /// A context pins itself and its stub thread to one CPU and both stay
+    /// there while it switches (left free, the tracer was woken onto the
+    /// other CPU at one stop in four and took the stub along each time);
+    /// `releaseCaller` lets the tracer go for a sleep, and the next switch
+    /// pins it again where it runs, with its stub thread.
+    @Test func theStubThreadAndItsTracerStayOnOneCPU() throws {
         struct Seen: Sendable {
             var placed: Int32?
             var stubMask = ""
@@ -141,6 +143,10 @@ import Testing
             var followed: Int32?
             var stubMaskAfter = ""
             var ownMaskAfter = ""
+            var ownMaskReleased = ""
+            var refollowed: Int32?
+            var stubMaskAgain = ""
+            var ownMaskAgain = ""
         }
         let seen = try onTracerThread { () throws -> Seen in
             let fixture = try StubFixture(code: X86.call(39))
@@ -156,14 +162,26 @@ import Testing
             seen.followed = fixture.context.cpu
             seen.stubMaskAfter = cpusAllowed(readProcFile(path))
             seen.ownMaskAfter = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            CPUPlacement.releaseCaller()
+            seen.ownMaskReleased = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            var regs = fixture.start()
+            _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            seen.refollowed = fixture.context.cpu
+            seen.stubMaskAgain = cpusAllowed(readProcFile(path))
+            seen.ownMaskAgain = cpusAllowed(readProcFile("/proc/thread-self/status"))
             return seen
         }
         let placed = try #require(seen.placed)
         #expect(seen.stubMask == "\(placed)")
         #expect(seen.ownMask == "\(placed)")
         let followed = try #require(seen.followed)
+        #expect(followed == placed)
         #expect(seen.stubMaskAfter == "\(followed)")
-        #expect(seen.ownMaskAfter == cpusAllowed(readProcFile("/proc/self/status")))
+        #expect(seen.ownMaskAfter == "\(followed)")
+        #expect(seen.ownMaskReleased == cpusAllowed(readProcFile("/proc/self/status")))
+        let refollowed = try #require(seen.refollowed)
+        #expect(seen.stubMaskAgain == "\(refollowed)")
+        #expect(seen.ownMaskAgain == "\(refollowed)")
     }
 
     /// The tracer, moved to another CPU between switches (pinned there, as
@@ -194,23 +212,29 @@ import Testing
         #expect(seen.stubMask == "\(other)")
     }
 
-    /// A thread the Sentry starts from a pinned thread inherits its one-CPU
-    /// mask; placement must still choose among all the process's CPUs, or
-    /// every thread of a program runs on one CPU (4 CPU-bound threads took
-    /// the time of 4 on one). Asked from such a thread, the CPUs are the
-    /// process's.
+    /// A thread the Sentry starts from a pinned thread (a Sentry thread
+    /// driving a stub is) runs on all the process's CPUs, not its creator's
+    /// one, and placement from it chooses among all of them: otherwise every
+    /// thread of a program runs on one CPU (4 CPU-bound threads took the time
+    /// of 4 on one), and a dying stub's unmapping competed with its parent.
     @Test(.enabled(if: placementCPUs().count >= 2, "a one-CPU process has nowhere else to place"))
-    func placementChoosesAmongTheProcesssCPUsFromAPinnedThread() throws {
+    func threadsStartedFromAPinnedThreadRunOnEveryCPU() throws {
         let process = placementCPUs()
         let first = try #require(process.first)
-        let seen = Mutex<[Int32]?>(nil)
+        let seen = Mutex<(placement: [Int32], mask: String)?>(nil)
         let thread = try DedicatedThread(name: "pinned") {
             guard cshim_pin_thread(0, first) == 0 else { return }
-            let inheriting = try? DedicatedThread(name: "inheriting") { seen.withLock { $0 = placementCPUs() } }
+            let inheriting = try? DedicatedThread(name: "inheriting") {
+                let mask = cpusAllowed(readProcFile("/proc/thread-self/status"))
+                seen.withLock { $0 = (placementCPUs(), mask) }
+            }
             inheriting?.join()
+            _ = cshim_unpin_thread(0)
         }
         thread.join()
-        #expect(seen.withLock { $0 } == process)
+        let result = try #require(seen.withLock { $0 })
+        #expect(result.placement == process)
+        #expect(result.mask == cpusAllowed(readProcFile("/proc/self/status")))
     }
 
     /// recycle(): a stub whose application threads have all left is emptied

@@ -1,9 +1,37 @@
 #ifndef RUNSC_CSHIM_CPUS_H
 #define RUNSC_CSHIM_CPUS_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
 /*
- * How many CPUs this process may run on: its affinity mask, which is what a
- * cpuset-limited container really gets (sysconf reports the host's count).
+ * The process's CPUs are its affinity mask as read once at load, before any
+ * thread was pinned (the calling thread, or the main thread, may be pinned
+ * now): what a cpuset-limited container really gets (sysconf reports the
+ * host's count), and what every thread may run on unless placement pins it.
  */
+
+/* How many CPUs this process may run on. */
 int cshim_available_cpus(void);
+/* The process's CPUs written to `cpus`; returns the count, or -errno. */
+int cshim_allowed_cpus(int *cpus, int capacity);
+/* The CPU the calling thread runs on now, or -errno. */
+int cshim_current_cpu(void);
+
+/* Pins thread `tid` (0: the calling thread) to `cpu`. */
+int cshim_pin_thread(pid_t tid, int cpu);
+/* Lets thread `tid` (0: the calling thread) run on every CPU of the process. */
+int cshim_unpin_thread(pid_t tid);
+/* cshim_unpin_thread(0) if the calling thread pinned itself (cshim_pin_thread
+ * of 0 or its own TID) and has not been let go since; 0 when there was
+ * nothing to do. */
+int cshim_unpin_thread_if_pinned(void);
+/* The CPU the calling thread pinned itself to and was not let go from since,
+ * or -1. */
+int cshim_pinned_cpu(void);
+/* Makes a thread created with `attributes` run on every CPU of the process,
+ * not only on its creator's (a new thread inherits its creator's mask, and a
+ * Sentry thread is pinned while it drives a stub); 0 or an errno. */
+int cshim_thread_attributes_any_cpu(pthread_attr_t *attributes);
 
 #endif

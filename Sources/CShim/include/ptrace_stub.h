@@ -79,24 +79,9 @@ pid_t cshim_current_tid(void);
  * leaf 0xD, sub-leaf 0, EBX); 512 + 64 if XSAVE is unavailable. */
 uint32_t cshim_xsave_size(void);
 
-/* CPUs this process may run on (its mask as read once at load, before any
- * thread was pinned: the calling thread's, or the main thread's, may be a
- * pin), written to `cpus`; returns the count, or -errno. */
-int cshim_allowed_cpus(int *cpus, int capacity);
 /* Names the calling thread (first 15 bytes), as ps and /proc show it. */
 void cshim_name_current_thread(const char *name);
-/* The CPU the calling thread runs on now, or -errno. */
-int cshim_current_cpu(void);
 
-/* Pins thread `tid` (0: the calling thread) to `cpu`. */
-int cshim_pin_thread(pid_t tid, int cpu);
-/* Lets thread `tid` (0: the calling thread) run on every CPU of the process
- * (`cshim_allowed_cpus`'s). */
-int cshim_unpin_thread(pid_t tid);
-/* cshim_unpin_thread(0) if the calling thread pinned itself (cshim_pin_thread
- * of 0 or its own TID) and has not been let go since; 0 when there was
- * nothing to do. */
-int cshim_unpin_thread_if_pinned(void);
 
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
 

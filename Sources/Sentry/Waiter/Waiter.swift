@@ -1,4 +1,5 @@
 import Glibc
+import Platform
 import State
 
 /// The one way a task's host thread blocks inside the Sentry (gVisor's
@@ -74,6 +75,9 @@ public final class Waiter: @unchecked Sendable { // `woken` and `interrupted` ar
     public func block(untilHostMonotonic deadline: Int64? = nil) throws(SyscallError) -> Bool {
         let start = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
         defer { BlockedTime.addSince(start) }
+        // Asleep, the thread may wake wherever its waker runs (CPUPlacement);
+        // a block is called once its condition was found unmet, so it sleeps.
+        CPUPlacement.releaseCaller()
         condition.lock()
         defer {
             blocking = false

@@ -1,3 +1,4 @@
+import CShim
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -17,6 +18,8 @@ public enum HostThread {
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         if detached { pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED)) }
+        // Not its creator's CPU: a Sentry thread driving a stub is pinned.
+        _ = cshim_thread_attributes_any_cpu(&attributes)
         var thread = pthread_t()
         let result = pthread_create(&thread, &attributes, { argument in
             guard let argument else { return nil }
