@@ -6,7 +6,8 @@ import Synchronization
 /// The first pair goes where the host scheduler put the Sentry thread, which
 /// is where it found room: starting every sandbox on CPU 0 stacked them on one
 /// CPU. Later pairs start round-robin from there over the CPUs of the whole
-/// process (a task thread started by a pinned one would inherit its mask).
+/// process (a task thread started by a pinned one would inherit its mask);
+/// a task moving to a new stub keeps its CPU.
 ///
 /// Both threads of a pair stay pinned while the Sentry thread drives its stub
 /// thread. Left free, the Sentry thread was woken by its stopping stub onto
@@ -24,8 +25,12 @@ public enum CPUPlacement {
     private static let pairs = Atomic<Int>(0)
 
     /// Pins the calling thread and `stubThread` to one CPU; nil if the host
-    /// refused (placement is a speed-up, never required).
+    /// refused (placement is a speed-up, never required). A caller pinned
+    /// already drives a task that moves to a new stub (an exec, a fork's
+    /// fresh stub): the stub comes to its CPU, where the task was running.
     static func place(stubThread: Int32) -> Int32? {
+        let caller = cshim_pinned_cpu()
+        if caller >= 0 { return cshim_pin_thread(stubThread, caller) == 0 ? caller : nil }
         var cpus = [Int32](repeating: 0, count: 1024)
         let count = Int(cshim_allowed_cpus(&cpus, Int32(cpus.count)))
         guard count > 0 else { return nil }

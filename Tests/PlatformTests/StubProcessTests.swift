@@ -212,6 +212,26 @@ import Testing
         #expect(seen.stubMask == "\(other)")
     }
 
+    /// A pinned tracer drives a task already; a new context of its (an exec
+    /// into a new stub, a fork's fresh stub for the parent) puts the new stub
+    /// thread on the tracer's CPU instead of moving the task to the next CPU
+    /// of the round.
+    @Test(.enabled(if: placementCPUs().count >= 2, "needs a second CPU to tell"))
+    func aPinnedTracersNewContextStaysOnItsCPU() throws {
+        let process = placementCPUs()
+        let seen = try onTracerThread { () throws -> [Int32?] in
+            var placed: [Int32?] = []
+            for cpu in process.prefix(2) {
+                guard cshim_pin_thread(0, cpu) == 0 else { return [] }
+                let fixture = try StubFixture(code: X86.call(39))
+                placed.append(fixture.context.cpu)
+            }
+            _ = cshim_unpin_thread(0)
+            return placed
+        }
+        #expect(seen == process.prefix(2).map { Optional($0) })
+    }
+
     /// A thread the Sentry starts from a pinned thread (a Sentry thread
     /// driving a stub is) runs on all the process's CPUs, not its creator's
     /// one, and placement from it chooses among all of them: otherwise every
