@@ -16,6 +16,19 @@ import Testing
         #expect(VirtualFilesystem.pathString(of: inner, root: tree.root) == "/tmp/d")
     }
 
+    /// "/" followed by a combining mark is one Swift Character but two
+    /// components to Linux: a name must never carry the "/" along.
+    @Test func pathsSplitAtEverySlashByte() throws {
+        #expect(LinuxFile.components(of: "a/\u{301}b//c/") == ["a", "\u{301}b", "c"])
+        let tree = try TestTree()
+        try tree.mkdir("/tmp/d")
+        try tree.write("/tmp/d/\u{301}f", "t")
+        #expect(try tree.read("/tmp/d/\u{301}f") == "t")
+        let directory = try tree.vfs.lookup("/tmp/d", from: tree.root, context: tree.context)
+        #expect(directory.dentry.children["\u{301}f"] != nil)
+        #expect(directory.dentry.children.keys.allSatisfy { !$0.utf8.contains(UInt8(ascii: "/")) })
+    }
+
     @Test func symlinksResolveRelativeToTheirDirectory() throws {
         let tree = try TestTree()
         try tree.mkdir("/tmp/d")

@@ -17,7 +17,7 @@ enum ImageValidation {
     /// PATH_MAX, no NUL, no `.` or `..` component.
     static func absolutePath(_ path: String, field: String) throws {
         let bytes = path.utf8
-        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        let components = LinuxFile.components(of: path)
         guard bytes.first == UInt8(ascii: "/"), bytes.count < LinuxFile.pathMax, !bytes.contains(0),
               components.allSatisfy({ $0 != "." && $0 != ".." && $0.utf8.count <= LinuxFile.nameMax }) else {
             throw StateError.invalidValue("\(describe(path)) is not a clean absolute path", field: field)

@@ -48,6 +48,14 @@ public enum LinuxFile {
 
     public static let pathMax = 4096
     public static let nameMax = 255
+
+    /// A path's components, split at each "/" byte as Linux splits them (not
+    /// at Swift's Characters: "/" followed by a combining mark is one
+    /// Character, and a name holding that "/" reached the host whole, where
+    /// host lookups resolve it as several components, symlinks and all).
+    public static func components(of path: String) -> [String] {
+        path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { String(Substring($0)) }
+    }
     /// MAXSYMLINKS in fs/namei.c.
     public static let maxSymlinkFollows = 40
 

@@ -14,7 +14,7 @@ extension VirtualFilesystem {
         let bytes = path.utf8
         guard !bytes.isEmpty else { throw .enoent }
         guard bytes.count < LinuxFile.pathMax else { throw .enametoolong }
-        let components = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let components = LinuxFile.components(of: path)
         for component in components where component.utf8.count > LinuxFile.nameMax {
             throw .enametoolong
         }

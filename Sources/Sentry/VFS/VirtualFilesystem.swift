@@ -133,7 +133,7 @@ public final class VirtualFilesystem: Savable, @unchecked Sendable { // guarded 
             let context = PathContext(root: root, workingDirectory: root, credentials: .root)
             var current = root
             var symlinks = 0
-            let names = target.split(separator: "/").map(String.init)
+            let names = LinuxFile.components(of: target)
             for (index, name) in names.enumerated() {
                 guard current.inode.isDirectory else { throw .enotdir }
                 let next: VirtualPath

@@ -286,6 +286,8 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
 
     override public func lookup(_ name: String, in directory: Dentry) throws(SyscallError) -> Dentry? {
         guard let filesystem = hostFilesystem else { throw .eio }
+        // One level only: the host would walk a "/" in it, through symlinks.
+        guard Host.isPlainName(name) else { throw .einval }
         let cached = directory.children[name]
         if let cached, cached.inode.isSandboxNode { return cached }
         let found: FileAttributes
