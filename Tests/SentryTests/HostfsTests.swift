@@ -51,6 +51,21 @@ final class HostTree {
             .inode.attributes().type == .symlink)
     }
 
+    /// A mount point is not looked up again on the host (no stat per walk
+    /// through it), and stays what it is when the host changes what the
+    /// mount covers: replaced by a file, the mount is still reached, as on
+    /// Linux, where a mount hides what is under it.
+    @Test func aMountPointStaysWhateverTheHostPutsUnderIt() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: false)
+        try vfs.mount(TmpfsFilesystem.make(deviceNumber: vfs.allocateDeviceNumber()), at: "/data")
+        try vfs.makeDirectory("/data/inside", from: context.root, context: context, mode: 0o755, umask: 0)
+        _ = try vfs.lookup("/data/inside", from: context.root, context: context)
+        try host.run("rm -rf \(host.path)/data && printf covered > \(host.path)/data")
+        #expect(try vfs.lookup("/data/inside", from: context.root, context: context).inode.isDirectory)
+        #expect(try vfs.lookup("/data", from: context.root, context: context).inode.attributes().type == .directory)
+    }
+
     @Test func readOnlyRootfsRefusesWritesWithEROFS() throws {
         let host = try HostTree()
         let (vfs, context) = try host.makeVFS(readOnly: true)

@@ -71,8 +71,14 @@ extension VirtualFilesystem {
         case ".": return directory
         case "..": return Self.parentForDotDot(of: directory, root: context.root)
         default:
-            guard !directory.dentry.isDeleted,
-                  let child = try directory.inode.lookup(name, in: directory.dentry) else { throw .enoent }
+            guard !directory.dentry.isDeleted else { throw .enoent }
+            // A mount point stays what it is whatever its filesystem has under
+            // it now, as on Linux: no lookup (for hostfs, a host stat) for it.
+            if let cached = directory.dentry.children[name], !cached.isDeleted {
+                let covered = VirtualPath(mount: directory.mount, dentry: cached)
+                if lockedMount(on: covered) != nil { return lockedDescendMounts(covered) }
+            }
+            guard let child = try directory.inode.lookup(name, in: directory.dentry) else { throw .enoent }
             return lockedDescendMounts(VirtualPath(mount: directory.mount, dentry: child))
         }
     }
