@@ -56,6 +56,13 @@ public enum LinuxFile {
     public static func components(of path: String) -> [String] {
         path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true).map { String(Substring($0)) }
     }
+
+    /// The order directories list their entries in: by bytes, the cheapest
+    /// deterministic one (Swift's String order is Unicode's).
+    public static func namePrecedes(_ left: String, _ right: String) -> Bool {
+        left.utf8.lexicographicallyPrecedes(right.utf8)
+    }
+
     /// MAXSYMLINKS in fs/namei.c.
     public static let maxSymlinkFollows = 40
 

@@ -261,7 +261,7 @@ public final class SyntheticDirectory: Inode, @unchecked Sendable { // guarded b
     }
 
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
-        directory.children.values.sorted { $0.name < $1.name }.compactMap { child in
+        directory.children.values.sorted { LinuxFile.namePrecedes($0.name, $1.name) }.compactMap { child in
             guard let type = child.inode.type else { return nil }
             return DirectoryEntry(name: child.name, inodeNumber: child.inode.inodeNumber, type: type)
         }

@@ -357,7 +357,6 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
         defer { closedir(stream) }
         var entries: [DirectoryEntry] = []
-        var seen = Set<String>()
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -367,14 +366,18 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             if type == nil, let stat = try? Host.statAt(fd, name) {
                 type = FileType(mode: UInt32(stat.st_mode))
             }
-            seen.insert(name)
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
-        for (name, child) in directory.children where !(child.inode is HostInode) && !seen.contains(name) {
-            guard let type = child.inode.type else { continue }
-            entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
+        // Sandbox nodes (sockets bound here, mount points made by the Sentry) the host does not list.
+        let sandboxNodes = directory.children.filter { !($0.value.inode is HostInode) }
+        if !sandboxNodes.isEmpty {
+            let listed = Set(entries.map(\.name))
+            for (name, child) in sandboxNodes where !listed.contains(name) {
+                guard let type = child.inode.type else { continue }
+                entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
+            }
         }
-        return entries.sorted { $0.name < $1.name }
+        return entries.sorted { LinuxFile.namePrecedes($0.name, $1.name) }
     }
 
     override public func createFile(_ name: String, in directory: Dentry, mode: UInt32,
