@@ -44,7 +44,15 @@ extension Kernel {
                 throw depth == 0 ? error : ExecError(error.errno, "\(filename): interpreter \"\(name)\": \(error.message)")
             }
             if depth == 0 { try Kernel.checkArgumentSpace(argv: argv, envp: envp, filename: filename, stackLimit: stackLimit) }
-            let header = try Kernel.read(file, name: name, limit: Kernel.binaryParameterBufferSize)
+            // One open for the format check and, for an ELF file, its bytes.
+            let opened = try Kernel.openExecutable(file, name: name)
+            defer { opened.releaseReference() }
+            let header: [UInt8]
+            do {
+                header = try opened.readPrefix(limit: Kernel.binaryParameterBufferSize)
+            } catch {
+                throw ExecError(error, "\(name): cannot read")
+            }
             if header.starts(with: [0x23, 0x21]) { // "#!"
                 let (interpreter, argument) = try Kernel.parseInterpreterLine(header, name: name)
                 argv = [interpreter] + (argument.map { [$0] } ?? []) + [name] + argv.dropFirst()
@@ -63,7 +71,7 @@ extension Kernel {
             guard header.starts(with: Kernel.elfMagic) else {
                 throw ExecError(.enoexec, "\(name): not an executable format")
             }
-            let bytes = try executableBytes(file, name: name)
+            let bytes = try executableBytes(opened, name: name)
             let mm = MemoryManager(memoryFile: memoryFile)
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
@@ -94,7 +102,9 @@ extension Kernel {
             throw ExecError(error, "\(path): interpreter \(interpreter)")
         }
         try Kernel.checkExecutable(location, name: interpreter, context: context)
-        let bytes = try executableBytes(location, name: interpreter)
+        let opened = try Kernel.openExecutable(location, name: interpreter)
+        defer { opened.releaseReference() }
+        let bytes = try executableBytes(opened, name: interpreter)
         return (VirtualFilesystem.pathString(of: location, root: context.root) ?? interpreter, bytes)
     }
 
@@ -171,11 +181,8 @@ extension Kernel {
     /// The whole file in the memory file, read as the kernel does (no read
     /// permission needed): the pages the executable cache keeps of a host
     /// file at its current version, else read now (and kept, if it may be).
-    func executableBytes(_ location: VirtualPath, name: String) throws(ExecError) -> ExecutableBytes {
+    func executableBytes(_ file: FileDescription, name: String) throws(ExecError) -> ExecutableBytes {
         do throws(SyscallError) {
-            let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
-            file.retainReference()
-            defer { file.releaseReference() }
             let identity: FileCache.Identity?
             let version: FileCache.Version
             let mappable = file as? any MappableFile
@@ -215,14 +222,14 @@ extension Kernel {
         }
     }
 
-    /// Up to `limit` bytes of the file, read as the kernel does (no read
-    /// permission needed: an execute-only program runs).
-    static func read(_ location: VirtualPath, name: String, limit: Int) throws(ExecError) -> [UInt8] {
+    /// The file opened as the kernel opens it to run it (no read permission
+    /// needed: an execute-only program runs), with one reference the caller
+    /// releases.
+    static func openExecutable(_ location: VirtualPath, name: String) throws(ExecError) -> FileDescription {
         do throws(SyscallError) {
             let file = try location.inode.open(at: location, flags: LinuxFile.readOnly)
             file.retainReference()
-            defer { file.releaseReference() }
-            return try file.readPrefix(limit: limit)
+            return file
         } catch {
             throw ExecError(error, "\(name): cannot read")
         }
