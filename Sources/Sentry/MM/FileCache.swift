@@ -1,4 +1,5 @@
 import CShim
+import Glibc
 import State
 import Synchronization
 
@@ -74,6 +75,7 @@ public final class ExecutableBytes {
 /// closes a cycle.
 public final class FileCache: @unchecked Sendable {
     /// A host file's identity.
+    /// hostfs keys its inodes by it too (HostFilesystem.InodeTable).
     public struct Identity: Hashable, Sendable {
         var device: UInt64
         var inode: UInt64
@@ -84,6 +86,12 @@ public final class FileCache: @unchecked Sendable {
         var size: Int64
         var modification: FileTime
         var change: FileTime
+    }
+
+    /// A host file's identity and version from its fstat.
+    static func identityAndVersion(of status: stat) -> (Identity, Version) {
+        (Identity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)),
+         Version(size: Int64(status.st_size), modification: FileTime(status.st_mtim), change: FileTime(status.st_ctim)))
     }
 
     /// A file changed more recently than this (seconds) is read afresh, not cached.

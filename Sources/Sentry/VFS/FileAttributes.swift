@@ -12,11 +12,16 @@ public struct FileTime: SavableStruct, Sendable, Equatable, Comparable {
         self.nanoseconds = nanoseconds
     }
 
+    /// A host stat's time.
+    public init(_ spec: timespec) {
+        self.init(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
+    }
+
     /// CLOCK_REALTIME now: file times follow the host's wall clock (DESIGN.md, virtual clocks).
     public static func now() -> FileTime {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
-        return FileTime(seconds: Int64(spec.tv_sec), nanoseconds: Int64(spec.tv_nsec))
+        return FileTime(spec)
     }
 
     public static func < (lhs: FileTime, rhs: FileTime) -> Bool {

@@ -156,10 +156,9 @@ enum Host {
         result.size = Int64(host.st_size)
         result.blockSize = Int64(host.st_blksize)
         result.blocks = Int64(host.st_blocks)
-        result.accessTime = FileTime(seconds: Int64(host.st_atim.tv_sec), nanoseconds: Int64(host.st_atim.tv_nsec))
-        result.modificationTime = FileTime(seconds: Int64(host.st_mtim.tv_sec),
-                                           nanoseconds: Int64(host.st_mtim.tv_nsec))
-        result.changeTime = FileTime(seconds: Int64(host.st_ctim.tv_sec), nanoseconds: Int64(host.st_ctim.tv_nsec))
+        result.accessTime = FileTime(host.st_atim)
+        result.modificationTime = FileTime(host.st_mtim)
+        result.changeTime = FileTime(host.st_ctim)
         return result
     }
 }

@@ -152,8 +152,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
         }
         try sink.save("path", location.dentry.pathComponents)
         try sink.save("size", Int64(host.st_size))
-        try sink.save("modificationTime", FileTime(seconds: Int64(host.st_mtim.tv_sec),
-                                                   nanoseconds: Int64(host.st_mtim.tv_nsec)))
+        try sink.save("modificationTime", FileTime(host.st_mtim))
         try sink.save("hostInode", UInt64(host.st_ino))
         try sink.save("ghost", ghost)
         try sink.save("ghostMode", ghost == nil ? nil : UInt32(host.st_mode) & LinuxFile.permissionMask)
@@ -252,7 +251,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
             close(fd)
             throw HostReopenError(path: display, reason: "cannot stat the reopened file")
         }
-        let modification = FileTime(seconds: Int64(host.st_mtim.tv_sec), nanoseconds: Int64(host.st_mtim.tv_nsec))
+        let modification = FileTime(host.st_mtim)
         guard Int64(host.st_size) == savedSize, modification == savedModification else {
             close(fd)
             throw HostReopenError(path: display, reason: "the file changed since the checkpoint (size \(savedSize) "
@@ -438,13 +437,7 @@ public final class HostFile: FileDescription, MappableFile, @unchecked Sendable 
     /// The host file's identity and the version of its contents, for the
     /// executable cache: from the open file itself, not its name.
     public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? {
-        let host = try withDescriptor { fd throws(SyscallError) in try Host.stat(fd) }
-        return (FileCache.Identity(device: UInt64(host.st_dev), inode: UInt64(host.st_ino)),
-                FileCache.Version(size: Int64(host.st_size),
-                                        modification: FileTime(seconds: Int64(host.st_mtim.tv_sec),
-                                                               nanoseconds: Int64(host.st_mtim.tv_nsec)),
-                                        change: FileTime(seconds: Int64(host.st_ctim.tv_sec),
-                                                         nanoseconds: Int64(host.st_ctim.tv_nsec))))
+        FileCache.identityAndVersion(of: try withDescriptor { fd throws(SyscallError) in try Host.stat(fd) })
     }
 
     // MARK: MappableFile

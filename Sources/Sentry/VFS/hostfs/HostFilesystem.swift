@@ -40,13 +40,8 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     /// so a hard link's name finds the inode another name has. A leaf lock.
     private let inodes = Mutex(InodeTable())
 
-    struct HostIdentity: Hashable {
-        let device: UInt64
-        let inode: UInt64
-    }
-
     struct InodeTable {
-        var byIdentity: [HostIdentity: WeakHostInode] = [:]
+        var byIdentity: [FileCache.Identity: WeakHostInode] = [:]
         /// The count past which entries whose inode is gone are dropped.
         var pruneAt = 1024
     }
@@ -76,7 +71,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
     /// that name still reaches the same host file (the host reuses the
     /// numbers of removed files).
     func inode(for found: FileAttributes) -> HostInode? {
-        let identity = HostIdentity(device: found.device, inode: found.inodeNumber)
+        let identity = FileCache.Identity(device: found.device, inode: found.inodeNumber)
         guard let inode = inodes.withLock({ $0.byIdentity[identity]?.inode }), inode.type == found.type,
               let name = inode.currentDentry, let current = try? inode.hostAttributes(of: name),
               current.device == found.device, current.inodeNumber == found.inodeNumber else { return nil }
@@ -85,7 +80,7 @@ public final class HostFilesystem: Filesystem, @unchecked Sendable { // host sta
 
     /// Notes `inode` as its host file's, for the file's other names.
     func rememberInode(_ inode: HostInode) {
-        let identity = HostIdentity(device: inode.hostDevice, inode: inode.hostInode)
+        let identity = FileCache.Identity(device: inode.hostDevice, inode: inode.hostInode)
         inodes.withLock { table in
             table.byIdentity[identity] = WeakHostInode(inode: inode)
             if table.byIdentity.count > table.pruneAt {
