@@ -1,4 +1,5 @@
 import CShim
+import Glibc
 import Synchronization
 
 /// Chooses a CPU for each (Sentry thread, stub thread) pair, so that a pair
@@ -10,16 +11,17 @@ import Synchronization
 /// a task moving to a new stub keeps its CPU.
 ///
 /// Both threads of a pair stay pinned while the Sentry thread drives its stub
-/// thread. Left free, the Sentry thread was woken by its stopping stub onto
-/// the other, idle CPU at about one stop in four, and the stub followed it: a
-/// migration, a cross-CPU wake-up and a sched_setaffinity each time (getpid
-/// round trip 14.3 us free, 10.9 us pinned; the epoll_wait bench 15-17 us
-/// against 12.9). The Sentry thread is let go only while it sleeps in the
-/// Sentry (`releaseCaller`), so that the host places its wake-up beside
-/// whoever woke it (two threads that wake each other come onto one CPU:
-/// pinned apart, a futex ping-pong took 103-115 us a round trip, free 47-60
-/// us); its next switch pins it where it woke and the stub follows
-/// (`follow`), as gVisor's ptrace platform binds its stub threads. A stub
+/// thread without sleeping. Left free, the Sentry thread was woken by its
+/// stopping stub onto the other, idle CPU at about one stop in four, and the
+/// stub followed it: a migration, a cross-CPU wake-up and a sched_setaffinity
+/// each time (getpid round trip 15.1 us free, 10.8 us pinned; the epoll_wait
+/// bench 16.1 us against 12.6). A Sentry thread that sleeps in the Sentry is
+/// let go (`releaseCaller`), so that the host places its wake-up where there
+/// is room or beside whoever woke it, and its stub thread follows it from
+/// switch to switch (`follow`), as gVisor's ptrace platform binds its stub
+/// threads; it pins itself again only after a few switches without sleeping:
+/// pinning at every wake-up cost a process that sleeps every few syscalls
+/// two calls each time (a TCP 1-byte ping-pong 57.6 us against 47.7). A stub
 /// thread that never traps keeps its CPU.
 public enum CPUPlacement {
     private static let pairs = Atomic<Int>(0)
@@ -51,18 +53,28 @@ public enum CPUPlacement {
         _ = cshim_unpin_thread_if_pinned()
     }
 
-    /// Pins the calling thread where it runs now unless it is pinned, and
-    /// `stubThread` to the calling thread's CPU when it is not `pinned` there
-    /// already; the CPU both are on after, or nil when the host refused, now
-    /// or before: the pair stops following rather than retry a failing call
-    /// on every switch.
-    static func follow(stubThread: Int32, pinned: Int32?) -> Int32? {
+    /// Switches an unpinned caller makes, its stub thread following it,
+    /// before it pins itself again.
+    public static let switchesBeforePinning = 4
+
+    /// Keeps `stubThread` on the calling thread's CPU, and pins the calling
+    /// thread there once it has made `switchesBeforePinning` switches since
+    /// it was let go (`streak` counts them); the CPU the stub thread is on
+    /// after, or nil when the host refused, now or before: the pair stops
+    /// following rather than retry a failing call on every switch.
+    static func follow(stubThread: Int32, pinned: Int32?, streak: inout Int) -> Int32? {
         guard let pinned else { return nil }
         var caller = cshim_pinned_cpu()
         if caller < 0 {
             caller = cshim_current_cpu()
-            guard caller >= 0, cshim_pin_thread(0, caller) == 0 else { return nil }
+            guard caller >= 0 else { return nil }
+            if streak < switchesBeforePinning {
+                streak += 1
+            } else if cshim_pin_thread(0, caller) != 0 {
+                return nil
+            }
         }
+        if cshim_pinned_cpu() >= 0 { streak = 0 }
         guard caller != pinned else { return pinned }
         return cshim_pin_thread(stubThread, caller) == 0 ? caller : nil
     }

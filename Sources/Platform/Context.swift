@@ -22,6 +22,8 @@ public final class Context {
     /// The CPU the stub thread is pinned to (its driving thread's at the
     /// last switch), nil if pinning failed.
     public private(set) var cpu: Int32?
+    /// Switches since the driving thread was let go (`CPUPlacement.follow`).
+    private var unpinnedStreak = 0
     private let thread: StubThread
     /// The FP state currently loaded in the stub thread, valid when
     /// `floatingPointCacheValid`: a switch writes FP only when it differs.
@@ -115,7 +117,7 @@ public final class Context {
     /// ESRCH from a ptrace call means the thread died; callers collect it.
     private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
         let tid = thread.tid
-        cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu)
+        cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu, streak: &unpinnedStreak)
         // Selectors come from the stub: the application cannot choose them.
         registers.cs = thread.initialRegisters.cs
         registers.ss = thread.initialRegisters.ss

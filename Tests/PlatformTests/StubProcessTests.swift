@@ -132,9 +132,10 @@ import Testing
 
     /// A context pins itself and its stub thread to one CPU and both stay
     /// there while it switches (left free, the tracer was woken onto the
-    /// other CPU at one stop in four and took the stub along each time);
-    /// `releaseCaller` lets the tracer go for a sleep, and the next switch
-    /// pins it again where it runs, with its stub thread.
+    /// other CPU at one stop in four and took the stub along each time).
+    /// `releaseCaller` lets the tracer go for a sleep; its stub thread then
+    /// follows it from switch to switch, and after a few switches without a
+    /// sleep the tracer is pinned again where it runs, with its stub thread.
     @Test func theStubThreadAndItsTracerStayOnOneCPU() throws {
         struct Seen: Sendable {
             var placed: Int32?
@@ -144,6 +145,9 @@ import Testing
             var stubMaskAfter = ""
             var ownMaskAfter = ""
             var ownMaskReleased = ""
+            var ownMaskNextSwitch = ""
+            var stubMaskNextSwitch = ""
+            var nextSwitchCPU: Int32?
             var refollowed: Int32?
             var stubMaskAgain = ""
             var ownMaskAgain = ""
@@ -166,11 +170,20 @@ import Testing
             seen.ownMaskReleased = cpusAllowed(readProcFile("/proc/thread-self/status"))
             var regs = fixture.start()
             _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            seen.nextSwitchCPU = fixture.context.cpu
+            seen.stubMaskNextSwitch = cpusAllowed(readProcFile(path))
+            seen.ownMaskNextSwitch = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            for _ in 0..<CPUPlacement.switchesBeforePinning {
+                regs = fixture.start()
+                _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
+            }
             seen.refollowed = fixture.context.cpu
             seen.stubMaskAgain = cpusAllowed(readProcFile(path))
             seen.ownMaskAgain = cpusAllowed(readProcFile("/proc/thread-self/status"))
+            _ = cshim_unpin_thread(0)
             return seen
         }
+        let process = cpusAllowed(readProcFile("/proc/self/status"))
         let placed = try #require(seen.placed)
         #expect(seen.stubMask == "\(placed)")
         #expect(seen.ownMask == "\(placed)")
@@ -178,7 +191,10 @@ import Testing
         #expect(followed == placed)
         #expect(seen.stubMaskAfter == "\(followed)")
         #expect(seen.ownMaskAfter == "\(followed)")
-        #expect(seen.ownMaskReleased == cpusAllowed(readProcFile("/proc/self/status")))
+        #expect(seen.ownMaskReleased == process)
+        let nextSwitchCPU = try #require(seen.nextSwitchCPU)
+        #expect(seen.stubMaskNextSwitch == "\(nextSwitchCPU)")
+        #expect(seen.ownMaskNextSwitch == process)
         let refollowed = try #require(seen.refollowed)
         #expect(seen.stubMaskAgain == "\(refollowed)")
         #expect(seen.ownMaskAgain == "\(refollowed)")
