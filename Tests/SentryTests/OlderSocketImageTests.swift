@@ -94,6 +94,31 @@ import Testing
         #expect((try againTask.fdTable.get(sender) as? UnixSocket)?.unixNamespace === again.unixNamespace)
     }
 
+    /// A socket that names no kernel in an image whose root is not a kernel
+    /// has none to take: the load refuses it by name.
+    @Test func aSocketOfNoKernelIsRefused() throws {
+        let (kernel, _) = try KernelState().makeKernel()
+        defer { kernel.memoryFile.release() }
+        let sockets: [any Savable] = [
+            InetSocket(family: SocketABI.AF_INET, type: SocketABI.SOCK_STREAM, protocol: 0, flags: 0, kernel: kernel),
+            UnixSocket(type: SocketABI.SOCK_STREAM, flags: 0, namespace: kernel.unixNamespace),
+        ]
+        for (socket, field) in zip(sockets, ["kernel", "unixNamespace"]) {
+            let stream = try StateStream(bytes: try StateEncoder.encode(root: socket, registry: SentryStateTypes.registry))
+            let root = Int(stream.rootID) - 1
+            let fields = stream.fieldNames(ofType: stream.objects[root].typeIndex)
+            var values = stream.objects[root].values
+            values[try #require(fields.firstIndex(of: field))] = .null
+            let older = try stream.encoded { $0 == root ? values : nil }
+            do {
+                _ = try StateDecoder(registry: SentryStateTypes.registry).decode(older)
+                Issue.record("a socket of no kernel loaded")
+            } catch {
+                #expect("\(error)".contains(field) && "\(error)".contains("of no kernel"), "\(error)")
+            }
+        }
+    }
+
     // MARK: Images
 
     /// `kernel`'s image as a build from before these fields wrote it: the
