@@ -45,34 +45,6 @@ import Testing
         #expect(!loaded.signalWaiters.isEmpty, "the epoll item's entry never reached the kernel's signal waiters")
     }
 
-    /// A kernel of an image from before its loopback cursor, in-flight
-    /// count and unix namespace were saved shares the legacy ones with its sockets
-    /// (which name no kernel); its own images must keep saying so, or the
-    /// next load gives the kernel a stack of its own apart from its sockets.
-    @Test func anOlderImagesKernelStaysOnTheLegacyStackThroughItsNextImage() throws {
-        let (kernel, _) = try KernelState().makeKernel()
-        defer { kernel.memoryFile.release() }
-        let stream = try StateStream(bytes: try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry))
-        let kernelObject = try #require(stream.objects.indices.first { stream.typeNames[stream.objects[$0].typeIndex] == "sentry.Kernel" })
-        let fields = stream.fieldNames(ofType: stream.objects[kernelObject].typeIndex)
-        var values = stream.objects[kernelObject].values
-        for name in ["loopbackNextEphemeral", "inFlightFiles", "unixNamespace"] {
-            values[try #require(fields.firstIndex(of: name))] = .null
-        }
-        let older = try stream.encoded { $0 == kernelObject ? values : nil }
-        let loaded = try StateDecoder(registry: SentryStateTypes.registry).decode(older, as: Kernel.self)
-        defer { loaded.memoryFile.release() }
-        #expect(loaded.loopback === LoopbackStack.legacy && loaded.inFlightFiles === InFlightFiles.legacy)
-        #expect(loaded.unixNamespace === UnixNamespace.legacy)
-        let again = try StateDecoder(registry: SentryStateTypes.registry)
-            .decode(try StateEncoder.encode(root: loaded, registry: SentryStateTypes.registry), as: Kernel.self)
-        defer { again.memoryFile.release() }
-        #expect(again.loopback === LoopbackStack.legacy, "the next image gave the kernel a stack apart from its sockets'")
-        #expect(again.inFlightFiles === InFlightFiles.legacy)
-        #expect(again.unixNamespace === UnixNamespace.legacy)
-        #expect(kernel.loopback !== LoopbackStack.legacy, "a kernel of today has its own stack")
-    }
-
     private static func find(_ needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
         guard bytes.count >= needle.count, start <= bytes.count - needle.count else { return nil }
         return (start...(bytes.count - needle.count)).first { bytes[$0..<$0 + needle.count].elementsEqual(needle) }

@@ -44,7 +44,7 @@ import Testing
         defer { loaded.memoryFile.release() }
         let loadedTask = try #require(loaded.pidNamespace.task(task.id))
         let loadedListener = try #require(try loadedTask.fdTable.get(listener.fd) as? UnixSocket)
-        #expect(loaded.unixNamespace !== kernel.unixNamespace && loaded.unixNamespace !== UnixNamespace.legacy)
+        #expect(loaded.unixNamespace !== kernel.unixNamespace)
         #expect(loadedListener.unixNamespace === loaded.unixNamespace)
         let client = try Self.socket(in: loadedTask).socket
         try client.connect(name, task: loadedTask, waiter: nil)

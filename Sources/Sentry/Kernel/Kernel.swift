@@ -66,14 +66,16 @@ public final class Kernel: Savable, @unchecked Sendable {
     let signalWaiters = WaitQueue()
     /// Rate limit of seccomp LOG actions' log lines.
     let seccompLogLimit = SeccompLogLimit()
-    /// The loopback network of this kernel's AF_INET and AF_INET6 sockets
-    /// (set by a load: an image from before the field shares the legacy one).
+    /// The loopback network of this kernel's AF_INET and AF_INET6 sockets.
+    /// These three are the kernel's own from its `init()` (a load makes the
+    /// kernel with it and loads the kernel before any other object): a
+    /// kernel of an image from before them keeps them, and its sockets and
+    /// messages, which name none, take them from the kernel being loaded
+    /// (`LoadSource.kernel`).
     private(set) var loopback = LoopbackStack()
-    /// The files in flight in this kernel's unix socket queues (an image
-    /// from before the field shares the legacy count).
+    /// The files in flight in this kernel's unix socket queues.
     private(set) var inFlightFiles = InFlightFiles()
-    /// The abstract names and garbage collector of this kernel's unix
-    /// sockets (an image from before the field shares the legacy one).
+    /// The abstract names and garbage collector of this kernel's unix sockets.
     private(set) var unixNamespace = UnixNamespace()
 
     public init() {}
@@ -168,13 +170,9 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("vfs", vfs)
         try sink.save("initThreadGroup", initThreadGroup)
         try sink.save("bootID", bootID)
-        // A kernel of an image from before these fields shares the legacy
-        // stack and count with its sockets, which name no kernel: its images
-        // keep saying so, or their next load would split the two.
-        let legacyLoopback = loopback === LoopbackStack.legacy
-        try sink.save("loopbackNextEphemeral", legacyLoopback ? nil : Optional(loopback.nextEphemeral))
-        try sink.save("inFlightFiles", inFlightFiles === InFlightFiles.legacy ? nil : Optional(inFlightFiles))
-        try sink.save("unixNamespace", unixNamespace === UnixNamespace.legacy ? nil : Optional(unixNamespace))
+        try sink.save("loopbackNextEphemeral", Optional(loopback.nextEphemeral))
+        try sink.save("inFlightFiles", Optional(inFlightFiles))
+        try sink.save("unixNamespace", Optional(unixNamespace))
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -185,11 +183,11 @@ public final class Kernel: Savable, @unchecked Sendable {
         vfs = try source.load("vfs")
         initThreadGroup = try source.load("initThreadGroup")
         bootID = try source.load("bootID")
-        // An image from before: its sockets say no kernel and are on the legacy stack.
+        // An image from before these fields: the kernel keeps its own, which its sockets take.
         let nextEphemeral: UInt16? = try source.load("loopbackNextEphemeral", default: nil)
-        loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? .legacy
-        inFlightFiles = try source.load("inFlightFiles", default: nil) ?? .legacy
-        unixNamespace = try source.load("unixNamespace", default: nil) ?? .legacy
+        loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? loopback
+        inFlightFiles = try source.load("inFlightFiles", default: nil) ?? inFlightFiles
+        unixNamespace = try source.load("unixNamespace", default: nil) ?? unixNamespace
     }
 
     /// Runs after every other object's (children first): the MemoryFile is
@@ -203,4 +201,11 @@ public final class Kernel: Savable, @unchecked Sendable {
         }
         clocks.startTimekeeping(publishingTo: memoryFile)
     }
+}
+
+extension LoadSource {
+    /// The kernel an image is loading (its root, loaded before any other
+    /// object): what an object of an older image that names no kernel
+    /// belongs to. Nil only where something else was saved as the root.
+    var kernel: Kernel? { root as? Kernel }
 }

@@ -48,15 +48,8 @@ extension Kernel {
         pauseGate.discard()
         memoryFile.release()
         closeHostFiles()
-        // The legacy stack is shared with the kernel restored from this one.
-        if loopback !== LoopbackStack.legacy { loopback.discard() }
-        if unixNamespace !== UnixNamespace.legacy {
-            unixNamespace.discard()
-        } else {
-            // Shared too: only the sockets this kernel's processes reach leave the collector.
-            unixNamespace.garbage.forget(reachableFrom: pidNamespace.allThreadGroups.flatMap(\.members)
-                .flatMap(\.fdTable.descriptions))
-        }
+        loopback.discard()
+        unixNamespace.discard()
     }
 
     /// The kernel's graph has reference cycles and is never freed: the host

@@ -9,21 +9,12 @@ import State
 /// waiters (`Kernel.signalWaiters`), who each look again at their own.
 public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is guarded by FileDescription.lock
     override public class var savedTypeName: String { "signal.File" }
-    override public class var notSaved: Set<String> {
-        // load-only: the task that made the file, in images from before `kernel`; saved as its kernel
-        super.notSaved.union(["imageCreator"])
-    }
-
-    /// Whose `signalWaiters` announce signals (`owner` reads it).
+    /// Whose `signalWaiters` announce signals (in an image from before the
+    /// field, the kernel being loaded: an epoll watching the file registers
+    /// its item in an afterLoad that may run before this file's).
     private var kernel: Kernel?
     /// The signals it reads (never SIGKILL or SIGSTOP).
     var mask = SignalSet.empty
-    private var imageCreator: Task?
-
-    /// The kernel, or in an image from before the field, its maker's: read
-    /// when used, since a load cannot follow a reference into an object not
-    /// loaded yet, and an epoll registers its items in an afterLoad of its own.
-    var owner: Kernel? { kernel ?? imageCreator?.kernel }
 
     public required init() { super.init() }
 
@@ -41,24 +32,22 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// signalfd on an existing signalfd: its new mask, and a wake-up for readers.
     func setMask(_ new: SignalSet) {
         lock.withLock { _ in mask = SignalFile.readable(new) }
-        owner?.signalWaiters.notify(.readable)
+        kernel?.signalWaiters.notify(.readable)
     }
 
     private var currentMask: SignalSet { lock.withLock { _ in mask } }
 
     override public func save(to sink: inout SaveSink) throws {
         try super.save(to: &sink)
-        try sink.save("kernel", owner)
+        try sink.save("kernel", kernel)
         try sink.save("mask", currentMask)
     }
 
     override public func load(from source: inout LoadSource) throws {
         try super.load(from: &source)
-        if source.contains("kernel") {
-            kernel = try source.load("kernel")
-        } else {
-            imageCreator = try source.load("target")
-        }
+        // An image from before `kernel` names the file's maker ("target"), a task of the kernel being loaded.
+        source.skip("target")
+        kernel = try source.load("kernel", default: nil) ?? source.kernel
         mask = SignalFile.readable(try source.load("mask"))
     }
 
@@ -84,7 +73,7 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
     /// Takes a signal of the mask, sleeping until one is queued; an
     /// interrupt (another signal, a checkpoint) ends the wait with ERESTARTSYS.
     private func waitForSignal(_ reader: Task, waiter: Waiter?) throws(SyscallError) -> SignalInfo? {
-        guard let waiter, let kernel = owner else { return reader.dequeueSignal(from: currentMask) }
+        guard let waiter, let kernel else { return reader.dequeueSignal(from: currentMask) }
         return try waiter.wait(on: kernel.signalWaiters, for: .readable) { reader.dequeueSignal(from: currentMask) }
     }
 
@@ -97,9 +86,9 @@ public final class SignalFile: AnonymousFile, @unchecked Sendable { // `mask` is
 
     override public var supportsPoll: Bool { true }
 
-    override public func eventRegister(_ entry: WaitEntry) { owner?.signalWaiters.register(entry) }
+    override public func eventRegister(_ entry: WaitEntry) { kernel?.signalWaiters.register(entry) }
 
-    override public func eventUnregister(_ entry: WaitEntry) { owner?.signalWaiters.unregister(entry) }
+    override public func eventUnregister(_ entry: WaitEntry) { kernel?.signalWaiters.unregister(entry) }
 
     /// signalfd_copyinfo: the siginfo's fields at signalfd_siginfo's fixed
     /// places, as its layout (siginfo_layout) says which the union holds.

@@ -71,8 +71,8 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
     /// nil for none, and in images from before the count.
     var rightsOwner: UInt32?
     /// The sender's kernel's count the files are charged to; nil for none
-    /// (a message from an image from before each kernel had its own
-    /// carries files charged to the legacy one).
+    /// (a message from an image from before each kernel had its own is
+    /// charged to the kernel being loaded).
     var account: InFlightFiles?
 
     init(data: [UInt8], rights: [FileDescription] = [], credentials: SocketCredentials? = nil,
@@ -101,7 +101,8 @@ struct SocketMessage: SavableStruct, @unchecked Sendable { // the files are Send
         address = try source.load("address")
         rightsOwner = try source.load("rightsOwner", default: nil)
         let saved: InFlightFiles? = try source.load("account", default: nil)
-        account = saved ?? (rightsOwner == nil ? nil : .legacy)
+        // An image from before the field: the count of the kernel being loaded.
+        account = saved ?? (rightsOwner == nil ? nil : source.kernel?.inFlightFiles)
         try ImageValidation.require(rights.count <= SocketABI.maximumRightsPerMessage, field: "rights",
                                     "\(rights.count) files in one message")
         // A restored queue holds its files in flight again, in its restored kernel's count.
@@ -134,10 +135,6 @@ final class InFlightFiles: Savable, @unchecked Sendable { // `counts` guarded by
 
     func load(from source: inout LoadSource) throws {}
 
-    /// The count of kernels and messages from images from before each
-    /// kernel had its own (neither says which count it uses): one for the process.
-    static let legacy = InFlightFiles()
-
     /// too_many_unix_fds: ETOOMANYREFS once the sender's user has more files
     /// in flight than its RLIMIT_NOFILE, unless CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
     func check(_ task: Task) throws(SyscallError) {
@@ -166,7 +163,7 @@ final class InFlightFiles: Savable, @unchecked Sendable { // `counts` guarded by
 
 extension Task {
     /// The count the files this task sends are charged to: its kernel's.
-    var inFlightFiles: InFlightFiles { kernel?.inFlightFiles ?? .legacy }
+    var inFlightFiles: InFlightFiles? { kernel?.inFlightFiles }
 }
 
 /// Files of messages never received, released from a work list on the

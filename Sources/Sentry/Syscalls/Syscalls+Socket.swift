@@ -40,8 +40,7 @@ enum SocketSyscalls {
 
     static func socket(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let (type, flags) = try splitType(args.int(1))
-        let socket = try make(family: args.int(0), type: type, protocol: args.int(2), flags: flags,
-                              kernel: task.kernel)
+        let socket = try make(family: args.int(0), type: type, protocol: args.int(2), flags: flags, task: task)
         return Int64(try task.fdTable.install(socket, closeOnExec: flags & LinuxFile.closeOnExec != 0,
                                               limit: task.fileDescriptorLimit))
     }
@@ -94,15 +93,15 @@ enum SocketSyscalls {
     }
 
     private static func make(family: Int32, type: Int32, protocol number: Int32,
-                             flags: UInt32, kernel: Kernel?) throws(SyscallError) -> SocketFile {
+                             flags: UInt32, task: Task) throws(SyscallError) -> SocketFile {
         guard family >= 0, family < familyLimit else { throw .eafnosupport }
         switch family {
         case SocketABI.AF_UNIX:
             return UnixSocket(type: try unixSocketType(type, protocol: number), flags: flags,
-                              namespace: kernel?.unixNamespace ?? .legacy)
+                              namespace: task.unixNamespace)
         case SocketABI.AF_INET, SocketABI.AF_INET6:
             return try InetSocket.make(family: family, type: type, protocol: number, flags: flags,
-                                       kernel: kernel)
+                                       kernel: task.kernel)
         default:
             throw .eafnosupport
         }

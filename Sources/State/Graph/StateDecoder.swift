@@ -1,6 +1,6 @@
 /// Loads an object graph: every object is allocated first, then each loads its
 /// fields (references resolve to the already allocated objects, so cycles
-/// work), then `afterLoad` runs children first.
+/// work), the root before any other, then `afterLoad` runs children first.
 public struct StateDecoder {
     public let registry: StateRegistry
 
@@ -33,7 +33,10 @@ public struct StateDecoder {
             objects.append(instance)
         }
         context.objects = objects
-        for (index, object) in stream.objects.enumerated() {
+        let rootIndex = Int(stream.rootID) - 1
+        context.rootIndex = rootIndex
+        func load(_ index: Int) throws {
+            let object = stream.objects[index]
             do {
                 var source = try context.source(typeIndex: object.typeIndex, values: object.values,
                                                  expecting: nil)
@@ -43,6 +46,9 @@ public struct StateDecoder {
                 throw StateError(error.reason, path: stream.path(to: UInt32(index + 1)) + error.path)
             }
         }
+        // The root first: every other object may read what it loaded (`LoadSource.root`).
+        try load(rootIndex)
+        for index in objects.indices where index != rootIndex { try load(index) }
         for index in objects.indices.reversed() {
             do {
                 try objects[index].afterLoad()
@@ -50,7 +56,7 @@ public struct StateDecoder {
                 throw StateError(error.reason, path: stream.path(to: UInt32(index + 1)) + error.path)
             }
         }
-        return objects[Int(stream.rootID) - 1]
+        return objects[rootIndex]
     }
 }
 
@@ -59,6 +65,8 @@ public final class LoadContext {
     let stream: StateStream
     let registry: StateRegistry
     var objects: [any Savable] = []
+    /// The root's index in `objects`.
+    var rootIndex = 0
 
     init(stream: StateStream, registry: StateRegistry) {
         self.stream = stream
@@ -116,6 +124,11 @@ public struct LoadSource {
     }
 
     public var typeName: String { schema.name }
+
+    /// The object the image was saved from (a kernel), loaded before every
+    /// other: how an object of an older image that does not name the root
+    /// it belongs to (its kernel) finds it.
+    public var root: any Savable { context.objects[context.rootIndex] }
 
     /// Loads a field that every image has.
     public mutating func load<T: SavableValue>(_ name: String) throws -> T {

@@ -35,8 +35,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
     /// A non-blocking connect said EINPROGRESS and no connect has seen how
     /// it ended since (Linux's SS_CONNECTING): the next says 0, EALREADY or the error.
     private var awaitingConnect = false
-    /// Whose loopback network the socket is on: its maker's kernel (nil in
-    /// an image from before the field, whose kernel has the legacy stack).
+    /// Whose loopback network the socket is on: its maker's kernel (in an
+    /// image from before the field, the kernel being loaded).
     private var kernel: Kernel?
 
     required init() { super.init() }
@@ -47,8 +47,10 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         self.kernel = kernel
     }
 
-    /// The port table this socket is in (or enters).
-    private var stack: LoopbackStack { kernel?.loopback ?? .legacy }
+    /// The port table this socket is in (or enters): its kernel's. Every
+    /// socket has a kernel (a task's, or a load's); one without would find
+    /// an empty network each time.
+    private var stack: LoopbackStack { kernel?.loopback ?? LoopbackStack() }
 
     /// inet_create: TCP for streams, UDP for datagrams (protocol 0 or the
     /// protocol's number); other types are not on this network.
@@ -88,7 +90,8 @@ final class InetSocket: ConnectableSocket<InetSocket>, ConnectionLocking, @unche
         protocolOptions = try source.load("protocolOptions")
         connectors = try source.load("connectors", default: [])
         awaitingConnect = try source.load("awaitingConnect", default: false)
-        kernel = try source.load("kernel", default: nil)
+        kernel = try source.load("kernel", default: nil) ?? source.kernel
+        try ImageValidation.require(kernel != nil, field: "kernel", "an inet socket of no kernel")
         try ImageValidation.require([SocketABI.AF_INET, SocketABI.AF_INET6].contains(family)
                                     && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM].contains(socketType),
                                     field: "socketType", "inet socket of family \(family) type \(socketType)")

@@ -69,10 +69,6 @@ final class LoopbackStack: @unchecked Sendable { // `table` guarded by `Loopback
         table.nextEphemeral = nextEphemeral
     }
 
-    /// The stack of kernels and sockets from images from before each kernel
-    /// had its own (neither says which kernel it belongs to): one for the process.
-    static let legacy = LoopbackStack()
-
     /// Runs `body` on the table, holding `lock`.
     func withTable<R: Sendable, E: Error>(_ body: (inout Table) throws(E) -> R) throws(E) -> R {
         try Self.lock.withLock { _ throws(E) -> R in try body(&table) }

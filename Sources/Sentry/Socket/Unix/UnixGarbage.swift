@@ -74,24 +74,6 @@ final class UnixGarbage: Sendable {
         }
     }
 
-    /// Forgets the sockets a discarded kernel's processes reach, through
-    /// their descriptors and the files in flight in those sockets' queues:
-    /// the kernel is never freed, and its holders would stay, making each
-    /// collection of the kernel restored from it wait for as many releases.
-    /// For the legacy namespace only, which the two kernels share; a
-    /// kernel's own namespace forgets everything (`forgetAll`).
-    func forget(reachableFrom files: [FileDescription]) {
-        var seen = Set<ObjectIdentifier>()
-        var pending = files.compactMap { $0 as? UnixSocket }
-        while let socket = pending.popLast() {
-            guard seen.insert(ObjectIdentifier(socket)).inserted else { continue }
-            pending += socket.receiveQueue.filesInFlight.compactMap { $0 as? UnixSocket }
-        }
-        state.withLock { state in
-            for key in seen { state.holders[key] = nil }
-        }
-    }
-
     /// Forgets every holder: their kernel is discarded.
     func forgetAll() {
         state.withLock { state in

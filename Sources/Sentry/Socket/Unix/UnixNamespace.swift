@@ -25,10 +25,6 @@ final class UnixNamespace: Savable, @unchecked Sendable { // `abstractNames` gua
 
     func load(from source: inout LoadSource) throws {}
 
-    /// The namespace of kernels and sockets from images from before each
-    /// kernel had its own (neither says which it uses): one for the process.
-    static let legacy = UnixNamespace()
-
     /// A discarded kernel's sockets leave its names and its collector's list
     /// (they would otherwise live on with it, never closed).
     func discard() {
@@ -38,6 +34,7 @@ final class UnixNamespace: Savable, @unchecked Sendable { // `abstractNames` gua
 }
 
 extension Task {
-    /// The namespace of the unix sockets this task makes: its kernel's.
-    var unixNamespace: UnixNamespace { kernel?.unixNamespace ?? .legacy }
+    /// The namespace of the unix sockets this task makes: its kernel's (a
+    /// task without one, which only a test makes, gets one of its own).
+    var unixNamespace: UnixNamespace { kernel?.unixNamespace ?? UnixNamespace() }
 }

@@ -25,8 +25,9 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
     }
 
     /// Whose abstract names and garbage collector the socket is in: its
-    /// maker's kernel's (the legacy one in an image from before the field).
-    private(set) var unixNamespace = UnixNamespace.legacy
+    /// maker's kernel's (in an image from before the field, the kernel
+    /// being loaded).
+    private(set) var unixNamespace: UnixNamespace
     /// sun_path's bytes: an abstract name starts with 0.
     private(set) var name: [UInt8]?
     /// The socket inode of a path name.
@@ -43,7 +44,10 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
 
     override class var notSaved: Set<String> { super.notSaved.union(["peerWake"]) }
 
-    required init() { super.init() }
+    required init() {
+        unixNamespace = UnixNamespace()
+        super.init()
+    }
 
     init(type: Int32, flags: UInt32, namespace: UnixNamespace) {
         unixNamespace = namespace
@@ -57,7 +61,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         try sink.save("boundNode", saved.1)
         try sink.save("peerCredentials", saved.2)
         try sink.save("listenerCredentials", saved.3)
-        try sink.save("unixNamespace", unixNamespace === UnixNamespace.legacy ? nil : Optional(unixNamespace))
+        try sink.save("unixNamespace", Optional(unixNamespace))
     }
 
     override func load(from source: inout LoadSource) throws {
@@ -66,8 +70,10 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         boundNode = try source.load("boundNode")
         peerCredentials = try source.load("peerCredentials")
         listenerCredentials = try source.load("listenerCredentials")
-        // Images from before: the legacy namespace, as their kernel's.
-        unixNamespace = try source.load("unixNamespace", default: nil) ?? .legacy
+        guard let namespace = try source.load("unixNamespace", default: nil) ?? source.kernel?.unixNamespace else {
+            throw StateError.invalidValue("a unix socket of no kernel", field: "unixNamespace")
+        }
+        unixNamespace = namespace
         try ImageValidation.require(family == SocketABI.AF_UNIX && [SocketABI.SOCK_STREAM, SocketABI.SOCK_DGRAM,
                                     SocketABI.SOCK_SEQPACKET].contains(socketType), field: "socketType",
                                     "unix socket of type \(socketType)")
@@ -333,7 +339,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
         let limit = lock.withLock { _ in options.sendBuffer }
         if !isStream, message.data.count > limit - 32 { throw .emsgsize }
         if isStream, message.data.isEmpty { return 0 }
-        if !message.rights.isEmpty, let task { try task.inFlightFiles.check(task) }
+        if !message.rights.isEmpty, let task { try task.inFlightFiles?.check(task) }
         let rights = message.rights
         // The files go with the first piece; whatever happens, they are no longer the caller's to release.
         message.rights = []
@@ -362,7 +368,7 @@ final class UnixSocket: ConnectableSocket<UnixSocket>, ConnectionLocking, @unche
                               waiter: Waiter?) throws(SyscallError) -> Int {
         let limit = lock.withLock { _ in options.sendBuffer }
         if message.data.count > limit - 32 { throw .emsgsize }
-        if !message.rights.isEmpty, let task { try task.inFlightFiles.check(task) }
+        if !message.rights.isEmpty, let task { try task.inFlightFiles?.check(task) }
         let target: UnixSocket
         if let address = message.address {
             target = try resolve(address, task: task)
