@@ -49,6 +49,15 @@ import Testing
         #expect(native.contains("blocked, then handed over: 0") && native.contains("blocked, owner exits: 0"))
     }
 
+    /// FUTEX_WAIT_REQUEUE_PI waiters that a pause interrupts stay on their
+    /// queue through the save and restore, so a FUTEX_CMP_REQUEUE_PI (or a
+    /// wake) that comes before their re-entry finds them, as Linux's would:
+    /// it found nobody and answered 0, or the wait went on after the wake.
+    @Test(arguments: ["errors", "free", "held", "refusals", "timeout", "owner-dies"])
+    func requeuePIWaitersCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
+        _ = try Self.runCycled("futex_requeue_pi", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no
