@@ -129,15 +129,15 @@ extension Task {
                 if case .syscall = stop, rewoundRestart != nil {
                     reenteredTimeout = timeoutKeptForRestart
                     reenteredWritten = writtenKeptForRestart
-                    reenteredLockPIQueued = lockPIQueuedForRestart
+                    reenteredFutexWait = futexWaitKept
                 } else {
                     reenteredTimeout = nil
                     reenteredWritten = nil
-                    reenteredLockPIQueued = false
+                    dropFutexWaits(futexWaitKept, kernel: kernel)
                 }
                 timeoutKeptForRestart = nil
                 writtenKeptForRestart = nil
-                lockPIQueuedForRestart = false
+                futexWaitKept = []
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -147,6 +147,7 @@ extension Task {
             case .syscall(let number):
                 lastFault = nil
                 let result = dispatch(number, kernel: kernel)
+                settleFutexWaits(after: result, kernel: kernel)
                 registers.setSyscallReturn(reenteredWritten.map { settleUnclaimedWrite($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
@@ -303,6 +304,7 @@ extension Task {
             }
         }
         endVfork()
+        dropFutexWaits(futexWaitKept + reenteredFutexWait, kernel: kernel)
         kernel.pidNamespace.release(taskID: id)
         // After the release: a LOCK_PI that still found this owner is queued.
         kernel.futexes.releasePILocks(ownedBy: id)

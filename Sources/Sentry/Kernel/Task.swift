@@ -22,7 +22,7 @@ public final class Task: Savable, @unchecked Sendable {
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
         "reenteredTimeout", // host-only: set at a rewound syscall's re-entry from timeoutKeptForRestart
-        "reenteredLockPIQueued", // host-only: set at a rewound syscall's re-entry from lockPIQueuedForRestart
+        "reenteredFutexWait", // host-only: set at a rewound syscall's re-entry from futexWaitKept
         "reenteredWritten", // host-only: set at a rewound syscall's re-entry from writtenKeptForRestart
     ]
 
@@ -91,14 +91,16 @@ public final class Task: Savable, @unchecked Sendable {
     var writtenKeptForRestart: Int?
     /// `writtenKeptForRestart`, handed to the syscall re-entered: taken by its write.
     var reenteredWritten: Int?
-    /// Set when the checkpoint's pause took a FUTEX_LOCK_PI waiter off its
-    /// queue: an unlock meanwhile found no waiter and freed the word, where
-    /// Linux would have handed it over (with FUTEX_WAITERS set), so the
-    /// re-entry takes a free word as that handover would. Kept and dropped
-    /// as `timeoutKeptForRestart`.
-    var lockPIQueuedForRestart = false
-    /// `lockPIQueuedForRestart`, handed to the syscall re-entered: taken by its LOCK_PI.
-    var reenteredLockPIQueued = false
+    /// The futex waiters (FUTEX_WAIT, WAIT_BITSET, LOCK_PI, WAIT_REQUEUE_PI,
+    /// futex_waitv) of a wait the checkpoint's pause interrupted: they stay
+    /// in their queues, saved with the kernel's, so a wake, a handover or
+    /// a requeue meanwhile reaches them as it reaches Linux's waiter, and
+    /// the re-entered call waits on in their place. Kept as
+    /// `timeoutKeptForRestart`; leaving them (the task runs past the call,
+    /// a handler ends it, the task exits) takes them off their queues.
+    var futexWaitKept: [FutexTable.Waiter] = []
+    /// `futexWaitKept`, handed to the syscall re-entered: taken by its futex wait.
+    var reenteredFutexWait: [FutexTable.Waiter] = []
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
     /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
@@ -209,7 +211,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
         try sink.save("timeoutKeptForRestart", timeoutKeptForRestart)
         try sink.save("writtenKeptForRestart", writtenKeptForRestart)
-        try sink.save("lockPIQueuedForRestart", lockPIQueuedForRestart)
+        try sink.save("futexWaitKept", futexWaitKept)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -251,7 +253,7 @@ public final class Task: Savable, @unchecked Sendable {
         // Images from before it kept none.
         timeoutKeptForRestart = try source.load("timeoutKeptForRestart", default: nil)
         writtenKeptForRestart = try source.load("writtenKeptForRestart", default: nil)
-        lockPIQueuedForRestart = try source.load("lockPIQueuedForRestart", default: false)
+        futexWaitKept = try source.load("futexWaitKept", default: [])
         try ImageValidation.require((writtenKeptForRestart ?? 0) >= 0, field: "writtenKeptForRestart", "negative count")
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil
@@ -266,6 +268,8 @@ public final class Task: Savable, @unchecked Sendable {
 
     /// The task is one of its group's and, if it has them, of its kernel's PID namespace.
     public func afterLoad() throws {
+        try ImageValidation.require(futexWaitKept.allSatisfy { $0.task === self }, field: "futexWaitKept",
+                                    "another task's futex waiter")
         if let child = vforkChild {
             try ImageValidation.require(child.vforkParent === self && child !== self, field: "vforkChild",
                                         "the vfork child does not name this task as its parent")

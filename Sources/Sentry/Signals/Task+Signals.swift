@@ -297,6 +297,15 @@ extension Task {
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
     /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
     private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
+        if !futexWaitKept.isEmpty {
+            // A futex wait the checkpoint's pause interrupted: a wake that reached it meanwhile stands.
+            let kept = futexWaitKept
+            futexWaitKept = []
+            if let result = kernel?.futexes.settleKept(kept) {
+                registers.setSyscallReturn(result)
+                return
+            }
+        }
         if let sent = writtenKeptForRestart {
             // A write the checkpoint's pause interrupted after some bytes: the signal ends it with them.
             writtenKeptForRestart = nil
@@ -346,6 +355,32 @@ extension Task {
     func takeKeptWritten() -> Int {
         defer { writtenKeptForRestart = nil }
         return writtenKeptForRestart ?? 0
+    }
+
+    /// The futex waiters a re-entered call kept through the pause (none if
+    /// it kept none); taken once.
+    func takeReenteredFutexWait() -> [FutexTable.Waiter] {
+        defer { reenteredFutexWait = [] }
+        return reenteredFutexWait
+    }
+
+    /// After a syscall: kept futex waiters that its re-entry did not take
+    /// up, and those it kept but then did not restart for (it ended after
+    /// all), leave their queues.
+    func settleFutexWaits(after result: Int64, kernel: Kernel) {
+        if !reenteredFutexWait.isEmpty {
+            dropFutexWaits(reenteredFutexWait, kernel: kernel)
+            reenteredFutexWait = []
+        }
+        if !futexWaitKept.isEmpty, SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) == nil {
+            dropFutexWaits(futexWaitKept, kernel: kernel)
+            futexWaitKept = []
+        }
+    }
+
+    /// Takes futex waiters kept for a re-entry that will not come off their queues.
+    func dropFutexWaits(_ waiters: [FutexTable.Waiter], kernel: Kernel) {
+        if !waiters.isEmpty { kernel.futexes.drop(waiters) }
     }
 
     /// The bytes a re-entered write had written before the pause, or nil; taken once.
