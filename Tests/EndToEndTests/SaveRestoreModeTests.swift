@@ -58,6 +58,16 @@ import Testing
         _ = try Self.runCycled("futex_requeue_pi", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
     }
 
+    /// Plain futex waits, futex_waitv, a PI mutex and a robust one cycled
+    /// every 5 syscalls: a waiter the pause interrupts keeps its place, so
+    /// a FUTEX_WAKE that comes before its re-entry finds it and its wait
+    /// returns 0, where the wake found nobody and the re-entered wait saw
+    /// the word changed (EAGAIN).
+    @Test(arguments: ["wakes", "waitv", "pi-mutex", "robust-thread", "thread-signals"])
+    func futexCasesCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
+        _ = try Self.runCycled("futex_cases", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no
