@@ -62,8 +62,9 @@ import Testing
     /// every 5 syscalls: a waiter the pause interrupts keeps its place, so
     /// a FUTEX_WAKE that comes before its re-entry finds it and its wait
     /// returns 0, where the wake found nobody and the re-entered wait saw
-    /// the word changed (EAGAIN).
-    @Test(arguments: ["wakes", "waitv", "pi-mutex", "robust-thread", "thread-signals"])
+    /// the word changed (EAGAIN); and a FUTEX_WAIT's relative timeout runs
+    /// on to the deadline it had, where each pause started it over.
+    @Test(arguments: ["wakes", "wait-timeout", "waitv", "pi-mutex", "robust-thread", "thread-signals"])
     func futexCasesCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
         _ = try Self.runCycled("futex_cases", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
     }
