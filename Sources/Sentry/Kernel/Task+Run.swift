@@ -127,17 +127,12 @@ extension Task {
             // syscall, or re-entered it: a syscall stop then.
             if case .interrupted = stop {} else {
                 if case .syscall = stop, rewoundRestart != nil {
-                    reenteredTimeout = timeoutKeptForRestart
-                    reenteredWritten = writtenKeptForRestart
-                    reenteredFutexWait = futexWaitKept
+                    reentered = keptForRestart
                 } else {
-                    reenteredTimeout = nil
-                    reenteredWritten = nil
-                    dropFutexWaits(futexWaitKept, kernel: kernel)
+                    reentered = RestartKeep()
+                    dropFutexWaits(keptForRestart.futexWaiters, kernel: kernel)
                 }
-                timeoutKeptForRestart = nil
-                writtenKeptForRestart = nil
-                futexWaitKept = []
+                keptForRestart = RestartKeep()
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -148,7 +143,7 @@ extension Task {
                 lastFault = nil
                 let result = dispatch(number, kernel: kernel)
                 settleFutexWaits(after: result, kernel: kernel)
-                registers.setSyscallReturn(reenteredWritten.map { settleUnclaimedWrite($0, result: result) } ?? result)
+                registers.setSyscallReturn(reentered.written.map { settleUnclaimedWrite($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:
@@ -304,7 +299,7 @@ extension Task {
             }
         }
         endVfork()
-        dropFutexWaits(futexWaitKept + reenteredFutexWait, kernel: kernel)
+        dropFutexWaits(keptForRestart.futexWaiters + reentered.futexWaiters, kernel: kernel)
         kernel.pidNamespace.release(taskID: id)
         // After the release: a LOCK_PI that still found this owner is queued.
         kernel.futexes.releasePILocks(ownedBy: id)

@@ -269,7 +269,7 @@ extension MemoryManager {
 /// `lock`, a leaf but for the MM lock FutexWord takes before it.
 final class FutexTable: @unchecked Sendable {
     /// One wait's place in a queue. Saved: a wait the checkpoint's pause
-    /// interrupts keeps its place (`Task.futexWaitKept`) through the save
+    /// interrupts keeps its place (`Task.keptForRestart`) through the save
     /// and restore, so a wake, an unlock's handover or a requeue that comes
     /// before the call is re-entered reaches it, as it reaches Linux's
     /// waiter; the re-entered call takes it up (`reentered`).
@@ -397,7 +397,7 @@ final class FutexTable: @unchecked Sendable {
     /// `clock` (ETIMEDOUT), or an interruption: EINTR when the task must
     /// exit, else `interrupted` (a restart code). The checkpoint's pause,
     /// when no signal came with it, leaves them queued, kept by the task
-    /// for its re-entry (`Task.futexWaitKept`) with the deadline.
+    /// for its re-entry (`Task.keptForRestart`) with the deadline.
     /// The caller reset the task's waiter before they were queued.
     private func sleep(_ task: Task, _ waiters: [Waiter], clock: Int32, deadline: Int64?,
                        interrupted restart: SyscallError) throws(SyscallError) -> Int {
@@ -436,7 +436,7 @@ final class FutexTable: @unchecked Sendable {
             case .some(nil):
                 if expired { throw .etimedout }
                 if task.mustExit { throw .eintr }
-                if keep { task.futexWaitKept = waiters }
+                if keep { task.keptForRestart.futexWaiters = waiters }
                 throw restart
             case nil:
                 continue // the host deadline passed: look at the virtual clock again
@@ -845,7 +845,7 @@ final class FutexTable: @unchecked Sendable {
         var seen = Set<ObjectIdentifier>()
         for waiter in waiters {
             try ImageValidation.require(seen.insert(ObjectIdentifier(waiter)).inserted && !waiter.woken
-                                        && waiter.task?.futexWaitKept.contains { $0 === waiter } == true,
+                                        && waiter.task?.keptForRestart.futexWaiters.contains { $0 === waiter } == true,
                                         field: "futexWaiters", "a queued futex waiter no task keeps for its re-entry")
         }
         lock.withLock { _ in
