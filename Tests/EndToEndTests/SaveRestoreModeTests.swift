@@ -63,8 +63,12 @@ import Testing
     /// a FUTEX_WAKE that comes before its re-entry finds it and its wait
     /// returns 0, where the wake found nobody and the re-entered wait saw
     /// the word changed (EAGAIN); and a FUTEX_WAIT's relative timeout runs
-    /// on to the deadline it had, where each pause started it over.
-    @Test(arguments: ["wakes", "wait-timeout", "waitv", "pi-mutex", "robust-thread", "thread-signals"])
+    /// on to the deadline it had, where each pause started it over. And
+    /// pthread_cancel of threads blocked in read, nanosleep and
+    /// pthread_cond_wait: a SIGCANCEL sent while the target was parked for
+    /// a cycle is taken when the restored thread starts, where it went back
+    /// into its read with the signal pending and the join waited for ever.
+    @Test(arguments: ["wakes", "wait-timeout", "waitv", "pi-mutex", "robust-thread", "thread-signals", "cancel"])
     func futexCasesCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
         _ = try Self.runCycled("futex_cases", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
     }

@@ -104,6 +104,11 @@ extension Task {
     private func loop(_ initial: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
         var context = initial
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        // A signal already pending (sent to a restored task while it was
+        // parked for the checkpoint, or to a new thread before it ran) is
+        // taken before the application runs, as on Linux: no kick comes to
+        // say so, and a rewound syscall would block again with it pending.
+        if hasDeliverableSignal { try returnToUser(context, afterSyscall: false) }
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
