@@ -264,9 +264,10 @@ extension MemoryManager {
     }
 }
 
-/// The kernel's futex wait queues. Host-only (see Futex). `@unchecked
-/// Sendable`: the queues and each waiter's `key` and `woken` are guarded by
-/// `lock`, a leaf but for the MM lock FutexWord takes before it.
+/// The kernel's futex wait queues; saved by the kernel as the waiters in
+/// them, which at a checkpoint are those the pause kept (see Futex).
+/// `@unchecked Sendable`: the queues and each waiter's state but its task
+/// are guarded by `lock`, a leaf but for the MM lock FutexWord takes before it.
 final class FutexTable: @unchecked Sendable {
     /// One wait's place in a queue. Saved: a wait the checkpoint's pause
     /// interrupts keeps its place (`Task.keptForRestart`) through the save
