@@ -49,6 +49,30 @@ import Testing
         #expect(native.contains("blocked, then handed over: 0") && native.contains("blocked, owner exits: 0"))
     }
 
+    /// FUTEX_WAIT_REQUEUE_PI waiters that a pause interrupts stay on their
+    /// queue through the save and restore, so a FUTEX_CMP_REQUEUE_PI (or a
+    /// wake) that comes before their re-entry finds them, as Linux's would:
+    /// it found nobody and answered 0, or the wait went on after the wake.
+    @Test(arguments: ["errors", "free", "held", "refusals", "timeout", "owner-dies"])
+    func requeuePIWaitersCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
+        _ = try Self.runCycled("futex_requeue_pi", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
+    }
+
+    /// Plain futex waits, futex_waitv, a PI mutex and a robust one cycled
+    /// every 5 syscalls: a waiter the pause interrupts keeps its place, so
+    /// a FUTEX_WAKE that comes before its re-entry finds it and its wait
+    /// returns 0, where the wake found nobody and the re-entered wait saw
+    /// the word changed (EAGAIN); and a FUTEX_WAIT's relative timeout runs
+    /// on to the deadline it had, where each pause started it over. And
+    /// pthread_cancel of threads blocked in read, nanosleep and
+    /// pthread_cond_wait: a SIGCANCEL sent while the target was parked for
+    /// a cycle is taken when the restored thread starts, where it went back
+    /// into its read with the signal pending and the join waited for ever.
+    @Test(arguments: ["wakes", "wait-timeout", "waitv", "pi-mutex", "robust-thread", "thread-signals", "cancel"])
+    func futexCasesCycledEveryFiveSyscallsMatchANativeRun(_ name: String) throws {
+        _ = try Self.runCycled("futex_cases", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no

@@ -19,11 +19,13 @@ public final class Kernel: Savable, @unchecked Sendable {
         "timers", // host-only: the thread firing interval timers, restarted by startTimers
         "processTree", // a lock (Kernel+ProcessTree.swift)
         "saveRestoreTrigger", // host-only: the save/restore test mode's syscall counter
-        "futexes", // host-only: futex waiters, none across a checkpoint (every wait is interrupted)
         "signalWaiters", // host-only: signalfd readers, pollers and epoll items; they register again after a load
         "seccompLogLimit", // host-only: how many SCMP_ACT_LOG lines this run has logged lately
         "loopback", // its port table is rebuilt by the sockets after a load; saved: loopbackNextEphemeral
+        "loadedFutexWaiters", // host-only: a load's queued futex waiters until afterLoad queues them
     ]
+    /// The futex queues are saved as the waiters in them (each queue in order).
+    public static let savedAs: [String: String] = ["futexes": "futexWaiters"]
 
     public private(set) var pidNamespace = PIDNamespace()
     public private(set) var uts = UTSNamespace()
@@ -57,8 +59,11 @@ public final class Kernel: Savable, @unchecked Sendable {
     let processTree = Mutex<Void>(())
     /// Counts syscalls for the save/restore test mode (SaveRestoreTrigger.swift).
     let saveRestoreTrigger = SaveRestoreTrigger()
-    /// Futex wait queues (Syscalls+Futex.swift).
+    /// Futex wait queues (Syscalls+Futex.swift); at a checkpoint, the waits
+    /// the pause interrupted, kept for their re-entry.
     let futexes = FutexTable()
+    /// A load's `futexWaiters`, queued by `afterLoad`, once the waiters are loaded.
+    private var loadedFutexWaiters: [FutexTable.Waiter] = []
     /// Woken when a signal becomes pending for any task (signalfd's
     /// readiness): a signalfd reads the signals of whichever task reads or
     /// polls it, so its waiters cannot tell in advance which process's
@@ -173,6 +178,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("loopbackNextEphemeral", Optional(loopback.nextEphemeral))
         try sink.save("inFlightFiles", Optional(inFlightFiles))
         try sink.save("unixNamespace", Optional(unixNamespace))
+        try sink.save("futexWaiters", futexes.savedWaiters())
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -188,6 +194,8 @@ public final class Kernel: Savable, @unchecked Sendable {
         loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? loopback
         inFlightFiles = try source.load("inFlightFiles", default: nil) ?? inFlightFiles
         unixNamespace = try source.load("unixNamespace", default: nil) ?? unixNamespace
+        // Images from before kept no waiter: every wait queued again at its re-entry.
+        loadedFutexWaiters = try source.load("futexWaiters", default: [])
     }
 
     /// Runs after every other object's (children first): the MemoryFile is
@@ -200,6 +208,8 @@ public final class Kernel: Savable, @unchecked Sendable {
             throw StateError.invalidValue("tmpfs data cannot be moved into the memory file: \(error)")
         }
         clocks.startTimekeeping(publishingTo: memoryFile)
+        try futexes.restore(loadedFutexWaiters)
+        loadedFutexWaiters = []
     }
 }
 

@@ -8,7 +8,7 @@ public enum SentryStateTypes {
          Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self, SignalFile.self,
          TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self, PidFile.self, FileLocks.self,
          InotifyFile.self, InotifyWatch.self, SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self,
-         InetSocket.self, InFlightFiles.self, UnixNamespace.self]
+         InetSocket.self, InFlightFiles.self, UnixNamespace.self, FutexTable.Waiter.self]
     }
 
     public static func register(in registry: inout StateRegistry) {

@@ -104,6 +104,11 @@ extension Task {
     private func loop(_ initial: Context, kernel: Kernel, mm: MemoryManager) throws(PlatformError) {
         var context = initial
         var clockMark = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
+        // A signal already pending (sent to a restored task while it was
+        // parked for the checkpoint, or to a new thread before it ran) is
+        // taken before the application runs, as on Linux: no kick comes to
+        // say so, and a rewound syscall would block again with it pending.
+        if hasDeliverableSignal { try returnToUser(context, afterSyscall: false) }
         while !mustExit, self.mm === mm {
             if kernel.pauseGate.isRequested {
                 try park(context, kernel: kernel)
@@ -127,17 +132,12 @@ extension Task {
             // syscall, or re-entered it: a syscall stop then.
             if case .interrupted = stop {} else {
                 if case .syscall = stop, rewoundRestart != nil {
-                    reenteredTimeout = timeoutKeptForRestart
-                    reenteredWritten = writtenKeptForRestart
-                    reenteredLockPIQueued = lockPIQueuedForRestart
+                    reentered = keptForRestart
                 } else {
-                    reenteredTimeout = nil
-                    reenteredWritten = nil
-                    reenteredLockPIQueued = false
+                    reentered = RestartKeep()
+                    dropFutexWaits(keptForRestart.futexWaiters, kernel: kernel)
                 }
-                timeoutKeptForRestart = nil
-                writtenKeptForRestart = nil
-                lockPIQueuedForRestart = false
+                keptForRestart = RestartKeep()
                 rewoundRestart = nil
             }
             let now = Clocks.hostNanoseconds(CLOCK_MONOTONIC)
@@ -147,7 +147,8 @@ extension Task {
             case .syscall(let number):
                 lastFault = nil
                 let result = dispatch(number, kernel: kernel)
-                registers.setSyscallReturn(reenteredWritten.map { settleUnclaimedWrite($0, result: result) } ?? result)
+                settleFutexWaits(after: result, kernel: kernel)
+                registers.setSyscallReturn(reentered.written.map { settleUnclaimedWrite($0, result: result) } ?? result)
             case .fault(let fault):
                 handle(fault, mm: mm)
             case .interrupted:
@@ -303,6 +304,7 @@ extension Task {
             }
         }
         endVfork()
+        dropFutexWaits(keptForRestart.futexWaiters + reentered.futexWaiters, kernel: kernel)
         kernel.pidNamespace.release(taskID: id)
         // After the release: a LOCK_PI that still found this owner is queued.
         kernel.futexes.releasePILocks(ownedBy: id)

@@ -21,9 +21,7 @@ public final class Task: Savable, @unchecked Sendable {
         "waitingForChild", // host-only: a saved task is never inside a wait
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
-        "reenteredTimeout", // host-only: set at a rewound syscall's re-entry from timeoutKeptForRestart
-        "reenteredLockPIQueued", // host-only: set at a rewound syscall's re-entry from lockPIQueuedForRestart
-        "reenteredWritten", // host-only: set at a rewound syscall's re-entry from writtenKeptForRestart
+        "reentered", // host-only: set at a rewound syscall's re-entry from keptForRestart
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -74,31 +72,12 @@ public final class Task: Savable, @unchecked Sendable {
     /// Without it, a timer firing right after a restore ran its handler
     /// and then the rewound pause(2), which waited for ever.
     var rewoundRestart: SyscallError?
-    /// What remained of a timed socket wait's timeout (SO_RCVTIMEO,
-    /// SO_SNDTIMEO) when the checkpoint's pause interrupted it, as a
-    /// deadline on the kernel's CLOCK_MONOTONIC, which a restore continues:
-    /// the syscall's re-entry waits only that long. Kept while the syscall
-    /// is rewound (`rewoundRestart`), dropped when the application runs on.
-    var timeoutKeptForRestart: Int64?
-    /// `timeoutKeptForRestart`, handed to the syscall re-entered: taken by its wait.
-    var reenteredTimeout: Int64?
-    /// How many bytes of a blocking write (a stream socket's send, a
-    /// pipe's write) had gone when the checkpoint's pause interrupted it:
-    /// its re-entry writes only the rest and returns the whole count; a
-    /// handler that runs first makes the call return this count, as a
-    /// signal does (Linux returns what went). Kept and dropped as
-    /// `timeoutKeptForRestart`.
-    var writtenKeptForRestart: Int?
-    /// `writtenKeptForRestart`, handed to the syscall re-entered: taken by its write.
-    var reenteredWritten: Int?
-    /// Set when the checkpoint's pause took a FUTEX_LOCK_PI waiter off its
-    /// queue: an unlock meanwhile found no waiter and freed the word, where
-    /// Linux would have handed it over (with FUTEX_WAITERS set), so the
-    /// re-entry takes a free word as that handover would. Kept and dropped
-    /// as `timeoutKeptForRestart`.
-    var lockPIQueuedForRestart = false
-    /// `lockPIQueuedForRestart`, handed to the syscall re-entered: taken by its LOCK_PI.
-    var reenteredLockPIQueued = false
+    /// What the syscall the checkpoint's pause interrupted keeps for its
+    /// re-entry (a timeout's deadline, the bytes a write sent, futex
+    /// waiters), while it is rewound (`rewoundRestart`).
+    var keptForRestart = RestartKeep()
+    /// `keptForRestart`, handed to the syscall re-entered: each part taken by the call that kept it.
+    var reentered = RestartKeep()
     /// Set by exit(2): the thread leaves with this code.
     var exitCode: Int32?
     /// Set with `exitCode` by a seccomp KILL_THREAD: the thread dies of this
@@ -207,9 +186,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("exitSignal", exitSignal?.rawValue ?? 0)
         try sink.save("restartBlock", restartBlock)
         try sink.save("rewoundRestart", rewoundRestart?.rawValue ?? 0)
-        try sink.save("timeoutKeptForRestart", timeoutKeptForRestart)
-        try sink.save("writtenKeptForRestart", writtenKeptForRestart)
-        try sink.save("lockPIQueuedForRestart", lockPIQueuedForRestart)
+        try sink.save("keptForRestart", keptForRestart)
         let vfork = kernel?.processTree.withLock { _ in (vforkChild, vforkParent) } ?? (vforkChild, vforkParent)
         try sink.save("vforkChild", vfork.0)
         try sink.save("vforkParent", vfork.1)
@@ -248,11 +225,15 @@ public final class Task: Savable, @unchecked Sendable {
         rewoundRestart = SyscallError(rawValue: rewound)
         try ImageValidation.require(rewound == 0 || rewoundRestart?.isRestartCode == true, field: "rewoundRestart",
                                     "\(rewound) is not a restart code")
-        // Images from before it kept none.
-        timeoutKeptForRestart = try source.load("timeoutKeptForRestart", default: nil)
-        writtenKeptForRestart = try source.load("writtenKeptForRestart", default: nil)
-        lockPIQueuedForRestart = try source.load("lockPIQueuedForRestart", default: false)
-        try ImageValidation.require((writtenKeptForRestart ?? 0) >= 0, field: "writtenKeptForRestart", "negative count")
+        // Images from before it kept its parts apart, or kept none.
+        if let kept: RestartKeep = try source.load("keptForRestart", default: nil) {
+            keptForRestart = kept
+        } else {
+            keptForRestart = RestartKeep(timeout: try source.load("timeoutKeptForRestart", default: nil),
+                                         written: try source.load("writtenKeptForRestart", default: nil))
+            try ImageValidation.require((keptForRestart.written ?? 0) >= 0, field: "writtenKeptForRestart",
+                                        "negative count")
+        }
         vforkChild = try source.load("vforkChild", default: nil)
         mayHaveVforkChild = vforkChild != nil
         vforkParent = try source.load("vforkParent", default: nil)
@@ -266,6 +247,8 @@ public final class Task: Savable, @unchecked Sendable {
 
     /// The task is one of its group's and, if it has them, of its kernel's PID namespace.
     public func afterLoad() throws {
+        try ImageValidation.require(keptForRestart.futexWaiters.allSatisfy { $0.task === self }, field: "keptForRestart",
+                                    "another task's futex waiter")
         if let child = vforkChild {
             try ImageValidation.require(child.vforkParent === self && child !== self, field: "vforkChild",
                                         "the vfork child does not name this task as its parent")

@@ -109,6 +109,14 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         lock.withLock { _ in base = mapping }
     }
 
+    /// The file offset of `pointer`, a place in the Sentry's mapping (a
+    /// shared futex's key, which must outlive the mapping), or nil outside it.
+    func offset(ofMapped pointer: UnsafeMutableRawPointer) -> UInt64? {
+        guard let base, pointer >= base,
+              let offset = UInt64(exactly: base.distance(to: pointer)), offset < capacity + VDSO.size else { return nil }
+        return offset
+    }
+
     /// The file offset of a special mapping's first page.
     func offset(of mapping: SpecialMapping) -> UInt64 {
         capacity + mapping.pages.lowerBound

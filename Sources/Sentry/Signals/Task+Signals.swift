@@ -297,9 +297,18 @@ extension Task {
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a
     /// restart for ERESTARTSYS under SA_RESTART and for ERESTARTNOINTR.
     private func settleRestart(_ error: SyscallError, handler action: SignalAction) {
-        if let sent = writtenKeptForRestart {
+        if !keptForRestart.futexWaiters.isEmpty {
+            // A futex wait the checkpoint's pause interrupted: a wake that reached it meanwhile stands.
+            let kept = keptForRestart.futexWaiters
+            keptForRestart.futexWaiters = []
+            if let result = kernel?.futexes.settleKept(kept) {
+                registers.setSyscallReturn(result)
+                return
+            }
+        }
+        if let sent = keptForRestart.written {
             // A write the checkpoint's pause interrupted after some bytes: the signal ends it with them.
-            writtenKeptForRestart = nil
+            keptForRestart.written = nil
             registers.setSyscallReturn(Int64(sent))
             return
         }
@@ -318,14 +327,14 @@ extension Task {
     func keepTimeoutForRestart(hostDeadline: Int64) {
         guard let clocks = kernel?.clocks else { return }
         let remaining = max(0, hostDeadline.subtractingReportingOverflow(Clocks.hostNanoseconds(CLOCK_MONOTONIC)).partialValue)
-        timeoutKeptForRestart = clocks.monotonic().addingReportingOverflow(remaining).partialValue
+        keptForRestart.timeout = clocks.monotonic().addingReportingOverflow(remaining).partialValue
     }
 
     /// The host deadline (CLOCK_MONOTONIC ns) of the timeout a re-entered
     /// syscall kept, or nil when it kept none; taken once.
     func takeReenteredTimeout() -> Int64? {
-        guard let deadline = reenteredTimeout, let clocks = kernel?.clocks else { return nil }
-        reenteredTimeout = nil
+        guard let deadline = reentered.timeout, let clocks = kernel?.clocks else { return nil }
+        reentered.timeout = nil
         let remaining = max(0, deadline.subtractingReportingOverflow(clocks.monotonic()).partialValue)
         return Clocks.hostNanoseconds(CLOCK_MONOTONIC).addingReportingOverflow(remaining).partialValue
     }
@@ -335,7 +344,7 @@ extension Task {
     /// pause), rather than returning them (a signal, a stop, an exit).
     func keepsWritten(_ written: Int, interruptedBy error: SyscallError) -> Bool {
         guard error == .erestartnohand || (error == .erestartsys && !isInterruptedBySignal) else { return false }
-        writtenKeptForRestart = written
+        keptForRestart.written = written
         return true
     }
 
@@ -344,14 +353,41 @@ extension Task {
     /// sendfile chunk loop, a sendmmsg batch after a message), which must
     /// count them, or the application would send them again.
     func takeKeptWritten() -> Int {
-        defer { writtenKeptForRestart = nil }
-        return writtenKeptForRestart ?? 0
+        defer { keptForRestart.written = nil }
+        return keptForRestart.written ?? 0
+    }
+
+    /// The futex waiters a re-entered call kept through the pause (none if
+    /// it kept none); taken once.
+    func takeReenteredFutexWait() -> [FutexTable.Waiter] {
+        defer { reentered.futexWaiters = [] }
+        return reentered.futexWaiters
+    }
+
+    /// After a syscall: kept futex waiters that its re-entry did not take
+    /// up, and those it kept but then did not restart for (it ended after
+    /// all), leave their queues.
+    func settleFutexWaits(after result: Int64, kernel: Kernel) {
+        if !reentered.futexWaiters.isEmpty {
+            dropFutexWaits(reentered.futexWaiters, kernel: kernel)
+            reentered.futexWaiters = []
+        }
+        if !keptForRestart.futexWaiters.isEmpty,
+           SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) == nil {
+            dropFutexWaits(keptForRestart.futexWaiters, kernel: kernel)
+            keptForRestart.futexWaiters = []
+        }
+    }
+
+    /// Takes futex waiters kept for a re-entry that will not come off their queues.
+    func dropFutexWaits(_ waiters: [FutexTable.Waiter], kernel: Kernel) {
+        if !waiters.isEmpty { kernel.futexes.drop(waiters) }
     }
 
     /// The bytes a re-entered write had written before the pause, or nil; taken once.
     func takeReenteredWritten() -> Int? {
-        defer { reenteredWritten = nil }
-        return reenteredWritten
+        defer { reentered.written = nil }
+        return reentered.written
     }
 
     /// The result of a re-entered write that did not take the `sent` bytes
@@ -359,9 +395,9 @@ extension Task {
     /// error gives way to the count, as Linux returns what went before one;
     /// a restart keeps the count for the next re-entry.
     func settleUnclaimedWrite(_ sent: Int, result: Int64) -> Int64 {
-        reenteredWritten = nil
+        reentered.written = nil
         if SyscallError.restartCode(inReturnValue: UInt64(bitPattern: result)) != nil {
-            writtenKeptForRestart = sent
+            keptForRestart.written = sent
             return result
         }
         return result < 0 ? Int64(sent) : result

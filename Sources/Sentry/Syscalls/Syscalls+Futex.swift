@@ -1,5 +1,6 @@
 import CShim
 import Glibc
+import State
 import Synchronization
 
 /// futex(2) (kernel/futex/): wait queues keyed by the futex word, the
@@ -13,11 +14,13 @@ import Synchronization
 /// keyed on (MM, address, whether the call had the flag); a shared one in a
 /// MAP_SHARED mapping on its place in the MemoryFile, so processes sharing
 /// the mapping meet.
-/// Waiters are host-only: a checkpoint interrupts every wait, whose call
-/// restarts after the restore (FUTEX_WAIT_BITSET's absolute deadline on
-/// the virtual clock still holds; FUTEX_WAIT's relative one starts over).
-/// A WAIT_REQUEUE_PI waiter already requeued onto its PI futex goes on
-/// waiting for that through restart_syscall.
+/// A checkpoint's pause interrupts every wait, whose call restarts after
+/// it, but the waiter keeps its place in its queue (saved with the kernel):
+/// a wake, an unlock's handover or a requeue that comes before the call is
+/// re-entered reaches it there, as it reaches Linux's waiter that was
+/// never interrupted, and the re-entered call waits on in that place until
+/// the deadline it had. A WAIT_REQUEUE_PI waiter already requeued onto its
+/// PI futex goes on waiting for that through restart_syscall.
 extension SyscallTable {
     mutating func registerFutex() {
         register(202, Futex.futex)
@@ -176,10 +179,18 @@ struct FutexWord {
         /// the call was a shared one (no FUTEX_PRIVATE_FLAG): Linux keys
         /// those apart (FUT_OFF_MMSHARED), so a shared and a private call on
         /// one private word do not meet.
-        case process(ObjectIdentifier, UInt64, shared: Bool)
-        /// A shared one in a MAP_SHARED mapping: its place in the Sentry's
-        /// mapping of the MemoryFile (one per page of the file).
-        case memory(UInt)
+        case process(Space, UInt64, shared: Bool)
+        /// A shared one in a MAP_SHARED mapping: its offset in the
+        /// MemoryFile, which a restore keeps (one per page of the file).
+        case memory(UInt64)
+    }
+
+    /// An MM in a key, compared by identity; held, so a saved waiter's key names it.
+    struct Space: Hashable {
+        let mm: MemoryManager
+
+        static func == (lhs: Space, rhs: Space) -> Bool { lhs.mm === rhs.mm }
+        func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(mm)) }
     }
     let key: Key
     let pointer: UnsafeMutablePointer<UInt32>
@@ -196,9 +207,10 @@ struct FutexWord {
         guard let found else { throw .efault }
         pointer = found.assumingMemoryBound(to: UInt32.self)
         if shared && mm.isSharedMapping(at: address) {
-            key = .memory(UInt(bitPattern: found))
+            guard let offset = mm.memoryFile?.offset(ofMapped: found) else { throw .efault }
+            key = .memory(offset)
         } else {
-            key = .process(ObjectIdentifier(mm), address, shared: shared)
+            key = .process(Space(mm: mm), address, shared: shared)
         }
     }
 }
@@ -211,9 +223,37 @@ extension FutexWord {
         guard address % 4 == 0 else { throw .einval }
         guard shared else {
             guard address < MemoryManager.maxAddress else { throw .efault }
-            return .process(ObjectIdentifier(try task.memory()), address, shared: false)
+            return .process(Space(mm: try task.memory()), address, shared: false)
         }
         return try FutexWord(task, address, shared: true, forWriting: true).key
+    }
+}
+
+extension FutexWord.Key: SavableValue {
+    static let stateKind = StateKind.enumeration("sentry.FutexKey")
+
+    func saveState(to writer: inout StateWriter) throws {
+        switch self {
+        case .process(let space, let address, let shared): try writer.writeEnumCase("process", space.mm, address, shared)
+        case .memory(let offset): try writer.writeEnumCase("memory", offset)
+        }
+    }
+
+    static func decodeState(_ state: StateValue, context: LoadContext) throws -> FutexWord.Key {
+        switch state {
+        case .enumCase("process", let payload) where payload.count == 3:
+            let address: UInt64 = try context.value(payload[1])
+            guard address % 4 == 0, address < MemoryManager.maxAddress else {
+                throw StateError.invalidValue("futex key at \(address)")
+            }
+            return .process(FutexWord.Space(mm: try context.value(payload[0])), address, shared: try context.value(payload[2]))
+        case .enumCase("memory", let payload) where payload.count == 1:
+            let offset: UInt64 = try context.value(payload[0])
+            guard offset % 4 == 0 else { throw StateError.invalidValue("futex key at offset \(offset)") }
+            return .memory(offset)
+        default:
+            throw StateError.invalidValue("bad futex key \(state)")
+        }
     }
 }
 
@@ -224,14 +264,23 @@ extension MemoryManager {
     }
 }
 
-/// The kernel's futex wait queues. Host-only (see Futex). `@unchecked
-/// Sendable`: the queues and each waiter's `key` and `woken` are guarded by
-/// `lock`, a leaf but for the MM lock FutexWord takes before it.
+/// The kernel's futex wait queues; saved by the kernel as the waiters in
+/// them, which at a checkpoint are those the pause kept (see Futex).
+/// `@unchecked Sendable`: the queues and each waiter's state but its task
+/// are guarded by `lock`, a leaf but for the MM lock FutexWord takes before it.
 final class FutexTable: @unchecked Sendable {
-    final class Waiter {
-        let task: Task
-        var key: FutexWord.Key
-        let bitset: UInt32
+    /// One wait's place in a queue. Saved: a wait the checkpoint's pause
+    /// interrupts keeps its place (`Task.keptForRestart`) through the save
+    /// and restore, so a wake, an unlock's handover or a requeue that comes
+    /// before the call is re-entered reaches it, as it reaches Linux's
+    /// waiter; the re-entered call takes it up (`reentered`).
+    final class Waiter: Savable, @unchecked Sendable {
+        static let savedTypeName = "sentry.FutexWaiter"
+        static let notSaved: Set<String> = []
+
+        private(set) var task: Task?
+        var key = FutexWord.Key.memory(0)
+        private(set) var bitset = LinuxFutex.FUTEX_BITSET_MATCH_ANY
         /// Set by a wake, under the lock: the waiter returns 0 even if it
         /// was interrupted or timed out at the same moment (waking is not
         /// interrupting).
@@ -247,15 +296,50 @@ final class FutexTable: @unchecked Sendable {
         /// one, as only it wakes a LOCK_PI waiter: other wakes and requeues
         /// that meet either are EINVAL.
         var requeueTarget: FutexWord.Key?
+        /// The wait's deadline on its call's clock, set when the pause keeps
+        /// it: the re-entered call waits until then (FUTEX_WAIT's relative
+        /// timeout does not start over, as Linux's futex_wait_restart).
+        var deadline: Int64?
 
         /// Whether only the PI operations may touch this waiter.
         var isPI: Bool { piOwner != nil || requeueTarget != nil }
+
+        /// The waiting task's TID, as the PI words hold it.
+        var tid: UInt32 { UInt32(truncatingIfNeeded: task?.id ?? 0) }
+
+        init() {}
 
         init(task: Task, key: FutexWord.Key, bitset: UInt32, piOwner: UInt32? = nil) {
             self.task = task
             self.key = key
             self.bitset = bitset
             self.piOwner = piOwner
+        }
+
+        func save(to sink: inout SaveSink) throws {
+            try sink.save("task", task)
+            try sink.save("key", key)
+            try sink.save("bitset", bitset)
+            try sink.save("woken", woken)
+            try sink.save("piOwner", piOwner)
+            try sink.save("handedOver", handedOver)
+            try sink.save("requeueTarget", requeueTarget)
+            try sink.save("deadline", deadline)
+        }
+
+        func load(from source: inout LoadSource) throws {
+            task = try source.load("task")
+            key = try source.load("key")
+            bitset = try source.load("bitset")
+            woken = try source.load("woken")
+            piOwner = try source.load("piOwner")
+            handedOver = try source.load("handedOver")
+            requeueTarget = try source.load("requeueTarget")
+            deadline = try source.load("deadline")
+            try ImageValidation.require(task != nil, field: "task", "a futex waiter without a task")
+            try ImageValidation.require(bitset != 0, field: "bitset", "an empty bitset")
+            try ImageValidation.require(!handedOver || woken && piOwner != nil, field: "handedOver",
+                                        "handed a PI futex without a wake")
         }
     }
 
@@ -268,6 +352,11 @@ final class FutexTable: @unchecked Sendable {
     /// interruption: EINTR when the task must exit, else ERESTARTSYS.
     func wait(_ task: Task, on word: FutexWord, expecting expected: UInt32, bitset: UInt32,
               clock: Int32, deadline: Int64?) throws(SyscallError) {
+        // Requeued meanwhile, it may be on another word: only its kind must fit.
+        if let kept = reentered(task, fits: { $0.count == 1 && !$0[0].isPI && $0[0].bitset == bitset }) {
+            _ = try sleep(task, kept, clock: clock, deadline: kept[0].deadline, interrupted: .erestartsys)
+            return
+        }
         let waiter = Waiter(task: task, key: word.key, bitset: bitset)
         try enqueue(task, waiter, on: word, expecting: expected)
         _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartsys)
@@ -290,6 +379,9 @@ final class FutexTable: @unchecked Sendable {
     /// them and returns the index of the (last) one woken.
     func waitv(_ task: Task, on words: [(word: FutexWord, expected: UInt32)], clock: Int32,
                deadline: Int64?) throws(SyscallError) -> Int {
+        if let kept = reentered(task, fits: { $0.count == words.count && !$0.contains(where: \.isPI) }) {
+            return try sleep(task, kept, clock: clock, deadline: kept[0].deadline, interrupted: .erestartsys)
+        }
         let waiters = words.map { Waiter(task: task, key: $0.word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY) }
         task.waiter.reset()
         let queued = lock.withLock { _ -> Bool in
@@ -304,7 +396,10 @@ final class FutexTable: @unchecked Sendable {
     /// Sleeps, queued as `waiters`, until one is woken (returns the last
     /// woken's index; the others leave their queues), the deadline on
     /// `clock` (ETIMEDOUT), or an interruption: EINTR when the task must
-    /// exit, else `interrupted` (a restart code).
+    /// exit, else `interrupted` (a restart code). The checkpoint's pause,
+    /// when no signal came with it, leaves them queued, kept by the task
+    /// for its re-entry (`Task.keptForRestart`) with the deadline.
+    /// The caller reset the task's waiter before they were queued.
     private func sleep(_ task: Task, _ waiters: [Waiter], clock: Int32, deadline: Int64?,
                        interrupted restart: SyscallError) throws(SyscallError) -> Int {
         while true {
@@ -320,14 +415,20 @@ final class FutexTable: @unchecked Sendable {
                     .addingSaturating(remaining.overflow ? Int64.max : remaining.partialValue)
             }
             var interrupted = false
-            if !expired {
+            // A re-entered wait may have been woken while its task was parked.
+            if !expired, !lock.withLock({ _ in waiters.contains { $0.woken } }) {
                 // A wake-up, or a notify meant for an earlier wait: the
                 // queue's `woken` below tells them apart.
                 do { try task.waiter.block(untilHostMonotonic: hostDeadline) } catch { interrupted = true }
             }
+            let keep = interrupted && !expired && task.kernel?.isPaused == true && !task.isInterruptedBySignal
             let woken = lock.withLock { _ -> Int?? in
                 let woken = waiters.lastIndex { $0.woken }
                 guard woken != nil || interrupted || expired else { return nil }
+                if woken == nil, keep {
+                    for waiter in waiters { waiter.deadline = deadline }
+                    return .some(nil)
+                }
                 for waiter in waiters where !waiter.woken { removeLocked(waiter) }
                 return .some(woken)
             }
@@ -336,6 +437,7 @@ final class FutexTable: @unchecked Sendable {
             case .some(nil):
                 if expired { throw .etimedout }
                 if task.mustExit { throw .eintr }
+                if keep { task.keptForRestart.futexWaiters = waiters }
                 throw restart
             case nil:
                 continue // the host deadline passed: look at the virtual clock again
@@ -348,7 +450,7 @@ final class FutexTable: @unchecked Sendable {
     /// waiter comes first, as Linux's futex_wake.
     func wake(_ key: FutexWord.Key, count: Int, bitset: UInt32 = LinuxFutex.FUTEX_BITSET_MATCH_ANY) throws(SyscallError) -> Int {
         let (woken, refused) = lock.withLock { _ in wakeLocked(key, count: count, bitset: bitset) }
-        for waiter in woken { waiter.task.waiter.notify() }
+        for waiter in woken { waiter.task?.waiter.notify() }
         if refused { throw .einval }
         return woken.count
     }
@@ -372,7 +474,7 @@ final class FutexTable: @unchecked Sendable {
             return (woken, moved.count, pi)
         }
         guard let result else { throw .eagain }
-        for waiter in result.woken { waiter.task.waiter.notify() }
+        for waiter in result.woken { waiter.task?.waiter.notify() }
         if result.refused { throw .einval }
         return result.woken.count + result.moved
     }
@@ -386,10 +488,20 @@ final class FutexTable: @unchecked Sendable {
     /// requeue restarts the call (ERESTARTNOINTR), after it ends it with
     /// EAGAIN (Linux's EWOULDBLOCK: a restart would find the word changed).
     func waitRequeuePI(_ task: Task, on word: FutexWord, expecting expected: UInt32, target: FutexWord.Key,
-                       at targetAddress: UInt64, shared: Bool, clock: Int32, deadline: Int64?) throws(SyscallError) {
-        let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
-        waiter.requeueTarget = target
-        try enqueue(task, waiter, on: word, expecting: expected)
+                       at targetAddress: UInt64, shared: Bool, clock: Int32, deadline callDeadline: Int64?) throws(SyscallError) {
+        // Kept through a pause: still on `word`, or requeued onto `target` meanwhile.
+        let kept = reentered(task) { kept in
+            kept.count == 1 && kept[0].requeueTarget == target && (kept[0].key == word.key || kept[0].key == target)
+        }?.first
+        let waiter: Waiter
+        if let kept {
+            waiter = kept
+        } else {
+            waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY)
+            waiter.requeueTarget = target
+            try enqueue(task, waiter, on: word, expecting: expected)
+        }
+        let deadline = kept.map(\.deadline) ?? callDeadline
         do {
             _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
         } catch .erestartnointr {
@@ -440,7 +552,7 @@ final class FutexTable: @unchecked Sendable {
             guard cshim_atomic_load_u32(word.pointer) == expected else { throw .eagain }
             guard let top = queues[word.key]?.first else { return (nil, 0, nil) }
             guard top.piOwner == nil, top.requeueTarget == target.key else { throw .einval }
-            let topID = UInt32(truncatingIfNeeded: top.task.id)
+            let topID = top.tid
             // futex_proxy_trylock_atomic: take the futex for the first waiter, or find its owner.
             var owner: UInt32
             var woken: Waiter?
@@ -475,7 +587,7 @@ final class FutexTable: @unchecked Sendable {
             var failure: SyscallError?
             while count <= move, let next = queues[word.key]?.first {
                 guard next.piOwner == nil, next.requeueTarget == target.key else { failure = .einval; break }
-                if UInt32(truncatingIfNeeded: next.task.id) == owner { failure = .edeadlk; break }
+                if next.tid == owner { failure = .edeadlk; break }
                 removeLocked(next)
                 next.key = target.key
                 next.piOwner = owner
@@ -484,7 +596,7 @@ final class FutexTable: @unchecked Sendable {
             }
             return (woken, count, failure)
         }
-        woken?.task.waiter.notify()
+        woken?.task?.waiter.notify()
         if let failure { throw failure }
         return count
     }
@@ -516,7 +628,7 @@ final class FutexTable: @unchecked Sendable {
             }
             return (woken, refused)
         }
-        for waiter in woken { waiter.task.waiter.notify() }
+        for waiter in woken { waiter.task?.waiter.notify() }
         if refused { throw .einval }
         return woken.count
     }
@@ -527,33 +639,33 @@ final class FutexTable: @unchecked Sendable {
     /// unlock hands the lock over or its owner dies. EDEADLK if the caller
     /// owns it, ESRCH if its owner does not exist; ETIMEDOUT at the
     /// deadline; a signal restarts the call (ERESTARTNOINTR).
-    /// `deadOwner`: the owner a requeued waiter was told died.
+    /// `deadOwner`: the owner a requeued waiter was told died. A waiter
+    /// the pause kept (a LOCK_PI's, or a requeued WAIT_REQUEUE_PI's whose
+    /// restart_syscall this is) waits on in its place, which an unlock or
+    /// its owner's exit meanwhile reached.
     func lockPI(_ task: Task, _ address: UInt64, shared: Bool, trying: Bool, clock: Int32,
-                deadline: Int64?, deadOwner diedOwner: UInt32? = nil) throws(SyscallError) {
+                deadline callDeadline: Int64?, deadOwner diedOwner: UInt32? = nil) throws(SyscallError) {
         guard let namespace = task.kernel?.pidNamespace else { throw .esrch }
         let tid = UInt32(truncatingIfNeeded: task.id)
         var word = try FutexWord(task, address, shared: shared, forWriting: true)
-        let waiter = Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY, piOwner: 0)
+        let kept = trying ? nil : reentered(task) { kept in
+            kept.count == 1 && kept[0].piOwner != nil && kept[0].key == word.key
+        }?.first
+        let waiter = kept ?? Waiter(task: task, key: word.key, bitset: LinuxFutex.FUTEX_BITSET_MATCH_ANY, piOwner: 0)
+        let deadline = kept.map(\.deadline) ?? callDeadline
         // The owner the last wake-up said died: its TID may still be in the word.
         var deadOwner = diedOwner
-        // Queued when a pause came: a free word now is one an unlock freed for want of this waiter.
-        var handedOver = task.reenteredLockPIQueued
-        task.reenteredLockPIQueued = false
+        var queued = kept != nil
         while true {
-            task.waiter.reset()
-            let queued = try lock.withLock { _ throws(SyscallError) -> Bool in
-                try attemptPILocked(word, tid: tid, waiter: waiter, deadOwner: deadOwner, trying: trying,
-                                    asHandover: handedOver, namespace)
+            if !queued {
+                task.waiter.reset()
+                queued = try lock.withLock { _ throws(SyscallError) -> Bool in
+                    try attemptPILocked(word, tid: tid, waiter: waiter, deadOwner: deadOwner, trying: trying, namespace)
+                }
+                guard queued else { return }
             }
-            handedOver = false
-            guard queued else { return }
-            do {
-                _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
-            } catch .erestartnointr where !task.isInterruptedBySignal {
-                // The checkpoint's pause, no signal: the re-entry stands for a waiter that never left.
-                task.lockPIQueuedForRestart = true
-                throw .erestartnointr
-            }
+            queued = false
+            _ = try sleep(task, [waiter], clock: clock, deadline: deadline, interrupted: .erestartnointr)
             let woken = lock.withLock { _ in (handedOver: waiter.handedOver, owner: waiter.piOwner) }
             guard !woken.handedOver else { return }
             deadOwner = woken.owner
@@ -569,21 +681,17 @@ final class FutexTable: @unchecked Sendable {
     /// One try at a PI lock under the queue lock: false when it was taken,
     /// true when `waiter` was queued for its owner.
     private func attemptPILocked(_ word: FutexWord, tid: UInt32, waiter: Waiter, deadOwner: UInt32?, trying: Bool,
-                                 asHandover: Bool = false, _ namespace: PIDNamespace) throws(SyscallError) -> Bool {
+                                 _ namespace: PIDNamespace) throws(SyscallError) -> Bool {
         var value = cshim_atomic_load_u32(word.pointer)
         while true {
             let owner = value & LinuxFutex.FUTEX_TID_MASK
             if owner == tid { throw .edeadlk }
-            // A waiter the pause took off the queue takes a word whose owner
-            // exited meanwhile, as that exit would have handed it over.
-            let diedWhileParked = asHandover && owner != 0
-                && Int32(exactly: owner).map { namespace.task($0) == nil } ?? true
-            if owner == 0 || owner == deadOwner || diedWhileParked {
+            if owner == 0 || owner == deadOwner {
                 // Free, or its owner died: FUTEX_WAITERS stays while anyone
                 // waits; taken from a dead owner, the word says so with both
                 // flags (as Linux's fixup_pi_state_owner).
-                let others = asHandover || queues[word.key]?.contains { $0.piOwner != nil } ?? false
-                let flags = deadOwner != nil || diedWhileParked ? LinuxFutex.FUTEX_OWNER_DIED | LinuxFutex.FUTEX_WAITERS
+                let others = queues[word.key]?.contains { $0.piOwner != nil } ?? false
+                let flags = deadOwner != nil ? LinuxFutex.FUTEX_OWNER_DIED | LinuxFutex.FUTEX_WAITERS
                     : value & LinuxFutex.FUTEX_OWNER_DIED | (others ? LinuxFutex.FUTEX_WAITERS : 0)
                 let taken = tid | flags
                 let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, taken)
@@ -621,7 +729,7 @@ final class FutexTable: @unchecked Sendable {
             while true {
                 guard value & LinuxFutex.FUTEX_TID_MASK == tid else { throw .eperm }
                 let next = queues[word.key]?.first { $0.piOwner != nil }
-                let nextID = next.map { UInt32(truncatingIfNeeded: $0.task.id) }
+                let nextID = next?.tid
                 let released = nextID.map { $0 | LinuxFutex.FUTEX_WAITERS } ?? 0
                 let seen = cshim_atomic_cmpxchg_u32(word.pointer, value, released)
                 guard seen == value else { value = seen; continue }
@@ -633,7 +741,7 @@ final class FutexTable: @unchecked Sendable {
                 return next
             }
         }
-        next?.task.waiter.notify()
+        next?.task?.waiter.notify()
     }
 
     /// exit_pi_state_list: the first waiter for each PI lock `tid` owned is
@@ -650,7 +758,7 @@ final class FutexTable: @unchecked Sendable {
             }
             return woken
         }
-        for waiter in woken { waiter.task.waiter.notify() }
+        for waiter in woken { waiter.task?.waiter.notify() }
     }
 
     /// FUTEX_OP_CMP_*: signed comparisons of the old value with the
@@ -684,6 +792,66 @@ final class FutexTable: @unchecked Sendable {
         }
         queues[key] = waiting.isEmpty ? nil : waiting
         return (woken, refused)
+    }
+
+    /// The waiters `task`'s re-entered call kept through the pause, when
+    /// `fits` (under the lock) says they are this call's; others leave
+    /// their queues and the call starts afresh. Resets the task's waiter
+    /// first, so a wake from now on ends the block.
+    private func reentered(_ task: Task, fits: ([Waiter]) -> Bool) -> [Waiter]? {
+        let kept = task.takeReenteredFutexWait()
+        guard !kept.isEmpty else { return nil }
+        task.waiter.reset()
+        let taken = lock.withLock { _ -> Bool in
+            guard fits(kept) else {
+                for waiter in kept { removeLocked(waiter) }
+                return false
+            }
+            return true
+        }
+        return taken ? kept : nil
+    }
+
+    /// Waiters kept for a re-entry that will not come (the task exits, runs
+    /// past the call or re-entered it and did not take them up) leave their queues.
+    func drop(_ waiters: [Waiter]) {
+        lock.withLock { _ in for waiter in waiters { removeLocked(waiter) } }
+    }
+
+    /// A handler ends the call whose waiters the pause kept, before its
+    /// re-entry: they leave their queues. Returns what the call answers
+    /// instead of its restart code, or nil: a wake meanwhile (an unlock's
+    /// handover, for a PI waiter) makes it 0 (waitv: the index woken),
+    /// as Linux's call returns it before the handler runs; a requeued
+    /// WAIT_REQUEUE_PI says EAGAIN, as for a signal after the requeue.
+    func settleKept(_ waiters: [Waiter]) -> Int64? {
+        lock.withLock { _ -> Int64? in
+            for waiter in waiters where !waiter.woken { removeLocked(waiter) }
+            if let index = waiters.lastIndex(where: { $0.woken && (!$0.isPI || $0.handedOver) }) { return Int64(index) }
+            if waiters.contains(where: { $0.requeueTarget != nil && $0.piOwner != nil }) {
+                return SyscallError.eagain.returnValue
+            }
+            return nil
+        }
+    }
+
+    /// The waiters queued now, each queue in its order: what an image holds.
+    func savedWaiters() -> [Waiter] {
+        lock.withLock { _ in queues.values.flatMap { $0 } }
+    }
+
+    /// Queues a loaded image's waiters (`savedWaiters`) again, once every
+    /// object is loaded: each must be kept by its task for its re-entry.
+    func restore(_ waiters: [Waiter]) throws {
+        var seen = Set<ObjectIdentifier>()
+        for waiter in waiters {
+            try ImageValidation.require(seen.insert(ObjectIdentifier(waiter)).inserted && !waiter.woken
+                                        && waiter.task?.keptForRestart.futexWaiters.contains { $0 === waiter } == true,
+                                        field: "futexWaiters", "a queued futex waiter no task keeps for its re-entry")
+        }
+        lock.withLock { _ in
+            for waiter in waiters { queues[waiter.key, default: []].append(waiter) }
+        }
     }
 
     private func removeLocked(_ waiter: Waiter) {
