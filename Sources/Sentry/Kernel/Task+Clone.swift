@@ -42,14 +42,21 @@ extension Task {
         let floatingPoint = try currentFloatingPoint()
         // A vfork child execs at once: its parent keeps its stub (taking write
         // back in one call per range once alone) instead of refaulting all.
+        var movedToFreshStub = false
         let replaceStub: MemoryManager.StubReplacement? = flags & LinuxProcess.CLONE_VFORK != 0 ? nil : { previous throws(SyscallError) in
-            try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
+            let fresh = try self.moveToFreshStub(retiring: previous, floatingPoint: floatingPoint)
+            movedToFreshStub = true
+            return fresh
         }
         let childMM = try mm.fork(replaceStub: replaceStub)
         // The parent writes its stack on its way back from fork: its own copy
         // now, before the child starts, leaves the child that page alone.
         // A vfork parent waits for the child's exec or exit instead.
-        if flags & LinuxProcess.CLONE_VFORK == 0 { mm.prefaultForWrite([registers.rsp]) }
+        if movedToFreshStub {
+            mm.prefaultFreshStubAfterFork(instruction: registers.rip, stack: registers.rsp)
+        } else if flags & LinuxProcess.CLONE_VFORK == 0 {
+            mm.prefaultForWrite([registers.rsp])
+        }
         var childRegisters = registers
         childRegisters.rax = 0
         if request.stack != 0 { childRegisters.rsp = request.stack }

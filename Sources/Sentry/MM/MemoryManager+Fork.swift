@@ -53,6 +53,17 @@ extension MemoryManager {
         return child
     }
 
+    /// After a fork moved this MM to a fresh stub (nothing mapped): what the
+    /// parent touches on its way back (its code, the vDSO and its data page,
+    /// which its next clock read runs in, and its stack, which it writes)
+    /// comes in with one request to the stub instead of a fault stop and a
+    /// call each.
+    public func prefaultFreshStubAfterFork(instruction: UInt64, stack: UInt64) {
+        let specials = lock.withLock { _ in vmas.filter { $0.special != nil }.map(\.start) }
+        prefault([instruction] + specials)
+        prefaultForWrite([stack])
+    }
+
     /// The stub keeps the private pages it maps but may no longer write
     /// them: each mapped piece of a writable private VMA loses write (one
     /// injected mprotect per run of pieces with one protection), and all of
