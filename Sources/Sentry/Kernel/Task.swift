@@ -22,6 +22,7 @@ public final class Task: Savable, @unchecked Sendable {
         "mayHaveVforkChild", // host-only: derived from vforkChild by clone and load
         "lastFault", "repeatedFaults", // host-only: how often one fault came back in a row
         "reentered", // host-only: set at a rewound syscall's re-entry from keptForRestart
+        "lastHostLookup", // host-only: a path walk's last host stat, used by the same syscall's stat
     ]
 
     // Immutable after creation (or load): id, kernel, threadGroup.
@@ -37,6 +38,9 @@ public final class Task: Savable, @unchecked Sendable {
 
     public var registers = Registers()
     public var floatingPoint = FloatingPointState.initial()
+    /// The inode and attributes the last hostfs lookup of the current path
+    /// walk found (`Inode.attributesAfterWalk`); cleared when a walk starts.
+    var lastHostLookup: (inode: ObjectIdentifier, attributes: FileAttributes)?
     /// Blocked signals; written under `threadGroup.lock` (senders read it).
     public internal(set) var signalMask = SignalSet.empty
     /// Signals sent to this thread (tkill, faults); guarded by `threadGroup.lock`.

@@ -70,7 +70,7 @@ enum StatSyscalls {
         let (location, _) = try FileSyscalls.lookup(task, dirfd: dirfd, path: path,
                                                     follow: flags & LinuxFile.atSymlinkNoFollow == 0,
                                                     emptyPath: flags & LinuxFile.atEmptyPath != 0)
-        return try location.inode.attributes()
+        return try location.inode.attributesAfterWalk()
     }
 
     static func statfs(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {

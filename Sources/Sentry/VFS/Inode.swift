@@ -117,6 +117,13 @@ open class Inode: Savable, @unchecked Sendable { // attributes are guarded by `l
         lock.withLock { _ in baseAttributes() }
     }
 
+    /// `attributes()` for a stat-family call of the calling task, right
+    /// after the path walk that found this inode: hostfs answers with what
+    /// that walk's host stat of it found, instead of asking the host again.
+    open func attributesAfterWalk() throws(SyscallError) -> FileAttributes {
+        try attributes()
+    }
+
     /// The attributes from this object's fields; call with `lock` held.
     public func baseAttributes() -> FileAttributes {
         var result = FileAttributes()

@@ -26,6 +26,7 @@ extension VirtualFilesystem {
     func lockedResolve(_ path: String, from start: VirtualPath, context: PathContext, followFinal: Bool,
                        symlinks: inout Int) throws(SyscallError) -> VirtualPath {
         let split = try Self.split(path)
+        Task.current?.lastHostLookup = nil
         var current = split.isAbsolute ? context.root : start
         for (index, name) in split.components.enumerated() {
             let isLast = index == split.components.count - 1

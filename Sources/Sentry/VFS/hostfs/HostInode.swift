@@ -152,10 +152,24 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     }
 
     override public func attributes() throws(SyscallError) -> FileAttributes {
+        try attributes(found: nil)
+    }
+
+    override public func attributesAfterWalk() throws(SyscallError) -> FileAttributes {
+        guard let task = Task.current, let last = task.lastHostLookup, last.inode == ObjectIdentifier(self) else {
+            return try attributes(found: nil)
+        }
+        task.lastHostLookup = nil
+        return try attributes(found: last.attributes)
+    }
+
+    /// The host's attributes of this inode: `found` by a host stat just now, or asked for.
+    private func attributes(found: FileAttributes?) throws(SyscallError) -> FileAttributes {
         guard let dentry = currentDentry else {
             return lock.withLock { _ in baseAttributes() }
         }
-        var result = try hostAttributes(of: dentry)
+        var result: FileAttributes
+        if let found { result = found } else { result = try hostAttributes(of: dentry) }
         result.device = filesystem?.deviceNumber ?? result.device
         lock.withLock { _ in
             mode = result.mode
@@ -302,6 +316,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
         if let cached, let inode = cached.inode as? HostInode, inode.hostInode == found.inodeNumber,
            inode.hostDevice == found.device, inode.type == found.type {
+            Task.current?.lastHostLookup = (ObjectIdentifier(inode), found)
             return cached
         }
         if let cached { forget(cached, in: directory) }
@@ -315,6 +330,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         }
         let dentry = Dentry(name: name, parent: directory, inode: inode)
         directory.children[name] = dentry
+        Task.current?.lastHostLookup = (ObjectIdentifier(inode), found)
         return dentry
     }
 
