@@ -59,6 +59,16 @@ int cshim_unpin_thread_if_pinned(void) {
 
 int cshim_pinned_cpu(void) { return pinned_self; }
 
+int cshim_pin_thread_away(pid_t tid, int cpu) {
+    if (process_cpus_error != 0) return process_cpus_error;
+    cpu_set_t set = process_cpus;
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &set);
+    if (CPU_COUNT(&set) == 0) set = process_cpus;
+    if (sched_setaffinity(tid, sizeof(set), &set) != 0) return -errno;
+    if (is_self(tid)) pinned_self = -1;
+    return 0;
+}
+
 int cshim_available_cpus(void) {
     if (process_cpus_error == 0) {
         int count = CPU_COUNT(&process_cpus);

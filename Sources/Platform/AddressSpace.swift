@@ -188,8 +188,11 @@ public final class AddressSpace: Sendable {
     private func kill(waiting: Bool) {
         let own = state.withLock { $0.threads.removeValue(forKey: cshim_current_tid()) }
         // Whichever stub thread exits last unmaps all the stub mapped (tens of
-        // milliseconds for a GiB): not held to the CPU the caller is pinned to.
-        if let own { _ = cshim_unpin_thread(own.tid) }
+        // milliseconds for a GiB): kept off the caller's CPU, where it held
+        // up the caller's next calls to its new stub (a fork at 1 GiB
+        // resident took 0.2-5 ms to map its new stub's first pages).
+        let caller = cshim_pinned_cpu()
+        for tid in [own?.tid, pid].compactMap({ $0 }) { _ = cshim_pin_thread_away(tid, caller) }
         _ = cshim_kill(pid, SIGKILL)
         let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
         if waiting {
