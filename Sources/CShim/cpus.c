@@ -1,10 +1,10 @@
 #define _GNU_SOURCE
 #include "cpus.h"
+#include "ptrace_stub.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 /* The process's CPUs, read once at load, before any thread (the main one
@@ -34,7 +34,7 @@ int cshim_current_cpu(void) {
 /* The CPU the calling thread pinned itself to and was not let go from since, or -1. */
 static __thread int pinned_self = -1;
 
-static int is_self(pid_t tid) { return tid == 0 || tid == (pid_t)syscall(SYS_gettid); }
+static int is_self(pid_t tid) { return tid == 0 || tid == cshim_current_tid(); }
 
 int cshim_pin_thread(pid_t tid, int cpu) {
     if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
@@ -47,10 +47,7 @@ int cshim_pin_thread(pid_t tid, int cpu) {
 }
 
 int cshim_unpin_thread(pid_t tid) {
-    if (process_cpus_error != 0) return process_cpus_error;
-    if (sched_setaffinity(tid, sizeof(process_cpus), &process_cpus) != 0) return -errno;
-    if (is_self(tid)) pinned_self = -1;
-    return 0;
+    return cshim_pin_thread_away(tid, -1);
 }
 
 int cshim_unpin_thread_if_pinned(void) {

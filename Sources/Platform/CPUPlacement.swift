@@ -1,5 +1,4 @@
 import CShim
-import Glibc
 import Synchronization
 
 /// Chooses a CPU for each (Sentry thread, stub thread) pair, so that a pair
@@ -65,16 +64,18 @@ public enum CPUPlacement {
     static func follow(stubThread: Int32, pinned: Int32?, streak: inout Int) -> Int32? {
         guard let pinned else { return nil }
         var caller = cshim_pinned_cpu()
-        if caller < 0 {
+        if caller >= 0 {
+            streak = 0
+        } else {
             caller = cshim_current_cpu()
             guard caller >= 0 else { return nil }
             if streak < switchesBeforePinning {
                 streak += 1
-            } else if cshim_pin_thread(0, caller) != 0 {
-                return nil
+            } else {
+                guard cshim_pin_thread(0, caller) == 0 else { return nil }
+                streak = 0
             }
         }
-        if cshim_pinned_cpu() >= 0 { streak = 0 }
         guard caller != pinned else { return pinned }
         return cshim_pin_thread(stubThread, caller) == 0 ? caller : nil
     }

@@ -29,9 +29,9 @@ int cshim_unpin_thread_if_pinned(void);
 /* The CPU the calling thread pinned itself to and was not let go from since,
  * or -1. */
 int cshim_pinned_cpu(void);
-/* Lets thread `tid` run on every CPU of the process but `cpu` (on all of
- * them when that leaves none): work it does next stays off the CPU the
- * caller is pinned to. */
+/* Lets thread `tid` (0: the calling thread) run on every CPU of the process
+ * but `cpu` (on all of them when that leaves none, or for -1): work it does
+ * next stays off the CPU the caller is pinned to. */
 int cshim_pin_thread_away(pid_t tid, int cpu);
 /* Makes a thread created with `attributes` run on every CPU of the process,
  * not only on its creator's (a new thread inherits its creator's mask, and a

@@ -82,7 +82,6 @@ uint32_t cshim_xsave_size(void);
 /* Names the calling thread (first 15 bytes), as ps and /proc show it. */
 void cshim_name_current_thread(const char *name);
 
-
 static inline int cshim_ptrace_result(long r) { return r < 0 ? -errno : (int)r; }
 
 /* Seizes `tid`, a stub's thread in group-stop (a new or pooled stub), with
