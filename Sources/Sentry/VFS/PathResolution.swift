@@ -75,11 +75,14 @@ extension VirtualFilesystem {
             guard !directory.dentry.isDeleted else { throw .enoent }
             // A mount point stays what it is whatever its filesystem has under
             // it now, as on Linux: no lookup (for hostfs, a host stat) for it.
-            if let cached = directory.dentry.children[name], !cached.isDeleted {
+            let cached = directory.dentry.children[name].flatMap { $0.isDeleted ? nil : $0 }
+            if let cached {
                 let covered = VirtualPath(mount: directory.mount, dentry: cached)
                 if lockedMount(on: covered) != nil { return lockedDescendMounts(covered) }
             }
             guard let child = try directory.inode.lookup(name, in: directory.dentry) else { throw .enoent }
+            // The cached dentry found again has no mount on it: asked just above.
+            if child === cached { return VirtualPath(mount: directory.mount, dentry: child) }
             return lockedDescendMounts(VirtualPath(mount: directory.mount, dentry: child))
         }
     }

@@ -385,10 +385,9 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
         // Sandbox nodes (sockets bound here, mount points made by the Sentry) the host does not list.
-        let sandboxNodes = directory.children.filter { !($0.value.inode is HostInode) }
-        if !sandboxNodes.isEmpty {
+        if directory.children.values.contains(where: { !($0.inode is HostInode) }) {
             let listed = Set(entries.map(\.name))
-            for (name, child) in sandboxNodes where !listed.contains(name) {
+            for (name, child) in directory.children where !(child.inode is HostInode) && !listed.contains(name) {
                 guard let type = child.inode.type else { continue }
                 entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
             }
