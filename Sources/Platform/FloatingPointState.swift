@@ -27,10 +27,62 @@ public struct FloatingPointState: Equatable, Hashable, Sendable {
 
     /// The legacy FXSAVE region at the start of the area (x87 and SSE).
     public static let legacySize = 512
+    /// The legacy region's last 48 bytes, reserved for software: XSAVE and
+    /// XRSTOR leave them alone, Linux puts its fx_sw_bytes there.
+    public static let softwareReservedRange = 464..<512
     /// The XSAVE header after it; its first 8 bytes are XSTATE_BV.
     public static let headerSize = 64
     /// XSTATE_BV's x87 and SSE bits (XFEATURE_MASK_FPSSE).
     public static let legacyFeatures: UInt64 = 0x3
+
+    /// XSTATE_BV's AVX bit: the upper halves of the YMM registers.
+    public static let avxFeature: UInt64 = 0x4
+
+    /// Whether the state holds what a function may rely on at its entry,
+    /// as in the initial state: x87 control word 0x37f, an empty x87 stack
+    /// (tags empty, top 0), MXCSR's control bits 0x1f80, and no component
+    /// beyond x87, SSE and AVX in use. The register contents and the
+    /// exception flags may differ: the ABI leaves them unspecified at a
+    /// call (the flags are caller-saved, and sticky: any inexact double
+    /// result sets one).
+    public var controlsAreInitial: Bool {
+        guard bytes.count >= Self.legacySize + Self.headerSize else { return false }
+        let x87Top: UInt16 = 0x3800
+        let mxcsrFlags: UInt32 = 0x3f
+        return bytes.withUnsafeBytes { raw in
+            raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == 0x037f
+                && raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & x87Top == 0
+                && raw[4] == 0
+                && raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self) & ~mxcsrFlags == 0x1f80
+                && raw.loadUnaligned(fromByteOffset: Self.legacySize, as: UInt64.self)
+                    & ~(Self.legacyFeatures | Self.avxFeature) == 0
+        }
+    }
+
+    /// Whether each component of `features` holds its initial bytes in
+    /// `area` (an XSAVE area, standard layout); false for a component not
+    /// known here. x87: control word 0x37f, everything else zero; SSE: the
+    /// XMM registers zero; AVX: the YMM upper halves zero.
+    public static func componentsAreInitial(_ features: UInt64, in area: UnsafeRawBufferPointer) -> Bool {
+        guard features & ~(legacyFeatures | avxFeature) == 0 else { return false }
+        func zero(_ range: Range<Int>) -> Bool {
+            guard range.upperBound <= area.count else { return false }
+            var bits: UInt8 = 0
+            for offset in range { bits |= area[offset] }
+            return bits == 0
+        }
+        if features & 0x1 != 0 {
+            guard area.count >= 2, area.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == 0x037f,
+                  zero(2..<24), zero(32..<xmmOffset(0)) else { return false }
+        }
+        if features & 0x2 != 0, !zero(xmmOffset(0)..<xmmOffset(16)) { return false }
+        if features & avxFeature != 0, !zero(avxOffset..<(avxOffset + 256)) { return false }
+        return true
+    }
+
+    /// Byte offset of the AVX component (the YMM upper halves), fixed in the
+    /// standard layout.
+    public static let avxOffset = 576
 
     /// Byte offset of XMM register `n` in the legacy region of the XSAVE area.
     public static func xmmOffset(_ n: Int) -> Int { 160 + 16 * n }

@@ -1,6 +1,6 @@
 import CShim
 import Glibc
-import Platform
+@testable import Platform
 import Synchronization
 import Testing
 
@@ -111,16 +111,16 @@ import Testing
             _ = try fixture.context.switchToApp(registers: &regs, floatingPoint: &fp)
             states.append(fp)
             try fixture.context.setFloatingPointState(.initial())
-            states.append(try fixture.context.floatingPointState())
+            states.append(try fixture.context.floatingPointStateFromHost())
             // Not read at the stop: replaced over AVX state, then over SSE state.
             _ = try fixture.context.switchToApp(registers: &regs)
             try fixture.context.setFloatingPointState(.initial())
-            states.append(try fixture.context.floatingPointState())
+            states.append(try fixture.context.floatingPointStateFromHost())
             _ = try fixture.context.switchToApp(registers: &regs)
             var marked = FloatingPointState.initial()
             marked.bytes.replaceSubrange(xmm1..<xmm1 + 8, with: [8, 7, 6, 5, 4, 3, 2, 1])
             try fixture.context.setFloatingPointState(marked)
-            states.append(try fixture.context.floatingPointState())
+            states.append(try fixture.context.floatingPointStateFromHost())
             _ = try fixture.context.switchToApp(registers: &regs)
             return (states, regs.rdi)
         }
@@ -154,7 +154,7 @@ import Testing
             var marked = FloatingPointState.initial(size: fp.bytes.count)
             marked.bytes.replaceSubrange(xmm1..<xmm1 + 8, with: [8, 7, 6, 5, 4, 3, 2, 1])
             try fixture.context.setFloatingPointState(marked)
-            let read = try fixture.context.floatingPointState()
+            let read = try fixture.context.floatingPointStateFromHost()
             _ = try fixture.context.switchToApp(registers: &regs)
             return (fp, read, regs.rdi)
         }

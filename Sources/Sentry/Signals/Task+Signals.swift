@@ -440,10 +440,18 @@ extension Task {
         registers.rsp = frame
         registers.cs = Registers.userCodeSelector
         registers.eflags &= ~(LinuxSignal.X86_EFLAGS_DF | LinuxSignal.X86_EFLAGS_RF | LinuxSignal.X86_EFLAGS_TF)
-        // The handler starts with the initial FP state (fpu__clear_user_states).
-        floatingPoint = fp.bytes.count == Task.handlerFloatingPoint.bytes.count
-            ? Task.handlerFloatingPoint : FloatingPointState.initial(size: fp.bytes.count)
-        try context.setFloatingPointState(floatingPoint)
+        // Linux starts the handler with the initial FP state
+        // (fpu__clear_user_states). A function may rely only on the control
+        // state at its entry; when that already is the initial one, the
+        // handler keeps the interrupted code's register contents and no host
+        // call is made (nor one at rt_sigreturn when it leaves them alone).
+        if fp.controlsAreInitial {
+            floatingPoint = fp
+        } else {
+            floatingPoint = fp.bytes.count == Task.handlerFloatingPoint.bytes.count
+                ? Task.handlerFloatingPoint : FloatingPointState.initial(size: fp.bytes.count)
+            try context.setFloatingPointState(floatingPoint)
+        }
         // signal_delivered: block sa_mask and, without SA_NODEFER, the signal.
         var blocked = signalMask.rawValue | action.mask.rawValue
         if action.flags & LinuxSignal.SA_NODEFER == 0 { blocked |= info.signal.mask }
