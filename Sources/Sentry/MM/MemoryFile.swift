@@ -225,6 +225,11 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         lock.withLock { _ in references.shared(in: range) }
     }
 
+    /// Whether any page of `range` has more than one owner.
+    func anyShared(in range: Range<UInt64>) -> Bool {
+        lock.withLock { _ in references.anyShared(in: range) }
+    }
+
     /// How many owners the page at `offset` has (0: free, or leaked by an image).
     func referenceCount(at offset: UInt64) -> UInt64 {
         lock.withLock { _ in references.count(at: offset) }

@@ -19,6 +19,9 @@ extension MemoryManager {
         // stays valid whatever the application does meanwhile.
         let pieces = try lock.withLock { _ throws(SyscallError) -> [UnsafeMutableRawBufferPointer] in
             guard let memoryFile else { throw SyscallError.efault }
+            if let piece = try onePieceLocked(address..<end, access: access, force: force, memoryFile) {
+                return [piece]
+            }
             var pieces: [UnsafeMutableRawBufferPointer] = []
             var cursor = address
             while cursor < end {
@@ -41,6 +44,32 @@ extension MemoryManager {
             return pieces
         }
         for piece in pieces { try body(piece) }
+    }
+
+    /// The Sentry's view of `range` when one populated private run of one
+    /// VMA holds it all and, for a write, no other MM shares its pages (a
+    /// signal frame, a syscall's struct): what the general walk would find,
+    /// without its arrays. Nil when the walk is needed; the same errors.
+    private func onePieceLocked(_ range: Range<UInt64>, access: Protection, force: Bool,
+                                _ memoryFile: MemoryFile) throws(SyscallError) -> UnsafeMutableRawBufferPointer? {
+        guard let index = vmaIndexLocked(containing: range.lowerBound) else { throw .efault }
+        let vma = vmas[index]
+        guard range.upperBound <= vma.end, vma.special == nil, vma.sharedMemory == nil else { return nil }
+        let writing = access.contains(.write)
+        if !force {
+            if writing && !vma.protection.contains(.write) { throw .efault }
+            if vma.protection.isEmpty { throw .efault }
+        }
+        let run = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+        guard run < privatePages.count, privatePages[run].start <= range.lowerBound,
+              privatePages[run].end >= range.upperBound else { return nil }
+        let offset = privatePages[run].offset + (range.lowerBound - privatePages[run].start)
+        let count = UInt64(range.count)
+        if writing, memoryFile.anyShared(in: Page.roundDown(offset)..<(Page.roundUp(offset + count) ?? offset + count)) {
+            return nil
+        }
+        guard let pointer = memoryFile.pointer(at: offset, count: count) else { throw .efault }
+        return UnsafeMutableRawBufferPointer(start: pointer, count: range.count)
     }
 
     /// How many of the first `limit` bytes of `vectors` the application could

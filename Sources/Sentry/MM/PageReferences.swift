@@ -52,6 +52,16 @@ struct PageReferences: Equatable, Sendable {
         return result
     }
 
+    /// Whether any page of `range` has more than one owner.
+    func anyShared(in range: Range<UInt64>) -> Bool {
+        var index = firstIndex(endingAfter: range.lowerBound)
+        while index < runs.count, runs[index].range.lowerBound < range.upperBound {
+            if runs[index].count > 1 { return true }
+            index += 1
+        }
+        return false
+    }
+
     /// How many owners the page at `offset` has.
     func count(at offset: UInt64) -> UInt64 {
         let index = firstIndex(endingAfter: offset)
