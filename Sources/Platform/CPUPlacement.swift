@@ -20,8 +20,12 @@ import Synchronization
 /// switch to switch (`follow`), as gVisor's ptrace platform binds its stub
 /// threads; it pins itself again only after a few switches without sleeping:
 /// pinning at every wake-up cost a process that sleeps every few syscalls
-/// two calls each time (a TCP 1-byte ping-pong 57.6 us against 47.7). A stub
-/// thread that never traps keeps its CPU.
+/// two calls each time (a TCP 1-byte ping-pong 57.6 us against 47.7). It
+/// pins itself where it runs unless another busy Sentry thread is pinned
+/// there and a CPU of the process has none (`cshim_pin_self_spread`): the
+/// host's wake-ups tend to put a writer and its reader on one CPU, and once
+/// both are pinned the host cannot spread them. A stub thread that never
+/// traps keeps its CPU.
 public enum CPUPlacement {
     private static let pairs = Atomic<Int>(0)
 
@@ -72,7 +76,8 @@ public enum CPUPlacement {
             if streak < switchesBeforePinning {
                 streak += 1
             } else {
-                guard cshim_pin_thread(0, caller) == 0 else { return nil }
+                caller = cshim_pin_self_spread(caller)
+                guard caller >= 0 else { return nil }
                 streak = 0
             }
         }

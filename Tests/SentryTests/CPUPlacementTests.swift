@@ -27,6 +27,35 @@ import Testing
         #expect(result.after == -1)
     }
 
+    /// A thread pinning itself again after a busy streak goes to a CPU of
+    /// the process where no thread is pinned when its own has one: two
+    /// busy pairs (a TCP writer and its reader) are not stacked on one CPU.
+    @Test func aBusyThreadIsPinnedWhereNoOtherIs() throws {
+        var cpus = [Int32](repeating: 0, count: 1024)
+        let count = Int(cshim_allowed_cpus(&cpus, Int32(cpus.count)))
+        try #require(count >= 2, "needs two CPUs")
+        let (first, second) = (Int(cpus[0]), Int(cpus[1]))
+        var pinned = [Int32](repeating: 0, count: Int(cpus[count - 1]) + 1)
+        #expect(cshim_spread_choice(Int32(first), pinned, Int32(pinned.count)) == Int32(first), "its own CPU is free")
+        pinned[first] = 1
+        #expect(cshim_spread_choice(Int32(first), pinned, Int32(pinned.count)) == Int32(second))
+        for cpu in cpus[0..<count] { pinned[Int(cpu)] = 1 }
+        #expect(cshim_spread_choice(Int32(first), pinned, Int32(pinned.count)) == Int32(first), "every CPU busy: it stays")
+
+        // The live counts follow the calling thread's own pins.
+        let seen = Mutex<(pinned: Int32, released: Int32)?>(nil)
+        let thread = try State.HostThread.start {
+            guard cshim_pin_thread(0, Int32(first)) == 0 else { return }
+            let whilePinned = cshim_pinned_threads(Int32(first))
+            _ = cshim_unpin_thread(0)
+            seen.withLock { $0 = (whilePinned, cshim_pinned_cpu()) }
+        }
+        pthread_join(thread, nil)
+        let result = try #require(seen.withLock { $0 })
+        #expect(result.pinned >= 1)
+        #expect(result.released == -1)
+    }
+
     /// HostThread.start from a pinned thread gives the new thread every CPU
     /// of the process (a new pthread inherits its creator's mask).
     @Test func hostThreadsStartedFromAPinnedThreadRunOnEveryCPU() throws {

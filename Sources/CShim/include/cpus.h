@@ -20,6 +20,16 @@ int cshim_current_cpu(void);
 
 /* Pins thread `tid` (0: the calling thread) to `cpu`. */
 int cshim_pin_thread(pid_t tid, int cpu);
+/* Pins the calling thread to `cpu`, or, when another thread pinned itself
+ * there and is still pinned, to a CPU of the process where none is: two
+ * threads that each keep a CPU busy are not stacked on one (pinned, the host
+ * could not move either). Returns the CPU chosen, or -errno. */
+int cshim_pin_self_spread(int cpu);
+/* The CPU cshim_pin_self_spread would choose from `cpu` were `pinned[c]`
+ * threads pinned to each CPU c < `count` (tests). */
+int cshim_spread_choice(int cpu, const int *pinned, int count);
+/* How many threads are pinned to `cpu` by their own cshim_pin_thread. */
+int cshim_pinned_threads(int cpu);
 /* Lets thread `tid` (0: the calling thread) run on every CPU of the process. */
 int cshim_unpin_thread(pid_t tid);
 /* cshim_unpin_thread(0) if the calling thread pinned itself (cshim_pin_thread
