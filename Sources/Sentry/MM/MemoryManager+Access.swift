@@ -97,10 +97,16 @@ extension MemoryManager {
     /// Copies `count` bytes from application memory.
     public func copyIn(from address: UInt64, count: Int) throws(SyscallError) -> [UInt8] {
         guard count >= 0 else { throw .einval }
-        var bytes = [UInt8](repeating: 0, count: count)
         var failure: SyscallError?
-        bytes.withUnsafeMutableBytes { destination in
-            do throws(SyscallError) { try copyIn(from: address, into: destination) } catch { failure = error }
+        // Not zeroed first: the copy fills it all, or the array is dropped.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do throws(SyscallError) {
+                try copyIn(from: address, into: UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
+            } catch {
+                failure = error
+                initialized = 0
+            }
         }
         if let failure { throw failure }
         return bytes
