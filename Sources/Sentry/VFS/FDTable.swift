@@ -32,12 +32,12 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
     /// Lock order (see VFSLock): under the VFS lock (procfs fd/), a leaf:
     /// closed files are released after it is let go.
     private let lock = Mutex(())
-    private var entries: [Int32: Entry] = [:]
+    private var entries = FDEntries()
 
     public required init() {}
 
     public func save(to sink: inout SaveSink) throws {
-        try sink.save("entries", lock.withLock { _ in entries })
+        try sink.save("entries", lock.withLock { _ in entries.dictionary })
     }
 
     public func load(from source: inout LoadSource) throws {
@@ -46,7 +46,7 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             try ImageValidation.require(fd >= 0 && UInt64(fd) < Process.maxOpenFiles, field: "entries[\(fd)]",
                                         "FD \(fd) is outside 0..<nr_open")
         }
-        lock.withLock { _ in entries = loaded }
+        lock.withLock { _ in entries = FDEntries(loaded) }
     }
 
     /// The description behind `fd`, or EBADF.
@@ -117,9 +117,9 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
     /// execve: closes every close-on-exec descriptor.
     public func closeOnExec() {
         let closed = lock.withLock { _ -> [Entry] in
-            let doomed = entries.filter { $0.value.closeOnExec }
-            for fd in doomed.keys { entries[fd] = nil }
-            return Array(doomed.values)
+            let doomed = entries.sorted.filter { $0.entry.closeOnExec }
+            for (fd, _) in doomed { entries[fd] = nil }
+            return doomed.map(\.entry)
         }
         for entry in closed { close(entry.file) }
     }
@@ -127,8 +127,8 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
     /// Process exit: closes everything.
     public func removeAll() {
         let closed = lock.withLock { _ -> [Entry] in
-            defer { entries = [:] }
-            return Array(entries.values)
+            defer { entries = FDEntries() }
+            return entries.values
         }
         for entry in closed { close(entry.file) }
     }
@@ -151,6 +151,6 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
 
     /// The open descriptors in ascending order (for /proc/[pid]/fd).
     public var descriptors: [(fd: Int32, entry: Entry)] {
-        lock.withLock { _ in entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+        lock.withLock { _ in entries.sorted }
     }
 }
