@@ -20,6 +20,28 @@ import Testing
         #expect(reused.load(as: UInt32.self) == 0)
     }
 
+    /// Freed pages are kept with their contents (up to a quarter of the
+    /// limit here) or punched past that; either way they are out of the
+    /// used ranges a checkpoint saves, and read zero when allocated again.
+    @Test func freedPagesAreKeptOrPunchedAndReadZeroWhenTakenAgain() throws {
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        file.limit = 16 * Page.size
+        let kept = try file.allocate(2 * Page.size)
+        let punched = try file.allocate(8 * Page.size)
+        for (offset, pages) in [(kept, 2), (punched, 8)] {
+            let pointer = try #require(file.pointer(at: offset, count: UInt64(pages) * Page.size))
+            pointer.initializeMemory(as: UInt8.self, repeating: 0xa5, count: pages * Int(Page.size))
+        }
+        file.free(offset: kept, length: 2 * Page.size)
+        file.free(offset: punched, length: 8 * Page.size)
+        #expect(file.usedBytes == 0)
+        #expect(file.usedRanges.isEmpty, "neither is saved")
+        let again = try file.allocate(10 * Page.size)
+        #expect(again == kept)
+        let pointer = try #require(file.pointer(at: again, count: 10 * Page.size))
+        #expect(UnsafeRawBufferPointer(start: pointer, count: 10 * Int(Page.size)).allSatisfy { $0 == 0 })
+    }
+
     @Test func exhaustionIsENOMEMAndBadLengthsAreEINVAL() throws {
         let file = try MemoryFile.create(capacity: 4 * Page.size)
         _ = try file.allocate(4 * Page.size)

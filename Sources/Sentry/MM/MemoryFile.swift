@@ -33,6 +33,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         "base", // host-only: the memfd's mapping
         "pendingLoad", // host-only: the restore's lazy page loader
         "fileCache", // a cache of host files' pages, which a checkpoint lets go (Kernel.releaseFileCache)
+        "recycled", // host-only: free pages, not in `used`, so neither saved nor loaded
+        "recycledTotal", // host-only: bytes in `recycled`
     ]
 
     /// Sparse size of the memfd; only touched pages cost memory.
@@ -51,6 +53,15 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     private var searchHint: UInt64 = 0
     /// Bytes in `used`.
     private var usedTotal: UInt64 = 0
+    /// Freed pages kept with what they held instead of punched, at most
+    /// `recycleLimit` bytes (and a quarter of the limit): punching pages out
+    /// of the memfd unmaps them from every mapping (a TLB shootdown on each
+    /// CPU) and the next allocation there faults in pages the host clears;
+    /// an allocation that lands on kept pages clears them itself. They are
+    /// not in `used`: a checkpoint neither saves nor loads them.
+    private var recycled = RangeSet()
+    private var recycledTotal: UInt64 = 0
+    static let recycleLimit: UInt64 = 32 << 20
     public private(set) var capacity: UInt64 = MemoryFile.defaultCapacity
     /// The vDSO's code in the kernel pages: this build's, or the one a
     /// restored image saved (its processes' libc points into it). Set before
@@ -173,7 +184,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     /// Allocates `length` bytes (a page multiple) of zeroed memory; returns the file offset.
     public func allocate(_ length: UInt64) throws(SyscallError) -> UInt64 {
         guard length > 0, Page.isAligned(length) else { throw .einval }
-        return try lock.withLock { _ throws(SyscallError) -> UInt64 in
+        let (offset, stale) = try lock.withLock { _ throws(SyscallError) -> (UInt64, [Range<UInt64>]) in
             guard length <= limitBytes, usedTotal <= limitBytes - length else {
                 chargeFailed.store(true, ordering: .relaxed)
                 throw SyscallError.enomem
@@ -181,29 +192,55 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             let offset = used.firstGap(length: length, from: searchHint, limit: capacity)
                 ?? used.firstGap(length: length, from: 0, limit: capacity)
             guard let offset else { throw SyscallError.enomem }
-            used.insert(offset..<offset + length)
-            references.retain(offset..<offset + length)
+            let range = offset..<offset + length
+            used.insert(range)
+            references.retain(range)
             usedTotal += length
             searchHint = offset + length
-            return offset
+            let stale = recycled.intersection(with: range)
+            if !stale.isEmpty { recycledTotal -= recycled.remove(range) }
+            return (offset, stale)
         }
+        // The caller owns them now: cleared before it sees them.
+        if let base {
+            for range in stale { memset(base + Int(range.lowerBound), 0, range.count) }
+        }
+        return offset
     }
 
     /// Drops one owner's hold on pages; those it was the last owner of go
-    /// back to the allocator and to the host: punched holes read as zero when
-    /// they are allocated again.
+    /// back to the allocator, kept for the next allocations (`recycled`)
+    /// or given back to the host: punched holes read as zero when they are
+    /// allocated again.
     public func free(offset: UInt64, length: UInt64) {
         guard length > 0 else { return }
         let (end, overflow) = offset.addingReportingOverflow(length)
         let freed = lock.withLock { _ in references.release(offset..<(overflow ? UInt64.max : end)) }
         guard !freed.isEmpty else { return }
-        // Before the pages can be allocated again (they stay in `used` until
-        // then, with no owner): a restore's load must not land in them (what
-        // it has not reached of the range it drops), and the hole is punched.
-        for range in freed { zero(offset: range.lowerBound, length: UInt64(range.count)) }
-        lock.withLock { _ in
-            for range in freed { usedTotal -= used.remove(range) }
+        // Before the pages can be allocated again: a restore's load must not
+        // land in them (what it has not reached of the range it drops).
+        for range in freed { pendingLoad?.discard(range) }
+        let punched = lock.withLock { _ -> [Range<UInt64>] in
+            let keep = min(MemoryFile.recycleLimit, limitBytes / 4)
+            var punched: [Range<UInt64>] = []
+            for range in freed {
+                let length = UInt64(range.count)
+                if recycledTotal <= keep, length <= keep - recycledTotal {
+                    usedTotal -= used.remove(range)
+                    recycled.insert(range)
+                    recycledTotal += length
+                } else {
+                    punched.append(range)
+                }
+            }
             searchHint = min(searchHint, freed[0].lowerBound)
+            return punched
+        }
+        guard !punched.isEmpty else { return }
+        // Punched while still in `used`, so no allocation takes them first.
+        for range in punched { zero(offset: range.lowerBound, length: UInt64(range.count)) }
+        lock.withLock { _ in
+            for range in punched { usedTotal -= used.remove(range) }
         }
     }
 
