@@ -66,6 +66,35 @@ final class HostTree {
         #expect(try vfs.lookup("/data", from: context.root, context: context).inode.attributes().type == .directory)
     }
 
+    /// A listing is kept while the directory's stamp holds, and only once
+    /// its change time has settled; a name the host adds or removes after
+    /// shows at the next listing either way.
+    @Test func listingsFollowTheHostsChangesWhetherKeptOrNot() throws {
+        let host = try HostTree()
+        let (vfs, context) = try host.makeVFS(readOnly: true)
+        func names(_ path: String) throws -> [String] {
+            let dentry = try vfs.lookup(path, from: context.root, context: context, followFinal: true).dentry
+            return try dentry.inode.listEntries(in: dentry).map(\.name)
+        }
+        // Just changed (not kept), then settled (kept: an hour ago).
+        #expect(try names("/data") == ["greeting"])
+        try host.run("touch \(host.path)/data/fresh")
+        #expect(try names("/data") == ["fresh", "greeting"])
+        try host.run("touch -d '1 hour ago' \(host.path)/etc && mkdir -p \(host.path)/old"
+            + " && touch \(host.path)/old/a && touch -d '1 hour ago' \(host.path)/old")
+        // touch -d sets the times, but the change time is now: settled only once it is old.
+        #expect(try names("/old") == ["a"])
+        usleep(useconds_t(HostInode.ListingStamp.settleNanoseconds / 1000) + 20_000)
+        #expect(try names("/old") == ["a"], "read again and kept")
+        #expect(try names("/old") == ["a"], "from what was kept")
+        try host.run("touch \(host.path)/old/b")
+        #expect(try names("/old") == ["a", "b"])
+        try host.run("rm \(host.path)/old/a")
+        #expect(try names("/old") == ["b"])
+        try host.run("mv \(host.path)/old/b \(host.path)/old/c")
+        #expect(try names("/old") == ["c"])
+    }
+
     @Test func readOnlyRootfsRefusesWritesWithEROFS() throws {
         let host = try HostTree()
         let (vfs, context) = try host.makeVFS(readOnly: true)

@@ -17,6 +17,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             "fdLock", // host-only: the directory FD, reopened on use
             "lastOpened", // host-only: a restored file registers again when reopened
             "names", // weak back-references, set again when the dentries load
+            "listing", // host-only: a cache of the host's listing, read again when stale
         ])
     }
 
@@ -37,6 +38,44 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
 
     struct WeakHostFile {
         weak var file: HostFile?
+    }
+
+    /// Not saved: the host's listing of this directory as last read, sorted,
+    /// with the directory's stamp then. A listing while the stamp holds is
+    /// answered from it: one fstat instead of an open, the getdents and a
+    /// sort (python3 lists each directory of its path at every start).
+    private let listing = Mutex<(stamp: ListingStamp, entries: [DirectoryEntry])?>(nil)
+
+    /// What changes when a name is added to, removed from or renamed in a
+    /// directory: its change time (with its size and links, and the
+    /// identity, for a directory replaced on the host).
+    struct ListingStamp: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var links: UInt64
+        var modification: FileTime
+        var change: FileTime
+
+        init(_ host: Glibc.stat) {
+            device = UInt64(host.st_dev)
+            inode = UInt64(host.st_ino)
+            size = Int64(host.st_size)
+            links = UInt64(host.st_nlink)
+            modification = FileTime(host.st_mtim)
+            change = FileTime(host.st_ctim)
+        }
+
+        /// Whether a listing read now may be kept: its change time is old
+        /// enough that a change to come cannot carry the same time (a
+        /// filesystem without fine-grained timestamps stamps every change
+        /// within one clock tick alike).
+        func isSettled(now: timespec) -> Bool {
+            let nanoseconds = (Int64(now.tv_sec) - change.seconds) * 1_000_000_000 + (Int64(now.tv_nsec) - change.nanoseconds)
+            return nanoseconds >= ListingStamp.settleNanoseconds
+        }
+
+        static let settleNanoseconds: Int64 = 50_000_000
     }
 
     /// A FIFO of the rootfs is a Sentry pipe, made at its first open: the
@@ -364,9 +403,34 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
 
     override public func listEntries(in directory: Dentry) throws(SyscallError) -> [DirectoryEntry] {
         guard let filesystem = hostFilesystem else { throw .eio }
-        let fd = try filesystem.directory(directory).withFD { directoryFD throws(SyscallError) in
-            try Host.openAt(directoryFD, ".", O_RDONLY | O_DIRECTORY)
+        let descriptor = try filesystem.directory(directory)
+        let stamp = ListingStamp(try descriptor.withFD { fd throws(SyscallError) in try Host.stat(fd) })
+        var entries: [DirectoryEntry]
+        if let kept = listing.withLock({ $0 }), kept.stamp == stamp {
+            entries = kept.entries
+        } else {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            entries = try descriptor.withFD { fd throws(SyscallError) in try Self.hostEntries(of: fd) }
+                .sorted { LinuxFile.namePrecedes($0.name, $1.name) }
+            let listed = entries
+            listing.withLock { $0 = stamp.isSettled(now: now) ? (stamp, listed) : nil }
         }
+        // Sandbox nodes (sockets bound here, mount points made by the Sentry) the host does not list.
+        if directory.children.values.contains(where: { !($0.inode is HostInode) }) {
+            let listed = Set(entries.map(\.name))
+            for (name, child) in directory.children where !(child.inode is HostInode) && !listed.contains(name) {
+                guard let type = child.inode.type else { continue }
+                entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
+            }
+            entries.sort { LinuxFile.namePrecedes($0.name, $1.name) }
+        }
+        return entries
+    }
+
+    /// The host's entries of the directory `directoryFD` reaches, unsorted.
+    private static func hostEntries(of directoryFD: Int32) throws(SyscallError) -> [DirectoryEntry] {
+        let fd = try Host.openAt(directoryFD, ".", O_RDONLY | O_DIRECTORY)
         guard let stream = fdopendir(fd) else {
             close(fd)
             throw Host.lastError
@@ -384,15 +448,7 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
             }
             entries.append(DirectoryEntry(name: name, inodeNumber: UInt64(entry.pointee.d_ino), type: type ?? .regular))
         }
-        // Sandbox nodes (sockets bound here, mount points made by the Sentry) the host does not list.
-        if directory.children.values.contains(where: { !($0.inode is HostInode) }) {
-            let listed = Set(entries.map(\.name))
-            for (name, child) in directory.children where !(child.inode is HostInode) && !listed.contains(name) {
-                guard let type = child.inode.type else { continue }
-                entries.append(DirectoryEntry(name: name, inodeNumber: child.inode.inodeNumber, type: type))
-            }
-        }
-        return entries.sorted { LinuxFile.namePrecedes($0.name, $1.name) }
+        return entries
     }
 
     override public func createFile(_ name: String, in directory: Dentry, mode: UInt32,
