@@ -57,6 +57,12 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         snapshot.processGroupID = group.processGroupID
         snapshot.sessionID = group.sessionID
         if group.isStopped { snapshot.state = "T (stopped)" }
+        if !zombie {
+            for member in group.members {
+                snapshot.threadStates[member.id] = group.isStopped ? "T (stopped)"
+                    : member.waiter.isBlocked ? "S (sleeping)" : "R (running)"
+            }
+        }
         snapshot.virtualBytes = memory.virtual
         snapshot.residentBytes = memory.resident
         snapshot.breakRange = memory.brk

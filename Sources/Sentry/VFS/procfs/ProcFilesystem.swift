@@ -343,11 +343,12 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             guard let maps = source?.maps(of: processID) else { throw .esrch }
             return Array(maps.utf8)
         case .status:
-            let process = try snapshot()
-            // task/[tid]/status names the thread.
-            let thread = fd != 0 ? fd : process.processID
+            // task/[tid]/status names the thread and shows its state.
+            let whole = try snapshot()
+            let thread = fd != 0 ? fd : whole.processID
+            let process = fd != 0 ? whole.forThread(fd) : whole
             return Array("""
-            Name:\t\(process.threadNames[thread] ?? process.name)
+            Name:\t\(process.name)
             State:\t\(process.state)
             Tgid:\t\(process.processID)
             Pid:\t\(thread)
@@ -361,7 +362,10 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
         case .cpuinfo: return Self.hostCPUInformation
         case .mounts: return Array(ProcMountTable.mounts(source?.mounts() ?? []).utf8)
         case .mountinfo: return Array(ProcMountTable.mountInformation(source?.mounts() ?? []).utf8)
-        case .stat: return Array(ProcProcessStatistics.stat(try snapshot()).utf8)
+        case .stat:
+            let process = try snapshot()
+            if fd != 0 { return Array(ProcProcessStatistics.stat(process.forThread(fd), id: fd).utf8) }
+            return Array(ProcProcessStatistics.stat(process).utf8)
         case .statm: return Array(ProcProcessStatistics.statm(try snapshot()).utf8)
         case .uptime:
             let centiseconds = max(0, source?.uptime() ?? 0) / 10_000_000

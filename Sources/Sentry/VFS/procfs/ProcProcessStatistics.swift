@@ -67,11 +67,11 @@ enum ProcProcessStatistics {
         return text
     }
 
-    /// The 52 fields of /proc/[pid]/stat.
-    static func stat(_ process: ProcessSnapshot) -> String {
+    /// The 52 fields of /proc/[pid]/stat, or of task/[`id`]/stat.
+    static func stat(_ process: ProcessSnapshot, id: Int32? = nil) -> String {
         let state = process.state.first.map(String.init) ?? "S"
         let fields: [String] = [
-            String(process.processID), "(\(process.name))", state, String(process.parentProcessID),
+            String(id ?? process.processID), "(\(process.name))", state, String(process.parentProcessID),
             String(process.processGroupID), String(process.sessionID),
             "0", "-1", "4194560",              // tty_nr, tpgid, flags (PF_FORKNOEXEC | PF_RANDOMIZE)
             "0", "0", "0", "0",                // minflt, cminflt, majflt, cmajflt

@@ -21,6 +21,18 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var threadIDs: [Int32] = []
     /// Each thread's comm (PR_SET_NAME), for task/[tid]/comm and status.
     public var threadNames: [Int32: String] = [:]
+    /// Each thread's own state, for task/[tid]/stat and status (`state` is
+    /// the leader's, as Linux shows it for the process).
+    public var threadStates: [Int32: String] = [:]
+
+    /// The snapshot as task/[`thread`]/stat and status show it: that
+    /// thread's name and state.
+    public func forThread(_ thread: Int32) -> ProcessSnapshot {
+        var copy = self
+        copy.state = threadStates[thread] ?? state
+        copy.name = threadNames[thread] ?? name
+        return copy
+    }
     public var processGroupID: Int32 = 0
     public var sessionID: Int32 = 0
     /// Bytes of address space mapped (stat's vsize, statm's size).
