@@ -29,6 +29,10 @@ public final class Context {
     /// `floatingPointCacheValid`: a switch writes FP only when it differs.
     private var floatingPointCache: [UInt8] = []
     private var floatingPointCacheValid = false
+    /// Whether the application ran in the stub thread yet: a new thread
+    /// holds the stub's own FP state, which a first write replaces whole
+    /// without reading it first.
+    private var hasRun = false
     /// The registers the stub thread holds, as read at its last stop, and the
     /// thread's `injections` count then: while no injected call has run
     /// since, a switch writes only what changed (after most syscalls, rax).
@@ -128,6 +132,7 @@ public final class Context {
     /// ESRCH from a ptrace call means the thread died; callers collect it.
     private func run(_ registers: inout Registers) throws(PlatformError) -> Outcome {
         let tid = thread.tid
+        hasRun = true
         cpu = CPUPlacement.follow(stubThread: tid, pinned: cpu, streak: &unpinnedStreak)
         // Selectors come from the stub: the application cannot choose them.
         registers.cs = thread.initialRegisters.cs
@@ -212,13 +217,15 @@ public final class Context {
     /// only the legacy FXSAVE region differs (a handler's initial state
     /// replacing an SSE-only one, an rt_sigreturn after a handler that used
     /// SSE), PTRACE_SETFPREGS writes just that region, with the same result
-    /// as the full write. A stale cache is refreshed first: the host
-    /// allocates and maps a buffer for every full NT_X86_XSTATE write (3.1 us
-    /// here, against 1.7 for the read and 0.9 for the legacy write), and an
-    /// rt_sigreturn after a handler that left the FP state alone needs none.
+    /// as the full write. A stale cache is refreshed first once the
+    /// application has run (a new thread's state is replaced whole): the
+    /// host allocates and maps a buffer for every full NT_X86_XSTATE write
+    /// (3.1 us here, against 1.7 for the read and 0.9 for the legacy write),
+    /// and an rt_sigreturn after a handler that left the FP state alone
+    /// needs none.
     private func loadFloatingPoint(_ state: FloatingPointState) throws(PlatformError) {
-        if !floatingPointCacheValid { try refreshFloatingPointCache() }
-        if Self.sameState(state.bytes, floatingPointCache) { return }
+        if !floatingPointCacheValid && hasRun { try refreshFloatingPointCache() }
+        if floatingPointCacheValid && Self.sameState(state.bytes, floatingPointCache) { return }
         let tid = thread.tid
         let result: Int32
         let legacyOnly = legacyRegionSuffices(state)
