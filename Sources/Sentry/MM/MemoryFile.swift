@@ -181,8 +181,11 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         lock.withLock { _ in length <= limitBytes && usedTotal <= limitBytes - length }
     }
 
-    /// Allocates `length` bytes (a page multiple) of zeroed memory; returns the file offset.
-    public func allocate(_ length: UInt64) throws(SyscallError) -> UInt64 {
+    /// Allocates `length` bytes (a page multiple) of zeroed memory; returns
+    /// the file offset. `cleared: false` is for a caller that writes every
+    /// byte before anything reads one (a copy-on-write copy): kept pages are
+    /// then handed over as they are.
+    public func allocate(_ length: UInt64, cleared: Bool = true) throws(SyscallError) -> UInt64 {
         guard length > 0, Page.isAligned(length) else { throw .einval }
         let (offset, stale) = try lock.withLock { _ throws(SyscallError) -> (UInt64, [Range<UInt64>]) in
             guard length <= limitBytes, usedTotal <= limitBytes - length else {
@@ -202,7 +205,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
             return (offset, stale)
         }
         // The caller owns them now: cleared before it sees them.
-        if let base {
+        if cleared, let base {
             for range in stale { memset(base + Int(range.lowerBound), 0, range.count) }
         }
         return offset

@@ -654,13 +654,14 @@ extension MemoryManager {
         }
         for (addresses, old) in shared {
             let length = UInt64(addresses.count)
-            let copy = try memoryFile.allocate(length)
+            let copy = try memoryFile.allocate(length, cleared: false)
             guard let source = memoryFile.pointer(at: old, count: length),
                   let destination = memoryFile.pointer(at: copy, count: length) else {
                 memoryFile.free(offset: copy, length: length)
                 throw SyscallError.efault
             }
-            destination.copyMemory(from: source, byteCount: Int(length))
+            // Through the memfd when large: its new pages are not cleared first.
+            memoryFile.copy(source, to: UnsafeMutableRawBufferPointer(start: destination, count: Int(length)))
             guard replacePrivateBackingLocked(addresses, with: copy) else {
                 memoryFile.free(offset: copy, length: length)
                 continue
