@@ -287,8 +287,8 @@ extension MemoryManager {
                 let vma = vmas[index]
                 if !vma.shared {
                     let lower = max(vma.start, address), upper = min(vma.end, range.upperBound)
-                    freePrivatePagesLocked(in: lower..<upper)
                     unmapStubLocked(lower..<upper)
+                    freePrivatePagesLocked(in: lower..<upper)
                 }
                 index += 1
             }

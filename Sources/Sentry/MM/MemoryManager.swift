@@ -351,8 +351,11 @@ extension MemoryManager {
             index += 1
         }
         vmas.replaceSubrange(first..<index, with: replacement)
-        freePrivatePagesLocked(in: range)
+        // The stub lets go first: a freed page may be another MM's at once
+        // (MemoryFile keeps freed pages for reuse), while this MM's other
+        // threads still run in the stub.
         unmapStubLocked(range)
+        freePrivatePagesLocked(in: range)
     }
 
     /// `memory` lost its pages from byte `offset` on (a truncation): the
@@ -505,8 +508,8 @@ extension MemoryManager {
                   Page.isAligned(range.lowerBound), Page.isAligned(range.upperBound),
                   Page.isAligned(memoryOffset) else { throw .einval }
             try memoryFile.retain([memoryOffset..<memoryOffset + UInt64(range.count)])
-            freePrivatePagesLocked(in: range)
             unmapStubLocked(range)
+            freePrivatePagesLocked(in: range)
             insertPrivateLocked(PrivatePages(start: range.lowerBound, end: range.upperBound, offset: memoryOffset),
                                 at: firstPrivateIndexLocked(endingAfter: range.lowerBound))
         }
@@ -666,7 +669,6 @@ extension MemoryManager {
                 memoryFile.free(offset: copy, length: length)
                 continue
             }
-            memoryFile.free(offset: old, length: length)
             for mapped in mappedInStub.intersection(with: addresses) {
                 do {
                     try mapStubLocked(mapped, offset: copy + (mapped.lowerBound - addresses.lowerBound),
@@ -675,6 +677,9 @@ extension MemoryManager {
                     unmapStubLocked(mapped)
                 }
             }
+            // Once the stub maps the copy: the old pages may be freed now
+            // (their other owners let go meanwhile) and another MM's at once.
+            memoryFile.free(offset: old, length: length)
         }
     }
 
