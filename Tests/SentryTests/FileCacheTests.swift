@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 import Platform
 import State
@@ -28,6 +29,31 @@ import Testing
         })
         reads += count
         return bytes
+    }
+
+    /// A fill spliced in the host: the file's bytes, the last page's tail
+    /// zero (over pages a freed allocation left with other bytes), and a
+    /// refusal when the file is shorter than asked (the caller reads it).
+    @Test func aSplicedFillCopiesTheFileAndLeavesTheTailZero() throws {
+        let path = "/tmp/runsc-splice-test-\(getpid())"
+        defer { unlink(path) }
+        let bytes = (0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0o600)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        #expect(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count)
+        let file = try MemoryFile.create(capacity: 1 << 24)
+        let dirty = try file.allocate(3 * Page.size)
+        try #require(file.pointer(at: dirty, count: 3 * Page.size))
+            .initializeMemory(as: UInt8.self, repeating: 0xee, count: Int(3 * Page.size))
+        file.free(offset: dirty, length: 3 * Page.size)
+        let offset = try file.allocate(3 * Page.size)
+        #expect(cshim_splice_file(fd, file.fd, offset, bytes.count) == 0)
+        let pointer = try #require(file.pointer(at: offset, count: 3 * Page.size))
+        let copied = UnsafeRawBufferPointer(start: pointer, count: Int(3 * Page.size))
+        #expect(Array(copied.prefix(bytes.count)) == bytes)
+        #expect(copied.dropFirst(bytes.count).allSatisfy { $0 == 0 })
+        #expect(cshim_splice_file(fd, file.fd, offset, bytes.count + 1) == -EIO)
     }
 
     @Test func aSettledFileIsReadOnceAndItsPagesServeTheNextExec() throws {

@@ -19,4 +19,5 @@
 #include "confine.h"
 #include "futex.h"
 #include "vdso_params.h"
+#include "splicefill.h"
 #endif

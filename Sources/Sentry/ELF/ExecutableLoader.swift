@@ -201,7 +201,8 @@ extension Kernel {
             guard version.size <= Int64(Kernel.maxExecutableSize), let size = Int(exactly: version.size) else {
                 throw SyscallError.enomem
             }
-            let bytes = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile) {
+            let bytes = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
+                                                       source: throughPageCache ? nil : mappable) {
                 buffer throws(SyscallError) in
                 if let mappable {
                     try MemoryManager.fill(buffer, from: mappable, at: 0, privately: throughPageCache)

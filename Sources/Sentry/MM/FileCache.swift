@@ -176,7 +176,7 @@ public final class FileCache: @unchecked Sendable {
     /// With `onlyIfKept`, nil instead of pages the cache would not keep;
     /// `kept`: what `keeps` just said for them, not asked again.
     func bytes(of identity: Identity?, at version: Version, size: Int, memoryFile: MemoryFile, onlyIfKept: Bool = false,
-               kept: Bool? = nil,
+               kept: Bool? = nil, source: (any MappableFile)? = nil,
                fill: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError) -> ExecutableBytes? {
         guard size > 0, let length = Page.roundUp(UInt64(size)) else { throw .enoexec }
         let keep = kept ?? keeps(identity, at: version, length: length, memoryFile: memoryFile)
@@ -193,7 +193,7 @@ public final class FileCache: @unchecked Sendable {
             case .notKept:
                 return nil
             case .read(let kept):
-                return try read(identity, length, size, kept, memoryFile, fill)
+                return try read(identity, length, size, kept, memoryFile, source, fill)
             }
         }
     }
@@ -254,10 +254,12 @@ public final class FileCache: @unchecked Sendable {
         return .read(fill)
     }
 
-    /// Reads the file into fresh pages with no lock of the cache held; with
-    /// `kept`, the cache keeps them (unless `releaseAll` came meanwhile) and
+    /// Reads the file into fresh pages with no lock of the cache held
+    /// (`source` copies it in the host when it can, else `fill` reads it);
+    /// with `kept`, the cache keeps them (unless `releaseAll` came meanwhile) and
     /// those waiting for them look again.
     private func read(_ identity: Identity?, _ length: UInt64, _ size: Int, _ kept: Fill?, _ memoryFile: MemoryFile,
+                      _ source: (any MappableFile)?,
                       _ fill: (UnsafeMutableRawBufferPointer) throws(SyscallError) -> Void) throws(SyscallError)
         -> ExecutableBytes {
         var offset: UInt64?
@@ -269,12 +271,14 @@ public final class FileCache: @unchecked Sendable {
             memoryFile.free(offset: allocated, length: length)
             throw .efault
         }
-        cshim_prefault_for_write(pointer, Int(length))
-        do throws(SyscallError) {
-            try fill(UnsafeMutableRawBufferPointer(start: pointer, count: size))
-        } catch {
-            memoryFile.free(offset: allocated, length: length)
-            throw error
+        if source?.copyForMapping(into: memoryFile, at: allocated, count: size) != true {
+            cshim_prefault_for_write(pointer, Int(length))
+            do throws(SyscallError) {
+                try fill(UnsafeMutableRawBufferPointer(start: pointer, count: size))
+            } catch {
+                memoryFile.free(offset: allocated, length: length)
+                throw error
+            }
         }
         // The cache's own hold, besides the caller's.
         if kept != nil, (try? memoryFile.retain([allocated..<allocated + length])) != nil { offset = allocated }

@@ -33,11 +33,17 @@ public protocol MappableFile: Savable {
     /// file (a MAP_SHARED page cache with stores not written back): the
     /// file cache, which holds the host file's bytes, cannot stand for it then.
     var hasSharedPageCache: Bool { get }
+    /// Copies the file's first `count` bytes into `memoryFile` at
+    /// `memoryOffset` inside the host, without reading them into the Sentry
+    /// (the file cache's fill); false when the file cannot, or could not
+    /// copy them all: the caller reads them instead.
+    func copyForMapping(into memoryFile: MemoryFile, at memoryOffset: UInt64, count: Int) -> Bool
 }
 
 extension MappableFile {
     public func cacheVersion() throws(SyscallError) -> (FileCache.Identity, FileCache.Version)? { nil }
     public var hasSharedPageCache: Bool { false }
+    public func copyForMapping(into memoryFile: MemoryFile, at memoryOffset: UInt64, count: Int) -> Bool { false }
     public func readForPrivateMapping(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws(SyscallError)
         -> Int {
         try readForMapping(into: buffer, at: offset)

@@ -539,7 +539,7 @@ extension MemoryManager {
         }
         guard fileOffset < fileEnd else { return .none }
         let cached = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
-                                                    onlyIfKept: true, kept: true) { buffer throws(SyscallError) in
+                                                    onlyIfKept: true, kept: true, source: file) { buffer throws(SyscallError) in
             try Self.fill(buffer, from: file, at: 0)
         }
         guard let cached, let base = cached.memoryOffset else { return .none }
