@@ -63,9 +63,22 @@ import Testing
             let restore = try session.launch(["--log", session.path(name + ".log"), "restore", "--image-path",
                                               session.path(name), "--bundle", session.bundle, name], output: name + ".out")
             guard let status = restore.wait(timeout: 30) else {
-                kill(restore.pid, SIGKILL)
+                // A corrupted register may be the counter's own (its limit):
+                // a container still printing runs, as it would natively; one
+                // that went quiet is stuck.
+                let printed = session.lines(name + ".out").count
+                let ended = restore.wait(timeout: 1)
+                let printing = session.lines(name + ".out").count > printed
+                if ended == nil { kill(restore.pid, SIGKILL) }
                 _ = restore.wait()
-                Issue.record("\(mutation.label): the restored container did not end within 30 s")
+                let log = session.read(name + ".log")
+                #expect(!["Fatal error", "fatal signal", "a fault in the sandbox"].contains { log.contains($0) },
+                        "\(mutation.label): the sandbox crashed: \(log)")
+                if ended != nil || printing {
+                    ran += 1
+                } else {
+                    Issue.record("\(mutation.label): the restored container went quiet and did not end within 30 s")
+                }
                 continue
             }
             let errors = session.errors(of: name + ".out")
