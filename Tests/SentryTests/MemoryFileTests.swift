@@ -33,11 +33,14 @@ import Testing
             pointer.initializeMemory(as: UInt8.self, repeating: 0xa5, count: pages * Int(Page.size))
         }
         file.free(offset: kept, length: 2 * Page.size)
+        #expect(file.recycledBytes == 2 * Page.size, "kept: within a quarter of the limit")
         file.free(offset: punched, length: 8 * Page.size)
+        #expect(file.recycledBytes == 2 * Page.size, "punched: past a quarter of the limit")
         #expect(file.usedBytes == 0)
         #expect(file.usedRanges.isEmpty, "neither is saved")
         let again = try file.allocate(10 * Page.size)
         #expect(again == kept)
+        #expect(file.recycledBytes == 0, "taken again")
         let pointer = try #require(file.pointer(at: again, count: 10 * Page.size))
         #expect(UnsafeRawBufferPointer(start: pointer, count: 10 * Int(Page.size)).allSatisfy { $0 == 0 })
     }

@@ -241,7 +241,7 @@ public final class MemoryFile: Savable, @unchecked Sendable {
         }
         guard !punched.isEmpty else { return }
         // Punched while still in `used`, so no allocation takes them first.
-        for range in punched { zero(offset: range.lowerBound, length: UInt64(range.count)) }
+        for range in punched { punch(range) }
         lock.withLock { _ in
             for range in punched { usedTotal -= used.remove(range) }
         }
@@ -280,7 +280,12 @@ public final class MemoryFile: Savable, @unchecked Sendable {
     public func zero(offset: UInt64, length: UInt64) {
         guard length > 0, offset < capacity, length <= capacity - offset else { return }
         pendingLoad?.discard(offset..<offset + length)
-        if let base { _ = madvise(base + Int(offset), Int(length), MADV_REMOVE) }
+        punch(offset..<offset + length)
+    }
+
+    /// Gives `range` (inside the capacity) back to the host: it reads as zero after.
+    private func punch(_ range: Range<UInt64>) {
+        if let base { _ = madvise(base + Int(range.lowerBound), range.count, MADV_REMOVE) }
     }
 
     /// The Sentry's pointer to the `count` bytes at file offset `offset`,
@@ -355,6 +360,8 @@ public final class MemoryFile: Savable, @unchecked Sendable {
 
     /// Bytes currently allocated.
     public var usedBytes: UInt64 { lock.withLock { _ in usedTotal } }
+    /// Bytes of freed pages kept for reuse (`recycled`).
+    var recycledBytes: UInt64 { lock.withLock { _ in recycledTotal } }
 
     /// Whether an allocation failed on the memory limit since the last call
     /// (and forgets it): the caller's process is the one to kill.

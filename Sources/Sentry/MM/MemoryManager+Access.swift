@@ -27,12 +27,7 @@ extension MemoryManager {
             while cursor < end {
                 guard let index = vmaIndexLocked(containing: cursor) else { throw SyscallError.efault }
                 let vma = vmas[index]
-                // The kernel's pages are every process's: not even a forced write.
-                if vma.special != nil && access.contains(.write) { throw SyscallError.efault }
-                if !force {
-                    if access.contains(.write) && !vma.protection.contains(.write) { throw SyscallError.efault }
-                    if vma.protection.isEmpty { throw SyscallError.efault }
-                }
+                try Self.checkAccess(to: vma, access, force: force)
                 let pieceEnd = min(end, vma.end)
                 for (range, offset) in try backingRunsLocked(cursor..<pieceEnd, in: vma,
                                                               forWriting: access.contains(.write)) {
@@ -46,6 +41,15 @@ extension MemoryManager {
         for piece in pieces { try body(piece) }
     }
 
+    /// EFAULT unless `vma` allows `access`: the kernel's pages are every
+    /// process's (not even a forced write), and `force` ignores the rest.
+    private static func checkAccess(to vma: VMA, _ access: Protection, force: Bool) throws(SyscallError) {
+        if vma.special != nil && access.contains(.write) { throw .efault }
+        guard !force else { return }
+        if access.contains(.write) && !vma.protection.contains(.write) { throw .efault }
+        if vma.protection.isEmpty { throw .efault }
+    }
+
     /// The Sentry's view of `range` when one populated private run of one
     /// VMA holds it all and, for a write, no other MM shares its pages (a
     /// signal frame, a syscall's struct): what the general walk would find,
@@ -54,12 +58,9 @@ extension MemoryManager {
                                 _ memoryFile: MemoryFile) throws(SyscallError) -> UnsafeMutableRawBufferPointer? {
         guard let index = vmaIndexLocked(containing: range.lowerBound) else { throw .efault }
         let vma = vmas[index]
+        try Self.checkAccess(to: vma, access, force: force)
         guard range.upperBound <= vma.end, vma.special == nil, vma.sharedMemory == nil else { return nil }
         let writing = access.contains(.write)
-        if !force {
-            if writing && !vma.protection.contains(.write) { throw .efault }
-            if vma.protection.isEmpty { throw .efault }
-        }
         let run = firstPrivateIndexLocked(endingAfter: range.lowerBound)
         guard run < privatePages.count, privatePages[run].start <= range.lowerBound,
               privatePages[run].end >= range.upperBound else { return nil }
