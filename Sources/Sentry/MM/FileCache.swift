@@ -86,6 +86,12 @@ public final class FileCache: @unchecked Sendable {
         var size: Int64
         var modification: FileTime
         var change: FileTime
+
+        /// Whether a change to come would show in this version's times: it
+        /// is more than `settleTime` old, past the host's timestamp granularity.
+        var isSettled: Bool {
+            max(modification.seconds, change.seconds) < FileTime.now().seconds - FileCache.settleTime
+        }
     }
 
     /// A host file's identity and version from its fstat.
@@ -164,9 +170,7 @@ public final class FileCache: @unchecked Sendable {
     /// file at `version` (nil `identity`: no host file) when there is room:
     /// a settled version, within the budget.
     func keeps(_ identity: Identity?, at version: Version, length: UInt64, memoryFile: MemoryFile) -> Bool {
-        let now = FileTime.now().seconds
-        let settled = max(version.modification.seconds, version.change.seconds) < now - Self.settleTime
-        return identity != nil && settled && length <= Self.budget(memoryFile)
+        identity != nil && version.isSettled && length <= Self.budget(memoryFile)
     }
 
     /// The `size` bytes of the file `identity` names at `version` (nil for

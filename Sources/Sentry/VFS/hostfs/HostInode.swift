@@ -47,36 +47,21 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
     private let listing = Mutex<(stamp: ListingStamp, entries: [DirectoryEntry])?>(nil)
 
     /// What changes when a name is added to, removed from or renamed in a
-    /// directory: its change time (with its size and links, and the
-    /// identity, for a directory replaced on the host).
+    /// directory: its change time, as the file cache versions a file (and
+    /// its links); kept only once settled, as the file cache keeps a file.
     struct ListingStamp: Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
+        var identity: FileCache.Identity
+        var version: FileCache.Version
         var links: UInt64
-        var modification: FileTime
-        var change: FileTime
 
         init(_ host: Glibc.stat) {
-            device = UInt64(host.st_dev)
-            inode = UInt64(host.st_ino)
-            size = Int64(host.st_size)
+            (identity, version) = FileCache.identityAndVersion(of: host)
             links = UInt64(host.st_nlink)
-            modification = FileTime(host.st_mtim)
-            change = FileTime(host.st_ctim)
         }
-
-        /// Whether a listing read now may be kept: its change time is old
-        /// enough that a change to come cannot carry the same time (a
-        /// filesystem without fine-grained timestamps stamps every change
-        /// within one clock tick alike).
-        func isSettled(now: timespec) -> Bool {
-            let nanoseconds = (Int64(now.tv_sec) - change.seconds) * 1_000_000_000 + (Int64(now.tv_nsec) - change.nanoseconds)
-            return nanoseconds >= ListingStamp.settleNanoseconds
-        }
-
-        static let settleNanoseconds: Int64 = 50_000_000
     }
+
+    /// Whether a listing is kept (tests).
+    var keepsListing: Bool { listing.withLock { $0 != nil } }
 
     /// A FIFO of the rootfs is a Sentry pipe, made at its first open: the
     /// host's FIFO is never opened. Saved with the bytes in flight.
@@ -409,12 +394,10 @@ public final class HostInode: Inode, @unchecked Sendable { // directory FD guard
         if let kept = listing.withLock({ $0 }), kept.stamp == stamp {
             entries = kept.entries
         } else {
-            var now = timespec()
-            clock_gettime(CLOCK_REALTIME, &now)
             entries = try descriptor.withFD { fd throws(SyscallError) in try Self.hostEntries(of: fd) }
                 .sorted { LinuxFile.namePrecedes($0.name, $1.name) }
             let listed = entries
-            listing.withLock { $0 = stamp.isSettled(now: now) ? (stamp, listed) : nil }
+            listing.withLock { $0 = stamp.version.isSettled ? (stamp, listed) : nil }
         }
         // Sandbox nodes (sockets bound here, mount points made by the Sentry) the host does not list.
         if directory.children.values.contains(where: { !($0.inode is HostInode) }) {
