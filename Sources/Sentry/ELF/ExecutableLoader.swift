@@ -202,7 +202,7 @@ extension Kernel {
                 throw SyscallError.enomem
             }
             let bytes = try memoryFile.fileCache.bytes(of: identity, at: version, size: size, memoryFile: memoryFile,
-                                                       source: throughPageCache ? nil : mappable) {
+                                                       source: mappable) {
                 buffer throws(SyscallError) in
                 if let mappable {
                     try MemoryManager.fill(buffer, from: mappable, at: 0, privately: throughPageCache)

@@ -35,8 +35,9 @@ public protocol MappableFile: Savable {
     var hasSharedPageCache: Bool { get }
     /// Copies the file's first `count` bytes into `memoryFile` at
     /// `memoryOffset` inside the host, without reading them into the Sentry
-    /// (the file cache's fill); false when the file cannot, or could not
-    /// copy them all: the caller reads them instead.
+    /// (the file cache's fill); false when the file cannot (one with a
+    /// shared page cache: the host file's bytes are not all of it), or could
+    /// not copy them all: the caller reads them instead.
     func copyForMapping(into memoryFile: MemoryFile, at memoryOffset: UInt64, count: Int) -> Bool
 }
 

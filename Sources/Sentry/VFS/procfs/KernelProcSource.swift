@@ -46,23 +46,21 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
         snapshot.threadIDs = zombie ? [group.id] : group.members.map(\.id).sorted()
-        if !zombie { for member in group.members { snapshot.threadNames[member.id] = member.name } }
-        // As Linux: R while the leader runs or is runnable (the reader of its
-        // own /proc/self is), S while it sleeps in the Sentry.
-        if zombie {
-            snapshot.state = "Z (zombie)"
-        } else if !leader.waiter.isBlocked {
-            snapshot.state = "R (running)"
+        // As Linux: R while a thread runs or is runnable (the reader of its
+        // own /proc/self is), S while it sleeps in the Sentry; the process
+        // shows its leader's.
+        func state(of task: Task) -> String {
+            group.isStopped ? "T (stopped)" : task.waiter.isBlocked ? "S (sleeping)" : "R (running)"
         }
-        snapshot.processGroupID = group.processGroupID
-        snapshot.sessionID = group.sessionID
-        if group.isStopped { snapshot.state = "T (stopped)" }
         if !zombie {
             for member in group.members {
-                snapshot.threadStates[member.id] = group.isStopped ? "T (stopped)"
-                    : member.waiter.isBlocked ? "S (sleeping)" : "R (running)"
+                snapshot.threadNames[member.id] = member.name
+                snapshot.threadStates[member.id] = state(of: member)
             }
         }
+        snapshot.state = zombie && !group.isStopped ? "Z (zombie)" : state(of: leader)
+        snapshot.processGroupID = group.processGroupID
+        snapshot.sessionID = group.sessionID
         snapshot.virtualBytes = memory.virtual
         snapshot.residentBytes = memory.resident
         snapshot.breakRange = memory.brk
