@@ -51,7 +51,7 @@ public struct Features: Codable, Sendable, Equatable {
         ociVersionMin: "1.0.0", ociVersionMax: Spec.currentVersion, hooks: [],
         // Loader.containerMounts and tmpfsLimits read these; others are ignored.
         mountOptions: ["bind", "mode", "noexec", "nodev", "nosuid", "nr_blocks", "nr_inodes", "rbind", "ro", "rw", "size"],
-        linux: Linux(namespaces: ["ipc", "mount", "network", "pid", "uts"], capabilities: CapabilitySets.names,
+        linux: Linux(namespaces: ["ipc", "mount", "network", "pid", "uts"], capabilities: Spec.Capabilities.names,
                      cgroup: Linux.Cgroup(v1: true, v2: true, systemd: false, systemdUser: false),
                      seccomp: Linux.Seccomp(enabled: true, actions: Spec.Seccomp.actionNames,
                                             operators: Spec.Seccomp.Operator.allCases.map(\.rawValue),

@@ -7,11 +7,11 @@ extension Loader {
     static func credentials(for process: Spec.Process) -> Credentials {
         var capabilities: CapabilitySets?
         if let caps = process.capabilities {
-            capabilities = CapabilitySets(effective: CapabilitySets.mask(caps.effective),
-                                          permitted: CapabilitySets.mask(caps.permitted),
-                                          inheritable: CapabilitySets.mask(caps.inheritable),
-                                          bounding: CapabilitySets.mask(caps.bounding),
-                                          ambient: CapabilitySets.mask(caps.ambient))
+            capabilities = CapabilitySets(effective: Spec.Capabilities.mask(caps.effective),
+                                          permitted: Spec.Capabilities.mask(caps.permitted),
+                                          inheritable: Spec.Capabilities.mask(caps.inheritable),
+                                          bounding: Spec.Capabilities.mask(caps.bounding),
+                                          ambient: Spec.Capabilities.mask(caps.ambient))
         }
         return Credentials(uid: process.user.uid, gid: process.user.gid,
                            supplementaryGIDs: process.user.additionalGids ?? [], capabilities: capabilities)

@@ -122,6 +122,28 @@ public struct Spec: Codable, Sendable, Equatable {
             self.permitted = permitted
             self.ambient = ambient
         }
+
+        /// Linux's capability names in bit order (bit N is `names[N]`),
+        /// CAP_CHOWN to CAP_CHECKPOINT_RESTORE (CAP_LAST_CAP 40, Linux 5.9+).
+        public static let names = [
+            "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+            "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+        ]
+
+        /// The bit mask of `names`; unknown names are ignored, as runc does.
+        public static func mask(_ names: [String]?) -> UInt64 {
+            var mask: UInt64 = 0
+            for name in names ?? [] {
+                if let bit = Self.names.firstIndex(of: name) { mask |= 1 << UInt64(bit) }
+            }
+            return mask
+        }
     }
 
     /// One resource limit, named as in setrlimit(2) (`RLIMIT_NOFILE`).

@@ -32,8 +32,10 @@ import Testing
 
     /// Runs `script` natively and in the sandbox and expects the same status
     /// and output. With `hostData`, `$D` is a writable host directory
-    /// (bind-mounted at /data in the sandbox).
-    static func expectSameAsNative(_ script: String, hostData: Bool = false, requires programs: [String] = [],
+    /// (bind-mounted at /data in the sandbox). With `allCapabilities`, the
+    /// container's root has every capability, as the native run's has.
+    static func expectSameAsNative(_ script: String, hostData: Bool = false, allCapabilities: Bool = false,
+                                   requires programs: [String] = [],
                                    sourceLocation: SourceLocation = #_sourceLocation) throws {
         for program in [bash] + programs {
             try #require(FileManager.default.isExecutableFile(atPath: program), "\(program) is not installed",
@@ -55,6 +57,7 @@ import Testing
             .map { ($0, $0, ["ro"]) }
         if let sandboxData { mounts.append(("/data", sandboxData, ["rw"])) }
         try BindMountTests.addBindMounts(mounts, to: sandbox.bundle)
+        if allCapabilities { try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle) }
         let result = try sandbox.start().finish(timeout: 240)
         #expect(result.status == native.status, "\(result.stderr)", sourceLocation: sourceLocation)
         #expect(result.stdout == native.stdout, "\(result.stderr)", sourceLocation: sourceLocation)
@@ -201,6 +204,36 @@ import Testing
             (cd out/tree && find . | sort | xargs ls -ld --time-style=full-iso) > after
             diff before after && echo "listings equal"; wc -l < after
             """, requires: ["/usr/bin/tar"])
+    }
+
+    /// make -j4 runs its recipes through posix_spawn, whose
+    /// POSIX_SPAWN_RESETIDS calls setresuid and setresgid; gcc, as and ld
+    /// compile and link a library and a program that uses it.
+    @Test func makeBuildsALibraryAndAProgramWithGcc() throws {
+        try Self.expectSameAsNative("""
+            mkdir -p "$W" && cd "$W" || exit 1
+            for i in 1 2 3 4 5 6; do printf 'int f%d(void) { return %d; }\n' $i $i > f$i.c; done
+            cat > main.c <<'EOF'
+            #include <stdio.h>
+            int f1(void), f6(void);
+            int main(void) { printf("%d\\n", f1() + f6()); return 0; }
+            EOF
+            printf 'OBJS = f1.o f2.o f3.o f4.o f5.o f6.o\nmain: main.o libf.a\n\tgcc -o $@ main.o -L. -lf\nlibf.a: $(OBJS)\n\tar rcs $@ $(OBJS)\n%%.o: %%.c\n\tgcc -O2 -c $< -o $@\n' > Makefile
+            make -s -j4 && ./main && ar t libf.a | sort && make -q main && echo "up to date"
+            """, requires: ["/usr/bin/make", "/usr/bin/gcc"])
+    }
+
+    /// util-linux's setpriv drops to another user with setgroups, setresgid,
+    /// setresuid and capset; id and /proc/self/status show the result.
+    @Test func setprivRunsACommandAsAnotherUser() throws {
+        try Self.expectSameAsNative("""
+            setpriv --reuid=1000 --regid=100 --clear-groups id
+            setpriv --reuid=1000 --regid=100 --groups=5,7 --inh-caps=-all bash -c 'id; grep -E "^(Uid|Gid|Groups|CapInh|CapPrm|CapEff|CapAmb)" /proc/self/status'
+            setpriv --reuid=1000 --regid=1000 --init-groups true 2>&1; echo "init-groups: $?"
+            setpriv --keep-groups --reuid=1000 cat /proc/1/environ > /dev/null 2>&1; echo "other user's environ: $?"
+            mkdir -p "$W" && chmod 700 "$W" && touch "$W/root" && echo "root: $?"
+            setpriv --reuid=1000 --regid=1000 --clear-groups touch "$W/user" 2>/dev/null; echo "user: $?"
+            """, allCapabilities: true, requires: ["/usr/bin/setpriv"])
     }
 
     @Test func bashProcessSubstitutionCoprocFifosAndTimeouts() throws {

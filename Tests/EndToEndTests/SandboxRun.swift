@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import Testing
 
 /// One `runsc run` of a bundle whose rootfs holds the C fixtures in /bin.
@@ -38,44 +39,57 @@ final class SandboxRun {
     }
 
     static func makeRootfsWritable(bundle: String, directory: String) throws {
-        let configPath = bundle + "/config.json"
-        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
-            as? [String: Any], var root = spec["root"] as? [String: Any] else {
-            throw SetupError("config.json has no root")
+        try editSpec(bundle + "/config.json") { spec in
+            guard var root = spec["root"] as? [String: Any] else { throw SetupError("config.json has no root") }
+            root["readonly"] = false
+            spec["root"] = root
         }
-        root["readonly"] = false
-        spec["root"] = root
-        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
         try FileManager.default.createDirectory(atPath: bundle + "/rootfs/" + directory,
                                                 withIntermediateDirectories: true)
+    }
+
+    /// Reads the spec at `configPath`, lets `change` edit it, writes it back.
+    static func editSpec(_ configPath: String, _ change: (inout [String: Any]) throws -> Void) throws {
+        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
+            as? [String: Any] else { throw SetupError("config.json is not an object") }
+        try change(&spec)
+        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+    }
+
+    /// Gives the process every capability in every set but the ambient one,
+    /// and lets it gain privileges (no NoNewPrivs), as a native root has.
+    static func grantAllCapabilities(bundle: String) throws {
+        try editSpec(bundle + "/config.json") { spec in
+            guard var process = spec["process"] as? [String: Any] else { throw SetupError("config.json has no process") }
+            let all = Spec.Capabilities.names
+            process["capabilities"] = ["bounding": all, "effective": all, "permitted": all, "inheritable": [String](),
+                                       "ambient": [String]()]
+            process["noNewPrivileges"] = false
+            spec["process"] = process
+        }
     }
 
     /// Gives the container's processes ADDR_NO_RANDOMIZE through the spec's
     /// `linux.personality` (as `setarch -R`): for tests that need the same
     /// addresses from run to run.
     static func disableLayoutRandomization(bundle: String) throws {
-        let configPath = bundle + "/config.json"
-        guard var spec = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath)))
-            as? [String: Any] else { throw SetupError("config.json is not an object") }
-        var linux = spec["linux"] as? [String: Any] ?? [:]
-        linux["personality"] = ["domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]]
-        spec["linux"] = linux
-        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
+        try editSpec(bundle + "/config.json") { spec in
+            var linux = spec["linux"] as? [String: Any] ?? [:]
+            linux["personality"] = ["domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]]
+            spec["linux"] = linux
+        }
     }
 
     /// Rewrites the spec's process (args, env, user; no terminal).
     static func setProcess(in configPath: String, args: [String], env: [String], user: UInt32) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: configPath))
-        guard var spec = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              var process = spec["process"] as? [String: Any] else {
-            throw SetupError("config.json has no process")
+        try editSpec(configPath) { spec in
+            guard var process = spec["process"] as? [String: Any] else { throw SetupError("config.json has no process") }
+            process["args"] = args
+            process["env"] = env
+            process["terminal"] = false
+            process["user"] = ["uid": user, "gid": user]
+            spec["process"] = process
         }
-        process["args"] = args
-        process["env"] = env
-        process["terminal"] = false
-        process["user"] = ["uid": user, "gid": user]
-        spec["process"] = process
-        try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
     }
 
     /// Starts `runsc run` without waiting; the container's stdin is `stdin` (default /dev/null).

@@ -73,16 +73,33 @@ import Testing
         _ = try Self.runCycled("futex_cases", arguments: [name], every: 5, timeout: 60, copyingFixture: true)
     }
 
+    /// Changed user and group IDs, filesystem IDs, capabilities and
+    /// securebits come back from each cycle as they were saved.
+    @Test func credentialsCycledEverySevenSyscallsMatchANativeRun() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("credentials-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let native = try Self.runCycled("credentials_cases", arguments: ["/data"], nativeArguments: [directory],
+                                        every: 7, timeout: 120, copyingFixture: true) { sandbox in
+            try sandbox.makeRootfsWritable(directory: "/data")
+            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
+        }
+        #expect(native.hasSuffix("done\n"))
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no
     /// failed one; returns the native output. `openFiles` raises the
-    /// container's hard RLIMIT_NOFILE, for a fixture that raises its own to it.
-    private static func runCycled(_ name: String, arguments: [String] = [], every: Int, timeout: Double,
-                                  copyingFixture: Bool = false,
-                                  openFiles: Int? = nil) throws -> String {
+    /// container's hard RLIMIT_NOFILE, for a fixture that raises its own to
+    /// it. `nativeArguments` replace `arguments` natively; `prepare` changes
+    /// the bundle before the run.
+    private static func runCycled(_ name: String, arguments: [String] = [], nativeArguments: [String]? = nil,
+                                  every: Int, timeout: Double, copyingFixture: Bool = false, openFiles: Int? = nil,
+                                  prepare: (SandboxRun) throws -> Void = { _ in }) throws -> String {
         let sandbox = try SandboxRun(["/bin/" + name] + arguments, start: false)
         if let openFiles { try UnixSocketTests.allowOpenFiles(openFiles, in: sandbox.bundle) }
+        try prepare(sandbox)
         if copyingFixture {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
         }
@@ -94,7 +111,7 @@ import Testing
             scratch: sandbox.workspace.path, cleanup: ["--root", sandbox.workspace.stateRoot, "delete", "--force", id],
             environment: ["RUNSC_DEBUG_SAVE_RESTORE_TALLY": tally])
         let result = try run.finish(timeout: timeout)
-        let native = try Fixtures.runNatively(name, arguments)
+        let native = try Fixtures.runNatively(name, nativeArguments ?? arguments)
         #expect(result.status == native.status, "\(result.stderr)")
         #expect(result.stdout == native.stdout)
         let fields = try String(contentsOfFile: tally, encoding: .utf8).split(whereSeparator: \.isWhitespace)

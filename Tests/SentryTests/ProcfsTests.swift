@@ -10,7 +10,7 @@ final class FakeProcSource: ProcSource, @unchecked Sendable {
 
     func snapshot(of processID: Int32) -> ProcessSnapshot? {
         guard processID == 7 else { return nil }
-        return ProcessSnapshot(processID: 7, parentProcessID: 0, name: "app", uids: (0, 0), gids: (0, 0),
+        return ProcessSnapshot(processID: 7, parentProcessID: 0, name: "app", credentials: Credentials(),
                                threadCount: 1, commandLine: Array("app\0-x\0".utf8), executablePath: "/bin/app",
                                maps: "00400000-00401000 r-xp 00000000 00:00 0 /bin/app\n", fdTable: table,
                                root: root, workingDirectory: root)

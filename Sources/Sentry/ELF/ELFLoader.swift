@@ -47,11 +47,12 @@ public enum ELFLoader {
 
     /// `load(_:path:execfn:argv:envp:into:credentials:stackLimit:randomize:readInterpreter:)` of an array's bytes.
     public static func load(_ bytes: [UInt8], path: String, execfn: String? = nil, argv: [String], envp: [String],
-                            into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
-                            randomize: Bool = false,
+                            into mm: MemoryManager, credentials: Credentials, secure: Bool = false,
+                            stackLimit: UInt64, randomize: Bool = false,
                             readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
         try load(ExecutableBytes(bytes: bytes), path: path, execfn: execfn, argv: argv, envp: envp, into: mm,
-                 credentials: credentials, stackLimit: stackLimit, randomize: randomize, readInterpreter: readInterpreter)
+                 credentials: credentials, secure: secure, stackLimit: stackLimit, randomize: randomize,
+                 readInterpreter: readInterpreter)
     }
 
     /// Loads `bytes` (the whole executable file) as `path` with `argv` and
@@ -64,8 +65,8 @@ public enum ELFLoader {
     /// `Randomization`); without it every base is Linux's under
     /// ADDR_NO_RANDOMIZE (`setarch -R`), so runs repeat exactly.
     public static func load(_ bytes: ExecutableBytes, path: String, execfn: String? = nil, argv: [String],
-                            envp: [String], into mm: MemoryManager, credentials: Credentials, stackLimit: UInt64,
-                            randomize: Bool = false,
+                            envp: [String], into mm: MemoryManager, credentials: Credentials, secure: Bool = false,
+                            stackLimit: UInt64, randomize: Bool = false,
                             readInterpreter: InterpreterReader = noInterpreter) throws(ExecError) -> Image {
         let elf = try parse(bytes.raw, path: path)
         let random = randomize ? Randomization.random() : Randomization.none
@@ -144,7 +145,8 @@ public enum ELFLoader {
         do throws(SyscallError) {
             layout = try builder.build(argv: argv, envp: envp, execfn: execfn ?? path) { execfn, random, platform in
                 auxiliaryVector(vdso: vdso, phdr: phdr, phnum: phnum, base: interpreterBase, entry: entry,
-                                credentials: credentials, execfn: execfn, random: random, platform: platform)
+                                credentials: credentials, secure: secure, execfn: execfn, random: random,
+                                platform: platform)
             }
         } catch {
             throw ExecError(error, "\(path): cannot build the initial stack")
@@ -280,7 +282,7 @@ public enum ELFLoader {
     /// The auxiliary vector, in the order Linux's create_elf_tables writes it
     /// (ARCH_DLINFO's AT_SYSINFO_EHDR first: the Sentry's vDSO, never the host's).
     static func auxiliaryVector(vdso: UInt64, phdr: UInt64, phnum: UInt64, base: UInt64, entry: UInt64,
-                                credentials: Credentials, execfn: UInt64, random: UInt64,
+                                credentials: Credentials, secure: Bool, execfn: UInt64, random: UInt64,
                                 platform: UInt64) -> [(UInt64, UInt64)] {
         var auxv: [(UInt64, UInt64)] = []
         auxv.append((AuxvType.sysinfoEHDR, vdso))
@@ -297,7 +299,7 @@ public enum ELFLoader {
         auxv.append((AuxvType.euid, UInt64(credentials.effectiveUID)))
         auxv.append((AuxvType.gid, UInt64(credentials.realGID)))
         auxv.append((AuxvType.egid, UInt64(credentials.effectiveGID)))
-        auxv.append((AuxvType.secure, 0))
+        auxv.append((AuxvType.secure, secure ? 1 : 0))
         auxv.append((AuxvType.random, random))
         auxv.append((AuxvType.hwcap2, HostAuxv.value(AuxvType.hwcap2)))
         auxv.append((AuxvType.execfn, execfn))

@@ -6,6 +6,17 @@ public struct LoadedExecutable {
     public var registers: Registers
     /// The file that was loaded (the interpreter's, for a script), for /proc/self/exe.
     public var executablePath: String
+    /// The credentials the program runs with, and whether they are raised (AT_SECURE).
+    public var credentials: Credentials
+    public var secure: Bool
+}
+
+/// What an exec by a running task weighs to make its new credentials
+/// (bprm_creds_from_file); a process the spec starts has its credentials
+/// final and passes none.
+public struct ExecPrivileges: Sendable {
+    public var noNewPrivileges: Bool
+    public var securebits: UInt32
 }
 
 /// One loader for every exec, as gVisor's loader.Load and Linux's
@@ -28,10 +39,12 @@ extension Kernel {
 
     /// Loads `filename` (already found at `location`) with `argv` and `envp`
     /// into a new MemoryManager, its layout random unless `randomize` is false
-    /// (ADDR_NO_RANDOMIZE). The caller's memory is untouched: a failure
-    /// leaves nothing behind.
+    /// (ADDR_NO_RANDOMIZE). With `privileges`, the credentials change as
+    /// the file (the interpreter, for a script) says: set-ID bits and
+    /// capabilities. The caller's memory is untouched: a failure leaves
+    /// nothing behind.
     public func loadExecutable(_ filename: String, at location: VirtualPath, argv: [String], envp: [String],
-                               context: PathContext, credentials: Credentials,
+                               context: PathContext, credentials: Credentials, privileges: ExecPrivileges? = nil,
                                stackLimit: UInt64, randomize: Bool) throws(ExecError) -> LoadedExecutable {
         var argv = argv
         var file = location
@@ -72,16 +85,30 @@ extension Kernel {
                 throw ExecError(.enoexec, "\(name): not an executable format")
             }
             let bytes = try executableBytes(opened, name: name)
+            var (newCredentials, secure) = (credentials, false)
+            if let privileges {
+                let attributes: FileAttributes
+                do {
+                    attributes = try file.inode.attributes()
+                } catch {
+                    throw ExecError(error, "\(name): cannot read its attributes")
+                }
+                (newCredentials, secure) = credentials.forExec(
+                    owner: (attributes.uid, attributes.gid), mode: attributes.mode,
+                    onNoSetIDMount: file.mount.flags & ProcMountTable.noSetUIDFlag != 0,
+                    noNewPrivileges: privileges.noNewPrivileges, securebits: privileges.securebits)
+            }
             let mm = MemoryManager(memoryFile: memoryFile)
             let path = VirtualFilesystem.pathString(of: file, root: context.root) ?? name
             do {
                 let image = try ELFLoader.load(bytes, path: path, execfn: filename, argv: argv, envp: envp, into: mm,
-                                               credentials: credentials, stackLimit: stackLimit,
+                                               credentials: newCredentials, secure: secure, stackLimit: stackLimit,
                                                randomize: randomize) {
                     interpreter throws(ExecError) in
                     try readInterpreter(interpreter, of: path, context: context)
                 }
-                return LoadedExecutable(mm: mm, registers: image.registers, executablePath: path)
+                return LoadedExecutable(mm: mm, registers: image.registers, executablePath: path,
+                                        credentials: newCredentials, secure: secure)
             } catch {
                 mm.release()
                 throw error

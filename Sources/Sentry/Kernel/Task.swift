@@ -11,6 +11,7 @@ import Synchronization
 /// its stub thread through the platform; see Task+Run.swift.
 public final class Task: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Task"
+    public static let savedAs: [String: String] = ["identity": "credentials"]
     public static let notSaved: Set<String> = [
         "interruptLock", // a lock with the host thread to interrupt
         "waiter", // host-only: how the task's host thread blocks; a saved task re-runs its syscall and waits again
@@ -32,7 +33,14 @@ public final class Task: Savable, @unchecked Sendable {
     public internal(set) var kernel: Kernel?
     public internal(set) var threadGroup: ThreadGroup?
     public internal(set) var mm: MemoryManager?
-    public internal(set) var credentials = Credentials()
+    /// The task's identity. Its own thread reads it at will; other threads
+    /// (kill's permission check, procfs, a child's SIGCHLD) may read it while
+    /// set*id replaces it, so it sits behind a leaf lock.
+    private let identity = Mutex(Credentials())
+    public internal(set) var credentials: Credentials {
+        get { identity.withLock { $0 } }
+        set { identity.withLock { $0 = newValue } }
+    }
     public var fdTable = FDTable()
     public var fsContext = FSContext()
 

@@ -7,9 +7,9 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
     /// Sent when the parent exits; written under the kernel's `processTree` lock.
     public var parentDeathSignal: Int32 = 0
     public var dumpable: Int32 = 1
-    public var keepCapabilities = false
     public var noNewPrivileges = false
     public var timerSlack: UInt64 = 50_000
+    /// prctl(PR_SET_SECUREBITS), SECBIT_KEEP_CAPS among them (PR_SET_KEEPCAPS).
     public var securebits: UInt32 = 0
     /// personality(2): LinuxPersonality flags; inherited by clone, kept by exec.
     public var personality: UInt32 = LinuxPersonality.PER_LINUX
@@ -22,7 +22,6 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
     public func save(to sink: inout SaveSink) throws {
         try sink.save("parentDeathSignal", parentDeathSignal)
         try sink.save("dumpable", dumpable)
-        try sink.save("keepCapabilities", keepCapabilities)
         try sink.save("noNewPrivileges", noNewPrivileges)
         try sink.save("timerSlack", timerSlack)
         try sink.save("securebits", securebits)
@@ -32,13 +31,16 @@ public struct TaskControls: SavableStruct, Equatable, Sendable {
     public init(from source: inout LoadSource) throws {
         parentDeathSignal = try source.load("parentDeathSignal")
         dumpable = try source.load("dumpable")
-        keepCapabilities = try source.load("keepCapabilities")
         noNewPrivileges = try source.load("noNewPrivileges")
         // PR_SET_CHILD_SUBREAPER is the process's now (ThreadGroup.isChildSubreaper).
         // Images from before had one process, with no descendants to reparent.
         source.skip("childSubreaper")
         timerSlack = try source.load("timerSlack")
         securebits = try source.load("securebits")
+        // Images from before kept PR_SET_KEEPCAPS apart from the securebits.
+        if try source.load("keepCapabilities", default: false) { securebits |= LinuxSecureBits.SECBIT_KEEP_CAPS }
+        try ImageValidation.require(securebits & ~(LinuxSecureBits.allBits | LinuxSecureBits.allLocks) == 0,
+                                    field: "securebits", "\(securebits) has bits securebits do not have")
         // Images from before personality(2) had PER_LINUX.
         personality = try source.load("personality", default: LinuxPersonality.PER_LINUX)
         try ImageValidation.require(parentDeathSignal == 0 || Signal(rawValue: parentDeathSignal).isValid,

@@ -64,6 +64,7 @@ public struct SyscallTable: Sendable {
         var table = SyscallTable()
         table.registerMemory()
         table.registerProcess()
+        table.registerCredentials()
         table.registerProcessGroup()
         table.registerExec()
         table.registerClone()

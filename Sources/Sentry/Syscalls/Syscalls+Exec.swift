@@ -55,8 +55,10 @@ enum Exec {
         let loaded: LoadedExecutable
         do throws(ExecError) {
             loaded = try kernel.loadExecutable(filename, at: location, argv: argv, envp: envp, context: context,
-                                               credentials: task.credentials, stackLimit: stackLimit,
-                                               randomize: task.controls.randomizesLayout)
+                                               credentials: task.credentials,
+                                               privileges: ExecPrivileges(noNewPrivileges: task.controls.noNewPrivileges,
+                                                                          securebits: task.controls.securebits),
+                                               stackLimit: stackLimit, randomize: task.controls.randomizesLayout)
         } catch {
             kernel.logger.debug("task \(task.id): execve \(filename): \(error)")
             throw error.errno
@@ -69,6 +71,7 @@ enum Exec {
         }
         task.replaceImage(with: loaded, filename: filename, nameFromFile: filename.hasPrefix("/dev/fd/") && filename != path)
         task.controls.personality &= ~LinuxPersonality.READ_IMPLIES_EXEC
+        task.takeExecCredentials(loaded)
         return 0
     }
 
@@ -102,6 +105,18 @@ enum Exec {
 }
 
 extension Task {
+    /// begin_new_exec's part in credentials: the new ones, SECBIT_KEEP_CAPS
+    /// cleared; a program running with IDs other than its real ones is not
+    /// dumpable, and a raised one forgets the parent-death signal.
+    func takeExecCredentials(_ loaded: LoadedExecutable) {
+        let new = loaded.credentials
+        credentials = new
+        controls.securebits &= ~LinuxSecureBits.SECBIT_KEEP_CAPS
+        let runsAsItself = new.effectiveUID == new.realUID && new.effectiveGID == new.realGID
+        controls.dumpable = runsAsItself ? LinuxPtraceAccess.SUID_DUMP_USER : 0
+        if loaded.secure { setParentDeathSignal(0) }
+    }
+
     /// de_thread: the other threads of the process leave (they are told to
     /// at their next stop, woken from any wait) and this one waits until
     /// they are gone; a non-leader then takes the leader's TID, so the

@@ -68,8 +68,10 @@ enum PidFDSyscalls {
         }
         guard !targets.isEmpty else { throw .esrch }
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
+        let permitted = targets.filter { task.maySignal($0, signal: signal) }
+        if permitted.isEmpty { throw .eperm }
         guard signal.rawValue != 0 else { return 0 }
-        for target in targets {
+        for target in permitted {
             if flags == LinuxProcess.PIDFD_SIGNAL_THREAD {
                 // The leader thread itself; once it has exited the signal goes nowhere.
                 guard let leader = target.leader, target.members.contains(where: { $0 === leader }) else { continue }

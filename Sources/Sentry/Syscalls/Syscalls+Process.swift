@@ -1,7 +1,7 @@
 import CShim
 import Glibc
 
-/// Process and thread identity, exit, limits, arch_prctl, prctl, uname,
+/// Process and thread IDs, exit, limits, arch_prctl, prctl, uname,
 /// sysinfo, scheduling queries, robust lists.
 extension SyscallTable {
     mutating func registerProcess() {
@@ -10,13 +10,6 @@ extension SyscallTable {
         register(39) { task, _ throws(SyscallError) in Int64(task.processID) }              // getpid
         register(186) { task, _ throws(SyscallError) in Int64(task.id) }                    // gettid
         register(110) { task, _ throws(SyscallError) in Int64(task.threadGroup?.parentID ?? 0) }  // getppid
-        register(102) { task, _ throws(SyscallError) in Int64(task.credentials.realUID) }   // getuid
-        register(107) { task, _ throws(SyscallError) in Int64(task.credentials.effectiveUID) } // geteuid
-        register(104) { task, _ throws(SyscallError) in Int64(task.credentials.realGID) }   // getgid
-        register(108) { task, _ throws(SyscallError) in Int64(task.credentials.effectiveGID) } // getegid
-        register(118, Process.getresuid)
-        register(120, Process.getresgid)
-        register(115, Process.getgroups)
         register(111) { task, _ throws(SyscallError) in Int64(task.threadGroup?.processGroupID ?? 0) } // getpgrp
         register(121, Process.getpgid)
         register(124, Process.getsid)
@@ -68,34 +61,6 @@ enum Process {
         task.exitCode = code
         task.threadGroup?.beginExit(.exited(code: code))
         return 0
-    }
-
-    static func getresuid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let c = task.credentials
-        try task.copyOut(value: c.realUID, to: args.pointer(0))
-        try task.copyOut(value: c.effectiveUID, to: args.pointer(1))
-        try task.copyOut(value: c.savedUID, to: args.pointer(2))
-        return 0
-    }
-
-    static func getresgid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let c = task.credentials
-        try task.copyOut(value: c.realGID, to: args.pointer(0))
-        try task.copyOut(value: c.effectiveGID, to: args.pointer(1))
-        try task.copyOut(value: c.savedGID, to: args.pointer(2))
-        return 0
-    }
-
-    static func getgroups(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let size = args.int(0)
-        let groups = task.credentials.supplementaryGIDs
-        guard size >= 0 else { throw .einval }
-        if size == 0 { return Int64(groups.count) }
-        guard Int(size) >= groups.count else { throw .einval }
-        var bytes: [UInt8] = []
-        for gid in groups { withUnsafeBytes(of: gid) { bytes.append(contentsOf: $0) } }
-        try task.copyOut(bytes, to: args.pointer(1))
-        return Int64(groups.count)
     }
 
     /// The thread group `pid` names: 0 or our own ID is us; others are looked up.
@@ -167,12 +132,7 @@ enum Process {
         case 1: // PR_SET_PDEATHSIG
             let signal = args.int(1)
             guard signal == 0 || Signal(rawValue: signal).isValid else { throw .einval }
-            // Written under the process tree lock: a parent's exit reads it from its own thread.
-            if let kernel = task.kernel {
-                kernel.processTree.withLock { _ in task.controls.parentDeathSignal = signal }
-            } else {
-                task.controls.parentDeathSignal = signal
-            }
+            task.setParentDeathSignal(signal)
         case 2: // PR_GET_PDEATHSIG
             try task.copyOut(value: task.controls.parentDeathSignal, to: args.pointer(1))
         case 3: // PR_GET_DUMPABLE
@@ -181,10 +141,15 @@ enum Process {
             guard args.uint64(1) <= 1 else { throw .einval }
             task.controls.dumpable = args.int(1)
         case 7: // PR_GET_KEEPCAPS
-            return task.controls.keepCapabilities ? 1 : 0
+            return task.controls.securebits & LinuxSecureBits.SECBIT_KEEP_CAPS != 0 ? 1 : 0
         case 8: // PR_SET_KEEPCAPS
             guard args.uint64(1) <= 1 else { throw .einval }
-            task.controls.keepCapabilities = args.uint64(1) == 1
+            guard task.controls.securebits & LinuxSecureBits.SECBIT_KEEP_CAPS_LOCKED == 0 else { throw .eperm }
+            if args.uint64(1) == 1 {
+                task.controls.securebits |= LinuxSecureBits.SECBIT_KEEP_CAPS
+            } else {
+                task.controls.securebits &= ~LinuxSecureBits.SECBIT_KEEP_CAPS
+            }
         case 15: // PR_SET_NAME: up to 15 bytes, silently truncated
             let raw = try copyInPrefix(task, from: args.pointer(1), maxCount: 16)
             task.name = Task.commandName(raw.prefix { $0 != 0 })
@@ -199,13 +164,14 @@ enum Process {
             try Seccomp.setFilter(task, flags: 0, program: args.pointer(2))
         case 23: // PR_CAPBSET_READ
             let capability = args.uint64(1)
-            guard capability < UInt64(CapabilitySets.names.count) else { throw .einval }
+            guard capability < UInt64(CapabilitySets.count) else { throw .einval }
             return task.credentials.boundingCaps & (1 << capability) != 0 ? 1 : 0
         case 24: // PR_CAPBSET_DROP
-            guard args.uint64(1) < UInt64(CapabilitySets.names.count) else { throw .einval }
-            guard task.credentials.hasCapability(8) else { throw .eperm }
+            return try Capability.dropBounding(task, args.uint64(1))
         case 27: // PR_GET_SECUREBITS
             return Int64(task.controls.securebits)
+        case 28: // PR_SET_SECUREBITS
+            return try Capability.setSecurebits(task, args.uint64(1))
         case 29: // PR_SET_TIMERSLACK
             task.controls.timerSlack = args.uint64(1) == 0 ? 50_000 : args.uint64(1)
         case 30: // PR_GET_TIMERSLACK
@@ -226,11 +192,8 @@ enum Process {
             return task.controls.noNewPrivileges ? 1 : 0
         case 42: // PR_GET_THP_DISABLE
             return 0
-        case 47: // PR_CAP_AMBIENT: IS_SET (1) reads the set; raising and clearing need capset
-            let capability = args.uint64(2)
-            guard args.uint64(1) == 1, capability < UInt64(CapabilitySets.names.count), args.uint64(3) == 0,
-                  args.uint64(4) == 0 else { throw .einval }
-            return task.credentials.ambientCaps & (1 << capability) != 0 ? 1 : 0
+        case 47: // PR_CAP_AMBIENT
+            return try Capability.ambient(task, args)
         default:
             throw .einval
         }

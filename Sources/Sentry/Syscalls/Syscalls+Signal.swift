@@ -199,10 +199,14 @@ enum Signals {
         }
         guard !targets.isEmpty else { throw .esrch }
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
+        // One process: its EPERM. A process group: EPERM only when no member
+        // may be signalled. -1: those that may not are passed over.
+        let permitted = targets.filter { task.maySignal($0, signal: signal) }
+        if permitted.isEmpty, pid != -1 { throw .eperm }
         guard signal.rawValue != 0 else { return 0 }
         let info = SignalInfo(signal: signal, code: LinuxSignal.SI_USER, senderPID: task.processID,
                               senderUID: task.credentials.realUID)
-        for group in targets { try group.send(info, from: task) }
+        for group in permitted { try group.send(info, from: task) }
         return 0
     }
 
@@ -226,6 +230,7 @@ enum Signals {
         guard !claimsKernelOrigin(raw) || pid == task.processID else { throw .eperm }
         guard let group = task.kernel?.pidNamespace.threadGroup(pid) else { throw .esrch }
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
+        guard task.maySignal(group, signal: signal) else { throw .eperm }
         if signal.rawValue != 0 { try group.send(SignalInfo(raw, signal: signal), from: task) }
         return 0
     }
@@ -251,6 +256,7 @@ enum Signals {
         guard let target = task.kernel?.pidNamespace.task(tid), tgid == nil || target.processID == tgid,
               let group = target.threadGroup else { throw .esrch }
         guard signal.rawValue == 0 || signal.isValid else { throw .einval }
+        guard task.maySignal(group, thread: target, signal: signal) else { throw .eperm }
         guard signal.rawValue != 0 else { return 0 }
         let info = raw.map { SignalInfo($0, signal: signal) }
             ?? SignalInfo(signal: signal, code: LinuxSignal.SI_TKILL, senderPID: task.processID,

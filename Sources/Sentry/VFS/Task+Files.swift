@@ -29,15 +29,13 @@ extension Task {
 }
 
 extension Credentials {
-    /// Linux's capability numbers that bypass file permission checks.
-    private static let capChown = 0, capDACOverride = 1, capDACReadSearch = 2, capFowner = 3, capFsetid = 4
-
-    /// These credentials as the VFS checks them (also before a task exists: createProcess).
+    /// These credentials as the VFS checks them (also before a task exists:
+    /// createProcess): the filesystem IDs, as Linux's permission checks use.
     public var fileCredentials: FileCredentials {
-        FileCredentials(uid: effectiveUID, gid: effectiveGID, groups: supplementaryGIDs,
-                        overridesPermissions: hasCapability(Self.capDACOverride),
-                        ownsEverything: hasCapability(Self.capFowner),
-                        mayChown: hasCapability(Self.capChown),
-                        mayKeepSetGroupID: hasCapability(Self.capFsetid))
+        FileCredentials(uid: filesystemUID, gid: filesystemGID, groups: supplementaryGIDs,
+                        overridesPermissions: hasCapability(LinuxCapability.CAP_DAC_OVERRIDE),
+                        ownsEverything: hasCapability(LinuxCapability.CAP_FOWNER),
+                        mayChown: hasCapability(LinuxCapability.CAP_CHOWN),
+                        mayKeepSetGroupID: hasCapability(LinuxCapability.CAP_FSETID))
     }
 }

@@ -40,7 +40,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
         }
         var snapshot = ProcessSnapshot(
             processID: group.id, parentProcessID: group.parentID, name: leader.name,
-            uids: (credentials.realUID, credentials.effectiveUID), gids: (credentials.realGID, credentials.effectiveGID),
+            credentials: credentials,
             threadCount: zombie ? 1 : group.members.count, commandLine: commandLine, executablePath: executable, maps: "",
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
@@ -56,6 +56,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             for member in group.members {
                 snapshot.threadNames[member.id] = member.name
                 snapshot.threadStates[member.id] = state(of: member)
+                snapshot.threadCredentials[member.id] = member.credentials
             }
         }
         snapshot.state = zombie && !group.isStopped ? "Z (zombie)" : state(of: leader)

@@ -347,15 +347,29 @@ public final class ProcNode: Inode, @unchecked Sendable { // immutable after cre
             let whole = try snapshot()
             let thread = fd != 0 ? fd : whole.processID
             let process = fd != 0 ? whole.forThread(fd) : whole
+            let c = process.credentials
+            func ids(_ ids: [UInt32]) -> String { ids.map(String.init).joined(separator: "\t") }
+            // Linux ends the list with a space, even an empty one.
+            let groups = c.supplementaryGIDs.map(String.init).joined(separator: " ") + " "
+            func capabilities(_ mask: UInt64) -> String {
+                let hex = String(mask, radix: 16)
+                return String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+            }
             return Array("""
             Name:\t\(process.name)
             State:\t\(process.state)
             Tgid:\t\(process.processID)
             Pid:\t\(thread)
             PPid:\t\(process.parentProcessID)
-            Uid:\t\(process.uids.real)\t\(process.uids.effective)\t\(process.uids.effective)\t\(process.uids.effective)
-            Gid:\t\(process.gids.real)\t\(process.gids.effective)\t\(process.gids.effective)\t\(process.gids.effective)
+            Uid:\t\(ids(c.userIDs + [c.filesystemUID]))
+            Gid:\t\(ids(c.groupIDs + [c.filesystemGID]))
+            Groups:\t\(groups)
             Threads:\t\(process.threadCount)
+            CapInh:\t\(capabilities(c.inheritableCaps))
+            CapPrm:\t\(capabilities(c.permittedCaps))
+            CapEff:\t\(capabilities(c.effectiveCaps))
+            CapBnd:\t\(capabilities(c.boundingCaps))
+            CapAmb:\t\(capabilities(c.ambientCaps))
 
             """.utf8)
         case .meminfo: return Array(Self.memoryInformation().utf8)

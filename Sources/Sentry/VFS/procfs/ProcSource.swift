@@ -4,8 +4,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var parentProcessID: Int32
     public var name: String
     public var state: String = "S (sleeping)"
-    public var uids: (real: UInt32, effective: UInt32)
-    public var gids: (real: UInt32, effective: UInt32)
+    /// The leader's IDs and capabilities, for status and who owns the files.
+    public var credentials: Credentials
     public var threadCount: Int
     public var commandLine: [UInt8]
     public var executablePath: String
@@ -24,6 +24,8 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     /// Each thread's own state, for task/[tid]/stat and status (`state` is
     /// the leader's, as Linux shows it for the process).
     public var threadStates: [Int32: String] = [:]
+    /// Each thread's own credentials (set*id changes one thread's), for task/[tid]/status.
+    public var threadCredentials: [Int32: Credentials] = [:]
 
     /// The snapshot as task/[`thread`]/stat and status show it: that
     /// thread's name and state.
@@ -31,6 +33,7 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
         var copy = self
         copy.state = threadStates[thread] ?? state
         copy.name = threadNames[thread] ?? name
+        copy.credentials = threadCredentials[thread] ?? credentials
         return copy
     }
     public var processGroupID: Int32 = 0
@@ -47,14 +50,12 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var limits = Limits()
     public var oomScoreAdjustment: Int32 = 0
 
-    public init(processID: Int32, parentProcessID: Int32, name: String, uids: (UInt32, UInt32),
-                gids: (UInt32, UInt32), threadCount: Int, commandLine: [UInt8], executablePath: String,
+    public init(processID: Int32, parentProcessID: Int32, name: String, credentials: Credentials, threadCount: Int, commandLine: [UInt8], executablePath: String,
                 maps: String, fdTable: FDTable?, root: VirtualPath?, workingDirectory: VirtualPath?) {
         self.processID = processID
         self.parentProcessID = parentProcessID
         self.name = name
-        self.uids = uids
-        self.gids = gids
+        self.credentials = credentials
         self.threadCount = threadCount
         self.commandLine = commandLine
         self.executablePath = executablePath
@@ -94,7 +95,7 @@ public protocol ProcSource: AnyObject, Sendable {
 
 extension ProcSource {
     public func owner(of processID: Int32) -> (uid: UInt32, gid: UInt32)? {
-        snapshot(of: processID).map { ($0.uids.effective, $0.gids.effective) }
+        snapshot(of: processID).map { ($0.credentials.effectiveUID, $0.credentials.effectiveGID) }
     }
 
     public func fdTable(of processID: Int32) -> FDTable? { snapshot(of: processID)?.fdTable }
