@@ -6,7 +6,7 @@
 # the third is what the Swift toolchain itself needs to compile and link.
 RUNSC_PACKAGES=(
     libseccomp-dev liblz4-dev libzstd-dev gcc pkg-config busybox-static
-    bash perl python3 sqlite3 gzip xz-utils tar redis-server redis-tools socat make util-linux
+    bash perl python3 sqlite3 gzip xz-utils tar redis-server redis-tools socat make util-linux postgresql
     ca-certificates git binutils libc6-dev libgcc-12-dev libstdc++-12-dev libcurl4 libxml2 libsqlite3-0 zlib1g-dev tzdata
 )
 

@@ -236,6 +236,26 @@ import Testing
             """, allCapabilities: true, requires: ["/usr/bin/setpriv"])
     }
 
+    /// PostgreSQL as a container runs it: initdb and the server as the
+    /// postgres user (setpriv), its SysV shared memory segment and shared
+    /// buffers, a client over a unix socket; the server's log is left out
+    /// (times and PIDs).
+    @Test func postgresInitializesServesQueriesAndStops() throws {
+        let bin = "/usr/lib/postgresql/15/bin"
+        try Self.expectSameAsNative("""
+            mkdir -p "$W/pg" && chown postgres "$W/pg" || exit 1
+            as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+            as_postgres \(bin)/initdb -D "$W/pg/data" -A trust -U postgres --no-sync > /dev/null; echo "initdb: $?"
+            as_postgres \(bin)/pg_ctl -D "$W/pg/data" -o "-k $W/pg -c listen_addresses= -c fsync=off" \
+                -l "$W/pg/log" -w start > /dev/null; echo "start: $?"
+            psql -h "$W/pg" -U postgres -Atc "create table t (a int primary key, b text);
+                insert into t select n, md5(n::text) from generate_series(1, 5000) n;
+                select count(*), sum(a), max(b) from t; select b from t where a = 4242;"
+            psql -h "$W/pg" -U postgres -Atc "begin; update t set b = 'x' where a < 100; rollback; select count(*) from t where b = 'x';"
+            as_postgres \(bin)/pg_ctl -D "$W/pg/data" -m fast stop > /dev/null; echo "stop: $?"
+            """, allCapabilities: true, requires: [bin + "/postgres", "/usr/bin/psql", "/usr/bin/setpriv"])
+    }
+
     @Test func bashProcessSubstitutionCoprocFifosAndTimeouts() throws {
         try Self.expectSameAsNative("""
             mkdir -p "$W" && cd "$W" || exit 1

@@ -87,6 +87,15 @@ import Testing
         #expect(native.hasSuffix("done\n"))
     }
 
+    /// SysV segments, attached, detached and removed while attached, come
+    /// back from each cycle with their bytes, keys and attachments.
+    @Test func shmSegmentsCycledEveryFiveSyscallsMatchANativeRun() throws {
+        let native = try Self.runCycled("shm_cases", every: 5, timeout: 120, copyingFixture: true) { sandbox in
+            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
+        }
+        #expect(native.hasSuffix("done\n"))
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no

@@ -29,11 +29,17 @@ extension Kernel {
     /// records (size, modification time) already hold the container's writes
     /// and the write-back at exit finds nothing left to change.
     public func writeBackSharedMappings() {
+        forEachMemoryManager { $0.syncAll() }
+    }
+
+    /// Calls `body` once with each address space a task of the kernel has
+    /// (threads and vfork children share one).
+    func forEachMemoryManager(_ body: (MemoryManager) -> Void) {
         var seen = Set<ObjectIdentifier>()
         for group in pidNamespace.allThreadGroups {
             for task in group.members {
                 guard let mm = task.mm, seen.insert(ObjectIdentifier(mm)).inserted else { continue }
-                mm.syncAll()
+                body(mm)
             }
         }
     }

@@ -82,6 +82,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     private(set) var inFlightFiles = InFlightFiles()
     /// The abstract names and garbage collector of this kernel's unix sockets.
     private(set) var unixNamespace = UnixNamespace()
+    /// The container's SysV shared memory segments (its IPC namespace's).
+    private(set) var shm = ShmRegistry()
 
     public init() {}
 
@@ -178,6 +180,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("loopbackNextEphemeral", Optional(loopback.nextEphemeral))
         try sink.save("inFlightFiles", Optional(inFlightFiles))
         try sink.save("unixNamespace", Optional(unixNamespace))
+        try sink.save("shm", Optional(shm))
         try sink.save("futexWaiters", futexes.savedWaiters())
     }
 
@@ -194,6 +197,8 @@ public final class Kernel: Savable, @unchecked Sendable {
         loopback = try nextEphemeral.map { try LoopbackStack(nextEphemeral: $0) } ?? loopback
         inFlightFiles = try source.load("inFlightFiles", default: nil) ?? inFlightFiles
         unixNamespace = try source.load("unixNamespace", default: nil) ?? unixNamespace
+        // Images from before SysV shared memory had no segments.
+        shm = try source.load("shm", default: nil) ?? shm
         // Images from before kept no waiter: every wait queued again at its re-entry.
         loadedFutexWaiters = try source.load("futexWaiters", default: [])
     }

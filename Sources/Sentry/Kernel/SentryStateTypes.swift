@@ -8,7 +8,8 @@ public enum SentryStateTypes {
          Clocks.self, MemoryFile.self, MemoryManager.self, SharedMemory.self, SignalHandlers.self, SignalFile.self,
          TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self, PidFile.self, FileLocks.self,
          InotifyFile.self, InotifyWatch.self, SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self,
-         InetSocket.self, InFlightFiles.self, UnixNamespace.self, FutexTable.Waiter.self]
+         InetSocket.self, InFlightFiles.self, UnixNamespace.self, FutexTable.Waiter.self, ShmRegistry.self,
+         ShmSegment.self]
     }
 
     public static func register(in registry: inout StateRegistry) {

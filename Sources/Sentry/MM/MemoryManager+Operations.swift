@@ -90,6 +90,44 @@ extension MemoryManager {
         lock.withLock { _ in removeRangeLocked(range) }
     }
 
+    /// How many VMAs map `file` (a SysV segment's shm_nattch counts them, as
+    /// Linux's shm_open and shm_close do).
+    public func mappingCount(of file: AnyObject) -> Int {
+        lock.withLock { _ in vmas.count { $0.file.map { $0.file as AnyObject } === file } }
+    }
+
+    /// Whether nothing is mapped in `range` (shmat's check without SHM_REMAP).
+    public func isUnmapped(_ range: Range<UInt64>) -> Bool {
+        lock.withLock { _ in isFreeLocked(range) }
+    }
+
+    /// The file the VMA starting at `address` maps, if one starts there.
+    public func fileMapped(at address: UInt64) -> AnyObject? {
+        lock.withLock { _ in
+            guard let index = vmaIndexLocked(containing: address), vmas[index].start == address else { return nil }
+            return vmas[index].file.map { $0.file as AnyObject }
+        }
+    }
+
+    /// shmdt: takes out the VMAs of `file` that lie within `length` bytes
+    /// from `address` at their own distance from it in the file (the
+    /// attachment made there, however mprotect split it). False when no VMA
+    /// of `file` starts at `address` at the file's start.
+    public func unmapAttachment(of file: AnyObject, at address: UInt64, length: UInt64) throws(SyscallError) -> Bool {
+        let limit = address.addingReportingOverflow(length)
+        let end = limit.overflow ? UInt64.max : limit.partialValue
+        let ranges = lock.withLock { _ -> [Range<UInt64>] in
+            let attached = vmas.filter { vma in
+                vma.file.map { $0.file as AnyObject } === file && vma.start >= address && vma.end <= end
+                    && vma.fileOffset == vma.start - address
+            }
+            guard attached.contains(where: { $0.start == address }) else { return [] }
+            return attached.map { $0.start..<$0.end }
+        }
+        for range in ranges { try unmap(address: range.lowerBound, length: range.upperBound - range.lowerBound) }
+        return !ranges.isEmpty
+    }
+
     /// mprotect: every page must be mapped (ENOMEM), and a protection beyond
     /// what the mapping allows is EACCES.
     public func protect(address: UInt64, length: UInt64, protection: Protection) throws(SyscallError) {

@@ -24,10 +24,10 @@ public struct SeccompProgram: SavableStruct, Equatable, Sendable {
         /// The 8 bytes of a sock_filter, little-endian.
         init(bytes: ArraySlice<UInt8>) {
             let b = Array(bytes)
-            code = UInt16(b[0]) | UInt16(b[1]) << 8
+            code = b.littleEndian(UInt16.self, at: 0)
             jt = b[2]
             jf = b[3]
-            k = UInt32(b[4]) | UInt32(b[5]) << 8 | UInt32(b[6]) << 16 | UInt32(b[7]) << 24
+            k = b.littleEndian(UInt32.self, at: 4)
         }
 
         var packed: UInt64 { UInt64(code) << 48 | UInt64(jt) << 40 | UInt64(jf) << 32 | UInt64(k) }

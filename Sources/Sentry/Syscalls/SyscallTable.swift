@@ -65,6 +65,7 @@ public struct SyscallTable: Sendable {
         table.registerMemory()
         table.registerProcess()
         table.registerCredentials()
+        table.registerShm()
         table.registerProcessGroup()
         table.registerExec()
         table.registerClone()

@@ -69,9 +69,7 @@ enum Capability {
             var value: UInt64 = 0
             for word in 0..<words {
                 let offset = word * 12 + index * 4
-                let part = UInt32(raw[offset]) | UInt32(raw[offset + 1]) << 8 | UInt32(raw[offset + 2]) << 16
-                    | UInt32(raw[offset + 3]) << 24
-                value |= UInt64(part) << UInt64(32 * word)
+                value |= UInt64(raw.littleEndian(UInt32.self, at: offset)) << UInt64(32 * word)
             }
             return value
         }

@@ -75,10 +75,7 @@ enum Identity {
         let size = args.int(0)
         guard size >= 0, Int(size) <= LinuxGroups.NGROUPS_MAX else { throw .einval }
         let bytes = size == 0 ? [] : try task.copyIn(from: args.pointer(1), count: Int(size) * 4)
-        let groups = stride(from: 0, to: bytes.count, by: 4).map { offset in
-            UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16
-                | UInt32(bytes[offset + 3]) << 24
-        }
+        let groups = stride(from: 0, to: bytes.count, by: 4).map { bytes.littleEndian(UInt32.self, at: $0) }
         guard !groups.contains(unchanged) else { throw .einval }
         task.commitCredentials(old.settingSupplementaryGIDs(groups))
         return 0

@@ -146,6 +146,13 @@ public struct AttributeChange: Sendable {
 }
 
 extension Array where Element == UInt8 {
+    /// The little-endian `T` at `offset` (the array must be long enough).
+    func littleEndian<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
+        var value: T = 0
+        for index in 0..<MemoryLayout<T>.size { value |= T(truncatingIfNeeded: self[offset + index]) << (8 * index) }
+        return value
+    }
+
     /// Stores `value` little-endian at `offset` (the array must be long enough).
     mutating func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         var little = value.littleEndian

@@ -1,0 +1,38 @@
+/// SysV IPC's constants (linux/ipc.h, linux/shm.h) and its x86-64 layouts.
+enum LinuxIPC {
+    static let IPC_PRIVATE: Int32 = 0
+    static let IPC_CREAT: Int32 = 0o1000
+    static let IPC_EXCL: Int32 = 0o2000
+
+    static let IPC_RMID: Int32 = 0, IPC_SET: Int32 = 1, IPC_STAT: Int32 = 2, IPC_INFO: Int32 = 3
+    static let SHM_LOCK: Int32 = 11, SHM_UNLOCK: Int32 = 12, SHM_STAT: Int32 = 13, SHM_INFO: Int32 = 14
+    static let SHM_STAT_ANY: Int32 = 15
+
+    /// shmat's flags.
+    static let SHM_RDONLY: Int32 = 0o10000, SHM_RND: Int32 = 0o20000, SHM_REMAP: Int32 = 0o40000
+    static let SHM_EXEC: Int32 = 0o100000
+    /// shmget's SHM_HUGETLB.
+    static let SHM_HUGETLB: Int32 = 0o4000
+    /// Kept in a segment's mode beside its permissions.
+    static let SHM_DEST: UInt32 = 0o1000, SHM_LOCKED: UInt32 = 0o2000
+
+    /// SHMLBA: shmat's address alignment on x86 (a page).
+    static let SHMLBA = Page.size
+    /// The defaults of /proc/sys/kernel/shm{max,all,mni} (linux/shm.h).
+    static let SHMMAX: UInt64 = UInt64.max - (1 << 24)
+    static let SHMALL: UInt64 = UInt64.max - (1 << 24)
+    static let SHMMNI = 4096
+    static let SHMMIN: UInt64 = 1
+    /// An ID is its slot plus this times the slot's use count (ipc_buildid).
+    static let SEQ_MULTIPLIER: Int32 = 32768
+    /// IPCMNI's sequence limit (IPCID_SEQ_MAX with the default IPCMNI).
+    static let IPCID_SEQ_MAX: Int32 = Int32.max / SEQ_MULTIPLIER
+
+    /// struct shmid64_ds: ipc64_perm (key, uid, gid, cuid, cgid, mode, seq)
+    /// in 48 bytes, then segsz, atime, dtime, ctime, cpid, lpid, nattch.
+    static let shmidSize = 112
+    /// struct shminfo64: nine unsigned longs.
+    static let shminfoSize = 72
+    /// struct shm_info: an int (padded), then five unsigned longs.
+    static let shmInfoSize = 48
+}
