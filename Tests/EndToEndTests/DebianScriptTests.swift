@@ -241,20 +241,44 @@ import Testing
     /// buffers, a client over a unix socket; the server's log is left out
     /// (times and PIDs).
     @Test func postgresInitializesServesQueriesAndStops() throws {
-        let bin = "/usr/lib/postgresql/15/bin"
-        try Self.expectSameAsNative("""
-            mkdir -p "$W/pg" && chown postgres "$W/pg" || exit 1
-            as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-            as_postgres \(bin)/initdb -D "$W/pg/data" -A trust -U postgres --no-sync > /dev/null; echo "initdb: $?"
-            as_postgres \(bin)/pg_ctl -D "$W/pg/data" -o "-k $W/pg -c listen_addresses= -c fsync=off" \
-                -l "$W/pg/log" -w start > /dev/null; echo "start: $?"
+        try Self.expectSameAsNative(Self.postgresStart + """
             psql -h "$W/pg" -U postgres -Atc "create table t (a int primary key, b text);
                 insert into t select n, md5(n::text) from generate_series(1, 5000) n;
                 select count(*), sum(a), max(b) from t; select b from t where a = 4242;"
             psql -h "$W/pg" -U postgres -Atc "begin; update t set b = 'x' where a < 100; rollback; select count(*) from t where b = 'x';"
-            as_postgres \(bin)/pg_ctl -D "$W/pg/data" -m fast stop > /dev/null; echo "stop: $?"
-            """, allCapabilities: true, requires: [bin + "/postgres", "/usr/bin/psql", "/usr/bin/setpriv"])
+            """ + Self.postgresStop, allCapabilities: true, requires: Self.postgresPrograms)
     }
+
+    /// A PostgreSQL server with its workers, checkpointed between a
+    /// client's inserts: after the restore the server takes more, its
+    /// earlier rows all there, and stops cleanly.
+    @Test func postgresServingClientsSurvivesARestore() throws {
+        try Self.expectCheckpointedSameAsNative(Self.postgresStart + """
+            q() { psql -h "$W/pg" -U postgres -Atc "$1"; }
+            q "create table t (a int primary key, b text)"
+            for i in $(seq 1 12); do
+                q "insert into t select n, md5(n::text) from generate_series($((i * 100 - 99)), $((i * 100))) n"
+                q "select count(*), sum(a) from t"; sleep 0.2
+            done
+            q "select count(*), max(b) from t"
+            """ + Self.postgresStop, after: 6, allCapabilities: true, requires: Self.postgresPrograms)
+    }
+
+    static let postgresBin = "/usr/lib/postgresql/15/bin"
+    static let postgresPrograms = [postgresBin + "/postgres", "/usr/bin/psql", "/usr/bin/setpriv"]
+    /// initdb and start a server for `$W/pg/data` on a unix socket in `$W/pg`, as the postgres user.
+    static let postgresStart = """
+        mkdir -p "$W/pg" && chown postgres "$W/pg" || exit 1
+        as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+        as_postgres \(postgresBin)/initdb -D "$W/pg/data" -A trust -U postgres --no-sync > /dev/null; echo "initdb: $?"
+        as_postgres \(postgresBin)/pg_ctl -D "$W/pg/data" -o "-k $W/pg -c listen_addresses= -c fsync=off" \\
+            -l "$W/pg/log" -w start > /dev/null; echo "start: $?"
+
+        """
+    static let postgresStop = """
+
+        as_postgres \(postgresBin)/pg_ctl -D "$W/pg/data" -m fast stop > /dev/null; echo "stop: $?"
+        """
 
     @Test func bashProcessSubstitutionCoprocFifosAndTimeouts() throws {
         try Self.expectSameAsNative("""
@@ -325,7 +349,8 @@ import Testing
     /// Runs `script` natively, then in a sandbox checkpointed once `lines`
     /// lines are out and restored: the output before and after together is
     /// the native run's.
-    static func expectCheckpointedSameAsNative(_ script: String, after lines: Int, requires programs: [String],
+    static func expectCheckpointedSameAsNative(_ script: String, after lines: Int, allCapabilities: Bool = false,
+                                               requires programs: [String],
                                                sourceLocation: SourceLocation = #_sourceLocation) throws {
         for program in [bash] + programs {
             try #require(FileManager.default.isExecutableFile(atPath: program), "\(program) is not installed",
@@ -343,6 +368,7 @@ import Testing
         let mounts = hostDirectories.filter { FileManager.default.fileExists(atPath: $0) }
             .map { ($0, $0, ["ro"]) }
         try BindMountTests.addBindMounts(mounts, to: session.bundle)
+        if allCapabilities { try SandboxRun.grantAllCapabilities(bundle: session.bundle) }
         try session.runDetached("d1", output: "before")
         try session.waitForLines(lines, in: "before")
         let saved = try session.checkpoint("d1", image: "image")
