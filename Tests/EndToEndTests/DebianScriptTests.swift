@@ -236,6 +236,19 @@ import Testing
             """, allCapabilities: true, requires: ["/usr/bin/setpriv"])
     }
 
+    /// nice, renice, taskset, ionice, chrt and ps set and read back nice
+    /// values, affinity, I/O classes and policies.
+    @Test func schedulingToolsSetAndReadBackWhatTheyAskFor() throws {
+        try Self.expectSameAsNative("""
+            nice -n 7 nice; nice -n 3 bash -c 'renice -n 5 -p $$ > /dev/null; nice'
+            taskset -c 0 bash -c 'taskset -cp $$' | sed 's/[0-9]*.s current/N current/'
+            ionice -c 2 -n 3 ionice; ionice -c 3 ionice
+            chrt -b 0 bash -c 'chrt -p $$' | sed 's/[0-9]*.s current/N current/'
+            chrt -i 0 bash -c 'chrt -p $$' | sed 's/[0-9]*.s current/N current/'
+            chrt -m; nice -n 4 bash -c 'ps -o ni,cls,pri,rtprio,comm -p $$'; chrt -b 0 bash -c 'ps -o cls,pri -p $$'
+            """, allCapabilities: true, requires: ["/usr/bin/taskset", "/usr/bin/ionice", "/usr/bin/chrt"])
+    }
+
     /// PostgreSQL as a container runs it: initdb and the server as the
     /// postgres user (setpriv), its SysV shared memory segment and shared
     /// buffers, a client over a unix socket; the server's log is left out

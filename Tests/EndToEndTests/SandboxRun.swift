@@ -56,6 +56,26 @@ final class SandboxRun {
         try JSONSerialization.data(withJSONObject: spec).write(to: URL(fileURLWithPath: configPath))
     }
 
+    /// Runs fixture `name` with every capability (as a native root has
+    /// them) in the sandbox and natively, expecting the same status and
+    /// output and an output that ends with "done". `prepare` changes the
+    /// bundle; `nativeArguments` replace `arguments` natively.
+    static func expectPrivilegedFixtureMatchesNative(_ name: String, arguments: [String] = [],
+                                                      nativeArguments: [String]? = nil,
+                                                      prepare: (SandboxRun) throws -> Void = { _ in },
+                                                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let sandbox = try SandboxRun(["/bin/" + name] + arguments, start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)
+        try grantAllCapabilities(bundle: sandbox.bundle)
+        try prepare(sandbox)
+        let native = try Fixtures.runNatively(name, nativeArguments ?? arguments)
+        let result = try sandbox.start().finish(timeout: 60)
+        #expect(native.status == 0, "\(native.stderr)", sourceLocation: sourceLocation)
+        #expect(result.status == native.status, "\(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stdout == native.stdout, sourceLocation: sourceLocation)
+        #expect(result.stdout.hasSuffix("done\n"), sourceLocation: sourceLocation)
+    }
+
     /// Gives the process every capability in every set but the ambient one,
     /// and lets it gain privileges (no NoNewPrivs), as a native root has.
     static func grantAllCapabilities(bundle: String) throws {

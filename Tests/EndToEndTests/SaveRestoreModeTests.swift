@@ -96,6 +96,14 @@ import Testing
         #expect(native.hasSuffix("done\n"))
     }
 
+    /// Nice values, policies, affinity masks and I/O priorities come back from each cycle.
+    @Test func schedulingAttributesCycledEveryFourSyscallsMatchANativeRun() throws {
+        let native = try Self.runCycled("scheduling_cases", every: 4, timeout: 120, copyingFixture: true) { sandbox in
+            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
+        }
+        #expect(native.hasSuffix("done\n"))
+    }
+
     /// Runs fixture `name` with `arguments` and a save/restore cycle every
     /// `every` syscalls, expects what a native run prints and its status,
     /// and a tally ("cycles N failed M") of at least one cycle and no

@@ -29,6 +29,7 @@ import Testing
         SignalInfo(signal: .user1, code: 0),
         SignalQueue(),
         Limits(),
+        SchedulingAttributes(),
         SeccompFilter(defaultAction: .allow, rules: [SeccompRule(number: 83, action: .errno(1))]),
     ] + [SeccompCondition(argument: 0, op: .equal, value: 1)].compactMap { $0 }
       + [SeccompProgram([SeccompProgram.Instruction(code: LinuxBPF.BPF_RET, k: 0)])].compactMap { $0 } }

@@ -102,3 +102,29 @@ enum LinuxPtraceAccess {
     /// SUID_DUMP_USER: the dumpable value that lets the owner trace the process.
     static let SUID_DUMP_USER: Int32 = 1
 }
+
+/// Scheduling policies and I/O priority classes (linux/sched.h, linux/ioprio.h).
+enum LinuxScheduling {
+    static let SCHED_OTHER: Int32 = 0, SCHED_FIFO: Int32 = 1, SCHED_RR: Int32 = 2, SCHED_BATCH: Int32 = 3
+    static let SCHED_IDLE: Int32 = 5, SCHED_DEADLINE: Int32 = 6
+    static let SCHED_RESET_ON_FORK: Int32 = 0x4000_0000
+    /// MAX_RT_PRIO - 1.
+    static let maxRealtimePriority: Int32 = 99
+    /// RR_TIMESLICE: a SCHED_RR task's time slice.
+    static let roundRobinSliceNanoseconds: Int64 = 100_000_000
+
+    static func isValid(_ policy: Int32) -> Bool {
+        [SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE].contains(policy)
+    }
+
+    static func isRealtime(_ policy: Int32) -> Bool { policy == SCHED_FIFO || policy == SCHED_RR }
+
+    static let PRIO_PROCESS: Int32 = 0, PRIO_PGRP: Int32 = 1, PRIO_USER: Int32 = 2
+
+    static let IOPRIO_WHO_PROCESS: Int32 = 1, IOPRIO_WHO_PGRP: Int32 = 2, IOPRIO_WHO_USER: Int32 = 3
+    static let IOPRIO_CLASS_NONE: Int32 = 0, IOPRIO_CLASS_RT: Int32 = 1, IOPRIO_CLASS_BE: Int32 = 2
+    static let IOPRIO_CLASS_IDLE: Int32 = 3
+    static let IOPRIO_CLASS_SHIFT: Int32 = 13
+    /// IOPRIO_NR_LEVELS: the levels of the RT and BE classes.
+    static let ioPriorityLevels: Int32 = 8
+}

@@ -7,7 +7,12 @@ import State
 /// registry's lock.
 final class ShmSegment: Savable, @unchecked Sendable {
     static let savedTypeName = "ipc.ShmSegment"
-    static let savedAs: [String: String] = ["attachedFile": "file", "destroyedFile": "file"]
+    static let savedAs: [String: String] = [
+        "attachedFile": "file", "destroyedFile": "file",
+        "uid": "owners", "gid": "owners", "creatorUID": "owners", "creatorGID": "owners",
+        "attachTime": "times", "detachTime": "times", "changeTime": "times",
+        "creatorPID": "pids", "lastPID": "pids",
+    ]
 
     /// IPC_PRIVATE once removed (Linux's SHM_DEST segments lose their key).
     var key: Int32 = 0

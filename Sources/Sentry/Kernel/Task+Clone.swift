@@ -79,10 +79,7 @@ extension Task {
         child.alternateSignalStack = alternateSignalStack
         child.fdTable = fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
-        child.controls = controls
-        child.seccomp = seccomp
-        child.seccompPrograms = seccompPrograms
-        child.controls.parentDeathSignal = 0
+        inheritControls(by: child)
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         // Written in the child's memory (schedule_tail); a bad address is ignored, as Linux does.
         if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 {
@@ -171,10 +168,7 @@ extension Task {
         child.signalMask = signalMask
         child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
-        child.controls = controls
-        child.seccomp = seccomp
-        child.seccompPrograms = seccompPrograms
-        child.controls.parentDeathSignal = 0
+        inheritControls(by: child)
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
         if flags & LinuxProcess.CLONE_CHILD_SETTID != 0 { try? child.copyOut(value: child.id, to: request.childTID) }
         if flags & LinuxProcess.CLONE_PARENT_SETTID != 0 { try? copyOut(value: child.id, to: request.parentTID) }
@@ -248,5 +242,18 @@ extension Task {
         }
         if !mustExit, !kernel.pauseGate.isRequested { _ = try? waiter.block() }
         return true
+    }
+}
+
+extension Task {
+    /// What a new thread or process takes over as it is: prctl's controls
+    /// (but the parent-death signal), the seccomp filters, the scheduling
+    /// attributes (reset by SCHED_RESET_ON_FORK).
+    func inheritControls(by child: Task) {
+        child.controls = controls
+        child.controls.parentDeathSignal = 0
+        child.seccomp = seccomp
+        child.seccompPrograms = seccompPrograms
+        child.scheduling = scheduling.forChild()
     }
 }

@@ -11,7 +11,7 @@ import Synchronization
 /// its stub thread through the platform; see Task+Run.swift.
 public final class Task: Savable, @unchecked Sendable {
     public static let savedTypeName = "sentry.Task"
-    public static let savedAs: [String: String] = ["identity": "credentials"]
+    public static let savedAs: [String: String] = ["identity": "credentials", "schedulingLock": "scheduling"]
     public static let notSaved: Set<String> = [
         "interruptLock", // a lock with the host thread to interrupt
         "waiter", // host-only: how the task's host thread blocks; a saved task re-runs its syscall and waits again
@@ -64,6 +64,18 @@ public final class Task: Savable, @unchecked Sendable {
     public var name = ""
     /// What prctl sets: parent-death signal, dumpable, no_new_privs, ...
     public var controls = TaskControls()
+    /// Nice, policy, I/O priority: other tasks set them (setpriority,
+    /// sched_setscheduler and ioprio_set take a PID), so behind a leaf lock.
+    private let schedulingLock = Mutex(SchedulingAttributes())
+    public internal(set) var scheduling: SchedulingAttributes {
+        get { schedulingLock.withLock { $0 } }
+        set { schedulingLock.withLock { $0 = newValue } }
+    }
+
+    /// Changes the scheduling attributes in one step under their lock.
+    func updateScheduling(_ change: (inout SchedulingAttributes) -> Void) {
+        schedulingLock.withLock { change(&$0) }
+    }
     /// The seccomp filter checked before each syscall (the OCI profile's);
     /// a clone inherits it and an exec keeps it, as Linux's.
     public var seccomp: SeccompFilter?
@@ -190,6 +202,7 @@ public final class Task: Savable, @unchecked Sendable {
         try sink.save("robustList", robustList)
         try sink.save("name", name)
         try sink.save("controls", controls)
+        try sink.save("scheduling", scheduling)
         try sink.save("seccomp", seccomp)
         try sink.save("seccompPrograms", seccompPrograms)
         try sink.save("userTime", userTime)
@@ -222,6 +235,8 @@ public final class Task: Savable, @unchecked Sendable {
         robustList = try source.load("robustList")
         name = try source.load("name")
         controls = try source.load("controls")
+        // Images from before kept no scheduling attributes: every task had the defaults.
+        scheduling = try source.load("scheduling", default: SchedulingAttributes())
         // Images from before seccomp filters had none.
         seccomp = try source.load("seccomp", default: nil)
         seccompPrograms = try source.load("seccompPrograms", default: [])

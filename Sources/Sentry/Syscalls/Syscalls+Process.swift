@@ -23,10 +23,7 @@ extension SyscallTable {
         register(97, Process.getrlimit)
         register(160, Process.setrlimit)
         register(24) { _, _ throws(SyscallError) in sched_yield(); return 0 }               // sched_yield
-        register(204, Process.schedGetaffinity)
-        register(203, Process.schedSetaffinity)
         register(309, Process.getcpu)
-        register(252, Process.ioprioGet)
         register(273, Process.setRobustList)
         register(274, Process.getRobustList)
         // rseq is refused on purpose: its contract is that the kernel
@@ -39,14 +36,6 @@ extension SyscallTable {
         register(324, Process.membarrier)
         register(98, Process.getrusage)
         register(100, Process.times)
-        register(140, Process.getpriority)
-        register(141, Process.setpriority)
-        register(145) { task, args throws(SyscallError) in                                  // sched_getscheduler
-            try Process.checkSelf(task, args.int(0)); return 0
-        }
-        register(143, Process.schedGetparam)
-        register(146) { _, args throws(SyscallError) in try Process.priorityBound(args.int(0), realtime: 99) } // sched_get_priority_max
-        register(147) { _, args throws(SyscallError) in try Process.priorityBound(args.int(0), realtime: 1) }  // sched_get_priority_min
     }
 }
 
@@ -69,11 +58,6 @@ enum Process {
         if pid == 0 || pid == task.processID, let own = task.threadGroup { return own }
         guard let group = task.kernel?.pidNamespace.threadGroup(pid) else { throw .esrch }
         return group
-    }
-
-    static func checkSelf(_ task: Task, _ pid: Int32) throws(SyscallError) {
-        guard pid >= 0 else { throw .einval }
-        if pid != 0 && task.kernel?.pidNamespace.task(pid) == nil { throw .esrch }
     }
 
     static func getpgid(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
@@ -328,24 +312,6 @@ enum Process {
         return 0
     }
 
-    static var cpuCount: Int { HostFacts.onlineCPUs }
-
-    static let ioprioWhoProcess: Int32 = 1, ioprioWhoProcessGroup: Int32 = 2, ioprioWhoUser: Int32 = 3
-
-    /// ioprio_get(2): nobody sets an I/O priority here, so every task has
-    /// Linux's default, IOPRIO_CLASS_NONE level 0 (0). EINVAL for an unknown
-    /// `which`, ESRCH for a task that does not exist.
-    static func ioprioGet(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let which = args.int(0), who = args.int(1)
-        switch which {
-        case ioprioWhoProcess:
-            guard who == 0 || task.kernel?.pidNamespace.task(who) != nil else { throw .esrch }
-        case ioprioWhoProcessGroup, ioprioWhoUser: break
-        default: throw .einval
-        }
-        return 0
-    }
-
     /// membarrier(2): the commands glibc's and the JVM's users need. Every
     /// barrier is the host's MEMBARRIER_CMD_GLOBAL, which waits until every
     /// host CPU has passed a barrier: the application's threads are stub
@@ -383,25 +349,6 @@ enum Process {
         if result < 0 { throw SyscallError.fromHost(-result) }
     }
 
-    static func schedGetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        try checkSelf(task, args.int(0))
-        let size = args.uint64(1)
-        let needed = UInt64((cpuCount + 63) / 64 * 8)
-        guard size >= needed, size & 7 == 0 else { throw .einval }
-        var mask = [UInt8](repeating: 0, count: Int(needed))
-        for cpu in 0..<cpuCount { mask[cpu / 8] |= 1 << UInt8(cpu % 8) }
-        try task.copyOut(mask, to: args.pointer(2))
-        return Int64(needed)
-    }
-
-    static func schedSetaffinity(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        try checkSelf(task, args.int(0))
-        let size = min(Int(truncatingIfNeeded: args.uint64(1)), 1024)
-        guard size > 0 else { throw .einval }
-        let mask = try task.copyIn(from: args.pointer(2), count: size)
-        guard mask.contains(where: { $0 != 0 }) else { throw .einval }
-        return 0
-    }
 
     static func getcpu(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         if args.pointer(0) != 0 { try task.copyOut(value: UInt32(0), to: args.pointer(0)) }
@@ -464,35 +411,5 @@ enum Process {
                              to: args.pointer(0))
         }
         return toTicks(task.kernel?.clocks.monotonic() ?? 0)
-    }
-
-    static func getpriority(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        guard (0...2).contains(args.int(0)) else { throw .einval }
-        if args.int(0) == 0 { _ = try group(task, args.int(1)) }
-        return 20
-    }
-
-    static func setpriority(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        guard (0...2).contains(args.int(0)) else { throw .einval }
-        if args.int(0) == 0 { _ = try group(task, args.int(1)) }
-        if args.int(2) < 0 && !task.credentials.hasCapability(23) { throw .eacces }
-        return 0
-    }
-
-    /// sched_get_priority_max/min: SCHED_FIFO and SCHED_RR (1, 2) have
-    /// `realtime`; SCHED_OTHER, BATCH and IDLE (0, 3, 5) have 0.
-    static func priorityBound(_ policy: Int32, realtime: Int64) throws(SyscallError) -> Int64 {
-        switch policy {
-        case 1, 2: return realtime
-        case 0, 3, 5: return 0
-        default: throw .einval
-        }
-    }
-
-    static func schedGetparam(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        try checkSelf(task, args.int(0))
-        guard args.pointer(1) != 0 else { throw .einval }
-        try task.copyOut(value: Int32(0), to: args.pointer(1))
-        return 0
     }
 }

@@ -45,6 +45,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
             fdTable: leader.fdTable, root: try? leader.fsContext.root(),
             workingDirectory: try? leader.fsContext.workingDirectory())
         snapshot.environment = environment
+        snapshot.scheduling = leader.scheduling
         snapshot.threadIDs = zombie ? [group.id] : group.members.map(\.id).sorted()
         // As Linux: R while a thread runs or is runnable (the reader of its
         // own /proc/self is), S while it sleeps in the Sentry; the process
@@ -57,6 +58,7 @@ public final class KernelProcSource: ProcSource, @unchecked Sendable { // immuta
                 snapshot.threadNames[member.id] = member.name
                 snapshot.threadStates[member.id] = state(of: member)
                 snapshot.threadCredentials[member.id] = member.credentials
+                snapshot.threadScheduling[member.id] = member.scheduling
             }
         }
         snapshot.state = zombie && !group.isStopped ? "Z (zombie)" : state(of: leader)

@@ -70,19 +70,22 @@ enum ProcProcessStatistics {
     /// The 52 fields of /proc/[pid]/stat, or of task/[`id`]/stat.
     static func stat(_ process: ProcessSnapshot, id: Int32? = nil) -> String {
         let state = process.state.first.map(String.init) ?? "S"
+        let scheduling = process.scheduling
+        // task_prio: 20 + nice under the fair policies, -1 - priority under FIFO and RR.
+        let priority = scheduling.realtimePriority > 0 ? -1 - scheduling.realtimePriority : 20 + scheduling.nice
         let fields: [String] = [
             String(id ?? process.processID), "(\(process.name))", state, String(process.parentProcessID),
             String(process.processGroupID), String(process.sessionID),
             "0", "-1", "4194560",              // tty_nr, tpgid, flags (PF_FORKNOEXEC | PF_RANDOMIZE)
             "0", "0", "0", "0",                // minflt, cminflt, majflt, cmajflt
             "0", "0", "0", "0",                // utime, stime, cutime, cstime
-            "20", "0", String(process.threadCount), "0", "0", // priority, nice, num_threads, itrealvalue, starttime
+            String(priority), String(scheduling.nice), String(process.threadCount), "0", "0", // itrealvalue, starttime
             String(process.virtualBytes), String(process.residentBytes / pageSize),
             "18446744073709551615",            // rsslim: RLIM_INFINITY
             "0", "0", String(process.stackTop), "0", "0", // startcode, endcode, startstack, kstkesp, kstkeip
             "0", "0", "0", "0",                // signal, blocked, sigignore, sigcatch (obsolete here, as Linux)
             "0", "0", "0",                     // wchan, nswap, cnswap
-            "17", "0", "0", "0",               // exit_signal SIGCHLD, processor, rt_priority, policy
+            "17", "0", String(scheduling.realtimePriority), String(scheduling.policy), // exit_signal SIGCHLD, processor
             "0", "0", "0",                     // delayacct_blkio_ticks, guest_time, cguest_time
             "0", "0",                          // start_data, end_data
             String(process.breakRange.lowerBound),

@@ -26,6 +26,9 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
     public var threadStates: [Int32: String] = [:]
     /// Each thread's own credentials (set*id changes one thread's), for task/[tid]/status.
     public var threadCredentials: [Int32: Credentials] = [:]
+    /// The leader's nice, policy and priority, for stat; each thread's for task/[tid]/stat.
+    public var scheduling = SchedulingAttributes()
+    public var threadScheduling: [Int32: SchedulingAttributes] = [:]
 
     /// The snapshot as task/[`thread`]/stat and status show it: that
     /// thread's name and state.
@@ -34,6 +37,7 @@ public struct ProcessSnapshot: @unchecked Sendable { // the paths and table are 
         copy.state = threadStates[thread] ?? state
         copy.name = threadNames[thread] ?? name
         copy.credentials = threadCredentials[thread] ?? credentials
+        copy.scheduling = threadScheduling[thread] ?? scheduling
         return copy
     }
     public var processGroupID: Int32 = 0

@@ -97,7 +97,7 @@ public final class SysfsNode: Inode, @unchecked Sendable { // immutable after cr
 
     /// The CPUs the sandbox reports (sched_getaffinity's), as a kernel CPU list: "0" or "0-N".
     private func content() -> String {
-        let count = Process.cpuCount
+        let count = Scheduling.cpuCount
         return count > 1 ? "0-\(count - 1)\n" : "0\n"
     }
 }
