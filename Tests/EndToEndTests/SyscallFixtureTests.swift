@@ -42,6 +42,25 @@ import Testing
         #expect(result.stdout.hasSuffix("done\n"))
     }
 
+    /// close_range (CLOSE_RANGE_UNSHARE from a thread too), utimes,
+    /// futimesat, utime, preadv2, pwritev2, sync_file_range and mincore, in
+    /// a tmpfs and in a writable host directory, against a native run.
+    @Test(arguments: ["/tmp", "/data"])
+    func moreFileCallsMatchANativeRun(_ directory: String) throws {
+        let nativeDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("more-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: nativeDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: nativeDirectory) }
+        let sandbox = try SandboxRun(["/bin/more_file_cases", directory], start: false)
+        try FileManager.default.copyItem(atPath: try Fixtures.binary("more_file_cases"),
+                                         toPath: sandbox.bundle + "/rootfs/bin/more_file_cases")
+        if directory == "/data" { try sandbox.makeRootfsWritable(directory: directory) }
+        let result = try sandbox.start().finish(timeout: 60)
+        let native = try Fixtures.runNatively("more_file_cases", [nativeDirectory])
+        #expect(result.status == native.status, "\(result.stderr)")
+        #expect(result.stdout == native.stdout)
+        #expect(result.stdout.hasSuffix("done\n"))
+    }
+
     /// files_cases in a tmpfs (/tmp) and in a writable host directory of the rootfs,
     /// against a native run in the host's /tmp.
     @Test(arguments: [("/tmp", false), ("/data", true)])

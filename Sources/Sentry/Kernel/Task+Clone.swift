@@ -166,7 +166,12 @@ extension Task {
         }
         child.name = name
         child.signalMask = signalMask
-        child.fdTable = flags & LinuxProcess.CLONE_FILES != 0 ? fdTable : fdTable.fork()
+        if flags & LinuxProcess.CLONE_FILES != 0 {
+            fdTable.addUser()
+            child.fdTable = fdTable
+        } else {
+            child.fdTable = fdTable.fork()
+        }
         child.fsContext = flags & LinuxProcess.CLONE_FS != 0 ? fsContext : fsContext.fork()
         inheritControls(by: child)
         if flags & LinuxProcess.CLONE_CHILD_CLEARTID != 0 { child.clearChildTID = request.childTID }
@@ -174,6 +179,7 @@ extension Task {
         if flags & LinuxProcess.CLONE_PARENT_SETTID != 0 { try? copyOut(value: child.id, to: request.parentTID) }
         guard group.addThread(child) else {
             kernel.pidNamespace.release(taskID: child.id)
+            child.fdTable.removeUser()
             throw .erestartnointr
         }
         do {
@@ -181,6 +187,7 @@ extension Task {
         } catch {
             _ = group.remove(child, exitCode: 0)
             kernel.pidNamespace.release(taskID: child.id)
+            child.fdTable.removeUser()
             throw error
         }
         return child.id
@@ -208,7 +215,7 @@ extension Task {
         }
         kernel.pidNamespace.release(taskID: id)
         kernel.pidNamespace.release(groupID: group.id)
-        fdTable.removeAll()
+        fdTable.removeUser()
         mm?.release()
     }
 

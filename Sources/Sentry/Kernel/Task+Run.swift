@@ -312,10 +312,11 @@ extension Task {
         group.lock.withLock { _ in group.execingTask }?.waiter.notify()
         guard last else {
             held?.releaseAddressSpace()
+            fdTable.removeUser()
             return
         }
         mm?.syncAll()
-        fdTable.removeAll()
+        fdTable.removeUser()
         if let reason = group.exitStatus { kernel.threadGroupFinished(group, reason) }
         // Ending the stub (its exit unmaps the whole address space: 30 ms
         // for 1 GiB) and freeing the pages (a hole punched per run) are

@@ -295,6 +295,8 @@ public final class Task: Savable, @unchecked Sendable {
             try ImageValidation.require(group.members.contains { $0 === self }, field: "threadGroup",
                                         "the thread group does not list this task")
         }
+        // An exited leader left its table to the threads still running.
+        if !exitedLeader { fdTable.addUser() }
         if let kernel, !exitedLeader {
             try ImageValidation.require(kernel.pidNamespace.task(id) === self, field: "id",
                                         "the PID namespace has another task as \(id)")

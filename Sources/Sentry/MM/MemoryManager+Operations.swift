@@ -96,6 +96,40 @@ extension MemoryManager {
         lock.withLock { _ in vmas.count { $0.file.map { $0.file as AnyObject } === file } }
     }
 
+    /// mincore: for each page of `range`, whether memory backs it now (a
+    /// private page, or a page of the shared object); ENOMEM if any page
+    /// is unmapped.
+    public func residency(of range: Range<UInt64>) throws(SyscallError) -> [Bool] {
+        try lock.withLock { _ throws(SyscallError) -> [Bool] in
+            guard isFullyMappedLocked(range) else { throw SyscallError.enomem }
+            var resident = [Bool](repeating: false, count: Int((range.upperBound - range.lowerBound) / Page.size))
+            var index = firstPrivateIndexLocked(endingAfter: range.lowerBound)
+            while index < privatePages.count, privatePages[index].start < range.upperBound {
+                let run = privatePages[index]
+                for page in stride(from: max(run.start, range.lowerBound), to: min(run.end, range.upperBound),
+                                   by: Int(Page.size)) {
+                    resident[Int((page - range.lowerBound) / Page.size)] = true
+                }
+                index += 1
+            }
+            var vmaIndex = firstVMAIndexLocked(endingAfter: range.lowerBound)
+            while vmaIndex < vmas.count, vmas[vmaIndex].start < range.upperBound {
+                let vma = vmas[vmaIndex]
+                if let shared = vma.sharedMemory {
+                    for page in stride(from: max(vma.start, range.lowerBound), to: min(vma.end, range.upperBound),
+                                       by: Int(Page.size)) {
+                        let objectPage = (vma.sharedOffset + (page - vma.start)) / Page.size
+                        if shared.existingPage(objectPage) != nil {
+                            resident[Int((page - range.lowerBound) / Page.size)] = true
+                        }
+                    }
+                }
+                vmaIndex += 1
+            }
+            return resident
+        }
+    }
+
     /// Whether nothing is mapped in `range` (shmat's check without SHM_REMAP).
     public func isUnmapped(_ range: Range<UInt64>) -> Bool {
         lock.withLock { _ in isFreeLocked(range) }

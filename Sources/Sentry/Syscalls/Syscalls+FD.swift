@@ -16,6 +16,7 @@ extension SyscallTable {
         register(75, DescriptorSyscalls.fsync)
         register(162, DescriptorSyscalls.sync)
         register(306, DescriptorSyscalls.syncfs)
+        register(277, DescriptorSyscalls.syncFileRange)
         register(77, DescriptorSyscalls.ftruncate)
         register(76, DescriptorSyscalls.truncate)
         register(285, DescriptorSyscalls.fallocate)
@@ -169,6 +170,21 @@ enum DescriptorSyscalls {
         let file = try task.fdTable.get(args.int(0))
         guard !file.isPathOnly else { throw .ebadf }
         try file.sync()
+        return 0
+    }
+
+    /// sync_file_range(2): EINVAL for unknown flags or a negative or
+    /// overflowing range, EBADF, ESPIPE unless a regular file, directory or
+    /// symlink; with SYNC_FILE_RANGE_WRITE the file is synced (the whole of it).
+    static func syncFileRange(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let offset = args.int64(1), count = args.int64(2), flags = args.uint(3)
+        guard flags & ~0b111 == 0, offset >= 0, count >= 0, !offset.addingReportingOverflow(count).overflow else {
+            throw .einval
+        }
+        let file = try task.fdTable.get(args.int(0))
+        guard !file.isPathOnly else { throw .ebadf }
+        guard let type = file.inode?.type, [.regular, .directory, .symlink].contains(type) else { throw .espipe }
+        if flags & 0b010 != 0 { try file.sync() }
         return 0
     }
 

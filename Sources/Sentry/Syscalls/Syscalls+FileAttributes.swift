@@ -11,6 +11,15 @@ extension SyscallTable {
         register(94, AttributeSyscalls.lchown)
         register(260, AttributeSyscalls.fchownat)
         register(280, AttributeSyscalls.utimensat)
+        register(235) { task, args throws(SyscallError) in                                  // utimes
+            try AttributeSyscalls.futimesat(task, dirfd: AttributeSyscalls.atFDCWD, pathAddress: args.pointer(0),
+                                            timesAddress: args.pointer(1))
+        }
+        register(261) { task, args throws(SyscallError) in                                  // futimesat
+            try AttributeSyscalls.futimesat(task, dirfd: args.int(0), pathAddress: args.pointer(1),
+                                            timesAddress: args.pointer(2))
+        }
+        register(132, AttributeSyscalls.utime)
         register(21, AttributeSyscalls.access)
         register(269, AttributeSyscalls.faccessat)
         register(439, AttributeSyscalls.faccessat2)
@@ -70,7 +79,7 @@ enum AttributeSyscalls {
     /// utimensat(2): NULL times means now for both (allowed to anyone who may
     /// write); UTIME_NOW and UTIME_OMIT per field; NULL path means dirfd itself.
     static func utimensat(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
-        let dirfd = args.int(0), pathAddress = args.pointer(1), timesAddress = args.pointer(2), flags = args.uint(3)
+        let timesAddress = args.pointer(2)
         let now = FileTime.now()
         var change = AttributeChange(accessTime: now, modificationTime: now)
         var onlyNow = true
@@ -78,10 +87,8 @@ enum AttributeSyscalls {
             let raw = try task.copyIn(from: timesAddress, count: 32)
             var times: [FileTime?] = []
             for index in 0..<2 {
-                let seconds = raw.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * 16, as: Int64.self) }
-                let nanoseconds = raw.withUnsafeBytes {
-                    $0.loadUnaligned(fromByteOffset: index * 16 + 8, as: Int64.self)
-                }
+                let seconds = raw.littleEndian(Int64.self, at: index * 16)
+                let nanoseconds = raw.littleEndian(Int64.self, at: index * 16 + 8)
                 switch nanoseconds {
                 case utimeOmit: times.append(nil)
                 case utimeNow: times.append(now)
@@ -94,13 +101,56 @@ enum AttributeSyscalls {
             if times[0] == nil, times[1] == nil { return 0 }
             change = AttributeChange(accessTime: times[0], modificationTime: times[1])
         }
+        return try setTimes(task, dirfd: args.int(0), pathAddress: args.pointer(1), change: change, onlyNow: onlyNow,
+                            flags: args.uint(3))
+    }
+
+    /// utimes(2) and futimesat(2): microsecond times (tv_usec within
+    /// 0...999999, else EINVAL); NULL for now. futimesat with a NULL path
+    /// changes the file `dirfd` names.
+    static func futimesat(_ task: Task, dirfd: Int32, pathAddress: UInt64,
+                          timesAddress: UInt64) throws(SyscallError) -> Int64 {
+        guard timesAddress != 0 else { return try setTimesToNow(task, dirfd: dirfd, pathAddress: pathAddress) }
+        let raw = try task.copyIn(from: timesAddress, count: 32)
+        var times: [FileTime] = []
+        for index in 0..<2 {
+            let microseconds = raw.littleEndian(Int64.self, at: index * 16 + 8)
+            guard (0..<1_000_000).contains(microseconds) else { throw .einval }
+            times.append(FileTime(seconds: raw.littleEndian(Int64.self, at: index * 16), nanoseconds: microseconds * 1000))
+        }
+        return try setTimes(task, dirfd: dirfd, pathAddress: pathAddress,
+                            change: AttributeChange(accessTime: times[0], modificationTime: times[1]),
+                            onlyNow: false, flags: 0)
+    }
+
+    /// utime(2): whole seconds (struct utimbuf), NULL for now.
+    static func utime(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        guard args.pointer(1) != 0 else { return try setTimesToNow(task, dirfd: atFDCWD, pathAddress: args.pointer(0)) }
+        let raw = try task.copyIn(from: args.pointer(1), count: 16)
+        let change = AttributeChange(accessTime: FileTime(seconds: raw.littleEndian(Int64.self, at: 0), nanoseconds: 0),
+                                     modificationTime: FileTime(seconds: raw.littleEndian(Int64.self, at: 8),
+                                                                nanoseconds: 0))
+        return try setTimes(task, dirfd: atFDCWD, pathAddress: args.pointer(0), change: change, onlyNow: false, flags: 0)
+    }
+
+    private static func setTimesToNow(_ task: Task, dirfd: Int32, pathAddress: UInt64) throws(SyscallError) -> Int64 {
+        let now = FileTime.now()
+        return try setTimes(task, dirfd: dirfd, pathAddress: pathAddress,
+                            change: AttributeChange(accessTime: now, modificationTime: now), onlyNow: true, flags: 0)
+    }
+
+    /// do_utimes: times set only to now need write permission, others
+    /// ownership (`onlyNow`). A NULL path names `dirfd`'s file.
+    private static func setTimes(_ task: Task, dirfd: Int32, pathAddress: UInt64, change: AttributeChange,
+                                 onlyNow: Bool, flags: UInt32) throws(SyscallError) -> Int64 {
         guard flags & ~(LinuxFile.atSymlinkNoFollow | LinuxFile.atEmptyPath) == 0 else { throw .einval }
         let location: VirtualPath, context: PathContext
         var file: FileDescription?
         if pathAddress == 0 {
             guard flags & LinuxFile.atSymlinkNoFollow == 0 else { throw .einval }
             context = try task.pathContext()
-            guard dirfd != atFDCWD else { throw .ebadf }
+            // A NULL path is a path to look up unless a descriptor is given: EFAULT.
+            guard dirfd != atFDCWD else { throw .efault }
             let opened = try task.fdTable.get(dirfd)
             guard let fileLocation = opened.location else { throw .ebadf }
             location = fileLocation

@@ -8,6 +8,7 @@ extension SyscallTable {
         register(10, Memory.mprotect)
         register(25, Memory.mremap)
         register(28, Memory.madvise)
+        register(27, Memory.mincore)
         register(26, Memory.msync)
         register(149, Memory.mlock)        // mlock
         register(150, Memory.mlock)        // munlock
@@ -138,6 +139,28 @@ enum Memory {
     static let madviseKnown: Set<Int32> = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                                            20, 21, 22, 23]
     static let madviseDontNeed: Int32 = 4
+
+    /// mincore(2): a byte per page of the range, 1 where memory backs the
+    /// page now (touched private pages, present pages of shared objects);
+    /// EINVAL for an unaligned start, ENOMEM for a range past the address
+    /// space or with a hole.
+    static func mincore(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let address = args.pointer(0), length = args.uint64(1)
+        guard Page.isAligned(address) else { throw .einval }
+        guard let rounded = Page.roundUp(length), address <= MemoryManager.maxAddress,
+              rounded <= MemoryManager.maxAddress - address else { throw .enomem }
+        let mm = try task.memory()
+        // A chunk at a time, so a huge range costs the Sentry no more than a chunk's vector.
+        let chunk = Page.size << 16
+        var done: UInt64 = 0
+        while done < rounded {
+            let count = min(chunk, rounded - done)
+            let resident = try mm.residency(of: address + done..<address + done + count)
+            try task.copyOut(resident.map { $0 ? 1 : 0 }, to: args.pointer(2) &+ done / Page.size)
+            done += count
+        }
+        return 0
+    }
 
     static func madvise(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
         let address = args.pointer(0), advice = args.int(2)

@@ -5,6 +5,7 @@ extension SyscallTable {
         register(85, OpenSyscalls.creat)
         register(257, OpenSyscalls.openat)
         register(3, OpenSyscalls.close)
+        register(436, OpenSyscalls.closeRange)
     }
 }
 
@@ -27,6 +28,26 @@ enum OpenSyscalls {
         try task.fdTable.remove(args.int(0))
         return 0
     }
+
+    /// close_range(first, last, flags): EINVAL for unknown flags or first
+    /// past last; CLOSE_RANGE_UNSHARE gives the task a table of its own
+    /// first (threads of CLONE_FILES keep theirs), CLOSE_RANGE_CLOEXEC
+    /// marks instead of closing. Descriptors not open are passed over.
+    static func closeRange(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let first = args.uint(0), last = args.uint(1), flags = args.uint(2)
+        guard flags & ~(closeRangeUnshare | closeRangeCloseOnExec) == 0, first <= last else { throw .einval }
+        guard first <= UInt32(Int32.max) else { return 0 }
+        if flags & closeRangeUnshare != 0 {
+            let shared = task.fdTable
+            task.fdTable = shared.fork()
+            shared.removeUser()
+        }
+        task.fdTable.closeRange(Int32(first)...Int32(min(last, UInt32(Int32.max))),
+                                closeOnExec: flags & closeRangeCloseOnExec != 0)
+        return 0
+    }
+
+    static let closeRangeUnshare: UInt32 = 1 << 1, closeRangeCloseOnExec: UInt32 = 1 << 2
 
     /// The common open: the file's status flags get O_LARGEFILE as on any
     /// 64-bit Linux; O_CLOEXEC goes to the FD table.

@@ -9,6 +9,8 @@ extension SyscallTable {
         register(20, ReadWriteSyscalls.writev)
         register(295, ReadWriteSyscalls.preadv)
         register(296, ReadWriteSyscalls.pwritev)
+        register(327) { task, args throws(SyscallError) in try ReadWriteSyscalls.vectored2(task, args, write: false) }  // preadv2
+        register(328) { task, args throws(SyscallError) in try ReadWriteSyscalls.vectored2(task, args, write: true) }   // pwritev2
     }
 }
 
@@ -63,6 +65,33 @@ enum ReadWriteSyscalls {
         let file = try task.fdTable.get(args.int(0))
         let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
         return try writeFrom(task, file, vectors, at: position)
+    }
+
+    /// RWF_* flags of preadv2 and pwritev2.
+    static let rwfHighPriority: UInt32 = 1, rwfDataSync: UInt32 = 2, rwfSync: UInt32 = 4, rwfNoWait: UInt32 = 8
+    static let rwfAppend: UInt32 = 16
+
+    /// preadv2 and pwritev2: preadv and pwritev with an offset of -1 for
+    /// the file's position, and flags: RWF_HIPRI (no effect), RWF_DSYNC and
+    /// RWF_SYNC (the write is synced), RWF_APPEND (the write goes at the
+    /// end); EOPNOTSUPP for RWF_NOWAIT (no file here can promise it) and
+    /// flags this kernel does not know.
+    static func vectored2(_ task: Task, _ args: SyscallArguments, write: Bool) throws(SyscallError) -> Int64 {
+        let position = args.int64(3), flags = args.uint(5)
+        guard flags & ~(rwfHighPriority | rwfDataSync | rwfSync | rwfAppend) == 0, args.uint64(5) >> 32 == 0 else {
+            throw .eopnotsupp
+        }
+        guard position >= -1 else { throw .einval }
+        let file = try task.fdTable.get(args.int(0))
+        let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
+        guard write else { return try readInto(task, file, vectors, at: position == -1 ? nil : position) }
+        var at: Int64? = position == -1 ? nil : position
+        if flags & rwfAppend != 0, at != nil, file.isSeekable {
+            at = try file.inode?.attributes().size ?? at
+        }
+        let written = try writeFrom(task, file, vectors, at: at)
+        if flags & (rwfDataSync | rwfSync) != 0 { try file.sync() }
+        return written
     }
 
     /// One read of the vectors' total (so a pipe is read once), scattered

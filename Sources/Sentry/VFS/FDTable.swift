@@ -6,7 +6,10 @@ import Synchronization
 /// (CLONE_FILES), copied by fork.
 public final class FDTable: Savable, @unchecked Sendable { // `entries` is guarded by `lock`
     public static let savedTypeName = "vfs.FDTable"
-    public static let notSaved: Set<String> = ["lock"]
+    public static let notSaved: Set<String> = [
+        "lock",
+        "users", // each loaded task that uses the table counts itself again (Task.afterLoad)
+    ]
 
     public struct Entry: SavableStruct, @unchecked Sendable { // the file has its own locks
         public static let savedTypeName = "vfs.FDTable.Entry"
@@ -33,8 +36,25 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
     /// closed files are released after it is let go.
     private let lock = Mutex(())
     private var entries = FDEntries()
+    /// The tasks using the table (threads made with CLONE_FILES share it,
+    /// close_range's CLOSE_RANGE_UNSHARE leaves it); the last to go closes
+    /// everything. Guarded by `lock`.
+    private var users = 1
 
     public required init() {}
+
+    func addUser() {
+        lock.withLock { _ in users += 1 }
+    }
+
+    /// A task stops using the table; the last one closes every descriptor.
+    func removeUser() {
+        let last = lock.withLock { _ -> Bool in
+            users -= 1
+            return users <= 0
+        }
+        if last { removeAll() }
+    }
 
     public func save(to sink: inout SaveSink) throws {
         try sink.save("entries", lock.withLock { _ in entries.dictionary })
@@ -46,7 +66,10 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             try ImageValidation.require(fd >= 0 && UInt64(fd) < Process.maxOpenFiles, field: "entries[\(fd)]",
                                         "FD \(fd) is outside 0..<nr_open")
         }
-        lock.withLock { _ in entries = FDEntries(loaded) }
+        lock.withLock { _ in
+            entries = FDEntries(loaded)
+            users = 0
+        }
     }
 
     /// The description behind `fd`, or EBADF.
@@ -112,6 +135,19 @@ public final class FDTable: Savable, @unchecked Sendable { // `entries` is guard
             guard entries[fd] != nil else { throw .ebadf }
             entries[fd]?.closeOnExec = value
         }
+    }
+
+    /// close_range(2): closes the open descriptors from `first` through
+    /// `last`, or with `closeOnExec` marks them close-on-exec instead.
+    public func closeRange(_ range: ClosedRange<Int32>, closeOnExec: Bool) {
+        let closed = lock.withLock { _ -> [Entry] in
+            let inRange = entries.sorted.filter { range.contains($0.fd) }
+            for (fd, _) in inRange {
+                if closeOnExec { entries[fd]?.closeOnExec = true } else { entries[fd] = nil }
+            }
+            return closeOnExec ? [] : inRange.map(\.entry)
+        }
+        for entry in closed { close(entry.file) }
     }
 
     /// execve: closes every close-on-exec descriptor.
