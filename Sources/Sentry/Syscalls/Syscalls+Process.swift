@@ -18,6 +18,9 @@ extension SyscallTable {
         register(157, Process.prctl)
         register(135, Process.personality)
         register(63, Process.uname)
+        register(170) { task, args throws(SyscallError) in try Process.setName(task, args, domain: false) } // sethostname
+        register(171) { task, args throws(SyscallError) in try Process.setName(task, args, domain: true) }  // setdomainname
+        register(103, Process.syslog)
         register(99, Process.sysinfo)
         register(302, Process.prlimit64)
         register(97, Process.getrlimit)
@@ -208,6 +211,55 @@ enum Process {
         }
         try task.copyOut(bytes, to: args.pointer(0))
         return 0
+    }
+
+    /// sethostname(2), setdomainname(2): the container's UTS namespace's
+    /// names; CAP_SYS_ADMIN (EPERM), then at most 64 bytes (EINVAL).
+    static func setName(_ task: Task, _ args: SyscallArguments, domain: Bool) throws(SyscallError) -> Int64 {
+        guard task.credentials.hasCapability(LinuxCapability.CAP_SYS_ADMIN) else { throw .eperm }
+        let length = args.int(1)
+        guard (0...64).contains(length) else { throw .einval }
+        let bytes = try task.copyIn(from: args.pointer(0), count: Int(length))
+        let name = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        guard let uts = task.kernel?.uts else { return 0 }
+        if domain { uts.domainName = name } else { uts.hostName = name }
+        return 0
+    }
+
+    /// The container's kernel log: what dmesg shows (the host's is not the container's to read).
+    static let kernelLog = Array("[    0.000000] Linux version \(release) (runsc) \(version)\n".utf8)
+
+    /// syslog(2) on the container's own log, as Linux with dmesg_restrict
+    /// (Debian's default): open and close for anyone, the buffer's size too;
+    /// the rest with CAP_SYSLOG or CAP_SYS_ADMIN (EPERM). Reads give the log
+    /// and clear nothing, SIZE_UNREAD is 0 (nothing new is ever logged),
+    /// so SYSLOG_ACTION_READ waits as for new messages that never come.
+    static func syslog(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {
+        let action = args.int(0), buffer = args.pointer(1), length = args.int(2)
+        let close: Int32 = 0, open: Int32 = 1, read: Int32 = 2, readAll: Int32 = 3, readClear: Int32 = 4
+        let consoleLevel: Int32 = 8, sizeUnread: Int32 = 9, sizeBuffer: Int32 = 10
+        guard (close...sizeBuffer).contains(action) else { throw .einval }
+        if action == close || action == open { return 0 }
+        if action != sizeBuffer {
+            let credentials = task.credentials
+            guard credentials.hasCapability(LinuxCapability.CAP_SYSLOG)
+                    || credentials.hasCapability(LinuxCapability.CAP_SYS_ADMIN) else { throw .eperm }
+        }
+        switch action {
+        case read, readAll, readClear:
+            guard buffer != 0, length >= 0 else { throw .einval }
+            // Nothing is ever logged after boot: a reader of new messages waits for a signal.
+            if action == read { return try Signals.waitForSignal(task, ending: .erestartsys) }
+            let count = min(Int(length), kernelLog.count)
+            try task.copyOut(Array(kernelLog.suffix(count)), to: buffer)
+            return Int64(count)
+        case consoleLevel:
+            guard (1...8).contains(length) else { throw .einval }
+            return 0
+        case sizeUnread: return 0
+        case sizeBuffer: return 1 << 17
+        default: return 0
+        }
     }
 
     static func sysinfo(_ task: Task, _ args: SyscallArguments) throws(SyscallError) -> Int64 {

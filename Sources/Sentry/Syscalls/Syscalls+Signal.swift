@@ -125,7 +125,9 @@ enum Signals {
         }
     }
 
-    private static func waitForSignal(_ task: Task) throws(SyscallError) -> Int64 {
+    /// Sleeps until a signal comes, then ends the call with `ending`
+    /// (pause's ERESTARTNOHAND; a wait that nothing else ends, ERESTARTSYS).
+    static func waitForSignal(_ task: Task, ending: SyscallError = .erestartnohand) throws(SyscallError) -> Int64 {
         while !task.hasDeliverableSignal {
             if task.mustExit { throw .eintr }
             do {
@@ -134,7 +136,7 @@ enum Signals {
                 break
             }
         }
-        throw .erestartnohand
+        throw ending
     }
 
     /// rt_sigtimedwait(2): takes a signal of `set` when one is pending, or

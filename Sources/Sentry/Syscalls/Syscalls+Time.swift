@@ -13,10 +13,46 @@ extension SyscallTable {
         register(35, Time.nanosleep)
         register(230, Time.clockNanosleep)
         register(219, Time.restartSyscall)
+        register(159) { task, args throws(SyscallError) in try Time.adjtimex(task, args.pointer(0)) }   // adjtimex
+        register(305) { task, args throws(SyscallError) in                                              // clock_adjtime
+            guard args.int(0) == Time.realtime else { throw .einval }
+            return try Time.adjtimex(task, args.pointer(1))
+        }
+        register(227) { task, _ throws(SyscallError) in try Time.refuseClockChange(task) }  // clock_settime
+        register(164) { task, _ throws(SyscallError) in try Time.refuseClockChange(task) }  // settimeofday
     }
 }
 
 enum Time {
+    /// The container shares the host's clock and may not set it: EPERM,
+    /// as Linux answers a task without CAP_SYS_TIME.
+    static func refuseClockChange(_ task: Task) throws(SyscallError) -> Int64 {
+        throw .eperm
+    }
+
+    /// adjtimex(2) and clock_adjtime(CLOCK_REALTIME): reading (modes 0)
+    /// gives the time and the state of a clock no NTP daemon here
+    /// disciplines (STA_UNSYNC, TIME_ERROR), as a Linux without one; any
+    /// change is the host's to make (EPERM).
+    static func adjtimex(_ task: Task, _ address: UInt64) throws(SyscallError) -> Int64 {
+        let request = try task.copyIn(from: address, count: 208)
+        guard request.littleEndian(UInt32.self, at: 0) == 0 else { throw .eperm }
+        let now = task.kernel?.clocks.realtime() ?? Clocks.hostNanoseconds(CLOCK_REALTIME)
+        let phaseLimit: Int64 = 16_000_000, unsynchronized: Int32 = 0x40, timeError: Int64 = 5
+        var out = [UInt8](repeating: 0, count: 208)
+        out.put(phaseLimit, at: 24)                     // maxerror
+        out.put(phaseLimit, at: 32)                     // esterror
+        out.put(unsynchronized, at: 40)                 // status
+        out.put(Int64(2), at: 48)                       // constant
+        out.put(Int64(1), at: 56)                       // precision
+        out.put(Int64(500 << 16), at: 64)               // tolerance: 500 ppm, scaled
+        out.put(now / nanosecondsPerSecond, at: 72)     // time.tv_sec
+        out.put(now % nanosecondsPerSecond / 1000, at: 80)
+        out.put(Int64(1_000_000 / 100), at: 88)         // tick: USER_HZ 100
+        try task.copyOut(out, to: address)
+        return timeError
+    }
+
     static let realtime: Int32 = 0, monotonic: Int32 = 1, processCPU: Int32 = 2, threadCPU: Int32 = 3
     static let monotonicRaw: Int32 = 4, realtimeCoarse: Int32 = 5, monotonicCoarse: Int32 = 6
     static let boottime: Int32 = 7, realtimeAlarm: Int32 = 8, boottimeAlarm: Int32 = 9, tai: Int32 = 11
