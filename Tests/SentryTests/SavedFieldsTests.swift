@@ -30,6 +30,7 @@ import Testing
         SignalQueue(),
         Limits(),
         SchedulingAttributes(),
+        IPCPermissions(),
         SeccompFilter(defaultAction: .allow, rules: [SeccompRule(number: 83, action: .errno(1))]),
     ] + [SeccompCondition(argument: 0, op: .equal, value: 1)].compactMap { $0 }
       + [SeccompProgram([SeccompProgram.Instruction(code: LinuxBPF.BPF_RET, k: 0)])].compactMap { $0 } }

@@ -37,12 +37,10 @@ enum Shm {
         let credentials = task.credentials
         if key != LinuxIPC.IPC_PRIVATE, let existing = registry.segment(key: key) {
             if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
-            let (segmentSize, permitted) = registry.lock.withLock { _ in
-                (existing.size, existing.permits(credentials, requested: UInt32(flags) & 0o777))
-            }
+            let (segmentSize, permissions) = registry.lock.withLock { _ in (existing.size, existing.permissions) }
             guard segmentSize >= size else { throw .einval }
-            guard permitted else { throw .eacces }
-            return Int64(existing.id)
+            guard permissions.permits(credentials, requested: UInt32(flags) & 0o777) else { throw .eacces }
+            return Int64(permissions.id)
         }
         if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
         guard size >= LinuxIPC.SHMMIN, size <= LinuxIPC.SHMMAX, Page.roundUp(size) != nil else { throw .einval }
@@ -51,10 +49,10 @@ enum Shm {
         let segment = try registry.add { id throws(SyscallError) in
             let file = try vfs.makeSysVShmFile(key: key, size: size, uid: credentials.effectiveUID,
                                                gid: credentials.effectiveGID, memoryFile: kernel.memoryFile)
-            return ShmSegment(key: key, id: id, size: size, file: file, credentials: credentials,
-                              mode: UInt32(flags) & 0o777, creatorPID: task.processID, now: now())
+            return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: UInt32(flags)),
+                              size: size, file: file, creatorPID: task.processID, now: now())
         }
-        return Int64(segment.id)
+        return Int64(segment.permissions.id)
     }
 
     /// shmat(id, address, flags): maps the whole segment shared, read-only
@@ -79,7 +77,7 @@ enum Shm {
         guard let segment = registry.segment(id: id) else { throw .einval }
         let credentials = task.credentials
         let (permitted, size, file) = registry.lock.withLock { _ in
-            (segment.permits(credentials, requested: requested), segment.size, segment.file)
+            (segment.permissions.permits(credentials, requested: requested), segment.size, segment.file)
         }
         guard permitted else { throw .eacces }
         guard let file = file as? TmpfsFile, let length = Page.roundUp(size) else { throw .einval }
@@ -152,20 +150,17 @@ enum Shm {
             return 0
         case LinuxIPC.IPC_SET:
             let raw = try task.copyIn(from: buffer, count: LinuxIPC.shmidSize)
-            func field(_ offset: Int) -> UInt32 { raw.littleEndian(UInt32.self, at: offset) }
             guard let segment = registry.segment(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
-                guard segment.mayChange(credentials) else { throw .eperm }
-                segment.uid = field(4)
-                segment.gid = field(8)
-                segment.mode = segment.mode & ~0o777 | field(20) & 0o777
+                guard segment.permissions.mayChange(credentials) else { throw .eperm }
+                segment.permissions.set(from: raw)
                 segment.changeTime = now()
             }
             return 0
         case LinuxIPC.IPC_RMID:
             guard let segment = registry.segment(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
-                guard segment.mayChange(credentials) else { throw .eperm }
+                guard segment.permissions.mayChange(credentials) else { throw .eperm }
                 segment.destroy()
             }
             registry.forgetIfUnattached(segment, attachments: attachments(segment, kernel))
@@ -174,13 +169,14 @@ enum Shm {
             guard let segment = registry.segment(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
                 if !credentials.hasCapability(LinuxCapability.CAP_IPC_LOCK) {
-                    guard credentials.effectiveUID == segment.uid || credentials.effectiveUID == segment.creatorUID
+                    let permissions = segment.permissions
+                    guard credentials.effectiveUID == permissions.uid || credentials.effectiveUID == permissions.creatorUID
                     else { throw .eperm }
                 }
                 if command == LinuxIPC.SHM_LOCK {
-                    segment.mode |= LinuxIPC.SHM_LOCKED
+                    segment.permissions.mode |= LinuxIPC.SHM_LOCKED
                 } else {
-                    segment.mode &= ~LinuxIPC.SHM_LOCKED
+                    segment.permissions.mode &= ~LinuxIPC.SHM_LOCKED
                 }
             }
             return 0
@@ -196,7 +192,8 @@ enum Shm {
         let count = attachments(segment, kernel)
         let credentials = task.credentials
         let (permitted, bytes, id) = registry.lock.withLock { _ in
-            (segment.permits(credentials, requested: 0o400), segment.shmid(attachments: count), segment.id)
+            (segment.permissions.permits(credentials, requested: 0o400), segment.shmid(attachments: count),
+             segment.permissions.id)
         }
         guard permitted || !checked else { throw .eacces }
         try task.copyOut(bytes, to: buffer)
