@@ -96,6 +96,16 @@ import Testing
         #expect(native.hasSuffix("done\n"))
     }
 
+    /// Semaphore sets, their values and SEM_UNDO adjustments come back from
+    /// each cycle; a semop the pause interrupted waits on, and fails with
+    /// EIDRM if its set was removed meanwhile.
+    @Test func semaphoresCycledEveryThreeSyscallsMatchANativeRun() throws {
+        let native = try Self.runCycled("sem_cases", every: 3, timeout: 120, copyingFixture: true) { sandbox in
+            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
+        }
+        #expect(native.hasSuffix("done\n"))
+    }
+
     /// Nice values, policies, affinity masks and I/O priorities come back from each cycle.
     @Test func schedulingAttributesCycledEveryFourSyscallsMatchANativeRun() throws {
         let native = try Self.runCycled("scheduling_cases", every: 4, timeout: 120, copyingFixture: true) { sandbox in

@@ -36,3 +36,25 @@ enum LinuxIPC {
     /// struct shm_info: an int (padded), then five unsigned longs.
     static let shmInfoSize = 48
 }
+
+/// SysV semaphores' constants (linux/sem.h) and limits (the defaults of
+/// /proc/sys/kernel/sem).
+enum LinuxSemaphore {
+    static let GETPID: Int32 = 11, GETVAL: Int32 = 12, GETALL: Int32 = 13, GETNCNT: Int32 = 14, GETZCNT: Int32 = 15
+    static let SETVAL: Int32 = 16, SETALL: Int32 = 17, SEM_STAT: Int32 = 18, SEM_INFO: Int32 = 19
+    static let SEM_STAT_ANY: Int32 = 20
+    static let SEM_UNDO: Int16 = 0x1000
+    static let IPC_NOWAIT: Int16 = 0o4000
+
+    static let SEMMSL = 32000, SEMMNI = 32000, SEMOPM = 500
+    static let SEMMNS = SEMMNI * SEMMSL
+    static let SEMVMX: Int32 = 32767
+    static let SEMAEM: Int32 = SEMVMX
+
+    /// struct sembuf: sem_num (u16), sem_op (s16), sem_flg (s16).
+    static let sembufSize = 6
+    /// struct semid64_ds on x86-64: ipc64_perm, otime, a pad, ctime, a pad, nsems, two pads.
+    static let semidSize = 104
+    /// struct seminfo: ten ints.
+    static let seminfoSize = 40
+}

@@ -84,6 +84,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     private(set) var unixNamespace = UnixNamespace()
     /// The container's SysV shared memory segments (its IPC namespace's).
     private(set) var shm = ShmRegistry()
+    /// The container's SysV semaphore sets and SEM_UNDO adjustments.
+    private(set) var semaphores = SemaphoreRegistry()
 
     public init() {}
 
@@ -181,6 +183,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("inFlightFiles", Optional(inFlightFiles))
         try sink.save("unixNamespace", Optional(unixNamespace))
         try sink.save("shm", Optional(shm))
+        try sink.save("semaphores", Optional(semaphores))
         try sink.save("futexWaiters", futexes.savedWaiters())
     }
 
@@ -199,6 +202,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         unixNamespace = try source.load("unixNamespace", default: nil) ?? unixNamespace
         // Images from before SysV shared memory had no segments.
         shm = try source.load("shm", default: nil) ?? shm
+        semaphores = try source.load("semaphores", default: nil) ?? semaphores
         // Images from before kept no waiter: every wait queued again at its re-entry.
         loadedFutexWaiters = try source.load("futexWaiters", default: [])
     }

@@ -22,6 +22,9 @@ struct RestartKeep {
     /// re-entered call waits on in their place. Leaving them (the task runs
     /// past the call, a handler ends it, the task exits) takes them off.
     var futexWaiters: [FutexTable.Waiter] = []
+    /// The SysV semaphore set an interrupted semop waited on: gone by the
+    /// re-entry, the call fails with EIDRM, as the waiter the removal woke would have.
+    var semaphoreSet: Int32?
 }
 
 extension RestartKeep: SavableStruct {
@@ -31,12 +34,15 @@ extension RestartKeep: SavableStruct {
         try sink.save("timeout", timeout)
         try sink.save("written", written)
         try sink.save("futexWaiters", futexWaiters)
+        try sink.save("semaphoreSet", semaphoreSet)
     }
 
     init(from source: inout LoadSource) throws {
         timeout = try source.load("timeout")
         written = try source.load("written")
         futexWaiters = try source.load("futexWaiters")
+        // Images from before SysV semaphores kept none.
+        semaphoreSet = try source.load("semaphoreSet", default: nil)
         try ImageValidation.require((written ?? 0) >= 0, field: "written", "negative count")
     }
 }

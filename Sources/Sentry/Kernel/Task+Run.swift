@@ -317,6 +317,7 @@ extension Task {
         }
         mm?.syncAll()
         fdTable.removeUser()
+        kernel.semaphores.processExited(group.id)
         if let reason = group.exitStatus { kernel.threadGroupFinished(group, reason) }
         // Ending the stub (its exit unmaps the whole address space: 30 ms
         // for 1 GiB) and freeing the pages (a hole punched per run) are

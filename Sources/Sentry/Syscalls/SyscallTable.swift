@@ -66,6 +66,7 @@ public struct SyscallTable: Sendable {
         table.registerProcess()
         table.registerCredentials()
         table.registerShm()
+        table.registerSemaphores()
         table.registerScheduling()
         table.registerProcessGroup()
         table.registerExec()

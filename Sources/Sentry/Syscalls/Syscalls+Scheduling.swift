@@ -199,7 +199,7 @@ enum Scheduling {
         let size = min(Int(truncatingIfNeeded: min(args.uint64(1), 1 << 16)), maskSize)
         guard size > 0 else { throw .einval }
         var mask = try task.copyIn(from: args.pointer(2), count: size)
-        for cpu in cpuCount..<mask.count * 8 { mask[cpu / 8] &= ~(1 << UInt8(cpu % 8)) }
+        for cpu in 0..<mask.count * 8 where cpu >= cpuCount { mask[cpu / 8] &= ~(1 << UInt8(cpu % 8)) }
         guard mask.contains(where: { $0 != 0 }) else { throw .einval }
         guard sameOwner(task, target) || mayNice(task) else { throw .eperm }
         target.updateScheduling { $0.affinity = mask }

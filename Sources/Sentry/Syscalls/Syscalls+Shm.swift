@@ -39,7 +39,7 @@ enum Shm {
             if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
             let (segmentSize, permissions) = registry.lock.withLock { _ in (existing.size, existing.permissions) }
             guard segmentSize >= size else { throw .einval }
-            guard permissions.permits(credentials, requested: UInt32(flags) & 0o777) else { throw .eacces }
+            guard permissions.permits(credentials, requested: UInt32(bitPattern: flags) & 0o777) else { throw .eacces }
             return Int64(permissions.id)
         }
         if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
@@ -49,7 +49,7 @@ enum Shm {
         let segment = try registry.add { id throws(SyscallError) in
             let file = try vfs.makeSysVShmFile(key: key, size: size, uid: credentials.effectiveUID,
                                                gid: credentials.effectiveGID, memoryFile: kernel.memoryFile)
-            return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: UInt32(flags)),
+            return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: UInt32(bitPattern: flags)),
                               size: size, file: file, creatorPID: task.processID, now: now())
         }
         return Int64(segment.permissions.id)
