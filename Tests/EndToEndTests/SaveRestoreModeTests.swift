@@ -106,6 +106,15 @@ import Testing
         #expect(native.hasSuffix("done\n"))
     }
 
+    /// Message queues and their messages come back from each cycle; a
+    /// blocked sender or receiver waits on.
+    @Test func messageQueuesCycledEveryThreeSyscallsMatchANativeRun() throws {
+        let native = try Self.runCycled("msg_cases", every: 3, timeout: 120, copyingFixture: true) { sandbox in
+            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
+        }
+        #expect(native.hasSuffix("done\n"))
+    }
+
     /// Nice values, policies, affinity masks and I/O priorities come back from each cycle.
     @Test func schedulingAttributesCycledEveryFourSyscallsMatchANativeRun() throws {
         let native = try Self.runCycled("scheduling_cases", every: 4, timeout: 120, copyingFixture: true) { sandbox in

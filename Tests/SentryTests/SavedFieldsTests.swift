@@ -31,6 +31,7 @@ import Testing
         Limits(),
         SchedulingAttributes(),
         IPCPermissions(),
+        QueuedMessage(type: 1, text: []),
         SeccompFilter(defaultAction: .allow, rules: [SeccompRule(number: 83, action: .errno(1))]),
     ] + [SeccompCondition(argument: 0, op: .equal, value: 1)].compactMap { $0 }
       + [SeccompProgram([SeccompProgram.Instruction(code: LinuxBPF.BPF_RET, k: 0)])].compactMap { $0 } }

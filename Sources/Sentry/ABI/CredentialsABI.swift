@@ -2,7 +2,7 @@
 enum LinuxCapability {
     static let CAP_CHOWN = 0, CAP_DAC_OVERRIDE = 1, CAP_DAC_READ_SEARCH = 2, CAP_FOWNER = 3, CAP_FSETID = 4
     static let CAP_KILL = 5, CAP_SETGID = 6, CAP_SETUID = 7, CAP_SETPCAP = 8, CAP_LINUX_IMMUTABLE = 9
-    static let CAP_IPC_LOCK = 14, CAP_IPC_OWNER = 15, CAP_SYS_ADMIN = 21, CAP_SYS_NICE = 23
+    static let CAP_IPC_LOCK = 14, CAP_IPC_OWNER = 15, CAP_SYS_ADMIN = 21, CAP_SYS_NICE = 23, CAP_SYS_RESOURCE = 24
     static let CAP_MAC_OVERRIDE = 32, CAP_SYSLOG = 34
 
     /// CAP_FS_MASK: the capabilities that follow the filesystem UID to and

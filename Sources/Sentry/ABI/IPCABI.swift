@@ -58,3 +58,20 @@ enum LinuxSemaphore {
     /// struct seminfo: ten ints.
     static let seminfoSize = 40
 }
+
+/// SysV message queues' constants (linux/msg.h) and limits (the defaults
+/// of /proc/sys/kernel/msg*).
+enum LinuxMessageQueue {
+    static let MSG_STAT: Int32 = 11, MSG_INFO: Int32 = 12, MSG_STAT_ANY: Int32 = 13
+    /// msgrcv's flags.
+    static let MSG_NOERROR: Int32 = 0o10000, MSG_EXCEPT: Int32 = 0o20000, MSG_COPY: Int32 = 0o40000
+    static let IPC_NOWAIT: Int32 = 0o4000
+
+    static let MSGMNI = 32000, MSGMAX = 8192, MSGMNB = 16384, MSGSSZ = 16, MSGSEG = 0xffff
+
+    /// struct msqid64_ds on x86-64: ipc64_perm, stime, rtime, ctime, cbytes,
+    /// qnum, qbytes, lspid, lrpid, two pads.
+    static let msqidSize = 120
+    /// struct msginfo: seven ints and an unsigned short.
+    static let msginfoSize = 32
+}

@@ -86,6 +86,8 @@ public final class Kernel: Savable, @unchecked Sendable {
     private(set) var shm = ShmRegistry()
     /// The container's SysV semaphore sets and SEM_UNDO adjustments.
     private(set) var semaphores = SemaphoreRegistry()
+    /// The container's SysV message queues.
+    private(set) var messageQueues = MessageQueueRegistry()
 
     public init() {}
 
@@ -184,6 +186,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         try sink.save("unixNamespace", Optional(unixNamespace))
         try sink.save("shm", Optional(shm))
         try sink.save("semaphores", Optional(semaphores))
+        try sink.save("messageQueues", Optional(messageQueues))
         try sink.save("futexWaiters", futexes.savedWaiters())
     }
 
@@ -203,6 +206,7 @@ public final class Kernel: Savable, @unchecked Sendable {
         // Images from before SysV shared memory had no segments.
         shm = try source.load("shm", default: nil) ?? shm
         semaphores = try source.load("semaphores", default: nil) ?? semaphores
+        messageQueues = try source.load("messageQueues", default: nil) ?? messageQueues
         // Images from before kept no waiter: every wait queued again at its re-entry.
         loadedFutexWaiters = try source.load("futexWaiters", default: [])
     }

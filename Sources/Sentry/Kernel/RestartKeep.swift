@@ -22,9 +22,10 @@ struct RestartKeep {
     /// re-entered call waits on in their place. Leaving them (the task runs
     /// past the call, a handler ends it, the task exits) takes them off.
     var futexWaiters: [FutexTable.Waiter] = []
-    /// The SysV semaphore set an interrupted semop waited on: gone by the
-    /// re-entry, the call fails with EIDRM, as the waiter the removal woke would have.
-    var semaphoreSet: Int32?
+    /// The SysV semaphore set or message queue an interrupted semop, msgsnd
+    /// or msgrcv waited on: gone by the re-entry, the call fails with
+    /// EIDRM, as the waiter the removal woke would have.
+    var ipcObject: Int32?
 }
 
 extension RestartKeep: SavableStruct {
@@ -34,15 +35,15 @@ extension RestartKeep: SavableStruct {
         try sink.save("timeout", timeout)
         try sink.save("written", written)
         try sink.save("futexWaiters", futexWaiters)
-        try sink.save("semaphoreSet", semaphoreSet)
+        try sink.save("ipcObject", ipcObject)
     }
 
     init(from source: inout LoadSource) throws {
         timeout = try source.load("timeout")
         written = try source.load("written")
         futexWaiters = try source.load("futexWaiters")
-        // Images from before SysV semaphores kept none.
-        semaphoreSet = try source.load("semaphoreSet", default: nil)
+        // Images from before SysV semaphores and message queues kept none.
+        ipcObject = try source.load("ipcObject", default: nil)
         try ImageValidation.require((written ?? 0) >= 0, field: "written", "negative count")
     }
 }

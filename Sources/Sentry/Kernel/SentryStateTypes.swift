@@ -9,7 +9,8 @@ public enum SentryStateTypes {
          TimerFile.self, EventFile.self, EpollFile.self, EpollItem.self, PidFile.self, FileLocks.self,
          InotifyFile.self, InotifyWatch.self, SocketFile.self, SocketQueue.self, UnixSocket.self, UnixSocketInode.self,
          InetSocket.self, InFlightFiles.self, UnixNamespace.self, FutexTable.Waiter.self, ShmRegistry.self,
-         ShmSegment.self, SemaphoreRegistry.self, SemaphoreSet.self]
+         ShmSegment.self, SemaphoreRegistry.self, SemaphoreSet.self,
+         MessageQueueRegistry.self, MessageQueue.self]
     }
 
     public static func register(in registry: inout StateRegistry) {

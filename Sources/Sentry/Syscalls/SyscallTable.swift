@@ -67,6 +67,7 @@ public struct SyscallTable: Sendable {
         table.registerCredentials()
         table.registerShm()
         table.registerSemaphores()
+        table.registerMessageQueues()
         table.registerScheduling()
         table.registerProcessGroup()
         table.registerExec()

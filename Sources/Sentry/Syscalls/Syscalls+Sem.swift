@@ -76,42 +76,20 @@ enum Sem {
             hostDeadline = nil
         }
         let registry = try registry(task)
-        let waitedOn = task.reentered.semaphoreSet
-        task.reentered.semaphoreSet = nil
+        let waitedOn = task.takeReenteredIPCObject()
         guard let set = registry.set(id: id) else { throw waitedOn == id ? .eidrm : .einval }
         let (size, permissions) = registry.lock.withLock { _ in (set.values.count, set.permissions) }
         guard operations.allSatisfy({ $0.semaphore < size }) else { throw .efbig }
         let alters = operations.contains { $0.change != 0 }
         guard permissions.permits(task.credentials, requested: alters ? 0o200 : 0o400) else { throw .eacces }
 
-        let entry = task.waiter.entry(for: .input)
-        var registered = false
-        defer {
-            if registered {
-                set.queue.unregister(entry)
-                registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = nil }
-            }
-        }
-        while true {
-            task.waiter.reset()
+        defer { registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = nil } }
+        return try task.waitForIPC(on: set.queue, id: id, until: hostDeadline) { () throws(SyscallError) -> Int64? in
             let outcome = try registry.perform(operations, on: set, processID: task.processID, now: Shm.now())
             guard case .blocked(let semaphore, let forZero, let noWait) = outcome else { return 0 }
             if noWait { throw .eagain }
-            if let hostDeadline, Clocks.hostNanoseconds(CLOCK_MONOTONIC) >= hostDeadline { throw .eagain }
             registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = (semaphore, forZero) }
-            if !registered {
-                set.queue.register(entry)
-                registered = true
-                continue
-            }
-            do {
-                try task.waiter.block(untilHostMonotonic: hostDeadline)
-            } catch {
-                if task.mustExit { throw .eintr }
-                if let hostDeadline { task.keepTimeoutForRestart(hostDeadline: hostDeadline) }
-                task.keptForRestart.semaphoreSet = id
-                throw .erestartnohand
-            }
+            return nil
         }
     }
 
