@@ -94,7 +94,7 @@ extension Credentials {
 }
 
 /// An IPC object a registry keeps in its slots.
-protocol IPCObject: AnyObject {
+protocol IPCObject: Savable {
     var permissions: IPCPermissions { get }
     /// Whether it still counts: a removed shared memory segment stays
     /// while attached, then its slot is free.
@@ -155,8 +155,16 @@ struct IPCSlots<Object: IPCObject> {
         if slot < objects.count, objects[slot] === object { objects[slot] = nil }
     }
 
-    /// The live objects for a save, in their slots.
-    var saved: [Object?] { objects.map { $0?.isLive == true ? $0 : nil } }
+    /// The live objects in their slots, and the sequence.
+    func save(to sink: inout SaveSink) throws {
+        try sink.save("slots", objects.map { $0?.isLive == true ? $0 : nil })
+        try sink.save("sequence", sequence)
+    }
+
+    mutating func load(from source: inout LoadSource) throws {
+        objects = try source.load("slots")
+        sequence = try source.load("sequence")
+    }
 
     /// Each object in the slot its ID names, the sequence in range.
     func validate() throws {

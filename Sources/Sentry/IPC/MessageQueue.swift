@@ -155,18 +155,14 @@ final class MessageQueueRegistry: Savable, @unchecked Sendable { // `slots` guar
     }
 
     func save(to sink: inout SaveSink) throws {
-        let (saved, sequence) = lock.withLock { _ in (slots.saved, slots.sequence) }
-        try sink.save("slots", saved)
-        try sink.save("sequence", sequence)
+        let slots = lock.withLock { _ in self.slots }
+        try slots.save(to: &sink)
     }
 
     func load(from source: inout LoadSource) throws {
-        let saved: [MessageQueue?] = try source.load("slots")
-        let sequence: Int32 = try source.load("sequence")
-        lock.withLock { _ in
-            slots.objects = saved
-            slots.sequence = sequence
-        }
+        var loaded = slots
+        try loaded.load(from: &source)
+        lock.withLock { _ in slots = loaded }
     }
 
     func afterLoad() throws {

@@ -133,15 +133,14 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
     }
 
     func save(to sink: inout SaveSink) throws {
-        let (saved, sequence, undo) = lock.withLock { _ in (slots.saved, slots.sequence, adjustments) }
-        try sink.save("slots", saved)
-        try sink.save("sequence", sequence)
+        let (slots, undo) = lock.withLock { _ in (self.slots, adjustments) }
+        try slots.save(to: &sink)
         try sink.save("undo", undo)
     }
 
     func load(from source: inout LoadSource) throws {
-        let saved: [SemaphoreSet?] = try source.load("slots")
-        let sequence: Int32 = try source.load("sequence")
+        var loaded = slots
+        try loaded.load(from: &source)
         let undo: [Int32: [Int32: [Int32]]] = try source.load("undo")
         for changes in undo.values.flatMap(\.values) {
             try ImageValidation.require(changes.count <= LinuxSemaphore.SEMMSL
@@ -149,8 +148,7 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
                                         field: "undo", "an adjustment out of range")
         }
         lock.withLock { _ in
-            slots.objects = saved
-            slots.sequence = sequence
+            slots = loaded
             adjustments = undo
         }
     }
