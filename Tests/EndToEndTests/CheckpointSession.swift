@@ -9,7 +9,7 @@ final class CheckpointSession {
                            "itimer_cases", "ckpt_children", "jobctl_cases", "cpu_timer_cases", "posix_timer_cases", "signalfd_cases",
                            "timerfd_cases", "ckpt_threads", "ckpt_epoll", "seccomp_cases", "pidfd_cases", "ckpt_locks",
                            "ckpt_memfd", "ckpt_unix", "futex_cases", "ckpt_inet", "ckpt_epoll_server", "vdso_cases",
-                           "futex_requeue_pi", "aslr_layout", "inet_backlog_full"]
+                           "futex_requeue_pi", "aslr_layout", "inet_backlog_full", "ckpt_ipc"]
 
     let workspace: Workspace
     let bundle: String

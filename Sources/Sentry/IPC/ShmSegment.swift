@@ -82,7 +82,10 @@ final class ShmSegment: IPCObject, Savable, @unchecked Sendable {
         if isDestroyed {
             destroyedFile = file
         } else {
-            guard let file else { throw StateError.invalidValue("segment \(permissions.id) has no file", field: "file") }
+            // A segment not removed (no SHM_DEST in its mode) has its file.
+            guard let file else {
+                throw StateError.invalidValue("segment \(permissions.id) is not removed but has no file", field: "permissions")
+            }
             attachedFile = file
         }
     }
