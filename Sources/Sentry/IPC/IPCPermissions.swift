@@ -86,6 +86,11 @@ struct IPCPermissions: SavableStruct, Equatable, Sendable {
     }
 }
 
+/// The wall-clock seconds SysV IPC objects record (shm_atime, sem_otime, msg_stime, ...).
+enum IPCTime {
+    static func now() -> Int64 { FileTime.now().seconds }
+}
+
 extension Credentials {
     /// in_group_p: the filesystem GID or a supplementary group.
     func isGroupMember(_ group: UInt32) -> Bool {

@@ -28,7 +28,7 @@ enum Msg {
             return Int64(permissions.id)
         }
         if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
-        let queue = try registry.add(key: key, credentials: credentials, mode: UInt32(bitPattern: flags), now: Shm.now())
+        let queue = try registry.add(key: key, credentials: credentials, mode: UInt32(bitPattern: flags), now: IPCTime.now())
         return Int64(queue.permissions.id)
     }
 
@@ -62,7 +62,7 @@ enum Msg {
                 }
                 queue.messages.append(QueuedMessage(type: type, text: text))
                 queue.lastSender = task.processID
-                queue.sendTime = Shm.now()
+                queue.sendTime = IPCTime.now()
                 return true
             }
             guard sent else { return nil }
@@ -106,7 +106,7 @@ enum Msg {
                 if copying { return message }
                 queue.messages.remove(at: index)
                 queue.lastReceiver = task.processID
-                queue.receiveTime = Shm.now()
+                queue.receiveTime = IPCTime.now()
                 return message
             }
             if taken != nil, !copying { queue.waiters.notify(.output) }
@@ -160,7 +160,7 @@ enum Msg {
                 guard capacity <= UInt64(Int32.max) else { throw .einval }
                 queue.permissions.set(from: raw)
                 queue.capacity = Int(capacity)
-                queue.changeTime = Shm.now()
+                queue.changeTime = IPCTime.now()
             }
             queue.waiters.notify(.output)
             return 0

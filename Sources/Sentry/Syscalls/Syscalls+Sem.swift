@@ -42,7 +42,7 @@ enum Sem {
         if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
         guard count > 0 else { throw .einval }
         let set = try registry.add(key: key, count: Int(count), credentials: credentials,
-                                   mode: UInt32(bitPattern: flags), now: Shm.now())
+                                   mode: UInt32(bitPattern: flags), now: IPCTime.now())
         return Int64(set.permissions.id)
     }
 
@@ -85,7 +85,7 @@ enum Sem {
 
         defer { registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = nil } }
         return try task.waitForIPC(on: set.queue, id: id, until: hostDeadline) { () throws(SyscallError) -> Int64? in
-            let outcome = try registry.perform(operations, on: set, processID: task.processID, now: Shm.now())
+            let outcome = try registry.perform(operations, on: set, processID: task.processID, now: IPCTime.now())
             guard case .blocked(let semaphore, let forZero, let noWait) = outcome else { return 0 }
             if noWait { throw .eagain }
             registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = (semaphore, forZero) }
@@ -127,7 +127,7 @@ enum Sem {
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard set.permissions.mayChange(credentials) else { throw .eperm }
                 set.permissions.set(from: raw)
-                set.changeTime = Shm.now()
+                set.changeTime = IPCTime.now()
             }
             return 0
         case LinuxIPC.IPC_RMID:
@@ -142,7 +142,7 @@ enum Sem {
             let (size, permissions) = registry.lock.withLock { _ in (set.values.count, set.permissions) }
             guard number >= 0, Int(number) < size else { throw .einval }
             guard permissions.permits(credentials, requested: 0o200) else { throw .eacces }
-            registry.setValues([Int(number): UInt16(value)], of: set, processID: task.processID, now: Shm.now())
+            registry.setValues([Int(number): UInt16(value)], of: set, processID: task.processID, now: IPCTime.now())
             return 0
         case LinuxSemaphore.GETALL, LinuxSemaphore.SETALL, LinuxSemaphore.GETVAL, LinuxSemaphore.GETPID,
              LinuxSemaphore.GETNCNT, LinuxSemaphore.GETZCNT:
@@ -163,7 +163,7 @@ enum Sem {
                     guard Int32(value) <= LinuxSemaphore.SEMVMX else { throw .erange }
                     values[index] = value
                 }
-                registry.setValues(values, of: set, processID: task.processID, now: Shm.now())
+                registry.setValues(values, of: set, processID: task.processID, now: IPCTime.now())
                 return 0
             default:
                 guard number >= 0, Int(number) < size else { throw .einval }

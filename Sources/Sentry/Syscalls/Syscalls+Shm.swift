@@ -25,8 +25,6 @@ enum Shm {
         return count
     }
 
-    static func now() -> Int64 { FileTime.now().seconds }
-
     /// shmget(key, size, flags): IPC_PRIVATE always makes a segment; a key
     /// finds its segment (EEXIST under IPC_CREAT|IPC_EXCL, EINVAL if smaller
     /// than `size`, EACCES without the asked permissions) or, with
@@ -50,7 +48,7 @@ enum Shm {
             let file = try vfs.makeSysVShmFile(key: key, size: size, uid: credentials.effectiveUID,
                                                gid: credentials.effectiveGID, memoryFile: kernel.memoryFile)
             return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: UInt32(bitPattern: flags)),
-                              size: size, file: file, creatorPID: task.processID, now: now())
+                              size: size, file: file, creatorPID: task.processID, now: IPCTime.now())
         }
         return Int64(segment.permissions.id)
     }
@@ -93,7 +91,7 @@ enum Shm {
         request.backing = .file(file, offset: 0)
         let attached = try file.mapShared(request, writable: flags & LinuxIPC.SHM_RDONLY == 0, into: mm)
         registry.lock.withLock { _ in
-            segment.attachTime = now()
+            segment.attachTime = IPCTime.now()
             segment.lastPID = task.processID
         }
         return Int64(bitPattern: attached)
@@ -110,7 +108,7 @@ enum Shm {
               let length = Page.roundUp(registry.lock.withLock({ _ in segment.size })),
               try mm.unmapAttachment(of: file, at: address, length: length) else { throw .einval }
         registry.lock.withLock { _ in
-            segment.detachTime = now()
+            segment.detachTime = IPCTime.now()
             segment.lastPID = task.processID
         }
         registry.forgetIfUnattached(segment, attachments: attachments(segment, kernel))
@@ -154,7 +152,7 @@ enum Shm {
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard segment.permissions.mayChange(credentials) else { throw .eperm }
                 segment.permissions.set(from: raw)
-                segment.changeTime = now()
+                segment.changeTime = IPCTime.now()
             }
             return 0
         case LinuxIPC.IPC_RMID:
