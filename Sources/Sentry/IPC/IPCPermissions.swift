@@ -140,19 +140,30 @@ struct IPCSlots<Object: IPCObject> {
     /// The highest slot in use, or 0 (what IPC_INFO returns).
     var highestSlot: Int32 { Int32(objects.lastIndex { $0?.isLive == true } ?? 0) }
 
-    /// The next ID in the lowest free slot; ENOSPC past `limit` objects.
-    mutating func nextID() throws(SyscallError) -> Int32 {
+    /// ipcget, run under the registry's lock so no other call finds or
+    /// makes the key's object in between: `key`'s object (EEXIST under
+    /// IPC_CREAT|IPC_EXCL, then `check`'s refusal, then EACCES without the
+    /// permissions the flags ask), or, for IPC_PRIVATE or under IPC_CREAT,
+    /// a new one `make` builds for the lowest free slot's next ID (ENOENT
+    /// without IPC_CREAT, ENOSPC past `limit` objects).
+    mutating func get(key: Int32, flags: Int32, credentials: Credentials,
+                      check: (Object) throws(SyscallError) -> Void,
+                      make: (Int32) throws(SyscallError) -> Object) throws(SyscallError) -> Object {
+        if key != LinuxIPC.IPC_PRIVATE, let existing = object(key: key) {
+            if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
+            try check(existing)
+            guard existing.permissions.permits(credentials, requested: UInt32(bitPattern: flags) & 0o777) else {
+                throw .eacces
+            }
+            return existing
+        }
+        if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
         let slot = objects.firstIndex { $0 == nil || $0?.isLive == false } ?? objects.count
         guard slot < limit else { throw .enospc }
-        let id = sequence * LinuxIPC.SEQ_MULTIPLIER + Int32(slot)
+        let made = try make(sequence * LinuxIPC.SEQ_MULTIPLIER + Int32(slot))
         sequence = sequence >= LinuxIPC.IPCID_SEQ_MAX ? 0 : sequence + 1
-        return id
-    }
-
-    mutating func insert(_ object: Object) {
-        let slot = object.permissions.slot
-        while objects.count <= slot { objects.append(nil) }
-        objects[slot] = object
+        if slot == objects.count { objects.append(made) } else { objects[slot] = made }
+        return made
     }
 
     mutating func remove(_ object: Object) {

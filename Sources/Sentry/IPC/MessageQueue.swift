@@ -131,18 +131,8 @@ final class MessageQueueRegistry: Savable, @unchecked Sendable { // `slots` guar
 
     func queue(id: Int32) -> MessageQueue? { lock.withLock { _ in slots.object(id: id) } }
     func queue(slot: Int) -> MessageQueue? { lock.withLock { _ in slots.object(slot: slot) } }
-    func queue(key: Int32) -> MessageQueue? { lock.withLock { _ in slots.object(key: key) } }
     var all: [MessageQueue] { lock.withLock { _ in slots.live } }
     var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
-
-    func add(key: Int32, credentials: Credentials, mode: UInt32, now: Int64) throws(SyscallError) -> MessageQueue {
-        try lock.withLock { _ throws(SyscallError) -> MessageQueue in
-            let queue = MessageQueue(permissions: IPCPermissions(key: key, id: try slots.nextID(),
-                                                                 credentials: credentials, mode: mode), now: now)
-            slots.insert(queue)
-            return queue
-        }
-    }
 
     /// IPC_RMID: the queue and its messages go; waiters fail with EIDRM.
     func remove(_ queue: MessageQueue) {

@@ -21,27 +21,14 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
     let lock = Mutex<Void>(())
     var slots = IPCSlots<SemaphoreSet>(limit: LinuxSemaphore.SEMMNI)
     /// SEM_UNDO: process ID, then set ID, then what each semaphore gets back at exit.
-    private var adjustments: [Int32: [Int32: [Int32]]] = [:]
+    var adjustments: [Int32: [Int32: [Int32]]] = [:]
 
     init() {}
 
     func set(id: Int32) -> SemaphoreSet? { lock.withLock { _ in slots.object(id: id) } }
     func set(slot: Int) -> SemaphoreSet? { lock.withLock { _ in slots.object(slot: slot) } }
-    func set(key: Int32) -> SemaphoreSet? { lock.withLock { _ in slots.object(key: key) } }
     var all: [SemaphoreSet] { lock.withLock { _ in slots.live } }
     var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
-
-    /// A new set of `count` semaphores; ENOSPC past SEMMNI sets or SEMMNS semaphores.
-    func add(key: Int32, count: Int, credentials: Credentials, mode: UInt32, now: Int64) throws(SyscallError) -> SemaphoreSet {
-        try lock.withLock { _ throws(SyscallError) -> SemaphoreSet in
-            guard slots.live.reduce(0, { $0 + $1.values.count }) + count <= LinuxSemaphore.SEMMNS else { throw .enospc }
-            let id = try slots.nextID()
-            let set = SemaphoreSet(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: mode),
-                                   count: count, now: now)
-            slots.insert(set)
-            return set
-        }
-    }
 
     /// What a semop found: done, or which operation must wait (for zero, or for more).
     enum Outcome {
@@ -120,7 +107,7 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
             guard let undo = adjustments.removeValue(forKey: processID) else { return [] }
             var touched: [SemaphoreSet] = []
             for (id, changes) in undo {
-                guard let set = slots.object(id: id), changes.count == set.values.count else { continue }
+                guard let set = slots.object(id: id) else { continue }
                 for (index, change) in changes.enumerated() where change != 0 {
                     set.values[index] = UInt16(min(max(Int32(set.values[index]) + change, 0), LinuxSemaphore.SEMVMX))
                     set.lastPIDs[index] = processID
@@ -153,7 +140,17 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
         }
     }
 
+    /// Each adjustment names a set there is and has a value per semaphore
+    /// of it: semop and exit index the set's semaphores with it.
     func afterLoad() throws {
-        try lock.withLock { _ in try slots.validate() }
+        try lock.withLock { _ in
+            try slots.validate()
+            for (process, sets) in adjustments {
+                for (id, changes) in sets {
+                    try ImageValidation.require(slots.object(id: id)?.values.count == changes.count, field: "undo",
+                                                "process \(process)'s adjustments name no set \(id) of \(changes.count) semaphores")
+                }
+            }
+        }
     }
 }

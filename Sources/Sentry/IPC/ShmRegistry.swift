@@ -14,7 +14,6 @@ final class ShmRegistry: Savable, @unchecked Sendable { // `slots` guarded by `l
 
     func segment(id: Int32) -> ShmSegment? { lock.withLock { _ in slots.object(id: id) } }
     func segment(slot: Int) -> ShmSegment? { lock.withLock { _ in slots.object(slot: slot) } }
-    func segment(key: Int32) -> ShmSegment? { lock.withLock { _ in slots.object(key: key) } }
 
     /// The segment whose file `file` is (shmdt's).
     func segment(file: AnyObject) -> ShmSegment? {
@@ -23,16 +22,6 @@ final class ShmRegistry: Savable, @unchecked Sendable { // `slots` guarded by `l
 
     var all: [ShmSegment] { lock.withLock { _ in slots.live } }
     var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
-
-    /// Puts a segment made by `make` (given its ID) in the lowest free
-    /// slot; ENOSPC past SHMMNI segments.
-    func add(_ make: (Int32) throws(SyscallError) -> ShmSegment) throws(SyscallError) -> ShmSegment {
-        try lock.withLock { _ throws(SyscallError) -> ShmSegment in
-            let segment = try make(try slots.nextID())
-            slots.insert(segment)
-            return segment
-        }
-    }
 
     /// Drops a removed segment's slot once nothing maps it.
     func forgetIfUnattached(_ segment: ShmSegment, attachments: Int) {

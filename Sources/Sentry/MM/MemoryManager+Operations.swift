@@ -130,11 +130,6 @@ extension MemoryManager {
         }
     }
 
-    /// Whether nothing is mapped in `range` (shmat's check without SHM_REMAP).
-    public func isUnmapped(_ range: Range<UInt64>) -> Bool {
-        lock.withLock { _ in isFreeLocked(range) }
-    }
-
     /// The file the VMA starting at `address` maps, if one starts there.
     public func fileMapped(at address: UInt64) -> AnyObject? {
         lock.withLock { _ in

@@ -21,14 +21,13 @@ enum Msg {
         let key = args.int(0), flags = args.int(1)
         let registry = try registry(task)
         let credentials = task.credentials
-        if key != LinuxIPC.IPC_PRIVATE, let existing = registry.queue(key: key) {
-            if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
-            let permissions = registry.lock.withLock { _ in existing.permissions }
-            guard permissions.permits(credentials, requested: UInt32(bitPattern: flags) & 0o777) else { throw .eacces }
-            return Int64(permissions.id)
+        let queue = try registry.lock.withLock { _ throws(SyscallError) -> MessageQueue in
+            try registry.slots.get(key: key, flags: flags, credentials: credentials) { _ throws(SyscallError) in
+            } make: { id throws(SyscallError) in
+                MessageQueue(permissions: IPCPermissions(key: key, id: id, credentials: credentials,
+                                                         mode: UInt32(bitPattern: flags)), now: IPCTime.now())
+            }
         }
-        if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
-        let queue = try registry.add(key: key, credentials: credentials, mode: UInt32(bitPattern: flags), now: IPCTime.now())
         return Int64(queue.permissions.id)
     }
 

@@ -32,17 +32,18 @@ enum Sem {
         guard count >= 0, Int(count) <= LinuxSemaphore.SEMMSL else { throw .einval }
         let registry = try registry(task)
         let credentials = task.credentials
-        if key != LinuxIPC.IPC_PRIVATE, let existing = registry.set(key: key) {
-            if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
-            let (size, permissions) = registry.lock.withLock { _ in (existing.values.count, existing.permissions) }
-            guard Int(count) <= size else { throw .einval }
-            guard permissions.permits(credentials, requested: UInt32(bitPattern: flags) & 0o777) else { throw .eacces }
-            return Int64(permissions.id)
+        let set = try registry.lock.withLock { _ throws(SyscallError) -> SemaphoreSet in
+            let used = registry.slots.live.reduce(0) { $0 + $1.values.count }
+            return try registry.slots.get(key: key, flags: flags, credentials: credentials) { existing throws(SyscallError) in
+                guard Int(count) <= existing.values.count else { throw .einval }
+            } make: { id throws(SyscallError) in
+                guard count > 0 else { throw .einval }
+                guard used + Int(count) <= LinuxSemaphore.SEMMNS else { throw .enospc }
+                return SemaphoreSet(permissions: IPCPermissions(key: key, id: id, credentials: credentials,
+                                                                mode: UInt32(bitPattern: flags)),
+                                    count: Int(count), now: IPCTime.now())
+            }
         }
-        if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
-        guard count > 0 else { throw .einval }
-        let set = try registry.add(key: key, count: Int(count), credentials: credentials,
-                                   mode: UInt32(bitPattern: flags), now: IPCTime.now())
         return Int64(set.permissions.id)
     }
 

@@ -33,22 +33,19 @@ enum Shm {
         let key = args.int(0), size = args.uint64(1), flags = args.int(2)
         let (kernel, registry) = try registry(task)
         let credentials = task.credentials
-        if key != LinuxIPC.IPC_PRIVATE, let existing = registry.segment(key: key) {
-            if flags & LinuxIPC.IPC_CREAT != 0 && flags & LinuxIPC.IPC_EXCL != 0 { throw .eexist }
-            let (segmentSize, permissions) = registry.lock.withLock { _ in (existing.size, existing.permissions) }
-            guard segmentSize >= size else { throw .einval }
-            guard permissions.permits(credentials, requested: UInt32(bitPattern: flags) & 0o777) else { throw .eacces }
-            return Int64(permissions.id)
-        }
-        if key != LinuxIPC.IPC_PRIVATE, flags & LinuxIPC.IPC_CREAT == 0 { throw .enoent }
-        guard size >= LinuxIPC.SHMMIN, size <= LinuxIPC.SHMMAX, Page.roundUp(size) != nil else { throw .einval }
-        guard flags & LinuxIPC.SHM_HUGETLB == 0 else { throw .enomem }
-        guard let vfs = kernel.vfs else { throw .enomem }
-        let segment = try registry.add { id throws(SyscallError) in
-            let file = try vfs.makeSysVShmFile(key: key, size: size, uid: credentials.effectiveUID,
-                                               gid: credentials.effectiveGID, memoryFile: kernel.memoryFile)
-            return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials, mode: UInt32(bitPattern: flags)),
-                              size: size, file: file, creatorPID: task.processID, now: IPCTime.now())
+        let segment = try registry.lock.withLock { _ throws(SyscallError) -> ShmSegment in
+            try registry.slots.get(key: key, flags: flags, credentials: credentials) { existing throws(SyscallError) in
+                guard existing.size >= size else { throw .einval }
+            } make: { id throws(SyscallError) in
+                guard size >= LinuxIPC.SHMMIN, size <= LinuxIPC.SHMMAX, Page.roundUp(size) != nil else { throw .einval }
+                guard flags & LinuxIPC.SHM_HUGETLB == 0 else { throw .enomem }
+                guard let vfs = kernel.vfs else { throw .enomem }
+                let file = try vfs.makeSysVShmFile(key: key, size: size, uid: credentials.effectiveUID,
+                                                   gid: credentials.effectiveGID, memoryFile: kernel.memoryFile)
+                return ShmSegment(permissions: IPCPermissions(key: key, id: id, credentials: credentials,
+                                                              mode: UInt32(bitPattern: flags)),
+                                  size: size, file: file, creatorPID: task.processID, now: IPCTime.now())
+            }
         }
         return Int64(segment.permissions.id)
     }
@@ -84,12 +81,17 @@ enum Shm {
                                                    shared: true)
         if address != 0 {
             guard address <= MemoryManager.maxAddress, length <= MemoryManager.maxAddress - address else { throw .einval }
-            if flags & LinuxIPC.SHM_REMAP == 0, !mm.isUnmapped(address..<address + length) { throw .einval }
-            request.fixed = true
+            // Without SHM_REMAP the range must be free, checked as the mapping goes in (MAP_FIXED_NOREPLACE).
+            if flags & LinuxIPC.SHM_REMAP != 0 { request.fixed = true } else { request.fixedNoReplace = true }
         }
         if flags & LinuxIPC.SHM_RDONLY != 0 { request.maxProtection = [.read, .execute] }
         request.backing = .file(file, offset: 0)
-        let attached = try file.mapShared(request, writable: flags & LinuxIPC.SHM_RDONLY == 0, into: mm)
+        let attached: UInt64
+        do {
+            attached = try file.mapShared(request, writable: flags & LinuxIPC.SHM_RDONLY == 0, into: mm)
+        } catch .eexist {
+            throw .einval
+        }
         registry.lock.withLock { _ in
             segment.attachTime = IPCTime.now()
             segment.lastPID = task.processID
