@@ -80,9 +80,9 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let native = try Self.runCycled("credentials_cases", arguments: ["/data"], nativeArguments: [directory],
-                                        every: 7, timeout: 120, copyingFixture: true) { sandbox in
+                                        every: 7, timeout: 120, copyingFixture: true,
+                                        allCapabilities: true) { sandbox in
             try sandbox.makeRootfsWritable(directory: "/data")
-            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
         }
         #expect(native.hasSuffix("done\n"))
     }
@@ -90,9 +90,8 @@ import Testing
     /// SysV segments, attached, detached and removed while attached, come
     /// back from each cycle with their bytes, keys and attachments.
     @Test func shmSegmentsCycledEveryFiveSyscallsMatchANativeRun() throws {
-        let native = try Self.runCycled("shm_cases", every: 5, timeout: 120, copyingFixture: true) { sandbox in
-            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
-        }
+        let native = try Self.runCycled("shm_cases", every: 5, timeout: 120, copyingFixture: true,
+                                        allCapabilities: true)
         #expect(native.hasSuffix("done\n"))
     }
 
@@ -100,26 +99,23 @@ import Testing
     /// each cycle; a semop the pause interrupted waits on, and fails with
     /// EIDRM if its set was removed meanwhile.
     @Test func semaphoresCycledEveryThreeSyscallsMatchANativeRun() throws {
-        let native = try Self.runCycled("sem_cases", every: 3, timeout: 120, copyingFixture: true) { sandbox in
-            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
-        }
+        let native = try Self.runCycled("sem_cases", every: 3, timeout: 120, copyingFixture: true,
+                                        allCapabilities: true)
         #expect(native.hasSuffix("done\n"))
     }
 
     /// Message queues and their messages come back from each cycle; a
     /// blocked sender or receiver waits on.
     @Test func messageQueuesCycledEveryThreeSyscallsMatchANativeRun() throws {
-        let native = try Self.runCycled("msg_cases", every: 3, timeout: 120, copyingFixture: true) { sandbox in
-            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
-        }
+        let native = try Self.runCycled("msg_cases", every: 3, timeout: 120, copyingFixture: true,
+                                        allCapabilities: true)
         #expect(native.hasSuffix("done\n"))
     }
 
     /// Nice values, policies, affinity masks and I/O priorities come back from each cycle.
     @Test func schedulingAttributesCycledEveryFourSyscallsMatchANativeRun() throws {
-        let native = try Self.runCycled("scheduling_cases", every: 4, timeout: 120, copyingFixture: true) { sandbox in
-            try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle)
-        }
+        let native = try Self.runCycled("scheduling_cases", every: 4, timeout: 120, copyingFixture: true,
+                                        allCapabilities: true)
         #expect(native.hasSuffix("done\n"))
     }
 
@@ -132,9 +128,11 @@ import Testing
     /// the bundle before the run.
     private static func runCycled(_ name: String, arguments: [String] = [], nativeArguments: [String]? = nil,
                                   every: Int, timeout: Double, copyingFixture: Bool = false, openFiles: Int? = nil,
+                                  allCapabilities: Bool = false,
                                   prepare: (SandboxRun) throws -> Void = { _ in }) throws -> String {
         let sandbox = try SandboxRun(["/bin/" + name] + arguments, start: false)
         if let openFiles { try UnixSocketTests.allowOpenFiles(openFiles, in: sandbox.bundle) }
+        if allCapabilities { try SandboxRun.grantAllCapabilities(bundle: sandbox.bundle) }
         try prepare(sandbox)
         if copyingFixture {
             try FileManager.default.copyItem(atPath: try Fixtures.binary(name), toPath: sandbox.bundle + "/rootfs/bin/" + name)

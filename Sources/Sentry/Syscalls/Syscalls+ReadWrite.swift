@@ -86,10 +86,11 @@ enum ReadWriteSyscalls {
         let vectors = try task.copyInIOVecs(from: args.pointer(1), count: Int(args.int(2)))
         guard write else { return try readInto(task, file, vectors, at: position == -1 ? nil : position) }
         var at: Int64? = position == -1 ? nil : position
-        if flags & rwfAppend != 0, at != nil, file.isSeekable {
-            at = try file.inode?.attributes().size ?? at
-        }
+        // RWF_APPEND writes at the end whatever the offset; with -1 the file's position follows, as after an O_APPEND write.
+        let appending = flags & rwfAppend != 0 && file.isSeekable
+        if appending, let size = try file.inode?.attributes().size { at = size }
         let written = try writeFrom(task, file, vectors, at: at)
+        if appending, position == -1, let at { _ = try file.seek(at &+ written, whence: LinuxFile.seekSet) }
         if flags & (rwfDataSync | rwfSync) != 0 { try file.sync() }
         return written
     }

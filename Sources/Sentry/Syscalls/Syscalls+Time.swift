@@ -18,18 +18,14 @@ extension SyscallTable {
             guard args.int(0) == Time.realtime else { throw .einval }
             return try Time.adjtimex(task, args.pointer(1))
         }
-        register(227) { task, _ throws(SyscallError) in try Time.refuseClockChange(task) }  // clock_settime
-        register(164) { task, _ throws(SyscallError) in try Time.refuseClockChange(task) }  // settimeofday
+        // The container shares the host's clock and may not set it: EPERM, as
+        // Linux answers a task without CAP_SYS_TIME.
+        register(227, failingWith: .eperm)                                                  // clock_settime
+        register(164, failingWith: .eperm)                                                  // settimeofday
     }
 }
 
 enum Time {
-    /// The container shares the host's clock and may not set it: EPERM,
-    /// as Linux answers a task without CAP_SYS_TIME.
-    static func refuseClockChange(_ task: Task) throws(SyscallError) -> Int64 {
-        throw .eperm
-    }
-
     /// adjtimex(2) and clock_adjtime(CLOCK_REALTIME): reading (modes 0)
     /// gives the time and the state of a clock no NTP daemon here
     /// disciplines (STA_UNSYNC, TIME_ERROR), as a Linux without one; any
