@@ -148,6 +148,8 @@ public enum HostFilter {
            Rule(name: "prlimit64", comparisons: [equal(0, 0)]),
            // A restore's background page loader lowers its own thread's priority.
            Rule(name: "setpriority", comparisons: [equal(0, UInt64(PRIO_PROCESS.rawValue))]),
+           // A stub killed in the background tears down at the lowest priority.
+           Rule(name: "sched_setscheduler", comparisons: [equal(1, UInt64(SCHED_IDLE))]),
            Rule(name: "seccomp", comparisons: [equal(0, UInt64(SECCOMP_SET_MODE_FILTER))]),
            // The application's membarrier: the stub threads are another host process.
            Rule(name: "membarrier", comparisons: [equal(0, UInt64(MEMBARRIER_CMD_GLOBAL.rawValue))])]

@@ -106,6 +106,11 @@ int cshim_pin_thread_away(pid_t tid, int cpu) {
     return 0;
 }
 
+int cshim_deprioritize_thread(pid_t tid) {
+    struct sched_param parameters = { .sched_priority = 0 };
+    return sched_setscheduler(tid, SCHED_IDLE, &parameters) == 0 ? 0 : -errno;
+}
+
 int cshim_available_cpus(void) {
     if (process_cpus_error == 0) {
         int count = CPU_COUNT(&process_cpus);

@@ -191,8 +191,13 @@ public final class AddressSpace: Sendable {
         // milliseconds for a GiB): kept off the caller's CPU, where it held
         // up the caller's next calls to its new stub (a fork at 1 GiB
         // resident took 0.2-5 ms to map its new stub's first pages).
+        // In the background it also yields to every other thread: it ran
+        // beside a forked child's start and held that up instead.
         let caller = cshim_pinned_cpu()
-        for tid in [own?.tid, pid].compactMap({ $0 }) { _ = cshim_pin_thread_away(tid, caller) }
+        for tid in [own?.tid, pid].compactMap({ $0 }) {
+            _ = cshim_pin_thread_away(tid, caller)
+            if !waiting { _ = cshim_deprioritize_thread(tid) }
+        }
         _ = cshim_kill(pid, SIGKILL)
         let reap: @Sendable (StubThread) -> Void = { leader in StubProcess.killAndReap(leader.pid) }
         if waiting {
@@ -222,8 +227,9 @@ public final class AddressSpace: Sendable {
     }
 
     /// A new stub thread for the calling thread, which becomes its tracer
-    /// (Context.init). The owner clones it; the caller seizes it.
-    func joinThread() throws(PlatformError) -> StubThread {
+    /// (Context.init). The owner clones it; `place` is given its TID before
+    /// the caller seizes it.
+    func joinThread(place: (Int32) -> Void) throws(PlatformError) -> StubThread {
         if state.withLock({ $0.released }) {
             throw PlatformError(.ownership, errno: ESRCH, detail: "stub \(pid) was released")
         }
@@ -233,6 +239,7 @@ public final class AddressSpace: Sendable {
         } else {
             tid = try owner.perform { leader throws(PlatformError) in try leader.cloneThread() }
         }
+        place(tid)
         let thread = try StubThread.seize(pid: pid, tid: tid)
         state.withLock { $0.threads[thread.tracer] = thread }
         return thread

@@ -43,8 +43,11 @@ public final class Context {
     /// thread, and places both on one CPU.
     public init(addressSpace: AddressSpace) throws(PlatformError) {
         self.addressSpace = addressSpace
-        thread = try addressSpace.joinThread()
-        cpu = CPUPlacement.place(stubThread: thread.tid)
+        // Placed before it is seized: a seize waits until the thread has
+        // run (to its stop), which on a busy CPU took up to half a millisecond.
+        var cpu: Int32?
+        thread = try addressSpace.joinThread { tid in cpu = CPUPlacement.place(stubThread: tid) }
+        self.cpu = cpu
     }
 
     /// Ends the stub thread (the application thread's exit, or an exec that

@@ -43,6 +43,11 @@ int cshim_pinned_cpu(void);
  * but `cpu` (on all of them when that leaves none, or for -1): work it does
  * next stays off the CPU the caller is pinned to. */
 int cshim_pin_thread_away(pid_t tid, int cpu);
+/* Gives thread `tid`, which is about to be killed, the SCHED_IDLE policy:
+ * the teardown it runs as it exits (unmapping a whole stub) then yields to
+ * any other thread, and the host counts its CPU as idle when it places a
+ * waking thread. 0 or -errno. */
+int cshim_deprioritize_thread(pid_t tid);
 /* Makes a thread created with `attributes` run on every CPU of the process,
  * not only on its creator's (a new thread inherits its creator's mask, and a
  * Sentry thread is pinned while it drives a stub); 0 or an errno. */
