@@ -38,24 +38,41 @@ public struct FloatingPointState: Equatable, Hashable, Sendable {
     /// XSTATE_BV's AVX bit: the upper halves of the YMM registers.
     public static let avxFeature: UInt64 = 0x4
 
+    /// AVX-512's components: the opmask registers, the upper halves of
+    /// ZMM0-15 and ZMM16-31. Data registers only, all caller-saved.
+    public static let avx512Features: UInt64 = 0xe0
+
+    /// XSTATE_BV's PKRU bit, and where the standard layout keeps PKRU (0 on
+    /// a CPU without it).
+    public static let pkruFeature: UInt64 = 0x200
+    public static let pkruOffset = Int(cshim_xsave_component_offset(9))
+
     /// Whether the state holds what a function may rely on at its entry,
     /// as in the initial state: x87 control word 0x37f, an empty x87 stack
-    /// (tags empty, top 0), MXCSR's control bits 0x1f80, and no component
-    /// beyond x87, SSE and AVX in use. The register contents and the
-    /// exception flags may differ: the ABI leaves them unspecified at a
-    /// call (the flags are caller-saved, and sticky: any inexact double
-    /// result sets one).
+    /// (tags empty, top 0), MXCSR's control bits 0x1f80, no component in
+    /// use beyond x87, SSE, AVX and AVX-512, and PKRU, if in use, granting
+    /// key 0. The register contents and the exception flags may differ: the
+    /// ABI leaves them unspecified at a call (the flags are caller-saved, and
+    /// sticky: any inexact double result sets one). PKRU's other keys guard
+    /// no page here (the kernel tags none: no pkey_mprotect), so only key 0
+    /// matters; Linux gives a handler its default PKRU, which grants it.
     public var controlsAreInitial: Bool {
         guard bytes.count >= Self.legacySize + Self.headerSize else { return false }
         let x87Top: UInt16 = 0x3800
         let mxcsrFlags: UInt32 = 0x3f
         return bytes.withUnsafeBytes { raw in
-            raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == 0x037f
-                && raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & x87Top == 0
-                && raw[4] == 0
-                && raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self) & ~mxcsrFlags == 0x1f80
-                && raw.loadUnaligned(fromByteOffset: Self.legacySize, as: UInt64.self)
-                    & ~(Self.legacyFeatures | Self.avxFeature) == 0
+            let features = raw.loadUnaligned(fromByteOffset: Self.legacySize, as: UInt64.self)
+            guard raw.loadUnaligned(fromByteOffset: 0, as: UInt16.self) == 0x037f,
+                  raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self) & x87Top == 0,
+                  raw[4] == 0,
+                  raw.loadUnaligned(fromByteOffset: 24, as: UInt32.self) & ~mxcsrFlags == 0x1f80,
+                  features & ~(Self.legacyFeatures | Self.avxFeature | Self.avx512Features | Self.pkruFeature) == 0
+            else { return false }
+            guard features & Self.pkruFeature != 0 else { return true }
+            let keyZeroDenied: UInt32 = 0x3
+            return Self.pkruOffset >= Self.legacySize + Self.headerSize
+                && Self.pkruOffset + MemoryLayout<UInt32>.size <= raw.count
+                && raw.loadUnaligned(fromByteOffset: Self.pkruOffset, as: UInt32.self) & keyZeroDenied == 0
         }
     }
 

@@ -22,7 +22,21 @@ import Testing
         #expect(!with(initial, [(1, 0x0c)]).controlsAreInitial, "x87 rounding toward zero")
         #expect(!with(initial, [(4, 0x01)]).controlsAreInitial, "a value on the x87 stack")
         #expect(!with(initial, [(3, 0x38)]).controlsAreInitial, "x87 top moved")
-        #expect(!with(initial, [(513, 0x02)]).controlsAreInitial, "a component beyond AVX in use")
+        #expect(with(initial, [(512, 0xe7)]).controlsAreInitial, "AVX-512's registers in use")
+        #expect(!with(initial, [(514, 0x02)]).controlsAreInitial, "AMX tile configuration in use")
+        #expect(!with(initial, [(513, 0x01)]).controlsAreInitial, "a component not known here")
+    }
+
+    /// PKRU matters for key 0 only: no page here has another key.
+    @Test(.enabled(if: FloatingPointState.hostFeatures & FloatingPointState.pkruFeature != 0))
+    func controlsAreInitialWithPKRUGrantingKeyZero() throws {
+        let initial = FloatingPointState.initial()
+        let offset = FloatingPointState.pkruOffset
+        try #require(offset >= 576 && offset + 4 <= initial.bytes.count)
+        let linuxDefault: [(Int, UInt8)] = [(513, 0x02), (offset, 0x54), (offset + 1, 0x55), (offset + 2, 0x55), (offset + 3, 0x55)]
+        #expect(with(initial, linuxDefault).controlsAreInitial, "Linux's default PKRU, 0x55555554")
+        #expect(!with(initial, linuxDefault + [(offset, 0x55)]).controlsAreInitial, "key 0 denied")
+        #expect(!with(initial, linuxDefault + [(offset, 0x56)]).controlsAreInitial, "key 0 not writable")
     }
 
     @Test func componentsAreInitialOnlyWithTheirInitialBytes() {

@@ -8,4 +8,8 @@
  * restoring host must also enable. 0x3 (x87, SSE) if XSAVE is unavailable. */
 uint64_t cshim_xsave_features(void);
 
+/* The byte offset of XSAVE state component `component` in the standard
+ * (non-compacted) layout (CPUID leaf 0xD); 0 when the CPU does not say. */
+uint32_t cshim_xsave_component_offset(uint32_t component);
+
 #endif
