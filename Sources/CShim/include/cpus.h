@@ -53,4 +53,7 @@ int cshim_deprioritize_thread(pid_t tid);
  * Sentry thread is pinned while it drives a stub); 0 or an errno. */
 int cshim_thread_attributes_any_cpu(pthread_attr_t *attributes);
 
+/* A spin-wait loop's pause: a hint that lets the sibling hyperthread run. */
+static inline void cshim_cpu_relax(void) { __builtin_ia32_pause(); }
+
 #endif

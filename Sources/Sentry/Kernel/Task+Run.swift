@@ -23,6 +23,8 @@ extension Task {
 
     private func runOnOwnThread() {
         guard let kernel else { return }
+        Waiter.taskThreadStarted()
+        defer { Waiter.taskThreadEnded() }
         guard let mm else {
             // Nothing to run (the loader refuses such an image): exit, so
             // the container ends instead of waiting for this task forever.
