@@ -5,10 +5,14 @@ extension Task {
     /// each time `queue` is notified, until it gives a result (nil: not
     /// yet). Past `hostDeadline` (host CLOCK_MONOTONIC) the wait fails with
     /// EAGAIN. A signal ends it with ERESTARTNOHAND, so a handler sees
-    /// EINTR and the checkpoint's pause has the call run again, keeping the
-    /// rest of its timeout and which object `id` it waited on (gone by
-    /// then, the call fails with EIDRM).
-    func waitForIPC<Result>(on queue: WaitQueue, id: Int32, until hostDeadline: Int64?,
+    /// EINTR and a stop and continue has the call run again, as Linux's
+    /// msgsnd and msgrcv; unless `restartable` is false (semop, which Linux
+    /// never restarts): then a stop ends it with EINTR too. The checkpoint's
+    /// pause has the call run again either way, keeping the rest of its
+    /// timeout and which object `id` it waited on (gone by then, the call
+    /// fails with EIDRM), and a stop taken before the re-entry still ends a
+    /// call that is not `restartable` (`endKeptCallForStop`).
+    func waitForIPC<Result>(on queue: WaitQueue, id: Int32, until hostDeadline: Int64?, restartable: Bool = true,
                             _ attempt: () throws(SyscallError) -> Result?) throws(SyscallError) -> Result {
         let entry = waiter.entry(for: [.input, .output])
         var registered = false
@@ -26,8 +30,10 @@ extension Task {
                 try waiter.block(untilHostMonotonic: hostDeadline)
             } catch {
                 if mustExit { throw .eintr }
+                if !restartable, isInterruptedBySignal { throw .eintr }
                 if let hostDeadline { keepTimeoutForRestart(hostDeadline: hostDeadline) }
                 keptForRestart.ipcObject = id
+                keptForRestart.endsOnStop = !restartable
                 throw .erestartnohand
             }
         }

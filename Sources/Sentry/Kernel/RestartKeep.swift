@@ -26,6 +26,9 @@ struct RestartKeep {
     /// or msgrcv waited on: gone by the re-entry, the call fails with
     /// EIDRM, as the waiter the removal woke would have.
     var ipcObject: Int32?
+    /// The call is one Linux never restarts (semop): a stop taken before its
+    /// re-entry ends it with EINTR, as the stop would have ended Linux's.
+    var endsOnStop = false
 }
 
 extension RestartKeep: SavableStruct {
@@ -36,6 +39,7 @@ extension RestartKeep: SavableStruct {
         try sink.save("written", written)
         try sink.save("futexWaiters", futexWaiters)
         try sink.save("ipcObject", ipcObject)
+        try sink.save("endsOnStop", endsOnStop)
     }
 
     init(from source: inout LoadSource) throws {
@@ -44,6 +48,7 @@ extension RestartKeep: SavableStruct {
         futexWaiters = try source.load("futexWaiters")
         // Images from before SysV semaphores and message queues kept none.
         ipcObject = try source.load("ipcObject", default: nil)
+        endsOnStop = try source.load("endsOnStop", default: false)
         try ImageValidation.require((written ?? 0) >= 0, field: "written", "negative count")
     }
 }

@@ -259,6 +259,7 @@ extension Task {
         var handlerRan = false
         while !mustExit {
             if threadGroup?.isStopped == true {
+                endKeptCallForStop(&restart)
                 try waitWhileStopped(context, restart: &restart)
                 // A thrown-away kernel (the save/restore test mode): the run loop ends the task.
                 if kernel?.pauseGate.isDiscarded == true { return }
@@ -267,6 +268,7 @@ extension Task {
             guard let (info, action) = dequeueSignal(blocked: signalMask) else { break }
             guard action.hasHandler else {
                 if info.signal.defaultStops {
+                    endKeptCallForStop(&restart)
                     threadGroup?.beginStop(info.signal, takenBy: self)
                     continue
                 }
@@ -292,6 +294,21 @@ extension Task {
             savedSignalMask = nil
         }
         faultContext = nil
+    }
+
+    /// A stop is taken while a call Linux never restarts (semop) was kept by
+    /// the checkpoint's pause, just interrupted (`restart`) or rewound for
+    /// its re-entry: the call ends with EINTR instead, as a stop during
+    /// Linux's wait ends it.
+    private func endKeptCallForStop(_ restart: inout SyscallError?) {
+        guard keptForRestart.endsOnStop, restart != nil || rewoundRestart != nil else { return }
+        if restart == nil {
+            registers.rip &+= Task.syscallInstructionSize
+            rewoundRestart = nil
+        }
+        registers.setSyscallReturn(SyscallError.eintr.returnValue)
+        restart = nil
+        keptForRestart = RestartKeep()
     }
 
     /// A handler runs for an interrupted syscall (handle_signal): EINTR, or a

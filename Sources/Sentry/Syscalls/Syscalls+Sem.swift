@@ -85,7 +85,7 @@ enum Sem {
         guard permissions.permits(task.credentials, requested: alters ? 0o200 : 0o400) else { throw .eacces }
 
         defer { registry.lock.withLock { _ in set.waiters[ObjectIdentifier(task)] = nil } }
-        return try task.waitForIPC(on: set.queue, id: id, until: hostDeadline) { () throws(SyscallError) -> Int64? in
+        return try task.waitForIPC(on: set.queue, id: id, until: hostDeadline, restartable: false) { () throws(SyscallError) -> Int64? in
             let outcome = try registry.perform(operations, on: set, processID: task.processID, now: IPCTime.now())
             guard case .blocked(let semaphore, let forZero, let noWait) = outcome else { return 0 }
             if noWait { throw .eagain }
