@@ -120,7 +120,7 @@ final class MessageQueue: IPCObject, Savable, @unchecked Sendable {
 }
 
 /// A kernel's SysV message queues (its IPC namespace's).
-final class MessageQueueRegistry: Savable, @unchecked Sendable { // `slots` guarded by `lock`
+final class MessageQueueRegistry: IPCRegistry, Savable, @unchecked Sendable { // `slots` guarded by `lock`
     static let savedTypeName = "ipc.MessageQueueRegistry"
     static let notSaved: Set<String> = ["lock"]
 
@@ -129,10 +129,9 @@ final class MessageQueueRegistry: Savable, @unchecked Sendable { // `slots` guar
 
     init() {}
 
-    func queue(id: Int32) -> MessageQueue? { lock.withLock { _ in slots.object(id: id) } }
-    func queue(slot: Int) -> MessageQueue? { lock.withLock { _ in slots.object(slot: slot) } }
-    var all: [MessageQueue] { lock.withLock { _ in slots.live } }
-    var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
+    func withSlots<Result>(_ body: (inout IPCSlots<MessageQueue>) -> Result) -> Result {
+        lock.withLock { _ in body(&slots) }
+    }
 
     /// IPC_RMID: the queue and its messages go; waiters fail with EIDRM.
     func remove(_ queue: MessageQueue) {
@@ -145,14 +144,12 @@ final class MessageQueueRegistry: Savable, @unchecked Sendable { // `slots` guar
     }
 
     func save(to sink: inout SaveSink) throws {
-        let slots = lock.withLock { _ in self.slots }
-        try slots.save(to: &sink)
+        try saveSlots(to: &sink)
     }
 
     func load(from source: inout LoadSource) throws {
-        var loaded = slots
-        try loaded.load(from: &source)
-        lock.withLock { _ in slots = loaded }
+        let loaded = try loadedSlots(from: &source)
+        withSlots { $0 = loaded }
     }
 
     func afterLoad() throws {

@@ -13,7 +13,7 @@ struct SemaphoreOperation: Sendable {
 
 /// A kernel's SysV semaphore sets (its IPC namespace's), and each
 /// process's SEM_UNDO adjustments, applied when it exits.
-final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `lock`
+final class SemaphoreRegistry: IPCRegistry, Savable, @unchecked Sendable { // guarded by `lock`
     static let savedTypeName = "ipc.SemaphoreRegistry"
     static let notSaved: Set<String> = ["lock"]
     static let savedAs: [String: String] = ["adjustments": "undo"]
@@ -25,10 +25,9 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
 
     init() {}
 
-    func set(id: Int32) -> SemaphoreSet? { lock.withLock { _ in slots.object(id: id) } }
-    func set(slot: Int) -> SemaphoreSet? { lock.withLock { _ in slots.object(slot: slot) } }
-    var all: [SemaphoreSet] { lock.withLock { _ in slots.live } }
-    var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
+    func withSlots<Result>(_ body: (inout IPCSlots<SemaphoreSet>) -> Result) -> Result {
+        lock.withLock { _ in body(&slots) }
+    }
 
     /// What a semop found: done, or which operation must wait (for zero, or for more).
     enum Outcome {
@@ -120,14 +119,12 @@ final class SemaphoreRegistry: Savable, @unchecked Sendable { // guarded by `loc
     }
 
     func save(to sink: inout SaveSink) throws {
-        let (slots, undo) = lock.withLock { _ in (self.slots, adjustments) }
-        try slots.save(to: &sink)
-        try sink.save("undo", undo)
+        try saveSlots(to: &sink)
+        try sink.save("undo", lock.withLock { _ in adjustments })
     }
 
     func load(from source: inout LoadSource) throws {
-        var loaded = slots
-        try loaded.load(from: &source)
+        let loaded = try loadedSlots(from: &source)
         let undo: [Int32: [Int32: [Int32]]] = try source.load("undo")
         for changes in undo.values.flatMap(\.values) {
             try ImageValidation.require(changes.count <= LinuxSemaphore.SEMMSL

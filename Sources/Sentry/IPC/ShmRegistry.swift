@@ -3,7 +3,7 @@ import Synchronization
 
 /// A kernel's SysV shared memory segments (its IPC namespace's). A removed
 /// segment keeps its slot, unnamed, while it is attached.
-final class ShmRegistry: Savable, @unchecked Sendable { // `slots` guarded by `lock`
+final class ShmRegistry: IPCRegistry, Savable, @unchecked Sendable { // `slots` guarded by `lock`
     static let savedTypeName = "ipc.ShmRegistry"
     static let notSaved: Set<String> = ["lock"]
 
@@ -12,16 +12,14 @@ final class ShmRegistry: Savable, @unchecked Sendable { // `slots` guarded by `l
 
     init() {}
 
-    func segment(id: Int32) -> ShmSegment? { lock.withLock { _ in slots.object(id: id) } }
-    func segment(slot: Int) -> ShmSegment? { lock.withLock { _ in slots.object(slot: slot) } }
+    func withSlots<Result>(_ body: (inout IPCSlots<ShmSegment>) -> Result) -> Result {
+        lock.withLock { _ in body(&slots) }
+    }
 
     /// The segment whose file `file` is (shmdt's).
     func segment(file: AnyObject) -> ShmSegment? {
         lock.withLock { _ in slots.live.first { $0.file === file } }
     }
-
-    var all: [ShmSegment] { lock.withLock { _ in slots.live } }
-    var highestSlot: Int32 { lock.withLock { _ in slots.highestSlot } }
 
     /// Drops a removed segment's slot once nothing maps it.
     func forgetIfUnattached(_ segment: ShmSegment, attachments: Int) {
@@ -30,14 +28,12 @@ final class ShmRegistry: Savable, @unchecked Sendable { // `slots` guarded by `l
     }
 
     func save(to sink: inout SaveSink) throws {
-        let slots = lock.withLock { _ in self.slots }
-        try slots.save(to: &sink)
+        try saveSlots(to: &sink)
     }
 
     func load(from source: inout LoadSource) throws {
-        var loaded = slots
-        try loaded.load(from: &source)
-        lock.withLock { _ in slots = loaded }
+        let loaded = try loadedSlots(from: &source)
+        withSlots { $0 = loaded }
     }
 
     /// Each segment in the slot its ID names (checked once the segments are loaded too).

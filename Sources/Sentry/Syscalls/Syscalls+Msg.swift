@@ -34,7 +34,7 @@ enum Msg {
     /// The queue `id` names, for a call that may have waited on it before a pause.
     private static func queue(_ task: Task, _ registry: MessageQueueRegistry, id: Int32) throws(SyscallError) -> MessageQueue {
         let waitedOn = task.takeReenteredIPCObject()
-        guard id >= 0, let queue = registry.queue(id: id) else { throw waitedOn == id && id >= 0 ? .eidrm : .einval }
+        guard id >= 0, let queue = registry.object(id: id) else { throw waitedOn == id && id >= 0 ? .eidrm : .einval }
         return queue
     }
 
@@ -139,7 +139,7 @@ enum Msg {
             try task.copyOut(out, to: buffer)
             return Int64(registry.highestSlot)
         case LinuxIPC.IPC_STAT, LinuxMessageQueue.MSG_STAT, LinuxMessageQueue.MSG_STAT_ANY:
-            let queue = command == LinuxIPC.IPC_STAT ? registry.queue(id: id) : registry.queue(slot: Int(id))
+            let queue = command == LinuxIPC.IPC_STAT ? registry.object(id: id) : registry.object(slot: Int(id))
             guard let queue else { throw .einval }
             let (permissions, bytes) = registry.lock.withLock { _ in (queue.permissions, queue.msqid) }
             if command != LinuxMessageQueue.MSG_STAT_ANY {
@@ -149,7 +149,7 @@ enum Msg {
             return command == LinuxIPC.IPC_STAT ? 0 : Int64(permissions.id)
         case LinuxIPC.IPC_SET:
             let raw = try task.copyIn(from: buffer, count: LinuxMessageQueue.msqidSize)
-            guard let queue = registry.queue(id: id) else { throw .einval }
+            guard let queue = registry.object(id: id) else { throw .einval }
             let capacity = raw.littleEndian(UInt64.self, at: 88)
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard queue.permissions.mayChange(credentials) else { throw .eperm }
@@ -164,7 +164,7 @@ enum Msg {
             queue.waiters.notify(.output)
             return 0
         case LinuxIPC.IPC_RMID:
-            guard let queue = registry.queue(id: id) else { throw .einval }
+            guard let queue = registry.object(id: id) else { throw .einval }
             guard registry.lock.withLock({ _ in queue.permissions.mayChange(credentials) }) else { throw .eperm }
             registry.remove(queue)
             return 0

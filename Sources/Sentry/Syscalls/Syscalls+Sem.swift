@@ -78,7 +78,7 @@ enum Sem {
         }
         let registry = try registry(task)
         let waitedOn = task.takeReenteredIPCObject()
-        guard let set = registry.set(id: id) else { throw waitedOn == id ? .eidrm : .einval }
+        guard let set = registry.object(id: id) else { throw waitedOn == id ? .eidrm : .einval }
         let (size, permissions) = registry.lock.withLock { _ in (set.values.count, set.permissions) }
         guard operations.allSatisfy({ $0.semaphore < size }) else { throw .efbig }
         let alters = operations.contains { $0.change != 0 }
@@ -114,7 +114,7 @@ enum Sem {
             try task.copyOut(out, to: argument)
             return Int64(registry.highestSlot)
         case LinuxIPC.IPC_STAT, LinuxSemaphore.SEM_STAT, LinuxSemaphore.SEM_STAT_ANY:
-            let set = command == LinuxIPC.IPC_STAT ? registry.set(id: id) : registry.set(slot: Int(id))
+            let set = command == LinuxIPC.IPC_STAT ? registry.object(id: id) : registry.object(slot: Int(id))
             guard let set else { throw .einval }
             let (permissions, bytes) = registry.lock.withLock { _ in (set.permissions, set.semid) }
             if command != LinuxSemaphore.SEM_STAT_ANY {
@@ -124,7 +124,7 @@ enum Sem {
             return command == LinuxIPC.IPC_STAT ? 0 : Int64(permissions.id)
         case LinuxIPC.IPC_SET:
             let raw = try task.copyIn(from: argument, count: LinuxSemaphore.semidSize)
-            guard let set = registry.set(id: id) else { throw .einval }
+            guard let set = registry.object(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard set.permissions.mayChange(credentials) else { throw .eperm }
                 set.permissions.set(from: raw)
@@ -132,14 +132,14 @@ enum Sem {
             }
             return 0
         case LinuxIPC.IPC_RMID:
-            guard let set = registry.set(id: id) else { throw .einval }
+            guard let set = registry.object(id: id) else { throw .einval }
             guard registry.lock.withLock({ _ in set.permissions.mayChange(credentials) }) else { throw .eperm }
             registry.remove(set)
             return 0
         case LinuxSemaphore.SETVAL:
             let value = Int32(truncatingIfNeeded: argument)
             guard value >= 0, value <= LinuxSemaphore.SEMVMX else { throw .erange }
-            guard let set = registry.set(id: id) else { throw .einval }
+            guard let set = registry.object(id: id) else { throw .einval }
             let (size, permissions) = registry.lock.withLock { _ in (set.values.count, set.permissions) }
             guard number >= 0, Int(number) < size else { throw .einval }
             guard permissions.permits(credentials, requested: 0o200) else { throw .eacces }
@@ -147,7 +147,7 @@ enum Sem {
             return 0
         case LinuxSemaphore.GETALL, LinuxSemaphore.SETALL, LinuxSemaphore.GETVAL, LinuxSemaphore.GETPID,
              LinuxSemaphore.GETNCNT, LinuxSemaphore.GETZCNT:
-            guard let set = registry.set(id: id) else { throw .einval }
+            guard let set = registry.object(id: id) else { throw .einval }
             let setting = command == LinuxSemaphore.SETALL
             let (size, permissions) = registry.lock.withLock { _ in (set.values.count, set.permissions) }
             guard permissions.permits(credentials, requested: setting ? 0o200 : 0o400) else { throw .eacces }

@@ -69,7 +69,7 @@ enum Shm {
             protection.insert(.execute)
             requested |= 0o100
         }
-        guard let segment = registry.segment(id: id) else { throw .einval }
+        guard let segment = registry.object(id: id) else { throw .einval }
         let credentials = task.credentials
         let (permitted, size, file) = registry.lock.withLock { _ in
             (segment.permissions.permits(credentials, requested: requested), segment.size, segment.file)
@@ -142,15 +142,15 @@ enum Shm {
             try task.copyOut(out, to: buffer)
             return Int64(registry.highestSlot)
         case LinuxIPC.SHM_STAT, LinuxIPC.SHM_STAT_ANY:
-            guard let segment = registry.segment(slot: Int(id)) else { throw .einval }
+            guard let segment = registry.object(slot: Int(id)) else { throw .einval }
             return try stat(task, segment, kernel, registry, to: buffer, checked: command == LinuxIPC.SHM_STAT)
         case LinuxIPC.IPC_STAT:
-            guard let segment = registry.segment(id: id) else { throw .einval }
+            guard let segment = registry.object(id: id) else { throw .einval }
             _ = try stat(task, segment, kernel, registry, to: buffer, checked: true)
             return 0
         case LinuxIPC.IPC_SET:
             let raw = try task.copyIn(from: buffer, count: LinuxIPC.shmidSize)
-            guard let segment = registry.segment(id: id) else { throw .einval }
+            guard let segment = registry.object(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard segment.permissions.mayChange(credentials) else { throw .eperm }
                 segment.permissions.set(from: raw)
@@ -158,7 +158,7 @@ enum Shm {
             }
             return 0
         case LinuxIPC.IPC_RMID:
-            guard let segment = registry.segment(id: id) else { throw .einval }
+            guard let segment = registry.object(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
                 guard segment.permissions.mayChange(credentials) else { throw .eperm }
                 segment.destroy()
@@ -166,7 +166,7 @@ enum Shm {
             registry.forgetIfUnattached(segment, attachments: attachments(segment, kernel))
             return 0
         case LinuxIPC.SHM_LOCK, LinuxIPC.SHM_UNLOCK:
-            guard let segment = registry.segment(id: id) else { throw .einval }
+            guard let segment = registry.object(id: id) else { throw .einval }
             try registry.lock.withLock { _ throws(SyscallError) in
                 if !credentials.hasCapability(LinuxCapability.CAP_IPC_LOCK) {
                     let permissions = segment.permissions
