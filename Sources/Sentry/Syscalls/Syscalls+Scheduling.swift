@@ -86,8 +86,7 @@ enum Scheduling {
         var error: SyscallError? = .esrch
         for target in targets(task, process: which == LinuxScheduling.PRIO_PROCESS,
                               group: which == LinuxScheduling.PRIO_PGRP, who: args.int(1)) {
-            let theirs = target.credentials, mine = task.credentials
-            guard theirs.realUID == mine.effectiveUID || theirs.effectiveUID == mine.effectiveUID || mayNice(task) else {
+            guard sameOwner(task, target) || mayNice(task) else {
                 error = .eperm
                 continue
             }
