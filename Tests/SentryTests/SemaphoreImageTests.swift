@@ -43,4 +43,22 @@ import Testing
             return error.path.last == "undo"
         }
     }
+
+    /// A negative ID, even one whose remainder names the set's slot (-32768
+    /// names 0), is refused by name: IDs are never negative.
+    @Test(arguments: [-LinuxIPC.SEQ_MULTIPLIER, Int32.min])
+    func aNegativeIDIsRefused(_ id: Int32) throws {
+        let (kernel, set) = try Self.kernelWithASet()
+        kernel.semaphores.lock.withLock { _ in
+            set.permissions.id = id
+            kernel.semaphores.adjustments = [:]
+        }
+        let bytes = try StateEncoder.encode(root: kernel, registry: SentryStateTypes.registry)
+        #expect {
+            _ = try StateDecoder(registry: SentryStateTypes.registry).decode(bytes, as: Kernel.self)
+        } throws: { error in
+            guard let error = error as? StateError, case .invalidValue = error.reason else { return false }
+            return error.path.last == "id"
+        }
+    }
 }
